@@ -1,0 +1,19 @@
+"""OpenBSD's pledge(2) and unveil(2) for Python, on every system that can enforce them.
+
+>>> import pledgepy
+>>> pledgepy.unveil("/var/www", "r")          # doctest: +SKIP
+>>> pledgepy.pledge("stdio rpath inet")       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .api import pledge, status, unveil
+from .errors import PledgeWarning, UnsupportedError
+from .promises import VOCABULARY
+from .status import Status, UnveilStatus
+
+__all__ = [
+    "pledge", "unveil", "status", "Status", "UnveilStatus",
+    "UnsupportedError", "PledgeWarning", "VOCABULARY",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,185 @@
+"""The public calls: pledge(), unveil(), status().
+
+Each call parses and checks everything first, asks the backend what it can
+enforce, refuses (strict) before changing anything, applies, and only then
+records the new state and warns about what is not enforced.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from dataclasses import dataclass, field
+
+from . import promises as _promises
+from . import strictness
+from .backends import select
+from .backends.base import Backend, PledgeRequest, UnveilRule
+from .errors import not_held
+from .status import Gaps, Status, UnveilStatus
+
+UNVEIL_LETTERS = "rwxc"
+
+
+@dataclass
+class _State:
+    promises: frozenset[str] | None = None
+    execpromises: frozenset[str] | None = None
+    gaps: Gaps = field(default_factory=Gaps)
+    unveils: dict[str, str] = field(default_factory=dict)
+    unveil_locked: bool = False
+    unveil_in_force: bool = False
+
+
+_lock = threading.RLock()
+_state = _State()
+_backend: Backend | None = None
+
+
+def backend() -> Backend:
+    """The backend for this platform (chosen once)."""
+    global _backend
+    if _backend is None:
+        _backend = select()
+    return _backend
+
+
+def _rules() -> tuple[UnveilRule, ...]:
+    return tuple(UnveilRule(p, m) for p, m in _state.unveils.items())
+
+
+def pledge(promises: str | None, execpromises: str | None = None, *,
+           strict: bool | None = None) -> None:
+    """Restrict this process to *promises*; exec'd programs to *execpromises*.
+
+    ``None`` leaves an argument unchanged; ``""`` allows nothing but exiting.
+    A later call may only drop promises (else ``PermissionError``), except
+    that while ``error`` is held such a request is ignored, as on OpenBSD.
+    ``strict`` (default: ``PLEDGEPY_STRICT``) turns anything the platform
+    cannot enforce into ``UnsupportedError`` before anything changes.
+    """
+    new = _promises.parse(promises, "promises")
+    new_exec = _promises.parse(execpromises, "execpromises")
+    is_strict = strictness.resolve(strict)
+    with _lock:
+        cur, cur_exec = _state.promises, _state.execpromises
+        if new is None:
+            new = cur
+        if new_exec is None:
+            new_exec = cur_exec
+        if new is None and new_exec is None:
+            return
+        for kind, old, asked in (("promises", cur, new), ("execpromises", cur_exec, new_exec)):
+            if old is not None and asked is not None and asked - old:
+                if cur is not None and "error" in cur:
+                    return  # OpenBSD ignores attempts to gain while "error" is held
+                raise not_held(kind, sorted(asked - old))
+        request = PledgeRequest(cur, new, cur_exec, new_exec)
+        be = backend()
+        gaps = be.pledge_gaps(request)
+        lock_unveil = (new is not None and "unveil" not in new
+                       and not _state.unveil_locked)
+        unveil_gaps = be.unveil_gaps(_rules(), True) if lock_unveil and _state.unveils else Gaps()
+        strictness.refuse_or_warn(is_strict, "pledge", list(gaps.not_enforced))
+        strictness.refuse_or_warn(is_strict, "unveil", list(unveil_gaps.not_enforced))
+        be.apply_pledge(request, _rules(), lock_unveil)
+        _state.promises, _state.execpromises, _state.gaps = new, new_exec, gaps
+        if lock_unveil:
+            _state.unveil_locked = True
+            _state.unveil_in_force = bool(_state.unveils)
+    strictness.warn("pledge", list(gaps.not_enforced))
+    strictness.warn("unveil", list(unveil_gaps.not_enforced))
+
+
+def _check_permissions(permissions: object) -> str:
+    if not isinstance(permissions, str):
+        raise TypeError(f"permissions must be a str, not {type(permissions).__name__}")
+    bad = sorted(set(permissions) - set(UNVEIL_LETTERS))
+    if bad:
+        raise ValueError(
+            f"unveil permissions may only use the letters 'r', 'w', 'x', 'c'; "
+            f"got {''.join(bad)!r}"
+        )
+    return "".join(c for c in UNVEIL_LETTERS if c in permissions)
+
+
+def _check_path(path: object) -> str:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError("path must name a str path, not bytes")
+    if "\0" in text:
+        raise ValueError("path contains a NUL byte")
+    if not text:
+        raise ValueError("path is empty")
+    return os.path.abspath(text)
+
+
+def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None = None,
+           *, strict: bool | None = None) -> None:
+    """Make *path* visible with *permissions* (a subset of ``"rwxc"``).
+
+    ``unveil()`` with both arguments ``None`` locks: later calls raise
+    ``PermissionError``. Relative paths are resolved against the current
+    directory now. See the README for when rules take effect on each platform.
+    """
+    if (path is None) != (permissions is None):
+        raise ValueError("unveil() takes both path and permissions, or neither (to lock)")
+    is_strict = strictness.resolve(strict)
+    be = backend()
+    if path is None:
+        with _lock:
+            if _state.unveil_locked:
+                return  # locking twice is harmless, as on OpenBSD
+            gaps = be.unveil_gaps(_rules(), True)
+            strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+            be.lock_unveil(_rules())
+            _state.unveil_locked = True
+            _state.unveil_in_force = bool(_state.unveils)
+        strictness.warn("unveil", list(gaps.not_enforced))
+        return
+    letters = _check_permissions(permissions)
+    full = _check_path(path)
+    with _lock:
+        if _state.unveil_locked:
+            raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
+        if _state.promises is not None and "unveil" not in _state.promises:
+            raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
+        rule = UnveilRule(full, letters)
+        be.check_unveil(rule)
+        after = dict(_state.unveils)
+        after[full] = letters
+        gaps = be.unveil_gaps(tuple(UnveilRule(p, m) for p, m in after.items()), False)
+        strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+        be.add_unveil(rule)
+        _state.unveils = after
+
+
+def status() -> Status:
+    """What is in force now (a snapshot)."""
+    be = backend()
+    with _lock:
+        rules = tuple(_state.unveils.items())
+        ugaps = be.unveil_gaps(_rules(), _state.unveil_locked) if rules else Gaps()
+        unveil_status = UnveilStatus(
+            rules=rules,
+            locked=_state.unveil_locked,
+            in_force=_state.unveil_in_force,
+            mechanism=be.unveil_mechanism,
+            level=ugaps.level if rules else ("full" if be.unveil_mechanism != "none" else "none"),
+            not_enforced=ugaps.not_enforced,
+            notes=ugaps.notes,
+        )
+        pledged = _state.promises is not None or _state.execpromises is not None
+        return Status(
+            platform=be.platform,
+            mechanism=be.mechanism,
+            promises=_state.promises,
+            execpromises=_state.execpromises,
+            level=_state.gaps.level if pledged else "none",
+            not_enforced=_state.gaps.not_enforced,
+            notes=_state.gaps.notes,
+            unveil=unveil_status,
+        )

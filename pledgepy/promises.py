@@ -1,0 +1,55 @@
+"""The OpenBSD promise vocabulary and the parser for promise strings."""
+
+from __future__ import annotations
+
+import difflib
+
+#: Every promise OpenBSD's pledge(2) documents, in the manual's order.
+VOCABULARY: tuple[str, ...] = (
+    "stdio", "rpath", "wpath", "cpath", "dpath", "tmppath", "inet", "mcast",
+    "fattr", "chown", "flock", "unix", "dns", "getpw", "sendfd", "recvfd",
+    "tape", "tty", "proc", "exec", "prot_exec", "settime", "ps", "vminfo",
+    "id", "pf", "route", "wroute", "audio", "video", "bpf", "unveil", "error",
+)
+
+_KNOWN = frozenset(VOCABULARY)
+
+Promises = frozenset[str]
+
+
+def closest(word: str) -> str:
+    """The valid promise nearest to *word* (always one, even if far)."""
+    best = difflib.get_close_matches(word, VOCABULARY, n=1, cutoff=0.0)
+    return best[0] if best else VOCABULARY[0]
+
+
+def parse(value: object, argument: str = "promises") -> Promises | None:
+    """Parse a space-separated promise string; ``None`` stays ``None``.
+
+    Raises ``TypeError`` for a non-string, ``ValueError`` for a NUL byte or an
+    unknown word (naming it and the closest valid one). Words are
+    case-sensitive and separated by spaces, as on OpenBSD.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{argument} must be a str or None, not {type(value).__name__}"
+        )
+    if "\0" in value:
+        raise ValueError(f"{argument} contains a NUL byte")
+    words = [w for w in value.split(" ") if w]
+    for word in words:
+        if word not in _KNOWN:
+            raise ValueError(
+                f"unknown promise {word!r} in {argument} "
+                f"(did you mean {closest(word)!r}?)"
+            )
+    return frozenset(words)
+
+
+def format_promises(promises: Promises | None) -> str | None:
+    """Promises as a string in vocabulary order (``None`` stays ``None``)."""
+    if promises is None:
+        return None
+    return " ".join(p for p in VOCABULARY if p in promises)

@@ -1,0 +1,42 @@
+"""Strict versus best-effort: how a call decides which applies."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from .errors import PledgeWarning, UnsupportedError
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def resolve(strict: bool | None) -> bool:
+    """An explicit argument wins; otherwise ``PLEDGEPY_STRICT`` in the environment."""
+    if strict is not None:
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool or None, not {type(strict).__name__}")
+        return strict
+    return os.environ.get("PLEDGEPY_STRICT", "").strip().lower() in _TRUE
+
+
+def refuse_or_warn(strict: bool, what: str, gaps: list[str]) -> None:
+    """Raise ``UnsupportedError`` (strict) or plan to warn (best effort) about *gaps*.
+
+    In best-effort mode this returns; the caller warns with :func:`warn` after
+    the sandbox is applied, so the warning describes what really happened.
+    """
+    if strict and gaps:
+        raise UnsupportedError(
+            f"{what}: this platform cannot enforce: " + "; ".join(gaps)
+        )
+
+
+def warn(what: str, gaps: list[str]) -> None:
+    """Emit the visible best-effort warning for *gaps* (nothing if empty)."""
+    if gaps:
+        warnings.warn(
+            f"{what} enforced only in part: " + "; ".join(gaps)
+            + " (see pledgepy.status())",
+            PledgeWarning,
+            stacklevel=3,
+        )
