@@ -1,0 +1,226 @@
+"""unveil() on Linux: OpenBSD's semantics mapped onto one Landlock ruleset.
+
+The front end records rules; :func:`commit` turns them all into one ruleset
+and enforces it (at the lock, or at a pledge() that drops ``unveil``).
+:func:`gaps` says, without side effects, what that would leave unenforced.
+
+Letters map to Landlock rights as follows (rights the kernel lacks are
+dropped and reported by :func:`gaps`):
+
+- ``r``: READ_FILE, READ_DIR, IOCTL_DEV (device ioctls are pledge's business)
+- ``w``: WRITE_FILE, TRUNCATE, IOCTL_DEV
+- ``x``: EXECUTE (execve only; mmap with PROT_EXEC is pledge's ``prot_exec``)
+- ``c``: MAKE_* (all seven), REMOVE_FILE, REMOVE_DIR, REFER
+
+A rule on a non-directory keeps only file rights. Every right the kernel
+knows is handled, so whatever no rule grants is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ...status import Gaps
+from ..base import UnveilRule
+from . import landlock as ll
+
+MECHANISM = "landlock"
+
+R_ACCESS = ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR | ll.ACCESS_FS_IOCTL_DEV
+W_ACCESS = ll.ACCESS_FS_WRITE_FILE | ll.ACCESS_FS_TRUNCATE | ll.ACCESS_FS_IOCTL_DEV
+X_ACCESS = ll.ACCESS_FS_EXECUTE
+C_ACCESS = (ll.ACCESS_FS_MAKE_CHAR | ll.ACCESS_FS_MAKE_DIR | ll.ACCESS_FS_MAKE_REG
+            | ll.ACCESS_FS_MAKE_SOCK | ll.ACCESS_FS_MAKE_FIFO | ll.ACCESS_FS_MAKE_BLOCK
+            | ll.ACCESS_FS_MAKE_SYM | ll.ACCESS_FS_REMOVE_FILE | ll.ACCESS_FS_REMOVE_DIR
+            | ll.ACCESS_FS_REFER)
+LETTERS: dict[str, int] = {"r": R_ACCESS, "w": W_ACCESS, "x": X_ACCESS, "c": C_ACCESS}
+
+#: Paths OpenBSD keeps reachable under unveil while ``stdio`` is held.
+STDIO_PATHS: tuple[tuple[str, str], ...] = (
+    ("/dev/null", "rw"),
+    ("/etc/localtime", "r"),
+)
+#: Where the zoneinfo tree may live (CPython's default TZPATH); existing ones get "r".
+ZONEINFO_DIRS: tuple[str, ...] = (
+    "/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo",
+)
+
+#: Promises under which the seccomp filter lets chmod/chown/utimes/xattr calls through.
+_ATTR_PROMISES = frozenset({"fattr", "chown"})
+
+NOTE_DIFFERENCES = (
+    "denials give EACCES (OpenBSD: ENOENT); stat(), access(), readlink() and chdir() "
+    "still work on paths outside the rules (their metadata stays visible; opening, "
+    "listing and changing them is refused)"
+)
+NOTE_PENDING = (
+    "nothing is hidden yet: on Linux the rules take effect at the lock "
+    "(unveil(None, None)) or at a pledge() without 'unveil'"
+)
+
+
+def access_for(letters: str, abi: int | None = None) -> int:
+    """The Landlock rights *letters* grant, limited to what ABI *abi* knows."""
+    access = 0
+    for letter in letters:
+        access |= LETTERS[letter]
+    return access & ll.fs_rights(ll.abi_version() if abi is None else abi)
+
+
+def check_rule(rule: UnveilRule) -> None:
+    """Raise if *rule* cannot be taken, as OpenBSD's unveil(2) would; no side effects.
+
+    The path must exist, or (for a file to be created later) its parent
+    directory must: otherwise ``FileNotFoundError``/``NotADirectoryError``.
+    A path the caller may not search raises ``PermissionError``.
+    """
+    try:
+        os.stat(rule.path)
+        return
+    except FileNotFoundError:
+        pass
+    parent = os.path.dirname(rule.path) or "/"
+    st = os.stat(parent)  # raises FileNotFoundError, PermissionError, ...
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(20, "not a directory", parent)
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _show(letters: str) -> str:
+    return repr(letters) if letters else "'' (hidden)"
+
+
+def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
+    """Rules beneath another rule that grants more: Landlock's union gives them more."""
+    real: dict[str, list[UnveilRule]] = {}
+    for rule in rules:
+        real.setdefault(os.path.realpath(rule.path), []).append(rule)
+    out: list[str] = []
+    for rule in rules:
+        here = os.path.realpath(rule.path)
+        node = here
+        while True:
+            for other in real.get(node, ()):
+                if other is rule:
+                    continue
+                extra = "".join(c for c in other.permissions if c not in rule.permissions)
+                if extra:
+                    where = "the same file as" if node == here else "beneath"
+                    out.append(
+                        f"{rule.path!r} unveiled {_show(rule.permissions)} is {where} "
+                        f"{other.path!r} unveiled {other.permissions!r}: Landlock grants the "
+                        f"union, so it stays reachable with {extra!r} (OpenBSD: the most "
+                        f"specific rule wins)")
+            if node == "/":
+                break
+            node = os.path.dirname(node)
+    return out
+
+
+def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = None, *,
+         promises: frozenset[str] | None = None) -> Gaps:
+    """What committing *rules* would leave unenforced; no side effects.
+
+    *threads* is the number of threads in the process (default: counted now);
+    it matters only when *locking*. *promises* are the pledge promises that
+    will be in force (``None``: unpledged); a seccomp filter that refuses
+    chmod/chown or unix sockets closes gaps Landlock leaves open.
+    """
+    if not rules:
+        return Gaps()
+    abi, reason = ll.probe()
+    if abi == 0:
+        return Gaps(not_enforced=(f"Landlock is unavailable ({reason}): no path is hidden",),
+                    nothing=True)
+    weak: list[str] = []
+    notes: list[str] = [NOTE_DIFFERENCES]
+    if not locking:
+        notes.append(NOTE_PENDING)
+    if abi < 2:
+        notes.append("Landlock ABI 1 has no REFER right: renaming or linking across "
+                     "directories is refused (EXDEV) even where both sides allow 'c'")
+    if abi < 3:
+        weak.append(f"Landlock ABI {abi} < 3 cannot restrict truncation: truncate(2) and "
+                    "O_TRUNC work on any file the user may write, unveiled or not")
+    if abi < 6:
+        weak.append(f"Landlock ABI {abi} < 6 cannot scope abstract unix sockets: "
+                    "connecting to ones created outside the sandbox stays possible")
+    if promises is None or promises & _ATTR_PROMISES:
+        weak.append("Landlock does not restrict chmod(), chown(), utimes() or setxattr(): "
+                    "attributes of files outside the rules can still be changed")
+    if promises is None or "unix" in promises:
+        weak.append("Landlock on this kernel does not restrict connect() to a pathname "
+                    "unix socket outside the rules")
+    if locking and abi < 8:
+        count = _threads() if threads is None else threads
+        if count > 1:
+            weak.append(f"{count - 1} other thread(s) already running are not confined: "
+                        f"Landlock ABI {abi} < 8 confines only the calling thread and the "
+                        "threads it starts later")
+    weak.extend(_nested(rules))
+    for rule in rules:
+        if not rule.permissions:
+            continue
+        try:
+            st = os.stat(rule.path)
+        except OSError as exc:
+            notes.append(f"{rule.path!r} cannot be opened now ({exc.strerror}): Landlock binds "
+                         "rules to existing files, so unless it exists when the rules take "
+                         "effect it stays unreachable (creating it is refused)")
+            continue
+        if "c" in rule.permissions and not stat.S_ISDIR(st.st_mode):
+            notes.append(f"{rule.path!r} is not a directory: Landlock cannot grant 'c' on a "
+                         "single file, so creating, removing or renaming it is refused")
+    return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
+
+
+def stdio_rules() -> tuple[UnveilRule, ...]:
+    """The rules :func:`commit` adds while ``stdio`` is held (existing paths only)."""
+    found = [UnveilRule(p, m) for p, m in STDIO_PATHS]
+    found += [UnveilRule(d, "r") for d in ZONEINFO_DIRS if os.path.isdir(d)]
+    return tuple(found)
+
+
+def commit(rules: tuple[UnveilRule, ...], *, stdio: bool) -> None:
+    """Enforce *rules* now: one ruleset, NO_NEW_PRIVS, landlock_restrict_self.
+
+    With *stdio*, OpenBSD's always-reachable paths are added. No rules at all
+    means nothing to hide (as on OpenBSD) and nothing is done; neither is
+    anything done without Landlock (:func:`gaps` reports that). A rule whose
+    path cannot be opened grants nothing. On failure nothing is enforced.
+    """
+    if not rules:
+        return
+    abi = ll.abi_version()
+    if abi == 0:
+        return
+    scoped = ll.SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0
+    extra = stdio_rules() if stdio else ()
+    with ll.Ruleset(ll.fs_rights(abi), scoped) as ruleset:
+        for rule in (*rules, *extra):
+            access = access_for(rule.permissions, abi)
+            if not access:
+                continue
+            try:
+                ruleset.add_path(rule.path, access)
+            except ll.LandlockError:
+                raise
+            except OSError:
+                continue  # missing or unreachable: the rule grants nothing
+        ruleset.restrict_self(ll.RESTRICT_SELF_TSYNC if abi >= 8 else 0)
+
+
+def import_paths() -> list[tuple[str, str]]:
+    """``(path, "r")`` for what this interpreter needs to import modules."""
+    from ...imports import import_paths as paths
+
+    return paths()
