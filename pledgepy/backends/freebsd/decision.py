@@ -107,7 +107,8 @@ TABLE: dict[str, Handling] = {
     "tape": Handling(Kind.BLOCK, reason=_DEV),
     "tty": Handling(
         Kind.FD,
-        granted_gap="tty: the ioctl list is FreeBSD's own, not OpenBSD's"),
+        granted_gap="tty: the ioctl list is FreeBSD's own, not OpenBSD's",
+        granted_note="tty: /dev/tty cannot be opened after pledge(); open it before"),
     "proc": Handling(
         Kind.DEGRADED,
         reason="waitpid(), kill() of other processes, setpgid() and vfork/posix_spawn "
@@ -158,7 +159,6 @@ class Options:
 
     accept: Promises = frozenset()
     tmpdir: str = "/tmp"
-    tty_path: str | None = "/dev/tty"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Options:
@@ -230,12 +230,20 @@ def effective_letters(permissions: str, promises: Promises) -> str:
     return "".join(c for c in permissions if need[c] in promises)
 
 
+#: What every pre-opened directory keeps: lookups and metadata, no data access.
+DIR_BASE = R.Rights.of(R.CAP_LOOKUP, R.CAP_SEEK, R.CAP_FSTAT, R.CAP_FSTATFS,
+                       R.CAP_FPATHCONF, R.CAP_FCNTL, R.CAP_EVENT)
+
+
 def dir_rights(letters: str, promises: Promises) -> R.Rights:
-    """The directory-fd bundle (A.1) for effective *letters* under *promises*."""
+    """The directory-fd bundle (A.1) for effective unveil *letters* under *promises*.
+
+    ``fattr``/``chown``/``unix`` connect ride on ``w``; ``dpath``/``unix``
+    bind on ``c``; ``flock`` on ``r`` or ``w``. No letter: no rights at all.
+    """
     if not set(letters) & set("rwc"):
         return R.NONE
-    out = R.Rights.of(R.CAP_LOOKUP, R.CAP_SEEK, R.CAP_FSTAT, R.CAP_FSTATFS,
-                      R.CAP_FPATHCONF, R.CAP_FCNTL, R.CAP_EVENT)
+    out = DIR_BASE
     if "r" in letters:
         out |= R.R_DIR
     if "w" in letters:
@@ -257,12 +265,18 @@ def dir_rights(letters: str, promises: Promises) -> R.Rights:
     return out
 
 
-def _whole_fs_letters(promises: Promises) -> str:
+def whole_fs_rights(promises: Promises) -> R.Rights:
+    """Rights on ``/`` when path promises are held without any unveil."""
     letters = "".join(c for c, p in (("r", "rpath"), ("w", "wpath"), ("c", "cpath"))
                       if p in promises)
-    if not letters and promises & {"dpath", "fattr", "chown"}:
-        letters = "w" if promises & {"fattr", "chown"} else "c"
-    return letters
+    out = dir_rights(letters, promises)
+    extra = {"fattr": R.FATTR_ADD, "chown": R.CHOWN_ADD, "dpath": R.DPATH_ADD}
+    if any(p in promises for p in extra):
+        out |= DIR_BASE
+        for p, r in extra.items():
+            if p in promises:
+                out |= r
+    return out
 
 
 def _within(path: str, ancestor: str) -> bool:
@@ -360,15 +374,8 @@ def _grants(promises: Promises, entries: tuple[Entry, ...],
                 files.append(e.path)
             add(target, rights, f"unveil {e.path} ({e.permissions})")
     else:
-        letters = _whole_fs_letters(promises)
-        rights = dir_rights(letters, promises)
+        rights = whole_fs_rights(promises)
         if not rights.empty:
-            if "fattr" in promises:
-                rights |= R.FATTR_ADD
-            if "chown" in promises:
-                rights |= R.CHOWN_ADD
-            if "dpath" in promises:
-                rights |= R.DPATH_ADD
             add("/", rights, "path promises without unveil: the whole filesystem")
     if "tmppath" in promises:
         add(options.tmpdir, R.R_DIR | R.W_ADD | R.C_ADD, "tmppath")
