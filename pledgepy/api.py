@@ -80,7 +80,13 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         gaps = be.pledge_gaps(request)
         lock_unveil = (new is not None and "unveil" not in new
                        and not _state.unveil_locked)
-        unveil_gaps = be.unveil_gaps(_rules(), True) if lock_unveil and _state.unveils else Gaps()
+        unveil_gaps = Gaps()
+        if lock_unveil and _state.unveils:
+            # A backend whose unveil only takes effect through pledge (FreeBSD)
+            # needs to know the request to say what the lock will enforce.
+            for_pledge = getattr(be, "unveil_gaps_for_pledge", None)
+            unveil_gaps = (for_pledge(request, _rules()) if for_pledge is not None
+                           else be.unveil_gaps(_rules(), True))
         strictness.refuse_or_warn(is_strict, "pledge", list(gaps.not_enforced))
         strictness.refuse_or_warn(is_strict, "unveil", list(unveil_gaps.not_enforced))
         be.apply_pledge(request, _rules(), lock_unveil)
