@@ -1,0 +1,147 @@
+"""A small classic-BPF assembler: labels, and far jumps turned into trampolines.
+
+Conditional BPF jumps reach at most 255 instructions ahead; :meth:`Program.assemble`
+lays the program out, and any conditional jump whose target is farther becomes
+``jcond +0/+1`` followed by unconditional ``ja`` instructions.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+LD_W_ABS = 0x20
+ALU_AND_K = 0x54
+JMP_JA = 0x05
+JMP_JEQ_K = 0x15
+JMP_JGE_K = 0x35
+JMP_JSET_K = 0x45
+RET_K = 0x06
+MAX_INSNS = 4096
+
+
+@dataclass
+class _Insn:
+    code: int
+    k: int = 0
+    jt: str | None = None  # label, or None for the next instruction
+    jf: str | None = None
+    far: bool = False
+
+
+class Program:
+    """Build with the emit methods, then :meth:`assemble` to sock_filter bytes."""
+
+    def __init__(self) -> None:
+        self._items: list[_Insn | str] = []
+        self._labels = 0
+
+    def label(self) -> str:
+        """A fresh label name (place it with :meth:`place`)."""
+        self._labels += 1
+        return f"L{self._labels}"
+
+    def place(self, label: str) -> None:
+        self._items.append(label)
+
+    def load(self, offset: int) -> None:
+        self._items.append(_Insn(LD_W_ABS, offset))
+
+    def and_(self, mask: int) -> None:
+        self._items.append(_Insn(ALU_AND_K, mask & 0xFFFFFFFF))
+
+    def jump(self, code: int, k: int, jt: str | None, jf: str | None) -> None:
+        self._items.append(_Insn(code, k & 0xFFFFFFFF, jt, jf))
+
+    def goto(self, label: str) -> None:
+        self._items.append(_Insn(JMP_JA, 0, label))
+
+    def ret(self, value: int) -> None:
+        self._items.append(_Insn(RET_K, value & 0xFFFFFFFF))
+
+    def _layout(self) -> tuple[list[_Insn], dict[str, int], list[int]]:
+        insns: list[_Insn] = []
+        where: dict[str, int] = {}
+        starts: list[int] = []
+        pos = 0
+        for item in self._items:
+            if isinstance(item, str):
+                where[item] = pos
+                continue
+            insns.append(item)
+            starts.append(pos)
+            pos += self._size(item)
+        for item in self._items:  # labels at the very end
+            if isinstance(item, str) and item not in where:
+                where[item] = pos
+        return insns, where, starts
+
+    @staticmethod
+    def _size(insn: _Insn) -> int:
+        if insn.code & 0x07 != 0x05 or insn.code == JMP_JA or not insn.far:
+            return 1
+        return 1 + (insn.jt is not None) + (insn.jf is not None)
+
+    def assemble(self) -> bytes:
+        """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
+        while True:
+            insns, where, starts = self._layout()
+            changed = False
+            for insn, start in zip(insns, starts):
+                if insn.code & 0x07 == 0x05 and insn.code != JMP_JA and not insn.far:
+                    for target in (insn.jt, insn.jf):
+                        if target is not None and where[target] - start - 1 > 255:
+                            insn.far, changed = True, True
+            if not changed:
+                break
+        out: list[bytes] = []
+        for insn, start in zip(insns, starts):
+            if insn.code == JMP_JA:
+                assert insn.jt is not None
+                out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
+            elif insn.code & 0x07 == 0x05 and insn.far:
+                # jcond: true -> first trampoline (or next), false -> after them
+                n_tramp = (insn.jt is not None) + (insn.jf is not None)
+                jt = 0 if insn.jt is not None else n_tramp
+                jf = (1 if insn.jt is not None else 0) if insn.jf is not None else n_tramp
+                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+                pos = start + 1
+                for target in (insn.jt, insn.jf):
+                    if target is not None:
+                        out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
+                        pos += 1
+            elif insn.code & 0x07 == 0x05:
+                jt = where[insn.jt] - start - 1 if insn.jt is not None else 0
+                jf = where[insn.jf] - start - 1 if insn.jf is not None else 0
+                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+            else:
+                out.append(struct.pack("<HBBI", insn.code, 0, 0, insn.k))
+        if len(out) > MAX_INSNS:
+            raise OverflowError(f"filter has {len(out)} instructions (limit {MAX_INSNS})")
+        return b"".join(out)
+
+
+def run(program: bytes, data: bytes) -> int:
+    """Interpret *program* over a ``struct seccomp_data`` (for tests and the planner)."""
+    pc, acc = 0, 0
+    n = len(program) // 8
+    while pc < n:
+        code, jt, jf, k = struct.unpack_from("<HBBI", program, pc * 8)
+        pc += 1
+        if code == LD_W_ABS:
+            acc = struct.unpack_from("<I", data, k)[0]
+        elif code == ALU_AND_K:
+            acc &= k
+        elif code == JMP_JA:
+            pc += k
+        elif code == JMP_JEQ_K:
+            pc += jt if acc == k else jf
+        elif code == JMP_JGE_K:
+            pc += jt if acc >= k else jf
+        elif code == JMP_JSET_K:
+            pc += jt if acc & k else jf
+        elif code == RET_K:
+            return k
+        else:
+            raise ValueError(f"unknown BPF opcode {code:#x}")
+    raise ValueError("BPF program fell off its end")

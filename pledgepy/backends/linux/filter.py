@@ -1,0 +1,112 @@
+"""Compile a :class:`~.plan.Plan` to a seccomp-BPF program.
+
+Layout: check the architecture (foreign: kill the process), refuse x32
+numbers (kill), then a binary search over runs of syscall numbers that share
+an action. Only ``nr`` and ``arch`` are read before a constant verdict, so the
+kernel can cache every unconditionally allowed syscall; argument checks sit
+in the leaves of the few syscalls that need them.
+"""
+
+from __future__ import annotations
+
+from .bpf import JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, Program
+from .consts import (
+    AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_TRAP, X32_SYSCALL_BIT,
+)
+from .plan import Action, Plan
+from .rules import Arg, Rule
+from .syscalls import MAX_KNOWN
+
+AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
+ENOSYS_ERRNO = 38
+#: SECCOMP_RET_DATA of a violation: tells the SIGSYS handler which penalty applies.
+TRAP_KILL, TRAP_ERROR = 0, 1
+OFF_NR, OFF_ARCH = 0, 4
+
+
+def _arg_offset(index: int, high: bool = False) -> int:
+    return 16 + 8 * index + (4 if high else 0)
+
+
+def _returns(plan: Plan) -> dict[str, int]:
+    return {
+        "allow": SECCOMP_RET_ALLOW,
+        "trap": SECCOMP_RET_TRAP | (TRAP_ERROR if plan.error else TRAP_KILL),
+        "enosys": SECCOMP_RET_ERRNO | ENOSYS_ERRNO,
+    }
+
+
+def _runs(plan: Plan) -> list[tuple[int, Action]]:
+    """(first nr, action) for each run of numbers sharing a constant action."""
+    runs: list[tuple[int, Action]] = []
+    for nr in range(0, MAX_KNOWN + 2):  # MAX_KNOWN + 1 starts the unknown tail
+        act = plan.action(nr)
+        if runs and act.kind != "args" and runs[-1][1] == act:
+            continue
+        runs.append((nr, act))
+    return runs
+
+
+def _emit_test(prog: Program, arg: Arg, fail: str) -> None:
+    """Fall through when *arg* holds, jump to *fail* when it does not."""
+    if arg.wide:
+        (value,) = arg.values
+        prog.load(_arg_offset(arg.index, high=True))
+        if arg.mask >> 32 != 0xFFFFFFFF:
+            prog.and_(arg.mask >> 32)
+        prog.jump(JMP_JEQ_K, value >> 32, None, fail)
+    prog.load(_arg_offset(arg.index))
+    if arg.mask & 0xFFFFFFFF != 0xFFFFFFFF:
+        prog.and_(arg.mask)
+    values = [v & 0xFFFFFFFF for v in arg.values]
+    if arg.negate:
+        for v in values:
+            prog.jump(JMP_JEQ_K, v, fail, None)
+        return
+    ok = prog.label()
+    for v in values[:-1]:
+        prog.jump(JMP_JEQ_K, v, ok, None)
+    prog.jump(JMP_JEQ_K, values[-1], None, fail)
+    prog.place(ok)
+
+
+def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) -> None:
+    for rule in rules:
+        fail = prog.label()
+        for arg in rule.args:
+            _emit_test(prog, arg, fail)
+        prog.ret(rets["allow"])
+        prog.place(fail)
+    prog.ret(rets["trap"])
+
+
+def _emit_tree(prog: Program, runs: list[tuple[int, Action]], rets: dict[str, int]) -> None:
+    if len(runs) == 1:
+        act = runs[0][1]
+        if act.kind == "args":
+            _emit_rules(prog, act.rules, rets)
+        else:
+            prog.ret(rets[act.kind])
+        return
+    mid = len(runs) // 2
+    right = prog.label()
+    prog.jump(JMP_JGE_K, runs[mid][0], right, None)
+    _emit_tree(prog, runs[:mid], rets)
+    prog.place(right)
+    _emit_tree(prog, runs[mid:], rets)
+
+
+def compile_plan(plan: Plan) -> bytes:
+    """The seccomp-BPF program for *plan*, as sock_filter bytes."""
+    prog = Program()
+    kill = prog.label()
+    prog.load(OFF_ARCH)
+    prog.jump(JMP_JEQ_K, AUDIT_ARCH[plan.arch], None, kill)
+    prog.load(OFF_NR)
+    if plan.arch == "x86_64":
+        prog.jump(JMP_JSET_K, X32_SYSCALL_BIT, kill, None)
+    _emit_tree(prog, _runs(plan), _returns(plan))
+    prog.place(kill)
+    prog.ret(SECCOMP_RET_KILL_PROCESS)
+    return prog.assemble()

@@ -1,0 +1,331 @@
+"""What each promise allows on Linux: the one table (OpenBSD's kern_pledge.c is the model).
+
+Read a promise's entry to see every syscall it allows and under which
+argument tests. A rule whose ``needs`` names several promises allows the call
+only when all of them are held (``open(O_RDWR)`` needs "rpath wpath").
+Syscalls in no rule are violations; ``ENOSYS`` lists those that fail with
+ENOSYS instead, so libc falls back to calls whose arguments can be checked.
+"""
+
+from __future__ import annotations
+
+from .consts import (
+    AF_INET, AF_INET6, AF_UNIX, ARCH_GET_FS, ARCH_GET_GS, ARCH_SET_FS, AT_EMPTY_PATH,
+    CLONE_NAMESPACES, CLONE_PTRACE, CLONE_THREAD_FLAGS, CLONE_UNTRACED, F_ADD_SEALS,
+    F_DUPFD, F_DUPFD_CLOEXEC, F_GET_SEALS, F_GETFD, F_GETFL, F_GETLK, F_GETOWN,
+    F_GETOWN_EX, F_GETPIPE_SZ, F_GETSIG, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
+    F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETOWN_EX, F_SETPIPE_SZ, F_SETSIG,
+    FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, IOC_TYPE_MASK, IOC_TYPE_VIDEO, IP_ADD_MEMBERSHIP,
+    IP_DROP_MEMBERSHIP, IP_MTU_DISCOVER, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
+    IP_MULTICAST_TTL, IP_RECVERR, IP_RECVTTL, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_IPV6,
+    IPPROTO_TCP, IPPROTO_UDP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS,
+    IPV6_MULTICAST_IF, IPV6_MULTICAST_LOOP, IPV6_RECVERR, IPV6_UNICAST_HOPS, IPV6_V6ONLY,
+    MTIOCGET, MTIOCTOP, O__TMPFILE, O_ACCMODE, O_CREAT, O_PATH, O_RDONLY, O_RDWR,
+    O_TRUNC, O_WRONLY, PR_CAPBSET_DROP, PR_CAPBSET_READ, PR_GET_DUMPABLE, PR_GET_NAME,
+    PR_GET_NO_NEW_PRIVS, PR_GET_PDEATHSIG, PR_GET_SECCOMP, PR_SET_NAME,
+    PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_SET_VMA, PROT_EXEC, S_ISGID, S_ISUID,
+    SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_SET_MODE_FILTER, SIGABRT, SIOCATMARK,
+    SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE, SO_LINGER,
+    SO_OOBINLINE, SO_PEERCRED, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
+    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TIMESTAMP,
+    SO_TYPE, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM, SOCK_TYPE_MASK, SOL_SOCKET,
+    TCFLSH, TCGETS, TCP_CORK, TCP_FASTOPEN, TCP_FASTOPEN_CONNECT, TCP_INFO, TCP_KEEPCNT,
+    TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, TCP_QUICKACK,
+    TCP_USER_TIMEOUT, TCSBRK, TCSBRKP, TCSETS, TCSETSF, TCSETSW, TCXONC, TIOCCBRK,
+    TIOCGPGRP, TIOCGPTN, TIOCGWINSZ, TIOCNOTTY, TIOCOUTQ, TIOCSBRK, TIOCSCTTY, TIOCSPGRP,
+    TIOCSPTLCK, TIOCSWINSZ, UINT32_NEG1,
+)
+from .rules import (
+    OWN_GIDS, OWN_UID, SELF, Rule, allow, allow_any, bits_clear, bits_set, is_self, none_of,
+    null, one_of, when,
+)
+
+IMPORT_HINT = 'importing a module that was not imported before pledge() needs "rpath"'
+SETID_BITS = S_ISUID | S_ISGID
+CREATE_BITS = O_CREAT | O__TMPFILE
+
+
+def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
+    """open/openat: the access mode, O_TRUNC and creation each need their promise.
+
+    O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; O_TRUNC adds wpath;
+    O_CREAT/O_TMPFILE add cpath and may not set setuid/setgid bits.
+    O_PATH descriptors (no I/O) need rpath, or unveil (to name paths for it).
+    """
+    reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
+    writing = one_of(flags, O_WRONLY, mask=O_ACCMODE)
+    both = one_of(flags, O_RDWR, 3, mask=O_ACCMODE)
+    no_trunc, no_create = bits_clear(flags, O_TRUNC), bits_clear(flags, CREATE_BITS)
+    create, plain_mode = none_of(flags, 0, mask=CREATE_BITS), bits_clear(mode, SETID_BITS)
+    return (
+        when("rpath", syscall, reading, no_trunc, no_create, hint=IMPORT_HINT),
+        when("wpath", syscall, writing, no_create),
+        when("rpath wpath", syscall, both, no_create),
+        when("rpath wpath", syscall, reading, bits_set(flags, O_TRUNC), no_create),
+        when("rpath cpath", syscall, reading, no_trunc, create, plain_mode),
+        when("wpath cpath", syscall, writing, create, plain_mode),
+        when("rpath wpath cpath", syscall, both, create, plain_mode),
+        when("rpath wpath cpath", syscall, reading, create, plain_mode),
+        when("unveil", syscall, bits_set(flags, O_PATH), bits_clear(flags, CREATE_BITS | O_TRUNC)),
+    )
+
+
+_STDIO_FCNTL = (F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETOWN, F_GETSIG, F_GETOWN_EX,
+                F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS)
+_LOCK_FCNTL = (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+_STDIO_PRCTL = (PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_SET_NO_NEW_PRIVS,
+                PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_GET_DUMPABLE,
+                PR_GET_PDEATHSIG, PR_SET_PDEATHSIG, PR_SET_VMA)
+# isatty() is ioctl(TCGETS) on Linux; OpenBSD answers it under stdio too (F_ISATTY).
+_STDIO_IOCTL = (FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS)
+_TTY_IOCTL = (TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TCFLSH,
+              TCXONC, TCSBRK, TCSBRKP, TIOCSBRK, TIOCCBRK, TIOCOUTQ, TIOCSCTTY, TIOCNOTTY,
+              TIOCGPTN, TIOCSPTLCK)
+_SOCKOPT_SOCKET_READ = (SO_TYPE, SO_ERROR, SO_RCVBUF, SO_SNDBUF, SO_DOMAIN, SO_PROTOCOL,
+                        SO_ACCEPTCONN)
+_SOCKOPT_SOCKET = (SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_LINGER,
+                   SO_OOBINLINE, SO_RCVLOWAT, SO_SNDLOWAT, SO_RCVTIMEO, SO_SNDTIMEO,
+                   SO_RCVBUF, SO_SNDBUF, SO_TIMESTAMP, SO_TYPE, SO_ERROR, SO_DOMAIN,
+                   SO_PROTOCOL, SO_ACCEPTCONN, SO_PEERCRED)
+_SOCKOPT_TCP = (TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+                TCP_INFO, TCP_QUICKACK, TCP_FASTOPEN, TCP_USER_TIMEOUT, TCP_FASTOPEN_CONNECT)
+_SOCKOPT_IP = (IP_TOS, IP_TTL, IP_RECVERR, IP_MTU_DISCOVER, IP_RECVTTL)
+_SOCKOPT_IPV6 = (IPV6_V6ONLY, IPV6_UNICAST_HOPS, IPV6_RECVERR)
+_MCAST_IP = (IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_ADD_MEMBERSHIP,
+             IP_DROP_MEMBERSHIP)
+_MCAST_IPV6 = (IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP,
+               IPV6_LEAVE_GROUP)
+_NO_NEW_NAMESPACES = bits_clear(0, CLONE_NAMESPACES | CLONE_PTRACE | CLONE_UNTRACED)
+_STAT_HINT = IMPORT_HINT
+
+
+def _sockopts(needs: str, level: int, names: tuple[int, ...]) -> tuple[Rule, ...]:
+    return (when(needs, "setsockopt", one_of(1, level), one_of(2, *names)),
+            when(needs, "getsockopt", one_of(1, level), one_of(2, *names)))
+
+
+def _inet_socket(needs: str) -> Rule:
+    return when(needs, "socket", one_of(0, AF_INET, AF_INET6),
+                one_of(1, SOCK_STREAM, SOCK_DGRAM, mask=SOCK_TYPE_MASK),
+                one_of(2, 0, IPPROTO_TCP, IPPROTO_UDP))
+
+
+#: Allowed under every promise set, even "": exiting, narrowing (like OpenBSD's
+#: PLEDGE_ALWAYS), and what the violation handler needs to report and abort.
+ALWAYS: tuple[Rule, ...] = (
+    *allow("", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "getpid", "gettid"),
+    when("", "seccomp", one_of(0, SECCOMP_SET_MODE_FILTER), one_of(1, 0, SECCOMP_FILTER_FLAG_TSYNC)),
+    when("", "write", one_of(0, 2)),
+    when("", "rt_sigaction", one_of(0, SIGABRT)),
+    when("", "tgkill", is_self(0), one_of(2, SIGABRT)),
+)
+
+#: promise -> the rules it contributes. Conjunctive rules ("rpath wpath") are
+#: listed under the first promise they name.
+POLICY: dict[str, tuple[Rule, ...]] = {
+    "stdio": (
+        *allow("stdio",
+               # descriptors and I/O
+               "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv",
+               "pwritev", "preadv2", "pwritev2", "close", "close_range", "dup", "dup2",
+               "dup3", "lseek", "fsync", "fdatasync", "ftruncate", "fstat", "sendfile",
+               "splice", "tee", "vmsplice", "copy_file_range", "fadvise64",
+               "sync_file_range", "pipe", "pipe2", "socketpair", "poll", "ppoll", "select",
+               "pselect6", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+               "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd",
+               "signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime",
+               "recvfrom", "shutdown", "getsockname", "getpeername", "umask",
+               # memory
+               "brk", "munmap", "mremap", "madvise", "mincore", "msync", "mlock", "mlock2",
+               "munlock",
+               # time
+               "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
+               "gettimeofday", "time", "getitimer", "setitimer", "alarm", "pause", "times",
+               "getrusage",
+               # identity of self
+               "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
+               "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
+               "uname", "sysinfo", "getrandom", "getcpu", "sched_getaffinity",
+               "sched_yield",
+               # signals
+               "rt_sigaction", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
+               "sigaltstack", "restart_syscall",
+               # threads and waiting
+               "futex", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue",
+               "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
+               "membarrier", "wait4", "waitid"),
+        when("stdio", "mmap", bits_clear(2, PROT_EXEC)),
+        when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),
+        when("stdio", "pkey_mprotect", bits_clear(2, PROT_EXEC)),
+        when("stdio", "fcntl", one_of(1, *_STDIO_FCNTL)),
+        when("stdio", "ioctl", one_of(1, *_STDIO_IOCTL)),
+        when("stdio", "prctl", one_of(0, *_STDIO_PRCTL)),
+        when("stdio", "arch_prctl", one_of(0, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS)),
+        when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read limits only
+        when("stdio", "sendto", null(4)),
+        when("stdio", "kill", is_self(0)),
+        when("stdio", "tgkill", is_self(0)),
+        when("stdio", "rt_sigqueueinfo", is_self(0)),
+        when("stdio", "rt_tgsigqueueinfo", is_self(0)),
+        # threads: the flags pthread_create passes, never a new namespace
+        when("stdio", "clone", bits_set(0, CLONE_THREAD_FLAGS), _NO_NEW_NAMESPACES),
+        # fstat(fd) as glibc spells it; the handler turns a "" path into NULL
+        when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
+        when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
+        *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
+    ),
+    "rpath": (
+        *_open_rules("open", 1, 2),
+        *_open_rules("openat", 2, 3),
+        *allow("rpath", "chdir", "fchdir", "getdents", "getdents64", "statfs", "fstatfs",
+               hint=_STAT_HINT),
+        *allow_any("rpath wpath cpath", "getcwd"),
+        *allow_any("rpath wpath cpath dpath", "stat", "lstat", "newfstatat", "statx",
+                   hint=_STAT_HINT),
+        *allow_any("rpath wpath", "access", "faccessat", "faccessat2", "readlink",
+                   "readlinkat", hint=_STAT_HINT),
+    ),
+    "wpath": (
+        *allow("wpath", "truncate"),
+    ),
+    "cpath": (
+        when("wpath cpath", "creat", bits_clear(1, SETID_BITS)),
+        *allow("cpath", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
+               "symlinkat", "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat"),
+    ),
+    "dpath": (
+        *allow("dpath", "mknod", "mknodat"),
+    ),
+    # tmppath: OpenBSD limits it to /tmp by path; BPF cannot read paths (see NO_MEANING).
+    "tmppath": (),
+    "inet": (
+        _inet_socket("inet"),
+        *allow("inet", "connect", "bind", "listen", "accept", "accept4"),
+        when("inet", "sendto"),
+        when("inet", "ioctl", one_of(1, SIOCATMARK)),
+        *_sockopts("inet", SOL_SOCKET, _SOCKOPT_SOCKET),
+        *_sockopts("inet", IPPROTO_TCP, _SOCKOPT_TCP),
+        *_sockopts("inet", IPPROTO_IP, _SOCKOPT_IP),
+        *_sockopts("inet", IPPROTO_IPV6, _SOCKOPT_IPV6),
+    ),
+    "mcast": (
+        *_sockopts("inet mcast", IPPROTO_IP, _MCAST_IP),
+        *_sockopts("inet mcast", IPPROTO_IPV6, _MCAST_IPV6),
+    ),
+    "fattr": (
+        when("fattr", "chmod", bits_clear(1, SETID_BITS)),
+        when("fattr", "fchmod", bits_clear(1, SETID_BITS)),
+        when("fattr", "fchmodat", bits_clear(2, SETID_BITS)),
+        when("fattr", "fchmodat2", bits_clear(2, SETID_BITS)),
+        *allow("fattr", "utime", "utimes", "utimensat", "futimesat"),
+        # chown to yourself and your own groups (-1 leaves one unchanged)
+        *(when("fattr", name, one_of(u, OWN_UID, UINT32_NEG1), one_of(u + 1, OWN_GIDS, UINT32_NEG1))
+          for name, u in (("chown", 1), ("fchown", 1), ("lchown", 1), ("fchownat", 2))),
+    ),
+    "chown": (
+        *allow("chown", "chown", "fchown", "lchown", "fchownat"),
+    ),
+    "flock": (
+        *allow("flock", "flock"),
+        when("flock", "fcntl", one_of(1, *_LOCK_FCNTL)),
+    ),
+    "unix": (
+        when("unix", "socket", one_of(0, AF_UNIX),
+             one_of(1, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, mask=SOCK_TYPE_MASK), one_of(2, 0)),
+        *allow("unix", "connect", "bind", "listen", "accept", "accept4"),
+        when("unix", "sendto"),
+        *_sockopts("unix", SOL_SOCKET, _SOCKOPT_SOCKET),
+    ),
+    "dns": (
+        # glibc's resolver: UDP/TCP sockets, sendmmsg for parallel A/AAAA queries.
+        # The configuration files need rpath on Linux (see NO_MEANING).
+        _inet_socket("dns"),
+        *allow("dns", "connect", "bind", "sendmmsg"),
+        when("dns", "sendto"),
+        *_sockopts("dns", SOL_SOCKET, _SOCKOPT_SOCKET),
+        *_sockopts("dns", IPPROTO_IPV6, _SOCKOPT_IPV6),
+        *_sockopts("dns", IPPROTO_IP, _SOCKOPT_IP),
+    ),
+    # getpw: the files are read with open(), which needs rpath on Linux.
+    "getpw": (),
+    # The kernel cannot look inside msg_control, so every sendmsg/recvmsg is
+    # treated as one that may carry descriptors.
+    "sendfd": (*allow("sendfd", "sendmsg", "sendmmsg"),),
+    "recvfd": (*allow("recvfd", "recvmsg", "recvmmsg"),),
+    "tape": (when("tape", "ioctl", one_of(1, MTIOCTOP, MTIOCGET)),),
+    "tty": (
+        when("tty", "ioctl", one_of(1, *_TTY_IOCTL)),
+        when("tty proc", "ioctl", one_of(1, TIOCSPGRP)),
+    ),
+    "proc": (
+        *allow("proc", "fork", "vfork", "kill", "tgkill", "tkill", "rt_sigqueueinfo",
+               "rt_tgsigqueueinfo", "setpgid", "setsid", "getpriority", "setpriority",
+               "setrlimit", "prlimit64", "sched_setaffinity", "sched_getscheduler",
+               "sched_setscheduler", "sched_getparam", "sched_setparam",
+               "sched_get_priority_max", "sched_get_priority_min", "ioprio_get",
+               "ioprio_set", "pidfd_open", "pidfd_send_signal"),
+        when("proc", "clone", _NO_NEW_NAMESPACES),
+        when("proc", "fcntl", one_of(1, F_SETOWN, F_SETOWN_EX, F_SETSIG)),
+    ),
+    "exec": (*allow("exec", "execve", "execveat"),),
+    "prot_exec": (
+        when("stdio prot_exec", "mmap"),
+        when("stdio prot_exec", "mprotect"),
+        when("stdio prot_exec", "pkey_mprotect"),
+    ),
+    "settime": (*allow("settime", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex"),),
+    "ps": (),
+    "vminfo": (),
+    "id": (*allow("id", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "prlimit64",
+                  "setpriority"),),
+    "pf": (),
+    "route": (),
+    "wroute": (),
+    "audio": (),
+    "video": (when("video", "ioctl", one_of(1, IOC_TYPE_VIDEO, mask=IOC_TYPE_MASK)),),
+    "bpf": (),
+    "unveil": (*allow("unveil", "landlock_create_ruleset", "landlock_add_rule",
+                      "landlock_restrict_self"),
+               when("unveil", "prctl", one_of(0, PR_SET_NO_NEW_PRIVS))),
+    "error": (),
+}
+
+#: Promises that grant nothing on Linux, and why (stricter than OpenBSD, never weaker).
+NO_MEANING: dict[str, str] = {
+    "tmppath": "BPF cannot check that a path is under /tmp; use cpath with unveil('/tmp', 'rwc')",
+    "getpw": "the password files are read with open(), which needs rpath on Linux",
+    "ps": "Linux has no process sysctls; /proc needs rpath",
+    "vminfo": "Linux has no VM sysctls; /proc needs rpath",
+    "pf": "pf(4) does not exist on Linux",
+    "route": "routing sysctls do not exist on Linux",
+    "wroute": "routing sysctls do not exist on Linux",
+    "audio": "audio(4) ioctls do not exist on Linux",
+    "bpf": "OpenBSD's bpf(4) device ioctls do not exist on Linux (the bpf() syscall is never allowed)",
+}
+
+#: Fail with ENOSYS under every promise set: libc falls back to a checkable call
+#: (clone3 -> clone, openat2 -> openat), or the call is a known bypass.
+ENOSYS: tuple[str, ...] = (
+    "clone3", "openat2", "memfd_create", "memfd_secret", "io_uring_setup",
+    "io_uring_enter", "io_uring_register",
+)
+
+#: Syscalls that no promise may ever allow (a test checks the table keeps them out).
+NEVER: tuple[str, ...] = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "personality", "userfaultfd", "bpf",
+    "perf_event_open", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
+    "open_by_handle_at", "name_to_handle_at", "keyctl", "add_key", "request_key", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module", "shmat", "iopl", "ioperm",
+    "fanotify_init", "move_mount", "fsopen", "fsmount", "open_tree", "mount_setattr",
+    "quotactl", "swapon", "swapoff", "reboot", "acct", "lookup_dcookie", "uselib",
+    "process_madvise", "kcmp", "pidfd_getfd",
+)
+
+
+def all_rules() -> tuple[Rule, ...]:
+    """Every rule: ALWAYS first, then each promise's in vocabulary order."""
+    out: list[Rule] = list(ALWAYS)
+    for rules in POLICY.values():
+        out.extend(rules)
+    return tuple(out)

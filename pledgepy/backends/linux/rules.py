@@ -1,0 +1,115 @@
+"""The vocabulary the policy table is written in: syscall rules and argument tests.
+
+A :class:`Rule` allows one syscall when the process holds every promise in
+``needs`` and every :class:`Arg` test holds. A syscall is allowed when any of
+its rules is. Tests read the syscall's registers as the kernel sees them:
+``int`` arguments by their low 32 bits, pointers and ``long`` by all 64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Stand for this process's pid, uid and groups; filled in when the filter is built.
+SELF = -1
+OWN_UID = -2
+OWN_GIDS = -3
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The values the placeholders stand for."""
+
+    pid: int
+    uid: int
+    gids: tuple[int, ...]
+
+    def expand(self, values: tuple[int, ...]) -> tuple[int, ...]:
+        out: list[int] = []
+        for v in values:
+            if v == SELF:
+                out.append(self.pid)
+            elif v == OWN_UID:
+                out.append(self.uid)
+            elif v == OWN_GIDS:
+                out.extend(self.gids)
+            else:
+                out.append(v)
+        return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Arg:
+    """``(arg[index] & mask) in values`` (or ``not in``, when ``negate``)."""
+
+    index: int
+    values: tuple[int, ...]
+    mask: int = 0xFFFFFFFF
+    negate: bool = False
+    wide: bool = False
+
+    def concrete(self, who: Identity) -> Arg:
+        """This test with the placeholders filled in."""
+        return Arg(self.index, who.expand(self.values), self.mask, self.negate, self.wide)
+
+    def matches(self, args: tuple[int, ...]) -> bool:
+        """Evaluate a concrete test in Python (the SIGSYS handler does it in C)."""
+        width = 0xFFFFFFFFFFFFFFFF if self.wide else 0xFFFFFFFF
+        got = args[self.index] & width & self.mask
+        return (got not in self.values) if self.negate else (got in self.values)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One way a syscall may be allowed."""
+
+    syscall: str
+    needs: frozenset[str]
+    args: tuple[Arg, ...] = ()
+    hint: str = ""
+
+
+def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> Arg:
+    """The (masked) argument is one of *values*."""
+    return Arg(index, tuple(values), mask)
+
+
+def none_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> Arg:
+    """The (masked) argument is none of *values*."""
+    return Arg(index, tuple(values), mask, negate=True)
+
+
+def bits_clear(index: int, bits: int) -> Arg:
+    """None of *bits* is set."""
+    return Arg(index, (0,), bits)
+
+
+def bits_set(index: int, bits: int) -> Arg:
+    """All of *bits* are set."""
+    return Arg(index, (bits,), bits)
+
+
+def null(index: int) -> Arg:
+    """The pointer argument is NULL (all 64 bits)."""
+    return Arg(index, (0,), 0xFFFFFFFFFFFFFFFF, wide=True)
+
+
+def is_self(index: int) -> Arg:
+    """The pid argument is this process."""
+    return Arg(index, (SELF,))
+
+
+def allow(needs: str, *syscalls: str, hint: str = "") -> tuple[Rule, ...]:
+    """Each syscall, unconditionally, with promises *needs* (space-separated)."""
+    need = frozenset(needs.split())
+    return tuple(Rule(s, need, (), hint) for s in syscalls)
+
+
+def allow_any(promises: str, *syscalls: str, hint: str = "") -> tuple[Rule, ...]:
+    """Each syscall, unconditionally, with any one of *promises*."""
+    return tuple(r for p in promises.split() for r in allow(p, *syscalls, hint=hint))
+
+
+def when(needs: str, syscall: str, *args: Arg, hint: str = "") -> Rule:
+    """*syscall* with promises *needs* when every test in *args* holds."""
+    return Rule(syscall, frozenset(needs.split()), tuple(args), hint)
