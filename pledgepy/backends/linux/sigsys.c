@@ -1,0 +1,322 @@
+/*
+ * pledgepy's SIGSYS handler and filter installer.
+ *
+ * A seccomp filter answers a violation with SECCOMP_RET_TRAP; the kernel
+ * skips the syscall and sends SIGSYS to the offending thread. This handler
+ * (async-signal-safe: no malloc, no stdio, only raw syscalls and reads of
+ * tables Python built before the filter went in):
+ *   1. emulates fstat spelled newfstatat(fd, "", buf, AT_EMPTY_PATH), which
+ *      BPF cannot tell from a path lookup because it cannot read the string;
+ *   2. writes one line naming program, pid, syscall, key argument and the
+ *      promises that would allow it;
+ *   3. under the "error" promise (SECCOMP_RET_DATA == 1) makes the syscall
+ *      return -ENOSYS; otherwise raises SIGABRT so faulthandler prints the
+ *      Python traceback, and makes sure the process dies of SIGABRT.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+#define PP_TRAP_ERROR 1
+#define PP_MAX_REPORTED 1024
+
+struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t pad; };
+struct pp_rule { uint64_t needs; uint32_t first_cond; uint32_t nconds; int32_t hint; uint32_t pad; };
+struct pp_flag { uint64_t mask; uint64_t value; uint32_t name; uint32_t pad; };
+struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; uint32_t pad; };
+
+enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3 };
+
+static const struct pp_sys *g_sys;
+static uint32_t g_nsys;
+static const struct pp_rule *g_rules;
+static const struct pp_cond *g_conds;
+static const uint64_t *g_vals;
+static const struct pp_flag *g_flags;
+static const char *g_strings;
+static const uint32_t *g_promise_names; /* 64 offsets into g_strings */
+static uint64_t g_stdio_bit;
+static volatile uint64_t g_held;
+static volatile int g_quiet;
+static char g_prog[128];
+static unsigned char g_reported[PP_MAX_REPORTED / 8];
+
+/* ---- a tiny async-signal-safe string builder ---- */
+struct buf { char data[1024]; size_t len; };
+
+static void put(struct buf *b, const char *s)
+{
+    while (*s && b->len < sizeof b->data - 2)
+        b->data[b->len++] = *s++;
+}
+
+static void put_u(struct buf *b, uint64_t v, int base)
+{
+    char tmp[24];
+    int i = 0;
+    do {
+        tmp[i++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v && i < 23);
+    while (i)
+        b->data[b->len < sizeof b->data - 2 ? b->len++ : b->len] = tmp[--i];
+}
+
+static void put_hex(struct buf *b, uint64_t v)
+{
+    put(b, "0x");
+    put_u(b, v, 16);
+}
+
+static long raw(long nr, long a, long b, long c, long d, long e)
+{
+    return syscall(nr, a, b, c, d, e);
+}
+
+/* ---- reading the trapped syscall ---- */
+static void get_args(ucontext_t *uc, uint64_t a[6])
+{
+#if defined(__x86_64__)
+    greg_t *r = uc->uc_mcontext.gregs;
+    a[0] = r[REG_RDI]; a[1] = r[REG_RSI]; a[2] = r[REG_RDX];
+    a[3] = r[REG_R10]; a[4] = r[REG_R8]; a[5] = r[REG_R9];
+#elif defined(__aarch64__)
+    for (int i = 0; i < 6; i++)
+        a[i] = uc->uc_mcontext.regs[i];
+#else
+#error "pledgepy's SIGSYS handler supports x86_64 and aarch64"
+#endif
+}
+
+static void set_return(ucontext_t *uc, long value)
+{
+#if defined(__x86_64__)
+    uc->uc_mcontext.gregs[REG_RAX] = value;
+#elif defined(__aarch64__)
+    uc->uc_mcontext.regs[0] = value;
+#endif
+}
+
+static int cond_holds(const struct pp_cond *c, const uint64_t a[6])
+{
+    uint64_t v = a[c->arg];
+    if (!c->wide)
+        v &= 0xffffffffu;
+    v &= c->mask;
+    int found = 0;
+    for (uint32_t i = 0; i < c->nvals; i++)
+        if (v == g_vals[c->first_val + i])
+            found = 1;
+    return c->negate ? !found : found;
+}
+
+static void put_key(struct buf *b, const struct pp_sys *s, uint64_t v)
+{
+    if (s->keyfmt == KEY_INT) {
+        int64_t i = (int32_t)v;
+        if (i < 0) { put(b, "-"); i = -i; }
+        put_u(b, (uint64_t)i, 10);
+        return;
+    }
+    int any = 0;
+    uint64_t rest = v;
+    for (uint32_t i = 0; i < s->nflags; i++) {
+        const struct pp_flag *f = &g_flags[s->first_flag + i];
+        if ((v & f->mask) == f->value) {
+            if (any) put(b, "|");
+            put(b, g_strings + f->name);
+            any = 1;
+            rest &= ~(f->value ? f->value : 0);
+            if (s->keyfmt == KEY_ENUM) { rest = 0; break; }
+        }
+    }
+    if (!any)
+        put_hex(b, v);
+}
+
+static void report(int nr, const uint64_t a[6], int error_mode)
+{
+    if (g_quiet)
+        return;
+    if (error_mode && nr >= 0 && nr < PP_MAX_REPORTED) {
+        unsigned char bit = 1u << (nr & 7);
+        if (__atomic_fetch_or(&g_reported[nr >> 3], bit, __ATOMIC_RELAXED) & bit)
+            return;
+    }
+    struct buf b = { .len = 0 };
+    put(&b, "pledge: ");
+    put(&b, g_prog);
+    put(&b, "[");
+    put_u(&b, (uint64_t)raw(SYS_getpid, 0, 0, 0, 0, 0), 10);
+    put(&b, "]: ");
+    const struct pp_sys *s = (g_sys && nr >= 0 && (uint32_t)nr < g_nsys) ? &g_sys[nr] : 0;
+    if (s && s->name >= 0)
+        put(&b, g_strings + s->name);
+    else {
+        put(&b, "syscall ");
+        put_u(&b, (uint64_t)(uint32_t)nr, 10);
+    }
+    if (s && s->keyfmt != KEY_NONE) {
+        put(&b, "(");
+        put_key(&b, s, a[s->keyarg]);
+        put(&b, ")");
+    }
+    uint64_t held = g_held;
+    const struct pp_rule *found = 0;
+    for (uint32_t i = 0; s && i < s->nrules && !found; i++) {
+        const struct pp_rule *r = &g_rules[s->first_rule + i];
+        if (!(r->needs & ~held))
+            continue;
+        int ok = 1;
+        for (uint32_t j = 0; j < r->nconds && ok; j++)
+            ok = cond_holds(&g_conds[r->first_cond + j], a);
+        if (ok)
+            found = r;
+    }
+    if (found) {
+        put(&b, " needs \"");
+        int first = 1;
+        for (int bit = 0; bit < 64; bit++) {
+            if (!((found->needs & ~held) & (1ull << bit)))
+                continue;
+            if (!first) put(&b, " ");
+            put(&b, g_strings + g_promise_names[bit]);
+            first = 0;
+        }
+        put(&b, "\"");
+        if (found->hint >= 0) {
+            put(&b, " (");
+            put(&b, g_strings + found->hint);
+            put(&b, ")");
+        }
+    } else {
+        put(&b, " is not allowed by any promise");
+    }
+    if (error_mode)
+        put(&b, "; returning ENOSYS (\"error\" promise)");
+    b.data[b.len++] = '\n';
+    raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
+}
+
+/* fstat(fd) spelled as newfstatat(fd, "", buf, AT_EMPTY_PATH) or statx(fd, "", ...). */
+static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
+{
+    if (!(g_held & g_stdio_bit))
+        return 0;
+    const char *path = (const char *)a[1];
+#ifdef SYS_newfstatat
+    if (nr == SYS_newfstatat && (a[3] & AT_EMPTY_PATH) && path && path[0] == '\0'
+        && (int)a[0] >= 0) {
+        set_return(uc, raw(SYS_fstat, (long)(int)a[0], (long)a[2], 0, 0, 0));
+        return 1;
+    }
+#endif
+    if (nr == SYS_statx && (a[2] & AT_EMPTY_PATH) && path && path[0] == '\0'
+        && (int)a[0] >= 0) {
+        set_return(uc, raw(SYS_statx, (long)(int)a[0], 0, (long)a[2], (long)a[3], (long)a[4]));
+        return 1;
+    }
+    return 0;
+}
+
+static void die(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGABRT);
+    long pid = raw(SYS_getpid, 0, 0, 0, 0, 0), tid = raw(SYS_gettid, 0, 0, 0, 0, 0);
+    raw(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&set, 0, sizeof(uint64_t), 0);
+    /* faulthandler (enabled by pledge()) prints the traceback, then re-raises. */
+    raw(SYS_tgkill, pid, tid, SIGABRT, 0, 0);
+    /* Still here: a handler caught SIGABRT and returned. Die anyway. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGABRT, &dfl, 0);
+    raw(SYS_tgkill, pid, tid, SIGABRT, 0, 0);
+    raw(SYS_exit_group, 128 + SIGABRT, 0, 0, 0, 0);
+}
+
+static void on_sigsys(int sig, siginfo_t *info, void *context)
+{
+    (void)sig;
+    int saved = errno;
+    ucontext_t *uc = context;
+    uint64_t a[6];
+    get_args(uc, a);
+    int nr = info->si_syscall;
+    int error_mode = (info->si_errno & SECCOMP_RET_DATA) == PP_TRAP_ERROR;
+    if (emulate(nr, a, uc)) {
+        errno = saved;
+        return;
+    }
+    report(nr, a, error_mode);
+    if (!error_mode)
+        die();
+    set_return(uc, -ENOSYS);
+    errno = saved;
+}
+
+/* ---- called from Python (before any filter is installed) ---- */
+void pp_configure(const struct pp_sys *sys, uint32_t nsys, const struct pp_rule *rules,
+                  const struct pp_cond *conds, const uint64_t *vals,
+                  const struct pp_flag *flags, const char *strings,
+                  const uint32_t *promise_names, uint64_t stdio_bit)
+{
+    g_sys = sys; g_nsys = nsys; g_rules = rules; g_conds = conds; g_vals = vals;
+    g_flags = flags; g_strings = strings; g_promise_names = promise_names;
+    g_stdio_bit = stdio_bit;
+}
+
+void pp_set_program(const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= sizeof g_prog)
+        n = sizeof g_prog - 1;
+    memcpy(g_prog, name, n);
+    g_prog[n] = '\0';
+}
+
+void pp_set_held(uint64_t held) { g_held = held; }
+void pp_set_quiet(int quiet) { g_quiet = quiet; }
+
+int pp_install_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, SIGABRT);
+    return sigaction(SIGSYS, &sa, 0) == 0 ? 0 : -errno;
+}
+
+int pp_handler_installed(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGSYS, 0, &cur) != 0)
+        return 0;
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigsys;
+}
+
+/* Returns 0, -errno, or the positive tid of a thread TSYNC could not move. */
+long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags)
+{
+    struct sock_fprog prog;
+    prog.len = (unsigned short)(nbytes / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)code;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    return rc < 0 ? -errno : rc;
+}
