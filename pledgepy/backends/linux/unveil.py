@@ -177,6 +177,9 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
                          "rules to existing files, so unless it exists when the rules take "
                          "effect it stays unreachable (creating it is refused)")
             continue
+        if "x" in rule.permissions and "r" not in rule.permissions:
+            notes.append(f"{rule.path!r} has 'x' without 'r': Landlock also checks read access "
+                         "when execve() opens a file, so executing it is refused")
         if "c" in rule.permissions and not stat.S_ISDIR(st.st_mode):
             notes.append(f"{rule.path!r} is not a directory: Landlock cannot grant 'c' on a "
                          "single file, so creating, removing or renaming it is refused")
