@@ -33,13 +33,13 @@ def parse_release(release: str) -> tuple[int, int] | None:
         return None
 
 
-def load() -> tuple[Any, Any]:
-    """``(ffi, lib)`` bound to this process's libc."""
+def load(library: str | None = None) -> tuple[Any, Any]:
+    """``(ffi, lib)`` bound to *library* (default: this process's libc)."""
     import cffi
 
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
-    return ffi, ffi.dlopen(None)
+    return ffi, ffi.dlopen(library)
 
 
 def _error(err: int, call: str, detail: str = "") -> OSError | ValueError:
