@@ -359,6 +359,19 @@ def test_subdirectories_and_dotdot(tree: Path) -> None:
                  "via_dotdot_out": "EACCES", "rel_out": "EACCES"}
 
 
+def test_dotdot_after_symlink_resolves_like_the_kernel(tree: Path) -> None:
+    (tree / "alias").symlink_to(tree / "a" / "sub")
+    res = child(f"""
+        T = {str(tree)!r}
+        pledgepy.unveil(T + "/alias/..", "r")   # the kernel: T/a/sub/.. = T/a, not T
+        pledgepy.unveil(None, None)
+        show("rules", pledgepy.status().unveil.rules)
+        show("a_f", attempt(read, T + "/a/f"))
+        show("b_h", attempt(read, T + "/b/h"))
+    """)
+    assert values(res) == {"rules": repr(((str(tree / "a"), "r"),)), "a_f": "ok", "b_h": "EACCES"}
+
+
 def test_symlinks(tree: Path) -> None:
     a = tree / "a"
     (a / "link_in").symlink_to(a / "f")

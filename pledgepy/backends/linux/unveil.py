@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from ...status import Gaps
 from ..base import UnveilRule
@@ -99,15 +100,34 @@ def _show(letters: str) -> str:
     return repr(letters) if letters else "'' (hidden)"
 
 
+def _resolver() -> Callable[[str], str]:
+    """``os.path.realpath`` for absolute paths, sharing parent lookups within one call."""
+    cache: dict[str, str] = {"/": "/"}
+
+    def resolve(path: str) -> str:
+        if path in cache:
+            return cache[path]
+        parent, name = os.path.split(path)
+        candidate = os.path.join(resolve(parent), name)
+        result = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+        cache[path] = result
+        return result
+
+    return resolve
+
+
 def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     """Rules beneath another rule that grants more: Landlock's union gives them more."""
+    resolve = _resolver()
     real: dict[str, list[UnveilRule]] = {}
-    for rule in rules:
-        real.setdefault(os.path.realpath(rule.path), []).append(rule)
+    where_is: dict[int, str] = {}
+    for i, rule in enumerate(rules):
+        here = resolve(os.path.normpath(rule.path))
+        where_is[i] = here
+        real.setdefault(here, []).append(rule)
     out: list[str] = []
-    for rule in rules:
-        here = os.path.realpath(rule.path)
-        node = here
+    for i, rule in enumerate(rules):
+        here = node = where_is[i]
         while True:
             for other in real.get(node, ()):
                 if other is rule:
