@@ -120,6 +120,9 @@ def _check_path(path: object) -> str:
         raise ValueError("path contains a NUL byte")
     if not text:
         raise ValueError("path is empty")
+    if ".." in text.split(os.sep):
+        # The kernel resolves a symlink before a following "..": abspath would not.
+        return os.path.realpath(os.path.join(os.getcwd(), text))
     return os.path.abspath(text)
 
 
