@@ -179,7 +179,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *_open_rules("openat", 2, 3),
         *allow("rpath", "chdir", "fchdir", "getdents", "getdents64", "statfs", "fstatfs",
                hint=_STAT_HINT),
-        *allow_any("rpath wpath cpath", "getcwd"),
+        *allow_any("rpath wpath cpath", "getcwd", hint=_STAT_HINT),
         *allow_any("rpath wpath cpath dpath", "stat", "lstat", "newfstatat", "statx",
                    hint=_STAT_HINT),
         *allow_any("rpath wpath", "access", "faccessat", "faccessat2", "readlink",

@@ -1,0 +1,105 @@
+"""The Linux backend: pledge() with seccomp-BPF, unveil() with Landlock."""
+
+from __future__ import annotations
+
+import threading
+
+from ... import runtime
+from ...status import Gaps
+from ..base import PledgeRequest, UnveilRule
+from . import execwrap, seccomp
+from . import unveil as _unveil
+from .plan import Plan, build
+from .policy import NO_MEANING
+
+
+class LinuxBackend:
+    """seccomp-BPF (all threads, TSYNC) for promises; Landlock for unveil."""
+
+    platform = "linux"
+    mechanism = "seccomp-bpf"
+    unveil_mechanism = _unveil.MECHANISM
+
+    def __init__(self) -> None:
+        self._plan: Plan | None = None
+
+    # ---- pledge ----
+    def pledge_gaps(self, request: PledgeRequest) -> Gaps:
+        why = seccomp.unavailable()
+        if why is not None:
+            return Gaps(not_enforced=(f"seccomp: {why}; nothing is enforced",), nothing=True)
+        new, new_exec = request.new, request.new_exec
+        weak: list[str] = []
+        notes = [f"{p!r} grants nothing on Linux: {NO_MEANING[p]}"
+                 for p in sorted(new or ()) if p in NO_MEANING]
+        if new is not None and "dns" in new and "sendfd" not in new:
+            weak.append("dns: glibc's resolver needs sendmmsg(), which the kernel cannot check "
+                        "for descriptors (SCM_RIGHTS) the way OpenBSD's sendfd rule does")
+        if new is not None and new_exec is not None:
+            gained = sorted(new_exec - new)
+            if gained:
+                weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
+                            "exec'd program cannot gain what its caller lacks (it runs without them)")
+            if (new_exec | {"exec"}) < new or not ((new_exec | {"exec"}) >= new):
+                if "exec" not in new_exec:
+                    weak.append("exec'd programs keep 'exec': the filter must allow the execve "
+                                "that starts them")
+                weak.append(f"execpromises are applied by {execwrap.COVERED}; programs started "
+                            "by native code run under promises")
+        return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
+
+    def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
+                     lock_unveil: bool) -> None:
+        if seccomp.unavailable() is not None:
+            if lock_unveil:
+                _unveil.commit(unveils, stdio=True)
+            return  # best effort: pledge_gaps() already said nothing is enforced
+        new = request.new
+        if new is None:
+            return
+        if lock_unveil:
+            stdio = "stdio" in new or request.old is None
+            _unveil.commit(unveils, stdio=stdio)  # before seccomp can refuse Landlock
+        runtime.prepare()
+        if "rpath" not in new:
+            runtime.guard_files()
+        seccomp.prepare(new)
+        plan = build(new, seccomp.arch() or "x86_64")
+        seccomp.apply(plan, self._plan)
+        self._plan = plan
+        execwrap.arm(request.new_exec, plan)
+
+    # ---- unveil ----
+    def _promises(self) -> frozenset[str] | None:
+        return self._plan.promises if self._plan else None
+
+    def _threads(self) -> int | None:
+        held = self._promises()
+        if held is None or "rpath" in held:
+            return None  # unveil counts /proc/self/task
+        return max(2, threading.active_count())  # cannot look: assume others exist
+
+    def check_unveil(self, rule: UnveilRule) -> None:
+        _unveil.check_rule(rule)
+
+    def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
+        return _unveil.gaps(unveils, locking, self._threads(), promises=self._promises())
+
+    def unveil_gaps_for_pledge(self, request: PledgeRequest,
+                               unveils: tuple[UnveilRule, ...]) -> Gaps:
+        return _unveil.gaps(unveils, True, self._threads(), promises=request.new)
+
+    def add_unveil(self, rule: UnveilRule) -> None:
+        return None  # Landlock rules are built together at the lock
+
+    def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
+        held = self._promises()
+        _unveil.commit(unveils, stdio=held is None or "stdio" in held)
+
+
+def set_violation_messages(enabled: bool) -> None:
+    """Turn the one-line violation message on stderr on or off."""
+    seccomp.set_quiet(not enabled)
+
+
+__all__ = ["LinuxBackend", "set_violation_messages"]

@@ -1,0 +1,157 @@
+"""execpromises on Linux: narrow to them in the child just before it execs.
+
+Seccomp filters survive execve, so an exec'd program runs under every filter
+of its parent; pledgepy stacks the execpromises filter in the child between
+fork and exec, through os.exec*, os.posix_spawn*, os.system and subprocess.
+The filter must still allow the execve that starts the program, so the
+exec'd program keeps ``exec`` (status reports it when execpromises lack it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import seccomp
+from .filter import compile_plan
+from .plan import Plan, build
+
+_target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
+_current: Plan | None = None
+_narrowed_pid = 0
+_installed = False
+_orig: dict[str, Any] = {}
+
+#: The Python entry points covered; anything else that execs runs under promises.
+COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
+
+
+def arm(execpromises: frozenset[str] | None, current: Plan) -> None:
+    """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises)."""
+    global _target, _current
+    _current = current
+    if execpromises is None or (execpromises | {"exec"}) >= current.promises:
+        _target = None
+        return
+    _target = (execpromises & current.promises) | {"exec"}
+    _install()
+
+
+def narrow() -> None:
+    """Stack the execpromises filter on this thread (once per process); call just before exec."""
+    global _narrowed_pid
+    if _target is None or _current is None or _narrowed_pid == os.getpid():
+        return
+    plan = build(_target, _current.arch)
+    seccomp.install(compile_plan(plan.delta(_current)), all_threads=False)
+    _narrowed_pid = os.getpid()
+
+
+def _execv(path: Any, args: Any) -> None:
+    narrow()
+    _orig["execv"](path, args)
+
+
+def _execve(path: Any, args: Any, env: Any) -> None:
+    narrow()
+    _orig["execve"](path, args, env)
+
+
+def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str], *,
+           file_actions: Sequence[tuple[Any, ...]] | None = None, setpgroup: int | None = None,
+           resetids: bool = False, setsid: bool = False, setsigmask: Sequence[int] = (),
+           setsigdef: Sequence[int] = (), scheduler: tuple[int, Any] | None = None) -> int:
+    """posix_spawn as fork + exec, so the child can narrow first; same errors."""
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # child: report errno through the pipe, never return
+        try:
+            os.close(rfd)
+            for action in file_actions or ():
+                if action[0] == os.POSIX_SPAWN_OPEN:
+                    _, fd, fpath, flags, mode = action
+                    newfd = os.open(fpath, flags, mode)
+                    if newfd != fd:
+                        os.dup2(newfd, fd)
+                        os.close(newfd)
+                elif action[0] == os.POSIX_SPAWN_CLOSE:
+                    os.close(action[1])
+                elif action[0] == os.POSIX_SPAWN_DUP2:
+                    os.dup2(action[1], action[2])
+            if setsid:
+                os.setsid()
+            if setpgroup is not None:
+                os.setpgid(0, setpgroup)
+            if resetids:
+                os.setegid(os.getgid())
+                os.seteuid(os.getuid())
+            if setsigmask:
+                signal.pthread_sigmask(signal.SIG_SETMASK, setsigmask)
+            for sig in setsigdef:
+                signal.signal(sig, signal.SIG_DFL)
+            if scheduler is not None:
+                os.sched_setscheduler(0, *scheduler)
+            narrow()
+            if search:
+                os.execvpe(path, list(argv), env)
+            _orig["execve"](path, list(argv), env)
+        except OSError as exc:
+            os.write(wfd, str(exc.errno or 0).encode())
+        except BaseException:
+            os.write(wfd, b"0")
+        finally:
+            os._exit(127)
+    os.close(wfd)
+    try:
+        data = os.read(rfd, 32)
+    finally:
+        os.close(rfd)
+    if data:
+        os.waitpid(pid, 0)
+        code = int(data)
+        raise OSError(code, os.strerror(code), os.fspath(path))
+    return pid
+
+
+def _posix_spawn(path: Any, argv: Any, env: Any, **kw: Any) -> int:
+    return _spawn(False, path, argv, env, **kw)
+
+
+def _posix_spawnp(path: Any, argv: Any, env: Any, **kw: Any) -> int:
+    return _spawn(True, path, argv, env, **kw)
+
+
+def _system(command: str) -> int:
+    pid = _spawn(False, "/bin/sh", ["sh", "-c", command], os.environ)
+    return os.waitpid(pid, 0)[1]
+
+
+def _wrap_preexec(user: Callable[[], Any] | None) -> Callable[[], None]:
+    def preexec() -> None:
+        if user is not None:
+            user()
+        narrow()
+    return preexec
+
+
+def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
+                   *rest: Any, **kw: Any) -> Any:
+    return _orig["_execute_child"](self, args, executable, _wrap_preexec(preexec_fn),
+                                   *rest, **kw)
+
+
+def _install() -> None:
+    global _installed
+    if _installed:
+        return
+    for name, wrapper in (("execv", _execv), ("execve", _execve),
+                          ("posix_spawn", _posix_spawn), ("posix_spawnp", _posix_spawnp),
+                          ("system", _system)):
+        _orig[name] = getattr(os, name)
+        setattr(os, name, wrapper)
+    _orig["_execute_child"] = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+    subprocess.Popen._execute_child = _execute_child  # type: ignore[attr-defined]
+    _installed = True

@@ -1,0 +1,99 @@
+"""Install seccomp filters on every thread (TSYNC) with the SIGSYS handler ready."""
+
+from __future__ import annotations
+
+import errno
+import faulthandler
+import os
+import platform
+import sys
+from typing import Any
+
+from . import report
+from .filter import compile_plan
+from .plan import Plan
+
+ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+TSYNC = 1
+
+try:
+    from . import _sigsys  # type: ignore[attr-defined]
+    NATIVE_ERROR: str | None = None
+except ImportError as exc:  # not built: pledge() reports it and strict mode refuses
+    _sigsys = None
+    NATIVE_ERROR = f"the native SIGSYS handler is not built ({exc})"
+
+_tables: report.Tables | None = None
+
+
+def arch() -> str | None:
+    """This machine's architecture as the tables name it, or None if unsupported."""
+    return ARCH.get(platform.machine().lower())
+
+
+def unavailable() -> str | None:
+    """Why seccomp filters cannot be used here, or None when they can."""
+    if arch() is None:
+        return f"no syscall table for {platform.machine()}"
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            if not any(line.startswith("Seccomp:") for line in f):
+                return "the kernel was built without seccomp"
+    except OSError as exc:
+        return f"cannot read /proc/self/status: {exc}"
+    if _sigsys is None:
+        return NATIVE_ERROR
+    return None
+
+
+def _program_name() -> str:
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 in ("", "-c", "-m"):
+        argv0 = sys.executable or "python"
+    return os.path.basename(argv0) or "python"
+
+
+def prepare(promises: frozenset[str]) -> None:
+    """Everything the handler needs, done before the filter makes it impossible."""
+    global _tables
+    assert _sigsys is not None
+    lib = _sigsys.lib
+    if _tables is None:
+        _tables = report.build(_sigsys.ffi, arch() or "x86_64")
+        lib.pp_configure(*_tables.args)
+    lib.pp_set_program(_program_name().encode(errors="replace"))
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=False)
+    if not lib.pp_handler_installed():
+        rc = lib.pp_install_handler()
+        if rc != 0:
+            raise OSError(-rc, f"cannot install the SIGSYS handler: {os.strerror(-rc)}")
+
+
+def set_held(promises: frozenset[str]) -> None:
+    assert _sigsys is not None
+    _sigsys.lib.pp_set_held(report.held_bits(promises))
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn the one-line violation messages off (True) or on."""
+    if _sigsys is not None:
+        _sigsys.lib.pp_set_quiet(1 if quiet else 0)
+
+
+def install(program: bytes, *, all_threads: bool = True) -> None:
+    """Install *program* (sock_filter bytes), on every thread unless told otherwise."""
+    assert _sigsys is not None
+    buf: Any = _sigsys.ffi.from_buffer(program)
+    rc = _sigsys.lib.pp_install_filter(buf, len(program), TSYNC if all_threads else 0)
+    if rc > 0:
+        raise OSError(errno.EBUSY, f"thread {rc} could not be put under the filter (TSYNC); "
+                                   "nothing was changed")
+    if rc < 0:
+        raise OSError(-rc, f"seccomp filter not installed: {os.strerror(-rc)}")
+
+
+def apply(plan: Plan, previous: Plan | None) -> None:
+    """Stack the filter for *plan* on top of *previous* (which stays in force)."""
+    install(compile_plan(plan.delta(previous)))
+    set_held(plan.promises)
