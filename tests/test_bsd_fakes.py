@@ -270,6 +270,8 @@ class FakeOps:
 
     def prepare(self) -> str:
         self.calls.append(("prepare",))
+        if self.lib.mode:
+            raise OSError(ECAPMODE, "getcwd: Not permitted in capability mode")
         return "/srv/app"
 
 
@@ -401,7 +403,7 @@ def test_freebsd_narrowing_relimits_and_closes(use) -> None:
     with pytest.warns(Warning):
         api.pledge("stdio rpath")
     later = lib.calls[n:]
-    assert ("cap_enter",) not in later and ("prepare",) in later
+    assert ("cap_enter",) not in later and ("prepare",) not in later
     assert ("cap_rights_limit", 10, R.R_DIR.words) in later
     assert lib.rights[10] == R.R_DIR
     n = len(lib.calls)
@@ -466,3 +468,33 @@ def test_freebsd_fake_refuses_path_calls_after_enter() -> None:
     assert info.value.errno == ECAPMODE
     with pytest.raises(PermissionError):
         be.check_unveil(api.UnveilRule("/etc", "r"))
+
+
+def test_bsdpaths_with_real_directory_fds(tmp_path) -> None:
+    pub = tmp_path / "pub"
+    (pub / "hidden").mkdir(parents=True)
+    (pub / "a.txt").write_text("hello")
+    (tmp_path / "secret.txt").write_text("no")
+    fd = os_open_dir(str(pub))
+    try:
+        bsdpaths._install({str(pub): fd}, (str(pub / "hidden"),), str(tmp_path))
+        assert bsdpaths.active()
+        assert bsdpaths.open("pub/a.txt").read() == "hello"          # relative to cwd
+        with open(str(pub / "new.txt"), "w", opener=bsdpaths.opener) as f:
+            f.write("x")
+        assert (pub / "new.txt").read_text() == "x"
+        assert bsdpaths.resolve(str(pub / "sub" / ".." / "a.txt")) == (fd, "a.txt")
+        for denied in (str(tmp_path / "secret.txt"), str(pub / "hidden" / "f"), "/etc/passwd"):
+            with pytest.raises(FileNotFoundError):
+                bsdpaths.open(denied)
+    finally:
+        bsdpaths._reset()
+        import os
+        os.close(fd)
+    assert not bsdpaths.active()
+    assert bsdpaths.open(str(tmp_path / "secret.txt")).read() == "no"
+
+
+def os_open_dir(path: str) -> int:
+    import os
+    return os.open(path, os.O_DIRECTORY | os.O_RDONLY)

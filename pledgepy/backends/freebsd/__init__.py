@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 from typing import Any
 
 from ... import bsdpaths
@@ -103,6 +102,7 @@ class FreeBSDBackend:
         self._entered = False
         self._promises: frozenset[str] | None = None
         self._available: bool | None = None
+        self._cwd: str | None = None
 
     # -- plumbing -------------------------------------------------------
     def _binding(self) -> tuple[Any, Any]:
@@ -232,7 +232,9 @@ class FreeBSDBackend:
                 raise self._oserror("cap_ioctls_limit", fd)
 
     def _apply(self, plan: Plan) -> None:
-        cwd = self.ops.prepare()
+        if plan.action is Action.ENTER or self._cwd is None:
+            self._cwd = self.ops.prepare()  # getcwd() fails in capability mode
+        cwd = self._cwd
         wanted = {g.path: g for g in plan.dirs}
         for path in sorted(set(self._dirfds) - set(wanted)):
             self.ops.close(self._dirfds.pop(path))
@@ -266,8 +268,3 @@ class FreeBSDBackend:
             raise OSError(errno.EPERM, "cap_enter succeeded but cap_getmode does not "
                           "report capability mode")
         self._entered = True
-
-
-def supported() -> bool:
-    """Whether this is FreeBSD (the backend can only apply there)."""
-    return sys.platform.startswith("freebsd")
