@@ -172,35 +172,38 @@ static void report(int nr, const uint64_t a[6], int error_mode)
         put(&b, ")");
     }
     uint64_t held = g_held;
-    const struct pp_rule *found = 0;
-    for (uint32_t i = 0; s && i < s->nrules && !found; i++) {
+    const struct pp_rule *first = 0;
+    int shown = 0;
+    for (uint32_t i = 0; s && i < s->nrules && shown < 4; i++) {
         const struct pp_rule *r = &g_rules[s->first_rule + i];
-        if (!(r->needs & ~held))
+        uint64_t missing = r->needs & ~held;
+        if (!missing)
             continue;
         int ok = 1;
         for (uint32_t j = 0; j < r->nconds && ok; j++)
             ok = cond_holds(&g_conds[r->first_cond + j], a);
-        if (ok)
-            found = r;
-    }
-    if (found) {
-        put(&b, " needs \"");
-        int first = 1;
+        if (!ok)
+            continue;
+        put(&b, shown ? " or \"" : " needs \"");
+        int sep = 0;
         for (int bit = 0; bit < 64; bit++) {
-            if (!((found->needs & ~held) & (1ull << bit)))
+            if (!(missing & (1ull << bit)))
                 continue;
-            if (!first) put(&b, " ");
+            if (sep) put(&b, " ");
             put(&b, g_strings + g_promise_names[bit]);
-            first = 0;
+            sep = 1;
         }
         put(&b, "\"");
-        if (found->hint >= 0) {
-            put(&b, " (");
-            put(&b, g_strings + found->hint);
-            put(&b, ")");
-        }
-    } else {
+        if (!first)
+            first = r;
+        shown++;
+    }
+    if (!first)
         put(&b, " is not allowed by any promise");
+    else if (first->hint >= 0) {
+        put(&b, " (");
+        put(&b, g_strings + first->hint);
+        put(&b, ")");
     }
     if (error_mode)
         put(&b, "; returning ENOSYS (\"error\" promise)");
