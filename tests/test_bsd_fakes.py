@@ -498,3 +498,11 @@ def test_bsdpaths_with_real_directory_fds(tmp_path) -> None:
 def os_open_dir(path: str) -> int:
     import os
     return os.open(path, os.O_DIRECTORY | os.O_RDONLY)
+
+
+def test_freebsd_missing_symbols_fail_closed(use) -> None:
+    be = FreeBSDBackend(binding.make_ffi(), object(), FakeOps(FakeCapsicum(None), set()))
+    use(be)
+    with pytest.raises(UnsupportedError, match="Capsicum calls unavailable"):
+        api.pledge("stdio", strict=True)
+    assert api.status().level == "none"

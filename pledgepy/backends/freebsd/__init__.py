@@ -103,6 +103,7 @@ class FreeBSDBackend:
         self._promises: frozenset[str] | None = None
         self._available: bool | None = None
         self._cwd: str | None = None
+        self._why = NO_CAPSICUM
 
     # -- plumbing -------------------------------------------------------
     def _binding(self) -> tuple[Any, Any]:
@@ -125,9 +126,15 @@ class FreeBSDBackend:
     def _probe(self) -> bool:
         """Whether capability mode exists; notes if this process is already in it."""
         if self._available is None:
-            ffi, lib = self._binding()
+            try:
+                ffi, lib = self._binding()
+                getmode = lib.cap_getmode
+            except (ImportError, OSError, AttributeError) as exc:
+                self._why = f"Capsicum calls unavailable: {exc}"
+                self._available = False
+                return False
             mode = ffi.new("unsigned int *")
-            if lib.cap_getmode(mode) == -1:
+            if getmode(mode) == -1:
                 if ffi.errno != errno.ENOSYS:
                     raise self._oserror("cap_getmode")
                 self._available = False
@@ -148,7 +155,7 @@ class FreeBSDBackend:
     # -- Backend protocol ----------------------------------------------
     def pledge_gaps(self, request: PledgeRequest) -> Gaps:
         if not self._probe():
-            return Gaps(not_enforced=(f"pledge: {NO_CAPSICUM}",), nothing=True)
+            return Gaps(not_enforced=(f"pledge: {self._why}",), nothing=True)
         return self.plan(request).gaps()
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
@@ -166,7 +173,7 @@ class FreeBSDBackend:
                                unveils: tuple[UnveilRule, ...]) -> Gaps:
         """Unveil gaps once *request* (which locks unveil) has been applied."""
         if not self._probe():
-            return Gaps(not_enforced=(f"unveil: {NO_CAPSICUM}",), nothing=True)
+            return Gaps(not_enforced=(f"unveil: {self._why}",), nothing=True)
         plan = self.plan(request)
         lines = tuple(unveil_gaps(self._entries_for(unveils), request.new))
         if plan.action not in (Action.ENTER, Action.REDUCE):
@@ -193,7 +200,7 @@ class FreeBSDBackend:
 
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         if not self._probe():
-            return Gaps(not_enforced=(f"unveil: {NO_CAPSICUM}",), nothing=True)
+            return Gaps(not_enforced=(f"unveil: {self._why}",), nothing=True)
         lines = tuple(unveil_gaps(self._entries_for(unveils), self._promises))
         if self._entered:
             return Gaps(lines)
