@@ -107,8 +107,9 @@ def _resolver() -> Callable[[str], str]:
     def resolve(path: str) -> str:
         if path in cache:
             return cache[path]
-        parent, name = os.path.split(path)
-        candidate = os.path.join(resolve(parent), name)
+        parent, _, name = path.rpartition("/")
+        base = resolve(parent or "/")
+        candidate = base + name if base == "/" else base + "/" + name
         result = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
         cache[path] = result
         return result
@@ -142,7 +143,7 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
                         f"specific rule wins)")
             if node == "/":
                 break
-            node = os.path.dirname(node)
+            node = node[:node.rfind("/")] or "/"
     return out
 
 
