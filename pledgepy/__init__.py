@@ -7,13 +7,13 @@
 
 from __future__ import annotations
 
-from .api import pledge, status, unveil
+from .api import pledge, set_violation_messages, status, unveil
 from .errors import PledgeWarning, UnsupportedError
 from .promises import VOCABULARY
 from .status import Status, UnveilStatus
 
 __all__ = [
-    "pledge", "unveil", "status", "Status", "UnveilStatus",
+    "pledge", "unveil", "status", "set_violation_messages", "Status", "UnveilStatus",
     "UnsupportedError", "PledgeWarning", "VOCABULARY",
 ]
 __version__ = "0.1.0"

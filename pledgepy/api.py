@@ -166,6 +166,13 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
         _state.unveils = after
 
 
+def set_violation_messages(enabled: bool) -> None:
+    """Print (True, the default) or suppress the one-line message on each violation."""
+    hook = getattr(backend(), "set_violation_messages", None)
+    if hook is not None:
+        hook(bool(enabled))
+
+
 def status() -> Status:
     """What is in force now (a snapshot)."""
     be = backend()

@@ -92,14 +92,13 @@ class LinuxBackend:
     def add_unveil(self, rule: UnveilRule) -> None:
         return None  # Landlock rules are built together at the lock
 
+    def set_violation_messages(self, enabled: bool) -> None:
+        """Turn the one-line violation message on stderr on or off."""
+        seccomp.set_quiet(not enabled)
+
     def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
         held = self._promises()
         _unveil.commit(unveils, stdio=held is None or "stdio" in held)
 
 
-def set_violation_messages(enabled: bool) -> None:
-    """Turn the one-line violation message on stderr on or off."""
-    seccomp.set_quiet(not enabled)
-
-
-__all__ = ["LinuxBackend", "set_violation_messages"]
+__all__ = ["LinuxBackend"]

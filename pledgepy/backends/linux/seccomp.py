@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import faulthandler
+import functools
 import os
 import platform
 import sys
@@ -31,8 +32,12 @@ def arch() -> str | None:
     return ARCH.get(platform.machine().lower())
 
 
+@functools.lru_cache(maxsize=None)
 def unavailable() -> str | None:
-    """Why seccomp filters cannot be used here, or None when they can."""
+    """Why seccomp filters cannot be used here, or None when they can.
+
+    Asked once per process: a later, narrowing pledge() may no longer read /proc.
+    """
     if arch() is None:
         return f"no syscall table for {platform.machine()}"
     try:
