@@ -1,0 +1,145 @@
+"""Known bypass classes stay closed under every promise set that does not name them."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pledgepy import VOCABULARY
+from tests.pledged import killed, under
+
+ALL = " ".join(p for p in VOCABULARY if p != "error")
+X86 = platform.machine() == "x86_64"
+NR = {"ptrace": 101, "process_vm_writev": 311, "personality": 135, "userfaultfd": 323,
+      "bpf": 321, "perf_event_open": 298, "unshare": 272, "setns": 308, "mount": 165,
+      "open_by_handle_at": 304, "keyctl": 250, "add_key": 248, "io_uring_setup": 425,
+      "clone3": 435, "openat2": 437, "memfd_create": 319, "pkey_mprotect": 329,
+      "newfstatat": 262, "statx": 332, "clone": 56, "ioctl": 16, "shmat": 30}
+
+SETUP = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nsc = libc.syscall\n"
+
+pytestmark = pytest.mark.skipif(not X86, reason="syscall numbers below are x86_64's")
+
+
+@pytest.mark.parametrize("name,args", [
+    ("ptrace", "0, 0, 0, 0"), ("process_vm_writev", "1, 0, 0, 0, 0, 0"),
+    ("personality", "0x0400000"), ("userfaultfd", "0"), ("bpf", "0, 0, 0"),
+    ("perf_event_open", "0, 0, -1, -1, 0"), ("unshare", "0x10000000"), ("setns", "0, 0"),
+    ("mount", "0, 0, 0, 0, 0"), ("open_by_handle_at", "-100, 0, 0"), ("keyctl", "0, 0"),
+    ("add_key", "0, 0, 0, 0, 0"),
+])
+def test_never_allowed_even_with_every_promise(name: str, args: str) -> None:
+    r = under(ALL, f"sc({NR[name]}, {args})", setup=SETUP)
+    assert killed(r), r.explain()
+    assert f"{name}" in r.stderr and "is not allowed by any promise" in r.stderr
+
+
+@pytest.mark.parametrize("name,args", [
+    ("io_uring_setup", "1, 0"), ("clone3", "0, 0"), ("openat2", "-100, b'/etc/hostname', 0, 0"),
+    ("memfd_create", "b'x', 0"),
+])
+def test_enosys_so_libc_falls_back(name: str, args: str) -> None:
+    r = under(ALL, f"print(sc({NR[name]}, {args}), ctypes.get_errno(), flush=True)", setup=SETUP)
+    assert r.returncode == 0 and r.stdout.split() == ["-1", "38"], r.explain()
+
+
+def test_syscalls_newer_than_the_table_get_enosys() -> None:
+    r = under("stdio", "print(sc(480), ctypes.get_errno(), sc(1000), ctypes.get_errno(), flush=True)",
+              setup=SETUP)
+    assert r.stdout.split() == ["-1", "38", "-1", "38"], r.explain()
+
+
+def test_x32_numbers_kill_the_process() -> None:
+    r = under(ALL, "sc(0x40000000 | 39)", setup=SETUP)  # x32 getpid
+    assert r.returncode == -31, r.explain()  # SIGSYS: SECCOMP_RET_KILL_PROCESS
+
+
+@pytest.fixture(scope="module")
+def int80(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("int80") / "int80.c"
+    src.write_text("long i386_getpid(void) { long r; __asm__ volatile (\"int $0x80\" : \"=a\"(r) "
+                   ": \"a\"(20) : \"memory\"); return r; }\n")
+    lib = src.with_suffix(".so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    return lib
+
+
+def test_i386_entry_kills_the_process(int80: Path) -> None:
+    setup = f"import ctypes\nlib = ctypes.CDLL({str(int80)!r})\nprint(lib.i386_getpid() > 0, flush=True)\n"
+    r = under(ALL, "lib.i386_getpid()\nprint('survived', flush=True)", setup=setup)
+    assert r.stdout.split()[0] == "True", r.explain()  # works before pledge
+    assert r.returncode == -31 and "survived" not in r.stdout, r.explain()
+
+
+def test_personality_read_implies_exec_refused_and_plain_query_too() -> None:
+    r = under("stdio prot_exec", "sc(135, 0x0400000)", setup=SETUP)
+    assert killed(r), r.explain()
+
+
+@pytest.mark.parametrize("call", [
+    "sc(10, 0, 4096, 7)",                          # mprotect RWX
+    "sc(329, 0, 4096, 7, -1)",                     # pkey_mprotect RWX
+    "mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)",
+])
+def test_prot_exec_needs_the_promise(call: str) -> None:
+    r = under(ALL.replace("prot_exec", ""), call, setup=SETUP + "import mmap\n")
+    assert killed(r) and '"prot_exec"' in r.stderr, r.explain()
+
+
+@pytest.mark.parametrize("flags,name", [(0x10000000, "CLONE_NEWUSER"), (0x20000, "CLONE_NEWNS"),
+                                        (0x40000000, "CLONE_NEWNET"), (0x2000, "CLONE_PTRACE")])
+def test_namespace_and_ptrace_clone_flags_never(flags: int, name: str) -> None:
+    r = under(ALL, f"sc(56, {flags} | 17, 0, 0, 0, 0)", setup=SETUP)
+    assert killed(r) and name in r.stderr, r.explain()
+
+
+def test_thread_clone_without_proc_but_not_fork() -> None:
+    r = under("stdio", "import threading\nt = threading.Thread(target=print, args=('t',)); "
+                       "t.start(); t.join()\nos.fork()", setup="import threading")
+    assert r.stdout.split() == ["t"] and killed(r), r.explain()
+    assert '"proc"' in r.stderr
+
+
+@pytest.mark.parametrize("request_,name", [(0x5412, "TIOCSTI"), (0x541C, "TIOCLINUX")])
+def test_terminal_injection_ioctls_never(request_: int, name: str) -> None:
+    r = under(ALL, f"fcntl.ioctl(PTY, {request_}, b'x')",
+              setup="import pty, fcntl\nPTY, _ = pty.openpty()\n")
+    assert killed(r) and name in r.stderr and "not allowed by any promise" in r.stderr, r.explain()
+
+
+def test_kill_only_self_without_proc() -> None:
+    setup = "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: print('got', flush=True))\n"
+    r = under("stdio", "os.kill(os.getpid(), signal.SIGUSR1)\nos.kill(os.getppid(), 0)", setup=setup)
+    assert "got" in r.stdout and killed(r) and '"proc"' in r.stderr, r.explain()
+
+
+def test_stat_by_path_is_not_fstat() -> None:
+    body = """
+st = os.fstat(0)                      # glibc: newfstatat(0, "", AT_EMPTY_PATH), emulated
+print('fstat', st.st_mode > 0, flush=True)
+buf = ctypes.create_string_buffer(256)
+print('statx', sc(332, 0, b'', 0x1000, 0x7ff, buf), flush=True)
+sc(262, -100, b'/etc/hostname', buf, 0x1000)   # a path with AT_EMPTY_PATH: a real lookup
+"""
+    r = under("stdio", body, setup=SETUP)
+    assert r.stdout.split() == ["fstat", "True", "statx", "0"], r.explain()
+    assert killed(r) and "newfstatat" in r.stderr and '"rpath"' in r.stderr
+
+
+def test_sendmsg_needs_sendfd_and_recvmsg_recvfd() -> None:
+    setup = "import socket\na, b = socket.socketpair()\n"
+    r = under("stdio", "a.sendmsg([b'x'])", setup=setup)
+    assert killed(r) and 'sendmsg needs "sendfd"' in r.stderr, r.explain()
+    r = under("stdio", "a.send(b'x'); b.recvmsg(1)", setup=setup)
+    assert killed(r) and 'recvmsg needs "recvfd"' in r.stderr, r.explain()
+
+
+def test_setuid_bits_refused_in_chmod_and_create() -> None:
+    setup = "import tempfile\nd = tempfile.mkdtemp()\nP = os.path.join(d, 'f'); open(P, 'w').close()\n"
+    r = under(ALL, "os.chmod(P, 0o4755)", setup=setup)
+    assert killed(r) and "S_ISUID" in r.stderr, r.explain()
+    r = under(ALL, "os.open(os.path.join(d, 'g'), os.O_WRONLY | os.O_CREAT, 0o2755)", setup=setup)
+    assert killed(r) and "O_CREAT" in r.stderr, r.explain()
