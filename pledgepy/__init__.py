@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 from .api import pledge, set_violation_messages, status, unveil
+from .bsdpaths import open, opener
 from .errors import PledgeWarning, UnsupportedError
+from .imports import unveil_imports
 from .promises import VOCABULARY
 from .status import Status, UnveilStatus
 
 __all__ = [
     "pledge", "unveil", "status", "set_violation_messages", "Status", "UnveilStatus",
-    "UnsupportedError", "PledgeWarning", "VOCABULARY",
+    "UnsupportedError", "PledgeWarning", "VOCABULARY", "unveil_imports", "open", "opener",
 ]
 __version__ = "0.1.0"

@@ -87,14 +87,51 @@ def import_paths() -> list[tuple[str, str]]:
     return keep
 
 
+_preloaded: list[object] = []
+
+
+def preload_extensions() -> int:
+    """Map the standard library's extension modules now; return how many.
+
+    The loader maps an extension module with PROT_EXEC, which needs the
+    ``prot_exec`` promise. A module mapped before the pledge is found again
+    by its path, so a later ``import json`` (``_json``) needs only rpath.
+    Extension modules outside the standard library are not touched.
+    """
+    import ctypes
+    import importlib.machinery
+
+    if _preloaded:
+        return len(_preloaded)
+    dynload = os.path.join(sysconfig.get_paths()["platstdlib"], "lib-dynload")
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    try:
+        names = sorted(os.listdir(dynload))
+    except OSError:
+        return 0
+    for name in names:
+        if not name.endswith(suffixes) or name.startswith(("_test", "_ctypes_test", "xx")):
+            continue
+        try:
+            _preloaded.append(ctypes.CDLL(os.path.join(dynload, name),
+                                          mode=os.RTLD_NOW | os.RTLD_LOCAL))
+        except OSError:
+            continue  # a library it links is missing: importing it would fail anyway
+    return len(_preloaded)
+
+
 def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
     """Unveil, read-only, what this interpreter needs to import modules; return the rules.
 
-    A path already unveiled keeps its letters and gains ``r``. Call before the
-    lock (``unveil(None, None)`` or a pledge() without ``unveil``); afterwards
-    ``unveil()`` raises ``PermissionError``.
+    A path already unveiled keeps its letters and gains ``r``. The standard
+    library's extension modules are mapped now (:func:`preload_extensions`),
+    so importing them later needs ``rpath`` but not ``prot_exec``. Call before
+    the lock (``unveil(None, None)`` or a pledge() without ``unveil``);
+    afterwards ``unveil()`` raises ``PermissionError``.
     """
     from . import api
+
+    preload_extensions()
 
     done: list[tuple[str, str]] = []
     for path, letters in import_paths():

@@ -34,33 +34,48 @@ class Result:
         return f"rc={self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
 
 
-def _drop_to(uid: int):
-    def demote() -> None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    return demote
+# The interpreter may live where uid 65534 cannot read it, so the child starts
+# as root, loads what it needs, and drops to nobody before the test's code:
+# setuid() away from root clears every capability, which is what matters.
+DROP = """
+import os as _os, pledgepy as _p, pledgepy.api as _api, pledgepy.imports as _imports
+import errno, socket, stat, threading, tempfile, signal, ctypes, mmap, fcntl, json, time
+_api.backend()
+import pledgepy.backends.linux.landlock, pledgepy.backends.linux.unveil
+pledgepy.backends.linux.landlock._load()
+import pledgepy.runtime, pledgepy.backends.linux.seccomp as _sc, traceback, linecache, warnings
+import subprocess, queue
+_sc.unavailable()
+_os.setgroups([]); _os.setgid({uid}); _os.setuid({uid})
+assert _os.geteuid() == {uid}
+with open('/proc/self/status') as _f:
+    assert [l for l in _f if l.startswith('CapEff:')][0].split()[1] == '0000000000000000'
+del _os, _p, _api, _imports, _f, _sc
+"""
 
 
 def run(code: str, *, unprivileged: bool = False, env: dict[str, str] | None = None,
         timeout: float = 60, cwd: str | os.PathLike[str] | None = None,
         args: list[str] | None = None) -> Result:
-    """Run *code* with ``python -c`` in a new process; return its outcome."""
+    """Run *code* with ``python -c`` in a new process; return its outcome.
+
+    With *unprivileged*, the child drops to uid/gid 65534 (no capabilities)
+    before *code* runs; import what the code needs lazily before that point.
+    """
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = str(ROOT) + os.pathsep + child_env.get("PYTHONPATH", "")
     child_env.pop("PLEDGEPY_STRICT", None)
     child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     if env:
         child_env.update(env)
-    preexec = None
+    code = textwrap.dedent(code)
     if unprivileged:
         if os.geteuid() != 0:
             raise RuntimeError("unprivileged runs need root to drop from")
-        preexec = _drop_to(NOBODY)
+        code = DROP.format(uid=NOBODY) + code
     proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *(args or [])],
-        capture_output=True, text=True, env=child_env, timeout=timeout,
-        preexec_fn=preexec, cwd=cwd,
+        [sys.executable, "-c", code, *(args or [])],
+        capture_output=True, text=True, env=child_env, timeout=timeout, cwd=cwd,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -41,6 +41,8 @@ from .rules import (
 )
 
 IMPORT_HINT = 'importing a module that was not imported before pledge() needs "rpath"'
+EXTENSION_HINT = ("loading an extension module needs it: import it before pledge(), "
+                  "or call pledgepy.unveil_imports() first")
 SETID_BITS = S_ISUID | S_ISGID
 CREATE_BITS = O_CREAT | O__TMPFILE
 
@@ -269,7 +271,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     ),
     "exec": (*allow("exec", "execve", "execveat"),),
     "prot_exec": (
-        when("stdio prot_exec", "mmap"),
+        when("stdio prot_exec", "mmap", hint=EXTENSION_HINT),
         when("stdio prot_exec", "mprotect"),
         when("stdio prot_exec", "pkey_mprotect"),
     ),

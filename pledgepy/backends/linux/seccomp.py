@@ -41,8 +41,8 @@ def unavailable() -> str | None:
     if arch() is None:
         return f"no syscall table for {platform.machine()}"
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            if not any(line.startswith("Seccomp:") for line in f):
+        with open("/proc/self/status", "rb") as f:
+            if not any(line.startswith(b"Seccomp:") for line in f):
                 return "the kernel was built without seccomp"
     except OSError as exc:
         return f"cannot read /proc/self/status: {exc}"
