@@ -10,7 +10,6 @@ from __future__ import annotations
 from .api import pledge, set_violation_messages, status, unveil
 from .bsdpaths import open, opener
 from .errors import PledgeWarning, UnsupportedError
-from .imports import unveil_imports
 from .promises import VOCABULARY
 from .status import Status, UnveilStatus
 
@@ -19,3 +18,15 @@ __all__ = [
     "UnsupportedError", "PledgeWarning", "VOCABULARY", "unveil_imports", "open", "opener",
 ]
 __version__ = "0.1.0"
+
+
+def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
+    """Unveil, read-only, what this interpreter imports from; return the rules.
+
+    Also maps the standard library's extension modules now, so a later
+    ``import json`` needs ``rpath`` but not ``prot_exec``. See
+    :func:`pledgepy.imports.unveil_imports`.
+    """
+    from .imports import unveil_imports as unveil_them  # lazy: sysconfig and site cost start-up
+
+    return unveil_them(strict=strict)

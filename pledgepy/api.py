@@ -7,32 +7,38 @@ records the new state and warns about what is not enforced.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import os
-import threading
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import promises as _promises
 from . import strictness
 from .backends import select
-from .backends.base import Backend, PledgeRequest, UnveilRule
+from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
 from .status import Gaps, Status, UnveilStatus
 
 UNVEIL_LETTERS = "rwxc"
 
 
-@dataclass
+if TYPE_CHECKING:
+    from .backends.base import Backend
+
+
 class _State:
-    promises: frozenset[str] | None = None
-    execpromises: frozenset[str] | None = None
-    gaps: Gaps = field(default_factory=Gaps)
-    unveils: dict[str, str] = field(default_factory=dict)
-    unveil_locked: bool = False
-    unveil_in_force: bool = False
+    """What this process has been told is in force (one per process)."""
+
+    def __init__(self) -> None:
+        self.promises: frozenset[str] | None = None
+        self.execpromises: frozenset[str] | None = None
+        self.gaps = Gaps()
+        self.unveils: dict[str, str] = {}
+        self.unveil_locked = False
+        self.unveil_in_force = False
 
 
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _state = _State()
 _backend: Backend | None = None
 

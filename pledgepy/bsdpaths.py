@@ -12,13 +12,16 @@ pledging) they behave exactly like the builtins.
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import errno
 import os
-import threading
-from typing import IO, Any
+from typing import TYPE_CHECKING
 
-_lock = threading.Lock()
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+_lock = _thread.allocate_lock()
 _dirs: tuple[tuple[str, int], ...] = ()
 _hidden: tuple[str, ...] = ()
 _cwd: str | None = None

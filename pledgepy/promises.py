@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 #: Every promise OpenBSD's pledge(2) documents, in the manual's order.
 VOCABULARY: tuple[str, ...] = (
     "stdio", "rpath", "wpath", "cpath", "dpath", "tmppath", "inet", "mcast",
@@ -19,6 +17,8 @@ Promises = frozenset[str]
 
 def closest(word: str) -> str:
     """The valid promise nearest to *word* (always one, even if far)."""
+    import difflib  # only on the error path: it costs start-up time
+
     best = difflib.get_close_matches(word, VOCABULARY, n=1, cutoff=0.0)
     return best[0] if best else VOCABULARY[0]
 

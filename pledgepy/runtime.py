@@ -13,21 +13,18 @@ import linecache
 import sys
 import threading
 import time
-import traceback
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from types import TracebackType
 
 _guarded = False
 _original: dict[str, Any] = {}
 
 
 def prepare() -> None:
-    """Work a pledge must do before it forbids files: time zone, main script lines."""
+    """Work a pledge must do before it may forbid files: the time zone."""
     time.localtime()  # glibc reads /etc/localtime once and caches it
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if isinstance(path, str):
-        linecache.getlines(path)
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:
@@ -37,6 +34,8 @@ def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:
 
 def _excepthook(kind: type[BaseException], value: BaseException,
                 tb: TracebackType | None) -> None:
+    import traceback  # imported by guard_files() before any pledge
+
     traceback.print_exception(kind, value, tb, file=sys.stderr)
 
 
@@ -45,11 +44,15 @@ def _thread_excepthook(args: Any) -> None:
         return
     name = args.thread.name if args.thread is not None else threading.get_ident()
     print(f"Exception in thread {name}:", file=sys.stderr)
+    import traceback
+
     traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=sys.stderr)
 
 
 def _unraisablehook(unraisable: Any) -> None:
     print(f"Exception ignored in: {unraisable.object!r}", file=sys.stderr)
+    import traceback
+
     traceback.print_exception(unraisable.exc_type, unraisable.exc_value,
                               unraisable.exc_traceback, file=sys.stderr)
 
@@ -59,6 +62,12 @@ def guard_files() -> None:
     global _guarded
     if _guarded:
         return
+    import traceback  # noqa: F401 - loaded now, while files may still be read
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if isinstance(path, str):
+        linecache.getlines(path)  # the main script's lines stay printable
     _original["updatecache"] = linecache.updatecache
     _original["checkcache"] = linecache.checkcache
     linecache.updatecache = _cached_lines  # type: ignore[assignment]

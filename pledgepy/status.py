@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
-Level = Literal["full", "partial", "none"]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Level = Literal["full", "partial", "none"]
 
 
-@dataclass(frozen=True)
-class Gaps:
+class Gaps(namedtuple("Gaps", "not_enforced notes nothing", defaults=((), (), False))):
     """What a backend can and cannot enforce for one request.
 
     ``not_enforced`` lists weaknesses (each makes the level ``partial``, or
@@ -17,9 +19,10 @@ class Gaps:
     such as a promise that grants nothing on this platform.
     """
 
-    not_enforced: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    nothing: bool = False
+    __slots__ = ()
+    not_enforced: tuple[str, ...]
+    notes: tuple[str, ...]
+    nothing: bool
 
     @property
     def level(self) -> Level:
@@ -28,21 +31,24 @@ class Gaps:
         return "partial" if self.not_enforced else "full"
 
 
-@dataclass(frozen=True)
-class UnveilStatus:
-    """The unveil side of ``status()``."""
+class UnveilStatus(namedtuple(
+        "UnveilStatus", "rules locked in_force mechanism level not_enforced notes",
+        defaults=((), False, False, "none", "none", (), ()))):
+    """The unveil side of ``status()``: rules (path, letters), whether locked and in force."""
 
-    rules: tuple[tuple[str, str], ...] = ()
-    locked: bool = False
-    in_force: bool = False
-    mechanism: str = "none"
-    level: Level = "none"
-    not_enforced: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+    __slots__ = ()
+    rules: tuple[tuple[str, str], ...]
+    locked: bool
+    in_force: bool
+    mechanism: str
+    level: Level
+    not_enforced: tuple[str, ...]
+    notes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(namedtuple(
+        "Status", "platform mechanism promises execpromises level not_enforced notes unveil",
+        defaults=(None, None, "none", (), (), UnveilStatus()))):
     """What pledge() and unveil() have put in force in this process.
 
     ``promises``/``execpromises`` are ``None`` until pledged. ``level`` is
@@ -50,11 +56,12 @@ class Status:
     ``not_enforced`` lists gaps, ``"none"`` when nothing is enforced.
     """
 
+    __slots__ = ()
     platform: str
     mechanism: str
-    promises: frozenset[str] | None = None
-    execpromises: frozenset[str] | None = None
-    level: Level = "none"
-    not_enforced: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    unveil: UnveilStatus = field(default_factory=UnveilStatus)
+    promises: frozenset[str] | None
+    execpromises: frozenset[str] | None
+    level: Level
+    not_enforced: tuple[str, ...]
+    notes: tuple[str, ...]
+    unveil: UnveilStatus

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from .base import Backend
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Backend
 
 
 def select(platform: str | None = None) -> Backend:

@@ -6,33 +6,40 @@ keeps the state; a backend only says what it can enforce and applies it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
-from ..status import Gaps
+if TYPE_CHECKING:
+    from typing import Protocol
 
-Promises = frozenset[str]
+    from ..status import Gaps
+
+    Promises = frozenset[str]
 
 
-@dataclass(frozen=True)
-class PledgeRequest:
+class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec")):
     """Promises in force before and after a pledge() call (``None``: unpledged)."""
 
+    __slots__ = ()
     old: Promises | None
     new: Promises | None
     old_exec: Promises | None
     new_exec: Promises | None
 
 
-@dataclass(frozen=True)
-class UnveilRule:
+class UnveilRule(namedtuple("UnveilRule", "path permissions")):
     """One unveil(): an absolute path and a subset of ``"rwxc"`` (may be empty)."""
 
+    __slots__ = ()
     path: str
     permissions: str
 
 
-class Backend(Protocol):
+class _Protocol:  # stands in for typing.Protocol at run time (not imported: start-up cost)
+    pass
+
+
+class Backend(Protocol if TYPE_CHECKING else _Protocol):  # type: ignore[misc]
     """What a platform module provides."""
 
     platform: str

@@ -7,10 +7,21 @@ import threading
 from ... import runtime
 from ...status import Gaps
 from ..base import PledgeRequest, UnveilRule
+from typing import TYPE_CHECKING
+
 from . import execwrap, seccomp
-from . import unveil as _unveil
 from .plan import Plan, build
 from .policy import NO_MEANING
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+
+def _unveil() -> ModuleType:
+    """The Landlock side, loaded on first use (cffi's ABI mode costs start-up time)."""
+    from . import unveil
+
+    return unveil
 
 
 class LinuxBackend:
@@ -18,7 +29,7 @@ class LinuxBackend:
 
     platform = "linux"
     mechanism = "seccomp-bpf"
-    unveil_mechanism = _unveil.MECHANISM
+    unveil_mechanism = "landlock"
 
     def __init__(self) -> None:
         self._plan: Plan | None = None
@@ -52,14 +63,14 @@ class LinuxBackend:
                      lock_unveil: bool) -> None:
         if seccomp.unavailable() is not None:
             if lock_unveil:
-                _unveil.commit(unveils, stdio=True)
+                _unveil().commit(unveils, stdio=True)
             return  # best effort: pledge_gaps() already said nothing is enforced
         new = request.new
         if new is None:
             return
         if lock_unveil:
             stdio = "stdio" in new or request.old is None
-            _unveil.commit(unveils, stdio=stdio)  # before seccomp can refuse Landlock
+            _unveil().commit(unveils, stdio=stdio)  # before seccomp can refuse Landlock
         runtime.prepare()
         if "rpath" not in new:
             runtime.guard_files()
@@ -80,14 +91,14 @@ class LinuxBackend:
         return max(2, threading.active_count())  # cannot look: assume others exist
 
     def check_unveil(self, rule: UnveilRule) -> None:
-        _unveil.check_rule(rule)
+        _unveil().check_rule(rule)
 
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
-        return _unveil.gaps(unveils, locking, self._threads(), promises=self._promises())
+        return _unveil().gaps(unveils, locking, self._threads(), promises=self._promises())
 
     def unveil_gaps_for_pledge(self, request: PledgeRequest,
                                unveils: tuple[UnveilRule, ...]) -> Gaps:
-        return _unveil.gaps(unveils, True, self._threads(), promises=request.new)
+        return _unveil().gaps(unveils, True, self._threads(), promises=request.new)
 
     def add_unveil(self, rule: UnveilRule) -> None:
         return None  # Landlock rules are built together at the lock
@@ -98,7 +109,7 @@ class LinuxBackend:
 
     def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
         held = self._promises()
-        _unveil.commit(unveils, stdio=held is None or "stdio" in held)
+        _unveil().commit(unveils, stdio=held is None or "stdio" in held)
 
 
 __all__ = ["LinuxBackend"]

@@ -8,7 +8,6 @@ lays the program out, and any conditional jump whose target is farther becomes
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 LD_W_ABS = 0x20
 ALU_AND_K = 0x54
@@ -20,13 +19,14 @@ RET_K = 0x06
 MAX_INSNS = 4096
 
 
-@dataclass
 class _Insn:
-    code: int
-    k: int = 0
-    jt: str | None = None  # label, or None for the next instruction
-    jf: str | None = None
-    far: bool = False
+    """One instruction; jump targets are labels (None: the next instruction)."""
+
+    __slots__ = ("code", "k", "jt", "jf", "far")
+
+    def __init__(self, code: int, k: int = 0, jt: str | None = None,
+                 jf: str | None = None) -> None:
+        self.code, self.k, self.jt, self.jf, self.far = code, k, jt, jf, False
 
 
 class Program:

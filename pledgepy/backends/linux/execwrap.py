@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
 
 from . import seccomp
 from .filter import compile_plan
@@ -147,6 +148,7 @@ def _install() -> None:
     global _installed
     if _installed:
         return
+    import subprocess  # only when execpromises narrow: it costs start-up time
     for name, wrapper in (("execv", _execv), ("execve", _execve),
                           ("posix_spawn", _posix_spawn), ("posix_spawnp", _posix_spawnp),
                           ("system", _system)):

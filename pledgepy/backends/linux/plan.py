@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Literal
+from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from . import policy
 from .rules import Identity, Rule
 from .syscalls import BY_ARCH, MAX_KNOWN
 
-Kind = Literal["allow", "args", "trap", "enosys"]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["allow", "args", "trap", "enosys"]
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(namedtuple("Action", "kind rules", defaults=((),))):
     """What the filter does with one syscall number."""
 
+    __slots__ = ()
     kind: Kind
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...]
 
 
 ALLOW = Action("allow")
@@ -26,14 +29,14 @@ TRAP = Action("trap")
 ENOSYS = Action("enosys")
 
 
-@dataclass(frozen=True)
 class Plan:
     """The filter to build: an action for every known syscall number."""
 
-    arch: str
-    promises: frozenset[str]
-    error: bool
-    actions: dict[int, Action] = field(hash=False)
+    __slots__ = ("arch", "promises", "error", "actions")
+
+    def __init__(self, arch: str, promises: frozenset[str], error: bool,
+                 actions: dict[int, Action]) -> None:
+        self.arch, self.promises, self.error, self.actions = arch, promises, error, actions
 
     def action(self, nr: int) -> Action:
         if nr > MAX_KNOWN:

@@ -7,14 +7,10 @@ handler can say which promises the trapped call lacked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from ...promises import VOCABULARY
 from . import consts as c
 from . import policy
-from .plan import identity
-from .rules import Rule
+from .rules import OWN_GIDS, OWN_UID, SELF, Rule
 from .syscalls import BY_ARCH
 
 KEY_NONE, KEY_FLAGS, KEY_ENUM, KEY_INT = 0, 1, 2, 3
@@ -60,29 +56,43 @@ KEYS: dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]] = {
 }
 
 
-@dataclass
-class Tables:
-    """cffi arrays for ``pp_configure``; keep this object alive while they are used."""
+PLACEHOLDER_SELF, PLACEHOLDER_ANY = 1, 2
 
-    keep: list[Any]
-    args: tuple[Any, ...]
+
+class Rows:
+    """The handler's tables for one architecture, as rows of C struct fields."""
+
+    __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names")
+
+    def __init__(self) -> None:
+        self.sys: list[tuple[int, ...]] = []
+        self.rules: list[tuple[int, ...]] = []
+        self.conds: list[tuple[int, ...]] = []
+        self.vals: list[int] = []
+        self.flags: list[tuple[int, ...]] = []
+        self.strings = bytearray()
+        self.promise_names: list[int] = []
 
 
 def _sort_key(rule: Rule) -> int:
     return len(rule.needs)
 
 
-def build(ffi: Any, arch: str) -> Tables:
-    """Flatten the policy into the handler's arrays for *arch*."""
+def build(arch: str) -> Rows:
+    """Flatten the policy into the handler's tables for *arch* (done at build time).
+
+    Placeholders become flags in a condition's last field: this process's pid
+    is compared with getpid(); the uid and groups match anything (they only
+    choose which message to print).
+    """
     numbers = BY_ARCH[arch]
-    who = identity()
-    strings = bytearray()
+    out = Rows()
     offsets: dict[str, int] = {}
 
     def text(s: str) -> int:
         if s not in offsets:
-            offsets[s] = len(strings)
-            strings.extend(s.encode() + b"\0")
+            offsets[s] = len(out.strings)
+            out.strings.extend(s.encode() + b"\0")
         return offsets[s]
 
     bit = {p: i for i, p in enumerate(VOCABULARY)}
@@ -90,48 +100,62 @@ def build(ffi: Any, arch: str) -> Tables:
     for rule in policy.all_rules():
         if rule.needs:
             by_name.setdefault(rule.syscall, []).append(rule)
-    nsys = max(numbers.values()) + 1
-    sys_rows, rule_rows, cond_rows, vals, flag_rows = [], [], [], [], []
     names = {nr: name for name, nr in numbers.items()}
-    for nr in range(nsys):
+    for nr in range(max(numbers.values()) + 1):
         name = names.get(nr)
         keyarg, keyfmt, flags = KEYS.get(name or "", (0, KEY_NONE, ()))
         rules = sorted(by_name.get(name or "", []), key=_sort_key)
-        first_rule, first_flag = len(rule_rows), len(flag_rows)
+        first_rule, first_flag = len(out.rules), len(out.flags)
         for rule in rules:
-            first_cond = len(cond_rows)
+            first_cond = len(out.conds)
             for arg in rule.args:
-                a = arg.concrete(who)
-                cond_rows.append((a.mask, a.index, int(a.wide), int(a.negate), len(a.values), len(vals)))
-                vals.extend(v & 0xFFFFFFFFFFFFFFFF for v in a.values)
+                special = 0
+                values: list[int] = []
+                for v in arg.values:
+                    if v == SELF:
+                        special |= PLACEHOLDER_SELF
+                    elif v in (OWN_UID, OWN_GIDS):
+                        special |= PLACEHOLDER_ANY
+                    else:
+                        values.append(v & 0xFFFFFFFFFFFFFFFF)
+                out.conds.append((arg.mask, arg.index, int(arg.wide), int(arg.negate),
+                                  len(values), len(out.vals), special))
+                out.vals.extend(values)
             needs = sum(1 << bit[p] for p in rule.needs)
-            rule_rows.append((needs, first_cond, len(rule.args), text(rule.hint) if rule.hint else -1))
+            out.rules.append((needs, first_cond, len(rule.args),
+                              text(rule.hint) if rule.hint else -1))
         for mask, value, fname in flags:
-            flag_rows.append((mask, value, text(fname)))
-        sys_rows.append((text(name) if name else -1, keyarg, keyfmt, first_rule, len(rules),
-                         first_flag, len(flags)))
-    promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
+            out.flags.append((mask, value, text(fname)))
+        out.sys.append((text(name) if name else -1, keyarg, keyfmt, first_rule, len(rules),
+                        first_flag, len(flags)))
+    out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
+    return out
 
-    def array(ctype: str, rows: list[tuple[int, ...]], fields: tuple[str, ...]) -> Any:
-        arr = ffi.new(f"{ctype}[]", max(1, len(rows)))
-        for i, row in enumerate(rows):
-            for f, v in zip(fields, row):
-                setattr(arr[i], f, v)
-        return arr
 
-    sys_arr = array("struct pp_sys", sys_rows,
-                    ("name", "keyarg", "keyfmt", "first_rule", "nrules", "first_flag", "nflags"))
-    rule_arr = array("struct pp_rule", rule_rows, ("needs", "first_cond", "nconds", "hint"))
-    cond_arr = array("struct pp_cond", cond_rows,
-                     ("mask", "arg", "wide", "negate", "nvals", "first_val"))
-    flag_arr = array("struct pp_flag", flag_rows, ("mask", "value", "name"))
-    val_arr = ffi.new("uint64_t[]", vals or [0])
-    str_arr = ffi.new("char[]", bytes(strings))
-    pn_arr = ffi.new("uint32_t[]", promise_names)
-    keep = [sys_arr, rule_arr, cond_arr, flag_arr, val_arr, str_arr, pn_arr]
-    args = (sys_arr, nsys, rule_arr, cond_arr, val_arr, flag_arr, str_arr, pn_arr,
-            1 << bit["stdio"])
-    return Tables(keep, args)
+def _c_int(value: int) -> str:
+    return f"{value}ull" if value > 0x7FFFFFFF else str(value)
+
+
+def c_source(arch: str) -> str:
+    """The tables for *arch* as C definitions (``static const`` arrays)."""
+    rows = build(arch)
+
+    def array(ctype: str, name: str, items: list[tuple[int, ...]]) -> str:
+        body = ",\n".join("{" + ", ".join(_c_int(v) for v in item) + "}" for item in items) or "{0}"
+        return f"static const {ctype} {name}[] = {{\n{body}\n}};\n"
+
+    strings = ", ".join(str(b) for b in rows.strings)
+    return (
+        array("struct pp_sys", "T_SYS", rows.sys)
+        + array("struct pp_rule", "T_RULES", rows.rules)
+        + array("struct pp_cond", "T_CONDS", rows.conds)
+        + f"static const uint64_t T_VALS[] = {{{', '.join(f'{v}ull' for v in rows.vals) or '0'}}};\n"
+        + array("struct pp_flag", "T_FLAGS", rows.flags)
+        + f"static const char T_STRINGS[] = {{{strings}}};\n"
+        + f"static const uint32_t T_PROMISE_NAMES[64] = {{{', '.join(map(str, rows.promise_names))}}};\n"
+        + f"#define T_NSYS {len(rows.sys)}\n"
+        + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
+    )
 
 
 def held_bits(promises: frozenset[str]) -> int:

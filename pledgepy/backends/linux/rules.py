@@ -8,7 +8,7 @@ its rules is. Tests read the syscall's registers as the kernel sees them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 #: Stand for this process's pid, uid and groups; filled in when the filter is built.
 SELF = -1
@@ -16,10 +16,10 @@ OWN_UID = -2
 OWN_GIDS = -3
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(namedtuple("Identity", "pid uid gids")):
     """The values the placeholders stand for."""
 
+    __slots__ = ()
     pid: int
     uid: int
     gids: tuple[int, ...]
@@ -38,15 +38,16 @@ class Identity:
         return tuple(dict.fromkeys(out))
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(namedtuple("Arg", "index values mask negate wide",
+                      defaults=(0xFFFFFFFF, False, False))):
     """``(arg[index] & mask) in values`` (or ``not in``, when ``negate``)."""
 
+    __slots__ = ()
     index: int
     values: tuple[int, ...]
-    mask: int = 0xFFFFFFFF
-    negate: bool = False
-    wide: bool = False
+    mask: int
+    negate: bool
+    wide: bool
 
     def concrete(self, who: Identity) -> Arg:
         """This test with the placeholders filled in."""
@@ -59,14 +60,14 @@ class Arg:
         return (got not in self.values) if self.negate else (got in self.values)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(namedtuple("Rule", "syscall needs args hint", defaults=((), ""))):
     """One way a syscall may be allowed."""
 
+    __slots__ = ()
     syscall: str
     needs: frozenset[str]
-    args: tuple[Arg, ...] = ()
-    hint: str = ""
+    args: tuple[Arg, ...]
+    hint: str
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> Arg:

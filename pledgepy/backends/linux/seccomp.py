@@ -6,7 +6,6 @@ import errno
 import faulthandler
 import functools
 import os
-import platform
 import sys
 from typing import Any
 
@@ -24,12 +23,10 @@ except ImportError as exc:  # not built: pledge() reports it and strict mode ref
     _sigsys = None
     NATIVE_ERROR = f"the native SIGSYS handler is not built ({exc})"
 
-_tables: report.Tables | None = None
-
 
 def arch() -> str | None:
     """This machine's architecture as the tables name it, or None if unsupported."""
-    return ARCH.get(platform.machine().lower())
+    return ARCH.get(os.uname().machine.lower())
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,7 +36,7 @@ def unavailable() -> str | None:
     Asked once per process: a later, narrowing pledge() may no longer read /proc.
     """
     if arch() is None:
-        return f"no syscall table for {platform.machine()}"
+        return f"no syscall table for {os.uname().machine}"
     try:
         with open("/proc/self/status", "rb") as f:
             if not any(line.startswith(b"Seccomp:") for line in f):
@@ -60,12 +57,8 @@ def _program_name() -> str:
 
 def prepare(promises: frozenset[str]) -> None:
     """Everything the handler needs, done before the filter makes it impossible."""
-    global _tables
     assert _sigsys is not None
     lib = _sigsys.lib
-    if _tables is None:
-        _tables = report.build(_sigsys.ffi, arch() or "x86_64")
-        lib.pp_configure(*_tables.args)
     lib.pp_set_program(_program_name().encode(errors="replace"))
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=False)

@@ -30,22 +30,17 @@
 #define PP_TRAP_ERROR 1
 #define PP_MAX_REPORTED 1024
 
-struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t pad; };
-struct pp_rule { uint64_t needs; uint32_t first_cond; uint32_t nconds; int32_t hint; uint32_t pad; };
-struct pp_flag { uint64_t mask; uint64_t value; uint32_t name; uint32_t pad; };
-struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; uint32_t pad; };
+struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t special; };
+struct pp_rule { uint64_t needs; uint32_t first_cond; uint32_t nconds; int32_t hint; };
+struct pp_flag { uint64_t mask; uint64_t value; uint32_t name; };
+struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; };
 
 enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3 };
+enum { PLACEHOLDER_SELF = 1, PLACEHOLDER_ANY = 2 };
 
-static const struct pp_sys *g_sys;
-static uint32_t g_nsys;
-static const struct pp_rule *g_rules;
-static const struct pp_cond *g_conds;
-static const uint64_t *g_vals;
-static const struct pp_flag *g_flags;
-static const char *g_strings;
-static const uint32_t *g_promise_names; /* 64 offsets into g_strings */
-static uint64_t g_stdio_bit;
+/* The tables (T_SYS, T_RULES, ...) are generated from policy.py at build time. */
+#include "pp_tables.h"
+
 static volatile uint64_t g_held;
 static volatile int g_quiet;
 static char g_prog[128];
@@ -113,9 +108,11 @@ static int cond_holds(const struct pp_cond *c, const uint64_t a[6])
     if (!c->wide)
         v &= 0xffffffffu;
     v &= c->mask;
-    int found = 0;
+    int found = (c->special & PLACEHOLDER_ANY) != 0;
+    if ((c->special & PLACEHOLDER_SELF) && v == (uint64_t)raw(SYS_getpid, 0, 0, 0, 0, 0))
+        found = 1;
     for (uint32_t i = 0; i < c->nvals; i++)
-        if (v == g_vals[c->first_val + i])
+        if (v == T_VALS[c->first_val + i])
             found = 1;
     return c->negate ? !found : found;
 }
@@ -131,10 +128,10 @@ static void put_key(struct buf *b, const struct pp_sys *s, uint64_t v)
     int any = 0;
     uint64_t rest = v;
     for (uint32_t i = 0; i < s->nflags; i++) {
-        const struct pp_flag *f = &g_flags[s->first_flag + i];
+        const struct pp_flag *f = &T_FLAGS[s->first_flag + i];
         if ((v & f->mask) == f->value) {
             if (any) put(b, "|");
-            put(b, g_strings + f->name);
+            put(b, T_STRINGS + f->name);
             any = 1;
             rest &= ~(f->value ? f->value : 0);
             if (s->keyfmt == KEY_ENUM) { rest = 0; break; }
@@ -142,6 +139,66 @@ static void put_key(struct buf *b, const struct pp_sys *s, uint64_t v)
     }
     if (!any)
         put_hex(b, v);
+}
+
+/* The message for syscall *nr* with arguments *a* under promises *held*, in *b*. */
+static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode)
+{
+#define b (*bp)
+    put(&b, "pledge: ");
+    put(&b, g_prog);
+    put(&b, "[");
+    put_u(&b, (uint64_t)raw(SYS_getpid, 0, 0, 0, 0, 0), 10);
+    put(&b, "]: ");
+    const struct pp_sys *s = (nr >= 0 && (uint32_t)nr < T_NSYS) ? &T_SYS[nr] : 0;
+    if (s && s->name >= 0)
+        put(&b, T_STRINGS + s->name);
+    else {
+        put(&b, "syscall ");
+        put_u(&b, (uint64_t)(uint32_t)nr, 10);
+    }
+    if (s && s->keyfmt != KEY_NONE) {
+        put(&b, "(");
+        put_key(&b, s, a[s->keyarg]);
+        put(&b, ")");
+    }
+    const struct pp_rule *first = 0;
+    int shown = 0;
+    for (uint32_t i = 0; s && i < s->nrules && shown < 4; i++) {
+        const struct pp_rule *r = &T_RULES[s->first_rule + i];
+        uint64_t missing = r->needs & ~held;
+        if (!missing)
+            continue;
+        int ok = 1;
+        for (uint32_t j = 0; j < r->nconds && ok; j++)
+            ok = cond_holds(&T_CONDS[r->first_cond + j], a);
+        if (!ok)
+            continue;
+        put(&b, shown ? " or \"" : " needs \"");
+        int sep = 0;
+        for (int bit = 0; bit < 64; bit++) {
+            if (!(missing & (1ull << bit)))
+                continue;
+            if (sep) put(&b, " ");
+            put(&b, T_STRINGS + T_PROMISE_NAMES[bit]);
+            sep = 1;
+        }
+        put(&b, "\"");
+        if (!first)
+            first = r;
+        shown++;
+    }
+    if (!first)
+        put(&b, " is not allowed by any promise");
+    else if (first->hint >= 0) {
+        put(&b, " (");
+        put(&b, T_STRINGS + first->hint);
+        put(&b, ")");
+    }
+    if (error_mode)
+        put(&b, "; returning ENOSYS (\"error\" promise)");
+    b.data[b.len++] = '\n';
+#undef b
 }
 
 static void report(int nr, const uint64_t a[6], int error_mode)
@@ -154,67 +211,14 @@ static void report(int nr, const uint64_t a[6], int error_mode)
             return;
     }
     struct buf b = { .len = 0 };
-    put(&b, "pledge: ");
-    put(&b, g_prog);
-    put(&b, "[");
-    put_u(&b, (uint64_t)raw(SYS_getpid, 0, 0, 0, 0, 0), 10);
-    put(&b, "]: ");
-    const struct pp_sys *s = (g_sys && nr >= 0 && (uint32_t)nr < g_nsys) ? &g_sys[nr] : 0;
-    if (s && s->name >= 0)
-        put(&b, g_strings + s->name);
-    else {
-        put(&b, "syscall ");
-        put_u(&b, (uint64_t)(uint32_t)nr, 10);
-    }
-    if (s && s->keyfmt != KEY_NONE) {
-        put(&b, "(");
-        put_key(&b, s, a[s->keyarg]);
-        put(&b, ")");
-    }
-    uint64_t held = g_held;
-    const struct pp_rule *first = 0;
-    int shown = 0;
-    for (uint32_t i = 0; s && i < s->nrules && shown < 4; i++) {
-        const struct pp_rule *r = &g_rules[s->first_rule + i];
-        uint64_t missing = r->needs & ~held;
-        if (!missing)
-            continue;
-        int ok = 1;
-        for (uint32_t j = 0; j < r->nconds && ok; j++)
-            ok = cond_holds(&g_conds[r->first_cond + j], a);
-        if (!ok)
-            continue;
-        put(&b, shown ? " or \"" : " needs \"");
-        int sep = 0;
-        for (int bit = 0; bit < 64; bit++) {
-            if (!(missing & (1ull << bit)))
-                continue;
-            if (sep) put(&b, " ");
-            put(&b, g_strings + g_promise_names[bit]);
-            sep = 1;
-        }
-        put(&b, "\"");
-        if (!first)
-            first = r;
-        shown++;
-    }
-    if (!first)
-        put(&b, " is not allowed by any promise");
-    else if (first->hint >= 0) {
-        put(&b, " (");
-        put(&b, g_strings + first->hint);
-        put(&b, ")");
-    }
-    if (error_mode)
-        put(&b, "; returning ENOSYS (\"error\" promise)");
-    b.data[b.len++] = '\n';
+    describe(&b, nr, a, g_held, error_mode);
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
 }
 
 /* fstat(fd) spelled as newfstatat(fd, "", buf, AT_EMPTY_PATH) or statx(fd, "", ...). */
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
-    if (!(g_held & g_stdio_bit))
+    if (!(g_held & T_STDIO_BIT))
         return 0;
     const char *path = (const char *)a[1];
 #ifdef SYS_newfstatat
@@ -271,14 +275,16 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
 }
 
 /* ---- called from Python (before any filter is installed) ---- */
-void pp_configure(const struct pp_sys *sys, uint32_t nsys, const struct pp_rule *rules,
-                  const struct pp_cond *conds, const uint64_t *vals,
-                  const struct pp_flag *flags, const char *strings,
-                  const uint32_t *promise_names, uint64_t stdio_bit)
+
+/* The violation message the handler would print, for tests. Returns its length. */
+size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
+                   char *out, size_t size)
 {
-    g_sys = sys; g_nsys = nsys; g_rules = rules; g_conds = conds; g_vals = vals;
-    g_flags = flags; g_strings = strings; g_promise_names = promise_names;
-    g_stdio_bit = stdio_bit;
+    struct buf b = { .len = 0 };
+    describe(&b, nr, args, held, error_mode);
+    size_t n = b.len < size ? b.len : size;
+    memcpy(out, b.data, n);
+    return b.len;
 }
 
 void pp_set_program(const char *name)
