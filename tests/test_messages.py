@@ -40,7 +40,9 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
     ("kill", [1, 9], "stdio", 'kill(1) needs "proc"'),
     ("ioctl", [0, 0x5412], "stdio tty", "ioctl(TIOCSTI) is not allowed by any promise"),
     ("ioctl", [0, 0x5413], "stdio", 'ioctl(TIOCGWINSZ) needs "tty"'),
-    ("mmap", [0, 4096, 5, 0x22], "stdio", 'mmap(PROT_READ|PROT_EXEC) needs "prot_exec"'),
+    ("mmap", [0, 4096, 5, 0x22], "stdio",
+     'mmap(PROT_READ|PROT_EXEC) needs "prot_exec" (loading an extension module needs it: '
+     'import it before pledge(), or call pledgepy.unveil_imports() first)'),
     ("clone", [0x10000000 | 17], "stdio proc", "clone(CLONE_NEWUSER) is not allowed by any promise"),
     ("chmod", [0, 0o4755], "stdio fattr", "chmod(S_ISUID) is not allowed by any promise"),
     ("getppid", [], "", 'getppid needs "stdio"'),
