@@ -76,6 +76,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             new_exec = cur_exec
         if new is None and new_exec is None:
             return
+        if new == cur and new_exec == cur_exec:
+            return  # nothing to narrow: OpenBSD accepts the same promises again
         for kind, old, asked in (("promises", cur, new), ("execpromises", cur_exec, new_exec)):
             if old is not None and asked is not None and asked - old:
                 if cur is not None and "error" in cur:

@@ -48,6 +48,11 @@ def parse(value: object, argument: str = "promises") -> Promises | None:
     return frozenset(words)
 
 
+def bits(promises: Promises) -> int:
+    """Promises as a bitmask: bit i is ``VOCABULARY[i]``."""
+    return sum(1 << i for i, p in enumerate(VOCABULARY) if p in promises)
+
+
 def format_promises(promises: Promises | None) -> str | None:
     """Promises as a string in vocabulary order (``None`` stays ``None``)."""
     if promises is None:

@@ -9,7 +9,6 @@ through it.
 
 from __future__ import annotations
 
-import linecache
 import sys
 import threading
 import time
@@ -28,15 +27,55 @@ def prepare() -> None:
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:
-    entry = linecache.cache.get(filename)
+    entry = sys.modules["linecache"].cache.get(filename)
     return list(entry[2]) if entry and len(entry) > 2 else []
+
+
+def _print_exception(kind: type[BaseException], value: BaseException,
+                     tb: TracebackType | None) -> None:
+    """Like traceback.print_exception; uses the traceback module only if already loaded."""
+    full = sys.modules.get("traceback")
+    if full is not None:
+        full.print_exception(kind, value, tb, file=sys.stderr)
+        return
+    for line in _format(kind, value, tb, set()):
+        sys.stderr.write(line)
+
+
+def _format(kind: type[BaseException], value: BaseException, tb: TracebackType | None,
+            seen: set[int]) -> list[str]:
+    """The default traceback format: chained exceptions, frames, cached source lines."""
+    linecache = sys.modules["linecache"]
+    seen.add(id(value))
+    out: list[str] = []
+    cause, context = value.__cause__, value.__context__
+    if cause is not None and id(cause) not in seen:
+        out += _format(type(cause), cause, cause.__traceback__, seen)
+        out.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif context is not None and not value.__suppress_context__ and id(context) not in seen:
+        out += _format(type(context), context, context.__traceback__, seen)
+        out.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    if tb is not None:
+        out.append("Traceback (most recent call last):\n")
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        out.append(f'  File "{code.co_filename}", line {tb.tb_lineno}, in {code.co_name}\n')
+        entry = linecache.cache.get(code.co_filename)
+        lines = entry[2] if entry and len(entry) > 2 else []
+        if 0 < tb.tb_lineno <= len(lines):
+            out.append(f"    {lines[tb.tb_lineno - 1].strip()}\n")
+        tb = tb.tb_next
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    text = str(value)
+    out.append(f"{name}: {text}\n" if text else f"{name}\n")
+    return out
 
 
 def _excepthook(kind: type[BaseException], value: BaseException,
                 tb: TracebackType | None) -> None:
-    import traceback  # imported by guard_files() before any pledge
-
-    traceback.print_exception(kind, value, tb, file=sys.stderr)
+    _print_exception(kind, value, tb)
 
 
 def _thread_excepthook(args: Any) -> None:
@@ -44,17 +83,46 @@ def _thread_excepthook(args: Any) -> None:
         return
     name = args.thread.name if args.thread is not None else threading.get_ident()
     print(f"Exception in thread {name}:", file=sys.stderr)
-    import traceback
-
-    traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback, file=sys.stderr)
+    _print_exception(args.exc_type, args.exc_value, args.exc_traceback)
 
 
 def _unraisablehook(unraisable: Any) -> None:
     print(f"Exception ignored in: {unraisable.object!r}", file=sys.stderr)
-    import traceback
+    _print_exception(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback)
 
-    traceback.print_exception(unraisable.exc_type, unraisable.exc_value,
-                              unraisable.exc_traceback, file=sys.stderr)
+
+def _cache_file(cache: dict[str, Any], path: str) -> None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return
+    cache[path] = (sum(map(len, lines)), None, lines, path)
+
+
+def _cache_only_linecache() -> Any:
+    """A stand-in for linecache that only serves what it holds (nothing reads files)."""
+    import types
+
+    mod = types.ModuleType("linecache", "pledgepy's cache-only linecache (no rpath held)")
+    cache: dict[str, Any] = {}
+
+    def getlines(filename: str, module_globals: Any = None) -> list[str]:
+        entry = cache.get(filename)
+        return list(entry[2]) if entry else []
+
+    def getline(filename: str, lineno: int, module_globals: Any = None) -> str:
+        lines = getlines(filename)
+        return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+
+    mod.cache = cache  # type: ignore[attr-defined]
+    mod.getlines = getlines  # type: ignore[attr-defined]
+    mod.getline = getline  # type: ignore[attr-defined]
+    mod.updatecache = getlines  # type: ignore[attr-defined]
+    mod.checkcache = lambda filename=None: None  # type: ignore[attr-defined]
+    mod.clearcache = cache.clear  # type: ignore[attr-defined]
+    mod.lazycache = lambda filename, module_globals: False  # type: ignore[attr-defined]
+    return mod
 
 
 def guard_files() -> None:
@@ -62,12 +130,14 @@ def guard_files() -> None:
     global _guarded
     if _guarded:
         return
-    import traceback  # noqa: F401 - loaded now, while files may still be read
-
+    linecache = sys.modules.get("linecache")
+    if linecache is None:  # warnings import it on use: give them a cache-only one
+        linecache = _cache_only_linecache()
+        sys.modules["linecache"] = linecache
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if isinstance(path, str):
-        linecache.getlines(path)  # the main script's lines stay printable
+    if isinstance(path, str) and path not in linecache.cache:
+        _cache_file(linecache.cache, path)  # the main script's lines stay printable
     _original["updatecache"] = linecache.updatecache
     _original["checkcache"] = linecache.checkcache
     linecache.updatecache = _cached_lines  # type: ignore[assignment]

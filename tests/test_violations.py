@@ -103,3 +103,24 @@ raise ValueError('uncaught')
     assert "KeyError: 'missing'" in r.stderr and "ValueError: uncaught" in r.stderr
     assert "UserWarning: careful" in r.stderr
     assert "pledge: " not in r.stderr
+
+
+def test_uncaught_exception_chain_without_the_traceback_module() -> None:
+    code = """
+import sys, pledgepy
+pledgepy.pledge('stdio')
+assert 'traceback' not in sys.modules
+def inner():
+    raise KeyError('k')
+try:
+    inner()
+except KeyError as e:
+    raise RuntimeError('outer') from e
+"""
+    from tests.childproc import run
+
+    r = run(code)
+    assert r.returncode == 1 and "pledge: " not in r.stderr, r.explain()
+    err = r.stderr
+    assert err.index("KeyError: 'k'") < err.index("direct cause") < err.index("RuntimeError: outer")
+    assert "in inner" in err and "raise KeyError('k')" not in err  # -c source is not cached

@@ -9,8 +9,8 @@ from ...status import Gaps
 from ..base import PledgeRequest, UnveilRule
 from typing import TYPE_CHECKING
 
-from . import execwrap, seccomp
-from .plan import Plan, build
+from . import seccomp
+from .plan import Plan, build, narrow
 from .policy import NO_MEANING
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ def _unveil() -> ModuleType:
     from . import unveil
 
     return unveil
+
+
+EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 
 
 class LinuxBackend:
@@ -55,30 +58,38 @@ class LinuxBackend:
                 if "exec" not in new_exec:
                     weak.append("exec'd programs keep 'exec': the filter must allow the execve "
                                 "that starts them")
-                weak.append(f"execpromises are applied by {execwrap.COVERED}; programs started "
+                weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             "by native code run under promises")
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
         if seccomp.unavailable() is not None:
-            if lock_unveil:
+            if lock_unveil and unveils:
                 _unveil().commit(unveils, stdio=True)
             return  # best effort: pledge_gaps() already said nothing is enforced
         new = request.new
         if new is None:
             return
-        if lock_unveil:
+        if lock_unveil and unveils:
             stdio = "stdio" in new or request.old is None
             _unveil().commit(unveils, stdio=stdio)  # before seccomp can refuse Landlock
         runtime.prepare()
         if "rpath" not in new:
             runtime.guard_files()
         seccomp.prepare(new)
-        plan = build(new, seccomp.arch() or "x86_64")
+        plan = (narrow(self._plan, new) if self._plan is not None
+                else build(new, seccomp.arch() or "x86_64"))
+        if "exec" in new:  # a later pledge may set execpromises: load the wrappers now
+            from . import execwrap
+
+            execwrap.prepare()
         seccomp.apply(plan, self._plan)
         self._plan = plan
-        execwrap.arm(request.new_exec, plan)
+        if "exec" in new or (request.old is not None and "exec" in request.old):
+            from . import execwrap
+
+            execwrap.arm(request.new_exec, plan)
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:

@@ -10,7 +10,6 @@ exec'd program keeps ``exec`` (status reports it when execpromises lack it).
 from __future__ import annotations
 
 import os
-import signal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,19 +25,32 @@ _narrowed_pid = 0
 _installed = False
 _orig: dict[str, Any] = {}
 
-#: The Python entry points covered; anything else that execs runs under promises.
-COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
+
+
+def needed(execpromises: frozenset[str] | None, promises: frozenset[str]) -> bool:
+    """Whether exec'd programs must be narrowed below *promises* (which must allow exec)."""
+    return ("exec" in promises and execpromises is not None
+            and not (execpromises | {"exec"}) >= promises)
+
+
+def prepare() -> None:
+    """Load and install the wrappers (before a filter may forbid imports)."""
+    _install()
 
 
 def arm(execpromises: frozenset[str] | None, current: Plan) -> None:
-    """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises)."""
+    """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises).
+
+    Call after *current* is in force; :func:`prepare` must have run if
+    :func:`needed` says so.
+    """
     global _target, _current
     _current = current
-    if execpromises is None or (execpromises | {"exec"}) >= current.promises:
+    if not needed(execpromises, current.promises):
         _target = None
         return
+    assert execpromises is not None and _installed
     _target = (execpromises & current.promises) | {"exec"}
-    _install()
 
 
 def narrow() -> None:
@@ -89,6 +101,8 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
             if resetids:
                 os.setegid(os.getgid())
                 os.seteuid(os.getuid())
+            import signal
+
             if setsigmask:
                 signal.pthread_sigmask(signal.SIG_SETMASK, setsigmask)
             for sig in setsigdef:

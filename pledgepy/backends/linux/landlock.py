@@ -10,7 +10,6 @@ headers may be older than the running kernel.
 from __future__ import annotations
 
 import os
-import platform
 import stat
 import threading
 from types import TracebackType
@@ -62,7 +61,7 @@ FS_RIGHTS_BY_ABI: dict[int, int] = {
     5: _ABI1_FS | ACCESS_FS_REFER | ACCESS_FS_TRUNCATE | ACCESS_FS_IOCTL_DEV,
 }
 
-#: Syscall numbers (create_ruleset, add_rule, restrict_self) by platform.machine().
+#: Syscall numbers (create_ruleset, add_rule, restrict_self) by os.uname().machine.
 #: They were added after the per-architecture tables were unified, so most
 #: architectures share 444-446.
 SYSCALLS: dict[str, tuple[int, int, int]] = {
@@ -121,7 +120,7 @@ class _Lib:
     def __init__(self) -> None:
         import cffi
 
-        machine = platform.machine().lower()
+        machine = os.uname().machine.lower()
         if machine not in SYSCALLS:
             raise LandlockError(38, f"no Landlock syscall numbers known for {machine!r}")
         self.numbers = SYSCALLS[machine]

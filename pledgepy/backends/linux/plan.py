@@ -59,6 +59,10 @@ class Plan:
             actions[nr] = ALLOW if unchanged else act
         return Plan(self.arch, self.promises, self.error, actions)
 
+    def allows_everything(self) -> bool:
+        """True for a delta that changes nothing (no filter needs stacking)."""
+        return all(a.kind == "allow" for a in self.actions.values())
+
 
 def identity() -> Identity:
     """This process's pid, uid and groups, for the rules' placeholders."""
@@ -69,23 +73,64 @@ def concrete(rule: Rule, who: Identity) -> Rule:
     return Rule(rule.syscall, rule.needs, tuple(a.concrete(who) for a in rule.args), rule.hint)
 
 
+def _has_placeholder(rule: Rule) -> bool:
+    return any(v < 0 for a in rule.args for v in a.values)
+
+
+_INDEX: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
+_TOUCHES: dict[str, dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]]] = {}
+
+
+def _index(arch: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
+    """(nr, name, its rules with a has-placeholder flag) for *arch*, built once."""
+    if arch not in _INDEX:
+        by_name: dict[str, list[tuple[Rule, bool]]] = {}
+        for rule in policy.all_rules():
+            by_name.setdefault(rule.syscall, []).append((rule, _has_placeholder(rule)))
+        _INDEX[arch] = [(nr, name, tuple(by_name.get(name, ())))
+                        for name, nr in BY_ARCH[arch].items()]
+    return _INDEX[arch]
+
+
+def _touches(arch: str, promise: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
+    """The index entries with a rule that needs *promise*."""
+    by_promise = _TOUCHES.setdefault(arch, {})
+    if promise not in by_promise:
+        by_promise[promise] = [e for e in _index(arch) if any(promise in r.needs for r, _ in e[2])]
+    return by_promise[promise]
+
+
+def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
+            who: list[Identity]) -> Action:
+    if name in policy.ENOSYS:
+        return ENOSYS
+    held = [(r, p) for r, p in rules if r.needs <= promises]
+    if not held:
+        return TRAP
+    if any(not r.args for r, _ in held):
+        return ALLOW
+    if not who and any(p for _, p in held):
+        who.append(identity())
+    return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
+
+
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
     """The plan for *promises* on *arch* (``x86_64`` or ``aarch64``)."""
-    who = who or identity()
-    numbers = BY_ARCH[arch]
-    held: dict[str, list[Rule]] = {}
-    for rule in policy.all_rules():
-        if rule.needs <= promises and rule.syscall in numbers:
-            held.setdefault(rule.syscall, []).append(concrete(rule, who))
-    actions: dict[int, Action] = {}
-    for name, nr in numbers.items():
-        rules = held.get(name, [])
-        if name in policy.ENOSYS:
-            actions[nr] = ENOSYS
-        elif any(not r.args for r in rules):
-            actions[nr] = ALLOW
-        elif rules:
-            actions[nr] = Action("args", tuple(rules))
-        else:
-            actions[nr] = TRAP
+    ids = [who] if who else []
+    actions = {nr: _action(name, rules, promises, ids) for nr, name, rules in _index(arch)}
     return Plan(arch, promises, "error" in promises, actions)
+
+
+def narrow(previous: Plan, promises: frozenset[str]) -> Plan:
+    """:func:`build` for a subset of *previous*'s promises, redoing only what they touch."""
+    if not promises <= previous.promises:
+        return build(promises, previous.arch)
+    ids: list[Identity] = []
+    actions = dict(previous.actions)
+    done: set[int] = set()
+    for promise in previous.promises - promises:
+        for nr, name, rules in _touches(previous.arch, promise):
+            if nr not in done:
+                done.add(nr)
+                actions[nr] = _action(name, rules, promises, ids)
+    return Plan(previous.arch, promises, "error" in promises, actions)

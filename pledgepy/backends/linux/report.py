@@ -158,6 +158,3 @@ def c_source(arch: str) -> str:
     )
 
 
-def held_bits(promises: frozenset[str]) -> int:
-    """The promise bitmask the handler compares rules against."""
-    return sum(1 << i for i, p in enumerate(VOCABULARY) if p in promises)

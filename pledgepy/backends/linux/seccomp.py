@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from . import report
+from ...promises import bits
 from .filter import compile_plan
 from .plan import Plan
 
@@ -70,7 +70,7 @@ def prepare(promises: frozenset[str]) -> None:
 
 def set_held(promises: frozenset[str]) -> None:
     assert _sigsys is not None
-    _sigsys.lib.pp_set_held(report.held_bits(promises))
+    _sigsys.lib.pp_set_held(bits(promises))
 
 
 def set_quiet(quiet: bool) -> None:
@@ -93,5 +93,7 @@ def install(program: bytes, *, all_threads: bool = True) -> None:
 
 def apply(plan: Plan, previous: Plan | None) -> None:
     """Stack the filter for *plan* on top of *previous* (which stays in force)."""
-    install(compile_plan(plan.delta(previous)))
+    delta = plan.delta(previous)
+    if previous is None or not delta.allows_everything():
+        install(compile_plan(delta))
     set_held(plan.promises)
