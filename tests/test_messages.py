@@ -11,6 +11,7 @@ import os
 import pytest
 
 from pledgepy.backends.linux import report
+from pledgepy.promises import bits
 from pledgepy.backends.linux.syscalls import X86_64
 
 _sigsys = pytest.importorskip("pledgepy.backends.linux._sigsys")
@@ -22,7 +23,7 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
     ffi, lib = _sigsys.ffi, _sigsys.lib
     a = ffi.new("uint64_t[6]", [v & 0xFFFFFFFFFFFFFFFF for v in args] + [0] * (6 - len(args)))
     out = ffi.new("char[1024]")
-    n = lib.pp_describe(X86_64[name], a, report.held_bits(frozenset(held.split())),
+    n = lib.pp_describe(X86_64[name], a, bits(frozenset(held.split())),
                         int(error), out, 1024)
     text = ffi.string(out, n).decode()
     assert text.endswith("\n")
