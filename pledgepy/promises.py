@@ -19,7 +19,7 @@ def closest(word: str) -> str:
     """The valid promise nearest to *word* (always one, even if far)."""
     import difflib  # only on the error path: it costs start-up time
 
-    best = difflib.get_close_matches(word, VOCABULARY, n=1, cutoff=0.0)
+    best = difflib.get_close_matches(word.lower(), VOCABULARY, n=1, cutoff=0.0)
     return best[0] if best else VOCABULARY[0]
 
 
