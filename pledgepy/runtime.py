@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -102,8 +103,6 @@ def _cache_file(cache: dict[str, Any], path: str) -> None:
 
 def _cache_only_linecache() -> Any:
     """A stand-in for linecache that only serves what it holds (nothing reads files)."""
-    import types
-
     mod = types.ModuleType("linecache", "pledgepy's cache-only linecache (no rpath held)")
     cache: dict[str, Any] = {}
 

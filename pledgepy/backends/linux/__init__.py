@@ -64,31 +64,31 @@ class LinuxBackend:
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
-        if seccomp.unavailable() is not None:
-            if lock_unveil and unveils:
-                _unveil().commit(unveils, stdio=True)
-            return  # best effort: pledge_gaps() already said nothing is enforced
         new = request.new
-        if new is None:
+        commit = lock_unveil and bool(unveils)
+        if seccomp.unavailable() is not None or new is None:
+            if commit:  # best effort: pledge_gaps() already said seccomp enforces nothing
+                self.lock_unveil(unveils)
             return
-        if lock_unveil and unveils:
-            stdio = "stdio" in new or request.old is None
-            _unveil().commit(unveils, stdio=stdio)  # before seccomp can refuse Landlock
+        # Everything Python-side first: once Landlock or the filter is in force,
+        # pledgepy itself may no longer read its own modules.
         runtime.prepare()
         if "rpath" not in new:
             runtime.guard_files()
         seccomp.prepare(new)
         plan = (narrow(self._plan, new) if self._plan is not None
                 else build(new, seccomp.arch() or "x86_64"))
-        if "exec" in new:  # a later pledge may set execpromises: load the wrappers now
+        execs = "exec" in new or (request.old is not None and "exec" in request.old)
+        if execs:
             from . import execwrap
 
-            execwrap.prepare()
+            execwrap.prepare()  # a later pledge may set execpromises
+        if commit:
+            # before the filter, which may refuse the Landlock syscalls
+            _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
         seccomp.apply(plan, self._plan)
         self._plan = plan
-        if "exec" in new or (request.old is not None and "exec" in request.old):
-            from . import execwrap
-
+        if execs:
             execwrap.arm(request.new_exec, plan)
 
     # ---- unveil ----
@@ -120,6 +120,12 @@ class LinuxBackend:
 
     def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
         held = self._promises()
+        if unveils and (held is None or "exec" in held) and seccomp.unavailable() is None:
+            # A later pledge may set execpromises; its wrappers cannot be loaded
+            # once the rules hide pledgepy's own files.
+            from . import execwrap
+
+            execwrap.prepare()
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
 
 
