@@ -36,6 +36,7 @@ class _State:
         self.unveils: dict[str, str] = {}
         self.unveil_locked = False
         self.unveil_in_force = False
+        self.unveil_gaps = Gaps()  # as last computed: status() must not touch files
 
 
 _lock = _thread.RLock()
@@ -102,6 +103,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         if lock_unveil:
             _state.unveil_locked = True
             _state.unveil_in_force = bool(_state.unveils)
+            if _state.unveils:
+                _state.unveil_gaps = unveil_gaps
     strictness.warn("pledge", list(gaps.not_enforced))
     strictness.warn("unveil", list(unveil_gaps.not_enforced))
 
@@ -155,6 +158,7 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
             be.lock_unveil(_rules())
             _state.unveil_locked = True
             _state.unveil_in_force = bool(_state.unveils)
+            _state.unveil_gaps = gaps
         strictness.warn("unveil", list(gaps.not_enforced))
         return
     letters = _check_permissions(permissions)
@@ -172,6 +176,7 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
         strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
         be.add_unveil(rule)
         _state.unveils = after
+        _state.unveil_gaps = gaps
 
 
 def set_violation_messages(enabled: bool) -> None:
@@ -182,11 +187,11 @@ def set_violation_messages(enabled: bool) -> None:
 
 
 def status() -> Status:
-    """What is in force now (a snapshot)."""
+    """What is in force now (a snapshot; reads no files, so it works under any pledge)."""
     be = backend()
     with _lock:
         rules = tuple(_state.unveils.items())
-        ugaps = be.unveil_gaps(_rules(), _state.unveil_locked) if rules else Gaps()
+        ugaps = _state.unveil_gaps if rules else Gaps()
         unveil_status = UnveilStatus(
             rules=rules,
             locked=_state.unveil_locked,

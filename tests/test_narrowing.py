@@ -146,3 +146,17 @@ jobs.put(lambda: os.listdir('/')); done.get(timeout=10)
     r = under("stdio", body, setup=setup)
     assert "ok True" in r.stdout and killed(r), r.explain()
     assert "in <lambda>" in r.stderr
+
+
+def test_status_reads_no_files_under_any_pledge() -> None:
+    body = """
+import tempfile
+d = tempfile.mkdtemp()
+pledgepy.unveil(d, 'r')
+pledgepy.pledge('stdio rpath')
+pledgepy.pledge('stdio')
+st = pledgepy.status()
+print(st.level, st.unveil.level, st.unveil.locked, st.unveil.rules[0][1], flush=True)
+"""
+    r = run("import pledgepy\n" + body)
+    assert r.returncode == 0 and r.stdout.split() == ["full", "partial", "True", "r"], r.explain()
