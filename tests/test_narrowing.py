@@ -159,4 +159,4 @@ st = pledgepy.status()
 print(st.level, st.unveil.level, st.unveil.locked, st.unveil.rules[0][1], flush=True)
 """
     r = run("import pledgepy\n" + body)
-    assert r.returncode == 0 and r.stdout.split() == ["full", "partial", "True", "r"], r.explain()
+    assert r.returncode == 0 and r.stdout.split() == ["full", "full", "True", "r"], r.explain()
