@@ -36,8 +36,7 @@ def _candidates() -> list[str]:
         path = sysconfig.get_paths().get(key)
         if path:
             found.append(path)
-    dynload = os.path.join(sysconfig.get_paths()["platstdlib"], "lib-dynload")
-    found.append(dynload)
+    found.extend(_dynload_dirs())
     try:
         found.extend(site.getsitepackages())
     except AttributeError:  # pragma: no cover - old virtualenv site.py
@@ -103,21 +102,35 @@ def preload_extensions() -> int:
 
     if _preloaded:
         return len(_preloaded)
-    dynload = os.path.join(sysconfig.get_paths()["platstdlib"], "lib-dynload")
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    try:
-        names = sorted(os.listdir(dynload))
-    except OSError:
-        return 0
-    for name in names:
-        if not name.endswith(suffixes) or name.startswith(("_test", "_ctypes_test", "xx")):
-            continue
+    for dynload in _dynload_dirs():
         try:
-            _preloaded.append(ctypes.CDLL(os.path.join(dynload, name),
-                                          mode=os.RTLD_NOW | os.RTLD_LOCAL))
+            names = sorted(os.listdir(dynload))
         except OSError:
-            continue  # a library it links is missing: importing it would fail anyway
+            continue
+        for name in names:
+            if not name.endswith(suffixes) or name.startswith(("_test", "_ctypes_test", "xx")):
+                continue
+            try:
+                _preloaded.append(ctypes.CDLL(os.path.join(dynload, name),
+                                              mode=os.RTLD_NOW | os.RTLD_LOCAL))
+            except OSError:
+                continue  # a library it links is missing: importing it would fail anyway
     return len(_preloaded)
+
+
+def _dynload_dirs() -> list[str]:
+    """Where the standard library's extension modules are, as the importer names them.
+
+    The loader finds an already-mapped module by the path it was opened with,
+    so these must be the very ``sys.path`` entries (in a venv, sysconfig's
+    ``platstdlib`` points into the venv instead).
+    """
+    found = [p for p in sys.path if isinstance(p, str) and os.path.basename(p) == "lib-dynload"]
+    shared = sysconfig.get_config_var("DESTSHARED")
+    if not found and isinstance(shared, str):
+        found.append(shared)
+    return found
 
 
 def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
