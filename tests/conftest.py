@@ -1,4 +1,30 @@
+"""Test session set-up: this checkout on sys.path; PLEDGEPY_REQUIRE turns a missing
+kernel feature into a failure (CI), never a silent skip."""
+
+import os
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    required = {w.strip() for w in os.environ.get("PLEDGEPY_REQUIRE", "").split(",") if w.strip()}
+    if not required or not sys.platform.startswith("linux"):
+        return
+    problems = []
+    if "seccomp" in required:
+        from pledgepy.backends.linux import seccomp
+
+        why = seccomp.unavailable()
+        if why:
+            problems.append(f"seccomp: {why}")
+    if "landlock" in required:
+        from pledgepy.backends.linux import landlock
+
+        if landlock.abi_version() < 1:
+            problems.append("landlock: not available on this kernel")
+    if problems:
+        raise pytest.UsageError("PLEDGEPY_REQUIRE not met: " + "; ".join(problems))
