@@ -70,7 +70,7 @@ def main() -> int:
     today = datetime.date.today().isoformat()
     head = [f"Date: {today}. Command: `{command.strip()}`. {source_note()}.",
             f"Machine: {bench_syscalls.machine()}. A noisy 2-core VM: differences of a few "
-            "tens of ns are near the noise; see the spread table."]
+            "tens of ns are near the noise."]
 
     print("bench_syscalls ...", file=sys.stderr)
     sres = bench_syscalls.measure(args.runs, args.reps, args.scale)
@@ -84,6 +84,7 @@ def main() -> int:
         "(c) `pledge(\"stdio rpath\")`, (d) `pledge()` of 12 promises then 10 narrowing calls "
         "down to \"stdio rpath\". Kernel cache column: benchmarks/seccomp_cache.py replays the "
         "kernel's cache emulation on the filters pledgepy compiles.",
+        "See the spread table before trusting a ratio of two small differences.",
         "", *s_lines, "", "Targets (judged on the paired figures):", "",
         *verdict_lines(s_verdicts)]
 
