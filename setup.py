@@ -1,4 +1,4 @@
-"""Builds the one native piece: the Linux SIGSYS handler (cffi, API mode)."""
+"""Builds the Linux SIGSYS handler (cffi API mode) and Landlock's pre-parsed declarations."""
 
 import sys
 
@@ -7,5 +7,6 @@ from setuptools import setup
 cffi_modules = []
 if sys.platform.startswith("linux"):
     cffi_modules.append("pledgepy/backends/linux/sigsys_build.py:ffibuilder")
+    cffi_modules.append("pledgepy/backends/linux/landlock_build.py:ffibuilder")
 
 setup(cffi_modules=cffi_modules)

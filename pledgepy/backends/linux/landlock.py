@@ -118,16 +118,20 @@ class _Lib:
     """The loaded C library and the syscall numbers (loaded once, lazily)."""
 
     def __init__(self) -> None:
-        import cffi
-
         machine = os.uname().machine.lower()
         if machine not in SYSCALLS:
             raise LandlockError(38, f"no Landlock syscall numbers known for {machine!r}")
         self.numbers = SYSCALLS[machine]
-        self.ffi = cffi.FFI()
-        self.ffi.cdef(_CDEF)
-        self.ffi.cdef(_CDEF_PACKED, packed=True)
-        self.c = self.ffi.dlopen(None)
+        try:  # declarations parsed at build time (landlock_build.py)
+            from ._landlock_cffi import ffi
+        except ImportError:  # a source checkout that was not built: parse them now
+            import cffi
+
+            ffi = cffi.FFI()
+            ffi.cdef(_CDEF)
+            ffi.cdef(_CDEF_PACKED, packed=True)
+        self.ffi = ffi
+        self.c = ffi.dlopen(None)
 
     def call(self, index: int, *args: Any) -> int:
         """``syscall(numbers[index], args...)``; raise LandlockError on -1."""
