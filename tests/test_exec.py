@@ -474,14 +474,10 @@ except ChildProcessError:
     assert r.stdout.strip() == "no children", r.explain()
 
 
-# ---- found bugs (see the reasons) ----
+# ---- found by these tests, fixed in execwrap ----
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: execwrap.narrow() installs the execpromises filter on the calling "
-    "thread before execve and never undoes it; when the exec fails (ENOENT, EACCES) the "
-    "caller is left under execpromises, and a later allowed call is killed "
-    "('is not allowed by any promise'). OpenBSD applies execpromises only to the new image."))
 def test_failed_execv_leaves_the_caller_its_promises() -> None:
+    # the execve runs on a helper thread that narrows only itself
     body = """
 try:
     os.execv('/nonexistent/prog', ['x'])
@@ -492,11 +488,6 @@ except FileNotFoundError:
     assert r.returncode == 0 and "parent wrote" in r.stdout, r.explain()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: execwrap.narrow() remembers the pid it narrowed (_narrowed_pid) but the "
-    "filter went on one thread only (all_threads=False); after a failed os.execv on one "
-    "thread, an os.execv from another thread is not narrowed and the program runs under "
-    "the full promises, not execpromises"))
 def test_exec_from_another_thread_after_a_failed_exec_is_still_narrowed() -> None:
     body = """
 def t():

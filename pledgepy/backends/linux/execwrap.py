@@ -10,6 +10,7 @@ exec'd program keeps ``exec`` (status reports it when execpromises lack it).
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ from .plan import Plan, build
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
-_narrowed_pid = 0
+_narrowed: set[tuple[int, int]] = set()  # (pid, thread id) already under execpromises
+_in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
 _orig: dict[str, Any] = {}
 
@@ -54,23 +56,49 @@ def arm(execpromises: frozenset[str] | None, current: Plan) -> None:
 
 
 def narrow() -> None:
-    """Stack the execpromises filter on this thread (once per process); call just before exec."""
-    global _narrowed_pid
-    if _target is None or _current is None or _narrowed_pid == os.getpid():
+    """Stack the execpromises filter on the calling thread (the one whose filters the
+    exec'd program inherits), once per thread; call just before exec."""
+    if _target is None or _current is None:
+        return
+    me = (os.getpid(), threading.get_native_id())
+    if me in _narrowed:
         return
     plan = build(_target, _current.arch)
     seccomp.install(compile_plan(plan.delta(_current)), all_threads=False)
-    _narrowed_pid = os.getpid()
+    _narrowed.add(me)
+
+
+def _exec_narrowed(name: str, *args: Any) -> None:
+    """execve from a new thread that narrows only itself.
+
+    On success the program replaces the whole process and inherits that
+    thread's filters; on failure only the helper thread was narrowed, so the
+    caller keeps its promises (OpenBSD applies execpromises to the new image only).
+    """
+    if _target is None or _in_child:
+        _orig[name](*args)
+        return
+    failure: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            narrow()
+            _orig[name](*args)
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    helper = threading.Thread(target=attempt, name="pledgepy-exec")
+    helper.start()
+    helper.join()
+    raise failure[0] if failure else OSError("exec returned without an error")
 
 
 def _execv(path: Any, args: Any) -> None:
-    narrow()
-    _orig["execv"](path, args)
+    _exec_narrowed("execv", path, args)
 
 
 def _execve(path: Any, args: Any, env: Any) -> None:
-    narrow()
-    _orig["execve"](path, args, env)
+    _exec_narrowed("execve", path, args, env)
 
 
 def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str], *,
@@ -109,7 +137,9 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
                 signal.signal(sig, signal.SIG_DFL)
             if scheduler is not None:
                 os.sched_setscheduler(0, *scheduler)
-            narrow()
+            global _in_child
+            narrow()  # a child of our own: narrowing it in place is what we want
+            _in_child = True
             if search:
                 os.execvpe(path, list(argv), env)
             _orig["execve"](path, list(argv), env)

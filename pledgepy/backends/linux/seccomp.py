@@ -13,6 +13,7 @@ from ...promises import bits
 from .filter import compile_plan
 from .plan import Plan
 
+_localtime_fd: int | None = None
 ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 TSYNC = 1
 
@@ -60,6 +61,13 @@ def prepare(promises: frozenset[str]) -> None:
     assert _sigsys is not None
     lib = _sigsys.lib
     lib.pp_set_program(_program_name().encode(errors="replace"))
+    global _localtime_fd
+    if _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
+        try:
+            _localtime_fd = os.open("/etc/localtime", os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            _localtime_fd = -1
+        lib.pp_set_localtime_fd(_localtime_fd)
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=False)
     if not lib.pp_handler_installed():

@@ -14,6 +14,7 @@
  *      Python traceback, and makes sure the process dies of SIGABRT.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,6 +46,7 @@ static volatile uint64_t g_held;
 static volatile int g_quiet;
 static char g_prog[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
+static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
 
 /* ---- a tiny async-signal-safe string builder ---- */
 struct buf { char data[1024]; size_t len; };
@@ -215,12 +217,36 @@ static void report(int nr, const uint64_t a[6], int error_mode)
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
 }
 
-/* fstat(fd) spelled as newfstatat(fd, "", buf, AT_EMPTY_PATH) or statx(fd, "", ...). */
+static int is_localtime(const char *path)
+{
+    static const char want[] = "/etc/localtime";
+    for (size_t i = 0; i < sizeof want; i++)
+        if (path[i] != want[i])
+            return 0;
+    return 1;
+}
+
+/* Under stdio, two calls BPF cannot tell apart from path lookups:
+ *  - fstat(fd) spelled newfstatat(fd, "", buf, AT_EMPTY_PATH) or statx(fd, "", ...);
+ *  - stat("/etc/localtime"), which glibc's tzset() repeats on every mktime() to see
+ *    whether the zone changed (OpenBSD keeps that file reachable under stdio). It is
+ *    answered from a descriptor opened before the filter: same inode, no new lookup. */
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if (!(g_held & T_STDIO_BIT))
         return 0;
     const char *path = (const char *)a[1];
+    int fd = g_localtime_fd;
+#ifdef SYS_newfstatat
+    if (nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0 && path && is_localtime(path)) {
+        set_return(uc, raw(SYS_fstat, fd, (long)a[2], 0, 0, 0));
+        return 1;
+    }
+#endif
+    if (nr == SYS_statx && (int)a[0] == AT_FDCWD && fd >= 0 && path && is_localtime(path)) {
+        set_return(uc, raw(SYS_statx, fd, 0, (long)(a[2] | AT_EMPTY_PATH), (long)a[3], (long)a[4]));
+        return 1;
+    }
 #ifdef SYS_newfstatat
     if (nr == SYS_newfstatat && (a[3] & AT_EMPTY_PATH) && path && path[0] == '\0'
         && (int)a[0] >= 0) {
@@ -298,6 +324,7 @@ void pp_set_program(const char *name)
 
 void pp_set_held(uint64_t held) { g_held = held; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
+void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
 
 int pp_install_handler(void)
 {

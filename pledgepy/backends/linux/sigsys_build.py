@@ -26,6 +26,7 @@ ffibuilder.cdef("""
 void pp_set_program(const char *name);
 void pp_set_held(uint64_t held);
 void pp_set_quiet(int quiet);
+void pp_set_localtime_fd(int fd);
 int pp_install_handler(void);
 int pp_handler_installed(void);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
