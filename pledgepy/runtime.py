@@ -22,9 +22,11 @@ _guarded = False
 _original: dict[str, Any] = {}
 
 
-def prepare() -> None:
-    """Work a pledge must do before it may forbid files: the time zone."""
+def prepare(promises: frozenset[str]) -> None:
+    """Work a pledge must do before it may forbid files: time zone, lazy stdlib imports."""
     time.localtime()  # glibc reads /etc/localtime once and caches it
+    if promises & {"inet", "dns"}:
+        import encodings.idna  # noqa: F401 - socket.getaddrinfo() imports it on first use
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:

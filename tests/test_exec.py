@@ -506,3 +506,25 @@ def test_gcc_is_available_for_ci() -> None:
     # the static-binary tests skip without gcc; say so loudly in CI instead of silently
     if os.environ.get("CI") and shutil.which("gcc") is None:
         pytest.fail("CI must install gcc (and a static libc) for the static-binary tests")
+
+
+def test_execpromises_before_any_pledge_narrow_only_the_children() -> None:
+    # OpenBSD: pledge(NULL, "...") leaves the caller unpledged and pledges what it execs
+    code = """
+import os, subprocess, pledgepy
+pledgepy.pledge(None, 'stdio rpath prot_exec')
+print(pledgepy.status().level, flush=True)
+print(subprocess.run(['cat', '/etc/hostname'], capture_output=True).returncode, flush=True)
+print(subprocess.run(['sh', '-c', 'echo x > ' + F]).returncode, os.path.exists(F), flush=True)
+with open(F, 'w') as f:
+    f.write('parent')
+print('parent unrestricted', flush=True)
+"""
+    import tempfile
+
+    target = os.path.join(tempfile.mkdtemp(), "f")
+    from tests.childproc import run as run_code
+
+    r = run_code(f"F = {target!r}\n" + code)
+    assert r.stdout.split("\n")[:4] == ["partial", "0", "-31 False", "parent unrestricted"], \
+        r.explain()

@@ -322,10 +322,9 @@ def test_policy_names_resolve_in_libseccomp() -> None:
                 assert table.get(name) == nrs[arch], (arch, name)
 
 
-#: Numbers libseccomp knows that the tables leave out on purpose, and why.
-#: map_shadow_stack: tools/gen_syscalls.py treats it as x86-only; arm64 wired
-#: it for GCS in Linux 6.13. Left out, it gets ENOSYS on aarch64 (fails closed).
-OMITTED = {("AARCH64", 453): "map_shadow_stack"}
+#: Numbers libseccomp knows that the tables leave out on purpose, and why (none now:
+#: map_shadow_stack, 453, is in both tables since arm64 wired it in Linux 6.13).
+OMITTED: dict[tuple[str, int], str] = {}
 
 
 def test_tables_hold_every_number_libseccomp_knows() -> None:

@@ -35,9 +35,7 @@ def table(arch: int) -> dict[str, int]:
         if name and not name.startswith("UNKNOWN"):
             out[name] = nr
     for nr, name in NEWER.items():
-        if nr == 453 and arch == sc.Arch.AARCH64:
-            continue  # map_shadow_stack is x86-only at this number
-        out[name] = nr
+        out[name] = nr  # 453 map_shadow_stack: x86_64 since 6.6, arm64 since 6.13
     return out
 
 

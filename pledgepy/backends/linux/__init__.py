@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import seccomp
 from .plan import Plan, build, narrow
+from ...promises import VOCABULARY
 from .policy import NO_MEANING
 
 if TYPE_CHECKING:
@@ -44,17 +45,18 @@ class LinuxBackend:
             return Gaps(not_enforced=(f"seccomp: {why}; nothing is enforced",), nothing=True)
         new, new_exec = request.new, request.new_exec
         weak: list[str] = []
+        held = new if new is not None else frozenset(VOCABULARY)  # unpledged: all
         notes = [f"{p!r} grants nothing on Linux: {NO_MEANING[p]}"
                  for p in sorted(new or ()) if p in NO_MEANING]
         if new is not None and "dns" in new and "sendfd" not in new:
             weak.append("dns: glibc's resolver needs sendmmsg(), which the kernel cannot check "
                         "for descriptors (SCM_RIGHTS) the way OpenBSD's sendfd rule does")
-        if new is not None and new_exec is not None:
-            gained = sorted(new_exec - new)
+        if new_exec is not None:
+            gained = sorted(new_exec - held)
             if gained:
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without them)")
-            if (new_exec | {"exec"}) < new or not ((new_exec | {"exec"}) >= new):
+            if not (new_exec | {"exec"}) >= held:
                 if "exec" not in new_exec:
                     weak.append("exec'd programs keep 'exec': the filter must allow the execve "
                                 "that starts them")
@@ -66,13 +68,19 @@ class LinuxBackend:
                      lock_unveil: bool) -> None:
         new = request.new
         commit = lock_unveil and bool(unveils)
-        if seccomp.unavailable() is not None or new is None:
+        if seccomp.unavailable() is not None:
             if commit:  # best effort: pledge_gaps() already said seccomp enforces nothing
                 self.lock_unveil(unveils)
             return
+        if new is None:  # execpromises only, before any pledge: exec'd programs get them
+            from . import execwrap
+
+            execwrap.prepare()
+            execwrap.arm(request.new_exec, None, seccomp.arch() or "x86_64")
+            return
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
-        runtime.prepare()
+        runtime.prepare(new)
         if "rpath" not in new:
             runtime.guard_files()
         seccomp.prepare(new)
@@ -89,7 +97,7 @@ class LinuxBackend:
         seccomp.apply(plan, self._plan)
         self._plan = plan
         if execs:
-            execwrap.arm(request.new_exec, plan)
+            execwrap.arm(request.new_exec, plan, plan.arch)
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:

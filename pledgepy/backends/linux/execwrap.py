@@ -22,17 +22,20 @@ from .plan import Plan, build
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
-_narrowed: set[tuple[int, int]] = set()  # (pid, thread id) already under execpromises
+_arch = "x86_64"
 _in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
 _orig: dict[str, Any] = {}
 
 
 
-def needed(execpromises: frozenset[str] | None, promises: frozenset[str]) -> bool:
-    """Whether exec'd programs must be narrowed below *promises* (which must allow exec)."""
-    return ("exec" in promises and execpromises is not None
-            and not (execpromises | {"exec"}) >= promises)
+def needed(execpromises: frozenset[str] | None, promises: frozenset[str] | None) -> bool:
+    """Whether exec'd programs must be narrowed below *promises* (None: unpledged)."""
+    if execpromises is None:
+        return False
+    if promises is None:
+        return True
+    return "exec" in promises and not (execpromises | {"exec"}) >= promises
 
 
 def prepare() -> None:
@@ -40,32 +43,31 @@ def prepare() -> None:
     _install()
 
 
-def arm(execpromises: frozenset[str] | None, current: Plan) -> None:
+def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str) -> None:
     """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises).
 
-    Call after *current* is in force; :func:`prepare` must have run if
-    :func:`needed` says so.
+    *current* is the plan in force (None: unpledged). Call after it is in
+    force; :func:`prepare` must have run if :func:`needed` says so.
     """
-    global _target, _current
-    _current = current
-    if not needed(execpromises, current.promises):
+    global _target, _current, _arch
+    _current, _arch = current, arch
+    held = current.promises if current is not None else None
+    if not needed(execpromises, held):
         _target = None
         return
     assert execpromises is not None and _installed
-    _target = (execpromises & current.promises) | {"exec"}
+    _target = (execpromises & held if held is not None else execpromises) | {"exec"}
 
 
 def narrow() -> None:
-    """Stack the execpromises filter on the calling thread (the one whose filters the
-    exec'd program inherits), once per thread; call just before exec."""
-    if _target is None or _current is None:
+    """Stack the execpromises filter on the calling thread, the one whose filters the
+    exec'd program inherits. Callers narrow each thread once, just before exec."""
+    if _target is None:
         return
-    me = (os.getpid(), threading.get_native_id())
-    if me in _narrowed:
-        return
-    plan = build(_target, _current.arch)
+    if _current is None:  # unpledged so far: the handler must be ready for the filter
+        seccomp.prepare(_target)
+    plan = build(_target, _arch)
     seccomp.install(compile_plan(plan.delta(_current)), all_threads=False)
-    _narrowed.add(me)
 
 
 def _exec_narrowed(name: str, *args: Any) -> None:
