@@ -82,8 +82,37 @@ class Program:
             return 1
         return 1 + (insn.jt is not None) + (insn.jf is not None)
 
+    def _assemble_near(self) -> bytes | None:
+        """The fast path: one layout pass, or None if some conditional jump is far."""
+        where: dict[str, int] = {}
+        insns: list[_Insn] = []
+        for item in self._items:
+            if item.__class__ is str:
+                where[item] = len(insns)  # type: ignore[index]
+            else:
+                insns.append(item)  # type: ignore[arg-type]
+        flat: list[int] = []
+        for pc, insn in enumerate(insns):
+            code = insn.code
+            if code == JMP_JA:
+                flat += (code, 0, 0, where[insn.jt] - pc - 1)  # type: ignore[index]
+            elif code & 0x07 == 0x05:
+                jt = where[insn.jt] - pc - 1 if insn.jt is not None else 0
+                jf = where[insn.jf] - pc - 1 if insn.jf is not None else 0
+                if jt > 255 or jf > 255:
+                    return None
+                flat += (code, jt, jf, insn.k)
+            else:
+                flat += (code, 0, 0, insn.k)
+        if len(insns) > MAX_INSNS:
+            raise OverflowError(f"filter has {len(insns)} instructions (limit {MAX_INSNS})")
+        return struct.pack("<" + "HBBI" * len(insns), *flat)
+
     def assemble(self) -> bytes:
         """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
+        near = self._assemble_near()
+        if near is not None:
+            return near
         while True:
             insns, where, starts = self._layout()
             changed = False

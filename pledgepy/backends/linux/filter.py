@@ -2,7 +2,8 @@
 
 Layout: check the architecture (foreign: kill the process), refuse x32
 numbers (kill), then a binary search over runs of syscall numbers that share
-an action. Only ``nr`` and ``arch`` are read before a constant verdict, so the
+an action, then the argument checks of the few syscalls that need them (the
+search jumps to them, so its own conditional jumps stay short). Only ``nr`` and ``arch`` are read before a constant verdict, so the
 kernel can cache every unconditionally allowed syscall; argument checks sit
 in the leaves of the few syscalls that need them.
 """
@@ -39,10 +40,15 @@ def _returns(plan: Plan) -> dict[str, int]:
 
 def _runs(plan: Plan) -> list[tuple[int, Action]]:
     """(first nr, action) for each run of numbers sharing a constant action."""
-    runs: list[tuple[int, Action]] = []
-    for nr in range(0, MAX_KNOWN + 2):  # MAX_KNOWN + 1 starts the unknown tail
+    numbers = (sorted({n for nr in plan.actions for n in (nr, nr + 1)}) if plan.sparse
+               else range(0, MAX_KNOWN + 2))  # MAX_KNOWN + 1 starts the unknown tail
+    runs: list[tuple[int, Action]] = [] if not plan.sparse else [(0, plan.action(-1))]
+    for nr in numbers:
         act = plan.action(nr)
         if runs and act.kind != "args" and runs[-1][1] == act:
+            continue
+        if runs and runs[-1][0] == nr:
+            runs[-1] = (nr, act)
             continue
         runs.append((nr, act))
     return runs
@@ -81,32 +87,45 @@ def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) ->
     prog.ret(rets["trap"])
 
 
-def _emit_tree(prog: Program, runs: list[tuple[int, Action]], rets: dict[str, int]) -> None:
+def _emit_tree(prog: Program, runs: list[tuple[int, Action]], rets: dict[str, int],
+               blocks: list[tuple[str, Action]]) -> None:
+    """Binary search over *runs*; argument checks go to *blocks*, emitted after the
+    tree, so the tree's conditional jumps stay short (one layout pass)."""
     if len(runs) == 1:
         act = runs[0][1]
         if act.kind == "args":
-            _emit_rules(prog, act.rules, rets)
+            label = prog.label()
+            blocks.append((label, act))
+            prog.goto(label)
         else:
             prog.ret(rets[act.kind])
         return
     mid = len(runs) // 2
     right = prog.label()
     prog.jump(JMP_JGE_K, runs[mid][0], right, None)
-    _emit_tree(prog, runs[:mid], rets)
+    _emit_tree(prog, runs[:mid], rets, blocks)
     prog.place(right)
-    _emit_tree(prog, runs[mid:], rets)
+    _emit_tree(prog, runs[mid:], rets, blocks)
 
 
 def compile_plan(plan: Plan) -> bytes:
     """The seccomp-BPF program for *plan*, as sock_filter bytes."""
     prog = Program()
-    kill = prog.label()
+    native = prog.label()
     prog.load(OFF_ARCH)
-    prog.jump(JMP_JEQ_K, AUDIT_ARCH[plan.arch], None, kill)
+    prog.jump(JMP_JEQ_K, AUDIT_ARCH[plan.arch], native, None)
+    prog.ret(SECCOMP_RET_KILL_PROCESS)  # a foreign architecture (i386 int 0x80)
+    prog.place(native)
     prog.load(OFF_NR)
     if plan.arch == "x86_64":
-        prog.jump(JMP_JSET_K, X32_SYSCALL_BIT, kill, None)
-    _emit_tree(prog, _runs(plan), _returns(plan))
-    prog.place(kill)
-    prog.ret(SECCOMP_RET_KILL_PROCESS)
+        x64 = prog.label()
+        prog.jump(JMP_JSET_K, X32_SYSCALL_BIT, None, x64)
+        prog.ret(SECCOMP_RET_KILL_PROCESS)  # an x32 syscall number
+        prog.place(x64)
+    rets = _returns(plan)
+    blocks: list[tuple[str, Action]] = []
+    _emit_tree(prog, _runs(plan), rets, blocks)
+    for label, act in blocks:
+        prog.place(label)
+        _emit_rules(prog, act.rules, rets)
     return prog.assemble()

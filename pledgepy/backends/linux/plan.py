@@ -30,38 +30,50 @@ ENOSYS = Action("enosys")
 
 
 class Plan:
-    """The filter to build: an action for every known syscall number."""
+    """The filter to build: an action for every known syscall number.
 
-    __slots__ = ("arch", "promises", "error", "actions")
+    A full plan answers ENOSYS for numbers it does not list. A delta plan
+    (``sparse``) lists only what changed and allows everything else: the
+    filters already in force decide those.
+    """
+
+    __slots__ = ("arch", "promises", "error", "actions", "sparse")
 
     def __init__(self, arch: str, promises: frozenset[str], error: bool,
-                 actions: dict[int, Action]) -> None:
+                 actions: dict[int, Action], sparse: bool = False) -> None:
         self.arch, self.promises, self.error, self.actions = arch, promises, error, actions
+        self.sparse = sparse
 
     def action(self, nr: int) -> Action:
+        if self.sparse:
+            return self.actions.get(nr, ALLOW)
         if nr > MAX_KNOWN:
             return ENOSYS
         return self.actions.get(nr, ENOSYS)
 
     def delta(self, previous: Plan | None) -> Plan:
-        """What a filter stacked on *previous*'s needs: unchanged syscalls become ALLOW.
+        """What a filter stacked on *previous* needs: only the syscalls that changed.
 
         Filters stack and the strictest verdict wins, so a narrowing filter
-        only has to say what changed; the unchanged rest stays cacheable.
+        only restates what changed; everything else it allows (and so stays
+        cacheable by the kernel).
         """
-        if previous is None or previous.arch != self.arch:
+        if previous is None or previous.arch != self.arch or previous.sparse:
             return self
         same_trap = previous.error == self.error
-        actions = {}
+        old_actions = previous.actions
+        changed: dict[int, Action] = {}
         for nr, act in self.actions.items():
-            old = previous.action(nr)
-            unchanged = act == old and (act.kind != "trap" or same_trap)
-            actions[nr] = ALLOW if unchanged else act
-        return Plan(self.arch, self.promises, self.error, actions)
+            old = old_actions.get(nr, ENOSYS)
+            if (act is old or act == old) and (act.kind != "trap" or same_trap):
+                continue  # a trap is restated when the penalty ("error") changed
+            changed[nr] = act
+        return Plan(self.arch, self.promises, self.error, changed, sparse=True)
 
     def allows_everything(self) -> bool:
         """True for a delta that changes nothing (no filter needs stacking)."""
-        return all(a.kind == "allow" for a in self.actions.values())
+        return all(a.kind == "allow" for a in self.actions.values()) and (
+            self.sparse or len(self.actions) > MAX_KNOWN)
 
 
 def identity() -> Identity:
