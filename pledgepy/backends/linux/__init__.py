@@ -10,7 +10,7 @@ from ..base import PledgeRequest, UnveilRule
 from typing import TYPE_CHECKING
 
 from . import seccomp
-from .plan import Plan, build, narrow
+from .plan import Plan, build, narrow, warm
 from ...promises import VOCABULARY
 from .policy import NO_MEANING
 
@@ -37,6 +37,8 @@ class LinuxBackend:
 
     def __init__(self) -> None:
         self._plan: Plan | None = None
+        if seccomp.unavailable() is None:
+            warm(seccomp.arch() or "x86_64")  # static tables, so pledge() itself stays quick
 
     # ---- pledge ----
     def pledge_gaps(self, request: PledgeRequest) -> Gaps:

@@ -106,10 +106,18 @@ def _index(arch: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
 
 def _touches(arch: str, promise: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
     """The index entries with a rule that needs *promise*."""
-    by_promise = _TOUCHES.setdefault(arch, {})
-    if promise not in by_promise:
-        by_promise[promise] = [e for e in _index(arch) if any(promise in r.needs for r, _ in e[2])]
-    return by_promise[promise]
+    if arch not in _TOUCHES:
+        by_promise: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
+        for entry in _index(arch):
+            for promise_needed in {p for rule, _ in entry[2] for p in rule.needs}:
+                by_promise.setdefault(promise_needed, []).append(entry)
+        _TOUCHES[arch] = by_promise
+    return _TOUCHES[arch].get(promise, [])
+
+
+def warm(arch: str) -> None:
+    """Build *arch*'s static indexes now (they depend only on the policy table)."""
+    _touches(arch, "stdio")
 
 
 def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
