@@ -100,9 +100,33 @@ def _show(letters: str) -> str:
     return repr(letters) if letters else "'' (hidden)"
 
 
+#: Lookups shared by the gaps() calls of one unveil session (each unveil() asks for the
+#: whole rule set); they only feed the report, and the lock recomputes them afresh.
+_resolved: dict[str, str] = {"/": "/"}
+_stats: dict[str, os.stat_result | OSError] = {}
+
+
+def _forget() -> None:
+    _resolved.clear()
+    _resolved["/"] = "/"
+    _stats.clear()
+
+
+def _stat(path: str) -> os.stat_result:
+    if path not in _stats:
+        try:
+            _stats[path] = os.stat(path)
+        except OSError as exc:
+            _stats[path] = exc
+    found = _stats[path]
+    if isinstance(found, OSError):
+        raise found
+    return found
+
+
 def _resolver() -> Callable[[str], str]:
-    """``os.path.realpath`` for absolute paths, sharing parent lookups within one call."""
-    cache: dict[str, str] = {"/": "/"}
+    """``os.path.realpath`` for absolute paths, sharing parent lookups (see _resolved)."""
+    cache = _resolved
 
     def resolve(path: str) -> str:
         if path in cache:
@@ -156,6 +180,8 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
     will be in force (``None``: unpledged); a seccomp filter that refuses
     chmod/chown or unix sockets closes gaps Landlock leaves open.
     """
+    if locking:
+        _forget()  # what the lock reports is looked up afresh
     if not rules:
         return Gaps()
     abi, reason = ll.probe()
@@ -192,7 +218,7 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
         if not rule.permissions:
             continue
         try:
-            st = os.stat(rule.path)
+            st = _stat(rule.path)
         except OSError as exc:
             notes.append(f"{rule.path!r} cannot be opened now ({exc.strerror}): Landlock binds "
                          "rules to existing files, so unless it exists when the rules take "
