@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     pid = os.fork()
     if pid == 0:
         _child(opts, path, promises)
-    for sig in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
+    for ignored in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(ignored, signal.SIG_IGN)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)

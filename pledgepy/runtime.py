@@ -141,8 +141,8 @@ def guard_files() -> None:
         _cache_file(linecache.cache, path)  # the main script's lines stay printable
     _original["updatecache"] = linecache.updatecache
     _original["checkcache"] = linecache.checkcache
-    linecache.updatecache = _cached_lines  # type: ignore[assignment]
-    linecache.checkcache = lambda filename=None: None  # type: ignore[assignment]
+    linecache.updatecache = _cached_lines  # type: ignore[assignment,union-attr]
+    linecache.checkcache = lambda filename=None: None  # type: ignore[assignment,union-attr]
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = _excepthook
     if threading.excepthook is threading.__excepthook__:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from ..status import Gaps
 
     Promises = frozenset[str]
+else:
+    Protocol = object  # typing is not imported at run time: start-up cost
 
 
 class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec")):
@@ -35,11 +37,7 @@ class UnveilRule(namedtuple("UnveilRule", "path permissions")):
     permissions: str
 
 
-class _Protocol:  # stands in for typing.Protocol at run time (not imported: start-up cost)
-    pass
-
-
-class Backend(Protocol if TYPE_CHECKING else _Protocol):  # type: ignore[misc]
+class Backend(Protocol):
     """What a platform module provides."""
 
     platform: str
