@@ -126,15 +126,20 @@ def _cache_only_linecache() -> Any:
     return mod
 
 
-def guard_files() -> None:
-    """Stop linecache and the default excepthooks from touching the filesystem."""
+def guard_files() -> bool:
+    """Stop linecache and the default excepthooks from touching the filesystem.
+
+    Returns True if this call did it (False: already guarded), so a pledge
+    that then fails can :func:`unguard_files`.
+    """
     global _guarded
     if _guarded:
-        return
+        return False
     linecache = sys.modules.get("linecache")
     if linecache is None:  # warnings import it on use: give them a cache-only one
         linecache = _cache_only_linecache()
         sys.modules["linecache"] = linecache
+        _original["stand-in"] = linecache
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if isinstance(path, str) and path not in linecache.cache:
@@ -143,10 +148,32 @@ def guard_files() -> None:
     _original["checkcache"] = linecache.checkcache
     linecache.updatecache = _cached_lines  # type: ignore[assignment,union-attr]
     linecache.checkcache = lambda filename=None: None  # type: ignore[assignment,union-attr]
-    if sys.excepthook is sys.__excepthook__:
-        sys.excepthook = _excepthook
-    if threading.excepthook is threading.__excepthook__:
-        threading.excepthook = _thread_excepthook
-    if sys.unraisablehook is sys.__unraisablehook__:
-        sys.unraisablehook = _unraisablehook
+    for owner, name, default, ours in ((sys, "excepthook", sys.__excepthook__, _excepthook),
+                                       (threading, "excepthook", threading.__excepthook__,
+                                        _thread_excepthook),
+                                       (sys, "unraisablehook", sys.__unraisablehook__,
+                                        _unraisablehook)):
+        if getattr(owner, name) is default:
+            setattr(owner, name, ours)
+            _original[f"{owner.__name__}.{name}"] = default
     _guarded = True
+    return True
+
+
+def unguard_files() -> None:
+    """Undo :func:`guard_files` (the pledge that needed it did not take effect)."""
+    global _guarded
+    if not _guarded:
+        return
+    linecache = sys.modules["linecache"]
+    if _original.pop("stand-in", None) is linecache:
+        del sys.modules["linecache"]
+    else:
+        linecache.updatecache = _original["updatecache"]  # type: ignore[attr-defined]
+        linecache.checkcache = _original["checkcache"]  # type: ignore[attr-defined]
+    for owner in (sys, threading):
+        for name in ("excepthook", "unraisablehook"):
+            default = _original.pop(f"{owner.__name__}.{name}", None)
+            if default is not None:
+                setattr(owner, name, default)
+    _guarded = False

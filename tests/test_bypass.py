@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not X86, reason="syscall numbers below are x86_6
     ("personality", "0x0400000"), ("userfaultfd", "0"), ("bpf", "0, 0, 0"),
     ("perf_event_open", "0, 0, -1, -1, 0"), ("unshare", "0x10000000"), ("setns", "0, 0"),
     ("mount", "0, 0, 0, 0, 0"), ("open_by_handle_at", "-100, 0, 0"), ("keyctl", "0, 0"),
-    ("add_key", "0, 0, 0, 0, 0"),
+    ("add_key", "0, 0, 0, 0, 0"), ("shmat", "0, 0, 0o100000"),
 ])
 def test_never_allowed_even_with_every_promise(name: str, args: str) -> None:
     r = under(ALL, f"sc({NR[name]}, {args})", setup=SETUP)

@@ -160,3 +160,43 @@ print(st.level, st.unveil.level, st.unveil.locked, st.unveil.rules[0][1], flush=
 """
     r = run("import pledgepy\n" + body)
     assert r.returncode == 0 and r.stdout.split() == ["full", "full", "True", "r"], r.explain()
+
+
+def test_thread_that_cannot_be_synchronized_makes_pledge_fail_unchanged() -> None:
+    # A thread with a filter of its own cannot join the process-wide filter (TSYNC):
+    # pledge() must fail and change nothing, never confine only some threads.
+    code = """
+import errno, threading, struct, pledgepy
+from pledgepy.backends.linux import seccomp
+pledgepy.api.backend()
+ready, done = threading.Event(), threading.Event()
+def loner():
+    seccomp.install(struct.pack('<HBBI', 0x06, 0, 0, 0x7fff0000), all_threads=False)
+    ready.set(); done.wait()
+t = threading.Thread(target=loner); t.start(); ready.wait()
+try:
+    pledgepy.pledge('stdio')
+except OSError as e:
+    print('refused', errno.errorcode.get(e.errno), flush=True)
+print(pledgepy.status().promises, flush=True)
+open('/etc/hostname').read()
+import sys, linecache
+assert sys.excepthook is sys.__excepthook__ and threading.excepthook is threading.__excepthook__
+assert linecache.checkcache.__module__ == 'linecache'
+print('unchanged', flush=True)
+done.set(); t.join()
+"""
+    r = run(code)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split("\n")[:3] == ["refused EBUSY", "None", "unchanged"], r.explain()
+
+
+def test_violation_message_when_stderr_has_no_descriptor() -> None:
+    body = """
+import io
+sys.stderr = io.StringIO()
+pledgepy.pledge('stdio')
+os.listdir('/')
+"""
+    r = run("import os, sys, pledgepy\n" + body)
+    assert r.returncode == -6 and 'needs "rpath"' in r.stderr, r.explain()

@@ -83,8 +83,7 @@ class LinuxBackend:
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
         runtime.prepare(new)
-        if "rpath" not in new:
-            runtime.guard_files()
+        guarded = "rpath" not in new and runtime.guard_files()
         seccomp.prepare(new)
         plan = (narrow(self._plan, new) if self._plan is not None
                 else build(new, seccomp.arch() or "x86_64"))
@@ -93,10 +92,15 @@ class LinuxBackend:
             from . import execwrap
 
             execwrap.prepare()  # a later pledge may set execpromises
-        if commit:
-            # before the filter, which may refuse the Landlock syscalls
-            _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
-        seccomp.apply(plan, self._plan)
+        try:
+            if commit:
+                # before the filter, which may refuse the Landlock syscalls
+                _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
+            seccomp.apply(plan, self._plan)
+        except BaseException:
+            if guarded:
+                runtime.unguard_files()  # nothing took effect: leave Python as it was
+            raise
         self._plan = plan
         if execs:
             execwrap.arm(request.new_exec, plan, plan.arch)

@@ -69,7 +69,8 @@ def prepare(promises: frozenset[str]) -> None:
             _localtime_fd = -1
         lib.pp_set_localtime_fd(_localtime_fd)
     if not faulthandler.is_enabled():
-        faulthandler.enable(all_threads=False)
+        faulthandler.enable(file=2, all_threads=False)  # fd 2, like the handler: works
+        # even when sys.stderr was replaced by an object without a descriptor
     if not lib.pp_handler_installed():
         rc = lib.pp_install_handler()
         if rc != 0:
