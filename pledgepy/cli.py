@@ -69,7 +69,8 @@ def _note(quiet: bool, text: str) -> None:
         print(f"pledge: {text}", file=sys.stderr)
 
 
-def _child(opts: argparse.Namespace, path: str, promises: frozenset[str]) -> None:
+def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
+           go: int | None) -> None:
     """Unveil, pledge and exec; never returns."""
     try:
         if opts.unveil:
@@ -83,8 +84,15 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str]) -> Non
                 for where in LOADER_DIRS:
                     if os.path.exists(where):
                         api.unveil(where, "r", strict=opts.strict)
-        words = " ".join(sorted(promises | {"exec"}))
-        api.pledge(words, None, strict=opts.strict)
+        if go is not None:  # the parent explains violations (backends/linux/supervise.py)
+            from .backends.linux import supervise  # before the lock hides pledgepy's files
+
+            if opts.unveil:
+                _lock_unveil(promises | {"exec"}, opts)
+            supervise.confine(promises | {"exec"})
+            os.read(go, 1)  # the listener closes at exec: wait until the parent holds it
+        else:
+            api.pledge(" ".join(sorted(promises | {"exec"})), None, strict=opts.strict)
         os.execv(path, [opts.prog, *opts.args])
     except (ValueError, TypeError) as exc:
         print(f"pledge: {exc}", file=sys.stderr)
@@ -96,6 +104,48 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str]) -> Non
         print(f"pledge: {opts.prog}: {exc.strerror}", file=sys.stderr)
         os._exit(EXIT_NOT_FOUND)
     os._exit(EXIT_SANDBOX)
+
+
+def _lock_unveil(promises: frozenset[str], opts: argparse.Namespace) -> None:
+    """Commit the unveils, judged against the promises the filter will then enforce."""
+    from . import strictness
+    from .backends.base import PledgeRequest
+
+    be = api.backend()
+    rules = api._rules()
+    judge = getattr(be, "unveil_gaps_for_pledge", None)
+    gaps = (judge(PledgeRequest(None, promises, None, None), rules) if judge
+            else be.unveil_gaps(rules, True))
+    strictness.refuse_or_warn(opts.strict, "unveil", list(gaps.not_enforced))
+    be.lock_unveil(rules)
+    if not opts.quiet:
+        strictness.warn("unveil", list(gaps.not_enforced))
+
+
+def _can_supervise() -> bool:
+    """Whether violations can be explained by this process (Linux with seccomp)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    from .backends.linux import seccomp
+
+    return seccomp.unavailable() is None
+
+
+def _supervise(pid: int, promises: frozenset[str], prog: str, go: int) -> None:
+    from .backends.linux import supervise
+
+    try:
+        fd = supervise.find_listener(pid)
+        if fd is None:
+            return  # the child ended before confining itself: its status says why
+        listener = supervise.take_listener(pid, fd)
+        os.write(go, b"x")
+    finally:
+        os.close(go)
+    try:
+        supervise.serve(listener, promises, prog)
+    finally:
+        os.close(listener)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,18 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     if "exec" not in asked:
         _note(opts.quiet, "the program keeps 'exec' (Linux: the filter must allow the execve "
                           "that starts it)")
+    go_r, go_w = os.pipe() if _can_supervise() else (-1, -1)
     pid = os.fork()
     if pid == 0:
-        _child(opts, path, promises)
+        if go_w >= 0:
+            os.close(go_w)
+        _child(opts, path, promises, go_r if go_r >= 0 else None)
     for ignored in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(ignored, signal.SIG_IGN)
+    if go_r >= 0:
+        os.close(go_r)
+        _supervise(pid, promises | {"exec"}, os.path.basename(path), go_w)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGSYS:
             print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: it made a syscall its "
-                  f'promises ("{" ".join(sorted(promises))}") do not allow; an exec\'d program '
-                  "cannot say which (try strace -f, or more promises)", file=sys.stderr)
+                  f'promises ("{" ".join(sorted(promises))}") do not allow (a foreign '
+                  "architecture, or no supervisor to say which)", file=sys.stderr)
         return 128 + sig
     return os.WEXITSTATUS(status)
 

@@ -30,10 +30,11 @@ def _arg_offset(index: int, high: bool = False) -> int:
     return 16 + 8 * index + (4 if high else 0)
 
 
-def _returns(plan: Plan) -> dict[str, int]:
+def _returns(plan: Plan, violation: int | None) -> dict[str, int]:
     return {
         "allow": SECCOMP_RET_ALLOW,
-        "trap": SECCOMP_RET_TRAP | (TRAP_ERROR if plan.error else TRAP_KILL),
+        "trap": violation if violation is not None
+        else SECCOMP_RET_TRAP | (TRAP_ERROR if plan.error else TRAP_KILL),
         "enosys": SECCOMP_RET_ERRNO | ENOSYS_ERRNO,
     }
 
@@ -108,8 +109,12 @@ def _emit_tree(prog: Program, runs: list[tuple[int, Action]], rets: dict[str, in
     _emit_tree(prog, runs[mid:], rets, blocks)
 
 
-def compile_plan(plan: Plan) -> bytes:
-    """The seccomp-BPF program for *plan*, as sock_filter bytes."""
+def compile_plan(plan: Plan, violation: int | None = None) -> bytes:
+    """The seccomp-BPF program for *plan*, as sock_filter bytes.
+
+    A violation returns SECCOMP_RET_TRAP (the SIGSYS handler reports it), or
+    *violation* instead (the pledge command's supervisor uses USER_NOTIF).
+    """
     prog = Program()
     native = prog.label()
     prog.load(OFF_ARCH)
@@ -122,7 +127,7 @@ def compile_plan(plan: Plan) -> bytes:
         prog.jump(JMP_JSET_K, X32_SYSCALL_BIT, None, x64)
         prog.ret(SECCOMP_RET_KILL_PROCESS)  # an x32 syscall number
         prog.place(x64)
-    rets = _returns(plan)
+    rets = _returns(plan, violation)
     blocks: list[tuple[str, Action]] = []
     _emit_tree(prog, _runs(plan), rets, blocks)
     for label, act in blocks:

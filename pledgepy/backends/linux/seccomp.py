@@ -16,6 +16,7 @@ from .plan import Plan
 _localtime_fd: int | None = None
 ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 TSYNC = 1
+NEW_LISTENER = 8
 
 try:
     from . import _sigsys  # type: ignore[attr-defined]
@@ -77,6 +78,19 @@ def prepare(promises: frozenset[str]) -> None:
             raise OSError(-rc, f"cannot install the SIGSYS handler: {os.strerror(-rc)}")
 
 
+def require() -> Any:
+    """The native module's functions (raise if it is not built)."""
+    if _sigsys is None:
+        raise OSError(errno.ENOSYS, NATIVE_ERROR or "the native SIGSYS handler is not built")
+    return _sigsys.lib
+
+
+def ffi() -> Any:
+    """The native module's cffi FFI object."""
+    require()
+    return _sigsys.ffi  # type: ignore[union-attr]
+
+
 def set_held(promises: frozenset[str]) -> None:
     assert _sigsys is not None
     _sigsys.lib.pp_set_held(bits(promises))
@@ -88,16 +102,24 @@ def set_quiet(quiet: bool) -> None:
         _sigsys.lib.pp_set_quiet(1 if quiet else 0)
 
 
-def install(program: bytes, *, all_threads: bool = True) -> None:
-    """Install *program* (sock_filter bytes), on every thread unless told otherwise."""
+def install(program: bytes, *, all_threads: bool = True, listener: bool = False) -> int:
+    """Install *program* (sock_filter bytes), on every thread unless told otherwise.
+
+    With *listener*, return the descriptor on which the filter's USER_NOTIF
+    verdicts arrive (single-threaded callers only); otherwise 0.
+    """
     assert _sigsys is not None
     buf: Any = _sigsys.ffi.from_buffer(program)
-    rc = _sigsys.lib.pp_install_filter(buf, len(program), TSYNC if all_threads else 0)
+    flags = NEW_LISTENER if listener else (TSYNC if all_threads else 0)
+    rc = _sigsys.lib.pp_install_filter(buf, len(program), flags)
+    if listener and rc >= 0:
+        return int(rc)
     if rc > 0:
         raise OSError(errno.EBUSY, f"thread {rc} could not be put under the filter (TSYNC); "
                                    "nothing was changed")
     if rc < 0:
         raise OSError(-rc, f"seccomp filter not installed: {os.strerror(-rc)}")
+    return 0
 
 
 def apply(plan: Plan, previous: Plan | None) -> None:

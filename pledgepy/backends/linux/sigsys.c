@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -144,13 +145,14 @@ static void put_key(struct buf *b, const struct pp_sys *s, uint64_t v)
 }
 
 /* The message for syscall *nr* with arguments *a* under promises *held*, in *b*. */
-static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode)
+static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode,
+                     long pid, const char *prog)
 {
 #define b (*bp)
     put(&b, "pledge: ");
-    put(&b, g_prog);
+    put(&b, prog);
     put(&b, "[");
-    put_u(&b, (uint64_t)raw(SYS_getpid, 0, 0, 0, 0, 0), 10);
+    put_u(&b, (uint64_t)pid, 10);
     put(&b, "]: ");
     const struct pp_sys *s = (nr >= 0 && (uint32_t)nr < T_NSYS) ? &T_SYS[nr] : 0;
     if (s && s->name >= 0)
@@ -213,7 +215,7 @@ static void report(int nr, const uint64_t a[6], int error_mode)
             return;
     }
     struct buf b = { .len = 0 };
-    describe(&b, nr, a, g_held, error_mode);
+    describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog);
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
 }
 
@@ -304,10 +306,10 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
 
 /* The violation message the handler would print, for tests. Returns its length. */
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
-                   char *out, size_t size)
+                   long pid, const char *prog, char *out, size_t size)
 {
     struct buf b = { .len = 0 };
-    describe(&b, nr, args, held, error_mode);
+    describe(&b, nr, args, held, error_mode, pid, prog);
     size_t n = b.len < size ? b.len : size;
     memcpy(out, b.data, n);
     return b.len;
@@ -345,7 +347,44 @@ int pp_handler_installed(void)
     return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigsys;
 }
 
-/* Returns 0, -errno, or the positive tid of a thread TSYNC could not move. */
+/* ---- supervising an exec'd program (the pledge command) ----
+ * A program's own SIGSYS handler does not survive execve, so the pledge
+ * command installs the filter with a listener (SECCOMP_RET_USER_NOTIF for
+ * violations) and its parent explains each violation from these. */
+
+/* Wait for one violation on *fd*: its syscall, arguments, id and pid. 0 or -errno. */
+long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid)
+{
+    struct seccomp_notif req;
+    memset(&req, 0, sizeof req);
+    if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0)
+        return -errno;
+    *nr = req.data.nr;
+    memcpy(args, req.data.args, sizeof req.data.args);
+    *id = req.id;
+    *pid = req.pid;
+    return 0;
+}
+
+/* Answer violation *id*: the syscall fails with *error* (a negative errno). */
+long pp_notif_send(int fd, uint64_t id, int32_t error)
+{
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.error = error;
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+/* A copy of descriptor *fd* of the process behind *pidfd*, or -errno. */
+long pp_pidfd_getfd(int pidfd, int fd)
+{
+    long rc = syscall(438 /* pidfd_getfd, same number on x86_64 and aarch64 */, pidfd, fd, 0);
+    return rc < 0 ? -errno : rc;
+}
+
+/* Returns 0, -errno, or the positive tid of a thread TSYNC could not move
+ * (with SECCOMP_FILTER_FLAG_NEW_LISTENER: the listener descriptor). */
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags)
 {
     struct sock_fprog prog;

@@ -31,7 +31,10 @@ int pp_install_handler(void);
 int pp_handler_installed(void);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
-                   char *out, size_t size);
+                   long pid, const char *prog, char *out, size_t size);
+long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
+long pp_notif_send(int fd, uint64_t id, int32_t error);
+long pp_pidfd_getfd(int pidfd, int fd);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux._sigsys",
