@@ -38,8 +38,6 @@ PRE = """\
 import errno, os, sys, warnings
 import pledgepy
 from pledgepy.errors import PledgeWarning, UnsupportedError
-from tests import _unveil_backend
-_unveil_backend.ensure()
 warnings.simplefilter("ignore", PledgeWarning)
 
 def attempt(fn, *args, **kw):
