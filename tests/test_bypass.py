@@ -143,3 +143,42 @@ def test_setuid_bits_refused_in_chmod_and_create() -> None:
     assert killed(r) and "S_ISUID" in r.stderr, r.explain()
     r = under(ALL, "os.open(os.path.join(d, 'g'), os.O_WRONLY | os.O_CREAT, 0o2755)", setup=setup)
     assert killed(r) and "O_CREAT" in r.stderr, r.explain()
+
+
+# ---- found by the security review ----
+
+def test_dpath_makes_fifos_and_devices_not_setuid_files(tmp_path) -> None:
+    setup = f"import stat\nD = {str(tmp_path)!r}\n"
+    r = under("stdio dpath", "os.mkfifo(D + '/fifo')\nprint('fifo', flush=True)\n"
+                             "os.mknod(D + '/suid', stat.S_IFREG | 0o6755)", setup=setup)
+    assert "fifo" in r.stdout and killed(r) and "mknod" in r.stderr, r.explain()
+    assert not (tmp_path / "suid").exists()
+
+
+def test_sigsys_handler_cannot_be_replaced() -> None:
+    r = under("stdio", "signal.signal(signal.SIGSYS, signal.SIG_IGN)",
+              setup="import signal\nprint(signal.getsignal(signal.SIGSYS) is not None, flush=True)\n")
+    assert killed(r) and "rt_sigaction(31) is not allowed by any promise" in r.stderr, r.explain()
+
+
+def test_dropping_error_restores_the_kill_for_argument_checks() -> None:
+    body = """
+print(fcntl.ioctl(PTY, 0x5412, b'x') if False else 'start', flush=True)
+pledgepy.pledge('stdio')
+fcntl.fcntl(PTY, fcntl.F_SETOWN, os.getpid())
+"""
+    r = under("stdio error", body, setup="import pty, fcntl\nPTY, _ = pty.openpty()\n")
+    assert killed(r) and "ENOSYS" not in r.stderr and '"proc"' in r.stderr, r.explain()
+
+
+def test_socketpair_only_unix() -> None:
+    r = under("stdio", "sv = (ctypes.c_int * 2)()\nprint(sc(53, 1, 1, 0, sv), flush=True)\n"
+                       "sc(53, 2, 1, 0, sv)", setup=SETUP)
+    assert r.stdout.split()[0] == "0" and killed(r) and "socketpair(AF_INET)" in r.stderr, \
+        r.explain()
+
+
+def test_video_is_v4l2_not_the_vt_console() -> None:
+    r = under("stdio video", "fcntl.ioctl(PTY, 0x5606, 1)",  # VT_ACTIVATE, _IO('V', 6)
+              setup="import pty, fcntl\nPTY, _ = pty.openpty()\n")
+    assert killed(r) and "is not allowed by any promise" in r.stderr, r.explain()

@@ -15,6 +15,7 @@ _MASKS = {
     consts.CLONE_NAMESPACES | consts.CLONE_PTRACE | consts.CLONE_UNTRACED:
         "namespace, PTRACE or UNTRACED flags",
     consts.O__TMPFILE | consts.O_CREAT | consts.O_TRUNC: "O_CREAT/O_TMPFILE/O_TRUNC",
+    consts.IOC_DIR_MASK: "a direction (not _IO)",
 }
 #: (syscall, argument) -> prefixes of the constant names its values are shown with.
 _VOCAB = {
@@ -22,7 +23,7 @@ _VOCAB = {
     ("setsockopt", 1): ("SOL_", "IPPROTO_"), ("getsockopt", 1): ("SOL_", "IPPROTO_"),
     ("ioctl", 1): ("TC", "TIOC", "FIO", "SIOC", "MTIOC"), ("fcntl", 1): ("F_",),
     ("prctl", 0): ("PR_",), ("arch_prctl", 0): ("ARCH_",), ("rt_sigaction", 0): ("SIG",),
-    ("tgkill", 2): ("SIG",), ("seccomp", 0): ("SECCOMP_SET",), ("seccomp", 1): ("SECCOMP_FILTER",),
+    ("tgkill", 2): ("SIG",), ("socketpair", 0): ("AF_",), ("seccomp", 0): ("SECCOMP_SET",), ("seccomp", 1): ("SECCOMP_FILTER",),
 }
 
 
@@ -52,6 +53,9 @@ def arg_text(syscall: str, arg: Arg) -> str:
         return "/".join(names[v] for v in arg.values)
     if arg.mask == consts.IOC_TYPE_MASK:
         return f"type '{chr(arg.values[0] >> 8)}'"
+    if arg.mask == consts.S_IFMT:
+        names = {consts.S_IFIFO: "S_IFIFO", consts.S_IFCHR: "S_IFCHR", consts.S_IFBLK: "S_IFBLK"}
+        return "/".join(names[v] for v in arg.values)
     if arg.values == (0,) and arg.mask != 0xFFFFFFFF:
         return f"{'with' if arg.negate else 'no'} {mask}"
     if len(arg.values) == 1 and arg.values[0] == arg.mask != 0xFFFFFFFF:

@@ -65,8 +65,9 @@ class Plan:
         changed: dict[int, Action] = {}
         for nr, act in self.actions.items():
             old = old_actions.get(nr, ENOSYS)
-            if (act is old or act == old) and (act.kind != "trap" or same_trap):
-                continue  # a trap is restated when the penalty ("error") changed
+            if (act is old or act == old) and (same_trap or act.kind in ("allow", "enosys")):
+                continue  # traps and argument checks (whose misses trap) are restated
+                #          when the penalty ("error") changed
             changed[nr] = act
         return Plan(self.arch, self.promises, self.error, changed, sparse=True)
 

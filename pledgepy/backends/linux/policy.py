@@ -15,7 +15,8 @@ from .consts import (
     F_DUPFD, F_DUPFD_CLOEXEC, F_GET_SEALS, F_GETFD, F_GETFL, F_GETLK, F_GETOWN,
     F_GETOWN_EX, F_GETPIPE_SZ, F_GETSIG, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
     F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETOWN_EX, F_SETPIPE_SZ, F_SETSIG,
-    FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, IOC_TYPE_MASK, IOC_TYPE_VIDEO, IP_ADD_MEMBERSHIP,
+    FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, IOC_DIR_MASK, IOC_TYPE_MASK, IOC_TYPE_VIDEO,
+    IP_ADD_MEMBERSHIP, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, SIGSYS,
     IP_DROP_MEMBERSHIP, IP_MTU_DISCOVER, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
     IP_MULTICAST_TTL, IP_RECVERR, IP_RECVTTL, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_IPV6,
     IPPROTO_TCP, IPPROTO_UDP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS,
@@ -132,7 +133,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "pwritev", "preadv2", "pwritev2", "close", "close_range", "dup", "dup2",
                "dup3", "lseek", "fsync", "fdatasync", "ftruncate", "fstat", "sendfile",
                "splice", "tee", "vmsplice", "copy_file_range", "fadvise64",
-               "sync_file_range", "pipe", "pipe2", "socketpair", "poll", "ppoll", "select",
+               "sync_file_range", "pipe", "pipe2", "poll", "ppoll", "select",
                "pselect6", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
                "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "signalfd",
                "signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime",
@@ -149,13 +150,17 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
                "uname", "sysinfo", "getrandom", "getcpu", "sched_getaffinity",
                "sched_yield",
-               # signals
-               "rt_sigaction", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
+               # signals (rt_sigaction: below)
+               "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
                "sigaltstack", "restart_syscall",
                # threads and waiting
                "futex", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue",
                "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
                "membarrier", "wait4", "waitid"),
+        # the SIGSYS handler enforces the penalty: it may be queried, never replaced
+        when("stdio", "rt_sigaction", none_of(0, SIGSYS)),
+        when("stdio", "rt_sigaction", one_of(0, SIGSYS), null(1)),
+        when("stdio", "socketpair", one_of(0, AF_UNIX)),
         when("stdio", "mmap", bits_clear(2, PROT_EXEC)),
         when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),
         when("stdio", "pkey_mprotect", bits_clear(2, PROT_EXEC)),
@@ -195,8 +200,12 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *allow("cpath", "rename", "renameat", "renameat2", "link", "linkat", "symlink",
                "symlinkat", "unlink", "unlinkat", "rmdir", "mkdir", "mkdirat"),
     ),
+    # dpath: FIFOs and device nodes, never regular files (cpath) or setid bits
     "dpath": (
-        *allow("dpath", "mknod", "mknodat"),
+        when("dpath", "mknod", one_of(1, S_IFIFO, S_IFCHR, S_IFBLK, mask=S_IFMT),
+             bits_clear(1, SETID_BITS)),
+        when("dpath", "mknodat", one_of(2, S_IFIFO, S_IFCHR, S_IFBLK, mask=S_IFMT),
+             bits_clear(2, SETID_BITS)),
     ),
     # tmppath: OpenBSD limits it to /tmp by path; BPF cannot read paths (see NO_MEANING).
     "tmppath": (),
@@ -285,7 +294,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "route": (),
     "wroute": (),
     "audio": (),
-    "video": (when("video", "ioctl", one_of(1, IOC_TYPE_VIDEO, mask=IOC_TYPE_MASK)),),
+    # V4L2 requests: type 'V' with a direction (the VT console's 'V' ioctls have none)
+    "video": (when("video", "ioctl", one_of(1, IOC_TYPE_VIDEO, mask=IOC_TYPE_MASK),
+                   none_of(1, 0, mask=IOC_DIR_MASK)),),
     "bpf": (),
     "unveil": (*allow("unveil", "landlock_create_ruleset", "landlock_add_rule",
                       "landlock_restrict_self"),
