@@ -202,13 +202,17 @@ def status() -> Status:
             notes=ugaps.notes,
         )
         pledged = _state.promises is not None or _state.execpromises is not None
+        live = getattr(be, "live_gaps", None)
+        gaps = _state.gaps
+        if pledged and live is not None and live():
+            gaps = Gaps(gaps.not_enforced + live(), gaps.notes, gaps.nothing)
         return Status(
             platform=be.platform,
             mechanism=be.mechanism,
             promises=_state.promises,
             execpromises=_state.execpromises,
-            level=_state.gaps.level if pledged else "none",
-            not_enforced=_state.gaps.not_enforced,
+            level=gaps.level if pledged else "none",
+            not_enforced=gaps.not_enforced,
             notes=_state.gaps.notes,
             unveil=unveil_status,
         )

@@ -90,7 +90,10 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
             if opts.unveil:
                 _lock_unveil(promises | {"exec"}, opts)
             supervise.confine(promises | {"exec"})
-            os.read(go, 1)  # the listener closes at exec: wait until the parent holds it
+            # The listener closes at exec: run only once the parent holds it, or its
+            # violations would go unreported and unpunished.
+            if os.read(go, 1) != b"x":
+                os._exit(EXIT_SANDBOX)
         else:
             api.pledge(" ".join(sorted(promises | {"exec"})), None, strict=opts.strict)
         os.execv(path, [opts.prog, *opts.args])

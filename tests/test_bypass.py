@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -155,10 +156,29 @@ def test_dpath_makes_fifos_and_devices_not_setuid_files(tmp_path) -> None:
     assert not (tmp_path / "suid").exists()
 
 
-def test_sigsys_handler_cannot_be_replaced() -> None:
-    r = under("stdio", "signal.signal(signal.SIGSYS, signal.SIG_IGN)",
-              setup="import signal\nprint(signal.getsignal(signal.SIGSYS) is not None, flush=True)\n")
-    assert killed(r) and "rt_sigaction(31) is not allowed by any promise" in r.stderr, r.explain()
+def test_replacing_the_sigsys_handler_is_reported_and_still_refuses() -> None:
+    # Allowed so a program exec'd under a pledge can use pledgepy itself; the refused
+    # syscall still never runs (SIG_IGN would be forced back to the default: death).
+    body = """
+print(pledgepy.status().level, flush=True)
+signal.signal(signal.SIGSYS, lambda *a: None)
+st = pledgepy.status()
+print(st.level, any('SIGSYS handler was replaced' in g for g in st.not_enforced), flush=True)
+ret = sc(41, 2, 1, 0)                        # socket(AF_INET): refused, never run
+try:
+    made = stat.S_ISSOCK(os.fstat(ret).st_mode)
+except OSError:
+    made = False
+print('socket made:', made, flush=True)
+"""
+    r = under("stdio", body, setup=SETUP + "import signal, stat\n")
+    assert r.stdout.split("\n")[:3] == ["full", "partial True", "socket made: False"], r.explain()
+
+
+def test_sigsys_ignored_still_kills() -> None:
+    r = under("stdio", "signal.signal(signal.SIGSYS, signal.SIG_IGN)\nsc(41, 2, 1, 0)\n"
+                       "print('survived', flush=True)", setup=SETUP + "import signal\n")
+    assert r.returncode == -31 and "survived" not in r.stdout, r.explain()
 
 
 def test_dropping_error_restores_the_kill_for_argument_checks() -> None:
@@ -182,3 +202,23 @@ def test_video_is_v4l2_not_the_vt_console() -> None:
     r = under("stdio video", "fcntl.ioctl(PTY, 0x5606, 1)",  # VT_ACTIVATE, _IO('V', 6)
               setup="import pty, fcntl\nPTY, _ = pty.openpty()\n")
     assert killed(r) and "is not allowed by any promise" in r.stderr, r.explain()
+
+
+def test_other_processes_memory_is_out_of_reach_through_proc() -> None:
+    # found by the security review: rpath/wpath could open /proc/<ppid>/mem
+    r = under("stdio rpath wpath", "attempt(os.open, f'/proc/{os.getppid()}/mem', os.O_RDWR)\n"
+                                   "attempt(os.open, '/proc/self/mem', os.O_RDONLY)")
+    assert r.returncode == 0 and r.stdout.split() == ["ERR", "EACCES", "OK"], r.explain()
+
+
+def test_pledge_command_keeps_the_supervisor_out_of_reach() -> None:
+    import subprocess
+    import sys
+
+    from tests.childproc import ROOT
+
+    code = "import os; os.open(f'/proc/{os.getppid()}/mem', os.O_RDONLY); print('opened')"
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "-q", "-p", "stdio rpath prot_exec",
+                        sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert "opened" not in r.stdout and "Permission denied" in r.stderr, r.stderr

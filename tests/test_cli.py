@@ -83,3 +83,11 @@ except PermissionError:
 """
     r = run(code)
     assert r.returncode == 0 and r.stdout.split() == ["True", "hidden"], r.explain()
+
+
+def test_a_program_that_ignores_sigabrt_is_killed(tmp_path: Path) -> None:
+    code = ("import signal, socket; signal.signal(signal.SIGABRT, signal.SIG_IGN); "
+            "socket.socket(); print('survived')")
+    r = pledge("-q", "-p", "stdio rpath prot_exec", sys.executable, "-S", "-c", code)
+    assert r.returncode == 128 + 9 and "survived" not in r.stdout, r.stderr
+    assert "socket(AF_INET) needs" in r.stderr

@@ -24,9 +24,9 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
     a = ffi.new("uint64_t[6]", [v & 0xFFFFFFFFFFFFFFFF for v in args] + [0] * (6 - len(args)))
     out = ffi.new("char[1024]")
     n = lib.pp_describe(X86_64[name], a, bits(frozenset(held.split())),
-                        int(error), out, 1024)
+                        int(error), 4242, b"app.py", out, 1024)
     text = ffi.string(out, n).decode()
-    assert text.endswith("\n")
+    assert text.startswith("pledge: app.py[4242]: ") and text.endswith("\n")
     return text.split("]: ", 1)[1].rstrip("\n")
 
 

@@ -7,6 +7,7 @@ import threading
 from ... import runtime
 from ...status import Gaps
 from ..base import PledgeRequest, UnveilRule
+import os
 from typing import TYPE_CHECKING
 
 from . import seccomp
@@ -28,6 +29,14 @@ def _unveil() -> ModuleType:
 EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 
 
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 2  # cannot tell: assume others
+EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
+
+
 class LinuxBackend:
     """seccomp-BPF (all threads, TSYNC) for promises; Landlock for unveil."""
 
@@ -37,6 +46,7 @@ class LinuxBackend:
 
     def __init__(self) -> None:
         self._plan: Plan | None = None
+        self._in_domain = False  # in a Landlock domain (unveil's, or pledge's own)
         if seccomp.unavailable() is None:
             warm(seccomp.arch() or "x86_64")  # static tables, so pledge() itself stays quick
 
@@ -53,6 +63,14 @@ class LinuxBackend:
         if new is not None and "dns" in new and "sendfd" not in new:
             weak.append("dns: glibc's resolver needs sendmmsg(), which the kernel cannot check "
                         "for descriptors (SCM_RIGHTS) the way OpenBSD's sendfd rule does")
+        if new is not None and "dns" in new and "inet" not in new:
+            weak.append("dns: its sockets are not limited to DNS: connect() and sendto() "
+                        "reach any address and port (OpenBSD: port 53 only)")
+        if new is not None and "unix" in new and not new & {"inet", "dns"}:
+            weak.append("unix: connect(), bind() and sendto() cannot tell a unix socket from "
+                        "an inet socket opened before pledge() (BPF cannot see a descriptor's "
+                        "family; OpenBSD refuses inet sockets here)")
+        weak.extend(self._proc_mem_gaps(held))
         if new_exec is not None:
             gained = sorted(new_exec - held)
             if gained:
@@ -63,8 +81,33 @@ class LinuxBackend:
                     weak.append("exec'd programs keep 'exec': the filter must allow the execve "
                                 "that starts them")
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
-                            "by native code run under promises")
+                            f"by {EXEC_NOT_COVERED} run under promises")
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
+
+    def _proc_mem_gaps(self, held: frozenset[str]) -> list[str]:
+        """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
+        weak: list[str] = []
+        paths = held & {"rpath", "wpath"}
+        if paths and not self._in_domain:
+            if seccomp.landlock_abi() < 1:
+                weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
+                            "this user can be opened (no Landlock to confine ptrace access)")
+            elif self._plan is None and seccomp.landlock_abi() < 8 and _thread_count() > 1:
+                weak.append("threads already running are left out of the Landlock domain that "
+                            "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
+        if "wpath" in held and "prot_exec" not in held and not self._hides_proc():
+            weak.append("wpath: this process's own code can be rewritten through "
+                        "/proc/self/mem, so leaving out prot_exec does not stop new code "
+                        "(unveil without /proc closes this)")
+        return weak
+
+    def _hides_proc(self) -> bool:
+        from ... import api
+
+        rules = api._state.unveils
+        return bool(rules) and not any(
+            "w" in m and ("/proc".startswith(p.rstrip("/") or "/") or p.startswith("/proc"))
+            for p, m in rules.items())
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
@@ -96,6 +139,10 @@ class LinuxBackend:
             if commit:
                 # before the filter, which may refuse the Landlock syscalls
                 _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
+                self._in_domain = True
+            elif not self._in_domain and seccomp.landlock_abi() >= 1:
+                seccomp.enter_domain()  # keeps /proc/<pid>/mem of others out of reach
+                self._in_domain = True
             seccomp.apply(plan, self._plan)
         except BaseException:
             if guarded:
@@ -104,6 +151,13 @@ class LinuxBackend:
         self._plan = plan
         if execs:
             execwrap.arm(request.new_exec, plan, plan.arch)
+
+    def live_gaps(self) -> tuple[str, ...]:
+        """Weaknesses that appeared after pledge() returned (status() adds them)."""
+        if self._plan is not None and seccomp.handler_replaced():
+            return ("the SIGSYS handler was replaced: a violation no longer aborts the "
+                    "process (the refused syscall still never runs) and prints no message",)
+        return ()
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:
@@ -141,6 +195,8 @@ class LinuxBackend:
 
             execwrap.prepare()
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
+        if unveils:
+            self._in_domain = True
 
 
 __all__ = ["LinuxBackend"]

@@ -16,7 +16,7 @@ from .consts import (
     F_GETOWN_EX, F_GETPIPE_SZ, F_GETSIG, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW,
     F_SETFD, F_SETFL, F_SETLK, F_SETLKW, F_SETOWN, F_SETOWN_EX, F_SETPIPE_SZ, F_SETSIG,
     FIOCLEX, FIONBIO, FIONCLEX, FIONREAD, IOC_DIR_MASK, IOC_TYPE_MASK, IOC_TYPE_VIDEO,
-    IP_ADD_MEMBERSHIP, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT, SIGSYS,
+    IP_ADD_MEMBERSHIP, S_IFBLK, S_IFCHR, S_IFIFO, S_IFMT,
     IP_DROP_MEMBERSHIP, IP_MTU_DISCOVER, IP_MULTICAST_IF, IP_MULTICAST_LOOP,
     IP_MULTICAST_TTL, IP_RECVERR, IP_RECVTTL, IP_TOS, IP_TTL, IPPROTO_IP, IPPROTO_IPV6,
     IPPROTO_TCP, IPPROTO_UDP, IPV6_JOIN_GROUP, IPV6_LEAVE_GROUP, IPV6_MULTICAST_HOPS,
@@ -150,16 +150,13 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
                "uname", "sysinfo", "getrandom", "getcpu", "sched_getaffinity",
                "sched_yield",
-               # signals (rt_sigaction: below)
-               "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
+               # signals
+               "rt_sigaction", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
                "sigaltstack", "restart_syscall",
                # threads and waiting
                "futex", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue",
                "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
                "membarrier", "wait4", "waitid"),
-        # the SIGSYS handler enforces the penalty: it may be queried, never replaced
-        when("stdio", "rt_sigaction", none_of(0, SIGSYS)),
-        when("stdio", "rt_sigaction", one_of(0, SIGSYS), null(1)),
         when("stdio", "socketpair", one_of(0, AF_UNIX)),
         when("stdio", "mmap", bits_clear(2, PROT_EXEC)),
         when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),

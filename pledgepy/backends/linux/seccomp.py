@@ -91,6 +91,25 @@ def ffi() -> Any:
     return _sigsys.ffi  # type: ignore[union-attr]
 
 
+@functools.lru_cache(maxsize=None)
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: none); asked once."""
+    return int(require().pp_landlock_abi()) if _sigsys is not None else 0
+
+
+def enter_domain() -> None:
+    """Enter a Landlock domain that hides no file (see pp_landlock_domain)."""
+    rc = require().pp_landlock_domain()
+    if rc < 0:
+        raise OSError(-rc, f"cannot enter a Landlock domain: {os.strerror(-rc)}")
+
+
+def handler_replaced() -> bool:
+    """True once a filter is in and someone has replaced pledgepy's SIGSYS handler."""
+    return _sigsys is not None and _localtime_fd is not None and \
+        not _sigsys.lib.pp_handler_installed()
+
+
 def set_held(promises: frozenset[str]) -> None:
     assert _sigsys is not None
     _sigsys.lib.pp_set_held(bits(promises))

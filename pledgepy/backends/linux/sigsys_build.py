@@ -35,6 +35,8 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_landlock_abi(void);
+long pp_landlock_domain(void);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux._sigsys",

@@ -25,6 +25,8 @@ from .plan import build
 def confine(promises: frozenset[str]) -> int:
     """In the child, just before exec: install the filter; return the listener fd."""
     seccomp.prepare(promises)
+    if seccomp.landlock_abi() >= 1:
+        seccomp.enter_domain()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = build(promises, seccomp.arch() or "x86_64")
     return seccomp.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
@@ -68,6 +70,23 @@ def take_listener(pid: int, fd: int) -> int:
     return int(got)
 
 
+def _abort(pid: int) -> None:
+    """OpenBSD's penalty: SIGABRT, or SIGKILL if the program catches or ignores SIGABRT."""
+    sig = signal.SIGABRT
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith((b"SigIgn:", b"SigCgt:")) and \
+                        int(line.split()[1], 16) & (1 << (signal.SIGABRT - 1)):
+                    sig = signal.SIGKILL
+    except OSError:
+        sig = signal.SIGKILL  # cannot tell: make sure
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def serve(listener: int, promises: frozenset[str], prog: str) -> None:
     """Answer violations until every process under the filter has gone."""
     lib = seccomp.require()
@@ -96,8 +115,5 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
             sys.stderr.write(ffi.string(out, n).decode(errors="replace"))
             sys.stderr.flush()
         if not error_mode:
-            try:
-                os.kill(pid[0], signal.SIGABRT)
-            except ProcessLookupError:
-                pass
+            _abort(pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
