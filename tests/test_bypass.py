@@ -222,3 +222,17 @@ def test_pledge_command_keeps_the_supervisor_out_of_reach() -> None:
                         sys.executable, "-S", "-c", code], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
     assert "opened" not in r.stdout and "Permission denied" in r.stderr, r.stderr
+
+
+def test_abstract_unix_sockets_outside_are_out_of_reach_under_unix() -> None:
+    # the scope-only Landlock domain every pledge enters (ABI >= 6), as under unveil
+    from pledgepy.backends.linux import seccomp
+
+    if seccomp.landlock_abi() < 6:
+        pytest.skip("Landlock scopes need ABI 6")
+    setup = ("import socket\nname = b'\\0pledgepy-test-' + str(os.getpid()).encode()\n"
+             "srv = socket.socket(socket.AF_UNIX); srv.bind(name); srv.listen()\n")
+    r = under("stdio unix", "attempt(socket.socket(socket.AF_UNIX).connect, name)\n"
+                            "print(any('abstract' in n for n in pledgepy.status().notes))",
+              setup=setup)
+    assert r.returncode == 0 and r.stdout.split() == ["ERR", "EPERM", "True"], r.explain()

@@ -71,6 +71,11 @@ class LinuxBackend:
                         "an inet socket opened before pledge() (BPF cannot see a descriptor's "
                         "family; OpenBSD refuses inet sockets here)")
         weak.extend(self._proc_mem_gaps(held))
+        if (new is not None and "unix" in new and not self._in_domain
+                and seccomp.landlock_abi() >= 6):
+            notes.append("unix: abstract unix sockets created outside the sandbox are out of "
+                         "reach (the Landlock scope pledge() enters, as unveil does; OpenBSD "
+                         "has no abstract namespace)")
         if new_exec is not None:
             gained = sorted(new_exec - held)
             if gained:

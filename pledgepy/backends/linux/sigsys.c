@@ -396,14 +396,20 @@ long pp_landlock_abi(void)
 
 long pp_landlock_domain(void)
 {
-    struct { uint64_t handled_access_fs; } attr = { 1ull /* EXECUTE */ };
+    /* ABI >= 6: a domain that handles no file access at all, only the abstract
+     * unix socket scope (what unveil adds too), so open() pays nothing. Before
+     * that: one that handles only EXECUTE and grants it everywhere. */
+    struct { uint64_t handled_access_fs, handled_access_net, scoped; } scoped = { 0, 0, 1ull };
+    struct { uint64_t handled_access_fs; } fs = { 1ull /* EXECUTE */ };
     struct __attribute__((packed)) { uint64_t allowed_access; int32_t parent_fd; } rule;
-    long ruleset = syscall(444, &attr, sizeof attr, 0);
+    int use_scope = pp_landlock_abi() >= 6;
+    long ruleset = use_scope ? syscall(444, &scoped, sizeof scoped, 0)
+                             : syscall(444, &fs, sizeof fs, 0);
     if (ruleset < 0)
         return -errno;
-    int root = open("/", O_PATH | O_CLOEXEC);
-    long rc = root < 0 ? -1 : 0;
-    if (rc == 0) {
+    int root = use_scope ? -1 : open("/", O_PATH | O_CLOEXEC);
+    long rc = (!use_scope && root < 0) ? -1 : 0;
+    if (rc == 0 && !use_scope) {
         rule.allowed_access = 1ull;  /* EXECUTE stays allowed everywhere */
         rule.parent_fd = root;
         rc = syscall(445 /* landlock_add_rule */, ruleset, 1 /* PATH_BENEATH */, &rule, 0);
