@@ -7,7 +7,6 @@ import threading
 from ... import runtime
 from ...status import Gaps
 from ..base import PledgeRequest, UnveilRule
-import os
 from typing import TYPE_CHECKING
 
 from . import seccomp
@@ -28,12 +27,6 @@ def _unveil() -> ModuleType:
 
 EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 
-
-def _thread_count() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return 2  # cannot tell: assume others
 EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
 
 
@@ -97,7 +90,7 @@ class LinuxBackend:
             if seccomp.landlock_abi() < 1:
                 weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
                             "this user can be opened (no Landlock to confine ptrace access)")
-            elif self._plan is None and seccomp.landlock_abi() < 8 and _thread_count() > 1:
+            elif self._plan is None and seccomp.landlock_abi() < 8 and seccomp.thread_count() > 1:
                 weak.append("threads already running are left out of the Landlock domain that "
                             "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
         if "wpath" in held and "prot_exec" not in held and not self._hides_proc():

@@ -110,6 +110,14 @@ def handler_replaced() -> bool:
         not _sigsys.lib.pp_handler_installed()
 
 
+def thread_count() -> int:
+    """Threads in this process (2 when it cannot tell: assume others exist)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 2
+
+
 def set_held(promises: frozenset[str]) -> None:
     assert _sigsys is not None
     _sigsys.lib.pp_set_held(bits(promises))

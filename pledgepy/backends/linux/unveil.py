@@ -25,6 +25,7 @@ from collections.abc import Callable
 from ...status import Gaps
 from ..base import UnveilRule
 from . import landlock as ll
+from . import seccomp
 
 MECHANISM = "landlock"
 
@@ -85,15 +86,6 @@ def check_rule(rule: UnveilRule) -> None:
     st = os.stat(parent)  # raises FileNotFoundError, PermissionError, ...
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(20, "not a directory", parent)
-
-
-def _threads() -> int:
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        import threading
-
-        return threading.active_count()
 
 
 def _show(letters: str) -> str:
@@ -208,7 +200,7 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
         weak.append("Landlock on this kernel does not restrict connect() to a pathname "
                     "unix socket outside the rules")
     if locking and abi < 8:
-        count = _threads() if threads is None else threads
+        count = seccomp.thread_count() if threads is None else threads
         if count > 1:
             weak.append(f"{count - 1} other thread(s) already running are not confined: "
                         f"Landlock ABI {abi} < 8 confines only the calling thread and the "
