@@ -154,12 +154,12 @@ def wall(runs: int) -> dict[str, float | None]:
 
 def measure(children: int, runs: int) -> dict[str, object]:
     sys.path.insert(0, str(ROOT))
-    from pledgepy.backends.linux import seccomp
+    from pledgepy.backends.linux.seccomp import kernel as seccomp
 
     why = seccomp.unavailable()
     if why:
         raise SystemExit(f"pledge() cannot enforce here: {why}\n(build the SIGSYS handler: "
-                         "python3 pledgepy/backends/linux/sigsys_build.py)")
+                         "python3 pledgepy/backends/linux/native/build.py)")
     warm("stdio rpath", "stdio")
     warm(BIG, BIG_NARROW)
     return {

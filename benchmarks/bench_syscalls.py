@@ -143,12 +143,12 @@ def build(tmp: Path) -> Path:
 
 def check_backend() -> None:
     sys.path.insert(0, str(ROOT))
-    from pledgepy.backends.linux import seccomp
+    from pledgepy.backends.linux.seccomp import kernel as seccomp
 
     why = seccomp.unavailable()
     if why:
         raise SystemExit(f"pledge() cannot enforce here: {why}\n(build the SIGSYS handler: "
-                         "python3 pledgepy/backends/linux/sigsys_build.py)")
+                         "python3 pledgepy/backends/linux/native/build.py)")
 
 
 def child(cfg: dict[str, object]) -> dict[str, object]:

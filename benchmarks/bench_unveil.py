@@ -33,7 +33,7 @@ import pledgepy
 
 LOCK = """
 paths = [os.path.join({dir!r}, f"f{{i}}") for i in range({n})]
-from pledgepy.backends.linux import landlock
+from pledgepy.backends.linux.landlock import abi as landlock
 tl = time.perf_counter_ns()
 landlock.probe()  # loads the Landlock layer (cffi, pre-parsed declarations): once
 t0 = time.perf_counter_ns()
@@ -80,9 +80,9 @@ def main() -> int:
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from pledgepy.backends.linux import landlock
+    from pledgepy.backends.linux.landlock import abi as landlock
 
-    abi = landlock.abi_version()
+    abi = landlock.version()
     if abi == 0:
         print("no Landlock on this kernel: nothing to measure", file=sys.stderr)
         return 1

@@ -81,8 +81,8 @@ def _selfcheck() -> None:
 def pledge_programs(chain: list[str]) -> list[bytes]:
     """The filters pledge() stacks for successive calls with *chain* (x86_64)."""
     sys.path.insert(0, str(ROOT))
-    from pledgepy.backends.linux import plan as planmod
-    from pledgepy.backends.linux.filter import compile_plan
+    from pledgepy.backends.linux.seccomp import plan as planmod
+    from pledgepy.backends.linux.seccomp.filter import compile_plan
 
     programs, previous = [], None
     for promises in chain:

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 from . import promises as _promises
-from . import strictness
+from . import runtime, strictness
 from .backends import select
 from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
@@ -56,6 +56,12 @@ def _rules() -> tuple[UnveilRule, ...]:
     return tuple(UnveilRule(p, m) for p, m in _state.unveils.items())
 
 
+def unveil_rules() -> tuple[UnveilRule, ...]:
+    """The unveil rules recorded so far, in the order given (in force or not)."""
+    with _lock:
+        return _rules()
+
+
 def pledge(promises: str | None, execpromises: str | None = None, *,
            strict: bool | None = None) -> None:
     """Restrict this process to *promises*; exec'd programs to *execpromises*.
@@ -84,21 +90,31 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
                 if cur is not None and "error" in cur:
                     return  # OpenBSD ignores attempts to gain while "error" is held
                 raise not_held(kind, sorted(asked - old))
-        request = PledgeRequest(cur, new, cur_exec, new_exec)
+        rules = _rules()
+        request = PledgeRequest(cur, new, cur_exec, new_exec, rules, _state.unveil_in_force)
         be = backend()
         gaps = be.pledge_gaps(request)
         lock_unveil = (new is not None and "unveil" not in new
                        and not _state.unveil_locked)
         unveil_gaps = Gaps()
-        if lock_unveil and _state.unveils:
+        if lock_unveil and rules:
             # A backend whose unveil only takes effect through pledge (FreeBSD)
             # needs to know the request to say what the lock will enforce.
-            for_pledge = getattr(be, "unveil_gaps_for_pledge", None)
-            unveil_gaps = (for_pledge(request, _rules()) if for_pledge is not None
-                           else be.unveil_gaps(_rules(), True))
+            unveil_gaps = be.unveil_gaps_for_pledge(request, rules)
         strictness.refuse_or_warn(is_strict, "pledge", list(gaps.not_enforced))
         strictness.refuse_or_warn(is_strict, "unveil", list(unveil_gaps.not_enforced))
-        be.apply_pledge(request, _rules(), lock_unveil)
+        # CPython's own needs first: once the sandbox is in force, the
+        # interpreter may no longer read files it would read lazily.
+        guarded = False
+        if new is not None and not gaps.nothing:
+            runtime.prepare(new)
+            guarded = "rpath" not in new and runtime.guard_files()
+        try:
+            be.apply_pledge(request, rules, lock_unveil)
+        except BaseException:
+            if guarded:
+                runtime.unguard_files()  # nothing took effect: leave Python as it was
+            raise
         _state.promises, _state.execpromises, _state.gaps = new, new_exec, gaps
         if lock_unveil:
             _state.unveil_locked = True
@@ -107,6 +123,30 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
                 _state.unveil_gaps = unveil_gaps
     strictness.warn("pledge", list(gaps.not_enforced))
     strictness.warn("unveil", list(unveil_gaps.not_enforced))
+    missing = be.messages_missing()
+    if missing is not None:
+        strictness.warn_messages(missing)
+
+
+def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
+                    quiet: bool = False) -> None:
+    """Lock unveil now, judging the rules against *promises* that a filter will
+    enforce next (the pledge command, whose child then execs)."""
+    is_strict = strictness.resolve(strict)
+    be = backend()
+    with _lock:
+        if _state.unveil_locked:
+            return
+        rules = _rules()
+        gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
+                                         rules)
+        strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+        be.lock_unveil(rules)
+        _state.unveil_locked = True
+        _state.unveil_in_force = bool(rules)
+        _state.unveil_gaps = gaps
+    if not quiet:
+        strictness.warn("unveil", list(gaps.not_enforced))
 
 
 def _check_permissions(permissions: object) -> str:
@@ -181,9 +221,7 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
 
 def set_violation_messages(enabled: bool) -> None:
     """Print (True, the default) or suppress the one-line message on each violation."""
-    hook = getattr(backend(), "set_violation_messages", None)
-    if hook is not None:
-        hook(bool(enabled))
+    backend().set_violation_messages(bool(enabled))
 
 
 def status() -> Status:
@@ -202,10 +240,10 @@ def status() -> Status:
             notes=ugaps.notes,
         )
         pledged = _state.promises is not None or _state.execpromises is not None
-        live = getattr(be, "live_gaps", None)
         gaps = _state.gaps
-        if pledged and live is not None and live():
-            gaps = Gaps(gaps.not_enforced + live(), gaps.notes, gaps.nothing)
+        live = be.live_gaps() if pledged else ()
+        if live:
+            gaps = Gaps(gaps.not_enforced + live, gaps.notes, gaps.nothing)
         return Status(
             platform=be.platform,
             mechanism=be.mechanism,
@@ -215,4 +253,5 @@ def status() -> Status:
             not_enforced=gaps.not_enforced,
             notes=_state.gaps.notes,
             unveil=unveil_status,
+            messages=pledged and gaps.level != "none" and be.messages_missing() is None,
         )

@@ -16,8 +16,13 @@ import shutil
 import signal
 import sys
 
+from typing import TYPE_CHECKING
+
 from . import api
-from .errors import UnsupportedError
+from .errors import NativeBuildError, UnsupportedError
+
+if TYPE_CHECKING:
+    from .backends.base import ExecSupervisor
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 #: What the dynamic loader needs to map a program's libraries.
@@ -70,7 +75,7 @@ def _note(quiet: bool, text: str) -> None:
 
 
 def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
-           go: int | None) -> None:
+           supervisor: ExecSupervisor | None, go: int) -> None:
     """Unveil, pledge and exec; never returns."""
     try:
         if opts.unveil:
@@ -84,12 +89,10 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
                 for where in LOADER_DIRS:
                     if os.path.exists(where):
                         api.unveil(where, "r", strict=opts.strict)
-        if go is not None:  # the parent explains violations (backends/linux/supervise.py)
-            from .backends.linux import supervise  # before the lock hides pledgepy's files
-
+        if supervisor is not None:  # the parent explains violations
             if opts.unveil:
-                _lock_unveil(promises | {"exec"}, opts)
-            supervise.confine(promises | {"exec"})
+                api.lock_unveil_for(promises | {"exec"}, strict=opts.strict, quiet=opts.quiet)
+            supervisor.confine(promises | {"exec"})
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.
             if os.read(go, 1) != b"x":
@@ -107,48 +110,6 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
         print(f"pledge: {opts.prog}: {exc.strerror}", file=sys.stderr)
         os._exit(EXIT_NOT_FOUND)
     os._exit(EXIT_SANDBOX)
-
-
-def _lock_unveil(promises: frozenset[str], opts: argparse.Namespace) -> None:
-    """Commit the unveils, judged against the promises the filter will then enforce."""
-    from . import strictness
-    from .backends.base import PledgeRequest
-
-    be = api.backend()
-    rules = api._rules()
-    judge = getattr(be, "unveil_gaps_for_pledge", None)
-    gaps = (judge(PledgeRequest(None, promises, None, None), rules) if judge
-            else be.unveil_gaps(rules, True))
-    strictness.refuse_or_warn(opts.strict, "unveil", list(gaps.not_enforced))
-    be.lock_unveil(rules)
-    if not opts.quiet:
-        strictness.warn("unveil", list(gaps.not_enforced))
-
-
-def _can_supervise() -> bool:
-    """Whether violations can be explained by this process (Linux with seccomp)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    from .backends.linux import seccomp
-
-    return seccomp.unavailable() is None
-
-
-def _supervise(pid: int, promises: frozenset[str], prog: str, go: int) -> None:
-    from .backends.linux import supervise
-
-    try:
-        fd = supervise.find_listener(pid)
-        if fd is None:
-            return  # the child ended before confining itself: its status says why
-        listener = supervise.take_listener(pid, fd)
-        os.write(go, b"x")
-    finally:
-        os.close(go)
-    try:
-        supervise.serve(listener, promises, prog)
-    finally:
-        os.close(listener)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,17 +134,22 @@ def main(argv: list[str] | None = None) -> int:
     if "exec" not in asked:
         _note(opts.quiet, "the program keeps 'exec' (Linux: the filter must allow the execve "
                           "that starts it)")
-    go_r, go_w = os.pipe() if _can_supervise() else (-1, -1)
+    try:
+        supervisor = api.backend().exec_supervisor()
+    except NativeBuildError as exc:
+        print(f"pledge: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
     pid = os.fork()
     if pid == 0:
         if go_w >= 0:
             os.close(go_w)
-        _child(opts, path, promises, go_r if go_r >= 0 else None)
+        _child(opts, path, promises, supervisor, go_r)
     for ignored in (signal.SIGINT, signal.SIGQUIT):
         signal.signal(ignored, signal.SIG_IGN)
-    if go_r >= 0:
+    if supervisor is not None:
         os.close(go_r)
-        _supervise(pid, promises | {"exec"}, os.path.basename(path), go_w)
+        supervisor.watch(pid, promises | {"exec"}, os.path.basename(path), go_w)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)

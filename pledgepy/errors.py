@@ -26,3 +26,7 @@ def not_held(kind: str, words: list[str]) -> PermissionError:
     return PermissionError(
         errno.EPERM, f"{kind} can only be narrowed: {quoted!r} is not held"
     )
+
+
+class NativeBuildError(ImportError):
+    """pledgepy's native piece does not match its installed sources: rebuild it."""

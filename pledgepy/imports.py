@@ -148,8 +148,7 @@ def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
 
     done: list[tuple[str, str]] = []
     for path, letters in import_paths():
-        with api._lock:
-            old = api._state.unveils.get(path, "")
+        old = dict(api.unveil_rules()).get(path, "")
         merged = "".join(c for c in api.UNVEIL_LETTERS if c in old or c in letters)
         api.unveil(path, merged, strict=strict)
         done.append((path, merged))

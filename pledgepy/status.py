@@ -47,13 +47,16 @@ class UnveilStatus(namedtuple(
 
 
 class Status(namedtuple(
-        "Status", "platform mechanism promises execpromises level not_enforced notes unveil",
-        defaults=(None, None, "none", (), (), UnveilStatus()))):
+        "Status",
+        "platform mechanism promises execpromises level not_enforced notes unveil messages",
+        defaults=(None, None, "none", (), (), UnveilStatus(), False))):
     """What pledge() and unveil() have put in force in this process.
 
     ``promises``/``execpromises`` are ``None`` until pledged. ``level`` is
     ``"full"`` when everything promised is enforced, ``"partial"`` when
     ``not_enforced`` lists gaps, ``"none"`` when nothing is enforced.
+    ``messages`` is True when a violation will also be explained (a pledge
+    can be fully enforced without: see ``notes``).
     """
 
     __slots__ = ()
@@ -65,3 +68,4 @@ class Status(namedtuple(
     not_enforced: tuple[str, ...]
     notes: tuple[str, ...]
     unveil: UnveilStatus
+    messages: bool

@@ -40,3 +40,20 @@ def warn(what: str, gaps: list[str]) -> None:
             PledgeWarning,
             stacklevel=3,
         )
+
+
+_told_messages = False
+
+
+def warn_messages(why: str) -> None:
+    """Say once per process that violations are enforced but will not be explained.
+
+    Not a gap (strict mode accepts it): the sandbox is as strong, only the
+    one-line message and traceback are missing.
+    """
+    global _told_messages
+    if not _told_messages:
+        _told_messages = True
+        warnings.warn(f"pledge enforced, but violations will not be explained: {why}; a "
+                      "violation kills the process without a message", PledgeWarning,
+                      stacklevel=3)

@@ -41,9 +41,10 @@ DROP = """
 import os as _os, pledgepy as _p, pledgepy.api as _api, pledgepy.imports as _imports
 import errno, socket, stat, threading, tempfile, signal, ctypes, mmap, fcntl, json, time
 _api.backend()
-import pledgepy.backends.linux.landlock, pledgepy.backends.linux.unveil
-pledgepy.backends.linux.landlock._load()
-import pledgepy.runtime, pledgepy.backends.linux.seccomp as _sc, traceback, linecache, warnings
+import pledgepy.backends.linux.landlock.ruleset, pledgepy.backends.linux.landlock.unveil
+import pledgepy.backends.linux.landlock.abi
+pledgepy.backends.linux.landlock.abi.probe()
+import pledgepy.runtime, pledgepy.backends.linux.seccomp.kernel as _sc, traceback, linecache, warnings
 import subprocess, queue
 _sc.unavailable()
 _os.setgroups([]); _os.setgid({uid}); _os.setuid({uid})

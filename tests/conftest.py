@@ -16,15 +16,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     problems = []
     if "seccomp" in required:
-        from pledgepy.backends.linux import seccomp
+        from pledgepy.backends.linux.seccomp import kernel as seccomp
 
         why = seccomp.unavailable()
         if why:
             problems.append(f"seccomp: {why}")
     if "landlock" in required:
-        from pledgepy.backends.linux import landlock
+        from pledgepy.backends.linux.landlock import abi as landlock
 
-        if landlock.abi_version() < 1:
+        if landlock.version() < 1:
             problems.append("landlock: not available on this kernel")
     if problems:
         raise pytest.UsageError("PLEDGEPY_REQUIRE not met: " + "; ".join(problems))

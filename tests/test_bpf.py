@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from pledgepy.backends.linux import bpf
+from pledgepy.backends.linux.seccomp import bpf
 
 
 def data(nr: int) -> bytes:

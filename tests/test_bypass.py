@@ -226,9 +226,9 @@ def test_pledge_command_keeps_the_supervisor_out_of_reach() -> None:
 
 def test_abstract_unix_sockets_outside_are_out_of_reach_under_unix() -> None:
     # the scope-only Landlock domain every pledge enters (ABI >= 6), as under unveil
-    from pledgepy.backends.linux import seccomp
+    from pledgepy.backends.linux.landlock import abi
 
-    if seccomp.landlock_abi() < 6:
+    if not abi.current().abstract_unix_scope:
         pytest.skip("Landlock scopes need ABI 6")
     setup = ("import socket\nname = b'\\0pledgepy-test-' + str(os.getpid()).encode()\n"
              "srv = socket.socket(socket.AF_UNIX); srv.bind(name); srv.listen()\n")

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pledgepy.backends.linux import bpf, plan
-from pledgepy.backends.linux.filter import compile_plan
+from pledgepy.backends.linux.seccomp import bpf, plan
+from pledgepy.backends.linux.seccomp.filter import compile_plan
 from pledgepy.backends.linux.rules import Identity
 from pledgepy.backends.linux.syscalls import BY_ARCH, MAX_KNOWN
 from pledgepy.promises import VOCABULARY

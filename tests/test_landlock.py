@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pledgepy.backends.linux import landlock as ll
+from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
 from tests.childproc import run
 from tests.test_unveil import nobody_can_run
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only"),
-    pytest.mark.skipif(sys.platform.startswith("linux") and ll.abi_version() == 0,
+    pytest.mark.skipif(sys.platform.startswith("linux") and A.version() == 0,
                        reason="no Landlock in this kernel"),
 ]
 
@@ -25,37 +25,37 @@ def _open_fds() -> set[str]:
 
 def test_uapi_constants() -> None:
     # Values from include/uapi/linux/landlock.h.
-    assert ll.ACCESS_FS_EXECUTE == 1 and ll.ACCESS_FS_MAKE_SYM == 1 << 12
-    assert ll.ACCESS_FS_REFER == 1 << 13
-    assert ll.ACCESS_FS_TRUNCATE == 1 << 14
-    assert ll.ACCESS_FS_IOCTL_DEV == 1 << 15
-    assert ll.SCOPE_ABSTRACT_UNIX_SOCKET == 1 and ll.SCOPE_SIGNAL == 2
-    assert ll.RESTRICT_SELF_TSYNC == 1 << 3
-    assert ll.ACCESS_FILE == 0b1100000000000111
-    assert ll.fs_rights(1) == 0x1FFF and ll.fs_rights(3) == 0x7FFF
-    assert ll.fs_rights(7) == ll.fs_rights(5) == 0xFFFF
-    assert ll.fs_rights(0) == 0 and ll.scopes(5) == 0 and ll.scopes(6) == 3
+    assert A.ACCESS_FS_EXECUTE == 1 and A.ACCESS_FS_MAKE_SYM == 1 << 12
+    assert A.ACCESS_FS_REFER == 1 << 13
+    assert A.ACCESS_FS_TRUNCATE == 1 << 14
+    assert A.ACCESS_FS_IOCTL_DEV == 1 << 15
+    assert A.SCOPE_ABSTRACT_UNIX_SOCKET == 1 and A.SCOPE_SIGNAL == 2
+    assert A.RESTRICT_SELF_TSYNC == 1 << 3
+    assert A.ACCESS_FILE == 0b1100000000000111
+    assert A.features(1).fs == 0x1FFF and A.features(3).fs == 0x7FFF
+    assert A.features(7).fs == A.features(5).fs == 0xFFFF
+    assert A.features(0).fs == 0 and A.features(5).scopes == 0 and A.features(6).scopes == 3
 
 
 def test_abi_version_is_cached_and_positive() -> None:
-    abi = ll.abi_version()
+    abi = A.version()
     assert abi >= 1
-    assert ll.probe() == (abi, None)
+    assert A.probe() == (abi, None)
 
 
 def test_single_file_rule_is_masked_not_einval() -> None:
-    with ll.Ruleset(ll.fs_rights(ll.abi_version())) as rs:
-        granted = rs.add_path("/etc/passwd", ll.fs_rights(ll.abi_version()))
-    assert granted == ll.ACCESS_FILE & ll.fs_rights(ll.abi_version())
+    with ll.Ruleset(A.current().fs) as rs:
+        granted = rs.add_path("/etc/passwd", A.current().fs)
+    assert granted == A.ACCESS_FILE & A.current().fs
 
 
 def test_unmasked_file_rights_give_einval() -> None:
     # add_fd is the exact, unmasked call: the kernel refuses directory rights on a file.
-    with ll.Ruleset(ll.fs_rights(ll.abi_version())) as rs:
+    with ll.Ruleset(A.current().fs) as rs:
         fd = os.open("/etc/passwd", os.O_PATH | os.O_CLOEXEC)
         try:
             with pytest.raises(ll.LandlockError) as info:
-                rs.add_fd(fd, ll.ACCESS_FS_READ_DIR)
+                rs.add_fd(fd, A.ACCESS_FS_READ_DIR)
         finally:
             os.close(fd)
     assert info.value.errno == 22
@@ -65,14 +65,14 @@ def test_unmasked_file_rights_give_einval() -> None:
 def test_failed_add_then_success_and_no_fd_leak(tmp_path: Path) -> None:
     """The landlock PyPI bug: a stale errno made the next good call raise and leak."""
     before = _open_fds()
-    with ll.Ruleset(ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR) as rs:
+    with ll.Ruleset(A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR) as rs:
         with pytest.raises(ll.LandlockError) as info:
-            rs.add_fd(12345, ll.ACCESS_FS_READ_FILE)  # not an open fd
+            rs.add_fd(12345, A.ACCESS_FS_READ_FILE)  # not an open fd
         assert info.value.errno == 9  # EBADF
         with pytest.raises(FileNotFoundError):
-            rs.add_path(tmp_path / "missing", ll.ACCESS_FS_READ_FILE)
-        assert rs.add_path(tmp_path, ll.ACCESS_FS_READ_FILE) == ll.ACCESS_FS_READ_FILE
-        with ll.Ruleset(ll.ACCESS_FS_READ_FILE) as second:  # a fresh successful create
+            rs.add_path(tmp_path / "missing", A.ACCESS_FS_READ_FILE)
+        assert rs.add_path(tmp_path, A.ACCESS_FS_READ_FILE) == A.ACCESS_FS_READ_FILE
+        with ll.Ruleset(A.ACCESS_FS_READ_FILE) as second:  # a fresh successful create
             assert second.fd >= 0
         fd = rs.fd
     assert rs.closed and second.closed
@@ -83,17 +83,17 @@ def test_failed_add_then_success_and_no_fd_leak(tmp_path: Path) -> None:
 def test_ruleset_closes_on_error() -> None:
     before = _open_fds()
     with pytest.raises(RuntimeError):
-        with ll.Ruleset(ll.ACCESS_FS_READ_FILE):
+        with ll.Ruleset(A.ACCESS_FS_READ_FILE):
             raise RuntimeError("boom")
     assert _open_fds() == before
 
 
 def test_closed_ruleset_refuses_use() -> None:
-    rs = ll.Ruleset(ll.ACCESS_FS_READ_FILE)
+    rs = ll.Ruleset(A.ACCESS_FS_READ_FILE)
     rs.close()
     rs.close()  # idempotent
     with pytest.raises(ValueError):
-        rs.add_path("/", ll.ACCESS_FS_READ_FILE)
+        rs.add_path("/", A.ACCESS_FS_READ_FILE)
 
 
 def test_exact_unknown_right_is_einval() -> None:
@@ -103,8 +103,8 @@ def test_exact_unknown_right_is_einval() -> None:
 
 
 def test_empty_rule_adds_nothing(tmp_path: Path) -> None:
-    with ll.Ruleset(ll.ACCESS_FS_READ_FILE) as rs:
-        assert rs.add_path(tmp_path, ll.ACCESS_FS_EXECUTE) == 0  # not handled: masked away
+    with ll.Ruleset(A.ACCESS_FS_READ_FILE) as rs:
+        assert rs.add_path(tmp_path, A.ACCESS_FS_EXECUTE) == 0  # not handled: masked away
 
 
 def test_restrict_self_denies_outside_and_write(tmp_path: Path) -> None:
@@ -113,9 +113,9 @@ def test_restrict_self_denies_outside_and_write(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("outside")
     res = run(f"""
         import errno, os
-        from pledgepy.backends.linux import landlock as ll
-        with ll.Ruleset(ll.fs_rights(ll.abi_version())) as rs:
-            rs.add_path({str(tmp_path / 'in')!r}, ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR)
+        from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+        with ll.Ruleset(A.current().fs) as rs:
+            rs.add_path({str(tmp_path / 'in')!r}, A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR)
             rs.restrict_self()
         print(open({str(tmp_path / 'in' / 'f')!r}).read())
         for path, mode in (({str(tmp_path / 'out')!r}, "r"), ({str(tmp_path / 'in' / 'f')!r}, "a")):
@@ -131,16 +131,16 @@ def test_restrict_self_denies_outside_and_write(tmp_path: Path) -> None:
 
 def test_tsync_flag_needs_abi_8() -> None:
     res = run("""
-        from pledgepy.backends.linux import landlock as ll
-        with ll.Ruleset(ll.ACCESS_FS_READ_FILE) as rs:
+        from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+        with ll.Ruleset(A.ACCESS_FS_READ_FILE) as rs:
             try:
-                rs.restrict_self(ll.RESTRICT_SELF_TSYNC)
+                rs.restrict_self(A.RESTRICT_SELF_TSYNC)
                 print("ok")
             except ll.LandlockError as e:
                 print("errno", e.errno)
     """)
     assert res.returncode == 0, res.explain()
-    expected = "ok" if ll.abi_version() >= 8 else "errno 22"
+    expected = "ok" if A.version() >= 8 else "errno 22"
     assert res.stdout.strip() == expected
 
 
@@ -153,9 +153,9 @@ def test_mmap_prot_exec_does_not_need_execute(tmp_path: Path) -> None:
     lib.write_bytes(src.read_bytes())
     res = run(f"""
         import ctypes, errno, subprocess
-        from pledgepy.backends.linux import landlock as ll
-        with ll.Ruleset(ll.fs_rights(ll.abi_version())) as rs:
-            rs.add_path({str(tmp_path)!r}, ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR)
+        from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+        with ll.Ruleset(A.current().fs) as rs:
+            rs.add_path({str(tmp_path)!r}, A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR)
             rs.restrict_self()
         ctypes.CDLL({str(lib)!r})
         print("loaded")
@@ -172,8 +172,8 @@ def test_restrict_self_without_no_new_privs_needs_privilege() -> None:
     if not nobody_can_run():
         pytest.skip("the interpreter or checkout is not reachable by uid 65534 here")
     res = run("""
-        from pledgepy.backends.linux import landlock as ll
-        with ll.Ruleset(ll.ACCESS_FS_READ_FILE) as rs:
+        from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+        with ll.Ruleset(A.ACCESS_FS_READ_FILE) as rs:
             try:
                 rs.restrict_self(no_new_privs=False)
                 print("ok")

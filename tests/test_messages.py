@@ -10,11 +10,11 @@ import os
 
 import pytest
 
-from pledgepy.backends.linux import report
+from pledgepy.backends.linux.native import tables as report
 from pledgepy.promises import bits
 from pledgepy.backends.linux.syscalls import X86_64
 
-_sigsys = pytest.importorskip("pledgepy.backends.linux._sigsys")
+_sigsys = pytest.importorskip("pledgepy.backends.linux.native._sigsys")
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 numbers")
 AT_FDCWD = 0xFFFFFF9C
 

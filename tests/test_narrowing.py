@@ -167,7 +167,7 @@ def test_thread_that_cannot_be_synchronized_makes_pledge_fail_unchanged() -> Non
     # pledge() must fail and change nothing, never confine only some threads.
     code = """
 import errno, threading, struct, pledgepy
-from pledgepy.backends.linux import seccomp
+from pledgepy.backends.linux.seccomp import kernel as seccomp
 pledgepy.api.backend()
 ready, done = threading.Event(), threading.Event()
 def loner():

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from pledgepy.backends.linux import plan, policy
+from pledgepy.backends.linux import policy
+from pledgepy.backends.linux.seccomp import plan
 from pledgepy.backends.linux.syscalls import AARCH64, BY_ARCH, MAX_KNOWN, X86_64
 from pledgepy.promises import VOCABULARY
 from tests.childproc import ROOT

@@ -19,10 +19,10 @@ from pledgepy.backends.base import UnveilRule
 from tests.childproc import NOBODY, ROOT, Result, run
 
 if sys.platform.startswith("linux"):
-    from pledgepy.backends.linux import landlock as ll
-    from pledgepy.backends.linux import unveil as uv
+    from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+    from pledgepy.backends.linux.landlock import unveil as uv
 
-    ABI = ll.abi_version()
+    ABI = A.version()
 else:  # pragma: no cover - other platforms
     ABI = 0
 
@@ -120,20 +120,20 @@ def test_check_rule(tmp_path: Path) -> None:
 
 def test_access_mapping() -> None:
     assert uv.access_for("", 7) == 0
-    assert uv.access_for("r", 7) == ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR | ll.ACCESS_FS_IOCTL_DEV
-    assert uv.access_for("w", 7) & ll.ACCESS_FS_TRUNCATE
-    assert uv.access_for("w", 2) & ll.ACCESS_FS_TRUNCATE == 0
-    assert uv.access_for("x", 7) == ll.ACCESS_FS_EXECUTE
+    assert uv.access_for("r", 7) == A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR | A.ACCESS_FS_IOCTL_DEV
+    assert uv.access_for("w", 7) & A.ACCESS_FS_TRUNCATE
+    assert uv.access_for("w", 2) & A.ACCESS_FS_TRUNCATE == 0
+    assert uv.access_for("x", 7) == A.ACCESS_FS_EXECUTE
     c = uv.access_for("c", 7)
-    assert c & ll.ACCESS_FS_REMOVE_FILE and c & ll.ACCESS_FS_REMOVE_DIR and c & ll.ACCESS_FS_REFER
-    assert c & ll.ACCESS_FS_MAKE_REG and c & ll.ACCESS_FS_MAKE_SYM
-    assert uv.access_for("c", 1) & ll.ACCESS_FS_REFER == 0
-    assert uv.access_for("rwxc", 7) == ll.fs_rights(7)
+    assert c & A.ACCESS_FS_REMOVE_FILE and c & A.ACCESS_FS_REMOVE_DIR and c & A.ACCESS_FS_REFER
+    assert c & A.ACCESS_FS_MAKE_REG and c & A.ACCESS_FS_MAKE_SYM
+    assert uv.access_for("c", 1) & A.ACCESS_FS_REFER == 0
+    assert uv.access_for("rwxc", 7) == A.features(7).fs
 
 
 def test_gaps_no_rules_and_no_landlock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert uv.gaps((), True).level == "full"
-    monkeypatch.setattr(ll, "_abi", (0, "the kernel has no Landlock (ENOSYS)"))
+    monkeypatch.setattr(A, "_probed", (0, "the kernel has no Landlock (ENOSYS)"))
     g = uv.gaps((UnveilRule(str(tmp_path), "r"),), True)
     assert g.nothing and g.level == "none"
     assert "ENOSYS" in g.not_enforced[0]
@@ -174,7 +174,7 @@ def test_gaps_threads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("abi", [1, 2, 3, 5, 6, 7, 8])
 def test_gaps_per_abi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, abi: int) -> None:
-    monkeypatch.setattr(ll, "_abi", (abi, None))
+    monkeypatch.setattr(A, "_probed", (abi, None))
     g = uv.gaps((UnveilRule(str(tmp_path), "r"),), True, threads=2, promises=NARROW)
     text = " | ".join(g.not_enforced)
     assert ("truncation" in text) == (abi < 3)

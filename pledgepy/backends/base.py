@@ -19,22 +19,26 @@ else:
     Protocol = object  # typing is not imported at run time: start-up cost
 
 
-class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec")):
-    """Promises in force before and after a pledge() call (``None``: unpledged)."""
-
-    __slots__ = ()
-    old: Promises | None
-    new: Promises | None
-    old_exec: Promises | None
-    new_exec: Promises | None
-
-
 class UnveilRule(namedtuple("UnveilRule", "path permissions")):
     """One unveil(): an absolute path and a subset of ``"rwxc"`` (may be empty)."""
 
     __slots__ = ()
     path: str
     permissions: str
+
+
+class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec unveils unveil_in_force",
+                               defaults=((), False))):
+    """Promises in force before and after a pledge() call (``None``: unpledged),
+    the unveil rules recorded so far, and whether they are already in force."""
+
+    __slots__ = ()
+    old: Promises | None
+    new: Promises | None
+    old_exec: Promises | None
+    new_exec: Promises | None
+    unveils: tuple[UnveilRule, ...]
+    unveil_in_force: bool
 
 
 class Backend(Protocol):
@@ -68,3 +72,61 @@ class Backend(Protocol):
     def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
         """Put every recorded rule in force and forbid further ones."""
         ...
+
+    # Optional: BackendBase gives each a default.
+    def unveil_gaps_for_pledge(self, request: PledgeRequest,
+                               unveils: tuple[UnveilRule, ...]) -> Gaps:
+        """What a pledge's lock of *unveils* would leave unenforced (promises known)."""
+        ...
+
+    def live_gaps(self) -> tuple[str, ...]:
+        """Weaknesses that appeared after pledge() returned (status() adds them)."""
+        ...
+
+    def messages_missing(self) -> str | None:
+        """Why violations will not be explained (None: they will be)."""
+        ...
+
+    def set_violation_messages(self, enabled: bool) -> None:
+        """Print (True) or suppress the one-line message on each violation."""
+        ...
+
+    def exec_supervisor(self) -> ExecSupervisor | None:
+        """What lets the pledge command explain an exec'd program's violations, if any."""
+        ...
+
+
+class ExecSupervisor(Protocol):
+    """The pledge command's two halves: the child confines itself, the parent explains."""
+
+    def confine(self, promises: Promises) -> None:
+        """In the child, just before exec: put *promises* in force, violations to the parent."""
+        ...
+
+    def watch(self, pid: int, promises: Promises, prog: str, go: int) -> None:
+        """In the parent: take child *pid*'s violations, write to *go* once ready, and
+        explain and punish each violation until the program and its children are gone."""
+        ...
+
+
+class BackendBase:
+    """Defaults for the optional part of :class:`Backend`."""
+
+    def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
+        raise NotImplementedError
+
+    def unveil_gaps_for_pledge(self, request: PledgeRequest,
+                               unveils: tuple[UnveilRule, ...]) -> Gaps:
+        return self.unveil_gaps(unveils, True)
+
+    def live_gaps(self) -> tuple[str, ...]:
+        return ()
+
+    def messages_missing(self) -> str | None:
+        return None
+
+    def set_violation_messages(self, enabled: bool) -> None:
+        return None
+
+    def exec_supervisor(self) -> ExecSupervisor | None:
+        return None

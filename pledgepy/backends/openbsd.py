@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..promises import format_promises
 from ..status import Gaps
-from .base import PledgeRequest, UnveilRule
+from .base import BackendBase, PledgeRequest, UnveilRule
 
 CDEF = """
 int pledge(const char *promises, const char *execpromises);
@@ -62,7 +62,7 @@ def _error(err: int, call: str, detail: str = "") -> OSError | ValueError:
     return OSError(err, f"{where}: {os.strerror(err)}")
 
 
-class OpenBSDBackend:
+class OpenBSDBackend(BackendBase):
     """Passes pledge/unveil straight to the kernel; everything is enforced."""
 
     platform = "openbsd"

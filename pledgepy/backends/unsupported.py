@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..status import Gaps
-from .base import PledgeRequest, UnveilRule
+from .base import BackendBase, PledgeRequest, UnveilRule
 
 
-class UnsupportedBackend:
+class UnsupportedBackend(BackendBase):
     """Enforces nothing and says so: strict callers get UnsupportedError."""
 
     mechanism = "none"

@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import bsdpaths
 from ...status import Gaps
-from ..base import PledgeRequest, UnveilRule
+from ..base import BackendBase, PledgeRequest, UnveilRule
 from . import binding
 from . import rights as R
 from .decision import Action, Entry, Options, Plan, decide, fd_grant, unveil_gaps
@@ -84,7 +84,7 @@ class SystemOps:
         return _prepare()
 
 
-class FreeBSDBackend:
+class FreeBSDBackend(BackendBase):
     """Capsicum: pre-opened directory fds, limited fds, ``cap_enter``."""
 
     platform = "freebsd"

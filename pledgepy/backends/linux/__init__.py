@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import threading
-
-from ... import runtime
-from ...status import Gaps
-from ..base import PledgeRequest, UnveilRule
 from typing import TYPE_CHECKING
 
-from . import seccomp
-from .plan import Plan, build, narrow, warm
 from ...promises import VOCABULARY
+from ...status import Gaps
+from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule
+from . import native, threads
+from .landlock import abi
 from .policy import NO_MEANING
+from .seccomp import kernel
+from .seccomp.plan import Plan, build, narrow, warm
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def _unveil() -> ModuleType:
     """The Landlock side, loaded on first use (cffi's ABI mode costs start-up time)."""
-    from . import unveil
+    from .landlock import unveil
 
     return unveil
 
@@ -30,7 +30,7 @@ EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
 
 
-class LinuxBackend:
+class LinuxBackend(BackendBase):
     """seccomp-BPF (all threads, TSYNC) for promises; Landlock for unveil."""
 
     platform = "linux"
@@ -40,12 +40,13 @@ class LinuxBackend:
     def __init__(self) -> None:
         self._plan: Plan | None = None
         self._in_domain = False  # in a Landlock domain (unveil's, or pledge's own)
-        if seccomp.unavailable() is None:
-            warm(seccomp.arch() or "x86_64")  # static tables, so pledge() itself stays quick
+        if kernel.unavailable() is None:
+            native.load()  # a stale build is refused here, before anything changes
+            warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
 
     # ---- pledge ----
     def pledge_gaps(self, request: PledgeRequest) -> Gaps:
-        why = seccomp.unavailable()
+        why = kernel.unavailable()
         if why is not None:
             return Gaps(not_enforced=(f"seccomp: {why}; nothing is enforced",), nothing=True)
         new, new_exec = request.new, request.new_exec
@@ -63,9 +64,9 @@ class LinuxBackend:
             weak.append("unix: connect(), bind() and sendto() cannot tell a unix socket from "
                         "an inet socket opened before pledge() (BPF cannot see a descriptor's "
                         "family; OpenBSD refuses inet sockets here)")
-        weak.extend(self._proc_mem_gaps(held))
+        weak.extend(self._proc_mem_gaps(held, request.unveils))
         if (new is not None and "unix" in new and not self._in_domain
-                and seccomp.landlock_abi() >= 6):
+                and abi.current().abstract_unix_scope):
             notes.append("unix: abstract unix sockets created outside the sandbox are out of "
                          "reach (the Landlock scope pledge() enters, as unveil does; OpenBSD "
                          "has no abstract namespace)")
@@ -80,79 +81,84 @@ class LinuxBackend:
                                 "that starts them")
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
+        missing = self.messages_missing()
+        if missing is not None:
+            notes.append(f"violations are enforced but not explained: {missing}; a violation "
+                         "kills the process (SIGSYS) without a message"
+                         + (", or fails with ENOSYS under 'error'" if "error" in held else ""))
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
 
-    def _proc_mem_gaps(self, held: frozenset[str]) -> list[str]:
+    def messages_missing(self) -> str | None:
+        if kernel.unavailable() is not None or kernel.has_handler():
+            return None
+        return native.MISSING
+
+    def _proc_mem_gaps(self, held: frozenset[str],
+                       unveils: tuple[UnveilRule, ...]) -> list[str]:
         """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
         weak: list[str] = []
         paths = held & {"rpath", "wpath"}
         if paths and not self._in_domain:
-            if seccomp.landlock_abi() < 1:
+            row = abi.current()
+            if not row.available:
                 weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
                             "this user can be opened (no Landlock to confine ptrace access)")
-            elif self._plan is None and seccomp.landlock_abi() < 8 and seccomp.thread_count() > 1:
+            elif self._plan is None and not row.tsync and threads.count() > 1:
                 weak.append("threads already running are left out of the Landlock domain that "
                             "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
-        if "wpath" in held and "prot_exec" not in held and not self._hides_proc():
+        if "wpath" in held and "prot_exec" not in held and not self._hides_proc(unveils):
             weak.append("wpath: this process's own code can be rewritten through "
                         "/proc/self/mem, so leaving out prot_exec does not stop new code "
                         "(unveil without /proc closes this)")
         return weak
 
-    def _hides_proc(self) -> bool:
-        from ... import api
-
-        rules = api._state.unveils
+    @staticmethod
+    def _hides_proc(rules: tuple[UnveilRule, ...]) -> bool:
         return bool(rules) and not any(
             "w" in m and ("/proc".startswith(p.rstrip("/") or "/") or p.startswith("/proc"))
-            for p, m in rules.items())
+            for p, m in rules)
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
         new = request.new
         commit = lock_unveil and bool(unveils)
-        if seccomp.unavailable() is not None:
+        if kernel.unavailable() is not None:
             if commit:  # best effort: pledge_gaps() already said seccomp enforces nothing
                 self.lock_unveil(unveils)
             return
         if new is None:  # execpromises only, before any pledge: exec'd programs get them
-            from . import execwrap
+            from .exec import wrap
 
-            execwrap.prepare()
-            execwrap.arm(request.new_exec, None, seccomp.arch() or "x86_64")
+            wrap.prepare()
+            wrap.arm(request.new_exec, None, kernel.arch() or "x86_64")
             return
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
-        runtime.prepare(new)
-        guarded = "rpath" not in new and runtime.guard_files()
-        seccomp.prepare(new)
+        kernel.prepare()
         plan = (narrow(self._plan, new) if self._plan is not None
-                else build(new, seccomp.arch() or "x86_64"))
+                else build(new, kernel.arch() or "x86_64"))
         execs = "exec" in new or (request.old is not None and "exec" in request.old)
         if execs:
-            from . import execwrap
+            from .exec import wrap
 
-            execwrap.prepare()  # a later pledge may set execpromises
-        try:
-            if commit:
-                # before the filter, which may refuse the Landlock syscalls
-                _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
-                self._in_domain = True
-            elif not self._in_domain and seccomp.landlock_abi() >= 1:
-                seccomp.enter_domain()  # keeps /proc/<pid>/mem of others out of reach
-                self._in_domain = True
-            seccomp.apply(plan, self._plan)
-        except BaseException:
-            if guarded:
-                runtime.unguard_files()  # nothing took effect: leave Python as it was
-            raise
+            wrap.prepare()  # a later pledge may set execpromises
+        if commit:
+            # before the filter, which may refuse the Landlock syscalls
+            _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
+            self._in_domain = True
+        elif not self._in_domain and abi.current().available:
+            from .landlock import domain
+
+            domain.enter()  # keeps /proc/<pid>/mem of others out of reach
+            self._in_domain = True
+        kernel.apply(plan, self._plan)
         self._plan = plan
         if execs:
-            execwrap.arm(request.new_exec, plan, plan.arch)
+            wrap.arm(request.new_exec, plan, plan.arch)
 
     def live_gaps(self) -> tuple[str, ...]:
         """Weaknesses that appeared after pledge() returned (status() adds them)."""
-        if self._plan is not None and seccomp.handler_replaced():
+        if self._plan is not None and native.handler_replaced():
             return ("the SIGSYS handler was replaced: a violation no longer aborts the "
                     "process (the refused syscall still never runs) and prints no message",)
         return ()
@@ -182,19 +188,27 @@ class LinuxBackend:
 
     def set_violation_messages(self, enabled: bool) -> None:
         """Turn the one-line violation message on stderr on or off."""
-        seccomp.set_quiet(not enabled)
+        native.set_quiet(not enabled)
 
     def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
         held = self._promises()
-        if unveils and (held is None or "exec" in held) and seccomp.unavailable() is None:
+        if unveils and (held is None or "exec" in held) and kernel.unavailable() is None:
             # A later pledge may set execpromises; its wrappers cannot be loaded
             # once the rules hide pledgepy's own files.
-            from . import execwrap
+            from .exec import wrap
 
-            execwrap.prepare()
+            wrap.prepare()
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
         if unveils:
             self._in_domain = True
+
+
+    def exec_supervisor(self) -> ExecSupervisor | None:
+        if kernel.unavailable() is not None or not kernel.has_handler():
+            return None
+        from .exec.supervise import Supervisor
+
+        return Supervisor()
 
 
 __all__ = ["LinuxBackend"]

@@ -383,47 +383,8 @@ long pp_pidfd_getfd(int pidfd, int fd)
     return rc < 0 ? -errno : rc;
 }
 
-/* ---- a Landlock domain that hides no file ----
- * Landlock confines ptrace-class access (ptrace, /proc/<pid>/mem) to a process's
- * own domain and the domains nested in it. pledge() enters this domain when no
- * unveil does, so rpath/wpath cannot reach the memory of processes outside. */
-
-long pp_landlock_abi(void)
-{
-    long abi = syscall(444 /* landlock_create_ruleset */, 0, 0, 1 /* VERSION */);
-    return abi < 0 ? 0 : abi;
-}
-
-long pp_landlock_domain(void)
-{
-    /* ABI >= 6: a domain that handles no file access at all, only the abstract
-     * unix socket scope (what unveil adds too), so open() pays nothing. Before
-     * that: one that handles only EXECUTE and grants it everywhere. */
-    struct { uint64_t handled_access_fs, handled_access_net, scoped; } scoped = { 0, 0, 1ull };
-    struct { uint64_t handled_access_fs; } fs = { 1ull /* EXECUTE */ };
-    struct __attribute__((packed)) { uint64_t allowed_access; int32_t parent_fd; } rule;
-    int use_scope = pp_landlock_abi() >= 6;
-    long ruleset = use_scope ? syscall(444, &scoped, sizeof scoped, 0)
-                             : syscall(444, &fs, sizeof fs, 0);
-    if (ruleset < 0)
-        return -errno;
-    int root = use_scope ? -1 : open("/", O_PATH | O_CLOEXEC);
-    long rc = (!use_scope && root < 0) ? -1 : 0;
-    if (rc == 0 && !use_scope) {
-        rule.allowed_access = 1ull;  /* EXECUTE stays allowed everywhere */
-        rule.parent_fd = root;
-        rc = syscall(445 /* landlock_add_rule */, ruleset, 1 /* PATH_BENEATH */, &rule, 0);
-    }
-    if (rc == 0)
-        rc = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    if (rc == 0)
-        rc = syscall(446 /* landlock_restrict_self */, ruleset, 0);
-    int err = errno;
-    if (root >= 0)
-        close(root);
-    close((int)ruleset);
-    return rc < 0 ? -err : 0;
-}
+/* The digest of the sources the tables were generated from (native/digest.py). */
+const char *pp_tables_digest(void) { return T_DIGEST; }
 
 /* Returns 0, -errno, or the positive tid of a thread TSYNC could not move
  * (with SECCOMP_FILTER_FLAG_NEW_LISTENER: the listener descriptor). */

@@ -7,11 +7,11 @@ handler can say which promises the trapped call lacked.
 
 from __future__ import annotations
 
-from ...promises import VOCABULARY
-from . import consts as c
-from . import policy
-from .rules import OWN_GIDS, OWN_UID, SELF, Rule
-from .syscalls import BY_ARCH
+from ....promises import VOCABULARY
+from .. import consts as c
+from .. import policy
+from ..rules import OWN_GIDS, OWN_UID, SELF, Rule
+from ..syscalls import BY_ARCH
 
 KEY_NONE, KEY_FLAGS, KEY_ENUM, KEY_INT = 0, 1, 2, 3
 

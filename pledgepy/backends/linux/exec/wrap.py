@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-from . import seccomp
-from .filter import compile_plan
-from .plan import Plan, build
+from ..seccomp import kernel
+from ..seccomp.plan import Plan, build
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
@@ -65,9 +64,9 @@ def narrow() -> None:
     if _target is None:
         return
     if _current is None:  # unpledged so far: the handler must be ready for the filter
-        seccomp.prepare(_target)
+        kernel.prepare()
     plan = build(_target, _arch)
-    seccomp.install(compile_plan(plan.delta(_current)), all_threads=False)
+    kernel.install(kernel.compile_for(plan.delta(_current)), all_threads=False)
 
 
 def _exec_narrowed(name: str, *args: Any) -> None:

@@ -2,9 +2,8 @@
 
 No compiler is needed: ``syscall(2)`` and ``prctl(2)`` are called from the C
 library already loaded in the process. Every call checks the return value
-first and reads errno only when it is -1. Constants are the kernel's uapi
-values (``include/uapi/linux/landlock.h``), defined here because system
-headers may be older than the running kernel.
+first and reads errno only when it is -1. What each ABI version offers is in
+:mod:`.abi`; this module only makes the calls.
 """
 
 from __future__ import annotations
@@ -15,69 +14,18 @@ import threading
 from types import TracebackType
 from typing import Any
 
-# --- access rights for files and directories (handled_access_fs) -----------
-ACCESS_FS_EXECUTE = 1 << 0
-ACCESS_FS_WRITE_FILE = 1 << 1
-ACCESS_FS_READ_FILE = 1 << 2
-ACCESS_FS_READ_DIR = 1 << 3
-ACCESS_FS_REMOVE_DIR = 1 << 4
-ACCESS_FS_REMOVE_FILE = 1 << 5
-ACCESS_FS_MAKE_CHAR = 1 << 6
-ACCESS_FS_MAKE_DIR = 1 << 7
-ACCESS_FS_MAKE_REG = 1 << 8
-ACCESS_FS_MAKE_SOCK = 1 << 9
-ACCESS_FS_MAKE_FIFO = 1 << 10
-ACCESS_FS_MAKE_BLOCK = 1 << 11
-ACCESS_FS_MAKE_SYM = 1 << 12
-ACCESS_FS_REFER = 1 << 13  # ABI 2
-ACCESS_FS_TRUNCATE = 1 << 14  # ABI 3
-ACCESS_FS_IOCTL_DEV = 1 << 15  # ABI 5
+from . import abi as A
 
-# --- scopes (ruleset attribute "scoped", ABI 6) ------------------------------
-SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
-SCOPE_SIGNAL = 1 << 1
-
-# --- flags -------------------------------------------------------------------
-CREATE_RULESET_VERSION = 1 << 0
 RULE_PATH_BENEATH = 1
-RESTRICT_SELF_LOG_SAME_EXEC_OFF = 1 << 0  # ABI 7
-RESTRICT_SELF_LOG_NEW_EXEC_ON = 1 << 1  # ABI 7
-RESTRICT_SELF_LOG_SUBDOMAINS_OFF = 1 << 2  # ABI 7
-RESTRICT_SELF_TSYNC = 1 << 3  # ABI 8: every thread of the process
-
 PR_SET_NO_NEW_PRIVS = 38
-
-#: Rights a non-directory may carry; any other right on a file is EINVAL.
-ACCESS_FILE = (ACCESS_FS_EXECUTE | ACCESS_FS_WRITE_FILE | ACCESS_FS_READ_FILE
-               | ACCESS_FS_TRUNCATE | ACCESS_FS_IOCTL_DEV)
-
-#: Filesystem rights each ABI version knows (each includes the older ones).
-_ABI1_FS = (1 << 13) - 1
-FS_RIGHTS_BY_ABI: dict[int, int] = {
-    1: _ABI1_FS,
-    2: _ABI1_FS | ACCESS_FS_REFER,
-    3: _ABI1_FS | ACCESS_FS_REFER | ACCESS_FS_TRUNCATE,
-    4: _ABI1_FS | ACCESS_FS_REFER | ACCESS_FS_TRUNCATE,
-    5: _ABI1_FS | ACCESS_FS_REFER | ACCESS_FS_TRUNCATE | ACCESS_FS_IOCTL_DEV,
-}
 
 #: Syscall numbers (create_ruleset, add_rule, restrict_self) by os.uname().machine.
 #: They were added after the per-architecture tables were unified, so most
 #: architectures share 444-446.
 SYSCALLS: dict[str, tuple[int, int, int]] = {
-    "x86_64": (444, 445, 446),
-    "amd64": (444, 445, 446),
-    "i386": (444, 445, 446),
-    "i686": (444, 445, 446),
-    "aarch64": (444, 445, 446),
-    "arm64": (444, 445, 446),
-    "armv7l": (444, 445, 446),
-    "armv8l": (444, 445, 446),
-    "riscv64": (444, 445, 446),
-    "ppc64le": (444, 445, 446),
-    "ppc64": (444, 445, 446),
-    "s390x": (444, 445, 446),
-    "loongarch64": (444, 445, 446),
+    m: (444, 445, 446) for m in ("x86_64", "amd64", "i386", "i686", "aarch64", "arm64",
+                                 "armv7l", "armv8l", "riscv64", "ppc64le", "ppc64", "s390x",
+                                 "loongarch64")
 }
 
 _CDEF = """
@@ -102,17 +50,6 @@ class LandlockError(OSError):
     """A Landlock system call failed (``errno`` says why)."""
 
 
-def fs_rights(abi: int) -> int:
-    """All filesystem rights Landlock ABI *abi* can handle (0 for no Landlock)."""
-    if abi <= 0:
-        return 0
-    return FS_RIGHTS_BY_ABI.get(abi, FS_RIGHTS_BY_ABI[5])
-
-
-def scopes(abi: int) -> int:
-    """All scopes Landlock ABI *abi* can handle."""
-    return SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
-
 
 class _Lib:
     """The loaded C library and the syscall numbers (loaded once, lazily)."""
@@ -122,8 +59,8 @@ class _Lib:
         if machine not in SYSCALLS:
             raise LandlockError(38, f"no Landlock syscall numbers known for {machine!r}")
         self.numbers = SYSCALLS[machine]
-        try:  # declarations parsed at build time (landlock_build.py)
-            from ._landlock_cffi import ffi
+        try:  # declarations parsed at build time (decls_build.py)
+            from ._decls import ffi  # type: ignore[import-not-found]
         except ImportError:  # a source checkout that was not built: parse them now
             import cffi
 
@@ -163,34 +100,15 @@ def _load() -> _Lib:
         return _lib
 
 
-_abi: tuple[int, str | None] | None = None
+def loaded() -> bool:
+    """True once the C library has been loaded."""
+    return _lib is not None
 
 
-def probe() -> tuple[int, str | None]:
-    """``(abi, reason)``: the kernel's Landlock ABI version, or 0 and why not.
-
-    Cached: the kernel cannot gain or lose Landlock while we run.
-    """
-    global _abi
-    if _abi is None:
-        try:
-            lib = _load()
-            ver = lib.call(0, lib.ffi.NULL, 0, CREATE_RULESET_VERSION)
-            _abi = (ver, None)
-        except LandlockError as exc:
-            if exc.errno == 38:  # ENOSYS
-                _abi = (0, exc.strerror if _lib is None else
-                        "the kernel has no Landlock (ENOSYS)")
-            elif exc.errno == 95:  # EOPNOTSUPP
-                _abi = (0, "Landlock is built in but disabled at boot (EOPNOTSUPP)")
-            else:
-                _abi = (0, f"Landlock probe failed: {exc}")
-    return _abi
-
-
-def abi_version() -> int:
-    """The running kernel's Landlock ABI version; 0 when Landlock is unavailable."""
-    return probe()[0]
+def version() -> int:
+    """``landlock_create_ruleset(NULL, 0, VERSION)``: the ABI version (raises without one)."""
+    lib = _load()
+    return lib.call(0, lib.ffi.NULL, 0, A.CREATE_RULESET_VERSION)
 
 
 def set_no_new_privs() -> None:
@@ -213,12 +131,13 @@ class Ruleset:
 
     def __init__(self, handled_fs: int, scoped: int = 0, *, exact: bool = False) -> None:
         self._lib = _load()
-        abi = abi_version()
+        abi, why = A.probe()
         if abi == 0:
-            raise LandlockError(38, probe()[1] or "Landlock unavailable")
+            raise LandlockError(38, why or "Landlock unavailable")
         if not exact:
-            handled_fs &= fs_rights(abi)
-            scoped &= scopes(abi)
+            row = A.features(abi)
+            handled_fs &= row.fs
+            scoped &= row.scopes
         self.handled_fs = handled_fs
         self.scoped = scoped
         ffi = self._lib.ffi
@@ -276,7 +195,7 @@ class Ruleset:
         try:
             access &= self.handled_fs
             if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                access &= ACCESS_FILE
+                access &= A.ACCESS_FILE
             if access:
                 self.add_fd(fd, access)
             return access

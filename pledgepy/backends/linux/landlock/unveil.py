@@ -22,20 +22,21 @@ import os
 import stat
 from collections.abc import Callable
 
-from ...status import Gaps
-from ..base import UnveilRule
-from . import landlock as ll
-from . import seccomp
+from ....status import Gaps
+from ...base import UnveilRule
+from .. import threads as _threads
+from . import abi as A
+from .ruleset import LandlockError, Ruleset
 
 MECHANISM = "landlock"
 
-R_ACCESS = ll.ACCESS_FS_READ_FILE | ll.ACCESS_FS_READ_DIR | ll.ACCESS_FS_IOCTL_DEV
-W_ACCESS = ll.ACCESS_FS_WRITE_FILE | ll.ACCESS_FS_TRUNCATE | ll.ACCESS_FS_IOCTL_DEV
-X_ACCESS = ll.ACCESS_FS_EXECUTE
-C_ACCESS = (ll.ACCESS_FS_MAKE_CHAR | ll.ACCESS_FS_MAKE_DIR | ll.ACCESS_FS_MAKE_REG
-            | ll.ACCESS_FS_MAKE_SOCK | ll.ACCESS_FS_MAKE_FIFO | ll.ACCESS_FS_MAKE_BLOCK
-            | ll.ACCESS_FS_MAKE_SYM | ll.ACCESS_FS_REMOVE_FILE | ll.ACCESS_FS_REMOVE_DIR
-            | ll.ACCESS_FS_REFER)
+R_ACCESS = A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR | A.ACCESS_FS_IOCTL_DEV
+W_ACCESS = A.ACCESS_FS_WRITE_FILE | A.ACCESS_FS_TRUNCATE | A.ACCESS_FS_IOCTL_DEV
+X_ACCESS = A.ACCESS_FS_EXECUTE
+C_ACCESS = (A.ACCESS_FS_MAKE_CHAR | A.ACCESS_FS_MAKE_DIR | A.ACCESS_FS_MAKE_REG
+            | A.ACCESS_FS_MAKE_SOCK | A.ACCESS_FS_MAKE_FIFO | A.ACCESS_FS_MAKE_BLOCK
+            | A.ACCESS_FS_MAKE_SYM | A.ACCESS_FS_REMOVE_FILE | A.ACCESS_FS_REMOVE_DIR
+            | A.ACCESS_FS_REFER)
 LETTERS: dict[str, int] = {"r": R_ACCESS, "w": W_ACCESS, "x": X_ACCESS, "c": C_ACCESS}
 
 #: Paths OpenBSD keeps reachable under unveil while ``stdio`` is held.
@@ -67,7 +68,7 @@ def access_for(letters: str, abi: int | None = None) -> int:
     access = 0
     for letter in letters:
         access |= LETTERS[letter]
-    return access & ll.fs_rights(ll.abi_version() if abi is None else abi)
+    return access & A.features(A.version() if abi is None else abi).fs
 
 
 def check_rule(rule: UnveilRule) -> None:
@@ -176,21 +177,22 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
         _forget()  # what the lock reports is looked up afresh
     if not rules:
         return Gaps()
-    abi, reason = ll.probe()
-    if abi == 0:
+    abi, reason = A.probe()
+    row = A.features(abi)
+    if not row.available:
         return Gaps(not_enforced=(f"Landlock is unavailable ({reason}): no path is hidden",),
                     nothing=True)
     weak: list[str] = []
     notes: list[str] = [NOTE_DIFFERENCES]
     if not locking:
         notes.append(NOTE_PENDING)
-    if abi < 2:
+    if not row.refer:
         notes.append("Landlock ABI 1 has no REFER right: renaming or linking across "
                      "directories is refused (EXDEV) even where both sides allow 'c'")
-    if abi < 3:
+    if not row.truncate:
         weak.append(f"Landlock ABI {abi} < 3 cannot restrict truncation: truncate(2) and "
                     "O_TRUNC work on any file the user may write, unveiled or not")
-    if abi < 6:
+    if not row.abstract_unix_scope:
         weak.append(f"Landlock ABI {abi} < 6 cannot scope abstract unix sockets: "
                     "connecting to ones created outside the sandbox stays possible")
     if promises is None or promises & _ATTR_PROMISES:
@@ -199,8 +201,8 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
     if promises is None or "unix" in promises:
         weak.append("Landlock on this kernel does not restrict connect() to a pathname "
                     "unix socket outside the rules")
-    if locking and abi < 8:
-        count = seccomp.thread_count() if threads is None else threads
+    if locking and not row.tsync:
+        count = _threads.count() if threads is None else threads
         if count > 1:
             weak.append(f"{count - 1} other thread(s) already running are not confined: "
                         f"Landlock ABI {abi} < 8 confines only the calling thread and the "
@@ -242,27 +244,19 @@ def commit(rules: tuple[UnveilRule, ...], *, stdio: bool) -> None:
     """
     if not rules:
         return
-    abi = ll.abi_version()
-    if abi == 0:
+    row = A.current()
+    if not row.available:
         return
-    scoped = ll.SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0
     extra = stdio_rules() if stdio else ()
-    with ll.Ruleset(ll.fs_rights(abi), scoped) as ruleset:
+    with Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         for rule in (*rules, *extra):
-            access = access_for(rule.permissions, abi)
+            access = access_for(rule.permissions, row.version)
             if not access:
                 continue
             try:
                 ruleset.add_path(rule.path, access)
-            except ll.LandlockError:
+            except LandlockError:
                 raise
             except OSError:
                 continue  # missing or unreachable: the rule grants nothing
-        ruleset.restrict_self(ll.RESTRICT_SELF_TSYNC if abi >= 8 else 0)
-
-
-def import_paths() -> list[tuple[str, str]]:
-    """``(path, "r")`` for what this interpreter needs to import modules."""
-    from ...imports import import_paths as paths
-
-    return paths()
+        ruleset.restrict_self(row.restrict_flags & A.RESTRICT_SELF_TSYNC)

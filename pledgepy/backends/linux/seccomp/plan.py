@@ -6,9 +6,9 @@ import os
 from collections import namedtuple
 from typing import TYPE_CHECKING
 
-from . import policy
-from .rules import Identity, Rule
-from .syscalls import BY_ARCH, MAX_KNOWN
+from .. import policy
+from ..rules import Identity, Rule
+from ..syscalls import BY_ARCH, MAX_KNOWN
 
 if TYPE_CHECKING:
     from typing import Literal

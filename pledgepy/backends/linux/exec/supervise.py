@@ -15,20 +15,22 @@ import select
 import signal
 import sys
 
-from ...promises import bits
-from . import seccomp
-from .consts import SECCOMP_RET_USER_NOTIF
-from .filter import compile_plan
-from .plan import build
+from ....promises import bits
+from .. import native
+from ..consts import SECCOMP_RET_USER_NOTIF
+from ..landlock import abi, domain
+from ..seccomp import kernel
+from ..seccomp.filter import compile_plan
+from ..seccomp.plan import build
 
 
 def confine(promises: frozenset[str]) -> int:
     """In the child, just before exec: install the filter; return the listener fd."""
-    seccomp.prepare(promises)
-    if seccomp.landlock_abi() >= 1:
-        seccomp.enter_domain()  # the supervisor's /proc/<pid>/mem stays out of reach
-    plan = build(promises, seccomp.arch() or "x86_64")
-    return seccomp.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
+    kernel.prepare()
+    if abi.current().available:
+        domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
+    plan = build(promises, kernel.arch() or "x86_64")
+    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
 
 
@@ -59,7 +61,7 @@ def find_listener(pid: int, timeout: float = 10.0) -> int | None:
 
 def take_listener(pid: int, fd: int) -> int:
     """In the parent: a copy of the child's listener descriptor *fd*."""
-    lib = seccomp.require()
+    lib = native.lib()
     pidfd = os.pidfd_open(pid)
     try:
         got = lib.pp_pidfd_getfd(pidfd, fd)
@@ -89,8 +91,7 @@ def _abort(pid: int) -> None:
 
 def serve(listener: int, promises: frozenset[str], prog: str) -> None:
     """Answer violations until every process under the filter has gone."""
-    lib = seccomp.require()
-    ffi = seccomp.ffi()
+    lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
@@ -117,3 +118,24 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
         if not error_mode:
             _abort(pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+
+
+class Supervisor:
+    """The pledge command's halves on Linux (see :class:`..base.ExecSupervisor`)."""
+
+    def confine(self, promises: frozenset[str]) -> None:
+        confine(promises)
+
+    def watch(self, pid: int, promises: frozenset[str], prog: str, go: int) -> None:
+        try:
+            fd = find_listener(pid)
+            if fd is None:
+                return  # the child ended before confining itself: its status says why
+            listener = take_listener(pid, fd)
+            os.write(go, b"x")
+        finally:
+            os.close(go)
+        try:
+            serve(listener, promises, prog)
+        finally:
+            os.close(listener)

@@ -11,13 +11,13 @@ in the leaves of the few syscalls that need them.
 from __future__ import annotations
 
 from .bpf import JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, Program
-from .consts import (
+from ..consts import (
     AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
     SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_TRAP, X32_SYSCALL_BIT,
 )
 from .plan import Action, Plan
-from .rules import Arg, Rule
-from .syscalls import MAX_KNOWN
+from ..rules import Arg, Rule
+from ..syscalls import MAX_KNOWN
 
 AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
 ENOSYS_ERRNO = 38

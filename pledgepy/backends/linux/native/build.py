@@ -1,8 +1,9 @@
-"""cffi build script for the SIGSYS handler (``pledgepy.backends.linux._sigsys``).
+"""cffi build script for the SIGSYS handler (``pledgepy.backends.linux.native._sigsys``).
 
 Built at install time by setup.py. The C source sits beside this file; the
 tables it uses to explain violations are generated here from policy.py for
-both architectures, so nothing is built at run time.
+both architectures, and the module carries a digest of the sources they came
+from (``digest.py``), so a policy edited without a rebuild is refused at load.
 """
 
 import sys
@@ -11,14 +12,15 @@ from pathlib import Path
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))  # the project root, for pledgepy's own modules
+sys.path.insert(0, str(HERE.parents[3]))  # the project root, for pledgepy's own modules
 
-from pledgepy.backends.linux import report  # noqa: E402
+from pledgepy.backends.linux.native import digest, tables  # noqa: E402
 
-TABLES = (
-    "#if defined(__x86_64__)\n" + report.c_source("x86_64")
-    + "#elif defined(__aarch64__)\n" + report.c_source("aarch64")
+GENERATED = (
+    "#if defined(__x86_64__)\n" + tables.c_source("x86_64")
+    + "#elif defined(__aarch64__)\n" + tables.c_source("aarch64")
     + "#endif\n"
+    + f'static const char T_DIGEST[] = "{digest.compute(str(HERE.parents[2]))}";\n'
 )
 
 ffibuilder = FFI()
@@ -29,18 +31,17 @@ void pp_set_quiet(int quiet);
 void pp_set_localtime_fd(int fd);
 int pp_install_handler(void);
 int pp_handler_installed(void);
+const char *pp_tables_digest(void);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
                    long pid, const char *prog, char *out, size_t size);
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
-long pp_landlock_abi(void);
-long pp_landlock_domain(void);
 """)
 ffibuilder.set_source(
-    "pledgepy.backends.linux._sigsys",
-    (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', TABLES),
+    "pledgepy.backends.linux.native._sigsys",
+    (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED),
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -1,0 +1,122 @@
+"""The native piece: the SIGSYS handler module (cffi API mode), loaded once.
+
+Built at install time from ``sigsys.c`` and tables generated from the policy
+(``build.py``). It is optional for enforcement: without it the filter kills
+on a violation instead of trapping (see ``seccomp.install``), so the sandbox
+is as strong and only the messages are missing. A module built from other
+sources than the installed ones is never used: :func:`load` raises.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+from typing import Any
+
+from ....errors import NativeBuildError
+from ....promises import bits
+
+try:
+    from . import _sigsys  # type: ignore[attr-defined]
+    MISSING: str | None = None
+except ImportError as exc:
+    _sigsys = None
+    MISSING = (f"the native SIGSYS handler is not built ({exc}); rebuild: pip install -e . "
+               "(needs a C compiler)")
+
+REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
+_checked = False
+_localtime_fd: int | None = None
+
+
+def load() -> Any | None:
+    """The built module, or None when it is not built (:data:`MISSING` says why).
+
+    Raises :class:`NativeBuildError` when it was built from other sources than
+    the ones installed (its tables would explain violations wrongly).
+    """
+    global _checked
+    if _sigsys is None:
+        return None
+    if not _checked:
+        from . import digest
+
+        built = _sigsys.ffi.string(_sigsys.lib.pp_tables_digest()).decode()
+        try:
+            now = digest.compute()
+        except OSError as exc:
+            raise NativeBuildError(f"cannot check the native SIGSYS handler against the "
+                                   f"policy ({exc}); {REBUILD}") from exc
+        if built != now:
+            raise NativeBuildError(
+                "the native SIGSYS handler is stale: it was built from another version of "
+                f"the policy tables (built {built[:12]}, installed {now[:12]}); {REBUILD}")
+        _checked = True
+    return _sigsys
+
+
+def available() -> bool:
+    """True when the handler is built and current (raises if stale)."""
+    return load() is not None
+
+
+def lib() -> Any:
+    """The module's C functions (raise OSError if it is not built)."""
+    mod = load()
+    if mod is None:
+        raise OSError(38, MISSING or "the native SIGSYS handler is not built")
+    return mod.lib
+
+
+def ffi() -> Any:
+    """The module's cffi FFI object (raise OSError if it is not built)."""
+    mod = load()
+    if mod is None:
+        raise OSError(38, MISSING or "the native SIGSYS handler is not built")
+    return mod.ffi
+
+
+def program_name() -> str:
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 in ("", "-c", "-m"):
+        argv0 = sys.executable or "python"
+    return os.path.basename(argv0) or "python"
+
+
+def prepare() -> None:
+    """Everything the handler needs, done before the filter makes it impossible."""
+    c = lib()
+    c.pp_set_program(program_name().encode(errors="replace"))
+    global _localtime_fd
+    if _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
+        try:
+            _localtime_fd = os.open("/etc/localtime", os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            _localtime_fd = -1
+        c.pp_set_localtime_fd(_localtime_fd)
+    if not faulthandler.is_enabled():
+        faulthandler.enable(file=2, all_threads=False)  # fd 2, like the handler: works
+        # even when sys.stderr was replaced by an object without a descriptor
+    if not c.pp_handler_installed():
+        rc = c.pp_install_handler()
+        if rc != 0:
+            raise OSError(-rc, f"cannot install the SIGSYS handler: {os.strerror(-rc)}")
+
+
+def handler_replaced() -> bool:
+    """True once the handler was installed and someone has replaced it."""
+    return (_sigsys is not None and _localtime_fd is not None
+            and not _sigsys.lib.pp_handler_installed())
+
+
+def set_held(promises: frozenset[str]) -> None:
+    """Tell the handler which promises are in force (it names the missing ones)."""
+    if _sigsys is not None:
+        _sigsys.lib.pp_set_held(bits(promises))
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn the one-line violation messages off (True) or on."""
+    if _sigsys is not None:
+        _sigsys.lib.pp_set_quiet(1 if quiet else 0)

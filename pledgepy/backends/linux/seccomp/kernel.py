@@ -1,0 +1,142 @@
+"""Install seccomp filters on every thread (TSYNC), through the native module or without it.
+
+With the native SIGSYS handler a violation traps and the handler explains it.
+Without it (not built, or no compiler) the same filter answers a violation
+with ``SECCOMP_RET_KILL_PROCESS`` (ENOSYS under ``error``) and is installed
+through ctypes: the sandbox is as strong, only the messages are missing.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+from typing import Any
+
+from .. import native
+from ..consts import (
+    SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS, SECCOMP_SET_MODE_FILTER,
+)
+from ..syscalls import BY_ARCH
+from .filter import ENOSYS_ERRNO, compile_plan
+from .plan import Plan
+
+ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def arch() -> str | None:
+    """This machine's architecture as the tables name it, or None if unsupported."""
+    return ARCH.get(os.uname().machine.lower())
+
+
+@functools.lru_cache(maxsize=None)
+def unavailable() -> str | None:
+    """Why seccomp filters cannot be used here, or None when they can.
+
+    Asked once per process: a later, narrowing pledge() may no longer read /proc.
+    """
+    if arch() is None:
+        return f"no syscall table for {os.uname().machine}"
+    try:
+        with open("/proc/self/status", "rb") as f:
+            if not any(line.startswith(b"Seccomp:") for line in f):
+                return "the kernel was built without seccomp"
+    except OSError as exc:
+        return f"cannot read /proc/self/status: {exc}"
+    return None
+
+
+def has_handler() -> bool:
+    """True when violations trap into the native handler (messages, emulation)."""
+    return native.available()
+
+
+def violation_verdict(error: bool) -> int | None:
+    """What the filter answers a violation with: None (trap into the handler) when
+    the native handler is there; otherwise the kernel's own penalty."""
+    if has_handler():
+        return None
+    return SECCOMP_RET_ERRNO | ENOSYS_ERRNO if error else SECCOMP_RET_KILL_PROCESS
+
+
+def compile_for(plan: Plan) -> bytes:
+    """*plan* as a filter whose violations this process can answer."""
+    return compile_plan(plan, violation=violation_verdict(plan.error))
+
+
+class _Plain:
+    """prctl and seccomp through ctypes, for a process without the native module."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.syscall.restype = ctypes.c_long
+        self.libc.prctl.restype = ctypes.c_int
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        self.fprog = SockFprog
+        self.nr = BY_ARCH[arch() or "x86_64"]["seccomp"]
+
+    def install(self, program: bytes, flags: int) -> int:
+        c = self.ctypes
+        buf = c.create_string_buffer(program, len(program))
+        prog = self.fprog(len(program) // 8, c.addressof(buf))
+        long = c.c_long
+        if self.libc.prctl(PR_SET_NO_NEW_PRIVS, long(1), long(0), long(0), long(0)) != 0:
+            return -c.get_errno()
+        rc = int(self.libc.syscall(long(self.nr), long(SECCOMP_SET_MODE_FILTER), long(flags),
+                                   c.byref(prog)))
+        return -c.get_errno() if rc < 0 else rc
+
+
+@functools.lru_cache(maxsize=None)
+def _plain() -> _Plain:
+    return _Plain()
+
+
+def prepare() -> None:
+    """What installing needs, loaded before any filter can forbid loading it."""
+    if has_handler():
+        native.prepare()
+    else:
+        _plain()
+
+
+def install(program: bytes, *, all_threads: bool = True, listener: bool = False) -> int:
+    """Install *program* (sock_filter bytes), on every thread unless told otherwise.
+
+    With *listener*, return the descriptor on which the filter's USER_NOTIF
+    verdicts arrive (single-threaded callers only; needs the native module);
+    otherwise 0.
+    """
+    flags = (SECCOMP_FILTER_FLAG_NEW_LISTENER if listener
+             else (SECCOMP_FILTER_FLAG_TSYNC if all_threads else 0))
+    if has_handler():
+        lib: Any = native.lib()
+        rc = int(lib.pp_install_filter(native.ffi().from_buffer(program), len(program), flags))
+    elif listener:
+        raise OSError(errno.ENOSYS, native.MISSING or "the native module is not built")
+    else:
+        rc = _plain().install(program, flags)
+    if listener and rc >= 0:
+        return rc
+    if rc > 0:
+        raise OSError(errno.EBUSY, f"thread {rc} could not be put under the filter (TSYNC); "
+                                   "nothing was changed")
+    if rc < 0:
+        raise OSError(-rc, f"seccomp filter not installed: {os.strerror(-rc)}")
+    return 0
+
+
+def apply(plan: Plan, previous: Plan | None) -> None:
+    """Stack the filter for *plan* on top of *previous* (which stays in force)."""
+    delta = plan.delta(previous)
+    if previous is None or not delta.allows_everything():
+        install(compile_for(delta))
+    native.set_held(plan.promises)
