@@ -200,7 +200,7 @@ def report(res: dict[str, object]) -> tuple[list[str], list[tuple[str, bool | No
         f"| ≤ {NARROW_TARGET_MS} ms |",
     ]
     py = res["pyseccomp_inproc"]
-    lines.append(f"| `import pyseccomp` (in-process, for the record) | "
+    lines.append("| `import pyseccomp` (in-process, for the record) | "
                  + (f"{py:.2f} ms" if py is not None else "not installed") + " | — |")
     lines += ["", f"Wall time of `python -c ...`, medians of {res['wall_runs']} alternating runs "
               "(subprocess timing, fork+exec included):", "",

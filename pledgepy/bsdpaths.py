@@ -58,7 +58,7 @@ def resolve(path: str | os.PathLike[str]) -> tuple[int, str]:
     Relative paths are taken from the directory that was current at pledge
     time; the path is normalised lexically (``..`` is removed textually).
     """
-    text = os.fspath(path)
+    text: str | bytes = os.fspath(path)
     if not isinstance(text, str):
         text = os.fsdecode(text)
     if _cwd is None:

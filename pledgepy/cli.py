@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import sys
-
 from typing import TYPE_CHECKING
 
 from . import api

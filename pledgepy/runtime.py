@@ -146,8 +146,8 @@ def guard_files() -> bool:
         _cache_file(linecache.cache, path)  # the main script's lines stay printable
     _original["updatecache"] = linecache.updatecache
     _original["checkcache"] = linecache.checkcache
-    linecache.updatecache = _cached_lines  # type: ignore[assignment,union-attr]
-    linecache.checkcache = lambda filename=None: None  # type: ignore[assignment,union-attr]
+    setattr(linecache, "updatecache", _cached_lines)  # noqa: B010 - a module we replace
+    setattr(linecache, "checkcache", lambda filename=None: None)  # noqa: B010
     for owner, name, default, ours in ((sys, "excepthook", sys.__excepthook__, _excepthook),
                                        (threading, "excepthook", threading.__excepthook__,
                                         _thread_excepthook),

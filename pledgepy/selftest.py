@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 ENOTCAPABLE, ECAPMODE = 93, 94
 

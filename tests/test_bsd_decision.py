@@ -6,7 +6,14 @@ import pytest
 
 from pledgepy.backends.freebsd import rights as R
 from pledgepy.backends.freebsd.decision import (
-    ACCEPTABLE, Action, Entry, Options, TABLE, decide, dir_rights, fd_grant,
+    ACCEPTABLE,
+    TABLE,
+    Action,
+    Entry,
+    Options,
+    decide,
+    dir_rights,
+    fd_grant,
 )
 from pledgepy.promises import VOCABULARY
 

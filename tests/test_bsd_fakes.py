@@ -295,7 +295,7 @@ def limits_for(fd: int, grant_rights: R.Rights, fcntls: int | None,
     return out
 
 
-def expected_fd_limits(promises: str, skip: set[int] = set()) -> list[tuple]:
+def expected_fd_limits(promises: str, skip: frozenset[int] = frozenset()) -> list[tuple]:
     p = frozenset(promises.split())
     out: list[tuple] = []
     kinds = {0: ("other", 0), 1: ("other", 1), 2: ("other", 1), 3: ("dir", 0),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pledged import killed, under
+from tests.pledged import under
 
 SIGSYS = int(signal.SIGSYS)
 DYN = "stdio rpath prot_exec"  # what /bin/true, /bin/cat and /bin/sh need to start

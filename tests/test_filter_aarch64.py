@@ -10,15 +10,15 @@ syscall number and several promise sets, ``plan.action(nr)`` with
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
+from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pledgepy.backends.linux.rules import Identity
 from pledgepy.backends.linux.seccomp import bpf, plan
 from pledgepy.backends.linux.seccomp.filter import compile_plan
-from pledgepy.backends.linux.rules import Identity
 from pledgepy.backends.linux.syscalls import BY_ARCH, MAX_KNOWN
 from pledgepy.promises import VOCABULARY
 
@@ -54,7 +54,7 @@ PROMISE_SETS = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(arch: str, promises: str) -> tuple[plan.Plan, bytes]:
     p = plan.build(frozenset(promises.split()), arch, WHO)
     return p, compile_plan(p)

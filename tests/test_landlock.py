@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+from pledgepy.backends.linux.landlock import abi as A
+from pledgepy.backends.linux.landlock import ruleset as ll
 from tests.childproc import run
 from tests.test_unveil import nobody_can_run
 

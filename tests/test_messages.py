@@ -11,8 +11,8 @@ import os
 import pytest
 
 from pledgepy.backends.linux.native import tables as report
-from pledgepy.promises import bits
 from pledgepy.backends.linux.syscalls import X86_64
+from pledgepy.promises import bits
 
 _sigsys = pytest.importorskip("pledgepy.backends.linux.native._sigsys")
 pytestmark = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 numbers")
@@ -34,7 +34,8 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
     ("openat", [AT_FDCWD, 0, os.O_WRONLY | os.O_CREAT], "stdio rpath",
      'openat(O_WRONLY|O_CREAT) needs "wpath cpath"'),
     ("openat", [AT_FDCWD, 0, os.O_RDWR], "stdio rpath", 'openat(O_RDWR) needs "wpath"'),
-    ("openat", [AT_FDCWD, 0, os.O_RDONLY | os.O_TRUNC], "stdio", 'openat(O_RDONLY|O_TRUNC) needs "rpath wpath"'),
+    ("openat", [AT_FDCWD, 0, os.O_RDONLY | os.O_TRUNC], "stdio",
+     'openat(O_RDONLY|O_TRUNC) needs "rpath wpath"'),
     ("socket", [2, 1, 0], "stdio", 'socket(AF_INET) needs "inet" or "dns"'),
     ("socket", [1, 1, 0], "stdio inet", 'socket(AF_UNIX) needs "unix"'),
     ("socket", [17, 3, 0], "stdio inet", "socket(AF_PACKET) is not allowed by any promise"),

@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -168,7 +168,7 @@ def _parse(text: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(every), frozenset(after)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _trace(name: str, tmp: str) -> tuple[frozenset[str], frozenset[str]]:
     """(every syscall name, the names seen after the pledge point) of an unpledged run."""
     out = Path(tmp) / f"{name}.strace"

@@ -19,7 +19,7 @@ from pledgepy.backends.base import UnveilRule
 from tests.childproc import NOBODY, ROOT, Result, run
 
 if sys.platform.startswith("linux"):
-    from pledgepy.backends.linux.landlock import abi as A, ruleset as ll
+    from pledgepy.backends.linux.landlock import abi as A
     from pledgepy.backends.linux.landlock import unveil as uv
 
     ABI = A.version()

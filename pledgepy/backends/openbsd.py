@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..promises import format_promises
 from ..status import Gaps

@@ -178,7 +178,7 @@ class Rights:
 
     def contains(self, other: Rights) -> bool:
         """Whether *other* is a subset (like ``cap_rights_contains``)."""
-        return all(o & ~s == 0 for s, o in zip(self.words, other.words))
+        return all(o & ~s == 0 for s, o in zip(self.words, other.words, strict=True))
 
     def is_valid(self) -> bool:
         """The checks ``cap_rights_is_valid`` makes: version, index bits, masks."""

@@ -177,11 +177,13 @@ class LinuxBackend(BackendBase):
         _unveil().check_rule(rule)
 
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
-        return _unveil().gaps(unveils, locking, self._threads(), promises=self._promises())
+        gaps: Gaps = _unveil().gaps(unveils, locking, self._threads(), promises=self._promises())
+        return gaps
 
     def unveil_gaps_for_pledge(self, request: PledgeRequest,
                                unveils: tuple[UnveilRule, ...]) -> Gaps:
-        return _unveil().gaps(unveils, True, self._threads(), promises=request.new)
+        gaps: Gaps = _unveil().gaps(unveils, True, self._threads(), promises=request.new)
+        return gaps
 
     def add_unveil(self, rule: UnveilRule) -> None:
         return None  # Landlock rules are built together at the lock

@@ -60,7 +60,7 @@ class _Lib:
             raise LandlockError(38, f"no Landlock syscall numbers known for {machine!r}")
         self.numbers = SYSCALLS[machine]
         try:  # declarations parsed at build time (decls_build.py)
-            from ._decls import ffi  # type: ignore[import-not-found]
+            from ._decls import ffi
         except ImportError:  # a source checkout that was not built: parse them now
             import cffi
 

@@ -88,7 +88,7 @@ class Program:
         insns: list[_Insn] = []
         for item in self._items:
             if item.__class__ is str:
-                where[item] = len(insns)  # type: ignore[index]
+                where[item] = len(insns)
             else:
                 insns.append(item)  # type: ignore[arg-type]
         flat: list[int] = []
@@ -116,7 +116,7 @@ class Program:
         while True:
             insns, where, starts = self._layout()
             changed = False
-            for insn, start in zip(insns, starts):
+            for insn, start in zip(insns, starts, strict=True):
                 if insn.code & 0x07 == 0x05 and insn.code != JMP_JA and not insn.far:
                     for target in (insn.jt, insn.jf):
                         if target is not None and where[target] - start - 1 > 255:
@@ -124,7 +124,7 @@ class Program:
             if not changed:
                 break
         out: list[bytes] = []
-        for insn, start in zip(insns, starts):
+        for insn, start in zip(insns, starts, strict=True):
             if insn.code == JMP_JA:
                 assert insn.jt is not None
                 out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
@@ -170,7 +170,7 @@ def run(program: bytes, data: bytes) -> int:
         elif code == JMP_JSET_K:
             pc += jt if acc & k else jf
         elif code == RET_K:
-            return k
+            return int(k)
         else:
             raise ValueError(f"unknown BPF opcode {code:#x}")
     raise ValueError("BPF program fell off its end")

@@ -3,21 +3,26 @@
 Layout: check the architecture (foreign: kill the process), refuse x32
 numbers (kill), then a binary search over runs of syscall numbers that share
 an action, then the argument checks of the few syscalls that need them (the
-search jumps to them, so its own conditional jumps stay short). Only ``nr`` and ``arch`` are read before a constant verdict, so the
-kernel can cache every unconditionally allowed syscall; argument checks sit
-in the leaves of the few syscalls that need them.
+search jumps to them, so its own conditional jumps stay short). Only ``nr``
+and ``arch`` are read before a constant verdict, so the kernel can cache
+every unconditionally allowed syscall.
 """
 
 from __future__ import annotations
 
-from .bpf import JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, Program
 from ..consts import (
-    AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO,
-    SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_TRAP, X32_SYSCALL_BIT,
+    AUDIT_ARCH_AARCH64,
+    AUDIT_ARCH_X86_64,
+    SECCOMP_RET_ALLOW,
+    SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS,
+    SECCOMP_RET_TRAP,
+    X32_SYSCALL_BIT,
 )
-from .plan import Action, Plan
 from ..rules import Arg, Rule
 from ..syscalls import MAX_KNOWN
+from .bpf import JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, Program
+from .plan import Action, Plan
 
 AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
 ENOSYS_ERRNO = 38

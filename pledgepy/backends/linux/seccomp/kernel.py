@@ -15,8 +15,11 @@ from typing import Any
 
 from .. import native
 from ..consts import (
-    SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_RET_ERRNO,
-    SECCOMP_RET_KILL_PROCESS, SECCOMP_SET_MODE_FILTER,
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_FILTER_FLAG_TSYNC,
+    SECCOMP_RET_ERRNO,
+    SECCOMP_RET_KILL_PROCESS,
+    SECCOMP_SET_MODE_FILTER,
 )
 from ..syscalls import BY_ARCH
 from .filter import ENOSYS_ERRNO, compile_plan
@@ -31,7 +34,7 @@ def arch() -> str | None:
     return ARCH.get(os.uname().machine.lower())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unavailable() -> str | None:
     """Why seccomp filters cannot be used here, or None when they can.
 
@@ -89,13 +92,13 @@ class _Plain:
         prog = self.fprog(len(program) // 8, c.addressof(buf))
         long = c.c_long
         if self.libc.prctl(PR_SET_NO_NEW_PRIVS, long(1), long(0), long(0), long(0)) != 0:
-            return -c.get_errno()
+            return -int(c.get_errno())
         rc = int(self.libc.syscall(long(self.nr), long(SECCOMP_SET_MODE_FILTER), long(flags),
                                    c.byref(prog)))
-        return -c.get_errno() if rc < 0 else rc
+        return -int(c.get_errno()) if rc < 0 else rc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plain() -> _Plain:
     return _Plain()
 
