@@ -10,6 +10,7 @@ sources than the installed ones is never used: :func:`load` raises.
 from __future__ import annotations
 
 import faulthandler
+import importlib
 import os
 import sys
 from typing import Any
@@ -17,13 +18,16 @@ from typing import Any
 from ....errors import NativeBuildError
 from ....promises import bits
 
+MISSING: str | None = None
 try:
-    from . import _sigsys  # type: ignore[attr-defined]
-    MISSING: str | None = None
-except ImportError as exc:
+    _sigsys: Any = importlib.import_module(__name__ + "._sigsys")
+except ModuleNotFoundError:
     _sigsys = None
-    MISSING = (f"the native SIGSYS handler is not built ({exc}); rebuild: pip install -e . "
-               "(needs a C compiler)")
+    MISSING = ("the native SIGSYS handler is not built (no _sigsys module in "
+               f"{os.path.dirname(__file__)}); build it: pip install -e . (needs a C compiler)")
+except ImportError as exc:  # built, but cannot be loaded (another machine, missing symbol)
+    _sigsys = None
+    MISSING = f"the native SIGSYS handler cannot be loaded ({exc}); rebuild: pip install -e ."
 
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
