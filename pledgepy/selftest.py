@@ -183,9 +183,15 @@ def run_child(code: str, workdir: str, timeout: float = 60) -> Outcome:
     return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
-def verdict(check: Check, platform: str, out: Outcome) -> str:
-    """``enforced``/``works``, ``not enforced (reported)``, or ``FAIL: ...``."""
+def verdict(check: Check, platform: str, out: Outcome, silent: bool = False) -> str:
+    """``enforced``/``works``, ``not enforced (reported)``, or ``FAIL: ...``.
+
+    *silent*: violations kill without a message (no native handler), so the
+    kernel's SIGSYS stands for the handler's SIGABRT.
+    """
     expected = check.expect(platform)
+    if silent and "killed:SIGABRT" in expected and out.result == "killed:SIGSYS":
+        return "enforced (no message)"
     if out.result in expected:
         return "enforced" if check.denial else "works"
     if check.denial and out.level == "none" and out.result == "ok":
@@ -214,17 +220,27 @@ def main(argv: list[str] | None = None) -> int:
     checks = list(CHECKS)
     if platform == "freebsd":
         checks.insert(0, FREEBSD_RIGHTS)
-    st = pledgepy.status()
+    from . import api
+    from .errors import NativeBuildError
+
+    try:
+        st = pledgepy.status()
+        missing = api.backend().messages_missing()
+    except NativeBuildError as exc:
+        print(f"pledgepy {pledgepy.__version__} self-test: {exc}")
+        return 1
     print(f"pledgepy {pledgepy.__version__} self-test on {sys.platform} "
           f"({os.uname().release}); mechanism: {st.mechanism}, "
           f"unveil: {st.unveil.mechanism}")
+    print("violation messages: " + ("yes" if missing is None else
+                                    f"NO, violations kill without a message: {missing}"))
     rows = []
     work = _workdir()
     try:
         for check in checks:
             out = run_child(check.code, work)
             rows.append((check.name, out.result, out.level or "-",
-                         verdict(check, platform, out), out))
+                         verdict(check, platform, out, silent=missing is not None), out))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in rows)

@@ -131,3 +131,14 @@ def test_the_installed_sources_match_the_build() -> None:
     from pledgepy.backends.linux import native
 
     assert native.available()
+
+
+def test_selftest_says_when_the_handler_is_missing(unbuilt: Path) -> None:
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "pledgepy.selftest"], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(unbuilt)}, cwd=unbuilt,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "violation messages: NO" in r.stdout and "not built" in r.stdout, r.stdout
+    assert "enforced (no message)" in r.stdout, r.stdout
