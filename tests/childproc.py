@@ -14,6 +14,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
@@ -79,6 +80,13 @@ def run(code: str, *, unprivileged: bool = False, env: dict[str, str] | None = N
         capture_output=True, text=True, env=child_env, timeout=timeout, cwd=cwd,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_program(target: str, *args: str, **kw: Any) -> Result:
+    """Run ``tests.programs.MODULE:FUNCTION`` in a new process (see :func:`run`)."""
+    module, _, function = target.partition(":")
+    code = f"import tests.programs.{module} as _m\n_m.{function}()\n"
+    return run(code, args=list(args) or None, **kw)
 
 
 SIGABRT = signal.SIGABRT

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.childproc import run
+from tests.childproc import run, run_program
 from tests.pledged import killed, under
 
 
@@ -165,28 +165,7 @@ print(st.level, st.unveil.level, st.unveil.locked, st.unveil.rules[0][1], flush=
 def test_thread_that_cannot_be_synchronized_makes_pledge_fail_unchanged() -> None:
     # A thread with a filter of its own cannot join the process-wide filter (TSYNC):
     # pledge() must fail and change nothing, never confine only some threads.
-    code = """
-import errno, threading, struct, pledgepy
-from pledgepy.backends.linux.seccomp import kernel as seccomp
-pledgepy.api.backend()
-ready, done = threading.Event(), threading.Event()
-def loner():
-    seccomp.install(struct.pack('<HBBI', 0x06, 0, 0, 0x7fff0000), all_threads=False)
-    ready.set(); done.wait()
-t = threading.Thread(target=loner); t.start(); ready.wait()
-try:
-    pledgepy.pledge('stdio')
-except OSError as e:
-    print('refused', errno.errorcode.get(e.errno), flush=True)
-print(pledgepy.status().promises, flush=True)
-open('/etc/hostname').read()
-import sys, linecache
-assert sys.excepthook is sys.__excepthook__ and threading.excepthook is threading.__excepthook__
-assert linecache.checkcache.__module__ == 'linecache'
-print('unchanged', flush=True)
-done.set(); t.join()
-"""
-    r = run(code)
+    r = run_program("tsync:pledge_with_a_loner_thread")
     assert r.returncode == 0, r.explain()
     assert r.stdout.split("\n")[:3] == ["refused EBUSY", "None", "unchanged"], r.explain()
 

@@ -34,30 +34,7 @@ pytestmark = [
 #: Promises under which pledge's seccomp filter closes the chmod/unix-connect gaps.
 NARROW = frozenset({"stdio", "rpath"})
 
-PRE = """\
-import errno, os, sys, warnings
-import pledgepy
-from pledgepy.errors import PledgeWarning, UnsupportedError
-warnings.simplefilter("ignore", PledgeWarning)
-
-def attempt(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-    return "ok"
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-def write(path, text="x", mode="w"):
-    with open(path, mode) as f:
-        f.write(text)
-
-def show(key, value):
-    print(f"{key}={value}")
-"""
+PRE = "from tests.programs.attempts import *  # noqa: F403\n"
 
 
 def nobody_can_run(*paths: str | os.PathLike[str]) -> bool:
