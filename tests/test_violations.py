@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tests.childproc import run
 from tests.pledged import killed, under
 
 
@@ -28,10 +29,21 @@ offender()
 
 
 def test_exit_status_from_a_shell_is_134() -> None:
+    r = run("import subprocess, sys\n"
+            "subprocess.run(['/bin/sh', '-c', sys.executable + ' -c \"import pledgepy, os; '"
+            "'pledgepy.pledge(\\'stdio\\'); os.listdir()\"; echo rc=$?'])")
+    assert "rc=134" in r.stdout, r.explain()
+
+
+def test_pledgepy_in_a_program_exec_d_under_a_pledge_enforces_without_messages() -> None:
+    # It inherits filters that refuse replacing SIGSYS's handler, so its own filters use
+    # the kernel's penalty; it says so (the processes work explains such children).
     r = under("stdio proc exec rpath prot_exec",
               "os.execv('/bin/sh', ['sh', '-c', sys.executable + ' -c \"' "
-              "'import pledgepy, os; pledgepy.pledge(\\'stdio\\'); os.listdir()\"; echo rc=$?'])")
-    assert "rc=134" in r.stdout, r.explain()
+              "'import pledgepy, os; pledgepy.pledge(\\'stdio\\'); "
+              "print(pledgepy.status().messages, flush=True); os.listdir()\"; echo rc=$?'])")
+    assert r.stdout.split() == ["False", "rc=159"], r.explain()
+    assert "will not be explained" in r.stderr and "inherited" in r.stderr, r.explain()
 
 
 def test_traceback_names_the_offending_thread() -> None:

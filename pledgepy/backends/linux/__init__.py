@@ -82,6 +82,11 @@ class LinuxBackend(BackendBase):
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
         missing = self.messages_missing()
+        if missing is None and new is not None:
+            notes.append("the penalty comes from pledgepy's SIGSYS handler, which the filter "
+                         "keeps from being replaced; code that writes this process's memory "
+                         "(ctypes, cffi) could still keep a violation from aborting it, though "
+                         "the refused call never runs (OpenBSD: the kernel aborts)")
         if missing is not None:
             notes.append(f"violations are enforced but not explained: {missing}; a violation "
                          "kills the process (SIGSYS) without a message"
@@ -91,6 +96,9 @@ class LinuxBackend(BackendBase):
     def messages_missing(self) -> str | None:
         if kernel.unavailable() is not None or kernel.has_handler():
             return None
+        if native.MISSING is None:
+            return ("this program was started under a pledge it inherited, whose filters may "
+                    "refuse installing a SIGSYS handler")
         return native.MISSING
 
     def _proc_mem_gaps(self, held: frozenset[str],
@@ -155,13 +163,6 @@ class LinuxBackend(BackendBase):
         self._plan = plan
         if execs:
             wrap.arm(request.new_exec, plan, plan.arch)
-
-    def live_gaps(self) -> tuple[str, ...]:
-        """Weaknesses that appeared after pledge() returned (status() adds them)."""
-        if self._plan is not None and native.handler_replaced():
-            return ("the SIGSYS handler was replaced: a violation no longer aborts the "
-                    "process (the refused syscall still never runs) and prints no message",)
-        return ()
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:

@@ -103,6 +103,7 @@ from .consts import (
     SECCOMP_FILTER_FLAG_TSYNC,
     SECCOMP_SET_MODE_FILTER,
     SIGABRT,
+    SIGSYS,
     SIOCATMARK,
     SO_ACCEPTCONN,
     SO_BROADCAST,
@@ -285,13 +286,17 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
                "uname", "sysinfo", "getrandom", "getcpu", "sched_getaffinity",
                "sched_yield",
-               # signals
-               "rt_sigaction", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
+               # signals (rt_sigaction below)
+               "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
                "sigaltstack", "restart_syscall",
                # threads and waiting
                "futex", "futex_waitv", "futex_wake", "futex_wait", "futex_requeue",
                "set_robust_list", "get_robust_list", "set_tid_address", "rseq",
                "membarrier", "wait4", "waitid"),
+        # SIGSYS carries the penalty: its handler may be read but never replaced, so a
+        # violation cannot be caught and survived (OpenBSD's SIGABRT is uncatchable).
+        when("stdio", "rt_sigaction", none_of(0, SIGSYS)),
+        when("stdio", "rt_sigaction", one_of(0, SIGSYS), null(1)),
         when("stdio", "socketpair", one_of(0, AF_UNIX)),
         when("stdio", "mmap", bits_clear(2, PROT_EXEC)),
         when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),

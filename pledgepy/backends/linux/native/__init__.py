@@ -32,6 +32,7 @@ except ImportError as exc:  # built, but cannot be loaded (another machine, miss
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
 _localtime_fd: int | None = None
+_installed = False  # pledgepy's SIGSYS handler is in place
 
 
 def load() -> Any | None:
@@ -102,16 +103,25 @@ def prepare() -> None:
     if not faulthandler.is_enabled():
         faulthandler.enable(file=2, all_threads=False)  # fd 2, like the handler: works
         # even when sys.stderr was replaced by an object without a descriptor
-    if not c.pp_handler_installed():
+    global _installed
+    if not handler_installed():
         rc = c.pp_install_handler()
         if rc != 0:
             raise OSError(-rc, f"cannot install the SIGSYS handler: {os.strerror(-rc)}")
+        _installed = True
 
 
-def handler_replaced() -> bool:
-    """True once the handler was installed and someone has replaced it."""
-    return (_sigsys is not None and _localtime_fd is not None
-            and not _sigsys.lib.pp_handler_installed())
+def handler_installed() -> bool:
+    """True when pledgepy's SIGSYS handler is this process's.
+
+    Asked of the kernel only until pledgepy installs it: once a pledge is in
+    force, the filter refuses replacing the SIGSYS handler, so it stays ours
+    (and asking could be a violation under promises without stdio).
+    """
+    global _installed
+    if not _installed and _sigsys is not None:
+        _installed = bool(_sigsys.lib.pp_handler_installed())
+    return _installed
 
 
 def set_held(promises: frozenset[str]) -> None:

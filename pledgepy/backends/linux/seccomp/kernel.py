@@ -40,20 +40,38 @@ def unavailable() -> str | None:
 
     Asked once per process: a later, narrowing pledge() may no longer read /proc.
     """
+    global _inherited
     if arch() is None:
         return f"no syscall table for {os.uname().machine}"
     try:
         with open("/proc/self/status", "rb") as f:
-            if not any(line.startswith(b"Seccomp:") for line in f):
-                return "the kernel was built without seccomp"
+            modes = [line.split()[1:2] for line in f if line.startswith(b"Seccomp:")]
     except OSError as exc:
         return f"cannot read /proc/self/status: {exc}"
+    if not modes:
+        return "the kernel was built without seccomp"
+    _inherited = modes[0] == [b"2"] and not native.handler_installed()
     return None
 
 
+#: Started under filters pledgepy did not install in this process (an exec'd program of
+#: a pledged parent, the pledge command): they may refuse installing a SIGSYS handler.
+_inherited = False
+
+
+def inherited() -> bool:
+    """True when this process was already filtered before its first pledge()."""
+    unavailable()
+    return _inherited
+
+
 def has_handler() -> bool:
-    """True when violations trap into the native handler (messages, emulation)."""
-    return native.available()
+    """True when violations trap into the native handler (messages, emulation).
+
+    Not in a process that inherited filters and has no handler yet: installing one
+    may be refused by them, so its own filters use the kernel's penalty instead.
+    """
+    return native.available() and (native.handler_installed() or not inherited())
 
 
 def violation_verdict(error: bool) -> int | None:
