@@ -7,6 +7,10 @@ installed beside it, so a policy edited without a rebuild is caught.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _LINUX = os.path.dirname(_HERE)
@@ -24,14 +28,24 @@ SOURCES: tuple[str, ...] = (
 )
 
 
+def _sha256() -> Any:
+    """SHA-256 from CPython's built-in module: hashlib would load OpenSSL (~4 ms)."""
+    try:
+        from _sha2 import sha256  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # 3.10, 3.11
+        except ImportError:  # a build without them
+            from hashlib import sha256
+    return sha256()
+
+
 def compute(root: str = _PACKAGE) -> str:
     """Hex SHA-256 over the names and bytes of :data:`SOURCES` under *root*.
 
     Raises OSError if one cannot be read.
     """
-    import hashlib
-
-    h = hashlib.sha256()
+    h = _sha256()
     for name in SOURCES:
         with open(os.path.join(root, name), "rb") as f:
             data = f.read()
