@@ -31,10 +31,10 @@ SOURCES: tuple[str, ...] = (
 def _sha256() -> Any:
     """SHA-256 from CPython's built-in module: hashlib would load OpenSSL (~4 ms)."""
     try:
-        from _sha2 import sha256  # 3.12+
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
     except ImportError:
         try:
-            from _sha256 import sha256  # 3.10, 3.11
+            from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
         except ImportError:  # a build without them
             from hashlib import sha256
     return sha256()
@@ -51,4 +51,4 @@ def compute(root: str = _PACKAGE) -> str:
             data = f.read()
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
-    return h.hexdigest()
+    return str(h.hexdigest())
