@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from . import api
+from . import api, outlet
 from .errors import NativeBuildError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -27,6 +27,11 @@ EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 #: What the dynamic loader needs to map a program's libraries.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
 LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
+#: Signals the supervisor ignores: what reaches it through the process group and
+#: terminal it shares with the program (SIGIO from O_ASYNC, a hang-up the program may
+#: ignore), or through its stderr (SIGPIPE, SIGTTOU, SIGXFSZ). It must outlive the program.
+SUPERVISOR_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGIO, signal.SIGURG,
+                      signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN, signal.SIGXFSZ)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -138,14 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
+    for gap in supervisor.gaps(promises) if supervisor is not None else ():
+        _note(opts.quiet, gap)
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
+    err = outlet.reopen(2)  # before the program can touch the description
     pid = os.fork()
     if pid == 0:
-        if go_w >= 0:
-            os.close(go_w)
+        for fd in (go_w, err):
+            if fd >= 0:
+                os.close(fd)
         _child(opts, path, promises, supervisor, go_r)
-    for ignored in (signal.SIGINT, signal.SIGQUIT):
+    for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)
+    if err >= 0:
+        sys.stderr = outlet.text(err)
     if supervisor is not None:
         os.close(go_r)
         supervisor.watch(pid, promises | {"exec"}, os.path.basename(path), go_w)

@@ -108,6 +108,10 @@ class ExecSupervisor(Protocol):
         explain and punish each violation until the program and its children are gone."""
         ...
 
+    def gaps(self, promises: Promises) -> tuple[str, ...]:
+        """How a program holding *promises* could still outlive or outrank the parent."""
+        ...
+
 
 class BackendBase:
     """Defaults for the optional part of :class:`Backend`."""
