@@ -300,7 +300,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "ioctl", one_of(1, *_STDIO_IOCTL)),
         when("stdio", "prctl", one_of(0, *_STDIO_PRCTL)),
         when("stdio", "arch_prctl", one_of(0, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS)),
-        when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read limits only
+        when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read own limits only
         when("stdio", "sendto", null(4)),
         when("stdio", "kill", is_self(0)),
         when("stdio", "tgkill", is_self(0)),
@@ -420,8 +420,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "ps": (),
     "vminfo": (),
     "id": (*allow("id", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "prlimit64",
-                  "setpriority"),),
+                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "setpriority"),
+           # another process's limits need proc (OpenBSD has no call that sets them)
+           when("id", "prlimit64", one_of(0, 0, SELF)),),
     "pf": (),
     "route": (),
     "wroute": (),

@@ -1,0 +1,73 @@
+"""Security review findings (issue 8: items 2, 3, 4, 8, 10), each in a fresh child.
+
+2. ``prlimit64`` on another process needs ``proc`` (``id`` covers only this one).
+3. ``fcntl(F_SETFL, O_ASYNC)`` needs ``proc``: the kernel would signal other groups.
+4. A filter the program stacks itself cannot forge the ``error`` penalty or keep
+   the handler from killing.
+8. ``sendfd``/``recvfd`` pass directory descriptors: reported, not ``full``.
+10. While ``error`` is held, a pledge keeps ``requested & held``, as on OpenBSD.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.pledged import killed, under
+
+AS = pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+
+# A process to aim at: exits when the pledged parent (holding the pipe) dies.
+TARGET = """
+import ctypes
+_r, _w = os.pipe()
+PID = os.fork()
+if PID == 0:
+    os.close(_w)
+    os.read(_r, 1)
+    os._exit(0)
+os.close(_r)
+RLIMIT_CPU, RLIMIT_NOFILE = 0, 7
+libc = ctypes.CDLL(None, use_errno=True)
+Lim = ctypes.c_ulong * 2
+def prlimit(pid, res, new=None):
+    old = Lim()
+    if libc.prlimit(pid, res, ctypes.byref(Lim(*new)) if new else None, ctypes.byref(old)):
+        raise OSError(ctypes.get_errno(), 'prlimit')
+    return tuple(old)
+"""
+
+
+# ---- 2: prlimit64 on other processes ----
+
+@AS
+def test_id_cannot_set_another_processes_limits(unprivileged: bool) -> None:
+    body = """
+print('before', prlimit(PID, RLIMIT_CPU), flush=True)
+prlimit(PID, RLIMIT_CPU, (1, 1))
+print('set the other process', flush=True)
+"""
+    r = under("stdio id", body, setup=TARGET, unprivileged=unprivileged)
+    assert "set the other process" not in r.stdout, r.explain()
+    assert killed(r) and 'prlimit64 needs "proc"' in r.stderr, r.explain()
+
+
+@AS
+def test_id_still_sets_its_own_limits(unprivileged: bool) -> None:
+    body = """
+soft, hard = prlimit(0, RLIMIT_NOFILE)
+assert libc.setrlimit(RLIMIT_NOFILE, ctypes.byref(Lim(soft - 1, hard))) == 0
+prlimit(0, RLIMIT_NOFILE, (soft - 2, hard))
+prlimit(os.getpid(), RLIMIT_NOFILE, (soft - 3, hard))
+print('own', prlimit(0, RLIMIT_NOFILE)[0] == soft - 3, flush=True)
+"""
+    r = under("stdio id", body, setup=TARGET, unprivileged=unprivileged)
+    assert r.returncode == 0 and "own True" in r.stdout, r.explain()
+
+
+def test_proc_sets_another_processes_limits() -> None:
+    body = """
+prlimit(PID, RLIMIT_CPU, (100, 100))
+print('set', prlimit(PID, RLIMIT_CPU), flush=True)
+"""
+    r = under("stdio proc", body, setup=TARGET, unprivileged=True)
+    assert r.returncode == 0 and "set (100, 100)" in r.stdout, r.explain()
