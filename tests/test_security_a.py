@@ -71,3 +71,48 @@ print('set', prlimit(PID, RLIMIT_CPU), flush=True)
 """
     r = under("stdio proc", body, setup=TARGET, unprivileged=True)
     assert r.returncode == 0 and "set (100, 100)" in r.stdout, r.explain()
+
+
+# ---- 3: O_ASYNC ----
+
+ASYNC = """
+import fcntl
+R, W = os.pipe()
+MASTER, SLAVE = os.openpty()
+"""
+
+
+@AS
+@pytest.mark.parametrize("fd", ["R", "SLAVE"])
+def test_o_async_needs_proc(unprivileged: bool, fd: str) -> None:
+    body = f"""
+fl = fcntl.fcntl({fd}, fcntl.F_GETFL)
+fcntl.fcntl({fd}, fcntl.F_SETFL, fl | os.O_ASYNC)
+print('async on', flush=True)
+"""
+    r = under("stdio", body, setup=ASYNC, unprivileged=unprivileged)
+    assert "async on" not in r.stdout, r.explain()
+    assert killed(r) and 'fcntl(F_SETFL) needs "proc"' in r.stderr, r.explain()
+
+
+@AS
+def test_f_setfl_nonblocking_still_works_under_stdio(unprivileged: bool) -> None:
+    body = """
+os.set_blocking(R, False)
+print('nonblocking', not os.get_blocking(R), flush=True)
+fcntl.fcntl(SLAVE, fcntl.F_SETFL, fcntl.fcntl(SLAVE, fcntl.F_GETFL) | os.O_APPEND)
+os.set_blocking(R, True)
+print('blocking', os.get_blocking(R), flush=True)
+"""
+    r = under("stdio", body, setup=ASYNC, unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert "nonblocking True" in r.stdout and "blocking True" in r.stdout, r.explain()
+
+
+def test_o_async_with_proc_is_allowed() -> None:
+    body = """
+fcntl.fcntl(R, fcntl.F_SETFL, fcntl.fcntl(R, fcntl.F_GETFL) | os.O_ASYNC)
+print('async', bool(fcntl.fcntl(R, fcntl.F_GETFL) & os.O_ASYNC), flush=True)
+"""
+    r = under("stdio proc", body, setup=ASYNC, unprivileged=True)
+    assert r.returncode == 0 and "async True" in r.stdout, r.explain()
