@@ -116,3 +116,65 @@ print('async', bool(fcntl.fcntl(R, fcntl.F_GETFL) & os.O_ASYNC), flush=True)
 """
     r = under("stdio proc", body, setup=ASYNC, unprivileged=True)
     assert r.returncode == 0 and "async True" in r.stdout, r.explain()
+
+
+# ---- 10: narrowing while "error" is held ----
+
+def test_error_narrowing_keeps_the_intersection() -> None:
+    body = """
+pledgepy.pledge('stdio dns error')
+print(sorted(pledgepy.status().promises), flush=True)
+attempt(os.open, '/etc/hostname', os.O_RDONLY)
+attempt(os.getcwd)
+"""
+    r = under("stdio rpath wpath inet error", body)
+    assert r.returncode == 0, r.explain()
+    assert "['error', 'stdio']" in r.stdout, r.explain()
+    assert r.stdout.count("ERR ENOSYS") == 2, r.explain()
+
+
+def test_error_narrowing_can_drop_error_itself() -> None:
+    body = """
+pledgepy.pledge('stdio dns')
+print(sorted(pledgepy.status().promises), flush=True)
+open('/etc/hostname')
+"""
+    r = under("stdio rpath wpath inet error", body)
+    assert "['stdio']" in r.stdout and killed(r), r.explain()
+    assert 'openat(O_RDONLY) needs "rpath"' in r.stderr, r.explain()
+
+
+def test_error_narrowing_applies_to_execpromises() -> None:
+    body = """
+pledgepy.pledge(None, 'stdio rpath inet')
+st = pledgepy.status()
+print(sorted(st.promises), sorted(st.execpromises), flush=True)
+"""
+    r = under("stdio rpath wpath exec error", body, execpromises="stdio rpath wpath")
+    assert r.returncode == 0, r.explain()
+    assert "['error', 'exec', 'rpath', 'stdio', 'wpath'] ['rpath', 'stdio']" in r.stdout, \
+        r.explain()
+
+
+def test_error_narrowing_of_both_at_once() -> None:
+    body = """
+pledgepy.pledge('stdio rpath proc error', 'stdio tty')
+st = pledgepy.status()
+print(sorted(st.promises), sorted(st.execpromises), flush=True)
+"""
+    r = under("stdio rpath exec error", body, execpromises="stdio rpath")
+    assert r.returncode == 0, r.explain()
+    assert "['error', 'rpath', 'stdio'] ['stdio']" in r.stdout, r.explain()
+
+
+def test_without_error_a_gain_is_still_eperm() -> None:
+    body = """
+try:
+    pledgepy.pledge('stdio dns')
+except PermissionError as e:
+    print('EPERM', e.errno == errno.EPERM, flush=True)
+print(sorted(pledgepy.status().promises), flush=True)
+"""
+    r = under("stdio rpath", body)
+    assert r.returncode == 0 and "EPERM True" in r.stdout, r.explain()
+    assert "['rpath', 'stdio']" in r.stdout, r.explain()
