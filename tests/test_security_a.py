@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.childproc import run
 from tests.pledged import killed, under
 
 AS = pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
@@ -116,6 +117,48 @@ print('async', bool(fcntl.fcntl(R, fcntl.F_GETFL) & os.O_ASYNC), flush=True)
 """
     r = under("stdio proc", body, setup=ASYNC, unprivileged=True)
     assert r.returncode == 0 and "async True" in r.stdout, r.explain()
+
+
+# ---- 8: directory descriptors over SCM_RIGHTS ----
+
+@pytest.mark.parametrize("promise", ["sendfd", "recvfd"])
+def test_fd_passing_is_reported(promise: str) -> None:
+    body = """
+st = pledgepy.status()
+print(st.level, flush=True)
+print([g for g in st.not_enforced if 'directory' in g], flush=True)
+"""
+    r = under(f"stdio {promise}", body)
+    assert r.returncode == 0 and r.stdout.startswith("partial"), r.explain()
+    assert "directory descriptors" in r.stdout, r.explain()
+
+
+def test_fd_passing_strict_refuses() -> None:
+    body = """
+try:
+    pledgepy.pledge('stdio sendfd', strict=True)
+except pledgepy.UnsupportedError as e:
+    print('refused', 'directory' in str(e), flush=True)
+print(pledgepy.status().promises is None, flush=True)
+"""
+    r = run("import pledgepy\n" + body)
+    assert r.returncode == 0 and "refused True" in r.stdout and "True" in r.stdout, r.explain()
+
+
+def test_a_directory_descriptor_does_pass() -> None:
+    """What the report is about: the kernel hands the directory over."""
+    setup = """
+import socket, stat
+A, B = socket.socketpair()
+D = os.open('/etc', os.O_RDONLY | os.O_DIRECTORY)
+"""
+    body = """
+socket.send_fds(A, [b'x'], [D])
+_, fds, _, _ = socket.recv_fds(B, 1, 1)
+print('dir', stat.S_ISDIR(os.fstat(fds[0]).st_mode), flush=True)
+"""
+    r = under("stdio sendfd recvfd", body, setup=setup)
+    assert r.returncode == 0 and "dir True" in r.stdout, r.explain()
 
 
 # ---- 10: narrowing while "error" is held ----
