@@ -119,6 +119,70 @@ print('async', bool(fcntl.fcntl(R, fcntl.F_GETFL) & os.O_ASYNC), flush=True)
     assert r.returncode == 0 and "async True" in r.stdout, r.explain()
 
 
+# ---- 4: a filter stacked by the program itself ----
+
+FOREIGN = """
+import ctypes, struct
+from pledgepy.backends.linux.syscalls import BY_ARCH
+from pledgepy.backends.linux.seccomp.kernel import arch
+NR = BY_ARCH[arch()]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+class Fprog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+def ins(code, jt, jf, k):
+    return struct.pack('HBBI', code, jt, jf, k)
+def stack(verdicts):
+    prog = ins(0x20, 0, 0, 0)   # A = nr
+    for name, ret in verdicts.items():
+        prog += ins(0x15, 0, 1, NR[name]) + ins(0x06, 0, 0, ret)
+    prog += ins(0x06, 0, 0, 0x7fff0000)
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
+    rc = libc.syscall(NR['seccomp'], 1, 0, ctypes.byref(fp))
+    print('stacked', rc, flush=True)
+TRAP, ERRNO = 0x00030000, 0x00050000
+"""
+
+
+@AS
+def test_forged_error_data_does_not_spare_the_process(unprivileged: bool) -> None:
+    body = """
+stack({'getcwd': TRAP | 1})   # what pledgepy's filter answers under "error"
+attempt(os.getcwd)
+print('survived', pledgepy.status().level, flush=True)
+"""
+    r = under("stdio", body, setup=FOREIGN, unprivileged=unprivileged)
+    assert "stacked 0" in r.stdout, r.explain()
+    assert "survived" not in r.stdout and killed(r), r.explain()
+    assert "ENOSYS" not in r.stderr and '"error"' not in r.stderr, r.explain()
+    assert "getcwd" in r.stderr, r.explain()
+
+
+def test_foreign_kill_data_under_error_is_reported_and_answers_enosys() -> None:
+    body = """
+stack({'getcwd': TRAP})   # data 0: pledgepy's filters never return it while "error" is held
+attempt(os.getcwd)
+print('survived', flush=True)
+"""
+    r = under("stdio error", body, setup=FOREIGN)
+    assert r.returncode == 0 and "ERR ENOSYS" in r.stdout and "survived" in r.stdout, r.explain()
+    assert "a seccomp filter pledgepy did not install" in r.stderr, r.explain()
+
+
+@AS
+def test_refusing_the_exit_syscalls_does_not_dodge_the_penalty(unprivileged: bool) -> None:
+    body = """
+stack({n: ERRNO | 1 for n in ('tgkill', 'tkill', 'kill', 'exit_group', 'exit', 'rt_sigaction')})
+attempt(os.getcwd)
+print('survived', flush=True)
+"""
+    r = under("stdio", body, setup=FOREIGN, unprivileged=unprivileged, timeout=20)
+    assert "stacked 0" in r.stdout, r.explain()
+    assert "survived" not in r.stdout and r.returncode < 0, r.explain()
+    assert 'getcwd needs "rpath' in r.stderr, r.explain()
+
+
 # ---- 8: directory descriptors over SCM_RIGHTS ----
 
 @pytest.mark.parametrize("promise", ["sendfd", "recvfd"])
