@@ -68,7 +68,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
 
     ``None`` leaves an argument unchanged; ``""`` allows nothing but exiting.
     A later call may only drop promises (else ``PermissionError``), except
-    that while ``error`` is held such a request is ignored, as on OpenBSD.
+    that while ``error`` is held only the drops take effect and the gains are
+    ignored (both arguments), as on OpenBSD.
     ``strict`` (default: ``PLEDGEPY_STRICT``) turns anything the platform
     cannot enforce into ``UnsupportedError`` before anything changes.
     """
@@ -83,12 +84,17 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             new_exec = cur_exec
         if new is None and new_exec is None:
             return
+        if cur is not None and "error" in cur:
+            # OpenBSD's error mode: requested &= held, so drops take effect and
+            # only the gains are ignored
+            if new is not None:
+                new = new & cur
+            if new_exec is not None and cur_exec is not None:
+                new_exec = new_exec & cur_exec
         if new == cur and new_exec == cur_exec:
             return  # nothing to narrow: OpenBSD accepts the same promises again
         for kind, old, asked in (("promises", cur, new), ("execpromises", cur_exec, new_exec)):
             if old is not None and asked is not None and asked - old:
-                if cur is not None and "error" in cur:
-                    return  # OpenBSD ignores attempts to gain while "error" is held
                 raise not_held(kind, sorted(asked - old))
         rules = _rules()
         request = PledgeRequest(cur, new, cur_exec, new_exec, rules, _state.unveil_in_force)

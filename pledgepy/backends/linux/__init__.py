@@ -64,6 +64,11 @@ class LinuxBackend(BackendBase):
             weak.append("unix: connect(), bind() and sendto() cannot tell a unix socket from "
                         "an inet socket opened before pledge() (BPF cannot see a descriptor's "
                         "family; OpenBSD refuses inet sockets here)")
+        passing = sorted((new or frozenset()) & {"sendfd", "recvfd"})
+        if passing:
+            weak.append("/".join(passing) + ": directory descriptors pass too (OpenBSD refuses "
+                        "them; BPF cannot look inside msg_control): a received one lists and "
+                        "stats what unveil hides, though files opened under it obey unveil")
         weak.extend(self._proc_mem_gaps(held, request.unveils))
         if (new is not None and "unix" in new and not self._in_domain
                 and abi.current().abstract_unix_scope):

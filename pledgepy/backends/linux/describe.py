@@ -15,7 +15,7 @@ _MASKS = {
     consts.CLONE_NAMESPACES | consts.CLONE_PTRACE | consts.CLONE_UNTRACED:
         "namespace, PTRACE or UNTRACED flags",
     consts.O__TMPFILE | consts.O_CREAT | consts.O_TRUNC: "O_CREAT/O_TMPFILE/O_TRUNC",
-    consts.IOC_DIR_MASK: "a direction (not _IO)",
+    consts.IOC_DIR_MASK: "a direction (not _IO)", consts.O_ASYNC: "O_ASYNC",
 }
 #: (syscall, argument) -> prefixes of the constant names its values are shown with.
 _VOCAB = {

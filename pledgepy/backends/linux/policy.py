@@ -76,6 +76,7 @@ from .consts import (
     MTIOCTOP,
     O__TMPFILE,
     O_ACCMODE,
+    O_ASYNC,
     O_CREAT,
     O_PATH,
     O_RDONLY,
@@ -209,7 +210,7 @@ def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
     )
 
 
-_STDIO_FCNTL = (F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_GETOWN, F_GETSIG, F_GETOWN_EX,
+_STDIO_FCNTL = (F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_GETOWN, F_GETSIG, F_GETOWN_EX,
                 F_DUPFD_CLOEXEC, F_SETPIPE_SZ, F_GETPIPE_SZ, F_ADD_SEALS, F_GET_SEALS)
 _LOCK_FCNTL = (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
 _STDIO_PRCTL = (PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP, PR_SET_NO_NEW_PRIVS,
@@ -302,10 +303,13 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),
         when("stdio", "pkey_mprotect", bits_clear(2, PROT_EXEC)),
         when("stdio", "fcntl", one_of(1, *_STDIO_FCNTL)),
+        # O_ASYNC makes the kernel signal the descriptor's owner, which a tty
+        # sets to its foreground group: another process group (see proc)
+        when("stdio", "fcntl", one_of(1, F_SETFL), bits_clear(2, O_ASYNC)),
         when("stdio", "ioctl", one_of(1, *_STDIO_IOCTL)),
         when("stdio", "prctl", one_of(0, *_STDIO_PRCTL)),
         when("stdio", "arch_prctl", one_of(0, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS)),
-        when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read limits only
+        when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read own limits only
         when("stdio", "sendto", null(4)),
         when("stdio", "kill", is_self(0)),
         when("stdio", "tgkill", is_self(0)),
@@ -414,6 +418,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "ioprio_set", "pidfd_open", "pidfd_send_signal"),
         when("proc", "clone", _NO_NEW_NAMESPACES),
         when("proc", "fcntl", one_of(1, F_SETOWN, F_SETOWN_EX, F_SETSIG)),
+        when("stdio proc", "fcntl", one_of(1, F_SETFL), bits_set(2, O_ASYNC)),
     ),
     "exec": (*allow("exec", "execve", "execveat"),),
     "prot_exec": (
@@ -425,8 +430,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "ps": (),
     "vminfo": (),
     "id": (*allow("id", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "prlimit64",
-                  "setpriority"),),
+                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "setpriority"),
+           # another process's limits need proc (OpenBSD has no call that sets them)
+           when("id", "prlimit64", one_of(0, 0, SELF)),),
     "pf": (),
     "route": (),
     "wroute": (),

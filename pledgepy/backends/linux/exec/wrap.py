@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+from .. import native
 from ..seccomp import kernel
+from ..seccomp.filter import trap_data_bit
 from ..seccomp.plan import Plan, build
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
@@ -66,6 +68,9 @@ def narrow() -> None:
     if _current is None:  # unpledged so far: the handler must be ready for the filter
         kernel.prepare()
     plan = build(_target, _arch)
+    # this thread's traps may now carry the execpromises' data (the message
+    # must not call them foreign; it stays allowed, which only affects messages)
+    native.set_trap_data(trap_data_bit(plan) | (trap_data_bit(_current) if _current else 0))
     kernel.install(kernel.compile_for(plan.delta(_current)), all_threads=False)
 
 

@@ -130,6 +130,14 @@ def set_held(promises: frozenset[str]) -> None:
         _sigsys.lib.pp_set_held(bits(promises))
 
 
+def set_trap_data(mask: int) -> None:
+    """Tell the handler which SECCOMP_RET_DATA values pledgepy's filters in force
+    return with a trap (bit d: data d); other data marks a filter pledgepy did not
+    install. Only the message uses it: the penalty follows :func:`set_held`."""
+    if _sigsys is not None:
+        _sigsys.lib.pp_set_trap_data(mask)
+
+
 def set_quiet(quiet: bool) -> None:
     """Turn the one-line violation messages off (True) or on."""
     if _sigsys is not None:

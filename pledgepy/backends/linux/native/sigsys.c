@@ -9,9 +9,13 @@
  *      BPF cannot tell from a path lookup because it cannot read the string;
  *   2. writes one line naming program, pid, syscall, key argument and the
  *      promises that would allow it;
- *   3. under the "error" promise (SECCOMP_RET_DATA == 1) makes the syscall
- *      return -ENOSYS; otherwise raises SIGABRT so faulthandler prints the
- *      Python traceback, and makes sure the process dies of SIGABRT.
+ *   3. under the "error" promise makes the syscall return -ENOSYS; otherwise
+ *      raises SIGABRT so faulthandler prints the Python traceback, and makes
+ *      sure the process dies.
+ * The penalty follows the promises Python recorded (pp_set_held), never the
+ * trap's SECCOMP_RET_DATA: a filter the program stacks itself can return
+ * SECCOMP_RET_TRAP with any data, and for equal actions the newest filter's
+ * data wins. Data pledgepy's filters do not return now marks such a filter.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +33,6 @@
 #ifndef AT_EMPTY_PATH
 #define AT_EMPTY_PATH 0x1000
 #endif
-#define PP_TRAP_ERROR 1
 #define PP_MAX_REPORTED 1024
 
 struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t special; };
@@ -44,6 +47,7 @@ enum { PLACEHOLDER_SELF = 1, PLACEHOLDER_ANY = 2 };
 #include "pp_tables.h"
 
 static volatile uint64_t g_held;
+static volatile uint32_t g_trap_data; /* bit d: pledgepy's filters in force may return TRAP|d */
 static volatile int g_quiet;
 static char g_prog[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
@@ -205,7 +209,7 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
 #undef b
 }
 
-static void report(int nr, const uint64_t a[6], int error_mode)
+static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
 {
     if (g_quiet)
         return;
@@ -216,6 +220,11 @@ static void report(int nr, const uint64_t a[6], int error_mode)
     }
     struct buf b = { .len = 0 };
     describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog);
+    if (foreign) {
+        b.len--; /* before the newline */
+        put(&b, " (trapped by a seccomp filter pledgepy did not install)");
+        b.data[b.len++] = '\n';
+    }
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
 }
 
@@ -280,6 +289,11 @@ static void die(void)
     sigaction(SIGABRT, &dfl, 0);
     raw(SYS_tgkill, pid, tid, SIGABRT, 0, 0);
     raw(SYS_exit_group, 128 + SIGABRT, 0, 0, 0, 0);
+    /* Still here: a filter the program stacked refuses even exit_group. A fault
+     * needs no syscall, and the kernel kills with a fault signal that is blocked,
+     * as every signal but SIGABRT is inside this handler. */
+    for (;;)
+        __builtin_trap();
 }
 
 static void on_sigsys(int sig, siginfo_t *info, void *context)
@@ -290,12 +304,14 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
     uint64_t a[6];
     get_args(uc, a);
     int nr = info->si_syscall;
-    int error_mode = (info->si_errno & SECCOMP_RET_DATA) == PP_TRAP_ERROR;
+    uint32_t data = (uint32_t)info->si_errno & SECCOMP_RET_DATA;
+    int foreign = data >= 32 || !(g_trap_data & (1u << data));
+    int error_mode = (g_held & T_ERROR_BIT) != 0;
     if (emulate(nr, a, uc)) {
         errno = saved;
         return;
     }
-    report(nr, a, error_mode);
+    report(nr, a, error_mode, foreign);
     if (!error_mode)
         die();
     set_return(uc, -ENOSYS);
@@ -325,6 +341,7 @@ void pp_set_program(const char *name)
 }
 
 void pp_set_held(uint64_t held) { g_held = held; }
+void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
 void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
 

@@ -156,6 +156,7 @@ def c_source(arch: str) -> str:
         + f"static const uint32_t T_PROMISE_NAMES[64] = {{{', '.join(map(str, rows.promise_names))}}};\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
+        + f"#define T_ERROR_BIT {1 << VOCABULARY.index('error')}ull\n"
     )
 
 

@@ -35,6 +35,11 @@ def _arg_offset(index: int, high: bool = False) -> int:
     return 16 + 8 * index + (4 if high else 0)
 
 
+def trap_data_bit(plan: Plan) -> int:
+    """The SECCOMP_RET_DATA *plan*'s traps carry, as a bit (see native.set_trap_data)."""
+    return 1 << (TRAP_ERROR if plan.error else TRAP_KILL)
+
+
 def _returns(plan: Plan, violation: int | None) -> dict[str, int]:
     return {
         "allow": SECCOMP_RET_ALLOW,

@@ -22,7 +22,7 @@ from ..consts import (
     SECCOMP_SET_MODE_FILTER,
 )
 from ..syscalls import BY_ARCH
-from .filter import ENOSYS_ERRNO, compile_plan
+from .filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from .plan import Plan
 
 ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -158,6 +158,16 @@ def install(program: bytes, *, all_threads: bool = True, listener: bool = False)
 def apply(plan: Plan, previous: Plan | None) -> None:
     """Stack the filter for *plan* on top of *previous* (which stays in force)."""
     delta = plan.delta(previous)
-    if previous is None or not delta.allows_everything():
-        install(compile_for(delta))
+    old_bits = trap_data_bit(previous) if previous is not None else 0
+    # The handler's penalty follows the held promises: narrow them before the
+    # filter goes in, so it is never more lenient than the filters in force.
     native.set_held(plan.promises)
+    if previous is None or not delta.allows_everything():
+        native.set_trap_data(old_bits | trap_data_bit(plan))  # both may trap meanwhile
+        try:
+            install(compile_for(delta))
+        except BaseException:
+            native.set_held(previous.promises if previous is not None else frozenset())
+            native.set_trap_data(old_bits)
+            raise
+    native.set_trap_data(trap_data_bit(plan))  # the newest filter restates every trap
