@@ -28,6 +28,7 @@ def confine(promises: frozenset[str]) -> int:
     """In the child, just before exec: install the filter; return the listener fd."""
     kernel.prepare()
     if abi.current().available:
+        domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = build(promises, kernel.arch() or "x86_64")
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
