@@ -235,3 +235,40 @@ attempt(os.open, "/proc/self/mem", os.O_RDWR)
 """
     r = under("stdio rpath wpath", body, setup="pledgepy.unveil('/usr', 'rw')\n")
     assert r.returncode == 0 and r.stdout.split() == ["False", "ERR", "EACCES"], r.explain()
+
+
+# --- item 7: writable and executable memory without prot_exec -------------------
+
+CALLBACK = """
+import ctypes
+CB = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)
+"""
+
+
+def test_a_ctypes_callback_s_rwx_page_is_reported() -> None:
+    body = """
+st = pledgepy.status()
+print(st.level, any("writable and executable" in g for g in st.not_enforced), CB())
+"""
+    r = under("stdio", body, setup=CALLBACK)
+    assert r.returncode == 0 and r.stdout.split() == ["partial", "True", "7"], r.explain()
+
+
+def test_strict_refuses_with_a_ctypes_callback_s_rwx_page() -> None:
+    r = run(CALLBACK + """
+import pledgepy
+try:
+    pledgepy.pledge("stdio", strict=True)
+except pledgepy.UnsupportedError as e:
+    print("refused", "keep prot_exec" in str(e), pledgepy.status().promises)
+""")
+    assert r.returncode == 0 and r.stdout.split() == ["refused", "True", "None"], r.explain()
+
+
+def test_no_rwx_memory_no_report_and_prot_exec_keeps_it_quiet() -> None:
+    r = under("stdio", "print(any('writable and executable' in g "
+                       "for g in pledgepy.status().not_enforced))")
+    assert r.returncode == 0 and r.stdout.split() == ["False"], r.explain()
+    r = under("stdio prot_exec", "print(any('writable and executable' in g "
+                                 "for g in pledgepy.status().not_enforced))", setup=CALLBACK)
+    assert r.returncode == 0 and r.stdout.split() == ["False"], r.explain()

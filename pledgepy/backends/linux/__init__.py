@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ...promises import VOCABULARY
 from ...status import Gaps
 from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule
-from . import native, threads
+from . import maps, native, threads
 from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
 from .seccomp import kernel
@@ -61,6 +61,7 @@ class LinuxBackend(BackendBase):
         self._plan: Plan | None = None
         self._in_domain = False  # in a Landlock domain (unveil's, or pledge's own)
         self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
+        self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -88,6 +89,7 @@ class LinuxBackend(BackendBase):
         domains = self._domains(request)
         weak.extend(domains.gaps)
         weak.extend(self._proc_mem_gaps(request))
+        weak.extend(self._wx_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
                 and abi.current().abstract_unix_scope):
             notes.append("unix: abstract unix sockets created outside the sandbox are out of "
@@ -189,6 +191,26 @@ class LinuxBackend(BackendBase):
                         "/proc/self/mem, so leaving out prot_exec does not stop new code "
                         "(unveil rules in force that reach no procfs close this)")
         return weak
+
+    def _wx_gaps(self, request: PledgeRequest) -> list[str]:
+        """Writable and executable memory: new code without prot_exec."""
+        new, old = request.new, request.old
+        if new is None or "prot_exec" in new:
+            return []
+        if old is None or "prot_exec" in old:  # new such mappings were possible until now
+            if old is not None and "rpath" not in old:
+                self._wx = ("(unknown: /proc/self/maps cannot be read without rpath)",)
+            else:
+                try:
+                    self._wx = tuple(maps.writable_executable())
+                except OSError as exc:
+                    self._wx = (f"(unknown: /proc/self/maps: {exc.strerror})",)
+        if not self._wx:
+            return []
+        return [f"prot_exec: writable and executable memory is mapped ({len(self._wx)}: "
+                f"{'; '.join(self._wx[:3])}), so code written there runs without prot_exec "
+                "(ctypes callbacks get such memory from libffi): create no callbacks and "
+                "load nothing that maps it before pledge(), or keep prot_exec"]
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
