@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections import namedtuple
 from typing import TYPE_CHECKING
 
 from ...promises import VOCABULARY
 from ...status import Gaps
 from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule
-from . import native, threads
-from .landlock import abi
+from . import maps, native, threads
+from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
@@ -23,6 +24,25 @@ def _unveil() -> ModuleType:
     from .landlock import unveil
 
     return unveil
+
+
+LIMIT = "Landlock's limit of 16 nested domains is reached"
+
+
+class Domains(namedtuple("Domains", "own children gaps")):
+    """The Landlock domains one pledge enters: a new (nested) one for this process
+    (*own*), one below it for exec'd programs (*children*), and what the 16-domain
+    limit leaves undone (*gaps*)."""
+
+    __slots__ = ()
+    own: bool
+    children: bool
+    gaps: tuple[str, ...]
+
+
+def reaches_memory(promises: frozenset[str], letters: str) -> bool:
+    """Whether *promises* can open /proc/<pid>/mem with procfs reachable by *letters*."""
+    return ("rpath" in promises and "r" in letters) or ("wpath" in promises and "w" in letters)
 
 
 EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
@@ -40,6 +60,8 @@ class LinuxBackend(BackendBase):
     def __init__(self) -> None:
         self._plan: Plan | None = None
         self._in_domain = False  # in a Landlock domain (unveil's, or pledge's own)
+        self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
+        self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -69,7 +91,10 @@ class LinuxBackend(BackendBase):
             weak.append("/".join(passing) + ": directory descriptors pass too (OpenBSD refuses "
                         "them; BPF cannot look inside msg_control): a received one lists and "
                         "stats what unveil hides, though files opened under it obey unveil")
-        weak.extend(self._proc_mem_gaps(held, request.unveils))
+        domains = self._domains(request)
+        weak.extend(domains.gaps)
+        weak.extend(self._proc_mem_gaps(request))
+        weak.extend(self._wx_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
                 and abi.current().abstract_unix_scope):
             notes.append("unix: abstract unix sockets created outside the sandbox are out of "
@@ -106,30 +131,99 @@ class LinuxBackend(BackendBase):
                     "refuse installing a SIGSYS handler")
         return native.MISSING
 
-    def _proc_mem_gaps(self, held: frozenset[str],
-                       unveils: tuple[UnveilRule, ...]) -> list[str]:
+    def _proc_letters(self, request: PledgeRequest) -> str:
+        """``"r"``/``"w"``: how procfs stays reachable once *request* is in force."""
+        rules = request.unveils
+        committed = request.unveil_in_force or (request.new is not None
+                                                and "unveil" not in request.new)
+        if not rules or not committed or not abi.current().available:
+            return procfs.MEMORY_LETTERS  # no unveil in force hides anything
+        return self._reach_of(rules, request.old)
+
+    def _reach_of(self, rules: tuple[UnveilRule, ...], held: frozenset[str] | None) -> str:
+        """procfs.reach() of *rules* (with stdio's paths), remembered: once they are in
+        force a later pledge may not be able to look again."""
+        if rules not in self._reach:
+            if held is not None and "rpath" not in held:
+                return procfs.MEMORY_LETTERS  # cannot look now: assume the worst
+            try:
+                self._reach[rules] = procfs.reach(rules + _unveil().stdio_rules())
+            except OSError:
+                return procfs.MEMORY_LETTERS
+        return self._reach[rules]
+
+    def _domains(self, request: PledgeRequest) -> Domains:
+        """Which new Landlock domains this pledge enters (see landlock.domain)."""
+        new, old = request.new, request.old
+        row = abi.current()
+        if not row.available:
+            return Domains(False, False, ())
+        letters = self._proc_letters(request)
+        commit = new is not None and "unveil" not in new and bool(request.unveils) \
+            and not request.unveil_in_force
+        own = new is not None and not commit and (
+            not self._in_domain or reaches_memory(new, letters))
+        target = None
+        if request.new_exec is not None:
+            from .exec import wrap
+
+            target = wrap.target(request.new_exec, new)
+        children = target is not None and reaches_memory(target, letters)
+        weak: list[str] = []
+        if not (own or commit or children):
+            return Domains(False, False, ())
+        if own and not row.tsync and threads.count() > 1:
+            weak.append("threads already running are left out of the Landlock domain that "
+                        "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
+        can_probe = old is None or "stdio" in old  # the probe runs on a helper thread
+        left = domain.layers_left() if can_probe else abi.MAX_LAYERS
+        needed = int(own or commit)
+        if needed > left:
+            own = False
+            if new is not None and reaches_memory(new, procfs.MEMORY_LETTERS):
+                weak.append(LIMIT + ": this process stays in the domain of processes that may "
+                            "hold more promises (its parent, siblings, children) and can open "
+                            "their /proc/<pid>/mem")
+        if children and needed + 1 > left:
+            children = False
+            weak.append(LIMIT + ": exec'd programs stay in this process's domain and can "
+                        "open its /proc/<pid>/mem under their execpromises")
+        return Domains(own, children, tuple(weak))
+
+    def _proc_mem_gaps(self, request: PledgeRequest) -> list[str]:
         """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
+        held = request.new if request.new is not None else frozenset(VOCABULARY)
         weak: list[str] = []
         paths = held & {"rpath", "wpath"}
-        if paths and not self._in_domain:
-            row = abi.current()
-            if not row.available:
-                weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
-                            "this user can be opened (no Landlock to confine ptrace access)")
-            elif self._plan is None and not row.tsync and threads.count() > 1:
-                weak.append("threads already running are left out of the Landlock domain that "
-                            "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
-        if "wpath" in held and "prot_exec" not in held and not self._hides_proc(unveils):
+        if paths and not abi.current().available:
+            weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
+                        "this user can be opened (no Landlock to confine ptrace access)")
+        if ("wpath" in held and "prot_exec" not in held
+                and "w" in self._proc_letters(request)):
             weak.append("wpath: this process's own code can be rewritten through "
                         "/proc/self/mem, so leaving out prot_exec does not stop new code "
-                        "(unveil without /proc closes this)")
+                        "(unveil rules in force that reach no procfs close this)")
         return weak
 
-    @staticmethod
-    def _hides_proc(rules: tuple[UnveilRule, ...]) -> bool:
-        return bool(rules) and not any(
-            "w" in m and ("/proc".startswith(p.rstrip("/") or "/") or p.startswith("/proc"))
-            for p, m in rules)
+    def _wx_gaps(self, request: PledgeRequest) -> list[str]:
+        """Writable and executable memory: new code without prot_exec."""
+        new, old = request.new, request.old
+        if new is None or "prot_exec" in new:
+            return []
+        if old is None or "prot_exec" in old:  # new such mappings were possible until now
+            if old is not None and "rpath" not in old:
+                self._wx = ("(unknown: /proc/self/maps cannot be read without rpath)",)
+            else:
+                try:
+                    self._wx = tuple(maps.writable_executable())
+                except OSError as exc:
+                    self._wx = (f"(unknown: /proc/self/maps: {exc.strerror})",)
+        if not self._wx:
+            return []
+        return [f"prot_exec: writable and executable memory is mapped ({len(self._wx)}: "
+                f"{'; '.join(self._wx[:3])}), so code written there runs without prot_exec "
+                "(ctypes callbacks get such memory from libffi): create no callbacks and "
+                "load nothing that maps it before pledge(), or keep prot_exec"]
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
@@ -143,7 +237,9 @@ class LinuxBackend(BackendBase):
             from .exec import wrap
 
             wrap.prepare()
-            wrap.arm(request.new_exec, None, kernel.arch() or "x86_64")
+            children = self._domains(request).children
+            domain.prepare()  # unpledged: files can still be opened
+            wrap.arm(request.new_exec, None, kernel.arch() or "x86_64", nest=children)
             return
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
@@ -155,19 +251,24 @@ class LinuxBackend(BackendBase):
             from .exec import wrap
 
             wrap.prepare()  # a later pledge may set execpromises
+        domains = self._domains(request)
+        if request.old is None or request.old & {"rpath", "unveil"}:
+            domain.prepare()  # later domains may not be able to open what they need
         if commit:
+            self._reach_of(unveils, request.old)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
             _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
+            domain.entered()
             self._in_domain = True
-        elif not self._in_domain and abi.current().available:
-            from .landlock import domain
-
-            domain.enter()  # keeps /proc/<pid>/mem of others out of reach
+        elif domains.own:
+            # Keeps /proc/<pid>/mem of processes outside it out of reach: of those
+            # outside the sandbox, and (nested) of those this narrowing leaves broader.
+            domain.enter(all_threads=True)
             self._in_domain = True
         kernel.apply(plan, self._plan)
         self._plan = plan
         if execs:
-            wrap.arm(request.new_exec, plan, plan.arch)
+            wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:
@@ -206,10 +307,12 @@ class LinuxBackend(BackendBase):
             from .exec import wrap
 
             wrap.prepare()
+        if unveils and abi.current().available:
+            self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
-        if unveils:
+        if unveils and abi.current().available:
+            domain.entered()
             self._in_domain = True
-
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():

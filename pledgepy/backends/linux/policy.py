@@ -190,7 +190,7 @@ def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
 
     O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; O_TRUNC adds wpath;
     O_CREAT/O_TMPFILE add cpath and may not set setuid/setgid bits.
-    O_PATH descriptors (no I/O) need rpath, or unveil (to name paths for it).
+    O_PATH descriptors (no I/O) need rpath, or unveil (:func:`_o_path_rule`).
     """
     reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
     writing = one_of(flags, O_WRONLY, mask=O_ACCMODE)
@@ -206,8 +206,12 @@ def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
         when("wpath cpath", syscall, writing, create, plain_mode),
         when("rpath wpath cpath", syscall, both, create, plain_mode),
         when("rpath wpath cpath", syscall, reading, create, plain_mode),
-        when("unveil", syscall, bits_set(flags, O_PATH), bits_clear(flags, CREATE_BITS | O_TRUNC)),
     )
+
+
+def _o_path_rule(syscall: str, flags: int) -> Rule:
+    """O_PATH descriptors (no I/O): what unveil needs to name paths for Landlock."""
+    return when("unveil", syscall, bits_set(flags, O_PATH), bits_clear(flags, CREATE_BITS | O_TRUNC))
 
 
 _STDIO_FCNTL = (F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_GETOWN, F_GETSIG, F_GETOWN_EX,
@@ -252,9 +256,13 @@ def _inet_socket(needs: str) -> Rule:
 
 #: Allowed under every promise set, even "": exiting, narrowing (like OpenBSD's
 #: PLEDGE_ALWAYS), and what the violation handler needs to report and abort.
+#: Narrowing includes entering a nested Landlock domain (restrict_self and
+#: NO_NEW_PRIVS only ever take away; a ruleset fd grants nothing by itself).
 ALWAYS: tuple[Rule, ...] = (
     *allow("", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "getpid", "gettid"),
     when("", "seccomp", one_of(0, SECCOMP_SET_MODE_FILTER), one_of(1, 0, SECCOMP_FILTER_FLAG_TSYNC)),
+    *allow("", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"),
+    when("", "prctl", one_of(0, PR_SET_NO_NEW_PRIVS)),
     when("", "write", one_of(0, 2)),
     when("", "rt_sigaction", one_of(0, SIGABRT)),
     when("", "tgkill", is_self(0), one_of(2, SIGABRT)),
@@ -441,9 +449,8 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "video": (when("video", "ioctl", one_of(1, IOC_TYPE_VIDEO, mask=IOC_TYPE_MASK),
                    none_of(1, 0, mask=IOC_DIR_MASK)),),
     "bpf": (),
-    "unveil": (*allow("unveil", "landlock_create_ruleset", "landlock_add_rule",
-                      "landlock_restrict_self"),
-               when("unveil", "prctl", one_of(0, PR_SET_NO_NEW_PRIVS))),
+    # The Landlock syscalls are in ALWAYS (they can only restrict).
+    "unveil": (_o_path_rule("open", 1), _o_path_rule("openat", 2)),
     "error": (),
 }
 

@@ -33,6 +33,7 @@ def confine(promises: frozenset[str]) -> int:
     kernel.prepare()
     die_with_parent()
     if abi.current().available:
+        domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = refuse(build(promises, kernel.arch() or "x86_64"))
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),

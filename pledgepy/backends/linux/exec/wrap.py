@@ -17,12 +17,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 from .. import native
+from ..landlock import domain
 from ..seccomp import kernel
 from ..seccomp.filter import trap_data_bit
 from ..seccomp.plan import Plan, build
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
+_nest = False  # exec'd programs enter a Landlock domain of their own
 _arch = "x86_64"
 _in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
@@ -39,25 +41,33 @@ def needed(execpromises: frozenset[str] | None, promises: frozenset[str] | None)
     return "exec" in promises and not (execpromises | {"exec"}) >= promises
 
 
+def target(execpromises: frozenset[str] | None,
+           promises: frozenset[str] | None) -> frozenset[str] | None:
+    """What exec'd programs are narrowed to (None: they run under *promises*)."""
+    if execpromises is None or not needed(execpromises, promises):
+        return None
+    return (execpromises & promises if promises is not None else execpromises) | {"exec"}
+
+
 def prepare() -> None:
     """Load and install the wrappers (before a filter may forbid imports)."""
     _install()
 
 
-def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str) -> None:
-    """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises).
+def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str, *,
+        nest: bool = False) -> None:
+    """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises);
+    with *nest*, each enters a Landlock domain below this process's first.
 
     *current* is the plan in force (None: unpledged). Call after it is in
-    force; :func:`prepare` must have run if :func:`needed` says so.
+    force; :func:`prepare` must have run if :func:`needed` says so (and
+    ``domain.prepare()`` if *nest*).
     """
-    global _target, _current, _arch
+    global _target, _current, _arch, _nest
     _current, _arch = current, arch
-    held = current.promises if current is not None else None
-    if not needed(execpromises, held):
-        _target = None
-        return
-    assert execpromises is not None and _installed
-    _target = (execpromises & held if held is not None else execpromises) | {"exec"}
+    _target = target(execpromises, current.promises if current is not None else None)
+    _nest = nest and _target is not None
+    assert _target is None or _installed
 
 
 def narrow() -> None:
@@ -67,6 +77,8 @@ def narrow() -> None:
         return
     if _current is None:  # unpledged so far: the handler must be ready for the filter
         kernel.prepare()
+    if _nest:  # out of reach of this process's memory through /proc (raises E2BIG)
+        domain.enter()
     plan = build(_target, _arch)
     # this thread's traps may now carry the execpromises' data (the message
     # must not call them foreign; it stays allowed, which only affects messages)

@@ -1,25 +1,126 @@
-"""The Landlock domain every pledge() enters when unveil has not made one.
+"""The Landlock domains pledge() enters: nested ones, so narrowing keeps broader processes out of reach.
 
 Landlock confines ptrace-class access (ptrace, ``/proc/<pid>/mem``) to a
-process's own domain and the domains nested in it, so ``rpath``/``wpath``
-cannot reach the memory of processes outside. The domain hides no file: with
-a scope (ABI >= 6) it handles no file access at all, so ``open()`` pays
-nothing; before that it handles only EXECUTE and grants it everywhere.
+process's own domain and the domains nested below it. The first pledge's
+domain keeps processes outside the sandbox out of reach; each later pledge
+that can still open ``/proc`` enters a new domain nested below the one in
+force, so the narrowed process cannot reach the processes that stay in the
+outer one (its parent, its siblings, children forked before the narrowing),
+while they can still reach it. Execpromises children enter one before exec.
+
+The domain hides no file: with a scope (ABI >= 6) it handles no file access
+at all, so ``open()`` pays nothing; before that it handles only EXECUTE and
+grants it everywhere (through a descriptor of ``/`` opened at the first
+domain, because a later pledge may not allow opening it).
+
+Landlock stacks at most 16 domains (then E2BIG). :func:`layers_left` says how
+many this thread may still enter: probed once, then counted.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 from . import abi as A
-from .ruleset import Ruleset
+from .ruleset import LandlockError, Ruleset
+
+_left: int | None = None  # domains this thread may still enter (None: not probed)
+_root: tuple[int, int, int] | None = None  # (fd, st_dev, st_ino) of "/" for ABI < 6
 
 
-def enter() -> None:
-    """Enter a domain that hides no file; raise OSError if the kernel refuses."""
+def _probe() -> int:
+    """Enter empty domains on a helper thread (it inherits this thread's) until E2BIG;
+    they end with it. Nothing changes for the process."""
+
+    def count() -> None:
+        n = 0
+        try:
+            with Ruleset(A.ACCESS_FS_EXECUTE, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+                while n <= A.MAX_LAYERS:
+                    ruleset.restrict_self()
+                    n += 1
+        except OSError:
+            pass  # E2BIG once the limit is reached; anything else: no more than n
+        found.append(n)
+        tids.append(threading.get_native_id())
+
+    found: list[int] = []
+    tids: list[int] = []
+    helper = threading.Thread(target=count, name="pledgepy-landlock-probe")
+    helper.start()
+    helper.join()
+    _gone(tids)
+    return found[0] if found else 0
+
+
+def _gone(tids: list[int], timeout: float = 2.0) -> None:
+    """Wait until the kernel no longer knows the helper thread: join() returns a little
+    before it exits, and a filter installed meanwhile would kill it (signals blocked)
+    in its last syscalls. sched_getaffinity needs only stdio, unlike /proc."""
+    deadline = time.monotonic() + timeout
+    for tid in tids:
+        while time.monotonic() < deadline:
+            try:
+                os.sched_getaffinity(tid)
+            except OSError:
+                break  # ESRCH: gone
+            time.sleep(0.0001)
+
+
+def layers_left() -> int:
+    """How many more Landlock domains this thread can enter (0 without Landlock)."""
+    global _left
+    if _left is None:
+        _left = _probe() if A.current().available else 0
+    return _left
+
+
+def _root_fd() -> int:
+    """The descriptor of ``/`` :func:`prepare` opened, checked to still be ``/``."""
+    if _root is not None:
+        fd, dev, ino = _root
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (dev, ino):
+                return fd
+        except OSError:
+            pass
+    raise LandlockError(9, "no descriptor of / for a Landlock domain (ABI < 6): not "
+                        "prepared, or closed since")
+
+
+def prepare() -> None:
+    """Open what later domains need (ABI < 6: ``/``), while files can be opened."""
+    global _root
     row = A.current()
+    if row.available and not row.scope_only_domain:
+        try:
+            _root_fd()
+        except LandlockError:
+            fd = os.open("/", os.O_PATH | os.O_CLOEXEC)
+            st = os.fstat(fd)
+            _root = (fd, st.st_dev, st.st_ino)
+
+
+def enter(*, all_threads: bool = False) -> None:
+    """Enter a new domain nested below the current one (the calling thread; every
+    thread with *all_threads* where the kernel can); raise LandlockError if refused."""
+    row = A.current()
+    flags = A.RESTRICT_SELF_TSYNC if all_threads and row.tsync else 0
     if row.scope_only_domain:
         with Ruleset(0, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
-            ruleset.restrict_self()
-        return
-    with Ruleset(A.ACCESS_FS_EXECUTE) as ruleset:
-        ruleset.add_path("/", A.ACCESS_FS_EXECUTE)
-        ruleset.restrict_self()
+            ruleset.restrict_self(flags)
+    else:
+        with Ruleset(A.ACCESS_FS_EXECUTE) as ruleset:
+            ruleset.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+            ruleset.restrict_self(flags)
+    entered()
+
+
+def entered() -> None:
+    """Count one domain entered by this thread (here or by unveil's commit)."""
+    global _left
+    if _left is not None:
+        _left = max(0, _left - 1)

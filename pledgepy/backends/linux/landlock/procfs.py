@@ -1,0 +1,62 @@
+"""Whether unveil rules leave procfs (and so ``/proc/<pid>/mem``) reachable.
+
+Judged on the real filesystem, as Landlock binds rules: each rule's path with
+symlinks followed. A rule reaches procfs when that file is on a procfs mount
+(any mount point or bind mount: same device) or is a directory above a procfs
+mount point (Landlock grants beneath, across mounts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ...base import UnveilRule
+
+#: The letters that matter for a process's memory: open it to read, or to write.
+MEMORY_LETTERS = "rw"
+
+_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def _unescape(field: str) -> str:
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[int, str]]:
+    """``(st_dev, mount point)`` of every procfs mount this process can see."""
+    found = []
+    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            head, _, tail = line.partition(" - ")
+            fields = head.split()
+            if tail.split()[:1] == ["proc"] and len(fields) >= 5:
+                major, minor = fields[2].split(":")
+                found.append((os.makedev(int(major), int(minor)), _unescape(fields[4])))
+    return found
+
+
+def _above(directory: str, path: str) -> bool:
+    return directory == "/" or path == directory or path.startswith(directory + "/")
+
+
+def reach(rules: tuple[UnveilRule, ...]) -> str:
+    """The letters of :data:`MEMORY_LETTERS` with which *rules* reach procfs.
+
+    Raises OSError when the mounts cannot be read (the caller assumes the worst).
+    """
+    procs = mounts()
+    devices = {dev for dev, _ in procs}
+    letters = ""
+    for rule in rules:
+        wanted = "".join(c for c in MEMORY_LETTERS if c in rule.permissions and c not in letters)
+        if not wanted:
+            continue
+        try:
+            st = os.stat(rule.path)
+        except OSError:
+            continue  # a missing file grants nothing when the rules take effect
+        real = os.path.realpath(rule.path)
+        if st.st_dev in devices or any(_above(real, point) for _, point in procs):
+            letters += wanted
+    return "".join(c for c in MEMORY_LETTERS if c in letters)
