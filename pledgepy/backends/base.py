@@ -117,6 +117,10 @@ class ExecSupervisor(Protocol):
 class WorkerSupervisor(Protocol):
     """A worker's two halves: it confines itself, its parent hears its violations."""
 
+    def prepare(self) -> None:
+        """In the worker: load what :meth:`confine` needs, while files can be read."""
+        ...
+
     def confine(self, promises: Promises, channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*; send *ready* and the means to hear
         violations (a descriptor) over *channel*."""

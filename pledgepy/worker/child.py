@@ -155,6 +155,19 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         sock.sendall(frame)
 
 
+def _preload(config: dict[str, Any]) -> None:
+    """Load the sandbox's own code while this process can still read it (before the
+    switch to another user, before the limits)."""
+    import subprocess  # noqa: F401 - unveil's lock prepares the exec wrappers, which use it
+
+    from .. import api, runtime  # noqa: F401
+
+    if config["supervised"]:
+        supervisor = api.backend().worker_supervisor()
+        if supervisor is not None:
+            supervisor.prepare()
+
+
 def main(fd: int, ppid: int) -> None:
     """The worker's life, in the order its guarantees need."""
     harden.close_inherited((fd,))
@@ -162,6 +175,7 @@ def main(fd: int, ppid: int) -> None:
     steps = [harden.no_new_privs(), harden.not_dumpable(), harden.die_with_parent(ppid)]
     try:
         config = _recv(sock, codec.MAX_MESSAGE)
+        _preload(config)
         if config.get("uid") is not None and os.geteuid() == 0:
             steps += harden.switch_user(config["uid"], config["gid"], ppid)
         steps.append(harden.drop_capabilities())

@@ -34,6 +34,12 @@ class WorkerSupervisor:
     def __init__(self) -> None:
         self._plan: Plan | None = None
 
+    def prepare(self) -> None:
+        """Load the filter machinery and the native module now."""
+        kernel.prepare()
+        build(frozenset({"stdio"}), kernel.arch() or "x86_64")
+        abi.current()
+
     def confine(self, promises: frozenset[str], channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*, send *ready* and the listener over *channel*."""
         kernel.prepare()
