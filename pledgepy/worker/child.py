@@ -55,10 +55,12 @@ def _load(config: dict[str, Any]) -> ModuleType:
     return importlib.import_module(config["module"])
 
 
-def _setup(spec: str | None) -> None:
+def _setup(spec: str | None, module: ModuleType, config: dict[str, Any]) -> None:
+    """Run ``"module:function"``; the worker's own module (or ``__main__``) as loaded."""
     if spec:
         where, _, name = spec.partition(":")
-        fn = getattr(importlib.import_module(where), name)
+        own = where in (config["module"], "__main__")
+        fn = getattr(module if own else importlib.import_module(where), name)
         fn()
 
 
@@ -181,7 +183,7 @@ def main(fd: int, ppid: int) -> None:
         steps.append(harden.drop_capabilities())
         steps += limits.apply(config["limits"])
         module = _load(config)
-        _setup(config.get("setup"))
+        _setup(config.get("setup"), module, config)
         ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid()}
         confine(config, sock, ready)
     except BaseException as exc:  # noqa: BLE001 - the parent raises it
