@@ -16,6 +16,9 @@ from .status import Status, UnveilStatus
 __all__ = [
     "pledge", "unveil", "status", "set_violation_messages", "Status", "UnveilStatus",
     "UnsupportedError", "PledgeWarning", "VOCABULARY", "unveil_imports", "open", "opener",
+    "Worker", "WorkerPool", "isolated", "Limits", "WorkerError", "WorkerViolation",
+    "WorkerCrashed", "WorkerTimeout", "WorkerLimitExceeded", "RemoteError",
+    "WorkerProtocolError", "WorkerStatus", "WorkerStats",
 ]
 __version__ = "0.1.0"
 
@@ -30,3 +33,12 @@ def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
     from .imports import unveil_imports as unveil_them  # lazy: sysconfig and site cost start-up
 
     return unveil_them(strict=strict)
+
+
+def __getattr__(name: str) -> object:
+    """The worker's names (pledgepy.Worker, ...), loaded on first use."""
+    if name in __all__:
+        from . import worker
+
+        return getattr(worker, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ from collections import namedtuple
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import socket
     from typing import Protocol
 
     from ..status import Gaps
@@ -95,6 +96,10 @@ class Backend(Protocol):
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
 
+    def worker_supervisor(self) -> WorkerSupervisor | None:
+        """What lets a worker's parent hear its violations, if any (pledgepy.Worker)."""
+        ...
+
 
 class ExecSupervisor(Protocol):
     """The pledge command's two halves: the child confines itself, the parent explains."""
@@ -110,6 +115,27 @@ class ExecSupervisor(Protocol):
 
     def gaps(self, promises: Promises) -> tuple[str, ...]:
         """How a program holding *promises* could still outlive or outrank the parent."""
+        ...
+
+
+class WorkerSupervisor(Protocol):
+    """A worker's two halves: it confines itself, its parent hears its violations."""
+
+    def prepare(self) -> None:
+        """In the worker: load what :meth:`confine` needs, while files can be read."""
+        ...
+
+    def confine(self, promises: Promises, channel: socket.socket, ready: bytes) -> None:
+        """In the worker: enforce *promises*; send *ready* and the means to hear
+        violations (a descriptor) over *channel*."""
+        ...
+
+    def explain(self, listener: int, promises: Promises, prog: str) -> str | None:
+        """In the parent: take one violation off *listener*, refuse it; its message."""
+        ...
+
+    def killed_by_seal(self) -> str:
+        """What a worker killed by SIGSYS broke."""
         ...
 
 
@@ -133,4 +159,7 @@ class BackendBase:
         return None
 
     def exec_supervisor(self) -> ExecSupervisor | None:
+        return None
+
+    def worker_supervisor(self) -> WorkerSupervisor | None:
         return None

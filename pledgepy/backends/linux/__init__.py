@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...promises import VOCABULARY
 from ...status import Gaps
-from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule
+from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
 from . import maps, native, threads
 from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
@@ -320,6 +320,13 @@ class LinuxBackend(BackendBase):
         from .exec.supervise import Supervisor
 
         return Supervisor()
+
+    def worker_supervisor(self) -> WorkerSupervisor | None:
+        if kernel.unavailable() is not None or not kernel.has_handler():
+            return None
+        from .exec.worker import WorkerSupervisor as Linux
+
+        return Linux()
 
 
 __all__ = ["LinuxBackend"]

@@ -1,0 +1,195 @@
+"""The worker's side: harden, import, set up, unveil what was loaded, pledge, serve.
+
+Started as ``python -I -c`` by :class:`pledgepy.Worker` with the parent's
+``sys.path`` and nothing else of its memory; its descriptors are 0-2 (stdin
+is /dev/null, stdout and stderr a pipe the parent reads) and its channel.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from . import codec, harden, limits
+
+#: errno of an OSError -> the limit it means (when that limit was set).
+_ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
+_HUGE = (1 << 32) - 1  # the header's largest length: the parent enforces its own limit
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
+def _recv(sock: socket.socket, limit: int) -> Any:
+    return codec.decode(_recv_exact(sock, codec.length(_recv_exact(sock, 4), limit)))
+
+
+def _load(config: dict[str, Any]) -> ModuleType:
+    main_file = config.get("main_file")
+    if config["module"] == "__main__" and main_file:
+        # Like multiprocessing's spawn: the script runs under another name, so its
+        # ``if __name__ == "__main__"`` block does not.
+        spec = importlib.util.spec_from_file_location("__pledgepy_main__", main_file)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {main_file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["__pledgepy_main__"] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(config["module"])
+
+
+def _setup(spec: str | None, module: ModuleType, config: dict[str, Any]) -> None:
+    """Run ``"module:function"``; the worker's own module (or ``__main__``) as loaded."""
+    if spec:
+        where, _, name = spec.partition(":")
+        own = where in (config["module"], "__main__")
+        fn = getattr(module if own else importlib.import_module(where), name)
+        fn()
+
+
+def loaded_files() -> list[str]:
+    """The files this process has loaded: module sources and mapped shared objects."""
+    found: dict[str, None] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and os.path.isfile(path):
+            found[os.path.realpath(path)] = None
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                path = parts[5].rstrip("\n")
+                if os.path.isfile(path):
+                    found[path] = None
+    return sorted(found)
+
+
+def target(module: ModuleType, name: Any) -> Callable[..., Any]:
+    """The public callable *name* of *module*, unwrapped if it is an @isolated function."""
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise AttributeError(f"{name!r} is not a public name")
+    fn = getattr(module, name)
+    fn = getattr(fn, "__pledgepy_isolated__", fn)
+    if not callable(fn):
+        raise TypeError(f"{name} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
+    limit = None
+    if isinstance(exc, MemoryError) and set_limits.get("memory") is not None:
+        limit = "memory"
+    elif isinstance(exc, OSError) and set_limits.get(_ERRNO_LIMITS.get(exc.errno or 0, "")):
+        limit = _ERRNO_LIMITS[exc.errno or 0]
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except MemoryError:
+        text = ""
+    return ["err", type(exc).__qualname__, str(exc), text, limit]
+
+
+def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
+    """Answer calls until the parent closes the channel."""
+    limit, set_limits = config["max_message"], config["limits"]
+    while True:
+        try:
+            msg = _recv(sock, limit)
+        except EOFError:
+            return
+        if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == "call"
+                and isinstance(msg[2], list) and isinstance(msg[3], dict)):
+            os._exit(3)  # the parent never sends this
+        try:
+            value = target(module, msg[1])(*msg[2], **msg[3])
+            frame = codec.encode(["ok", value], _HUGE)
+        except BaseException as exc:  # noqa: BLE001 - everything goes back as text
+            frame = codec.encode(_error(exc, set_limits), _HUGE)
+            del exc
+        sock.sendall(frame)
+
+
+def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) -> None:
+    """Unveil what was loaded plus the asked paths, then pledge."""
+    from .. import api, runtime
+
+    promises = frozenset(config["promises"].split())
+    strict = config["strict"]
+    # loaded first: once unveiled, pledgepy's own unloaded modules are hidden
+    supervisor = api.backend().worker_supervisor() if config["supervised"] else None
+    if supervisor is not None and len(os.listdir("/proc/self/task")) > 1:
+        # the listener's filter cannot be put on other threads (no TSYNC with it)
+        raise RuntimeError("the module or its setup left threads running: a worker must be "
+                           "single-threaded when it pledges")
+    rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for path, perms in rules:
+            api.unveil(path, perms, strict=strict)
+        api.lock_unveil_for(promises, strict=strict)
+        runtime.prepare(promises)
+        if "rpath" not in promises:
+            runtime.guard_files()
+        ready["unveils"] = [list(r) for r in rules]
+        if supervisor is None:
+            api.pledge(config["promises"], None, strict=strict)
+    ready["warnings"] = [str(w.message) for w in caught]
+    frame = codec.encode(["ready", ready])
+    if supervisor is not None:
+        supervisor.confine(promises, sock, frame)
+    else:
+        sock.sendall(frame)
+
+
+def _preload(config: dict[str, Any]) -> None:
+    """Load the sandbox's own code while this process can still read it (before the
+    switch to another user, before the limits)."""
+    import subprocess  # noqa: F401 - unveil's lock prepares the exec wrappers, which use it
+
+    from .. import api, runtime  # noqa: F401
+
+    if config["supervised"]:
+        supervisor = api.backend().worker_supervisor()
+        if supervisor is not None:
+            supervisor.prepare()
+
+
+def main(fd: int, ppid: int) -> None:
+    """The worker's life, in the order its guarantees need."""
+    harden.close_inherited((fd,))
+    sock = socket.socket(fileno=fd)
+    steps = [harden.no_new_privs(), harden.not_dumpable(), harden.die_with_parent(ppid)]
+    try:
+        config = _recv(sock, codec.MAX_MESSAGE)
+        _preload(config)
+        if config.get("uid") is not None and os.geteuid() == 0:
+            steps += harden.switch_user(config["uid"], config["gid"], ppid)
+        steps.append(harden.drop_capabilities())
+        steps += limits.apply(config["limits"])
+        module = _load(config)
+        _setup(config.get("setup"), module, config)
+        ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid()}
+        confine(config, sock, ready)
+    except BaseException as exc:  # noqa: BLE001 - the parent raises it
+        try:
+            sock.sendall(codec.encode(["fail", *_error(exc, {})[1:4]]))
+        finally:
+            os._exit(2)
+    serve(sock, module, config)
+    os._exit(0)

@@ -1,0 +1,83 @@
+"""The wire between a worker and its parent: length-prefixed msgpack of plain data.
+
+Nothing received is ever executed or used to build objects: msgpack decodes
+to None, bool, int, float, str, bytes, list and dict only (extension types,
+timestamps included, are refused), and every frame's size is checked before
+it is read.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import msgpack
+
+HEADER = struct.Struct(">I")
+#: The default largest message either side accepts.
+MAX_MESSAGE = 64 << 20
+_SCALARS = (type(None), bool, int, float, str, bytes)
+_MAX_DEPTH = 512
+
+
+class CodecError(ValueError):
+    """A value the wire does not carry, or a frame that is not one."""
+
+
+def check(value: Any) -> None:
+    """Raise CodecError unless *value* is plain data (tuples count as lists)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise CodecError(f"nested deeper than {_MAX_DEPTH}")
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend((x, depth + 1) for x in item)
+        elif kind is dict:
+            for k, v in item.items():
+                if type(k) not in _SCALARS:
+                    raise CodecError(f"a dict key of type {type(k).__name__}")
+                stack.append((v, depth + 1))
+        else:
+            raise CodecError(f"{kind.__name__} does not cross to or from a worker "
+                             "(only None, bool, int, float, str, bytes, list, dict)")
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise CodecError(f"msgpack extension type {code}")
+
+
+def encode(value: Any, limit: int = MAX_MESSAGE) -> bytes:
+    """One frame holding *value*; CodecError if it is not plain data or over *limit*."""
+    check(value)
+    try:
+        body = bytes(msgpack.packb(value, use_bin_type=True))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CodecError(str(exc)) from None
+    if len(body) > limit:
+        raise CodecError(f"message of {len(body)} bytes is over the limit of {limit}")
+    return HEADER.pack(len(body)) + body
+
+
+def length(header: bytes, limit: int = MAX_MESSAGE) -> int:
+    """The body length a frame *header* announces; CodecError if over *limit*."""
+    n: int = HEADER.unpack(header)[0]
+    if n > limit:
+        raise CodecError(f"message of {n} bytes announced, over the limit of {limit}")
+    return n
+
+
+def decode(body: bytes) -> Any:
+    """The plain data in a frame's *body*; CodecError for anything else."""
+    try:
+        value = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=False,
+                                ext_hook=_refuse_ext, timestamp=0)
+    except CodecError:
+        raise
+    except Exception as exc:  # msgpack raises several kinds for malformed input
+        raise CodecError(f"malformed message: {exc}") from None
+    check(value)
+    return value

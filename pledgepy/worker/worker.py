@@ -1,0 +1,278 @@
+"""pledgepy.Worker: call a module's functions in a pledged, limited child process."""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import sys
+import threading
+import time
+import warnings
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from .. import strictness
+from ..errors import PledgeWarning, UnsupportedError
+from ..promises import parse
+from . import codec, limits
+from .conn import Conn
+from .errors import RemoteError, WorkerError, WorkerLimitExceeded, WorkerProtocolError
+from .limits import Limits
+from .status import WorkerStats, WorkerStatus
+
+if TYPE_CHECKING:
+    from ..backends.base import WorkerSupervisor
+
+STARTS = ("spawn",)
+
+
+def _user_ids(user: str | int | None) -> tuple[int, int] | None:
+    if user is None:
+        return None
+    import pwd
+
+    entry = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _supervisor() -> WorkerSupervisor | None:
+    from .. import api
+
+    return api.backend().worker_supervisor()
+
+
+class Worker:
+    """A child process that imports *module* and runs its public functions, pledged.
+
+    The child is a fresh interpreter (``start="spawn"``) with this process's
+    ``sys.path`` and nothing else of its memory. It hardens itself, imports
+    *module*, runs *setup* (``"module:function"``), unveils exactly the files
+    they loaded plus *unveil*, pledges *promises* and answers :meth:`call`.
+    Every failure is a :class:`WorkerError`; after one the next call gets a
+    fresh worker (unless ``restart=False``).
+    """
+
+    def __init__(self, module: str, *, promises: str, execpromises: str | None = None,
+                 setup: str | None = None, unveil: Any = (), limits: Limits | None = None,
+                 timeout: float | None = None, start: str = "spawn",
+                 max_calls: int | None = None, restart: bool = True,
+                 env: dict[str, str] | None = None, user: str | int | None = None,
+                 namespaces: tuple[str, ...] | list[str] = (), strict: bool | None = None,
+                 max_message: int = codec.MAX_MESSAGE, start_timeout: float = 60.0) -> None:
+        held = parse(promises, "promises")
+        if held is None:
+            raise ValueError("a worker needs promises (\"\" allows nothing but exiting)")
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, not {start!r}")
+        if max_calls is not None and max_calls < 1:
+            raise ValueError("max_calls must be >= 1 or None")
+        if limits is not None and not isinstance(limits, Limits):
+            raise TypeError("limits must be a pledgepy.Limits")
+        rules = [(os.path.abspath(os.fspath(p)), str(m)) for p, m in unveil]
+        for _, perms in rules:
+            if set(perms) - set("rwxc"):
+                raise ValueError(f"unveil permissions are a subset of 'rwxc', not {perms!r}")
+        self.module, self.promises, self.setup = module, " ".join(sorted(held)), setup
+        self.limits = limits or Limits()
+        self.timeout, self.max_calls, self.restart = timeout, max_calls, restart
+        self.max_message, self.start_timeout = max_message, start_timeout
+        self.stats = WorkerStats()
+        self._strict = strictness.resolve(strict)
+        self._env = dict(env) if env is not None else {}
+        self._ids = _user_ids(user)
+        self._gaps = self._judge(held, execpromises, tuple(namespaces))
+        self._supervisor = _supervisor() if sys.platform.startswith("linux") else None
+        self._rules = rules
+        self._conn: Conn | None = None
+        self._ready: dict[str, Any] = {}
+        self._dead = False
+        self._started = False
+        self._lock = threading.RLock()
+        self._finalizer = weakref.finalize(self, Worker._finalize, [None])
+
+    def _judge(self, held: frozenset[str], execpromises: str | None,
+               namespaces: tuple[str, ...]) -> list[str]:
+        """What cannot be enforced as asked: refused now (strict) or warned about."""
+        gaps = []
+        if namespaces:
+            gaps.append(f"namespaces {', '.join(namespaces)}: not implemented; the worker runs "
+                        "in this process's namespaces")
+        if execpromises is not None:
+            parse(execpromises, "execpromises")
+            gaps.append("execpromises: not applied; programs the worker execs keep its promises")
+        if not sys.platform.startswith("linux"):
+            gaps.append(f"{sys.platform}: the worker is not confined (Linux only so far)")
+        elif _supervisor() is None:
+            gaps.append("violations are reported by the worker itself, which can silence them "
+                        "(no seccomp listener: the native module is missing)")
+        if self._ids is not None and os.geteuid() != 0:
+            gaps.append("user: only root can switch the worker to another user")
+        if self.limits.nproc is not None and "proc" in held and \
+                (os.geteuid() == 0 and self._ids is None):
+            gaps.append("nproc: RLIMIT_NPROC does not hold for root, and the promises allow "
+                        "forking")
+        strictness.refuse_or_warn(self._strict, "Worker", gaps)
+        if gaps:
+            warnings.warn("Worker enforced only in part: " + "; ".join(gaps), PledgeWarning,
+                          stacklevel=3)
+        return gaps
+
+    # ---- life ----
+    def _config(self) -> dict[str, Any]:
+        main = sys.modules.get("__main__")
+        return {
+            "module": self.module, "setup": self.setup, "promises": self.promises,
+            "unveil": [list(r) for r in self._rules], "limits": self.limits.wire(),
+            "uid": self._ids[0] if self._ids and os.geteuid() == 0 else None,
+            "gid": self._ids[1] if self._ids and os.geteuid() == 0 else None,
+            "max_message": self.max_message, "strict": self._strict,
+            "supervised": self._supervisor is not None,
+            "main_file": getattr(main, "__file__", None) if self.module == "__main__" else None,
+        }
+
+    def start(self) -> Worker:
+        """Start the worker now (calls start it when needed); return self."""
+        with self._lock:
+            self._ensure()
+        return self
+
+    def _ensure(self) -> Conn:
+        if self._conn is not None:
+            return self._conn
+        if self._dead and not self.restart:
+            raise WorkerError("the worker failed and restart=False")
+        if self._started:
+            self.stats.restarts += 1
+        self._started = True
+        config = self._config()
+        conn = Conn(config, self._env, self.max_message, self._supervisor, self.module)
+        self._finalizer.detach()
+        self._finalizer = weakref.finalize(self, Worker._finalize, [conn])
+        try:
+            reply = conn.handshake(config, self.start_timeout)
+        except WorkerError:
+            self._dead = True
+            self.stats.failures += 1
+            conn.kill()
+            raise
+        if not (isinstance(reply, list) and reply[:1] == ["ready"] and len(reply) == 2
+                and isinstance(reply[1], dict)):
+            conn.kill()
+            self._dead = True
+            self.stats.failures += 1
+            if isinstance(reply, list) and reply[:1] == ["fail"] and len(reply) == 4:
+                raise RemoteError(*(str(x) for x in reply[1:4]))
+            raise WorkerProtocolError("the worker's first message was not 'ready'")
+        self._ready = reply[1]
+        for text in self._ready.get("warnings", []):
+            warnings.warn(f"worker: {text}", PledgeWarning, stacklevel=4)
+        self._conn = conn
+        return conn
+
+    @staticmethod
+    def _finalize(holder: list[Conn | None]) -> None:
+        if holder[0] is not None:
+            holder[0].kill()
+
+    def _drop(self, failed: bool) -> None:
+        if self._conn is not None:
+            self.stats.violations += len(self._conn.violations) if failed else 0
+            if failed:
+                self._conn.kill()
+            else:
+                self._conn.close()
+            self._conn = None
+        self._dead = self._dead or failed
+
+    def close(self) -> None:
+        """End the worker (it is restarted by the next call)."""
+        with self._lock:
+            self._drop(failed=False)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- calls ----
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """``module.name(*args, **kwargs)`` in the worker; its result, or a WorkerError."""
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(f"a worker calls public names of its module, not {name!r}")
+        frame = codec.encode(["call", name, list(args), kwargs], self.max_message)
+        with self._lock:
+            conn = self._ensure()
+            self.stats.calls += 1
+            self._backstop(conn)
+            deadline = None if self.timeout is None else time.monotonic() + self.timeout
+            try:
+                reply = conn.exchange(frame, deadline=deadline, cpu=self.limits.cpu)
+                value = self._result(reply)
+            except WorkerError:
+                self.stats.failures += 1
+                self._drop(failed=True)
+                raise
+            conn.calls += 1
+            if self.max_calls is not None and conn.calls >= self.max_calls:
+                self._drop(failed=False)
+            return value
+
+    def _backstop(self, conn: Conn) -> None:
+        """RLIMIT_CPU for the worker: this call's share on top of what it has used."""
+        if self.limits.cpu is None:
+            return
+        try:
+            _, hard = resource.prlimit(conn.pid, resource.RLIMIT_CPU)
+            soft = limits.cpu_backstop(conn.cpu_used(), self.limits.cpu)
+            resource.prlimit(conn.pid, resource.RLIMIT_CPU,
+                             (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+        except OSError:
+            pass  # the parent's own clock still holds
+
+    @staticmethod
+    def _result(reply: Any) -> Any:
+        if isinstance(reply, list) and len(reply) == 2 and reply[0] == "ok":
+            return reply[1]
+        if isinstance(reply, list) and len(reply) == 5 and reply[0] == "err" and \
+                all(isinstance(x, str) for x in reply[1:4]):
+            kind, message, tb, limit = reply[1:]
+            if isinstance(limit, str) and limit in limits.RLIMITS:
+                raise WorkerLimitExceeded(f"the worker hit Limits.{limit}: {kind}: {message}",
+                                          limit)
+            raise RemoteError(kind, message, tb)
+        raise WorkerProtocolError("the worker's reply is not one")
+
+    async def acall(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`call` for asyncio (runs in the loop's default executor)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.call, name, *args,
+                                                                  **kwargs))
+
+    # ---- what it is ----
+    @property
+    def pid(self) -> int | None:
+        """The running worker's process id, if one is running."""
+        return self._conn.pid if self._conn is not None else None
+
+    def status(self) -> WorkerStatus:
+        """The worker's confinement, as applied by the running worker (or as asked)."""
+        ready = self._ready if self._conn is not None else {}
+        unveils = ready.get("unveils") or [list(r) for r in self._rules]
+        return WorkerStatus(
+            running=self._conn is not None, pid=self.pid, promises=self.promises,
+            unveils=tuple((str(p), str(m)) for p, m in unveils),
+            limits=tuple(f"{k}={v}" for k, v in self.limits.wire().items() if v is not None),
+            hardening=tuple(str(s) for s in ready.get("hardening", ())),
+            namespaces=(),
+            violations_heard_by="parent" if self._supervisor is not None else "worker",
+            not_enforced=tuple(self._gaps) + tuple(str(w) for w in ready.get("warnings", ())))
+
+    def __repr__(self) -> str:
+        return f"<pledgepy.Worker {self.module!r} promises={self.promises!r} pid={self.pid}>"
+
+
+__all__ = ["Worker", "Limits", "UnsupportedError"]
