@@ -10,7 +10,6 @@ from __future__ import annotations
 import _thread
 import errno
 import os
-from typing import TYPE_CHECKING
 
 from . import promises as _promises
 from . import runtime, strictness
@@ -18,6 +17,8 @@ from .backends import select
 from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
 from .status import Gaps, Status, UnveilStatus
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 UNVEIL_LETTERS = "rwxc"
 

@@ -16,7 +16,9 @@ import _thread
 import builtins
 import errno
 import os
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
 
 if TYPE_CHECKING:
     from typing import IO, Any

@@ -13,10 +13,13 @@ import sys
 import threading
 import time
 import types
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
 
 if TYPE_CHECKING:
     from types import TracebackType
+    from typing import Any
 
 _guarded = False
 _original: dict[str, Any] = {}

@@ -7,7 +7,9 @@ keeps the state; a backend only says what it can enforce and applies it.
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
 
 if TYPE_CHECKING:
     import socket

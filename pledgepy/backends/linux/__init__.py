@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections import namedtuple
-from typing import TYPE_CHECKING
 
 from ...promises import VOCABULARY
 from ...status import Gaps
@@ -14,6 +13,8 @@ from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
     from types import ModuleType

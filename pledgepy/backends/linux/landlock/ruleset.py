@@ -12,9 +12,13 @@ import os
 import stat
 import threading
 from types import TracebackType
-from typing import Any
 
 from . import abi as A
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 RULE_PATH_BENEATH = 1
 PR_SET_NO_NEW_PRIVS = 38

@@ -13,10 +13,14 @@ import faulthandler
 import importlib
 import os
 import sys
-from typing import Any
 
 from ....errors import NativeBuildError
 from ....promises import bits
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MISSING: str | None = None
 try:

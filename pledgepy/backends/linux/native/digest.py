@@ -7,7 +7,8 @@ installed beside it, so a policy edited without a rebuild is caught.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
     from typing import Any

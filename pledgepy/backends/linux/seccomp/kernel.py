@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from typing import Any
 
 from .. import native
 from ..consts import (
@@ -24,6 +23,11 @@ from ..consts import (
 from ..syscalls import BY_ARCH
 from .filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from .plan import Plan
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 PR_SET_NO_NEW_PRIVS = 38

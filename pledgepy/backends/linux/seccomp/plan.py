@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections import namedtuple
-from typing import TYPE_CHECKING
 
 from .. import policy
 from ..rules import Identity, Rule
 from ..syscalls import BY_ARCH, MAX_KNOWN
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
     from typing import Literal
