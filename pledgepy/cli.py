@@ -15,10 +15,11 @@ import os
 import shutil
 import signal
 import sys
-from typing import TYPE_CHECKING
 
 from . import api, outlet
 from .errors import NativeBuildError, UnsupportedError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
     from .backends.base import ExecSupervisor

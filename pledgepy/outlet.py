@@ -18,9 +18,12 @@ import select
 import socket
 import stat
 import time
-from typing import TYPE_CHECKING, TextIO
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from _typeshed import ReadableBuffer
 
 #: Seconds a write may wait for room before its message is dropped.

@@ -127,3 +127,18 @@ def test_every_backend_derives_from_the_base() -> None:
 
         classes.append(LinuxBackend)
     assert all(issubclass(c, BackendBase) for c in classes)
+
+
+def test_no_typing_at_run_time_outside_the_worker() -> None:
+    # a module loaded lazily under a pledge must not need typing (it may not be loaded,
+    # and loading it then reads files the pledge forbids); it also costs start-up time
+    offenders = []
+    for path in _sources(PACKAGE):
+        if "worker" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module == "typing" or (
+                    isinstance(node, ast.Import) and any(a.name == "typing" for a in node.names)):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, offenders

@@ -11,11 +11,15 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
-from typing import Any
 
 from ..promises import format_promises
 from ..status import Gaps
 from .base import BackendBase, PledgeRequest, UnveilRule
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CDEF = """
 int pledge(const char *promises, const char *execpromises);

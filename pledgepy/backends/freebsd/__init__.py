@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any
 
 from ... import bsdpaths
 from ...status import Gaps
@@ -19,6 +18,11 @@ from ..base import BackendBase, PledgeRequest, UnveilRule
 from . import binding
 from . import rights as R
 from .decision import Action, Entry, Options, Plan, decide, fd_grant, unveil_gaps
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NO_CAPSICUM = "no capability mode in this kernel (cap_getmode: ENOSYS)"
 UNVEIL_ALONE = ("unveil alone is not enforced on FreeBSD: only pledge() enters "

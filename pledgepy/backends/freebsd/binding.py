@@ -9,9 +9,12 @@ used. ``__cap_rights_init`` is variadic: every right must be passed as
 
 from __future__ import annotations
 
-from typing import Any
-
 from .rights import CAP_RIGHTS_VERSION, Rights, word_index
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CDEF = """
 typedef struct cap_rights { uint64_t cr_rights[2]; } cap_rights_t;

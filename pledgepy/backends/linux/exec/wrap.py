@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
 
 from .. import native
 from ..landlock import domain
 from ..seccomp import kernel
 from ..seccomp.filter import trap_data_bit
 from ..seccomp.plan import Plan, build
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
