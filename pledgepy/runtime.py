@@ -5,10 +5,27 @@ stats them; without ``rpath`` either would be a violation. After a pledge
 without rpath, linecache serves only what it already holds (the main script
 is loaded first) and the default hooks are replaced by ones that print
 through it.
+
+Some stdlib modules import others on first use, an import that needs rpath
+once pledged: traceback imports ``ast`` to place its ``^^^`` markers under a
+line it can show (3.11+: the main script's, and on 3.13 also ``-c`` code,
+which CPython itself keeps in linecache), ``unicodedata`` to measure a line
+that is not ASCII, and on 3.13 ``_suggestions`` for "Did you mean". A pledge
+without rpath imports them first, if the module that needs them is loaded.
+
+CPython's parser, on a SyntaxError in code compiled from a string, looks for
+the offending line in the file the code claims to come from ("<unknown>" for
+ast.parse, "<string>" for exec) before it takes the line from the string. 3.13's
+traceback parses every statement it prints (most fail: ``raise x from e`` is no
+expression), so that open() would end every traceback. While guarded, an audit
+hook refuses these reads (C-level fopen for reading, which CPython tolerates
+failing) before they reach the kernel; Python's own open() and os.open() are
+left alone.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 import threading
 import time
@@ -22,14 +39,38 @@ if TYPE_CHECKING:
     from typing import Any
 
 _guarded = False
+_hooked = False
 _original: dict[str, Any] = {}
+
+
+def _lazy_imports() -> dict[str, tuple[str, ...]]:
+    """Modules that a loaded stdlib module imports on first use, by that module."""
+    traceback: tuple[str, ...] = ()
+    if sys.version_info >= (3, 11):  # carets under the failing expression; wide characters
+        traceback += ("ast", "unicodedata")
+    if sys.version_info >= (3, 13):  # "Did you mean" for NameError and AttributeError
+        traceback += ("_suggestions",)
+    return {"traceback": traceback}
 
 
 def prepare(promises: frozenset[str]) -> None:
     """Work a pledge must do before it may forbid files: time zone, lazy stdlib imports."""
     time.localtime()  # glibc reads /etc/localtime once and caches it
     if promises & {"inet", "dns"}:
-        import encodings.idna  # noqa: F401 - socket.getaddrinfo() imports it on first use
+        # socket.getaddrinfo() encodes host names with it: the first lookup imports the
+        # codec, and on 3.13 getcwd()s too (the codec has no getaliases(): a failed
+        # module attribute lookup checks whether the module shadows the stdlib)
+        import codecs
+
+        codecs.lookup("idna")
+    if "rpath" not in promises:
+        for user, needs in _lazy_imports().items():
+            if user in sys.modules:
+                for name in needs:
+                    try:
+                        __import__(name)
+                    except ImportError:  # the user handles its absence
+                        pass
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:
@@ -129,15 +170,26 @@ def _cache_only_linecache() -> Any:
     return mod
 
 
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """Refuse CPython's C-level source reads (fopen: flags 0; open() and os.open() always
+    pass O_CLOEXEC) while guarded: the caller falls back to what it already holds."""
+    if event == "open" and _guarded and len(args) == 3 and args[2] == 0 \
+            and isinstance(args[1], str) and args[1].startswith("r") and "+" not in args[1]:
+        raise PermissionError(errno.EPERM, 'pledgepy: reading a file needs "rpath"', args[0])
+
+
 def guard_files() -> bool:
     """Stop linecache and the default excepthooks from touching the filesystem.
 
     Returns True if this call did it (False: already guarded), so a pledge
     that then fails can :func:`unguard_files`.
     """
-    global _guarded
+    global _guarded, _hooked
     if _guarded:
         return False
+    if not _hooked:  # an audit hook cannot be removed: it does nothing once unguarded
+        sys.addaudithook(_audit)
+        _hooked = True
     linecache = sys.modules.get("linecache")
     if linecache is None:  # warnings import it on use: give them a cache-only one
         linecache = _cache_only_linecache()

@@ -143,11 +143,25 @@ os.waitpid(pid, 0)
 }
 
 
+#: What pledge() does to CPython before the filter goes in (runtime.py: lazy imports
+#: done early, file reads of tracebacks and warnings guarded without rpath). The
+#: unpledged run does it too, before the pledge point, so that the trace after the
+#: point is the pledged run's, less the filter.
+PREPARE = """import pledgepy.runtime
+pledgepy.runtime.prepare(frozenset({promises!r}.split()))
+if 'rpath' not in {promises!r}.split():
+    pledgepy.runtime.guard_files()
+"""
+
+
 def _code(name: str, pledged: bool) -> str:
     promises, setup, body = WORKLOADS[name]
     setup = "import os\n" + textwrap.dedent(setup)
-    pledge = f"import pledgepy\npledgepy.pledge({promises!r})\n" if pledged else ""
-    return setup + MARK + pledge + textwrap.dedent(body) + "\nprint('WORKLOAD DONE', flush=True)\n"
+    if pledged:
+        pledge = f"import pledgepy\npledgepy.pledge({promises!r})\n"
+        return setup + MARK + pledge + textwrap.dedent(body) + "\nprint('WORKLOAD DONE', flush=True)\n"
+    return (setup + PREPARE.format(promises=promises) + MARK + textwrap.dedent(body)
+            + "\nprint('WORKLOAD DONE', flush=True)\n")
 
 
 def _parse(text: str) -> tuple[frozenset[str], frozenset[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 from tests.childproc import run
 from tests.pledged import killed, under
@@ -135,4 +136,7 @@ except KeyError as e:
     assert r.returncode == 1 and "pledge: " not in r.stderr, r.explain()
     err = r.stderr
     assert err.index("KeyError: 'k'") < err.index("direct cause") < err.index("RuntimeError: outer")
-    assert "in inner" in err and "raise KeyError('k')" not in err  # -c source is not cached
+    # -c source is in linecache only where CPython puts it there itself (3.13+), before
+    # the pledge; the handler prints what linecache holds and reads nothing
+    cached = sys.version_info >= (3, 13)
+    assert "in inner" in err and ("raise KeyError('k')" in err) == cached, err

@@ -5,12 +5,23 @@ of its parent; pledgepy stacks the execpromises filter in the child between
 fork and exec, through os.exec*, os.posix_spawn*, os.system and subprocess.
 The filter must still allow the execve that starts the program, so the
 exec'd program keeps ``exec`` (status reports it when execpromises lack it).
+
+subprocess's ``close_fds`` runs in the child after ``preexec_fn``, so after
+the narrowing. CPython 3.11+ closes with close_range(2) (a ``stdio`` call);
+3.10 (or a build or kernel without close_range) lists ``/proc/self/fd``
+instead, an open() that a pledge or execpromises without ``rpath`` forbid, so
+the child would die before its exec. There the wrappers hand subprocess
+``close_fds=False`` and close the same descriptors themselves (os.closerange,
+close_range(2) where there is one) in the preexec_fn, before narrowing.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
 import threading
+import types
 
 from .. import native
 from ..landlock import domain
@@ -194,18 +205,79 @@ def _system(command: str) -> int:
     return os.waitpid(pid, 0)[1]
 
 
-def _wrap_preexec(user: Callable[[], Any] | None) -> Callable[[], None]:
-    def preexec() -> None:
-        if user is not None:
-            user()
+INT_MAX = 2**31 - 1
+
+
+class _Preexec:
+    """subprocess's preexec_fn in the child: the caller's, then (see :func:`_fork_exec`)
+    close_fds done here, then the narrowing."""
+
+    def __init__(self, user: Callable[[], Any] | None,
+                 keep: tuple[int, ...] | None = None) -> None:
+        self.user, self.keep = user, keep
+
+    def __call__(self) -> None:
+        if self.user is not None:
+            self.user()
+        if self.keep is not None:
+            _close_fds(self.keep)
         narrow()
-    return preexec
+
+
+def _own_fds() -> tuple[int, ...]:
+    """Descriptors pledgepy itself still needs before the exec (all close-on-exec):
+    "/" for the ABI < 6 Landlock domain, /etc/localtime for the handler."""
+    own = [native.localtime_fd(), domain.root_fd_if_open()]
+    return tuple(fd for fd in own if fd is not None and fd >= 0)
+
+
+def _close_fds(keep: tuple[int, ...]) -> None:
+    """Close every descriptor from 3 up except the sorted *keep* and pledgepy's own
+    (close-on-exec, so the program never gets them), like _posixsubprocess."""
+    low = 3
+    for fd in sorted(set(keep) | set(_own_fds())):
+        if fd > low:
+            os.closerange(low, fd)
+        if fd >= low:
+            low = fd + 1
+    os.closerange(low, _orig["fd_end"])
+
+
+def _fork_exec(*args: Any) -> Any:
+    """_posixsubprocess.fork_exec, with close_fds (argument 2; the sorted descriptors
+    to keep are argument 3) done by our preexec_fn instead of by reading /proc."""
+    if args[2]:
+        for i, arg in enumerate(args):
+            if isinstance(arg, _Preexec):
+                args = (*args[:2], False, *args[3:i], _Preexec(arg.user, tuple(args[3])),
+                        *args[i + 1:])
+                break
+    return _orig["fork_exec"](*args)
+
+
+def _close_range_usable() -> tuple[bool, bool]:
+    """(os.closerange closes by close_range(2), _posixsubprocess does too).
+
+    Both need the kernel call (Linux 5.9) and a build that has it (glibc 2.34; not
+    musl); _posixsubprocess also 3.11. The build's flag is read from its sysconfig
+    data alone: sysconfig.get_config_var() would be left half set up if reading
+    failed (unveil may hide the standard library by now)."""
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    built = False
+    if m is not None and (int(m[1]), int(m[2])) >= (5, 9):
+        try:
+            import sysconfig
+
+            data = __import__(sysconfig._get_sysconfigdata_name())  # type: ignore[attr-defined]
+            built = bool(data.build_time_vars.get("HAVE_CLOSE_RANGE"))
+        except (AttributeError, ImportError, OSError):
+            pass  # cannot tell: close by the limit, as CPython's fallback does
+    return built, built and sys.version_info >= (3, 11)
 
 
 def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
                    *rest: Any, **kw: Any) -> Any:
-    return _orig["_execute_child"](self, args, executable, _wrap_preexec(preexec_fn),
-                                   *rest, **kw)
+    return _orig["_execute_child"](self, args, executable, _Preexec(preexec_fn), *rest, **kw)
 
 
 def _install() -> None:
@@ -220,4 +292,17 @@ def _install() -> None:
         setattr(os, name, wrapper)
     _orig["_execute_child"] = subprocess.Popen._execute_child  # type: ignore[attr-defined]
     subprocess.Popen._execute_child = _execute_child  # type: ignore[attr-defined]
+    os_closes_by_range, subprocess_does = _close_range_usable()
+    if not subprocess_does:  # it would list /proc/self/fd in the child: we close instead
+        # one past the last descriptor to close: as far as close_range reaches, else the
+        # limit CPython's own brute-force fallback uses
+        _orig["fd_end"] = INT_MAX if os_closes_by_range else max(os.sysconf("SC_OPEN_MAX"), 256)
+        if hasattr(subprocess, "_fork_exec"):  # 3.11+
+            _orig["fork_exec"] = subprocess._fork_exec
+            subprocess._fork_exec = _fork_exec
+        else:  # 3.10: only subprocess's own reference to the module is replaced
+            posixsubprocess = subprocess._posixsubprocess  # type: ignore[attr-defined]
+            _orig["fork_exec"] = posixsubprocess.fork_exec
+            subprocess._posixsubprocess = types.SimpleNamespace(  # type: ignore[attr-defined]
+                fork_exec=_fork_exec)
     _installed = True

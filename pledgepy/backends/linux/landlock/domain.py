@@ -77,6 +77,11 @@ def layers_left() -> int:
     return _left
 
 
+def root_fd_if_open() -> int | None:
+    """The descriptor of "/" kept for ABI < 6 domains, if one is open (never opens one)."""
+    return _root[0] if _root is not None else None
+
+
 def _root_fd() -> int:
     """The descriptor of ``/`` :func:`prepare` opened, checked to still be ``/``."""
     if _root is not None:

@@ -115,6 +115,11 @@ def prepare() -> None:
         _installed = True
 
 
+def localtime_fd() -> int | None:
+    """The O_PATH descriptor of /etc/localtime the handler answers stat() from, if open."""
+    return _localtime_fd
+
+
 def handler_installed() -> bool:
     """True when pledgepy's SIGSYS handler is this process's.
 

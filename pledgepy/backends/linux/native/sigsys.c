@@ -5,8 +5,9 @@
  * skips the syscall and sends SIGSYS to the offending thread. This handler
  * (async-signal-safe: no malloc, no stdio, only raw syscalls and reads of
  * tables Python built before the filter went in):
- *   1. emulates fstat spelled newfstatat(fd, "", buf, AT_EMPTY_PATH), which
- *      BPF cannot tell from a path lookup because it cannot read the string;
+ *   1. emulates the few calls BPF cannot tell from path lookups because it
+ *      cannot read the string (see emulate(): fstat spelled newfstatat(fd, "",
+ *      buf, AT_EMPTY_PATH), stat of /etc/localtime, CPython's /proc/self/stat);
  *   2. writes one line naming program, pid, syscall, key argument and the
  *      promises that would allow it;
  *   3. under the "error" promise makes the syscall return -ENOSYS; otherwise
@@ -228,33 +229,45 @@ static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
 }
 
-static int is_localtime(const char *path)
+static int same_path(const char *path, const char *want)
 {
-    static const char want[] = "/etc/localtime";
-    for (size_t i = 0; i < sizeof want; i++)
+    for (size_t i = 0;; i++) {
         if (path[i] != want[i])
             return 0;
-    return 1;
+        if (want[i] == '\0')
+            return 1;
+    }
 }
 
-/* Under stdio, two calls BPF cannot tell apart from path lookups:
+/* Under stdio, calls BPF cannot tell apart from path lookups:
  *  - fstat(fd) spelled newfstatat(fd, "", buf, AT_EMPTY_PATH) or statx(fd, "", ...);
  *  - stat("/etc/localtime"), which glibc's tzset() repeats on every mktime() to see
  *    whether the zone changed (OpenBSD keeps that file reachable under stdio). It is
- *    answered from a descriptor opened before the filter: same inode, no new lookup. */
+ *    answered from a descriptor opened before the filter: same inode, no new lookup;
+ *  - fopen("/proc/self/stat", "r"), with which CPython 3.12+ counts the process's
+ *    threads after every os.fork() and os.forkpty() (to warn about forking threads).
+ *    It fails with ENOENT, as on a system without /proc (OpenBSD): CPython then counts
+ *    its own threads. Nothing is opened. Only that exact C-level call: Python's open()
+ *    and os.open() always add O_CLOEXEC, so reading the file from Python stays a
+ *    violation. */
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if (!(g_held & T_STDIO_BIT))
         return 0;
     const char *path = (const char *)a[1];
     int fd = g_localtime_fd;
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path && a[2] == O_RDONLY
+        && same_path(path, "/proc/self/stat")) {
+        set_return(uc, -ENOENT);
+        return 1;
+    }
 #ifdef SYS_newfstatat
-    if (nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0 && path && is_localtime(path)) {
+    if (nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0 && path && same_path(path, "/etc/localtime")) {
         set_return(uc, raw(SYS_fstat, fd, (long)a[2], 0, 0, 0));
         return 1;
     }
 #endif
-    if (nr == SYS_statx && (int)a[0] == AT_FDCWD && fd >= 0 && path && is_localtime(path)) {
+    if (nr == SYS_statx && (int)a[0] == AT_FDCWD && fd >= 0 && path && same_path(path, "/etc/localtime")) {
         set_return(uc, raw(SYS_statx, fd, 0, (long)(a[2] | AT_EMPTY_PATH), (long)a[3], (long)a[4]));
         return 1;
     }
