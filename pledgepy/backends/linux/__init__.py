@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import namedtuple
 
@@ -63,6 +64,7 @@ class LinuxBackend(BackendBase):
         self._in_domain = False  # in a Landlock domain (unveil's, or pledge's own)
         self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
+        self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -96,6 +98,7 @@ class LinuxBackend(BackendBase):
         weak.extend(domains.gaps)
         weak.extend(self._proc_mem_gaps(request))
         weak.extend(self._wx_gaps(request))
+        weak.extend(self._code_file_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
                 and abi.current().abstract_unix_scope):
             notes.append("unix: abstract unix sockets created outside the sandbox are out of "
@@ -205,6 +208,38 @@ class LinuxBackend(BackendBase):
                         "/proc/self/mem, so leaving out prot_exec does not stop new code "
                         "(unveil rules in force that reach no procfs close this)")
         return weak
+
+    def _code_file_gaps(self, request: PledgeRequest) -> list[str]:
+        """Mapped code whose file this process may write: wpath rewrites running code
+        through the page cache (and every other process using that file)."""
+        new, old = request.new, request.old
+        if new is None or "wpath" not in new or "prot_exec" in new:
+            return []
+        if old is None or "rpath" in old:  # readable: look again (code may have been loaded)
+            try:
+                self._code_files = tuple(maps.executable_files())
+            except OSError as exc:
+                return [f"wpath: /proc/self/maps: {exc.strerror}: whether mapped code files "
+                        "can be rewritten is unknown"]
+        if self._code_files is None:
+            return ["wpath: the files of the code mapped in this process could not be "
+                        "listed (no rpath), so whether it can rewrite them is unknown"]
+        rules = request.unveils if (request.unveil_in_force or "unveil" not in new) else ()
+        writable_rules = [os.path.realpath(r.path) for r in rules if "w" in r.permissions]
+
+        def reachable(path: str) -> bool:
+            if rules and not any(path == p or path.startswith(p.rstrip("/") + "/")
+                                 for p in writable_rules):
+                return False  # Landlock refuses writing it
+            return os.access(path, os.W_OK)
+
+        found = [p for p in self._code_files if reachable(p)]
+        if not found:
+            return []
+        return [f"wpath: {len(found)} file(s) of code mapped in this process can be written "
+                f"({', '.join(found[:3])}), which changes the running code without prot_exec: "
+                "unveil them read-only (or hide them), run as a user that cannot write them, "
+                "or keep prot_exec"]
 
     def _wx_gaps(self, request: PledgeRequest) -> list[str]:
         """Writable and executable memory: new code without prot_exec."""

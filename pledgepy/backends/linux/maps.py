@@ -23,3 +23,14 @@ def writable_executable(maps: str = "/proc/self/maps") -> list[str]:
             name = r[5].strip() if len(r) > 5 else "[anonymous]"
             found.append(f"{r[0]} {r[1]} {name}")
     return found
+
+
+def executable_files(maps: str = "/proc/self/maps") -> list[str]:
+    """Paths of the files mapped executable (program, libraries, extension modules)."""
+    with open(maps, encoding="utf-8", errors="replace") as f:
+        rows = [line.split(maxsplit=5) for line in f]
+    seen: dict[str, None] = {}
+    for r in rows:
+        if len(r) == 6 and "x" in r[1] and r[5].startswith("/"):
+            seen.setdefault(r[5].rstrip("\n").removesuffix(" (deleted)"), None)
+    return list(seen)
