@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import sys
 import threading
 import time
@@ -205,7 +204,6 @@ class Worker:
         with self._lock:
             conn = self._ensure()
             self.stats.calls += 1
-            self._backstop(conn)
             deadline = None if self.timeout is None else time.monotonic() + self.timeout
             try:
                 reply = conn.exchange(frame, deadline=deadline, cpu=self.limits.cpu)
@@ -218,18 +216,6 @@ class Worker:
             if self.max_calls is not None and conn.calls >= self.max_calls:
                 self._drop(failed=False)
             return value
-
-    def _backstop(self, conn: Conn) -> None:
-        """RLIMIT_CPU for the worker: this call's share on top of what it has used."""
-        if self.limits.cpu is None:
-            return
-        try:
-            _, hard = resource.prlimit(conn.pid, resource.RLIMIT_CPU)
-            soft = limits.cpu_backstop(conn.cpu_used(), self.limits.cpu)
-            resource.prlimit(conn.pid, resource.RLIMIT_CPU,
-                             (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
-        except OSError:
-            pass  # the parent's own clock still holds
 
     @staticmethod
     def _result(reply: Any) -> Any:
