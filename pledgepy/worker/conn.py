@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import codec, frames, keeper, limits
+from . import codec, forked, frames, keeper, limits
 from .errors import (
     WorkerCrashed,
     WorkerError,
@@ -40,17 +40,21 @@ class Conn:
     """A worker process: start it, exchange frames with it, end it."""
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
-                 supervisor: WorkerSupervisor | None, prog: str) -> None:
+                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn") -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:
-            self.proc = keeper.run(lambda: subprocess.Popen(
-                cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", env=env,
-                close_fds=True))
+            if start == "fork":
+                self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
+                    lambda: forked.start(theirs.fileno(), env))
+            else:
+                self.proc = keeper.run(lambda: subprocess.Popen(
+                    cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", env=env,
+                    close_fds=True))
         finally:
             theirs.close()
         assert self.proc.stdout is not None

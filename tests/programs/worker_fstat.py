@@ -41,3 +41,12 @@ def fstat_into_readonly(fd: int) -> int:
                        ctypes.c_void_p(page), ctypes.c_long(AT_EMPTY_PATH))
     result = int(rc if rc == 0 else -ctypes.get_errno())
     return result if ctypes.string_at(page, 16) == b"\0" * 16 else 999
+
+
+def getenv(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def parent_value(module: str, name: str) -> object:
+    """A module-level value as the worker sees it (a fork sees the parent's)."""
+    return getattr(sys.modules.get(module), name, None)
