@@ -52,19 +52,27 @@ def main() -> None:
 
     files = heads(500)
     rounds: dict[str, list[float]] = {k: [] for k in (
-        "round trip (echo of 16 bytes), µs", "libmagic in-process, calls/s",
+        "round trip (echo of 16 bytes), µs", "round trip with Limits(cpu=2.0), µs",
+        "libmagic in-process, calls/s",
         "libmagic in a worker, calls/s", "spawn to first answer, ms",
+        "fork to first answer, ms",
         "max_calls=1, calls/s")}
     echo = pledgepy.Worker("os", promises="stdio")
+    timed = pledgepy.Worker("os", promises="stdio", limits=pledgepy.Limits(cpu=2.0))
     mw = pledgepy.Worker("magic", promises="stdio", setup="examples.libmagic_worker:warm_up")
     magic.from_buffer(b"")
-    with echo, mw:
+    with echo, timed, mw:
         for _ in range(opts.reps):
             payload = [b"x" * 16] * opts.calls
             start = time.perf_counter()
             for p in payload:
                 echo.call("fsencode", p)
             rounds["round trip (echo of 16 bytes), µs"].append(
+                (time.perf_counter() - start) / opts.calls * 1e6)
+            start = time.perf_counter()
+            for p in payload:
+                timed.call("fsencode", p)
+            rounds["round trip with Limits(cpu=2.0), µs"].append(
                 (time.perf_counter() - start) / opts.calls * 1e6)
             rounds["libmagic in-process, calls/s"].append(per_second(magic.from_buffer, files))
             rounds["libmagic in a worker, calls/s"].append(
@@ -73,6 +81,10 @@ def main() -> None:
             with pledgepy.Worker("os", promises="stdio") as w:
                 w.call("getpid")
                 rounds["spawn to first answer, ms"].append((time.perf_counter() - start) * 1e3)
+            start = time.perf_counter()
+            with pledgepy.Worker("os", promises="stdio", start="fork") as w:
+                w.call("getpid")
+                rounds["fork to first answer, ms"].append((time.perf_counter() - start) * 1e3)
             single = pledgepy.Worker("os", promises="stdio", max_calls=1)
             rounds["max_calls=1, calls/s"].append(per_second(
                 lambda b, s=single: s.call("getpid"), files[:10]))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, harden, limits
+from . import codec, frames, harden, limits
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
@@ -107,18 +107,24 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
 
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
     """Answer calls until the parent closes the channel."""
-    limit, set_limits = config["max_message"], config["limits"]
+    reader, set_limits = frames.FrameReader(sock, config["max_message"]), config["limits"]
+    found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     while True:
         try:
-            msg = _recv(sock, limit)
-        except EOFError:
+            msg = reader.next()
+            while msg is frames.MORE:
+                msg = reader.read()
+        except (EOFError, ConnectionError):
             return
-        if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == "call"
-                and isinstance(msg[2], list) and isinstance(msg[3], dict)):
+        if not (type(msg) is list and len(msg) == 4 and msg[0] == "call"
+                and type(msg[2]) is list and type(msg[3]) is dict):
             os._exit(3)  # the parent never sends this
         try:
-            value = target(module, msg[1])(*msg[2], **msg[3])
-            frame = codec.encode(["ok", value], _HUGE)
+            name = msg[1]
+            fn = found.get(name) if type(name) is str else None
+            if fn is None:
+                fn = found[name] = target(module, name)
+            frame = codec.encode(["ok", fn(*msg[2], **msg[3])], _HUGE)
         except BaseException as exc:  # noqa: BLE001 - everything goes back as text
             frame = codec.encode(_error(exc, set_limits), _HUGE)
             del exc

@@ -9,6 +9,7 @@ it is read.
 from __future__ import annotations
 
 import struct
+import threading
 from typing import Any
 
 import msgpack
@@ -17,7 +18,20 @@ HEADER = struct.Struct(">I")
 #: The default largest message either side accepts.
 MAX_MESSAGE = 64 << 20
 _SCALARS = (type(None), bool, int, float, str, bytes)
-_MAX_DEPTH = 512
+_local = threading.local()
+
+
+def _refuse(value: Any) -> Any:
+    raise CodecError(f"{type(value).__name__} does not cross to or from a worker "
+                     "(only None, bool, int, float, str, bytes, list, dict)")
+
+
+def _packer() -> msgpack.Packer:
+    """This thread's packer (a Packer is cheaper than packb, and not thread-safe)."""
+    packer: msgpack.Packer | None = getattr(_local, "packer", None)
+    if packer is None:
+        packer = _local.packer = msgpack.Packer(use_bin_type=True, default=_refuse)
+    return packer
 
 
 class CodecError(ValueError):
@@ -25,25 +39,27 @@ class CodecError(ValueError):
 
 
 def check(value: Any) -> None:
-    """Raise CodecError unless *value* is plain data (tuples count as lists)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > _MAX_DEPTH:
-            raise CodecError(f"nested deeper than {_MAX_DEPTH}")
+    """Raise CodecError unless *value* is plain data (tuples count as lists).
+
+    Only for what msgpack packed or unpacked: its own nesting limit (512) has
+    already refused cycles and deep values, so this walk ends.
+    """
+    if type(value) in _SCALARS:
+        return
+    todo = [value]
+    while todo:
+        item = todo.pop()
         kind = type(item)
-        if kind in _SCALARS:
-            continue
         if kind is list or kind is tuple:
-            stack.extend((x, depth + 1) for x in item)
+            todo += [x for x in item if type(x) not in _SCALARS]
         elif kind is dict:
             for k, v in item.items():
                 if type(k) not in _SCALARS:
                     raise CodecError(f"a dict key of type {type(k).__name__}")
-                stack.append((v, depth + 1))
+                if type(v) not in _SCALARS:
+                    todo.append(v)
         else:
-            raise CodecError(f"{kind.__name__} does not cross to or from a worker "
-                             "(only None, bool, int, float, str, bytes, list, dict)")
+            _refuse(item)
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -52,17 +68,17 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 def encode(value: Any, limit: int = MAX_MESSAGE) -> bytes:
     """One frame holding *value*; CodecError if it is not plain data or over *limit*."""
-    check(value)
     try:
-        body = bytes(msgpack.packb(value, use_bin_type=True))
+        body: bytes = _packer().pack(value)
     except (TypeError, ValueError, OverflowError) as exc:
         raise CodecError(str(exc)) from None
+    check(value)  # after packing: msgpack refused cycles and deep nesting
     if len(body) > limit:
         raise CodecError(f"message of {len(body)} bytes is over the limit of {limit}")
     return HEADER.pack(len(body)) + body
 
 
-def length(header: bytes, limit: int = MAX_MESSAGE) -> int:
+def length(header: bytes | bytearray | memoryview, limit: int = MAX_MESSAGE) -> int:
     """The body length a frame *header* announces; CodecError if over *limit*."""
     n: int = HEADER.unpack(header)[0]
     if n > limit:
@@ -70,7 +86,7 @@ def length(header: bytes, limit: int = MAX_MESSAGE) -> int:
     return n
 
 
-def decode(body: bytes) -> Any:
+def decode(body: bytes | bytearray | memoryview) -> Any:
     """The plain data in a frame's *body*; CodecError for anything else."""
     try:
         value = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=False,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import resource
 import select
 import signal
 import socket
@@ -12,7 +14,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import codec, keeper
+from . import codec, forked, frames, keeper, limits
 from .errors import (
     WorkerCrashed,
     WorkerError,
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
 BOOT = ("import sys; sys.path[:] = sys.argv[3:]; from pledgepy.worker.child import main; "
         "main(int(sys.argv[1]), int(sys.argv[2]))")
-_TICK = os.sysconf("SC_CLK_TCK")
+#: At most this many CPUs spend the worker's CPU budget at once.
+_CPUS = os.cpu_count() or 1
 #: A worker killed by one of these broke the limit named.
 _SIGNAL_LIMITS: dict[int, str] = {signal.SIGXFSZ: "fsize", signal.SIGXCPU: "cpu"}
 _TAIL = 4096
@@ -37,17 +40,21 @@ class Conn:
     """A worker process: start it, exchange frames with it, end it."""
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
-                 supervisor: WorkerSupervisor | None, prog: str) -> None:
+                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn") -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:
-            self.proc = keeper.run(lambda: subprocess.Popen(
-                cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", env=env,
-                close_fds=True))
+            if start == "fork":
+                self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
+                    lambda: forked.start(theirs.fileno(), env))
+            else:
+                self.proc = keeper.run(lambda: subprocess.Popen(
+                    cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", env=env,
+                    close_fds=True))
         finally:
             theirs.close()
         assert self.proc.stdout is not None
@@ -56,7 +63,10 @@ class Conn:
         self.tail: deque[bytes] = deque()
         self.tail_len = 0
         self.listener: int | None = None
-        self.buf = bytearray()
+        self.reader = frames.FrameReader(self.sock, max_message)
+        self.poller = select.poll()
+        self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
+        self._backstop = -1
         self.calls = 0
         self.violations: list[str] = []
         self.sock.setblocking(False)
@@ -70,17 +80,25 @@ class Conn:
         """Send *config*; wait for the worker's ready message (and its listener)."""
         self.sock.sendall(codec.encode(config))  # small: the buffer takes it at once
         deadline = time.monotonic() + timeout
-        while not self.buf:
+        while True:  # the listener comes with the first bytes of the ready message
             self._wait_readable(deadline, "starting")
             try:
-                data, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 1)
+                data, fds, _, _ = socket.recv_fds(self.sock, frames.SCRATCH, 4)
             except BlockingIOError:
                 continue
             if not data:
                 raise self._ended("the worker ended while starting")
-            self.buf += data
+            for extra in fds[1:]:
+                os.close(extra)
             if fds:
                 self.listener = fds[0]
+            self.reader.feed(data)
+            break
+        self.poller = select.poll()
+        if self.listener is not None:
+            self.poller.register(self.listener, select.POLLIN)
+        self.poller.register(self.out, select.POLLIN)
+        self.poller.register(self.sock, select.POLLIN)
         reply = self.exchange(None, deadline=deadline, cpu=None, what="starting")
         if self.supervisor is not None and self.listener is None and reply[:1] == ["ready"]:
             raise WorkerProtocolError("the worker did not hand over its seccomp listener")
@@ -96,84 +114,115 @@ class Conn:
 
     # ---- calls ----
     def cpu_used(self) -> float:
-        """CPU seconds the worker has used (user + system)."""
+        """CPU seconds the worker has used (user + system, all its threads)."""
         try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                fields = f.read().rpartition(b")")[2].split()
-            return (int(fields[11]) + int(fields[12])) / _TICK
-        except (OSError, IndexError, ValueError):
-            return 0.0
+            return time.clock_gettime(self._cpu_clock)
+        except OSError:
+            return 0.0  # it has ended: its channel says so next
+
+    def backstop(self, used: float, cpu: float) -> None:
+        """RLIMIT_CPU for the worker: this call's share on top of what it has used.
+
+        Set only when it changes (whole seconds), so most calls pay nothing for it.
+        """
+        soft = limits.cpu_backstop(used, cpu)
+        if soft == self._backstop:
+            return
+        try:
+            _, hard = resource.prlimit(self.pid, resource.RLIMIT_CPU)
+            resource.prlimit(self.pid, resource.RLIMIT_CPU,
+                             (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+            self._backstop = soft
+        except OSError:
+            pass  # the parent's own clock still holds
 
     def exchange(self, frame: bytes | None, *, deadline: float | None, cpu: float | None,
                  what: str = "answering") -> Any:
-        """Send *frame* (if any) and return the next message, or raise a WorkerError."""
-        out, sent, need = memoryview(frame or b""), 0, None
-        cpu_end = self.cpu_used() + cpu if cpu is not None else None
-        poller = select.poll()
-        if self.listener is not None:
-            poller.register(self.listener, select.POLLIN)
-        poller.register(self.out, select.POLLIN)
+        """Send *frame* (if any) and return the next message, or raise a WorkerError.
+
+        ``cpu`` is this exchange's CPU budget: the worker's CPU clock is read when
+        the exchange starts and again only when, even running on every CPU, it could
+        have spent the budget (so a quick call reads it once).
+        """
+        message = self._take(what, recv=False)
+        if message is not frames.MORE:
+            return message
+        pending = self._send(memoryview(frame)) if frame else None
+        cpu_end = look = None
+        if cpu is not None:
+            used = self.cpu_used()
+            self.backstop(used, cpu)
+            cpu_end, look = used + cpu, time.monotonic() + cpu / _CPUS
+        sock = self.sock.fileno()
         while True:
-            if need is None and len(self.buf) >= 4:
-                try:
-                    need = codec.length(bytes(self.buf[:4]), self.max_message)
-                except codec.CodecError as exc:
-                    self.kill()
-                    raise WorkerProtocolError(f"the worker's reply: {exc}") from None
-            if need is not None and len(self.buf) >= 4 + need:
-                body = bytes(self.buf[4:4 + need])
-                del self.buf[:4 + need]
-                try:
-                    return codec.decode(body)
-                except codec.CodecError as exc:
-                    self.kill()
-                    raise WorkerProtocolError(f"the worker's reply: {exc}") from None
-            poller.register(self.sock, select.POLLIN | (select.POLLOUT if sent < len(out) else 0))
-            wait = self._wait_ms(deadline, cpu_end)
-            for fd, ev in sorted(poller.poll(wait), key=lambda e: e[0] != self.listener):
-                if fd == self.listener:
+            events = self.poller.poll(self._wait_ms(deadline, look))
+            if len(events) > 1:  # a violation first: its reply must not be taken
+                events.sort(key=lambda e: e[0] != self.listener)
+            for fd, ev in events:
+                if fd == sock:
+                    if pending is not None and ev & select.POLLOUT:
+                        pending = self._send(pending)
+                    if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                        message = self._take(what, recv=True)
+                        if message is not frames.MORE:
+                            if pending is not None:
+                                self.kill()
+                                raise WorkerProtocolError("the worker answered a call it "
+                                                          "had not yet received")
+                            return message
+                elif fd == self.listener:
                     if ev & select.POLLIN:
                         self._violation()
-                    elif ev & (select.POLLHUP | select.POLLERR):
-                        poller.unregister(fd)
-                elif fd == self.out:
-                    if not self._drain_output():
-                        poller.unregister(fd)
-                elif ev & select.POLLOUT and sent < len(out):
-                    try:
-                        sent += self.sock.send(out[sent:sent + (1 << 20)])
-                    except BlockingIOError:
-                        pass
-                    except OSError:
-                        raise self._ended("the worker closed its channel") from None
-                elif ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
-                    try:
-                        chunk = self.sock.recv(1 << 20)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        chunk = b""
-                    if not chunk:
-                        raise self._ended(f"the worker ended while {what}")
-                    self.buf += chunk
+                    else:
+                        self.poller.unregister(fd)
+                elif not self._drain_output():
+                    self.poller.unregister(fd)
+            if deadline is None and look is None:
+                continue
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 self.kill()
                 raise WorkerTimeout(f"the worker took longer than its timeout while {what}",
                                     "timeout")
-            if cpu_end is not None and self.cpu_used() >= cpu_end:
-                self.kill()
-                raise WorkerTimeout(f"the call used more than its {cpu} s of CPU (Limits.cpu)",
-                                    "cpu")
+            if cpu_end is not None and look is not None and now >= look:
+                left = cpu_end - self.cpu_used()
+                if left <= 0:
+                    self.kill()
+                    raise WorkerTimeout(f"the call used more than its {cpu} s of CPU "
+                                        "(Limits.cpu)", "cpu")
+                look = now + left / _CPUS
+
+    def _send(self, out: memoryview) -> memoryview | None:
+        """Send what the socket takes now; the rest (polled for POLLOUT), or None."""
+        try:
+            sent = self.sock.send(out[:1 << 20])
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            raise self._ended("the worker closed its channel") from None
+        rest = out[sent:]
+        self.poller.modify(self.sock, select.POLLIN | (select.POLLOUT if rest else 0))
+        return rest if rest else None
+
+    def _take(self, what: str, *, recv: bool) -> Any:
+        """The next message (receiving once first if *recv*), or frames.MORE."""
+        try:
+            return self.reader.read() if recv else self.reader.next()
+        except BlockingIOError:
+            return frames.MORE
+        except (EOFError, ConnectionError):
+            raise self._ended(f"the worker ended while {what}") from None
+        except codec.CodecError as exc:
+            self.kill()
+            raise WorkerProtocolError(f"the worker's reply: {exc}") from None
 
     @staticmethod
-    def _wait_ms(deadline: float | None, cpu_end: float | None) -> int:
-        waits = [1.0]  # look at the clocks at least once a second
-        if deadline is not None:
-            waits.append(deadline - time.monotonic())
-        if cpu_end is not None:
-            waits.append(0.02)  # CPU time is only polled
-        return max(1, int(min(waits) * 1000))
+    def _wait_ms(deadline: float | None, look: float | None) -> int:
+        if deadline is None and look is None:
+            return -1
+        now = time.monotonic()
+        wait = min(t for t in (deadline, look) if t is not None) - now
+        return max(0, math.ceil(wait * 1000))
 
     def _violation(self) -> None:
         assert self.supervisor is not None and self.listener is not None

@@ -33,3 +33,5 @@ class WorkerStatus:
     namespaces: tuple[str, ...]
     violations_heard_by: str
     not_enforced: tuple[str, ...] = field(default=())
+    #: "spawn" (a fresh interpreter) or "fork" (a copy of the parent's memory, secrets included).
+    start: str = "spawn"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from .status import WorkerStats, WorkerStatus
 if TYPE_CHECKING:
     from ..backends.base import WorkerSupervisor
 
-STARTS = ("spawn",)
+STARTS = ("spawn", "fork")
 
 
 def _user_ids(user: str | int | None) -> tuple[int, int] | None:
@@ -77,6 +76,7 @@ class Worker:
         self.limits = limits or Limits()
         self.timeout, self.max_calls, self.restart = timeout, max_calls, restart
         self.max_message, self.start_timeout = max_message, start_timeout
+        self.start_method = start
         self.stats = WorkerStats()
         self._strict = strictness.resolve(strict)
         self._env = dict(env) if env is not None else {}
@@ -128,7 +128,9 @@ class Worker:
             "gid": self._ids[1] if self._ids and os.geteuid() == 0 else None,
             "max_message": self.max_message, "strict": self._strict,
             "supervised": self._supervisor is not None,
-            "main_file": getattr(main, "__file__", None) if self.module == "__main__" else None,
+            # a fork has __main__ already; a spawned interpreter loads the script again
+            "main_file": getattr(main, "__file__", None)
+            if self.module == "__main__" and self.start_method == "spawn" else None,
         }
 
     def start(self) -> Worker:
@@ -146,7 +148,8 @@ class Worker:
             self.stats.restarts += 1
         self._started = True
         config = self._config()
-        conn = Conn(config, self._env, self.max_message, self._supervisor, self.module)
+        conn = Conn(config, self._env, self.max_message, self._supervisor, self.module,
+                    self.start_method)
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, Worker._finalize, [conn])
         try:
@@ -205,7 +208,6 @@ class Worker:
         with self._lock:
             conn = self._ensure()
             self.stats.calls += 1
-            self._backstop(conn)
             deadline = None if self.timeout is None else time.monotonic() + self.timeout
             try:
                 reply = conn.exchange(frame, deadline=deadline, cpu=self.limits.cpu)
@@ -218,18 +220,6 @@ class Worker:
             if self.max_calls is not None and conn.calls >= self.max_calls:
                 self._drop(failed=False)
             return value
-
-    def _backstop(self, conn: Conn) -> None:
-        """RLIMIT_CPU for the worker: this call's share on top of what it has used."""
-        if self.limits.cpu is None:
-            return
-        try:
-            _, hard = resource.prlimit(conn.pid, resource.RLIMIT_CPU)
-            soft = limits.cpu_backstop(conn.cpu_used(), self.limits.cpu)
-            resource.prlimit(conn.pid, resource.RLIMIT_CPU,
-                             (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
-        except OSError:
-            pass  # the parent's own clock still holds
 
     @staticmethod
     def _result(reply: Any) -> Any:
@@ -269,7 +259,8 @@ class Worker:
             hardening=tuple(str(s) for s in ready.get("hardening", ())),
             namespaces=(),
             violations_heard_by="parent" if self._supervisor is not None else "worker",
-            not_enforced=tuple(self._gaps) + tuple(str(w) for w in ready.get("warnings", ())))
+            not_enforced=tuple(self._gaps) + tuple(str(w) for w in ready.get("warnings", ())),
+            start=self.start_method)
 
     def __repr__(self) -> str:
         return f"<pledgepy.Worker {self.module!r} promises={self.promises!r} pid={self.pid}>"

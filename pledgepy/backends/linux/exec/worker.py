@@ -21,6 +21,7 @@ from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import Plan, build, narrow
+from .answer import fstat_for
 
 #: What the hand-over needs beyond the worker's promises (sendmsg with SCM_RIGHTS).
 HANDOVER = frozenset({"sendfd"})
@@ -62,7 +63,8 @@ class WorkerSupervisor:
     def explain(self, listener: int, promises: frozenset[str], prog: str) -> str | None:
         """In the parent: read one violation, refuse it (ENOSYS); its one-line message.
 
-        None when the violating call went away before it was read.
+        None when the violating call went away before it was read, or when it was
+        fstat spelled as a path call, which is answered instead (see :mod:`.answer`).
         """
         lib, ffi = native.lib(), native.ffi()
         nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -72,6 +74,11 @@ class WorkerSupervisor:
             return None
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+        answer = fstat_for(listener, ident[0], pid[0], nr[0], [int(a) for a in args],
+                           promises, kernel.arch() or "")
+        if answer is not None:  # fstat spelled as a path call: answered, not a violation
+            lib.pp_notif_send(listener, ident[0], answer)
+            return None
         out = ffi.new("char[1024]")
         n = lib.pp_describe(nr[0], args, bits(promises), int("error" in promises), pid[0],
                             prog.encode(errors="replace"), out, 1024)

@@ -1,0 +1,124 @@
+"""The one violation a worker's parent answers instead of refusing: fstat(fd) as glibc
+spells it, ``newfstatat(fd, "", buf, AT_EMPTY_PATH)`` (or ``statx(fd, "", ...)``).
+
+In a pledged process the SIGSYS handler emulates it; a worker's violations go to
+its parent instead, so the parent does what the handler does, without ever
+letting the worker's call run (SECCOMP_USER_NOTIF_FLAG_CONTINUE would re-read a
+path the worker can change):
+
+1. read the path's first byte from the worker (process_vm_readv); only "" is
+   answered, anything else stays a violation;
+2. copy the worker's descriptor (pidfd_getfd) and fstat/statx the copy here:
+   the answer is about that descriptor only, whatever the path memory holds by
+   then, which is exactly what fstat(2), allowed under "stdio", tells anyway;
+3. check the notification is still pending (the pid is still that worker),
+   write the result into the worker's buffer with process_vm_writev (which
+   honours the worker's page protections, unlike /proc/<pid>/mem) and answer 0.
+
+Steps 1 to 3 need ptrace access to the worker, which is not dumpable: a parent
+without CAP_SYS_PTRACE cannot answer, and the call stays a violation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import struct
+
+from .. import native
+from ..consts import AT_EMPTY_PATH
+from ..syscalls import BY_ARCH
+
+#: SECCOMP_IOCTL_NOTIF_ID_VALID: _IOW('!', 2, __u64).
+_ID_VALID = 0x40082102
+#: sizeof(struct stat) of the kernel's fstat, per architecture; struct statx is 256.
+_STAT_SIZE = {"x86_64": 144, "aarch64": 128}
+_STATX_SIZE = 256
+_AT_FDCWD_INVALID = -1  # descriptors below 0 (AT_FDCWD among them) are path lookups
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+def _vm(fn: str, pid: int, local: ctypes.Array[ctypes.c_char], remote: int, n: int) -> bool:
+    """process_vm_readv/writev of *n* bytes; True when all of them moved."""
+    here = _IOVec(ctypes.cast(local, ctypes.c_void_p), n)
+    there = _IOVec(remote, n)
+    call = getattr(_libc, fn)
+    call.restype = ctypes.c_ssize_t
+    done = call(ctypes.c_int(pid), ctypes.byref(here), ctypes.c_ulong(1), ctypes.byref(there),
+                ctypes.c_ulong(1), ctypes.c_ulong(0))
+    return bool(done == n)
+
+
+def _still_pending(listener: int, ident: int) -> bool:
+    try:
+        fcntl.ioctl(listener, _ID_VALID, struct.pack("Q", ident))
+    except OSError:
+        return False
+    return True
+
+
+class _Shape:
+    """Where fstat-as-a-path-call keeps its arguments, for one syscall."""
+
+    def __init__(self, flags: int, buf: int, size: int, nr: int, extra: tuple[int, ...]) -> None:
+        self.flags, self.buf, self.size, self.nr, self.extra = flags, buf, size, nr, extra
+
+
+def _shape(arch: str, nr: int, args: list[int]) -> _Shape | None:
+    table = BY_ARCH.get(arch, {})
+    if nr == table.get("newfstatat") and arch in _STAT_SIZE:
+        return _Shape(args[3], args[2], _STAT_SIZE[arch], table["fstat"], ())
+    if nr == table.get("statx"):
+        return _Shape(args[2], args[4], _STATX_SIZE, nr, (args[2], args[3]))
+    return None
+
+
+def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
+              promises: frozenset[str], arch: str) -> int | None:
+    """Answer fstat spelled as a path call: the syscall's result (0 or -errno), or
+    None when this notification is not that (or cannot be answered): a violation."""
+    shape = _shape(arch, nr, args)
+    fd = ctypes.c_int(args[0] & 0xFFFFFFFF).value
+    if shape is None or "stdio" not in promises or not shape.flags & AT_EMPTY_PATH \
+            or args[1] == 0 or fd <= _AT_FDCWD_INVALID:
+        return None
+    if not _still_pending(listener, ident):  # from here on *pid* is that worker's thread
+        return None
+    first = ctypes.create_string_buffer(1)
+    if not _vm("process_vm_readv", pid, first, args[1], 1) or first.raw != b"\0":
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        copy = native.lib().pp_pidfd_getfd(pidfd, fd)
+    finally:
+        os.close(pidfd)
+    if copy < 0:
+        return -errno.EBADF if copy == -errno.EBADF else None
+    out = ctypes.create_string_buffer(shape.size)
+    try:
+        if shape.nr == BY_ARCH[arch]["fstat"]:
+            rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(copy), out)
+        else:  # statx(copy, "", flags, mask, out)
+            rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(copy), b"",
+                               ctypes.c_long(shape.extra[0]), ctypes.c_long(shape.extra[1]),
+                               out)
+        err = ctypes.get_errno()
+    finally:
+        os.close(copy)
+    if rc != 0:
+        return -err
+    if not _still_pending(listener, ident):
+        return None
+    if not _vm("process_vm_writev", pid, out, shape.buf, shape.size):
+        return -errno.EFAULT
+    return 0

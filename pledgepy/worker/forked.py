@@ -1,0 +1,89 @@
+"""``start="fork"``: the worker is a fork of this process, not a fresh interpreter.
+
+Fast (no interpreter start, the module is usually imported already) but the
+child starts as a copy of this process's memory: every secret the parent holds
+(keys, tokens, decrypted data, other requests' bytes) is in the worker, and a
+compromised library in it can read them. Only its descriptors and environment
+are cleared. Use "spawn" when the parent holds anything the library must not see.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import warnings
+from typing import IO
+
+
+class Forked:
+    """The parts of subprocess.Popen that Conn uses, for a forked child."""
+
+    def __init__(self, pid: int, stdout: IO[bytes]) -> None:
+        self.pid, self.stdout = pid, stdout
+        self.returncode: int | None = None
+        self.pidfd = os.pidfd_open(pid)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                os.close(self.pidfd)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if timeout is not None:
+                ready, _, _ = select.select([self.pidfd], [], [], timeout)
+                if not ready:
+                    raise subprocess.TimeoutExpired("worker", timeout)
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+            os.close(self.pidfd)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+
+def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
+    """In the fork: standard streams, environment, signals, then the worker's main."""
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.chdir("/")
+        os.environ.clear()  # unsetenv too: the C environment is cleared as well
+        os.environ.update(env)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        # fresh streams: the parent's unflushed output must not come out of the worker
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        from .child import main
+
+        main(channel, ppid)
+    finally:
+        os._exit(1)
+
+
+def start(channel: int, env: dict[str, str]) -> Forked:
+    """Fork a worker that serves on descriptor *channel* (called on the keeper thread)."""
+    read, write = os.pipe()
+    ppid = os.getpid()
+    with warnings.catch_warnings():
+        # 3.12+ warns that forking with threads may deadlock the child: the fork runs
+        # only pledgepy's code, the module's import and setup (a lock another thread
+        # held at the fork hangs the start, which the start timeout ends)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        _child(channel, write, env, ppid)
+    os.close(write)
+    return Forked(pid, os.fdopen(read, "rb"))

@@ -1,0 +1,83 @@
+"""Reading length-prefixed frames from a socket into memory allocated once.
+
+Both ends use it: a small frame is read with one ``recv_into`` into a fixed
+scratch buffer and decoded from there (no per-call allocation of a receive
+buffer, which for ``recv(1 << 20)`` meant an mmap and munmap per call); a
+large one gets a buffer of exactly its announced size, after the size was
+checked against the limit.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from . import codec
+
+#: Frames up to this size are read into the scratch buffer.
+SCRATCH = 1 << 16
+#: What :meth:`FrameReader.read` returns when no whole frame is there yet.
+MORE: Any = object()
+
+
+class FrameReader:
+    """Frames from *sock*, each announcing at most *limit* bytes."""
+
+    def __init__(self, sock: socket.socket, limit: int) -> None:
+        self.sock, self.limit = sock, limit
+        self.scratch = bytearray(SCRATCH)
+        self.view = memoryview(self.scratch)
+        self.have = 0  # bytes at the start of scratch not yet consumed
+        self.body: bytearray | None = None  # a large frame's body, being filled
+        self.got = 0
+
+    def feed(self, data: bytes) -> None:
+        """Take bytes received some other way (with descriptors, say): at most what
+        scratch has room for, before any :meth:`read`."""
+        if self.body is not None or self.have + len(data) > SCRATCH:
+            raise codec.CodecError("more data than the scratch buffer holds")
+        self.scratch[self.have:self.have + len(data)] = data
+        self.have += len(data)
+
+    def read(self) -> Any:
+        """Receive once; the next whole message, or MORE. EOFError at the end.
+
+        CodecError for a frame over the limit or not plain data;
+        BlockingIOError when a non-blocking socket has nothing.
+        """
+        if self.body is not None:
+            n = self.sock.recv_into(memoryview(self.body)[self.got:])
+            if not n:
+                raise EOFError
+            self.got += n
+        else:
+            n = self.sock.recv_into(self.view[self.have:])
+            if not n:
+                raise EOFError
+            self.have += n
+        return self.next()
+
+    def next(self) -> Any:
+        """The next whole message already received, or MORE."""
+        if self.body is not None:
+            if self.got < len(self.body):
+                return MORE
+            body, self.body = self.body, None
+            return codec.decode(body)
+        if self.have < 4:
+            return MORE
+        need = codec.length(self.view[:4], self.limit)
+        end = 4 + need
+        if self.have >= end:
+            value = codec.decode(self.view[4:end])
+            rest = self.have - end
+            if rest:
+                self.scratch[:rest] = self.scratch[end:self.have]
+            self.have = rest
+            return value
+        if end > SCRATCH:  # a large frame: its own buffer, of the size just checked
+            self.body = bytearray(need)
+            self.got = self.have - 4
+            self.body[:self.got] = self.view[4:self.have]
+            self.have = 0
+        return MORE
