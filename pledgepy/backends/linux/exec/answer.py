@@ -122,3 +122,25 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     if not _vm("process_vm_writev", pid, out, shape.buf, shape.size):
         return -errno.EFAULT
     return 0
+
+
+_PROC_STAT = b"/proc/self/stat\0"
+_AT_FDCWD = -100
+
+
+def proc_stat_for(pid: int, nr: int, args: list[int],
+                  promises: frozenset[str], arch: str) -> int | None:
+    """CPython 3.12+'s fopen("/proc/self/stat") after fork, answered ENOENT as the
+    in-process handler does (nothing opened, the call never runs); None otherwise.
+
+    Deciding on memory the worker can change is safe here: whatever it points the
+    path at, the answer is a failure, never the call."""
+    table = BY_ARCH.get(arch, {})
+    if ("stdio" not in promises or nr != table.get("openat")
+            or ctypes.c_int(args[0] & 0xFFFFFFFF).value != _AT_FDCWD or args[2] != os.O_RDONLY
+            or args[1] == 0):
+        return None
+    path = ctypes.create_string_buffer(len(_PROC_STAT))
+    if not _vm("process_vm_readv", pid, path, args[1], len(_PROC_STAT)):
+        return None
+    return -errno.ENOENT if path.raw == _PROC_STAT else None

@@ -21,7 +21,7 @@ from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import Plan, build, narrow
-from .answer import fstat_for
+from .answer import fstat_for, proc_stat_for
 
 #: What the hand-over needs beyond the worker's promises (sendmsg with SCM_RIGHTS).
 HANDOVER = frozenset({"sendfd"})
@@ -74,9 +74,11 @@ class WorkerSupervisor:
             return None
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
-        answer = fstat_for(listener, ident[0], pid[0], nr[0], [int(a) for a in args],
-                           promises, kernel.arch() or "")
-        if answer is not None:  # fstat spelled as a path call: answered, not a violation
+        call = [int(a) for a in args]
+        answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, kernel.arch() or "")
+        if answer is None:
+            answer = proc_stat_for(pid[0], nr[0], call, promises, kernel.arch() or "")
+        if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
             return None
         out = ffi.new("char[1024]")
