@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "pledgepy"
 
 #: Front-end modules a backend must never import (they import the backends).
-FRONT_END = {"pledgepy", "pledgepy.api", "pledgepy.cli", "pledgepy.imports", "pledgepy.runtime",
+FRONT_END = {"pledgepy", "pledgepy.api", "pledgepy.cli", "pledgepy.command", "pledgepy.imports",
+             "pledgepy.runtime",
              "pledgepy.selftest", "pledgepy.__main__"}
 
 
