@@ -20,7 +20,9 @@ RLIMITS: dict[str, tuple[int, str]] = {
     "P": (resource.RLIMIT_NPROC, "processes of its user"),
     "F": (resource.RLIMIT_FSIZE, "bytes per file written"),
 }
-PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 24, 28, 47
+PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 23, 24, 28, 47
+#: close_range(2) (the same number on every architecture) and CLOSE_RANGE_CLOEXEC
+NR_CLOSE_RANGE, CLOSE_RANGE_CLOEXEC = 436, 4
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 #: SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP and KEEP_CAPS_LOCKED, each locked: uid 0 gains nothing
 #: at exec, and the bits cannot be unset.
@@ -74,21 +76,21 @@ def become(who: Identity) -> None:
         os.setresuid(who.uid, who.uid, who.uid)
 
 
-def _caps() -> tuple[int, int]:
-    """(permitted, bounding) capability sets of this process."""
-    got = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("CapPrm", "CapBnd"):
-                got[key] = int(value, 16)
-    return got.get("CapPrm", 0), got.get("CapBnd", 0)
+def _caps(libc: ctypes.CDLL) -> tuple[int, int]:
+    """(permitted, bounding) capability sets of this process (no /proc: a chroot has none)."""
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capget(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "cannot read the capability sets")
+    permitted = data[1] | data[4] << 32
+    bounding = sum(1 << cap for cap in range(64) if libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+    return permitted, bounding
 
 
 def drop_capabilities() -> None:
     """Leave no capability the program could use or regain at exec (uid 0 included)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    permitted, bounding = _caps()
+    permitted, bounding = _caps(libc)
     if not permitted:
         return  # nothing held; no_new_privs (set with the filter) stops file capabilities
     if permitted >> CAP_SETPCAP & 1:
@@ -102,7 +104,7 @@ def drop_capabilities() -> None:
     data = (ctypes.c_uint32 * 6)()
     if libc.capset(header, data) != 0:
         raise OSError(ctypes.get_errno(), "cannot clear the capability sets")
-    if _caps()[0]:
+    if _caps(libc)[0]:
         raise OSError(errno.EPERM, "capabilities are still held")
 
 
@@ -120,6 +122,9 @@ def set_limits(limits: dict[str, int]) -> None:
 
 def close_inherited() -> None:
     """Make every descriptor above 2 close at exec (``-N`` keeps them)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(NR_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+        return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -53,9 +54,17 @@ def _unveil(job: Job, opts: argparse.Namespace) -> None:
             raise SetupError(EXIT_USAGE, f"-v {where}: {exc.strerror}") from None
 
 
+#: What CPython ignores at start-up and a program must get back at their default
+#: (as subprocess's restore_signals does): else -F gives EFBIG instead of SIGXFSZ.
+RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
 def _prepare(job: Job, opts: argparse.Namespace) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
+    for sig in RESTORED:
+        signal.signal(sig, signal.SIG_DFL)
     if opts.chroot:
+        api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
         os.chdir("/")
     _unveil(job, opts)
