@@ -1,11 +1,15 @@
-"""The ``pledge`` command: run a program under promises and unveiled paths.
+"""The ``pledge`` command: run a program under promises, seeing only what it needs.
 
-    pledge [-p PROMISES] [-v [PERMS:]PATH]... [--strict] [-q] [--] PROG [ARGS...]
+    pledge [-p PROMISES]... [-v [PERMS:]PATH]... [-V] [-q] [--strict] [-u USER] [-g GROUP]
+           [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] [-F BYTES]
+           [--] PROG [ARGS...]
 
-The command forks; the child unveils, pledges and execs PROG, the parent
-waits and explains how it ended. An exec'd program has no violation handler
-(it does not survive exec), so breaking a promise kills it with SIGSYS; the
-parent says so, since the program cannot.
+The command forks; the child unveils (by default the program, its interpreter,
+libraries and library trees: :mod:`.command.discover`), sets its limits and
+user (:mod:`.command.limits`), confines itself and execs PROG (:mod:`.command.run`).
+The parent stays unconfined and unlimited, waits and explains how it ended. An
+exec'd program has no violation handler (it does not survive exec), so the
+parent's supervisor says what a broken promise was.
 """
 
 from __future__ import annotations
@@ -17,61 +21,27 @@ import signal
 import sys
 
 from . import api, outlet
-from .errors import NativeBuildError, UnsupportedError
+from .command import discover, limits, options, run
+from .command.options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
+from .errors import NativeBuildError
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
-
-if TYPE_CHECKING:
-    from .backends.base import ExecSupervisor
-
-EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 #: What the dynamic loader needs to map a program's libraries.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
-LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 #: Signals the supervisor ignores: what reaches it through the process group and
 #: terminal it shares with the program (SIGIO from O_ASYNC, a hang-up the program may
 #: ignore), or through its stderr (SIGPIPE, SIGTTOU, SIGXFSZ). It must outlive the program.
 SUPERVISOR_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGIO, signal.SIGURG,
                       signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN, signal.SIGXFSZ)
+#: signal -> the limit option whose hitting sends it
+LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
+
+
+class UsageError(ValueError):
+    """A bad command line; the message names what is wrong."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="pledge", description="Run PROG under OpenBSD-style promises and unveiled paths.")
-    p.add_argument("-p", dest="promises", default="stdio rpath",
-                   help='promises for PROG (default: "stdio rpath")')
-    p.add_argument("-v", dest="unveil", action="append", default=[], metavar="[PERMS:]PATH",
-                   help="unveil PATH with PERMS (default r); repeatable; without -v nothing is "
-                        "hidden")
-    p.add_argument("--strict", action="store_true",
-                   help="refuse to run if anything asked cannot be enforced here")
-    p.add_argument("-q", dest="quiet", action="store_true", help="no notes on stderr")
-    p.add_argument("prog")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    return p
-
-
-def _interpreter(path: str) -> str | None:
-    """The ELF interpreter (PT_INTERP) of *path*, or None for a static program."""
-    import struct
-
-    try:
-        with open(path, "rb") as f:
-            head = f.read(64)
-            if head[:4] != b"\x7fELF" or head[4] != 2:
-                return None
-            phoff, = struct.unpack_from("<Q", head, 32)
-            phentsize, phnum = struct.unpack_from("<HH", head, 54)
-            f.seek(phoff)
-            table = f.read(phentsize * phnum)
-            for i in range(phnum):
-                kind, _, offset, _, _, size = struct.unpack_from("<IIQQQQ", table, i * phentsize)
-                if kind == 3:  # PT_INTERP
-                    f.seek(offset)
-                    return f.read(size).rstrip(b"\0").decode()
-    except (OSError, struct.error, UnicodeDecodeError):
-        return None
-    return None
+    return options.parser()
 
 
 def _note(quiet: bool, text: str) -> None:
@@ -79,72 +49,145 @@ def _note(quiet: bool, text: str) -> None:
         print(f"pledge: {text}", file=sys.stderr)
 
 
-def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
-           supervisor: ExecSupervisor | None, go: int) -> None:
-    """Unveil, pledge and exec; never returns."""
+def _unveil_spec(spec: str) -> tuple[str, str]:
+    """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for c)."""
+    perms, sep, where = spec.partition(":")
+    if not sep or set(perms) - set("rwxc"):
+        perms, where = "r", spec
+    full = os.path.abspath(where)
+    if not os.path.exists(full) and not ("c" in perms and os.path.isdir(os.path.dirname(full))):
+        raise UsageError(f"-v {where}: No such file or directory")
+    return full, perms
+
+
+def _find(prog: str, root: str | None) -> str | None:
+    """PROG's path (inside *root* when chrooting), or None."""
+    if root is None:
+        path = prog if os.sep in prog else shutil.which(prog)
+        return path if path and os.path.exists(path) else None
+    dirs = [prog] if os.sep in prog else [os.path.join(d, prog) for d in
+                                          os.environ.get("PATH", "").split(":") if d]
+    return next((d for d in dirs if os.path.isabs(d) and
+                 os.access(os.path.join(root, d.lstrip("/")), os.X_OK)), None)
+
+
+def probe(what: str) -> int:
+    """``-T pledge|unveil``: 0 if this system enforces it, EXIT_SANDBOX if not."""
+    from .backends.base import PledgeRequest, UnveilRule
+
     try:
-        if opts.unveil:
-            for spec in opts.unveil:
-                perms, _, where = spec.rpartition(":") if ":" in spec else ("r", "", spec)
-                api.unveil(where, perms, strict=opts.strict)
-            api.unveil(path, "rx", strict=opts.strict)
-            loader = _interpreter(path)
-            if loader:
-                api.unveil(loader, "rx", strict=opts.strict)
-                for where in LOADER_DIRS:
-                    if os.path.exists(where):
-                        api.unveil(where, "r", strict=opts.strict)
-        if supervisor is not None:  # the parent explains violations
-            if opts.unveil:
-                api.lock_unveil_for(promises | {"exec"}, strict=opts.strict, quiet=opts.quiet)
-            supervisor.confine(promises | {"exec"})
-            # The listener closes at exec: run only once the parent holds it, or its
-            # violations would go unreported and unpunished.
-            if os.read(go, 1) != b"x":
-                os._exit(EXIT_SANDBOX)
+        be = api.backend()
+        if what == "pledge":
+            gaps = be.pledge_gaps(PledgeRequest(None, frozenset({"stdio"}), None, None))
         else:
-            api.pledge(" ".join(sorted(promises | {"exec"})), None, strict=opts.strict)
-        os.execv(path, [opts.prog, *opts.args])
-    except (ValueError, TypeError) as exc:
-        print(f"pledge: {exc}", file=sys.stderr)
-        os._exit(EXIT_USAGE)
-    except UnsupportedError as exc:
-        print(f"pledge: {exc.strerror}", file=sys.stderr)
-        os._exit(EXIT_SANDBOX)
-    except OSError as exc:
-        print(f"pledge: {opts.prog}: {exc.strerror}", file=sys.stderr)
-        os._exit(EXIT_NOT_FOUND)
-    os._exit(EXIT_SANDBOX)
+            gaps = be.unveil_gaps((UnveilRule("/", "r"),), True)
+        ok = not gaps.nothing  # partial (see the notes) is still enforced
+    except (OSError, NativeBuildError):
+        ok = False
+    return 0 if ok else EXIT_SANDBOX
+
+
+def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
+    """The child's job and the promises asked; UsageError/LookupError for a bad line."""
+    from .promises import parse
+
+    asked = parse(options.promise_text(opts), "promises") or frozenset()
+    if "stdio" not in asked:
+        raise UsageError(f'-p "{options.promise_text(opts)}": the program needs at least '
+                         '"stdio" here (the command hands it over after the filter is on, '
+                         "and its start-up reads and maps memory); OpenBSD's pledge(\"\") "
+                         "only lets a program _exit")
+    if opts.no_unveil and opts.unveil:
+        raise UsageError("-V unveils nothing: give -V or -v, not both")
+    unveils = tuple(_unveil_spec(s) for s in opts.unveil)
+    who = limits.identity(opts.user, opts.group)
+    if opts.chroot and not os.path.isdir(opts.chroot):
+        raise UsageError(f"-c {opts.chroot}: not a directory")
+    path = _find(opts.prog, opts.chroot)
+    if path is None:
+        raise LookupError(f"{opts.prog}: command not found")
+    host = os.path.join(opts.chroot, path.lstrip("/")) if opts.chroot else path
+    promises = asked | {"exec"}
+    if discover.dynamic(host) and not LOADER_PROMISES <= asked:
+        promises |= LOADER_PROMISES
+    return run.Job(path, [opts.prog, *opts.args], promises, unveils, who,
+                   options.limits(opts)), asked
+
+
+def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[str]) -> list[str]:
+    """What PROG holds beyond what was asked, each said as the truth."""
+    said = []
+    extra = held - asked - {"exec"}
+    if extra:
+        hidden = "and nothing is unveiled (-V)" if opts.no_unveil else \
+            "reads stay limited to the unveiled paths"
+        said.append(f"{opts.prog} is dynamically linked: adding {' '.join(sorted(extra))} for "
+                    f"its loader; it holds {'it' if len(extra) == 1 else 'them'} for its whole run "
+                    f"({hidden})")
+    if "exec" not in asked:
+        said.append("the program keeps 'exec' (Linux: the filter must allow the execve "
+                    "that starts it)")
+    return said
+
+
+def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int) -> int:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        letter = LIMIT_SIGNALS.get(sig)
+        if sig == signal.SIGKILL and opts.C is not None:
+            letter = "C?"
+        if letter:
+            flag = letter.rstrip("?")
+            name, what = signal.Signals(sig).name, limits.RLIMITS[flag][1]
+            maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else ""
+            print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
+                  f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)
+        elif sig == signal.SIGSYS:
+            print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: it made a syscall its "
+                  f'promises ("{" ".join(sorted(job.promises))}") do not allow (a foreign '
+                  "architecture, or no supervisor to say which)", file=sys.stderr)
+        return 128 + sig
+    code = os.WEXITSTATUS(status)
+    if code and job.limits:
+        given = ", ".join(f"-{k} {v} ({limits.RLIMITS[k][1]})" for k, v in job.limits.items())
+        _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran limited to {given}: "
+                          "an error it printed about memory, files, processes or descriptors "
+                          "may be one of these")
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pledge`` command; returns the exit status."""
     opts = _parser().parse_args(argv)
-    try:
-        from .promises import parse
-
-        asked = parse(opts.promises, "promises") or frozenset()
-    except (ValueError, TypeError) as exc:
-        print(f"pledge: {exc}", file=sys.stderr)
+    if opts.probe:
+        return probe(opts.probe)
+    if not opts.prog:
+        print("pledge: no PROG given (see pledge --help)", file=sys.stderr)
         return EXIT_USAGE
-    path = opts.prog if os.sep in opts.prog else shutil.which(opts.prog)
-    if not path or not os.path.exists(path):
-        print(f"pledge: {opts.prog}: command not found", file=sys.stderr)
+    try:
+        job, asked = _job(opts)
+    except (ValueError, TypeError, KeyError) as exc:
+        print(f"pledge: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LookupError as exc:
+        print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    promises = asked
-    if _interpreter(path) and not LOADER_PROMISES <= asked:
-        promises = asked | LOADER_PROMISES
-        _note(opts.quiet, f"{opts.prog} is dynamically linked: adding "
-                          f"{' '.join(sorted(LOADER_PROMISES - asked))} for its loader")
-    if "exec" not in asked:
-        _note(opts.quiet, "the program keeps 'exec' (Linux: the filter must allow the execve "
-                          "that starts it)")
+    except discover.ProgramError as exc:
+        print(f"pledge: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    more = _held_more(opts, asked, job.promises)
+    if opts.strict and more:
+        for text in more:
+            print(f"pledge: --strict: {text}", file=sys.stderr)
+        return EXIT_SANDBOX
+    for text in more:
+        _note(opts.quiet, text)
     try:
         supervisor = api.backend().exec_supervisor()
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
-    for gap in supervisor.gaps(promises) if supervisor is not None else ():
+    for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
     err = outlet.reopen(2)  # before the program can touch the description
@@ -153,23 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         for fd in (go_w, err):
             if fd >= 0:
                 os.close(fd)
-        _child(opts, path, promises, supervisor, go_r)
+        run.child(job, opts, supervisor, go_r)
     for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)
     if err >= 0:
         sys.stderr = outlet.text(err)
     if supervisor is not None:
         os.close(go_r)
-        supervisor.watch(pid, promises | {"exec"}, os.path.basename(path), go_w)
+        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w)
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGSYS:
-            print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: it made a syscall its "
-                  f'promises ("{" ".join(sorted(promises))}") do not allow (a foreign '
-                  "architecture, or no supervisor to say which)", file=sys.stderr)
-        return 128 + sig
-    return os.WEXITSTATUS(status)
+    return _explain_end(opts, job, pid, status)
 
 
 if __name__ == "__main__":  # pragma: no cover

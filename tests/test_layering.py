@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "pledgepy"
 
 #: Front-end modules a backend must never import (they import the backends).
-FRONT_END = {"pledgepy", "pledgepy.api", "pledgepy.cli", "pledgepy.imports", "pledgepy.runtime",
+FRONT_END = {"pledgepy", "pledgepy.api", "pledgepy.cli", "pledgepy.command", "pledgepy.imports",
+             "pledgepy.runtime",
              "pledgepy.selftest", "pledgepy.__main__"}
 
 
@@ -134,7 +135,9 @@ def test_no_typing_at_run_time_outside_the_worker() -> None:
     # and loading it then reads files the pledge forbids); it also costs start-up time
     offenders = []
     for path in _sources(PACKAGE):
-        if "worker" in path.parts:
+        # the worker's parent side and the pledge command run unpledged when they import
+        # (the command's own start-up cost is measured in benchmarks/)
+        if "worker" in path.parts or "command" in path.parts:
             continue
         tree = ast.parse(path.read_text(), str(path))
         for node in tree.body:

@@ -94,6 +94,10 @@ class Backend(Protocol):
         """Print (True) or suppress the one-line message on each violation."""
         ...
 
+    def preload(self) -> None:
+        """Import now whatever pledging and unveiling would import later (before a chroot)."""
+        ...
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
@@ -158,6 +162,9 @@ class BackendBase:
         return None
 
     def set_violation_messages(self, enabled: bool) -> None:
+        return None
+
+    def preload(self) -> None:
         return None
 
     def exec_supervisor(self) -> ExecSupervisor | None:

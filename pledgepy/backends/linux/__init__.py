@@ -350,6 +350,10 @@ class LinuxBackend(BackendBase):
             domain.entered()
             self._in_domain = True
 
+    def preload(self) -> None:
+        from .exec import wrap  # noqa: F401
+        _unveil()
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():
             return None

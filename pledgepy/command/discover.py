@@ -1,0 +1,152 @@
+"""What the program needs to see: the default unveil of the ``pledge`` command.
+
+The program, its interpreter (``PT_INTERP`` or a ``#!`` line, followed to the
+real binary), the libraries the loader maps (:mod:`.elf`), a script host's own
+library tree (:mod:`.hosts`), the files OpenBSD lets each promise open, and
+for ``exec`` the directories of ``PATH``. Nothing of the user's is in it:
+files the program should read are named with ``-v``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import NamedTuple
+
+from . import elf, hosts
+
+#: promise -> files and trees OpenBSD's kernel lets it open (pledge_namei) or that
+#: its library calls read on Linux (glibc's NSS, resolver, locale), with permissions.
+PROMISE_PATHS: dict[str, tuple[tuple[str, str], ...]] = {
+    "": (("/etc/localtime", "r"), ("/usr/share/zoneinfo", "r"), ("/dev/null", "rw"),
+         ("/usr/lib/locale", "r"), ("/usr/share/locale", "r"), ("/etc/ld.so.cache", "r")),
+    "dns": (("/etc/resolv.conf", "r"), ("/etc/hosts", "r"), ("/etc/services", "r"),
+            ("/etc/protocols", "r"), ("/etc/nsswitch.conf", "r"), ("/etc/gai.conf", "r"),
+            ("/etc/host.conf", "r")),
+    "inet": (("/etc/ssl", "r"), ("/usr/lib/ssl", "r"), ("/etc/services", "r")),
+    "getpw": (("/etc/passwd", "r"), ("/etc/group", "r"), ("/etc/nsswitch.conf", "r")),
+    "tty": (("/dev/tty", "rw"), ("/usr/share/terminfo", "r"), ("/lib/terminfo", "r"),
+            ("/etc/terminfo", "r")),
+    "tmppath": (("/tmp", "rwc"),),
+}
+#: promise -> libraries glibc dlopens for it (NSS modules), by name.
+PROMISE_LIBS = {"dns": ("libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"),
+                "getpw": ("libnss_files.so.2", "libnss_systemd.so.2")}
+#: program (real binary's name) -> system files it refuses to start without when they
+#: exist but cannot be read (its configuration; the user's own stays hidden).
+PROGRAM_FILES = {"wget": (("/etc/wgetrc", "r"),)}
+#: Directories a program that may exec another needs for that program's loader.
+EXEC_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
+SHEBANG_MAX = 256
+
+
+class Plan(NamedTuple):
+    """The unveil rules (path, permissions) and what to tell the user about them."""
+
+    rules: tuple[tuple[str, str], ...]
+    dynamic: bool
+    notes: tuple[str, ...]
+
+
+class ProgramError(OSError):
+    """The program cannot be started (a broken ``#!`` line)."""
+
+
+def shebang(path: str) -> tuple[str, str | None] | None:
+    """``(interpreter, argument)`` from *path*'s ``#!`` line, or None when it has none."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SHEBANG_MAX)
+    except OSError:
+        return None
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
+    interp, _, arg = line.partition(" ")
+    if not interp:
+        raise ProgramError(f"{path}: empty #! line")
+    return interp, (arg.strip() or None)
+
+
+def chain(path: str, argv: list[str]) -> list[tuple[str, list[str]]]:
+    """The programs the kernel runs for *path*: ``[(file, argv)]``, the script's first.
+
+    ``#!/usr/bin/env NAME`` is followed to NAME on PATH, as env would.
+    """
+    out = [(path, argv)]
+    for _ in range(4):  # the kernel's own limit on nested interpreters
+        got = shebang(out[-1][0])
+        if got is None:
+            return out
+        interp, arg = got
+        args = [interp, *([arg] if arg else []), out[-1][0], *out[-1][1][1:]]
+        if os.path.basename(interp) == "env" and arg and "=" not in arg and \
+                not arg.startswith("-"):
+            found = shutil.which(arg)
+            if found:
+                out.append((interp, args))
+                interp, args = found, [found, *args[2:]]
+        if not os.path.exists(interp):
+            raise ProgramError(f"{out[-1][0]}: bad interpreter {interp}: "
+                               "No such file or directory")
+        out.append((interp, args))
+    raise ProgramError(f"{path}: too many levels of #! interpreters")
+
+
+def plan(path: str, argv: list[str], promises: frozenset[str], *,
+         env: dict[str, str] | None = None) -> Plan:
+    """The default unveil for running *path* with *argv* under *promises*."""
+    environ = dict(os.environ if env is None else env)
+    rules: dict[str, str] = {}
+    notes: list[str] = []
+
+    def add(where: str, perms: str) -> None:
+        if os.path.exists(where):
+            real = os.path.realpath(where)
+            rules[real] = "".join(sorted(set(rules.get(real, "")) | set(perms), key="rwxc".index))
+
+    resolver = elf.Resolver(environ.get("LD_LIBRARY_PATH", ""))
+    roots: list[str] = []
+    dynamic = False
+    for file, args in chain(path, argv):
+        add(file, "rx")
+        for where, perms in PROGRAM_FILES.get(os.path.basename(os.path.realpath(file)), ()):
+            add(where, perms)
+        info = resolver.elf(os.path.realpath(file))
+        if info is not None:
+            roots.append(file)
+            if info.interp:
+                dynamic = True
+                add(info.interp, "rx")
+        host = hosts.find(file) if info is not None else None
+        if host is not None:
+            found = host.paths(file, args, environ)
+            for where, perms in found.rules:
+                add(where, perms)
+            roots += found.libraries
+            notes += found.notes
+    for promise in ("", *sorted(promises)):
+        for where, perms in PROMISE_PATHS.get(promise, ()):
+            add(where, perms)
+        for name in PROMISE_LIBS.get(promise, ()):
+            for lib in resolver.cached.get(name, ()):
+                roots.append(lib)
+                add(lib, "r")
+    if "exec" in promises:
+        for d in environ.get("PATH", "").split(":"):
+            if os.path.isabs(d):
+                add(d, "rx")
+        for d in EXEC_LIB_DIRS:
+            add(d, "r")
+    for lib in resolver.closure(roots):
+        add(lib, "r")
+    return Plan(tuple(rules.items()), dynamic, tuple(notes))
+
+
+def dynamic(path: str) -> bool:
+    """Whether a loader runs before *path*'s main (it or its ``#!`` interpreter has PT_INTERP)."""
+    for file, _ in chain(path, [path]):
+        info = elf.read(file)
+        if info is not None:
+            return info.interp is not None
+    return False

@@ -1,0 +1,131 @@
+"""The ``pledge`` command's options (pledge.com's letters), exit codes and help."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from .. import __version__
+from ..promises import VOCABULARY
+
+DEFAULT_PROMISES = "stdio rpath"
+
+#: Exit statuses of the command itself; any other is the program's own.
+EXIT_USAGE, EXIT_SANDBOX, EXIT_CANNOT_RUN, EXIT_NOT_FOUND = 64, 70, 126, 127
+EXIT_VIOLATION = 134
+EXITS = (
+    ("N", "the program's own exit status; 128+N when signal N ended it"),
+    (str(EXIT_USAGE), "usage: a bad option, promise, -v path, user or group"),
+    (str(EXIT_SANDBOX), "this system cannot set the sandbox up as asked (or --strict refused)"),
+    (str(EXIT_CANNOT_RUN), "PROG was found but cannot be run (permissions, a bad #! line)"),
+    (str(EXIT_NOT_FOUND), "PROG was not found"),
+    (str(EXIT_VIOLATION), "PROG broke a promise (128+SIGABRT, the penalty)"),
+)
+
+#: One line per promise, for --help (OpenBSD's pledge(2) in short).
+PROMISE_HELP = {
+    "stdio": "basic I/O on open descriptors, memory, time, pipes, exit",
+    "rpath": "read-only paths: open for reading, stat, chdir, readlink",
+    "wpath": "open for writing", "cpath": "create, rename, remove files and directories",
+    "dpath": "mknod, mkfifo", "tmppath": "create and remove files under /tmp",
+    "inet": "IPv4/IPv6 sockets", "mcast": "multicast socket options",
+    "fattr": "chmod, utimes and other attribute changes", "chown": "chown",
+    "flock": "file locks", "unix": "AF_UNIX sockets", "dns": "name resolution",
+    "getpw": "the user and group databases", "sendfd": "send descriptors",
+    "recvfd": "receive descriptors", "tape": "tape ioctls", "tty": "terminal ioctls, /dev/tty",
+    "proc": "fork, kill, priorities, process groups", "exec": "execve other programs",
+    "prot_exec": "executable memory mappings", "settime": "set the clock",
+    "ps": "inspect other processes", "vminfo": "system memory statistics",
+    "id": "change user, group and limits", "pf": "packet filter ioctls",
+    "route": "routing table reads", "wroute": "routing table changes",
+    "audio": "audio ioctls", "video": "video ioctls", "bpf": "BPF descriptors",
+    "unveil": "call unveil itself", "error": "violations fail with ENOSYS instead of aborting",
+}
+
+EPILOG = "\n".join([
+    "promises:",
+    *(f"  {p:<10} {PROMISE_HELP[p]}" for p in VOCABULARY),
+    "",
+    "exit status:",
+    *(f"  {code:<4} {text}" for code, text in EXITS),
+    "",
+    "examples:",
+    '  pledge -p "stdio rpath" -v /etc cat /etc/hostname',
+    '  pledge -p "stdio rpath" -M 256M -P 8 -F 1M -C 5 python3 game.py',
+    '  pledge -p "stdio rpath proc exec" sh -c "ls /usr"',
+    "  pledge -T unveil && echo unveil works here",
+])
+
+_SIZE = re.compile(r"(\d+)([kmgt]?)b?", re.IGNORECASE)
+
+
+def size(text: str) -> int:
+    """``1M`` -> 1048576 (k, m, g, t: powers of 1024)."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (say 1048576, 1024K, 1M, 1G)")
+    return int(m[1]) << (10 * " kmgt".index(m[2].lower() or " "))
+
+
+def count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a non-negative number: {text!r}")
+    return int(text)
+
+
+def nice(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pledge", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        usage="pledge [-p PROMISES]... [-v [PERMS:]PATH]... [-V] [-q] [--strict] [-u USER] "
+              "[-g GROUP] [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] "
+              "[-F BYTES] [--] PROG [ARGS...]\n       pledge -T pledge|unveil",
+        description="Run PROG under OpenBSD-style promises, seeing only the paths it needs.")
+    p.add_argument("-p", dest="promises", action="append", metavar="PROMISES",
+                   help=f'promises for PROG; repeated -p append (default: "{DEFAULT_PROMISES}")')
+    p.add_argument("-v", dest="unveil", action="append", default=[], metavar="[PERMS:]PATH",
+                   help="also unveil PATH with PERMS (r, w, x, c; default r); repeatable")
+    p.add_argument("-V", dest="no_unveil", action="store_true",
+                   help="unveil nothing: PROG sees every path its promises allow")
+    p.add_argument("-q", dest="quiet", action="store_true", help="no notes on stderr")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to run if PROG would hold more than asked or anything asked "
+                        "cannot be enforced here")
+    p.add_argument("-u", dest="user", metavar="USER", help="run PROG as USER (root only)")
+    p.add_argument("-g", dest="group", metavar="GROUP", help="run PROG with group GROUP")
+    p.add_argument("-c", dest="chroot", metavar="DIR", help="chroot to DIR first (root only)")
+    p.add_argument("-n", dest="nice", type=nice, metavar="NICE", help="add NICE to PROG's niceness")
+    p.add_argument("-N", dest="keep_fds", action="store_true",
+                   help="keep inherited descriptors above 2 (default: closed)")
+    p.add_argument("-D", dest="keep_caps", action="store_true",
+                   help="keep capabilities (default: all dropped)")
+    p.add_argument("-C", dest="C", type=count, metavar="SECS", help="CPU time limit (RLIMIT_CPU)")
+    p.add_argument("-M", dest="M", type=size, metavar="BYTES",
+                   help="address-space limit (RLIMIT_AS), e.g. 256M")
+    p.add_argument("-O", dest="O", type=count, metavar="N", help="descriptor limit (RLIMIT_NOFILE)")
+    p.add_argument("-P", dest="P", type=count, metavar="N",
+                   help="process limit of PROG's user (RLIMIT_NPROC; uid 0 is exempt: use -u)")
+    p.add_argument("-F", dest="F", type=size, metavar="BYTES",
+                   help="largest file PROG may write (RLIMIT_FSIZE)")
+    p.add_argument("-T", dest="probe", choices=("pledge", "unveil"),
+                   help="exit 0 if this system can enforce it, 70 if not")
+    p.add_argument("--version", action="version", version=f"pledge (pledgepy) {__version__}")
+    p.add_argument("prog", nargs="?")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def promise_text(opts: argparse.Namespace) -> str:
+    """The promises asked, repeated ``-p`` joined."""
+    return DEFAULT_PROMISES if opts.promises is None else " ".join(opts.promises)
+
+
+def limits(opts: argparse.Namespace) -> dict[str, int]:
+    """``{letter: value}`` of the resource limits given."""
+    return {k: getattr(opts, k) for k in "CMOPF" if getattr(opts, k) is not None}

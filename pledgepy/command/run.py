@@ -1,0 +1,122 @@
+"""The ``pledge`` command's child: set itself up, unveil, confine, exec (never returns)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, NamedTuple
+
+from .. import api
+from ..errors import UnsupportedError
+from . import discover, limits
+from .options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from ..backends.base import ExecSupervisor
+
+
+class Job(NamedTuple):
+    """Everything the child needs, decided before the fork."""
+
+    path: str
+    argv: list[str]
+    promises: frozenset[str]  # what the filter allows (asked, loader's, exec)
+    unveils: tuple[tuple[str, str], ...]  # -v
+    identity: limits.Identity
+    limits: dict[str, int]
+
+
+def _say(text: str) -> None:
+    print(f"pledge: {text}", file=sys.stderr)
+
+
+class SetupError(Exception):
+    """The child could not set itself up; carries the exit status."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _unveil(job: Job, opts: argparse.Namespace) -> None:
+    if opts.no_unveil:
+        return
+    plan = discover.plan(job.path, job.argv, job.promises)
+    for where, perms in plan.rules:
+        api.unveil(where, perms, strict=opts.strict)
+    for where, perms in job.unveils:
+        try:
+            api.unveil(where, perms, strict=opts.strict)
+        except OSError as exc:
+            raise SetupError(EXIT_USAGE, f"-v {where}: {exc.strerror}") from None
+
+
+#: What CPython ignores at start-up and a program must get back at their default
+#: (as subprocess's restore_signals does): else -F gives EFBIG instead of SIGXFSZ.
+RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _prepare(job: Job, opts: argparse.Namespace) -> None:
+    """Everything but the filter, in the order each step still has the rights it needs."""
+    for sig in RESTORED:
+        signal.signal(sig, signal.SIG_DFL)
+    if opts.chroot:
+        api.backend().preload()  # the modules it would import later live outside DIR
+        os.chroot(opts.chroot)
+        os.chdir("/")
+    _unveil(job, opts)
+    if opts.nice:
+        os.nice(opts.nice)
+    limits.become(job.identity)
+    if not opts.keep_caps:
+        limits.drop_capabilities()
+    if not opts.keep_fds:
+        limits.close_inherited()
+    limits.set_limits(job.limits)
+
+
+def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
+          go: int) -> None:
+    """Set up, confine and exec *job*; never returns."""
+    step = "setting up"
+    try:
+        _prepare(job, opts)
+        step = "confining"
+        if supervisor is not None:  # the parent explains violations
+            if not opts.no_unveil:
+                api.lock_unveil_for(job.promises, strict=opts.strict, quiet=opts.quiet)
+            supervisor.confine(job.promises)
+            # The listener closes at exec: run only once the parent holds it, or its
+            # violations would go unreported and unpunished.
+            if os.read(go, 1) != b"x":
+                os._exit(EXIT_SANDBOX)
+        else:
+            api.pledge(" ".join(sorted(job.promises)), None, strict=opts.strict)
+        step = "exec"
+        os.execv(job.path, job.argv)
+    except SetupError as exc:
+        _say(str(exc))
+        os._exit(exc.status)
+    except (ValueError, TypeError) as exc:
+        _say(str(exc))
+        os._exit(EXIT_USAGE)
+    except UnsupportedError as exc:
+        _say(exc.strerror or str(exc))
+        os._exit(EXIT_SANDBOX)
+    except MemoryError:
+        _say(f"-M {opts.M} is too low for the command itself to set {opts.prog} up")
+        os._exit(EXIT_USAGE)
+    except OSError as exc:
+        if exc.errno == errno.EMFILE and opts.O is not None:
+            _say(f"-O {opts.O} is too low for the command itself to set {opts.prog} up")
+            os._exit(EXIT_USAGE)
+        if step == "exec":
+            _say(f"{opts.prog}: {exc.strerror}")
+            os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_CANNOT_RUN)
+        where = f" ({exc.filename})" if exc.filename else ""
+        _say(f"{step} {opts.prog}: {exc.strerror}{where}")
+        os._exit(EXIT_SANDBOX)
+    os._exit(EXIT_SANDBOX)
