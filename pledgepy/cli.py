@@ -32,14 +32,23 @@ LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/e
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pledge", description="Run PROG under OpenBSD-style promises and unveiled paths.")
-    p.add_argument("-p", dest="promises", default="stdio rpath",
-                   help='promises for PROG (default: "stdio rpath")')
+    p.add_argument("-p", dest="promises", default=None,
+                   help='promises for PROG (default: "stdio rpath"); with --learn: audit them')
     p.add_argument("-v", dest="unveil", action="append", default=[], metavar="[PERMS:]PATH",
                    help="unveil PATH with PERMS (default r); repeatable; without -v nothing is "
                         "hidden")
     p.add_argument("--strict", action="store_true",
                    help="refuse to run if anything asked cannot be enforced here")
     p.add_argument("-q", dest="quiet", action="store_true", help="no notes on stderr")
+    p.add_argument("--learn", action="store_true",
+                   help="run PROG with nothing refused and report the promises and unveil "
+                        "rules it needed (pledgepy.learn)")
+    p.add_argument("--json", action="store_true", help="with --learn: the report as JSON")
+    p.add_argument("-o", dest="output", metavar="FILE",
+                   help="with --learn: write the report to FILE (default: stderr)")
+    p.add_argument("--save", metavar="NAME", help="with --learn: save the policy as profile NAME")
+    p.add_argument("--profile", metavar="NAME", help="run with the promises and unveil rules "
+                                                    "of profile NAME")
     p.add_argument("prog")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -114,6 +123,21 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pledge`` command; returns the exit status."""
     opts = _parser().parse_args(argv)
+    if opts.profile:
+        from .learn import profile
+
+        try:
+            profile.apply(opts)
+        except (OSError, ValueError) as exc:
+            print(f"pledge: profile {opts.profile!r}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    path = opts.prog if os.sep in opts.prog else shutil.which(opts.prog)
+    if opts.learn and path and os.path.exists(path):
+        from .learn import run
+
+        return run.main(opts, path)
+    if opts.promises is None:
+        opts.promises = "stdio rpath"
     try:
         from .promises import parse
 

@@ -95,6 +95,42 @@ class Backend(Protocol):
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
 
+    def exec_recorder(self) -> ExecRecorder | None:
+        """What lets ``pledge --learn`` record an exec'd program's calls, if anything."""
+        ...
+
+
+class Observation(namedtuple("Observation",
+                             "syscall argument needs path access count pid program")):
+    """Calls a recorded program made alike: the syscall, its key argument in words,
+    the promise sets any one of which allows it (sorted lists; none: no promise
+    does), the absolute path it used and the unveil letters that use needs
+    (``"r/"``: a directory read; ``None`` and ``""`` when no path), how many
+    times, and the first caller's pid and program name."""
+
+    __slots__ = ()
+    syscall: str
+    argument: str
+    needs: tuple[list[str], ...]
+    path: str | None
+    access: str
+    count: int
+    pid: int
+    program: str
+
+
+class ExecRecorder(Protocol):
+    """Learn mode's two halves: the child sends its calls, the parent records them."""
+
+    def confine(self, promises: Promises) -> None:
+        """In the child, just before exec: every call *promises* refuse goes to the parent."""
+        ...
+
+    def watch(self, pid: int, promises: Promises, go: int) -> list[Observation]:
+        """In the parent: take child *pid*'s calls, write to *go* once ready, let every
+        call run unchanged and record it, until the program and its children are gone."""
+        ...
+
 
 class ExecSupervisor(Protocol):
     """The pledge command's two halves: the child confines itself, the parent explains."""
@@ -129,4 +165,7 @@ class BackendBase:
         return None
 
     def exec_supervisor(self) -> ExecSupervisor | None:
+        return None
+
+    def exec_recorder(self) -> ExecRecorder | None:
         return None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ...promises import VOCABULARY
 from ...status import Gaps
-from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule
+from ..base import BackendBase, ExecRecorder, ExecSupervisor, PledgeRequest, UnveilRule
 from . import native, threads
 from .landlock import abi
 from .policy import NO_MEANING
@@ -211,6 +211,13 @@ class LinuxBackend(BackendBase):
         from .exec.supervise import Supervisor
 
         return Supervisor()
+
+    def exec_recorder(self) -> ExecRecorder | None:
+        if kernel.unavailable() is not None or not kernel.has_handler():
+            return None  # the listener needs the native module
+        from .exec.record import Recorder
+
+        return Recorder()
 
 
 __all__ = ["LinuxBackend"]

@@ -38,6 +38,11 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_notif_continue(int fd, uint64_t id);
+long pp_notif_id_valid(int fd, uint64_t id);
+long pp_notif_sync_wakeup(int fd);
+long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
+                    uint64_t *held_id, int *held);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -374,6 +375,88 @@ long pp_notif_send(int fd, uint64_t id, int32_t error)
     resp.id = id;
     resp.error = error;
     return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+/* ---- learn mode: a recorder that observes and always continues ----
+ * The verdict never depends on the target's memory: every call runs as if no
+ * filter were there (SECCOMP_USER_NOTIF_FLAG_CONTINUE); the recorder reads
+ * arguments only to write them down. */
+#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, uint64_t)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+/* Let call *id* run unchanged. 0 or -errno (-ENOENT: the caller went away). */
+long pp_notif_continue(int fd, uint64_t id)
+{
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+/* 0 while call *id* still waits (its pid is still the caller's), else -errno. */
+long pp_notif_id_valid(int fd, uint64_t id)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 ? 0 : -errno;
+}
+
+/* Ask for synchronous wake-ups (Linux 6.6+): the target and the recorder hand
+ * the CPU to each other instead of waiting for the scheduler. 0 or -errno. */
+long pp_notif_sync_wakeup(int fd)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0
+        ? 0 : -errno;
+}
+
+/* Receive up to *max* calls into *out* (rows of nr, pid, args[6]), continuing
+ * each at once unless hold[nr] is set: a held call is stored last and left
+ * waiting, its id in *held_id* and *held = 1, so its memory can be read first.
+ * Waits for the first call; returns the number stored, 0 once nobody is left
+ * under the filter, or -errno. */
+long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
+                    uint64_t *held_id, int *held)
+{
+    long n = 0;
+    *held = 0;
+    while (n < max) {
+        struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+        int r = poll(&p, 1, n == 0 ? -1 : 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        if (r == 0)
+            break;
+        if (!(p.revents & POLLIN))
+            return n;  /* POLLHUP: every process under the filter is gone */
+        struct seccomp_notif req;
+        memset(&req, 0, sizeof req);
+        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+            if (errno == ENOENT || errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        uint64_t *row = out + 8 * n;
+        row[0] = (uint32_t)req.data.nr;
+        row[1] = req.pid;
+        memcpy(row + 2, req.data.args, sizeof req.data.args);
+        n++;
+        if (req.data.nr >= 0 && req.data.nr < nhold && hold[req.data.nr]) {
+            *held_id = req.id;
+            *held = 1;
+            return n;
+        }
+        pp_notif_continue(fd, req.id);
+    }
+    return n;
 }
 
 /* A copy of descriptor *fd* of the process behind *pidfd*, or -errno. */

@@ -1,0 +1,318 @@
+"""Learn mode on Linux: record the gated syscalls of a whole process tree.
+
+The child installs the filter for the promises being audited (none, when
+learning) with every violation going to a listener, and execs. The parent
+receives each call and answers SECCOMP_USER_NOTIF_FLAG_CONTINUE: the call
+runs exactly as it would without the filter, so the recorder never decides
+anything and the target's memory cannot change a verdict. Path arguments are
+read from ``/proc/<pid>/mem`` only to be written down; a program that rewrites
+a path between our read and the kernel's gets a record of the old one, and
+the policy learned from it is then narrower than the run, never wider (the
+kernel enforces the paths it is given).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import namedtuple
+from typing import TYPE_CHECKING, Any
+
+from .. import native
+from ..consts import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, O__TMPFILE
+from ..consts import SECCOMP_RET_USER_NOTIF
+from ..landlock import abi, domain
+from ..policy import all_rules
+from ..rules import Identity, Rule
+from ..seccomp import kernel
+from ..seccomp.filter import compile_plan
+from ..seccomp.plan import build, concrete
+from ..syscalls import BY_ARCH
+from ..native.tables import KEYS, KEY_ENUM, KEY_FLAGS, KEY_INT
+from . import supervise
+
+if TYPE_CHECKING:
+    from ...base import Observation
+
+AT_FDCWD = -100
+O_DIRECTORY = 0o200000
+PAGE = 4096
+PATH_MAX = 4096
+BATCH = 256
+
+#: How a path argument is used: the unveil letters it needs ("" for none that
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory).
+#: syscall -> ((dirfd index or None, path index, use), ...)
+PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
+    "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
+    "execve": ((None, 0, "x"),), "execveat": ((0, 1, "x"),),
+    "truncate": ((None, 0, "w"),),
+    "stat": ((None, 0, ""),), "lstat": ((None, 0, ""),), "newfstatat": ((0, 1, ""),),
+    "statx": ((0, 1, ""),), "access": ((None, 0, ""),), "faccessat": ((0, 1, ""),),
+    "faccessat2": ((0, 1, ""),), "readlink": ((None, 0, ""),), "readlinkat": ((0, 1, ""),),
+    "chdir": ((None, 0, ""),), "statfs": ((None, 0, ""),),
+    "chmod": ((None, 0, ""),), "fchmodat": ((0, 1, ""),), "fchmodat2": ((0, 1, ""),),
+    "chown": ((None, 0, ""),), "lchown": ((None, 0, ""),), "fchownat": ((0, 1, ""),),
+    "utime": ((None, 0, ""),), "utimes": ((None, 0, ""),), "utimensat": ((0, 1, ""),),
+    "futimesat": ((0, 1, ""),),
+    "unlink": ((None, 0, "parent:c"),), "unlinkat": ((0, 1, "parent:c"),),
+    "rmdir": ((None, 0, "parent:c"),),
+    "mkdir": ((None, 0, "parent:c"),), "mkdirat": ((0, 1, "parent:c"),),
+    "mknod": ((None, 0, "parent:c"),), "mknodat": ((0, 1, "parent:c"),),
+    "rename": ((None, 0, "parent:c"), (None, 1, "parent:c")),
+    "renameat": ((0, 1, "parent:c"), (2, 3, "parent:c")),
+    "renameat2": ((0, 1, "parent:c"), (2, 3, "parent:c")),
+    "link": ((None, 0, "r"), (None, 1, "parent:c")),
+    "linkat": ((0, 1, "r"), (2, 3, "parent:c")),
+    "symlink": ((None, 1, "parent:c"),), "symlinkat": ((1, 2, "parent:c"),),
+}
+#: The open flags whose names make an argument readable.
+_OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
+               (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
+               (O_TRUNC, O_TRUNC, "O_TRUNC"), (O_DIRECTORY, O_DIRECTORY, "O_DIRECTORY"),
+               (O__TMPFILE, O__TMPFILE, "O_TMPFILE"))
+
+
+class _Key(namedtuple("_Key", "syscall argument needs path access")):
+    __slots__ = ()
+
+
+def confine(promises: frozenset[str]) -> int:
+    """In the child, just before exec: every call *promises* refuse goes to the listener."""
+    kernel.prepare()
+    if abi.current().available:
+        domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
+    plan = build(promises, kernel.arch() or "x86_64")
+    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
+                          all_threads=False, listener=True)
+
+
+def _open_access(flags: int, existed: bool) -> tuple[str, str]:
+    """(letters on the path, letters on its directory) an open with *flags* needs."""
+    mode = flags & O_ACCMODE
+    letters = {O_RDONLY: "r", O_WRONLY: "w"}.get(mode, "rw")
+    if flags & O_TRUNC:
+        letters += "w"
+    if flags & O__TMPFILE:
+        return "", letters + "c"  # an unnamed file in that directory
+    if flags & O_CREAT and not existed:
+        return "", letters + "c"  # the file may not exist when the policy is applied
+    return letters, ""
+
+
+def _flags_text(flags: int) -> str:
+    return "|".join(n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+
+
+class _Process:
+    """What the recorder knows of one pid: its memory, its name."""
+
+    __slots__ = ("pid", "mem", "program")
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.mem = pid, -1
+        try:
+            self.program = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        except OSError:
+            self.program = "?"
+
+    def read(self, addr: int) -> bytes | None:
+        """The NUL-terminated string at *addr*, or None when it cannot be read."""
+        for attempt in (0, 1):
+            if self.mem < 0 or attempt:
+                self.close()  # after execve the old descriptor reads a gone mm
+                try:
+                    self.mem = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+            out, at = b"", addr
+            try:
+                while len(out) < PATH_MAX:
+                    chunk = os.pread(self.mem, PAGE - at % PAGE, at)
+                    if not chunk:
+                        break
+                    end = chunk.find(b"\0")
+                    if end >= 0:
+                        return out + chunk[:end]
+                    out, at = out + chunk, at + len(chunk)
+            except OSError:
+                continue
+        return None
+
+    def close(self) -> None:
+        if self.mem >= 0:
+            os.close(self.mem)
+            self.mem = -1
+
+
+class Recording:
+    """Calls received so far, aggregated, with counts and the first caller."""
+
+    def __init__(self, arch: str, start_pid: int, audited: frozenset[str]) -> None:
+        self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
+        self.rules: dict[str, list[Rule]] = {}
+        for rule in all_rules():
+            self.rules.setdefault(rule.syscall, []).append(rule)
+        self.hold = bytearray(max(self.names) + 1)
+        for name in PATHS:
+            if name in BY_ARCH[arch]:
+                self.hold[BY_ARCH[arch][name]] = 1
+        self.start_pid, self.started, self.audited = start_pid, False, audited
+        self.procs: dict[int, _Process] = {}
+        self.seen: dict[_Key, list[Any]] = {}  # key -> [count, pid, program]
+        self.uid, self.gids = os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()}))
+
+    def _proc(self, pid: int) -> _Process:
+        proc = self.procs.get(pid)
+        if proc is None:
+            proc = self.procs[pid] = _Process(pid)
+        return proc
+
+    def needs(self, name: str, args: tuple[int, ...], pid: int) -> frozenset[frozenset[str]]:
+        """Every promise set one of whose rules allows this call (minimal sets only)."""
+        who = Identity(pid, self.uid, self.gids)
+        alts = {r.needs for r in self.rules.get(name, ())
+                if all(a.matches(args) for a in concrete(r, who).args)}
+        return frozenset(a for a in alts if not any(b < a for b in alts))
+
+    def _argument(self, name: str, args: tuple[int, ...]) -> str:
+        key = KEYS.get(name)
+        if key is None:
+            return ""
+        index, how, names = key
+        value = args[index] & 0xFFFFFFFF
+        if how == KEY_FLAGS:
+            shown = [n for mask, v, n in names if value & mask == v and (v or mask != 0xFFFFFFFF)]
+            return "|".join(shown) or hex(value)
+        if how == KEY_ENUM:
+            return next((n for _, v, n in names if v == value), hex(value))
+        return str(value) if how == KEY_INT else ""
+
+    def _path(self, proc: _Process, dirfd_index: int | None, path_index: int,
+              args: tuple[int, ...]) -> str | None:
+        raw = proc.read(args[path_index]) if args[path_index] else b""
+        if raw is None:
+            return None
+        path = os.fsdecode(raw)
+        if not path.startswith("/"):
+            dirfd = AT_FDCWD if dirfd_index is None else \
+                int.from_bytes((args[dirfd_index] & 0xFFFFFFFF).to_bytes(4, "little"),
+                               "little", signed=True)
+            where = "cwd" if dirfd == AT_FDCWD else f"fd/{dirfd}"
+            try:
+                base = os.readlink(f"/proc/{proc.pid}/{where}")
+            except OSError:
+                return None
+            path = os.path.join(base, path) if path else base
+        return os.path.normpath(path)
+
+    def add(self, nr: int, pid: int, args: tuple[int, ...]) -> None:
+        """Record one call (its memory still readable when it is a held one)."""
+        name = self.names.get(nr, f"syscall {nr}")
+        if not self.started and pid == self.start_pid:
+            self.started = name in ("execve", "execveat")
+            return  # the pledge command's own child, up to the exec of the program
+        proc = self._proc(pid)
+        needs = self.needs(name, args, pid)
+        argument = self._argument(name, args)
+        uses = PATHS.get(name, ())
+        if not uses:
+            self._count(_Key(name, argument, needs, None, ""), proc)
+        for dirfd_index, path_index, use in uses:
+            path = self._path(proc, dirfd_index, path_index, args)
+            shown = path if path is not None else "(unreadable)"
+            text = f"{shown} {argument}".rstrip()
+            if path is None:
+                self._count(_Key(name, text, needs, None, ""), proc)
+                continue
+            if use == "open" or use == "create":
+                flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
+                if use == "create":
+                    flags = O_CREAT | O_WRONLY | O_TRUNC
+                text = f"{path} {_flags_text(flags)}"
+                own, parent = _open_access(flags, os.path.lexists(path))
+                if own and flags & O_DIRECTORY == 0 and os.path.isdir(path):
+                    flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
+                if flags & O_DIRECTORY and own == "r":
+                    own = "r/"  # a directory read: the program walked it
+                if own:
+                    self._count(_Key(name, text, needs, path, own), proc)
+                if parent:
+                    self._count(_Key(name, text, needs, os.path.dirname(path), parent), proc)
+            elif use.startswith("parent:"):
+                self._count(_Key(name, text, needs, os.path.dirname(path), use[7:]), proc)
+            else:
+                self._count(_Key(name, text, needs, path, use), proc)
+            if use == "x":
+                proc.program = os.path.basename(path)
+
+    def _count(self, key: _Key, proc: _Process) -> None:
+        entry = self.seen.get(key)
+        if entry is None:
+            self.seen[key] = [1, proc.pid, proc.program]
+        else:
+            entry[0] += 1
+
+    def observations(self) -> list[Observation]:
+        from ...base import Observation
+
+        return [Observation(k.syscall, k.argument, tuple(sorted(sorted(n) for n in k.needs)),
+                            k.path, k.access, count, pid, program)
+                for k, (count, pid, program) in self.seen.items()]
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.close()
+
+
+def record(listener: int, recording: Recording) -> None:
+    """Receive and continue calls until every process under the filter has gone."""
+    lib, ffi = native.lib(), native.ffi()
+    lib.pp_notif_sync_wakeup(listener)  # best effort: only faster where the kernel has it
+    hold = ffi.from_buffer(recording.hold)
+    out = ffi.new("uint64_t[]", 8 * BATCH)
+    held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
+    view = ffi.buffer(out)
+    import array
+
+    rows = array.array("Q")
+    while True:
+        n = lib.pp_learn_batch(listener, hold, len(recording.hold), out, BATCH, held_id, held)
+        if n == 0:
+            return
+        if n < 0:
+            if n == -errno.EINTR:
+                continue
+            raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
+        rows = array.array("Q", view[:8 * 8 * n])
+        for i in range(0, 8 * n, 8):
+            recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
+        if held[0]:
+            # The memory was read while the caller waited; the answer is CONTINUE
+            # whatever it said, so nothing the program does afterwards changes a verdict.
+            lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
+
+
+class Recorder:
+    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`)."""
+
+    def confine(self, promises: frozenset[str]) -> None:
+        confine(promises)
+
+    def watch(self, pid: int, promises: frozenset[str], go: int) -> list[Observation]:
+        try:
+            fd = supervise.find_listener(pid)
+            if fd is None:
+                return []  # the child ended before confining itself: its status says why
+            listener = supervise.take_listener(pid, fd)
+            os.write(go, b"x")
+        finally:
+            os.close(go)
+        recording = Recording(kernel.arch() or "x86_64", pid, promises)
+        try:
+            record(listener, recording)
+        finally:
+            os.close(listener)
+            recording.close()
+        return recording.observations()
+

@@ -1,0 +1,91 @@
+"""The learn report: promises with evidence, the unveil list, the command to run."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from ..promises import VOCABULARY
+from . import cover, paths
+
+if TYPE_CHECKING:
+    from ..backends.base import Observation
+
+#: Evidence lines shown per promise in the text report (JSON has them all).
+SHOWN = 3
+
+
+def _ways(o: Observation) -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(w) for w in o.needs)
+
+
+def build(observations: list[Observation], argv: list[str], given: dict[str, str],
+          audited: frozenset[str] | None = None,
+          where: dict[int, str] | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the README's "Finding the right promises").
+
+    *given*: the unveil rules the pledge command adds itself (path -> letters);
+    *audited*: the promises the run was held to (audit mode), None when learning.
+    """
+    held = cover.minimal(_ways(o) for o in observations)
+    if audited is not None:
+        held = held | audited
+    evidence: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    used: dict[str, str] = {}
+    for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
+        row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
+               "program": o.program, "pid": o.pid, "where": None}
+        if not o.needs:
+            refused.append(row)
+        for promise in sorted(cover.way(_ways(o), held), key=VOCABULARY.index):
+            evidence.append({"promise": promise, **row})
+        if o.path is not None and o.access:
+            used[o.path] = used.get(o.path, "") + o.access
+    promises = [p for p in VOCABULARY if p in held]
+    unveil = paths.collapse(used, given)
+    if not unveil and argv:
+        unveil = [(argv[0], "rx")]  # one -v: without any, the command hides nothing
+    words = ["pledge", "-p", " ".join(promises)]
+    for path, perms in unveil:
+        words += ["-v", f"{perms}:{path}"]
+    report: dict[str, Any] = {
+        "promises": promises,
+        "unveil": [[p, v] for p, v in unveil],
+        "evidence": evidence,
+        "refused": refused,
+        "command": shlex.join([*words, *argv]),
+    }
+    if audited is not None:
+        report["audit"] = {"asked": [p for p in VOCABULARY if p in audited],
+                           "missing": [p for p in promises if p not in audited]}
+    return report
+
+
+def text(report: dict[str, Any], heading: str) -> str:
+    """The report for a person."""
+    lines = [heading]
+    audit = report.get("audit")
+    if audit is not None:
+        missing = " ".join(audit["missing"]) or "(none)"
+        lines.append(f"audit of \"{' '.join(audit['asked'])}\": would refuse calls needing "
+                     f"{missing}")
+    lines.append(f"promises: {' '.join(report['promises']) or '(none)'}")
+    for promise in report["promises"]:
+        rows = [e for e in report["evidence"] if e["promise"] == promise]
+        if audit is not None and promise not in audit["missing"]:
+            continue
+        for e in rows[:SHOWN]:
+            at = f" at {e['where']}" if e["where"] else ""
+            lines.append(f"  {promise:<10} {e['syscall']} {e['argument']}".rstrip()
+                         + f"  x{e['count']} ({e['program']}[{e['pid']}]){at}")
+        if len(rows) > SHOWN:
+            lines.append(f"  {promise:<10} ... and {len(rows) - SHOWN} more")
+    for e in report["refused"]:
+        lines.append(f"  no promise allows {e['syscall']} {e['argument']}".rstrip()
+                     + f"  x{e['count']} ({e['program']}[{e['pid']}])")
+    lines.append("unveil:")
+    lines.extend(f"  {perms:<4} {path}" for path, perms in report["unveil"])
+    lines.append("command:")
+    lines.append(f"  {report['command']}")
+    return "\n".join(lines) + "\n"
