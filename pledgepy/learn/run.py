@@ -69,7 +69,7 @@ def record(recorder: ExecRecorder, path: str, argv: list[str],
         observations = recorder.watch(pid, promises, go_w)
         _, status = os.waitpid(pid, 0)
     finally:
-        for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old):
+        for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
             signal.signal(s, handler)
     return observations, pid, status
 

@@ -19,16 +19,24 @@ from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
 from .. import native
-from ..consts import O_ACCMODE, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, O__TMPFILE
-from ..consts import SECCOMP_RET_USER_NOTIF
+from ..consts import (
+    O__TMPFILE,
+    O_ACCMODE,
+    O_CREAT,
+    O_RDONLY,
+    O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
+    SECCOMP_RET_USER_NOTIF,
+)
 from ..landlock import abi, domain
+from ..native.tables import KEY_ENUM, KEY_FLAGS, KEY_INT, KEYS
 from ..policy import all_rules
 from ..rules import Identity, Rule
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build, concrete
 from ..syscalls import BY_ARCH
-from ..native.tables import KEYS, KEY_ENUM, KEY_FLAGS, KEY_INT
 from . import supervise
 
 if TYPE_CHECKING:
@@ -45,7 +53,8 @@ BATCH = 256
 #: syscall -> ((dirfd index or None, path index, use), ...)
 PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
-    "execve": ((None, 0, "x"),), "execveat": ((0, 1, "x"),),
+    # Landlock checks READ_FILE as well as EXECUTE when execve opens the file
+    "execve": ((None, 0, "rx"),), "execveat": ((0, 1, "rx"),),
     "truncate": ((None, 0, "w"),),
     "stat": ((None, 0, ""),), "lstat": ((None, 0, ""),), "newfstatat": ((0, 1, ""),),
     "statx": ((0, 1, ""),), "access": ((None, 0, ""),), "faccessat": ((0, 1, ""),),
@@ -243,7 +252,7 @@ class Recording:
                 self._count(_Key(name, text, needs, os.path.dirname(path), use[7:]), proc)
             else:
                 self._count(_Key(name, text, needs, path, use), proc)
-            if use == "x":
+            if use == "rx":
                 proc.program = os.path.basename(path)
 
     def _count(self, key: _Key, proc: _Process) -> None:
