@@ -17,8 +17,10 @@ PLEDGE = [sys.executable, "-m", "pledgepy"]
 ADDED = frozenset({"exec", "rpath", "prot_exec"})
 
 
-def run(argv: list[str], cwd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120)
+def run(argv: list[str], cwd: str,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, env={**ENV, **(env or {})},
+                          cwd=cwd, timeout=120)
 
 
 def learn(argv: list[str], cwd: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],

@@ -24,7 +24,8 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
           where: dict[int, str] | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
-    *given*: the unveil rules the pledge command adds itself (path -> letters);
+    *given*: the unveil rules the pledge command adds itself (path -> letters, the
+    program first);
     *audited*: the promises the run was held to (audit mode), None when learning.
     """
     held = cover.minimal(_ways(o) for o in observations)
@@ -43,9 +44,11 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
         if o.path is not None and o.access:
             used[o.path] = used.get(o.path, "") + o.access
     promises = [p for p in VOCABULARY if p in held]
-    unveil = paths.collapse(used, given)
-    if not unveil and argv:
-        unveil = [(argv[0], "rx")]  # one -v: without any, the command hides nothing
+    unveil: list[tuple[str, str]] = []
+    if audited is None:  # an audit sees only the refused calls: no unveil list from it
+        unveil = paths.collapse(used, given)
+        if not unveil and given:
+            unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]
@@ -69,7 +72,7 @@ def text(report: dict[str, Any], heading: str) -> str:
     if audit is not None:
         missing = " ".join(audit["missing"]) or "(none)"
         lines.append(f"audit of \"{' '.join(audit['asked'])}\": would refuse calls needing "
-                     f"{missing}")
+                     f"{missing} (learn without -p for an unveil list)")
     lines.append(f"promises: {' '.join(report['promises']) or '(none)'}")
     for promise in report["promises"]:
         rows = [e for e in report["evidence"] if e["promise"] == promise]

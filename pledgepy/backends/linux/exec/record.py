@@ -35,7 +35,7 @@ from ..policy import all_rules
 from ..rules import Identity, Rule
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import build, concrete
+from ..seccomp.plan import TRAP, build, concrete
 from ..syscalls import BY_ARCH
 from . import supervise
 
@@ -91,7 +91,10 @@ def confine(promises: frozenset[str]) -> int:
     kernel.prepare()
     if abi.current().available:
         domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
-    plan = build(promises, kernel.arch() or "x86_64")
+    arch = kernel.arch() or "x86_64"
+    plan = build(promises, arch)
+    for name in ("execve", "execveat"):  # always seen: they mark where the program starts
+        plan.actions[BY_ARCH[arch][name]] = TRAP
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                           all_threads=False, listener=True)
 
@@ -223,6 +226,11 @@ class Recording:
             return  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid)
         needs = self.needs(name, args, pid)
+        if any(w <= self.audited for w in needs):
+            if name in ("execve", "execveat"):
+                path = self._path(proc, *PATHS[name][0][:2], args)
+                proc.program = os.path.basename(path or proc.program)
+            return  # allowed by the promises audited: only exec comes here
         argument = self._argument(name, args)
         uses = PATHS.get(name, ())
         if not uses:
