@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="run PROG with nothing refused and report the promises and unveil "
                         "rules it needed (pledgepy.learn)")
     p.add_argument("--json", action="store_true", help="with --learn: the report as JSON")
+    p.add_argument("--every-call", action="store_true",
+                   help="with --learn: record every call of a dynamically linked PROG (slower; "
+                        "by default what its loader needs, stdio rpath prot_exec, is granted "
+                        "and only the calls that name a path are recorded)")
     p.add_argument("-o", dest="output", metavar="FILE",
                    help="with --learn: write the report to FILE (default: stderr)")
     p.add_argument("--save", metavar="NAME", help="with --learn: save the policy as profile NAME")

@@ -100,3 +100,14 @@ def test_json_to_stdout_is_never_mixed_with_the_program(tmp_path: Path) -> None:
     r = run([*PLEDGE, "--learn", "--json", "echo", "hi"], str(tmp_path))
     assert r.stdout == "hi\n"
     assert json.loads(r.stderr)["promises"] == ["stdio", "rpath", "prot_exec"]
+
+
+def test_every_call_records_what_the_loader_was_granted(tmp_path: Path) -> None:
+    _, quick = learn(["cat", "/etc/hostname"], str(tmp_path))
+    _, full = learn(["cat", "/etc/hostname"], str(tmp_path), "--every-call")
+    assert quick["promises"] == full["promises"] == ["stdio", "rpath", "prot_exec"]
+    assert [e["syscall"] for e in quick["evidence"] if e["promise"] == "stdio"] == \
+        ["(not recorded)"]
+    full_stdio = {e["syscall"] for e in full["evidence"] if e["promise"] == "stdio"}
+    assert {"read", "close", "mmap"} <= full_stdio, full_stdio
+    assert quick["unveil"] == full["unveil"]  # paths are recorded either way

@@ -122,8 +122,9 @@ class Observation(namedtuple("Observation",
 class ExecRecorder(Protocol):
     """Learn mode's two halves: the child sends its calls, the parent records them."""
 
-    def confine(self, promises: Promises) -> None:
-        """In the child, just before exec: every call *promises* refuse goes to the parent."""
+    def confine(self, promises: Promises, granted: Promises = frozenset()) -> None:
+        """In the child, just before exec: every call *promises* refuse goes to the parent,
+        but for those *granted* allows, unless they name a path unveil would check."""
         ...
 
     def watch(self, pid: int, promises: Promises, go: int) -> list[Observation]:

@@ -42,5 +42,6 @@ def minimal(calls: Iterable[Ways]) -> frozenset[str]:
 
 def way(ways: Ways, held: frozenset[str]) -> frozenset[str]:
     """The smallest of *ways* that *held* allows (empty when none does)."""
-    fits = sorted((w for w in ways if w <= held), key=lambda w: (len(w), sorted(w)))
+    fits = sorted((w for w in ways if w <= held),
+                  key=lambda w: (len(w), sorted(map(VOCABULARY.index, w))))
     return fits[0] if fits else frozenset()

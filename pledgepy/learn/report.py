@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 #: Evidence lines shown per promise in the text report (JSON has them all).
 SHOWN = 3
+GRANTED = ("the dynamic loader needs it: granted, its calls not recorded but for paths "
+           "(--every-call records them)")
 
 
 def _ways(o: Observation) -> frozenset[frozenset[str]]:
@@ -21,17 +23,22 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
 
 def build(observations: list[Observation], argv: list[str], given: dict[str, str],
           audited: frozenset[str] | None = None,
-          where: dict[int, str] | None = None) -> dict[str, Any]:
+          granted: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
     program first);
-    *audited*: the promises the run was held to (audit mode), None when learning.
+    *audited*: the promises the run was held to (audit mode), None when learning;
+    *granted*: promises the run had without its calls being recorded.
     """
     held = cover.minimal(_ways(o) for o in observations)
     if audited is not None:
         held = held | audited
-    evidence: list[dict[str, Any]] = []
+    held = held | granted
+    evidence: list[dict[str, Any]] = [
+        {"promise": p, "syscall": "(not recorded)", "argument": GRANTED, "count": None,
+         "program": argv[0] if argv else "", "pid": None, "where": None}
+        for p in VOCABULARY if p in granted]
     refused: list[dict[str, Any]] = []
     used: dict[str, str] = {}
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
@@ -80,6 +87,9 @@ def text(report: dict[str, Any], heading: str) -> str:
             continue
         for e in rows[:SHOWN]:
             at = f" at {e['where']}" if e["where"] else ""
+            if e["count"] is None:
+                lines.append(f"  {promise:<10} {e['argument']}")
+                continue
             lines.append(f"  {promise:<10} {e['syscall']} {e['argument']}".rstrip()
                          + f"  x{e['count']} ({e['program']}[{e['pid']}]){at}")
         if len(rows) > SHOWN:

@@ -48,15 +48,31 @@ def audited_promises(opts: argparse.Namespace, path: str) -> frozenset[str] | No
     return asked | {"exec"} | (LOADER_PROMISES if _interpreter(path) else frozenset())
 
 
-def record(recorder: ExecRecorder, path: str, argv: list[str],
-           promises: frozenset[str]) -> tuple[list[Observation], int, int]:
+def granted_promises(opts: argparse.Namespace, path: str) -> frozenset[str]:
+    """What learn mode grants a dynamically linked program without recording every call.
+
+    Its loader cannot run without stdio, rpath and prot_exec (the pledge command
+    adds the last two itself), so they are in every answer for it, and recording
+    each read, write and stat is most of the cost of learning (benchmarks/RESULTS.md).
+    Opens, execs and other calls whose path unveil checks are still recorded.
+    ``--every-call`` records everything.
+    """
+    from ..cli import LOADER_PROMISES, _interpreter
+
+    if getattr(opts, "every_call", False) or not _interpreter(path):
+        return frozenset()
+    return LOADER_PROMISES | {"stdio"}
+
+
+def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
+           granted: frozenset[str] = frozenset()) -> tuple[list[Observation], int, int]:
     """Run *argv* (from *path*) under the recorder: (observations, pid, wait status)."""
     go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child execs)
         os.close(go_w)
         try:
-            recorder.confine(promises)
+            recorder.confine(promises, granted)
             if os.read(go_r, 1) == b"x":  # the parent holds the listener
                 os.execv(path, argv)
         except OSError as exc:
@@ -105,8 +121,9 @@ def main(opts: argparse.Namespace, path: str) -> int:
               "(pip install -e . with a C compiler); not available here", file=sys.stderr)
         return EXIT_SANDBOX
     argv = [opts.prog, *opts.args]
-    observations, pid, status = record(recorder, path, argv, audited or frozenset())
-    result = report.build(observations, argv, given_rules(path), audited)
+    granted = granted_promises(opts, path) if audited is None else frozenset()
+    observations, pid, status = record(recorder, path, argv, audited or frozenset(), granted)
+    result = report.build(observations, argv, given_rules(path), audited, granted)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",

@@ -47,6 +47,8 @@ O_DIRECTORY = 0o200000
 PAGE = 4096
 PATH_MAX = 4096
 BATCH = 256
+#: What asking for synchronous wake-ups answered last (0: granted; -errno).
+SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
 #: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory).
@@ -86,13 +88,22 @@ class _Key(namedtuple("_Key", "syscall argument needs path access")):
     __slots__ = ()
 
 
-def confine(promises: frozenset[str]) -> int:
-    """In the child, just before exec: every call *promises* refuse goes to the listener."""
+#: Calls whose path Landlock checks, or that move the working directory: seen
+#: even when a granted promise allows them.
+SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {"fchdir"}
+
+
+def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> int:
+    """In the child, just before exec: every call *promises* refuse goes to the listener,
+    except those *granted* allows whose path does not matter to unveil."""
     kernel.prepare()
     if abi.current().available:
         domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
     arch = kernel.arch() or "x86_64"
-    plan = build(promises, arch)
+    plan, strict = build(promises | granted, arch), build(promises, arch)
+    for name in SEEN:
+        if name in BY_ARCH[arch]:
+            plan.actions[BY_ARCH[arch][name]] = strict.actions[BY_ARCH[arch][name]]
     for name in ("execve", "execveat"):  # always seen: they mark where the program starts
         plan.actions[BY_ARCH[arch][name]] = TRAP
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
@@ -173,6 +184,14 @@ class Recording:
         self.procs: dict[int, _Process] = {}
         self.seen: dict[_Key, list[Any]] = {}  # key -> [count, pid, program]
         self.uid, self.gids = os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()}))
+        self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
+        self.placeholders = {r.syscall for r in all_rules()
+                             if any(v < 0 for a in r.args for v in a.values)}
+        self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
+        self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
+        # A working directory can be cached only while every chdir is seen.
+        self.cwd_known = not audited & {"rpath"}
+        self.cwds: dict[int, str] = {}
 
     def _proc(self, pid: int) -> _Process:
         proc = self.procs.get(pid)
@@ -180,12 +199,36 @@ class Recording:
             proc = self.procs[pid] = _Process(pid)
         return proc
 
+    def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
+        """The arguments *name*'s rules and key read: (index, only tested for NULL)."""
+        shape = self.shapes.get(name)
+        if shape is None:
+            tests: dict[int, bool] = {}
+            for rule in self.rules.get(name, ()):
+                for a in rule.args:
+                    tests[a.index] = tests.get(a.index, True) and a.wide and a.values == (0,)
+            if name in KEYS:
+                tests[KEYS[name][0]] = False
+            shape = self.shapes[name] = tuple(sorted(tests.items()))
+        return shape
+
     def needs(self, name: str, args: tuple[int, ...], pid: int) -> frozenset[frozenset[str]]:
         """Every promise set one of whose rules allows this call (minimal sets only)."""
         who = Identity(pid, self.uid, self.gids)
         alts = {r.needs for r in self.rules.get(name, ())
                 if all(a.matches(args) for a in concrete(r, who).args)}
         return frozenset(a for a in alts if not any(b < a for b in alts))
+
+    def _judge(self, name: str, args: tuple[int, ...],
+               pid: int) -> tuple[frozenset[frozenset[str]], str]:
+        """(needs, argument in words), cached on the arguments the rules read."""
+        key = (name, pid if name in self.placeholders else 0,
+               tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
+                     for i, null_only in self._shape(name)))
+        got = self.judged.get(key)
+        if got is None:
+            got = self.judged[key] = (self.needs(name, args, pid), self._argument(name, args))
+        return got
 
     def _argument(self, name: str, args: tuple[int, ...]) -> str:
         key = KEYS.get(name)
@@ -200,23 +243,32 @@ class Recording:
             return next((n for _, v, n in names if v == value), hex(value))
         return str(value) if how == KEY_INT else ""
 
+    def _base(self, proc: _Process, dirfd_index: int | None, args: tuple[int, ...]) -> str | None:
+        """The directory a relative path in this call starts from."""
+        dirfd = AT_FDCWD if dirfd_index is None else \
+            int.from_bytes((args[dirfd_index] & 0xFFFFFFFF).to_bytes(4, "little"),
+                           "little", signed=True)
+        if dirfd == AT_FDCWD and proc.pid in self.cwds:
+            return self.cwds[proc.pid]
+        try:
+            base = os.readlink(f"/proc/{proc.pid}/{'cwd' if dirfd == AT_FDCWD else f'fd/{dirfd}'}")
+        except OSError:
+            return None
+        if dirfd == AT_FDCWD and self.cwd_known:
+            self.cwds[proc.pid] = base
+        return base
+
     def _path(self, proc: _Process, dirfd_index: int | None, path_index: int,
               args: tuple[int, ...]) -> str | None:
         raw = proc.read(args[path_index]) if args[path_index] else b""
         if raw is None:
             return None
-        path = os.fsdecode(raw)
-        if not path.startswith("/"):
-            dirfd = AT_FDCWD if dirfd_index is None else \
-                int.from_bytes((args[dirfd_index] & 0xFFFFFFFF).to_bytes(4, "little"),
-                               "little", signed=True)
-            where = "cwd" if dirfd == AT_FDCWD else f"fd/{dirfd}"
-            try:
-                base = os.readlink(f"/proc/{proc.pid}/{where}")
-            except OSError:
-                return None
-            path = os.path.join(base, path) if path else base
-        return os.path.normpath(path)
+        if raw.startswith(b"/"):
+            return os.path.normpath(os.fsdecode(raw))
+        base = self._base(proc, dirfd_index, args)
+        if base is None:
+            return None
+        return os.path.normpath(os.path.join(base, os.fsdecode(raw)) if raw else base)
 
     def add(self, nr: int, pid: int, args: tuple[int, ...]) -> None:
         """Record one call (its memory still readable when it is a held one)."""
@@ -225,43 +277,58 @@ class Recording:
             self.started = name in ("execve", "execveat")
             return  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid)
-        needs = self.needs(name, args, pid)
+        if name in ("chdir", "fchdir", "clone", "fork", "vfork"):
+            # threads and CLONE_FS children share a working directory; a new
+            # process may reuse the pid of one that had another
+            self.cwds.clear()
+        needs, argument = self._judge(name, args, pid)
         if any(w <= self.audited for w in needs):
             if name in ("execve", "execveat"):
                 path = self._path(proc, *PATHS[name][0][:2], args)
                 proc.program = os.path.basename(path or proc.program)
             return  # allowed by the promises audited: only exec comes here
-        argument = self._argument(name, args)
         uses = PATHS.get(name, ())
         if not uses:
             self._count(_Key(name, argument, needs, None, ""), proc)
+            return
         for dirfd_index, path_index, use in uses:
             path = self._path(proc, dirfd_index, path_index, args)
-            shown = path if path is not None else "(unreadable)"
-            text = f"{shown} {argument}".rstrip()
-            if path is None:
-                self._count(_Key(name, text, needs, None, ""), proc)
-                continue
-            if use == "open" or use == "create":
-                flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
-                if use == "create":
-                    flags = O_CREAT | O_WRONLY | O_TRUNC
-                text = f"{path} {_flags_text(flags)}"
-                own, parent = _open_access(flags, os.path.lexists(path))
-                if own and flags & O_DIRECTORY == 0 and os.path.isdir(path):
-                    flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
-                if flags & O_DIRECTORY and own == "r":
-                    own = "r/"  # a directory read: the program walked it
-                if own:
-                    self._count(_Key(name, text, needs, path, own), proc)
-                if parent:
-                    self._count(_Key(name, text, needs, os.path.dirname(path), parent), proc)
-            elif use.startswith("parent:"):
-                self._count(_Key(name, text, needs, os.path.dirname(path), use[7:]), proc)
-            else:
-                self._count(_Key(name, text, needs, path, use), proc)
-            if use == "rx":
+            memo = (name, use, path, argument)
+            keys = self.resolved.get(memo)
+            if keys is None:
+                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index)
+                if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
+                                             else 1] & (O_CREAT | O__TMPFILE):
+                    self.resolved[memo] = keys  # creation depends on what exists now
+            for key in keys:
+                self._count(key, proc)
+            if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
+
+    def _resolve(self, name: str, use: str, path: str | None, argument: str,
+                 needs: frozenset[frozenset[str]], args: tuple[int, ...],
+                 dirfd_index: int | None) -> list[_Key]:
+        """What one path argument of a call records: (path, letters) keys."""
+        if path is None:
+            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "")]
+        text = f"{path} {argument}".rstrip()
+        if use == "open" or use == "create":
+            flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
+            if use == "create":
+                flags = O_CREAT | O_WRONLY | O_TRUNC
+            text = f"{path} {_flags_text(flags)}"
+            own, parent = _open_access(flags, os.path.lexists(path))
+            if own and flags & O_DIRECTORY == 0 and os.path.isdir(path):
+                flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
+            if flags & O_DIRECTORY and own == "r":
+                own = "r/"  # a directory read: the program walked it
+            keys = [_Key(name, text, needs, path, own)] if own else []
+            if parent:
+                keys.append(_Key(name, text, needs, os.path.dirname(path), parent))
+            return keys
+        if use.startswith("parent:"):
+            return [_Key(name, text, needs, os.path.dirname(path), use[7:])]
+        return [_Key(name, text, needs, path, use)]
 
     def _count(self, key: _Key, proc: _Process) -> None:
         entry = self.seen.get(key)
@@ -285,7 +352,7 @@ class Recording:
 def record(listener: int, recording: Recording) -> None:
     """Receive and continue calls until every process under the filter has gone."""
     lib, ffi = native.lib(), native.ffi()
-    lib.pp_notif_sync_wakeup(listener)  # best effort: only faster where the kernel has it
+    SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
@@ -313,8 +380,8 @@ def record(listener: int, recording: Recording) -> None:
 class Recorder:
     """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`)."""
 
-    def confine(self, promises: frozenset[str]) -> None:
-        confine(promises)
+    def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
+        confine(promises, granted)
 
     def watch(self, pid: int, promises: frozenset[str], go: int) -> list[Observation]:
         try:
