@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import errno
 import os
+import sys
 from typing import TYPE_CHECKING
 
 from . import promises as _promises
@@ -74,6 +75,10 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
     """
     new = _promises.parse(promises, "promises")
     new_exec = _promises.parse(execpromises, "execpromises")
+    learning = getattr(sys, "_pledgepy_learn", None)
+    if learning is not None:  # python -m pledgepy learn: a checkpoint, not enforced
+        learning("pledge", promises, execpromises)
+        return
     is_strict = strictness.resolve(strict)
     with _lock:
         cur, cur_exec = _state.promises, _state.execpromises
@@ -187,6 +192,11 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
     """
     if (path is None) != (permissions is None):
         raise ValueError("unveil() takes both path and permissions, or neither (to lock)")
+    learning = getattr(sys, "_pledgepy_learn", None)
+    if learning is not None:  # python -m pledgepy learn: a checkpoint, not enforced
+        learning("unveil", None, None, None if path is None else _check_path(path),
+                 None if permissions is None else _check_permissions(permissions))
+        return
     is_strict = strictness.resolve(strict)
     be = backend()
     if path is None:

@@ -100,13 +100,20 @@ class Backend(Protocol):
         ...
 
 
+#: Paths a learning Python program passes to execve() to talk to the recorder
+#: (the recorder refuses them: they never run). See pledgepy/learn/pyboot.py.
+LEARN_MARKER = b"//pledgepy-learn/"
+
+
 class Observation(namedtuple("Observation",
-                             "syscall argument needs path access count pid program")):
+                             "syscall argument needs path access count pid program where "
+                             "interval", defaults=(None, 0))):
     """Calls a recorded program made alike: the syscall, its key argument in words,
     the promise sets any one of which allows it (sorted lists; none: no promise
     does), the absolute path it used and the unveil letters that use needs
     (``"r/"``: a directory read; ``None`` and ``""`` when no path), how many
-    times, and the first caller's pid and program name."""
+    times, the first caller's pid and program name, the Python file:line of the
+    first (None when unknown), and how many checkpoints came before them."""
 
     __slots__ = ()
     syscall: str
@@ -117,6 +124,21 @@ class Observation(namedtuple("Observation",
     count: int
     pid: int
     program: str
+    where: str | None
+    interval: int
+
+
+class Checkpoint(namedtuple("Checkpoint", "kind promises execpromises path permissions where")):
+    """A learning program's own pledge() or unveil() call, recorded instead of enforced
+    (``kind`` is "pledge" or "unveil"; the arguments as given; its file:line)."""
+
+    __slots__ = ()
+    kind: str
+    promises: str | None
+    execpromises: str | None
+    path: str | None
+    permissions: str | None
+    where: str | None
 
 
 class ExecRecorder(Protocol):
@@ -127,9 +149,12 @@ class ExecRecorder(Protocol):
         but for those *granted* allows, unless they name a path unveil would check."""
         ...
 
-    def watch(self, pid: int, promises: Promises, go: int) -> list[Observation]:
+    def watch(self, pid: int, promises: Promises, go: int, *,
+              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
         """In the parent: take child *pid*'s calls, write to *go* once ready, let every
-        call run unchanged and record it, until the program and its children are gone."""
+        call run unchanged and record it, until the program and its children are gone.
+        With *python*, also where each call was made and the program's checkpoints
+        (it runs under pledgepy/learn/pyboot.py)."""
         ...
 
 

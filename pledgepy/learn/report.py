@@ -21,6 +21,17 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
     return frozenset(frozenset(w) for w in o.needs)
 
 
+def merge(observations: list[Observation]) -> list[Observation]:
+    """The same call seen between different checkpoints, as one (first seen kept)."""
+    out: dict[tuple[object, ...], Observation] = {}
+    for o in observations:
+        key = (o.syscall, o.argument, tuple(map(tuple, o.needs)), o.path, o.access)
+        seen = out.get(key)
+        out[key] = o if seen is None else seen._replace(count=seen.count + o.count,
+                                                        where=seen.where or o.where)
+    return list(out.values())
+
+
 def build(observations: list[Observation], argv: list[str], given: dict[str, str],
           audited: frozenset[str] | None = None,
           granted: frozenset[str] = frozenset()) -> dict[str, Any]:
@@ -31,6 +42,7 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded.
     """
+    observations = merge(observations)
     held = cover.minimal(_ways(o) for o in observations)
     if audited is not None:
         held = held | audited
@@ -43,7 +55,7 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
     used: dict[str, str] = {}
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
         row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
-               "program": o.program, "pid": o.pid, "where": None}
+               "program": o.program, "pid": o.pid, "where": o.where}
         if not o.needs:
             refused.append(row)
         for promise in sorted(cover.way(_ways(o), held), key=VOCABULARY.index):
@@ -51,6 +63,11 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
         if o.path is not None and o.access:
             used[o.path] = used.get(o.path, "") + o.access
     promises = [p for p in VOCABULARY if p in held]
+    first: dict[str, str] = {}
+    for o in observations:  # in the order first seen
+        for promise in cover.way(_ways(o), held):
+            if o.where and promise not in first:
+                first[promise] = o.where
     unveil: list[tuple[str, str]] = []
     if audited is None:  # an audit sees only the refused calls: no unveil list from it
         unveil = paths.collapse(used, given)
@@ -66,6 +83,8 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
         "refused": refused,
         "command": shlex.join([*words, *argv]),
     }
+    if first:
+        report["first_needed"] = {p: first[p] for p in promises if p in first}
     if audited is not None:
         report["audit"] = {"asked": [p for p in VOCABULARY if p in audited],
                            "missing": [p for p in promises if p not in audited]}
@@ -92,6 +111,9 @@ def text(report: dict[str, Any], heading: str) -> str:
                 continue
             lines.append(f"  {promise:<10} {e['syscall']} {e['argument']}".rstrip()
                          + f"  x{e['count']} ({e['program']}[{e['pid']}]){at}")
+        if report.get("first_needed", {}).get(promise):
+            lines.append(f"  {promise:<10} first needed in your code at "
+                         f"{report['first_needed'][promise]}")
         if len(rows) > SHOWN:
             lines.append(f"  {promise:<10} ... and {len(rows) - SHOWN} more")
     for e in report["refused"]:

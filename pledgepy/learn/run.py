@@ -21,7 +21,7 @@ from . import report
 if TYPE_CHECKING:
     import argparse
 
-    from ..backends.base import ExecRecorder, Observation
+    from ..backends.base import Checkpoint, ExecRecorder, Observation
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 
@@ -65,8 +65,11 @@ def granted_promises(opts: argparse.Namespace, path: str) -> frozenset[str]:
 
 
 def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
-           granted: frozenset[str] = frozenset()) -> tuple[list[Observation], int, int]:
-    """Run *argv* (from *path*) under the recorder: (observations, pid, wait status)."""
+           granted: frozenset[str] = frozenset(), *, python: bool = False,
+           env: dict[str, str] | None = None,
+           ) -> tuple[list[Observation], list[Checkpoint], int, int]:
+    """Run *argv* (from *path*) under the recorder:
+    (observations, checkpoints, pid, wait status)."""
     go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child execs)
@@ -74,7 +77,9 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
         try:
             recorder.confine(promises, granted)
             if os.read(go_r, 1) == b"x":  # the parent holds the listener
-                os.execv(path, argv)
+                if env is None:
+                    os.execv(path, argv)
+                os.execve(path, argv, env)
         except OSError as exc:
             print(f"pledge: {argv[0]}: {exc.strerror}", file=sys.stderr)
             os._exit(EXIT_NOT_FOUND)
@@ -82,27 +87,48 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     os.close(go_r)
     old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
-        observations = recorder.watch(pid, promises, go_w)
+        observations, checkpoints = recorder.watch(pid, promises, go_w, python=python)
         _, status = os.waitpid(pid, 0)
     finally:
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
             signal.signal(s, handler)
-    return observations, pid, status
+    return observations, checkpoints, pid, status
 
 
 def exit_code(status: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def emit(result: dict[str, Any], heading: str, as_json: bool, output: str | None) -> None:
-    """Write the report where it was asked for (stderr by default)."""
-    body = json.dumps(result, indent=2) + "\n" if as_json else report.text(result, heading)
+def write(body: str, output: str | None) -> None:
+    """Write *body* to *output*, or to stderr (the program's stdout stays its own)."""
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(body)
     else:
         sys.stderr.write(body)
         sys.stderr.flush()
+
+
+def emit(result: dict[str, Any], heading: str, as_json: bool, output: str | None) -> None:
+    """Write the report where it was asked for (stderr by default)."""
+    write(json.dumps(result, indent=2) + "\n" if as_json else report.text(result, heading),
+          output)
+
+
+def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | None:
+    """Save the policy as profile ``opts.save``; an exit status if that failed."""
+    if not getattr(opts, "save", None):
+        return None
+    from . import profile
+
+    try:
+        where = profile.save(opts.save, result)
+    except (OSError, ValueError) as exc:
+        print(f"pledge: cannot save profile {opts.save!r}: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    if not opts.quiet:
+        print(f"pledge: saved profile {opts.save!r} to {where}", file=sys.stderr)
+    return None
 
 
 def main(opts: argparse.Namespace, path: str) -> int:
@@ -122,20 +148,11 @@ def main(opts: argparse.Namespace, path: str) -> int:
         return EXIT_SANDBOX
     argv = [opts.prog, *opts.args]
     granted = granted_promises(opts, path) if audited is None else frozenset()
-    observations, pid, status = record(recorder, path, argv, audited or frozenset(), granted)
+    observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted)
     result = report.build(observations, argv, given_rules(path), audited, granted)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",
          opts.json, opts.output)
-    if getattr(opts, "save", None):
-        from . import profile
-
-        try:
-            where = profile.save(opts.save, result)
-        except (OSError, ValueError) as exc:
-            print(f"pledge: cannot save profile {opts.save!r}: {exc}", file=sys.stderr)
-            return EXIT_SANDBOX
-        if not opts.quiet:
-            print(f"pledge: saved profile {opts.save!r} to {where}", file=sys.stderr)
-    return exit_code(status)
+    failed = save_if_asked(opts, result)
+    return failed if failed is not None else exit_code(status)

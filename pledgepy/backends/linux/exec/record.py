@@ -18,6 +18,7 @@ import os
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
+from ...base import LEARN_MARKER, Checkpoint
 from .. import native
 from ..consts import (
     O__TMPFILE,
@@ -47,6 +48,11 @@ O_DIRECTORY = 0o200000
 PAGE = 4096
 PATH_MAX = 4096
 BATCH = 256
+#: Offset of ob_start in CPython's PyByteArrayObject (3.10-3.13, 64-bit): pyboot's
+#: buffer is found through it, and checked against the token it holds.
+BYTEARRAY_START = 40
+#: What pyboot's buffer holds while no user line is current.
+WHERE_TOKEN = b"pledgepy-where-"
 #: What asking for synchronous wake-ups answered last (0: granted; -errno).
 SYNC_WAKEUP = [1]
 
@@ -84,7 +90,7 @@ _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONL
                (O__TMPFILE, O__TMPFILE, "O_TMPFILE"))
 
 
-class _Key(namedtuple("_Key", "syscall argument needs path access")):
+class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
     __slots__ = ()
 
 
@@ -139,6 +145,15 @@ class _Process:
         except OSError:
             self.program = "?"
 
+    def read_bytes(self, addr: int, size: int) -> bytes | None:
+        """*size* bytes at *addr*, or None."""
+        if self.mem < 0 and self.read(addr) is None:
+            return None
+        try:
+            return os.pread(self.mem, size, addr)
+        except OSError:
+            return None
+
     def read(self, addr: int) -> bytes | None:
         """The NUL-terminated string at *addr*, or None when it cannot be read."""
         for attempt in (0, 1):
@@ -171,18 +186,26 @@ class _Process:
 class Recording:
     """Calls received so far, aggregated, with counts and the first caller."""
 
-    def __init__(self, arch: str, start_pid: int, audited: frozenset[str]) -> None:
+    def __init__(self, arch: str, start_pid: int, audited: frozenset[str],
+                 python: bool = False) -> None:
         self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
         self.rules: dict[str, list[Rule]] = {}
         for rule in all_rules():
             self.rules.setdefault(rule.syscall, []).append(rule)
         self.hold = bytearray(max(self.names) + 1)
+        if python:  # every call waits, so where it came from can be read
+            self.hold = bytearray(b"\1" * len(self.hold))
+        self.python = python
+        self.wheres: dict[int, int] = {}  # pid -> address of its file:line buffer
+        self.checkpoints: list[Checkpoint] = []
         for name in PATHS:
             if name in BY_ARCH[arch]:
                 self.hold[BY_ARCH[arch][name]] = 1
         self.start_pid, self.started, self.audited = start_pid, False, audited
         self.procs: dict[int, _Process] = {}
-        self.seen: dict[_Key, list[Any]] = {}  # key -> [count, pid, program]
+        # key -> [count, pid, program, first file:line, when (the call's number)]
+        self.seen: dict[_Key, list[Any]] = {}
+        self.calls = 0
         self.uid, self.gids = os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()}))
         self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
         self.placeholders = {r.syscall for r in all_rules()
@@ -270,13 +293,27 @@ class Recording:
             return None
         return os.path.normpath(os.path.join(base, os.fsdecode(raw)) if raw else base)
 
-    def add(self, nr: int, pid: int, args: tuple[int, ...]) -> None:
-        """Record one call (its memory still readable when it is a held one)."""
+    @property
+    def interval(self) -> int:
+        return len(self.checkpoints)
+
+    def add(self, nr: int, pid: int, args: tuple[int, ...]) -> bool:
+        """Record one call (its memory still readable when it is a held one); True
+        when it is a message from pyboot, which must fail instead of running."""
         name = self.names.get(nr, f"syscall {nr}")
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
-            return  # the pledge command's own child, up to the exec of the program
+            return False  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid)
+        if self.python:
+            if pid not in self.wheres and pid != self.start_pid:
+                self._inherit(pid)
+            if name == "execve":
+                raw = proc.read(args[0]) if args[0] else b""
+                if raw is not None and raw.startswith(LEARN_MARKER):
+                    self._message(proc, raw[len(LEARN_MARKER):])
+                    return True
+                self.wheres.pop(pid, None)  # a new program: its memory is another
         if name in ("chdir", "fchdir", "clone", "fork", "vfork"):
             # threads and CLONE_FS children share a working directory; a new
             # process may reuse the pid of one that had another
@@ -286,11 +323,11 @@ class Recording:
             if name in ("execve", "execveat"):
                 path = self._path(proc, *PATHS[name][0][:2], args)
                 proc.program = os.path.basename(path or proc.program)
-            return  # allowed by the promises audited: only exec comes here
+            return False  # allowed by the promises audited: only exec comes here
         uses = PATHS.get(name, ())
         if not uses:
-            self._count(_Key(name, argument, needs, None, ""), proc)
-            return
+            self._count(_Key(name, argument, needs, None, "", self.interval), proc)
+            return False
         for dirfd_index, path_index, use in uses:
             path = self._path(proc, dirfd_index, path_index, args)
             memo = (name, use, path, argument)
@@ -304,13 +341,59 @@ class Recording:
                 self._count(key, proc)
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
+        return False
+
+    def _inherit(self, pid: int) -> None:
+        """A forked child has its parent's memory, so its parent's buffer address."""
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                ppid = next(int(line.split()[1]) for line in f if line.startswith(b"PPid:"))
+        except (OSError, StopIteration, ValueError):
+            return
+        if ppid in self.wheres:
+            self.wheres[pid] = self.wheres[ppid]
+
+    def _message(self, proc: _Process, body: bytes) -> None:
+        """pyboot's messages: where its file:line buffer is, and checkpoints."""
+        kind, _, rest = body.partition(b"/")
+        if kind == b"where":
+            address, _, token = rest.partition(b"/")
+            try:
+                start = proc.read_bytes(int(address, 16) + BYTEARRAY_START, 8)
+            except ValueError:
+                return
+            if start is None:
+                return
+            data = int.from_bytes(start, "little")
+            if proc.read(data) == token:  # the layout is the one we assumed
+                self.wheres[proc.pid] = data
+        elif kind == b"checkpoint":
+            try:
+                fields = [None if f == "\0" else f
+                          for f in bytes.fromhex(rest.decode()).decode().split("\x1f")]
+            except ValueError:
+                return
+            if len(fields) == 5 and fields[0] in ("pledge", "unveil"):
+                what, promises, execpromises, path, permissions = fields
+                self.checkpoints.append(Checkpoint(what, promises, execpromises, path,
+                                                   permissions, self._where(proc)))
+
+    def _where(self, proc: _Process) -> str | None:
+        address = self.wheres.get(proc.pid)
+        if address is None:
+            return None
+        raw = proc.read(address)
+        if not raw or raw.startswith(WHERE_TOKEN):
+            return None  # no line of the user's code has run yet (or any more)
+        return os.fsdecode(raw)
 
     def _resolve(self, name: str, use: str, path: str | None, argument: str,
                  needs: frozenset[frozenset[str]], args: tuple[int, ...],
                  dirfd_index: int | None) -> list[_Key]:
         """What one path argument of a call records: (path, letters) keys."""
         if path is None:
-            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "")]
+            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
+                         self.interval)]
         text = f"{path} {argument}".rstrip()
         if use == "open" or use == "create":
             flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
@@ -322,27 +405,34 @@ class Recording:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
-            keys = [_Key(name, text, needs, path, own)] if own else []
+            keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
             if parent:
-                keys.append(_Key(name, text, needs, os.path.dirname(path), parent))
+                keys.append(_Key(name, text, needs, os.path.dirname(path), parent,
+                                 self.interval))
             return keys
         if use.startswith("parent:"):
-            return [_Key(name, text, needs, os.path.dirname(path), use[7:])]
-        return [_Key(name, text, needs, path, use)]
+            return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
+        return [_Key(name, text, needs, path, use, self.interval)]
 
     def _count(self, key: _Key, proc: _Process) -> None:
         entry = self.seen.get(key)
+        self.calls += 1
         if entry is None:
-            self.seen[key] = [1, proc.pid, proc.program]
-        else:
-            entry[0] += 1
+            where = self._where(proc)
+            self.seen[key] = [1, proc.pid, proc.program, where, self.calls]
+            return
+        entry[0] += 1
+        if entry[3] is None and self.python:  # the first time the user's code made it
+            entry[3], entry[4] = self._where(proc), self.calls
 
     def observations(self) -> list[Observation]:
+        """What was seen; those with a file:line first, in the order they were made."""
         from ...base import Observation
 
+        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
         return [Observation(k.syscall, k.argument, tuple(sorted(sorted(n) for n in k.needs)),
-                            k.path, k.access, count, pid, program)
-                for k, (count, pid, program) in self.seen.items()]
+                            k.path, k.access, count, pid, program, where, k.interval)
+                for k, (count, pid, program, where, _) in rows]
 
     def close(self) -> None:
         for proc in self.procs.values():
@@ -369,12 +459,18 @@ def record(listener: int, recording: Recording) -> None:
                 continue
             raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
         rows = array.array("Q", view[:8 * 8 * n])
+        refuse = False
         for i in range(0, 8 * n, 8):
-            recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
+            refuse = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
         if held[0]:
             # The memory was read while the caller waited; the answer is CONTINUE
             # whatever it said, so nothing the program does afterwards changes a verdict.
-            lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
+            # The one exception only refuses: pyboot's messages are execve()s of
+            # paths that must never run.
+            if refuse:
+                lib.pp_notif_send(listener, held_id[0], -errno.ENOENT)
+            else:
+                lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
 
 
 class Recorder:
@@ -383,20 +479,21 @@ class Recorder:
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted)
 
-    def watch(self, pid: int, promises: frozenset[str], go: int) -> list[Observation]:
+    def watch(self, pid: int, promises: frozenset[str], go: int, *,
+              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
         try:
             fd = supervise.find_listener(pid)
             if fd is None:
-                return []  # the child ended before confining itself: its status says why
+                return [], []  # the child ended before confining itself: its status says why
             listener = supervise.take_listener(pid, fd)
             os.write(go, b"x")
         finally:
             os.close(go)
-        recording = Recording(kernel.arch() or "x86_64", pid, promises)
+        recording = Recording(kernel.arch() or "x86_64", pid, promises, python)
         try:
             record(listener, recording)
         finally:
             os.close(listener)
             recording.close()
-        return recording.observations()
+        return recording.observations(), recording.checkpoints
 
