@@ -101,8 +101,10 @@ class Backend(Protocol):
 
 
 #: Paths a learning Python program passes to execve() to talk to the recorder
-#: (the recorder refuses them: they never run). See pledgepy/learn/pyboot.py.
+#: (the recorder refuses them, so they never run, with :data:`LEARN_ANSWER`,
+#: which no real execve of such a path returns). See pledgepy/learn/pyboot.py.
 LEARN_MARKER = b"//pledgepy-learn/"
+LEARN_ANSWER = 95  # EOPNOTSUPP
 
 
 class Observation(namedtuple("Observation",

@@ -8,10 +8,10 @@ so it reads no file the program itself would not, then:
   and every call from a user frame into library code); the recorder reads it
   from ``/proc/<pid>/mem`` whenever the program makes a gated syscall, so a
   call made inside the stdlib is charged to the user's line that led there;
-- tells the recorder where that buffer is, and reports the program's own
-  ``pledgepy.pledge()``/``unveil()`` calls (checkpoints: recorded, never
-  enforced), by execve() of ``//pledgepy-learn/...`` paths, which the
-  recorder refuses (they never run);
+- tells the recorder where that buffer is, by execve() of a
+  ``//pledgepy-learn/...`` path, which the recorder refuses (it never runs);
+  the program's own ``pledgepy.pledge()``/``unveil()`` calls report
+  themselves the same way (:mod:`.hook`);
 - runs the script as ``python script.py`` would (``sys.path[0]`` its
   directory, ``__main__``), or the module as ``python -m`` does (runpy).
 
@@ -24,6 +24,8 @@ from ..backends.base import LEARN_MARKER
 
 #: The environment variable naming the directories whose frames are not the user's.
 LIBS_ENV = "PLEDGEPY_LEARN_LIBS"
+#: Set for the learning program and its children: pledge()/unveil() try :mod:`.hook`.
+LEARN_ENV = "PLEDGEPY_LEARN"
 
 BOOT = r'''
 def _pledgepy_boot():
@@ -63,14 +65,8 @@ def _pledgepy_boot():
         except OSError:
             pass  # the recorder refused it, as it always does
 
-    def checkpoint(kind, promises=None, execpromises=None, path=None, permissions=None):
-        fields = [kind] + ["\0" if v is None else os.fspath(v)
-                           for v in (promises, execpromises, path, permissions)]
-        tell("checkpoint/" + "\x1f".join(fields).encode("utf-8", "replace").hex())
-
     tell("where/%x/%s" % (id(buf), token.decode()))
     sys._pledgepy_learn_where = buf  # alive until the interpreter is gone
-    sys._pledgepy_learn = checkpoint
     args = sys.argv[1:]
     main = sys.modules["__main__"]
     if args[0] == "-m":

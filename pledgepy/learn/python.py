@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return run.EXIT_SANDBOX
     interpreter = sys.executable
     libs = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # pledgepy itself
-    env = {**os.environ, pyboot.LIBS_ENV: libs}
+    env = {**os.environ, pyboot.LIBS_ENV: libs, pyboot.LEARN_ENV: "1"}
     observations, checkpoints, pid, status = run.record(
         recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
         python=True, env=env)

@@ -18,7 +18,7 @@ import os
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
-from ...base import LEARN_MARKER, Checkpoint
+from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
 from .. import native
 from ..consts import (
     O__TMPFILE,
@@ -468,7 +468,7 @@ def record(listener: int, recording: Recording) -> None:
             # The one exception only refuses: pyboot's messages are execve()s of
             # paths that must never run.
             if refuse:
-                lib.pp_notif_send(listener, held_id[0], -errno.ENOENT)
+                lib.pp_notif_send(listener, held_id[0], -LEARN_ANSWER)
             else:
                 lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
 
