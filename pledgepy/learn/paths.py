@@ -2,7 +2,7 @@
 
 A rule on a directory covers everything beneath it (Landlock, like unveil(2)),
 so a path whose letters an ancestor's rule already grants is dropped. Read-only
-files are folded into their directory when at least :data:`FOLD` siblings
+(``r``) files are folded into their directory when at least :data:`FOLD` siblings
 share the same letters (a library tree, a walked source tree), level by level,
 but never into ``/``. A path in a directory the run creates or removes in is
 folded into that directory (it may be gone when the policy is applied). A rule
@@ -54,7 +54,7 @@ def _fold(rules: dict[str, str]) -> dict[str, str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for path, perms in rules.items():
         parent = os.path.dirname(path)
-        if set(perms) <= set("rx") and parent != "/":
+        if perms == "r" and parent != "/":  # programs run (x) stay one by one
             groups.setdefault((parent, perms), []).append(path)
     out = dict(rules)
     for (parent, perms), members in groups.items():
