@@ -215,6 +215,8 @@ class Recording:
         # A working directory can be cached only while every chdir is seen.
         self.cwd_known = not audited & {"rpath"}
         self.cwds: dict[int, str] = {}
+        self.cache: _Cache | None = None  # set by record() when opens can be cached
+        self.slots: dict[int, tuple[list[_Key], _Process]] = {}
 
     def _proc(self, pid: int) -> _Process:
         proc = self.procs.get(pid)
@@ -339,9 +341,39 @@ class Recording:
                     self.resolved[memo] = keys  # creation depends on what exists now
             for key in keys:
                 self._count(key, proc)
+            if use == "open" and self.cache is not None and path is not None:
+                self._remember(nr, args, proc, keys)
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return False
+
+    def _remember(self, nr: int, args: tuple[int, ...], proc: _Process,
+                  keys: list[_Key]) -> None:
+        """Let the C side count this open from now on (the call is still waiting)."""
+        assert self.cache is not None
+        slot = int(self.cache.remember(nr, args, proc.pid))
+        if slot < 0:
+            return
+        old = self.slots.get(slot)
+        if old is not None and old[0] != keys:
+            self._harvest(slot)  # the same call names another file now (a new cwd)
+        if old is None or old[0] != keys:
+            self.slots[slot] = (keys, proc)
+
+    def _harvest(self, slot: int) -> None:
+        assert self.cache is not None
+        keys, proc = self.slots[slot]
+        n = int(self.cache.take(slot))
+        for key in keys:
+            entry = self.seen.get(key)
+            if entry is not None:
+                entry[0] += n
+
+    def harvest(self) -> None:
+        """Add the counts of the calls C answered alone."""
+        if self.cache is not None:
+            for slot in list(self.slots):
+                self._harvest(slot)
 
     def _inherit(self, pid: int) -> None:
         """A forked child has its parent's memory, so its parent's buffer address."""
@@ -439,10 +471,38 @@ class Recording:
             proc.close()
 
 
-def record(listener: int, recording: Recording) -> None:
+class _Cache:
+    """The C side's table of opens already recorded (pp_learn_remember in sigsys.c)."""
+
+    #: After these, a relative path may name another file: C forgets every key.
+    FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork")
+
+    def __init__(self, arch: str) -> None:
+        self.lib, self.ffi = native.lib(), native.ffi()
+        numbers = BY_ARCH[arch]
+        self.forget = bytearray(max(numbers.values()) + 1)
+        for name in self.FORGET:
+            if name in numbers:
+                self.forget[numbers[name]] = 1
+        self.keep = self.ffi.from_buffer(self.forget)  # C keeps the pointer
+        self.args = self.ffi.new("uint64_t[6]")
+        self.lib.pp_learn_cache(numbers.get("open", -1), numbers["openat"], self.keep,
+                                len(self.forget))
+
+    def remember(self, nr: int, args: tuple[int, ...], pid: int) -> int:
+        self.args[0:6] = list(args)
+        return int(self.lib.pp_learn_remember(nr, self.args, pid))
+
+    def take(self, slot: int) -> int:
+        return int(self.lib.pp_learn_take(slot))
+
+
+def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
     """Receive and continue calls until every process under the filter has gone."""
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
+    if not recording.python and recording.cwd_known:
+        recording.cache = _Cache(arch)  # every chdir and fork is seen: relative paths hold
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
@@ -489,9 +549,11 @@ class Recorder:
             os.write(go, b"x")
         finally:
             os.close(go)
-        recording = Recording(kernel.arch() or "x86_64", pid, promises, python)
+        arch = kernel.arch() or "x86_64"
+        recording = Recording(arch, pid, promises, python)
         try:
-            record(listener, recording)
+            record(listener, recording, arch)
+            recording.harvest()
         finally:
             os.close(listener)
             recording.close()

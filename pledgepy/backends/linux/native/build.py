@@ -41,6 +41,9 @@ long pp_pidfd_getfd(int pidfd, int fd);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
 long pp_notif_sync_wakeup(int fd);
+void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget);
+long pp_learn_remember(int nr, const uint64_t *args, int pid);
+uint64_t pp_learn_take(long slot);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
                     uint64_t *held_id, int *held);
 """)

@@ -415,6 +415,162 @@ long pp_notif_sync_wakeup(int fd)
         ? 0 : -errno;
 }
 
+/* Learn mode's cache of opens already recorded: an open whose (syscall, flags,
+ * path, and pid when the path is relative to its working directory) the
+ * recorder has seen is counted here and continued without waking Python.
+ * Keys are two independent 64-bit hashes; a collision would only leave a path
+ * unrecorded (a narrower policy). A generation number forgets every key at
+ * once when a working directory may have changed (chdir, fork, ...). */
+#define PP_CACHE_SLOTS 65536
+#define PP_PIDS 1024
+struct pp_slot { uint64_t h1, h2; uint32_t gen; uint32_t used; uint64_t count; };
+static struct pp_slot g_cache[PP_CACHE_SLOTS];
+static uint32_t g_gen = 1, g_cached;
+static int g_open_nr = -1, g_openat_nr = -1;
+static const unsigned char *g_forget; /* syscall numbers that start a new generation */
+static int g_nforget;
+static struct { int pid; int fd; } g_mem[PP_PIDS];
+
+static void hash2(const void *data, size_t n, uint64_t *h1, uint64_t *h2)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        *h1 = (*h1 ^ p[i]) * 0x100000001b3ULL;          /* FNV-1a */
+        *h2 = (*h2 + p[i] + 1) * 0x9e3779b97f4a7c15ULL;  /* a multiplicative hash */
+        *h2 ^= *h2 >> 29;
+    }
+}
+
+static int mem_fd(int pid)
+{
+    unsigned i = (unsigned)pid % PP_PIDS;
+    if (g_mem[i].pid == pid && g_mem[i].fd >= 0)
+        return g_mem[i].fd;
+    if (g_mem[i].fd > 0)
+        close(g_mem[i].fd);
+    struct buf b;
+    b.len = 0;
+    put(&b, "/proc/");
+    put_u(&b, (uint64_t)pid, 10);
+    put(&b, "/mem");
+    b.data[b.len] = 0;
+    g_mem[i].pid = pid;
+    g_mem[i].fd = open(b.data, O_RDONLY | O_CLOEXEC);
+    return g_mem[i].fd;
+}
+
+static void mem_forget(int pid)
+{
+    unsigned i = (unsigned)pid % PP_PIDS;
+    if (g_mem[i].pid == pid && g_mem[i].fd >= 0) {
+        close(g_mem[i].fd);
+        g_mem[i].fd = -1;
+    }
+}
+
+/* The NUL-terminated string at *addr* in *pid*; its length, or -1. */
+static long read_path(int pid, uint64_t addr, char *out, size_t size)
+{
+    int fd = mem_fd(pid);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < size) {
+        size_t room = 4096 - ((addr + got) % 4096);
+        if (room > size - got)
+            room = size - got;
+        ssize_t n = pread(fd, out + got, room, (off_t)(addr + got));
+        if (n <= 0) {
+            mem_forget(pid);  /* gone, or exec'd: the next call opens it again */
+            return -1;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if (out[got + i] == 0)
+                return (long)(got + i);
+        got += (size_t)n;
+    }
+    return -1;
+}
+
+static int cache_key(int nr, const uint64_t a[6], int pid, uint64_t *h1, uint64_t *h2)
+{
+    char path[4096];
+    int at = nr == g_openat_nr;
+    uint32_t flags = (uint32_t)a[at ? 2 : 1];
+    if (flags & (0100 | 020000000))  /* O_CREAT, O_TMPFILE: depends on what exists */
+        return 0;
+    long n = read_path(pid, a[at ? 1 : 0], path, sizeof path);
+    if (n <= 0)
+        return 0;
+    int relative = path[0] != '/';
+    if (relative && at && (int32_t)a[0] != -100)
+        return 0;  /* relative to a descriptor: fd numbers are reused */
+    int32_t head[3] = { nr, (int32_t)flags, relative ? pid : 0 };
+    *h1 = 0xcbf29ce484222325ULL;
+    *h2 = 0x84222325cbf29ce4ULL;
+    hash2(head, sizeof head, h1, h2);
+    hash2(path, (size_t)n, h1, h2);
+    return 1;
+}
+
+static struct pp_slot *cache_find(uint64_t h1, uint64_t h2, int insert)
+{
+    for (uint32_t i = 0, at = (uint32_t)(h1 % PP_CACHE_SLOTS); i < PP_CACHE_SLOTS;
+         i++, at = (at + 1) % PP_CACHE_SLOTS) {
+        struct pp_slot *s = &g_cache[at];
+        if (!s->used) {
+            if (!insert || g_cached >= PP_CACHE_SLOTS / 4 * 3)
+                return 0;
+            s->used = 1;
+            s->h1 = h1;
+            s->h2 = h2;
+            s->gen = g_gen;
+            s->count = 0;
+            g_cached++;
+            return s;
+        }
+        if (s->h1 == h1 && s->h2 == h2) {
+            if (s->gen != g_gen && !insert)
+                return 0;
+            s->gen = g_gen;
+            return s;
+        }
+    }
+    return 0;
+}
+
+/* Turn the cache on for syscalls *open_nr* and *openat_nr*; *forget* marks the
+ * numbers after which no key is trusted any more. */
+void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget)
+{
+    g_open_nr = open_nr;
+    g_openat_nr = openat_nr;
+    g_forget = forget;
+    g_nforget = nforget;
+    for (int i = 0; i < PP_PIDS; i++)
+        g_mem[i].fd = -1;
+}
+
+/* Remember the open call in *args* of *pid* (still waiting): its slot, or -1. */
+long pp_learn_remember(int nr, const uint64_t *args, int pid)
+{
+    uint64_t h1, h2;
+    if ((nr != g_open_nr && nr != g_openat_nr) || !cache_key(nr, args, pid, &h1, &h2))
+        return -1;
+    struct pp_slot *s = cache_find(h1, h2, 1);
+    return s ? (long)(s - g_cache) : -1;
+}
+
+/* How many calls slot *slot* answered without Python since the last time asked. */
+uint64_t pp_learn_take(long slot)
+{
+    if (slot < 0 || slot >= PP_CACHE_SLOTS)
+        return 0;
+    uint64_t n = g_cache[slot].count;
+    g_cache[slot].count = 0;
+    return n;
+}
+
 /* Receive up to *max* calls into *out* (rows of nr, pid, args[6]), continuing
  * each at once unless hold[nr] is set: a held call is stored last and left
  * waiting, its id in *held_id* and *held = 1, so its memory can be read first.
@@ -443,6 +599,19 @@ long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out,
             if (errno == ENOENT || errno == EINTR)
                 continue;
             return n ? n : -errno;
+        }
+        int nr = req.data.nr;
+        if (nr >= 0 && nr < g_nforget && g_forget && g_forget[nr])
+            g_gen++;
+        if (g_cached && (nr == g_open_nr || nr == g_openat_nr)) {
+            uint64_t h1, h2;
+            struct pp_slot *s;
+            if (cache_key(nr, req.data.args, (int)req.pid, &h1, &h2)
+                    && (s = cache_find(h1, h2, 0)) != 0) {
+                s->count++;
+                pp_notif_continue(fd, req.id);
+                continue;
+            }
         }
         uint64_t *row = out + 8 * n;
         row[0] = (uint32_t)req.data.nr;
