@@ -124,9 +124,25 @@ def _child(opts: argparse.Namespace, path: str, promises: frozenset[str],
     os._exit(EXIT_SANDBOX)
 
 
+def _learn_misuse(opts: argparse.Namespace) -> str | None:
+    """Why these options do not go together (None: they do)."""
+    if opts.learn:
+        if opts.unveil or opts.profile:
+            return "--learn finds the unveil list itself: it takes no -v or --profile"
+        return None
+    given = [name for name, on in (("--json", opts.json), ("-o", opts.output),
+                                   ("--save", opts.save), ("--every-call", opts.every_call))
+             if on]
+    return f"{', '.join(given)} only go with --learn" if given else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pledge`` command; returns the exit status."""
     opts = _parser().parse_args(argv)
+    misuse = _learn_misuse(opts)
+    if misuse:
+        print(f"pledge: {misuse}", file=sys.stderr)
+        return EXIT_USAGE
     if opts.profile:
         from .learn import profile
 

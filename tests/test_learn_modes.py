@@ -111,3 +111,10 @@ def test_every_call_records_what_the_loader_was_granted(tmp_path: Path) -> None:
     full_stdio = {e["syscall"] for e in full["evidence"] if e["promise"] == "stdio"}
     assert {"read", "close", "mmap"} <= full_stdio, full_stdio
     assert quick["unveil"] == full["unveil"]  # paths are recorded either way
+
+
+def test_options_that_only_go_with_learn(tmp_path: Path) -> None:
+    r = run([*PLEDGE, "--json", "true"], str(tmp_path))
+    assert r.returncode == 64 and "--json only go with --learn" in r.stderr, r.stderr
+    r = run([*PLEDGE, "--learn", "-v", "/etc", "true"], str(tmp_path))
+    assert r.returncode == 64 and "takes no -v" in r.stderr, r.stderr
