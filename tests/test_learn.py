@@ -149,3 +149,22 @@ def test_writes_are_not_widened(work: Path) -> None:
     assert "c" in rules[str(work)] and "w" in rules[str(work)]
     assert all("w" not in v and "c" not in v for p, v in rules.items() if p != str(work))
     assert os.path.exists(work / "sorted.txt")
+
+
+def test_relative_paths_after_chdir_are_not_confused(work: Path) -> None:
+    # the same relative open in two directories: two files, each counted once
+    script = "cd src/d0 && cat f0.txt && cd ../d1 && cat f0.txt"
+    _, report = learn(["sh", "-c", script], str(work))
+    opens = {e["argument"].split()[0]: e["count"] for e in report["evidence"]
+             if e["syscall"] == "openat" and e["argument"].endswith("f0.txt O_RDONLY")}
+    assert opens == {str(work / "src" / "d0" / "f0.txt"): 1,
+                     str(work / "src" / "d1" / "f0.txt"): 1}, opens
+
+
+def test_python_chdir_then_same_relative_open(work: Path) -> None:
+    code = ("import os\nfor d in ('src/d0', '../d1', '../d2'):\n    os.chdir(d)\n"
+            "    for _ in range(3):\n        open('f1.txt').close()\n")
+    _, report = learn([sys.executable, "-c", code], str(work))
+    opens = {e["argument"].split()[0]: e["count"] for e in report["evidence"]
+             if e["syscall"] == "openat" and "f1.txt" in e["argument"]}
+    assert opens == {str(work / "src" / f"d{i}" / "f1.txt"): 3 for i in range(3)}, opens

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ...base import Observation
 
 AT_FDCWD = -100
-O_DIRECTORY = 0o200000
+O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's is ours
 PAGE = 4096
 PATH_MAX = 4096
 BATCH = 256
@@ -94,9 +94,10 @@ class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
     __slots__ = ()
 
 
-#: Calls whose path Landlock checks, or that move the working directory: seen
-#: even when a granted promise allows them.
-SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {"fchdir"}
+#: Calls whose path Landlock checks, or that move the working directory (relative
+#: paths are resolved against it): seen even when a granted promise allows them.
+SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {
+    "chdir", "fchdir"}
 
 
 def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> int:
@@ -307,6 +308,17 @@ class Recording:
             self.started = name in ("execve", "execveat")
             return False  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid)
+        try:
+            return self._add(name, nr, proc, args)
+        finally:
+            if name in _Cache.FORGET:
+                # after the call (which resolved its own path against the old one):
+                # threads and CLONE_FS children share a working directory, and a
+                # new process may reuse the pid of one that had another
+                self.cwds.clear()
+
+    def _add(self, name: str, nr: int, proc: _Process, args: tuple[int, ...]) -> bool:
+        pid = proc.pid
         if self.python:
             if pid not in self.wheres and pid != self.start_pid:
                 self._inherit(pid)
@@ -316,10 +328,6 @@ class Recording:
                     self._message(proc, raw[len(LEARN_MARKER):])
                     return True
                 self.wheres.pop(pid, None)  # a new program: its memory is another
-        if name in ("chdir", "fchdir", "clone", "fork", "vfork"):
-            # threads and CLONE_FS children share a working directory; a new
-            # process may reuse the pid of one that had another
-            self.cwds.clear()
         needs, argument = self._judge(name, args, pid)
         if any(w <= self.audited for w in needs):
             if name in ("execve", "execveat"):
