@@ -48,6 +48,9 @@ O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's
 PAGE = 4096
 PATH_MAX = 4096
 BATCH = 256
+#: Bytes for the paths C reads in one batch, and its "none" offset.
+ARENA = 1 << 20
+NONE = 0xFFFFFFFFFFFFFFFF
 #: Offset of ob_start in CPython's PyByteArrayObject (3.10-3.13, 64-bit): pyboot's
 #: buffer is found through it, and checked against the token it holds.
 BYTEARRAY_START = 40
@@ -92,6 +95,16 @@ _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONL
 
 class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
     __slots__ = ()
+
+
+class Pre(namedtuple("Pre", "paths facts slot")):
+    """A call's paths as C read them before it ran: absolute (None: unreadable),
+    (existed, is a directory) for each, and its slot in C's cache (-1: none)."""
+
+    __slots__ = ()
+    paths: tuple[str | None, ...]
+    facts: tuple[tuple[bool, bool], ...]
+    slot: int
 
 
 #: Calls whose path Landlock checks, or that move the working directory (relative
@@ -300,16 +313,17 @@ class Recording:
     def interval(self) -> int:
         return len(self.checkpoints)
 
-    def add(self, nr: int, pid: int, args: tuple[int, ...]) -> bool:
-        """Record one call (its memory still readable when it is a held one); True
-        when it is a message from pyboot, which must fail instead of running."""
+    def add(self, nr: int, pid: int, args: tuple[int, ...], pre: Pre | None = None) -> bool:
+        """Record one call (its memory still readable when it is a held one, or its
+        paths read by C: *pre*); True when it is a message from pyboot, which must
+        fail instead of running."""
         name = self.names.get(nr, f"syscall {nr}")
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
             return False  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid)
         try:
-            return self._add(name, nr, proc, args)
+            return self._add(name, nr, proc, args, pre)
         finally:
             if name in _Cache.FORGET:
                 # after the call (which resolved its own path against the old one):
@@ -317,7 +331,8 @@ class Recording:
                 # new process may reuse the pid of one that had another
                 self.cwds.clear()
 
-    def _add(self, name: str, nr: int, proc: _Process, args: tuple[int, ...]) -> bool:
+    def _add(self, name: str, nr: int, proc: _Process, args: tuple[int, ...],
+             pre: Pre | None) -> bool:
         pid = proc.pid
         if self.python:
             if pid not in self.wheres and pid != self.start_pid:
@@ -331,26 +346,30 @@ class Recording:
         needs, argument = self._judge(name, args, pid)
         if any(w <= self.audited for w in needs):
             if name in ("execve", "execveat"):
-                path = self._path(proc, *PATHS[name][0][:2], args)
+                path = pre.paths[0] if pre else self._path(proc, *PATHS[name][0][:2], args)
                 proc.program = os.path.basename(path or proc.program)
             return False  # allowed by the promises audited: only exec comes here
         uses = PATHS.get(name, ())
         if not uses:
             self._count(_Key(name, argument, needs, None, "", self.interval), proc)
             return False
-        for dirfd_index, path_index, use in uses:
-            path = self._path(proc, dirfd_index, path_index, args)
+        for i, (dirfd_index, path_index, use) in enumerate(uses):
+            path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
             memo = (name, use, path, argument)
             keys = self.resolved.get(memo)
             if keys is None:
-                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index)
+                facts = pre.facts[i] if pre else None
+                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
                 if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
                                              else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
             for key in keys:
                 self._count(key, proc)
             if use == "open" and self.cache is not None and path is not None:
-                self._remember(nr, args, proc, keys)
+                if pre is None:
+                    self._remember(nr, args, proc, keys)
+                elif pre.slot >= 0:
+                    self._bind(pre.slot, keys, proc)
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return False
@@ -360,8 +379,11 @@ class Recording:
         """Let the C side count this open from now on (the call is still waiting)."""
         assert self.cache is not None
         slot = int(self.cache.remember(nr, args, proc.pid))
-        if slot < 0:
-            return
+        if slot >= 0:
+            self._bind(slot, keys, proc)
+
+    def _bind(self, slot: int, keys: list[_Key], proc: _Process) -> None:
+        """The C side's slot *slot* counts calls recorded as *keys*."""
         old = self.slots.get(slot)
         if old is not None and old[0] != keys:
             self._harvest(slot)  # the same call names another file now (a new cwd)
@@ -429,8 +451,10 @@ class Recording:
 
     def _resolve(self, name: str, use: str, path: str | None, argument: str,
                  needs: frozenset[frozenset[str]], args: tuple[int, ...],
-                 dirfd_index: int | None) -> list[_Key]:
-        """What one path argument of a call records: (path, letters) keys."""
+                 dirfd_index: int | None, facts: tuple[bool, bool] | None = None,
+                 ) -> list[_Key]:
+        """What one path argument of a call records: (path, letters) keys; *facts*:
+        whether it existed and was a directory before the call (else: look now)."""
         if path is None:
             return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
                          self.interval)]
@@ -440,8 +464,9 @@ class Recording:
             if use == "create":
                 flags = O_CREAT | O_WRONLY | O_TRUNC
             text = f"{path} {_flags_text(flags)}"
-            own, parent = _open_access(flags, os.path.lexists(path))
-            if own and flags & O_DIRECTORY == 0 and os.path.isdir(path):
+            existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
+            own, parent = _open_access(flags, existed)
+            if own and flags & O_DIRECTORY == 0 and is_dir:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
@@ -505,12 +530,66 @@ class _Cache:
         return int(self.lib.pp_learn_take(slot))
 
 
+def _spec(arch: str) -> bytearray:
+    """For C: (dirfd index, path index) x 2 for each syscall number (-1: none)."""
+    import array
+
+    numbers = BY_ARCH[arch]
+    spec = array.array("h", [-1] * (4 * (max(numbers.values()) + 1)))
+    for name, uses in PATHS.items():
+        if name in numbers:
+            for i, (dirfd_index, path_index, _) in enumerate(uses[:2]):
+                at = 4 * numbers[name] + 2 * i
+                spec[at] = -1 if dirfd_index is None else dirfd_index
+                spec[at + 1] = path_index
+    return bytearray(spec.tobytes())
+
+
+def _text(arena: Any, ffi: Any, offset: int) -> str | None:
+    if offset == NONE:
+        return None
+    return os.path.normpath(os.fsdecode(ffi.string(arena + offset)))
+
+
+def record_pre(listener: int, recording: Recording, arch: str) -> None:
+    """:func:`record` without making any call wait for Python: C reads the paths."""
+    import array
+
+    lib, ffi = native.lib(), native.ffi()
+    spec_bytes = _spec(arch)
+    spec = ffi.from_buffer("int16_t[]", spec_bytes)
+    out = ffi.new("uint64_t[]", 12 * BATCH)
+    arena = ffi.new("char[]", ARENA)
+    view = ffi.buffer(out)
+    while True:
+        n = lib.pp_learn_batch_pre(listener, spec, len(spec_bytes) // 8, out, BATCH, arena,
+                                   ARENA)
+        if n == 0:
+            return
+        if n < 0:
+            if n == -errno.EINTR:
+                continue
+            raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
+        rows = array.array("Q", view[:12 * 8 * n])
+        for i in range(0, 12 * n, 12):
+            bits = rows[i + 10]
+            pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
+                      ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
+                      -1 if rows[i + 11] == NONE else int(rows[i + 11]))
+            recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+
+
 def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
     """Receive and continue calls until every process under the filter has gone."""
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
-    if not recording.python and recording.cwd_known:
-        recording.cache = _Cache(arch)  # every chdir and fork is seen: relative paths hold
+    if not recording.python:
+        if recording.cwd_known:  # every chdir and fork is seen: relative paths hold
+            recording.cache = _Cache(arch)
+        else:
+            lib.pp_learn_cache(-1, -1, ffi.NULL, 0)
+        record_pre(listener, recording, arch)
+        return
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")

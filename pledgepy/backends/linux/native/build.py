@@ -44,6 +44,8 @@ long pp_notif_sync_wakeup(int fd);
 void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget);
 long pp_learn_remember(int nr, const uint64_t *args, int pid);
 uint64_t pp_learn_take(long slot);
+long pp_learn_batch_pre(int fd, const int16_t *spec, int nspec, uint64_t *out, long max,
+                        char *arena, size_t arena_size);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
                     uint64_t *held_id, int *held);
 """)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -419,11 +420,11 @@ long pp_notif_sync_wakeup(int fd)
  * path, and pid when the path is relative to its working directory) the
  * recorder has seen is counted here and continued without waking Python.
  * Keys are two independent 64-bit hashes; a collision would only leave a path
- * unrecorded (a narrower policy). A generation number forgets every key at
- * once when a working directory may have changed (chdir, fork, ...). */
+ * unrecorded (a narrower policy). A relative path's key includes a generation
+ * number, which chdir, fork and the like advance: its old keys no longer match. */
 #define PP_CACHE_SLOTS 65536
 #define PP_PIDS 1024
-struct pp_slot { uint64_t h1, h2; uint32_t gen; uint32_t used; uint64_t count; };
+struct pp_slot { uint64_t h1, h2; uint32_t used; uint64_t count; };
 static struct pp_slot g_cache[PP_CACHE_SLOTS];
 static uint32_t g_gen = 1, g_cached;
 static int g_open_nr = -1, g_openat_nr = -1;
@@ -469,7 +470,7 @@ static void mem_forget(int pid)
 }
 
 /* The NUL-terminated string at *addr* in *pid*; its length, or -1. */
-static long read_path(int pid, uint64_t addr, char *out, size_t size)
+static long read_path_once(int pid, uint64_t addr, char *out, size_t size)
 {
     int fd = mem_fd(pid);
     if (fd < 0)
@@ -492,6 +493,17 @@ static long read_path(int pid, uint64_t addr, char *out, size_t size)
     return -1;
 }
 
+/* The same, once more with a fresh descriptor if the first read fails. */
+static long read_path(int pid, uint64_t addr, char *out, size_t size)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        long n = read_path_once(pid, addr, out, size);
+        if (n >= 0)
+            return n;  /* (the failed read closed a descriptor from before an exec) */
+    }
+    return -1;
+}
+
 static int cache_key(int nr, const uint64_t a[6], int pid, uint64_t *h1, uint64_t *h2)
 {
     char path[4096];
@@ -505,7 +517,9 @@ static int cache_key(int nr, const uint64_t a[6], int pid, uint64_t *h1, uint64_
     int relative = path[0] != '/';
     if (relative && at && (int32_t)a[0] != -100)
         return 0;  /* relative to a descriptor: fd numbers are reused */
-    int32_t head[3] = { nr, (int32_t)flags, relative ? pid : 0 };
+    /* a relative path names another file after chdir or in another process */
+    uint32_t head[4] = { (uint32_t)nr, flags, relative ? (uint32_t)pid : 0,
+                         relative ? g_gen : 0 };
     *h1 = 0xcbf29ce484222325ULL;
     *h2 = 0x84222325cbf29ce4ULL;
     hash2(head, sizeof head, h1, h2);
@@ -524,17 +538,12 @@ static struct pp_slot *cache_find(uint64_t h1, uint64_t h2, int insert)
             s->used = 1;
             s->h1 = h1;
             s->h2 = h2;
-            s->gen = g_gen;
             s->count = 0;
             g_cached++;
             return s;
         }
-        if (s->h1 == h1 && s->h2 == h2) {
-            if (s->gen != g_gen && !insert)
-                return 0;
-            s->gen = g_gen;
+        if (s->h1 == h1 && s->h2 == h2)
             return s;
-        }
     }
     return 0;
 }
@@ -568,6 +577,128 @@ uint64_t pp_learn_take(long slot)
         return 0;
     uint64_t n = g_cache[slot].count;
     g_cache[slot].count = 0;
+    return n;
+}
+
+/* The absolute (not normalised) path argument *path_idx* of a call, resolved
+ * against its dirfd (*dirfd_idx*, -1: the working directory). Length or -1. */
+static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[6],
+                         char *out, size_t size)
+{
+    char raw[4096];
+    long n = a[path_idx] ? read_path(pid, a[path_idx], raw, sizeof raw) : 0;
+    if (n < 0)
+        return -1;
+    raw[n] = 0;
+    if (raw[0] == '/') {
+        if ((size_t)n >= size)
+            return -1;
+        memcpy(out, raw, (size_t)n + 1);
+        return n;
+    }
+    struct buf b;
+    b.len = 0;
+    put(&b, "/proc/");
+    put_u(&b, (uint64_t)pid, 10);
+    if (dirfd_idx < 0 || (int32_t)a[dirfd_idx] == -100) {
+        put(&b, "/cwd");
+    } else {
+        put(&b, "/fd/");
+        put_u(&b, (uint64_t)(uint32_t)a[dirfd_idx], 10);
+    }
+    b.data[b.len] = 0;
+    ssize_t k = readlink(b.data, out, size - 1);
+    if (k <= 0 || (size_t)k + (size_t)n + 2 >= size)
+        return -1;
+    if (n) {
+        out[k++] = '/';
+        memcpy(out + k, raw, (size_t)n);
+        k += n;
+    }
+    out[k] = 0;
+    return k;
+}
+
+/* Like pp_learn_batch, but no call waits for Python: for each call with
+ * spec[4*nr..] = (dirfd index, path index) x 2 (-1: none), C reads and resolves
+ * its paths into *arena* (NUL-terminated) while the caller waits, notes whether
+ * each existed and was a directory before the call, lets a cacheable open
+ * into the cache, and continues it. Rows of 12: nr, pid, args[6], offset of
+ * path 0 and 1 in the arena (~0: none or unreadable), bits (1: path 0
+ * existed, 2: a directory, 4 and 8: path 1), cache slot (~0: none). */
+long pp_learn_batch_pre(int fd, const int16_t *spec, int nspec, uint64_t *out, long max,
+                        char *arena, size_t arena_size)
+{
+    long n = 0;
+    size_t used = 0;
+    while (n < max && arena_size - used > 2 * 4096 + 16) {
+        struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+        int r = poll(&p, 1, n == 0 ? -1 : 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        if (r == 0)
+            break;
+        if (!(p.revents & POLLIN))
+            return n;
+        struct seccomp_notif req;
+        memset(&req, 0, sizeof req);
+        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+            if (errno == ENOENT || errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        int nr = req.data.nr, pid = (int)req.pid;
+        if (nr >= 0 && nr < g_nforget && g_forget && g_forget[nr])
+            g_gen++;
+        uint64_t h1 = 0, h2 = 0;
+        int keyed = (nr == g_open_nr || nr == g_openat_nr)
+                    && cache_key(nr, req.data.args, pid, &h1, &h2);
+        if (keyed && g_cached) {
+            struct pp_slot *s = cache_find(h1, h2, 0);
+            if (s) {
+                s->count++;
+                pp_notif_continue(fd, req.id);
+                continue;
+            }
+        }
+        uint64_t *row = out + 12 * n;
+        row[0] = (uint32_t)nr;
+        row[1] = (uint64_t)pid;
+        memcpy(row + 2, req.data.args, sizeof req.data.args);
+        row[8] = row[9] = ~0ULL;
+        row[10] = 0;
+        row[11] = ~0ULL;
+        if (nr >= 0 && nr < nspec) {
+            for (int i = 0; i < 2; i++) {
+                int dirfd_idx = spec[4 * nr + 2 * i], path_idx = spec[4 * nr + 2 * i + 1];
+                if (path_idx < 0)
+                    continue;
+                long k = resolve_path(pid, dirfd_idx, path_idx, req.data.args, arena + used,
+                                      4096);
+                if (k < 0)
+                    continue;
+                struct stat st;
+                if (lstat(arena + used, &st) == 0) {
+                    row[10] |= 1ULL << (2 * i);
+                    if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
+                            && stat(arena + used, &st) == 0 && S_ISDIR(st.st_mode)))
+                        row[10] |= 2ULL << (2 * i);
+                }
+                row[8 + i] = used;
+                used += (size_t)k + 1;
+            }
+        }
+        if (keyed) {
+            struct pp_slot *s = cache_find(h1, h2, 1);
+            if (s)
+                row[11] = (uint64_t)(s - g_cache);
+        }
+        n++;
+        pp_notif_continue(fd, req.id);
+    }
     return n;
 }
 
