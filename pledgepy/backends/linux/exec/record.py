@@ -9,6 +9,12 @@ read from ``/proc/<pid>/mem`` only to be written down; a program that rewrites
 a path between our read and the kernel's gets a record of the old one, and
 the policy learned from it is then narrower than the run, never wider (the
 kernel enforces the paths it is given).
+
+Speed: C receives the calls in batches, reads and resolves their paths while
+each waits, and continues it at once (``pp_learn_batch_pre``); opens it has
+seen before it counts alone. Python records afterwards. Only in python mode
+(``python -m pledgepy learn``) does each call wait for Python, which reads
+where in the user's code it came from (``pp_learn_batch``).
 """
 
 from __future__ import annotations
