@@ -63,6 +63,14 @@ def unveil_rules() -> tuple[UnveilRule, ...]:
         return _rules()
 
 
+def _checkpoint(kind: str, promises: str | None, execpromises: str | None,
+                path: str | None = None, permissions: str | None = None) -> bool:
+    """True when a learn-mode recorder took this call as a checkpoint (see learn/hook.py)."""
+    from .learn import hook
+
+    return hook.checkpoint(kind, promises, execpromises, path, permissions)
+
+
 def pledge(promises: str | None, execpromises: str | None = None, *,
            strict: bool | None = None) -> None:
     """Restrict this process to *promises*; exec'd programs to *execpromises*.
@@ -76,6 +84,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
     """
     new = _promises.parse(promises, "promises")
     new_exec = _promises.parse(execpromises, "execpromises")
+    if os.environ.get("PLEDGEPY_LEARN") and _checkpoint("pledge", promises, execpromises):
+        return  # python -m pledgepy learn recorded it: a checkpoint, not enforced
     is_strict = strictness.resolve(strict)
     with _lock:
         cur, cur_exec = _state.promises, _state.execpromises
@@ -194,6 +204,10 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
     """
     if (path is None) != (permissions is None):
         raise ValueError("unveil() takes both path and permissions, or neither (to lock)")
+    if os.environ.get("PLEDGEPY_LEARN") and _checkpoint(
+            "unveil", None, None, None if path is None else _check_path(path),
+            None if permissions is None else _check_permissions(permissions)):
+        return  # python -m pledgepy learn recorded it: a checkpoint, not enforced
     is_strict = strictness.resolve(strict)
     be = backend()
     if path is None:

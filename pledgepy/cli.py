@@ -156,6 +156,18 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int) 
     return code
 
 
+def _learn_misuse(opts: argparse.Namespace) -> str | None:
+    """Why these options do not go together (None: they do)."""
+    if opts.learn:
+        if opts.unveil or opts.profile:
+            return "--learn finds the unveil list itself: it takes no -v or --profile"
+        return None
+    given = [name for name, on in (("--json", opts.json), ("-o", opts.output),
+                                   ("--save", opts.save), ("--every-call", opts.every_call))
+             if on]
+    return f"{', '.join(given)} only go with --learn" if given else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pledge`` command; returns the exit status."""
     opts = _parser().parse_args(argv)
@@ -164,6 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     if not opts.prog:
         print("pledge: no PROG given (see pledge --help)", file=sys.stderr)
         return EXIT_USAGE
+    misuse = _learn_misuse(opts)
+    if misuse:
+        print(f"pledge: {misuse}", file=sys.stderr)
+        return EXIT_USAGE
+    if opts.profile:
+        from .learn import profile
+
+        try:
+            profile.apply(opts)
+        except (OSError, ValueError) as exc:
+            print(f"pledge: profile {opts.profile!r}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if opts.learn:
+        path = opts.prog if os.sep in opts.prog else shutil.which(opts.prog)
+        if path and os.path.exists(path):
+            from .learn import run as learn_run
+
+            return learn_run.main(opts, path)
     try:
         job, asked = _job(opts)
     except (ValueError, TypeError, KeyError) as exc:

@@ -106,6 +106,70 @@ class Backend(Protocol):
         """What lets a worker's parent hear its violations, if any (pledgepy.Worker)."""
         ...
 
+    def exec_recorder(self) -> ExecRecorder | None:
+        """What lets ``pledge --learn`` record an exec'd program's calls, if anything."""
+        ...
+
+
+#: Paths a learning Python program passes to execve() to talk to the recorder
+#: (the recorder refuses them, so they never run, with :data:`LEARN_ANSWER`,
+#: which no real execve of such a path returns). See pledgepy/learn/pyboot.py.
+LEARN_MARKER = b"//pledgepy-learn/"
+LEARN_ANSWER = 95  # EOPNOTSUPP
+
+
+class Observation(namedtuple("Observation",
+                             "syscall argument needs path access count pid program where "
+                             "interval", defaults=(None, 0))):
+    """Calls a recorded program made alike: the syscall, its key argument in words,
+    the promise sets any one of which allows it (sorted lists; none: no promise
+    does), the absolute path it used and the unveil letters that use needs
+    (``"r/"``: a directory read; ``None`` and ``""`` when no path), how many
+    times, the first caller's pid and program name, the Python file:line of the
+    first (None when unknown), and how many checkpoints came before them."""
+
+    __slots__ = ()
+    syscall: str
+    argument: str
+    needs: tuple[list[str], ...]
+    path: str | None
+    access: str
+    count: int
+    pid: int
+    program: str
+    where: str | None
+    interval: int
+
+
+class Checkpoint(namedtuple("Checkpoint", "kind promises execpromises path permissions where")):
+    """A learning program's own pledge() or unveil() call, recorded instead of enforced
+    (``kind`` is "pledge" or "unveil"; the arguments as given; its file:line)."""
+
+    __slots__ = ()
+    kind: str
+    promises: str | None
+    execpromises: str | None
+    path: str | None
+    permissions: str | None
+    where: str | None
+
+
+class ExecRecorder(Protocol):
+    """Learn mode's two halves: the child sends its calls, the parent records them."""
+
+    def confine(self, promises: Promises, granted: Promises = frozenset()) -> None:
+        """In the child, just before exec: every call *promises* refuse goes to the parent,
+        but for those *granted* allows, unless they name a path unveil would check."""
+        ...
+
+    def watch(self, pid: int, promises: Promises, go: int, *,
+              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+        """In the parent: take child *pid*'s calls, write to *go* once ready, let every
+        call run unchanged and record it, until the program and its children are gone.
+        With *python*, also where each call was made and the program's checkpoints
+        (it runs under pledgepy/learn/pyboot.py)."""
+        ...
+
 
 class ExecSupervisor(Protocol):
     """The pledge command's two halves: the child confines itself, the parent explains."""
@@ -171,4 +235,7 @@ class BackendBase:
         return None
 
     def worker_supervisor(self) -> WorkerSupervisor | None:
+        return None
+
+    def exec_recorder(self) -> ExecRecorder | None:
         return None

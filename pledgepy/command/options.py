@@ -115,6 +115,19 @@ def parser() -> argparse.ArgumentParser:
                    help="largest file PROG may write (RLIMIT_FSIZE)")
     p.add_argument("-T", dest="probe", choices=("pledge", "unveil"),
                    help="exit 0 if this system can enforce it, 70 if not")
+    p.add_argument("--learn", action="store_true",
+                   help="run PROG with nothing refused and report the promises and unveil "
+                        "rules it needed (with -p: audit those promises)")
+    p.add_argument("--json", action="store_true", help="with --learn: the report as JSON")
+    p.add_argument("--every-call", action="store_true",
+                   help="with --learn: record every call of a dynamically linked PROG (slower; "
+                        "by default what its loader needs, stdio rpath prot_exec, is granted "
+                        "and only the calls that name a path are recorded)")
+    p.add_argument("-o", dest="output", metavar="FILE",
+                   help="with --learn: write the report to FILE (default: stderr)")
+    p.add_argument("--save", metavar="NAME", help="with --learn: save the policy as profile NAME")
+    p.add_argument("--profile", metavar="NAME",
+                   help="run with the promises and unveil rules of profile NAME")
     p.add_argument("--version", action="version", version=f"pledge (pledgepy) {__version__}")
     p.add_argument("prog", nargs="?")
     p.add_argument("args", nargs=argparse.REMAINDER)

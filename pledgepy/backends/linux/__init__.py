@@ -8,7 +8,7 @@ from collections import namedtuple
 
 from ...promises import VOCABULARY
 from ...status import Gaps
-from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
+from ..base import BackendBase, ExecRecorder, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
 from . import maps, native, threads
 from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
@@ -367,6 +367,13 @@ class LinuxBackend(BackendBase):
         from .exec.worker import WorkerSupervisor as Linux
 
         return Linux()
+
+    def exec_recorder(self) -> ExecRecorder | None:
+        if kernel.unavailable() is not None or not kernel.has_handler():
+            return None  # the listener needs the native module
+        from .exec.record import Recorder
+
+        return Recorder()
 
 
 __all__ = ["LinuxBackend"]

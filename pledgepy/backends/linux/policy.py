@@ -340,6 +340,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                    hint=_STAT_HINT),
         *allow_any("rpath wpath", "access", "faccessat", "faccessat2", "readlink",
                    "readlinkat", hint=_STAT_HINT),
+        # extended attributes, read only (ls -l asks for ACLs and security labels)
+        *allow("rpath", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
+               "flistxattr"),
     ),
     "wpath": (
         *allow("wpath", "truncate"),

@@ -39,6 +39,16 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_notif_continue(int fd, uint64_t id);
+long pp_notif_id_valid(int fd, uint64_t id);
+long pp_notif_sync_wakeup(int fd);
+void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget);
+long pp_learn_remember(int nr, const uint64_t *args, int pid);
+uint64_t pp_learn_take(long slot);
+long pp_learn_batch_pre(int fd, const int16_t *spec, int nspec, uint64_t *out, long max,
+                        char *arena, size_t arena_size);
+long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
+                    uint64_t *held_id, int *held);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",

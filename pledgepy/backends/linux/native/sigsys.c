@@ -20,11 +20,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -404,6 +406,387 @@ long pp_notif_send(int fd, uint64_t id, int32_t error)
     resp.id = id;
     resp.error = error;
     return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+/* ---- learn mode: a recorder that observes and always continues ----
+ * The verdict never depends on the target's memory: every call runs as if no
+ * filter were there (SECCOMP_USER_NOTIF_FLAG_CONTINUE); the recorder reads
+ * arguments only to write them down. */
+#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, uint64_t)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+/* Let call *id* run unchanged. 0 or -errno (-ENOENT: the caller went away). */
+long pp_notif_continue(int fd, uint64_t id)
+{
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0 ? 0 : -errno;
+}
+
+/* 0 while call *id* still waits (its pid is still the caller's), else -errno. */
+long pp_notif_id_valid(int fd, uint64_t id)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 ? 0 : -errno;
+}
+
+/* Ask for synchronous wake-ups (Linux 6.6+): the target and the recorder hand
+ * the CPU to each other instead of waiting for the scheduler. 0 or -errno. */
+long pp_notif_sync_wakeup(int fd)
+{
+    return ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0
+        ? 0 : -errno;
+}
+
+/* Learn mode's cache of opens already recorded: an open whose (syscall, flags,
+ * path, and pid when the path is relative to its working directory) the
+ * recorder has seen is counted here and continued without waking Python.
+ * Keys are two independent 64-bit hashes; a collision would only leave a path
+ * unrecorded (a narrower policy). A relative path's key includes a generation
+ * number, which chdir, fork and the like advance: its old keys no longer match. */
+#define PP_CACHE_SLOTS 65536
+#define PP_PIDS 1024
+struct pp_slot { uint64_t h1, h2; uint32_t used; uint64_t count; };
+static struct pp_slot g_cache[PP_CACHE_SLOTS];
+static uint32_t g_gen = 1, g_cached;
+static int g_open_nr = -1, g_openat_nr = -1;
+static const unsigned char *g_forget; /* syscall numbers that start a new generation */
+static int g_nforget;
+static struct { int pid; int fd; } g_mem[PP_PIDS];
+
+static void hash2(const void *data, size_t n, uint64_t *h1, uint64_t *h2)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        *h1 = (*h1 ^ p[i]) * 0x100000001b3ULL;          /* FNV-1a */
+        *h2 = (*h2 + p[i] + 1) * 0x9e3779b97f4a7c15ULL;  /* a multiplicative hash */
+        *h2 ^= *h2 >> 29;
+    }
+}
+
+static int mem_fd(int pid)
+{
+    unsigned i = (unsigned)pid % PP_PIDS;
+    if (g_mem[i].pid == pid && g_mem[i].fd >= 0)
+        return g_mem[i].fd;
+    if (g_mem[i].fd > 0)
+        close(g_mem[i].fd);
+    struct buf b;
+    b.len = 0;
+    put(&b, "/proc/");
+    put_u(&b, (uint64_t)pid, 10);
+    put(&b, "/mem");
+    b.data[b.len] = 0;
+    g_mem[i].pid = pid;
+    g_mem[i].fd = open(b.data, O_RDONLY | O_CLOEXEC);
+    return g_mem[i].fd;
+}
+
+static void mem_forget(int pid)
+{
+    unsigned i = (unsigned)pid % PP_PIDS;
+    if (g_mem[i].pid == pid && g_mem[i].fd >= 0) {
+        close(g_mem[i].fd);
+        g_mem[i].fd = -1;
+    }
+}
+
+/* The NUL-terminated string at *addr* in *pid*; its length, or -1. */
+static long read_path_once(int pid, uint64_t addr, char *out, size_t size)
+{
+    int fd = mem_fd(pid);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < size) {
+        size_t room = 4096 - ((addr + got) % 4096);
+        if (room > size - got)
+            room = size - got;
+        ssize_t n = pread(fd, out + got, room, (off_t)(addr + got));
+        if (n <= 0) {
+            mem_forget(pid);  /* gone, or exec'd: the next call opens it again */
+            return -1;
+        }
+        for (ssize_t i = 0; i < n; i++)
+            if (out[got + i] == 0)
+                return (long)(got + i);
+        got += (size_t)n;
+    }
+    return -1;
+}
+
+/* The same, once more with a fresh descriptor if the first read fails. */
+static long read_path(int pid, uint64_t addr, char *out, size_t size)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        long n = read_path_once(pid, addr, out, size);
+        if (n >= 0)
+            return n;  /* (the failed read closed a descriptor from before an exec) */
+    }
+    return -1;
+}
+
+static int cache_key(int nr, const uint64_t a[6], int pid, uint64_t *h1, uint64_t *h2)
+{
+    char path[4096];
+    int at = nr == g_openat_nr;
+    uint32_t flags = (uint32_t)a[at ? 2 : 1];
+    if (flags & (0100 | 020000000))  /* O_CREAT, O_TMPFILE: depends on what exists */
+        return 0;
+    long n = read_path(pid, a[at ? 1 : 0], path, sizeof path);
+    if (n <= 0)
+        return 0;
+    int relative = path[0] != '/';
+    if (relative && at && (int32_t)a[0] != -100)
+        return 0;  /* relative to a descriptor: fd numbers are reused */
+    /* a relative path names another file after chdir or in another process */
+    uint32_t head[4] = { (uint32_t)nr, flags, relative ? (uint32_t)pid : 0,
+                         relative ? g_gen : 0 };
+    *h1 = 0xcbf29ce484222325ULL;
+    *h2 = 0x84222325cbf29ce4ULL;
+    hash2(head, sizeof head, h1, h2);
+    hash2(path, (size_t)n, h1, h2);
+    return 1;
+}
+
+static struct pp_slot *cache_find(uint64_t h1, uint64_t h2, int insert)
+{
+    for (uint32_t i = 0, at = (uint32_t)(h1 % PP_CACHE_SLOTS); i < PP_CACHE_SLOTS;
+         i++, at = (at + 1) % PP_CACHE_SLOTS) {
+        struct pp_slot *s = &g_cache[at];
+        if (!s->used) {
+            if (!insert || g_cached >= PP_CACHE_SLOTS / 4 * 3)
+                return 0;
+            s->used = 1;
+            s->h1 = h1;
+            s->h2 = h2;
+            s->count = 0;
+            g_cached++;
+            return s;
+        }
+        if (s->h1 == h1 && s->h2 == h2)
+            return s;
+    }
+    return 0;
+}
+
+/* Turn the cache on for syscalls *open_nr* and *openat_nr*; *forget* marks the
+ * numbers after which no key is trusted any more. */
+void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget)
+{
+    g_open_nr = open_nr;
+    g_openat_nr = openat_nr;
+    g_forget = forget;
+    g_nforget = nforget;
+    for (int i = 0; i < PP_PIDS; i++)
+        g_mem[i].fd = -1;
+}
+
+/* Remember the open call in *args* of *pid* (still waiting): its slot, or -1. */
+long pp_learn_remember(int nr, const uint64_t *args, int pid)
+{
+    uint64_t h1, h2;
+    if ((nr != g_open_nr && nr != g_openat_nr) || !cache_key(nr, args, pid, &h1, &h2))
+        return -1;
+    struct pp_slot *s = cache_find(h1, h2, 1);
+    return s ? (long)(s - g_cache) : -1;
+}
+
+/* How many calls slot *slot* answered without Python since the last time asked. */
+uint64_t pp_learn_take(long slot)
+{
+    if (slot < 0 || slot >= PP_CACHE_SLOTS)
+        return 0;
+    uint64_t n = g_cache[slot].count;
+    g_cache[slot].count = 0;
+    return n;
+}
+
+/* The absolute (not normalised) path argument *path_idx* of a call, resolved
+ * against its dirfd (*dirfd_idx*, -1: the working directory). Length or -1. */
+static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[6],
+                         char *out, size_t size)
+{
+    char raw[4096];
+    long n = a[path_idx] ? read_path(pid, a[path_idx], raw, sizeof raw) : 0;
+    if (n < 0)
+        return -1;
+    raw[n] = 0;
+    if (raw[0] == '/') {
+        if ((size_t)n >= size)
+            return -1;
+        memcpy(out, raw, (size_t)n + 1);
+        return n;
+    }
+    struct buf b;
+    b.len = 0;
+    put(&b, "/proc/");
+    put_u(&b, (uint64_t)pid, 10);
+    if (dirfd_idx < 0 || (int32_t)a[dirfd_idx] == -100) {
+        put(&b, "/cwd");
+    } else {
+        put(&b, "/fd/");
+        put_u(&b, (uint64_t)(uint32_t)a[dirfd_idx], 10);
+    }
+    b.data[b.len] = 0;
+    ssize_t k = readlink(b.data, out, size - 1);
+    if (k <= 0 || (size_t)k + (size_t)n + 2 >= size)
+        return -1;
+    if (n) {
+        out[k++] = '/';
+        memcpy(out + k, raw, (size_t)n);
+        k += n;
+    }
+    out[k] = 0;
+    return k;
+}
+
+/* Like pp_learn_batch, but no call waits for Python: for each call with
+ * spec[4*nr..] = (dirfd index, path index) x 2 (-1: none), C reads and resolves
+ * its paths into *arena* (NUL-terminated) while the caller waits, notes whether
+ * each existed and was a directory before the call, lets a cacheable open
+ * into the cache, and continues it. Rows of 12: nr, pid, args[6], offset of
+ * path 0 and 1 in the arena (~0: none or unreadable), bits (1: path 0
+ * existed, 2: a directory, 4 and 8: path 1), cache slot (~0: none). */
+long pp_learn_batch_pre(int fd, const int16_t *spec, int nspec, uint64_t *out, long max,
+                        char *arena, size_t arena_size)
+{
+    long n = 0;
+    size_t used = 0;
+    while (n < max && arena_size - used > 2 * 4096 + 16) {
+        struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+        int r = poll(&p, 1, n == 0 ? -1 : 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        if (r == 0)
+            break;
+        if (!(p.revents & POLLIN))
+            return n;
+        struct seccomp_notif req;
+        memset(&req, 0, sizeof req);
+        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+            if (errno == ENOENT || errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        int nr = req.data.nr, pid = (int)req.pid;
+        if (nr >= 0 && nr < g_nforget && g_forget && g_forget[nr])
+            g_gen++;
+        uint64_t h1 = 0, h2 = 0;
+        int keyed = (nr == g_open_nr || nr == g_openat_nr)
+                    && cache_key(nr, req.data.args, pid, &h1, &h2);
+        if (keyed && g_cached) {
+            struct pp_slot *s = cache_find(h1, h2, 0);
+            if (s) {
+                s->count++;
+                pp_notif_continue(fd, req.id);
+                continue;
+            }
+        }
+        uint64_t *row = out + 12 * n;
+        row[0] = (uint32_t)nr;
+        row[1] = (uint64_t)pid;
+        memcpy(row + 2, req.data.args, sizeof req.data.args);
+        row[8] = row[9] = ~0ULL;
+        row[10] = 0;
+        row[11] = ~0ULL;
+        if (nr >= 0 && nr < nspec) {
+            for (int i = 0; i < 2; i++) {
+                int dirfd_idx = spec[4 * nr + 2 * i], path_idx = spec[4 * nr + 2 * i + 1];
+                if (path_idx < 0)
+                    continue;
+                long k = resolve_path(pid, dirfd_idx, path_idx, req.data.args, arena + used,
+                                      4096);
+                if (k < 0)
+                    continue;
+                struct stat st;
+                if (lstat(arena + used, &st) == 0) {
+                    row[10] |= 1ULL << (2 * i);
+                    if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
+                            && stat(arena + used, &st) == 0 && S_ISDIR(st.st_mode)))
+                        row[10] |= 2ULL << (2 * i);
+                }
+                row[8 + i] = used;
+                used += (size_t)k + 1;
+            }
+        }
+        if (keyed) {
+            struct pp_slot *s = cache_find(h1, h2, 1);
+            if (s)
+                row[11] = (uint64_t)(s - g_cache);
+        }
+        n++;
+        pp_notif_continue(fd, req.id);
+    }
+    return n;
+}
+
+/* Receive up to *max* calls into *out* (rows of nr, pid, args[6]), continuing
+ * each at once unless hold[nr] is set: a held call is stored last and left
+ * waiting, its id in *held_id* and *held = 1, so its memory can be read first.
+ * Waits for the first call; returns the number stored, 0 once nobody is left
+ * under the filter, or -errno. */
+long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
+                    uint64_t *held_id, int *held)
+{
+    long n = 0;
+    *held = 0;
+    while (n < max) {
+        struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+        int r = poll(&p, 1, n == 0 ? -1 : 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        if (r == 0)
+            break;
+        if (!(p.revents & POLLIN))
+            return n;  /* POLLHUP: every process under the filter is gone */
+        struct seccomp_notif req;
+        memset(&req, 0, sizeof req);
+        if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+            if (errno == ENOENT || errno == EINTR)
+                continue;
+            return n ? n : -errno;
+        }
+        int nr = req.data.nr;
+        if (nr >= 0 && nr < g_nforget && g_forget && g_forget[nr])
+            g_gen++;
+        if (g_cached && (nr == g_open_nr || nr == g_openat_nr)) {
+            uint64_t h1, h2;
+            struct pp_slot *s;
+            if (cache_key(nr, req.data.args, (int)req.pid, &h1, &h2)
+                    && (s = cache_find(h1, h2, 0)) != 0) {
+                s->count++;
+                pp_notif_continue(fd, req.id);
+                continue;
+            }
+        }
+        uint64_t *row = out + 8 * n;
+        row[0] = (uint32_t)req.data.nr;
+        row[1] = req.pid;
+        memcpy(row + 2, req.data.args, sizeof req.data.args);
+        n++;
+        if (req.data.nr >= 0 && req.data.nr < nhold && hold[req.data.nr]) {
+            *held_id = req.id;
+            *held = 1;
+            return n;
+        }
+        pp_notif_continue(fd, req.id);
+    }
+    return n;
 }
 
 /* A copy of descriptor *fd* of the process behind *pidfd*, or -errno. */

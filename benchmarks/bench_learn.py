@@ -1,0 +1,86 @@
+"""Learn-mode slowdown: the same run plain and under ``pledge --learn``, medians.
+
+    python3 benchmarks/bench_learn.py [--runs 5] [--files 5000] [--reads 100000]
+
+The fixed cost (``true``), then two syscall-heavy runs: ``tar cf`` of a tree
+of FILES small files (into a file: to /dev/null GNU tar reads nothing), and a
+Python script reading one small file READS times (open, read, close). Each
+condition runs RUNS times, alternating; the table gives median wall times and
+their ratio. Prints markdown for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READS = """
+import sys
+n = int(sys.argv[1])
+for _ in range(n):
+    with open(sys.argv[2], 'rb') as f:
+        f.read()
+"""
+
+
+def _tree(root: Path, files: int) -> None:
+    for i in range(files):
+        d = root / "tree" / f"d{i // 100}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}").write_bytes(b"x" * 64)
+    (root / "small").write_bytes(b"y" * 64)
+    (root / "reads.py").write_text(READS)
+
+
+def _time(argv: list[str], cwd: Path) -> float:
+    # bytecode caches allowed, as in an installed copy (CI sets PYTHONDONTWRITEBYTECODE,
+    # which makes every start compile the recorder's modules again)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT)
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--reads", type=int, default=100000)
+    opts = ap.parse_args()
+    learn = [sys.executable, "-m", "pledgepy", "--learn", "--json", "-o", "/dev/null"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        _tree(work, opts.files)
+        cases = {
+            "start-up only: true": ["true"],
+            f"tar cf of {opts.files} files": ["tar", "cf", "out.tar", "tree"],
+            f"python: {opts.reads} small file reads":
+                [sys.executable, "reads.py", str(opts.reads), "small"],
+        }
+        print(f"Command: `python3 benchmarks/bench_learn.py --runs {opts.runs} --files "
+              f"{opts.files} --reads {opts.reads}`. Machine: {platform.platform()}, "
+              f"{os.cpu_count()} CPUs, Python {platform.python_version()}.\n")
+        print("| run | plain (median s) | --learn (median s) | ratio |")
+        print("|---|---|---|---|")
+        for name, argv in cases.items():
+            _time([*learn, *argv], work)  # warm: caches, bytecode
+            plain, learned = [], []
+            for _ in range(opts.runs):
+                plain.append(_time(argv, work))
+                learned.append(_time([*learn, *argv], work))
+            p, q = statistics.median(plain), statistics.median(learned)
+            print(f"| {name} | {p:.3f} | {q:.3f} | {q / p:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,658 @@
+"""Learn mode on Linux: record the gated syscalls of a whole process tree.
+
+The child installs the filter for the promises being audited (none, when
+learning) with every violation going to a listener, and execs. The parent
+receives each call and answers SECCOMP_USER_NOTIF_FLAG_CONTINUE: the call
+runs exactly as it would without the filter, so the recorder never decides
+anything and the target's memory cannot change a verdict. Path arguments are
+read from ``/proc/<pid>/mem`` only to be written down; a program that rewrites
+a path between our read and the kernel's gets a record of the old one, and
+the policy learned from it is then narrower than the run, never wider (the
+kernel enforces the paths it is given).
+
+Speed: C receives the calls in batches, reads and resolves their paths while
+each waits, and continues it at once (``pp_learn_batch_pre``); opens it has
+seen before it counts alone. Python records afterwards. Only in python mode
+(``python -m pledgepy learn``) does each call wait for Python, which reads
+where in the user's code it came from (``pp_learn_batch``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import namedtuple
+
+from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
+from .. import native
+from ..consts import (
+    O__TMPFILE,
+    O_ACCMODE,
+    O_CREAT,
+    O_RDONLY,
+    O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
+    SECCOMP_RET_USER_NOTIF,
+)
+from ..landlock import abi, domain
+from ..native.tables import KEY_ENUM, KEY_FLAGS, KEY_INT, KEYS
+from ..policy import all_rules
+from ..rules import Identity, Rule
+from ..seccomp import kernel
+from ..seccomp.filter import compile_plan
+from ..seccomp.plan import TRAP, build, concrete
+from ..syscalls import BY_ARCH
+from . import supervise
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ...base import Observation
+
+AT_FDCWD = -100
+O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's is ours
+PAGE = 4096
+PATH_MAX = 4096
+BATCH = 256
+#: Bytes for the paths C reads in one batch, and its "none" offset.
+ARENA = 1 << 20
+NONE = 0xFFFFFFFFFFFFFFFF
+#: Offset of ob_start in CPython's PyByteArrayObject (3.10-3.13, 64-bit): pyboot's
+#: buffer is found through it, and checked against the token it holds.
+BYTEARRAY_START = 40
+#: What pyboot's buffer holds while no user line is current.
+WHERE_TOKEN = b"pledgepy-where-"
+#: What asking for synchronous wake-ups answered last (0: granted; -errno).
+SYNC_WAKEUP = [1]
+
+#: How a path argument is used: the unveil letters it needs ("" for none that
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory).
+#: syscall -> ((dirfd index or None, path index, use), ...)
+PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
+    "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
+    # Landlock checks READ_FILE as well as EXECUTE when execve opens the file
+    "execve": ((None, 0, "rx"),), "execveat": ((0, 1, "rx"),),
+    "truncate": ((None, 0, "w"),),
+    "stat": ((None, 0, ""),), "lstat": ((None, 0, ""),), "newfstatat": ((0, 1, ""),),
+    "statx": ((0, 1, ""),), "access": ((None, 0, ""),), "faccessat": ((0, 1, ""),),
+    "faccessat2": ((0, 1, ""),), "readlink": ((None, 0, ""),), "readlinkat": ((0, 1, ""),),
+    "chdir": ((None, 0, ""),), "statfs": ((None, 0, ""),),
+    "chmod": ((None, 0, ""),), "fchmodat": ((0, 1, ""),), "fchmodat2": ((0, 1, ""),),
+    "chown": ((None, 0, ""),), "lchown": ((None, 0, ""),), "fchownat": ((0, 1, ""),),
+    "utime": ((None, 0, ""),), "utimes": ((None, 0, ""),), "utimensat": ((0, 1, ""),),
+    "futimesat": ((0, 1, ""),),
+    "unlink": ((None, 0, "parent:c"),), "unlinkat": ((0, 1, "parent:c"),),
+    "rmdir": ((None, 0, "parent:c"),),
+    "mkdir": ((None, 0, "parent:c"),), "mkdirat": ((0, 1, "parent:c"),),
+    "mknod": ((None, 0, "parent:c"),), "mknodat": ((0, 1, "parent:c"),),
+    "rename": ((None, 0, "parent:c"), (None, 1, "parent:c")),
+    "renameat": ((0, 1, "parent:c"), (2, 3, "parent:c")),
+    "renameat2": ((0, 1, "parent:c"), (2, 3, "parent:c")),
+    "link": ((None, 0, "r"), (None, 1, "parent:c")),
+    "linkat": ((0, 1, "r"), (2, 3, "parent:c")),
+    "symlink": ((None, 1, "parent:c"),), "symlinkat": ((1, 2, "parent:c"),),
+}
+#: The open flags whose names make an argument readable.
+_OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
+               (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
+               (O_TRUNC, O_TRUNC, "O_TRUNC"), (O_DIRECTORY, O_DIRECTORY, "O_DIRECTORY"),
+               (O__TMPFILE, O__TMPFILE, "O_TMPFILE"))
+
+
+class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
+    __slots__ = ()
+
+
+class Pre(namedtuple("Pre", "paths facts slot")):
+    """A call's paths as C read them before it ran: absolute (None: unreadable),
+    (existed, is a directory) for each, and its slot in C's cache (-1: none)."""
+
+    __slots__ = ()
+    paths: tuple[str | None, ...]
+    facts: tuple[tuple[bool, bool], ...]
+    slot: int
+
+
+#: Calls whose path Landlock checks, or that move the working directory (relative
+#: paths are resolved against it): seen even when a granted promise allows them.
+SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {
+    "chdir", "fchdir"}
+
+
+def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> int:
+    """In the child, just before exec: every call *promises* refuse goes to the listener,
+    except those *granted* allows whose path does not matter to unveil."""
+    kernel.prepare()
+    if abi.current().available:
+        domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
+    arch = kernel.arch() or "x86_64"
+    plan, strict = build(promises | granted, arch), build(promises, arch)
+    for name in SEEN:
+        if name in BY_ARCH[arch]:
+            plan.actions[BY_ARCH[arch][name]] = strict.actions[BY_ARCH[arch][name]]
+    for name in ("execve", "execveat"):  # always seen: they mark where the program starts
+        plan.actions[BY_ARCH[arch][name]] = TRAP
+    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
+                          all_threads=False, listener=True)
+
+
+def _open_access(flags: int, existed: bool) -> tuple[str, str]:
+    """(letters on the path, letters on its directory) an open with *flags* needs."""
+    mode = flags & O_ACCMODE
+    letters = {O_RDONLY: "r", O_WRONLY: "w"}.get(mode, "rw")
+    if flags & O_TRUNC:
+        letters += "w"
+    if flags & O__TMPFILE:
+        return "", letters + "c"  # an unnamed file in that directory
+    if flags & O_CREAT and not existed:
+        return "", letters + "c"  # the file may not exist when the policy is applied
+    return letters, ""
+
+
+def _flags_text(flags: int) -> str:
+    return "|".join(n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+
+
+class _Process:
+    """What the recorder knows of one pid: its memory, its name."""
+
+    __slots__ = ("pid", "mem", "program")
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.mem = pid, -1
+        try:
+            self.program = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+        except OSError:
+            self.program = "?"
+
+    def read_bytes(self, addr: int, size: int) -> bytes | None:
+        """*size* bytes at *addr*, or None."""
+        if self.mem < 0 and self.read(addr) is None:
+            return None
+        try:
+            return os.pread(self.mem, size, addr)
+        except OSError:
+            return None
+
+    def read(self, addr: int) -> bytes | None:
+        """The NUL-terminated string at *addr*, or None when it cannot be read."""
+        for attempt in (0, 1):
+            if self.mem < 0 or attempt:
+                self.close()  # after execve the old descriptor reads a gone mm
+                try:
+                    self.mem = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+            out, at = b"", addr
+            try:
+                while len(out) < PATH_MAX:
+                    chunk = os.pread(self.mem, PAGE - at % PAGE, at)
+                    if not chunk:
+                        break
+                    end = chunk.find(b"\0")
+                    if end >= 0:
+                        return out + chunk[:end]
+                    out, at = out + chunk, at + len(chunk)
+            except OSError:
+                continue
+        return None
+
+    def close(self) -> None:
+        if self.mem >= 0:
+            os.close(self.mem)
+            self.mem = -1
+
+
+class Recording:
+    """Calls received so far, aggregated, with counts and the first caller."""
+
+    def __init__(self, arch: str, start_pid: int, audited: frozenset[str],
+                 python: bool = False) -> None:
+        self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
+        self.rules: dict[str, list[Rule]] = {}
+        for rule in all_rules():
+            self.rules.setdefault(rule.syscall, []).append(rule)
+        self.hold = bytearray(max(self.names) + 1)
+        if python:  # every call waits, so where it came from can be read
+            self.hold = bytearray(b"\1" * len(self.hold))
+        self.python = python
+        self.wheres: dict[int, int] = {}  # pid -> address of its file:line buffer
+        self.checkpoints: list[Checkpoint] = []
+        for name in PATHS:
+            if name in BY_ARCH[arch]:
+                self.hold[BY_ARCH[arch][name]] = 1
+        self.start_pid, self.started, self.audited = start_pid, False, audited
+        self.procs: dict[int, _Process] = {}
+        # key -> [count, pid, program, first file:line, when (the call's number)]
+        self.seen: dict[_Key, list[Any]] = {}
+        self.calls = 0
+        self.uid, self.gids = os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()}))
+        self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
+        self.placeholders = {r.syscall for r in all_rules()
+                             if any(v < 0 for a in r.args for v in a.values)}
+        self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
+        self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
+        # A working directory can be cached only while every chdir is seen.
+        self.cwd_known = not audited & {"rpath"}
+        self.cwds: dict[int, str] = {}
+        self.cache: _Cache | None = None  # set by record() when opens can be cached
+        self.slots: dict[int, tuple[list[_Key], _Process]] = {}
+
+    def _proc(self, pid: int) -> _Process:
+        proc = self.procs.get(pid)
+        if proc is None:
+            proc = self.procs[pid] = _Process(pid)
+        return proc
+
+    def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
+        """The arguments *name*'s rules and key read: (index, only tested for NULL)."""
+        shape = self.shapes.get(name)
+        if shape is None:
+            tests: dict[int, bool] = {}
+            for rule in self.rules.get(name, ()):
+                for a in rule.args:
+                    tests[a.index] = tests.get(a.index, True) and a.wide and a.values == (0,)
+            if name in KEYS:
+                tests[KEYS[name][0]] = False
+            shape = self.shapes[name] = tuple(sorted(tests.items()))
+        return shape
+
+    def needs(self, name: str, args: tuple[int, ...], pid: int) -> frozenset[frozenset[str]]:
+        """Every promise set one of whose rules allows this call (minimal sets only)."""
+        who = Identity(pid, self.uid, self.gids)
+        alts = {r.needs for r in self.rules.get(name, ())
+                if all(a.matches(args) for a in concrete(r, who).args)}
+        return frozenset(a for a in alts if not any(b < a for b in alts))
+
+    def _judge(self, name: str, args: tuple[int, ...],
+               pid: int) -> tuple[frozenset[frozenset[str]], str]:
+        """(needs, argument in words), cached on the arguments the rules read."""
+        key = (name, pid if name in self.placeholders else 0,
+               tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
+                     for i, null_only in self._shape(name)))
+        got = self.judged.get(key)
+        if got is None:
+            got = self.judged[key] = (self.needs(name, args, pid), self._argument(name, args))
+        return got
+
+    def _argument(self, name: str, args: tuple[int, ...]) -> str:
+        key = KEYS.get(name)
+        if key is None:
+            return ""
+        index, how, names = key
+        value = args[index] & 0xFFFFFFFF
+        if how == KEY_FLAGS:
+            shown = [n for mask, v, n in names if value & mask == v and (v or mask != 0xFFFFFFFF)]
+            return "|".join(shown) or hex(value)
+        if how == KEY_ENUM:
+            return next((n for _, v, n in names if v == value), hex(value))
+        return str(value) if how == KEY_INT else ""
+
+    def _base(self, proc: _Process, dirfd_index: int | None, args: tuple[int, ...]) -> str | None:
+        """The directory a relative path in this call starts from."""
+        dirfd = AT_FDCWD if dirfd_index is None else \
+            int.from_bytes((args[dirfd_index] & 0xFFFFFFFF).to_bytes(4, "little"),
+                           "little", signed=True)
+        if dirfd == AT_FDCWD and proc.pid in self.cwds:
+            return self.cwds[proc.pid]
+        try:
+            base = os.readlink(f"/proc/{proc.pid}/{'cwd' if dirfd == AT_FDCWD else f'fd/{dirfd}'}")
+        except OSError:
+            return None
+        if dirfd == AT_FDCWD and self.cwd_known:
+            self.cwds[proc.pid] = base
+        return base
+
+    def _path(self, proc: _Process, dirfd_index: int | None, path_index: int,
+              args: tuple[int, ...]) -> str | None:
+        raw = proc.read(args[path_index]) if args[path_index] else b""
+        if raw is None:
+            return None
+        if raw.startswith(b"/"):
+            return os.path.normpath(os.fsdecode(raw))
+        base = self._base(proc, dirfd_index, args)
+        if base is None:
+            return None
+        return os.path.normpath(os.path.join(base, os.fsdecode(raw)) if raw else base)
+
+    @property
+    def interval(self) -> int:
+        return len(self.checkpoints)
+
+    def add(self, nr: int, pid: int, args: tuple[int, ...], pre: Pre | None = None) -> bool:
+        """Record one call (its memory still readable when it is a held one, or its
+        paths read by C: *pre*); True when it is a message from pyboot, which must
+        fail instead of running."""
+        name = self.names.get(nr, f"syscall {nr}")
+        if not self.started and pid == self.start_pid:
+            self.started = name in ("execve", "execveat")
+            return False  # the pledge command's own child, up to the exec of the program
+        proc = self._proc(pid)
+        try:
+            return self._add(name, nr, proc, args, pre)
+        finally:
+            if name in _Cache.FORGET:
+                # after the call (which resolved its own path against the old one):
+                # threads and CLONE_FS children share a working directory, and a
+                # new process may reuse the pid of one that had another
+                self.cwds.clear()
+
+    def _add(self, name: str, nr: int, proc: _Process, args: tuple[int, ...],
+             pre: Pre | None) -> bool:
+        pid = proc.pid
+        if self.python:
+            if pid not in self.wheres and pid != self.start_pid:
+                self._inherit(pid)
+            if name == "execve":
+                raw = proc.read(args[0]) if args[0] else b""
+                if raw is not None and raw.startswith(LEARN_MARKER):
+                    self._message(proc, raw[len(LEARN_MARKER):])
+                    return True
+                self.wheres.pop(pid, None)  # a new program: its memory is another
+        needs, argument = self._judge(name, args, pid)
+        if any(w <= self.audited for w in needs):
+            if name in ("execve", "execveat"):
+                path = pre.paths[0] if pre else self._path(proc, *PATHS[name][0][:2], args)
+                proc.program = os.path.basename(path or proc.program)
+            return False  # allowed by the promises audited: only exec comes here
+        uses = PATHS.get(name, ())
+        if not uses:
+            self._count(_Key(name, argument, needs, None, "", self.interval), proc)
+            return False
+        for i, (dirfd_index, path_index, use) in enumerate(uses):
+            path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
+            memo = (name, use, path, argument)
+            keys = self.resolved.get(memo)
+            if keys is None:
+                facts = pre.facts[i] if pre else None
+                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
+                if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
+                                             else 1] & (O_CREAT | O__TMPFILE):
+                    self.resolved[memo] = keys  # creation depends on what exists now
+            for key in keys:
+                self._count(key, proc)
+            if use == "open" and self.cache is not None and path is not None:
+                if pre is None:
+                    self._remember(nr, args, proc, keys)
+                elif pre.slot >= 0:
+                    self._bind(pre.slot, keys, proc)
+            if use == "rx" and path is not None:
+                proc.program = os.path.basename(path)
+        return False
+
+    def _remember(self, nr: int, args: tuple[int, ...], proc: _Process,
+                  keys: list[_Key]) -> None:
+        """Let the C side count this open from now on (the call is still waiting)."""
+        assert self.cache is not None
+        slot = int(self.cache.remember(nr, args, proc.pid))
+        if slot >= 0:
+            self._bind(slot, keys, proc)
+
+    def _bind(self, slot: int, keys: list[_Key], proc: _Process) -> None:
+        """The C side's slot *slot* counts calls recorded as *keys*."""
+        old = self.slots.get(slot)
+        if old is not None and old[0] != keys:
+            self._harvest(slot)  # the same call names another file now (a new cwd)
+        if old is None or old[0] != keys:
+            self.slots[slot] = (keys, proc)
+
+    def _harvest(self, slot: int) -> None:
+        assert self.cache is not None
+        keys, proc = self.slots[slot]
+        n = int(self.cache.take(slot))
+        for key in keys:
+            entry = self.seen.get(key)
+            if entry is not None:
+                entry[0] += n
+
+    def harvest(self) -> None:
+        """Add the counts of the calls C answered alone."""
+        if self.cache is not None:
+            for slot in list(self.slots):
+                self._harvest(slot)
+
+    def _inherit(self, pid: int) -> None:
+        """A forked child has its parent's memory, so its parent's buffer address."""
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                ppid = next(int(line.split()[1]) for line in f if line.startswith(b"PPid:"))
+        except (OSError, StopIteration, ValueError):
+            return
+        if ppid in self.wheres:
+            self.wheres[pid] = self.wheres[ppid]
+
+    def _message(self, proc: _Process, body: bytes) -> None:
+        """pyboot's messages: where its file:line buffer is, and checkpoints."""
+        kind, _, rest = body.partition(b"/")
+        if kind == b"where":
+            address, _, token = rest.partition(b"/")
+            try:
+                start = proc.read_bytes(int(address, 16) + BYTEARRAY_START, 8)
+            except ValueError:
+                return
+            if start is None:
+                return
+            data = int.from_bytes(start, "little")
+            if proc.read(data) == token:  # the layout is the one we assumed
+                self.wheres[proc.pid] = data
+        elif kind == b"checkpoint":
+            try:
+                fields = [None if f == "\0" else f
+                          for f in bytes.fromhex(rest.decode()).decode().split("\x1f")]
+            except ValueError:
+                return
+            if len(fields) == 5 and fields[0] in ("pledge", "unveil"):
+                what, promises, execpromises, path, permissions = fields
+                self.checkpoints.append(Checkpoint(what, promises, execpromises, path,
+                                                   permissions, self._where(proc)))
+
+    def _where(self, proc: _Process) -> str | None:
+        address = self.wheres.get(proc.pid)
+        if address is None:
+            return None
+        raw = proc.read(address)
+        if not raw or raw.startswith(WHERE_TOKEN):
+            return None  # no line of the user's code has run yet (or any more)
+        return os.fsdecode(raw)
+
+    def _resolve(self, name: str, use: str, path: str | None, argument: str,
+                 needs: frozenset[frozenset[str]], args: tuple[int, ...],
+                 dirfd_index: int | None, facts: tuple[bool, bool] | None = None,
+                 ) -> list[_Key]:
+        """What one path argument of a call records: (path, letters) keys; *facts*:
+        whether it existed and was a directory before the call (else: look now)."""
+        if path is None:
+            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
+                         self.interval)]
+        text = f"{path} {argument}".rstrip()
+        if use == "open" or use == "create":
+            flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
+            if use == "create":
+                flags = O_CREAT | O_WRONLY | O_TRUNC
+            text = f"{path} {_flags_text(flags)}"
+            existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
+            own, parent = _open_access(flags, existed)
+            if own and flags & O_DIRECTORY == 0 and is_dir:
+                flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
+            if flags & O_DIRECTORY and own == "r":
+                own = "r/"  # a directory read: the program walked it
+            keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
+            if parent:
+                keys.append(_Key(name, text, needs, os.path.dirname(path), parent,
+                                 self.interval))
+            return keys
+        if use.startswith("parent:"):
+            return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
+        return [_Key(name, text, needs, path, use, self.interval)]
+
+    def _count(self, key: _Key, proc: _Process) -> None:
+        entry = self.seen.get(key)
+        self.calls += 1
+        if entry is None:
+            where = self._where(proc)
+            self.seen[key] = [1, proc.pid, proc.program, where, self.calls]
+            return
+        entry[0] += 1
+        if entry[3] is None and self.python:  # the first time the user's code made it
+            entry[3], entry[4] = self._where(proc), self.calls
+
+    def observations(self) -> list[Observation]:
+        """What was seen; those with a file:line first, in the order they were made."""
+        from ...base import Observation
+
+        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
+        return [Observation(k.syscall, k.argument, tuple(sorted(sorted(n) for n in k.needs)),
+                            k.path, k.access, count, pid, program, where, k.interval)
+                for k, (count, pid, program, where, _) in rows]
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.close()
+
+
+class _Cache:
+    """The C side's table of opens already recorded (pp_learn_remember in sigsys.c)."""
+
+    #: After these, a relative path may name another file: C forgets every key.
+    FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork")
+
+    def __init__(self, arch: str) -> None:
+        self.lib, self.ffi = native.lib(), native.ffi()
+        numbers = BY_ARCH[arch]
+        self.forget = bytearray(max(numbers.values()) + 1)
+        for name in self.FORGET:
+            if name in numbers:
+                self.forget[numbers[name]] = 1
+        self.keep = self.ffi.from_buffer(self.forget)  # C keeps the pointer
+        self.args = self.ffi.new("uint64_t[6]")
+        self.lib.pp_learn_cache(numbers.get("open", -1), numbers["openat"], self.keep,
+                                len(self.forget))
+
+    def remember(self, nr: int, args: tuple[int, ...], pid: int) -> int:
+        self.args[0:6] = list(args)
+        return int(self.lib.pp_learn_remember(nr, self.args, pid))
+
+    def take(self, slot: int) -> int:
+        return int(self.lib.pp_learn_take(slot))
+
+
+def _spec(arch: str) -> bytearray:
+    """For C: (dirfd index, path index) x 2 for each syscall number (-1: none)."""
+    import array
+
+    numbers = BY_ARCH[arch]
+    spec = array.array("h", [-1] * (4 * (max(numbers.values()) + 1)))
+    for name, uses in PATHS.items():
+        if name in numbers:
+            for i, (dirfd_index, path_index, _) in enumerate(uses[:2]):
+                at = 4 * numbers[name] + 2 * i
+                spec[at] = -1 if dirfd_index is None else dirfd_index
+                spec[at + 1] = path_index
+    return bytearray(spec.tobytes())
+
+
+def _text(arena: Any, ffi: Any, offset: int) -> str | None:
+    if offset == NONE:
+        return None
+    return os.path.normpath(os.fsdecode(ffi.string(arena + offset)))
+
+
+def record_pre(listener: int, recording: Recording, arch: str) -> None:
+    """:func:`record` without making any call wait for Python: C reads the paths."""
+    import array
+
+    lib, ffi = native.lib(), native.ffi()
+    spec_bytes = _spec(arch)
+    spec = ffi.from_buffer("int16_t[]", spec_bytes)
+    out = ffi.new("uint64_t[]", 12 * BATCH)
+    arena = ffi.new("char[]", ARENA)
+    view = ffi.buffer(out)
+    while True:
+        n = lib.pp_learn_batch_pre(listener, spec, len(spec_bytes) // 8, out, BATCH, arena,
+                                   ARENA)
+        if n == 0:
+            return
+        if n < 0:
+            if n == -errno.EINTR:
+                continue
+            raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
+        rows = array.array("Q", view[:12 * 8 * n])
+        for i in range(0, 12 * n, 12):
+            bits = rows[i + 10]
+            pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
+                      ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
+                      -1 if rows[i + 11] == NONE else int(rows[i + 11]))
+            recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+
+
+def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
+    """Receive and continue calls until every process under the filter has gone."""
+    lib, ffi = native.lib(), native.ffi()
+    SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
+    if not recording.python:
+        if recording.cwd_known:  # every chdir and fork is seen: relative paths hold
+            recording.cache = _Cache(arch)
+        else:
+            lib.pp_learn_cache(-1, -1, ffi.NULL, 0)
+        record_pre(listener, recording, arch)
+        return
+    hold = ffi.from_buffer(recording.hold)
+    out = ffi.new("uint64_t[]", 8 * BATCH)
+    held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
+    view = ffi.buffer(out)
+    import array
+
+    rows = array.array("Q")
+    while True:
+        n = lib.pp_learn_batch(listener, hold, len(recording.hold), out, BATCH, held_id, held)
+        if n == 0:
+            return
+        if n < 0:
+            if n == -errno.EINTR:
+                continue
+            raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
+        rows = array.array("Q", view[:8 * 8 * n])
+        refuse = False
+        for i in range(0, 8 * n, 8):
+            refuse = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
+        if held[0]:
+            # The memory was read while the caller waited; the answer is CONTINUE
+            # whatever it said, so nothing the program does afterwards changes a verdict.
+            # The one exception only refuses: pyboot's messages are execve()s of
+            # paths that must never run.
+            if refuse:
+                lib.pp_notif_send(listener, held_id[0], -LEARN_ANSWER)
+            else:
+                lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
+
+
+class Recorder:
+    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`)."""
+
+    def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
+        confine(promises, granted)
+
+    def watch(self, pid: int, promises: frozenset[str], go: int, *,
+              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+        try:
+            fd = supervise.find_listener(pid)
+            if fd is None:
+                return [], []  # the child ended before confining itself: its status says why
+            listener = supervise.take_listener(pid, fd)
+            os.write(go, b"x")
+        finally:
+            os.close(go)
+        arch = kernel.arch() or "x86_64"
+        recording = Recording(arch, pid, promises, python)
+        try:
+            record(listener, recording, arch)
+            recording.harvest()
+        finally:
+            os.close(listener)
+            recording.close()
+        return recording.observations(), recording.checkpoints
+

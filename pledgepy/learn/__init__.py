@@ -1,0 +1,1 @@
+"""Learn mode: from one recorded run to the minimal promises, unveil list and command."""

@@ -1,0 +1,47 @@
+"""The fewest promises that allow every recorded call (an exact set cover).
+
+Each call may be allowed by several promise sets (``stat`` by any of rpath,
+wpath, cpath, dpath; ``open(O_RDWR)`` only by "rpath wpath" together). Calls
+with one way are forced; the rest are covered by the smallest extra set,
+trying promises in the manual's order so the weaker word wins a tie.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+from ..promises import VOCABULARY
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    Ways = frozenset[frozenset[str]]
+
+
+def _allowed(ways: Ways, held: frozenset[str]) -> bool:
+    return any(w <= held for w in ways)
+
+
+def minimal(calls: Iterable[Ways]) -> frozenset[str]:
+    """The smallest promise set under which each of *calls* has a way (calls no
+    promise allows, empty ways, are left out: nothing covers them)."""
+    needed = {ways for ways in calls if ways}
+    forced = frozenset(p for ways in needed if len(ways) == 1 for w in ways for p in w)
+    left = [ways for ways in needed if not _allowed(ways, forced)]
+    if not left:
+        return forced
+    pool = sorted({p for ways in left for w in ways for p in w} - forced, key=VOCABULARY.index)
+    for size in range(1, len(pool) + 1):
+        for extra in combinations(pool, size):
+            held = forced | frozenset(extra)
+            if all(_allowed(ways, held) for ways in left):
+                return held
+    raise AssertionError("unreachable: the whole pool covers every call")
+
+
+def way(ways: Ways, held: frozenset[str]) -> frozenset[str]:
+    """The smallest of *ways* that *held* allows (empty when none does)."""
+    fits = sorted((w for w in ways if w <= held),
+                  key=lambda w: (len(w), sorted(map(VOCABULARY.index, w))))
+    return fits[0] if fits else frozenset()

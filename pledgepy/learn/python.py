@@ -1,0 +1,69 @@
+"""``python -m pledgepy learn [--json] [-o FILE] [--save NAME] (script.py | -m module) ARGS...``
+
+Learn mode for Python programs: the interpreter runs under the recorder with
+every call recorded (nothing granted, so checkpoint advice sees every call),
+and :mod:`.pyboot` adds where in the user's code each promise was first needed,
+and the program's own pledge()/unveil() calls as checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import api
+from ..errors import NativeBuildError
+from . import checkpoints as advice
+from . import pyboot, report, run
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pledgepy learn",
+                                description="Learn the promises and unveil rules a Python "
+                                            "program needs, with where in its code.")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument("-o", dest="output", metavar="FILE", help="write the report to FILE")
+    p.add_argument("--save", metavar="NAME", help="save the policy as profile NAME")
+    p.add_argument("-q", dest="quiet", action="store_true", help="no notes on stderr")
+    p.add_argument("-m", dest="module", metavar="MODULE", help="run a module, as python -m")
+    p.add_argument("target", nargs=argparse.REMAINDER, help="script.py ARGS... (or ARGS with -m)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
+    if opts.module is None and not opts.target:
+        print("python -m pledgepy learn: give script.py or -m MODULE", file=sys.stderr)
+        return run.EXIT_USAGE
+    target = ["-m", opts.module, *opts.target] if opts.module else list(opts.target)
+    try:
+        recorder = api.backend().exec_recorder()
+    except NativeBuildError as exc:
+        print(f"pledge: {exc}", file=sys.stderr)
+        return run.EXIT_SANDBOX
+    if recorder is None:
+        print("pledge: learn needs seccomp user notification and the native module",
+              file=sys.stderr)
+        return run.EXIT_SANDBOX
+    interpreter = sys.executable
+    libs = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # pledgepy itself
+    env = {**os.environ, pyboot.LIBS_ENV: libs, pyboot.LEARN_ENV: "1"}
+    observations, checkpoints, pid, status = run.record(
+        recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
+        python=True, env=env)
+    shown = [interpreter, *target]
+    result = report.build(observations, shown, run.given_rules(interpreter))
+    result["checkpoints"] = advice.advise(observations, checkpoints)
+    result["unveil_calls"] = advice.unveil_calls(checkpoints)
+    how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
+           else f"signal {os.WTERMSIG(status)}")
+    name = opts.module or target[0]
+    heading = f"pledge: learned from one run of {name} (pid {pid}, {how})"
+    if opts.json:
+        run.emit(result, heading, True, opts.output)
+    else:
+        body = report.text(result, heading) + advice.text(result["checkpoints"])
+        run.write(body, opts.output)
+    failed = run.save_if_asked(opts, result)
+    return failed if failed is not None else run.exit_code(status)

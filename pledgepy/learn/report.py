@@ -1,0 +1,126 @@
+"""The learn report: promises with evidence, the unveil list, the command to run."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from ..promises import VOCABULARY
+from . import cover, paths
+
+if TYPE_CHECKING:
+    from ..backends.base import Observation
+
+#: Evidence lines shown per promise in the text report (JSON has them all).
+SHOWN = 3
+GRANTED = ("the dynamic loader needs it: granted, its calls not recorded but for paths "
+           "(--every-call records them)")
+
+
+def _ways(o: Observation) -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(w) for w in o.needs)
+
+
+def merge(observations: list[Observation]) -> list[Observation]:
+    """The same call seen between different checkpoints, as one (first seen kept)."""
+    out: dict[tuple[object, ...], Observation] = {}
+    for o in observations:
+        key = (o.syscall, o.argument, tuple(map(tuple, o.needs)), o.path, o.access)
+        seen = out.get(key)
+        out[key] = o if seen is None else seen._replace(count=seen.count + o.count,
+                                                        where=seen.where or o.where)
+    return list(out.values())
+
+
+def build(observations: list[Observation], argv: list[str], given: dict[str, str],
+          audited: frozenset[str] | None = None,
+          granted: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see the README's "Finding the right promises").
+
+    *given*: the unveil rules the pledge command adds itself (path -> letters, the
+    program first);
+    *audited*: the promises the run was held to (audit mode), None when learning;
+    *granted*: promises the run had without its calls being recorded.
+    """
+    observations = merge(observations)
+    held = cover.minimal(_ways(o) for o in observations)
+    if audited is not None:
+        held = held | audited
+    held = held | granted
+    evidence: list[dict[str, Any]] = [
+        {"promise": p, "syscall": "(not recorded)", "argument": GRANTED, "count": None,
+         "program": argv[0] if argv else "", "pid": None, "where": None}
+        for p in VOCABULARY if p in granted]
+    refused: list[dict[str, Any]] = []
+    used: dict[str, str] = {}
+    for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
+        row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
+               "program": o.program, "pid": o.pid, "where": o.where}
+        if not o.needs:
+            refused.append(row)
+        for promise in sorted(cover.way(_ways(o), held), key=VOCABULARY.index):
+            evidence.append({"promise": promise, **row})
+        if o.path is not None and o.access:
+            used[o.path] = used.get(o.path, "") + o.access
+    promises = [p for p in VOCABULARY if p in held]
+    first: dict[str, str] = {}
+    for o in observations:  # in the order first seen
+        for promise in cover.way(_ways(o), held):
+            if o.where and promise not in first:
+                first[promise] = o.where
+    unveil: list[tuple[str, str]] = []
+    if audited is None:  # an audit sees only the refused calls: no unveil list from it
+        unveil = paths.collapse(used, given)
+        if not unveil and given:
+            unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
+    words = ["pledge", "-p", " ".join(promises)]
+    for path, perms in unveil:
+        words += ["-v", f"{perms}:{path}"]
+    report: dict[str, Any] = {
+        "promises": promises,
+        "unveil": [[p, v] for p, v in unveil],
+        "evidence": evidence,
+        "refused": refused,
+        "command": shlex.join([*words, *argv]),
+    }
+    if first:
+        report["first_needed"] = {p: first[p] for p in promises if p in first}
+    if audited is not None:
+        report["audit"] = {"asked": [p for p in VOCABULARY if p in audited],
+                           "missing": [p for p in promises if p not in audited]}
+    return report
+
+
+def text(report: dict[str, Any], heading: str) -> str:
+    """The report for a person."""
+    lines = [heading]
+    audit = report.get("audit")
+    if audit is not None:
+        missing = " ".join(audit["missing"]) or "(none)"
+        lines.append(f"audit of \"{' '.join(audit['asked'])}\": would refuse calls needing "
+                     f"{missing} (learn without -p for an unveil list)")
+    lines.append(f"promises: {' '.join(report['promises']) or '(none)'}")
+    for promise in report["promises"]:
+        rows = [e for e in report["evidence"] if e["promise"] == promise]
+        if audit is not None and promise not in audit["missing"]:
+            continue
+        for e in rows[:SHOWN]:
+            at = f" at {e['where']}" if e["where"] else ""
+            if e["count"] is None:
+                lines.append(f"  {promise:<10} {e['argument']}")
+                continue
+            lines.append(f"  {promise:<10} {e['syscall']} {e['argument']}".rstrip()
+                         + f"  x{e['count']} ({e['program']}[{e['pid']}]){at}")
+        if report.get("first_needed", {}).get(promise):
+            lines.append(f"  {promise:<10} first needed in your code at "
+                         f"{report['first_needed'][promise]}")
+        if len(rows) > SHOWN:
+            lines.append(f"  {promise:<10} ... and {len(rows) - SHOWN} more")
+    for e in report["refused"]:
+        lines.append(f"  no promise allows {e['syscall']} {e['argument']}".rstrip()
+                     + f"  x{e['count']} ({e['program']}[{e['pid']}])")
+    lines.append("unveil:")
+    lines.extend(f"  {perms:<4} {path}" for path, perms in report["unveil"])
+    lines.append("command:")
+    lines.append(f"  {report['command']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,63 @@
+"""The learn report's pure parts: the set cover and the unveil list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pledgepy.learn import cover, paths
+
+
+def ways(*alternatives: str) -> frozenset[frozenset[str]]:
+    return frozenset(frozenset(a.split()) for a in alternatives)
+
+
+def test_forced_promises_cover_the_alternatives() -> None:
+    calls = [ways("stdio"), ways("rpath", "wpath", "cpath", "dpath"), ways("rpath wpath")]
+    assert cover.minimal(calls) == {"stdio", "rpath", "wpath"}
+
+
+def test_the_weaker_promise_wins_a_tie() -> None:
+    assert cover.minimal([ways("rpath", "wpath", "cpath", "dpath")]) == {"rpath"}
+    assert cover.way(ways("cpath", "rpath"), frozenset({"rpath", "cpath"})) == {"rpath"}
+
+
+def test_the_smallest_cover_not_the_greedy_one() -> None:
+    # greedy would take inet (covers two) and then still need unix and dns
+    calls = [ways("inet", "unix"), ways("inet", "dns"), ways("unix"), ways("dns")]
+    assert cover.minimal(calls) == {"unix", "dns"}
+
+
+def test_calls_no_promise_allows_are_left_out() -> None:
+    assert cover.minimal([frozenset(), ways("stdio")]) == {"stdio"}
+
+
+def test_read_only_siblings_fold_but_never_into_the_root(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_text("x")
+    used = {str(tmp_path / n): "r" for n in ("a", "b", "c")}
+    assert paths.collapse(used) == [(str(tmp_path), "r")]
+    assert paths.collapse({"/etc": "r", "/usr": "r", "/tmp": "r"}) == \
+        [("/etc", "r"), ("/tmp", "r"), ("/usr", "r")]
+
+
+def test_programs_and_writes_are_not_folded(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_text("x")
+    used = {str(tmp_path / n): v for n, v in (("a", "rx"), ("b", "rx"), ("c", "rx"))}
+    assert paths.collapse(used) == sorted((p, "rx") for p in used)
+    used = {str(tmp_path / n): "w" for n in ("a", "b", "c")}
+    assert paths.collapse(used) == sorted((p, "w") for p in used)
+
+
+def test_created_and_missing_paths(tmp_path: Path) -> None:
+    (tmp_path / "kept").write_text("x")
+    used = {str(tmp_path): "wc", str(tmp_path / "kept"): "r",
+            str(tmp_path / "gone" / "f"): "wc", "/nonexistent/config": "r"}
+    assert paths.collapse(used) == [(str(tmp_path), "rwc")]
+
+
+def test_what_the_command_adds_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "x.so").write_text("x")
+    used = {str(tmp_path / "lib" / "x.so"): "r", str(tmp_path / "lib"): "r/"}
+    assert paths.collapse(used, {str(tmp_path / "lib"): "r"}) == []
