@@ -12,8 +12,8 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
+from . import mpguard, runtime, strictness
 from . import promises as _promises
-from . import runtime, strictness
 from .backends import select
 from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
@@ -54,6 +54,10 @@ def backend() -> Backend:
 
 def _rules() -> tuple[UnveilRule, ...]:
     return tuple(UnveilRule(p, m) for p, m in _state.unveils.items())
+
+
+def _held() -> frozenset[str] | None:
+    return _state.promises
 
 
 def unveil_rules() -> tuple[UnveilRule, ...]:
@@ -114,6 +118,7 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         guarded = False
         if new is not None and not gaps.nothing:
             runtime.prepare(new)
+            mpguard.prepare(_held)
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)
