@@ -26,6 +26,13 @@ def _unveil() -> ModuleType:
     return unveil
 
 
+def wrap_thread_end() -> tuple[str, ...]:
+    """The calls exec'd programs keep for the helper thread of a failed os.exec*."""
+    from .exec import wrap
+
+    return wrap.THREAD_END
+
+
 LIMIT = "Landlock's limit of 16 nested domains is reached"
 
 
@@ -109,6 +116,11 @@ class LinuxBackend(BackendBase):
                 if "exec" not in new_exec:
                     weak.append("exec'd programs keep 'exec': the filter must allow the execve "
                                 "that starts them")
+                if "stdio" not in new_exec:
+                    weak.append("exec'd programs without 'stdio' may still call "
+                                + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
+                                "returns to the caller from a helper thread that must end "
+                                "(they reach nothing outside the program)")
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
         missing = self.messages_missing()

@@ -9,6 +9,7 @@ exec'd program keeps ``exec`` (status reports it when execpromises lack it).
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,8 @@ from .. import native
 from ..landlock import domain
 from ..seccomp import kernel
 from ..seccomp.filter import trap_data_bit
-from ..seccomp.plan import Plan, build
+from ..seccomp.plan import ALLOW, Plan, build
+from ..syscalls import BY_ARCH
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
@@ -70,6 +72,25 @@ def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str, *,
     assert _target is None or _installed
 
 
+#: What runs between the execpromises filter and execve, or after execve fails: the
+#: helper thread of os.exec* on its way out (CPython frees buffers, glibc releases the
+#: thread's stack, the GIL is handed over), subprocess's child closing descriptors.
+#: Harmless to anyone but the program itself, and allowed to exec'd programs whose
+#: execpromises lack stdio, which pledge_gaps() says (OpenBSD applies execpromises at
+#: execve, so there is no such window).
+THREAD_END = ("munmap", "madvise", "futex", "close", "close_range")
+
+
+def with_thread_end(plan: Plan) -> Plan:
+    """*plan*, allowing :data:`THREAD_END` (a failed exec must return to the caller)."""
+    numbers = BY_ARCH[plan.arch]
+    actions = dict(plan.actions)
+    for name in THREAD_END:
+        if name in numbers:
+            actions[numbers[name]] = ALLOW
+    return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
+
+
 def narrow() -> None:
     """Stack the execpromises filter on the calling thread, the one whose filters the
     exec'd program inherits. Callers narrow each thread once, just before exec."""
@@ -80,6 +101,8 @@ def narrow() -> None:
     if _nest:  # out of reach of this process's memory through /proc (raises E2BIG)
         domain.enter()
     plan = build(_target, _arch)
+    if "stdio" not in _target:
+        plan = with_thread_end(plan)
     # this thread's traps may now carry the execpromises' data (the message
     # must not call them foreign; it stays allowed, which only affects messages)
     native.set_trap_data(trap_data_bit(plan) | (trap_data_bit(_current) if _current else 0))
@@ -123,7 +146,12 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
            file_actions: Sequence[tuple[Any, ...]] | None = None, setpgroup: int | None = None,
            resetids: bool = False, setsid: bool = False, setsigmask: Sequence[int] = (),
            setsigdef: Sequence[int] = (), scheduler: tuple[int, Any] | None = None) -> int:
-    """posix_spawn as fork + exec, so the child can narrow first; same errors."""
+    """posix_spawn as fork + exec, so the child can narrow first; same errors.
+
+    The child reports a failed exec in shared memory, not through a write that its
+    execpromises may refuse; the close-on-exec pipe tells when it exec'd or ended.
+    """
+    report = mmap.mmap(-1, 8)  # MAP_SHARED | MAP_ANONYMOUS: survives into the child
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # child: report errno through the pipe, never return
@@ -162,19 +190,21 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
                 os.execvpe(path, list(argv), env)
             _orig["execve"](path, list(argv), env)
         except OSError as exc:
-            os.write(wfd, str(exc.errno or 0).encode())
+            report[:8] = (1 << 32 | (exc.errno or 0)).to_bytes(8, "little")
         except BaseException:
-            os.write(wfd, b"0")
+            report[:8] = (1 << 32).to_bytes(8, "little")
         finally:
             os._exit(127)
     os.close(wfd)
     try:
-        data = os.read(rfd, 32)
+        os.read(rfd, 1)  # EOF: it exec'd (close-on-exec) or it is ending
     finally:
         os.close(rfd)
-    if data:
+    word = int.from_bytes(report[:8], "little")
+    report.close()
+    if word >> 32:
         os.waitpid(pid, 0)
-        code = int(data)
+        code = word & 0xFFFFFFFF
         raise OSError(code, os.strerror(code), os.fspath(path))
     return pid
 
