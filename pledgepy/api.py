@@ -37,6 +37,7 @@ class _State:
         self.unveil_locked = False
         self.unveil_in_force = False
         self.unveil_gaps = Gaps()  # as last computed: status() must not touch files
+        self.inherited = False  # promises came from the program that exec'd this one
 
 
 _lock = _thread.RLock()
@@ -48,7 +49,15 @@ def backend() -> Backend:
     """The backend for this platform (chosen once)."""
     global _backend
     if _backend is None:
-        _backend = select()
+        be = select()
+        with _lock:
+            got = be.inherited()
+            if got is not None:
+                _state.promises = _state.execpromises = got.promises
+                _state.gaps = Gaps(notes=got.notes)
+                _state.inherited = True
+                _state.unveil_locked = got.unveil_locked
+        _backend = be
     return _backend
 
 
@@ -265,4 +274,5 @@ def status() -> Status:
             notes=_state.gaps.notes,
             unveil=unveil_status,
             messages=pledged and gaps.level != "none" and be.messages_missing() is None,
+            inherited=_state.inherited,
         )

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from ...promises import VOCABULARY
 from ...status import Gaps
-from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
+from ..base import (
+    BackendBase,
+    ExecSupervisor,
+    Inherited,
+    PledgeRequest,
+    UnveilRule,
+    WorkerSupervisor,
+)
 from . import maps, native, threads
 from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
@@ -123,6 +130,10 @@ class LinuxBackend(BackendBase):
                                 "(they reach nothing outside the program)")
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
+        if new is not None and {"error", "exec"} <= new:
+            notes.append("error with exec: the kernel answers violations with ENOSYS itself, "
+                         "without a message or the handler's emulation of fstat, since exec'd "
+                         "programs run under the same filter without the handler")
         missing = self.messages_missing()
         if missing is None and new is not None:
             notes.append("the penalty comes from pledgepy's SIGSYS handler, which the filter "
@@ -322,9 +333,46 @@ class LinuxBackend(BackendBase):
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
+        if held is None or "exec" in held:
+            from .exec import wrap
+
+            wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
         if unveils and abi.current().available:
             domain.entered()
             self._in_domain = True
+
+    def inherited(self) -> Inherited | None:
+        """Adopt the hint of an exec'd program (exec/hint.py), enforcing it first.
+
+        Read only when the kernel says filters are in force that pledgepy did not
+        install here; without a hint nothing is adopted (status() says so).
+        """
+        if kernel.unavailable() is not None or not kernel.inherited():
+            return None
+        import os
+
+        from .exec import hint
+
+        got = hint.decode(os.environ.get(hint.NAME))
+        if got is None:
+            return None
+        promises, locked = got
+        plan = build(promises, kernel.arch() or "x86_64")
+        kernel.prepare()
+        kernel.apply(plan, None)  # what status() will report is in force, whatever the hint
+        self._plan = plan
+        if "exec" in promises:
+            from .exec import wrap
+
+            wrap.prepare()
+            wrap.arm(None, plan, plan.arch)
+            if locked:
+                wrap.lock_unveil()
+        return Inherited(promises, locked, (
+            "promises inherited from the program that exec'd this one (its execpromises), "
+            "as its environment said and now enforced by a filter of this process too; "
+            "without pledgepy's SIGSYS handler (the inherited filters may refuse "
+            "installing one) violations kill without a message",))
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():

@@ -9,7 +9,6 @@ exec'd program keeps ``exec`` (status reports it when execpromises lack it).
 
 from __future__ import annotations
 
-import mmap
 import os
 import threading
 from typing import TYPE_CHECKING, Any
@@ -18,11 +17,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 from .. import native
+from ..consts import SECCOMP_RET_ERRNO
 from ..landlock import domain
 from ..seccomp import kernel
-from ..seccomp.filter import trap_data_bit
+from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from ..seccomp.plan import ALLOW, Plan, build
 from ..syscalls import BY_ARCH
+from . import hint
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
@@ -30,8 +31,24 @@ _nest = False  # exec'd programs enter a Landlock domain of their own
 _arch = "x86_64"
 _in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
+_unveil_locked = False  # told to exec'd programs (hint.py)
 _orig: dict[str, Any] = {}
 
+
+
+def lock_unveil() -> None:
+    """Tell exec'd programs from now on that unveil is locked."""
+    global _unveil_locked
+    _unveil_locked = True
+
+
+def hinted(env: Any) -> Any:
+    """*env* (None: this process's) with the hint of what exec'd programs inherit;
+    unchanged when they inherit nothing."""
+    held = _target if _target is not None else (_current.promises if _current else None)
+    if held is None:
+        return env
+    return hint.with_hint(env, held, _unveil_locked or "unveil" not in held)
 
 
 def needed(execpromises: frozenset[str] | None, promises: frozenset[str] | None) -> bool:
@@ -106,7 +123,12 @@ def narrow() -> None:
     # this thread's traps may now carry the execpromises' data (the message
     # must not call them foreign; it stays allowed, which only affects messages)
     native.set_trap_data(trap_data_bit(plan) | (trap_data_bit(_current) if _current else 0))
-    kernel.install(kernel.compile_for(plan.delta(_current)), all_threads=False)
+    delta = plan.delta(_current)
+    # The handler does not survive execve: under "error" the program must get ENOSYS
+    # from the kernel itself, as its caller would (a trap would kill it with SIGSYS).
+    program = (compile_plan(delta, violation=SECCOMP_RET_ERRNO | ENOSYS_ERRNO) if plan.error
+               else kernel.compile_for(delta))
+    kernel.install(program, all_threads=False)
 
 
 def _exec_narrowed(name: str, *args: Any) -> None:
@@ -116,6 +138,9 @@ def _exec_narrowed(name: str, *args: Any) -> None:
     thread's filters; on failure only the helper thread was narrowed, so the
     caller keeps its promises (OpenBSD applies execpromises to the new image only).
     """
+    env = hinted(args[2] if name == "execve" else None)
+    if env is not None:  # the hint travels in the environment
+        name, args = "execve", (args[0], args[1], env)
     if _target is None or _in_child:
         _orig[name](*args)
         return
@@ -151,6 +176,8 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
     The child reports a failed exec in shared memory, not through a write that its
     execpromises may refuse; the close-on-exec pipe tells when it exec'd or ended.
     """
+    import mmap  # loaded by _install(), before any filter
+
     report = mmap.mmap(-1, 8)  # MAP_SHARED | MAP_ANONYMOUS: survives into the child
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -186,6 +213,7 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
             global _in_child
             narrow()  # a child of our own: narrowing it in place is what we want
             _in_child = True
+            env = hinted(env)
             if search:
                 os.execvpe(path, list(argv), env)
             _orig["execve"](path, list(argv), env)
@@ -232,6 +260,8 @@ def _wrap_preexec(user: Callable[[], Any] | None) -> Callable[[], None]:
 
 def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
                    *rest: Any, **kw: Any) -> Any:
+    if len(rest) > 3:  # close_fds, pass_fds, cwd, env, ...: the hint goes in env
+        rest = (*rest[:3], hinted(rest[3]), *rest[4:])
     return _orig["_execute_child"](self, args, executable, _wrap_preexec(preexec_fn),
                                    *rest, **kw)
 
@@ -240,6 +270,7 @@ def _install() -> None:
     global _installed
     if _installed:
         return
+    import mmap  # noqa: F401 - _spawn's, loaded while extension modules can be
     import subprocess  # only when execpromises narrow: it costs start-up time
     for name, wrapper in (("execv", _execv), ("execve", _execve),
                           ("posix_spawn", _posix_spawn), ("posix_spawnp", _posix_spawnp),
