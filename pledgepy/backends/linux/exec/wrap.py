@@ -23,7 +23,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from ..seccomp.plan import ALLOW, Plan, build
 from ..syscalls import BY_ARCH
-from . import hint
+from . import explain, hint
 
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
@@ -108,7 +108,7 @@ def with_thread_end(plan: Plan) -> Plan:
     return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
 
 
-def narrow() -> None:
+def narrow(*, explained: bool = False) -> None:
     """Stack the execpromises filter on the calling thread, the one whose filters the
     exec'd program inherits. Callers narrow each thread once, just before exec."""
     if _target is None:
@@ -126,6 +126,10 @@ def narrow() -> None:
     delta = plan.delta(_current)
     # The handler does not survive execve: under "error" the program must get ENOSYS
     # from the kernel itself, as its caller would (a trap would kill it with SIGSYS).
+    # In a child of ours (single-threaded, the caller stays its parent), the explainer
+    # hears its violations after exec; otherwise the kernel's own answers.
+    if explained and explain.confine(delta):
+        return
     program = (compile_plan(delta, violation=SECCOMP_RET_ERRNO | ENOSYS_ERRNO) if plan.error
                else kernel.compile_for(delta))
     kernel.install(program, all_threads=False)
@@ -176,9 +180,11 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
     The child reports a failed exec in shared memory, not through a write that its
     execpromises may refuse; the close-on-exec pipe tells when it exec'd or ended.
     """
-    import mmap  # loaded by _install(), before any filter
+    import sys
 
-    report = mmap.mmap(-1, 8)  # MAP_SHARED | MAP_ANONYMOUS: survives into the child
+    mmap = sys.modules.get("mmap")  # loaded by _install() where it can be
+    # MAP_SHARED | MAP_ANONYMOUS: survives into the child (else: the pipe)
+    report = mmap.mmap(-1, 8) if mmap is not None else None
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # child: report errno through the pipe, never return
@@ -211,30 +217,40 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
             if scheduler is not None:
                 os.sched_setscheduler(0, *scheduler)
             global _in_child
-            narrow()  # a child of our own: narrowing it in place is what we want
+            narrow(explained=True)  # a child of our own: narrowing it in place is what we want
             _in_child = True
             env = hinted(env)
             if search:
                 os.execvpe(path, list(argv), env)
             _orig["execve"](path, list(argv), env)
         except OSError as exc:
-            report[:8] = (1 << 32 | (exc.errno or 0)).to_bytes(8, "little")
+            _report(report, wfd, exc.errno or 0)
         except BaseException:
-            report[:8] = (1 << 32).to_bytes(8, "little")
+            _report(report, wfd, 0)
         finally:
             os._exit(127)
     os.close(wfd)
     try:
-        os.read(rfd, 1)  # EOF: it exec'd (close-on-exec) or it is ending
+        data = os.read(rfd, 32)  # EOF: it exec'd (close-on-exec) or it is ending
     finally:
         os.close(rfd)
-    word = int.from_bytes(report[:8], "little")
-    report.close()
-    if word >> 32:
+    word = int.from_bytes(report[:8], "little") if report is not None else 0
+    if report is not None:
+        report.close()
+    if data or word >> 32:
         os.waitpid(pid, 0)
-        code = word & 0xFFFFFFFF
+        code = int(data) if data else word & 0xFFFFFFFF
         raise OSError(code, os.strerror(code), os.fspath(path))
     return pid
+
+
+def _report(report: Any, wfd: int, code: int) -> None:
+    """In _spawn's child: say exec failed, in shared memory (no syscall its
+    execpromises may refuse) or else through the pipe."""
+    if report is not None:
+        report[:8] = (1 << 32 | code).to_bytes(8, "little")
+    else:
+        os.write(wfd, str(code).encode())
 
 
 def _posix_spawn(path: Any, argv: Any, env: Any, **kw: Any) -> int:
@@ -254,7 +270,7 @@ def _wrap_preexec(user: Callable[[], Any] | None) -> Callable[[], None]:
     def preexec() -> None:
         if user is not None:
             user()
-        narrow()
+        narrow(explained=True)
     return preexec
 
 
@@ -270,8 +286,13 @@ def _install() -> None:
     global _installed
     if _installed:
         return
-    import mmap  # noqa: F401 - _spawn's, loaded while extension modules can be
+    try:
+        import mmap  # noqa: F401 - _spawn's, loaded while extension modules can be
+    except ImportError:
+        pass  # unreadable (after a change of ids): _spawn reports through its pipe
     import subprocess  # only when execpromises narrow: it costs start-up time
+
+    explain.start()  # before any filter: it must stay outside them
     for name, wrapper in (("execv", _execv), ("execve", _execve),
                           ("posix_spawn", _posix_spawn), ("posix_spawnp", _posix_spawnp),
                           ("system", _system)):
