@@ -72,3 +72,12 @@ print(r.returncode, r.stdout.strip(), flush=True)
 """
     r = under(PARENT + " error", body, execpromises=EXEC + " error")
     assert r.stdout.split()[:2] == ["0", "38"], r.explain()
+
+
+def test_status_says_who_is_explained() -> None:
+    body = """
+print([n for n in pledgepy.status().notes if "explainer" in n])
+"""
+    r = under(PARENT, body, execpromises=EXEC, setup="import warnings\n"
+              "warnings.simplefilter('ignore')\n")
+    assert "os.exec*" in r.stdout and "without a message" in r.stdout, r.explain()

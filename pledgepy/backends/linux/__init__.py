@@ -33,6 +33,18 @@ def _unveil() -> ModuleType:
     return unveil
 
 
+def _children_explained() -> str:
+    """How a violation of an exec'd program is reported (exec/explain.py)."""
+    if native.available() and kernel.has_handler() and not kernel.inherited():
+        return ("a program started by subprocess, os.posix_spawn* or os.system that breaks "
+                "its execpromises is explained by pledgepy's explainer process and aborted "
+                "(ENOSYS under 'error'); one that breaks this process's promises too, one "
+                "started by os.exec* or native code, and the children of a process that "
+                "changed its ids die of SIGSYS without a message")
+    return ("exec'd programs that break their promises die of SIGSYS without a message "
+            "(no explainer: " + (native.MISSING or "filters inherited") + ")")
+
+
 def wrap_thread_end() -> tuple[str, ...]:
     """The calls exec'd programs keep for the helper thread of a failed os.exec*."""
     from .exec import wrap
@@ -128,6 +140,7 @@ class LinuxBackend(BackendBase):
                                 + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
                                 "returns to the caller from a helper thread that must end "
                                 "(they reach nothing outside the program)")
+                notes.append(_children_explained())
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
         if new is not None and {"error", "exec"} <= new:
