@@ -3,6 +3,7 @@ narrows, cannot widen, and a forged hint can only make it stricter."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,20 @@ def test_hint_without_filters_is_ignored() -> None:
                        env={"PLEDGEPY_INHERITED": "stdio;locked", "PYTHONPATH": str(ROOT)})
     assert r.stdout.splitlines()[:2] == ["promises -", "inherited False messages False"], r
     assert "open ok" in r.stdout
+
+
+def test_child_holding_unveil_can_unveil_and_lock() -> None:
+    out = run_child(execpromises=EXEC + " unveil", parent=PARENT + " unveil").splitlines()
+    assert out[0] == "promises exec prot_exec rpath stdio unveil"
+    assert "unveil ok" in out and "open ok" in out, out  # unveil() records; not locked yet
+
+
+def test_hint_under_seccomp_that_refuses_filters_is_not_believed() -> None:
+    # the pledge command answers seccomp() with ENOSYS: nothing can be enforced, so the
+    # program reports nothing rather than what its environment claims
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "-q", "-p", "stdio rpath prot_exec",
+                        sys.executable, CHILD],
+                       capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT),
+                                PLEDGEPY_INHERITED="stdio;open"))
+    assert r.stdout.splitlines()[:1] == ["promises -"], (r.stdout, r.stderr)

@@ -371,8 +371,11 @@ class LinuxBackend(BackendBase):
             return None
         promises, locked = got
         plan = build(promises, kernel.arch() or "x86_64")
-        kernel.prepare()
-        kernel.apply(plan, None)  # what status() will report is in force, whatever the hint
+        try:
+            kernel.prepare()
+            kernel.apply(plan, None)  # what status() reports is in force, whatever the hint
+        except (OSError, ImportError):
+            return None  # cannot enforce it (e.g. seccomp answers ENOSYS): do not believe it
         self._plan = plan
         if "exec" in promises:
             from .exec import wrap
