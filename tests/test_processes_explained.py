@@ -81,3 +81,14 @@ print([n for n in pledgepy.status().notes if "explainer" in n])
     r = under(PARENT, body, execpromises=EXEC, setup="import warnings\n"
               "warnings.simplefilter('ignore')\n")
     assert "os.exec*" in r.stdout and "without a message" in r.stdout, r.explain()
+
+
+def test_the_explainer_holds_none_of_the_callers_descriptors() -> None:
+    # a pipe made before pledge(): its reader sees EOF once the caller closes the write end
+    setup = "r, w = os.pipe()\n"
+    body = """
+os.close(w)
+print("eof", os.read(r, 1) == b"", flush=True)
+"""
+    r = under(PARENT, body, setup=setup, execpromises=EXEC, timeout=20)
+    assert "eof True" in r.stdout, r.explain()

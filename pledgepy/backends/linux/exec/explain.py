@@ -71,6 +71,7 @@ def start() -> bool:
         try:
             ours.close()
             if os.fork() == 0:
+                _detach(theirs.fileno())
                 _serve_requests(theirs, page)
         finally:
             os._exit(0)
@@ -78,6 +79,17 @@ def start() -> bool:
     os.waitpid(pid, 0)
     _page, _sock = page, ours
     return True
+
+
+def _detach(keep: int) -> None:
+    """Hold none of the caller's descriptors but *keep* and stderr (for messages): a
+    pipe's write end held here would keep the caller's reader from ever seeing EOF."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    os.close(null)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
 
 
 def running() -> bool:
