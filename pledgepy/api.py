@@ -11,8 +11,8 @@ import _thread
 import errno
 import os
 
+from . import mpguard, runtime, strictness
 from . import promises as _promises
-from . import runtime, strictness
 from .backends import select
 from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
@@ -38,6 +38,7 @@ class _State:
         self.unveil_locked = False
         self.unveil_in_force = False
         self.unveil_gaps = Gaps()  # as last computed: status() must not touch files
+        self.inherited = False  # promises came from the program that exec'd this one
 
 
 _lock = _thread.RLock()
@@ -49,12 +50,24 @@ def backend() -> Backend:
     """The backend for this platform (chosen once)."""
     global _backend
     if _backend is None:
-        _backend = select()
+        be = select()
+        with _lock:
+            got = be.inherited()
+            if got is not None:
+                _state.promises = _state.execpromises = got.promises
+                _state.gaps = Gaps(notes=got.notes)
+                _state.inherited = True
+                _state.unveil_locked = got.unveil_locked
+        _backend = be
     return _backend
 
 
 def _rules() -> tuple[UnveilRule, ...]:
     return tuple(UnveilRule(p, m) for p, m in _state.unveils.items())
+
+
+def _held() -> frozenset[str] | None:
+    return _state.promises
 
 
 def unveil_rules() -> tuple[UnveilRule, ...]:
@@ -125,6 +138,7 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         guarded = False
         if new is not None and not gaps.nothing:
             runtime.prepare(new)
+            mpguard.prepare(_held)
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)
@@ -275,4 +289,5 @@ def status() -> Status:
             notes=_state.gaps.notes,
             unveil=unveil_status,
             messages=pledged and gaps.level != "none" and be.messages_missing() is None,
+            inherited=_state.inherited,
         )

@@ -50,15 +50,17 @@ class UnveilStatus(namedtuple(
 
 class Status(namedtuple(
         "Status",
-        "platform mechanism promises execpromises level not_enforced notes unveil messages",
-        defaults=(None, None, "none", (), (), UnveilStatus(), False))):
+        "platform mechanism promises execpromises level not_enforced notes unveil messages "
+        "inherited",
+        defaults=(None, None, "none", (), (), UnveilStatus(), False, False))):
     """What pledge() and unveil() have put in force in this process.
 
     ``promises``/``execpromises`` are ``None`` until pledged. ``level`` is
     ``"full"`` when everything promised is enforced, ``"partial"`` when
     ``not_enforced`` lists gaps, ``"none"`` when nothing is enforced.
     ``messages`` is True when a violation will also be explained (a pledge
-    can be fully enforced without: see ``notes``).
+    can be fully enforced without: see ``notes``). ``inherited`` is True when the
+    promises came from the program that exec'd this one (its execpromises).
     """
 
     __slots__ = ()
@@ -71,3 +73,4 @@ class Status(namedtuple(
     notes: tuple[str, ...]
     unveil: UnveilStatus
     messages: bool
+    inherited: bool

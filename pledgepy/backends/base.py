@@ -44,6 +44,16 @@ class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec unvei
     unveil_in_force: bool
 
 
+class Inherited(namedtuple("Inherited", "promises unveil_locked notes")):
+    """What a program exec'd by a pledged one was started under, now enforced by this
+    process too (``promises`` also become its execpromises, as on OpenBSD)."""
+
+    __slots__ = ()
+    promises: Promises
+    unveil_locked: bool
+    notes: tuple[str, ...]
+
+
 class Backend(Protocol):
     """What a platform module provides."""
 
@@ -104,6 +114,10 @@ class Backend(Protocol):
 
     def worker_supervisor(self) -> WorkerSupervisor | None:
         """What lets a worker's parent hear its violations, if any (pledgepy.Worker)."""
+        ...
+
+    def inherited(self) -> Inherited | None:
+        """The pledge this program was exec'd under, put in force here (once, at start)."""
         ...
 
     def exec_recorder(self) -> ExecRecorder | None:
@@ -235,6 +249,9 @@ class BackendBase:
         return None
 
     def worker_supervisor(self) -> WorkerSupervisor | None:
+        return None
+
+    def inherited(self) -> Inherited | None:
         return None
 
     def exec_recorder(self) -> ExecRecorder | None:

@@ -8,7 +8,15 @@ from collections import namedtuple
 
 from ...promises import VOCABULARY
 from ...status import Gaps
-from ..base import BackendBase, ExecRecorder, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
+from ..base import (
+    BackendBase,
+    ExecRecorder,
+    ExecSupervisor,
+    Inherited,
+    PledgeRequest,
+    UnveilRule,
+    WorkerSupervisor,
+)
 from . import maps, native, threads
 from .landlock import abi, domain, procfs
 from .policy import NO_MEANING
@@ -26,6 +34,25 @@ def _unveil() -> ModuleType:
     from .landlock import unveil
 
     return unveil
+
+
+def _children_explained() -> str:
+    """How a violation of an exec'd program is reported (exec/explain.py)."""
+    if native.available() and kernel.has_handler() and not kernel.inherited():
+        return ("a program started by subprocess, os.posix_spawn* or os.system that breaks "
+                "its execpromises is explained by pledgepy's explainer process and aborted "
+                "(ENOSYS under 'error'); one that breaks this process's promises too, one "
+                "started by os.exec* or native code, and the children of a process that "
+                "changed its ids die of SIGSYS without a message")
+    return ("exec'd programs that break their promises die of SIGSYS without a message "
+            "(no explainer: " + (native.MISSING or "filters inherited") + ")")
+
+
+def wrap_thread_end() -> tuple[str, ...]:
+    """The calls exec'd programs keep for the helper thread of a failed os.exec*."""
+    from .exec import wrap
+
+    return wrap.THREAD_END
 
 
 LIMIT = "Landlock's limit of 16 nested domains is reached"
@@ -113,8 +140,18 @@ class LinuxBackend(BackendBase):
                 if "exec" not in new_exec:
                     weak.append("exec'd programs keep 'exec': the filter must allow the execve "
                                 "that starts them")
+                if "stdio" not in new_exec:
+                    weak.append("exec'd programs without 'stdio' may still call "
+                                + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
+                                "returns to the caller from a helper thread that must end "
+                                "(they reach nothing outside the program)")
+                notes.append(_children_explained())
                 weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                             f"by {EXEC_NOT_COVERED} run under promises")
+        if new is not None and {"error", "exec"} <= new:
+            notes.append("error with exec: the kernel answers violations with ENOSYS itself, "
+                         "without a message or the handler's emulation of fstat, since exec'd "
+                         "programs run under the same filter without the handler")
         missing = self.messages_missing()
         if missing is None and new is not None:
             notes.append("the penalty comes from pledgepy's SIGSYS handler, which the filter "
@@ -346,6 +383,10 @@ class LinuxBackend(BackendBase):
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, stdio=held is None or "stdio" in held)
+        if held is None or "exec" in held:
+            from .exec import wrap
+
+            wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
         if unveils and abi.current().available:
             domain.entered()
             self._in_domain = True
@@ -353,6 +394,42 @@ class LinuxBackend(BackendBase):
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401
         _unveil()
+
+    def inherited(self) -> Inherited | None:
+        """Adopt the hint of an exec'd program (exec/hint.py), enforcing it first.
+
+        Read only when the kernel says filters are in force that pledgepy did not
+        install here; without a hint nothing is adopted (status() says so).
+        """
+        if kernel.unavailable() is not None or not kernel.inherited():
+            return None
+        import os
+
+        from .exec import hint
+
+        got = hint.decode(os.environ.get(hint.NAME))
+        if got is None:
+            return None
+        promises, locked = got
+        plan = build(promises, kernel.arch() or "x86_64")
+        try:
+            kernel.prepare()
+            kernel.apply(plan, None)  # what status() reports is in force, whatever the hint
+        except (OSError, ImportError):
+            return None  # cannot enforce it (e.g. seccomp answers ENOSYS): do not believe it
+        self._plan = plan
+        if "exec" in promises:
+            from .exec import wrap
+
+            wrap.prepare()
+            wrap.arm(None, plan, plan.arch)
+            if locked:
+                wrap.lock_unveil()
+        return Inherited(promises, locked, (
+            "promises inherited from the program that exec'd this one (its execpromises), "
+            "as its environment said and now enforced by a filter of this process too; "
+            "without pledgepy's SIGSYS handler (the inherited filters may refuse "
+            "installing one) violations kill without a message",))
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():

@@ -101,6 +101,7 @@ from .consts import (
     S_IFMT,
     S_ISGID,
     S_ISUID,
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_TSYNC,
     SECCOMP_SET_MODE_FILTER,
     SIGABRT,
@@ -260,7 +261,11 @@ def _inet_socket(needs: str) -> Rule:
 #: NO_NEW_PRIVS only ever take away; a ruleset fd grants nothing by itself).
 ALWAYS: tuple[Rule, ...] = (
     *allow("", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "getpid", "gettid"),
-    when("", "seccomp", one_of(0, SECCOMP_SET_MODE_FILTER), one_of(1, 0, SECCOMP_FILTER_FLAG_TSYNC)),
+    # NEW_LISTENER: a child narrowed before exec hands its violations to the
+    # explainer (exec/explain.py); a listener's USER_NOTIF ranks below every other
+    # verdict, so it can only hear calls the filters already in force allow
+    when("", "seccomp", one_of(0, SECCOMP_SET_MODE_FILTER),
+         one_of(1, 0, SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_NEW_LISTENER)),
     *allow("", "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"),
     when("", "prctl", one_of(0, PR_SET_NO_NEW_PRIVS)),
     when("", "write", one_of(0, 2)),

@@ -24,10 +24,13 @@ import threading
 import types
 
 from .. import native
+from ..consts import SECCOMP_RET_ERRNO
 from ..landlock import domain
 from ..seccomp import kernel
-from ..seccomp.filter import trap_data_bit
-from ..seccomp.plan import Plan, build
+from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
+from ..seccomp.plan import ALLOW, Plan, build
+from ..syscalls import BY_ARCH
+from . import explain, hint
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -41,8 +44,24 @@ _nest = False  # exec'd programs enter a Landlock domain of their own
 _arch = "x86_64"
 _in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
+_unveil_locked = False  # told to exec'd programs (hint.py)
 _orig: dict[str, Any] = {}
 
+
+
+def lock_unveil() -> None:
+    """Tell exec'd programs from now on that unveil is locked."""
+    global _unveil_locked
+    _unveil_locked = True
+
+
+def hinted(env: Any) -> Any:
+    """*env* (None: this process's) with the hint of what exec'd programs inherit;
+    unchanged when they inherit nothing."""
+    held = _target if _target is not None else (_current.promises if _current else None)
+    if held is None:
+        return env
+    return hint.with_hint(env, held, _unveil_locked or "unveil" not in held)
 
 
 def needed(execpromises: frozenset[str] | None, promises: frozenset[str] | None) -> bool:
@@ -83,7 +102,26 @@ def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str, *,
     assert _target is None or _installed
 
 
-def narrow() -> None:
+#: What runs between the execpromises filter and execve, or after execve fails: the
+#: helper thread of os.exec* on its way out (CPython frees buffers, glibc releases the
+#: thread's stack, the GIL is handed over), subprocess's child closing descriptors.
+#: Harmless to anyone but the program itself, and allowed to exec'd programs whose
+#: execpromises lack stdio, which pledge_gaps() says (OpenBSD applies execpromises at
+#: execve, so there is no such window).
+THREAD_END = ("munmap", "madvise", "futex", "close", "close_range")
+
+
+def with_thread_end(plan: Plan) -> Plan:
+    """*plan*, allowing :data:`THREAD_END` (a failed exec must return to the caller)."""
+    numbers = BY_ARCH[plan.arch]
+    actions = dict(plan.actions)
+    for name in THREAD_END:
+        if name in numbers:
+            actions[numbers[name]] = ALLOW
+    return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
+
+
+def narrow(*, explained: bool = False) -> None:
     """Stack the execpromises filter on the calling thread, the one whose filters the
     exec'd program inherits. Callers narrow each thread once, just before exec."""
     if _target is None:
@@ -93,10 +131,21 @@ def narrow() -> None:
     if _nest:  # out of reach of this process's memory through /proc (raises E2BIG)
         domain.enter()
     plan = build(_target, _arch)
+    if "stdio" not in _target:
+        plan = with_thread_end(plan)
     # this thread's traps may now carry the execpromises' data (the message
     # must not call them foreign; it stays allowed, which only affects messages)
     native.set_trap_data(trap_data_bit(plan) | (trap_data_bit(_current) if _current else 0))
-    kernel.install(kernel.compile_for(plan.delta(_current)), all_threads=False)
+    delta = plan.delta(_current)
+    # The handler does not survive execve: under "error" the program must get ENOSYS
+    # from the kernel itself, as its caller would (a trap would kill it with SIGSYS).
+    # In a child of ours (single-threaded, the caller stays its parent), the explainer
+    # hears its violations after exec; otherwise the kernel's own answers.
+    if explained and explain.confine(delta):
+        return
+    program = (compile_plan(delta, violation=SECCOMP_RET_ERRNO | ENOSYS_ERRNO) if plan.error
+               else kernel.compile_for(delta))
+    kernel.install(program, all_threads=False)
 
 
 def _exec_narrowed(name: str, *args: Any) -> None:
@@ -106,6 +155,9 @@ def _exec_narrowed(name: str, *args: Any) -> None:
     thread's filters; on failure only the helper thread was narrowed, so the
     caller keeps its promises (OpenBSD applies execpromises to the new image only).
     """
+    env = hinted(args[2] if name == "execve" else None)
+    if env is not None:  # the hint travels in the environment
+        name, args = "execve", (args[0], args[1], env)
     if _target is None or _in_child:
         _orig[name](*args)
         return
@@ -136,7 +188,16 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
            file_actions: Sequence[tuple[Any, ...]] | None = None, setpgroup: int | None = None,
            resetids: bool = False, setsid: bool = False, setsigmask: Sequence[int] = (),
            setsigdef: Sequence[int] = (), scheduler: tuple[int, Any] | None = None) -> int:
-    """posix_spawn as fork + exec, so the child can narrow first; same errors."""
+    """posix_spawn as fork + exec, so the child can narrow first; same errors.
+
+    The child reports a failed exec in shared memory, not through a write that its
+    execpromises may refuse; the close-on-exec pipe tells when it exec'd or ended.
+    """
+    import sys
+
+    mmap = sys.modules.get("mmap")  # loaded by _install() where it can be
+    # MAP_SHARED | MAP_ANONYMOUS: survives into the child (else: the pipe)
+    report = mmap.mmap(-1, 8) if mmap is not None else None
     rfd, wfd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # child: report errno through the pipe, never return
@@ -169,27 +230,40 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
             if scheduler is not None:
                 os.sched_setscheduler(0, *scheduler)
             global _in_child
-            narrow()  # a child of our own: narrowing it in place is what we want
+            narrow(explained=True)  # a child of our own: narrowing it in place is what we want
             _in_child = True
+            env = hinted(env)
             if search:
                 os.execvpe(path, list(argv), env)
             _orig["execve"](path, list(argv), env)
         except OSError as exc:
-            os.write(wfd, str(exc.errno or 0).encode())
+            _report(report, wfd, exc.errno or 0)
         except BaseException:
-            os.write(wfd, b"0")
+            _report(report, wfd, 0)
         finally:
             os._exit(127)
     os.close(wfd)
     try:
-        data = os.read(rfd, 32)
+        data = os.read(rfd, 32)  # EOF: it exec'd (close-on-exec) or it is ending
     finally:
         os.close(rfd)
-    if data:
+    word = int.from_bytes(report[:8], "little") if report is not None else 0
+    if report is not None:
+        report.close()
+    if data or word >> 32:
         os.waitpid(pid, 0)
-        code = int(data)
+        code = int(data) if data else word & 0xFFFFFFFF
         raise OSError(code, os.strerror(code), os.fspath(path))
     return pid
+
+
+def _report(report: Any, wfd: int, code: int) -> None:
+    """In _spawn's child: say exec failed, in shared memory (no syscall its
+    execpromises may refuse) or else through the pipe."""
+    if report is not None:
+        report[:8] = (1 << 32 | code).to_bytes(8, "little")
+    else:
+        os.write(wfd, str(code).encode())
 
 
 def _posix_spawn(path: Any, argv: Any, env: Any, **kw: Any) -> int:
@@ -221,13 +295,14 @@ class _Preexec:
             self.user()
         if self.keep is not None:
             _close_fds(self.keep)
-        narrow()
+        narrow(explained=True)
 
 
 def _own_fds() -> tuple[int, ...]:
     """Descriptors pledgepy itself still needs before the exec (all close-on-exec):
-    "/" for the ABI < 6 Landlock domain, /etc/localtime for the handler."""
-    own = [native.localtime_fd(), domain.root_fd_if_open()]
+    "/" for the ABI < 6 Landlock domain, /etc/localtime for the handler, the channel
+    to the explainer."""
+    own = [native.localtime_fd(), domain.root_fd_if_open(), explain.channel_fd()]
     return tuple(fd for fd in own if fd is not None and fd >= 0)
 
 
@@ -277,6 +352,8 @@ def _close_range_usable() -> tuple[bool, bool]:
 
 def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
                    *rest: Any, **kw: Any) -> Any:
+    if len(rest) > 3:  # close_fds, pass_fds, cwd, env, ...: the hint goes in env
+        rest = (*rest[:3], hinted(rest[3]), *rest[4:])
     return _orig["_execute_child"](self, args, executable, _Preexec(preexec_fn), *rest, **kw)
 
 
@@ -284,7 +361,13 @@ def _install() -> None:
     global _installed
     if _installed:
         return
+    try:
+        import mmap  # noqa: F401 - _spawn's, loaded while extension modules can be
+    except ImportError:
+        pass  # unreadable (after a change of ids): _spawn reports through its pipe
     import subprocess  # only when execpromises narrow: it costs start-up time
+
+    explain.start()  # before any filter: it must stay outside them
     for name, wrapper in (("execv", _execv), ("execve", _execve),
                           ("posix_spawn", _posix_spawn), ("posix_spawnp", _posix_spawnp),
                           ("system", _system)):

@@ -87,7 +87,13 @@ def violation_verdict(error: bool) -> int | None:
 
 
 def compile_for(plan: Plan) -> bytes:
-    """*plan* as a filter whose violations this process can answer."""
+    """*plan* as a filter whose violations this process can answer.
+
+    Under ``error`` with ``exec`` the kernel answers ENOSYS itself: exec'd programs
+    run under this filter too, without the handler, and a trap would kill them.
+    """
+    if plan.error and "exec" in plan.promises:
+        return compile_plan(plan, violation=SECCOMP_RET_ERRNO | ENOSYS_ERRNO)
     return compile_plan(plan, violation=violation_verdict(plan.error))
 
 

@@ -1,0 +1,231 @@
+"""Explain the violations of programs a pledged process starts (subprocess, posix_spawn).
+
+A SIGSYS handler does not survive execve, so a child that breaks its
+execpromises used to die of SIGSYS without a word. Instead, a small explainer
+process is forked before the first filter (so it is outside every filter and
+Landlock domain of the caller). Each child, just before exec, sends its pid to
+the explainer, installs its execpromises filter with a listener (violations
+answer SECCOMP_RET_USER_NOTIF), and waits, without a syscall, until the
+explainer has taken the listener (pidfd_getfd) and said so in a page shared
+since the explainer was forked. The explainer then prints the one-line message
+with the child's own program name and pid and applies OpenBSD's penalty
+(SIGABRT, or ENOSYS under ``error``).
+
+Threat model (README: children's violations): the explainer runs no code from
+its requests: it reads a pid, takes a seccomp listener from that pid (which
+needs the kernel's ptrace permission over it) and answers its notifications;
+it never lets a call run. The caller can kill it (``proc``) or forge the page:
+then a child's violations fail with ENOSYS instead of aborting, but never run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import threading
+import time
+
+from ....promises import bits
+from .. import native
+from ..consts import PR_GET_DUMPABLE, SECCOMP_RET_USER_NOTIF
+from ..seccomp import kernel
+from ..seccomp.filter import compile_plan
+from ..seccomp.plan import Plan
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
+
+SLOTS = 512
+#: Seconds a child waits for the explainer before it gives up (and does not exec).
+WAIT = 5.0
+
+_libc: Any = None  # for prctl(PR_GET_DUMPABLE), loaded before any filter
+_page: Any = None  # mmap shared with the explainer: slot (pid % SLOTS) = pid once taken
+_sock: socket.socket | None = None
+
+
+def channel_fd() -> int | None:
+    """The descriptor of the channel to the explainer, if it runs."""
+    return _sock.fileno() if _sock is not None else None
+
+
+def start() -> bool:
+    """Fork the explainer (before any filter); False when it cannot work here."""
+    global _page, _sock, _libc
+    if _sock is not None:
+        return True
+    if not native.available() or not kernel.has_handler() or kernel.inherited():
+        return False
+    try:
+        import ctypes
+        import mmap
+        import socket
+    except ImportError:
+        return False  # unreadable now (after a change of ids): the kernel's penalty
+    _libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
+
+    page = mmap.mmap(-1, SLOTS * 4)
+    # SEQPACKET: the explainer reads EOF once the caller and its forked children,
+    # which hold the other end, have gone (exec'd programs do not: close-on-exec)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    native.prepare()
+    pid = os.fork()
+    if pid == 0:  # forks the explainer and ends: it is no child of the caller's to wait for
+        try:
+            ours.close()
+            if os.fork() == 0:
+                _detach(theirs.fileno())
+                _serve_requests(theirs, page)
+        finally:
+            os._exit(0)
+    theirs.close()
+    os.waitpid(pid, 0)
+    _page, _sock = page, ours
+    return True
+
+
+def _detach(keep: int) -> None:
+    """Hold none of the caller's descriptors but *keep* and stderr (for messages): a
+    pipe's write end held here would keep the caller's reader from ever seeing EOF."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    os.close(null)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+
+
+def running() -> bool:
+    return _sock is not None
+
+
+def confine(plan: Plan) -> bool:
+    """In a child just before exec: install *plan* with a listener the explainer takes.
+
+    False (nothing installed) when no explainer runs or the kernel refuses a
+    listener (EBUSY: one is already in the stack). Never returns if the explainer
+    does not take it in time (the child exits 127 without exec).
+    """
+    if _sock is None or _page is None:
+        return False
+    if _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1:
+        return False  # after a change of ids: the explainer may not take its listener
+    me = os.getpid()
+    slot = (me % SLOTS) * 4
+    _page[slot:slot + 4] = b"\0\0\0\0"
+    # the request goes first: once the listener is in force only the execpromises hold
+    request = (me.to_bytes(4, "little") + bits(plan.promises).to_bytes(8, "little")
+               + bytes([plan.error]))
+    os.write(_sock.fileno(), request)
+    try:
+        kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
+                       all_threads=False, listener=True)
+    except OSError as exc:
+        if exc.errno in (errno.EBUSY, errno.ENOSYS, errno.EINVAL):
+            return False  # the explainer gives up looking for it
+        raise
+    want = me.to_bytes(4, "little")
+    deadline = time.monotonic() + WAIT  # vDSO: no syscall
+    while _page[slot:slot + 4] != want:
+        if time.monotonic() > deadline:
+            os._exit(127)  # nobody would answer its violations: do not exec
+    return True
+
+
+REQUEST = 13
+
+
+def _serve_requests(sock: socket.socket, page: Any) -> None:
+    while True:
+        try:
+            data = sock.recv(64)
+        except OSError:
+            data = b""
+        if not data:  # the caller has gone: serve the children still running, then end
+            for thread in threading.enumerate():
+                if thread is not threading.current_thread():
+                    thread.join()
+            return
+        if len(data) != REQUEST:
+            continue  # not a request
+        pid = int.from_bytes(data[:4], "little")
+        held, error = int.from_bytes(data[4:12], "little"), bool(data[12])
+        threading.Thread(target=_take, args=(pid, held, error, page)).start()
+
+
+def _find(pid: int) -> int | None:
+    """The number of *pid*'s seccomp listener, once it has one (None: gone, or never)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return None
+        for name in names:
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{name}") == "anon_inode:seccomp notify":
+                    return int(name)
+        time.sleep(0.0002)
+    return None
+
+
+def _take(pid: int, held: int, error: bool, page: Any) -> None:
+    from .supervise import take_listener
+
+    fd = _find(pid)
+    if fd is None:
+        return
+    try:
+        listener = take_listener(pid, fd)
+    except OSError:
+        return  # the child waits, then gives up without exec
+    slot = (pid % SLOTS) * 4
+    page[slot:slot + 4] = pid.to_bytes(4, "little")
+    try:
+        _serve(listener, held, error)
+    finally:
+        os.close(listener)
+
+
+def _name_of(tid: int) -> str:
+    try:
+        with open(f"/proc/{tid}/comm", "rb") as f:
+            return f.read().strip().decode(errors="replace") or "?"
+    except OSError:
+        return "?"
+
+
+def _serve(listener: int, held: int, error_mode: bool) -> None:
+    """Answer one child's violations until nobody is under its filter."""
+    import select
+
+    from .supervise import _say, punish
+
+    lib, ffi = native.lib(), native.ffi()
+    nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
+    ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
+    out = ffi.new("char[1024]")
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    while True:
+        events = poller.poll()
+        if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
+                ev & select.POLLIN for _, ev in events):
+            return
+        rc = lib.pp_notif_recv(listener, nr, args, ident, pid)
+        if rc in (-errno.ENOENT, -errno.EINTR):
+            continue
+        if rc < 0:
+            return
+        name = _name_of(pid[0])
+        if not error_mode:
+            punish(listener, ident[0], pid[0])
+        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+        with contextlib.suppress(Exception):
+            n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
+                                name.encode(), out, 1024)
+            _say(ffi.string(out, n).decode(errors="replace"))
