@@ -21,6 +21,7 @@ from .consts import (
     CLONE_PTRACE,
     CLONE_THREAD_FLAGS,
     CLONE_UNTRACED,
+    EACCES,
     F_ADD_SEALS,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
@@ -125,7 +126,9 @@ from .consts import (
     SO_SNDTIMEO,
     SO_TIMESTAMP,
     SO_TYPE,
+    SOCK_CLOEXEC,
     SOCK_DGRAM,
+    SOCK_NONBLOCK,
     SOCK_SEQPACKET,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
@@ -171,6 +174,7 @@ from .rules import (
     allow_any,
     bits_clear,
     bits_set,
+    fail,
     is_self,
     none_of,
     null,
@@ -246,6 +250,13 @@ _STAT_HINT = IMPORT_HINT
 def _sockopts(needs: str, level: int, names: tuple[int, ...]) -> tuple[Rule, ...]:
     return (when(needs, "setsockopt", one_of(1, level), one_of(2, *names)),
             when(needs, "getsockopt", one_of(1, level), one_of(2, *names)))
+
+
+def _nscd_probe(needs: str) -> Rule:
+    """glibc's nscd probe, exactly as it spells it: refused quietly, so glibc uses its files."""
+    return fail(needs, "socket", EACCES, one_of(0, AF_UNIX),
+                one_of(1, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK), one_of(2, 0),
+                why="glibc probes nscd before every lookup; a failed socket() means no nscd")
 
 
 def _inet_socket(needs: str) -> Rule:
@@ -405,9 +416,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *_sockopts("dns", SOL_SOCKET, _SOCKOPT_SOCKET),
         *_sockopts("dns", IPPROTO_IPV6, _SOCKOPT_IPV6),
         *_sockopts("dns", IPPROTO_IP, _SOCKOPT_IP),
+        _nscd_probe("dns"),
     ),
     # getpw: the files are read with open(), which needs rpath on Linux.
-    "getpw": (),
+    "getpw": (_nscd_probe("getpw"),),
     # The kernel cannot look inside msg_control, so every sendmsg/recvmsg is
     # treated as one that may carry descriptors.
     "sendfd": (*allow("sendfd", "sendmsg", "sendmmsg"),),

@@ -99,7 +99,7 @@ def build(arch: str) -> Rows:
     bit = {p: i for i, p in enumerate(VOCABULARY)}
     by_name: dict[str, list[Rule]] = {}
     for rule in policy.all_rules():
-        if rule.needs:
+        if rule.needs and not rule.errno:  # the kernel answers refusals: no trap to explain
             by_name.setdefault(rule.syscall, []).append(rule)
     names = {nr: name for name, nr in numbers.items()}
     for nr in range(max(numbers.values()) + 1):
