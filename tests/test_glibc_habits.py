@@ -57,3 +57,52 @@ def test_other_unix_sockets_stay_violations_under_dns() -> None:
 def test_unix_promise_still_allows_the_probe() -> None:
     r = under("stdio dns unix", f"fd = attempt(raw_socket, 1, {PROBE})", setup=NSCD_SHAPE)
     assert r.returncode == 0 and r.stdout.split() == ["OK"], r.explain()
+
+
+def test_capget_and_pkeys_under_stdio() -> None:
+    setup = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+"""
+    body = """
+print("capget", libc.capget(header, data))
+key = libc.pkey_alloc(0, 0)
+print("pkey", key >= 0 or ctypes.get_errno() in (errno.ENOSPC, errno.EINVAL, errno.ENOSYS))
+if key >= 0:
+    print("free", libc.pkey_free(key))
+"""
+    r = under("stdio", body, setup=setup)
+    assert r.returncode == 0, r.explain()
+    assert "capget 0" in r.stdout and "pkey True" in r.stdout, r.explain()
+
+
+def test_capset_stays_a_violation() -> None:
+    setup = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+data = (ctypes.c_uint32 * 6)()
+"""
+    r = under("stdio rpath wpath cpath fattr", "libc.capset(header, data)", setup=setup)
+    assert killed(r), r.explain()
+
+
+def test_read_only_xattrs_under_rpath() -> None:
+    body = """
+attempt(lambda: os.listxattr("/", follow_symlinks=False))
+try:
+    os.getxattr("/", "user.none", follow_symlinks=False)
+except OSError as e:
+    print("ERR", errno.errorcode[e.errno])
+fd = os.open("/", os.O_RDONLY)
+attempt(os.listxattr, fd)
+"""
+    r = under("stdio rpath", body)
+    assert r.returncode == 0 and r.stdout.split()[:3] == ["OK", "ERR", "ENODATA"], r.explain()
+
+
+def test_setxattr_needs_more_than_rpath() -> None:
+    r = under("stdio rpath", 'os.setxattr("/tmp", "user.x", b"1")')
+    assert killed(r), r.explain()

@@ -340,6 +340,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
         when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
         *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
+        *allow("stdio", "capget",
+               why="reads capability sets, as id(1) and node do; changing them (capset) is never allowed"),
+        *allow("stdio", "pkey_alloc", "pkey_free",
+               why="memory protection keys only take access away from this process's own pages"),
     ),
     "rpath": (
         *_open_rules("open", 1, 2),
@@ -351,6 +355,8 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                    hint=_STAT_HINT),
         *allow_any("rpath wpath", "access", "faccessat", "faccessat2", "readlink",
                    "readlinkat", hint=_STAT_HINT),
+        *allow("rpath", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
+               "flistxattr", why="read-only metadata, as ls -l reads for ACLs and SELinux labels"),
     ),
     "wpath": (
         *allow("wpath", "truncate"),

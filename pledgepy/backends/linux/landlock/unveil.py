@@ -53,7 +53,7 @@ ZONEINFO_DIRS: tuple[str, ...] = (
 _ATTR_PROMISES = frozenset({"fattr", "chown"})
 
 NOTE_DIFFERENCES = (
-    "denials give EACCES (OpenBSD: ENOENT); stat(), access(), readlink() and chdir() "
+    "denials give EACCES (OpenBSD: ENOENT); stat(), access(), readlink(), getxattr() and chdir() "
     "still work on paths outside the rules (their metadata stays visible; opening, "
     "listing and changing them is refused)"
 )
