@@ -99,6 +99,9 @@ def markdown() -> str:
             parts.append(", ".join(plain))
         if checked:
             parts.append("; ".join(dict.fromkeys(checked)))
+        if promise in policy.PATHS:
+            parts.append("paths (OpenBSD's, through a Landlock layer of exactly these): "
+                         + ", ".join(f"{p} {m!r}" for p, m in policy.PATHS[promise]))
         cell = "<br>".join(parts) or f"nothing: {policy.NO_MEANING.get(promise, '')}"
         if promise in policy.NO_MEANING and parts:
             cell += f"<br>({policy.NO_MEANING[promise]})"

@@ -14,15 +14,20 @@ from collections import namedtuple
 SELF = -1
 OWN_UID = -2
 OWN_GIDS = -3
+HANDLER_IP = -4
+#: The index of the instruction pointer in an :class:`Arg` (seccomp_data offset 8).
+IP = -1
 
 
-class Identity(namedtuple("Identity", "pid uid gids")):
-    """The values the placeholders stand for."""
+class Identity(namedtuple("Identity", "pid uid gids ip", defaults=(0,))):
+    """The values the placeholders stand for (*ip*: where the SIGSYS handler's own
+    syscall returns to, 0 without the handler: such rules then never match)."""
 
     __slots__ = ()
     pid: int
     uid: int
     gids: tuple[int, ...]
+    ip: int
 
     def expand(self, values: tuple[int, ...]) -> tuple[int, ...]:
         out: list[int] = []
@@ -33,6 +38,8 @@ class Identity(namedtuple("Identity", "pid uid gids")):
                 out.append(self.uid)
             elif v == OWN_GIDS:
                 out.extend(self.gids)
+            elif v == HANDLER_IP:
+                out.append(self.ip)
             else:
                 out.append(v)
         return tuple(dict.fromkeys(out))
@@ -100,6 +107,11 @@ def bits_set(index: int, bits: int) -> Arg:
 def null(index: int) -> Arg:
     """The pointer argument is NULL (all 64 bits)."""
     return Arg(index, (0,), 0xFFFFFFFFFFFFFFFF, wide=True)
+
+
+def from_handler() -> Arg:
+    """The call is made by pledgepy's SIGSYS handler (its one call site), not the program."""
+    return Arg(IP, (HANDLER_IP,), 0xFFFFFFFFFFFFFFFF, wide=True)
 
 
 def is_self(index: int) -> Arg:

@@ -142,3 +142,19 @@ def set_quiet(quiet: bool) -> None:
     """Turn the one-line violation messages off (True) or on."""
     if _sigsys is not None:
         _sigsys.lib.pp_set_quiet(1 if quiet else 0)
+
+
+def set_paths(on: bool, root_fd: int = -1, paths: tuple[tuple[str, bool], ...] = ()) -> None:
+    """Tell the handler whether the path allowances' Landlock layer is in force (it then
+    makes their calls again from its own call site, and answers stat() by a read-only
+    open; of "/" from *root_fd*), and which (path, is a directory) are allowances: a
+    failure there is the call's error, not a violation."""
+    if _sigsys is not None:
+        blob = b"".join(p.rstrip("/").encode() + (b"/\0" if d else b"\0") for p, d in paths)
+        _sigsys.lib.pp_set_paths(1 if on else 0, root_fd, blob, len(blob))
+
+
+def handler_ip() -> int:
+    """Where the handler's own syscall returns to (0 without the handler): the filter
+    lets the path allowances' opens through from there only (policy.PATHS_RULES)."""
+    return int(_sigsys.lib.pp_blessed_ip()) if _sigsys is not None else 0

@@ -79,7 +79,10 @@ class Plan:
 
 def identity() -> Identity:
     """This process's pid, uid and groups, for the rules' placeholders."""
-    return Identity(os.getpid(), os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()})))
+    from .. import native
+
+    return Identity(os.getpid(), os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()})),
+                    native.handler_ip())
 
 
 def concrete(rule: Rule, who: Identity) -> Rule:
