@@ -72,9 +72,10 @@ def rules(promises: frozenset[str], abi: int | None = None) -> list[tuple[str, i
 
 
 def entries(promises: frozenset[str]) -> tuple[tuple[str, bool], ...]:
-    """(path, is a directory) of *promises*' allowances that exist (see :func:`prepare`)."""
+    """(path, covers what lies beneath) of *promises*' allowances: directories, and
+    missing paths (beneath them all is missing too: zoneinfo searching its TZPATH)."""
     held = {path for p in promises & policy.PATHS.keys() for path, _ in policy.PATHS[p]}
-    return tuple((path, _fds[path][1]) for path in sorted(held) if path in _fds)
+    return tuple((path, _fds.get(path, (-1, True))[1]) for path in sorted(held))
 
 
 def available() -> bool:
