@@ -11,7 +11,7 @@ from ...status import Gaps
 from ..base import BackendBase, ExecSupervisor, PledgeRequest, UnveilRule, WorkerSupervisor
 from . import maps, native, threads
 from .landlock import abi, allowances, domain, procfs
-from .policy import NO_MEANING, PATHS_HELD
+from .policy import NO_MEANING, PATHS, PATHS_HELD
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
 
@@ -94,6 +94,11 @@ class LinuxBackend(BackendBase):
                         "stats what unveil hides, though files opened under it obey unveil")
         domains = self._domains(request)
         weak.extend(domains.gaps)
+        if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
+            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & PATHS.keys()))
+                         + ") are not granted: no Landlock layer can be entered for them "
+                         "(no Landlock, the 16-domain limit, or other threads running on "
+                         "ABI < 8); such opens are violations")
         weak.extend(self._proc_mem_gaps(request))
         weak.extend(self._wx_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
