@@ -276,7 +276,7 @@ def _inet_socket(needs: str) -> Rule:
 #: Missing paths grant nothing; a directory grants its whole tree.
 PATHS: dict[str, tuple[tuple[str, str], ...]] = {
     "stdio": (
-        ("/dev/null", "rw"),
+        ("/dev/null", "rw"),  # answered by the handler from a descriptor: see DUPED
         ("/etc/localtime", "r"),
         # CPython's default TZPATH: zoneinfo.ZoneInfo() under stdio
         ("/usr/share/zoneinfo", "r"), ("/usr/lib/zoneinfo", "r"),
@@ -297,6 +297,9 @@ PATHS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "tmppath": (("/tmp", "rwc"),),
 }
+#: Allowance paths the handler answers with a copy of a descriptor opened before the
+#: filter, so they need no Landlock layer (which would cost every open of the program).
+DUPED: frozenset[str] = frozenset({"/dev/null"})
 #: The pseudo-promise the plan holds while the Landlock layer of :data:`PATHS` is in force.
 PATHS_HELD = "@paths"
 
@@ -304,7 +307,7 @@ PATHS_HELD = "@paths"
 def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
     """The opens *promise*'s :data:`PATHS` need, never O_PATH (Landlock does not check it)."""
     needs = f"{promise} {PATHS_HELD}"
-    letters = "".join(sorted({c for _, m in PATHS[promise] for c in m}))
+    letters = "".join(sorted({c for p, m in PATHS[promise] if p not in DUPED for c in m}))
     reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
     no_path = from_handler(), bits_clear(flags, O_PATH)
     no_create = bits_clear(flags, CREATE_BITS)

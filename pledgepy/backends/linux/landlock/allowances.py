@@ -42,9 +42,10 @@ _fds: dict[str, tuple[int, bool]] = {}  # allowance path -> (O_PATH fd, is a dir
 
 def letters(promises: frozenset[str]) -> str:
     """The letters whose access the allowances of *promises* must add ("" for none)."""
-    wanted = {c for p in promises & policy.PATHS.keys() for _, m in policy.PATHS[p] for c in m}
+    wanted = {c for p in promises & policy.PATHS.keys() for path, m in policy.PATHS[p]
+              if path not in policy.DUPED for c in m}
     if "w" in wanted:
-        wanted.add("c")  # open(O_WRONLY|O_CREAT) of /dev/null must create nothing elsewhere
+        wanted.add("c")  # open(O_WRONLY|O_CREAT) must create nothing outside the allowances
     return "".join(c for c in CLASSES if c in wanted and CLASSES[c][0] not in promises)
 
 
@@ -63,6 +64,8 @@ def rules(promises: frozenset[str], abi: int | None = None) -> list[tuple[str, i
     out: dict[str, int] = {}
     for promise in sorted(promises & policy.PATHS.keys()):
         for path, marks in policy.PATHS[promise]:
+            if path in policy.DUPED:
+                continue
             access = 0
             for letter in marks:
                 access |= CLASSES[letter][2]

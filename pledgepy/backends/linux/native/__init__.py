@@ -32,6 +32,7 @@ except ImportError as exc:  # built, but cannot be loaded (another machine, miss
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
 _localtime_fd: int | None = None
+_devnull_fd: int | None = None
 _installed = False  # pledgepy's SIGSYS handler is in place
 
 
@@ -100,6 +101,13 @@ def prepare() -> None:
         except OSError:
             _localtime_fd = -1
         c.pp_set_localtime_fd(_localtime_fd)
+    global _devnull_fd
+    if _devnull_fd is None:  # stdio's /dev/null: opens of it are answered with copies
+        try:
+            _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            _devnull_fd = -1
+        c.pp_set_devnull_fd(_devnull_fd)
     if not faulthandler.is_enabled():
         faulthandler.enable(file=2, all_threads=False)  # fd 2, like the handler: works
         # even when sys.stderr was replaced by an object without a descriptor

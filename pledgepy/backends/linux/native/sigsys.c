@@ -52,6 +52,7 @@ static volatile int g_quiet;
 static char g_prog[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
 static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
+static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the filter */
 static volatile int g_paths; /* the Landlock layer of the path allowances is in force */
 static volatile int g_root_fd = -1; /* "/", opened O_PATH before the filter (glibc stats it) */
 static char g_path_dirs[1024]; /* allowance paths held: "dir/\0file\0...\0" */
@@ -366,8 +367,47 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
     return 1;
 }
 
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+#define PP_O_TMPFILE_BIT 020000000
+
+/* Under stdio, open("/dev/null") (OpenBSD's allowance, read and write) is answered with
+ * a copy of a descriptor opened before the filter: no lookup, no Landlock layer, so it
+ * costs programs that never open it nothing. Its offset and status flags are shared with
+ * the copies, which /dev/null does not care about. */
+static int devnull_open(int nr, const uint64_t a[6], ucontext_t *uc)
+{
+    const char *path;
+    uint64_t flags;
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD) {
+        path = (const char *)a[1];
+        flags = a[2];
+#ifdef SYS_open
+    } else if (nr == SYS_open) {
+        path = (const char *)a[0];
+        flags = a[1];
+#endif
+    } else {
+        return 0;
+    }
+    static const char want[] = "/dev/null";
+    if (g_devnull_fd < 0 || !path || memcmp(path, want, sizeof want) != 0
+        || (flags & (O_PATH | O_DIRECTORY | PP_O_TMPFILE_BIT)))
+        return 0;
+    if ((flags & O_CREAT) && (flags & O_EXCL)) {
+        set_return(uc, -EEXIST);
+        return 1;
+    }
+    set_return(uc, raw(SYS_fcntl, g_devnull_fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD,
+                       0, 0, 0));
+    return 1;
+}
+
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
+    if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
+        return 1;
     if (path_call(nr, a, uc))
         return 1;
     if (!(g_held & T_STDIO_BIT))
@@ -471,6 +511,7 @@ void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
 uint64_t pp_blessed_ip(void) { return (uint64_t)(uintptr_t)pp_blessed_return; }
 void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
+void pp_set_devnull_fd(int fd) { g_devnull_fd = fd; }
 
 /* Turn path_call() on or off; *root_fd* is "/" (O_PATH) or -1; *dirs* the allowance
  * paths held, "dir/\0file\0" (*len* bytes; too long: none). */
