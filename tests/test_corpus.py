@@ -115,7 +115,8 @@ def test_sh_pipeline() -> None:
 
 
 def test_curl_local_server(server: str) -> None:
-    r = pledge("-p", "stdio rpath inet dns tty", "curl", "-sS", server)  # its progress meter asks the terminal size
+    # curl's progress meter asks the terminal size (TIOCGWINSZ: tty)
+    r = pledge("-p", "stdio rpath inet dns tty", "curl", "-sS", server)
     assert r.returncode == 0 and r.stdout == "served by the corpus\n", r.stderr
 
 
