@@ -97,8 +97,9 @@ class LinuxBackend(BackendBase):
         if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
             notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & PATHS.keys()))
                          + ") are not granted: no Landlock layer can be entered for them "
-                         "(no Landlock, the 16-domain limit, or other threads running on "
-                         "ABI < 8); such opens are violations")
+                         "(no Landlock, the 16-domain limit, other threads running on "
+                         "ABI < 8, or exec without rpath: Landlock checks read access at "
+                         "execve); such opens are violations")
         weak.extend(self._proc_mem_gaps(request))
         weak.extend(self._wx_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
@@ -167,6 +168,8 @@ class LinuxBackend(BackendBase):
         mask = allowances.handled(new)
         if not mask:
             return None
+        if "exec" in new and mask & allowances.READ:
+            return None  # Landlock checks read access at execve: the layer would refuse every exec
         if not abi.current().tsync and (threads.count() if request.old is None or "rpath" in request.old
                                         else threading.active_count()) > 1:
             return None  # the layer would confine this thread only (ABI < 8): no allowances

@@ -112,7 +112,8 @@ def enter(promises: frozenset[str], *, all_threads: bool = False) -> None:
     if not mask:
         return
     flags = A.RESTRICT_SELF_TSYNC if all_threads and row.tsync else 0
-    with Ruleset(mask) as ruleset:
+    # it stands in for domain.enter()'s domain, so it carries the same scope
+    with Ruleset(mask, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         for path, access in rules(promises, row.version):
             found = _fds.get(path)
             if found is None:
