@@ -194,7 +194,7 @@ def test_gaps_missing_path_and_file_create_notes(tmp_path: Path) -> None:
 
 
 def test_commit_without_rules_does_nothing() -> None:
-    uv.commit((), stdio=True)  # must not restrict this test process
+    uv.commit((), promises=None)  # must not restrict this test process
     assert os.listdir("/")
 
 

@@ -18,8 +18,8 @@ from ..base import (
     WorkerSupervisor,
 )
 from . import maps, native, threads
-from .landlock import abi, domain, procfs
-from .policy import NO_MEANING
+from .landlock import abi, allowances, domain, procfs
+from .policy import NO_MEANING, PATHS, PATHS_HELD
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
 
@@ -92,6 +92,7 @@ class LinuxBackend(BackendBase):
         self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
+        self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -123,6 +124,12 @@ class LinuxBackend(BackendBase):
                         "stats what unveil hides, though files opened under it obey unveil")
         domains = self._domains(request)
         weak.extend(domains.gaps)
+        if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
+            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & PATHS.keys()))
+                         + ") are not granted: no Landlock layer can be entered for them "
+                         "(no Landlock, the 16-domain limit, other threads running on "
+                         "ABI < 8, or exec without rpath: Landlock checks read access at "
+                         "execve); such opens are violations")
         weak.extend(self._proc_mem_gaps(request))
         weak.extend(self._wx_gaps(request))
         weak.extend(self._code_file_gaps(request))
@@ -192,6 +199,28 @@ class LinuxBackend(BackendBase):
             except OSError:
                 return procfs.MEMORY_LETTERS
         return self._reach[rules]
+
+    def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
+        """The allowance layer *request* needs (handled rights, rules), or None: the
+        allowances' opens then stay violations (no Landlock, or no layer left)."""
+        new = request.new
+        if new is None or not allowances.available():
+            return None
+        mask = allowances.handled(new)
+        if not mask:
+            return None
+        if "exec" in new and mask & allowances.READ:
+            return None  # Landlock checks read access at execve: the layer would refuse every exec
+        if not abi.current().tsync and (threads.count() if request.old is None or "rpath" in request.old
+                                        else threading.active_count()) > 1:
+            return None  # the layer would confine this thread only (ABI < 8): no allowances
+        key = (mask, tuple(allowances.rules(new)))
+        if key == self._paths:
+            return key  # already in force
+        can_probe = request.old is None or "stdio" in request.old
+        left = domain.layers_left() if can_probe else abi.MAX_LAYERS
+        commit = "unveil" not in new and bool(request.unveils) and not request.unveil_in_force
+        return key if left >= 1 + int(commit) else None
 
     def _domains(self, request: PledgeRequest) -> Domains:
         """Which new Landlock domains this pledge enters (see landlock.domain)."""
@@ -317,8 +346,12 @@ class LinuxBackend(BackendBase):
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
         kernel.prepare()
-        plan = (narrow(self._plan, new) if self._plan is not None
-                else build(new, kernel.arch() or "x86_64"))
+        if request.old is None or request.old & {"rpath", "unveil"}:
+            allowances.prepare()  # the allowance paths, while they can be opened
+        paths = self._paths_layer(request)
+        planned = new | {PATHS_HELD} if paths is not None else new
+        plan = (narrow(self._plan, planned) if self._plan is not None
+                else build(planned, kernel.arch() or "x86_64"))
         execs = "exec" in new or (request.old is not None and "exec" in request.old)
         if execs:
             from .exec import wrap
@@ -330,22 +363,47 @@ class LinuxBackend(BackendBase):
         if commit:
             self._reach_of(unveils, request.old)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
-            _unveil().commit(unveils, stdio="stdio" in new or request.old is None)
+            _unveil().commit(unveils, promises=new | {"stdio"} if request.old is None else new)
             domain.entered()
             self._in_domain = True
-        elif domains.own:
+        entering = paths is not None and paths != self._paths
+        if domains.own and not commit and not entering:
             # Keeps /proc/<pid>/mem of processes outside it out of reach: of those
             # outside the sandbox, and (nested) of those this narrowing leaves broader.
             domain.enter(all_threads=True)
             self._in_domain = True
+        if paths is None:
+            native.set_paths(False)  # the allowances' calls are violations again
         kernel.apply(plan, self._plan)
+        self._plan = plan
+        if entering:
+            # After the filter, so a pledge that fails leaves the process unchanged; until
+            # the layer is in force the filter in force and the previous layer decide,
+            # which is never more than before this pledge.
+            try:
+                allowances.enter(new, all_threads=True)
+            except OSError:
+                native.set_paths(False)
+                plan = narrow(plan, new)  # the allowances' calls trap again, for good
+                kernel.apply(plan, self._plan)
+                self._plan = plan
+                if domains.own and not commit:
+                    domain.enter(all_threads=True)
+                    self._in_domain = True
+                paths = None
+            else:
+                domain.entered()  # also a nested domain: it does what domains.own does
+                self._paths = paths
+                self._in_domain = True
+        if paths is not None:
+            native.set_paths(True, allowances.root_fd(), allowances.entries(new))
         self._plan = plan
         if execs:
             wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:
-        return self._plan.promises if self._plan else None
+        return self._plan.promises - {PATHS_HELD} if self._plan else None
 
     def _threads(self) -> int | None:
         held = self._promises()
@@ -382,7 +440,7 @@ class LinuxBackend(BackendBase):
             wrap.prepare()
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
-        _unveil().commit(unveils, stdio=held is None or "stdio" in held)
+        _unveil().commit(unveils, promises=held)
         if held is None or "exec" in held:
             from .exec import wrap
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from . import consts, policy
 from .rules import OWN_GIDS, OWN_UID, SELF, Arg, Rule
 
@@ -35,6 +37,9 @@ def _value(syscall: str, index: int, value: int) -> str:
         return str(value)
     if syscall == "socket" and index == 2 and value == 0:
         return "0"
+    if syscall == "socket" and index == 1 and value & ~consts.SOCK_TYPE_MASK:
+        flags = [n for n in ("SOCK_CLOEXEC", "SOCK_NONBLOCK") if value & getattr(consts, n)]
+        return "\\|".join([_value(syscall, index, value & consts.SOCK_TYPE_MASK), *flags])  # a table cell
     if syscall in ("setsockopt", "getsockopt") and index == 1 and value == 0:
         return "IPPROTO_IP"
     for prefix in _VOCAB.get((syscall, index), ()):
@@ -74,6 +79,10 @@ def rule_text(rule: Rule, promise: str) -> str:
     others = sorted(rule.needs - {promise})
     if others:
         text += " with " + " ".join(others)
+    if rule.errno:
+        text += f" fails with {errno.errorcode.get(rule.errno, rule.errno)}"
+    if rule.why:
+        text += f" ({rule.why})"
     return text
 
 
@@ -81,13 +90,18 @@ def markdown() -> str:
     """The table: one row per promise, its plain syscalls and its argument-checked ones."""
     lines = ["| promise | allows on Linux |", "|---|---|"]
     for promise, rules in policy.POLICY.items():
-        plain = sorted({r.syscall for r in rules if not r.args and r.needs == {promise}})
-        checked = [rule_text(r, promise) for r in rules if r.args or r.needs != {promise}]
+        plain = sorted({r.syscall for r in rules
+                        if not r.args and r.needs == {promise} and not r.why})
+        checked = [rule_text(r, promise) for r in rules
+                   if r.args or r.needs != {promise} or r.why]
         parts = []
         if plain:
             parts.append(", ".join(plain))
         if checked:
             parts.append("; ".join(dict.fromkeys(checked)))
+        if promise in policy.PATHS:
+            parts.append("paths (OpenBSD's, through a Landlock layer of exactly these): "
+                         + ", ".join(f"{p} {m!r}" for p, m in policy.PATHS[promise]))
         cell = "<br>".join(parts) or f"nothing: {policy.NO_MEANING.get(promise, '')}"
         if promise in policy.NO_MEANING and parts:
             cell += f"<br>({policy.NO_MEANING[promise]})"

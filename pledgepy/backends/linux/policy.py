@@ -17,10 +17,13 @@ from .consts import (
     ARCH_GET_GS,
     ARCH_SET_FS,
     AT_EMPTY_PATH,
+    AT_REMOVEDIR,
     CLONE_NAMESPACES,
     CLONE_PTRACE,
     CLONE_THREAD_FLAGS,
     CLONE_UNTRACED,
+    EACCES,
+    EPERM,
     F_ADD_SEALS,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
@@ -126,7 +129,9 @@ from .consts import (
     SO_SNDTIMEO,
     SO_TIMESTAMP,
     SO_TYPE,
+    SOCK_CLOEXEC,
     SOCK_DGRAM,
+    SOCK_NONBLOCK,
     SOCK_SEQPACKET,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
@@ -172,6 +177,8 @@ from .rules import (
     allow_any,
     bits_clear,
     bits_set,
+    fail,
+    from_handler,
     is_self,
     none_of,
     null,
@@ -249,11 +256,91 @@ def _sockopts(needs: str, level: int, names: tuple[int, ...]) -> tuple[Rule, ...
             when(needs, "getsockopt", one_of(1, level), one_of(2, *names)))
 
 
+def _nscd_probe(needs: str) -> Rule:
+    """glibc's nscd probe, exactly as it spells it: refused quietly, so glibc uses its files."""
+    return fail(needs, "socket", EACCES, one_of(0, AF_UNIX),
+                one_of(1, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK), one_of(2, 0),
+                why="glibc probes nscd before every lookup; a failed socket() means no nscd")
+
+
 def _inet_socket(needs: str) -> Rule:
     return when(needs, "socket", one_of(0, AF_INET, AF_INET6),
                 one_of(1, SOCK_STREAM, SOCK_DGRAM, mask=SOCK_TYPE_MASK),
                 one_of(2, 0, IPPROTO_TCP, IPPROTO_UDP))
 
+
+#: OpenBSD's path allowances (kern_pledge.c pledge_namei): promise -> (path, unveil letters).
+#: BPF cannot see paths, so such an open traps like any violation; the SIGSYS handler
+#: makes it again from its own call site, which the filter lets through only while a
+#: Landlock layer whose rights cover exactly these paths is in force (:data:`PATHS_HELD`,
+#: landlock/allowances.py). What the layer refuses is a violation, as on OpenBSD.
+#: Missing paths grant nothing; a directory grants its whole tree.
+PATHS: dict[str, tuple[tuple[str, str], ...]] = {
+    "stdio": (
+        ("/dev/null", "rw"),  # answered by the handler from a descriptor: see DUPED
+        ("/etc/localtime", "r"),
+        # CPython's default TZPATH: zoneinfo.ZoneInfo() under stdio
+        ("/usr/share/zoneinfo", "r"), ("/usr/lib/zoneinfo", "r"),
+        ("/usr/share/lib/zoneinfo", "r"), ("/etc/zoneinfo", "r"),
+        # glibc's CPU count (sysconf, malloc's arena limit): os.cpu_count(), executors
+        ("/sys/devices/system/cpu/online", "r"), ("/sys/devices/system/cpu/possible", "r"),
+        ("/sys/devices/system/cpu/present", "r"),
+    ),
+    "dns": (
+        ("/etc/resolv.conf", "r"), ("/etc/hosts", "r"), ("/etc/services", "r"),
+        ("/etc/protocols", "r"),
+        # what glibc's resolver reads on Linux besides
+        ("/etc/nsswitch.conf", "r"), ("/etc/gai.conf", "r"), ("/etc/host.conf", "r"),
+    ),
+    "getpw": (
+        ("/etc/passwd", "r"), ("/etc/group", "r"),  # never shadow
+        ("/etc/nsswitch.conf", "r"),
+    ),
+    "tmppath": (("/tmp", "rwc"),),
+}
+#: Allowance paths the handler answers with a copy of a descriptor opened before the
+#: filter, so they need no Landlock layer (which would cost every open of the program).
+DUPED: frozenset[str] = frozenset({"/dev/null"})
+#: The pseudo-promise the plan holds while the Landlock layer of :data:`PATHS` is in force.
+PATHS_HELD = "@paths"
+
+
+def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
+    """The opens *promise*'s :data:`PATHS` need, never O_PATH (Landlock does not check it)."""
+    needs = f"{promise} {PATHS_HELD}"
+    letters = "".join(sorted({c for p, m in PATHS[promise] if p not in DUPED for c in m}))
+    reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
+    no_path = from_handler(), bits_clear(flags, O_PATH)
+    no_create = bits_clear(flags, CREATE_BITS)
+    why = "the paths OpenBSD lets through (see Differences from OpenBSD)"
+    rules = [when(needs, syscall, reading, no_create, bits_clear(flags, O_TRUNC), *no_path, why=why)]
+    if "w" in letters:  # O_CREAT: Python's open(os.devnull, "w"); the layer refuses creating
+        rules.append(when(needs, syscall, one_of(flags, O_WRONLY, O_RDWR, mask=O_ACCMODE),
+                          bits_clear(flags, O__TMPFILE), bits_clear(mode, SETID_BITS), *no_path,
+                          why=why))
+    if "c" in letters:
+        rules.append(when(needs, syscall, none_of(flags, 0, mask=CREATE_BITS),
+                          bits_clear(mode, SETID_BITS), *no_path, why=why))
+    return tuple(rules)
+
+
+def _paths_rules() -> dict[str, tuple[Rule, ...]]:
+    out: dict[str, tuple[Rule, ...]] = {}
+    for promise in PATHS:
+        rules = (*_allowance_rules(promise, "open", 1, 2), *_allowance_rules(promise, "openat", 2, 3))
+        if promise == "tmppath":
+            needs = f"tmppath {PATHS_HELD}"
+            rules += (when(needs, "unlink", from_handler()),
+                      when(needs, "unlinkat", from_handler(), bits_clear(2, AT_REMOVEDIR)))
+        out[promise] = rules
+    # The handler makes these calls again for any promise; the shapes no held promise
+    # allows fail (it then reports the violation) instead of trapping inside it.
+    out[PATHS_HELD] = tuple(fail(PATHS_HELD, name, EPERM, from_handler(), why="the handler's retry")
+                            for name in ("open", "openat", "unlink", "unlinkat"))
+    return out
+
+
+PATHS_RULES = _paths_rules()
 
 #: Allowed under every promise set, even "": exiting, narrowing (like OpenBSD's
 #: PLEDGE_ALWAYS), and what the violation handler needs to report and abort.
@@ -334,6 +421,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
         when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
         *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
+        *allow("stdio", "capget",
+               why="reads capability sets, as id(1) and node do; changing them (capset) is never allowed"),
+        *allow("stdio", "pkey_alloc", "pkey_free",
+               why="memory protection keys only take access away from this process's own pages"),
     ),
     "rpath": (
         *_open_rules("open", 1, 2),
@@ -345,9 +436,8 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                    hint=_STAT_HINT),
         *allow_any("rpath wpath", "access", "faccessat", "faccessat2", "readlink",
                    "readlinkat", hint=_STAT_HINT),
-        # extended attributes, read only (ls -l asks for ACLs and security labels)
         *allow("rpath", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
-               "flistxattr"),
+               "flistxattr", why="read-only metadata, as ls -l reads for ACLs and SELinux labels"),
     ),
     "wpath": (
         *allow("wpath", "truncate"),
@@ -413,9 +503,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *_sockopts("dns", SOL_SOCKET, _SOCKOPT_SOCKET),
         *_sockopts("dns", IPPROTO_IPV6, _SOCKOPT_IPV6),
         *_sockopts("dns", IPPROTO_IP, _SOCKOPT_IP),
+        _nscd_probe("dns"),
     ),
     # getpw: the files are read with open(), which needs rpath on Linux.
-    "getpw": (),
+    "getpw": (_nscd_probe("getpw"),),
     # The kernel cannot look inside msg_control, so every sendmsg/recvmsg is
     # treated as one that may carry descriptors.
     "sendfd": (*allow("sendfd", "sendmsg", "sendmmsg"),),
@@ -464,8 +555,6 @@ POLICY: dict[str, tuple[Rule, ...]] = {
 
 #: Promises that grant nothing on Linux, and why (stricter than OpenBSD, never weaker).
 NO_MEANING: dict[str, str] = {
-    "tmppath": "BPF cannot check that a path is under /tmp; use cpath with unveil('/tmp', 'rwc')",
-    "getpw": "the password files are read with open(), which needs rpath on Linux",
     "ps": "Linux has no process sysctls; /proc needs rpath",
     "vminfo": "Linux has no VM sysctls; /proc needs rpath",
     "pf": "pf(4) does not exist on Linux",
@@ -495,8 +584,11 @@ NEVER: tuple[str, ...] = (
 
 
 def all_rules() -> tuple[Rule, ...]:
-    """Every rule: ALWAYS first, then each promise's in vocabulary order."""
+    """Every rule: ALWAYS first, then each promise's in vocabulary order, then
+    the path allowances' (:data:`PATHS_RULES`)."""
     out: list[Rule] = list(ALWAYS)
     for rules in POLICY.values():
+        out.extend(rules)
+    for rules in PATHS_RULES.values():
         out.extend(rules)
     return tuple(out)

@@ -14,15 +14,20 @@ from collections import namedtuple
 SELF = -1
 OWN_UID = -2
 OWN_GIDS = -3
+HANDLER_IP = -4
+#: The index of the instruction pointer in an :class:`Arg` (seccomp_data offset 8).
+IP = -1
 
 
-class Identity(namedtuple("Identity", "pid uid gids")):
-    """The values the placeholders stand for."""
+class Identity(namedtuple("Identity", "pid uid gids ip", defaults=(0,))):
+    """The values the placeholders stand for (*ip*: where the SIGSYS handler's own
+    syscall returns to, 0 without the handler: such rules then never match)."""
 
     __slots__ = ()
     pid: int
     uid: int
     gids: tuple[int, ...]
+    ip: int
 
     def expand(self, values: tuple[int, ...]) -> tuple[int, ...]:
         out: list[int] = []
@@ -33,6 +38,8 @@ class Identity(namedtuple("Identity", "pid uid gids")):
                 out.append(self.uid)
             elif v == OWN_GIDS:
                 out.extend(self.gids)
+            elif v == HANDLER_IP:
+                out.append(self.ip)
             else:
                 out.append(v)
         return tuple(dict.fromkeys(out))
@@ -60,14 +67,21 @@ class Arg(namedtuple("Arg", "index values mask negate wide",
         return (got not in self.values) if self.negate else (got in self.values)
 
 
-class Rule(namedtuple("Rule", "syscall needs args hint", defaults=((), ""))):
-    """One way a syscall may be allowed."""
+class Rule(namedtuple("Rule", "syscall needs args hint errno why", defaults=((), "", 0, ""))):
+    """One way a syscall may be allowed, or (``errno``) quietly refused.
+
+    A rule with an ``errno`` makes a matching call fail with that error
+    instead of running or counting as a violation; ``why`` says why the table
+    holds the rule (shown in the README's promise table).
+    """
 
     __slots__ = ()
     syscall: str
     needs: frozenset[str]
     args: tuple[Arg, ...]
     hint: str
+    errno: int
+    why: str
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> Arg:
@@ -95,15 +109,20 @@ def null(index: int) -> Arg:
     return Arg(index, (0,), 0xFFFFFFFFFFFFFFFF, wide=True)
 
 
+def from_handler() -> Arg:
+    """The call is made by pledgepy's SIGSYS handler (its one call site), not the program."""
+    return Arg(IP, (HANDLER_IP,), 0xFFFFFFFFFFFFFFFF, wide=True)
+
+
 def is_self(index: int) -> Arg:
     """The pid argument is this process."""
     return Arg(index, (SELF,))
 
 
-def allow(needs: str, *syscalls: str, hint: str = "") -> tuple[Rule, ...]:
+def allow(needs: str, *syscalls: str, hint: str = "", why: str = "") -> tuple[Rule, ...]:
     """Each syscall, unconditionally, with promises *needs* (space-separated)."""
     need = frozenset(needs.split())
-    return tuple(Rule(s, need, (), hint) for s in syscalls)
+    return tuple(Rule(s, need, (), hint, 0, why) for s in syscalls)
 
 
 def allow_any(promises: str, *syscalls: str, hint: str = "") -> tuple[Rule, ...]:
@@ -111,6 +130,18 @@ def allow_any(promises: str, *syscalls: str, hint: str = "") -> tuple[Rule, ...]
     return tuple(r for p in promises.split() for r in allow(p, *syscalls, hint=hint))
 
 
-def when(needs: str, syscall: str, *args: Arg, hint: str = "") -> Rule:
+def when(needs: str, syscall: str, *args: Arg, hint: str = "", why: str = "") -> Rule:
     """*syscall* with promises *needs* when every test in *args* holds."""
-    return Rule(syscall, frozenset(needs.split()), tuple(args), hint)
+    return Rule(syscall, frozenset(needs.split()), tuple(args), hint, 0, why)
+
+
+def fail(needs: str, syscall: str, errno: int, *args: Arg, why: str) -> Rule:
+    """*syscall* fails with *errno* (no violation) under *needs* when every test holds.
+
+    Refusals are tried after every allowing rule, so another promise that
+    allows the call wins. *args* may not be empty: an unconditional refusal
+    is no promise's business.
+    """
+    if not args:
+        raise ValueError("a refusal needs argument tests")
+    return Rule(syscall, frozenset(needs.split()), tuple(args), "", errno, why)

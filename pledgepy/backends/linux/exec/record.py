@@ -23,6 +23,7 @@ import errno
 import os
 from collections import namedtuple
 
+from ....promises import VOCABULARY
 from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
 from .. import native
 from ..consts import (
@@ -44,6 +45,8 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, build, concrete
 from ..syscalls import BY_ARCH
 from . import supervise
+
+_WORDS = frozenset(VOCABULARY)
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -215,7 +218,9 @@ class Recording:
         self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
         self.rules: dict[str, list[Rule]] = {}
         for rule in all_rules():
-            self.rules.setdefault(rule.syscall, []).append(rule)
+            # promises only: quiet refusals and the handler's own retries allow nothing
+            if not rule.errno and rule.needs <= _WORDS:
+                self.rules.setdefault(rule.syscall, []).append(rule)
         self.hold = bytearray(max(self.names) + 1)
         if python:  # every call waits, so where it came from can be read
             self.hold = bytearray(b"\1" * len(self.hold))
@@ -264,8 +269,8 @@ class Recording:
     def needs(self, name: str, args: tuple[int, ...], pid: int) -> frozenset[frozenset[str]]:
         """Every promise set one of whose rules allows this call (minimal sets only)."""
         who = Identity(pid, self.uid, self.gids)
-        alts = {r.needs for r in self.rules.get(name, ())
-                if all(a.matches(args) for a in concrete(r, who).args)}
+        alts = {r.needs for r in self.rules.get(name, ())  # quiet refusals allow nothing
+                if not r.errno and all(a.matches(args) for a in concrete(r, who).args)}
         return frozenset(a for a in alts if not any(b < a for b in alts))
 
     def _judge(self, name: str, args: tuple[int, ...],

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from ....status import Gaps
 from ...base import UnveilRule
 from .. import threads as _threads
+from ..policy import PATHS
 from . import abi as A
 from .ruleset import LandlockError, Ruleset
 
@@ -39,21 +40,14 @@ C_ACCESS = (A.ACCESS_FS_MAKE_CHAR | A.ACCESS_FS_MAKE_DIR | A.ACCESS_FS_MAKE_REG
             | A.ACCESS_FS_REFER)
 LETTERS: dict[str, int] = {"r": R_ACCESS, "w": W_ACCESS, "x": X_ACCESS, "c": C_ACCESS}
 
-#: Paths OpenBSD keeps reachable under unveil while ``stdio`` is held.
-STDIO_PATHS: tuple[tuple[str, str], ...] = (
-    ("/dev/null", "rw"),
-    ("/etc/localtime", "r"),
-)
-#: Where the zoneinfo tree may live (CPython's default TZPATH); existing ones get "r".
-ZONEINFO_DIRS: tuple[str, ...] = (
-    "/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo",
-)
+#: Paths OpenBSD keeps reachable under unveil while ``stdio`` is held (policy.PATHS).
+STDIO_PATHS: tuple[tuple[str, str], ...] = PATHS["stdio"]
 
 #: Promises under which the seccomp filter lets chmod/chown/utimes/xattr calls through.
 _ATTR_PROMISES = frozenset({"fattr", "chown"})
 
 NOTE_DIFFERENCES = (
-    "denials give EACCES (OpenBSD: ENOENT); stat(), access(), readlink() and chdir() "
+    "denials give EACCES (OpenBSD: ENOENT); stat(), access(), readlink(), getxattr() and chdir() "
     "still work on paths outside the rules (their metadata stays visible; opening, "
     "listing and changing them is refused)"
 )
@@ -229,15 +223,22 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
 
 def stdio_rules() -> tuple[UnveilRule, ...]:
     """The rules :func:`commit` adds while ``stdio`` is held (existing paths only)."""
-    found = [UnveilRule(p, m) for p, m in STDIO_PATHS]
-    found += [UnveilRule(d, "r") for d in ZONEINFO_DIRS if os.path.isdir(d)]
-    return tuple(found)
+    return allowance_rules(frozenset({"stdio"}))
 
 
-def commit(rules: tuple[UnveilRule, ...], *, stdio: bool) -> None:
+def allowance_rules(promises: frozenset[str] | None) -> tuple[UnveilRule, ...]:
+    """The rules :func:`commit` adds for *promises*' path allowances (None: unpledged,
+    stdio's only: a later pledge may not hold the others). Existing paths only."""
+    held = frozenset({"stdio"}) if promises is None else promises
+    found = {p: m for promise in PATHS if promise in held for p, m in PATHS[promise]}
+    return tuple(UnveilRule(p, m) for p, m in found.items() if os.path.exists(p))
+
+
+def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> None:
     """Enforce *rules* now: one ruleset, NO_NEW_PRIVS, landlock_restrict_self.
 
-    With *stdio*, OpenBSD's always-reachable paths are added. No rules at all
+    The path allowances of *promises* (None: unpledged) are added, as OpenBSD
+    lets them through unveil (:func:`allowance_rules`). No rules at all
     means nothing to hide (as on OpenBSD) and nothing is done; neither is
     anything done without Landlock (:func:`gaps` reports that). A rule whose
     path cannot be opened grants nothing. On failure nothing is enforced.
@@ -247,7 +248,7 @@ def commit(rules: tuple[UnveilRule, ...], *, stdio: bool) -> None:
     row = A.current()
     if not row.available:
         return
-    extra = stdio_rules() if stdio else ()
+    extra = allowance_rules(promises)
     with Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         for rule in (*rules, *extra):
             access = access_for(rule.permissions, row.version)

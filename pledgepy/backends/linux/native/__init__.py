@@ -36,6 +36,7 @@ except ImportError as exc:  # built, but cannot be loaded (another machine, miss
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
 _localtime_fd: int | None = None
+_devnull_fd: int | None = None
 _installed = False  # pledgepy's SIGSYS handler is in place
 
 
@@ -104,6 +105,13 @@ def prepare() -> None:
         except OSError:
             _localtime_fd = -1
         c.pp_set_localtime_fd(_localtime_fd)
+    global _devnull_fd
+    if _devnull_fd is None:  # stdio's /dev/null: opens of it are answered with copies
+        try:
+            _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            _devnull_fd = -1
+        c.pp_set_devnull_fd(_devnull_fd)
     if not faulthandler.is_enabled():
         faulthandler.enable(file=2, all_threads=False)  # fd 2, like the handler: works
         # even when sys.stderr was replaced by an object without a descriptor
@@ -151,3 +159,19 @@ def set_quiet(quiet: bool) -> None:
     """Turn the one-line violation messages off (True) or on."""
     if _sigsys is not None:
         _sigsys.lib.pp_set_quiet(1 if quiet else 0)
+
+
+def set_paths(on: bool, root_fd: int = -1, paths: tuple[tuple[str, bool], ...] = ()) -> None:
+    """Tell the handler whether the path allowances' Landlock layer is in force (it then
+    makes their calls again from its own call site, and answers stat() by a read-only
+    open; of "/" from *root_fd*), and which (path, is a directory) are allowances: a
+    failure there is the call's error, not a violation."""
+    if _sigsys is not None:
+        blob = b"".join(p.rstrip("/").encode() + (b"/\0" if d else b"\0") for p, d in paths)
+        _sigsys.lib.pp_set_paths(1 if on else 0, root_fd, blob, len(blob))
+
+
+def handler_ip() -> int:
+    """Where the handler's own syscall returns to (0 without the handler): the filter
+    lets the path allowances' opens through from there only (policy.PATHS_RULES)."""
+    return int(_sigsys.lib.pp_blessed_ip()) if _sigsys is not None else 0

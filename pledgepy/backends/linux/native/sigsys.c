@@ -55,6 +55,10 @@ static volatile int g_quiet;
 static char g_prog[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
 static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
+static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the filter */
+static volatile int g_paths; /* the Landlock layer of the path allowances is in force */
+static volatile int g_root_fd = -1; /* "/", opened O_PATH before the filter (glibc stats it) */
+static char g_path_dirs[1024]; /* allowance paths held: "dir/\0file\0...\0" */
 
 /* ---- a tiny async-signal-safe string builder ---- */
 struct buf { char data[1024]; size_t len; };
@@ -87,6 +91,27 @@ static long raw(long nr, long a, long b, long c, long d, long e)
 {
     return syscall(nr, a, b, c, d, e);
 }
+
+/* The handler's one call site for the path allowances' calls: the filter lets them
+ * through only when they return to pp_blessed_return (policy.PATHS_RULES), and the
+ * allowances' Landlock layer decides which paths succeed. */
+long pp_blessed_call(long nr, long a, long b, long c, long d);
+extern char pp_blessed_return[];
+#if defined(__x86_64__)
+__asm__(".text\n.globl pp_blessed_call\n.hidden pp_blessed_call\n"
+        ".type pp_blessed_call,@function\npp_blessed_call:\n"
+        "    mov %rdi, %rax\n    mov %rsi, %rdi\n    mov %rdx, %rsi\n"
+        "    mov %rcx, %rdx\n    mov %r8, %r10\n    syscall\n"
+        ".globl pp_blessed_return\n.hidden pp_blessed_return\npp_blessed_return:\n"
+        "    ret\n.size pp_blessed_call, .-pp_blessed_call\n");
+#elif defined(__aarch64__)
+__asm__(".text\n.globl pp_blessed_call\n.hidden pp_blessed_call\n"
+        ".type pp_blessed_call,%function\npp_blessed_call:\n"
+        "    mov x8, x0\n    mov x0, x1\n    mov x1, x2\n    mov x2, x3\n"
+        "    mov x3, x4\n    svc #0\n"
+        ".globl pp_blessed_return\n.hidden pp_blessed_return\npp_blessed_return:\n"
+        "    ret\n.size pp_blessed_call, .-pp_blessed_call\n");
+#endif
 
 /* ---- reading the trapped syscall ---- */
 static void get_args(ucontext_t *uc, uint64_t a[6])
@@ -252,8 +277,149 @@ static int same_path(const char *path, const char *want)
  *    its own threads. Nothing is opened. Only that exact C-level call: Python's open()
  *    and os.open() always add O_CLOEXEC, so reading the file from Python stays a
  *    violation. */
+/* True when *path* names an allowance path held, lexically: an entry "dir/" covers the
+ * directory and everything beneath it, another entry that file. No ".." is accepted. */
+static int allowance_path(const char *path)
+{
+    if (!path || path[0] != '/')
+        return 0;
+    for (const char *p = path; *p; p++)
+        if (p[0] == '.' && p[1] == '.' && p[-1] == '/' && (p[2] == '/' || p[2] == '\0'))
+            return 0;
+    size_t len = strlen(path);
+    for (const char *e = g_path_dirs; *e; e += strlen(e) + 1) {
+        size_t n = strlen(e);
+        if (e[n - 1] == '/') {
+            if (strncmp(path, e, n) == 0 || (len == n - 1 && strncmp(path, e, n - 1) == 0))
+                return 1;
+        } else if (strcmp(path, e) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#ifndef AT_SYMLINK_NOFOLLOW
+#define AT_SYMLINK_NOFOLLOW 0x100
+#endif
+
+/* The outcome of an allowance call made again from the handler's call site: done (1)
+ * when it succeeded, or failed on a path that is lexically an allowance (ENOENT, or a
+ * file the user may not read); otherwise (the filter's EPERM for another shape, the
+ * layer's EACCES for another path) it stays a violation (0). */
+static int answer(ucontext_t *uc, const char *path, long rc)
+{
+    if (rc >= 0 || (rc != -EPERM && allowance_path(path))) {
+        set_return(uc, rc);
+        return 1;
+    }
+    return 0;
+}
+
+/* While the path allowances' Landlock layer is in force (landlock/allowances.py), the
+ * calls they need trap like any other; they are made again from the handler's call
+ * site, which the filter lets through for the allowances' shapes, and the layer lets
+ * succeed only on the allowance paths. stat() of a path is answered the same way, by
+ * a read-only open and an fstat of it, so it succeeds exactly where reading would;
+ * and stat("/"), which glibc's NSS makes before each lookup, from a descriptor opened
+ * before the filter (metadata of "/" only). */
+static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
+{
+    if (!g_paths)
+        return 0;
+    const char *path;
+    switch (nr) {
+    case SYS_openat:
+        path = (const char *)a[1];
+        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
+    case SYS_unlinkat:
+        path = (const char *)a[1];
+        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+#ifdef SYS_open
+    case SYS_open:
+        path = (const char *)a[0];
+        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+    case SYS_unlink:
+        path = (const char *)a[0];
+        return answer(uc, path, pp_blessed_call(nr, (long)a[0], 0, 0, 0));
+#endif
+    default:
+        break;
+    }
+    path = (const char *)a[1];
+    uint64_t flags;
+#ifdef SYS_newfstatat
+    if (nr == SYS_newfstatat)
+        flags = a[3];
+    else
+#endif
+    if (nr == SYS_statx)
+        flags = a[2];
+    else
+        return 0;
+    if (!path || !path[0] || (flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)))
+        return 0;
+    int is_root = path[0] == '/' && path[1] == '\0' && g_root_fd >= 0;
+    long fd = is_root ? raw(SYS_dup, g_root_fd, 0, 0, 0, 0)
+        : pp_blessed_call(SYS_openat, (long)(int)a[0], (long)path,
+                          O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
+    if (fd < 0)
+        return answer(uc, path, fd);
+    long rc;
+#ifdef SYS_newfstatat
+    if (nr == SYS_newfstatat)
+        rc = raw(SYS_fstat, fd, (long)a[2], 0, 0, 0);
+    else
+#endif
+        rc = raw(SYS_statx, fd, 0, (long)(flags | AT_EMPTY_PATH), (long)a[3], (long)a[4]);
+    raw(SYS_close, fd, 0, 0, 0, 0);
+    set_return(uc, rc);
+    return 1;
+}
+
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+#define PP_O_TMPFILE_BIT 020000000
+
+/* Under stdio, open("/dev/null") (OpenBSD's allowance, read and write) is answered with
+ * a copy of a descriptor opened before the filter: no lookup, no Landlock layer, so it
+ * costs programs that never open it nothing. Its offset and status flags are shared with
+ * the copies, which /dev/null does not care about. */
+static int devnull_open(int nr, const uint64_t a[6], ucontext_t *uc)
+{
+    const char *path;
+    uint64_t flags;
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD) {
+        path = (const char *)a[1];
+        flags = a[2];
+#ifdef SYS_open
+    } else if (nr == SYS_open) {
+        path = (const char *)a[0];
+        flags = a[1];
+#endif
+    } else {
+        return 0;
+    }
+    static const char want[] = "/dev/null";
+    if (g_devnull_fd < 0 || !path || memcmp(path, want, sizeof want) != 0
+        || (flags & (O_PATH | O_DIRECTORY | PP_O_TMPFILE_BIT)))
+        return 0;
+    if ((flags & O_CREAT) && (flags & O_EXCL)) {
+        set_return(uc, -EEXIST);
+        return 1;
+    }
+    set_return(uc, raw(SYS_fcntl, g_devnull_fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD,
+                       0, 0, 0));
+    return 1;
+}
+
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
+    if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
+        return 1;
+    if (path_call(nr, a, uc))
+        return 1;
     if (!(g_held & T_STDIO_BIT))
         return 0;
     const char *path = (const char *)a[1];
@@ -358,7 +524,22 @@ void pp_set_program(const char *name)
 void pp_set_held(uint64_t held) { g_held = held; }
 void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
+uint64_t pp_blessed_ip(void) { return (uint64_t)(uintptr_t)pp_blessed_return; }
 void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
+void pp_set_devnull_fd(int fd) { g_devnull_fd = fd; }
+
+/* Turn path_call() on or off; *root_fd* is "/" (O_PATH) or -1; *dirs* the allowance
+ * paths held, "dir/\0file\0" (*len* bytes; too long: none). */
+void pp_set_paths(int on, int root_fd, const char *dirs, size_t len)
+{
+    g_paths = 0;
+    g_root_fd = root_fd;
+    if (len > sizeof g_path_dirs - 2)
+        len = 0;
+    memset(g_path_dirs, 0, sizeof g_path_dirs);
+    memcpy(g_path_dirs, dirs, len);
+    g_paths = on;
+}
 
 int pp_install_handler(void)
 {

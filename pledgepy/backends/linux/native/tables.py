@@ -99,7 +99,8 @@ def build(arch: str) -> Rows:
     bit = {p: i for i, p in enumerate(VOCABULARY)}
     by_name: dict[str, list[Rule]] = {}
     for rule in policy.all_rules():
-        if rule.needs:
+        # the kernel answers refusals and path allowances (no trap to explain)
+        if rule.needs and not rule.errno and policy.PATHS_HELD not in rule.needs:
             by_name.setdefault(rule.syscall, []).append(rule)
     names = {nr: name for name, nr in numbers.items()}
     for nr in range(max(numbers.values()) + 1):

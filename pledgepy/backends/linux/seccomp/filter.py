@@ -93,7 +93,7 @@ def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) ->
         fail = prog.label()
         for arg in rule.args:
             _emit_test(prog, arg, fail)
-        prog.ret(rets["allow"])
+        prog.ret(SECCOMP_RET_ERRNO | rule.errno if rule.errno else rets["allow"])
         prog.place(fail)
     prog.ret(rets["trap"])
 

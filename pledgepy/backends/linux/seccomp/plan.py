@@ -80,11 +80,14 @@ class Plan:
 
 def identity() -> Identity:
     """This process's pid, uid and groups, for the rules' placeholders."""
-    return Identity(os.getpid(), os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()})))
+    from .. import native
+
+    return Identity(os.getpid(), os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()})),
+                    native.handler_ip())
 
 
 def concrete(rule: Rule, who: Identity) -> Rule:
-    return Rule(rule.syscall, rule.needs, tuple(a.concrete(who) for a in rule.args), rule.hint)
+    return rule._replace(args=tuple(a.concrete(who) for a in rule.args))
 
 
 def _has_placeholder(rule: Rule) -> bool:
@@ -129,10 +132,11 @@ def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset
     held = [(r, p) for r, p in rules if r.needs <= promises]
     if not held:
         return TRAP
-    if any(not r.args for r, _ in held):
+    if any(not r.args and not r.errno for r, _ in held):
         return ALLOW
     if not who and any(p for _, p in held):
         who.append(identity())
+    held.sort(key=lambda rp: rp[0].errno != 0)  # refusals after every allowing rule
     return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
 
 
