@@ -133,6 +133,7 @@ class LinuxBackend(BackendBase):
         weak.extend(self._proc_mem_gaps(request))
         weak.extend(self._wx_gaps(request))
         weak.extend(self._code_file_gaps(request))
+        weak.extend(self._unveiled_allowance_gaps(request))
         if (new is not None and "unix" in new and not self._in_domain
                 and abi.current().abstract_unix_scope):
             notes.append("unix: abstract unix sockets created outside the sandbox are out of "
@@ -200,6 +201,23 @@ class LinuxBackend(BackendBase):
                 return procfs.MEMORY_LETTERS
         return self._reach[rules]
 
+    @staticmethod
+    def _unveiled_allowance_gaps(request: PledgeRequest) -> list[str]:
+        """Unveil rules committed while an allowance promise was held include its files;
+        Landlock cannot take a rule back, so dropping the promise later leaves them
+        reachable to the path promises still held (OpenBSD ends the bypass at once)."""
+        old, new = request.old, request.new
+        if old is None or new is None or not request.unveil_in_force or not request.unveils:
+            return []
+        dropped = sorted(p for p in PATHS if p != "stdio" and p in old and p not in new)
+        if not dropped or not new & {"rpath", "wpath", "cpath"}:
+            return []
+        files = ", ".join(path for p in dropped for path, _ in PATHS[p][:3])
+        return [f"{' '.join(dropped)}: the unveil rules in force were committed while "
+                f"{'they were' if len(dropped) > 1 else 'it was'} held and include "
+                f"{'their' if len(dropped) > 1 else 'its'} files ({files}, ...); Landlock "
+                "cannot take rules back, so they stay reachable to rpath/wpath/cpath"]
+
     def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
         """The allowance layer *request* needs (handled rights, rules), or None: the
         allowances' opens then stay violations (no Landlock, or no layer left)."""
@@ -211,8 +229,10 @@ class LinuxBackend(BackendBase):
             return None
         if "exec" in new and mask & allowances.READ:
             return None  # Landlock checks read access at execve: the layer would refuse every exec
-        if not abi.current().tsync and (threads.count() if request.old is None or "rpath" in request.old
-                                        else threading.active_count()) > 1:
+        # threads.count() assumes others when /proc cannot be read: threading's count
+        # misses _thread and native threads, which would keep a wider layer
+        readable = request.old is None or "rpath" in request.old  # /proc/self/task
+        if not abi.current().tsync and threads.count(readable) > 1:
             return None  # the layer would confine this thread only (ABI < 8): no allowances
         key = (mask, tuple(allowances.rules(new)))
         if key == self._paths:
