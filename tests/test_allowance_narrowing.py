@@ -47,3 +47,26 @@ print(st.level, any("were committed while" in g and "/etc/passwd" in g for g in 
     assert r.returncode == 0, r.explain()
     lines = r.stdout.splitlines()
     assert lines[-1] == "partial True", r.explain()
+
+
+def test_a_violation_after_narrowing_under_unveil_is_explained(tmp_path: object) -> None:
+    # the handler once retried every open from its call site, which an older stacked
+    # filter trapped: a silent SIGSYS death instead of the message (the README demo)
+    r = run(f"""
+import pledgepy
+pledgepy.unveil({str(tmp_path)!r}, "r")
+pledgepy.pledge("stdio rpath")
+pledgepy.pledge("stdio")
+open({str(tmp_path)!r} + "/report.txt", "w")
+""")
+    assert r.returncode == -6 and 'needs "wpath cpath"' in r.stderr, r.explain()
+
+
+def test_the_readme_demo_catches_its_violation() -> None:
+    import subprocess
+
+    from tests.childproc import ROOT
+
+    p = subprocess.run([sys.executable, str(ROOT / "examples/demo.py")], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 0 and "violation caught: yes" in p.stdout, p.stdout + p.stderr

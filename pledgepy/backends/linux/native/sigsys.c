@@ -331,16 +331,24 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
     switch (nr) {
     case SYS_openat:
         path = (const char *)a[1];
+        if (!allowance_path(path))
+            return 0;
         return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
     case SYS_unlinkat:
         path = (const char *)a[1];
+        if (!allowance_path(path))
+            return 0;
         return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
 #ifdef SYS_open
     case SYS_open:
         path = (const char *)a[0];
+        if (!allowance_path(path))
+            return 0;
         return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
     case SYS_unlink:
         path = (const char *)a[0];
+        if (!allowance_path(path))
+            return 0;
         return answer(uc, path, pp_blessed_call(nr, (long)a[0], 0, 0, 0));
 #endif
     default:
@@ -360,6 +368,10 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
     if (!path || !path[0] || (flags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)))
         return 0;
     int is_root = path[0] == '/' && path[1] == '\0' && g_root_fd >= 0;
+    /* only what may be an allowance is retried: anything else is a violation with its
+     * message, never a retry an older stacked filter could trap (a silent death) */
+    if (!is_root && !allowance_path(path))
+        return 0;
     long fd = is_root ? raw(SYS_dup, g_root_fd, 0, 0, 0, 0)
         : pp_blessed_call(SYS_openat, (long)(int)a[0], (long)path,
                           O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
