@@ -14,11 +14,13 @@ and reports the median, first unfiltered (its own baseline), then under its cond
 Two views, both medians over --runs children per condition (conditions take turns in
 rotating order):
 
-* absolute: the filtered phase of each condition's children, compared across conditions;
+* absolute: the filtered phase of each condition's children (no differences across
+  conditions: children differ from one another by more than the 50-100 ns measured);
 * paired: each child's filtered minus its own unfiltered phase, less the same difference
-  in the unfiltered children (drift).  Children differ from one another by more than the
-  50-100 ns being measured on a noisy VM; the paired view cancels that, and the verdicts
-  use it (the absolute ratios are printed next to them).
+  in the unfiltered children (drift), with a bootstrap interval over children.  A cost
+  whose interval includes 0 is printed as unresolved, ratios are formed only from
+  resolved costs, and a target is judged only when the ratio's interval is on one side
+  of it.  For exact per-syscall figures see bpf_replay.py (instructions executed).
 
 Which syscalls the kernel's seccomp cache serves is computed by benchmarks/seccomp_cache.py.
 
