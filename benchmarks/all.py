@@ -2,6 +2,7 @@
 
     python3 benchmarks/all.py                  # everything (root; valgrind; ~15 min)
     python3 benchmarks/all.py --deterministic  # only the counts: BPF replay, callgrind
+    python3 benchmarks/all.py --skip-run       # counts and the peer comparison only
 
 Sections written (each replaced in RESULTS.md, the others left as they are):
 bpf_replay.py (BPF instructions per syscall, pledgepy and libseccomp), callgrind_counts.py
@@ -39,6 +40,8 @@ def main() -> int:
     parser.add_argument("--cg-runs", type=int, default=3, help="callgrind runs per program")
     parser.add_argument("--rounds", type=int, default=21, help="compare.py start-up rounds")
     parser.add_argument("--children", type=int, default=9, help="compare.py open() children")
+    parser.add_argument("--skip-run", action="store_true",
+                        help="leave out run.py and bench_unveil.py (their own sections)")
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args()
     command = "python3 benchmarks/all.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -72,7 +75,7 @@ def main() -> int:
     for h, body in sections.items():
         text = run.replace_section(text, h, "\n".join(body))
     results.write_text(text)
-    if not args.deterministic:
+    if not (args.deterministic or args.skip_run):
         subprocess.run([sys.executable, str(HERE / "run.py"), "--append", "--unveil"],
                        check=True)
     print(f"written: {results}", file=sys.stderr)

@@ -61,10 +61,11 @@ def shim(tmp: str) -> str:
     return out
 
 
-def ir(argv: list[str], tmp: str, preload: str, abi: int) -> int | str:
+def ir(argv: list[str], tmp: str, preload: str, abi: int,
+       base_env: dict[str, str]) -> int | str:
     """Total Ir of one run of *argv* under callgrind, or why it failed."""
     out = os.path.join(tmp, "cg.out")
-    env = dict(os.environ, PYTHONHASHSEED="0", LD_PRELOAD=preload,
+    env = dict(base_env, PYTHONHASHSEED="0", LD_PRELOAD=preload,
                VG_SHIM_LANDLOCK_ABI=str(abi))
     run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                           *argv], env=env, capture_output=True, text=True)
@@ -84,16 +85,17 @@ def measure(runs: int) -> tuple[dict[str, list[int]], dict[str, str]]:
     names = list(workloads.PROGRAMS)
     skipped = {n: why for n in names if (why := workloads.available(n)) is not None}
     names = [n for n in names if n not in skipped]
-    for n in names:  # warm the bytecode caches, outside the counts
-        subprocess.run(workloads.program(n), capture_output=True)
     counts: dict[str, list[int]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory(prefix="pledgepy-cg-") as tmp:
+        base_env = workloads.env(os.path.join(tmp, "pycache"))
+        for n in names:  # warm the bytecode caches, outside the counts
+            subprocess.run(workloads.program(n), capture_output=True, env=base_env)
         preload, abi = shim(tmp), landlock_abi()
         for _ in range(runs):
             for n in names:
                 if n in skipped:
                     continue
-                got = ir(workloads.program(n), tmp, preload, abi)
+                got = ir(workloads.program(n), tmp, preload, abi, base_env)
                 if isinstance(got, str):
                     skipped[n] = got
                     del counts[n]

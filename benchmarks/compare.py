@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,9 +85,12 @@ def _ns(out: str) -> float:
     raise RuntimeError(f"no ns= in {out!r}")
 
 
+ENV: dict[str, str] = dict(os.environ)
+
+
 def _wall(argv: list[str]) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True)
+    subprocess.run(argv, check=True, capture_output=True, env=ENV)
     return (time.perf_counter() - t) * 1e3
 
 
@@ -98,6 +102,13 @@ def spread(values: list[float], fmt: str = ".1f") -> str:
 
 
 def measure(rounds: int, children: int, loops: int) -> dict[str, object]:
+    global ENV
+    with tempfile.TemporaryDirectory(prefix="pledgepy-cmp-") as tmp:
+        ENV = workloads.env(tmp)
+        return _measure(rounds, children, loops)
+
+
+def _measure(rounds: int, children: int, loops: int) -> dict[str, object]:
     progs = sorted({p for p, _, _, _ in ROWS.values()} | {b for _, b, _, _ in ROWS.values()})
     skipped = {p: why for p in progs if (why := workloads.available(p)) is not None}
     progs = [p for p in progs if p not in skipped]
@@ -107,14 +118,15 @@ def measure(rounds: int, children: int, loops: int) -> dict[str, object]:
     startup: dict[str, list[float]] = {p: [] for p in timed}
     apply: dict[str, list[float]] = {p: [] for p in timed}
     for p in progs:  # warm the bytecode caches
-        subprocess.run(argv[p], capture_output=True)
+        subprocess.run(argv[p], capture_output=True, env=ENV)
     base_of = {p: b for p, b, _, _ in ROWS.values()}
     for r in range(rounds):
         for p in timed[r % len(timed):] + timed[:r % len(timed)]:
             base = _wall(argv[base_of[p]])
             startup[p].append(_wall(argv[p]) - base)
         for p in timed:
-            out = subprocess.run(rep[p], check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(rep[p], check=True, capture_output=True, text=True,
+                                 env=ENV).stdout
             apply[p].append(_ns(out) / 1e6)
     conds = ["unrestricted"] + [c for _, _, c, _ in ROWS.values() if c is not None]
     opens: dict[str, list[float]] = {c: [] for c in conds}
@@ -123,7 +135,7 @@ def measure(rounds: int, children: int, loops: int) -> dict[str, object]:
         for c in conds[r % len(conds):] + conds[:r % len(conds)]:
             code = _condition_code(c) + LOOP.format(n=loops, path=OPEN_FILE)
             child = subprocess.run([py, "-W", "ignore", "-c", code], capture_output=True,
-                                   text=True)
+                                   text=True, env=ENV)
             if child.returncode == 0:
                 opens[c].append(_ns(child.stdout))
             else:

@@ -82,6 +82,14 @@ PROGRAMS: dict[str, tuple[str, str]] = {
 REPORT = "if 't2' in dir(): print(f'ns={t2 - t1}')\n"
 
 
+def env(pycache: str) -> dict[str, str]:
+    """The environment to run programs in: bytecode cached (under *pycache*), as in an
+    installed copy, even where PYTHONDONTWRITEBYTECODE is set."""
+    out = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out["PYTHONPYCACHEPREFIX"] = pycache
+    return out
+
+
 def interpreter(kind: str) -> str:
     return sys.executable if kind == "venv" else SYSTEM_PYTHON
 
