@@ -188,8 +188,8 @@ def read_filters(pid: int) -> list[bytes]:
             n = libc.ptrace(PTRACE_SECCOMP_GET_FILTER, pid, len(out), None)
             if n < 0:
                 err = ctypes.get_errno()
-                if err == 2:  # ENOENT: no filter at that index
-                    break
+                if err == 2 or (err == 22 and not out):  # ENOENT: no filter at that
+                    break  # index; EINVAL at the first: the process has no filter at all
                 raise OSError(err, f"PTRACE_SECCOMP_GET_FILTER: {os.strerror(err)}")
             buf = ctypes.create_string_buffer(n * 8)
             libc.ptrace(PTRACE_SECCOMP_GET_FILTER, pid, len(out), buf)

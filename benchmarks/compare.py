@@ -186,7 +186,14 @@ def report(res: dict[str, object], bpf: dict[str, str]) -> list[str]:
         lines.append(f"| {tool} | {statistics.median(s):+.1f} ({spread(s)}) "
                      f"| {statistics.median(a):.2f} ({spread(a, '.2f')}) "
                      f"| {bpf.get(stack, '—') if stack else 'no seccomp filter'} | {cell_open} |")
-    lines += ["", f"open()+close() unrestricted: {b:.0f} ns ({spread(base_open, '.0f')}); "
+    lines += ["", "open() conditions: pledgepy: unveil of the ten directories, lock, then "
+              "`pledge(\"stdio rpath\")` (seccomp + Landlock); pledgepy unveil: the unveil "
+              "and lock only; pyseccomp: its tree filter of the same policy plus landlock "
+              "(PyPI) rules for the same directories; landlock, sandlock (`confine`): their "
+              "rules alone. Apply in-process: after import — pledge() (backend load "
+              "included); unveil + lock; libseccomp rules built and loaded; Ruleset + apply; "
+              "confine().",
+              "", f"open()+close() unrestricted: {b:.0f} ns ({spread(base_open, '.0f')}); "
               f"file {OPEN_FILE}, beneath the rules ({', '.join(workloads.PATHS)}, read). "
               f"{res['rounds']} rounds of start-up, {res['children']} children per open() "
               f"condition, {res['loops']} open+close per loop (median of 3 loops per child). "
