@@ -158,7 +158,7 @@ def replay(filters: list[bytes], nr: int, args: tuple[int, ...]) -> tuple[int, s
         return 0, "ALLOW", True
     data = seccomp_data(nr, args)
     total, verdict = 0, 0x7FFF0000
-    for d in decoded:
+    for d in reversed(decoded):  # newest first: of equally strict verdicts the newest wins
         ret, steps = run(d, data)
         total += steps
         if _strictness(ret) < _strictness(verdict):
@@ -194,7 +194,7 @@ def read_filters(pid: int) -> list[bytes]:
             buf = ctypes.create_string_buffer(n * 8)
             libc.ptrace(PTRACE_SECCOMP_GET_FILTER, pid, len(out), buf)
             out.append(buf.raw)
-        return out[::-1]  # index 0 is the newest
+        return out  # index 0 is the oldest (kernel/seccomp.c: get_nth_filter)
     finally:
         libc.ptrace(PTRACE_DETACH, pid, None, None)
 
@@ -238,10 +238,10 @@ def table(stacks: dict[str, list[bytes]]) -> list[str]:
         for n in names:
             count, verdict, cached = replay(stacks[n], NR[sc], args)
             cells.append("0 (cached)" if cached else f"{count} ({verdict})")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label.replace('|', chr(92) + '|')} | " + " | ".join(cells) + " |")
     sizes = " | ".join(f"{len(s)}: " + "+".join(str(len(f) // 8) for f in s)
                        for s in stacks.values())
-    lines.append(f"| *filters: instructions each* | {sizes} |")
+    lines.append(f"| *filters: instructions each, oldest first* | {sizes} |")
     return lines
 
 
@@ -263,6 +263,18 @@ def verdicts(stacks: dict[str, list[bytes]]) -> list[str]:
     return out
 
 
+def per_filter(stack: list[bytes]) -> list[str]:
+    """For the uncached calls: instructions in each filter of *stack*, oldest first."""
+    out = []
+    for label, sc, args in CALLS:
+        if replay(stack, NR[sc], args)[2]:
+            continue
+        data = seccomp_data(NR[sc], args)
+        steps = [run(seccomp_cache.decode(f), data)[1] for f in stack]
+        out.append(f"{label} {'+'.join(map(str, steps))}")
+    return out
+
+
 def collect(peers: bool) -> dict[str, list[bytes]]:
     stacks = {n: filters_of(code) for n, code in SCENARIOS.items()}
     if peers:
@@ -278,7 +290,9 @@ def markdown(stacks: dict[str, list[bytes]]) -> list[str]:
         "runs them (the verdict in brackets; `0 (cached)`: the kernel's action cache allows "
         "the call without running any filter). pledgepy's filters are read back from the "
         f"kernel of a pledged child. {legend}.", "", *table(stacks), "",
-        *verdicts(stacks)]
+        *verdicts(stacks), "",
+        "Per filter of the narrowed stack (oldest first): "
+        + "; ".join(per_filter(stacks["narrowed"])).replace("|", "\\|") + "."]
 
 
 def main() -> int:
