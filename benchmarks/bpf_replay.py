@@ -79,7 +79,10 @@ SCENARIOS = {
 }
 TITLES = {"single": 'pledge("stdio rpath")',
           "narrowed": '12 promises, 10 narrowings to "stdio rpath"',
-          "unveil": 'unveil /usr r, /tmp rwc, lock; pledge("stdio rpath")'}
+          "unveil": 'unveil /usr r, /tmp rwc, lock; pledge("stdio rpath")',
+          "command": 'the program of `pledge -p "stdio rpath" sleep 60` (the command '
+                     'adds prot_exec for a dynamic program\'s loader; violations go to its '
+                     'supervisor: USER_NOTIF)'}
 
 # --- classic BPF, as the kernel's seccomp runs it -------------------------------------------
 
@@ -224,6 +227,49 @@ def filters_of(code: str, python: str = sys.executable) -> list[bytes]:
             child.stdin.close()
 
 
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                out += kids
+                todo += kids
+        except OSError:
+            continue
+    return out
+
+
+def command_filters(promises: str = "stdio rpath", timeout: float = 20.0) -> list[bytes]:
+    """The filter stack of a program the pledge command runs (``pledge -p ... sleep``)."""
+    import time
+    sleep = next((p for p in ("/bin/sleep", "/usr/bin/sleep") if os.path.exists(p)), "sleep")
+    with subprocess.Popen([sys.executable, "-m", "pledgepy", "-q", "-p", promises, sleep,
+                           "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          cwd=ROOT) as cli:
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for pid in _descendants(cli.pid):
+                    try:
+                        with open(f"/proc/{pid}/comm") as f:
+                            if f.read().strip() == "sleep":
+                                return read_filters(pid)
+                    except OSError:
+                        continue
+                time.sleep(0.05)
+            raise RuntimeError("the pledge command's program did not start")
+        finally:
+            cli.kill()
+            for pid in _descendants(cli.pid):
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+
+
 # --- report ---------------------------------------------------------------------------------
 
 ARG_TARGET = 24
@@ -277,6 +323,7 @@ def per_filter(stack: list[bytes]) -> list[str]:
 
 def collect(peers: bool) -> dict[str, list[bytes]]:
     stacks = {n: filters_of(code) for n, code in SCENARIOS.items()}
+    stacks["command"] = command_filters()
     if peers:
         import peer_filters
         stacks.update(peer_filters.programs())
