@@ -9,6 +9,11 @@ bpf_replay.py (BPF instructions per syscall, pledgepy and libseccomp), callgrind
 (instructions in user space), compare.py (pledgepy against its peers, one interleaved
 run), and unless --deterministic, run.py's own sections (per-syscall loops, pledge()'s
 cost) and bench_unveil.py.  Timings want a quiet machine; the counts do not.
+
+Needs: root (filters are read back with ptrace), gcc, valgrind; the peers where they are
+to be measured: ``pip install pyseccomp landlock sandlock`` into the interpreter running
+this, ``apt-get install python3-seccomp`` (for the system python3).  A peer that is
+missing is reported as not run.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +61,8 @@ def main() -> int:
         "same policy (peer_filters.py): binary tree (SCMP_FLTATR_CTL_OPTIMIZE=2) and the "
         "default layout. Cosmopolitan's pledge: not measured (no binary here)."]
     print("callgrind_counts ...", file=sys.stderr)
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     counts, skipped = callgrind_counts.measure(args.cg_runs)
     sections[H_CG] = head + [
         f"Ir under `valgrind --tool=callgrind`, median of {args.cg_runs} runs of each "
