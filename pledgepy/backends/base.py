@@ -108,6 +108,11 @@ class Backend(Protocol):
         """Import now whatever pledging and unveiling would import later (before a chroot)."""
         ...
 
+    def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        """:meth:`lock_unveil` in a process whose next act is execve (the pledge command's
+        child): nothing it would set up for a later exec of its own is needed."""
+        ...
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
@@ -244,6 +249,9 @@ class BackendBase:
 
     def preload(self) -> None:
         return None
+
+    def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         return None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import NamedTuple
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
@@ -18,14 +17,18 @@ CACHE = "/etc/ld.so.cache"
 _CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 
 
-class Elf(NamedTuple):
+class Elf:
     """The loader-relevant facts of one ELF file."""
 
-    machine: int
-    interp: str | None
-    needed: tuple[str, ...]
-    rpath: tuple[str, ...]
-    runpath: tuple[str, ...]
+    __slots__ = ("machine", "interp", "needed", "rpath", "runpath")
+
+    def __init__(self, machine: int, interp: str | None, needed: tuple[str, ...],
+                 rpath: tuple[str, ...], runpath: tuple[str, ...]) -> None:
+        self.machine = machine
+        self.interp = interp
+        self.needed = needed
+        self.rpath = rpath
+        self.runpath = runpath
 
 
 def read(path: str) -> Elf | None:

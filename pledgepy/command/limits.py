@@ -10,7 +10,6 @@ import ctypes
 import errno
 import os
 import resource
-from typing import NamedTuple
 
 #: option letter -> (resource, what a message calls it)
 RLIMITS: dict[str, tuple[int, str]] = {
@@ -31,12 +30,15 @@ CAP_SETPCAP = 8
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class Identity(NamedTuple):
+class Identity:
     """The user and groups to become (``-u``/``-g``), resolved before the fork."""
 
-    uid: int | None
-    gid: int | None
-    groups: tuple[int, ...] | None
+    __slots__ = ("uid", "gid", "groups")
+
+    def __init__(self, uid: int | None, gid: int | None, groups: tuple[int, ...] | None) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
 
 
 def identity(user: str | None, group: str | None) -> Identity:
