@@ -94,13 +94,16 @@ if pid == 0:
     sub = []
     def cmark(name, since=[time.perf_counter()]):
         now = time.perf_counter(); sub.append((name, now - since[0])); since[0] = now
-    from pledgepy.command import discover
+    from pledgepy.command import discover, limits
     plan = discover.plan(job.path, job.argv, job.promises)
     cmark("child: discovery (ELF, ld.so.cache, stat)")
-    run._prepare(job, opts)
-    cmark("child: Landlock rules, limits, caps, fds")
-    cli.api.lock_unveil_for(job.promises, strict=False, quiet=True)
-    cmark("child: lock unveil")
+    for where, perms in plan.rules:
+        cli.api.unveil(where, perms)
+    cmark(f"child: {len(plan.rules)} unveil() calls")
+    limits.drop_capabilities(); limits.close_inherited()
+    cmark("child: drop capabilities, close fds")
+    cli.api.lock_unveil_for(job.promises, strict=False, quiet=True, then_exec=True)
+    cmark("child: lock unveil (Landlock ruleset)")
     supervisor.confine(job.promises)
     cmark("child: compile + install the filter")
     os.write(w, repr(sub).encode()); os.close(w)
