@@ -41,33 +41,43 @@ COMMANDS = {
 }
 
 
-def once(argv: list[str]) -> float:
-    """Wall seconds of one run of *argv* (stdio on /dev/null), posix_spawn to reaped."""
+def once(argv: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run of *argv* (stdio on /dev/null), spawn to reaped.
+
+    CPU is user + system time of the process and the descendants it waited for
+    (wait4's rusage): less disturbed by other users of the machine than wall time.
+    """
     t = time.perf_counter()
     pid = os.posix_spawn(argv[0], argv, os.environ,
                          file_actions=[(os.POSIX_SPAWN_DUP2, DEVNULL, fd) for fd in (0, 1, 2)])
-    _, status = os.waitpid(pid, 0)
+    _, status, use = os.wait4(pid, 0)
     took = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv}: exit {os.waitstatus_to_exitcode(status)}")
-    return took
+    return took, use.ru_utime + use.ru_stime
+
+
+def _spread(values: list[float]) -> str:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return f"{q[1] * 1e3:+.1f} ms ({q[0] * 1e3:+.1f} to {q[2] * 1e3:+.1f})"
 
 
 def end_to_end(rounds: int) -> list[str]:
-    times: dict[str, list[float]] = {k: [] for k in COMMANDS}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in COMMANDS}
     for argv in COMMANDS.values():  # warm the page cache
         once(argv)
     for _ in range(rounds):
         for name, argv in COMMANDS.items():
             times[name].append(once(argv))
     base = times["/bin/true"]
-    rows = ["| command | median | paired difference over /bin/true (median, 25th–75th) |",
-            "|---|---|---|"]
+    rows = ["| command | wall, median | wall over /bin/true, paired (median, 25th–75th) "
+            "| CPU, median | CPU over /bin/true, paired |", "|---|---|---|---|---|"]
     for name, got in times.items():
-        diffs = sorted(g - b for g, b in zip(got, base, strict=True))
-        q = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
-        rows.append(f"| `{name}` | {statistics.median(got) * 1e3:.1f} ms | "
-                    f"+{q[1] * 1e3:.1f} ms ({q[0] * 1e3:+.1f} to {q[2] * 1e3:+.1f}) |")
+        wall = [g[0] - b[0] for g, b in zip(got, base, strict=True)]
+        cpu = [g[1] - b[1] for g, b in zip(got, base, strict=True)]
+        rows.append(f"| `{name}` | {statistics.median(g[0] for g in got) * 1e3:.1f} ms | "
+                    f"{_spread(wall)} | {statistics.median(g[1] for g in got) * 1e3:.1f} ms | "
+                    f"{_spread(cpu)} |")
     return rows
 
 
