@@ -20,7 +20,13 @@ import sys
 
 from . import api, outlet
 from .command import discover, limits, options, run
-from .command.options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
+from .command.options import (
+    EXIT_CANNOT_RUN,
+    EXIT_NOT_FOUND,
+    EXIT_SANDBOX,
+    EXIT_USAGE,
+    EXIT_VIOLATION,
+)
 from .errors import NativeBuildError
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -145,7 +151,14 @@ def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[
     return said
 
 
-def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int) -> int:
+def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
+                 penalty: int | None = None) -> int:
+    if penalty is not None:  # it broke a promise: 134 however it ended (the message said why)
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+            _note(opts.quiet, f"{opts.prog}[{pid}]: killed with SIGKILL for breaking a promise "
+                              "(it blocked, caught or ignored SIGABRT, the penalty); exit status "
+                              f"{EXIT_VIOLATION} all the same")
+        return EXIT_VIOLATION
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         letter = LIMIT_SIGNALS.get(sig)
@@ -250,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         os.close(go_r)
         supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w)
     _, status = os.waitpid(pid, 0)
-    return _explain_end(opts, job, pid, status)
+    penalty = supervisor.penalty(pid) if supervisor is not None else None
+    return _explain_end(opts, job, pid, status, penalty)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -206,6 +206,11 @@ class ExecSupervisor(Protocol):
         """How a program holding *promises* could still outlive or outrank the parent."""
         ...
 
+    def penalty(self, pid: int) -> int | None:
+        """After :meth:`watch`: the signal process *pid* was sent for a violation (SIGABRT,
+        or SIGKILL when it blocked, caught or ignored SIGABRT); None if it broke none."""
+        ...
+
 
 class WorkerSupervisor(Protocol):
     """A worker's two halves: it confines itself, its parent hears its violations."""
