@@ -3,6 +3,7 @@ imports none of what it does not need."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -63,3 +64,32 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
                        text=True, cwd=ROOT, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def _every_entry(path: str) -> dict[str, list[str]]:
+    """The loader cache read in full (the reference for the lazy reader)."""
+    import struct
+
+    data = open(path, "rb").read()
+    start = data.find(b"glibc-ld.so.cache1.1")
+    nlibs, = struct.unpack_from("<I", data, start + 20)
+    out: dict[str, list[str]] = {}
+
+    def string(at: int) -> str:
+        return data[start + at:data.index(b"\0", start + at)].decode()
+    for i in range(nlibs):
+        _, key, value = struct.unpack_from("<iII", data, start + 48 + 24 * i)
+        out.setdefault(string(key), []).append(string(value))
+    return out
+
+
+def test_the_loader_cache_is_read_lazily_and_completely() -> None:
+    from pledgepy.command import elf
+
+    if not os.path.exists(elf.CACHE):
+        pytest.skip("no glibc loader cache")
+    every = _every_entry(elf.CACHE)
+    got = elf.cache()
+    assert every and all(sorted(got.get(k)) == sorted(v) for k, v in every.items())
+    assert got.get("libnot-a-library-pledgepy.so") == ()
+    assert elf.cache("/nonexistent-pledgepy").get("libc.so.6") == ()
