@@ -25,7 +25,8 @@ EXITS = (
     (str(EXIT_SANDBOX), "this system cannot set the sandbox up as asked (or --strict refused)"),
     (str(EXIT_CANNOT_RUN), "PROG was found but cannot be run (permissions, a bad #! line)"),
     (str(EXIT_NOT_FOUND), "PROG was not found"),
-    (str(EXIT_VIOLATION), "PROG broke a promise (128+SIGABRT, the penalty)"),
+    (str(EXIT_VIOLATION), "PROG broke a promise (128+SIGABRT, the penalty; also when it "
+                          "dodged SIGABRT and SIGKILL had to be used)"),
 )
 
 #: One line per promise, for --help (OpenBSD's pledge(2) in short).
