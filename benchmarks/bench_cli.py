@@ -1,6 +1,6 @@
 """Start-up of the ``pledge`` command: ``pledge -p "stdio rpath" /bin/true`` over ``/bin/true``.
 
-    python3 benchmarks/bench_cli.py --rounds 40
+    python3 benchmarks/bench_cli.py --rounds 40 [--compare OTHER/bin/pledge]
 
 Part 1 runs each command once per round, the commands interleaved (one after the
 other, round after round), and reports the median wall time of each and the
@@ -147,12 +147,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--json", action="store_true", help="the tables as JSON lines")
+    p.add_argument("--compare", metavar="PLEDGE", action="append", default=[],
+                   help="another pledge console script (e.g. an older install) in the same "
+                        "interleaved rounds")
     a = p.parse_args()
+    for other in a.compare:
+        COMMANDS[f'{other} -p "stdio rpath" true'] = [other, "-q", "-p", "stdio rpath", TRUE]
     tables = [end_to_end(a.rounds), breakdown(max(5, a.rounds // 2))]
     if a.json:
         print(json.dumps(tables))
         return
-    print(f"Command: `python3 benchmarks/bench_cli.py --rounds {a.rounds}`; pledge: the console "
+    extra = "".join(f" --compare {c}" for c in a.compare)
+    print(f"Command: `python3 benchmarks/bench_cli.py --rounds {a.rounds}{extra}`; pledge: the console "
           f"script {os.path.basename(PLEDGE)} next to {os.path.basename(sys.executable)}; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}.\n")
     for rows in tables:
