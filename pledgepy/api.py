@@ -160,9 +160,9 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
 
 
 def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
-                    quiet: bool = False) -> None:
+                    quiet: bool = False, then_exec: bool = False) -> None:
     """Lock unveil now, judging the rules against *promises* that a filter will
-    enforce next (the pledge command, whose child then execs)."""
+    enforce next (the pledge command, whose child then execs: *then_exec*)."""
     is_strict = strictness.resolve(strict)
     be = backend()
     with _lock:
@@ -172,7 +172,10 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
         gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
                                          rules)
         strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
-        be.lock_unveil(rules)
+        if then_exec:
+            be.lock_unveil_then_exec(rules)
+        else:
+            be.lock_unveil(rules)
         _state.unveil_locked = True
         _state.unveil_in_force = bool(rules)
         _state.unveil_gaps = gaps

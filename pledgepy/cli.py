@@ -14,16 +14,24 @@ parent's supervisor says what a broken promise was.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import signal
 import sys
 
 from . import api, outlet
 from .command import discover, limits, options, run
-from .command.options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
+from .command.options import (
+    EXIT_CANNOT_RUN,
+    EXIT_NOT_FOUND,
+    EXIT_SANDBOX,
+    EXIT_USAGE,
+    EXIT_VIOLATION,
+)
 from .errors import NativeBuildError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    import argparse
 
 #: What the dynamic loader needs to map a program's libraries.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
@@ -42,6 +50,19 @@ class UsageError(ValueError):
 
 def _parser() -> argparse.ArgumentParser:
     return options.parser()
+
+
+def _options(argv: list[str] | None) -> argparse.Namespace:
+    return options.parse(sys.argv[1:] if argv is None else argv)
+
+
+def _which(prog: str) -> str | None:
+    """PROG on PATH, as shutil.which finds it (without importing shutil: start-up)."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(d or os.curdir, prog)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
 
 
 def _note(quiet: bool, text: str) -> None:
@@ -63,7 +84,7 @@ def _unveil_spec(spec: str) -> tuple[str, str]:
 def _find(prog: str, root: str | None) -> str | None:
     """PROG's path (inside *root* when chrooting), or None."""
     if root is None:
-        path = prog if os.sep in prog else shutil.which(prog)
+        path = prog if os.sep in prog else _which(prog)
         return path if path and os.path.exists(path) else None
     dirs = [prog] if os.sep in prog else [os.path.join(d, prog) for d in
                                           os.environ.get("PATH", "").split(":") if d]
@@ -130,7 +151,14 @@ def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[
     return said
 
 
-def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int) -> int:
+def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
+                 penalty: int | None = None) -> int:
+    if penalty is not None:  # it broke a promise: 134 however it ended (the message said why)
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+            _note(opts.quiet, f"{opts.prog}[{pid}]: killed with SIGKILL for breaking a promise "
+                              "(it blocked, caught or ignored SIGABRT, the penalty); exit status "
+                              f"{EXIT_VIOLATION} all the same")
+        return EXIT_VIOLATION
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         letter = LIMIT_SIGNALS.get(sig)
@@ -170,7 +198,7 @@ def _learn_misuse(opts: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pledge`` command; returns the exit status."""
-    opts = _parser().parse_args(argv)
+    opts = _options(argv)
     if opts.probe:
         return probe(opts.probe)
     if not opts.prog:
@@ -189,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pledge: profile {opts.profile!r}: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if opts.learn:
-        path = opts.prog if os.sep in opts.prog else shutil.which(opts.prog)
+        path = opts.prog if os.sep in opts.prog else _which(opts.prog)
         if path and os.path.exists(path):
             from .learn import run as learn_run
 
@@ -235,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         os.close(go_r)
         supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w)
     _, status = os.waitpid(pid, 0)
-    return _explain_end(opts, job, pid, status)
+    penalty = supervisor.penalty(pid) if supervisor is not None else None
+    return _explain_end(opts, job, pid, status, penalty)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,13 +15,13 @@ import fcntl
 import io
 import os
 import select
-import socket
 import stat
 import time
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    import socket
     from typing import TextIO
 
     from _typeshed import ReadableBuffer
@@ -61,9 +61,12 @@ class Outlet(io.RawIOBase):
     def __init__(self, fd: int) -> None:
         super().__init__()
         self.fd = fd
+        self.sock: socket.socket | None = None
         try:  # a socket shares its description, but send() can refuse to wait itself
-            self.sock: socket.socket | None = socket.socket(fileno=os.dup(fd)) \
-                if stat.S_ISSOCK(os.fstat(fd).st_mode) else None
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                import socket  # only then (start-up)
+
+                self.sock = socket.socket(fileno=os.dup(fd))
         except OSError:
             self.sock = None
 
@@ -75,6 +78,8 @@ class Outlet(io.RawIOBase):
 
     def _write_some(self, data: memoryview) -> int:
         if self.sock is not None:
+            import socket
+
             return self.sock.send(data, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
         return os.write(self.fd, data)
 

@@ -32,6 +32,7 @@ VIOLATE = ("import socket\ntry:\n    socket.socket()\nexcept OSError:\n    pass\
 #: interpreter's are out of that uid's reach); the program is a Python it may run.
 AS_NOBODY = """
 import ctypes, os, sys, locale, struct, pledgepy.api, pledgepy.cli, pledgepy.promises
+import json, re, shutil, subprocess  # what the command imports only when it needs them
 pledgepy.cli._parser().parse_args(sys.argv[1:])
 pledgepy.api.backend().exec_supervisor()
 os.setgroups([]); os.setgid(65534); os.setuid(65534)

@@ -108,6 +108,11 @@ class Backend(Protocol):
         """Import now whatever pledging and unveiling would import later (before a chroot)."""
         ...
 
+    def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        """:meth:`lock_unveil` in a process whose next act is execve (the pledge command's
+        child): nothing it would set up for a later exec of its own is needed."""
+        ...
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
@@ -201,6 +206,11 @@ class ExecSupervisor(Protocol):
         """How a program holding *promises* could still outlive or outrank the parent."""
         ...
 
+    def penalty(self, pid: int) -> int | None:
+        """After :meth:`watch`: the signal process *pid* was sent for a violation (SIGABRT,
+        or SIGKILL when it blocked, caught or ignored SIGABRT); None if it broke none."""
+        ...
+
 
 class WorkerSupervisor(Protocol):
     """A worker's two halves: it confines itself, its parent hears its violations."""
@@ -244,6 +254,9 @@ class BackendBase:
 
     def preload(self) -> None:
         return None
+
+    def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         return None

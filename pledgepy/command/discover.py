@@ -10,8 +10,6 @@ files the program should read are named with ``-v``.
 from __future__ import annotations
 
 import os
-import shutil
-from typing import NamedTuple
 
 from . import elf, hosts
 
@@ -40,12 +38,15 @@ EXEC_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 SHEBANG_MAX = 256
 
 
-class Plan(NamedTuple):
+class Plan:
     """The unveil rules (path, permissions) and what to tell the user about them."""
 
-    rules: tuple[tuple[str, str], ...]
-    dynamic: bool
-    notes: tuple[str, ...]
+    __slots__ = ("rules", "dynamic", "notes")
+
+    def __init__(self, rules: tuple[tuple[str, str], ...], dynamic: bool, notes: tuple[str, ...]) -> None:
+        self.rules = rules
+        self.dynamic = dynamic
+        self.notes = notes
 
 
 class ProgramError(OSError):
@@ -82,6 +83,8 @@ def chain(path: str, argv: list[str]) -> list[tuple[str, list[str]]]:
         args = [interp, *([arg] if arg else []), out[-1][0], *out[-1][1][1:]]
         if os.path.basename(interp) == "env" and arg and "=" not in arg and \
                 not arg.startswith("-"):
+            import shutil
+
             found = shutil.which(arg)
             if found:
                 out.append((interp, args))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import NamedTuple
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
@@ -18,14 +17,18 @@ CACHE = "/etc/ld.so.cache"
 _CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 
 
-class Elf(NamedTuple):
+class Elf:
     """The loader-relevant facts of one ELF file."""
 
-    machine: int
-    interp: str | None
-    needed: tuple[str, ...]
-    rpath: tuple[str, ...]
-    runpath: tuple[str, ...]
+    __slots__ = ("machine", "interp", "needed", "rpath", "runpath")
+
+    def __init__(self, machine: int, interp: str | None, needed: tuple[str, ...],
+                 rpath: tuple[str, ...], runpath: tuple[str, ...]) -> None:
+        self.machine = machine
+        self.interp = interp
+        self.needed = needed
+        self.rpath = rpath
+        self.runpath = runpath
 
 
 def read(path: str) -> Elf | None:
@@ -79,30 +82,54 @@ def read(path: str) -> Elf | None:
         return None
 
 
-def cache(path: str = CACHE) -> dict[str, tuple[str, ...]]:
-    """Library name -> every path glibc's loader cache names for it (hwcaps variants too)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return {}
-    start = data.find(_CACHE_MAGIC)
-    if start < 0:
-        return {}
-    try:
-        nlibs, = struct.unpack_from("<I", data, start + 20)
-        out: dict[str, list[str]] = {}
+class Cache:
+    """glibc's loader cache, read only as far as asked: name -> every path it names
+    (hwcaps variants too). Strings are found where they lie (ldconfig shares string
+    tails), so only the entry table is unpacked, never the whole string table decoded."""
 
-        def string(at: int) -> str:
-            end = data.index(b"\0", start + at)
-            return data[start + at:end].decode(errors="replace")
+    def __init__(self, path: str = CACHE) -> None:
+        self._data = b""
+        self._start = 0
+        self._by_key: dict[int, list[int]] = {}
+        self._found: dict[str, tuple[str, ...]] = {}
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            start = data.find(_CACHE_MAGIC)
+            if start < 0:
+                return
+            nlibs, = struct.unpack_from("<I", data, start + 20)
+            table = memoryview(data)[start + 48:start + 48 + 24 * nlibs]
+            for _, key, value, _, _ in struct.iter_unpack("<iIIIQ", table):
+                self._by_key.setdefault(key, []).append(value)
+        except (OSError, struct.error, ValueError):
+            self._by_key = {}
+            return
+        self._data, self._start = data, start
 
-        for i in range(nlibs):
-            _, key, value = struct.unpack_from("<iII", data, start + 48 + 24 * i)
-            out.setdefault(string(key), []).append(string(value))
-    except (struct.error, ValueError):
-        return {}
-    return {k: tuple(v) for k, v in out.items()}
+    def _string(self, at: int) -> str:
+        begin = self._start + at
+        return self._data[begin:self._data.index(b"\0", begin)].decode(errors="replace")
+
+    def get(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Every path the cache names for library *name* (*default* when none)."""
+        if name not in self._found:
+            needle, out = name.encode() + b"\0", []
+            at = self._data.find(needle, self._start)
+            while at >= 0:
+                for value in self._by_key.get(at - self._start, ()):
+                    try:
+                        out.append(self._string(value))
+                    except ValueError:
+                        continue
+                at = self._data.find(needle, at + 1)
+            self._found[name] = tuple(out)
+        return self._found[name] or default
+
+
+def cache(path: str = CACHE) -> Cache:
+    """The loader cache at *path* (empty when unreadable or not glibc's new format)."""
+    return Cache(path)
 
 
 def _expand(entry: str, origin: str) -> str:

@@ -9,24 +9,26 @@ environment is imported).
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import subprocess
-from typing import NamedTuple
 
 ASK_TIMEOUT = 10.0
 
 
-class Found(NamedTuple):
+class Found:
     """What a host needs: unveil rules, ELF files whose libraries it maps, notes."""
 
-    rules: tuple[tuple[str, str], ...]
-    libraries: tuple[str, ...]
-    notes: tuple[str, ...]
+    __slots__ = ("rules", "libraries", "notes")
+
+    def __init__(self, rules: tuple[tuple[str, str], ...], libraries: tuple[str, ...],
+                 notes: tuple[str, ...]) -> None:
+        self.rules = rules
+        self.libraries = libraries
+        self.notes = notes
 
 
 def _ask(argv: list[str], env: dict[str, str]) -> str:
+    import subprocess  # only for a script host (start-up)
+
     try:
         r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=ASK_TIMEOUT,
                            stdin=subprocess.DEVNULL, check=False)
@@ -63,14 +65,18 @@ def _shared_objects(dirs: list[str], limit: int = 400) -> list[str]:
     return out[:limit]
 
 
-class Host(NamedTuple):
+class Host:
     """One kind of interpreter: its name pattern, how to ask it, how it names its script."""
 
-    pattern: str
-    ask: tuple[str, ...]
-    valued: frozenset[str]
-    stops: frozenset[str]
-    unset: tuple[str, ...]
+    __slots__ = ("pattern", "ask", "valued", "stops", "unset")
+
+    def __init__(self, pattern: str, ask: tuple[str, ...], valued: frozenset[str],
+                 stops: frozenset[str], unset: tuple[str, ...]) -> None:
+        self.pattern = pattern
+        self.ask = ask
+        self.valued = valued
+        self.stops = stops
+        self.unset = unset
 
     def paths(self, file: str, argv: list[str], env: dict[str, str]) -> Found:
         """What *file* run with *argv* reads besides itself."""
@@ -81,11 +87,15 @@ class Host(NamedTuple):
         notes: list[str] = []
         if script is not None:
             rules.append((script, "r"))
+        import re
+
         modules = [d for d in trees if re.fullmatch(_MODULE_DIRS[self.pattern], d)]
         return Found(tuple(rules), tuple(_shared_objects(modules)), tuple(notes))
 
 
 def _python(out: str, env: dict[str, str]) -> list[str]:
+    import json
+
     try:
         found = json.loads(out)
     except ValueError:
@@ -102,6 +112,8 @@ def _lua(out: str, env: dict[str, str]) -> list[str]:
 
 
 def _node(out: str, env: dict[str, str]) -> list[str]:
+    import json
+
     try:
         found = json.loads(out)
     except ValueError:
@@ -125,10 +137,14 @@ HOSTS = (
 )
 #: The trees whose extension modules' libraries are unveiled (the stdlib's, lua's cpath).
 _MODULE_DIRS = {"python": r".*/lib-dynload", "lua": r".*/lib/.*lua/[0-9.]+", "node": r"(?!)"}
-_NAMES = {"python": r"python[0-9.]*", "lua": r"lua(jit|[0-9.]*)", "node": r"node(js)?"}
+#: binary name (less a version of digits and dots) -> host; no re: this runs for every program
+_NAMES = {"python": "python", "lua": "lua", "luajit": "lua", "node": "node", "nodejs": "node"}
 
 
 def find(file: str) -> Host | None:
     """The host *file* is (by the real binary's name), or None."""
     name = os.path.basename(os.path.realpath(file))
-    return next((h for h in HOSTS if re.fullmatch(_NAMES[h.pattern], name)), None)
+    pattern = _NAMES.get(name) or _NAMES.get(name.rstrip("0123456789."))
+    if pattern is None or (name not in _NAMES and pattern == "node"):
+        return None  # node takes no version suffix
+    return next(h for h in HOSTS if h.pattern == pattern)

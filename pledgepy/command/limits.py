@@ -6,11 +6,13 @@ own limits, user, capabilities and descriptors, so the program cannot starve it.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import resource
-from typing import NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    import ctypes
 
 #: option letter -> (resource, what a message calls it)
 RLIMITS: dict[str, tuple[int, str]] = {
@@ -31,12 +33,15 @@ CAP_SETPCAP = 8
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class Identity(NamedTuple):
+class Identity:
     """The user and groups to become (``-u``/``-g``), resolved before the fork."""
 
-    uid: int | None
-    gid: int | None
-    groups: tuple[int, ...] | None
+    __slots__ = ("uid", "gid", "groups")
+
+    def __init__(self, uid: int | None, gid: int | None, groups: tuple[int, ...] | None) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
 
 
 def identity(user: str | None, group: str | None) -> Identity:
@@ -78,6 +83,8 @@ def become(who: Identity) -> None:
 
 def _caps(libc: ctypes.CDLL) -> tuple[int, int]:
     """(permitted, bounding) capability sets of this process (no /proc: a chroot has none)."""
+    import ctypes
+
     header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     if libc.capget(header, data) != 0:
@@ -89,6 +96,8 @@ def _caps(libc: ctypes.CDLL) -> tuple[int, int]:
 
 def drop_capabilities() -> None:
     """Leave no capability the program could use or regain at exec (uid 0 included)."""
+    import ctypes  # in the child only (start-up)
+
     libc = ctypes.CDLL(None, use_errno=True)
     permitted, bounding = _caps(libc)
     if not permitted:
@@ -122,6 +131,8 @@ def set_limits(limits: dict[str, int]) -> None:
 
 def close_inherited() -> None:
     """Make every descriptor above 2 close at exec (``-N`` keeps them)."""
+    import ctypes  # in the child only (start-up)
+
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall(NR_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
         return

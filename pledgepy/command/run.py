@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, NamedTuple
 
 from .. import api
 from ..errors import UnsupportedError
 from . import discover, limits
 from .options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from ..backends.base import ExecSupervisor
 
 
-class Job(NamedTuple):
+class Job:
     """Everything the child needs, decided before the fork."""
 
-    path: str
-    argv: list[str]
-    promises: frozenset[str]  # what the filter allows (asked, loader's, exec)
-    unveils: tuple[tuple[str, str], ...]  # -v
-    identity: limits.Identity
-    limits: dict[str, int]
+    __slots__ = ("path", "argv", "promises", "unveils", "identity", "limits")
+
+    def __init__(self, path: str, argv: list[str], promises: frozenset[str],
+                 unveils: tuple[tuple[str, str], ...], identity: limits.Identity,
+                 limits: dict[str, int]) -> None:
+        self.path = path
+        self.argv = argv
+        self.promises = promises  # what the filter allows (asked, loader's, exec)
+        self.unveils = unveils  # -v
+        self.identity = identity
+        self.limits = limits
 
 
 def _say(text: str) -> None:
@@ -63,6 +69,9 @@ def _prepare(job: Job, opts: argparse.Namespace) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
+    # loaded by the child only (start-up), before a change of root or user can hide it:
+    # dropping capabilities and the parent-death signal need it
+    import ctypes  # noqa: F401
     if opts.chroot:
         api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
@@ -87,7 +96,8 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:
-                api.lock_unveil_for(job.promises, strict=opts.strict, quiet=opts.quiet)
+                api.lock_unveil_for(job.promises, strict=opts.strict, quiet=opts.quiet,
+                                    then_exec=True)
             supervisor.confine(job.promises)
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.

@@ -450,9 +450,10 @@ class LinuxBackend(BackendBase):
         """Turn the one-line violation message on stderr on or off."""
         native.set_quiet(not enabled)
 
-    def lock_unveil(self, unveils: tuple[UnveilRule, ...]) -> None:
+    def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False) -> None:
         held = self._promises()
-        if unveils and (held is None or "exec" in held) and kernel.unavailable() is None:
+        if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
+                and not then_exec:
             # A later pledge may set execpromises; its wrappers cannot be loaded
             # once the rules hide pledgepy's own files.
             from .exec import wrap
@@ -461,13 +462,18 @@ class LinuxBackend(BackendBase):
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, promises=held)
-        if held is None or "exec" in held:
+        if (held is None or "exec" in held) and not then_exec:
             from .exec import wrap
 
             wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
         if unveils and abi.current().available:
             domain.entered()
             self._in_domain = True
+
+    def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        # no exec wrappers (subprocess, the explainer's fork): the caller execs at once,
+        # under a filter of the supervisor's
+        self.lock_unveil(unveils, then_exec=True)
 
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401

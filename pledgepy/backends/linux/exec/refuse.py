@@ -9,7 +9,6 @@ the supervisor's USER_NOTIF verdict, which ranks below them.
 
 from __future__ import annotations
 
-import ctypes
 import signal
 
 from ..consts import PR_SET_PDEATHSIG
@@ -76,6 +75,8 @@ def die_with_parent() -> None:
     clears it when the program changes its effective or filesystem ids (``id``),
     and children do not inherit it.
     """
+    import ctypes  # in the child only (the supervisor's start-up)
+
     libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
     ulong = ctypes.c_ulong
     if libc.prctl(PR_SET_PDEATHSIG, ulong(signal.SIGKILL), ulong(0), ulong(0), ulong(0)) != 0:

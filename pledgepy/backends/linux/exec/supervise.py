@@ -22,9 +22,11 @@ from ....promises import bits
 from .. import native
 from ..consts import SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
+from ..policy import EXTENSION_HINT
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
+from . import ttyopen
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 
@@ -113,39 +115,46 @@ def _waiting(listener: int, ident: int) -> bool:
     return True
 
 
-def punish(listener: int, ident: int, tid: int) -> None:
+def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
     """OpenBSD's penalty for the process whose thread *tid* waits on violation *ident*.
 
     SIGABRT, which a process that blocks it in every thread, catches or ignores
     does not die of: so SIGKILL at once if it catches or ignores SIGABRT, and
     after :data:`GRACE` if the signal is still pending (or after :data:`DYING`
-    if it is alive all the same).
+    if it is alive all the same). Returns (process id, the last signal sent), or
+    None when nothing was sent.
     """
     try:
         masks = _status(tid)
-        pidfd = os.pidfd_open(masks[b"Tgid"])
+        tgid = masks[b"Tgid"]
+        pidfd = os.pidfd_open(tgid)
     except (OSError, KeyError):
         if _waiting(listener, ident):  # still that thread: cannot tell, so make sure
             with contextlib.suppress(OSError):
                 os.kill(tid, signal.SIGKILL)
-        return
+                return tid, signal.SIGKILL
+        return None
+    sent = None
     try:
         if not _waiting(listener, ident):
-            return  # it died already, and its pid may name another process by now
+            return None  # it died already, and its pid may name another process by now
         dodges = (masks.get(b"SigIgn", 0) | masks.get(b"SigCgt", 0)) & _ABRT
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL if dodges else signal.SIGABRT)
+        sent = signal.SIGKILL if dodges else signal.SIGABRT
+        signal.pidfd_send_signal(pidfd, sent)
         if dodges or _exits(pidfd, GRACE):
-            return
+            return tgid, sent
         try:
-            pending = _status(masks[b"Tgid"]).get(b"ShdPnd", _ABRT) & _ABRT
+            pending = _status(tgid).get(b"ShdPnd", _ABRT) & _ABRT
         except OSError:
             pending = _ABRT
         if pending or not _exits(pidfd, DYING):
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            sent = signal.SIGKILL
     except ProcessLookupError:
         pass
     finally:
         os.close(pidfd)
+    return None if sent is None else (tgid, sent)
 
 
 def _say(text: str) -> None:
@@ -155,17 +164,43 @@ def _say(text: str) -> None:
         sys.stderr.flush()
 
 
-def serve(listener: int, promises: frozenset[str], prog: str) -> None:
+def _name(tid: int, child: int, prog: str) -> str:
+    """What a message calls the process of thread *tid*: *prog* for the command's child
+    while it runs PROG, else the process's own name (its comm: what OpenBSD prints)."""
+    try:
+        with open(f"/proc/{tid}/comm", "rb") as f:
+            comm = f.read().rstrip(b"\n").decode(errors="replace")
+        tgid = _status(tid).get(b"Tgid")
+    except (OSError, ValueError):
+        return prog
+    return prog if tgid == child and comm == prog[:15] else comm or prog
+
+
+def _is_python(tid: int) -> bool:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{tid}/exe")).startswith("python")
+    except OSError:
+        return False
+
+
+#: What replaces the hint for Python programs in a message about another program.
+LOADER_HINT = ("mapping executable memory needs it: a dynamically linked program's loader, "
+               "dlopen, a JIT; the pledge command adds it for a dynamically linked PROG "
+               "itself, not for what PROG executes")
+
+
+def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
+          penalties: dict[int, int] | None = None) -> None:
     """Answer violations until every process under the filter has gone.
 
-    The penalty comes before the message, which may not get through.
+    The penalty comes before the message, which may not get through. Each
+    process's penalty (its last signal) goes into *penalties*, by pid.
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
     held, error_mode = bits(promises), "error" in promises
-    name = prog.encode(errors="replace")
     arch = kernel.arch() or "x86_64"
     reported: set[int] = set()
     poller = select.poll()
@@ -180,22 +215,38 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+        values = tuple(args[i] for i in range(6))
+        if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
+                          lambda e: lib.pp_notif_send(listener, ident[0], -e)):
+            continue  # OpenBSD's /dev/tty allowance: not a violation
+        who = _name(pid[0], child, prog)  # read while the thread still waits
+        python = _is_python(pid[0])
         if not error_mode:
-            punish(listener, ident[0], pid[0])
+            got = punish(listener, ident[0], pid[0])
+            if got is not None and penalties is not None:
+                penalties[got[0]] = got[1]
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if not error_mode or nr[0] not in reported:
             reported.add(nr[0])
-            why = refused(nr[0], tuple(args[i] for i in range(6)), arch)
+            why = refused(nr[0], values, arch)
             if why is not None:
                 tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
-                _say(f"pledge: {prog}[{pid[0]}]: {why}; {tail}\n")
+                _say(f"pledge: {who}[{pid[0]}]: {why}; {tail}\n")
             else:
-                n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0], name, out, 1024)
-                _say(ffi.string(out, n).decode(errors="replace"))
+                n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
+                                    who.encode(errors="replace"), out, 1024)
+                text = ffi.string(out, n).decode(errors="replace")
+                _say(text if python else text.replace(EXTENSION_HINT, LOADER_HINT))
 
 
 class Supervisor:
     """The pledge command's halves on Linux (see :class:`..base.ExecSupervisor`)."""
+
+    def __init__(self) -> None:
+        self.penalties: dict[int, int] = {}
+
+    def penalty(self, pid: int) -> int | None:
+        return self.penalties.get(pid)
 
     def confine(self, promises: frozenset[str]) -> None:
         confine(promises)
@@ -213,7 +264,7 @@ class Supervisor:
         finally:
             os.close(go)
         try:
-            serve(listener, promises, prog)
+            serve(listener, promises, prog, pid, self.penalties)
         except BaseException:
             # nobody would punish its violations now (they would answer ENOSYS)
             with contextlib.suppress(OSError):

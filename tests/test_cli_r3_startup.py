@@ -1,0 +1,95 @@
+"""The command's start-up path: the quick option reader agrees with argparse, and a run
+imports none of what it does not need."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from pledgepy.command import options
+from tests.childproc import ROOT
+
+LINES = [
+    ["true"], ["-q", "true"], ["-p", "stdio", "-p", "rpath", "cat", "/etc/hostname"],
+    ["-p", "", "true"], ["-v", "rw:/tmp", "-v", "/etc", "-V", "ls", "-l"],
+    ["-u", "nobody", "-g", "65534", "-c", "/", "-n", "5", "-N", "-D", "true"],
+    ["-C", "5", "-M", "256M", "-O", "64", "-P", "8", "-F", "1mb", "sh", "-c", "x"],
+    ["-M", "1024k", "-F", "3G", "true"], ["--strict", "--", "ls", "-a"], ["--", "true", "--"],
+    ["--learn", "--json", "-o", "out", "--save", "x", "true"], ["--profile", "p", "true"],
+    ["--every-call", "--learn", "ls"], ["-q"], [], ["ls", "-q", "-p", "x"], ["-", "x"],
+]
+#: Forms the quick reader leaves to argparse (it must return None for them).
+DEFERRED = [["-qV", "true"], ["--strict=1"], ["-pstdio", "true"], ["-n", "-5", "true"],
+            ["-h"], ["--help"], ["--version"], ["-T", "pledge"], ["--str", "true"],
+            ["-M", "lots", "true"], ["-C", "-1", "true"], ["-p"], ["-x", "true"],
+            ["--", "-true"], ["-O", "٣", "true"]]
+
+
+@pytest.mark.parametrize("argv", LINES, ids=" ".join)
+def test_quick_reads_as_argparse_does(argv: list[str]) -> None:
+    quick = options.quick(argv)
+    assert quick is not None
+    assert vars(quick) == vars(options.parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", DEFERRED, ids=" ".join)
+def test_everything_else_goes_to_argparse(argv: list[str]) -> None:
+    assert options.quick(argv) is None
+
+
+def test_sizes_and_counts() -> None:
+    assert [options.size(t) for t in ("1", "1k", "2M", "1G", "1t", "1mb", " 3K ")] == \
+        [1, 1024, 2 << 20, 1 << 30, 1 << 40, 1 << 20, 3072]
+    for bad in ("", "k", "1x", "-1", "1.5M", "١"):
+        with pytest.raises(ValueError):
+            options.size(bad)
+
+
+#: Modules a plain run must not import in the command's own process (cost, and nothing
+#: it needs): argparse, subprocess, re (the console script itself imports re), typing, ...
+AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", "pathlib")
+
+
+def test_a_run_imports_nothing_it_does_not_need() -> None:
+    # -S: site's .pth files (an editable install's finder) import what the command does not
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
+            "rc = cli.main(['-q', '-p', 'stdio rpath', '/bin/true'])\n"
+            f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+
+def _every_entry(path: str) -> dict[str, list[str]]:
+    """The loader cache read in full (the reference for the lazy reader)."""
+    import struct
+
+    data = open(path, "rb").read()
+    start = data.find(b"glibc-ld.so.cache1.1")
+    nlibs, = struct.unpack_from("<I", data, start + 20)
+    out: dict[str, list[str]] = {}
+
+    def string(at: int) -> str:
+        return data[start + at:data.index(b"\0", start + at)].decode()
+    for i in range(nlibs):
+        _, key, value = struct.unpack_from("<iII", data, start + 48 + 24 * i)
+        out.setdefault(string(key), []).append(string(value))
+    return out
+
+
+def test_the_loader_cache_is_read_lazily_and_completely() -> None:
+    from pledgepy.command import elf
+
+    if not os.path.exists(elf.CACHE):
+        pytest.skip("no glibc loader cache")
+    every = _every_entry(elf.CACHE)
+    got = elf.cache()
+    assert every and all(sorted(got.get(k)) == sorted(v) for k, v in every.items())
+    assert got.get("libnot-a-library-pledgepy.so") == ()
+    assert elf.cache("/nonexistent-pledgepy").get("libc.so.6") == ()
