@@ -17,6 +17,7 @@ import select
 import signal
 import struct
 import sys
+from collections.abc import Callable
 
 from ....promises import bits
 from .. import native
@@ -28,14 +29,20 @@ from ..seccomp.plan import build
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 
-def confine(promises: frozenset[str]) -> int:
-    """In the child, just before exec: install the filter; return the listener fd."""
+def confine(promises: frozenset[str], *, opening: bool = False) -> int:
+    """In the child, just before exec: install the filter; return the listener fd.
+
+    *opening*: the start-up shim narrows the program after its loader (:mod:`.shim`)."""
     kernel.prepare()
     die_with_parent()
     if abi.current().available:
         domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = refuse(build(promises, kernel.arch() or "x86_64"))
+    if opening:
+        from . import shim
+
+        plan = shim.opening(plan)
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
 
@@ -155,10 +162,15 @@ def _say(text: str) -> None:
         sys.stderr.flush()
 
 
-def serve(listener: int, promises: frozenset[str], prog: str) -> None:
+def serve(listener: int, promises: frozenset[str], prog: str, *,
+          intercept: Callable[[int, tuple[int, ...], int, int], bool] | None = None,
+          tick: Callable[[], int | None] | None = None) -> None:
     """Answer violations until every process under the filter has gone.
 
-    The penalty comes before the message, which may not get through.
+    The penalty comes before the message, which may not get through. Hooks (the
+    start-up shim's hand-over): *intercept* sees each notification first and
+    ends serving by returning True (it was no violation, and is left unanswered);
+    *tick* runs whenever the milliseconds it returned pass without one.
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -170,8 +182,12 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
     reported: set[int] = set()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
+    timeout = tick() if tick is not None else None
     while True:
-        events = poller.poll()
+        events = poller.poll(timeout)
+        if not events and tick is not None:
+            timeout = tick()
+            continue
         if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
                 ev & select.POLLIN for _, ev in events):
             return  # nobody is left under the filter
@@ -180,6 +196,9 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+        if intercept is not None and intercept(nr[0], tuple(args[i] for i in range(6)),
+                                               ident[0], pid[0]):
+            return
         if not error_mode:
             punish(listener, ident[0], pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
@@ -197,13 +216,24 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
 class Supervisor:
     """The pledge command's halves on Linux (see :class:`..base.ExecSupervisor`)."""
 
-    def confine(self, promises: frozenset[str]) -> None:
-        confine(promises)
+    def confine(self, promises: frozenset[str], after: frozenset[str] | None = None) -> None:
+        confine(promises, opening=after is not None)
+
+    def narrowing(self, after: frozenset[str], load: tuple[str, ...] = ()) -> None:
+        from . import shim  # the shim's filter: made before -F could cut its memfd short
+
+        os.environ.update(shim.environment(after, shim.library(), dict(os.environ), load))
+
+    def start_up_shim(self) -> str:
+        from . import shim
+
+        return shim.library()
 
     def gaps(self, promises: frozenset[str]) -> tuple[str, ...]:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
-    def watch(self, pid: int, promises: frozenset[str], prog: str, go: int) -> None:
+    def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
+              after: frozenset[str] | None = None) -> None:
         try:
             fd = find_listener(pid)
             if fd is None:
@@ -212,6 +242,11 @@ class Supervisor:
             os.write(go, b"x")
         finally:
             os.close(go)
+        if after is not None:
+            from . import shim
+
+            shim.watch(pid, listener, promises, after, prog, shim.library())
+            return
         try:
             serve(listener, promises, prog)
         except BaseException:
