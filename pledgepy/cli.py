@@ -129,15 +129,12 @@ def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
     why = loader.keeps(job.path, job.argv, asked, opts.chroot)
     if supervisor is None:
         return job, why or "no supervisor here to hand the narrowing to"
-    if why is None:
-        try:
-            # glibc dlopens NSS modules when a lookup needs them: with rpath but not
-            # prot_exec that would be a violation, so the shim loads them first
-            load = tuple(loader.nss_modules()) if "rpath" in asked and \
-                "prot_exec" not in asked else ()
-            return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
-        except NativeBuildError as exc:
-            why = str(exc)
+    if why is None:  # a missing or stale shim raises NativeBuildError: refused
+        # glibc dlopens NSS modules when a lookup needs them: with rpath but not
+        # prot_exec that would be a violation, so the shim loads them first
+        load = tuple(loader.nss_modules()) if "rpath" in asked and \
+            "prot_exec" not in asked else ()
+        return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
     return job, why
 
 
@@ -236,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     try:
         supervisor = api.backend().exec_supervisor()
+        job, why = _after_loader(opts, job, asked, supervisor)
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
-    job, why = _after_loader(opts, job, asked, supervisor)
     more = _held_more(opts, asked, job.after or job.promises, why)
     if opts.strict and more:
         for text in more:

@@ -205,7 +205,9 @@ class _Opening:
         if nr != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE:
             return False
         if args[1] == FAILED:
-            return self._fail(f"its start-up shim failed ({os.strerror(args[2] & 0xFFFF)})")
+            why = (f"failed ({os.strerror(args[2] & 0xFFFF)})" if args[2] != errno.ENOENT else
+                   f"found no {ENV_FILTER} (code that ran before it changed the environment)")
+            return self._fail(f"its start-up shim {why}")
         if args[1] != READY:
             return False
         if self.shim not in _mappings(self.pid):  # not the shim speaking: someone else's code

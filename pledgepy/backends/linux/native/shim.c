@@ -133,8 +133,13 @@ static void restore_env(void)
 __attribute__((constructor)) static void pp_shim(void)
 {
     const char *text = getenv(ENV_FILTER);
-    if (!text)
-        return; /* not started by the pledge command: nothing to narrow */
+    if (!text) {
+        /* Loaded without its filter: outside the pledge command nobody hears this
+         * (the call fails); under it, code that ran first (a preinit function)
+         * removed the filter's name, and the supervisor kills the program. */
+        tell(FAILED, ENOENT);
+        return;
+    }
     int fd = parse_fd(text);
     if (fd < 0)
         fail("bad " ENV_FILTER, EINVAL);
