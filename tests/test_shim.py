@@ -20,6 +20,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C"}
 ENV.pop("LANG", None)
 SCRIPT = shutil.which("pledge", path=os.path.dirname(sys.executable))
 SOURCE = Path(__file__).parent / "data" / "after_main.c"
+FAKE_LOADER = Path(__file__).parent / "data" / "fake_loader.c"
 CC = shutil.which("cc") or shutil.which("gcc")
 
 
@@ -31,15 +32,35 @@ def pledge(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def prog() -> Iterator[str]:
+def built() -> Iterator[Path]:
     if CC is None:
         pytest.skip("no C compiler for the test program")
     where = Path(tempfile.mkdtemp(prefix="pledgepy-shim-"))  # pytest's are root's only
     where.chmod(0o755)
-    out = where / "after_main"
-    subprocess.run([CC, "-O1", "-o", str(out), str(SOURCE)], check=True)
-    yield str(out)
+    yield where
     shutil.rmtree(where)
+
+
+@pytest.fixture(scope="module")
+def prog(built: Path) -> str:
+    out = built / "after_main"
+    subprocess.run([str(CC), "-O1", "-o", str(out), str(SOURCE)], check=True)
+    return str(out)
+
+
+def test_a_loader_that_ignores_ld_preload_is_caught(built: Path) -> None:
+    libc = next((p for p in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6")
+                 if os.path.exists(p)), None)
+    interp, program = built / "fake-ld.so", built / "with_fake_loader"
+    made = subprocess.run([str(CC), "-static", "-O1", f'-DLIBRARY="{libc}"', "-o", str(interp),
+                           str(FAKE_LOADER)], capture_output=True, check=False)
+    if libc is None or made.returncode:
+        pytest.skip("no static libc to build the fake loader with")
+    subprocess.run([str(CC), "-O1", f"-Wl,--dynamic-linker={interp}", "-o", str(program),
+                    str(SOURCE)], check=True)
+    r = pledge("-q", "-p", "stdio rpath", str(program))
+    assert r.returncode == 128 + 9 and r.stdout == "", (r.stdout, r.stderr)
+    assert "mapped its libraries without the start-up shim" in r.stderr, r.stderr
 
 
 def test_executable_memory_after_main_needs_prot_exec(prog: str) -> None:
