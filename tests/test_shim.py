@@ -161,3 +161,15 @@ def test_a_stale_shim_is_refused(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, check=False,
                        env={**ENV, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path)
     assert r.returncode == 70 and "start-up shim" in r.stderr and "stale" in r.stderr, r.stderr
+
+
+def test_stdio_alone_is_enough_for_a_filter_like_cat() -> None:
+    # the locale the environment names is loaded by the shim (setlocale in main then
+    # opens nothing), and fstat as glibc spells it (newfstatat(fd, "")) is answered
+    if not os.path.isdir("/usr/lib/locale/C.utf8"):
+        pytest.skip("no C.UTF-8 locale")
+    for user in ([], ["-u", "nobody"] if os.geteuid() == 0 else []):
+        r = subprocess.run([*([SCRIPT] if SCRIPT else [sys.executable, "-m", "pledgepy"]),
+                            *user, "-p", "stdio", "cat"], input="piped\n", capture_output=True,
+                           text=True, timeout=60, check=False, env={**ENV, "LC_ALL": "C.UTF-8"})
+        assert r.returncode == 0 and r.stdout == "piped\n", (user, r.stderr)

@@ -57,15 +57,15 @@ _MARK = b"PLEDGEPY-SHIM-DIGEST:"
 
 
 def _digest() -> str:
-    from hashlib import sha256
+    from ..native.digest import _sha256  # CPython's own: hashlib loads OpenSSL
 
-    h = sha256()
+    h = _sha256()
     for name in SOURCES:
         with open(os.path.join(_PACKAGE, name), "rb") as f:
             data = f.read()
         h.update(f"{os.path.basename(name)}\0{len(data)}\0".encode())
         h.update(data)
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 @functools.cache

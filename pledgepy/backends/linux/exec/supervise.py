@@ -26,6 +26,7 @@ from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
+from .answer import fstat_for, proc_stat_for
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 
@@ -196,9 +197,17 @@ def serve(listener: int, promises: frozenset[str], prog: str, *,
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
-        if intercept is not None and intercept(nr[0], tuple(args[i] for i in range(6)),
-                                               ident[0], pid[0]):
+        call = [int(args[i]) for i in range(6)]
+        if intercept is not None and intercept(nr[0], tuple(call), ident[0], pid[0]):
             return
+        # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
+        # as the in-process handler emulates it (a program without rpath needs it)
+        answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, arch)
+        if answer is None:
+            answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
+        if answer is not None:
+            lib.pp_notif_send(listener, ident[0], answer)
+            continue
         if not error_mode:
             punish(listener, ident[0], pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call

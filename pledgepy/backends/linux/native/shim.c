@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <locale.h>
 #include <linux/seccomp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,15 @@ static void preload(void)
         dlopen(name, RTLD_LAZY | RTLD_LOCAL);
 }
 
+/* Load the locale the environment names (what setlocale(LC_ALL, "") in main reads),
+ * then go back to "C", where every program starts: glibc keeps a loaded locale's
+ * data, so main's setlocale finds it without opening files "stdio" cannot open. */
+static void preload_locale(void)
+{
+    if (setlocale(LC_ALL, ""))
+        setlocale(LC_ALL, "C");
+}
+
 /* Give descendants the environment the user gave the command. */
 static void restore_env(void)
 {
@@ -145,6 +155,7 @@ __attribute__((constructor)) static void pp_shim(void)
         fail("bad " ENV_FILTER, EINVAL);
     struct sock_fprog prog = {(unsigned short)load(fd), code};
     preload();
+    preload_locale();
     restore_env();
     errno = 0;
     if (tell(READY, 0) != -1 || errno != ENOSYS)
