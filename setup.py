@@ -1,12 +1,37 @@
-"""Builds the Linux SIGSYS handler (cffi API mode) and Landlock's pre-parsed declarations."""
+"""Builds the Linux SIGSYS handler (cffi API mode), Landlock's pre-parsed declarations and
+the pledge command's start-up shim (a plain shared object, preloaded into programs)."""
 
+import hashlib
 import sys
+from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
+
+#: What the shim's digest covers: its source and the Python half of its protocol
+#: (pledgepy.backends.linux.exec.shim recomputes it and refuses a stale build).
+SHIM_SOURCES = ("pledgepy/backends/linux/native/shim.c", "pledgepy/backends/linux/exec/shim.py")
+
+
+def _shim_digest() -> str:
+    h = hashlib.sha256()
+    for name in SHIM_SOURCES:
+        data = (Path(__file__).resolve().parent / name).read_bytes()
+        h.update(f"{Path(name).name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
 
 cffi_modules = []
+ext_modules = []
 if sys.platform.startswith("linux"):
     cffi_modules.append("pledgepy/backends/linux/native/build.py:ffibuilder")
     cffi_modules.append("pledgepy/backends/linux/landlock/decls_build.py:ffibuilder")
+    # Not a Python module (nothing imports it): an extension only so that setuptools
+    # compiles it with the same compiler, beside the handler, into the package.
+    ext_modules.append(Extension(
+        "pledgepy.backends.linux.native._shim", [SHIM_SOURCES[0]],
+        libraries=["dl"],  # dlopen: in libc since glibc 2.34, libdl before
+        define_macros=[("PP_SHIM_DIGEST", f'"{_shim_digest()}"')],
+        extra_compile_args=["-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]))
 
-setup(cffi_modules=cffi_modules)
+setup(cffi_modules=cffi_modules, ext_modules=ext_modules)

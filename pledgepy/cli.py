@@ -19,7 +19,7 @@ import signal
 import sys
 
 from . import api, outlet
-from .command import discover, limits, options, run
+from .command import discover, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -32,6 +32,8 @@ from .errors import NativeBuildError
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     import argparse
+
+    from .backends.base import ExecSupervisor
 
 #: What the dynamic loader needs to map a program's libraries.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
@@ -135,17 +137,39 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
                    options.limits(opts)), asked
 
 
-def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[str]) -> list[str]:
+def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
+                  supervisor: ExecSupervisor | None) -> tuple[run.Job, str | None]:
+    """*job* narrowing to *asked* after its loader when it can; else why it cannot."""
+    if job.promises == asked:
+        return job, None
+    if not discover.dynamic(os.path.join(opts.chroot, job.path.lstrip("/")) if opts.chroot
+                            else job.path):
+        return job, None  # no loader: only exec is held more (said below)
+    why = loader.keeps(job.path, job.argv, asked, opts.chroot)
+    if supervisor is None:
+        return job, why or "no supervisor here to hand the narrowing to"
+    if why is None:  # a missing or stale shim raises NativeBuildError: refused
+        # glibc dlopens NSS modules when a lookup needs them: with rpath but not
+        # prot_exec that would be a violation, so the shim loads them first
+        load = tuple(loader.nss_modules()) if "rpath" in asked and \
+            "prot_exec" not in asked else ()
+        return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
+    return job, why
+
+
+def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[str],
+               why: str | None = None) -> list[str]:
     """What PROG holds beyond what was asked, each said as the truth."""
     said = []
     extra = held - asked - {"exec"}
     if extra:
         hidden = "and nothing is unveiled (-V)" if opts.no_unveil else \
             "reads stay limited to the unveiled paths"
+        because = f": {why}" if why else ""
         said.append(f"{opts.prog} is dynamically linked: adding {' '.join(sorted(extra))} for "
                     f"its loader; it holds {'it' if len(extra) == 1 else 'them'} for its whole run "
-                    f"({hidden})")
-    if "exec" not in asked:
+                    f"({hidden}){because}")
+    if "exec" in held and "exec" not in asked:
         said.append("the program keeps 'exec' (Linux: the filter must allow the execve "
                     "that starts it)")
     return said
@@ -233,18 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     except discover.ProgramError as exc:
         print(f"pledge: {exc.args[0]}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    more = _held_more(opts, asked, job.promises)
+    try:
+        supervisor = api.backend().exec_supervisor()
+        job, why = _after_loader(opts, job, asked, supervisor)
+    except NativeBuildError as exc:
+        print(f"pledge: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    more = _held_more(opts, asked, job.after or job.promises, why)
     if opts.strict and more:
         for text in more:
             print(f"pledge: --strict: {text}", file=sys.stderr)
         return EXIT_SANDBOX
     for text in more:
         _note(opts.quiet, text)
-    try:
-        supervisor = api.backend().exec_supervisor()
-    except NativeBuildError as exc:
-        print(f"pledge: {exc}", file=sys.stderr)
-        return EXIT_SANDBOX
     for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
@@ -261,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr = outlet.text(err)
     if supervisor is not None:
         os.close(go_r)
-        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w)
+        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after)
     _, status = os.waitpid(pid, 0)
     penalty = supervisor.penalty(pid) if supervisor is not None else None
     return _explain_end(opts, job, pid, status, penalty)

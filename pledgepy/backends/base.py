@@ -193,13 +193,27 @@ class ExecRecorder(Protocol):
 class ExecSupervisor(Protocol):
     """The pledge command's two halves: the child confines itself, the parent explains."""
 
-    def confine(self, promises: Promises) -> None:
-        """In the child, just before exec: put *promises* in force, violations to the parent."""
+    def confine(self, promises: Promises, after: Promises | None = None) -> None:
+        """In the child, just before exec: put *promises* in force, violations to the parent;
+        with *after* (see :meth:`narrowing`), the program narrows itself to *after* once
+        its loader is done."""
         ...
 
-    def watch(self, pid: int, promises: Promises, prog: str, go: int) -> None:
+    def narrowing(self, after: Promises, load: tuple[str, ...] = ()) -> None:
+        """In the child, before its resource limits: prepare the narrowing to *after*
+        (having loaded the libraries *load* first) that :meth:`confine` arms."""
+        ...
+
+    def watch(self, pid: int, promises: Promises, prog: str, go: int,
+              after: Promises | None = None) -> None:
         """In the parent: take child *pid*'s violations, write to *go* once ready, and
-        explain and punish each violation until the program and its children are gone."""
+        explain and punish each violation until the program and its children are gone
+        (with *after*: killing it if it does not narrow to *after* before its main)."""
+        ...
+
+    def start_up_shim(self) -> str:
+        """The path of the library preloaded to narrow programs after their loader;
+        NativeBuildError (its message says why) when there is none to use here."""
         ...
 
     def gaps(self, promises: Promises) -> tuple[str, ...]:

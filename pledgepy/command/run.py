@@ -22,17 +22,28 @@ if TYPE_CHECKING:
 class Job:
     """Everything the child needs, decided before the fork."""
 
-    __slots__ = ("path", "argv", "promises", "unveils", "identity", "limits")
+    __slots__ = ("path", "argv", "promises", "unveils", "identity", "limits", "after",
+                 "shim", "load")
 
     def __init__(self, path: str, argv: list[str], promises: frozenset[str],
                  unveils: tuple[tuple[str, str], ...], identity: limits.Identity,
-                 limits: dict[str, int]) -> None:
+                 limits: dict[str, int], after: frozenset[str] | None = None,
+                 shim: str | None = None, load: tuple[str, ...] = ()) -> None:
         self.path = path
         self.argv = argv
         self.promises = promises  # what the filter allows (asked, loader's, exec)
         self.unveils = unveils  # -v
         self.identity = identity
         self.limits = limits
+        self.after = after  # narrowed to these after its loader (the shim)
+        self.shim = shim  # the start-up shim preloaded to do it
+        self.load = load  # libraries the shim loads before narrowing (NSS modules)
+
+    def _replace(self, **changes: object) -> Job:
+        """A copy with *changes* (as NamedTuple's, without importing typing)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Job(**fields)
 
 
 def _say(text: str) -> None:
@@ -58,6 +69,10 @@ def _unveil(job: Job, opts: argparse.Namespace) -> None:
             api.unveil(where, perms, strict=opts.strict)
         except OSError as exc:
             raise SetupError(EXIT_USAGE, f"-v {where}: {exc.strerror}") from None
+    ruled = {where for where, _ in (*plan.rules, *job.unveils)}
+    for where in (job.shim, *job.load) if job.shim is not None else ():  # the loader reads them
+        if where not in ruled:  # a second unveil of a path replaces its permissions
+            api.unveil(where, "r", strict=opts.strict)
 
 
 #: What CPython ignores at start-up and a program must get back at their default
@@ -65,7 +80,7 @@ def _unveil(job: Job, opts: argparse.Namespace) -> None:
 RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
-def _prepare(job: Job, opts: argparse.Namespace) -> None:
+def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
@@ -84,6 +99,8 @@ def _prepare(job: Job, opts: argparse.Namespace) -> None:
         limits.drop_capabilities()
     if not opts.keep_fds:
         limits.close_inherited()
+    if job.after is not None and supervisor is not None:
+        supervisor.narrowing(job.after, job.load)
     limits.set_limits(job.limits)
 
 
@@ -92,13 +109,19 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
     """Set up, confine and exec *job*; never returns."""
     step = "setting up"
     try:
-        _prepare(job, opts)
+        _prepare(job, opts, supervisor)
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:
                 api.lock_unveil_for(job.promises, strict=opts.strict, quiet=opts.quiet,
                                     then_exec=True)
-            supervisor.confine(job.promises)
+            if job.shim is not None:  # else its loader would ignore LD_PRELOAD
+                try:
+                    os.close(os.open(job.shim, os.O_RDONLY | os.O_CLOEXEC))
+                except OSError as exc:
+                    raise SetupError(EXIT_SANDBOX, f"the start-up shim {job.shim}: "
+                                     f"{exc.strerror} (as {opts.prog} will run)") from None
+            supervisor.confine(job.promises, job.after)
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.
             if os.read(go, 1) != b"x":

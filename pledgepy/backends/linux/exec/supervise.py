@@ -17,6 +17,7 @@ import select
 import signal
 import struct
 import sys
+from collections.abc import Callable
 
 from ....promises import bits
 from .. import native
@@ -27,17 +28,24 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
 from . import ttyopen
+from .answer import fstat_for, proc_stat_for
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 
-def confine(promises: frozenset[str]) -> int:
-    """In the child, just before exec: install the filter; return the listener fd."""
+def confine(promises: frozenset[str], *, opening: bool = False) -> int:
+    """In the child, just before exec: install the filter; return the listener fd.
+
+    *opening*: the start-up shim narrows the program after its loader (:mod:`.shim`)."""
     kernel.prepare()
     die_with_parent()
     if abi.current().available:
         domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = refuse(build(promises, kernel.arch() or "x86_64"))
+    if opening:
+        from . import shim
+
+        plan = shim.opening(plan)
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
 
@@ -190,11 +198,16 @@ LOADER_HINT = ("mapping executable memory needs it: a dynamically linked program
 
 
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
-          penalties: dict[int, int] | None = None) -> None:
+          penalties: dict[int, int] | None = None, *,
+          intercept: Callable[[int, tuple[int, ...], int, int], bool] | None = None,
+          tick: Callable[[], int | None] | None = None) -> None:
     """Answer violations until every process under the filter has gone.
 
     The penalty comes before the message, which may not get through. Each
-    process's penalty (its last signal) goes into *penalties*, by pid.
+    process's penalty (its last signal) goes into *penalties*, by pid. Hooks (the
+    start-up shim's hand-over): *intercept* sees each notification first and
+    ends serving by returning True (it was no violation, and is left unanswered);
+    *tick* runs whenever the milliseconds it returned pass without one.
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -205,8 +218,12 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     reported: set[int] = set()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
+    timeout = tick() if tick is not None else None
     while True:
-        events = poller.poll()
+        events = poller.poll(timeout)
+        if not events and tick is not None:
+            timeout = tick()
+            continue
         if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
                 ev & select.POLLIN for _, ev in events):
             return  # nobody is left under the filter
@@ -215,10 +232,21 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
-        values = tuple(args[i] for i in range(6))
+        values = tuple(int(args[i]) for i in range(6))
+        if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
+            return
         if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
                           lambda e: lib.pp_notif_send(listener, ident[0], -e)):
             continue  # OpenBSD's /dev/tty allowance: not a violation
+        # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
+        # as the in-process handler emulates it (a program without rpath needs it)
+        call = list(values)
+        answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, arch)
+        if answer is None:
+            answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
+        if answer is not None:
+            lib.pp_notif_send(listener, ident[0], answer)
+            continue
         who = _name(pid[0], child, prog)  # read while the thread still waits
         python = _is_python(pid[0])
         if not error_mode:
@@ -248,13 +276,24 @@ class Supervisor:
     def penalty(self, pid: int) -> int | None:
         return self.penalties.get(pid)
 
-    def confine(self, promises: frozenset[str]) -> None:
-        confine(promises)
+    def confine(self, promises: frozenset[str], after: frozenset[str] | None = None) -> None:
+        confine(promises, opening=after is not None)
+
+    def narrowing(self, after: frozenset[str], load: tuple[str, ...] = ()) -> None:
+        from . import shim  # the shim's filter: made before -F could cut its memfd short
+
+        os.environ.update(shim.environment(after, shim.library(), dict(os.environ), load))
+
+    def start_up_shim(self) -> str:
+        from . import shim
+
+        return shim.library()
 
     def gaps(self, promises: frozenset[str]) -> tuple[str, ...]:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
-    def watch(self, pid: int, promises: frozenset[str], prog: str, go: int) -> None:
+    def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
+              after: frozenset[str] | None = None) -> None:
         try:
             fd = find_listener(pid)
             if fd is None:
@@ -263,6 +302,11 @@ class Supervisor:
             os.write(go, b"x")
         finally:
             os.close(go)
+        if after is not None:
+            from . import shim
+
+            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties)
+            return
         try:
             serve(listener, promises, prog, pid, self.penalties)
         except BaseException:

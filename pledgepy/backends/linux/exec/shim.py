@@ -1,0 +1,268 @@
+"""Loader promises end when the loader is done: the Python half of the start-up shim.
+
+A dynamically linked program needs ``rpath prot_exec`` (and ``exec``, for the
+execve that starts it) only while its loader maps its libraries. The command
+starts it under those (the *opening* filter, whose listener the supervisor
+holds) with ``native/shim.c`` preloaded; the shim's constructor, after the
+loader and before ``main``, installs the filter for exactly the asked
+promises, prepared here and handed over in a sealed memfd. See shim.c for the
+hand-over; :func:`watch` is the supervisor's side of it.
+
+Fail closed: a shim that reports a failure, a program whose loader mapped its
+libraries without the shim (LD_PRELOAD ignored), or one that does not report
+within :data:`DEADLINE` of the command letting it run is killed, with a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import os
+import select
+import signal
+import sys
+import time
+
+from ....errors import NativeBuildError
+from .. import native
+from ..consts import SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_RET_USER_NOTIF, SECCOMP_SET_MODE_FILTER
+from ..rules import Rule, one_of
+from ..seccomp import kernel
+from ..seccomp.filter import compile_plan
+from ..seccomp.plan import TRAP, Action, Plan, build
+from ..syscalls import BY_ARCH
+from . import supervise
+from .refuse import refuse
+
+ENV_FILTER, ENV_PRELOAD, ENV_LOAD = ("PLEDGEPY_SHIM_FILTER", "PLEDGEPY_SHIM_PRELOAD",
+                                     "PLEDGEPY_SHIM_LOAD")
+#: The call both filters send to their listener (no promise allows it) and its first argument.
+MAGIC, COOKIE = "lookup_dcookie", 0x5053484D45444750
+READY, NARROWED, FAILED = 1, 2, 3
+SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1, 16
+#: The flags the shim installs its filter with: the only seccomp() the opening filter allows.
+SHIM_FLAGS = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#: Seconds from the go to the shim's READY before the program is killed: its loader
+#: maps the libraries in milliseconds; this is only the bound when nothing else tells.
+DEADLINE = 10.0
+#: Milliseconds between looks at the program's mappings while waiting for READY.
+TICK_MS = 2
+_NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(_NATIVE)))
+#: What the build's digest covers (setup.py: SHIM_SOURCES), relative to the package's parent.
+SOURCES = ("backends/linux/native/shim.c", "backends/linux/exec/shim.py")
+_MARK = b"PLEDGEPY-SHIM-DIGEST:"
+
+
+def _digest() -> str:
+    from ..native.digest import _sha256  # CPython's own: hashlib loads OpenSSL
+
+    h = _sha256()
+    for name in SOURCES:
+        with open(os.path.join(_PACKAGE, name), "rb") as f:
+            data = f.read()
+        h.update(f"{os.path.basename(name)}\0{len(data)}\0".encode())
+        h.update(data)
+    return str(h.hexdigest())
+
+
+@functools.cache
+def library() -> str:
+    """The built shim's path; NativeBuildError when it is missing or stale.
+
+    Checked once, in the command before it forks (its child cannot read the sources
+    once unveiled)."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    path = next((p for p in (os.path.join(_NATIVE, "_shim" + s) for s in EXTENSION_SUFFIXES)
+                 if os.path.exists(p)), None)
+    if path is None:
+        raise NativeBuildError("the pledge command's start-up shim (native/shim.c) is not built: "
+                               "rebuild: pip install -e .")
+    with open(path, "rb") as f:
+        data = f.read()
+    at = data.find(_MARK)
+    built = data[at + len(_MARK):data.find(b";", at)].decode(errors="replace") if at >= 0 else ""
+    try:
+        want = _digest()
+    except OSError as exc:
+        raise NativeBuildError(f"cannot check the start-up shim: {exc}") from None
+    if built != want:
+        raise NativeBuildError(f"the start-up shim {path} is stale (built from other sources "
+                               "than the installed shim.c, exec/shim.py): rebuild: pip install -e .")
+    return os.path.realpath(path)
+
+
+def _with_magic(plan: Plan) -> Plan:
+    actions = dict(plan.actions)
+    actions[BY_ARCH[plan.arch][MAGIC]] = TRAP
+    return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
+
+
+def opening(plan: Plan) -> Plan:
+    """The opening filter's *plan* (refused calls already out): the shim's one seccomp()
+    and its reports allowed through. Any other seccomp() is a violation."""
+    out = _with_magic(plan)
+    nr = BY_ARCH[plan.arch]["seccomp"]
+    out.actions[nr] = Action("args", (Rule("seccomp", frozenset(), (
+        one_of(0, SECCOMP_SET_MODE_FILTER), one_of(1, SHIM_FLAGS))),))
+    return out
+
+
+def program(promises: frozenset[str]) -> bytes:
+    """The BPF of the filter the shim installs: *promises* as under the command."""
+    plan = _with_magic(refuse(build(promises, kernel.arch() or "x86_64")))
+    return compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+
+
+def environment(promises: frozenset[str], shim: str, env: dict[str, str],
+                load: tuple[str, ...] = ()) -> dict[str, str]:
+    """In the child, before the opening filter: *env* plus what the shim needs (the
+    filter for *promises* in an inherited, sealed memfd; the libraries *load* it
+    loads before narrowing)."""
+    code = program(promises)
+    fd = os.memfd_create("pledgepy-shim", os.MFD_ALLOW_SEALING)  # inherited on purpose
+    try:
+        if os.write(fd, code) != len(code):
+            raise OSError(errno.EFBIG, "the start-up shim's filter was cut short")
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    except OSError:
+        os.close(fd)
+        raise
+    out = dict(env)
+    theirs = env.get("LD_PRELOAD", "")
+    out.update({ENV_FILTER: str(fd), ENV_PRELOAD: theirs, ENV_LOAD: ":".join(load),
+                "LD_PRELOAD": f"{shim}:{theirs}" if theirs else shim})
+    return out
+
+
+def _say(prog: str, pid: int, text: str) -> None:
+    supervise._say(f"pledge: {prog}[{pid}]: {text}\n")
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _mappings(pid: int) -> set[str]:
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as f:
+            return {line.split(maxsplit=5)[5].decode(errors="replace").strip()
+                    for line in f if len(line.split(maxsplit=5)) == 6}
+    except OSError:
+        return set()
+
+
+def _is_library(path: str) -> bool:
+    name = os.path.basename(path)
+    return path.startswith("/") and (name.endswith(".so") or ".so." in name) \
+        and not name.startswith("ld-")
+
+
+class _Opening:
+    """The supervisor while the opening filter is the program's: the hooks of serve()."""
+
+    def __init__(self, pid: int, prog: str, shim: str) -> None:
+        self.pid, self.prog, self.shim = pid, prog, shim
+        self.deadline = time.monotonic() + DEADLINE
+        self.ready = False
+        self.seen = False  # the shim is mapped: its constructor runs before main
+        self.own_exe = os.stat("/proc/self/exe")
+
+    def _fail(self, text: str) -> bool:
+        _kill(self.pid)
+        _say(self.prog, self.pid, f"{text}; killed (it would have held its loader's promises)")
+        return True
+
+    def _exec_done(self) -> bool:
+        try:
+            st = os.stat(f"/proc/{self.pid}/exe")
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) != (self.own_exe.st_dev, self.own_exe.st_ino)
+
+    def tick(self) -> int | None:
+        """Called between notifications: the next timeout (ms), None for no more."""
+        if time.monotonic() > self.deadline:
+            self._fail(f"its start-up shim did not report within {DEADLINE:g} s")
+            return None
+        if not self.seen and self._exec_done():
+            maps = _mappings(self.pid)
+            if self.shim in maps:
+                self.seen = True
+            elif any(_is_library(m) for m in maps):
+                self._fail("its loader mapped its libraries without the start-up shim "
+                           "(LD_PRELOAD ignored)")
+                return None
+        return TICK_MS
+
+    def intercept(self, nr: int, args: tuple[int, ...], ident: int, tid: int) -> bool:
+        """True: *nr* was the shim's report and serving the opening listener ends."""
+        if nr != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE:
+            return False
+        if args[1] == FAILED:
+            why = (f"failed ({os.strerror(args[2] & 0xFFFF)})" if args[2] != errno.ENOENT else
+                   f"found no {ENV_FILTER} (code that ran before it changed the environment)")
+            return self._fail(f"its start-up shim {why}")
+        if args[1] != READY:
+            return False
+        if self.shim not in _mappings(self.pid):  # not the shim speaking: someone else's code
+            return self._fail("a start-up report came from code that is not the shim")
+        self.ready = True
+        return True
+
+
+def _narrowed(listener: int, timeout: float) -> bool:
+    """Take the shim's NARROWED off the new *listener* and answer it."""
+    lib, ffi = native.lib(), native.ffi()
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    if not poller.poll(timeout * 1000):
+        return False
+    nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
+    ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
+    if lib.pp_notif_recv(listener, nr, args, ident, pid) < 0:
+        return False
+    if nr[0] != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE \
+            or args[1] != NARROWED:
+        return False
+    return int(lib.pp_notif_send(listener, ident[0], 0)) == 0
+
+
+def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozenset[str],
+          prog: str, shim: str, penalties: dict[int, int] | None = None) -> None:
+    """The supervisor: serve *opening_listener* (promises *loader*) until the shim is
+    ready, hand over, then serve the shim's listener (promises *after*) to the end.
+    Each process's penalty goes into *penalties*, by pid (as :func:`supervise.serve`)."""
+    state = _Opening(pid, prog, shim)
+    try:
+        supervise.serve(opening_listener, loader, prog, pid, penalties,
+                        intercept=state.intercept,
+                        tick=state.tick)
+    finally:
+        os.close(opening_listener)  # unanswered: the shim's READY fails with ENOSYS
+    if not state.ready:
+        return  # it ended (or was killed): its status says how
+    fd = supervise.find_listener(pid)
+    if fd is None:
+        return  # the shim failed after READY: it said why and exited
+    listener = supervise.take_listener(pid, fd)
+    try:
+        if not _narrowed(listener, DEADLINE):
+            _kill(pid)
+            _say(prog, pid, "its start-up shim did not finish narrowing; killed")
+            return
+        supervise.serve(listener, after, prog, pid, penalties)
+    except BaseException:
+        _kill(pid)
+        raise
+    finally:
+        os.close(listener)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(library(), file=sys.stdout)
