@@ -7,7 +7,7 @@ lays the program out, and any conditional jump whose target is farther becomes
 
 from __future__ import annotations
 
-import struct
+from _struct import pack, unpack_from  # struct.py only re-exports _struct (start-up)
 
 LD_W_ABS = 0x20
 ALU_AND_K = 0x54
@@ -106,7 +106,7 @@ class Program:
                 flat += (code, 0, 0, insn.k)
         if len(insns) > MAX_INSNS:
             raise OverflowError(f"filter has {len(insns)} instructions (limit {MAX_INSNS})")
-        return struct.pack("<" + "HBBI" * len(insns), *flat)
+        return pack("<" + "HBBI" * len(insns), *flat)
 
     def assemble(self) -> bytes:
         """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
@@ -127,24 +127,24 @@ class Program:
         for insn, start in zip(insns, starts, strict=True):
             if insn.code == JMP_JA:
                 assert insn.jt is not None
-                out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
+                out.append(pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
             elif insn.code & 0x07 == 0x05 and insn.far:
                 # jcond: true -> first trampoline (or next), false -> after them
                 n_tramp = (insn.jt is not None) + (insn.jf is not None)
                 jt = 0 if insn.jt is not None else n_tramp
                 jf = (1 if insn.jt is not None else 0) if insn.jf is not None else n_tramp
-                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
                 pos = start + 1
                 for target in (insn.jt, insn.jf):
                     if target is not None:
-                        out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
+                        out.append(pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
                         pos += 1
             elif insn.code & 0x07 == 0x05:
                 jt = where[insn.jt] - start - 1 if insn.jt is not None else 0
                 jf = where[insn.jf] - start - 1 if insn.jf is not None else 0
-                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
             else:
-                out.append(struct.pack("<HBBI", insn.code, 0, 0, insn.k))
+                out.append(pack("<HBBI", insn.code, 0, 0, insn.k))
         if len(out) > MAX_INSNS:
             raise OverflowError(f"filter has {len(out)} instructions (limit {MAX_INSNS})")
         return b"".join(out)
@@ -155,10 +155,10 @@ def run(program: bytes, data: bytes) -> int:
     pc, acc = 0, 0
     n = len(program) // 8
     while pc < n:
-        code, jt, jf, k = struct.unpack_from("<HBBI", program, pc * 8)
+        code, jt, jf, k = unpack_from("<HBBI", program, pc * 8)
         pc += 1
         if code == LD_W_ABS:
-            acc = struct.unpack_from("<I", data, k)[0]
+            acc = unpack_from("<I", data, k)[0]
         elif code == ALU_AND_K:
             acc &= k
         elif code == JMP_JA:
