@@ -117,3 +117,52 @@ def test_a_copy_with_new_metadata_but_the_same_bytes_is_accepted(tmp_path: Path)
     _tree(b)  # same bytes, other inodes: as a wheel's files after installation
     stamp = digest.stamp(str(a), time.time_ns())
     assert digest.current(digest.compute(str(a)), stamp, str(b)) == digest.compute(str(a))
+
+
+def test_unveils_nested_report_worked_out_per_rule_equals_the_whole(tmp_path: Path) -> None:
+    import random
+
+    from pledgepy.backends.base import UnveilRule
+    from pledgepy.backends.linux.landlock import unveil
+
+    names = ["a", "a/b", "a/b/c", "a/d", "e", "e/f", "g"]
+    for name in names:
+        (tmp_path / name).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    names += ["link", "link/b", "a/b/c/../../d", "."]
+    rng = random.Random(14)
+    for _ in range(200):
+        unveil._forget()
+        rules: tuple[UnveilRule, ...] = ()
+        for _ in range(rng.randint(1, 12)):
+            path = str(tmp_path / rng.choice(names)) if rng.random() < 0.95 else "/"
+            rules += (UnveilRule(path, "".join(c for c in "rwxc" if rng.random() < 0.5)),)
+            step = unveil._nested(rules)
+            unveil._memo = None
+            assert step == unveil._nested(rules), rules
+            if rng.random() < 0.15:
+                rules = rules[:-1]  # refused (strict): the next call does not extend the last
+
+
+def test_each_unveil_works_out_the_nesting_of_its_own_rule_only(tmp_path: Path) -> None:
+    from pledgepy.backends.base import UnveilRule
+    from pledgepy.backends.linux.landlock import unveil
+
+    calls = []
+    real_of = unveil._nested_of
+
+    def counted(*args: object) -> list[str]:
+        calls.append(args[0])
+        return real_of(*args)  # type: ignore[arg-type]
+
+    unveil._forget()
+    rules: tuple[UnveilRule, ...] = ()
+    try:
+        unveil._nested_of = counted  # type: ignore[assignment]
+        for i in range(50):
+            (tmp_path / f"d{i}").mkdir()
+            rules += (UnveilRule(str(tmp_path / f"d{i}"), "r"),)
+            unveil._nested(rules)
+    finally:
+        unveil._nested_of = real_of  # type: ignore[assignment]
+    assert len(calls) == 50  # not 50 * 51 / 2
