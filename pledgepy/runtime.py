@@ -62,6 +62,13 @@ def prepare(promises: frozenset[str]) -> None:
 
         codecs.lookup("idna")
     if "rpath" not in promises:
+        # pledgepy no longer imports threading itself (start-up), but programs written
+        # when it did import it after a pledge without rpath: keep that working, and
+        # its excepthook is then replaced with the others (guard_files)
+        try:
+            import threading  # noqa: F401
+        except (ImportError, OSError):  # hidden by unveil already: no one can load it
+            pass
         for user, needs in _lazy_imports().items():
             if user in sys.modules:
                 for name in needs:
@@ -205,8 +212,8 @@ def guard_files() -> bool:
     setattr(linecache, "checkcache", lambda filename=None: None)  # noqa: B010
     hooks = [(sys, "excepthook", sys.__excepthook__, _excepthook),
              (sys, "unraisablehook", sys.__unraisablehook__, _unraisablehook)]
-    # threading is not imported for this (start-up): a program that has not loaded it
-    # cannot load it without rpath either, and the audit hook covers its default hook
+    # prepare() loaded it, unless unveil hid it: then no one can load it without
+    # rpath, and the audit hook covers its default hook
     threading = sys.modules.get("threading")
     if threading is not None:
         hooks.append((threading, "excepthook", threading.__excepthook__, _thread_excepthook))
