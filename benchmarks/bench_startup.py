@@ -21,7 +21,8 @@ Targets (issue 14): import + first pledge <= 3 ms over ``pass``; ``import pledge
 Usage (from the repository root; needs network access to the package index for the
 venv's dependencies, or --venv with one made before)::
 
-    python3 benchmarks/bench_startup.py [--rounds 41] [--children 21] [--venv DIR] [--json FILE]
+    python3 benchmarks/bench_startup.py [--rounds 41] [--children 21] [--venv DIR]
+        [--baseline DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -106,35 +107,36 @@ def make_venv(where: Path) -> Path:
     return python
 
 
-def wall(python: Path, rounds: int) -> dict[str, list[float]]:
-    """Per-round differences (ms) of each command against ``pass``, interleaved."""
+def wall(pythons: list[Path], rounds: int) -> list[dict[str, list[float]]]:
+    """Per-round differences (ms) of each command against ``pass``, for each interpreter;
+    the commands and the interpreters are interleaved, in an order rotating every round."""
     names = list(WALL)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    jobs = [(i, n) for i in range(len(pythons)) for n in names]
+    times: list[dict[str, list[float]]] = [{n: [] for n in names} for _ in pythons]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     for r in range(rounds + 2):  # two warm-up rounds
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
+        for i, name in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
             t0 = time.perf_counter_ns()
-            subprocess.run([str(python), "-c", WALL[name]], check=True, env=env, cwd="/")
+            subprocess.run([str(pythons[i]), "-c", WALL[name]], check=True, env=env, cwd="/")
             if r >= 2:
-                times[name].append((time.perf_counter_ns() - t0) / 1e6)
-    base = times["pass"]
-    return {f"wall {n}": [t - b for t, b in zip(times[n], base, strict=True)]
-            for n in names if n != "pass"}
+                times[i][name].append((time.perf_counter_ns() - t0) / 1e6)
+    return [{f"wall {n}": [t - b for t, b in zip(one[n], one["pass"], strict=True)]
+             for n in names if n != "pass"} for one in times]
 
 
-def in_process(python: Path, children: int, where: str) -> dict[str, list[float]]:
-    """Each in-process figure from fresh children, the kinds interleaved (ms)."""
+def in_process(pythons: list[Path], children: int, where: str) -> list[dict[str, list[float]]]:
+    """Each in-process figure from fresh children, kinds and interpreters interleaved (ms)."""
     kinds = ["load", "first", "call", "unveil10", "unveil100"]
-    got: dict[str, list[float]] = {}
+    jobs = [(i, k) for i in range(len(pythons)) for k in kinds]
+    got: list[dict[str, list[float]]] = [{} for _ in pythons]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    for i in range(children):
-        for kind in kinds[i % len(kinds):] + kinds[:i % len(kinds)]:
-            out = subprocess.run([str(python), "-W", "ignore", "-c", CHILD, kind, where],
+    for r in range(children):
+        for i, kind in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
+            out = subprocess.run([str(pythons[i]), "-W", "ignore", "-c", CHILD, kind, where],
                                  check=True, capture_output=True, text=True, env=env,
                                  cwd="/").stdout
             for key, value in json.loads(out.replace("'", '"')).items():
-                got.setdefault(key, []).append(value / 1e6)
+                got[i].setdefault(key, []).append(value / 1e6)
     return got
 
 
@@ -155,29 +157,41 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=41, help="wall-time rounds")
     parser.add_argument("--children", type=int, default=21, help="children per in-process kind")
     parser.add_argument("--venv", type=Path, help="a venv with pledgepy installed (not editable)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another such venv (e.g. a wheel of an older commit), run "
+                             "interleaved with the first; adds a ratio column")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pledgepy-startup-") as tmp:
         python = args.venv / "bin" / "python" if args.venv else make_venv(Path(tmp))
+        pythons = [python] + ([args.baseline / "bin" / "python"] if args.baseline else [])
         dirs = Path(tmp) / "dirs"
         for i in range(100):
             (dirs / f"d{i}").mkdir(parents=True)
-        figures = wall(python, args.rounds)
-        figures.update(in_process(python, args.children, str(dirs)))
-        mods = modules(python)
+        figures = wall(pythons, args.rounds)
+        for one, more in zip(figures, in_process(pythons, args.children, str(dirs)),
+                             strict=True):
+            one.update(more)
+        mods = [modules(p) for p in pythons]
     print(f"Python {sys.version.split()[0]}, {os.uname().sysname} {os.uname().release} "
-          f"{os.uname().machine}; interpreter {python}")
-    print(f"Modules loaded: import pledgepy {len(mods['import'])}, then the first "
-          f"pledge('stdio rpath') {len(mods['pledge'])}; standard library among them: "
-          + ", ".join(m for m in mods["import"] + mods["pledge"] if not m.startswith("pledgepy")))
+          f"{os.uname().machine}; interpreters: " + ", ".join(map(str, pythons)))
+    for p, m in zip(pythons, mods, strict=True):
+        print(f"Modules loaded ({p}): import pledgepy {len(m['import'])}, then the first "
+              f"pledge('stdio rpath') {len(m['pledge'])}; standard library among them: "
+              + ", ".join(x for x in m["import"] + m["pledge"] if not x.startswith("pledgepy")))
     print()
-    print("| measure | median ms | 25th-75th | target | n |")
-    print("|---|---|---|---|---|")
-    for name, values in figures.items():
+    extra = " | baseline median | ratio" if args.baseline else ""
+    print(f"| measure | median ms | 25th-75th{extra} | target | n |")
+    print("|---|---|---" + ("|---|---" if args.baseline else "") + "|---|---|")
+    for name, values in figures[0].items():
         lo, mid, hi = quartiles(values)
         target = TARGETS_MS.get(name)
         verdict = "" if target is None else f"<= {target} {'met' if mid <= target else 'MISSED'}"
-        print(f"| {name} | {mid:.2f} | {lo:.2f}-{hi:.2f} | {verdict} | {len(values)} |")
+        cols = ""
+        if args.baseline:
+            base = statistics.median(figures[1][name])
+            cols = f" | {base:.2f} | {mid / base:.2f}" if base > 0 else f" | {base:.2f} | -"
+        print(f"| {name} | {mid:.2f} | {lo:.2f}-{hi:.2f}{cols} | {verdict} | {len(values)} |")
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "modules": mods}, indent=1))
     return 0
