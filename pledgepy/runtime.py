@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import errno
 import sys
-import threading
 import time
-import types
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -64,6 +62,13 @@ def prepare(promises: frozenset[str]) -> None:
 
         codecs.lookup("idna")
     if "rpath" not in promises:
+        # pledgepy no longer imports threading itself (start-up), but programs written
+        # when it did import it after a pledge without rpath: keep that working, and
+        # its excepthook is then replaced with the others (guard_files)
+        try:
+            import threading  # noqa: F401
+        except (ImportError, OSError):  # hidden by unveil already: no one can load it
+            pass
         for user, needs in _lazy_imports().items():
             if user in sys.modules:
                 for name in needs:
@@ -128,7 +133,9 @@ def _excepthook(kind: type[BaseException], value: BaseException,
 def _thread_excepthook(args: Any) -> None:
     if args.exc_type is SystemExit:
         return
-    name = args.thread.name if args.thread is not None else threading.get_ident()
+    import _thread
+
+    name = args.thread.name if args.thread is not None else _thread.get_ident()
     print(f"Exception in thread {name}:", file=sys.stderr)
     _print_exception(args.exc_type, args.exc_value, args.exc_traceback)
 
@@ -149,7 +156,7 @@ def _cache_file(cache: dict[str, Any], path: str) -> None:
 
 def _cache_only_linecache() -> Any:
     """A stand-in for linecache that only serves what it holds (nothing reads files)."""
-    mod = types.ModuleType("linecache", "pledgepy's cache-only linecache (no rpath held)")
+    mod = type(sys)("linecache", "pledgepy's cache-only linecache (no rpath held)")
     cache: dict[str, Any] = {}
 
     def getlines(filename: str, module_globals: Any = None) -> list[str]:
@@ -203,11 +210,14 @@ def guard_files() -> bool:
     _original["checkcache"] = linecache.checkcache
     setattr(linecache, "updatecache", _cached_lines)  # noqa: B010 - a module we replace
     setattr(linecache, "checkcache", lambda filename=None: None)  # noqa: B010
-    for owner, name, default, ours in ((sys, "excepthook", sys.__excepthook__, _excepthook),
-                                       (threading, "excepthook", threading.__excepthook__,
-                                        _thread_excepthook),
-                                       (sys, "unraisablehook", sys.__unraisablehook__,
-                                        _unraisablehook)):
+    hooks = [(sys, "excepthook", sys.__excepthook__, _excepthook),
+             (sys, "unraisablehook", sys.__unraisablehook__, _unraisablehook)]
+    # prepare() loaded it, unless unveil hid it: then no one can load it without
+    # rpath, and the audit hook covers its default hook
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        hooks.append((threading, "excepthook", threading.__excepthook__, _thread_excepthook))
+    for owner, name, default, ours in hooks:
         if getattr(owner, name) is default:
             setattr(owner, name, ours)
             _original[f"{owner.__name__}.{name}"] = default
@@ -226,9 +236,9 @@ def unguard_files() -> None:
     else:
         linecache.updatecache = _original["updatecache"]  # type: ignore[attr-defined]
         linecache.checkcache = _original["checkcache"]  # type: ignore[attr-defined]
-    for owner in (sys, threading):
+    for owner in (sys, sys.modules.get("threading")):
         for name in ("excepthook", "unraisablehook"):
-            default = _original.pop(f"{owner.__name__}.{name}", None)
+            default = _original.pop(f"{getattr(owner, '__name__', '')}.{name}", None)
             if default is not None:
                 setattr(owner, name, default)
     _guarded = False

@@ -19,8 +19,8 @@ many this thread may still enter: probed once, then counted.
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 
 from . import abi as A
@@ -37,20 +37,23 @@ def _probe() -> int:
     def count() -> None:
         n = 0
         try:
+            tids.append(_thread.get_native_id())
             with Ruleset(A.ACCESS_FS_EXECUTE, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
                 while n <= A.MAX_LAYERS:
                     ruleset.restrict_self()
                     n += 1
+            found.append(n)
         except OSError:
-            pass  # E2BIG once the limit is reached; anything else: no more than n
-        found.append(n)
-        tids.append(threading.get_native_id())
+            found.append(n)  # E2BIG once the limit is reached; anything else: no more than n
+        finally:
+            done.release()
 
     found: list[int] = []
     tids: list[int] = []
-    helper = threading.Thread(target=count, name="pledgepy-landlock-probe")
-    helper.start()
-    helper.join()
+    done = _thread.allocate_lock()  # _thread, not threading: threading costs start-up
+    done.acquire()
+    _thread.start_new_thread(count, ())
+    done.acquire()  # released by the helper as it ends; _gone() waits for its exit
     _gone(tids)
     return found[0] if found else 0
 

@@ -9,18 +9,27 @@ mount point (Landlock grants beneath, across mounts).
 from __future__ import annotations
 
 import os
-import re
 
 from ...base import UnveilRule
 
 #: The letters that matter for a process's memory: open it to read, or to write.
 MEMORY_LETTERS = "rw"
 
-_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL = frozenset("01234567")
 
 
 def _unescape(field: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+    """Undo the kernel's octal escapes (``\\040``); re would import enum (start-up)."""
+    if "\\" not in field:
+        return field
+    parts = field.split("\\")
+    out = [parts[0]]
+    for part in parts[1:]:
+        if len(part) >= 3 and set(part[:3]) <= _OCTAL:
+            out.append(chr(int(part[:3], 8)) + part[3:])
+        else:
+            out.append("\\" + part)
+    return "".join(out)
 
 
 def mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[int, str]]:

@@ -8,9 +8,9 @@ first and reads errno only when it is -1. What each ABI version offers is in
 
 from __future__ import annotations
 
+import _thread
 import os
 import stat
-import threading
 from types import TracebackType
 
 from . import abi as A
@@ -87,7 +87,7 @@ class _Lib:
 
 _lib: _Lib | None = None
 _lib_error: str | None = None
-_lib_lock = threading.Lock()
+_lib_lock = _thread.allocate_lock()
 
 
 def _load() -> _Lib:

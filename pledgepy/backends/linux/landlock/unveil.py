@@ -94,6 +94,8 @@ _stats: dict[str, os.stat_result | OSError] = {}
 
 
 def _forget() -> None:
+    global _memo
+    _memo = None
     _resolved.clear()
     _resolved["/"] = "/"
     _stats.clear()
@@ -128,34 +130,80 @@ def _resolver() -> Callable[[str], str]:
     return resolve
 
 
+def _nested_of(rule: UnveilRule, here: str, real: dict[str, list[UnveilRule]]) -> list[str]:
+    """What :func:`_nested` says of *rule* (resolved to *here*)."""
+    out: list[str] = []
+    node = here
+    while True:
+        for other in real.get(node, ()):
+            if other is rule:
+                continue
+            extra = "".join(c for c in other.permissions if c not in rule.permissions)
+            if extra:
+                where = "the same file as" if node == here else "beneath"
+                out.append(
+                    f"{rule.path!r} unveiled {_show(rule.permissions)} is {where} "
+                    f"{other.path!r} unveiled {other.permissions!r}: Landlock grants the "
+                    f"union, so it stays reachable with {extra!r} (OpenBSD: the most "
+                    f"specific rule wins)")
+        if node == "/":
+            break
+        node = node[:node.rfind("/")] or "/"
+    return out
+
+
+class _Memo:
+    """The last :func:`_nested` answer: each unveil() asks again for the rules so far
+    plus one, which changes nothing said of the others unless it lies at or above one
+    of them; only the new rule's part is then worked out (O(n), not O(n * depth))."""
+
+    __slots__ = ("rules", "out", "covered", "real")
+
+    def __init__(self, rules: tuple[UnveilRule, ...], out: list[str], covered: set[str],
+                 real: dict[str, list[UnveilRule]]) -> None:
+        self.rules, self.out, self.real = rules, out, real
+        self.covered = covered  # every rule's resolved path and the directories above it
+
+
+def _cover(covered: set[str], here: str) -> None:
+    node = here
+    while node not in covered:
+        covered.add(node)
+        if node == "/":
+            break
+        node = node[:node.rfind("/")] or "/"
+
+
+_memo: _Memo | None = None
+
+
 def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     """Rules beneath another rule that grants more: Landlock's union gives them more."""
+    global _memo
     resolve = _resolver()
-    real: dict[str, list[UnveilRule]] = {}
-    where_is: dict[int, str] = {}
-    for i, rule in enumerate(rules):
+    memo = _memo
+    if memo is not None and len(rules) == len(memo.rules) + 1 and rules[:-1] == memo.rules:
+        rule = rules[-1]
         here = resolve(os.path.normpath(rule.path))
-        where_is[i] = here
+        if here not in memo.covered:  # at or above no earlier rule
+            real = memo.real  # the old memo is replaced: extended in place
+            real.setdefault(here, []).append(rule)
+            _cover(memo.covered, here)
+            out = memo.out + _nested_of(rule, here, real)
+            _memo = _Memo(rules, out, memo.covered, real)
+            return list(out)
+    real = {}
+    heres: list[str] = []
+    covered: set[str] = set()
+    for rule in rules:
+        here = resolve(os.path.normpath(rule.path))
+        heres.append(here)
         real.setdefault(here, []).append(rule)
-    out: list[str] = []
-    for i, rule in enumerate(rules):
-        here = node = where_is[i]
-        while True:
-            for other in real.get(node, ()):
-                if other is rule:
-                    continue
-                extra = "".join(c for c in other.permissions if c not in rule.permissions)
-                if extra:
-                    where = "the same file as" if node == here else "beneath"
-                    out.append(
-                        f"{rule.path!r} unveiled {_show(rule.permissions)} is {where} "
-                        f"{other.path!r} unveiled {other.permissions!r}: Landlock grants the "
-                        f"union, so it stays reachable with {extra!r} (OpenBSD: the most "
-                        f"specific rule wins)")
-            if node == "/":
-                break
-            node = node[:node.rfind("/")] or "/"
-    return out
+        _cover(covered, here)
+    out = [line for rule, here in zip(rules, heres, strict=True)
+           for line in _nested_of(rule, here, real)]
+    _memo = _Memo(rules, out, covered, real)
+    return list(out)
 
 
 def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = None, *,

@@ -10,7 +10,6 @@ sources than the installed ones is never used: :func:`load` raises.
 from __future__ import annotations
 
 import faulthandler
-import importlib
 import os
 import sys
 
@@ -24,7 +23,8 @@ if TYPE_CHECKING:
 
 MISSING: str | None = None
 try:
-    _sigsys: Any = importlib.import_module(__name__ + "._sigsys")
+    __import__(__name__ + "._sigsys")  # importlib.import_module costs an import (start-up)
+    _sigsys: Any = sys.modules[__name__ + "._sigsys"]
 except ModuleNotFoundError:
     _sigsys = None
     MISSING = ("the native SIGSYS handler is not built (no _sigsys module in "
@@ -52,9 +52,14 @@ def load() -> Any | None:
     if not _checked:
         from . import digest
 
-        built = _sigsys.ffi.string(_sigsys.lib.pp_tables_digest()).decode()
+        string = _sigsys.ffi.string
+        built = string(_sigsys.lib.pp_tables_digest()).decode()
         try:
-            now = digest.compute()
+            stamp = string(_sigsys.lib.pp_tables_stamp()).decode()
+        except AttributeError:  # built before stamps: hash (its digest differs anyway)
+            stamp = digest.UNTRUSTED
+        try:
+            now = digest.current(built, stamp)
         except OSError as exc:
             raise NativeBuildError(f"cannot check the native SIGSYS handler against the "
                                    f"policy ({exc}); {REBUILD}") from exc

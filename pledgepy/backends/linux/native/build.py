@@ -7,6 +7,7 @@ from (``digest.py``), so a policy edited without a rebuild is refused at load.
 """
 
 import sys
+import time
 from pathlib import Path
 
 from cffi import FFI
@@ -21,6 +22,9 @@ GENERATED = (
     + "#elif defined(__aarch64__)\n" + tables.c_source("aarch64")
     + "#endif\n"
     + f'static const char T_DIGEST[] = "{digest.compute(str(HERE.parents[2]))}";\n'
+    # the loader trusts this stamp instead of hashing while the files still carry it
+    + f'static const char T_STAMP[] = "{digest.stamp(str(HERE.parents[2]), time.time_ns())}";\n'
+    + "const char *pp_tables_stamp(void) { return T_STAMP; }\n"
 )
 
 ffibuilder = FFI()
@@ -36,6 +40,7 @@ uint64_t pp_blessed_ip(void);
 int pp_install_handler(void);
 int pp_handler_installed(void);
 const char *pp_tables_digest(void);
+const char *pp_tables_stamp(void);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
                    long pid, const char *prog, char *out, size_t size);

@@ -7,7 +7,7 @@ lays the program out, and any conditional jump whose target is farther becomes
 
 from __future__ import annotations
 
-import struct
+from _struct import pack, unpack_from  # struct.py only re-exports _struct (start-up)
 
 LD_W_ABS = 0x20
 ALU_AND_K = 0x54
@@ -30,48 +30,69 @@ class _Insn:
 
 
 class Program:
-    """Build with the emit methods, then :meth:`assemble` to sock_filter bytes."""
+    """Build with the emit methods, then :meth:`assemble` to sock_filter bytes.
+
+    Instructions are kept as plain tuples and labels as numbers (where each was
+    placed), which keeps building a filter of a few hundred instructions quick;
+    the :class:`_Insn` objects are made only when a far jump needs a second layout.
+    """
 
     def __init__(self) -> None:
-        self._items: list[_Insn | str] = []
-        self._labels = 0
+        self._code: list[tuple[int, int, int | None, int | None]] = []
+        self._at: list[int] = []  # label -> index of the instruction it precedes
 
-    def label(self) -> str:
-        """A fresh label name (place it with :meth:`place`)."""
-        self._labels += 1
-        return f"L{self._labels}"
+    def label(self) -> int:
+        """A fresh label (place it with :meth:`place`)."""
+        self._at.append(-1)
+        return len(self._at) - 1
 
-    def place(self, label: str) -> None:
-        self._items.append(label)
+    def place(self, label: int) -> None:
+        self._at[label] = len(self._code)
 
     def load(self, offset: int) -> None:
-        self._items.append(_Insn(LD_W_ABS, offset))
+        self._code.append((LD_W_ABS, offset, None, None))
 
     def and_(self, mask: int) -> None:
-        self._items.append(_Insn(ALU_AND_K, mask & 0xFFFFFFFF))
+        self._code.append((ALU_AND_K, mask & 0xFFFFFFFF, None, None))
 
-    def jump(self, code: int, k: int, jt: str | None, jf: str | None) -> None:
-        self._items.append(_Insn(code, k & 0xFFFFFFFF, jt, jf))
+    def jump(self, code: int, k: int, jt: int | None, jf: int | None) -> None:
+        self._code.append((code, k & 0xFFFFFFFF, jt, jf))
 
-    def goto(self, label: str) -> None:
-        self._items.append(_Insn(JMP_JA, 0, label))
+    def goto(self, label: int) -> None:
+        self._code.append((JMP_JA, 0, label, None))
 
     def ret(self, value: int) -> None:
-        self._items.append(_Insn(RET_K, value & 0xFFFFFFFF))
+        self._code.append((RET_K, value & 0xFFFFFFFF, None, None))
 
-    def _layout(self) -> tuple[list[_Insn], dict[str, int], list[int]]:
+    @property
+    def _items(self) -> list[_Insn | str]:
+        """The program as instructions and the labels placed before them."""
+        before: dict[int, list[str]] = {}
+        for label, at in enumerate(self._at):
+            if at < 0:
+                raise KeyError(f"label L{label} was never placed")
+            before.setdefault(at, []).append(f"L{label}")
+        items: list[_Insn | str] = []
+        for pc, (code, k, jt, jf) in enumerate(self._code):
+            items += before.get(pc, ())
+            items.append(_Insn(code, k, None if jt is None else f"L{jt}",
+                               None if jf is None else f"L{jf}"))
+        items += before.get(len(self._code), ())
+        return items
+
+    def _layout(self, items: list[_Insn | str]) -> tuple[list[_Insn], dict[str, int], list[int]]:
         insns: list[_Insn] = []
         where: dict[str, int] = {}
         starts: list[int] = []
         pos = 0
-        for item in self._items:
+        for item in items:
             if isinstance(item, str):
                 where[item] = pos
                 continue
             insns.append(item)
             starts.append(pos)
             pos += self._size(item)
-        for item in self._items:  # labels at the very end
+        for item in items:  # labels at the very end
             if isinstance(item, str) and item not in where:
                 where[item] = pos
         return insns, where, starts
@@ -84,37 +105,34 @@ class Program:
 
     def _assemble_near(self) -> bytes | None:
         """The fast path: one layout pass, or None if some conditional jump is far."""
-        where: dict[str, int] = {}
-        insns: list[_Insn] = []
-        for item in self._items:
-            if item.__class__ is str:
-                where[item] = len(insns)
-            else:
-                insns.append(item)  # type: ignore[arg-type]
+        at = self._at
+        code_ = self._code
+        if len(code_) > MAX_INSNS:
+            raise OverflowError(f"filter has {len(code_)} instructions (limit {MAX_INSNS})")
         flat: list[int] = []
-        for pc, insn in enumerate(insns):
-            code = insn.code
+        for pc, (code, k, jt, jf) in enumerate(code_):
             if code == JMP_JA:
-                flat += (code, 0, 0, where[insn.jt] - pc - 1)  # type: ignore[index]
+                flat += (code, 0, 0, at[jt] - pc - 1)  # type: ignore[index]
             elif code & 0x07 == 0x05:
-                jt = where[insn.jt] - pc - 1 if insn.jt is not None else 0
-                jf = where[insn.jf] - pc - 1 if insn.jf is not None else 0
-                if jt > 255 or jf > 255:
+                t = at[jt] - pc - 1 if jt is not None else 0
+                f = at[jf] - pc - 1 if jf is not None else 0
+                if t > 255 or f > 255:
                     return None
-                flat += (code, jt, jf, insn.k)
+                if t < 0 or f < 0:
+                    raise ValueError("backward or unplaced jump target")
+                flat += (code, t, f, k)
             else:
-                flat += (code, 0, 0, insn.k)
-        if len(insns) > MAX_INSNS:
-            raise OverflowError(f"filter has {len(insns)} instructions (limit {MAX_INSNS})")
-        return struct.pack("<" + "HBBI" * len(insns), *flat)
+                flat += (code, 0, 0, k)
+        return pack("<" + "HBBI" * len(code_), *flat)
 
     def assemble(self) -> bytes:
         """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
         near = self._assemble_near()
         if near is not None:
             return near
+        items = self._items
         while True:
-            insns, where, starts = self._layout()
+            insns, where, starts = self._layout(items)
             changed = False
             for insn, start in zip(insns, starts, strict=True):
                 if insn.code & 0x07 == 0x05 and insn.code != JMP_JA and not insn.far:
@@ -127,24 +145,24 @@ class Program:
         for insn, start in zip(insns, starts, strict=True):
             if insn.code == JMP_JA:
                 assert insn.jt is not None
-                out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
+                out.append(pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
             elif insn.code & 0x07 == 0x05 and insn.far:
                 # jcond: true -> first trampoline (or next), false -> after them
                 n_tramp = (insn.jt is not None) + (insn.jf is not None)
                 jt = 0 if insn.jt is not None else n_tramp
                 jf = (1 if insn.jt is not None else 0) if insn.jf is not None else n_tramp
-                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
                 pos = start + 1
                 for target in (insn.jt, insn.jf):
                     if target is not None:
-                        out.append(struct.pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
+                        out.append(pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
                         pos += 1
             elif insn.code & 0x07 == 0x05:
                 jt = where[insn.jt] - start - 1 if insn.jt is not None else 0
                 jf = where[insn.jf] - start - 1 if insn.jf is not None else 0
-                out.append(struct.pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
             else:
-                out.append(struct.pack("<HBBI", insn.code, 0, 0, insn.k))
+                out.append(pack("<HBBI", insn.code, 0, 0, insn.k))
         if len(out) > MAX_INSNS:
             raise OverflowError(f"filter has {len(out)} instructions (limit {MAX_INSNS})")
         return b"".join(out)
@@ -155,10 +173,10 @@ def run(program: bytes, data: bytes) -> int:
     pc, acc = 0, 0
     n = len(program) // 8
     while pc < n:
-        code, jt, jf, k = struct.unpack_from("<HBBI", program, pc * 8)
+        code, jt, jf, k = unpack_from("<HBBI", program, pc * 8)
         pc += 1
         if code == LD_W_ABS:
-            acc = struct.unpack_from("<I", data, k)[0]
+            acc = unpack_from("<I", data, k)[0]
         elif code == ALU_AND_K:
             acc &= k
         elif code == JMP_JA:

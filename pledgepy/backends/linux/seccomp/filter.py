@@ -22,7 +22,7 @@ from ..consts import (
 from ..rules import Arg, Rule
 from ..syscalls import MAX_KNOWN
 from .bpf import JMP_JEQ_K, JMP_JGE_K, JMP_JSET_K, Program
-from .plan import Action, Plan
+from .plan import ENOSYS, Action, Plan
 
 AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
 ENOSYS_ERRNO = 38
@@ -51,21 +51,32 @@ def _returns(plan: Plan, violation: int | None) -> dict[str, int]:
 
 def _runs(plan: Plan) -> list[tuple[int, Action]]:
     """(first nr, action) for each run of numbers sharing a constant action."""
-    numbers = (sorted({n for nr in plan.actions for n in (nr, nr + 1)}) if plan.sparse
-               else range(0, MAX_KNOWN + 2))  # MAX_KNOWN + 1 starts the unknown tail
-    runs: list[tuple[int, Action]] = [] if not plan.sparse else [(0, plan.action(-1))]
-    for nr in numbers:
-        act = plan.action(nr)
+    if plan.sparse:
+        numbers = sorted({n for nr in plan.actions for n in (nr, nr + 1)})
+        acts = [plan.action(nr) for nr in numbers]
+        runs: list[tuple[int, Action]] = [(0, plan.action(-1))]
+    else:  # Plan.action() inlined: calling it for every number costs start-up
+        get = plan.actions.get
+        numbers = list(range(0, MAX_KNOWN + 2))  # MAX_KNOWN + 1 starts the unknown tail
+        acts = [get(nr, ENOSYS) for nr in range(0, MAX_KNOWN + 1)] + [ENOSYS]
+        runs = []
+    last: Action | None = None
+    for nr, act in zip(numbers, acts, strict=True):
+        if act is last and act.kind != "args":
+            continue  # plans share the ALLOW/TRAP/ENOSYS constants: identity suffices
         if runs and act.kind != "args" and runs[-1][1] == act:
+            last = act
             continue
         if runs and runs[-1][0] == nr:
             runs[-1] = (nr, act)
+            last = act
             continue
         runs.append((nr, act))
+        last = act
     return runs
 
 
-def _emit_test(prog: Program, arg: Arg, fail: str) -> None:
+def _emit_test(prog: Program, arg: Arg, fail: int) -> None:
     """Fall through when *arg* holds, jump to *fail* when it does not."""
     if arg.wide:
         (value,) = arg.values
@@ -99,7 +110,7 @@ def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) ->
 
 
 def _emit_tree(prog: Program, runs: list[tuple[int, Action]], rets: dict[str, int],
-               blocks: list[tuple[str, Action]]) -> None:
+               blocks: list[tuple[int, Action]]) -> None:
     """Binary search over *runs*; argument checks go to *blocks*, emitted after the
     tree, so the tree's conditional jumps stay short (one layout pass)."""
     if len(runs) == 1:
@@ -138,7 +149,7 @@ def compile_plan(plan: Plan, violation: int | None = None) -> bytes:
         prog.ret(SECCOMP_RET_KILL_PROCESS)  # an x32 syscall number
         prog.place(x64)
     rets = _returns(plan, violation)
-    blocks: list[tuple[str, Action]] = []
+    blocks: list[tuple[int, Action]] = []
     _emit_tree(prog, _runs(plan), rets, blocks)
     for label, act in blocks:
         prog.place(label)

@@ -9,7 +9,6 @@ through ctypes: the sandbox is as strong, only the messages are missing.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 
 from .. import native
@@ -38,12 +37,21 @@ def arch() -> str | None:
     return ARCH.get(os.uname().machine.lower())
 
 
-@functools.cache
+_why: tuple[str | None] | None = None  # (the answer,) once asked
+
+
 def unavailable() -> str | None:
     """Why seccomp filters cannot be used here, or None when they can.
 
     Asked once per process: a later, narrowing pledge() may no longer read /proc.
     """
+    global _why
+    if _why is None:  # functools.cache would import functools (start-up)
+        _why = (_ask(),)
+    return _why[0]
+
+
+def _ask() -> str | None:
     global _inherited
     if arch() is None:
         return f"no syscall table for {os.uname().machine}"
@@ -126,9 +134,14 @@ class _Plain:
         return -int(c.get_errno()) if rc < 0 else rc
 
 
-@functools.cache
+_plain_one: _Plain | None = None
+
+
 def _plain() -> _Plain:
-    return _Plain()
+    global _plain_one
+    if _plain_one is None:
+        _plain_one = _Plain()
+    return _plain_one
 
 
 def prepare() -> None:

@@ -127,7 +127,7 @@ def warm(arch: str) -> None:
 
 def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
             who: list[Identity]) -> Action:
-    if name in policy.ENOSYS:
+    if name in _ENOSYS:
         return ENOSYS
     held = [(r, p) for r, p in rules if r.needs <= promises]
     if not held:
@@ -140,10 +140,18 @@ def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset
     return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
 
 
+_ENOSYS = frozenset(policy.ENOSYS)
+
+
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
     """The plan for *promises* on *arch* (``x86_64`` or ``aarch64``)."""
     ids = [who] if who else []
-    actions = {nr: _action(name, rules, promises, ids) for nr, name, rules in _index(arch)}
+    actions: dict[int, Action] = {}
+    for nr, name, rules in _index(arch):
+        if not rules and name not in _ENOSYS:
+            actions[nr] = TRAP  # as _action() answers, without the call (most syscalls)
+        else:
+            actions[nr] = _action(name, rules, promises, ids)
     return Plan(arch, promises, "error" in promises, actions)
 
 
