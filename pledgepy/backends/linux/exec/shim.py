@@ -36,6 +36,10 @@ from ..syscalls import BY_ARCH
 from . import supervise
 from .refuse import refuse
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 ENV_FILTER, ENV_PRELOAD, ENV_LOAD = ("PLEDGEPY_SHIM_FILTER", "PLEDGEPY_SHIM_PRELOAD",
                                      "PLEDGEPY_SHIM_LOAD")
 #: The call both filters send to their listener (no promise allows it) and its first argument.
@@ -56,9 +60,20 @@ SOURCES = ("backends/linux/native/shim.c", "backends/linux/exec/shim.py")
 _MARK = b"PLEDGEPY-SHIM-DIGEST:"
 
 
-def _digest() -> str:
-    from ..native.digest import _sha256  # CPython's own: hashlib loads OpenSSL
+def _sha256() -> Any:
+    """SHA-256 from CPython's built-in module (setup.py's hashlib gives the same bytes):
+    hashlib would load OpenSSL (~4 ms) on the command's start-up path."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:  # a build without either
+            from hashlib import sha256
+    return sha256()
 
+
+def _digest() -> str:
     h = _sha256()
     for name in SOURCES:
         with open(os.path.join(_PACKAGE, name), "rb") as f:
