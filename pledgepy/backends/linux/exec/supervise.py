@@ -180,18 +180,21 @@ def serve(listener: int, promises: frozenset[str], prog: str) -> None:
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
-        if not error_mode:
-            punish(listener, ident[0], pid[0])
-        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+        text = None
         if not error_mode or nr[0] not in reported:
             reported.add(nr[0])
             why = refused(nr[0], tuple(args[i] for i in range(6)), arch)
             if why is not None:
                 tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
-                _say(f"pledge: {prog}[{pid[0]}]: {why}; {tail}\n")
-            else:
+                text = f"pledge: {prog}[{pid[0]}]: {why}; {tail}\n"
+            else:  # while the caller waits: its path arguments are still in its memory
                 n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0], name, out, 1024)
-                _say(ffi.string(out, n).decode(errors="replace"))
+                text = ffi.string(out, n).decode(errors="replace")
+        if not error_mode:
+            punish(listener, ident[0], pid[0])
+        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+        if text is not None:
+            _say(text)
 
 
 class Supervisor:
