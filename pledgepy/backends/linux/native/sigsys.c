@@ -526,7 +526,7 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
 #undef b
 }
 
-static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
+static void report(int nr, const uint64_t a[6], int error_mode, int foreign, const char *note)
 {
     if (g_quiet)
         return;
@@ -537,9 +537,9 @@ static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
     }
     struct buf b = { .len = 0 };
     describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog);
-    if (foreign) {
+    if (foreign || note) {
         b.len--; /* before the newline */
-        put(&b, " (trapped by a seccomp filter pledgepy did not install)");
+        put(&b, note ? note : " (trapped by a seccomp filter pledgepy did not install)");
         b.data[b.len++] = '\n';
     }
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
@@ -592,12 +592,41 @@ static int allowance_path(const char *path)
 #define AT_SYMLINK_NOFOLLOW 0x100
 #endif
 
+/* What the handler's retry returns when a filter older than the one that trapped the
+ * call traps it too (an earlier pledge without the allowance): no errno is 4095. */
+#define PP_RETRY_TRAPPED (-4095L)
+
+static long ip_of(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (long)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (long)uc->uc_mcontext.pc;
+#endif
+}
+
+/* The retry, with SIGSYS unblocked for its duration only: an older filter that traps it
+ * re-enters the handler (on_sigsys sees the call site) instead of the kernel killing the
+ * process silently, as it does for a SIGSYS that is blocked. */
+static long retry(long nr, long a, long b, long c, long d)
+{
+    sigset_t sys;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    raw(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&sys, 0, 8, 0);
+    long rc = pp_blessed_call(nr, a, b, c, d);
+    raw(SYS_rt_sigprocmask, SIG_BLOCK, (long)&sys, 0, 8, 0);
+    return rc;
+}
+
 /* The outcome of an allowance call made again from the handler's call site: done (1)
  * when it succeeded, or failed on a path that is lexically an allowance (ENOENT, or a
  * file the user may not read); otherwise (the filter's EPERM for another shape, the
  * layer's EACCES for another path) it stays a violation (0). */
 static int answer(ucontext_t *uc, const char *path, long rc)
 {
+    if (rc == PP_RETRY_TRAPPED)
+        return 2;
     if (rc >= 0 || (rc != -EPERM && allowance_path(path))) {
         set_return(uc, rc);
         return 1;
@@ -622,23 +651,23 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
         path = (const char *)a[1];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
     case SYS_unlinkat:
         path = (const char *)a[1];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], 0));
 #ifdef SYS_open
     case SYS_open:
         path = (const char *)a[0];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], 0));
     case SYS_unlink:
         path = (const char *)a[0];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], 0, 0, 0));
+        return answer(uc, path, retry(nr, (long)a[0], 0, 0, 0));
 #endif
     default:
         break;
@@ -662,7 +691,7 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
     if (!is_root && !allowance_path(path))
         return 0;
     long fd = is_root ? raw(SYS_dup, g_root_fd, 0, 0, 0, 0)
-        : pp_blessed_call(SYS_openat, (long)(int)a[0], (long)path,
+        : retry(SYS_openat, (long)(int)a[0], (long)path,
                           O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0)
         return answer(uc, path, fd);
@@ -719,12 +748,21 @@ static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
         return 1;
-    if (path_call(nr, a, uc))
-        return 1;
-    if (!(g_held & T_STDIO_BIT))
-        return 0;
     const char *path = (const char *)a[1];
     int fd = g_localtime_fd;
+    /* stat("/etc/localtime") first: answered without a retry an older filter could trap */
+#ifdef SYS_newfstatat
+    if ((g_held & T_STDIO_BIT) && nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0
+        && path && same_path(path, "/etc/localtime")) {
+        set_return(uc, raw(SYS_fstat, fd, (long)a[2], 0, 0, 0));
+        return 1;
+    }
+#endif
+    int done = path_call(nr, a, uc);
+    if (done)
+        return done;
+    if (!(g_held & T_STDIO_BIT))
+        return 0;
     if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path && a[2] == O_RDONLY
         && same_path(path, "/proc/self/stat")) {
         set_return(uc, -ENOENT);
@@ -789,6 +827,14 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
     uint32_t data = (uint32_t)info->si_errno & SECCOMP_RET_DATA;
     int foreign = data >= 32 || !(g_trap_data & (1u << data));
     int error_mode = (g_held & T_ERROR_BIT) != 0;
+    if (ip_of(uc) == (long)(uintptr_t)pp_blessed_return) {
+        /* the handler's retry, trapped by an older filter: the outer handler reports the
+         * call the program made (program code calling the call site directly only gets
+         * this marker instead of the penalty, for a call that never ran) */
+        set_return(uc, PP_RETRY_TRAPPED);
+        errno = saved;
+        return;
+    }
     /* emulate() judges the path lexically: on a copy read without trusting the pointer
      * (a bad one is a violation, not a fault in here), and the calls it makes again read
      * that copy, so another thread cannot change the string between check and call */
@@ -805,11 +851,13 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
             e[s->path1] = (uint64_t)(uintptr_t)copy.s;
         }
     }
-    if (safe && emulate(nr, e, uc)) {
+    int done = safe ? emulate(nr, e, uc) : 0;
+    if (done == 1) {
         errno = saved;
         return;
     }
-    report(nr, a, error_mode, foreign);
+    report(nr, a, error_mode, foreign, done == 2 ? " (OpenBSD lets this path through, but an "
+           "earlier pledge() without the allowance refuses it: its filter stays in force)" : 0);
     if (!error_mode)
         die();
     set_return(uc, -ENOSYS);
