@@ -245,3 +245,11 @@ def test_no_hint_for_ordinary_paths_in_a_real_run() -> None:
     r = under("stdio", "import os; os.listdir('/etc')")
     line = _first_line(r.stderr)
     assert line.endswith('openat("/etc", O_RDONLY) needs "rpath"'), r.stderr
+
+
+@pytest.mark.parametrize("request_,name", [(0x5401, "TCGETS"), (0x540B, "TCFLSH"),
+                                           (0x5424, "TIOCGETD"),
+                                           (0x541D, "TIOCCONS"), (0x5412, "TIOCSTI")])
+def test_ioctl_requests_by_name(request_: int, name: str) -> None:
+    text = describe(X86_64["ioctl"], [0, request_], "", os.getpid())
+    assert text.startswith(f"ioctl({name})"), text

@@ -70,10 +70,24 @@ def _sockopts() -> tuple[tuple[int, int, str], ...]:
     return tuple(out)
 
 
-def _named(prefixes: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
-    return tuple((0xFFFFFFFF, getattr(c, n), n) for n in dir(c)
-                 if n.startswith(prefixes) and isinstance(getattr(c, n), int)
-                 and n not in ("IOC_TYPE_MASK", "IOC_TYPE_VIDEO"))
+def _named(prefixes: tuple[str, ...], *more: object) -> tuple[tuple[int, int, str], ...]:
+    """Values named by consts (the policy's names), then by modules *more*."""
+    seen: dict[int, str] = {}
+    for src in (c, *more):
+        for n in sorted(dir(src)):
+            v = getattr(src, n)
+            if (n.startswith(prefixes) and isinstance(v, int) and not isinstance(v, bool)
+                    and n not in ("IOC_TYPE_MASK", "IOC_TYPE_VIDEO") and v not in seen):
+                seen[v] = n
+    return tuple((0xFFFFFFFF, v, n) for v, n in seen.items())
+
+
+def _ioctls() -> tuple[tuple[int, int, str], ...]:
+    import termios  # built on Linux: the terminal requests glibc and Python use
+
+    # requests are _IO* numbers; termios's small TCSA*/TC*FLUSH values are arguments
+    return tuple(e for e in _named(("TC", "TIOC", "FIO", "SIOC", "MTIOC"), termios)
+                 if e[1] >= 0x100 and "_" not in e[2])  # TIOCM_DSR: a modem bit
 
 
 #: syscall -> (argument shown, how, value names)
@@ -88,7 +102,7 @@ KEYS: dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]] = {
     "socket": (0, KEY_SOCKET, _SOCKET), "socketpair": (0, KEY_SOCKET, _SOCKET),
     "clone": (0, KEY_CLONE, _CLONE), "mknod": (1, KEY_MKNOD, _FILE_TYPES),
     "mknodat": (2, KEY_MKNOD, _FILE_TYPES),
-    "ioctl": (1, KEY_ENUM, _named(("TC", "TIOC", "FIO", "SIOC", "MTIOC"))),
+    "ioctl": (1, KEY_ENUM, _ioctls()),
     "fcntl": (1, KEY_ENUM, _named(("F_",))),
     "prctl": (0, KEY_ENUM, _named(("PR_",))),
     "kill": (0, KEY_INT, ()), "tgkill": (0, KEY_INT, ()), "write": (0, KEY_INT, ()),
