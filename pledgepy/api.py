@@ -39,6 +39,7 @@ class _State:
         self.unveil_in_force = False
         self.unveil_gaps = Gaps()  # as last computed: status() must not touch files
         self.inherited = False  # promises came from the program that exec'd this one
+        self.unveil_strict = False  # a rule was added with strict: the lock is judged so
 
 
 _lock = _thread.RLock()
@@ -132,7 +133,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             # needs to know the request to say what the lock will enforce.
             unveil_gaps = be.unveil_gaps_for_pledge(request, rules)
         strictness.refuse_or_warn(is_strict, "pledge", list(gaps.not_enforced))
-        strictness.refuse_or_warn(is_strict, "unveil", list(unveil_gaps.not_enforced))
+        strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
+                                  list(unveil_gaps.not_enforced))
         # CPython's own needs first: once the sandbox is in force, the
         # interpreter may no longer read files it would read lazily.
         guarded = False
@@ -171,7 +173,8 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
         rules = _rules()
         gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
                                          rules)
-        strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+        strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
+                                  list(gaps.not_enforced))
         if then_exec:
             be.lock_unveil_then_exec(rules)
         else:
@@ -231,8 +234,9 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
         with _lock:
             if _state.unveil_locked:
                 return  # locking twice is harmless, as on OpenBSD
-            gaps = be.unveil_gaps(_rules(), True)
-            strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+            gaps = be.unveil_gaps(_rules(), True)  # judged with the promises in force now
+            strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
+                                      list(gaps.not_enforced))
             be.lock_unveil(_rules())
             _state.unveil_locked = True
             _state.unveil_in_force = bool(_state.unveils)
@@ -250,11 +254,19 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
         be.check_unveil(rule)
         after = dict(_state.unveils)
         after[full] = letters
-        gaps = be.unveil_gaps(tuple(UnveilRule(p, m) for p, m in after.items()), False)
-        strictness.refuse_or_warn(is_strict, "unveil", list(gaps.not_enforced))
+        rules = tuple(UnveilRule(p, m) for p, m in after.items())
+        gaps = be.unveil_gaps(rules, False)
+        if is_strict:
+            # Rules take effect at the lock (unveil() or the pledge that locks), judged
+            # then with the promises in force; now only what no pledge can close (as
+            # judged under pledge(""), which closes the most) is refused.
+            closing = be.unveil_gaps_for_pledge(PledgeRequest(
+                _state.promises, frozenset(), _state.execpromises, None, rules), rules)
+            strictness.refuse_or_warn(True, "unveil", list(closing.not_enforced))
         be.add_unveil(rule)
         _state.unveils = after
         _state.unveil_gaps = gaps
+        _state.unveil_strict = _state.unveil_strict or is_strict
 
 
 def set_violation_messages(enabled: bool) -> None:

@@ -32,33 +32,35 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
 
 @pytest.mark.parametrize("name,args,held,expected", [
     ("openat", [AT_FDCWD, 0, os.O_WRONLY | os.O_CREAT], "stdio rpath",
-     'openat(O_WRONLY|O_CREAT) needs "wpath cpath"'),
-    ("openat", [AT_FDCWD, 0, os.O_RDWR], "stdio rpath", 'openat(O_RDWR) needs "wpath"'),
+     'openat(NULL, O_WRONLY|O_CREAT) needs "wpath cpath"'),
+    ("openat", [AT_FDCWD, 0, os.O_RDWR], "stdio rpath", 'openat(NULL, O_RDWR) needs "wpath"'),
     ("openat", [AT_FDCWD, 0, os.O_RDONLY | os.O_TRUNC], "stdio",
-     'openat(O_RDONLY|O_TRUNC) needs "rpath wpath"'),
-    ("socket", [2, 1, 0], "stdio", 'socket(AF_INET) needs "inet" or "dns"'),
-    ("socket", [1, 1, 0], "stdio inet", 'socket(AF_UNIX) needs "unix"'),
-    ("socket", [17, 3, 0], "stdio inet", "socket(AF_PACKET) is not allowed by any promise"),
+     'openat(NULL, O_RDONLY|O_TRUNC) needs "rpath wpath"'),
+    ("socket", [2, 1, 0], "stdio", 'socket(AF_INET, SOCK_STREAM) needs "inet" or "dns"'),
+    ("socket", [1, 1, 0], "stdio inet", 'socket(AF_UNIX, SOCK_STREAM) needs "unix"'),
+    ("socket", [17, 3, 0], "stdio inet",
+     "socket(AF_PACKET, SOCK_RAW) is not allowed by any promise (its family is refused)"),
     ("kill", [1, 9], "stdio", 'kill(1) needs "proc"'),
-    ("ioctl", [0, 0x5412], "stdio tty", "ioctl(TIOCSTI) is not allowed by any promise"),
+    ("ioctl", [0, 0x5412], "stdio tty",
+     "ioctl(TIOCSTI) is not allowed by any promise (its request is refused)"),
     ("ioctl", [0, 0x5413], "stdio", 'ioctl(TIOCGWINSZ) needs "tty"'),
     ("mmap", [0, 4096, 5, 0x22], "stdio",
      'mmap(PROT_READ|PROT_EXEC) needs "prot_exec" (loading an extension module needs it: '
      'import it before pledge(), or call pledgepy.unveil_imports() first)'),
-    ("clone", [0x10000000 | 17], "stdio proc", "clone(CLONE_NEWUSER) is not allowed by any promise"),
-    ("chmod", [0, 0o4755], "stdio fattr", "chmod(S_ISUID) is not allowed by any promise"),
+    ("clone", [0x10000000 | 17], "stdio proc", "clone(fork|CLONE_NEWUSER) is not allowed by any promise"),
+    ("chmod", [0, 0o4755], "stdio fattr", "chmod(NULL, 04755) is not allowed by any promise"),
     ("getppid", [], "", 'getppid needs "stdio"'),
     ("ptrace", [0], "stdio", "ptrace is not allowed by any promise"),
     ("sendmsg", [3, 0, 0], "stdio", 'sendmsg needs "sendfd"'),
-    ("execve", [0, 0, 0], "stdio rpath", 'execve needs "exec"'),
+    ("execve", [0, 0, 0], "stdio rpath", 'execve(NULL) needs "exec"'),
 ])
 def test_message(name: str, args: list[int], held: str, expected: str) -> None:
     assert describe(name, args, held) == expected
 
 
-def test_import_hint() -> None:
-    text = describe("openat", [AT_FDCWD, 0, 0], "stdio")
-    assert text.startswith('openat(O_RDONLY) needs "rpath" (importing a module')
+def test_import_hint_needs_a_path() -> None:
+    # without a path nothing says it is an import (tests/test_messages_exact.py has the rest)
+    assert describe("openat", [AT_FDCWD, 0, 0], "stdio") == 'openat(NULL, O_RDONLY) needs "rpath"'
 
 
 def test_error_mode_says_enosys() -> None:

@@ -248,7 +248,7 @@ open('/etc/hostname')
 """
     r = under("stdio rpath wpath inet error", body)
     assert "['stdio']" in r.stdout and killed(r), r.explain()
-    assert 'openat(O_RDONLY) needs "rpath"' in r.stderr, r.explain()
+    assert 'openat("/etc/hostname", O_RDONLY) needs "rpath"' in r.stderr, r.explain()
 
 
 def test_error_narrowing_applies_to_execpromises() -> None:

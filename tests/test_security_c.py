@@ -64,7 +64,7 @@ def test_blocking_sigabrt_in_every_thread_does_not_dodge_the_penalty() -> None:
             "t.start(); t.join()\n" + VIOLATE)
     r = pledge("-q", "-p", PROMISES, sys.executable, "-S", "-c", code)
     assert r.returncode in DEAD and "survived" not in r.stdout, (r.returncode, r.stderr)
-    assert "socket(AF_INET) needs" in r.stderr
+    assert "socket(AF_INET, SOCK_STREAM) needs" in r.stderr
 
 
 STACK_ERRNO = """
@@ -94,7 +94,7 @@ def test_a_stacked_filter_does_not_outrank_the_supervisor(verdict: str) -> None:
     r = pledge("-q", "-p", PROMISES, sys.executable, "-S", "-c", code)
     assert r.returncode in DEAD and "survived" not in r.stdout, (r.returncode, r.stdout,
                                                                   r.stderr)
-    assert "socket(AF_INET) needs" in r.stderr
+    assert "socket(AF_INET, SOCK_STREAM) needs" in r.stderr
     assert r.stdout.startswith("refused"), r.stdout
 
 
@@ -114,7 +114,7 @@ def test_a_non_blocking_full_stderr_does_not_crash_the_supervisor(nobody: bool) 
     out = p.stdout.read()
     rc = p.wait(timeout=30)
     assert rc in DEAD and b"survived" not in out, (rc, err[-500:])
-    assert b"socket(AF_INET) needs" in err
+    assert b"socket(AF_INET, SOCK_STREAM) needs" in err
 
 
 def _on_a_terminal(code: str, nobody: bool) -> tuple[int, bytes]:

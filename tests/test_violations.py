@@ -13,8 +13,8 @@ def test_message_names_program_pid_syscall_argument_and_promises() -> None:
     r = under("stdio rpath", "os.open('/tmp/x-pledgepy', os.O_WRONLY | os.O_CREAT, 0o600)")
     assert killed(r), r.explain()
     first = r.stderr.splitlines()[0]
-    assert re.fullmatch(r'pledge: python3?[\d.]*\[\d+\]: openat\(O_WRONLY\|O_CREAT\) '
-                        r'needs "wpath cpath"', first), first
+    assert re.fullmatch(r'pledge: python3?[\d.]*\[\d+\]: openat\("/tmp/x-pledgepy", '
+                        r'O_WRONLY\|O_CREAT\) needs "wpath cpath"', first), first
 
 
 def test_default_penalty_is_sigabrt_with_python_traceback() -> None:

@@ -58,6 +58,14 @@ def wrap_thread_end() -> tuple[str, ...]:
 LIMIT = "Landlock's limit of 16 nested domains is reached"
 
 
+#: What the allowances' call site gives code that calls it directly (see README).
+ALLOWANCE_ORACLE = (
+    "OpenBSD's path allowances are opens the filter lets through from the SIGSYS handler's "
+    "call site, limited by a Landlock layer: code that calls that site itself (ctypes) "
+    "can tell an existing path from a missing one anywhere (EACCES versus ENOENT), which "
+    "these promises, without rpath/wpath/cpath/dpath, do not otherwise reveal; it opens "
+    "nothing beyond the allowances (OpenBSD: no such probe)")
+
 class Domains(namedtuple("Domains", "own children gaps")):
     """The Landlock domains one pledge enters: a new (nested) one for this process
     (*own*), one below it for exec'd programs (*children*), and what the 16-domain
@@ -161,6 +169,10 @@ class LinuxBackend(BackendBase):
                          "without a message or the handler's emulation of fstat, since exec'd "
                          "programs run under the same filter without the handler")
         missing = self.messages_missing()
+        if (new is not None and allowances.handled(new) & allowances.READ
+                and not new & {"rpath", "wpath", "cpath", "dpath"}
+                and self._paths_layer(request) is not None):
+            notes.append(ALLOWANCE_ORACLE)
         if missing is None and new is not None:
             notes.append("the penalty comes from pledgepy's SIGSYS handler, which the filter "
                          "keeps from being replaced; code that writes this process's memory "

@@ -222,10 +222,14 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
         if rc < 0:
             return
         name = _name_of(pid[0])
+        text = ""
+        with contextlib.suppress(Exception):  # while the caller waits (its paths are readable)
+            n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
+                                name.encode(), out, 1024)
+            text = ffi.string(out, n).decode(errors="replace")
         if not error_mode:
             punish(listener, ident[0], pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
-        with contextlib.suppress(Exception):
-            n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
-                                name.encode(), out, 1024)
-            _say(ffi.string(out, n).decode(errors="replace"))
+        if text:
+            with contextlib.suppress(Exception):
+                _say(text)

@@ -249,22 +249,26 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             continue
         who = _name(pid[0], child, prog)  # read while the thread still waits
         python = _is_python(pid[0])
-        if not error_mode:
-            got = punish(listener, ident[0], pid[0])
-            if got is not None and penalties is not None:
-                penalties[got[0]] = got[1]
-        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+        text = None
         if not error_mode or nr[0] not in reported:
             reported.add(nr[0])
             why = refused(nr[0], values, arch)
             if why is not None:
                 tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
-                _say(f"pledge: {who}[{pid[0]}]: {why}; {tail}\n")
-            else:
+                text = f"pledge: {who}[{pid[0]}]: {why}; {tail}\n"
+            else:  # while the caller waits: its path arguments are still in its memory
                 n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                     who.encode(errors="replace"), out, 1024)
                 text = ffi.string(out, n).decode(errors="replace")
-                _say(text if python else text.replace(EXTENSION_HINT, LOADER_HINT))
+                if not python:
+                    text = text.replace(EXTENSION_HINT, LOADER_HINT)
+        if not error_mode:
+            got = punish(listener, ident[0], pid[0])
+            if got is not None and penalties is not None:
+                penalties[got[0]] = got[1]
+        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+        if text is not None:
+            _say(text)
 
 
 class Supervisor:

@@ -68,6 +68,7 @@ def load() -> Any | None:
                 "the native SIGSYS handler is stale: it was built from another version of "
                 f"the policy tables (built {built[:12]}, installed {now[:12]}); {REBUILD}")
         _checked = True
+        set_import_dirs()  # the supervisor's messages too: its sys.path, much like its child's
     return _sigsys
 
 
@@ -103,6 +104,7 @@ def prepare() -> None:
     """Everything the handler needs, done before the filter makes it impossible."""
     c = lib()
     c.pp_set_program(program_name().encode(errors="replace"))
+    set_import_dirs()
     global _localtime_fd
     if _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
         try:
@@ -126,6 +128,18 @@ def prepare() -> None:
         if rc != 0:
             raise OSError(-rc, f"cannot install the SIGSYS handler: {os.strerror(-rc)}")
         _installed = True
+
+
+def set_import_dirs(dirs: list[str] | None = None) -> None:
+    """Tell the handler sys.path's absolute directories (*dirs*, default sys.path): the
+    import hint is given for a .so or a directory only under one of them, and for
+    getcwd() only when an entry is relative ("" under -c: the import system asks)."""
+    if _sigsys is not None:
+        given = sys.path if dirs is None else dirs
+        entries = [d for d in given if os.path.isabs(d)]
+        entries += ["."] if any(not os.path.isabs(d) for d in given) else []
+        blob = b"".join(os.fsencode(os.path.normpath(d)) + b"\0" for d in entries)
+        _sigsys.lib.pp_set_import_dirs(blob, len(blob))
 
 
 def localtime_fd() -> int | None:

@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -38,12 +39,13 @@
 #endif
 #define PP_MAX_REPORTED 1024
 
-struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t special; };
+struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t special; int32_t role; };
 struct pp_rule { uint64_t needs; uint32_t first_cond; uint32_t nconds; int32_t hint; };
 struct pp_flag { uint64_t mask; uint64_t value; uint32_t name; };
-struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; };
+struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; int32_t dirfd1; int32_t path1; int32_t dirfd2; int32_t path2; };
 
-enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3 };
+enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3, KEY_OCTAL = 4, KEY_MKNOD = 5,
+       KEY_CLONE = 6, KEY_SOCKET = 7, KEY_SOCKOPT = 8 };
 enum { PLACEHOLDER_SELF = 1, PLACEHOLDER_ANY = 2 };
 
 /* The tables (T_SYS, T_RULES, ...) are generated from policy.py at build time. */
@@ -152,31 +154,256 @@ static int cond_holds(const struct pp_cond *c, const uint64_t a[6])
     return c->negate ? !found : found;
 }
 
-static void put_key(struct buf *b, const struct pp_sys *s, uint64_t v)
+static void put_ch(struct buf *b, char c)
 {
-    if (s->keyfmt == KEY_INT) {
+    if (b->len < sizeof b->data - 2)
+        b->data[b->len++] = c;
+}
+
+static void put_octal(struct buf *b, uint64_t v)
+{
+    put(b, "0");
+    if (v)
+        put_u(b, v, 8);
+}
+
+/* The name the table gives value *v* under *mask* (exact match), or 0. */
+static const char *name_of(const struct pp_sys *s, uint64_t mask, uint64_t v)
+{
+    for (uint32_t i = 0; i < s->nflags; i++) {
+        const struct pp_flag *f = &T_FLAGS[s->first_flag + i];
+        if (f->mask == mask && f->value == v)
+            return T_STRINGS + f->name;
+    }
+    return 0;
+}
+
+static void put_name(struct buf *b, const struct pp_sys *s, uint64_t mask, uint64_t v)
+{
+    const char *n = name_of(s, mask, v);
+    if (n)
+        put(b, n);
+    else
+        put_u(b, v, 10);
+}
+
+#define PP_CLONE_VM 0x100ull
+#define PP_CLONE_VFORK 0x4000ull
+#define PP_CLONE_THREAD 0x10000ull
+
+static void put_key(struct buf *b, const struct pp_sys *s, const uint64_t a[6])
+{
+    uint64_t v = a[s->keyarg];
+    switch (s->keyfmt) {
+    case KEY_INT: {
         int64_t i = (int32_t)v;
         if (i < 0) { put(b, "-"); i = -i; }
         put_u(b, (uint64_t)i, 10);
         return;
     }
-    int any = 0;
-    uint64_t rest = v;
+    case KEY_OCTAL:
+        put_octal(b, v & 07777);
+        return;
+    case KEY_MKNOD: {
+        const char *type = name_of(s, 0170000, v & 0170000);
+        if (type) put(b, type); else put_octal(b, v & 0170000);
+        put(b, "|");
+        put_octal(b, v & 07777);
+        return;
+    }
+    case KEY_SOCKET:
+        put_name(b, s, 0xffffffffull, (uint32_t)a[0]);
+        put(b, ", ");
+        put_name(b, s, 0xfull, a[1] & 0xf);
+        return;
+    case KEY_SOCKOPT: {
+        uint32_t level = (uint32_t)a[1], opt = (uint32_t)a[2];
+        put_name(b, s, ~0ull, level);
+        put(b, ", ");
+        const char *n = name_of(s, level, opt);
+        if (n) put(b, n); else put_u(b, opt, 10);
+        return;
+    }
+    case KEY_CLONE:
+        put(b, (v & PP_CLONE_THREAD) ? "thread" : (v & PP_CLONE_VFORK) ? "vfork" : "fork");
+        break; /* then its other flags, below */
+    default:
+        break;
+    }
+    int any = s->keyfmt == KEY_CLONE;
     for (uint32_t i = 0; i < s->nflags; i++) {
         const struct pp_flag *f = &T_FLAGS[s->first_flag + i];
         if ((v & f->mask) == f->value) {
             if (any) put(b, "|");
             put(b, T_STRINGS + f->name);
             any = 1;
-            rest &= ~(f->value ? f->value : 0);
-            if (s->keyfmt == KEY_ENUM) { rest = 0; break; }
+            if (s->keyfmt == KEY_ENUM) break;
         }
     }
     if (!any)
         put_hex(b, v);
 }
 
-/* The message for syscall *nr* with arguments *a* under promises *held*, in *b*. */
+/* ---- a path argument, read without trusting the pointer ---- */
+#define PP_SHOWN 200
+struct str { char s[PP_SHOWN + 1]; long n; int term; }; /* n -1: unreadable */
+
+/* True when the aligned 8 bytes around *addr* can be read: the kernel copies them as
+ * a signal set (rt_sigprocmask is allowed under every pledge) and fails with EFAULT
+ * instead of faulting. The mask is put back at once; inside the handler every signal
+ * but SIGABRT is blocked anyway. Mappings are page-granular, so one probe a page. */
+static int self_readable(uint64_t addr)
+{
+    uint64_t old = 0;
+    if (raw(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&old, 8, 0) != 0)
+        return 0;
+    long rc = raw(SYS_rt_sigprocmask, SIG_BLOCK, (long)(addr & ~7ull), 0, 8, 0);
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0);
+    return rc == 0;
+}
+
+static void scan(struct str *out, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && out->n < PP_SHOWN; i++) {
+        if (!p[i]) { out->term = 1; return; }
+        out->s[out->n++] = p[i];
+    }
+}
+
+static void read_str(long pid, uint64_t addr, struct str *out)
+{
+    out->n = 0;
+    out->term = 0;
+    int self = pid == raw(SYS_getpid, 0, 0, 0, 0, 0), mem = -1;
+    while (!out->term && out->n < PP_SHOWN) {
+        uint64_t at = addr + (uint64_t)out->n;
+        size_t room = 4096 - (size_t)(at % 4096);
+        if (room > (size_t)(PP_SHOWN - out->n))
+            room = (size_t)(PP_SHOWN - out->n);
+        long before = out->n;
+        if (self) {
+            if (!self_readable(at))
+                break;
+            scan(out, (const char *)(uintptr_t)at, room);
+        } else {
+            char tmp[PP_SHOWN];
+            struct iovec l = { tmp, room }, r = { (void *)(uintptr_t)at, room };
+            long got = syscall(SYS_process_vm_readv, pid, &l, 1L, &r, 1L, 0L);
+            if (got <= 0) {  /* no ptrace access for that call: its /proc/pid/mem */
+                if (mem < 0) {
+                    struct buf pb = { .len = 0 };
+                    put(&pb, "/proc/");
+                    put_u(&pb, (uint64_t)pid, 10);
+                    put(&pb, "/mem");
+                    pb.data[pb.len] = 0;
+                    mem = open(pb.data, O_RDONLY | O_CLOEXEC);
+                }
+                got = mem < 0 ? -1 : pread(mem, tmp, room, (off_t)at);
+            }
+            if (got <= 0)
+                break;
+            scan(out, tmp, (size_t)got);
+        }
+        if (out->n == before && !out->term)
+            break;
+    }
+    if (mem >= 0)
+        close(mem);
+    if (out->n == 0 && !out->term)
+        out->n = -1;
+}
+
+static void put_str(struct buf *b, const struct str *p)
+{
+    if (p->n < 0) {
+        put(b, "<unreadable>");
+        return;
+    }
+    put_ch(b, '"');
+    for (long i = 0; i < p->n; i++) {
+        unsigned char c = (unsigned char)p->s[i];
+        if (c == '"' || c == '\\') {
+            put_ch(b, '\\');
+            put_ch(b, (char)c);
+        } else if (c < 0x20 || c >= 0x7f) {  /* nothing reaches the terminal raw */
+            put(b, "\\x");
+            put_ch(b, "0123456789abcdef"[c >> 4]);
+            put_ch(b, "0123456789abcdef"[c & 15]);
+        } else {
+            put_ch(b, (char)c);
+        }
+    }
+    put_ch(b, '"');
+    if (!p->term)
+        put(b, "...");
+}
+
+/* Path argument *idx* (dirfd *dirfd*, -1: none) of the call, shown as given: a relative
+ * path that is not AT_FDCWD-relative is preceded by its descriptor. */
+static void put_path(struct buf *b, long pid, int dirfd, int idx, const uint64_t a[6],
+                     struct str *p)
+{
+    if (!a[idx]) {
+        p->n = -1;
+        put(b, "NULL");
+        return;
+    }
+    read_str(pid, a[idx], p);
+    if (dirfd >= 0 && (int)a[dirfd] != AT_FDCWD && (p->n <= 0 || p->s[0] != '/')) {
+        put(b, "dirfd ");
+        put_u(b, (uint64_t)(uint32_t)a[dirfd], 10);
+        put(b, ", ");
+    }
+    put_str(b, p);
+}
+
+/* sys.path's absolute directories, "dir\0dir\0...\0"; "." when it has a relative entry */
+static char g_import_dirs[4096];
+
+static int ends_with(const struct str *p, const char *suffix)
+{
+    long n = (long)strlen(suffix);
+    return p->n >= n && memcmp(p->s + p->n - n, suffix, (size_t)n) == 0;
+}
+
+static int starts_with(const struct str *p, const char *prefix)
+{
+    long n = (long)strlen(prefix);
+    return p->n >= n && memcmp(p->s, prefix, (size_t)n) == 0;
+}
+
+/* True when *p* may be the import system's: a .py or .pyc file; or, under a sys.path
+ * directory, an extension module (.so) or a directory (a name without a dot). */
+static int plausible_import(const struct str *p)
+{
+    if (p->n < 0) {  /* no path (getcwd): the import system asks it for sys.path's "" */
+        for (const char *e = g_import_dirs; *e; e += strlen(e) + 1)
+            if (e[0] == '.' && e[1] == '\0')
+                return 1;
+        return 0;
+    }
+    if (p->n == 0 || !p->term)
+        return 0;
+    if (ends_with(p, ".py") || ends_with(p, ".pyc"))
+        return 1;
+    int under = 0;
+    for (const char *e = g_import_dirs; *e && !under; e += strlen(e) + 1) {
+        long n = (long)strlen(e);
+        under = p->n >= n && memcmp(p->s, e, (size_t)n) == 0
+                && (p->n == n || p->s[n] == '/');
+    }
+    if (!under)
+        return 0;
+    if (ends_with(p, ".so"))
+        return 1;
+    long i = p->n;
+    while (i > 0 && p->s[i - 1] != '/')
+        i--;
+    return memchr(p->s + i, '.', (size_t)(p->n - i)) == 0;
+}
+
+/* The message for syscall *nr* with arguments *a* under promises *held*, in *b*;
+ * path arguments are read from process *pid* (this one: without trusting the pointer). */
 static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode,
                      long pid, const char *prog)
 {
@@ -193,12 +420,24 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         put(&b, "syscall ");
         put_u(&b, (uint64_t)(uint32_t)nr, 10);
     }
-    if (s && s->keyfmt != KEY_NONE) {
+    struct str path = { .n = -1, .term = 0 }, path2;
+    if (s && (s->path1 >= 0 || s->keyfmt != KEY_NONE)) {
         put(&b, "(");
-        put_key(&b, s, a[s->keyarg]);
+        if (s->path1 >= 0)
+            put_path(&b, pid, s->dirfd1, s->path1, a, &path);
+        if (s->path2 >= 0) {
+            put(&b, ", ");
+            put_path(&b, pid, s->dirfd2, s->path2, a, &path2);
+        }
+        if (s->keyfmt != KEY_NONE) {
+            if (s->path1 >= 0)
+                put(&b, ", ");
+            put_key(&b, s, a);
+        }
         put(&b, ")");
     }
     const struct pp_rule *first = 0;
+    uint64_t printed[4];
     int shown = 0;
     for (uint32_t i = 0; s && i < s->nrules && shown < 4; i++) {
         const struct pp_rule *r = &T_RULES[s->first_rule + i];
@@ -209,6 +448,12 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         for (uint32_t j = 0; j < r->nconds && ok; j++)
             ok = cond_holds(&T_CONDS[r->first_cond + j], a);
         if (!ok)
+            continue;
+        /* an alternative already given, or one that asks for more than one given */
+        int again = 0;
+        for (int k = 0; k < shown && !again; k++)
+            again = (missing & printed[k]) == printed[k];
+        if (again)
             continue;
         put(&b, shown ? " or \"" : " needs \"");
         int sep = 0;
@@ -222,14 +467,58 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         put(&b, "\"");
         if (!first)
             first = r;
-        shown++;
+        printed[shown++] = missing;
     }
-    if (!first)
+    if (!first) {
         put(&b, " is not allowed by any promise");
-    else if (first->hint >= 0) {
-        put(&b, " (");
-        put(&b, T_STRINGS + first->hint);
-        put(&b, ")");
+        /* the first argument no rule accepts, given the ones before it: "(its type is
+         * refused)" for socket(AF_INET6, SOCK_RAW), its family for AF_PACKET */
+        unsigned char dead[256];
+        uint32_t n = s && s->nrules < sizeof dead ? s->nrules : 0;
+        memset(dead, 0, sizeof dead);
+        for (uint32_t arg = 0; arg < 6; arg++) {
+            int asked = 0, held_one = 0;
+            int32_t role = -1;
+            for (uint32_t i = 0; i < n; i++) {
+                const struct pp_rule *r = &T_RULES[s->first_rule + i];
+                for (uint32_t j = 0; j < r->nconds && !dead[i]; j++) {
+                    const struct pp_cond *c = &T_CONDS[r->first_cond + j];
+                    if (c->arg != arg)
+                        continue;
+                    asked = 1;
+                    if (c->role >= 0)
+                        role = c->role;
+                    if (cond_holds(c, a))
+                        held_one = 1;
+                }
+            }
+            if (asked && !held_one) {
+                if (role >= 0) {
+                    put(&b, " (its ");
+                    put(&b, T_STRINGS + role);
+                    put(&b, " is refused)");
+                }
+                break;
+            }
+            for (uint32_t i = 0; i < n; i++) {  /* rules refusing this argument are out */
+                const struct pp_rule *r = &T_RULES[s->first_rule + i];
+                for (uint32_t j = 0; j < r->nconds; j++)
+                    if (T_CONDS[r->first_cond + j].arg == arg
+                            && !cond_holds(&T_CONDS[r->first_cond + j], a))
+                        dead[i] = 1;
+            }
+        }
+    } else {
+        int32_t hint = first->hint;
+        if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
+            hint = T_CPU_HINT;
+        else if (hint == T_IMPORT_HINT && !plausible_import(&path))
+            hint = -1;
+        if (hint >= 0) {
+            put(&b, " (");
+            put(&b, T_STRINGS + hint);
+            put(&b, ")");
+        }
     }
     if (error_mode)
         put(&b, "; returning ENOSYS (\"error\" promise)");
@@ -237,7 +526,7 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
 #undef b
 }
 
-static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
+static void report(int nr, const uint64_t a[6], int error_mode, int foreign, const char *note)
 {
     if (g_quiet)
         return;
@@ -248,9 +537,9 @@ static void report(int nr, const uint64_t a[6], int error_mode, int foreign)
     }
     struct buf b = { .len = 0 };
     describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog);
-    if (foreign) {
+    if (foreign || note) {
         b.len--; /* before the newline */
-        put(&b, " (trapped by a seccomp filter pledgepy did not install)");
+        put(&b, note ? note : " (trapped by a seccomp filter pledgepy did not install)");
         b.data[b.len++] = '\n';
     }
     raw(SYS_write, 2, (long)b.data, (long)b.len, 0, 0);
@@ -303,12 +592,41 @@ static int allowance_path(const char *path)
 #define AT_SYMLINK_NOFOLLOW 0x100
 #endif
 
+/* What the handler's retry returns when a filter older than the one that trapped the
+ * call traps it too (an earlier pledge without the allowance): no errno is 4095. */
+#define PP_RETRY_TRAPPED (-4095L)
+
+static long ip_of(const ucontext_t *uc)
+{
+#if defined(__x86_64__)
+    return (long)uc->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (long)uc->uc_mcontext.pc;
+#endif
+}
+
+/* The retry, with SIGSYS unblocked for its duration only: an older filter that traps it
+ * re-enters the handler (on_sigsys sees the call site) instead of the kernel killing the
+ * process silently, as it does for a SIGSYS that is blocked. */
+static long retry(long nr, long a, long b, long c, long d)
+{
+    sigset_t sys;
+    sigemptyset(&sys);
+    sigaddset(&sys, SIGSYS);
+    raw(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&sys, 0, 8, 0);
+    long rc = pp_blessed_call(nr, a, b, c, d);
+    raw(SYS_rt_sigprocmask, SIG_BLOCK, (long)&sys, 0, 8, 0);
+    return rc;
+}
+
 /* The outcome of an allowance call made again from the handler's call site: done (1)
  * when it succeeded, or failed on a path that is lexically an allowance (ENOENT, or a
  * file the user may not read); otherwise (the filter's EPERM for another shape, the
  * layer's EACCES for another path) it stays a violation (0). */
 static int answer(ucontext_t *uc, const char *path, long rc)
 {
+    if (rc == PP_RETRY_TRAPPED)
+        return 2;
     if (rc >= 0 || (rc != -EPERM && allowance_path(path))) {
         set_return(uc, rc);
         return 1;
@@ -333,23 +651,23 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
         path = (const char *)a[1];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
     case SYS_unlinkat:
         path = (const char *)a[1];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], 0));
 #ifdef SYS_open
     case SYS_open:
         path = (const char *)a[0];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], (long)a[1], (long)a[2], 0));
+        return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], 0));
     case SYS_unlink:
         path = (const char *)a[0];
         if (!allowance_path(path))
             return 0;
-        return answer(uc, path, pp_blessed_call(nr, (long)a[0], 0, 0, 0));
+        return answer(uc, path, retry(nr, (long)a[0], 0, 0, 0));
 #endif
     default:
         break;
@@ -373,7 +691,7 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
     if (!is_root && !allowance_path(path))
         return 0;
     long fd = is_root ? raw(SYS_dup, g_root_fd, 0, 0, 0, 0)
-        : pp_blessed_call(SYS_openat, (long)(int)a[0], (long)path,
+        : retry(SYS_openat, (long)(int)a[0], (long)path,
                           O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0)
         return answer(uc, path, fd);
@@ -430,12 +748,21 @@ static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
         return 1;
-    if (path_call(nr, a, uc))
-        return 1;
-    if (!(g_held & T_STDIO_BIT))
-        return 0;
     const char *path = (const char *)a[1];
     int fd = g_localtime_fd;
+    /* stat("/etc/localtime") first: answered without a retry an older filter could trap */
+#ifdef SYS_newfstatat
+    if ((g_held & T_STDIO_BIT) && nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0
+        && path && same_path(path, "/etc/localtime")) {
+        set_return(uc, raw(SYS_fstat, fd, (long)a[2], 0, 0, 0));
+        return 1;
+    }
+#endif
+    int done = path_call(nr, a, uc);
+    if (done)
+        return done;
+    if (!(g_held & T_STDIO_BIT))
+        return 0;
     if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path && a[2] == O_RDONLY
         && same_path(path, "/proc/self/stat")) {
         set_return(uc, -ENOENT);
@@ -500,11 +827,37 @@ static void on_sigsys(int sig, siginfo_t *info, void *context)
     uint32_t data = (uint32_t)info->si_errno & SECCOMP_RET_DATA;
     int foreign = data >= 32 || !(g_trap_data & (1u << data));
     int error_mode = (g_held & T_ERROR_BIT) != 0;
-    if (emulate(nr, a, uc)) {
+    if (ip_of(uc) == (long)(uintptr_t)pp_blessed_return) {
+        /* the handler's retry, trapped by an older filter: the outer handler reports the
+         * call the program made (program code calling the call site directly only gets
+         * this marker instead of the penalty, for a call that never ran) */
+        set_return(uc, PP_RETRY_TRAPPED);
         errno = saved;
         return;
     }
-    report(nr, a, error_mode, foreign);
+    /* emulate() judges the path lexically: on a copy read without trusting the pointer
+     * (a bad one is a violation, not a fault in here), and the calls it makes again read
+     * that copy, so another thread cannot change the string between check and call */
+    uint64_t e[6];
+    memcpy(e, a, sizeof e);
+    struct str copy;
+    const struct pp_sys *s = (nr >= 0 && (uint32_t)nr < T_NSYS) ? &T_SYS[nr] : 0;
+    int safe = 1;
+    if (s && s->path1 >= 0 && a[s->path1]) {
+        read_str(raw(SYS_getpid, 0, 0, 0, 0, 0), a[s->path1], &copy);
+        safe = copy.n >= 0 && copy.term;
+        if (safe) {
+            copy.s[copy.n] = '\0';
+            e[s->path1] = (uint64_t)(uintptr_t)copy.s;
+        }
+    }
+    int done = safe ? emulate(nr, e, uc) : 0;
+    if (done == 1) {
+        errno = saved;
+        return;
+    }
+    report(nr, a, error_mode, foreign, done == 2 ? " (OpenBSD lets this path through, but an "
+           "earlier pledge() without the allowance refuses it: its filter stays in force)" : 0);
     if (!error_mode)
         die();
     set_return(uc, -ENOSYS);
@@ -534,6 +887,18 @@ void pp_set_program(const char *name)
 }
 
 void pp_set_held(uint64_t held) { g_held = held; }
+
+/* sys.path's absolute directories, "dir\0dir\0" (*len* bytes; what does not fit is
+ * left out): only paths under them get the import hint for .so files and directories. */
+void pp_set_import_dirs(const char *dirs, size_t len)
+{
+    memset(g_import_dirs, 0, sizeof g_import_dirs);
+    if (len > sizeof g_import_dirs - 2)
+        len = sizeof g_import_dirs - 2;
+    while (len && dirs[len - 1] != '\0')
+        len--;  /* whole entries only */
+    memcpy(g_import_dirs, dirs, len);
+}
 void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
 uint64_t pp_blessed_ip(void) { return (uint64_t)(uintptr_t)pp_blessed_return; }

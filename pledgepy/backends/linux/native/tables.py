@@ -14,6 +14,9 @@ from ..rules import OWN_GIDS, OWN_UID, SELF, Rule
 from ..syscalls import BY_ARCH
 
 KEY_NONE, KEY_FLAGS, KEY_ENUM, KEY_INT = 0, 1, 2, 3
+#: octal mode; file type by name and octal mode; clone's kind (thread, fork,
+#: vfork) and flags; socket family and type; sockopt level and option.
+KEY_OCTAL, KEY_MKNOD, KEY_CLONE, KEY_SOCKET, KEY_SOCKOPT = 4, 5, 6, 7, 8
 
 _OPEN = ((c.O_ACCMODE, c.O_RDONLY, "O_RDONLY"), (c.O_ACCMODE, c.O_WRONLY, "O_WRONLY"),
          (c.O_ACCMODE, c.O_RDWR, "O_RDWR"), (c.O_CREAT, c.O_CREAT, "O_CREAT"),
@@ -24,8 +27,8 @@ _MODE = ((c.S_ISUID, c.S_ISUID, "S_ISUID"), (c.S_ISGID, c.S_ISGID, "S_ISGID"))
 _FAMILY = tuple((0xFFFFFFFF, v, n) for v, n in (
     (c.AF_UNIX, "AF_UNIX"), (c.AF_INET, "AF_INET"), (c.AF_INET6, "AF_INET6"),
     (c.AF_NETLINK, "AF_NETLINK"), (17, "AF_PACKET")))
+#: clone's flags beyond its kind (thread, vfork or fork, which the handler names itself)
 _CLONE = tuple((v, v, n) for v, n in (
-    (c.CLONE_VM, "CLONE_VM"), (c.CLONE_THREAD, "CLONE_THREAD"), (c.CLONE_VFORK, "CLONE_VFORK"),
     (c.CLONE_PTRACE, "CLONE_PTRACE"), (c.CLONE_UNTRACED, "CLONE_UNTRACED"),
     (c.CLONE_NEWNS, "CLONE_NEWNS"), (c.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
     (c.CLONE_NEWUTS, "CLONE_NEWUTS"), (c.CLONE_NEWIPC, "CLONE_NEWIPC"),
@@ -33,10 +36,58 @@ _CLONE = tuple((v, v, n) for v, n in (
     (c.CLONE_NEWNET, "CLONE_NEWNET")))
 
 
-def _named(prefixes: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
-    return tuple((0xFFFFFFFF, getattr(c, n), n) for n in dir(c)
-                 if n.startswith(prefixes) and isinstance(getattr(c, n), int)
-                 and n not in ("IOC_TYPE_MASK", "IOC_TYPE_VIDEO"))
+_SOCK_TYPES = tuple((c.SOCK_TYPE_MASK, v, n) for v, n in (
+    (1, "SOCK_STREAM"), (2, "SOCK_DGRAM"), (3, "SOCK_RAW"), (4, "SOCK_RDM"),
+    (5, "SOCK_SEQPACKET"), (6, "SOCK_DCCP"), (10, "SOCK_PACKET")))
+_SOCKET = _FAMILY + tuple((0xFFFFFFFF, v, n) for v, n in (
+    (4, "AF_IPX"), (5, "AF_APPLETALK"), (9, "AF_X25"), (15, "AF_KEY"), (16, "AF_NETLINK"),
+    (29, "AF_CAN"), (31, "AF_BLUETOOTH"), (38, "AF_ALG"), (40, "AF_VSOCK"), (44, "AF_XDP"))
+    if v != c.AF_NETLINK) + _SOCK_TYPES
+_FILE_TYPES = tuple((c.S_IFMT, v, n) for v, n in (
+    (0o100000, "S_IFREG"), (c.S_IFIFO, "S_IFIFO"), (c.S_IFCHR, "S_IFCHR"),
+    (c.S_IFBLK, "S_IFBLK"), (0o140000, "S_IFSOCK"), (0, "S_IFREG")))
+#: sockopt levels (mask ~0) and, per level (the mask), option names.
+_LEVELS = ((c.SOL_SOCKET, "SOL_SOCKET", "SO_"), (0, "IPPROTO_IP", "IP_"),
+           (6, "IPPROTO_TCP", "TCP_"), (17, "IPPROTO_UDP", "UDP_"),
+           (41, "IPPROTO_IPV6", "IPV6_"), (132, "IPPROTO_SCTP", "SCTP_"),
+           (263, "SOL_ALG", "ALG_"), (270, "SOL_NETLINK", "NETLINK_"),
+           (282, "SOL_TLS", "TLS_"))
+
+
+def _sockopts() -> tuple[tuple[int, int, str], ...]:
+    import socket
+
+    out: list[tuple[int, int, str]] = [(0xFFFFFFFFFFFFFFFF, v, n) for v, n, _ in _LEVELS]
+    for level, _, prefix in _LEVELS:
+        seen: dict[int, str] = {}
+        for src in (c, socket):  # consts first: its names are the ones the policy uses
+            for n in sorted(dir(src)):
+                v = getattr(src, n)
+                if n.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool) \
+                        and 0 <= v < 1 << 16 and v not in seen and n != prefix + "MASK":
+                    seen[v] = n
+        out.extend((level, v, n) for v, n in sorted(seen.items()))
+    return tuple(out)
+
+
+def _named(prefixes: tuple[str, ...], *more: object) -> tuple[tuple[int, int, str], ...]:
+    """Values named by consts (the policy's names), then by modules *more*."""
+    seen: dict[int, str] = {}
+    for src in (c, *more):
+        for n in sorted(dir(src)):
+            v = getattr(src, n)
+            if (n.startswith(prefixes) and isinstance(v, int) and not isinstance(v, bool)
+                    and n not in ("IOC_TYPE_MASK", "IOC_TYPE_VIDEO") and v not in seen):
+                seen[v] = n
+    return tuple((0xFFFFFFFF, v, n) for v, n in seen.items())
+
+
+def _ioctls() -> tuple[tuple[int, int, str], ...]:
+    import termios  # built on Linux: the terminal requests glibc and Python use
+
+    # requests are _IO* numbers; termios's small TCSA*/TC*FLUSH values are arguments
+    return tuple(e for e in _named(("TC", "TIOC", "FIO", "SIOC", "MTIOC"), termios)
+                 if e[1] >= 0x100 and "_" not in e[2])  # TIOCM_DSR: a modem bit
 
 
 #: syscall -> (argument shown, how, value names)
@@ -44,17 +95,47 @@ KEYS: dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]] = {
     "open": (1, KEY_FLAGS, _OPEN), "openat": (2, KEY_FLAGS, _OPEN),
     "mmap": (2, KEY_FLAGS, _PROT), "mprotect": (2, KEY_FLAGS, _PROT),
     "pkey_mprotect": (2, KEY_FLAGS, _PROT),
-    "chmod": (1, KEY_FLAGS, _MODE), "fchmod": (1, KEY_FLAGS, _MODE),
-    "fchmodat": (2, KEY_FLAGS, _MODE), "fchmodat2": (2, KEY_FLAGS, _MODE),
-    "socket": (0, KEY_ENUM, _FAMILY), "socketpair": (0, KEY_ENUM, _FAMILY),
-    "clone": (0, KEY_FLAGS, _CLONE), "mknod": (1, KEY_INT, ()), "mknodat": (2, KEY_INT, ()),
-    "ioctl": (1, KEY_ENUM, _named(("TC", "TIOC", "FIO", "SIOC", "MTIOC"))),
+    "chmod": (1, KEY_OCTAL, ()), "fchmod": (1, KEY_OCTAL, ()),
+    "fchmodat": (2, KEY_OCTAL, ()), "fchmodat2": (2, KEY_OCTAL, ()),
+    "mkdir": (1, KEY_OCTAL, ()), "mkdirat": (2, KEY_OCTAL, ()), "creat": (1, KEY_OCTAL, ()),
+    "umask": (0, KEY_OCTAL, ()),
+    "socket": (0, KEY_SOCKET, _SOCKET), "socketpair": (0, KEY_SOCKET, _SOCKET),
+    "clone": (0, KEY_CLONE, _CLONE), "mknod": (1, KEY_MKNOD, _FILE_TYPES),
+    "mknodat": (2, KEY_MKNOD, _FILE_TYPES),
+    "ioctl": (1, KEY_ENUM, _ioctls()),
     "fcntl": (1, KEY_ENUM, _named(("F_",))),
     "prctl": (0, KEY_ENUM, _named(("PR_",))),
     "kill": (0, KEY_INT, ()), "tgkill": (0, KEY_INT, ()), "write": (0, KEY_INT, ()),
-    "rt_sigaction": (0, KEY_INT, ()), "setsockopt": (2, KEY_INT, ()),
-    "getsockopt": (2, KEY_INT, ()),
+    "rt_sigaction": (0, KEY_INT, ()), "setsockopt": (1, KEY_SOCKOPT, _sockopts()),
+    "getsockopt": (1, KEY_SOCKOPT, _sockopts()),
 }
+
+#: syscall -> its path arguments shown in a message: (dirfd index or -1, path index) x 2.
+PATH_ARGS: dict[str, tuple[int, int, int, int]] = {
+    **{n: (-1, 0, -1, -1) for n in (
+        "open", "creat", "execve", "truncate", "stat", "lstat", "access", "readlink", "chdir",
+        "chroot", "statfs", "chmod", "chown", "lchown", "utime", "utimes", "unlink", "rmdir",
+        "mkdir", "mknod", "getxattr", "lgetxattr", "setxattr", "lsetxattr", "listxattr",
+        "llistxattr", "removexattr", "lremovexattr", "acct", "swapon", "swapoff", "umount2",
+        "uselib")},
+    **{n: (0, 1, -1, -1) for n in (
+        "openat", "openat2", "execveat", "newfstatat", "statx", "faccessat", "faccessat2",
+        "readlinkat", "fchmodat", "fchmodat2", "fchownat", "utimensat", "futimesat",
+        "unlinkat", "mkdirat", "mknodat", "name_to_handle_at", "open_tree")},
+    "rename": (-1, 0, -1, 1), "link": (-1, 0, -1, 1), "symlink": (-1, 0, -1, 1),
+    "renameat": (0, 1, 2, 3), "renameat2": (0, 1, 2, 3), "linkat": (0, 1, 2, 3),
+    "symlinkat": (-1, 0, 1, 2), "mount": (-1, 0, -1, 1), "pivot_root": (-1, 0, -1, 1),
+    "inotify_add_watch": (-1, 1, -1, -1),
+}
+#: (syscall, argument) -> what the argument is, for "(its type is refused)".
+ROLES = {("socket", 0): "family", ("socket", 1): "type", ("socket", 2): "protocol",
+         ("socketpair", 0): "family", ("socketpair", 1): "type",
+         ("setsockopt", 1): "level", ("setsockopt", 2): "option",
+         ("getsockopt", 1): "level", ("getsockopt", 2): "option",
+         ("ioctl", 1): "request", ("fcntl", 1): "command", ("prctl", 0): "option"}
+#: Shown for a refused path under /sys/devices/system/cpu (see policy.PATHS).
+CPU_HINT = ('the CPU count: under "stdio" only /sys/devices/system/cpu/online, possible and '
+            "present are readable; call os.cpu_count() before pledge() or unveil the file")
 
 
 PLACEHOLDER_SELF, PLACEHOLDER_ANY = 1, 2
@@ -63,7 +144,8 @@ PLACEHOLDER_SELF, PLACEHOLDER_ANY = 1, 2
 class Rows:
     """The handler's tables for one architecture, as rows of C struct fields."""
 
-    __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names")
+    __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names",
+                 "import_hint", "cpu_hint")
 
     def __init__(self) -> None:
         self.sys: list[tuple[int, ...]] = []
@@ -73,6 +155,7 @@ class Rows:
         self.flags: list[tuple[int, ...]] = []
         self.strings = bytearray()
         self.promise_names: list[int] = []
+        self.import_hint = self.cpu_hint = -1
 
 
 def _sort_key(rule: Rule) -> int:
@@ -120,8 +203,10 @@ def build(arch: str) -> Rows:
                         special |= PLACEHOLDER_ANY
                     else:
                         values.append(v & 0xFFFFFFFFFFFFFFFF)
+                role = ROLES.get((rule.syscall, arg.index))
                 out.conds.append((arg.mask, arg.index, int(arg.wide), int(arg.negate),
-                                  len(values), len(out.vals), special))
+                                  len(values), len(out.vals), special,
+                                  text(role) if role else -1))
                 out.vals.extend(values)
             needs = sum(1 << bit[p] for p in rule.needs)
             out.rules.append((needs, first_cond, len(rule.args),
@@ -129,8 +214,9 @@ def build(arch: str) -> Rows:
         for mask, value, fname in flags:
             out.flags.append((mask, value, text(fname)))
         out.sys.append((text(name) if name else -1, keyarg, keyfmt, first_rule, len(rules),
-                        first_flag, len(flags)))
+                        first_flag, len(flags), *PATH_ARGS.get(name or "", (-1, -1, -1, -1))))
     out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
+    out.import_hint, out.cpu_hint = text(policy.IMPORT_HINT), text(CPU_HINT)
     return out
 
 
@@ -156,6 +242,7 @@ def c_source(arch: str) -> str:
         + f"static const char T_STRINGS[] = {{{strings}}};\n"
         + f"static const uint32_t T_PROMISE_NAMES[64] = {{{', '.join(map(str, rows.promise_names))}}};\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
+        + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
         + f"#define T_ERROR_BIT {1 << VOCABULARY.index('error')}ull\n"
     )
