@@ -26,6 +26,7 @@ SOURCES: tuple[str, ...] = (
     "backends/linux/syscalls.py",
     "backends/linux/native/tables.py",
     "backends/linux/native/sigsys.c",
+    "backends/linux/native/learn.c",
 )
 
 
