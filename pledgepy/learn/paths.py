@@ -20,8 +20,14 @@ FOLD = 3
 ORDER = "rwxc"
 
 
+_LETTERS: dict[str, str] = {}
+
+
 def letters(text: str) -> str:
-    return "".join(c for c in ORDER if c in text)
+    got = _LETTERS.get(text)
+    if got is None:
+        got = _LETTERS[text] = "".join(c for c in ORDER if c in text)
+    return got
 
 
 def _up(path: str) -> str:

@@ -18,15 +18,16 @@ GRANTED = ("the dynamic loader needs it: granted, its calls not recorded but for
            "(--every-call records them)")
 
 
-_WAYS: dict[tuple[tuple[str, ...], ...], frozenset[frozenset[str]]] = {}
+#: id(needs) -> (needs, ways): a few shapes for thousands of calls, each one object
+#: (Recording.observations); the object is kept so its id cannot be reused.
+_WAYS: dict[int, tuple[object, frozenset[frozenset[str]]]] = {}
 
 
 def _ways(o: Observation) -> frozenset[frozenset[str]]:
-    key = tuple(map(tuple, o.needs))  # a few shapes for thousands of calls: memoised
-    got = _WAYS.get(key)
-    if got is None:
-        got = _WAYS[key] = frozenset(frozenset(w) for w in o.needs)
-    return got
+    got = _WAYS.get(id(o.needs))
+    if got is None or got[0] is not o.needs:
+        got = _WAYS[id(o.needs)] = (o.needs, frozenset(frozenset(w) for w in o.needs))
+    return got[1]
 
 
 def dumps(report: dict[str, Any]) -> str:
@@ -45,7 +46,7 @@ def merge(observations: list[Observation]) -> list[Observation]:
     """The same call seen between different checkpoints, as one (first seen kept)."""
     out: dict[tuple[object, ...], Observation] = {}
     for o in observations:
-        key = (o.syscall, o.argument, tuple(map(tuple, o.needs)), o.path, o.access)
+        key = (o.syscall, o.argument, _ways(o), o.path, o.access)
         seen = out.get(key)
         out[key] = o if seen is None else seen._replace(count=seen.count + o.count,
                                                         where=seen.where or o.where)

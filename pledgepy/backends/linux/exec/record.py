@@ -166,8 +166,15 @@ def _open_access(flags: int, existed: bool) -> tuple[str, str]:
     return letters, ""
 
 
+_FLAGS_TEXT: dict[int, str] = {}
+
+
 def _flags_text(flags: int) -> str:
-    return "|".join(n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+    text = _FLAGS_TEXT.get(flags)
+    if text is None:
+        text = _FLAGS_TEXT[flags] = "|".join(
+            n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+    return text
 
 
 class _Process:
@@ -526,7 +533,11 @@ class Recording:
         from ...base import Observation
 
         rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
-        return [Observation(k.syscall, k.argument, tuple(sorted(sorted(n) for n in k.needs)),
+        shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]] = {}
+        for k in self.seen:
+            if k.needs not in shown:  # one object per shape: the report memoises on it
+                shown[k.needs] = tuple(sorted(sorted(n) for n in k.needs))
+        return [Observation(k.syscall, k.argument, shown[k.needs],
                             k.path, k.access, count, pid, program, where, k.interval)
                 for k, (count, pid, program, where, _) in rows]
 
@@ -539,7 +550,9 @@ def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
     text = os.fsdecode(ffi.string(arena + offset))
-    return os.path.normpath(text) if normal else text
+    if normal and ("/." in text or "//" in text or text.endswith("/")):
+        return os.path.normpath(text)  # C joins without normalising
+    return text
 
 
 def record_loop(listener: int, recording: Recording, arch: str) -> None:

@@ -13,6 +13,7 @@
  * unrecorded (a narrower policy, never a wider one). */
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* Per-syscall configuration, PP_CFG int16 values per number (from record.py). */
 #define PP_CFG 6
@@ -32,9 +33,14 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t ready;
     struct qrec *head, *tail;
-    int done;
+    long queued;
+    int done, waiting;
     long error;
-} g_q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0 };
+} g_q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+/* The consumer is woken for a full batch, or finds what came within PP_LINGER_NS:
+ * waking it for every call would cost a futex round trip each. */
+#define PP_WAKE 256
+#define PP_LINGER_NS 2000000L
 
 struct pp_slot { uint64_t h1, h2; uint64_t id; };
 static struct pp_slot *g_table;
@@ -280,7 +286,8 @@ static void queue(struct qrec *r)
     else
         g_q.head = r;
     g_q.tail = r;
-    pthread_cond_signal(&g_q.ready);
+    if (++g_q.queued >= PP_WAKE && g_q.waiting)
+        pthread_cond_signal(&g_q.ready);
     pthread_mutex_unlock(&g_q.lock);
 }
 
@@ -333,6 +340,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
     pthread_mutex_lock(&g_q.lock);
     g_q.done = 0;
     g_q.error = 0;
+    g_q.queued = 0;
     pthread_mutex_unlock(&g_q.lock);
     free(g_table);
     g_table = 0;
@@ -455,14 +463,27 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
     long n = 0;
     size_t used = 0;
     pthread_mutex_lock(&g_q.lock);
-    while (!g_q.head && !g_q.done)
-        pthread_cond_wait(&g_q.ready, &g_q.lock);
+    while (g_q.queued < PP_WAKE && !g_q.done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += PP_LINGER_NS;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        g_q.waiting = 1;
+        int rc = pthread_cond_timedwait(&g_q.ready, &g_q.lock, &until);
+        g_q.waiting = 0;
+        if (rc == ETIMEDOUT && g_q.head)
+            break;
+    }
     while (g_q.head && n < max) {
         struct qrec *r = g_q.head;
         size_t need = (size_t)r->len[0] + r->len[1] + r->len[2];
         if (used + need > arena_size)
             break;
         g_q.head = r->next;
+        g_q.queued--;
         if (!g_q.head)
             g_q.tail = 0;
         uint64_t *row = out + ROW * n;
