@@ -117,6 +117,13 @@ def _letters(access: str) -> str:
     return "".join(c for c in "rwxc" if c in access)
 
 
+def _unveil_hint(o: Observation, lacking: str, kind: str, where: str | None) -> str:
+    point = {"lock": "the lock", "pledge": "the pledge()"}.get(kind, "the lock")
+    if any(part in (o.path or "") for part in IMPORTED):
+        return f"a lazy import: import the module before {point} at {where}"
+    return f"add unveil({o.path!r}, {lacking!r}) before {point} at {where}, or do this before it"
+
+
 def advise_unveil(observations: list[Observation],
                   checkpoints: list[Checkpoint]) -> list[dict[str, Any]]:
     """The report's "unveil_checkpoints": the program's unveil() rules checked against
@@ -140,7 +147,7 @@ def advise_unveil(observations: list[Observation],
         if lacking:
             denied.append({"path": o.path, "needs": lacking, "syscall": o.syscall,
                            "argument": o.argument, "count": o.count, "where": o.where,
-                           "hint": _hint(o, checkpoints[at].where)})
+                           "hint": _unveil_hint(o, lacking, kind, checkpoints[at].where)})
     unused = [{"path": p, "permissions": v, "where": w}
               for p, (v, w) in rules.items() if not used[p]]
     wider = [{"path": p, "permissions": v, "used": _letters("".join(used[p])),
