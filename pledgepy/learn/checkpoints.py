@@ -139,7 +139,7 @@ def advise_unveil(observations: list[Observation],
     for o in sorted((o for o in observations if o.interval > at and o.path and o.access),
                     key=lambda o: (o.interval, o.syscall, o.argument)):
         need = _letters(o.access)
-        covering = [p for p in _ancestors(o.path) if p in rules]
+        covering = [p for p in _ancestors(o.path or "/") if p in rules]
         granted = {c for p in covering for c in rules[p][0]}  # Landlock: the union
         for p in covering:
             used[p] |= set(need) & set(rules[p][0])
