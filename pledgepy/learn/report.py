@@ -63,6 +63,19 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded.
     """
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
+    try:
+        return _build(observations, argv, given, audited, granted)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
+           audited: frozenset[str] | None, granted: frozenset[str]) -> dict[str, Any]:
     observations = merge(observations)
     held = cover.minimal(_ways(o) for o in observations)
     if audited is not None:

@@ -607,6 +607,18 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
 
 def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
     """Receive and continue calls until every process under the filter has gone."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()  # thousands of small records, no cycles: collections only cost time
+    try:
+        _record(listener, recording, arch)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _record(listener: int, recording: Recording, arch: str) -> None:
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
     if not recording.python:
