@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.learning import learn
 
@@ -41,9 +42,9 @@ for i in range(n):
 """
 
 
-def _opens(report: dict[str, object], name: str) -> dict[str, int]:
-    return {e["argument"].split()[0]: e["count"]  # type: ignore[index]
-            for e in report["evidence"]  # type: ignore[attr-defined]
+def _opens(report: dict[str, Any], name: str) -> dict[str, int]:
+    return {e["argument"].split()[0]: e["count"]
+            for e in report["evidence"]
             if e["syscall"] == "openat" and e["argument"].split()[0].endswith(name)}
 
 
