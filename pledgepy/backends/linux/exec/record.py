@@ -379,6 +379,9 @@ class Recording:
         name = self.names.get(nr, f"syscall {nr}")
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
+            if self.started and pre is not None and pre.paths[0]:
+                # C named the pid before it exec'd: the program is the one it runs now
+                self._proc(pid, pre.program).program = os.path.basename(pre.paths[0])
             return False  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid, pre.program if pre else None)
         try:

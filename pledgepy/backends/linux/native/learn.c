@@ -222,6 +222,23 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     return k;
 }
 
+/* Whether each resolved path exists (bit 2i) and is a directory (bit 2i+1), now,
+ * before the call runs. */
+static uint64_t path_facts(char paths[2][4096], const long len[2])
+{
+    uint64_t facts = 0;
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (len[i] < 0 || lstat(paths[i], &st) != 0)
+            continue;
+        facts |= 1ULL << (2 * i);
+        if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
+                && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)))
+            facts |= 2ULL << (2 * i);
+    }
+    return facts;
+}
+
 /* The id of the key (h1, h2), inserting it as a new id when *fresh*; ~0 if none. */
 static uint64_t table_find(uint64_t h1, uint64_t h2, int *fresh)
 {
@@ -399,15 +416,9 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             if (len[i] < 0)
                 continue;
             hash2(paths[i], (size_t)len[i], &h1, &h2);
-            struct stat st;
-            if (lstat(paths[i], &st) == 0) {
-                facts |= 1ULL << (2 * i);
-                if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
-                        && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)))
-                    facts |= 2ULL << (2 * i);
-            }
         }
-        if (need_facts) {
+        if (need_facts) {  /* what it does depends on what exists: part of the key */
+            facts = path_facts(paths, len);
             unsigned char f = (unsigned char)facts;
             hash2(&f, 1, &h1, &h2);
         }
@@ -421,6 +432,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             pp_notif_continue(fd, req.id);
             continue;
         }
+        if (!need_facts)
+            facts = path_facts(paths, len);  /* only for a new row: an lstat saved a call */
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
         size_t l0 = len[0] < 0 ? 0 : (size_t)len[0] + 1, l1 = len[1] < 0 ? 0 : (size_t)len[1] + 1;
         struct qrec *r = malloc(sizeof *r + l0 + l1 + plen + 1);
