@@ -73,6 +73,16 @@ def test_a_pledge_dropping_unveil_puts_the_rules_in_force(tmp_path: Path) -> Non
     assert [u["path"] for u in cp["unused"]] == [str(tmp_path / "data")]
 
 
+def test_rules_never_locked_are_checked_from_the_last_one(tmp_path: Path) -> None:
+    # nothing is hidden on Linux until the lock; the advice says what a lock would deny
+    _, report = learn_py("no_lock", tmp_path)
+    (cp,) = report["unveil_checkpoints"]
+    assert cp["kind"] == "none" and cp["where"] == line("rule", "no_lock")
+    assert [(d["path"], d["where"]) for d in cp["denied"]] == [
+        (str(tmp_path / "in.txt"), line("denied", "no_lock"))]
+    assert [u["path"] for u in cp["unused"]] == [str(tmp_path / "data")]
+
+
 def test_the_text_report_gives_the_same_advice(tmp_path: Path) -> None:
     _, body = learn_py("too_much", tmp_path, as_json=False)
     assert f"checkpoint unveil() lock at {line('lock', 'too_much')}" in body

@@ -33,7 +33,14 @@ def by_pledge(directory: str) -> None:
         f.write("x")
 
 
-MAIN = {"too_little": too_little, "too_much": too_much, "by_pledge": by_pledge}
+def no_lock(directory: str) -> None:
+    pledgepy.unveil(os.path.join(directory, "data"), "r")  # <- rule
+    with open(os.path.join(directory, "in.txt"), encoding="utf-8") as f:  # <- denied
+        print(f.read(), end="")
+
+
+MAIN = {"too_little": too_little, "too_much": too_much, "by_pledge": by_pledge,
+        "no_lock": no_lock}
 
 if __name__ == "__main__":
     MAIN[sys.argv[1]](sys.argv[2])
