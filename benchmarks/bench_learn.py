@@ -6,7 +6,9 @@ The fixed cost (``true``), then two syscall-heavy runs: ``tar cf`` of a tree
 of FILES small files (into a file: to /dev/null GNU tar reads nothing), and a
 Python script reading one small file READS times (open, read, close). Each
 condition runs RUNS times, alternating; the table gives median wall times and
-their ratio. Prints markdown for benchmarks/RESULTS.md.
+their ratio, and the median CPU time (user + system, the run and the recorder
+together), which a machine shared with other jobs disturbs less than the
+wall clock. Prints markdown for benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,15 +43,20 @@ def _tree(root: Path, files: int) -> None:
     (root / "reads.py").write_text(READS)
 
 
-def _time(argv: list[str], cwd: Path) -> float:
+def _time(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the run and everything it started)."""
     # bytecode caches allowed, as in an installed copy (CI sets PYTHONDONTWRITEBYTECODE,
     # which makes every start compile the recorder's modules again)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(ROOT)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def main() -> None:
@@ -70,16 +78,21 @@ def main() -> None:
         print(f"Command: `python3 benchmarks/bench_learn.py --runs {opts.runs} --files "
               f"{opts.files} --reads {opts.reads}`. Machine: {platform.platform()}, "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}.\n")
-        print("| run | plain (median s) | --learn (median s) | ratio |")
-        print("|---|---|---|---|")
+        print("| run | plain (median s) | --learn (median s) | ratio | CPU plain | CPU --learn "
+              "| CPU ratio |")
+        print("|---|---|---|---|---|---|---|")
         for name, argv in cases.items():
             _time([*learn, *argv], work)  # warm: caches, bytecode
             plain, learned = [], []
             for _ in range(opts.runs):
                 plain.append(_time(argv, work))
                 learned.append(_time([*learn, *argv], work))
-            p, q = statistics.median(plain), statistics.median(learned)
-            print(f"| {name} | {p:.3f} | {q:.3f} | {q / p:.2f}× |")
+            p, q = (statistics.median(w for w, _ in plain),
+                    statistics.median(w for w, _ in learned))
+            pc, qc = (statistics.median(c for _, c in plain),
+                      statistics.median(c for _, c in learned))
+            print(f"| {name} | {p:.3f} | {q:.3f} | {q / p:.2f}× | {pc:.3f} | {qc:.3f} "
+                  f"| {qc / max(pc, 1e-3):.2f}× |", flush=True)
 
 
 if __name__ == "__main__":

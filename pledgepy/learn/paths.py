@@ -20,18 +20,30 @@ FOLD = 3
 ORDER = "rwxc"
 
 
+_LETTERS: dict[str, str] = {}
+
+
 def letters(text: str) -> str:
-    return "".join(c for c in ORDER if c in text)
+    got = _LETTERS.get(text)
+    if got is None:
+        got = _LETTERS[text] = "".join(c for c in ORDER if c in text)
+    return got
+
+
+def _up(path: str) -> str:
+    """os.path.dirname of a normalised absolute path, without its general cost."""
+    return path[:path.rfind("/")] or "/"
 
 
 def _covered(path: str, perms: str, rules: dict[str, str]) -> bool:
-    parent = os.path.dirname(path)
+    parent = _up(path)
     while True:
-        if parent in rules and set(perms) <= set(rules[parent]):
+        have = rules.get(parent)
+        if have is not None and all(c in have for c in perms):
             return True
         if parent in ("/", ""):
             return False
-        parent = os.path.dirname(parent)
+        parent = _up(parent)
 
 
 def _prune(rules: dict[str, str]) -> dict[str, str]:

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     result = report.build(observations, shown, run.given_rules(interpreter))
     result["checkpoints"] = advice.advise(observations, checkpoints)
     result["unveil_calls"] = advice.unveil_calls(checkpoints)
+    result["unveil_checkpoints"] = advice.advise_unveil(observations, checkpoints)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     name = opts.module or target[0]
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.json:
         run.emit(result, heading, True, opts.output)
     else:
-        body = report.text(result, heading) + advice.text(result["checkpoints"])
+        body = (report.text(result, heading) + advice.text(result["checkpoints"])
+                + advice.unveil_text(result["unveil_checkpoints"]))
         run.write(body, opts.output)
     failed = run.save_if_asked(opts, result)
     return failed if failed is not None else run.exit_code(status)

@@ -7,7 +7,6 @@ The report goes to stderr (or ``-o FILE``): the program's stdout stays its own.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -119,7 +118,7 @@ def write(body: str, output: str | None) -> None:
 
 def emit(result: dict[str, Any], heading: str, as_json: bool, output: str | None) -> None:
     """Write the report where it was asked for (stderr by default)."""
-    write(json.dumps(result, indent=2) + "\n" if as_json else report.text(result, heading),
+    write(report.dumps(result) if as_json else report.text(result, heading),
           output)
 
 

@@ -10,11 +10,13 @@ a path between our read and the kernel's gets a record of the old one, and
 the policy learned from it is then narrower than the run, never wider (the
 kernel enforces the paths it is given).
 
-Speed: C receives the calls in batches, reads and resolves their paths while
-each waits, and continues it at once (``pp_learn_batch_pre``); opens it has
-seen before it counts alone. Python records afterwards. Only in python mode
-(``python -m pledgepy learn``) does each call wait for Python, which reads
-where in the user's code it came from (``pp_learn_batch``).
+Speed: a C loop in a thread of its own (``pp_learn_loop``, native/learn.c)
+receives each call, reads and resolves its paths while it waits, and
+continues it at once; a call like one it has seen (the same syscall, the same
+arguments the rules read, the same resolved paths) it only counts. Python
+records the new ones from a queue while the program runs on. Only in python
+mode (``python -m pledgepy learn``) does each call wait for Python, which
+reads where in the user's code it came from (``pp_learn_batch``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's
 PAGE = 4096
 PATH_MAX = 4096
 BATCH = 256
+#: int16 values per syscall number in pp_learn_loop's configuration, and their bits
+#: (native/learn.c: CFG_*); values per row it hands over.
+CONFIG, ROW = 6, 13
+CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
+#: After these, a relative path may name another file: no working directory is trusted.
+FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork", "setns")
 #: Bytes for the paths C reads in one batch, and its "none" offset.
 ARENA = 1 << 20
 NONE = 0xFFFFFFFFFFFFFFFF
@@ -110,14 +118,16 @@ class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
     __slots__ = ()
 
 
-class Pre(namedtuple("Pre", "paths facts slot")):
+class Pre(namedtuple("Pre", "paths facts slot program")):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
-    (existed, is a directory) for each, and its slot in C's cache (-1: none)."""
+    (existed, is a directory) for each, the id C counts its like under (-1:
+    none), and the caller's program name when C saw the pid first (else None)."""
 
     __slots__ = ()
     paths: tuple[str | None, ...]
     facts: tuple[tuple[bool, bool], ...]
     slot: int
+    program: str | None
 
 
 #: Calls whose path Landlock checks, or that move the working directory (relative
@@ -156,8 +166,15 @@ def _open_access(flags: int, existed: bool) -> tuple[str, str]:
     return letters, ""
 
 
+_FLAGS_TEXT: dict[int, str] = {}
+
+
 def _flags_text(flags: int) -> str:
-    return "|".join(n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+    text = _FLAGS_TEXT.get(flags)
+    if text is None:
+        text = _FLAGS_TEXT[flags] = "|".join(
+            n for mask, value, n in _OPEN_FLAGS if flags & mask == value)
+    return text
 
 
 class _Process:
@@ -165,8 +182,11 @@ class _Process:
 
     __slots__ = ("pid", "mem", "program")
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, program: str | None = None) -> None:
         self.pid, self.mem = pid, -1
+        if program is not None:  # read by C while the call waited
+            self.program = program
+            return
         try:
             self.program = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
         except OSError:
@@ -244,14 +264,38 @@ class Recording:
         # A working directory can be cached only while every chdir is seen.
         self.cwd_known = not audited & {"rpath"}
         self.cwds: dict[int, str] = {}
-        self.cache: _Cache | None = None  # set by record() when opens can be cached
-        self.slots: dict[int, tuple[list[_Key], _Process]] = {}
+        self.ids: dict[int, list[_Key]] = {}  # C's id of a call -> the keys it counted
 
-    def _proc(self, pid: int) -> _Process:
+    def _proc(self, pid: int, program: str | None = None) -> _Process:
         proc = self.procs.get(pid)
         if proc is None:
-            proc = self.procs[pid] = _Process(pid)
+            proc = self.procs[pid] = _Process(pid, program)
         return proc
+
+    def config(self, arch: str) -> bytearray:
+        """For C (pp_learn_loop): CONFIG int16 values per syscall number."""
+        import array
+
+        numbers = BY_ARCH[arch]
+        cfg = array.array("h", [-1] * (CONFIG * (max(numbers.values()) + 1)))
+        for name, nr in numbers.items():
+            at = CONFIG * nr
+            for i, (dirfd_index, path_index, use) in enumerate(PATHS.get(name, ())[:2]):
+                cfg[at + 2 * i] = -1 if dirfd_index is None else dirfd_index
+                cfg[at + 2 * i + 1] = path_index
+                if use == "open":
+                    cfg[at + 5] = 1 if dirfd_index is None else dirfd_index + 2
+            bits = 0
+            for index, null_only in self._shape(name):
+                bits |= 1 << (index + 6 if null_only else index)
+            if cfg[at + 5] >= 0:
+                bits |= 1 << cfg[at + 5]
+            bits |= CFG_PID if name in self.placeholders else 0
+            bits |= CFG_ALWAYS if name in ("execve", "execveat") else 0
+            bits |= CFG_FACTS if name == "creat" else 0
+            bits |= CFG_FORGET if name in FORGET else 0
+            cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
+        return bytearray(cfg.tobytes())
 
     def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
         """The arguments *name*'s rules and key read: (index, only tested for NULL)."""
@@ -335,12 +379,15 @@ class Recording:
         name = self.names.get(nr, f"syscall {nr}")
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
+            if self.started and pre is not None and pre.paths[0]:
+                # C named the pid before it exec'd: the program is the one it runs now
+                self._proc(pid, pre.program).program = os.path.basename(pre.paths[0])
             return False  # the pledge command's own child, up to the exec of the program
-        proc = self._proc(pid)
+        proc = self._proc(pid, pre.program if pre else None)
         try:
             return self._add(name, nr, proc, args, pre)
         finally:
-            if name in _Cache.FORGET:
+            if name in FORGET:
                 # after the call (which resolved its own path against the old one):
                 # threads and CLONE_FS children share a working directory, and a
                 # new process may reuse the pid of one that had another
@@ -365,8 +412,13 @@ class Recording:
                 proc.program = os.path.basename(path or proc.program)
             return False  # allowed by the promises audited: only exec comes here
         uses = PATHS.get(name, ())
+        counted: list[_Key] = []
+        if pre is not None and pre.slot >= 0:
+            self.ids[pre.slot] = counted  # C counts the calls like this one
         if not uses:
-            self._count(_Key(name, argument, needs, None, "", self.interval), proc)
+            key = _Key(name, argument, needs, None, "", self.interval)
+            self._count(key, proc)
+            counted.append(key)
             return False
         for i, (dirfd_index, path_index, use) in enumerate(uses):
             path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
@@ -380,45 +432,19 @@ class Recording:
                     self.resolved[memo] = keys  # creation depends on what exists now
             for key in keys:
                 self._count(key, proc)
-            if use == "open" and self.cache is not None and path is not None:
-                if pre is None:
-                    self._remember(nr, args, proc, keys)
-                elif pre.slot >= 0:
-                    self._bind(pre.slot, keys, proc)
+            counted.extend(keys)
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return False
 
-    def _remember(self, nr: int, args: tuple[int, ...], proc: _Process,
-                  keys: list[_Key]) -> None:
-        """Let the C side count this open from now on (the call is still waiting)."""
-        assert self.cache is not None
-        slot = int(self.cache.remember(nr, args, proc.pid))
-        if slot >= 0:
-            self._bind(slot, keys, proc)
-
-    def _bind(self, slot: int, keys: list[_Key], proc: _Process) -> None:
-        """The C side's slot *slot* counts calls recorded as *keys*."""
-        old = self.slots.get(slot)
-        if old is not None and old[0] != keys:
-            self._harvest(slot)  # the same call names another file now (a new cwd)
-        if old is None or old[0] != keys:
-            self.slots[slot] = (keys, proc)
-
-    def _harvest(self, slot: int) -> None:
-        assert self.cache is not None
-        keys, proc = self.slots[slot]
-        n = int(self.cache.take(slot))
-        for key in keys:
-            entry = self.seen.get(key)
-            if entry is not None:
-                entry[0] += n
-
-    def harvest(self) -> None:
-        """Add the counts of the calls C answered alone."""
-        if self.cache is not None:
-            for slot in list(self.slots):
-                self._harvest(slot)
+    def harvest(self, counts: list[int]) -> None:
+        """Add the calls C counted alone: *counts*[id] calls stood for id's first."""
+        for slot, keys in self.ids.items():
+            extra = counts[slot] - 1 if slot < len(counts) else 0
+            for key in keys:
+                entry = self.seen.get(key)
+                if entry is not None and extra > 0:
+                    entry[0] += extra
 
     def _inherit(self, pid: int) -> None:
         """A forked child has its parent's memory, so its parent's buffer address."""
@@ -510,7 +536,11 @@ class Recording:
         from ...base import Observation
 
         rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
-        return [Observation(k.syscall, k.argument, tuple(sorted(sorted(n) for n in k.needs)),
+        shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]] = {}
+        for k in self.seen:
+            if k.needs not in shown:  # one object per shape: the report memoises on it
+                shown[k.needs] = tuple(sorted(sorted(n) for n in k.needs))
+        return [Observation(k.syscall, k.argument, shown[k.needs],
                             k.path, k.access, count, pid, program, where, k.interval)
                 for k, (count, pid, program, where, _) in rows]
 
@@ -519,91 +549,83 @@ class Recording:
             proc.close()
 
 
-class _Cache:
-    """The C side's table of opens already recorded (pp_learn_remember in sigsys.c)."""
-
-    #: After these, a relative path may name another file: C forgets every key.
-    FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork")
-
-    def __init__(self, arch: str) -> None:
-        self.lib, self.ffi = native.lib(), native.ffi()
-        numbers = BY_ARCH[arch]
-        self.forget = bytearray(max(numbers.values()) + 1)
-        for name in self.FORGET:
-            if name in numbers:
-                self.forget[numbers[name]] = 1
-        self.keep = self.ffi.from_buffer(self.forget)  # C keeps the pointer
-        self.args = self.ffi.new("uint64_t[6]")
-        self.lib.pp_learn_cache(numbers.get("open", -1), numbers["openat"], self.keep,
-                                len(self.forget))
-
-    def remember(self, nr: int, args: tuple[int, ...], pid: int) -> int:
-        self.args[0:6] = list(args)
-        return int(self.lib.pp_learn_remember(nr, self.args, pid))
-
-    def take(self, slot: int) -> int:
-        return int(self.lib.pp_learn_take(slot))
-
-
-def _spec(arch: str) -> bytearray:
-    """For C: (dirfd index, path index) x 2 for each syscall number (-1: none)."""
-    import array
-
-    numbers = BY_ARCH[arch]
-    spec = array.array("h", [-1] * (4 * (max(numbers.values()) + 1)))
-    for name, uses in PATHS.items():
-        if name in numbers:
-            for i, (dirfd_index, path_index, _) in enumerate(uses[:2]):
-                at = 4 * numbers[name] + 2 * i
-                spec[at] = -1 if dirfd_index is None else dirfd_index
-                spec[at + 1] = path_index
-    return bytearray(spec.tobytes())
-
-
-def _text(arena: Any, ffi: Any, offset: int) -> str | None:
+def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
-    return os.path.normpath(os.fsdecode(ffi.string(arena + offset)))
+    text = os.fsdecode(ffi.string(arena + offset))
+    if normal and ("/." in text or "//" in text or text.endswith("/")):
+        return os.path.normpath(text)  # C joins without normalising
+    return text
 
 
-def record_pre(listener: int, recording: Recording, arch: str) -> None:
-    """:func:`record` without making any call wait for Python: C reads the paths."""
+def record_loop(listener: int, recording: Recording, arch: str) -> None:
+    """:func:`record` without making any call wait for Python: a C loop in a thread
+    of its own answers every call; Python records the new ones as they come."""
     import array
+    import threading
 
     lib, ffi = native.lib(), native.ffi()
-    spec_bytes = _spec(arch)
-    spec = ffi.from_buffer("int16_t[]", spec_bytes)
-    out = ffi.new("uint64_t[]", 12 * BATCH)
+    cfg_bytes = recording.config(arch)
+    cfg = ffi.from_buffer("int16_t[]", cfg_bytes)
+    numbers = BY_ARCH[arch]
+    ended: list[int] = []
+
+    def loop() -> None:  # the GIL is released for the whole call
+        ended.append(int(lib.pp_learn_loop(
+            listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
+            numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+
+    thread = threading.Thread(target=loop, name="pledgepy-learn", daemon=True)
+    thread.start()
+    out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
     view = ffi.buffer(out)
-    while True:
-        n = lib.pp_learn_batch_pre(listener, spec, len(spec_bytes) // 8, out, BATCH, arena,
-                                   ARENA)
-        if n == 0:
-            return
-        if n < 0:
-            if n == -errno.EINTR:
-                continue
-            raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
-        rows = array.array("Q", view[:12 * 8 * n])
-        for i in range(0, 12 * n, 12):
-            bits = rows[i + 10]
-            pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
-                      ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
-                      -1 if rows[i + 11] == NONE else int(rows[i + 11]))
-            recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+    ids = 0
+    try:
+        while True:
+            n = lib.pp_learn_take(out, BATCH, arena, ARENA)
+            if n == 0:
+                break
+            if n < 0:
+                raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
+            rows = array.array("Q", view[:ROW * 8 * n])
+            for i in range(0, ROW * n, ROW):
+                bits = rows[i + 10]
+                slot = -1 if rows[i + 11] == NONE else int(rows[i + 11])
+                ids = max(ids, slot + 1)
+                pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
+                          ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
+                          slot, _text(arena, ffi, rows[i + 12], normal=False))
+                recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+    finally:
+        while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
+            pass  # after an error here: the program still runs, its calls answered
+        thread.join()
+    if ended and ended[0] < 0:
+        raise OSError(-ended[0], f"reading the program's calls: {os.strerror(-ended[0])}")
+    counts = ffi.new("uint64_t[]", max(ids, 1))
+    lib.pp_learn_counts(counts, ids)
+    recording.harvest(list(counts))
 
 
 def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
     """Receive and continue calls until every process under the filter has gone."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()  # thousands of small records, no cycles: collections only cost time
+    try:
+        _record(listener, recording, arch)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _record(listener: int, recording: Recording, arch: str) -> None:
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
     if not recording.python:
-        if recording.cwd_known:  # every chdir and fork is seen: relative paths hold
-            recording.cache = _Cache(arch)
-        else:
-            lib.pp_learn_cache(-1, -1, ffi.NULL, 0)
-        record_pre(listener, recording, arch)
+        record_loop(listener, recording, arch)
         return
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
@@ -655,7 +677,6 @@ class Recorder:
         recording = Recording(arch, pid, promises, python)
         try:
             record(listener, recording, arch)
-            recording.harvest()
         finally:
             os.close(listener)
             recording.close()

@@ -51,17 +51,17 @@ long pp_pidfd_getfd(int pidfd, int fd);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
 long pp_notif_sync_wakeup(int fd);
-void pp_learn_cache(int open_nr, int openat_nr, const unsigned char *forget, int nforget);
-long pp_learn_remember(int nr, const uint64_t *args, int pid);
-uint64_t pp_learn_take(long slot);
-long pp_learn_batch_pre(int fd, const int16_t *spec, int nspec, uint64_t *out, long max,
-                        char *arena, size_t arena_size);
+long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec_nr,
+                   int execat_nr, int cache_cwd);
+long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size);
+void pp_learn_counts(uint64_t *out, uint64_t n);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
                     uint64_t *held_id, int *held);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",
-    (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED),
+    (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
+    + (HERE / "learn.c").read_text(),  # learn mode's receiving loop
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -30,6 +30,7 @@ SOURCES: tuple[str, ...] = (
     "backends/linux/syscalls.py",
     "backends/linux/native/tables.py",
     "backends/linux/native/sigsys.c",
+    "backends/linux/native/learn.c",
 )
 
 #: A file modified this close to the build may be modified again within the same
