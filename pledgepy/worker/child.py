@@ -19,11 +19,15 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, limits
+from . import codec, frames, harden, limits, namespaces
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
 _HUGE = (1 << 32) - 1  # the header's largest length: the parent enforces its own limit
+
+
+class UnsupportedNamespaces(OSError):
+    """Strict: the kernel refused a namespace the worker was asked for."""
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -144,10 +148,14 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         raise RuntimeError("the module or its setup left threads running: a worker must be "
                            "single-threaded when it pledges")
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        # judged as if unpledged (chmod, unix connect...): the lock judges them again
+        # against the promises the worker will hold, strictly if asked
+        for path, perms in rules:
+            api.unveil(path, perms, strict=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for path, perms in rules:
-            api.unveil(path, perms, strict=strict)
         api.lock_unveil_for(promises, strict=strict)
         runtime.prepare(promises)
         if "rpath" not in promises:
@@ -184,13 +192,24 @@ def main(fd: int, ppid: int) -> None:
     try:
         config = _recv(sock, codec.MAX_MESSAGE)
         _preload(config)
-        if config.get("uid") is not None and os.geteuid() == 0:
+        first, then = namespaces.phases(config.get("namespaces", []), os.geteuid() == 0)
+        applied, refused, notes = namespaces.enter(first, switched=False)
+        switched = config.get("uid") is not None and os.geteuid() == 0
+        if switched:
             steps += harden.switch_user(config["uid"], config["gid"], ppid)
+        more, refused_more, notes_more = namespaces.enter(then, switched=switched)
+        applied, refused, notes = applied + more, refused + refused_more, notes + notes_more
+        if refused and config["strict"]:
+            raise UnsupportedNamespaces("; ".join(refused))
+        if "user" in applied:  # new credentials: dumpable and the parent-death signal reset
+            steps += [harden.not_dumpable(), harden.die_with_parent(ppid)]
         steps.append(harden.drop_capabilities())
         steps += limits.apply(config["limits"])
         module = _load(config)
         _setup(config.get("setup"), module, config)
-        ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid()}
+        ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid(),
+                                 "namespaces": [n for n in namespaces.NAMES if n in applied],
+                                 "refused": refused, "notes": notes}
         confine(config, sock, ready)
     except BaseException as exc:  # noqa: BLE001 - the parent raises it
         try:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..backends.base import WorkerSupervisor
 
 STARTS = ("spawn", "fork")
+NAMESPACES = ("user", "net", "ipc")
 
 
 def _user_ids(user: str | int | None) -> tuple[int, int] | None:
@@ -82,7 +83,11 @@ class Worker:
         self._strict = strictness.resolve(strict)
         self._env = dict(env) if env is not None else {}
         self._ids = _user_ids(user)
-        self._gaps = self._judge(held, execpromises, tuple(namespaces))
+        unknown = sorted(set(namespaces) - set(NAMESPACES))
+        if unknown:
+            raise ValueError(f"namespaces are some of {NAMESPACES}, not {unknown}")
+        self.namespaces = tuple(n for n in NAMESPACES if n in namespaces)
+        self._gaps = self._judge(held, execpromises, self.namespaces)
         self._supervisor = _supervisor() if sys.platform.startswith("linux") else None
         self._rules = rules
         self._conn: Conn | None = None
@@ -96,9 +101,8 @@ class Worker:
                namespaces: tuple[str, ...]) -> list[str]:
         """What cannot be enforced as asked: refused now (strict) or warned about."""
         gaps = []
-        if namespaces:
-            gaps.append(f"namespaces {', '.join(namespaces)}: not implemented; the worker runs "
-                        "in this process's namespaces")
+        if namespaces and not sys.platform.startswith("linux"):
+            gaps.append("namespaces: Linux only; the worker runs in this process's")
         if execpromises is not None:
             parse(execpromises, "execpromises")
             gaps.append("execpromises: not applied; programs the worker execs keep its promises")
@@ -128,6 +132,7 @@ class Worker:
             "uid": self._ids[0] if self._ids and os.geteuid() == 0 else None,
             "gid": self._ids[1] if self._ids and os.geteuid() == 0 else None,
             "max_message": self.max_message, "strict": self._strict,
+            "namespaces": list(self.namespaces) if sys.platform.startswith("linux") else [],
             "supervised": self._supervisor is not None,
             # a fork has __main__ already; a spawned interpreter loads the script again
             "main_file": getattr(main, "__file__", None)
@@ -166,10 +171,18 @@ class Worker:
             self._dead = True
             self.stats.failures += 1
             if isinstance(reply, list) and reply[:1] == ["fail"] and len(reply) == 4:
+                if reply[1] in ("UnsupportedNamespaces", "UnsupportedError"):
+                    # strict, in the worker: what it could not enforce (a module raising
+                    # one gets the same: a refusal to start, never more)
+                    raise UnsupportedError(f"Worker: {reply[2]}")
                 raise RemoteError(*(str(x) for x in reply[1:4]))
             raise WorkerProtocolError("the worker's first message was not 'ready'")
         self._ready = reply[1]
-        for text in self._ready.get("warnings", []):
+        refused = [str(r) for r in self._ready.get("refused", ())]
+        if refused:
+            warnings.warn("Worker enforced only in part: " + "; ".join(refused), PledgeWarning,
+                          stacklevel=4)
+        for text in [*self._ready.get("notes", []), *self._ready.get("warnings", [])]:
             warnings.warn(f"worker: {text}", PledgeWarning, stacklevel=4)
         self._conn = conn
         return conn
@@ -301,9 +314,10 @@ class Worker:
             unveils=tuple((str(p), str(m)) for p, m in unveils),
             limits=tuple(f"{k}={v}" for k, v in self.limits.wire().items() if v is not None),
             hardening=tuple(str(s) for s in ready.get("hardening", ())),
-            namespaces=(),
+            namespaces=tuple(str(n) for n in ready.get("namespaces", ())),
             violations_heard_by="parent" if self._supervisor is not None else "worker",
-            not_enforced=tuple(self._gaps) + tuple(str(w) for w in ready.get("warnings", ())),
+            not_enforced=tuple(self._gaps) + tuple(str(r) for r in ready.get("refused", ()))
+            + tuple(str(w) for w in [*ready.get("notes", ()), *ready.get("warnings", ())]),
             start=self.start_method)
 
     def __repr__(self) -> str:
