@@ -13,6 +13,7 @@ import importlib.util
 import os
 import socket
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -24,6 +25,10 @@ from . import codec, frames, harden, limits, namespaces
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
 _HUGE = (1 << 32) - 1  # the header's largest length: the parent enforces its own limit
+#: Longest a ready reply waits for the ones after it (seconds), and most replies sent at once
+#: (each at most frames.SCRATCH bytes: larger ones go alone).
+HOLD = 0.001
+_HELD = 32
 
 
 class UnsupportedNamespaces(OSError):
@@ -110,12 +115,25 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
 
 
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
-    """Answer calls until the parent closes the channel."""
+    """Answer calls until the parent closes the channel.
+
+    Replies to calls that were queued behind each other (Worker.map) are sent
+    together, so the parent wakes once for several: a reply is held only while
+    the next call is already there and the held calls took less than
+    :data:`HOLD` seconds in all. So the parent's per-call clocks (Limits.cpu,
+    timeout), which start at the reply before, count at most that much of other
+    calls.
+    """
     reader, set_limits = frames.FrameReader(sock, config["max_message"]), config["limits"]
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
+    held: list[bytes] = []
+    spent = 0.0  # the held calls' time
     while True:
         try:
             msg = reader.next()
+            if held and msg is frames.MORE:
+                sock.sendall(b"".join(held))
+                held.clear()
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):
@@ -123,6 +141,7 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
         if not (type(msg) is list and len(msg) == 4 and msg[0] == "call"
                 and type(msg[2]) is list and type(msg[3]) is dict):
             os._exit(3)  # the parent never sends this
+        began = time.monotonic()
         try:
             name = msg[1]
             fn = found.get(name) if type(name) is str else None
@@ -132,7 +151,17 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
         except BaseException as exc:  # noqa: BLE001 - everything goes back as text
             frame = codec.encode(_error(exc, set_limits), _HUGE)
             del exc
-        sock.sendall(frame)
+        spent = (spent if held else 0.0) + time.monotonic() - began
+        if len(frame) > frames.SCRATCH:  # sent alone: never copied into a joined send
+            if held:
+                sock.sendall(b"".join(held))
+                held.clear()
+            sock.sendall(frame)
+            continue
+        held.append(frame)
+        if spent >= HOLD or len(held) >= _HELD:
+            sock.sendall(b"".join(held) if len(held) > 1 else frame)
+            held.clear()
 
 
 def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) -> None:

@@ -235,13 +235,14 @@ class Worker:
                 self._drop(failed=False)
             return value
 
-    def map(self, name: str, *iterables: Iterable[Any], window: int = 16) -> list[Any]:
+    def map(self, name: str, *iterables: Iterable[Any], window: int = 32) -> list[Any]:
         """``[name(*args) for args in zip(*iterables)]`` in the worker, in order, pipelined.
 
         Up to *window* calls wait in the worker's channel, so it goes from one call
         to the next without waiting for the parent: several times the calls per
         second of :meth:`call` in a loop for short calls. Each call keeps its own
-        ``timeout`` and ``Limits.cpu``, and ``max_calls`` still holds. The first
+        ``timeout`` and ``Limits.cpu`` (counting at most 1 ms of the quick calls whose
+        replies the worker sends with its own), and ``max_calls`` still holds. The first
         failure is raised (the worker is replaced, as after :meth:`call`); the calls
         after it do not return, and may or may not have run.
         """
