@@ -1,7 +1,9 @@
-"""pledgepy.Worker: small-call round trip, libmagic in a worker vs in-process, start-up.
+"""pledgepy.Worker: round trip, libmagic (worker, Pyro5, multiprocessing, in-process),
+start-up, max_calls=1 and the worker's memory.
 
     python benchmarks/bench_worker.py [--reps 7] [--calls 2000]
 
+Needs the ``bench`` extra (python-magic over the system libmagic, Pyro5).
 Interleaved: each repetition measures every condition once, in turn; the
 medians over repetitions are printed (a Markdown table for RESULTS.md).
 """
@@ -10,14 +12,21 @@ from __future__ import annotations
 
 import argparse
 import glob
+import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import pledgepy  # noqa: E402
+
+WARM_UP = "examples.libmagic_worker:warm_up"
 
 
 def heads(n: int) -> list[bytes]:
@@ -36,67 +45,165 @@ def heads(n: int) -> list[bytes]:
     return out
 
 
-def per_second(fn: object, items: list[bytes]) -> float:
+def per_second(fn: Callable[[bytes], object], items: list[bytes]) -> float:
     start = time.perf_counter()
     for item in items:
-        fn(item)  # type: ignore[operator]
+        fn(item)
     return len(items) / (time.perf_counter() - start)
+
+
+def all_per_second(fn: Callable[[list[bytes]], object], items: list[bytes]) -> float:
+    start = time.perf_counter()
+    fn(items)
+    return len(items) / (time.perf_counter() - start)
+
+
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of a process in KiB, from /proc/<pid>/smaps_rollup."""
+    found = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                found[key] = int(rest.split()[0])
+    return found["Rss"], found["Pss"]
+
+
+# ---- the comparisons: the same libmagic call through Pyro5 and a multiprocessing Pool ----
+class PyroMagic:
+    """What the article's Pyro5 service exposes."""
+
+    def from_buffer(self, data: Any) -> str:
+        import magic
+
+        if isinstance(data, dict):  # serpent sends bytes as base64 text
+            import serpent
+
+            data = serpent.tobytes(data)
+        return str(magic.from_buffer(data))
+
+
+def pyro_server(path: str) -> None:
+    import magic
+    from Pyro5 import api
+
+    magic.from_buffer(b"")
+    daemon = api.Daemon(unixsocket=path)
+    daemon.register(api.expose(PyroMagic), "magic")
+    print("ready", flush=True)
+    daemon.requestLoop()
+
+
+def _mp_init() -> None:
+    import magic
+
+    magic.from_buffer(b"")
+
+
+def _mp_from_buffer(data: bytes) -> str:
+    import magic
+
+    return str(magic.from_buffer(data))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--pyro-server", help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.pyro_server:
+        pyro_server(opts.pyro_server)
+        return
     import magic
+    from Pyro5 import api
 
     files = heads(500)
     rounds: dict[str, list[float]] = {k: [] for k in (
         "round trip (echo of 16 bytes), µs", "round trip with Limits(cpu=2.0), µs",
         "libmagic in-process, calls/s",
-        "libmagic in a worker, calls/s", "spawn to first answer, ms",
-        "fork to first answer, ms",
+        "libmagic in a worker, call(), calls/s", "libmagic in a worker, map(), calls/s",
+        "libmagic through Pyro5, calls/s",
+        "libmagic through multiprocessing Pool.apply, calls/s",
+        "libmagic through multiprocessing Pool.map, calls/s",
+        "spawn to first answer, ms", "fork to first answer, ms",
         "max_calls=1, calls/s")}
     echo = pledgepy.Worker("os", promises="stdio")
     timed = pledgepy.Worker("os", promises="stdio", limits=pledgepy.Limits(cpu=2.0))
-    mw = pledgepy.Worker("magic", promises="stdio", setup="examples.libmagic_worker:warm_up")
+    mw = pledgepy.Worker("magic", promises="stdio", setup=WARM_UP)
     magic.from_buffer(b"")
-    with echo, timed, mw:
-        for _ in range(opts.reps):
-            payload = [b"x" * 16] * opts.calls
-            start = time.perf_counter()
-            for p in payload:
-                echo.call("fsencode", p)
-            rounds["round trip (echo of 16 bytes), µs"].append(
-                (time.perf_counter() - start) / opts.calls * 1e6)
-            start = time.perf_counter()
-            for p in payload:
-                timed.call("fsencode", p)
-            rounds["round trip with Limits(cpu=2.0), µs"].append(
-                (time.perf_counter() - start) / opts.calls * 1e6)
-            rounds["libmagic in-process, calls/s"].append(per_second(magic.from_buffer, files))
-            rounds["libmagic in a worker, calls/s"].append(
-                per_second(lambda b: mw.call("from_buffer", b), files))
-            start = time.perf_counter()
-            with pledgepy.Worker("os", promises="stdio") as w:
-                w.call("getpid")
-                rounds["spawn to first answer, ms"].append((time.perf_counter() - start) * 1e3)
-            start = time.perf_counter()
-            with pledgepy.Worker("os", promises="stdio", start="fork") as w:
-                w.call("getpid")
-                rounds["fork to first answer, ms"].append((time.perf_counter() - start) * 1e3)
-            single = pledgepy.Worker("os", promises="stdio", max_calls=1)
-            rounds["max_calls=1, calls/s"].append(per_second(
-                lambda b, s=single: s.call("getpid"), files[:10]))
-            single.close()
+    sock = os.path.join(tempfile.mkdtemp(), "pyro.sock")
+    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--pyro-server", sock],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    proxy = api.Proxy(f"PYRO:magic@./u:{sock}")
+    pool = multiprocessing.get_context("spawn").Pool(1, initializer=_mp_init)
+    try:
+        with echo, timed, mw:
+            assert mw.map("from_buffer", files) == [magic.from_buffer(b) for b in files] == \
+                [proxy.from_buffer(b) for b in files] == pool.map(_mp_from_buffer, files)
+            for _ in range(opts.reps):
+                payload = [b"x" * 16] * opts.calls
+                start = time.perf_counter()
+                for p in payload:
+                    echo.call("fsencode", p)
+                rounds["round trip (echo of 16 bytes), µs"].append(
+                    (time.perf_counter() - start) / opts.calls * 1e6)
+                start = time.perf_counter()
+                for p in payload:
+                    timed.call("fsencode", p)
+                rounds["round trip with Limits(cpu=2.0), µs"].append(
+                    (time.perf_counter() - start) / opts.calls * 1e6)
+                rounds["libmagic in-process, calls/s"].append(per_second(magic.from_buffer, files))
+                rounds["libmagic in a worker, call(), calls/s"].append(
+                    per_second(lambda b: mw.call("from_buffer", b), files))
+                rounds["libmagic in a worker, map(), calls/s"].append(
+                    all_per_second(lambda items: mw.map("from_buffer", items), files))
+                rounds["libmagic through Pyro5, calls/s"].append(
+                    per_second(proxy.from_buffer, files))
+                rounds["libmagic through multiprocessing Pool.apply, calls/s"].append(
+                    per_second(lambda b: pool.apply(_mp_from_buffer, (b,)), files))
+                rounds["libmagic through multiprocessing Pool.map, calls/s"].append(
+                    all_per_second(lambda items: pool.map(_mp_from_buffer, items), files))
+                start = time.perf_counter()
+                with pledgepy.Worker("os", promises="stdio") as w:
+                    w.call("getpid")
+                    rounds["spawn to first answer, ms"].append((time.perf_counter() - start) * 1e3)
+                start = time.perf_counter()
+                with pledgepy.Worker("os", promises="stdio", start="fork") as w:
+                    w.call("getpid")
+                    rounds["fork to first answer, ms"].append((time.perf_counter() - start) * 1e3)
+                single = pledgepy.Worker("os", promises="stdio", max_calls=1)
+                rounds["max_calls=1, calls/s"].append(per_second(
+                    lambda b, s=single: s.call("getpid"), files[:10]))
+                single.close()
+            assert mw.pid is not None
+            rss, pss = memory_kib(mw.pid)
+            pool_pid = pool._pool[0].pid  # type: ignore[attr-defined]
+            memory = {"pledgepy worker (libmagic loaded)": (rss, pss),
+                      "Pyro5 server (libmagic loaded)": memory_kib(server.pid),
+                      "multiprocessing Pool process (libmagic loaded)": memory_kib(pool_pid)}
+    finally:
+        pool.terminate()
+        proxy._pyroRelease()
+        server.kill()
+        server.wait()
     print(f"Command: `python benchmarks/bench_worker.py --reps {opts.reps} --calls {opts.calls}`"
           f" ({len(files)} file heads); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs.\n")
     print("| measure | median |\n|---|---|")
     for name, values in rounds.items():
         print(f"| {name} | {statistics.median(values):.1f} |")
-    ratio = statistics.median(rounds["libmagic in a worker, calls/s"]) / \
-        statistics.median(rounds["libmagic in-process, calls/s"])
-    print(f"\nlibmagic in a worker / in-process: {ratio:.2f}")
+    inproc = statistics.median(rounds["libmagic in-process, calls/s"])
+    print("\n| ratio | median |\n|---|---|")
+    for name in ("call()", "map()"):
+        mine = statistics.median(rounds[f"libmagic in a worker, {name}, calls/s"])
+        print(f"| worker {name} / in-process | {mine / inproc:.2f} |")
+        for other in ("Pyro5", "multiprocessing Pool.apply", "multiprocessing Pool.map"):
+            theirs = statistics.median(rounds[f"libmagic through {other}, calls/s"])
+            print(f"| worker {name} / {other} | {mine / theirs:.2f} |")
+    print("\n| process | RSS KiB | PSS KiB |\n|---|---|---|")
+    for name, (rss, pss) in memory.items():
+        print(f"| {name} | {rss} | {pss} |")
 
 
 if __name__ == "__main__":

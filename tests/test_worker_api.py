@@ -87,12 +87,10 @@ def test_the_environment_is_cleared_unless_given() -> None:
         assert w.call("getenv", "GREETING") == "hi"
 
 
-def test_namespaces_strict_refuses_best_effort_warns() -> None:
-    with pytest.raises(pledgepy.UnsupportedError, match="namespaces"):
-        pledgepy.Worker(HOSTILE, promises="stdio", namespaces=("net",), strict=True)
-    with pytest.warns(pledgepy.PledgeWarning, match="namespaces"):
-        w = pledgepy.Worker(HOSTILE, promises="stdio", namespaces=("net",), strict=False)
-    assert w.status().namespaces == () and any("namespaces" in g for g in w.status().not_enforced)
+def test_namespaces_are_applied() -> None:
+    # namespaces are implemented now: refusals are tested in test_worker_r3_namespaces.py
+    with pledgepy.Worker(HOSTILE, promises="stdio", namespaces=("net",), strict=True) as w:
+        assert w.status().namespaces == ("net",) and w.call("echo", 1) == 1
 
 
 @pytest.mark.parametrize("value", [object(), {1, 2}, 1 << 70, {(1,): 2}])

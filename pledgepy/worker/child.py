@@ -13,17 +13,26 @@ import importlib.util
 import os
 import socket
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, limits
+from . import codec, frames, harden, limits, namespaces
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
 _HUGE = (1 << 32) - 1  # the header's largest length: the parent enforces its own limit
+#: Longest a ready reply waits for the ones after it (seconds), and most replies sent at once
+#: (each at most frames.SCRATCH bytes: larger ones go alone).
+HOLD = 0.001
+_HELD = 32
+
+
+class UnsupportedNamespaces(OSError):
+    """Strict: the kernel refused a namespace the worker was asked for."""
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -106,12 +115,25 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
 
 
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
-    """Answer calls until the parent closes the channel."""
+    """Answer calls until the parent closes the channel.
+
+    Replies to calls that were queued behind each other (Worker.map) are sent
+    together, so the parent wakes once for several: a reply is held only while
+    the next call is already there and the held calls took less than
+    :data:`HOLD` seconds in all. So the parent's per-call clocks (Limits.cpu,
+    timeout), which start at the reply before, count at most that much of other
+    calls.
+    """
     reader, set_limits = frames.FrameReader(sock, config["max_message"]), config["limits"]
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
+    held: list[bytes] = []
+    spent = 0.0  # the held calls' time
     while True:
         try:
             msg = reader.next()
+            if held and msg is frames.MORE:
+                sock.sendall(b"".join(held))
+                held.clear()
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):
@@ -119,6 +141,7 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
         if not (type(msg) is list and len(msg) == 4 and msg[0] == "call"
                 and type(msg[2]) is list and type(msg[3]) is dict):
             os._exit(3)  # the parent never sends this
+        began = time.monotonic()
         try:
             name = msg[1]
             fn = found.get(name) if type(name) is str else None
@@ -128,7 +151,17 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
         except BaseException as exc:  # noqa: BLE001 - everything goes back as text
             frame = codec.encode(_error(exc, set_limits), _HUGE)
             del exc
-        sock.sendall(frame)
+        spent = (spent if held else 0.0) + time.monotonic() - began
+        if len(frame) > frames.SCRATCH:  # sent alone: never copied into a joined send
+            if held:
+                sock.sendall(b"".join(held))
+                held.clear()
+            sock.sendall(frame)
+            continue
+        held.append(frame)
+        if spent >= HOLD or len(held) >= _HELD:
+            sock.sendall(b"".join(held) if len(held) > 1 else frame)
+            held.clear()
 
 
 def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) -> None:
@@ -144,10 +177,14 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         raise RuntimeError("the module or its setup left threads running: a worker must be "
                            "single-threaded when it pledges")
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        # judged as if unpledged (chmod, unix connect...): the lock judges them again
+        # against the promises the worker will hold, strictly if asked
+        for path, perms in rules:
+            api.unveil(path, perms, strict=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for path, perms in rules:
-            api.unveil(path, perms, strict=strict)
         api.lock_unveil_for(promises, strict=strict)
         runtime.prepare(promises)
         if "rpath" not in promises:
@@ -184,13 +221,24 @@ def main(fd: int, ppid: int) -> None:
     try:
         config = _recv(sock, codec.MAX_MESSAGE)
         _preload(config)
-        if config.get("uid") is not None and os.geteuid() == 0:
+        first, then = namespaces.phases(config.get("namespaces", []), os.geteuid() == 0)
+        applied, refused, notes = namespaces.enter(first, switched=False)
+        switched = config.get("uid") is not None and os.geteuid() == 0
+        if switched:
             steps += harden.switch_user(config["uid"], config["gid"], ppid)
+        more, refused_more, notes_more = namespaces.enter(then, switched=switched)
+        applied, refused, notes = applied + more, refused + refused_more, notes + notes_more
+        if refused and config["strict"]:
+            raise UnsupportedNamespaces("; ".join(refused))
+        if "user" in applied:  # new credentials: dumpable and the parent-death signal reset
+            steps += [harden.not_dumpable(), harden.die_with_parent(ppid)]
         steps.append(harden.drop_capabilities())
         steps += limits.apply(config["limits"])
         module = _load(config)
         _setup(config.get("setup"), module, config)
-        ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid()}
+        ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid(),
+                                 "namespaces": [n for n in namespaces.NAMES if n in applied],
+                                 "refused": refused, "notes": notes}
         confine(config, sock, ready)
     except BaseException as exc:  # noqa: BLE001 - the parent raises it
         try:

@@ -36,6 +36,34 @@ _SIGNAL_LIMITS: dict[int, str] = {signal.SIGXFSZ: "fsize", signal.SIGXCPU: "cpu"
 _TAIL = 4096
 
 
+class _Chunk:
+    """Frames joined for one send, and how many of all frames have been sent whole."""
+
+    def __init__(self) -> None:
+        self.view = self.rest = memoryview(b"")
+        self.ends: deque[int] = deque()  # end offsets in view of frames not yet sent whole
+        self.whole = 0
+
+    @property
+    def done(self) -> bool:
+        return not self.rest
+
+    def fill(self, todo: deque[bytes], n: int) -> None:
+        taken = [todo.popleft() for _ in range(min(n, len(todo)))]
+        end = 0
+        for frame in taken:
+            end += len(frame)
+            self.ends.append(end)
+        self.view = self.rest = memoryview(b"".join(taken))
+
+    def sent(self, rest: memoryview | None) -> None:
+        self.rest = rest if rest is not None else memoryview(b"")
+        gone = len(self.view) - len(self.rest)
+        while self.ends and self.ends[0] <= gone:
+            self.ends.popleft()
+            self.whole += 1
+
+
 class Conn:
     """A worker process: start it, exchange frames with it, end it."""
 
@@ -146,6 +174,8 @@ class Conn:
         """
         message = self._take(what, recv=False)
         if message is not frames.MORE:
+            if frame:
+                self._unasked()
             return message
         pending = self._send(memoryview(frame)) if frame else None
         cpu_end = look = None
@@ -166,9 +196,7 @@ class Conn:
                         message = self._take(what, recv=True)
                         if message is not frames.MORE:
                             if pending is not None:
-                                self.kill()
-                                raise WorkerProtocolError("the worker answered a call it "
-                                                          "had not yet received")
+                                self._unasked()
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:
@@ -191,6 +219,92 @@ class Conn:
                     raise WorkerTimeout(f"the call used more than its {cpu} s of CPU "
                                         "(Limits.cpu)", "cpu")
                 look = now + left / _CPUS
+
+    def pipeline(self, frames_out: list[bytes], *, window: int, timeout: float | None,
+                 cpu: float | None) -> list[Any]:
+        """Send *frames_out* keeping up to *window* calls queued in the worker; the replies.
+
+        The worker never waits for its next call, so it neither sleeps nor wakes
+        between calls (on a VM a wake-up and the caches it cools cost more than the
+        call's own transport). Each call keeps its own budget: its ``timeout`` and
+        ``cpu`` clocks start when the reply before it arrives (the worker answers in
+        order, so that is when it can have started it, at the earliest).
+        """
+        if self._take("answering", recv=False) is not frames.MORE:
+            self._unasked()
+        replies: list[Any] = []
+        todo = deque(frames_out)
+        sock = self.sock.fileno()
+        chunk = _Chunk()
+        deadline, cpu_end, look = self._budget(timeout, cpu)
+        while len(replies) < len(frames_out):
+            message = self._take("answering", recv=False)  # before sending more: see _unasked
+            # refill when half the window has been answered: one send for many calls,
+            # and the parent wakes less often than once a call
+            if message is frames.MORE and chunk.done and todo \
+                    and chunk.whole - len(replies) <= window // 2:
+                chunk.fill(todo, window - (chunk.whole - len(replies)))
+                chunk.sent(self._send(chunk.view))
+            if message is frames.MORE:
+                events = self.poller.poll(self._wait_ms(deadline, look))
+                if len(events) > 1:  # a violation first: its reply must not be taken
+                    events.sort(key=lambda e: e[0] != self.listener)
+                for fd, ev in events:
+                    if fd == sock:
+                        if not chunk.done and ev & select.POLLOUT:
+                            chunk.sent(self._send(chunk.rest))
+                        if ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                            message = self._take("answering", recv=True)
+                    elif fd == self.listener:
+                        if ev & select.POLLIN:
+                            self._violation()
+                        else:
+                            self.poller.unregister(fd)
+                    elif not self._drain_output():
+                        self.poller.unregister(fd)
+            if message is not frames.MORE:
+                if len(replies) >= chunk.whole:
+                    self._unasked()
+                replies.append(message)
+                if not (type(message) is list and message[:1] == ["ok"]):
+                    return replies  # the caller raises it; the calls after it are dropped
+                deadline, cpu_end, look = self._budget(timeout, cpu)
+                continue
+            self._check_clocks(deadline, cpu_end, look, cpu, "answering")
+            if cpu_end is not None and look is not None and time.monotonic() >= look:
+                look = time.monotonic() + max(0.0, cpu_end - self.cpu_used()) / _CPUS
+        if self._take("answering", recv=False) is not frames.MORE:
+            self._unasked()
+        return replies
+
+    def _unasked(self) -> None:
+        """A reply to no call sent (a worker answering ahead would answer the next call)."""
+        self.kill()
+        raise WorkerProtocolError("the worker answered a call it had not yet received")
+
+    def _budget(self, timeout: float | None, cpu: float | None
+                ) -> tuple[float | None, float | None, float | None]:
+        """(deadline, CPU clock end, when to read the CPU clock) for a call starting now."""
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
+        if cpu is None:
+            return deadline, None, None
+        used = self.cpu_used()
+        self.backstop(used, cpu)
+        return deadline, used + cpu, now + cpu / _CPUS
+
+    def _check_clocks(self, deadline: float | None, cpu_end: float | None,
+                      look: float | None, cpu: float | None, what: str) -> None:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            self.kill()
+            raise WorkerTimeout(f"the worker took longer than its timeout while {what}",
+                                "timeout")
+        if cpu_end is not None and look is not None and now >= look \
+                and cpu_end - self.cpu_used() <= 0:
+            self.kill()
+            raise WorkerTimeout(f"the call used more than its {cpu} s of CPU (Limits.cpu)",
+                                "cpu")
 
     def _send(self, out: memoryview) -> memoryview | None:
         """Send what the socket takes now; the rest (polled for POLLOUT), or None."""

@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .. import strictness
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from ..backends.base import WorkerSupervisor
 
 STARTS = ("spawn", "fork")
+NAMESPACES = ("user", "net", "ipc")
 
 
 def _user_ids(user: str | int | None) -> tuple[int, int] | None:
@@ -81,7 +83,11 @@ class Worker:
         self._strict = strictness.resolve(strict)
         self._env = dict(env) if env is not None else {}
         self._ids = _user_ids(user)
-        self._gaps = self._judge(held, execpromises, tuple(namespaces))
+        unknown = sorted(set(namespaces) - set(NAMESPACES))
+        if unknown:
+            raise ValueError(f"namespaces are some of {NAMESPACES}, not {unknown}")
+        self.namespaces = tuple(n for n in NAMESPACES if n in namespaces)
+        self._gaps = self._judge(held, execpromises, self.namespaces)
         self._supervisor = _supervisor() if sys.platform.startswith("linux") else None
         self._rules = rules
         self._conn: Conn | None = None
@@ -95,9 +101,8 @@ class Worker:
                namespaces: tuple[str, ...]) -> list[str]:
         """What cannot be enforced as asked: refused now (strict) or warned about."""
         gaps = []
-        if namespaces:
-            gaps.append(f"namespaces {', '.join(namespaces)}: not implemented; the worker runs "
-                        "in this process's namespaces")
+        if namespaces and not sys.platform.startswith("linux"):
+            gaps.append("namespaces: Linux only; the worker runs in this process's")
         if execpromises is not None:
             parse(execpromises, "execpromises")
             gaps.append("execpromises: not applied; programs the worker execs keep its promises")
@@ -127,6 +132,7 @@ class Worker:
             "uid": self._ids[0] if self._ids and os.geteuid() == 0 else None,
             "gid": self._ids[1] if self._ids and os.geteuid() == 0 else None,
             "max_message": self.max_message, "strict": self._strict,
+            "namespaces": list(self.namespaces) if sys.platform.startswith("linux") else [],
             "supervised": self._supervisor is not None,
             # a fork has __main__ already; a spawned interpreter loads the script again
             "main_file": getattr(main, "__file__", None)
@@ -165,10 +171,18 @@ class Worker:
             self._dead = True
             self.stats.failures += 1
             if isinstance(reply, list) and reply[:1] == ["fail"] and len(reply) == 4:
+                if reply[1] in ("UnsupportedNamespaces", "UnsupportedError"):
+                    # strict, in the worker: what it could not enforce (a module raising
+                    # one gets the same: a refusal to start, never more)
+                    raise UnsupportedError(f"Worker: {reply[2]}")
                 raise RemoteError(*(str(x) for x in reply[1:4]))
             raise WorkerProtocolError("the worker's first message was not 'ready'")
         self._ready = reply[1]
-        for text in self._ready.get("warnings", []):
+        refused = [str(r) for r in self._ready.get("refused", ())]
+        if refused:
+            warnings.warn("Worker enforced only in part: " + "; ".join(refused), PledgeWarning,
+                          stacklevel=4)
+        for text in [*self._ready.get("notes", []), *self._ready.get("warnings", [])]:
             warnings.warn(f"worker: {text}", PledgeWarning, stacklevel=4)
         self._conn = conn
         return conn
@@ -221,6 +235,50 @@ class Worker:
                 self._drop(failed=False)
             return value
 
+    def map(self, name: str, *iterables: Iterable[Any], window: int = 32) -> list[Any]:
+        """``[name(*args) for args in zip(*iterables)]`` in the worker, in order, pipelined.
+
+        Up to *window* calls wait in the worker's channel, so it goes from one call
+        to the next without waiting for the parent: several times the calls per
+        second of :meth:`call` in a loop for short calls. Each call keeps its own
+        ``timeout`` and ``Limits.cpu`` (counting at most 1 ms of the quick calls whose
+        replies the worker sends with its own), and ``max_calls`` still holds. The first
+        failure is raised (the worker is replaced, as after :meth:`call`); the calls
+        after it do not return, and may or may not have run.
+        """
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(f"a worker calls public names of its module, not {name!r}")
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        frames_out = [codec.encode(["call", name, list(args), {}], self.max_message)
+                      for args in zip(*iterables, strict=False)]
+        results: list[Any] = []
+        with self._lock:
+            while len(results) < len(frames_out):
+                conn = self._ensure()
+                room = len(frames_out) - len(results)
+                if self.max_calls is not None:
+                    room = min(room, self.max_calls - conn.calls)
+                batch = frames_out[len(results):len(results) + room]
+                try:
+                    try:
+                        replies = conn.pipeline(batch, window=window, timeout=self.timeout,
+                                                cpu=self.limits.cpu)
+                    except WorkerError:
+                        self.stats.calls += 1  # the call that was running
+                        raise
+                    self.stats.calls += len(replies)
+                    for reply in replies:
+                        results.append(self._result(reply))
+                        conn.calls += 1
+                except WorkerError:
+                    self.stats.failures += 1
+                    self._drop(failed=True)
+                    raise
+                if self.max_calls is not None and conn.calls >= self.max_calls:
+                    self._drop(failed=False)
+        return results
+
     @staticmethod
     def _result(reply: Any) -> Any:
         if isinstance(reply, list) and len(reply) == 2 and reply[0] == "ok":
@@ -257,9 +315,10 @@ class Worker:
             unveils=tuple((str(p), str(m)) for p, m in unveils),
             limits=tuple(f"{k}={v}" for k, v in self.limits.wire().items() if v is not None),
             hardening=tuple(str(s) for s in ready.get("hardening", ())),
-            namespaces=(),
+            namespaces=tuple(str(n) for n in ready.get("namespaces", ())),
             violations_heard_by="parent" if self._supervisor is not None else "worker",
-            not_enforced=tuple(self._gaps) + tuple(str(w) for w in ready.get("warnings", ())),
+            not_enforced=tuple(self._gaps) + tuple(str(r) for r in ready.get("refused", ()))
+            + tuple(str(w) for w in [*ready.get("notes", ()), *ready.get("warnings", ())]),
             start=self.start_method)
 
     def __repr__(self) -> str:
