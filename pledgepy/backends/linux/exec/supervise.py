@@ -109,6 +109,14 @@ def _status(tid: int) -> dict[bytes, int]:
     return out
 
 
+def tgid(tid: int) -> int | None:
+    """The process of thread *tid*, None if it is gone."""
+    try:
+        return _status(tid).get(b"Tgid")
+    except (OSError, ValueError):
+        return None
+
+
 def _exits(pidfd: int, seconds: float) -> bool:
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -294,18 +302,24 @@ class Supervisor:
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
               after: frozenset[str] | None = None) -> None:
+        code = None
         try:
             fd = find_listener(pid)
             if fd is None:
                 return  # the child ended before confining itself: its status says why
             listener = take_listener(pid, fd)
+            if after is not None:  # before PROG runs: nothing of its can have touched it
+                from . import shim
+
+                code = shim.filter_of(pid)
             os.write(go, b"x")
         finally:
             os.close(go)
         if after is not None:
             from . import shim
 
-            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties)
+            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties,
+                       code)
             return
         try:
             serve(listener, promises, prog, pid, self.penalties)
