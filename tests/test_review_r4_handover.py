@@ -81,3 +81,26 @@ def test_the_real_hand_over_still_narrows(prog: str) -> None:
     assert r.returncode == 134 and 'socket' in r.stderr and "hand-over was forged" not in r.stderr, r.stderr
     r = pledge("-q", "-p", "stdio inet", prog)
     assert r.returncode == 0 and r.stdout.startswith("socket "), (r.stdout, r.stderr)
+
+
+@pytest.fixture(scope="module")
+def forking(prog: str) -> str:
+    out = Path(prog).parent / "forked_before_shim"
+    subprocess.run([str(CC), "-O1", "-o", str(out), str(SOURCE.parent / "forked_before_shim.c")],
+                   check=True)
+    return str(out)
+
+
+@pytest.mark.parametrize("how", ["once", "double"])
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_a_process_forked_before_the_shim_is_caught(forking: str, how: str,
+                                                    unprivileged: bool) -> None:
+    r = pledge("-q", "-p", "stdio proc", forking, how, unprivileged=unprivileged)
+    assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
+    assert "child socket" not in r.stdout and "main done" not in r.stdout, r.stdout
+    assert "forked before its start-up shim" in r.stderr, r.stderr
+
+
+def test_a_program_that_forks_after_main_still_runs(forking: str) -> None:
+    r = pledge("-q", "-p", "stdio proc", forking)
+    assert r.returncode == 0 and r.stdout == "main done\n", (r.stdout, r.stderr)

@@ -181,8 +181,9 @@ def _is_library(path: str) -> bool:
 class _Opening:
     """The supervisor while the opening filter is the program's: the hooks of serve()."""
 
-    def __init__(self, pid: int, prog: str, shim: str) -> None:
-        self.pid, self.prog, self.shim = pid, prog, shim
+    def __init__(self, pid: int, prog: str, shim: str,
+                 penalties: dict[int, int] | None = None) -> None:
+        self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
         self.deadline = time.monotonic() + DEADLINE
         self.ready = False
         self.seen = False  # the shim is mapped: its constructor runs before main
@@ -228,9 +229,57 @@ class _Opening:
             return False
         if self.shim not in _mappings(self.pid):  # not the shim speaking: someone else's code
             return self._fail("a start-up report came from code that is not the shim")
+        forked = _forked(self.pid)
+        if forked:  # not narrowed by the shim: after the hand-over, unpunished
+            for other in forked:
+                _kill(other)
+            _forgery(self.pid, self.prog, f"{len(forked)} process(es) forked before its "
+                     "start-up shim would keep the loader's promises", self.penalties)
+            return True
         self.filters = _filter_count(self.pid)
         self.ready = True
         return True
+
+
+#: prctl(PR_SET_CHILD_SUBREAPER)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Make the supervisor the reaper of PROG's orphans (before PROG runs), so that what
+    PROG forks before its shim cannot leave the tree :func:`_forked` walks."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot adopt the program's orphans: {os.strerror(err)}")
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), \
+                    open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.update(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _forked(pid: int) -> set[int]:
+    """Processes other than *pid* that may run under its opening filter: its descendants
+    and the supervisor's other children (orphans it adopted), with theirs."""
+    seen: set[int] = set()
+    todo = _children(pid) | (_children(os.getpid()) - {pid})
+    while todo:
+        other = todo.pop()
+        if other not in seen:
+            seen.add(other)
+            todo |= _children(other)
+    return seen
 
 
 def _filter_count(pid: int) -> int | None:
@@ -375,7 +424,7 @@ def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozen
     ready, hand over, then serve the shim's listener (promises *after*) to the end.
     Each process's penalty goes into *penalties*, by pid (as :func:`supervise.serve`);
     *code* is the shim's filter (:func:`filter_of`), checked against what PROG installs."""
-    state = _Opening(pid, prog, shim)
+    state = _Opening(pid, prog, shim, penalties)
     try:
         supervise.serve(opening_listener, loader, prog, pid, penalties,
                         intercept=state.intercept,

@@ -312,6 +312,7 @@ class Supervisor:
                 from . import shim
 
                 code = shim.filter_of(pid)
+                shim.adopt_orphans()
             os.write(go, b"x")
         finally:
             os.close(go)
