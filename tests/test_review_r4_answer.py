@@ -1,0 +1,36 @@
+"""Review r4: what the pledge command's supervisor answers for the program (exec/answer.py)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_review_r4_handover import CC, pledge
+
+SOURCE = Path(__file__).parent / "data" / "thread_fstat.c"
+
+
+@pytest.fixture(scope="module")
+def threaded() -> Iterator[str]:
+    if CC is None:
+        pytest.skip("no C compiler for the test program")
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-r4-"))  # pytest's are root's only
+    where.chmod(0o755)
+    out = where / "thread_fstat"
+    subprocess.run([str(CC), "-O1", "-pthread", "-o", str(out), str(SOURCE)], check=True)
+    yield str(out)
+    shutil.rmtree(where)
+
+
+@pytest.mark.parametrize("user", [[], ["-u", "nobody"]])
+def test_fstat_from_a_thread_is_stdio(threaded: str, user: list[str]) -> None:
+    """The answer copies the descriptor out of the thread's process (pidfd_open of a
+    thread that leads no process fails: it was a violation, exit 134)."""
+    r = pledge("-q", *user, "-p", "stdio", threaded)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout == "thread fstat 0\nmain fstat 0\n", r.stdout
