@@ -34,3 +34,23 @@ def test_fstat_from_a_thread_is_stdio(threaded: str, user: list[str]) -> None:
     r = pledge("-q", *user, "-p", "stdio", threaded)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     assert r.stdout == "thread fstat 0\nmain fstat 0\n", r.stdout
+
+
+def test_a_violation_message_stays_one_printable_line() -> None:
+    """A program names itself (PR_SET_NAME, a stdio call) with a newline and an escape:
+    the supervisor's message about it stays one line without control characters."""
+    if CC is None:
+        pytest.skip("no C compiler for the test program")
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-r4-"))
+    try:
+        where.chmod(0o755)
+        out = where / "comm_escape"
+        subprocess.run([str(CC), "-O1", "-o", str(out), str(SOURCE.parent / "comm_escape.c")],
+                       check=True)
+        r = pledge("-q", "-p", "stdio", str(out))
+    finally:
+        shutil.rmtree(where)
+    assert r.returncode == 134, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "socket" in lines[0], r.stderr
+    assert not any(ord(c) < 32 or c == "\x7f" for c in lines[0]), repr(r.stderr)

@@ -185,10 +185,12 @@ def _name(tid: int, child: int, prog: str) -> str:
     while it runs PROG, else the process's own name (its comm: what OpenBSD prints)."""
     try:
         with open(f"/proc/{tid}/comm", "rb") as f:
-            comm = f.read().rstrip(b"\n").decode(errors="replace")
+            raw = f.read()[:-1]  # the kernel's newline
         tgid = _status(tid).get(b"Tgid")
     except (OSError, ValueError):
         return prog
+    # the program chooses its comm (PR_SET_NAME): a message stays one line, no escapes
+    comm = "".join(c if c.isprintable() else "?" for c in raw.decode(errors="replace"))
     return prog if tgid == child and comm == prog[:15] else comm or prog
 
 
