@@ -7,7 +7,10 @@
  *   stack       forge READY, install a filter answering socket() EPERM (its listener
  *               closed at once), then let the real shim narrow: EPERM outranks the
  *               shim's USER_NOTIF, so the violation never reaches the supervisor;
- *   silent      forge READY and install nothing (the real shim finds no filter name).
+ *   silent      forge READY and install nothing (the real shim finds no filter name);
+ *   window      forge READY, then (its violations answered ENOSYS: the opening listener
+ *               is closed, the shim's not yet there) try socket() for argv[2] ms before
+ *               letting the real shim narrow.
  * Prints what socket(AF_INET) gave and exits 0. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -43,7 +47,7 @@ static void forge(int argc, char **argv, char **envp)
     if (argc < 2)
         return;
     const char *how = argv[1];
-    if (strcmp(how, "stack") != 0)
+    if (strcmp(how, "stack") != 0 && strcmp(how, "window") != 0)
         for (char **e = envp; *e; e++)
             if (!strncmp(*e, "PLEDGEPY_SHIM_FILTER=", 21))
                 (*e)[0] = 'X'; /* the real shim finds no filter and does nothing */
@@ -60,6 +64,19 @@ static void forge(int argc, char **argv, char **envp)
         long fd = install(code, 6);
         syscall(SYS_lookup_dcookie, COOKIE, 2L, fd, 0, 0, 0); /* NARROWED */
         close((int)fd);
+    } else if (!strcmp(how, "window")) {
+        long ms = argc > 2 ? atol(argv[2]) : 0;
+        struct timespec step = {0, 1000000};
+        for (long i = 0; i < ms; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (fd >= 0) {
+                dprintf(1, "window socket %d\n", fd);
+                close(fd);
+                break;
+            }
+            nanosleep(&step, NULL);
+        }
+        dprintf(1, "window socket -1 %s\n", strerror(errno));
     } else if (!strcmp(how, "stack")) {
         struct sock_filter code[] = {
             BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),

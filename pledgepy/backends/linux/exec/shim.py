@@ -51,6 +51,10 @@ SHIM_FLAGS = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC | SECC
 #: Seconds from the go to the shim's READY before the program is killed: its loader
 #: maps the libraries in milliseconds; this is only the bound when nothing else tells.
 DEADLINE = 10.0
+#: Seconds from READY to the shim's filter: its next call installs it, but code that
+#: forged READY has the opening filter without a listener (violations ENOSYS, unheard)
+#: until then, so the wait is short.
+GAP = 1.0
 #: Milliseconds between looks at the program's mappings while waiting for READY.
 TICK_MS = 2
 _NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
@@ -433,7 +437,7 @@ def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozen
         os.close(opening_listener)  # unanswered: the shim's READY fails with ENOSYS
     if not state.ready:
         return  # it ended (or was killed): its status says how
-    fd = supervise.find_listener(pid)
+    fd = supervise.find_listener(pid, GAP)
     if fd is None:
         if not _shim_failed(pid):  # READY, then neither a filter nor the shim's failure
             _forgery(pid, prog, "no start-up filter followed its READY report", penalties)
