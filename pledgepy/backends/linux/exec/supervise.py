@@ -257,12 +257,17 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         if answer is not None:
             lib.pp_notif_send(listener, ident[0], answer)
             continue
+        owner = tgid(pid[0]) if _waiting(listener, ident[0]) else None
         who = _name(pid[0], child, prog)  # read while the thread still waits
         python = _is_python(pid[0])
         if not error_mode:
             got = punish(listener, ident[0], pid[0])
             if got is not None and penalties is not None:
                 penalties[got[0]] = got[1]
+            elif owner is not None and penalties is not None:
+                # it ended (another thread's exit) before the penalty: it broke a promise
+                # all the same, and its status must not say otherwise
+                penalties.setdefault(owner, signal.SIGABRT)
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if not error_mode or nr[0] not in reported:
             reported.add(nr[0])
