@@ -113,3 +113,17 @@ def test_the_window_after_a_forged_ready_is_short(prog: str) -> None:
     r = pledge("-q", "-p", "stdio", prog, "window", "3000")
     assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
     assert "hand-over was forged (no start-up filter" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("user", [[], ["-u", "nobody"]])
+def test_a_swapped_filter_descriptor_is_caught(prog: str, user: list[str]) -> None:
+    """The memfd is sealed, but its number is in the environment: code before the shim
+    points it at a file of its own, and the real shim installs that filter."""
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-r4-"))
+    try:
+        where.chmod(0o777)
+        r = pledge("-q", *user, "-p", "stdio rpath wpath cpath", "-v", f"rwc:{where}", prog,
+                   "swap", str(where / "filter"))
+    finally:
+        shutil.rmtree(where)
+    _caught(r)

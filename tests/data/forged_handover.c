@@ -11,9 +11,13 @@
  *   window      forge READY, then (its violations answered ENOSYS: the opening listener
  *               is closed, the shim's not yet there) try socket() for argv[2] ms before
  *               letting the real shim narrow.
+ *   swap        point PLEDGEPY_SHIM_FILTER at a file of its own (argv[2], created:
+ *               it needs wpath cpath) carrying the substitute's filter, and let the
+ *               real shim do the whole hand-over with it.
  * Prints what socket(AF_INET) gave and exits 0. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -42,26 +46,39 @@ static long install(struct sock_filter *code, unsigned short n)
     return fd;
 }
 
+static struct sock_filter substitute[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_lookup_dcookie, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+static char swapped[64];
+
 static void forge(int argc, char **argv, char **envp)
 {
     if (argc < 2)
         return;
     const char *how = argv[1];
+    if (!strcmp(how, "swap")) {
+        int fd = open(argc > 2 ? argv[2] : "", O_RDWR | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || write(fd, substitute, sizeof substitute) != sizeof substitute)
+            dprintf(2, "swap: %s\n", strerror(errno));
+        for (char **e = envp; *e; e++)
+            if (!strncmp(*e, "PLEDGEPY_SHIM_FILTER=", 21)) {
+                snprintf(swapped, sizeof swapped, "PLEDGEPY_SHIM_FILTER=%d", fd);
+                *e = swapped;
+            }
+        return;
+    }
     if (strcmp(how, "stack") != 0 && strcmp(how, "window") != 0)
         for (char **e = envp; *e; e++)
             if (!strncmp(*e, "PLEDGEPY_SHIM_FILTER=", 21))
                 (*e)[0] = 'X'; /* the real shim finds no filter and does nothing */
     syscall(SYS_lookup_dcookie, COOKIE, 1L, 0L, 0, 0, 0); /* READY: ENOSYS once released */
     if (!strcmp(how, "substitute")) {
-        struct sock_filter code[] = {
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_lookup_dcookie, 0, 3),
-            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        long fd = install(code, 6);
+        long fd = install(substitute, 6);
         syscall(SYS_lookup_dcookie, COOKIE, 2L, fd, 0, 0, 0); /* NARROWED */
         close((int)fd);
     } else if (!strcmp(how, "window")) {
