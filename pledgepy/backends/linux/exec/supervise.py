@@ -23,7 +23,7 @@ from ....promises import bits
 from .. import native
 from ..consts import SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
-from ..policy import EXTENSION_HINT
+from ..policy import EXTENSION_HINT, IMPORT_HINT
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
@@ -279,7 +279,10 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                     who.encode(errors="replace"), out, 1024)
                 text = ffi.string(out, n).decode(errors="replace")
-                _say(text if python else text.replace(EXTENSION_HINT, LOADER_HINT))
+                if not python:  # Python's hints say nothing true about another program
+                    text = text.replace(EXTENSION_HINT, LOADER_HINT).replace(
+                        f" ({IMPORT_HINT})", "")
+                _say(text)
 
 
 class Supervisor:
