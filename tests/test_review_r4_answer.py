@@ -56,7 +56,7 @@ def test_a_violation_message_stays_one_printable_line() -> None:
     assert not any(ord(c) < 32 or c == "\x7f" for c in lines[0]), repr(r.stderr)
 
 
-def test_a_c_program_is_not_told_about_python_imports(threaded: str) -> None:
+def test_a_c_program_is_not_told_about_python_imports() -> None:
     """The rpath hint speaks of Python's imports: a message about another program's
     open drops it (as the prot_exec hint is replaced for it)."""
     r = pledge("-q", "-p", "stdio", "/bin/cat", "/etc/hostname")
