@@ -64,6 +64,11 @@ def _still_pending(listener: int, ident: int) -> bool:
     return True
 
 
+def _tgid(tid: int) -> int:
+    with open(f"/proc/{tid}/status", "rb") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(b"Tgid:"))
+
+
 class _Shape:
     """Where fstat-as-a-path-call keeps its arguments, for one syscall."""
 
@@ -94,11 +99,13 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     first = ctypes.create_string_buffer(1)
     if not _vm("process_vm_readv", pid, first, args[1], 1) or first.raw != b"\0":
         return None
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
+    try:  # the thread's process: pidfd_open takes no other thread than its leader
+        pidfd = os.pidfd_open(_tgid(pid))
+    except (OSError, ValueError):
         return None
     try:
+        if not _still_pending(listener, ident):  # so the pidfd is that thread's process
+            return None
         copy = native.lib().pp_pidfd_getfd(pidfd, fd)
     finally:
         os.close(pidfd)

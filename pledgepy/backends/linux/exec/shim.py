@@ -51,6 +51,10 @@ SHIM_FLAGS = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC | SECC
 #: Seconds from the go to the shim's READY before the program is killed: its loader
 #: maps the libraries in milliseconds; this is only the bound when nothing else tells.
 DEADLINE = 10.0
+#: Seconds from READY to the shim's filter: its next call installs it, but code that
+#: forged READY has the opening filter without a listener (violations ENOSYS, unheard)
+#: until then, so the wait is short.
+GAP = 1.0
 #: Milliseconds between looks at the program's mappings while waiting for READY.
 TICK_MS = 2
 _NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
@@ -181,11 +185,13 @@ def _is_library(path: str) -> bool:
 class _Opening:
     """The supervisor while the opening filter is the program's: the hooks of serve()."""
 
-    def __init__(self, pid: int, prog: str, shim: str) -> None:
-        self.pid, self.prog, self.shim = pid, prog, shim
+    def __init__(self, pid: int, prog: str, shim: str,
+                 penalties: dict[int, int] | None = None) -> None:
+        self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
         self.deadline = time.monotonic() + DEADLINE
         self.ready = False
         self.seen = False  # the shim is mapped: its constructor runs before main
+        self.filters: int | None = None  # PROG's filter count at READY
         self.own_exe = os.stat("/proc/self/exe")
 
     def _fail(self, text: str) -> bool:
@@ -227,12 +233,179 @@ class _Opening:
             return False
         if self.shim not in _mappings(self.pid):  # not the shim speaking: someone else's code
             return self._fail("a start-up report came from code that is not the shim")
+        forked = _forked(self.pid)
+        if forked:  # not narrowed by the shim: after the hand-over, unpunished
+            for other in forked:
+                _kill(other)
+            _forgery(self.pid, self.prog, f"{len(forked)} process(es) forked before its "
+                     "start-up shim would keep the loader's promises", self.penalties)
+            return True
+        self.filters = _filter_count(self.pid)
         self.ready = True
         return True
 
 
-def _narrowed(listener: int, timeout: float) -> bool:
-    """Take the shim's NARROWED off the new *listener* and answer it."""
+#: prctl(PR_SET_CHILD_SUBREAPER)
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Make the supervisor the reaper of PROG's orphans (before PROG runs), so that what
+    PROG forks before its shim cannot leave the tree :func:`_forked` walks."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1), ctypes.c_ulong(0),
+                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"cannot adopt the program's orphans: {os.strerror(err)}")
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), \
+                    open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.update(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def _forked(pid: int) -> set[int]:
+    """Processes other than *pid* that may run under its opening filter: its descendants
+    and the supervisor's other children (orphans it adopted), with theirs."""
+    seen: set[int] = set()
+    todo = _children(pid) | (_children(os.getpid()) - {pid})
+    while todo:
+        other = todo.pop()
+        if other not in seen:
+            seen.add(other)
+            todo |= _children(other)
+    return seen
+
+
+def _filter_count(pid: int) -> int | None:
+    """Seccomp_filters of *pid* (/proc/<pid>/status, Linux 5.9), None if unknown."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Seccomp_filters:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: The largest filter (BPF_MAXINSNS instructions of 8 bytes).
+MAX_BYTES = 4096 * 8
+#: ptrace requests: PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, PTRACE_SECCOMP_GET_FILTER
+_SEIZE, _INTERRUPT, _DETACH, _GET_FILTER = 0x4206, 0x4207, 17, 0x420C
+_WALL, _WSTOPPED, _WEXITED, _WNOWAIT = 0x40000000, 2, 4, 0x01000000
+#: CAP_SYS_ADMIN (PTRACE_SECCOMP_GET_FILTER) and CAP_SYS_PTRACE (PROG under -u)
+_VERIFY_CAPS = (1 << 21) | (1 << 19)
+
+
+def _can_verify() -> bool:
+    """Whether this supervisor may read a filter back (PTRACE_SECCOMP_GET_FILTER)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            eff = next(int(line.split()[1], 16) for line in f if line.startswith(b"CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return eff & _VERIFY_CAPS == _VERIFY_CAPS
+
+
+def _newest_filter(pid: int, count: int) -> bytes | None:
+    """The BPF of *pid*'s newest filter (the last of *count*: the kernel numbers them
+    from the oldest), read back through ptrace: *pid* is stopped for it and let go (a
+    report it was waiting on is withdrawn and re-sent when the call restarts). None: the
+    kernel keeps no copy (no CONFIG_CHECKPOINT_RESTORE); OSError: it cannot be read."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = libc.ptrace
+    call.restype = ctypes.c_long
+    call.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+    def check(rc: int) -> int:
+        if rc < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return rc
+
+    check(call(_SEIZE, pid, None, None))
+    try:
+        check(call(_INTERRUPT, pid, None, None))
+        # WNOWAIT: an exit stays for the command's own waitpid
+        got = os.waitid(os.P_PID, pid, _WSTOPPED | _WEXITED | _WNOWAIT | _WALL)
+        if got is None or got.si_code != os.CLD_TRAPPED:
+            raise OSError(errno.ESRCH, "it ended")
+        buf = ctypes.create_string_buffer(MAX_BYTES)
+        n = call(_GET_FILTER, pid, ctypes.c_void_p(count - 1), buf)
+        if n < 0 and ctypes.get_errno() == errno.EINVAL:
+            return None
+        return buf.raw[:8 * check(n)]
+    finally:
+        call(_DETACH, pid, None, None)
+
+
+def filter_of(pid: int) -> bytes | None:
+    """The filter the child *pid* put in its sealed memfd (:func:`environment`), read
+    before it execs PROG: its rules name the child's pid and ids, so the supervisor
+    takes the child's bytes rather than compiling its own."""
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{name}").startswith("/memfd:pledgepy-shim "):
+                    with open(f"/proc/{pid}/fd/{name}", "rb") as f:
+                        return f.read(MAX_BYTES + 1)
+    except OSError:
+        pass
+    return None
+
+
+def _forged(pid: int, code: bytes | None, filters: int | None) -> str | None:
+    """Why the filter *pid* installed after READY is not the shim's (*code*), None if it
+    is (as far as this supervisor can tell). Code that runs before the shim can forge its
+    reports, and a filter of its own would answer its violations itself (ERRNO, ALLOW)
+    while the opening filter, its listener closed, answers them ENOSYS, unpunished."""
+    now = _filter_count(pid)
+    if filters is not None and now != filters + 1:
+        return f"{now} seccomp filters where the start-up shim adds one to {filters}"
+    if now is None or not _can_verify():
+        return None  # README: an unprivileged supervisor trusts the count and the report
+    if code is None:
+        return "the command could not read the filter it compiled"
+    try:
+        newest = _newest_filter(pid, now)
+    except OSError as exc:
+        return f"its filter cannot be read back ({exc.strerror})"
+    if newest is not None and newest != code:
+        return "its newest seccomp filter is not the one the command compiled"
+    return None
+
+
+def _shim_failed(pid: int) -> bool:
+    """Whether *pid* ended as the shim's fail() ends it (exit 70, after its message) or
+    by a signal (its status says so); False while it lives or when it exited otherwise."""
+    got = os.waitid(os.P_PID, pid, _WEXITED | _WNOWAIT | os.WNOHANG)
+    return got is not None and (got.si_code != os.CLD_EXITED or got.si_status == 70)
+
+
+def _forgery(pid: int, prog: str, why: str, penalties: dict[int, int] | None) -> None:
+    """A hand-over that is not the shim's: code before it spoke for it (lookup_dcookie,
+    which no promise allows): a violation, whether or not PROG is still alive to kill."""
+    _kill(pid)
+    if penalties is not None:
+        penalties[pid] = signal.SIGKILL
+    _say(prog, pid, f"its start-up hand-over was forged ({why}); killed")
+
+
+def _narrowed(listener: int, timeout: float, child: int) -> bool:
+    """Take the shim's NARROWED off the new *listener* and answer it: only from a
+    thread of *child* (a listener planted from elsewhere hears other processes)."""
     lib, ffi = native.lib(), native.ffi()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -243,17 +416,19 @@ def _narrowed(listener: int, timeout: float) -> bool:
     if lib.pp_notif_recv(listener, nr, args, ident, pid) < 0:
         return False
     if nr[0] != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE \
-            or args[1] != NARROWED:
+            or args[1] != NARROWED or supervise.tgid(pid[0]) != child:
         return False
     return int(lib.pp_notif_send(listener, ident[0], 0)) == 0
 
 
 def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozenset[str],
-          prog: str, shim: str, penalties: dict[int, int] | None = None) -> None:
+          prog: str, shim: str, penalties: dict[int, int] | None = None,
+          code: bytes | None = None) -> None:
     """The supervisor: serve *opening_listener* (promises *loader*) until the shim is
     ready, hand over, then serve the shim's listener (promises *after*) to the end.
-    Each process's penalty goes into *penalties*, by pid (as :func:`supervise.serve`)."""
-    state = _Opening(pid, prog, shim)
+    Each process's penalty goes into *penalties*, by pid (as :func:`supervise.serve`);
+    *code* is the shim's filter (:func:`filter_of`), checked against what PROG installs."""
+    state = _Opening(pid, prog, shim, penalties)
     try:
         supervise.serve(opening_listener, loader, prog, pid, penalties,
                         intercept=state.intercept,
@@ -262,12 +437,18 @@ def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozen
         os.close(opening_listener)  # unanswered: the shim's READY fails with ENOSYS
     if not state.ready:
         return  # it ended (or was killed): its status says how
-    fd = supervise.find_listener(pid)
+    fd = supervise.find_listener(pid, GAP)
     if fd is None:
-        return  # the shim failed after READY: it said why and exited
+        if not _shim_failed(pid):  # READY, then neither a filter nor the shim's failure
+            _forgery(pid, prog, "no start-up filter followed its READY report", penalties)
+        return
     listener = supervise.take_listener(pid, fd)
     try:
-        if not _narrowed(listener, DEADLINE):
+        why = _forged(pid, code, state.filters)
+        if why is not None:
+            _forgery(pid, prog, why, penalties)
+            return
+        if not _narrowed(listener, DEADLINE, pid):
             _kill(pid)
             _say(prog, pid, "its start-up shim did not finish narrowing; killed")
             return

@@ -23,7 +23,7 @@ from ....promises import bits
 from .. import native
 from ..consts import SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
-from ..policy import EXTENSION_HINT
+from ..policy import EXTENSION_HINT, IMPORT_HINT
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
@@ -109,6 +109,14 @@ def _status(tid: int) -> dict[bytes, int]:
     return out
 
 
+def tgid(tid: int) -> int | None:
+    """The process of thread *tid*, None if it is gone."""
+    try:
+        return _status(tid).get(b"Tgid")
+    except (OSError, ValueError):
+        return None
+
+
 def _exits(pidfd: int, seconds: float) -> bool:
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -177,10 +185,12 @@ def _name(tid: int, child: int, prog: str) -> str:
     while it runs PROG, else the process's own name (its comm: what OpenBSD prints)."""
     try:
         with open(f"/proc/{tid}/comm", "rb") as f:
-            comm = f.read().rstrip(b"\n").decode(errors="replace")
+            raw = f.read()[:-1]  # the kernel's newline
         tgid = _status(tid).get(b"Tgid")
     except (OSError, ValueError):
         return prog
+    # the program chooses its comm (PR_SET_NAME): a message stays one line, no escapes
+    comm = "".join(c if c.isprintable() else "?" for c in raw.decode(errors="replace"))
     return prog if tgid == child and comm == prog[:15] else comm or prog
 
 
@@ -247,6 +257,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         if answer is not None:
             lib.pp_notif_send(listener, ident[0], answer)
             continue
+        owner = tgid(pid[0]) if _waiting(listener, ident[0]) else None
         who = _name(pid[0], child, prog)  # read while the thread still waits
         python = _is_python(pid[0])
         text = None
@@ -260,12 +271,17 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                     who.encode(errors="replace"), out, 1024)
                 text = ffi.string(out, n).decode(errors="replace")
-                if not python:
-                    text = text.replace(EXTENSION_HINT, LOADER_HINT)
+                if not python:  # Python's hints say nothing true about another program
+                    text = text.replace(EXTENSION_HINT, LOADER_HINT).replace(
+                        f" ({IMPORT_HINT})", "")
         if not error_mode:
             got = punish(listener, ident[0], pid[0])
             if got is not None and penalties is not None:
                 penalties[got[0]] = got[1]
+            elif owner is not None and penalties is not None:
+                # it ended (another thread's exit) before the penalty: it broke a promise
+                # all the same, and its status must not say otherwise
+                penalties.setdefault(owner, signal.SIGABRT)
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if text is not None:
             _say(text)
@@ -298,18 +314,25 @@ class Supervisor:
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
               after: frozenset[str] | None = None) -> None:
+        code = None
         try:
             fd = find_listener(pid)
             if fd is None:
                 return  # the child ended before confining itself: its status says why
             listener = take_listener(pid, fd)
+            if after is not None:  # before PROG runs: nothing of its can have touched it
+                from . import shim
+
+                code = shim.filter_of(pid)
+                shim.adopt_orphans()
             os.write(go, b"x")
         finally:
             os.close(go)
         if after is not None:
             from . import shim
 
-            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties)
+            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties,
+                       code)
             return
         try:
             serve(listener, promises, prog, pid, self.penalties)
