@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.test_review_r4_handover import CC, pledge
-
-SOURCE = Path(__file__).parent / "data" / "thread_fstat.c"
+from tests.cprogs import compiled
+from tests.test_review_r4_handover import pledge
 
 
 @pytest.fixture(scope="module")
 def threaded() -> Iterator[str]:
-    if CC is None:
-        pytest.skip("no C compiler for the test program")
-    where = Path(tempfile.mkdtemp(prefix="pledgepy-r4-"))  # pytest's are root's only
-    where.chmod(0o755)
-    out = where / "thread_fstat"
-    subprocess.run([str(CC), "-O1", "-pthread", "-o", str(out), str(SOURCE)], check=True)
-    yield str(out)
-    shutil.rmtree(where)
+    with compiled(("thread_fstat", ("-pthread",))) as built:
+        yield str(built["thread_fstat"])
 
 
 @pytest.mark.parametrize("user", [[], ["-u", "nobody"]])
@@ -39,17 +28,8 @@ def test_fstat_from_a_thread_is_stdio(threaded: str, user: list[str]) -> None:
 def test_a_violation_message_stays_one_printable_line() -> None:
     """A program names itself (PR_SET_NAME, a stdio call) with a newline and an escape:
     the supervisor's message about it stays one line without control characters."""
-    if CC is None:
-        pytest.skip("no C compiler for the test program")
-    where = Path(tempfile.mkdtemp(prefix="pledgepy-r4-"))
-    try:
-        where.chmod(0o755)
-        out = where / "comm_escape"
-        subprocess.run([str(CC), "-O1", "-o", str(out), str(SOURCE.parent / "comm_escape.c")],
-                       check=True)
-        r = pledge("-q", "-p", "stdio", str(out))
-    finally:
-        shutil.rmtree(where)
+    with compiled(("comm_escape", ())) as built:
+        r = pledge("-q", "-p", "stdio", str(built["comm_escape"]))
     assert r.returncode == 134, (r.returncode, r.stderr)
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and "socket" in lines[0], r.stderr

@@ -242,6 +242,11 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+        # whose call it is, read first: another thread's exit_group can end the process
+        # at any moment now, and its status must still say it broke a promise
+        owner = tgid(pid[0])
+        if owner is None and pid[0] == child:
+            owner = child
         values = tuple(int(args[i]) for i in range(6))
         if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
             return
@@ -257,7 +262,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         if answer is not None:
             lib.pp_notif_send(listener, ident[0], answer)
             continue
-        owner = tgid(pid[0]) if _waiting(listener, ident[0]) else None
         who = _name(pid[0], child, prog)  # read while the thread still waits
         python = _is_python(pid[0])
         text = None
