@@ -46,6 +46,21 @@ KILL = Action("kill")
 _X32_RUNS = ((X32_SYSCALL_BIT, KILL), (0x80000000, ENOSYS), (0x80000000 | X32_SYSCALL_BIT, KILL))
 #: Search weight of a run holding an argument-checked (never cached) syscall.
 HOT = 1024
+#: ... times this for the argument-checked calls glibc and CPython make most (every
+#: open, allocation, import and file object), so they sit nearest the root.
+FREQUENT = {"openat": 8, "mmap": 8, "mprotect": 4, "fcntl": 4, "ioctl": 4, "munmap": 2,
+            "madvise": 2, "socket": 1, "kill": 1}
+_FREQUENT_NR: dict[str, dict[int, int]] = {}
+
+
+def _hot(arch: str) -> dict[int, int]:
+    """nr -> search weight of an argument-checked syscall on *arch*."""
+    if arch not in _FREQUENT_NR:
+        from ..syscalls import BY_ARCH
+
+        numbers = BY_ARCH[arch]
+        _FREQUENT_NR[arch] = {numbers[n]: HOT * w for n, w in FREQUENT.items() if n in numbers}
+    return _FREQUENT_NR[arch]
 
 
 def _arg_offset(index: int, high: bool = False) -> int:
@@ -78,6 +93,7 @@ Runs = list[tuple[int, Action, int]]  # (first nr, action, search weight)
 def _full_runs(plan: Plan) -> Runs:
     """(first nr, action, weight) for each run of numbers sharing a constant action."""
     get = plan.actions.get  # Plan.action() inlined: calling it for every number costs start-up
+    hot = _hot(plan.arch).get
     runs: Runs = []
     last: Action | None = None
     for nr in range(0, MAX_KNOWN + 1):
@@ -88,7 +104,7 @@ def _full_runs(plan: Plan) -> Runs:
                 and last == act:
             last = act
             continue
-        runs.append((nr, act, HOT if act.kind == "args" else 1))
+        runs.append((nr, act, hot(nr, HOT) if act.kind == "args" else 1))
         last = act
     if last is not ENOSYS:
         runs.append((MAX_KNOWN + 1, ENOSYS, 1))  # the unknown tail
@@ -108,6 +124,7 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
     *base* (a delta on filters not known to be pledgepy's) nothing is free.
     """
     changed = plan.actions
+    hot = _hot(plan.arch).get
     runs: Runs = []
     free: list[tuple[int, str]] = []  # pending free numbers (nr, refusal kind)
     cur: Action | None = None
@@ -139,7 +156,7 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
     for nr in range(0, MAX_KNOWN + 2):
         if nr in changed:
             act = changed[nr]
-            add(nr, act, HOT if act.kind == "args" else 1)
+            add(nr, act, hot(nr, HOT) if act.kind == "args" else 1)
             continue
         if base is None:
             add(nr, ALLOW, 1)
@@ -151,7 +168,7 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
             free.append((nr, was.kind))
             continue
         # allowed below (constantly, or by argument checks): ALLOW here
-        weight = HOT if was.kind == "args" else 1
+        weight = hot(nr, HOT) if was.kind == "args" else 1
         if cur is ALLOW and not free:
             last_nr, last_act, w = runs[-1]
             runs[-1] = (last_nr, last_act, w + weight)
@@ -186,13 +203,32 @@ def _emit_test(prog: Program, arg: Arg, fail: int) -> None:
     prog.place(ok)
 
 
+def _implies_failure(a: Arg, b: Arg) -> bool:
+    """True when a call failing test *a* fails test *b* too (same register and mask)."""
+    if a == b:
+        return True
+    if a.index != b.index or a.mask != b.mask or a.wide or b.wide:
+        return False
+    va = {v & 0xFFFFFFFF for v in a.values}
+    vb = {v & 0xFFFFFFFF for v in b.values}
+    if a.negate:  # failing: the value is in va
+        return va <= vb if b.negate else not va & vb
+    return not b.negate and vb <= va  # failing: the value is outside va
+
+
 def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) -> None:
-    for rule in rules:
-        fail = prog.label()
+    """The rules in order, the first that holds answering; a failed test skips the
+    following rules it already refutes (openat's rules share their access-mode tests)."""
+    starts = [prog.label() for _ in rules]
+    trap = prog.label()
+    for i, rule in enumerate(rules):
+        prog.place(starts[i])
         for arg in rule.args:
+            fail = next((starts[j] for j in range(i + 1, len(rules))
+                         if not any(_implies_failure(arg, b) for b in rules[j].args)), trap)
             _emit_test(prog, arg, fail)
         prog.ret(SECCOMP_RET_ERRNO | rule.errno if rule.errno else rets["allow"])
-        prog.place(fail)
+    prog.place(trap)
     prog.ret(rets["trap"])
 
 
