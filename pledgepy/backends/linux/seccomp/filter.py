@@ -21,6 +21,9 @@ cache every unconditionally allowed syscall.
 
 from __future__ import annotations
 
+from _bisect import bisect_left, bisect_right  # bisect.py only re-exports _bisect (start-up)
+from itertools import groupby
+
 from ..consts import (
     AUDIT_ARCH_AARCH64,
     AUDIT_ARCH_X86_64,
@@ -44,6 +47,9 @@ KILL = Action("kill")
 #: x86_64: numbers with the x32 bit set, as runs (the bit alone; the top bit keeps
 #: what it answered before: ENOSYS).
 _X32_RUNS = ((X32_SYSCALL_BIT, KILL), (0x80000000, ENOSYS), (0x80000000 | X32_SYSCALL_BIT, KILL))
+#: Depths above which argument checks are emitted out of line, tried in turn: checks
+#: in place save a jump, but lengthen the search's jumps past 255 in large filters.
+INLINE = (4, 2, 0)
 #: Search weight of a run holding an argument-checked (never cached) syscall.
 HOT = 1024
 #: ... times this for the argument-checked calls glibc and CPython make most (every
@@ -113,6 +119,11 @@ def _full_runs(plan: Plan) -> Runs:
     return runs
 
 
+#: A number's class in a delta, by its action below: allowed (constantly or by argument
+#: checks: must stay ALLOW), or a refusal a run of that kind may take over.
+_CLASS = {"allow": "allow", "args": "allow", "trap": "trap", "enosys": "enosys"}
+
+
 def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
     """Runs of a delta on *base*: what changed; ALLOW for the rest.
 
@@ -125,13 +136,23 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
     """
     changed = plan.actions
     hot = _hot(plan.arch).get
+    if base is None:
+        keys: list[object] = ["allow"] * (MAX_KNOWN + 2)
+    else:
+        get = base.actions.get
+        keys = [_CLASS[get(nr, ENOSYS).kind] for nr in range(MAX_KNOWN + 1)]
+        keys.append("enosys")  # the unknown tail
+    for nr in changed:
+        if 0 <= nr <= MAX_KNOWN + 1:
+            keys[nr] = nr  # a segment of its own
     runs: Runs = []
-    free: list[tuple[int, str]] = []  # pending free numbers (nr, refusal kind)
+    free: list[str] = []  # kinds of the pending free segments
+    free_at = 0
     cur: Action | None = None
     joins = {"enosys", "trap"} if trap_joins else {"enosys"}
 
-    def fits(act: Action, kinds: list[tuple[int, str]]) -> bool:
-        return act.kind == "allow" or all(k == act.kind and k in joins for _, k in kinds)
+    def fits(act: Action, kinds: list[str]) -> bool:
+        return act.kind == "allow" or all(k == act.kind and k in joins for k in kinds)
 
     def push(start: int, act: Action, weight: int) -> None:
         nonlocal cur
@@ -145,7 +166,7 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
     def add(nr: int, act: Action, weight: int) -> None:
         start = nr
         if free:  # they could not join the run before: join this one, or an ALLOW run
-            start = free[0][0]
+            start = free_at
             ok = fits(act, free)
             free.clear()
             if not ok:
@@ -153,30 +174,28 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
                 start = nr
         push(start, act, weight)
 
-    for nr in range(0, MAX_KNOWN + 2):
-        if nr in changed:
-            act = changed[nr]
-            add(nr, act, hot(nr, HOT) if act.kind == "args" else 1)
-            continue
-        if base is None:
-            add(nr, ALLOW, 1)
-            continue
-        was = base.actions.get(nr, ENOSYS) if nr <= MAX_KNOWN else ENOSYS
-        if was.kind in ("trap", "enosys"):
-            if cur is not None and not free and fits(cur, [(nr, was.kind)]):
-                continue  # joins the current run
-            free.append((nr, was.kind))
-            continue
-        # allowed below (constantly, or by argument checks): ALLOW here
-        weight = hot(nr, HOT) if was.kind == "args" else 1
-        if cur is ALLOW and not free:
-            last_nr, last_act, w = runs[-1]
-            runs[-1] = (last_nr, last_act, w + weight)
-            continue
-        add(nr, ALLOW, weight)
-    if free:
-        if not runs or not fits(runs[-1][1], free):
-            runs.append((free[0][0], ALLOW, 1))
+    for key, group in groupby(range(MAX_KNOWN + 2), keys.__getitem__):
+        start = next(group)
+        if isinstance(key, int):
+            act = changed[key]
+            add(key, act, hot(key, HOT) if act.kind == "args" else 1)
+        elif key == "allow":
+            if cur is None or cur.kind != "allow" or free:
+                add(start, ALLOW, 1)
+        elif cur is not None and not free and fits(cur, [key]):  # type: ignore[list-item]
+            continue  # a free segment joins the current run
+        else:
+            if not free:
+                free_at = start
+            free.append(key)  # type: ignore[arg-type]
+    if free and (not runs or not fits(runs[-1][1], free)):
+        runs.append((free_at, ALLOW, 1))
+    if base is not None:  # the calls checked below run this filter too: they weigh
+        starts = [r[0] for r in runs]
+        for nr, act in base.actions.items():
+            if act.kind == "args" and nr not in changed:
+                i = bisect_right(starts, nr) - 1
+                runs[i] = (runs[i][0], runs[i][1], runs[i][2] + hot(nr, HOT))
     return runs
 
 
@@ -235,50 +254,34 @@ def _emit_rules(prog: Program, rules: tuple[Rule, ...], rets: dict[str, int]) ->
 def _split(sums: list[int], lo: int, hi: int) -> int:
     """The index in (lo, hi) that halves the weight of runs[lo:hi] best."""
     half = (sums[lo] + sums[hi]) / 2
-    best, best_gap = lo + 1, None
-    a, b = lo + 1, hi - 1
-    while a < b:  # sums is increasing: the first index whose prefix reaches half
-        m = (a + b) // 2
-        if sums[m] < half:
-            a = m + 1
-        else:
-            b = m
-    for k in (a - 1, a, a + 1):
-        if lo < k < hi:
-            gap = abs(sums[k] - half)
-            if best_gap is None or gap < best_gap:
-                best, best_gap = k, gap
-    return best
+    k = bisect_left(sums, half, lo + 1, hi - 1)  # the first prefix reaching half
+    if k > lo + 1 and half - sums[k - 1] <= sums[k] - half:
+        return k - 1
+    return k
 
 
 def _emit_tree(prog: Program, runs: Runs, sums: list[int], lo: int, hi: int,
-               rets: dict[str, int], blocks: list[tuple[int, Action]]) -> None:
-    """Weighted binary search over runs[lo:hi]; argument checks go to *blocks*, emitted
-    after the tree (the tree jumps straight to them), so its jumps stay short."""
+               rets: dict[str, int], blocks: list[tuple[int, Action]], inline: int) -> None:
+    """Weighted binary search over runs[lo:hi]. The argument checks of a leaf less than
+    *inline* compares deep are emitted in place (no jump to reach them); the others go
+    to *blocks*, emitted after the tree, so the tree's conditional jumps stay short."""
     if hi - lo == 1:
         act = runs[lo][1]
-        if act.kind == "args":
-            prog.goto(_block(prog, act, blocks))
-        else:
+        if act.kind != "args":
             prog.ret(rets[act.kind])
+        elif inline > 0:
+            _emit_rules(prog, act.rules, rets)
+        else:
+            label = prog.label()
+            blocks.append((label, act))
+            prog.goto(label)
         return
     mid = _split(sums, lo, hi)
-    left = _block(prog, runs[lo][1], blocks) if mid - lo == 1 and runs[lo][1].kind == "args" \
-        else None
-    right_args = hi - mid == 1 and runs[mid][1].kind == "args"
-    right = _block(prog, runs[mid][1], blocks) if right_args else prog.label()
-    prog.jump(JMP_JGE_K, runs[mid][0], right, left)
-    if left is None:
-        _emit_tree(prog, runs, sums, lo, mid, rets, blocks)
-    if not right_args:
-        prog.place(right)
-        _emit_tree(prog, runs, sums, mid, hi, rets, blocks)
-
-
-def _block(prog: Program, act: Action, blocks: list[tuple[int, Action]]) -> int:
-    label = prog.label()
-    blocks.append((label, act))
-    return label
+    right = prog.label()
+    prog.jump(JMP_JGE_K, runs[mid][0], right, None)
+    _emit_tree(prog, runs, sums, lo, mid, rets, blocks, inline - 1)
+    prog.place(right)
+    _emit_tree(prog, runs, sums, mid, hi, rets, blocks, inline - 1)
 
 
 def compile_plan(plan: Plan, violation: int | None = None,
@@ -290,27 +293,34 @@ def compile_plan(plan: Plan, violation: int | None = None,
     *below*: for a delta, the violation verdict of the filter under it, when known
     (numbers that filter refuses may then share this one's TRAP runs).
     """
-    prog = Program()
     base = plan.base
     if base is None:
-        native = prog.label()
-        prog.load(OFF_ARCH)
-        prog.jump(JMP_JEQ_K, AUDIT_ARCH[plan.arch], native, None)
-        prog.ret(SECCOMP_RET_KILL_PROCESS)  # a foreign architecture (i386 int 0x80)
-        prog.place(native)
         runs = _delta_runs(plan, None, False) if plan.sparse else _full_runs(plan)
+        if plan.sparse and plan.arch == "x86_64":
+            runs += [(nr, act, 1) for nr, act in _X32_RUNS]  # not known to be on ours
     else:  # the full filter below kills foreign architectures and x32 numbers
         runs = _delta_runs(plan, base, below == trap_verdict(plan, violation))
     rets = _returns(plan, violation)
-    prog.load(OFF_NR)
-    if plan.sparse and base is None and plan.arch == "x86_64":
-        runs += [(nr, act, 1) for nr, act in _X32_RUNS]  # not known to be on ours: kill x32
     sums = [0]
     for _, _, w in runs:
         sums.append(sums[-1] + w)
-    blocks: list[tuple[int, Action]] = []
-    _emit_tree(prog, runs, sums, 0, len(runs), rets, blocks)
-    for label, act in blocks:
-        prog.place(label)
-        _emit_rules(prog, act.rules, rets)
-    return prog.assemble()
+    for inline in INLINE:  # the first layout whose jumps all reach (one layout pass)
+        prog = Program()
+        if base is None:
+            native = prog.label()
+            prog.load(OFF_ARCH)
+            prog.jump(JMP_JEQ_K, AUDIT_ARCH[plan.arch], native, None)
+            prog.ret(SECCOMP_RET_KILL_PROCESS)  # a foreign architecture (i386 int 0x80)
+            prog.place(native)
+        prog.load(OFF_NR)
+        blocks: list[tuple[int, Action]] = []
+        _emit_tree(prog, runs, sums, 0, len(runs), rets, blocks, inline)
+        for label, act in blocks:
+            prog.place(label)
+            _emit_rules(prog, act.rules, rets)
+        if inline == 0:
+            return prog.assemble()
+        near = prog.assemble_near()
+        if near is not None:
+            return near
+    raise AssertionError("unreachable: the last layout assembles whatever its jumps")
