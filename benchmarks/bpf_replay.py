@@ -303,8 +303,9 @@ def verdicts(stacks: dict[str, list[bytes]]) -> list[str]:
     out.append(f"- **{word}** — ≤ {ARG_TARGET} instructions on any argument-checked (uncached) "
                f"call under a single pledge: worst {single} ({where})")
     narrowed, where = worst("narrowed")
-    word = "met" if narrowed <= 2 * single else "MISSED"
-    out.append(f"- **{word}** — after 10 narrowings ≤ 2× that ({2 * single}): worst "
+    word = "met" if narrowed <= 2 * ARG_TARGET else "MISSED"
+    out.append(f"- **{word}** — after 10 narrowings ≤ 2× that (2 × {ARG_TARGET} = "
+               f"{2 * ARG_TARGET}; 2× the single pledge's worst: {2 * single}): worst "
                f"{narrowed} ({where}), over {len(stacks['narrowed'])} stacked filters")
     return out
 

@@ -103,7 +103,7 @@ class Program:
             return 1
         return 1 + (insn.jt is not None) + (insn.jf is not None)
 
-    def _assemble_near(self) -> bytes | None:
+    def assemble_near(self) -> bytes | None:
         """The fast path: one layout pass, or None if some conditional jump is far."""
         at = self._at
         code_ = self._code
@@ -127,7 +127,7 @@ class Program:
 
     def assemble(self) -> bytes:
         """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
-        near = self._assemble_near()
+        near = self.assemble_near()
         if near is not None:
             return near
         items = self._items

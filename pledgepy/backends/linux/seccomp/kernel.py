@@ -20,7 +20,7 @@ from ..consts import (
     SECCOMP_SET_MODE_FILTER,
 )
 from ..syscalls import BY_ARCH
-from .filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
+from .filter import ENOSYS_ERRNO, compile_plan, trap_data_bit, trap_verdict
 from .plan import Plan
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -94,15 +94,26 @@ def violation_verdict(error: bool) -> int | None:
     return SECCOMP_RET_ERRNO | ENOSYS_ERRNO if error else SECCOMP_RET_KILL_PROCESS
 
 
-def compile_for(plan: Plan) -> bytes:
-    """*plan* as a filter whose violations this process can answer.
+def violation_for(plan: Plan) -> int | None:
+    """The violation verdict of :func:`compile_for` (None: trap into the handler).
 
     Under ``error`` with ``exec`` the kernel answers ENOSYS itself: exec'd programs
     run under this filter too, without the handler, and a trap would kill them.
     """
     if plan.error and "exec" in plan.promises:
-        return compile_plan(plan, violation=SECCOMP_RET_ERRNO | ENOSYS_ERRNO)
-    return compile_plan(plan, violation=violation_verdict(plan.error))
+        return SECCOMP_RET_ERRNO | ENOSYS_ERRNO
+    return violation_verdict(plan.error)
+
+
+def compile_for(plan: Plan, below: Plan | None = None) -> bytes:
+    """*plan* as a filter whose violations this process can answer.
+
+    *below*: the plan of the filter in force under a delta, compiled by this function
+    (its refusals may then share the delta's TRAP runs when both answer alike).
+    """
+    violation = violation_for(plan)
+    under = trap_verdict(below, violation_for(below)) if below is not None else None
+    return compile_plan(plan, violation=violation, below=under)
 
 
 class _Plain:
@@ -188,7 +199,7 @@ def apply(plan: Plan, previous: Plan | None) -> None:
     if previous is None or not delta.allows_everything():
         native.set_trap_data(old_bits | trap_data_bit(plan))  # both may trap meanwhile
         try:
-            install(compile_for(delta))
+            install(compile_for(delta, previous))
         except BaseException:
             native.set_held(previous.promises if previous is not None else frozenset())
             native.set_trap_data(old_bits)

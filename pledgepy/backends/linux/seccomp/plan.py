@@ -35,15 +35,17 @@ class Plan:
 
     A full plan answers ENOSYS for numbers it does not list. A delta plan
     (``sparse``) lists only what changed and allows everything else: the
-    filters already in force decide those.
+    filters already in force decide those. *base*: the full plan whose filter
+    (pledgepy's own, checking the architecture) is in force below a delta.
     """
 
-    __slots__ = ("arch", "promises", "error", "actions", "sparse")
+    __slots__ = ("arch", "promises", "error", "actions", "sparse", "base")
 
     def __init__(self, arch: str, promises: frozenset[str], error: bool,
-                 actions: dict[int, Action], sparse: bool = False) -> None:
+                 actions: dict[int, Action], sparse: bool = False,
+                 base: Plan | None = None) -> None:
         self.arch, self.promises, self.error, self.actions = arch, promises, error, actions
-        self.sparse = sparse
+        self.sparse, self.base = sparse, base
 
     def action(self, nr: int) -> Action:
         if self.sparse:
@@ -57,7 +59,9 @@ class Plan:
 
         Filters stack and the strictest verdict wins, so a narrowing filter
         only restates what changed; everything else it allows (and so stays
-        cacheable by the kernel).
+        cacheable by the kernel). *previous* must be the full plan whose filter
+        pledgepy installed in this process (with every delta since): the delta
+        leaves the architecture and x32 checks to it.
         """
         if previous is None or previous.arch != self.arch or previous.sparse:
             return self
@@ -70,7 +74,7 @@ class Plan:
                 continue  # traps and argument checks (whose misses trap) are restated
                 #          when the penalty ("error") changed
             changed[nr] = act
-        return Plan(self.arch, self.promises, self.error, changed, sparse=True)
+        return Plan(self.arch, self.promises, self.error, changed, sparse=True, base=previous)
 
     def allows_everything(self) -> bool:
         """True for a delta that changes nothing (no filter needs stacking)."""
