@@ -75,7 +75,7 @@ except OSError:
     _, r = narrowed(body)
     out = r.stdout.split()  # type: ignore[attr-defined]
     assert out[1:3] == ["True", "mapped"], r.explain()  # type: ignore[attr-defined]
-    assert killed(r) and 'mkdir needs "cpath"' in r.stderr  # type: ignore[arg-type, attr-defined]
+    assert killed(r) and 'mkdir("/tmp/never-made-by-pledgepy", 0777) needs "cpath"' in r.stderr  # type: ignore[arg-type, attr-defined]
 
 
 def test_error_answers_enosys_after_narrowings() -> None:
