@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
+from ....record import Record
 from .. import policy
 from ..rules import Identity, Rule
 from ..syscalls import BY_ARCH, MAX_KNOWN
@@ -17,12 +17,16 @@ if TYPE_CHECKING:
     Kind = Literal["allow", "args", "trap", "enosys"]
 
 
-class Action(namedtuple("Action", "kind rules", defaults=((),))):
+class Action(Record):
     """What the filter does with one syscall number."""
 
     __slots__ = ()
+    _fields = ("kind", "rules")
     kind: Kind
     rules: tuple[Rule, ...]
+
+    def __new__(cls, kind: Kind, rules: tuple[Rule, ...] = ()) -> Action:
+        return tuple.__new__(cls, (kind, rules))
 
 
 ALLOW = Action("allow")
