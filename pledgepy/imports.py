@@ -148,7 +148,7 @@ def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
 
     done: list[tuple[str, str]] = []
     for path, letters in import_paths():
-        old = dict(api.unveil_rules()).get(path, "")
+        old = {r.path: r.permissions for r in api.unveil_rules()}.get(path, "")
         merged = "".join(c for c in api.UNVEIL_LETTERS if c in old or c in letters)
         api.unveil(path, merged, strict=strict)
         done.append((path, merged))

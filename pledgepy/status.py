@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
+from .record import Record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     Level = Literal["full", "partial", "none"]
 
 
-class Gaps(namedtuple("Gaps", "not_enforced notes nothing", defaults=((), (), False))):
+class Gaps(Record):
     """What a backend can and cannot enforce for one request.
 
     ``not_enforced`` lists weaknesses (each makes the level ``partial``, or
@@ -22,9 +22,14 @@ class Gaps(namedtuple("Gaps", "not_enforced notes nothing", defaults=((), (), Fa
     """
 
     __slots__ = ()
+    _fields = ("not_enforced", "notes", "nothing")
     not_enforced: tuple[str, ...]
     notes: tuple[str, ...]
     nothing: bool
+
+    def __new__(cls, not_enforced: tuple[str, ...] = (), notes: tuple[str, ...] = (),
+                nothing: bool = False) -> Gaps:
+        return tuple.__new__(cls, (not_enforced, notes, nothing))
 
     @property
     def level(self) -> Level:
@@ -33,12 +38,11 @@ class Gaps(namedtuple("Gaps", "not_enforced notes nothing", defaults=((), (), Fa
         return "partial" if self.not_enforced else "full"
 
 
-class UnveilStatus(namedtuple(
-        "UnveilStatus", "rules locked in_force mechanism level not_enforced notes",
-        defaults=((), False, False, "none", "none", (), ()))):
+class UnveilStatus(Record):
     """The unveil side of ``status()``: rules (path, letters), whether locked and in force."""
 
     __slots__ = ()
+    _fields = ("rules", "locked", "in_force", "mechanism", "level", "not_enforced", "notes")
     rules: tuple[tuple[str, str], ...]
     locked: bool
     in_force: bool
@@ -47,12 +51,17 @@ class UnveilStatus(namedtuple(
     not_enforced: tuple[str, ...]
     notes: tuple[str, ...]
 
+    def __new__(cls, rules: tuple[tuple[str, str], ...] = (), locked: bool = False,
+                in_force: bool = False, mechanism: str = "none", level: Level = "none",
+                not_enforced: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> UnveilStatus:
+        return tuple.__new__(cls, (rules, locked, in_force, mechanism, level, not_enforced,
+                                   notes))
 
-class Status(namedtuple(
-        "Status",
-        "platform mechanism promises execpromises level not_enforced notes unveil messages "
-        "inherited",
-        defaults=(None, None, "none", (), (), UnveilStatus(), False, False))):
+
+_NO_UNVEIL = UnveilStatus()
+
+
+class Status(Record):
     """What pledge() and unveil() have put in force in this process.
 
     ``promises``/``execpromises`` are ``None`` until pledged. ``level`` is
@@ -64,6 +73,8 @@ class Status(namedtuple(
     """
 
     __slots__ = ()
+    _fields = ("platform", "mechanism", "promises", "execpromises", "level", "not_enforced",
+               "notes", "unveil", "messages", "inherited")
     platform: str
     mechanism: str
     promises: frozenset[str] | None
@@ -74,3 +85,11 @@ class Status(namedtuple(
     unveil: UnveilStatus
     messages: bool
     inherited: bool
+
+    def __new__(cls, platform: str, mechanism: str, promises: frozenset[str] | None = None,
+                execpromises: frozenset[str] | None = None, level: Level = "none",
+                not_enforced: tuple[str, ...] = (), notes: tuple[str, ...] = (),
+                unveil: UnveilStatus = _NO_UNVEIL, messages: bool = False,
+                inherited: bool = False) -> Status:
+        return tuple.__new__(cls, (platform, mechanism, promises, execpromises, level,
+                                   not_enforced, notes, unveil, messages, inherited))

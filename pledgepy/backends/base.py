@@ -6,7 +6,7 @@ keeps the state; a backend only says what it can enforce and applies it.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from ..record import Record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -22,20 +22,24 @@ else:
     Protocol = object  # typing is not imported at run time: start-up cost
 
 
-class UnveilRule(namedtuple("UnveilRule", "path permissions")):
+class UnveilRule(Record):
     """One unveil(): an absolute path and a subset of ``"rwxc"`` (may be empty)."""
 
     __slots__ = ()
+    _fields = ("path", "permissions")
     path: str
     permissions: str
 
+    def __new__(cls, path: str, permissions: str) -> UnveilRule:
+        return tuple.__new__(cls, (path, permissions))
 
-class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec unveils unveil_in_force",
-                               defaults=((), False))):
+
+class PledgeRequest(Record):
     """Promises in force before and after a pledge() call (``None``: unpledged),
     the unveil rules recorded so far, and whether they are already in force."""
 
     __slots__ = ()
+    _fields = ("old", "new", "old_exec", "new_exec", "unveils", "unveil_in_force")
     old: Promises | None
     new: Promises | None
     old_exec: Promises | None
@@ -43,15 +47,25 @@ class PledgeRequest(namedtuple("PledgeRequest", "old new old_exec new_exec unvei
     unveils: tuple[UnveilRule, ...]
     unveil_in_force: bool
 
+    def __new__(cls, old: Promises | None, new: Promises | None, old_exec: Promises | None,
+                new_exec: Promises | None, unveils: tuple[UnveilRule, ...] = (),
+                unveil_in_force: bool = False) -> PledgeRequest:
+        return tuple.__new__(cls, (old, new, old_exec, new_exec, unveils, unveil_in_force))
 
-class Inherited(namedtuple("Inherited", "promises unveil_locked notes")):
+
+class Inherited(Record):
     """What a program exec'd by a pledged one was started under, now enforced by this
     process too (``promises`` also become its execpromises, as on OpenBSD)."""
 
     __slots__ = ()
+    _fields = ("promises", "unveil_locked", "notes")
     promises: Promises
     unveil_locked: bool
     notes: tuple[str, ...]
+
+    def __new__(cls, promises: Promises, unveil_locked: bool,
+                notes: tuple[str, ...]) -> Inherited:
+        return tuple.__new__(cls, (promises, unveil_locked, notes))
 
 
 class Backend(Protocol):
@@ -137,9 +151,7 @@ LEARN_MARKER = b"//pledgepy-learn/"
 LEARN_ANSWER = 95  # EOPNOTSUPP
 
 
-class Observation(namedtuple("Observation",
-                             "syscall argument needs path access count pid program where "
-                             "interval", defaults=(None, 0))):
+class Observation(Record):
     """Calls a recorded program made alike: the syscall, its key argument in words,
     the promise sets any one of which allows it (sorted lists; none: no promise
     does), the absolute path it used and the unveil letters that use needs
@@ -148,29 +160,42 @@ class Observation(namedtuple("Observation",
     first (None when unknown), and how many checkpoints came before them."""
 
     __slots__ = ()
+    _fields = ("syscall", "argument", "needs", "path", "access", "count", "pid", "program",
+               "where", "interval")
     syscall: str
     argument: str
     needs: tuple[list[str], ...]
     path: str | None
     access: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field hides tuple.count, as in namedtuple
     pid: int
     program: str
     where: str | None
     interval: int
 
+    def __new__(cls, syscall: str, argument: str, needs: tuple[list[str], ...],
+                path: str | None, access: str, count: int, pid: int, program: str,
+                where: str | None = None, interval: int = 0) -> Observation:
+        return tuple.__new__(cls, (syscall, argument, needs, path, access, count, pid, program,
+                                   where, interval))
 
-class Checkpoint(namedtuple("Checkpoint", "kind promises execpromises path permissions where")):
+
+class Checkpoint(Record):
     """A learning program's own pledge() or unveil() call, recorded instead of enforced
     (``kind`` is "pledge" or "unveil"; the arguments as given; its file:line)."""
 
     __slots__ = ()
+    _fields = ("kind", "promises", "execpromises", "path", "permissions", "where")
     kind: str
     promises: str | None
     execpromises: str | None
     path: str | None
     permissions: str | None
     where: str | None
+
+    def __new__(cls, kind: str, promises: str | None, execpromises: str | None,
+                path: str | None, permissions: str | None, where: str | None) -> Checkpoint:
+        return tuple.__new__(cls, (kind, promises, execpromises, path, permissions, where))
 
 
 class ExecRecorder(Protocol):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import _thread
 import os
-from collections import namedtuple
 
 from ...promises import VOCABULARY
+from ...record import Record
 from ...status import Gaps
 from ..base import (
     BackendBase,
@@ -66,15 +66,20 @@ ALLOWANCE_ORACLE = (
     "these promises, without rpath/wpath/cpath/dpath, do not otherwise reveal; it opens "
     "nothing beyond the allowances (OpenBSD: no such probe)")
 
-class Domains(namedtuple("Domains", "own children gaps")):
+
+class Domains(Record):
     """The Landlock domains one pledge enters: a new (nested) one for this process
     (*own*), one below it for exec'd programs (*children*), and what the 16-domain
     limit leaves undone (*gaps*)."""
 
     __slots__ = ()
+    _fields = ("own", "children", "gaps")
     own: bool
     children: bool
     gaps: tuple[str, ...]
+
+    def __new__(cls, own: bool, children: bool, gaps: tuple[str, ...]) -> Domains:
+        return tuple.__new__(cls, (own, children, gaps))
 
 
 def reaches_memory(promises: frozenset[str], letters: str) -> bool:

@@ -8,7 +8,7 @@ its rules is. Tests read the syscall's registers as the kernel sees them:
 
 from __future__ import annotations
 
-from collections import namedtuple
+from ...record import Record
 
 #: Stand for this process's pid, uid and groups; filled in when the filter is built.
 SELF = -1
@@ -19,15 +19,19 @@ HANDLER_IP = -4
 IP = -1
 
 
-class Identity(namedtuple("Identity", "pid uid gids ip", defaults=(0,))):
+class Identity(Record):
     """The values the placeholders stand for (*ip*: where the SIGSYS handler's own
     syscall returns to, 0 without the handler: such rules then never match)."""
 
     __slots__ = ()
+    _fields = ("pid", "uid", "gids", "ip")
     pid: int
     uid: int
     gids: tuple[int, ...]
     ip: int
+
+    def __new__(cls, pid: int, uid: int, gids: tuple[int, ...], ip: int = 0) -> Identity:
+        return tuple.__new__(cls, (pid, uid, gids, ip))
 
     def expand(self, values: tuple[int, ...]) -> tuple[int, ...]:
         out: list[int] = []
@@ -45,16 +49,20 @@ class Identity(namedtuple("Identity", "pid uid gids ip", defaults=(0,))):
         return tuple(dict.fromkeys(out))
 
 
-class Arg(namedtuple("Arg", "index values mask negate wide",
-                      defaults=(0xFFFFFFFF, False, False))):
+class Arg(Record):
     """``(arg[index] & mask) in values`` (or ``not in``, when ``negate``)."""
 
     __slots__ = ()
-    index: int
+    _fields = ("index", "values", "mask", "negate", "wide")
+    index: int  # type: ignore[assignment]  # the field hides tuple.index, as in namedtuple
     values: tuple[int, ...]
     mask: int
     negate: bool
     wide: bool
+
+    def __new__(cls, index: int, values: tuple[int, ...], mask: int = 0xFFFFFFFF,
+                negate: bool = False, wide: bool = False) -> Arg:
+        return tuple.__new__(cls, (index, values, mask, negate, wide))
 
     def concrete(self, who: Identity) -> Arg:
         """This test with the placeholders filled in."""
@@ -67,7 +75,7 @@ class Arg(namedtuple("Arg", "index values mask negate wide",
         return (got not in self.values) if self.negate else (got in self.values)
 
 
-class Rule(namedtuple("Rule", "syscall needs args hint errno why", defaults=((), "", 0, ""))):
+class Rule(Record):
     """One way a syscall may be allowed, or (``errno``) quietly refused.
 
     A rule with an ``errno`` makes a matching call fail with that error
@@ -76,12 +84,17 @@ class Rule(namedtuple("Rule", "syscall needs args hint errno why", defaults=((),
     """
 
     __slots__ = ()
+    _fields = ("syscall", "needs", "args", "hint", "errno", "why")
     syscall: str
     needs: frozenset[str]
     args: tuple[Arg, ...]
     hint: str
     errno: int
     why: str
+
+    def __new__(cls, syscall: str, needs: frozenset[str], args: tuple[Arg, ...] = (),
+                hint: str = "", errno: int = 0, why: str = "") -> Rule:
+        return tuple.__new__(cls, (syscall, needs, args, hint, errno, why))
 
 
 def one_of(index: int, *values: int, mask: int = 0xFFFFFFFF) -> Arg:

@@ -478,7 +478,7 @@ class Recording:
                 return
             if len(fields) == 5 and fields[0] in ("pledge", "unveil"):
                 what, promises, execpromises, path, permissions = fields
-                self.checkpoints.append(Checkpoint(what, promises, execpromises, path,
+                self.checkpoints.append(Checkpoint(what or "", promises, execpromises, path,
                                                    permissions, self._where(proc)))
 
     def _where(self, proc: _Process) -> str | None:

@@ -9,7 +9,7 @@ be older than the running kernel.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from ....record import Record
 
 # --- access rights for files and directories (handled_access_fs) -----------
 ACCESS_FS_EXECUTE = 1 << 0
@@ -59,16 +59,21 @@ _SCOPES = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
 _NET = ACCESS_NET_BIND_TCP | ACCESS_NET_CONNECT_TCP
 
 
-class Features(namedtuple("Features", "version kernel fs net scopes restrict_flags")):
+class Features(Record):
     """What one Landlock ABI version can handle (each row includes the older ones)."""
 
     __slots__ = ()
+    _fields = ("version", "kernel", "fs", "net", "scopes", "restrict_flags")
     version: int
     kernel: str
     fs: int
     net: int
     scopes: int
     restrict_flags: int
+
+    def __new__(cls, version: int, kernel: str, fs: int, net: int, scopes: int,
+                restrict_flags: int) -> Features:
+        return tuple.__new__(cls, (version, kernel, fs, net, scopes, restrict_flags))
 
     @property
     def available(self) -> bool:

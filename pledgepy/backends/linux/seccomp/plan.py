@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
+from ....record import Record
 from .. import policy
 from ..rules import Identity, Rule
 from ..syscalls import BY_ARCH, MAX_KNOWN
@@ -14,15 +14,19 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     from typing import Literal
 
-    Kind = Literal["allow", "args", "trap", "enosys"]
+    Kind = Literal["allow", "args", "trap", "enosys", "kill"]
 
 
-class Action(namedtuple("Action", "kind rules", defaults=((),))):
+class Action(Record):
     """What the filter does with one syscall number."""
 
     __slots__ = ()
+    _fields = ("kind", "rules")
     kind: Kind
     rules: tuple[Rule, ...]
+
+    def __new__(cls, kind: Kind, rules: tuple[Rule, ...] = ()) -> Action:
+        return tuple.__new__(cls, (kind, rules))
 
 
 ALLOW = Action("allow")
