@@ -2,6 +2,7 @@
 kernel feature into a failure (CI), never a silent skip."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -28,3 +29,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             problems.append("landlock: not available on this kernel")
     if problems:
         raise pytest.UsageError("PLEDGEPY_REQUIRE not met: " + "; ".join(problems))
+
+
+@pytest.fixture(scope="module")
+def int80(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A library whose i386_getpid() makes the call through the i386 entry (int 0x80)."""
+    src = tmp_path_factory.mktemp("int80") / "int80.c"
+    src.write_text("long i386_getpid(void) { long r; __asm__ volatile (\"int $0x80\" : \"=a\"(r) "
+                   ": \"a\"(20) : \"memory\"); return r; }\n")
+    lib = src.with_suffix(".so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    return lib

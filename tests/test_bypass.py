@@ -58,16 +58,6 @@ def test_x32_numbers_kill_the_process() -> None:
     assert r.returncode == -31, r.explain()  # SIGSYS: SECCOMP_RET_KILL_PROCESS
 
 
-@pytest.fixture(scope="module")
-def int80(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("int80") / "int80.c"
-    src.write_text("long i386_getpid(void) { long r; __asm__ volatile (\"int $0x80\" : \"=a\"(r) "
-                   ": \"a\"(20) : \"memory\"); return r; }\n")
-    lib = src.with_suffix(".so")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
-    return lib
-
-
 def test_i386_entry_kills_the_process(int80: Path) -> None:
     setup = f"import ctypes\nlib = ctypes.CDLL({str(int80)!r})\nprint(lib.i386_getpid() > 0, flush=True)\n"
     r = under(ALL, "lib.i386_getpid()\nprint('survived', flush=True)", setup=setup)
@@ -221,7 +211,6 @@ def test_other_processes_memory_is_out_of_reach_through_proc() -> None:
 
 
 def test_pledge_command_keeps_the_supervisor_out_of_reach() -> None:
-    import subprocess
     import sys
 
     from tests.childproc import ROOT

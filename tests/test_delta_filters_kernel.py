@@ -9,7 +9,6 @@ single pledge of the final promises gives them.
 from __future__ import annotations
 
 import platform
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -40,16 +39,6 @@ def test_x32_numbers_still_kill_after_ten_narrowings() -> None:
     filters, r = narrowed("sc(0x40000000 | 39)\nprint('survived', flush=True)")
     assert filters == 11, r.explain()  # type: ignore[attr-defined]
     assert r.returncode == -31 and "survived" not in r.stdout, r.explain()  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def int80(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    src = tmp_path_factory.mktemp("int80") / "int80.c"
-    src.write_text("long i386_getpid(void) { long r; __asm__ volatile (\"int $0x80\" : \"=a\"(r) "
-                   ": \"a\"(20) : \"memory\"); return r; }\n")
-    lib = src.with_suffix(".so")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
-    return lib
 
 
 @pytest.mark.skipif(not X86, reason="the i386 entry exists on x86_64 only")
