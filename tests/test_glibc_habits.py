@@ -36,8 +36,15 @@ def test_getaddrinfo_under_dns_without_unix() -> None:
     assert "pledge: " not in r.stderr
 
 
-def test_nscd_shape_fails_with_eacces_under_dns_and_getpw() -> None:
-    for promises in ("stdio dns", "stdio getpw"):
+def test_getpwuid_under_rpath_alone() -> None:
+    # OpenBSD: rpath reads pwd.db; glibc asks nscd first, which must fail quietly
+    r = under("stdio rpath", "import pwd; print(pwd.getpwuid(0).pw_name)", setup="import pwd")
+    assert r.returncode == 0 and r.stdout.strip() == "root", r.explain()
+    assert "pledge: " not in r.stderr
+
+
+def test_nscd_shape_fails_with_eacces_under_dns_getpw_and_rpath() -> None:
+    for promises in ("stdio dns", "stdio getpw", "stdio rpath"):
         r = under(promises, f"attempt(raw_socket, 1, {PROBE})", setup=NSCD_SHAPE)
         assert r.returncode == 0 and r.stdout.split() == ["ERR", "EACCES"], (promises, r.explain())
 

@@ -438,6 +438,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                    "readlinkat", hint=_STAT_HINT),
         *allow("rpath", "getxattr", "lgetxattr", "fgetxattr", "listxattr", "llistxattr",
                "flistxattr", why="read-only metadata, as ls -l reads for ACLs and SELinux labels"),
+        # With rpath a program reads /etc/passwd itself, as on OpenBSD (pwd.db); glibc
+        # asks nscd first (bash does at start-up when HOME or SHELL is unset).
+        _nscd_probe("rpath"),
     ),
     "wpath": (
         *allow("wpath", "truncate"),
