@@ -181,8 +181,7 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         warnings.simplefilter("always")
         # judged as if unpledged (chmod, unix connect...): the lock judges them again
         # against the promises the worker will hold, strictly if asked
-        for path, perms in rules:
-            api.unveil(path, perms, strict=False)
+        api.unveil_many(rules, strict=False)  # one judgement of the ~160 rules, not one each
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         api.lock_unveil_for(promises, strict=strict)

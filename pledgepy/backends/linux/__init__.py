@@ -469,10 +469,12 @@ class LinuxBackend(BackendBase):
         """Turn the one-line violation message on stderr on or off."""
         native.set_quiet(not enabled)
 
-    def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False) -> None:
+    def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False,
+                    never_exec: bool = False) -> None:
         held = self._promises()
+        no_wrappers = then_exec or never_exec  # no exec of this process's own to prepare
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
-                and not then_exec:
+                and not no_wrappers:
             # A later pledge may set execpromises; its wrappers cannot be loaded
             # once the rules hide pledgepy's own files.
             from .exec import wrap
@@ -481,7 +483,7 @@ class LinuxBackend(BackendBase):
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, promises=held)
-        if (held is None or "exec" in held) and not then_exec:
+        if (held is None or "exec" in held) and not no_wrappers:
             from .exec import wrap
 
             wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
@@ -493,6 +495,11 @@ class LinuxBackend(BackendBase):
         # no exec wrappers (subprocess, the explainer's fork): the caller execs at once,
         # under a filter of the supervisor's
         self.lock_unveil(unveils, then_exec=True)
+
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        # a worker: the filter it installs next has no exec, so neither wrappers (their
+        # probe fork) nor the hint for exec'd programs can ever be used
+        self.lock_unveil(unveils, never_exec=True)
 
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401
