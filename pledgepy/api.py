@@ -164,20 +164,30 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
 
 
 def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
-                    quiet: bool = False, then_exec: bool = False) -> None:
+                    quiet: bool = False, then_exec: bool = False,
+                    adding: Iterable[tuple[str | os.PathLike[str], str]] = ()) -> None:
     """Lock unveil now, judging the rules against *promises* that a filter will
     enforce next (the pledge command, whose child then execs: *then_exec*; a
-    worker, whose filter holds no ``exec``: nothing is prepared for an exec)."""
+    worker, whose filter holds no ``exec``: nothing is prepared for an exec).
+
+    *adding*: rules added first, checked as :func:`unveil_many` checks them and
+    judged once, with the lock (all or nothing).
+    """
+    checked = _checked(adding)
     is_strict = strictness.resolve(strict)
     be = backend()
     with _lock:
-        if _state.unveil_locked:
+        if _state.unveil_locked and not checked:
             return
-        rules = _rules()
+        new, after = _addable(be, checked)
+        rules = tuple(UnveilRule(p, m) for p, m in after.items())
         gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
                                          rules)
         strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
                                   list(gaps.not_enforced))
+        for rule in new:
+            be.add_unveil(rule)
+        _state.unveils = after
         if then_exec:
             be.lock_unveil_then_exec(rules)
         elif "exec" not in promises:
@@ -262,10 +272,21 @@ def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
     (much faster for hundreds of paths). An empty *rules* does nothing; it
     never locks (that is ``unveil()``).
     """
+    checked = _checked(rules)
+    if not checked:
+        return
+    if os.environ.get("PLEDGEPY_LEARN"):
+        for path, letters in checked:  # each one a checkpoint of its own
+            unveil(path, letters, strict=strict)
+        return
+    _add(checked, strictness.resolve(strict))
+
+
+def _checked(rules: Iterable[tuple[str | os.PathLike[str], str]]) -> list[tuple[str, str]]:
+    """(absolute path, letters) of each (path, permissions) pair; raise for bad input."""
     if isinstance(rules, (str, bytes)):
         raise TypeError("rules must be (path, permissions) pairs, not a string")
     checked: list[tuple[str, str]] = []
-    given: list[tuple[object, object]] = []
     for item in rules:
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TypeError(f"each rule must be a (path, permissions) pair, not {item!r}")
@@ -275,29 +296,30 @@ def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
                              "(lock with unveil())")
         letters = _check_permissions(permissions)
         checked.append((_check_path(path), letters))
-        given.append((path, permissions))
-    if not checked:
-        return
-    if os.environ.get("PLEDGEPY_LEARN"):
-        for path, permissions in given:  # each one a checkpoint of its own
-            unveil(path, permissions, strict=strict)  # type: ignore[arg-type]
-        return
-    _add(checked, strictness.resolve(strict))
+    return checked
+
+
+def _addable(be: Backend, rules: list[tuple[str, str]]
+             ) -> tuple[list[UnveilRule], dict[str, str]]:
+    """Check that *rules* may be added now (raise if not): them, and the rules after."""
+    if rules:
+        if _state.unveil_locked:
+            raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
+        if _state.promises is not None and "unveil" not in _state.promises:
+            raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
+    new = [UnveilRule(full, letters) for full, letters in rules]
+    for rule in new:
+        be.check_unveil(rule)
+    after = dict(_state.unveils)
+    after.update(rules)
+    return new, after
 
 
 def _add(rules: list[tuple[str, str]], is_strict: bool) -> None:
     """Add checked (absolute path, letters) *rules*, judged together; all or nothing."""
     be = backend()
     with _lock:
-        if _state.unveil_locked:
-            raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
-        if _state.promises is not None and "unveil" not in _state.promises:
-            raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
-        new = [UnveilRule(full, letters) for full, letters in rules]
-        for rule in new:
-            be.check_unveil(rule)
-        after = dict(_state.unveils)
-        after.update(rules)
+        new, after = _addable(be, rules)
         rules_after = tuple(UnveilRule(p, m) for p, m in after.items())
         gaps = be.unveil_gaps(rules_after, False)
         if is_strict:

@@ -77,7 +77,7 @@ class Conn:
         try:
             if start == "fork":
                 self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
-                    lambda: forked.start(theirs.fileno(), env))
+                    lambda: forked.start(theirs.fileno(), env, supervisor))
             else:
                 self.proc = keeper.run(lambda: subprocess.Popen(
                     cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ mount point (Landlock grants beneath, across mounts).
 from __future__ import annotations
 
 import os
+import stat
 
 from ...base import UnveilRule
 
@@ -65,7 +66,10 @@ def reach(rules: tuple[UnveilRule, ...]) -> str:
             st = os.stat(rule.path)
         except OSError:
             continue  # a missing file grants nothing when the rules take effect
-        real = os.path.realpath(rule.path)
-        if st.st_dev in devices or any(_above(real, point) for _, point in procs):
+        if st.st_dev in devices:
             letters += wanted
+        elif stat.S_ISDIR(st.st_mode):  # only a directory lies above a mount point
+            real = os.path.realpath(rule.path)
+            if any(_above(real, point) for _, point in procs):
+                letters += wanted
     return "".join(c for c in MEMORY_LETTERS if c in letters)

@@ -144,6 +144,7 @@ class Ruleset:
             scoped &= row.scopes
         self.handled_fs = handled_fs
         self.scoped = scoped
+        self._beneath: Any = None
         ffi = self._lib.ffi
         attr = ffi.new("struct landlock_ruleset_attr *")
         attr.handled_access_fs = handled_fs
@@ -181,8 +182,9 @@ class Ruleset:
     def add_fd(self, fd: int, access: int) -> None:
         """Allow *access* beneath the open file *fd* (exactly as given; no masking)."""
         self._check_open()
-        ffi = self._lib.ffi
-        attr = ffi.new("struct landlock_path_beneath_attr *")
+        attr = self._beneath
+        if attr is None:  # one struct for all the rules (hundreds for a worker)
+            attr = self._beneath = self._lib.ffi.new("struct landlock_path_beneath_attr *")
         attr.allowed_access = access
         attr.parent_fd = fd
         self._lib.call(1, self.fd, RULE_PATH_BENEATH, attr, 0)
