@@ -201,7 +201,12 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
         strictness.warn("unveil", list(gaps.not_enforced))
 
 
+_LETTERS: dict[str, str] = {}  # permissions checked before -> their letters, in order
+
+
 def _check_permissions(permissions: object) -> str:
+    if type(permissions) is str and permissions in _LETTERS:
+        return _LETTERS[permissions]
     if not isinstance(permissions, str):
         raise TypeError(f"permissions must be a str, not {type(permissions).__name__}")
     bad = sorted(set(permissions) - set(UNVEIL_LETTERS))
@@ -210,7 +215,10 @@ def _check_permissions(permissions: object) -> str:
             f"unveil permissions may only use the letters 'r', 'w', 'x', 'c'; "
             f"got {''.join(bad)!r}"
         )
-    return "".join(c for c in UNVEIL_LETTERS if c in permissions)
+    letters = "".join(c for c in UNVEIL_LETTERS if c in permissions)
+    if type(permissions) is str and len(_LETTERS) < 64:
+        _LETTERS[permissions] = letters
+    return letters
 
 
 def _check_path(path: object) -> str:

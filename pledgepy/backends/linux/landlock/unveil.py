@@ -297,9 +297,12 @@ def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) ->
     if not row.available:
         return
     extra = allowance_rules(promises)
+    rights: dict[str, int] = {}  # letters -> rights, worked out once each
     with Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         for rule in (*rules, *extra):
-            access = access_for(rule.permissions, row.version)
+            access = rights.get(rule.permissions)
+            if access is None:
+                access = rights[rule.permissions] = access_for(rule.permissions, row.version)
             if not access:
                 continue
             try:
