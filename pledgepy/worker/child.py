@@ -77,6 +77,7 @@ def _setup(spec: str | None, module: ModuleType, config: dict[str, Any]) -> None
 #: file. A fork-mode worker inherits its parent's (forked.start looks before forking),
 #: so it only looks at what it loaded since: paths only, nothing that grants anything.
 _looked: dict[str, str | None] = {}
+looked_at = -1  # len(sys.modules) when forked.start last looked
 
 
 def _real_file(path: str) -> str | None:

@@ -85,7 +85,9 @@ def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None
     """
     from . import child
 
-    child.loaded_files()
+    if len(sys.modules) != child.looked_at:  # only a warm-up: new modules since the last
+        child.loaded_files()
+        child.looked_at = len(sys.modules)
     if supervisor is not None:
         supervisor.prepare()
     read, write = os.pipe()
