@@ -145,7 +145,8 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
     timeout), which start at the reply before, count at most that much of other
     calls.
     """
-    reader, set_limits = frames.FrameReader(sock, config["max_message"]), config["limits"]
+    reader = frames.FrameReader(sock, config["max_message"], trusted=True)
+    set_limits = config["limits"]
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     held: list[bytes] = []
     spent = 0.0  # the held calls' time
