@@ -292,7 +292,8 @@ def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
 
 def _checked(rules: Iterable[tuple[str | os.PathLike[str], str]]) -> list[tuple[str, str]]:
     """(absolute path, letters) of each (path, permissions) pair; raise for bad input."""
-    if isinstance(rules, (str, bytes)):
+    given: object = rules  # typed as pairs, called with anything
+    if isinstance(given, (str, bytes)):
         raise TypeError("rules must be (path, permissions) pairs, not a string")
     checked: list[tuple[str, str]] = []
     for item in rules:
