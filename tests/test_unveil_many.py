@@ -156,3 +156,26 @@ def test_lock_unveil_for_adding(tree: Path) -> None:
     """)
     assert v == {"bad": "FileNotFoundError", "locked_after_bad": "False",
                  "state": "(True, True, 2)", "a": "ok", "b": "EACCES", "again": "EPERM"}
+
+
+def test_nested_rules_found_as_by_walking_up() -> None:
+    """The batch's judgement looks only at rule paths above other rules; it must say
+    exactly what walking up from each rule says, in the same order."""
+    import random
+
+    from pledgepy.backends.base import UnveilRule
+    from pledgepy.backends.linux.landlock import unveil as uv
+
+    rng = random.Random(5)
+    parts = ["a", "b", "ab", "a-b", "a.b"]  # '-' and '.' sort between "a" and "a/"
+    for _ in range(500):
+        rules = [UnveilRule("/" + "/".join(rng.choice(parts) for _ in range(rng.randint(0, 4))),
+                            "".join(c for c in "rwxc" if rng.random() < 0.4))
+                 for _ in range(rng.randint(1, 20))]
+        real: dict[str, list[UnveilRule]] = {}
+        for rule in rules:
+            real.setdefault(rule.path, []).append(rule)
+        holders = uv._holders(real)
+        for rule in rules:
+            assert uv._nested_of(rule, rule.path, real, holders) == \
+                uv._nested_of(rule, rule.path, real)

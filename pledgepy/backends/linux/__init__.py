@@ -212,14 +212,17 @@ class LinuxBackend(BackendBase):
             return procfs.MEMORY_LETTERS  # no unveil in force hides anything
         return self._reach_of(rules, request.old)
 
-    def _reach_of(self, rules: tuple[UnveilRule, ...], held: frozenset[str] | None) -> str:
+    def _reach_of(self, rules: tuple[UnveilRule, ...], held: frozenset[str] | None,
+                  locking: bool = False) -> str:
         """procfs.reach() of *rules* (with stdio's paths), remembered: once they are in
-        force a later pledge may not be able to look again."""
+        force a later pledge may not be able to look again. *locking*: called by the
+        lock, right after its judgement looked every rule up (they are not again)."""
         if rules not in self._reach:
             if held is not None and "rpath" not in held:
                 return procfs.MEMORY_LETTERS  # cannot look now: assume the worst
+            lookup = _unveil().lock_stat if locking else os.stat
             try:
-                self._reach[rules] = procfs.reach(rules + _unveil().stdio_rules())
+                self._reach[rules] = procfs.reach(rules + _unveil().stdio_rules(), lookup)
             except OSError:
                 return procfs.MEMORY_LETTERS
         return self._reach[rules]
@@ -404,7 +407,7 @@ class LinuxBackend(BackendBase):
         if request.old is None or request.old & {"rpath", "unveil"}:
             domain.prepare()  # later domains may not be able to open what they need
         if commit:
-            self._reach_of(unveils, request.old)  # judged before the rules hide /proc
+            self._reach_of(unveils, request.old, True)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
             _unveil().commit(unveils, promises=new | {"stdio"} if request.old is None else new)
             domain.entered()
@@ -487,7 +490,7 @@ class LinuxBackend(BackendBase):
 
             wrap.prepare()
         if unveils and abi.current().available:
-            self._reach_of(unveils, held)  # judged before the rules hide /proc
+            self._reach_of(unveils, held, True)  # judged before the rules hide /proc
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not no_wrappers:
             from .exec import wrap
