@@ -18,7 +18,6 @@ knows is handled, so whatever no rule grants is refused.
 
 from __future__ import annotations
 
-import bisect
 import os
 import stat
 from collections.abc import Callable
@@ -142,16 +141,17 @@ def _resolver() -> Callable[[str], str]:
 def _holders(real: dict[str, list[UnveilRule]]) -> list[str] | None:
     """The rules' resolved paths that lie above another's, nearest first (longest), or
     None when there are too many for that to beat walking up from each rule."""
-    nodes = sorted(real)
-    found = ["/"] if "/" in real and len(nodes) > 1 else []
-    for node in nodes:
-        if node != "/":
-            prefix = node + "/"
-            i = bisect.bisect_left(nodes, prefix)
-            if i < len(nodes) and nodes[i].startswith(prefix):
-                found.append(node)
-                if len(found) > _HOLDERS:
-                    return None
+    above: set[str] = set()  # every directory above a rule's path
+    for here in real:
+        node = here
+        while node != "/":
+            node = node[:node.rfind("/")] or "/"
+            if node in above:
+                break  # and all above it, from an earlier rule
+            above.add(node)
+    found = [node for node in real if node in above]
+    if len(found) > _HOLDERS:
+        return None
     return sorted(found, key=len, reverse=True)
 
 
