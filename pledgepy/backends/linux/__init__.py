@@ -294,7 +294,9 @@ class LinuxBackend(BackendBase):
             return Domains(False, False, ())
         if own and not row.tsync and threads.count() > 1:
             weak.append("threads already running are left out of the Landlock domain that "
-                        "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
+                        "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)"
+                        + (" and procfs from being written" if new is not None
+                           and "wpath" in new and "prot_exec" not in new else ""))
         can_probe = old is None or "stdio" in old  # the probe runs on a helper thread
         left = domain.layers_left() if can_probe else abi.MAX_LAYERS
         needed = int(own or commit)
