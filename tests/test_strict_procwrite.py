@@ -151,6 +151,26 @@ attempt(os.open, "/proc/self/mem", os.O_WRONLY)  # unchanged: still prot_exec
 
 
 @as_nobody_only
+def test_later_unveil_rules_stack_below_the_block(shared: Path) -> None:
+    # the rules committed later are a nested layer: they cannot make procfs writable again
+    code = f"""
+pledgepy.pledge({PROMISES + " unveil"!r}, strict=True)
+print(pledgepy.status().level, flush=True)
+pledgepy.unveil({str(shared)!r}, "rwc")
+pledgepy.unveil("/proc", "rw")
+pledgepy.pledge({PROMISES!r}, strict=True)  # locks: the rules take effect
+print(pledgepy.status().level, flush=True)
+attempt(os.open, "/proc/self/mem", os.O_RDWR)
+attempt(os.open, "/proc/self/mem", os.O_RDONLY)
+fd = attempt(os.open, {str(shared / "h")!r}, os.O_WRONLY | os.O_CREAT, 0o644)
+attempt(os.open, "/tmp", os.O_RDONLY)  # hidden by the rules now
+"""
+    r = as_nobody(code)
+    assert r.returncode == 0 and r.stdout.split() == ["full", "full", "ERR", "EACCES", "OK",
+                                                      "OK", "ERR", "EACCES"], explain(r)
+
+
+@as_nobody_only
 def test_the_readme_example_under_pledgepy_strict_as_nobody(shared: Path) -> None:
     code = f"""
 pledgepy.unveil({str(shared)!r}, "r")      # the rest of the filesystem disappears
