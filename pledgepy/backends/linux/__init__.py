@@ -397,6 +397,8 @@ class LinuxBackend(BackendBase):
         domains = self._domains(request)
         if request.old is None or request.old & {"rpath", "unveil"}:
             domain.prepare()  # later domains may not be able to open what they need
+        if execs:
+            self._spawner(request, unveils if commit else ())
         if commit:
             self._reach_of(unveils, request.old)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
@@ -437,6 +439,48 @@ class LinuxBackend(BackendBase):
         self._plan = plan
         if execs:
             wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
+
+    def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
+        """Start the spawner at the first filter, or narrow what it gives exec'd programs
+        (exec/spawner.py); *unveils*: rules this pledge commits."""
+        from .exec import spawner
+
+        held = request.new_exec if request.new_exec is not None else request.new
+        assert held is not None
+        if spawner.active():
+            try:
+                spawner.narrow(held, kernel.arch() or "x86_64")
+                if unveils:
+                    self._spawner_rules(unveils, held)
+            except OSError as exc:
+                spawner.stop(f"the spawner refused a narrowing: {exc.strerror}")
+            return
+        if self._plan is not None or spawner.WHY is not None:
+            if spawner.WHY is None:
+                spawner.WHY = "no spawner was started before the first filter"
+            return  # it must start before the first filter: never later
+        why = spawner.unusable(self._in_domain)
+        if why is not None:
+            spawner.WHY = why
+            return
+        rulesets = [domain.ruleset()]
+        try:
+            if unveils:
+                built = _unveil().build(unveils, promises=held)
+                if built is not None:
+                    rulesets.append(built)
+            spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+        finally:
+            for ruleset in rulesets:
+                ruleset.close()
+
+    def _spawner_rules(self, unveils: tuple[UnveilRule, ...], held: frozenset[str]) -> None:
+        from .exec import spawner
+
+        built = _unveil().build(unveils, promises=held)
+        if built is not None:
+            with built:
+                spawner.add_ruleset(built.fd)
 
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:
@@ -480,6 +524,13 @@ class LinuxBackend(BackendBase):
             wrap.prepare()
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
+        from .exec import spawner
+
+        if unveils and spawner.active() and spawner.children() is not None:
+            try:  # exec'd programs: the rules in force from now on
+                self._spawner_rules(unveils, spawner.children() or frozenset())
+            except OSError as exc:
+                spawner.stop(f"the spawner refused the unveil rules: {exc.strerror}")
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not then_exec:
             from .exec import wrap
