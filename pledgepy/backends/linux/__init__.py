@@ -92,6 +92,20 @@ EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
 
 
+SPAWNER_NOTE = (
+    "exec'd programs are made by pledgepy's spawner (subprocess, os.posix_spawn*, os.system, "
+    "multiprocessing's spawn and forkserver): they run under exactly the execpromises and "
+    "the unveil rules in force, whatever this process holds, and their violations are "
+    "explained and aborted (ENOSYS under 'error'); a compromised caller can still start "
+    "any program the unveil rules allow, under execpromises (OpenBSD's exec)")
+
+SPAWNER_GAP = (
+    "programs started by os.exec*, by subprocess with a preexec_fn, after a change of ids, "
+    "or from a forked child run under promises and execpromises both and keep 'exec' (the "
+    "execpromises filter is stacked in place); programs started by native code run under "
+    "promises")
+
+
 class LinuxBackend(BackendBase):
     """seccomp-BPF (all threads, TSYNC) for promises; Landlock for unveil."""
 
@@ -153,22 +167,28 @@ class LinuxBackend(BackendBase):
                          "reach (the Landlock scope pledge() enters, as unveil does; OpenBSD "
                          "has no abstract namespace)")
         if new_exec is not None:
+            spawned = self._spawner_ready(request)
             gained = sorted(new_exec - held)
-            if gained:
+            if gained and not spawned:
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
-                            "exec'd program cannot gain what its caller lacks (it runs without them)")
+                            "exec'd program cannot gain what its caller lacks (it runs without "
+                            "them): no spawner (" + (self._spawner_why() or "?") + ")")
             if not (new_exec | {"exec"}) >= held:
-                if "exec" not in new_exec:
-                    weak.append("exec'd programs keep 'exec': the filter must allow the execve "
-                                "that starts them")
-                if "stdio" not in new_exec:
-                    weak.append("exec'd programs without 'stdio' may still call "
-                                + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
-                                "returns to the caller from a helper thread that must end "
-                                "(they reach nothing outside the program)")
-                notes.append(_children_explained())
-                weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
-                            f"by {EXEC_NOT_COVERED} run under promises")
+                if spawned:
+                    notes.append(SPAWNER_NOTE)
+                    weak.append(SPAWNER_GAP)
+                else:
+                    if "exec" not in new_exec:
+                        weak.append("exec'd programs keep 'exec': the filter must allow the "
+                                    "execve that starts them")
+                    if "stdio" not in new_exec:
+                        weak.append("exec'd programs without 'stdio' may still call "
+                                    + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
+                                    "returns to the caller from a helper thread that must end "
+                                    "(they reach nothing outside the program)")
+                    notes.append(_children_explained())
+                    weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
+                                f"by {EXEC_NOT_COVERED} run under promises")
         if new is not None and {"error", "exec"} <= new:
             notes.append("error with exec: the kernel answers violations with ENOSYS itself, "
                          "without a message or the handler's emulation of fstat, since exec'd "
@@ -439,6 +459,23 @@ class LinuxBackend(BackendBase):
         self._plan = plan
         if execs:
             wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
+
+    def _spawner_why(self) -> str | None:
+        """Why no spawner makes this process's exec'd programs (None: one does or can)."""
+        from .exec import spawner
+
+        if spawner.active():
+            return None
+        if self._plan is not None:
+            return spawner.WHY or "no spawner was started before the first filter"
+        return spawner.WHY or spawner.unusable(self._in_domain)
+
+    def _spawner_ready(self, request: PledgeRequest) -> bool:
+        """Whether exec'd programs run under execpromises alone once *request* is in force."""
+        held = request.new if request.new is not None else request.old
+        if held is None or "exec" not in held | (request.old or frozenset()):
+            return False
+        return self._spawner_why() is None
 
     def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
         """Start the spawner at the first filter, or narrow what it gives exec'd programs

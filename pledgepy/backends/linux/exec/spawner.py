@@ -41,7 +41,6 @@ from ..syscalls import BY_ARCH
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    import socket
     from collections.abc import Iterable, Sequence
     from typing import Any
 
@@ -53,7 +52,7 @@ OK, REFUSED, SETUP, CHDIR, EXEC = 0, 1, 2, 3, 4
 WALL = 0x40000000
 PR_SET_PTRACER = 0x59616D61
 
-_sock: socket.socket | None = None
+_sock: int | None = None  # a raw descriptor: no ResourceWarning at exit, nothing to close
 _pid: int | None = None
 _owner: int | None = None  # the process that started it (forked children cannot use it)
 _children: frozenset[str] | None = None  # what exec'd programs run under
@@ -79,7 +78,7 @@ def pid() -> int | None:
 
 def fileno() -> int | None:
     """The socket to the spawner (pledgepy's own: the child closes nothing of it)."""
-    return _sock.fileno() if _sock is not None else None
+    return _sock
 
 
 def unusable(in_domain: bool) -> str | None:
@@ -132,15 +131,16 @@ def start(promises: frozenset[str], arch: str, rulesets: Iterable[int]) -> bool:
     import socket
 
     plan, code = first_layer(promises, arch)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    got = native.lib().pp_spawner_start(theirs.fileno(), 2)
-    theirs.close()
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = (end.detach() for end in pair)  # close-on-exec, as socketpair makes them
+    got = native.lib().pp_spawner_start(theirs, 2)
+    os.close(theirs)
     if got < 0:
-        ours.close()
+        os.close(ours)
         WHY = f"the spawner cannot be started: {os.strerror(-got)}"
         return False
-    if ours.recv(16) != b"R":
-        ours.close()
+    if os.read(ours, 16) != b"R":
+        os.close(ours)
         WHY = "the spawner did not start"
         return False
     _libc.prctl(PR_SET_PTRACER, int(got), 0, 0, 0)  # Yama: it takes our descriptors
@@ -161,15 +161,15 @@ def stop(why: str) -> None:
     """Stop using the spawner (exec'd programs fall back to narrowing in place)."""
     global _sock, WHY, _children
     if _sock is not None:
-        _sock.close()
+        os.close(_sock)
     _sock, _children, WHY = None, None, why
 
 
 def _ask(message: bytes) -> tuple[int, int, int]:
     assert _sock is not None
     with _lock:
-        _sock.send(message)
-        reply = _sock.recv(16)
+        os.write(_sock, message)  # one record (SOCK_SEQPACKET)
+        reply = os.read(_sock, 16)
     if len(reply) != 16:
         stop("the spawner has gone")
         raise OSError(32, "the spawner has gone")
