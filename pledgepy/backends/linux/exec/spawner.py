@@ -168,8 +168,11 @@ def stop(why: str) -> None:
 def _ask(message: bytes) -> tuple[int, int, int]:
     assert _sock is not None
     with _lock:
-        os.write(_sock, message)  # one record (SOCK_SEQPACKET)
-        reply = os.read(_sock, 16)
+        try:
+            os.write(_sock, message)  # one record (SOCK_SEQPACKET)
+            reply = os.read(_sock, 16)
+        except OSError:
+            reply = b""
     if len(reply) != 16:
         stop("the spawner has gone")
         raise OSError(32, "the spawner has gone")

@@ -317,6 +317,13 @@ def _spawn_by_spawner(search: bool, path: Any, argv: Sequence[Any], env: Mapping
     return pid
 
 
+#: How _posixsubprocess's child says where it failed (the parent names cwd for chdir):
+#: 3.13 tells chdir from the rest; before, "noexec" meant chdir and the rest looked
+#: like a failed exec.
+_ERRPIPE_STAGE = ({spawner.CHDIR: b"noexec:chdir", spawner.SETUP: b"noexec"}
+                  if sys.version_info >= (3, 13) else {spawner.CHDIR: b"noexec"})
+
+
 def _fork_exec_by_spawner(args: tuple[Any, ...]) -> int | None:
     """_posixsubprocess.fork_exec through the spawner (no preexec_fn); None when it
     cannot. A failure is told through subprocess's error pipe, as its child would."""
@@ -344,7 +351,7 @@ def _fork_exec_by_spawner(args: tuple[Any, ...]) -> int | None:
         return None
     if err:
         spawner.reap(pid)
-        where = {spawner.CHDIR: b"noexec:chdir", spawner.SETUP: b"noexec"}.get(stage, b"")
+        where = _ERRPIPE_STAGE.get(stage, b"")
         os.write(errpipe_write, b"OSError:%x:%s" % (err, where))
     return pid
 
