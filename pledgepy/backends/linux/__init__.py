@@ -99,11 +99,13 @@ SPAWNER_NOTE = (
     "explained and aborted (ENOSYS under 'error'); a compromised caller can still start "
     "any program the unveil rules allow, under execpromises (OpenBSD's exec)")
 
-SPAWNER_GAP = (
-    "programs started by os.exec*, by subprocess with a preexec_fn, after a change of ids, "
-    "or from a forked child run under promises and execpromises both and keep 'exec' (the "
-    "execpromises filter is stacked in place); programs started by native code run under "
-    "promises")
+def spawner_gap(execpromises: frozenset[str]) -> str:
+    """What the spawner does not cover (the in-place narrowing of wrap.py does)."""
+    return ("programs started by os.exec*, by subprocess with a preexec_fn, after a change "
+            "of ids, or from a forked child run under promises and execpromises both"
+            + ("" if "exec" in execpromises else " and keep 'exec'")
+            + " (the execpromises filter is stacked in place); programs started by native "
+            "code run under promises")
 
 
 class LinuxBackend(BackendBase):
@@ -176,7 +178,7 @@ class LinuxBackend(BackendBase):
             if not (new_exec | {"exec"}) >= held:
                 if spawned:
                     notes.append(SPAWNER_NOTE)
-                    weak.append(SPAWNER_GAP)
+                    weak.append(spawner_gap(new_exec))
                 else:
                     if "exec" not in new_exec:
                         weak.append("exec'd programs keep 'exec': the filter must allow the "
