@@ -96,8 +96,16 @@ SPAWNER_NOTE = (
     "exec'd programs are made by pledgepy's spawner (subprocess, os.posix_spawn*, os.system, "
     "multiprocessing's spawn and forkserver): they run under exactly the execpromises and "
     "the unveil rules in force, whatever this process holds, and their violations are "
-    "explained and aborted (ENOSYS under 'error'); a compromised caller can still start "
-    "any program the unveil rules allow, under execpromises (OpenBSD's exec)")
+    "explained by the spawner and aborted (ENOSYS under 'error'); a compromised caller can "
+    "still start any program the unveil rules allow, under execpromises (OpenBSD's exec). "
+    "Those narrowed in place instead are explained by pledgepy's explainer process; "
+    "programs started by os.exec* or native code die of SIGSYS without a message")
+
+THREAD_END_GAP = (
+    "programs exec'd in place without 'stdio' may still call {}: a failed os.exec* "
+    "returns to the caller from a helper thread that must end (they reach nothing outside "
+    "the program)")
+
 
 def spawner_gap(execpromises: frozenset[str]) -> str:
     """What the spawner does not cover (the in-place narrowing of wrap.py does)."""
@@ -179,15 +187,14 @@ class LinuxBackend(BackendBase):
                 if spawned:
                     notes.append(SPAWNER_NOTE)
                     weak.append(spawner_gap(new_exec))
+                    if "stdio" not in new_exec:
+                        weak.append(THREAD_END_GAP.format(", ".join(wrap_thread_end())))
                 else:
                     if "exec" not in new_exec:
                         weak.append("exec'd programs keep 'exec': the filter must allow the "
                                     "execve that starts them")
                     if "stdio" not in new_exec:
-                        weak.append("exec'd programs without 'stdio' may still call "
-                                    + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
-                                    "returns to the caller from a helper thread that must end "
-                                    "(they reach nothing outside the program)")
+                        weak.append(THREAD_END_GAP.format(", ".join(wrap_thread_end())))
                     notes.append(_children_explained())
                     weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
                                 f"by {EXEC_NOT_COVERED} run under promises")
