@@ -631,6 +631,13 @@ class LinuxBackend(BackendBase):
             "without pledgepy's SIGSYS handler (the inherited filters may refuse "
             "installing one) violations kill without a message",))
 
+    def spawned_promises(self) -> frozenset[str] | None:
+        import sys
+
+        # never imported here: without exec it was not loaded, and may not be loadable now
+        spawner = sys.modules.get(__name__ + ".exec.spawner")
+        return spawner.children() if spawner is not None else None
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():
             return None
