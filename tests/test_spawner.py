@@ -164,7 +164,8 @@ print('sh', r.returncode, flush=True)
 
 def test_error_gives_enosys_in_python() -> None:
     body = f"""
-code = 'import socket, errno\\ntry:\\n socket.socket()\\nexcept OSError as e:\\n print(errno.errorcode[e.errno])'
+code = ('import socket, errno\\ntry:\\n socket.socket()\\n'
+        'except OSError as e:\\n print(errno.errorcode[e.errno])')
 r = subprocess.run([{PY!r}, '-S', '-c', code], capture_output=True)
 print(r.returncode, r.stdout.decode().strip(), flush=True)
 """

@@ -332,6 +332,8 @@ def _fork_exec_by_spawner(args: tuple[Any, ...]) -> int | None:
     (argv, executables, close_fds, keep, cwd, env_list, p2cread, _p2cwrite, _c2pread,
      c2pwrite, _errread, errwrite, _errpipe_read, errpipe_write, restore_signals, setsid,
      pgid, gid, groups, uid, umask, _preexec, _vfork) = args
+    if gid is not None or groups is not None or uid is not None:
+        return None  # other ids: the forked child changes them under this filter ("id")
     fds = [(0, p2cread if p2cread != -1 else 0), (1, c2pwrite if c2pwrite != -1 else 1),
            (2, errwrite if errwrite != -1 else 2)]
     fds += [(fd, fd) for fd in keep if fd > 2 and fd != errpipe_write]

@@ -12,7 +12,7 @@
  * seccomp layers the spawner holds, hands its listener over, and execs once.
  *
  * What a request can choose: the program, argv, env, cwd, descriptors of the
- * caller's, session, process group, umask, signals, ids the caller may take.
+ * caller's, session, process group, umask, signals (no other ids: refused).
  * What it cannot: the promises and the unveil rules. The first seccomp layer
  * arrives before the caller's first filter (trusted); later layers and every
  * ruleset are stacked under it, and stacking only narrows.
@@ -59,7 +59,7 @@ extern int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 
 enum { SP_FILTER = 1, SP_RULESET = 2, SP_SPAWN = 3 };
 enum { SPF_SETSID = 1, SPF_RESTORE = 2, SPF_INHERIT = 4, SPF_SETPGID = 8, SPF_RESETIDS = 16,
-       SPF_SIGMASK = 32, SPF_CREDS = 64 };
+       SPF_SIGMASK = 32 };
 /* where a child failed: what subprocess's error pipe says */
 enum { SP_OK = 0, SP_REFUSED = 1, SP_SETUP = 2, SP_CHDIR = 3, SP_EXEC = 4 };
 
@@ -137,14 +137,6 @@ static int sp_child(void *arg)
         SP_FAIL(j, SP_SETUP);
     if (j->cwd && chdir(j->cwd) != 0)
         SP_FAIL(j, SP_CHDIR);
-    if (j->flags & SPF_CREDS) {
-        if (j->ngroups >= 0 && setgroups(j->ngroups, j->groups) != 0)
-            SP_FAIL(j, SP_SETUP);
-        if (j->gid >= 0 && setregid(j->gid, j->gid) != 0)
-            SP_FAIL(j, SP_SETUP);
-        if (j->uid >= 0 && setreuid(j->uid, j->uid) != 0)
-            SP_FAIL(j, SP_SETUP);
-    }
     if ((j->flags & SPF_RESETIDS) && (setegid(getgid()) != 0 || seteuid(getuid()) != 0))
         SP_FAIL(j, SP_SETUP);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -162,6 +154,13 @@ static int sp_child(void *arg)
         if ((moved[i] = j->local[i]) >= 0 && (moved[i] = fcntl(j->local[i], F_DUPFD_CLOEXEC,
                                                                high)) < 0)
             SP_FAIL(j, SP_SETUP);
+    for (int fd = 0; fd < 3; fd++) {  /* the spawner's /dev/null: closed unless asked for */
+        int asked = 0;
+        for (i = 0; i < j->nfds; i++)
+            asked |= j->target[i] == fd;
+        if (!asked)
+            close(fd);
+    }
     for (i = 0; i < j->nfds; i++) {
         if (moved[i] < 0)
             close(j->target[i]);
@@ -599,8 +598,12 @@ static void sp_spawn(const unsigned char *msg, size_t n)
         err = EPERM;
         goto refuse;
     }
-    if (j->uid >= 0 || j->gid >= 0 || j->ngroups >= 0)
-        j->flags |= SPF_CREDS;
+    if (j->uid >= 0 || j->gid >= 0 || j->ngroups >= 0) {
+        /* a forked child changes ids under the caller's filter ("id"); here there is
+         * none, so the spawner makes no child with other ids (subprocess then forks) */
+        err = EPERM;
+        goto refuse;
+    }
     const char *u = sp_field(ctext, "Umask"), *ign = sp_field(ctext, "SigIgn");
     j->caller_umask = u ? (int)strtol(u, 0, 8) : 022;
     j->sigign = ign ? strtoull(ign, 0, 16) : 0;
