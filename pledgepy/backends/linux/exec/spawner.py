@@ -35,7 +35,7 @@ from ..consts import (
 )
 from ..landlock import abi
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan
-from ..seccomp.plan import ALLOW, Plan, build
+from ..seccomp.plan import ALLOW, TRAP, Plan, build
 from ..syscalls import BY_ARCH
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -105,10 +105,16 @@ def unusable(in_domain: bool) -> str | None:
 
 
 def first_layer(promises: frozenset[str], arch: str) -> tuple[Plan, bytes]:
-    """The execpromises filter: violations (and the child's own execve, when *promises*
-    lack exec) go to the spawner's listener."""
+    """The execpromises filter: violations and every execve go to the spawner's
+    listener (it lets the child's own exec through once, and every one when
+    *promises* hold exec: the child waits there until its listener is taken)."""
     plan = build(promises, arch)
-    return plan, compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+    actions = dict(plan.actions)
+    for name in ("execve", "execveat"):
+        if name in BY_ARCH[arch]:
+            actions[BY_ARCH[arch][name]] = TRAP  # a violation: USER_NOTIF below
+    notified = Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
+    return plan, compile_plan(notified, violation=SECCOMP_RET_USER_NOTIF)
 
 
 def later_layer(promises: frozenset[str], arch: str) -> tuple[Plan, bytes]:
@@ -181,8 +187,11 @@ def _ask(message: bytes) -> tuple[int, int, int]:
 
 
 def _send_layer(plan: Plan, code: bytes) -> None:
+    # the last field: 1, the child may write() under this layer (it wakes the spawner
+    # up); 2, it holds exec
+    flags = int("stdio" in plan.promises) | (2 if "exec" in plan.promises else 0)
     status, _, _ = _ask(struct.pack("<IIQII", MAGIC, FILTER, bits(plan.promises),
-                                    int(plan.error), 0) + code)
+                                    int(plan.error), flags) + code)
     if status < 0:
         raise OSError(-status, os.strerror(-status))
 

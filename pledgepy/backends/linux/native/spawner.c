@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #ifndef CLONE_VM
 #define CLONE_VM 0x00000100
@@ -78,12 +77,12 @@ struct sp_job {
     char *cwd;
     char **cand, **argv, **envp;
     struct rlimit limits[RLIM_NLIMITS];
-    int spawner;
-    volatile int listener, taken, err, stage;
+    int spawner, wake;
+    volatile int listener, err, stage;
 };
 
 static struct sp_layer sp_layers[SP_MAX_LAYERS];
-static int sp_nlayers, sp_error_mode;
+static int sp_nlayers, sp_error_mode, sp_wake = 1, sp_exec_ok = 1;
 static uint64_t sp_held;
 static int sp_rulesets[SP_MAX_RULESETS], sp_nrulesets;
 static struct sp_listener sp_ls[SP_MAX_LISTENERS];
@@ -98,13 +97,6 @@ static void sp_exit(int code) { syscall(SYS_exit_group, code); for (;;) {} }
 #define SP_FAIL(j, where) do { (j)->err = errno ? errno : EINVAL; (j)->stage = (where); \
     sp_exit(127); } while (0)
 
-static double sp_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);  /* vDSO: no syscall under the filter */
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int sp_child(void *arg)
 {
     struct sp_job *j = arg;
@@ -115,15 +107,15 @@ static int sp_child(void *arg)
     uint64_t mask = (j->flags & SPF_SIGMASK) ? j->sigmask : 0;
     if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, 0, 8) != 0)
         SP_FAIL(j, SP_SETUP);
+    /* the spawner's dispositions are the defaults (SIGPIPE ignored): set what differs */
     for (i = 1; i < 65; i++) {
-        if (i == SIGKILL || i == SIGSTOP || (i >= 32 && i < SIGRTMIN))
-            continue;
         int ignore = (j->sigign >> (i - 1)) & 1;
         if ((j->flags & SPF_RESTORE) && (i == SIGPIPE || i == SIGXFSZ))
             ignore = 0;
         if ((j->sigdef >> (i - 1)) & 1)
             ignore = 0;
-        signal(i, ignore ? SIG_IGN : SIG_DFL);
+        if (ignore || i == SIGPIPE)
+            signal(i, ignore ? SIG_IGN : SIG_DFL);
     }
     if ((j->flags & SPF_SETSID) && setsid() < 0)
         SP_FAIL(j, SP_SETUP);
@@ -198,17 +190,11 @@ static int sp_child(void *arg)
         if (rc < 0)
             SP_FAIL(j, SP_SETUP);
         if (i == 0) {
+            /* the first layer sends every execve to the listener: ours waits there until
+             * the spawner has taken the listener and let it through */
             __atomic_store_n(&j->listener, (int)rc, __ATOMIC_RELEASE);
-            double deadline = sp_now() + 5.0;
-            while (!__atomic_load_n(&j->taken, __ATOMIC_ACQUIRE))
-                if (sp_now() > deadline) {
-                    errno = ETIMEDOUT;
-                    SP_FAIL(j, SP_SETUP);
-                }
-            if (j->taken < 0) {
-                errno = EPERM;
-                SP_FAIL(j, SP_SETUP);
-            }
+            if (sp_wake)  /* every layer allows write: wake the spawner at once */
+                write(j->wake, "L", 1);
         }
     }
     syscall(SYS_execve, path, j->argv, j->envp);
@@ -337,8 +323,9 @@ static int sp_serve(int k)
         return 0;
     if (rc < 0)
         return -1;
-    if ((nr == SYS_execve || nr == SYS_execveat) && l->exec_left > 0 && (int)pid == l->pid) {
-        /* the child's own exec: the one call its execpromises lack 'exec' for */
+    if ((nr == SYS_execve || nr == SYS_execveat)
+            && ((l->exec_left > 0 && (int)pid == l->pid) || sp_exec_ok)) {
+        /* the child's own exec (once), or any when every layer holds 'exec' */
         l->exec_left = 0;
         struct seccomp_notif_resp resp;
         memset(&resp, 0, sizeof resp);
@@ -401,9 +388,18 @@ static int sp_take_layer(const unsigned char *msg, size_t n)
     if (insns > SP_MAX_INSNS || sp_nlayers == SP_MAX_LAYERS)
         return -E2BIG;
     uint64_t bits;
-    uint32_t error;
+    uint32_t error, flags;
     memcpy(&bits, msg + 8, 8);
     memcpy(&error, msg + 16, 4);
+    memcpy(&flags, msg + 20, 4);
+    /* 1: the layer allows write (a speed hint: a child that cannot write dies);
+     * 2: it holds exec (execve is let through for every process under it). Both only
+     * ever turn off: a later layer cannot give exec back */
+    sp_wake = sp_wake && (flags & 1);
+    if (sp_nlayers == 0)
+        sp_exec_ok = (flags & 2) != 0;
+    else
+        sp_exec_ok = sp_exec_ok && (flags & 2);
     memcpy(sp_layers[sp_nlayers].code, msg + 24, n - 24);
     sp_layers[sp_nlayers].len = (unsigned short)insns;
     if (sp_nlayers == 0) {
@@ -635,6 +631,7 @@ static void sp_spawn(const unsigned char *msg, size_t n)
         goto refuse;
     }
     j->spawner = sp_self;
+    j->wake = pipefd[1];
     j->listener = -1;
     int pid = clone(sp_child, sp_stack + sizeof sp_stack, CLONE_VM | CLONE_PARENT | CLONE_PIDFD,
                     j, &pidfd);
@@ -644,26 +641,37 @@ static void sp_spawn(const unsigned char *msg, size_t n)
     }
     close(pipefd[1]);
     pipefd[1] = -1;
-    /* its listener, once its filters are in: until then it may die (setup failed) */
+    /* its listener, once its filters are in: until then it may die (setup failed).
+     * No spinning here: the child may need this CPU. */
     for (;;) {
         int l = __atomic_load_n(&j->listener, __ATOMIC_ACQUIRE);
         if (l >= 0) {
             long got = sp_pidfd_getfd(pidfd, l);
-            if (got < 0) {
-                __atomic_store_n(&j->taken, -1, __ATOMIC_RELEASE);
+            if (got < 0) {  /* nobody would answer it: it must not exec */
+                syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
+                j->err = (int)-got;
+                j->stage = SP_SETUP;
             } else {
                 sp_add_listener((int)got, pid, 1);
-                __atomic_store_n(&j->taken, 1, __ATOMIC_RELEASE);
+                pp_notif_sync_wakeup((int)got);  /* hand the CPU over on each answer */
             }
             break;
         }
-        struct pollfd p = { pidfd, POLLIN, 0 };
-        if (poll(&p, 1, 0) > 0)
+        /* a byte on the pipe says it is there; without one (a layer refuses write)
+         * look again every millisecond */
+        struct pollfd p[2] = { { pipefd[0], POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+        poll(p, 2, sp_wake ? 100 : 1);
+        if (p[1].revents)
             break;  /* it ended before */
-        sched_yield();
     }
     /* until it has exec'd (close-on-exec) or ended, serving its exec and violations */
-    while (!sp_poll(pipefd[0], -1)) {}
+    for (;;) {
+        if (!sp_poll(pipefd[0], -1))
+            continue;
+        char drain[16];
+        if (read(pipefd[0], drain, sizeof drain) <= 0)
+            break;  /* EOF: exec'd or ended (the byte was the wake-up) */
+    }
     if (j->err) {
         struct pollfd p = { pidfd, POLLIN, 0 };
         poll(&p, 1, 5000);  /* its stack is ours: it must be gone before the next */
