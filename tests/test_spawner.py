@@ -363,3 +363,42 @@ def test_spawner_ends_with_the_caller() -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"spawner {pid} outlived its caller")
+
+
+# ---- later narrowing reaches the spawner ----
+
+def test_later_pledge_narrows_the_children() -> None:
+    body = """
+r = subprocess.run(['/bin/cat', F], capture_output=True)
+print('before', r.returncode, flush=True)
+pledgepy.pledge('stdio proc exec', 'stdio rpath')  # prot_exec dropped: no loader
+r = subprocess.run(['/bin/cat', F], capture_output=True)
+print('after', r.returncode, flush=True)
+"""
+    r = run(body)
+    ok(r)
+    assert r.stdout.splitlines() == ["before 0", f"after {-signal.SIGSYS}"], r.explain()
+
+
+def test_unveil_locked_after_the_pledge_reaches_the_children() -> None:
+    setup = """
+H = tempfile.mkdtemp()
+with open(os.path.join(H, 'secret'), 'w') as f:
+    f.write('secret\\n')
+SYSTEM = [p for p in ('/usr', '/lib', '/lib64', '/bin', '/etc') if os.path.exists(p)]
+"""
+    body = """
+r = subprocess.run(['/bin/cat', os.path.join(H, 'secret')], capture_output=True)
+print('open', r.returncode, flush=True)
+for p in SYSTEM:
+    pledgepy.unveil(p, 'rx')
+pledgepy.unveil(D, 'r')
+pledgepy.unveil(None, None)
+r = subprocess.run(['/bin/cat', F], capture_output=True)
+print('visible', r.returncode, flush=True)
+r = subprocess.run(['/bin/cat', os.path.join(H, 'secret')], capture_output=True)
+print('hidden', r.returncode, flush=True)
+"""
+    r = run(body, promises=CALLER + " rpath unveil", setup=setup)
+    ok(r)
+    assert r.stdout.splitlines() == ["open 0", "visible 0", "hidden 1"], r.explain()
