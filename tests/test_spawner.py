@@ -402,3 +402,18 @@ print('hidden', r.returncode, flush=True)
     r = run(body, promises=CALLER + " rpath unveil", setup=setup)
     ok(r)
     assert r.stdout.splitlines() == ["open 0", "visible 0", "hidden 1"], r.explain()
+
+
+def test_dropping_exec_seals_the_spawner() -> None:
+    body = """
+import struct
+fd = os.dup(spawner.fileno())  # kept by a caller that is compromised already
+pledgepy.pledge('stdio', 'stdio rpath prot_exec')  # exec dropped: no more programs
+print('active', spawner.active(), flush=True)
+blob = b'x' * 16
+os.write(fd, struct.pack('<IIQQ', spawner.MAGIC, spawner.SPAWN, id(blob), 16))
+print('spawn reply', struct.unpack('<Iiii', os.read(fd, 16))[1:], flush=True)
+"""
+    r = run(body)
+    ok(r)
+    assert r.stdout.splitlines() == ["active False", "spawn reply (0, 1, 1)"], r.explain()

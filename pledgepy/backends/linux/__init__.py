@@ -492,7 +492,11 @@ class LinuxBackend(BackendBase):
         from .exec import spawner
 
         held = request.new_exec if request.new_exec is not None else request.new
-        assert held is not None
+        assert held is not None and request.new is not None
+        if "exec" not in request.new:
+            if spawner.active():  # OpenBSD: without exec, no program is started at all
+                spawner.seal("exec is no longer held")
+            return
         if spawner.active():
             try:
                 spawner.narrow(held, kernel.arch() or "x86_64")

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAGIC, JOB = 0x31535050, 0x52535050
-FILTER, RULESET, SPAWN = 1, 2, 3
+FILTER, RULESET, SPAWN, SEAL = 1, 2, 3, 4
 SETSID, RESTORE, INHERIT, SETPGID, RESETIDS, SIGMASK = 1, 2, 4, 8, 16, 32
 OK, REFUSED, SETUP, CHDIR, EXEC = 0, 1, 2, 3, 4
 #: waitpid's __WALL: a child that died before exec still has the spawner's exit signal 0
@@ -169,6 +169,17 @@ def stop(why: str) -> None:
     if _sock is not None:
         os.close(_sock)
     _sock, _children, WHY = None, None, why
+
+
+def seal(why: str) -> None:
+    """No more children, ever (the caller dropped exec): the spawner refuses every
+    later request, whoever sends it; then stop using it."""
+    if _sock is not None:
+        try:
+            _ask(struct.pack("<II", MAGIC, SEAL))
+        except OSError:
+            pass  # it has gone: nothing to seal
+    stop(why)
 
 
 def _ask(message: bytes) -> tuple[int, int, int]:

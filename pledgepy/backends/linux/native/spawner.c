@@ -56,7 +56,7 @@ extern int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
 #define SP_MAX_REQUEST (16u << 20)
 #define SP_MAX_INSNS 4096
 
-enum { SP_FILTER = 1, SP_RULESET = 2, SP_SPAWN = 3 };
+enum { SP_FILTER = 1, SP_RULESET = 2, SP_SPAWN = 3, SP_SEAL = 4 };
 enum { SPF_SETSID = 1, SPF_RESTORE = 2, SPF_INHERIT = 4, SPF_SETPGID = 8, SPF_RESETIDS = 16,
        SPF_SIGMASK = 32 };
 /* where a child failed: what subprocess's error pipe says */
@@ -83,6 +83,7 @@ struct sp_job {
 
 static struct sp_layer sp_layers[SP_MAX_LAYERS];
 static int sp_nlayers, sp_error_mode, sp_wake = 1, sp_exec_ok = 1;
+static int sp_sealed;  /* the caller dropped exec: no child, ever again */
 static uint64_t sp_held;
 static int sp_rulesets[SP_MAX_RULESETS], sp_nrulesets;
 static struct sp_listener sp_ls[SP_MAX_LISTENERS];
@@ -520,8 +521,8 @@ static void sp_spawn(const unsigned char *msg, size_t n)
     struct sp_job *j = &job;
     uint64_t addr, len;
     int i;
-    if (n != 24 || sp_nlayers == 0) {
-        sp_reply(0, EINVAL, SP_REFUSED);
+    if (n != 24 || sp_nlayers == 0 || sp_sealed) {
+        sp_reply(0, sp_sealed ? EPERM : EINVAL, SP_REFUSED);
         return;
     }
     memcpy(&addr, msg + 8, 8);
@@ -748,6 +749,10 @@ static void sp_main(int sock, int err)
             sp_reply(sp_take_ruleset(msg, (size_t)n), 0, 0);
         else if (kind == SP_SPAWN)
             sp_spawn(msg, (size_t)n);
+        else if (kind == SP_SEAL) {
+            sp_sealed = 1;
+            sp_reply(0, 0, 0);
+        }
     }
     /* serve the children still running, then end */
     while (sp_nls)
