@@ -190,6 +190,9 @@ def _ask(message: bytes) -> tuple[int, int, int]:
             reply = os.read(_sock, 16)
         except OSError:
             reply = b""
+        except BaseException:  # interrupted: its reply would answer the next request
+            stop("a request to the spawner was interrupted")
+            raise
     if len(reply) != 16:
         stop("the spawner has gone")
         raise OSError(32, "the spawner has gone")

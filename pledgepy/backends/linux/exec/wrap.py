@@ -1,4 +1,8 @@
-"""execpromises on Linux: narrow to them in the child just before it execs.
+"""execpromises on Linux: the spawner's children, or narrowing in place before exec.
+
+While the spawner runs (spawner.py), subprocess, os.posix_spawn*, os.system and
+multiprocessing (through _posixsubprocess.fork_exec) have it make the child, under
+execpromises alone. Otherwise, and for os.exec* and subprocess with a preexec_fn:
 
 Seccomp filters survive execve, so an exec'd program runs under every filter
 of its parent; pledgepy stacks the execpromises filter in the child between
