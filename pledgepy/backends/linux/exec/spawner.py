@@ -101,6 +101,14 @@ def unusable(in_domain: bool) -> str | None:
     _libc = ctypes.CDLL(None, use_errno=True)
     if _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1:
         return "this process is not dumpable (after a change of ids): descriptors cannot be taken"
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope", "rb") as f:
+            scope = int(f.read() or b"0")
+    except (OSError, ValueError):
+        scope = 0  # no Yama: PR_SET_PTRACER is not needed
+    if scope >= 2 and os.geteuid() != 0:
+        return (f"Yama's ptrace_scope is {scope}: only root may take this process's "
+                "descriptors")
     return None
 
 
