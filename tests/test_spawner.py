@@ -417,3 +417,26 @@ print('spawn reply', struct.unpack('<Iiii', os.read(fd, 16))[1:], flush=True)
     r = run(body)
     ok(r)
     assert r.stdout.splitlines() == ["active False", "spawn reply (0, 1, 1)"], r.explain()
+
+
+def test_descriptors_pass_as_subprocess_says() -> None:
+    body = """
+r, w = os.pipe()
+os.dup2(w, 7)  # dash redirects single-digit descriptors only
+os.close(w)
+w = 7
+p = subprocess.run(['/bin/sh', '-c', 'echo passed >&%d; cat' % w], pass_fds=[w],
+                   input=b'through stdin', capture_output=True)
+os.close(w)
+print(p.returncode, p.stdout.decode(), os.read(r, 100).decode().strip(), flush=True)
+keep = os.dup(0)  # inheritable, not passed: closed in the child
+os.set_inheritable(keep, True)
+p = subprocess.run(['/bin/sh', '-c', 'test -e /proc/self/fd/%d && echo open || echo closed'
+                    % keep], capture_output=True)
+q = subprocess.run(['/bin/sh', '-c', 'test -e /proc/self/fd/%d && echo open || echo closed'
+                    % keep], capture_output=True, close_fds=False)
+print(p.stdout.decode().strip(), q.stdout.decode().strip(), flush=True)
+"""
+    r = run(body, execpromises=DYN + " proc exec", setup="")
+    ok(r)
+    assert r.stdout.splitlines() == ["0 through stdin passed", "closed open"], r.explain()
