@@ -73,6 +73,10 @@ def _held() -> frozenset[str] | None:
     return _state.promises
 
 
+def _spawned() -> frozenset[str] | None:
+    return backend().spawned_promises()
+
+
 def unveil_rules() -> tuple[UnveilRule, ...]:
     """The unveil rules recorded so far, in the order given (in force or not)."""
     with _lock:
@@ -142,7 +146,7 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         guarded = False
         if new is not None and not gaps.nothing:
             runtime.prepare(new)
-            mpguard.prepare(_held)
+            mpguard.prepare(_held, _spawned)
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)

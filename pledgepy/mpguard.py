@@ -30,6 +30,22 @@ NEEDS: dict[str, frozenset[str]] = {
                              "unix", "fattr", "sendfd", "recvfd"}),
 }
 
+#: When exec'd programs run under execpromises alone (Linux's spawner), the pledging
+#: process needs only CALLER and the new interpreter CHILD, from execpromises.
+#: spawn: the caller forks nothing, creates the semaphores; the child reads its
+#: modules, maps its libraries, opens the semaphores (O_RDWR). forkserver: the caller
+#: binds and chmods the server's socket and passes descriptors; the server forks the
+#: workers and receives their descriptors.
+CALLER: dict[str, frozenset[str]] = {
+    "spawn": frozenset({"stdio", "proc", "exec", "rpath", "wpath", "cpath"}),
+    "forkserver": frozenset({"stdio", "proc", "exec", "rpath", "wpath", "cpath", "unix",
+                             "fattr", "sendfd", "recvfd"}),
+}
+CHILD: dict[str, frozenset[str]] = {
+    "spawn": frozenset({"stdio", "rpath", "wpath", "prot_exec"}),
+    "forkserver": frozenset({"stdio", "rpath", "wpath", "prot_exec", "proc", "unix", "recvfd"}),
+}
+
 #: Modules multiprocessing imports on first use of a pool, a queue or a start method.
 LAZY = ("multiprocessing.pool", "multiprocessing.queues", "multiprocessing.synchronize",
         "multiprocessing.connection", "multiprocessing.reduction", "multiprocessing.popen_fork",
@@ -38,6 +54,7 @@ LAZY = ("multiprocessing.pool", "multiprocessing.queues", "multiprocessing.synch
         "multiprocessing.dummy", "_multiprocessing", "_posixshmem", "concurrent.futures.process")
 
 _held: Callable[[], frozenset[str] | None] | None = None
+_spawned: Callable[[], frozenset[str] | None] | None = None
 _original: dict[str, Callable[..., Any]] = {}
 
 
@@ -52,20 +69,29 @@ def missing(method: str, held: frozenset[str] | None) -> frozenset[str]:
     return NEEDS.get(method, NEEDS["forkserver"]) - held
 
 
-def check(method: str, held: frozenset[str] | None) -> None:
-    """Raise :class:`StartRefused` if *method* cannot start a process under *held*."""
-    lack = missing(method, held)
-    if lack:
+def check(method: str, held: frozenset[str] | None,
+          spawned: frozenset[str] | None = None) -> None:
+    """Raise :class:`StartRefused` if *method* cannot start a process under *held*, its
+    exec'd interpreter running under *spawned* (None: under *held* too)."""
+    if spawned is not None and method in CALLER and held is not None:
+        lack, child = CALLER[method] - held, CHILD[method] - spawned
+    else:
+        lack, child = missing(method, held), frozenset()
+    if lack or child:
         names = " ".join(f'"{p}"' for p in sorted(lack))
+        told = " ".join(f'"{p}"' for p in sorted(child))
+        need = (f"{names} (not pledged)" if lack else "") + (" and " if lack and child else "") \
+            + (f"{told} in execpromises" if child else "")
         raise StartRefused(
             errno.EPERM,
-            f"multiprocessing start method {method!r} needs {names} (not pledged): its "
+            f"multiprocessing start method {method!r} needs {need}: its "
             f"processes would die before reporting back; pledge them or use another "
             f"start method")
 
 
 def _now(method: str) -> None:
-    check(method, _held() if _held is not None else None)
+    check(method, _held() if _held is not None else None,
+          _spawned() if _spawned is not None else None)
 
 
 def _start(self: Any) -> None:
@@ -98,12 +124,14 @@ def _default_method() -> str:
     return str(multiprocessing.get_context().get_start_method())
 
 
-def prepare(held: Callable[[], frozenset[str] | None]) -> None:
+def prepare(held: Callable[[], frozenset[str] | None],
+            spawned: Callable[[], frozenset[str] | None] | None = None) -> None:
     """When multiprocessing is loaded: import its lazy parts and guard Process.start.
 
-    *held* returns the promises in force at the time of each start.
+    *held* returns the promises in force at the time of each start, *spawned* what
+    exec'd programs run under when not those (None: they are).
     """
-    global _held
+    global _held, _spawned
     if "multiprocessing" not in sys.modules:
         return
     for name in LAZY:
@@ -111,7 +139,7 @@ def prepare(held: Callable[[], frozenset[str] | None]) -> None:
             __import__(name)
         except ImportError:
             continue
-    _held = held
+    _held, _spawned = held, spawned
     import subprocess
     from multiprocessing import process
 

@@ -123,7 +123,9 @@ with warnings.catch_warnings(record=True) as w:
 print(len(w), w[0].category.__name__, flush=True)
 st = pledgepy.status()
 print(st.level, flush=True)
-print(any('exceed promises' in g for g in st.not_enforced), flush=True)
+# inet beyond promises is the spawner's to give (test_spawner.py); what it does not
+# cover (os.exec*, native code) runs under promises: partial
+print(any('native code' in g for g in st.not_enforced), flush=True)
 """
     r = run(code)
     assert r.stdout.split() == ["1", "PledgeWarning", "partial", "True"], r.explain()

@@ -44,7 +44,8 @@ def test_child_cannot_widen() -> None:
 
 def test_child_reports_inherited_promises() -> None:
     out = run_child().splitlines()
-    assert out[0] == "promises exec prot_exec rpath stdio"  # the filter keeps exec
+    # made by the spawner: exactly its execpromises (its one exec is the spawner's)
+    assert out[0] == "promises prot_exec rpath stdio"
     assert out[1] == "inherited True messages False"
     assert "unveil refused" in out  # inherited without "unveil": locked
     assert "open ok" in out and out[-1] == "rc 0"
@@ -61,7 +62,7 @@ def test_child_cannot_widen_and_narrowing_is_enforced() -> None:
 
 def test_error_in_execpromises_gives_enosys_to_python() -> None:
     out = run_child(execpromises=EXEC + " error", parent=PARENT + " error").splitlines()
-    assert out[0] == "promises error exec prot_exec rpath stdio"
+    assert out[0] == "promises error prot_exec rpath stdio"
     # socket() needs inet: ENOSYS, not a SIGSYS death
     body = """
 import subprocess
@@ -116,7 +117,7 @@ def test_hint_without_filters_is_ignored() -> None:
 
 def test_child_holding_unveil_can_unveil_and_lock() -> None:
     out = run_child(execpromises=EXEC + " unveil", parent=PARENT + " unveil").splitlines()
-    assert out[0] == "promises exec prot_exec rpath stdio unveil"
+    assert out[0] == "promises prot_exec rpath stdio unveil"
     assert "unveil ok" in out and "open ok" in out, out  # unveil() records; not locked yet
 
 

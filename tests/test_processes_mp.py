@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pledgepy.mpguard import NEEDS
+from pledgepy.mpguard import CALLER, CHILD, NEEDS
 from tests.pledged import under
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux enforcement")
@@ -65,3 +65,29 @@ except PermissionError as e:
     r = under("stdio rpath wpath cpath proc", body, setup=SETUP, timeout=20)
     assert "REFUSED" in r.stdout and '"exec"' in r.stdout, r.explain()
 
+
+
+# ---- with the spawner (exec/spawner.py): the new interpreter runs under execpromises ----
+
+@pytest.mark.parametrize("method", sorted(CALLER))
+def test_pool_caller_without_prot_exec_children_with_it(method: str) -> None:
+    # the caller does not map code; the spawned interpreter does, under execpromises
+    r = under(" ".join(sorted(CALLER[method])), pool(method), setup=SETUP, timeout=40,
+              execpromises=" ".join(sorted(CHILD[method])))
+    assert "prot_exec" not in CALLER[method]
+    assert r.returncode == 0, r.explain()
+    assert "[1, 2, 3]" in r.stdout
+
+
+@pytest.mark.parametrize("method", sorted(CALLER))
+def test_pool_with_execpromises_too_narrow_fails_at_once(method: str) -> None:
+    body = f"""
+try:
+{pool(method).replace(chr(10), chr(10) + '    ')}
+except PermissionError as e:
+    print("REFUSED", e, flush=True)
+"""
+    r = under(" ".join(sorted(CALLER[method])), body, setup=SETUP, timeout=20,
+              execpromises=" ".join(sorted(CHILD[method] - {"wpath"})))
+    assert r.returncode == 0, r.explain()
+    assert 'REFUSED' in r.stdout and '"wpath" in execpromises' in r.stdout, r.explain()

@@ -144,6 +144,11 @@ class Backend(Protocol):
         """The pledge this program was exec'd under, put in force here (once, at start)."""
         ...
 
+    def spawned_promises(self) -> frozenset[str] | None:
+        """What programs this process execs through subprocess, posix_spawn and
+        multiprocessing run under, when that is not its own promises (None: they are)."""
+        ...
+
     def exec_recorder(self) -> ExecRecorder | None:
         """What lets ``pledge --learn`` record an exec'd program's calls, if anything."""
         ...
@@ -312,6 +317,9 @@ class BackendBase:
         return None
 
     def inherited(self) -> Inherited | None:
+        return None
+
+    def spawned_promises(self) -> frozenset[str] | None:
         return None
 
     def exec_recorder(self) -> ExecRecorder | None:

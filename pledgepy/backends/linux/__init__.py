@@ -106,6 +106,30 @@ EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
 
 
+SPAWNER_NOTE = (
+    "exec'd programs are made by pledgepy's spawner (subprocess, os.posix_spawn*, os.system, "
+    "multiprocessing's spawn and forkserver): they run under exactly the execpromises and "
+    "the unveil rules in force, whatever this process holds, and their violations are "
+    "explained by the spawner and aborted (ENOSYS under 'error'); a compromised caller can "
+    "still start any program the unveil rules allow, under execpromises (OpenBSD's exec). "
+    "Those narrowed in place instead are explained by pledgepy's explainer process; "
+    "programs started by os.exec* or native code die of SIGSYS without a message")
+
+THREAD_END_GAP = (
+    "programs exec'd in place without 'stdio' may still call {}: a failed os.exec* "
+    "returns to the caller from a helper thread that must end (they reach nothing outside "
+    "the program)")
+
+
+def spawner_gap(execpromises: frozenset[str]) -> str:
+    """What the spawner does not cover (the in-place narrowing of wrap.py does)."""
+    return ("programs started by os.exec*, by subprocess with a preexec_fn, after a change "
+            "of ids, or from a forked child run under promises and execpromises both"
+            + ("" if "exec" in execpromises else " and keep 'exec'")
+            + " (the execpromises filter is stacked in place); programs started by native "
+            "code run under promises")
+
+
 class LinuxBackend(BackendBase):
     """seccomp-BPF (all threads, TSYNC) for promises; Landlock for unveil."""
 
@@ -172,22 +196,27 @@ class LinuxBackend(BackendBase):
                          "reach (the Landlock scope pledge() enters, as unveil does; OpenBSD "
                          "has no abstract namespace)")
         if new_exec is not None:
+            spawned = self._spawner_ready(request)
             gained = sorted(new_exec - held)
-            if gained:
+            if gained and not spawned:
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
-                            "exec'd program cannot gain what its caller lacks (it runs without them)")
+                            "exec'd program cannot gain what its caller lacks (it runs without "
+                            "them): no spawner (" + (self._spawner_why() or "?") + ")")
             if not (new_exec | {"exec"}) >= held:
-                if "exec" not in new_exec:
-                    weak.append("exec'd programs keep 'exec': the filter must allow the execve "
-                                "that starts them")
-                if "stdio" not in new_exec:
-                    weak.append("exec'd programs without 'stdio' may still call "
-                                + ", ".join(wrap_thread_end()) + ": a failed os.exec* "
-                                "returns to the caller from a helper thread that must end "
-                                "(they reach nothing outside the program)")
-                notes.append(_children_explained())
-                weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
-                            f"by {EXEC_NOT_COVERED} run under promises")
+                if spawned:
+                    notes.append(SPAWNER_NOTE)
+                    weak.append(spawner_gap(new_exec))
+                    if "stdio" not in new_exec:
+                        weak.append(THREAD_END_GAP.format(", ".join(wrap_thread_end())))
+                else:
+                    if "exec" not in new_exec:
+                        weak.append("exec'd programs keep 'exec': the filter must allow the "
+                                    "execve that starts them")
+                    if "stdio" not in new_exec:
+                        weak.append(THREAD_END_GAP.format(", ".join(wrap_thread_end())))
+                    notes.append(_children_explained())
+                    weak.append(f"execpromises are applied by {EXEC_COVERED}; programs started "
+                                f"by {EXEC_NOT_COVERED} run under promises")
         if new is not None and {"error", "exec"} <= new:
             notes.append("error with exec: the kernel answers violations with ENOSYS itself, "
                          "without a message or the handler's emulation of fstat, since exec'd "
@@ -470,6 +499,8 @@ class LinuxBackend(BackendBase):
         """The part of apply_pledge() that changes the process (see there)."""
         new = request.new
         assert new is not None
+        if execs:  # before the caller's own domain and filter: it must stay outside both
+            self._spawner(request, unveils if commit else ())
         if commit:
             self._reach_of(unveils, request.old, True)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
@@ -516,6 +547,69 @@ class LinuxBackend(BackendBase):
 
             wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
 
+    def _spawner_why(self) -> str | None:
+        """Why no spawner makes this process's exec'd programs (None: one does or can)."""
+        from .exec import spawner
+
+        if spawner.active():
+            return None
+        if self._plan is not None:
+            return spawner.WHY or "no spawner was started before the first filter"
+        return spawner.WHY or spawner.unusable(self._in_domain)
+
+    def _spawner_ready(self, request: PledgeRequest) -> bool:
+        """Whether exec'd programs run under execpromises alone once *request* is in force."""
+        held = request.new if request.new is not None else request.old
+        if held is None or "exec" not in held | (request.old or frozenset()):
+            return False
+        return self._spawner_why() is None
+
+    def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
+        """Start the spawner at the first filter, or narrow what it gives exec'd programs
+        (exec/spawner.py); *unveils*: rules this pledge commits."""
+        from .exec import spawner
+
+        held = request.new_exec if request.new_exec is not None else request.new
+        assert held is not None and request.new is not None
+        if "exec" not in request.new:
+            if spawner.active():  # OpenBSD: without exec, no program is started at all
+                spawner.seal("exec is no longer held")
+            return
+        if spawner.active():
+            try:
+                spawner.narrow(held, kernel.arch() or "x86_64")
+                if unveils:
+                    self._spawner_rules(unveils, held)
+            except OSError as exc:
+                spawner.stop(f"the spawner refused a narrowing: {exc.strerror}")
+            return
+        if self._plan is not None or spawner.WHY is not None:
+            if spawner.WHY is None:
+                spawner.WHY = "no spawner was started before the first filter"
+            return  # it must start before the first filter: never later
+        why = spawner.unusable(self._in_domain)
+        if why is not None:
+            spawner.WHY = why
+            return
+        rulesets = [domain.ruleset()]
+        try:
+            if unveils:
+                built = _unveil().build(unveils, promises=held)
+                if built is not None:
+                    rulesets.append(built)
+            spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+        finally:
+            for ruleset in rulesets:
+                ruleset.close()
+
+    def _spawner_rules(self, unveils: tuple[UnveilRule, ...], held: frozenset[str]) -> None:
+        from .exec import spawner
+
+        built = _unveil().build(unveils, promises=held)
+        if built is not None:
+            with built:
+                spawner.add_ruleset(built.fd)
+
     # ---- unveil ----
     def _promises(self) -> frozenset[str] | None:
         return self._plan.promises - {PATHS_HELD} if self._plan else None
@@ -561,6 +655,13 @@ class LinuxBackend(BackendBase):
         if unveils and abi.current().available:
             self._reach_of(unveils, held, True)  # judged before the rules hide /proc
             maps.keep_open()  # a later pledge still sees what is mapped
+        from .exec import spawner
+
+        if unveils and spawner.active() and spawner.children() is not None:
+            try:  # exec'd programs: the rules in force from now on
+                self._spawner_rules(unveils, spawner.children() or frozenset())
+            except OSError as exc:
+                spawner.stop(f"the spawner refused the unveil rules: {exc.strerror}")
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not no_wrappers:
             from .exec import wrap
@@ -619,6 +720,13 @@ class LinuxBackend(BackendBase):
             "as its environment said and now enforced by a filter of this process too; "
             "without pledgepy's SIGSYS handler (the inherited filters may refuse "
             "installing one) violations kill without a message",))
+
+    def spawned_promises(self) -> frozenset[str] | None:
+        import sys
+
+        # never imported here: without exec it was not loaded, and may not be loadable now
+        spawner = sys.modules.get(__name__ + ".exec.spawner")
+        return spawner.children() if spawner is not None else None
 
     def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():

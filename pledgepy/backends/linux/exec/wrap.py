@@ -1,4 +1,8 @@
-"""execpromises on Linux: narrow to them in the child just before it execs.
+"""execpromises on Linux: the spawner's children, or narrowing in place before exec.
+
+While the spawner runs (spawner.py), subprocess, os.posix_spawn*, os.system and
+multiprocessing (through _posixsubprocess.fork_exec) have it make the child, under
+execpromises alone. Otherwise, and for os.exec* and subprocess with a preexec_fn:
 
 Seccomp filters survive execve, so an exec'd program runs under every filter
 of its parent; pledgepy stacks the execpromises filter in the child between
@@ -30,7 +34,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from ..seccomp.plan import ALLOW, Plan, build
 from ..syscalls import BY_ARCH
-from . import explain, hint
+from . import explain, hint, spawner
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -192,8 +196,15 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
 
     The child reports a failed exec in shared memory, not through a write that its
     execpromises may refuse; the close-on-exec pipe tells when it exec'd or ended.
+    With the spawner running, the spawner makes the child instead.
     """
     import sys
+
+    if spawner.active():
+        got = _spawn_by_spawner(search, path, argv, env, file_actions, setpgroup, resetids,
+                                setsid, setsigmask, setsigdef, scheduler)
+        if got is not None:
+            return got
 
     mmap = sys.modules.get("mmap")  # loaded by _install() where it can be
     # MAP_SHARED | MAP_ANONYMOUS: survives into the child (else: the pipe)
@@ -254,6 +265,100 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
         os.waitpid(pid, 0)
         code = int(data) if data else word & 0xFFFFFFFF
         raise OSError(code, os.strerror(code), os.fspath(path))
+    return pid
+
+
+def _spawner_env(env: Any) -> list[bytes]:
+    """*env* (None: this process's) as "k=v" bytes with the hint of what the spawner's
+    children hold."""
+    held = spawner.children()
+    assert held is not None
+    base: Any = os.environb if env is None else env
+    if isinstance(base, (list, tuple)):
+        base = dict(item.split(b"=", 1) for item in base if b"=" in item)
+    out = hint.with_hint(base, held, _unveil_locked or "unveil" not in held)
+    return [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in out.items()]
+
+
+def _candidates(search: bool, path: Any, env: Any) -> list[bytes]:
+    """The paths posix_spawnp would try, in order."""
+    name = os.fsencode(path)
+    if not search or b"/" in name:
+        return [name]
+    return [os.path.join(os.fsencode(d), name) for d in os.get_exec_path(env)]
+
+
+def _spawn_by_spawner(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
+                      file_actions: Sequence[tuple[Any, ...]] | None, setpgroup: int | None,
+                      resetids: bool, setsid: bool, setsigmask: Sequence[int],
+                      setsigdef: Sequence[int], scheduler: Any) -> int | None:
+    """posix_spawn through the spawner; None when it cannot (then fork + exec)."""
+    if scheduler is not None or any(a[0] == os.POSIX_SPAWN_OPEN for a in file_actions or ()):
+        return None
+    mapping: dict[int, int] = {}
+    for action in file_actions or ():
+        if action[0] == os.POSIX_SPAWN_CLOSE:
+            mapping[action[1]] = -1
+        elif action[0] == os.POSIX_SPAWN_DUP2:
+            mapping[action[2]] = mapping.get(action[1], action[1])
+    flags = spawner.INHERIT | (spawner.SETSID if setsid else 0) | (
+        spawner.SETPGID if setpgroup is not None else 0) | (
+        spawner.RESETIDS if resetids else 0) | (spawner.SIGMASK if setsigmask else 0)
+    mask = sum(1 << (int(sig) - 1) for sig in setsigmask)
+    sigdef = sum(1 << (int(sig) - 1) for sig in setsigdef)
+    try:
+        pid, err, stage = spawner.spawn(_candidates(search, path, env), list(argv),
+                                        _spawner_env(env), sorted(mapping.items()),
+                                        flags=flags, pgid=setpgroup or 0, sigmask=mask,
+                                        sigdef=sigdef)
+    except OSError:
+        return None  # the spawner has gone: narrowing in place
+    if stage == spawner.REFUSED:
+        return None
+    if err:
+        spawner.reap(pid)
+        raise OSError(err, os.strerror(err), os.fspath(path))
+    return pid
+
+
+#: How _posixsubprocess's child says where it failed (the parent names cwd for chdir):
+#: 3.13 tells chdir from the rest; before, "noexec" meant chdir and the rest looked
+#: like a failed exec.
+_ERRPIPE_STAGE = ({spawner.CHDIR: b"noexec:chdir", spawner.SETUP: b"noexec"}
+                  if sys.version_info >= (3, 13) else {spawner.CHDIR: b"noexec"})
+
+
+def _fork_exec_by_spawner(args: tuple[Any, ...]) -> int | None:
+    """_posixsubprocess.fork_exec through the spawner (no preexec_fn); None when it
+    cannot. A failure is told through subprocess's error pipe, as its child would."""
+    if len(args) == 21:  # 3.10: no process_group, no allow_vfork
+        args = (*args[:16], -1, *args[16:], True)
+    (argv, executables, close_fds, keep, cwd, env_list, p2cread, _p2cwrite, _c2pread,
+     c2pwrite, _errread, errwrite, _errpipe_read, errpipe_write, restore_signals, setsid,
+     pgid, gid, groups, uid, umask, _preexec, _vfork) = args
+    if gid is not None or groups is not None or uid is not None:
+        return None  # other ids: the forked child changes them under this filter ("id")
+    fds = [(0, p2cread if p2cread != -1 else 0), (1, c2pwrite if c2pwrite != -1 else 1),
+           (2, errwrite if errwrite != -1 else 2)]
+    fds += [(fd, fd) for fd in keep if fd > 2 and fd != errpipe_write]
+    flags = (spawner.RESTORE if restore_signals else 0) | (spawner.SETSID if setsid else 0) | (
+        spawner.SETPGID if pgid is not None and pgid >= 0 else 0) | (
+        0 if close_fds else spawner.INHERIT)
+    try:
+        pid, err, stage = spawner.spawn(
+            list(executables), list(argv), _spawner_env(env_list), fds, flags=flags,
+            cwd=cwd, pgid=pgid if pgid is not None and pgid >= 0 else 0,
+            umask=umask if umask is not None and umask >= 0 else -1,
+            uid=uid if uid is not None else -1, gid=gid if gid is not None else -1,
+            groups=list(groups) if groups is not None else None)
+    except OSError:
+        return None
+    if stage == spawner.REFUSED:
+        return None
+    if err:
+        spawner.reap(pid)
+        where = _ERRPIPE_STAGE.get(stage, b"")
+        os.write(errpipe_write, b"OSError:%x:%s" % (err, where))
     return pid
 
 
@@ -319,8 +424,17 @@ def _close_fds(keep: tuple[int, ...]) -> None:
 
 
 def _fork_exec(*args: Any) -> Any:
-    """_posixsubprocess.fork_exec, with close_fds (argument 2; the sorted descriptors
+    """_posixsubprocess.fork_exec: through the spawner when it runs and no preexec_fn
+    of the caller's must run; else with close_fds (argument 2; the sorted descriptors
     to keep are argument 3) done by our preexec_fn instead of by reading /proc."""
+    at = 20 if len(args) == 21 else 21  # preexec_fn
+    pre = args[at]
+    if spawner.active() and (pre is None or (isinstance(pre, _Preexec) and pre.user is None)):
+        got = _fork_exec_by_spawner(args)
+        if got is not None:
+            return got
+    if "fd_end" not in _orig:
+        return _orig["fork_exec"](*args)
     if args[2]:
         for i, arg in enumerate(args):
             if isinstance(arg, _Preexec):
@@ -380,12 +494,14 @@ def _install() -> None:
         # one past the last descriptor to close: as far as close_range reaches, else the
         # limit CPython's own brute-force fallback uses
         _orig["fd_end"] = INT_MAX if os_closes_by_range else max(os.sysconf("SC_OPEN_MAX"), 256)
-        if hasattr(subprocess, "_fork_exec"):  # 3.11+
-            _orig["fork_exec"] = subprocess._fork_exec
-            subprocess._fork_exec = _fork_exec
-        else:  # 3.10: only subprocess's own reference to the module is replaced
-            posixsubprocess = subprocess._posixsubprocess  # type: ignore[attr-defined]
-            _orig["fork_exec"] = posixsubprocess.fork_exec
-            subprocess._posixsubprocess = types.SimpleNamespace(  # type: ignore[attr-defined]
-                fork_exec=_fork_exec)
+    import _posixsubprocess
+
+    _orig["fork_exec"] = _posixsubprocess.fork_exec
+    # multiprocessing's spawnv_passfds looks it up in the module at each call
+    _posixsubprocess.fork_exec = _fork_exec
+    if hasattr(subprocess, "_fork_exec"):  # 3.11+: subprocess's own name for it
+        subprocess._fork_exec = _fork_exec
+    else:  # 3.10
+        subprocess._posixsubprocess = types.SimpleNamespace(  # type: ignore[attr-defined]
+            fork_exec=_fork_exec)
     _installed = True

@@ -114,6 +114,19 @@ def prepare() -> None:
             _root = (fd, st.st_dev, st.st_ino)
 
 
+def ruleset() -> Ruleset:
+    """The ruleset of a domain that hides no file (the caller closes it)."""
+    if A.current().scope_only_domain:
+        return Ruleset(0, A.SCOPE_ABSTRACT_UNIX_SOCKET)
+    out = Ruleset(A.ACCESS_FS_EXECUTE)
+    try:
+        out.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
 def enter(*, all_threads: bool = False, writable: list[int] | None = None) -> None:
     """Enter a new domain nested below the current one (the calling thread; every
     thread with *all_threads* where the kernel can); raise LandlockError if refused.

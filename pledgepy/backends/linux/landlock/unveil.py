@@ -323,23 +323,18 @@ def allowance_rules(promises: frozenset[str] | None) -> tuple[UnveilRule, ...]:
     return tuple(UnveilRule(p, m) for p, m in found.items() if os.path.exists(p))
 
 
-def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> None:
-    """Enforce *rules* now: one ruleset, NO_NEW_PRIVS, landlock_restrict_self.
-
-    The path allowances of *promises* (None: unpledged) are added, as OpenBSD
-    lets them through unveil (:func:`allowance_rules`). No rules at all
-    means nothing to hide (as on OpenBSD) and nothing is done; neither is
-    anything done without Landlock (:func:`gaps` reports that). A rule whose
-    path cannot be opened grants nothing. On failure nothing is enforced.
-    """
+def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> Ruleset | None:
+    """The ruleset :func:`commit` enforces for *rules* (None: nothing to enforce);
+    the caller closes it. Also what exec'd programs enter (exec/spawner.py)."""
     if not rules:
-        return
+        return None
     row = A.current()
     if not row.available:
-        return
+        return None
     extra = allowance_rules(promises)
     rights: dict[str, int] = {}  # letters -> rights, worked out once each
-    with Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+    ruleset = Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET)
+    try:
         for rule in (*rules, *extra):
             access = rights.get(rule.permissions)
             if access is None:
@@ -352,4 +347,23 @@ def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) ->
                 raise
             except OSError:
                 continue  # missing or unreachable: the rule grants nothing
-        ruleset.restrict_self(row.restrict_flags & A.RESTRICT_SELF_TSYNC)
+    except BaseException:
+        ruleset.close()
+        raise
+    return ruleset
+
+
+def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> None:
+    """Enforce *rules* now: one ruleset, NO_NEW_PRIVS, landlock_restrict_self.
+
+    The path allowances of *promises* (None: unpledged) are added, as OpenBSD
+    lets them through unveil (:func:`allowance_rules`). No rules at all
+    means nothing to hide (as on OpenBSD) and nothing is done; neither is
+    anything done without Landlock (:func:`gaps` reports that). A rule whose
+    path cannot be opened grants nothing. On failure nothing is enforced.
+    """
+    ruleset = build(rules, promises=promises)
+    if ruleset is None:
+        return
+    with ruleset:
+        ruleset.restrict_self(A.current().restrict_flags & A.RESTRICT_SELF_TSYNC)

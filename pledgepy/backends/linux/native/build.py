@@ -57,11 +57,13 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size);
 void pp_learn_counts(uint64_t *out, uint64_t n);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
                     uint64_t *held_id, int *held);
+long pp_spawner_start(int sock, int err);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",
     (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
-    + (HERE / "learn.c").read_text(),  # learn mode's receiving loop
+    + (HERE / "learn.c").read_text()  # learn mode's receiving loop
+    + (HERE / "spawner.c").read_text(),  # exec'd programs under execpromises alone
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -31,6 +31,7 @@ SOURCES: tuple[str, ...] = (
     "backends/linux/native/tables.py",
     "backends/linux/native/sigsys.c",
     "backends/linux/native/learn.c",
+    "backends/linux/native/spawner.c",
 )
 
 #: A file modified this close to the build may be modified again within the same
