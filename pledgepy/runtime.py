@@ -60,7 +60,10 @@ def prepare(promises: frozenset[str]) -> None:
         # module attribute lookup checks whether the module shadows the stdlib)
         import codecs
 
-        codecs.lookup("idna")
+        try:
+            codecs.lookup("idna")
+        except (LookupError, OSError):  # hidden by unveil already: lookups fail as they would
+            pass
     if "rpath" not in promises:
         # pledgepy no longer imports threading itself (start-up), but programs written
         # when it did import it after a pledge without rpath: keep that working, and
@@ -74,7 +77,7 @@ def prepare(promises: frozenset[str]) -> None:
                 for name in needs:
                     try:
                         __import__(name)
-                    except ImportError:  # the user handles its absence
+                    except (ImportError, OSError):  # the user handles its absence
                         pass
 
 

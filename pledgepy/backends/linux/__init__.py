@@ -318,7 +318,8 @@ class LinuxBackend(BackendBase):
         new, old = request.new, request.old
         if new is None or "wpath" not in new or "prot_exec" in new:
             return []
-        if old is None or "rpath" in old:  # readable: look again (code may have been loaded)
+        if old is None or "rpath" in old or maps.readable_without_rpath():
+            # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
             except OSError as exc:
@@ -350,7 +351,7 @@ class LinuxBackend(BackendBase):
         if new is None or "prot_exec" in new:
             return []
         if old is None or "prot_exec" in old:  # new such mappings were possible until now
-            if old is not None and "rpath" not in old:
+            if old is not None and "rpath" not in old and not maps.readable_without_rpath():
                 self._wx = ("(unknown: /proc/self/maps cannot be read without rpath)",)
             else:
                 try:
@@ -480,6 +481,7 @@ class LinuxBackend(BackendBase):
             wrap.prepare()
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
+            maps.keep_open()  # a later pledge still sees what is mapped
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not then_exec:
             from .exec import wrap

@@ -8,11 +8,47 @@ mapped executable (a double-mapped trampoline) lets code be written and run.
 
 from __future__ import annotations
 
+import os
 
-def writable_executable(maps: str = "/proc/self/maps") -> list[str]:
-    """Each such mapping as ``"start-end perms name"`` (raises OSError if unreadable)."""
+SELF = "/proc/self/maps"
+_kept = (-1, 0)  # (descriptor of SELF, pid that opened it)
+
+
+def keep_open() -> None:
+    """Open this process's maps now, before unveil rules hide /proc, to read them later.
+
+    Reading the descriptor again from offset 0 gives the mappings of that moment. It
+    names the process that opened it, so a forked child does not use its parent's.
+    """
+    global _kept
+    if _kept[0] >= 0 and _kept[1] == os.getpid():
+        return
+    try:
+        _kept = (os.open(SELF, os.O_RDONLY | os.O_CLOEXEC), os.getpid())
+    except OSError:  # no procfs: the readers raise then, as without a kept descriptor
+        _kept = (-1, 0)
+
+
+def readable_without_rpath() -> bool:
+    """Whether the maps can be read now even if no promise lets files be opened."""
+    return _kept[0] >= 0 and _kept[1] == os.getpid()
+
+
+def _rows(maps: str) -> list[list[str]]:
+    if maps == SELF and readable_without_rpath():
+        chunks, offset = [], 0
+        while chunk := os.pread(_kept[0], 1 << 16, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        text = b"".join(chunks).decode("utf-8", "replace")
+        return [line.split(maxsplit=5) for line in text.splitlines(keepends=True)]
     with open(maps, encoding="utf-8", errors="replace") as f:
-        rows = [line.split(maxsplit=5) for line in f]
+        return [line.split(maxsplit=5) for line in f]
+
+
+def writable_executable(maps: str = SELF) -> list[str]:
+    """Each such mapping as ``"start-end perms name"`` (raises OSError if unreadable)."""
+    rows = _rows(maps)
     executable = {(r[3], r[4]) for r in rows if len(r) >= 5 and "x" in r[1] and r[4] != "0"}
     found = []
     for r in rows:
@@ -25,10 +61,9 @@ def writable_executable(maps: str = "/proc/self/maps") -> list[str]:
     return found
 
 
-def executable_files(maps: str = "/proc/self/maps") -> list[str]:
+def executable_files(maps: str = SELF) -> list[str]:
     """Paths of the files mapped executable (program, libraries, extension modules)."""
-    with open(maps, encoding="utf-8", errors="replace") as f:
-        rows = [line.split(maxsplit=5) for line in f]
+    rows = _rows(maps)
     seen: dict[str, None] = {}
     for r in rows:
         if len(r) == 6 and "x" in r[1] and r[5].startswith("/"):
