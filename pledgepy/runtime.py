@@ -48,7 +48,10 @@ def _lazy_imports() -> dict[str, tuple[str, ...]]:
         traceback += ("ast", "unicodedata")
     if sys.version_info >= (3, 13):  # "Did you mean" for NameError and AttributeError
         traceback += ("_suggestions",)
-    return {"traceback": traceback}
+    # asyncio's default executor: loop.getaddrinfo(), to_thread(), run_in_executor()
+    # import it (and the _queue extension module) on first use
+    executor = ("concurrent.futures.thread",)
+    return {"traceback": traceback, "asyncio": executor, "concurrent.futures": executor}
 
 
 def _unblockable_sigsys() -> None:
@@ -102,6 +105,7 @@ def prepare(promises: frozenset[str]) -> None:
             import threading  # noqa: F401
         except (ImportError, OSError):  # hidden by unveil already: no one can load it
             pass
+    if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         for user, needs in _lazy_imports().items():
             if user in sys.modules:
                 for name in needs:
