@@ -440,3 +440,39 @@ print(p.stdout.decode().strip(), q.stdout.decode().strip(), flush=True)
     r = run(body, execpromises=DYN + " proc exec", setup="")
     ok(r)
     assert r.stdout.splitlines() == ["0 through stdin passed", "closed open"], r.explain()
+
+
+def test_a_spawned_child_may_signal_itself_not_its_parent() -> None:
+    # "this process" in the child's filter is the child (kill(self), abort(), raise())
+    r = run("""
+r = subprocess.run(['sh', '-c', 'trap "echo trapped" USR1; kill -USR1 $$; echo survived'],
+                   capture_output=True, text=True)
+print('self', r.returncode, r.stdout.split())
+r = subprocess.run(['sh', '-c', 'kill -USR1 $PPID; echo not-here'], capture_output=True,
+                   text=True)
+print('parent', r.returncode, r.stdout)
+""", execpromises=DYN)
+    ok(r)
+    assert "self 0 ['trapped', 'survived']" in r.stdout, r.explain()
+    assert "parent -6 \n" in r.stdout, r.explain()
+    # the spawner explains on the caller's stderr, naming the child
+    assert "pledge: sh[" in r.stderr and 'needs "proc"' in r.stderr, r.explain()
+
+
+@pytest.mark.parametrize("error", [False, True], ids=["abort", "error"])
+def test_a_spawned_pledgepy_child_explains_its_own_narrowing(error: bool) -> None:
+    child = ("import os, pledgepy, warnings; warnings.simplefilter('ignore'); "
+             "pledgepy.pledge('stdio rpath' + (' error' if 'error' in "
+             "pledgepy.status().promises else '')); "
+             "print(pledgepy.status().messages, flush=True); "
+             "os.open('/etc/x-pledgepy', os.O_WRONLY | os.O_CREAT)")
+    r = run(f"""
+r = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True)
+print('rc', r.returncode, r.stdout.split())
+print('msg', 'openat("/etc/x-pledgepy", O_WRONLY|O_CREAT) needs "wpath cpath"' in r.stderr)
+""", execpromises=DYN + (" error" if error else ""), setup="import sys")
+    ok(r)
+    if error:  # narrowing keeps error: the call fails, the child goes on (FileExistsError..)
+        assert "msg True" in r.stdout and "rc 1 ['True']" in r.stdout, r.explain()
+    else:  # OpenBSD's penalty, with the message, not the kernel's silent SIGSYS
+        assert "rc -6 ['True']" in r.stdout and "msg True" in r.stdout, r.explain()

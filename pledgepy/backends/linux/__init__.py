@@ -700,9 +700,12 @@ class LinuxBackend(BackendBase):
         got = hint.decode(os.environ.get(hint.NAME))
         if got is None:
             return None
-        promises, locked = got
-        plan = build(promises, kernel.arch() or "x86_64")
+        promises, locked, handler = got
         try:
+            if handler and native.available():
+                # the spawner's children may: their own narrowings are then explained
+                kernel.adopt_handler(promises)
+            plan = build(promises, kernel.arch() or "x86_64")
             kernel.prepare()
             kernel.apply(plan, None)  # what status() reports is in force, whatever the hint
         except (OSError, ImportError):
@@ -715,11 +718,14 @@ class LinuxBackend(BackendBase):
             wrap.arm(None, plan, plan.arch)
             if locked:
                 wrap.lock_unveil()
+        how = ("violations of this process's own pledges are explained by pledgepy's "
+               "SIGSYS handler" if kernel.has_handler() else
+               "without pledgepy's SIGSYS handler (the inherited filters may refuse "
+               "installing one) violations kill without a message")
         return Inherited(promises, locked, (
             "promises inherited from the program that exec'd this one (its execpromises), "
             "as its environment said and now enforced by a filter of this process too; "
-            "without pledgepy's SIGSYS handler (the inherited filters may refuse "
-            "installing one) violations kill without a message",))
+            + how,))
 
     def spawned_promises(self) -> frozenset[str] | None:
         import sys

@@ -35,7 +35,7 @@ from ..consts import (
 )
 from ..landlock import abi
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan
-from ..seccomp.plan import ALLOW, TRAP, Plan, build
+from ..seccomp.plan import ALLOW, TRAP, Plan, build, identity
 from ..syscalls import BY_ARCH
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -112,15 +112,31 @@ def unusable(in_domain: bool) -> str | None:
     return None
 
 
+#: The pid the spawner's layers are compiled with for "this process" (kill(self), tgkill,
+#: prlimit): above any pid the kernel gives (pid_max <= 2**22), so each child, which
+#: knows its pid only once made, replaces it in its own copy (spawner.c sp_patch_self)
+CHILD_PID = 0x7FEDCBA9
+
+
+def _child_identity() -> Any:
+    me = identity()
+    return type(me)(CHILD_PID, me.uid, me.gids, me.ip)
+
+
 def first_layer(promises: frozenset[str], arch: str) -> tuple[Plan, bytes]:
     """The execpromises filter: violations and every execve go to the spawner's
     listener (it lets the child's own exec through once, and every one when
     *promises* hold exec: the child waits there until its listener is taken)."""
-    plan = build(promises, arch)
+    plan = build(promises, arch, _child_identity())
     actions = dict(plan.actions)
     for name in ("execve", "execveat"):
         if name in BY_ARCH[arch]:
             actions[BY_ARCH[arch][name]] = TRAP  # a violation: USER_NOTIF below
+    if "stdio" in promises and "rt_sigaction" in BY_ARCH[arch]:
+        # SIGSYS's handler too: this layer's violations go to the listener, which no
+        # handler can catch, and a child that pledges itself needs its handler to
+        # explain what its own narrower filters trap (their calls never run either way)
+        actions[BY_ARCH[arch]["rt_sigaction"]] = ALLOW
     notified = Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
     return plan, compile_plan(notified, violation=SECCOMP_RET_USER_NOTIF)
 
@@ -128,7 +144,7 @@ def first_layer(promises: frozenset[str], arch: str) -> tuple[Plan, bytes]:
 def later_layer(promises: frozenset[str], arch: str) -> tuple[Plan, bytes]:
     """A narrower execpromises filter stacked under the first: it leaves execve to the
     first (the exec-once rule) and kills (ENOSYS under error) without a message."""
-    plan = build(promises, arch)
+    plan = build(promises, arch, _child_identity())
     actions = dict(plan.actions)
     for name in ("execve", "execveat"):
         if name in BY_ARCH[arch]:

@@ -276,7 +276,9 @@ def _spawner_env(env: Any) -> list[bytes]:
     base: Any = os.environb if env is None else env
     if isinstance(base, (list, tuple)):
         base = dict(item.split(b"=", 1) for item in base if b"=" in item)
-    out = hint.with_hint(base, held, _unveil_locked or "unveil" not in held)
+    # the spawner's first layer lets its children install a SIGSYS handler (spawner.py)
+    out = hint.with_hint(base, held, _unveil_locked or "unveil" not in held,
+                         handler="stdio" in held)
     return [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in out.items()]
 
 

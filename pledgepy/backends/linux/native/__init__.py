@@ -100,20 +100,29 @@ def program_name() -> str:
     return os.path.basename(argv0) or "python"
 
 
-def prepare() -> None:
-    """Everything the handler needs, done before the filter makes it impossible."""
+def prepare(held: frozenset[str] | None = None) -> None:
+    """Everything the handler needs, done before the filter makes it impossible.
+
+    *held*: the promises of filters already in force (an exec'd program's inherited
+    ones): only the descriptors they let be opened are opened; without them the
+    handler reports those calls instead of answering them.
+    """
     c = lib()
     c.pp_set_program(program_name().encode(errors="replace"))
     set_import_dirs()
     global _localtime_fd
-    if _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
+    if held is not None and "rpath" not in held:
+        pass  # opening /etc/localtime would be a violation itself
+    elif _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
         try:
             _localtime_fd = os.open("/etc/localtime", os.O_PATH | os.O_CLOEXEC)
         except OSError:
             _localtime_fd = -1
         c.pp_set_localtime_fd(_localtime_fd)
     global _devnull_fd
-    if _devnull_fd is None:  # stdio's /dev/null: opens of it are answered with copies
+    if held is not None and not {"rpath", "wpath"} <= held:
+        pass  # so would opening /dev/null read-write
+    elif _devnull_fd is None:  # stdio's /dev/null: opens of it are answered with copies
         try:
             _devnull_fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         except OSError:

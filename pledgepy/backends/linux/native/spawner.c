@@ -98,6 +98,18 @@ static void sp_exit(int code) { syscall(SYS_exit_group, code); for (;;) {} }
 #define SP_FAIL(j, where) do { (j)->err = errno ? errno : EINVAL; (j)->stage = (where); \
     sp_exit(127); } while (0)
 
+/* The layers name "this process" by a placeholder pid (spawner.py CHILD_PID, above any
+ * pid the kernel gives): a child learns its pid only once made, so it installs a copy
+ * with its own pid in every comparison with the placeholder (BPF_JMP|BPF_K). */
+#define SP_CHILD_PID 0x7FEDCBA9u
+static void sp_patch_self(struct sock_filter *code, unsigned short len, uint32_t pid)
+{
+    for (unsigned short k = 0; k < len; k++)
+        if (BPF_CLASS(code[k].code) == BPF_JMP && BPF_SRC(code[k].code) == BPF_K
+            && code[k].k == SP_CHILD_PID)
+            code[k].k = pid;
+}
+
 static int sp_child(void *arg)
 {
     struct sp_job *j = arg;
@@ -184,8 +196,12 @@ static int sp_child(void *arg)
     }
     /* the seccomp layers: later (narrower) ones first, the first one last, with
      * the listener (only one per stack): its violations are explained */
+    struct sock_filter code[SP_MAX_INSNS];  /* this child's copy (the layers are shared) */
+    uint32_t me = (uint32_t)syscall(SYS_getpid);
     for (i = sp_nlayers - 1; i >= 0; i--) {
-        struct sock_fprog prog = { .len = sp_layers[i].len, .filter = sp_layers[i].code };
+        memcpy(code, sp_layers[i].code, sp_layers[i].len * sizeof code[0]);
+        sp_patch_self(code, sp_layers[i].len, me);
+        struct sock_fprog prog = { .len = sp_layers[i].len, .filter = code };
         long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                           i == 0 ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
         if (rc < 0)

@@ -69,12 +69,24 @@ def _ask() -> str | None:
 #: Started under filters pledgepy did not install in this process (an exec'd program of
 #: a pledged parent, the pledge command): they may refuse installing a SIGSYS handler.
 _inherited = False
+#: An inherited process's promises once it installed the handler (adopt_handler): what
+#: native.prepare() may still open.
+_adopted: frozenset[str] | None = None
 
 
 def inherited() -> bool:
     """True when this process was already filtered before its first pledge()."""
     unavailable()
     return _inherited
+
+
+def adopt_handler(held: frozenset[str]) -> None:
+    """Install the SIGSYS handler in a process that inherited filters (of *held*) which
+    allow it (the spawner's children, exec/hint.py): then :func:`has_handler` is True."""
+    global _adopted
+    unavailable()
+    _adopted = held
+    native.prepare(held)  # installs the handler
 
 
 def has_handler() -> bool:
@@ -158,7 +170,7 @@ def _plain() -> _Plain:
 def prepare() -> None:
     """What installing needs, loaded before any filter can forbid loading it."""
     if has_handler():
-        native.prepare()
+        native.prepare(_adopted)
     else:
         _plain()
 
