@@ -15,7 +15,6 @@ parent's supervisor says what a broken promise was.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from . import api, outlet
@@ -32,8 +31,11 @@ from .errors import NativeBuildError
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     import argparse
+    import signal
 
     from .backends.base import ExecSupervisor
+else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
+    import _signal as signal
 
 #: What the dynamic loader needs to map a program's libraries.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
@@ -190,7 +192,9 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
             letter = "C?"
         if letter:
             flag = letter.rstrip("?")
-            name, what = signal.Signals(sig).name, limits.RLIMITS[flag][1]
+            import signal as named  # only here: its enums cost start-up
+
+            name, what = named.Signals(sig).name, limits.RLIMITS[flag][1]
             maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else ""
             print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
                   f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)
