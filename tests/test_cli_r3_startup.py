@@ -4,6 +4,7 @@ imports none of what it does not need."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -51,7 +52,8 @@ def test_sizes_and_counts() -> None:
 
 #: Modules a plain run must not import in the command's own process (cost, and nothing
 #: it needs): argparse, subprocess, re (the console script itself imports re), typing, ...
-AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", "pathlib")
+AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", "pathlib",
+           "re", "enum", "signal", "contextlib", "collections", "functools")
 
 
 def test_a_run_imports_nothing_it_does_not_need() -> None:
@@ -59,6 +61,21 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
     paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     code = (f"import sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
             "rc = cli.main(['-q', '-p', 'stdio rpath', '/bin/true'])\n"
+            f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_the_console_script_imports_nothing_it_does_not_need() -> None:
+    # the installed script itself (pip's generated ones import re, and re enum)
+    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    assert script is not None
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import sys\nsys.path[:0] = {paths!r}\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', "
+            f"'/bin/true']\ntry:\n    exec(compile(open({script!r}).read(), {script!r}, 'exec'), "
+            "{'__name__': '__main__'})\nexcept SystemExit as e:\n    rc = e.code\n"
             f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                        text=True, cwd=ROOT, timeout=60, check=False)
