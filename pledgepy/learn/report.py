@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import TYPE_CHECKING, Any
 
 from ..promises import VOCABULARY
 from . import cover, paths
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..backends.base import Observation
 
 #: Evidence lines shown per promise in the text report (JSON has them all).

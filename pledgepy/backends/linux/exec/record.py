@@ -136,9 +136,12 @@ SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) |
     "chdir", "fchdir"}
 
 
-def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> int:
+def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
+            told: int = -1) -> int:
     """In the child, just before exec: every call *promises* refuse goes to the listener,
-    except those *granted* allows whose path does not matter to unveil."""
+    except those *granted* allows whose path does not matter to unveil. A byte goes to
+    *told* (when >= 0) just before the filter: after it, even a write may wait on the
+    listener nobody holds yet."""
     kernel.prepare()
     if abi.current().available:
         domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
@@ -149,8 +152,10 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> 
             plan.actions[BY_ARCH[arch][name]] = strict.actions[BY_ARCH[arch][name]]
     for name in ("execve", "execveat"):  # always seen: they mark where the program starts
         plan.actions[BY_ARCH[arch][name]] = TRAP
-    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
-                          all_threads=False, listener=True)
+    code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+    if told >= 0:
+        os.write(told, b".")
+    return kernel.install(code, all_threads=False, listener=True)
 
 
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
@@ -658,15 +663,33 @@ def _record(listener: int, recording: Recording, arch: str) -> None:
 
 
 class Recorder:
-    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`)."""
+    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`).
+
+    Made in the parent before it forks: the child's :meth:`confine` says through a pipe
+    made here (both ends close at exec) when its filter is about to go on, so that
+    :meth:`watch` looks for the listener then, not all through the child's set-up."""
+
+    def __init__(self) -> None:
+        self._told: tuple[int, int] | None = os.pipe()
 
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
-        confine(promises, granted)
+        confine(promises, granted, self._told[1] if self._told is not None else -1)
 
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
               python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
         try:
-            fd = supervise.find_listener(pid)
+            fd = None
+            if self._told is not None:
+                told, mine = self._told
+                self._told = None
+                os.close(mine)  # else the pipe would not close when the child ends
+                try:
+                    if supervise.told_listener(pid, told, want=False) is not None:
+                        fd = supervise.find_listener(pid)
+                finally:
+                    os.close(told)
+            else:
+                fd = supervise.find_listener(pid)
             if fd is None:
                 return [], []  # the child ended before confining itself: its status says why
             listener = supervise.take_listener(pid, fd)

@@ -301,9 +301,10 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             _say(text)
 
 
-def told_listener(pid: int, told: int, timeout: float = 10.0) -> int | None:
+def told_listener(pid: int, told: int, timeout: float = 10.0, *, want: bool = True) -> int | None:
     """The number of child *pid*'s listener as the child wrote it to *told* (the read end
-    of a pipe whose other end only the child holds), once it is checked to be one.
+    of a pipe whose other end only the child holds), once it is checked to be one; with
+    *want* False, 0 once the child wrote anything (it is about to have one).
 
     None when the child ends or execs (the pipe closes) or *timeout* passes first."""
     poller = select.poll()
@@ -311,7 +312,10 @@ def told_listener(pid: int, told: int, timeout: float = 10.0) -> int | None:
     if not poller.poll(timeout * 1000):
         return None
     try:
-        fd = int(os.read(told, 16) or b"-1")
+        said = os.read(told, 16)
+        if not want:
+            return 0 if said else None
+        fd = int(said or b"-1")
         if fd >= 0 and os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:seccomp notify":
             return fd
     except (OSError, ValueError):
