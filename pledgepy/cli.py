@@ -18,7 +18,7 @@ import os
 import sys
 
 from . import api, outlet
-from .command import discover, limits, loader, options, run
+from .command import discover, elf, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             from .learn import run as learn_run
 
             return learn_run.main(opts, path)
+    elf.remember()  # the parent reads the program and NSS modules; the child again
     try:
         job, asked = _job(opts)
     except (ValueError, TypeError, KeyError) as exc:

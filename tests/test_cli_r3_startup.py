@@ -110,3 +110,23 @@ def test_the_loader_cache_is_read_lazily_and_completely() -> None:
     assert every and all(sorted(got.get(k)) == sorted(v) for k, v in every.items())
     assert got.get("libnot-a-library-pledgepy.so") == ()
     assert elf.cache("/nonexistent-pledgepy").get("libc.so.6") == ()
+
+
+def test_remembered_reads_give_the_same_plans() -> None:
+    # elf.remember(): the command's child reuses what its parent read (a fresh process:
+    # the memo lasts for the rest of it)
+    code = """
+import sys
+from pledgepy.command import discover, elf, loader
+P = frozenset({"stdio", "rpath", "prot_exec", "exec"})
+progs = ["/bin/true", "/bin/ls", "/bin/sh", sys.executable]
+before = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+elf.remember()
+assert elf.cache() is elf.cache()
+after = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+again = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+print(before == after == again)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, check=False)
+    assert r.stdout.strip() == "True", r.stderr
