@@ -101,10 +101,13 @@ def library() -> str:
 
 
 def _library() -> str:
-    from importlib.machinery import EXTENSION_SUFFIXES
-
-    path = next((p for p in (os.path.join(_NATIVE, "_shim" + s) for s in EXTENSION_SUFFIXES)
-                 if os.path.exists(p)), None)
+    # this interpreter's build first (importlib.machinery's suffixes: ~0.5 ms of start-up)
+    try:
+        names = [n for n in os.listdir(_NATIVE) if n.startswith("_shim.") and n.endswith(".so")]
+    except OSError:
+        names = []
+    names.sort(key=lambda n: sys.implementation.cache_tag not in n)
+    path = os.path.join(_NATIVE, names[0]) if names else None
     if path is None:
         raise NativeBuildError("the pledge command's start-up shim (native/shim.c) is not built: "
                                "rebuild: pip install -e .")
