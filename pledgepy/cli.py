@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     finally:
         gc.enable()
+        elf.forget()  # a caller's next run reads its files afresh
 
 
 def _main(argv: list[str] | None) -> int:

@@ -46,6 +46,13 @@ def remember() -> None:
         _seen, _dirs = {}, {}
 
 
+def forget() -> None:
+    """Stop keeping (and drop) what :func:`remember` kept."""
+    global _seen, _dirs
+    _seen = _dirs = None
+    _cache.clear()
+
+
 def read(path: str) -> Elf | None:
     """The ELF facts of *path*, or None when it is not a readable 64-bit LE ELF."""
     if _seen is None:

@@ -270,6 +270,7 @@ class Recording:
         self.cwd_known = not audited & {"rpath"}
         self.cwds: dict[int, str] = {}
         self.ids: dict[int, list[_Key]] = {}  # C's id of a call -> the keys it counted
+        self._config: tuple[str, bytearray] | None = None
 
     def _proc(self, pid: int, program: str | None = None) -> _Process:
         proc = self.procs.get(pid)
@@ -278,7 +279,13 @@ class Recording:
         return proc
 
     def config(self, arch: str) -> bytearray:
-        """For C (pp_learn_loop): CONFIG int16 values per syscall number."""
+        """For C (pp_learn_loop): CONFIG int16 values per syscall number (made once: the
+        recorder makes it while the child sets itself up, before PROG's calls wait)."""
+        if self._config is None or self._config[0] != arch:
+            self._config = (arch, self._make_config(arch))
+        return self._config[1]
+
+    def _make_config(self, arch: str) -> bytearray:
         import array
 
         numbers = BY_ARCH[arch]
@@ -677,6 +684,18 @@ class Recorder:
 
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
               python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+        arch = kernel.arch() or "x86_64"
+        # made while the child sets itself up: after the go, PROG's calls wait for it
+        recording = Recording(arch, pid, promises, python)
+        if not python:
+            recording.config(arch)
+        try:
+            return self._watch(pid, go, recording, arch)
+        finally:
+            recording.close()
+
+    def _watch(self, pid: int, go: int, recording: Recording,
+               arch: str) -> tuple[list[Observation], list[Checkpoint]]:
         try:
             fd = None
             if self._told is not None:
@@ -696,12 +715,9 @@ class Recorder:
             os.write(go, b"x")
         finally:
             os.close(go)
-        arch = kernel.arch() or "x86_64"
-        recording = Recording(arch, pid, promises, python)
         try:
             record(listener, recording, arch)
         finally:
             os.close(listener)
-            recording.close()
         return recording.observations(), recording.checkpoints
 
