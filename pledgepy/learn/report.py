@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import shlex
-
 from ..promises import VOCABULARY
-from . import cover, paths
+from . import cover, dump, paths
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -32,15 +29,10 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
     return got[1]
 
 
-#: json.dumps's own encoder settings, made once: json.dumps builds its call each time,
-#: half the cost of thousands of small evidence rows.
-_ENCODER = json.JSONEncoder()
-
-
 def dumps(report: dict[str, Any]) -> str:
-    """*report* as JSON, one list item a line (json's C encoder: indent= is pure Python)."""
+    """*report* as JSON, one list item a line (:mod:`.dump`: no json module to import)."""
     parts = []
-    encode = _ENCODER.encode
+    encode = dump.value
     for key, value in report.items():
         if isinstance(value, list) and value:
             body = ",\n".join(["    " + encode(item) for item in value])
@@ -133,7 +125,7 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
         "unveil": [[p, v] for p, v in unveil],
         "evidence": evidence,
         "refused": refused,
-        "command": shlex.join([*words, *argv]),
+        "command": dump.join([*words, *argv]),
     }
     if first:
         report["first_needed"] = {p: first[p] for p in promises if p in first}
