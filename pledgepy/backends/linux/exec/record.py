@@ -573,8 +573,8 @@ def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
 def record_loop(listener: int, recording: Recording, arch: str) -> None:
     """:func:`record` without making any call wait for Python: a C loop in a thread
     of its own answers every call; Python records the new ones as they come."""
+    import _thread  # threading's import costs ~1.5 ms of start-up; a lock is the join
     import array
-    import threading
 
     lib, ffi = native.lib(), native.ffi()
     cfg_bytes = recording.config(arch)
@@ -582,13 +582,18 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     numbers = BY_ARCH[arch]
     ended: list[int] = []
 
-    def loop() -> None:  # the GIL is released for the whole call
-        ended.append(int(lib.pp_learn_loop(
-            listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
-            numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+    running = _thread.allocate_lock()
+    running.acquire()
 
-    thread = threading.Thread(target=loop, name="pledgepy-learn", daemon=True)
-    thread.start()
+    def loop() -> None:  # the GIL is released for the whole call
+        try:
+            ended.append(int(lib.pp_learn_loop(
+                listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
+                numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+        finally:
+            running.release()
+
+    _thread.start_new_thread(loop, ())
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
     view = ffi.buffer(out)
@@ -612,7 +617,7 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
             pass  # after an error here: the program still runs, its calls answered
-        thread.join()
+        running.acquire()  # the loop's thread has ended
     if ended and ended[0] < 0:
         raise OSError(-ended[0], f"reading the program's calls: {os.strerror(-ended[0])}")
     counts = ffi.new("uint64_t[]", max(ids, 1))
