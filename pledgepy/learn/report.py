@@ -77,7 +77,10 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
 def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
            audited: frozenset[str] | None, granted: frozenset[str]) -> dict[str, Any]:
     observations = merge(observations)
-    held = cover.minimal(_ways(o) for o in observations)
+    # a few shapes (Recording.observations: one needs object per shape) for thousands of
+    # calls: each looked at once; the list keeps the objects, so their ids stay theirs
+    shapes = {id(o.needs): o for o in observations}
+    held = cover.minimal(_ways(o) for o in shapes.values())
     if audited is not None:
         held = held | audited
     held = held | granted
@@ -88,13 +91,17 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
     refused: list[dict[str, Any]] = []
     used: dict[str, str] = {}
     ways_of: dict[frozenset[frozenset[str]], tuple[str, ...]] = {}
+    by_shape: dict[int, tuple[str, ...]] = {}
 
     def way(o: Observation) -> tuple[str, ...]:
         """The promises *o* is evidence for, in the manual's order (once per shape)."""
-        ways = _ways(o)
-        got = ways_of.get(ways)
+        got = by_shape.get(id(o.needs))
         if got is None:
-            got = ways_of[ways] = tuple(sorted(cover.way(ways, held), key=VOCABULARY.index))
+            ways = _ways(o)
+            got = ways_of.get(ways)
+            if got is None:
+                got = ways_of[ways] = tuple(sorted(cover.way(ways, held), key=VOCABULARY.index))
+            by_shape[id(o.needs)] = got
         return got
 
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
