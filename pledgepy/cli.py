@@ -235,8 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     finally:
-        gc.enable()
         elf.forget()  # a caller's next run reads its files afresh
+        _collect_from_now()
+        gc.unfreeze()  # a caller's objects are collectable again (as old ones)
+
+
+def _collect_from_now() -> None:
+    """Turn the collector back on without its first pass sweeping everything made since
+    it stopped (alive for good: ~6 ms for the learn recorder's 15,000 objects)."""
+    gc.freeze()  # into the permanent generation; the young count starts again at zero
+    gc.enable()
 
 
 def _main(argv: list[str] | None) -> int:
@@ -299,7 +307,7 @@ def _main(argv: list[str] | None) -> int:
             if fd >= 0:
                 os.close(fd)
         run.child(job, opts, supervisor, go_r)
-    gc.enable()  # the supervisor: it may run as long as the program
+    _collect_from_now()  # the supervisor: it may run as long as the program
     for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)
     if err >= 0:
