@@ -54,6 +54,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ...base import Observation
@@ -570,7 +571,8 @@ def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     return text
 
 
-def record_loop(listener: int, recording: Recording, arch: str) -> None:
+def record_loop(listener: int, recording: Recording, arch: str,
+                started: Callable[[], None] | None = None) -> None:
     """:func:`record` without making any call wait for Python: a C loop in a thread
     of its own answers every call; Python records the new ones as they come."""
     import _thread  # threading's import costs ~1.5 ms of start-up; a lock is the join
@@ -599,6 +601,8 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     view = ffi.buffer(out)
     ids = 0
     try:
+        if started is not None:
+            started()  # the loop is there to answer PROG's first call
         while True:
             n = lib.pp_learn_take(out, BATCH, arena, ARENA)
             if n == 0:
@@ -625,25 +629,30 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     recording.harvest(list(counts))
 
 
-def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
-    """Receive and continue calls until every process under the filter has gone."""
+def record(listener: int, recording: Recording, arch: str = "x86_64",
+           started: Callable[[], None] | None = None) -> None:
+    """Receive and continue calls until every process under the filter has gone;
+    *started* is called once the calls can be answered (the go for the child)."""
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # thousands of small records, no cycles: collections only cost time
     try:
-        _record(listener, recording, arch)
+        _record(listener, recording, arch, started)
     finally:
         if enabled:
             gc.enable()
 
 
-def _record(listener: int, recording: Recording, arch: str) -> None:
+def _record(listener: int, recording: Recording, arch: str,
+            started: Callable[[], None] | None = None) -> None:
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
     if not recording.python:
-        record_loop(listener, recording, arch)
+        record_loop(listener, recording, arch, started)
         return
+    if started is not None:
+        started()
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
@@ -687,6 +696,22 @@ class Recorder:
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted, self._told[1] if self._told is not None else -1)
 
+    def _listener(self, pid: int) -> int | None:
+        """The parent's copy of child *pid*'s listener, once it has one (None: it ended)."""
+        fd = None
+        if self._told is not None:
+            told, mine = self._told
+            self._told = None
+            os.close(mine)  # else the pipe would not close when the child ends
+            try:
+                if supervise.told_listener(pid, told, want=False) is not None:
+                    fd = supervise.find_listener(pid)
+            finally:
+                os.close(told)
+        else:
+            fd = supervise.find_listener(pid)
+        return None if fd is None else supervise.take_listener(pid, fd)
+
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
               python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
         arch = kernel.arch() or "x86_64"
@@ -701,28 +726,27 @@ class Recorder:
 
     def _watch(self, pid: int, go: int, recording: Recording,
                arch: str) -> tuple[list[Observation], list[Checkpoint]]:
-        try:
-            fd = None
-            if self._told is not None:
-                told, mine = self._told
-                self._told = None
-                os.close(mine)  # else the pipe would not close when the child ends
+        released: list[bool] = []
+
+        def release(ok: bool) -> None:
+            """Let the child exec (*ok*) or, closing *go* unwritten, exit; once."""
+            if not released:
+                released.append(ok)
                 try:
-                    if supervise.told_listener(pid, told, want=False) is not None:
-                        fd = supervise.find_listener(pid)
+                    if ok:
+                        os.write(go, b"x")
                 finally:
-                    os.close(told)
-            else:
-                fd = supervise.find_listener(pid)
-            if fd is None:
-                return [], []  # the child ended before confining itself: its status says why
-            listener = supervise.take_listener(pid, fd)
-            os.write(go, b"x")
-        finally:
-            os.close(go)
+                    os.close(go)
+
         try:
-            record(listener, recording, arch)
+            listener = self._listener(pid)
+            if listener is None:
+                return [], []  # the child ended before confining itself: its status says why
+            try:  # the go once the loop runs: PROG's first call does not wait for it to start
+                record(listener, recording, arch, lambda: release(True))
+            finally:
+                os.close(listener)
         finally:
-            os.close(listener)
+            release(False)
         return recording.observations(), recording.checkpoints
 
