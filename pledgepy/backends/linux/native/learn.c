@@ -436,9 +436,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         int answered = 0;
         if (!need_facts) {
             /* Only for a new row (an lstat saved a call), and after the call went on: its
-             * key does not depend on them, and a call that does not create (no O_CREAT,
-             * O_TMPFILE, creat) changes neither whether its path exists nor whether it
-             * is a directory; the report reads them as hints (a directory walked). */
+             * key does not depend on them. The report reads them only for open and
+             * openat (creat and O_CREAT/O_TMPFILE opens looked above, before the call),
+             * and an open that creates nothing changes neither whether its path exists
+             * nor whether it is a directory; for other calls they are not read. */
             pp_notif_continue(fd, req.id);
             answered = 1;
             facts = path_facts(paths, len);
