@@ -7,12 +7,13 @@ other, round after round), and reports the median wall time of each and the
 median of the paired differences against ``/bin/true`` of the same round. The
 ``pledge`` measured is the installed console script next to this interpreter.
 
-Part 2 is the breakdown: fresh interpreters (``python -I``, as the console
-script is not) time each step of the command as ``pledgepy.cli.main`` runs it
-(import, options, finding the program, loading the backend, the default unveil's
-discovery, Landlock rules, the filter, the supervisor's hand-over, exec and
-wait), medians over ``--rounds``. Steps in the forked child are timed there and
-sent up a pipe.
+Part 2 is the breakdown: fresh interpreters (``python -I``) run
+``pledgepy.cli.main`` itself on ``-p "stdio rpath" /bin/true`` with its steps
+wrapped in timers (import, options, finding the program, loading the backend,
+the narrowing checks, the default unveil's discovery, Landlock rules, the
+filters, the supervisor's hand-over, exec and wait), medians over ``--rounds``
+(half of Part 1's). Steps in the forked child are timed there and sent up a
+pipe; a step that runs more than once (``unveil()``, ``serve``) is summed.
 """
 
 from __future__ import annotations
@@ -81,64 +82,85 @@ def end_to_end(rounds: int) -> list[str]:
     return rows
 
 
-#: The steps of pledgepy.cli.main, timed; run with ``python -I`` in a fresh process.
+#: pledgepy.cli.main itself, its steps timed: run with ``python -I`` in a fresh process.
+#: Each wrapped function records (name, start, end) on the monotonic clock, which the
+#: forked child shares; the child sends its records up a pipe just before it execs.
 STEPS = r"""
 import os, sys, time
 T0 = time.perf_counter()
 marks = []
-def mark(name, since=[T0]):
-    now = time.perf_counter(); marks.append((name, now - since[0])); since[0] = now
-from pledgepy import cli
-from pledgepy.command import options, run
-mark("import pledgepy.cli")
-opts = cli._options(["-q", "-p", "stdio rpath", TRUE])
-mark("options")
-job, asked = cli._job(opts)
-mark("find PROG, ELF PT_INTERP")
-supervisor = cli.api.backend().exec_supervisor()
-mark("load the backend")
-r, w = os.pipe(); go_r, go_w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(r); os.close(go_w)
-    sub = []
-    def cmark(name, since=[time.perf_counter()]):
-        now = time.perf_counter(); sub.append((name, now - since[0])); since[0] = now
-    from pledgepy.command import discover, limits
-    plan = discover.plan(job.path, job.argv, job.promises)
-    cmark("child: discovery (ELF, ld.so.cache, stat)")
-    for where, perms in plan.rules:
-        cli.api.unveil(where, perms)
-    cmark(f"child: {len(plan.rules)} unveil() calls")
-    limits.drop_capabilities(); limits.close_inherited()
-    cmark("child: drop capabilities, close fds")
-    cli.api.lock_unveil_for(job.promises, strict=False, quiet=True, then_exec=True)
-    cmark("child: lock unveil (Landlock ruleset)")
-    supervisor.confine(job.promises)
-    cmark("child: compile + install the filter")
-    os.write(w, repr(sub).encode()); os.close(w)
-    os.read(go_r, 1)
-    os.execv(job.path, job.argv)
-os.close(w); os.close(go_r)
-child = eval(os.read(r, 4096).decode() or "[]")
+def timed(mod, name, label):
+    real = getattr(mod, name)
+    def wrapper(*a, **k):
+        t = time.perf_counter()
+        try:
+            return real(*a, **k)
+        finally:
+            marks.append((label, t, time.perf_counter(), os.getpid()))
+    setattr(mod, name, wrapper)
+from pledgepy import api, cli
+from pledgepy.command import discover, limits, loader, run
+marks.append(("import pledgepy.cli", T0, time.perf_counter(), os.getpid()))
 t = time.perf_counter()
-supervisor.watch(pid, job.promises, "true", go_w)
-_, status = os.waitpid(pid, 0)
-marks += child
-marks.append(("parent: hand-over, exec, serve until exit, wait", time.perf_counter() - t))
-print(repr(marks))
+api.backend().exec_supervisor()
+marks.append(("load the backend", t, time.perf_counter(), os.getpid()))
+from pledgepy.backends.linux.exec import shim, supervise
+PARENT = os.getpid()
+for mod, name, label in [
+        (cli, "_options", "options"), (cli, "_job", "find PROG, is it dynamic"),
+        (loader, "keeps", "parent: may it narrow (loader.keeps)"),
+        (loader, "nss_modules", "parent: NSS modules to preload"),
+        (shim, "library", "parent: the shim's build check"),
+        (discover, "plan", "child: discovery (ELF closure, loader cache)"),
+        (api, "unveil", "child: unveil() calls"),
+        (limits, "drop_capabilities", "child: drop capabilities"),
+        (limits, "close_inherited", "child: close inherited fds"),
+        (shim, "environment", "child: the shim's filter (compile, memfd)"),
+        (api, "lock_unveil_for", "child: lock unveil (Landlock ruleset)"),
+        (supervise, "confine", "child: compile + install the opening filter"),
+        (supervise, "told_listener", "parent: wait for the child's listener"),
+        (supervise, "serve", "parent: serve (exec, loader, shim's READY; then to exit)"),
+        (shim, "filter_of", "parent: read the shim's filter"),
+        (shim, "adopt_orphans", "parent: become the subreaper"),
+        (supervise, "find_listener", "parent: find the shim's listener"),
+        (shim, "_forged", "parent: check the shim's filter (ptrace)"),
+        (shim, "_narrowed", "parent: the shim's NARROWED")]:
+    timed(mod, name, label)
+real_fork, real_execv = os.fork, os.execv
+r, w = os.pipe()
+def fork():
+    t = time.perf_counter()
+    pid = real_fork()
+    marks.append(("fork" if pid else "child: fork returns", t, time.perf_counter(), os.getpid()))
+    return pid
+def execv(path, argv):
+    marks.append(("child: exec", time.perf_counter(), time.perf_counter(), os.getpid()))
+    os.write(w, repr([m for m in marks if m[3] != PARENT]).encode())
+    real_execv(path, argv)
+os.fork, os.execv = fork, execv
+t = time.perf_counter()
+rc = cli.main(["-q", "-p", "stdio rpath", TRUE])
+marks.append(("cli.main, all of it", t, time.perf_counter(), PARENT))
+os.close(w)
+marks += eval(os.read(r, 1 << 16).decode() or "[]")  # our own child's repr
+calls = {}
+for name, a, b, _ in marks:  # several unveil() calls, two serve()s: summed
+    calls[name] = calls.get(name, 0.0) + (b - a)
+print(repr(sorted(calls.items(), key=lambda kv: min(a for n, a, _, _ in marks if n == kv[0]))))
+sys.exit(rc)
 """
 
 
 def breakdown(rounds: int) -> list[str]:
     got: dict[str, list[float]] = {}
     code = f"TRUE = {TRUE!r}\n" + STEPS
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(rounds):
         out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
-                             check=True).stdout
+                             check=True, env=env).stdout
         for name, took in eval(out):  # our own child's repr of (str, float) pairs
             got.setdefault(name, []).append(took)
-    rows = ["| step (fresh `python -I`) | median |", "|---|---|"]
+    rows = ["| step (fresh `python -I`, in the order they start) | median |", "|---|---|"]
     rows += [f"| {name} | {statistics.median(v) * 1e3:.2f} ms |" for name, v in got.items()]
     return rows
 

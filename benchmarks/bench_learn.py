@@ -1,6 +1,7 @@
 """Learn-mode slowdown: the same run plain and under ``pledge --learn``, medians.
 
     python3 benchmarks/bench_learn.py [--runs 5] [--files 5000] [--reads 100000]
+                                      [--installed] [--compare OTHER/bin/python]
 
 The fixed cost (``true``), then two syscall-heavy runs: ``tar cf`` of a tree
 of FILES small files (into a file: to /dev/null GNU tar reads nothing), and a
@@ -9,6 +10,11 @@ condition runs RUNS times, alternating; the table gives median wall times and
 their ratio, and the median CPU time (user + system, the run and the recorder
 together), which a machine shared with other jobs disturbs less than the
 wall clock. Prints markdown for benchmarks/RESULTS.md.
+
+By default the source tree is timed (PYTHONPATH); ``--installed`` times the package
+installed for this interpreter instead, and ``--compare PYTHON`` adds, in the same
+alternating runs, ``--learn`` through another interpreter's installed package (an
+older version, say), as a last column.
 """
 
 from __future__ import annotations
@@ -43,12 +49,13 @@ def _tree(root: Path, files: int) -> None:
     (root / "reads.py").write_text(READS)
 
 
-def _time(argv: list[str], cwd: Path) -> tuple[float, float]:
+def _time(argv: list[str], cwd: Path, tree: bool = True) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the run and everything it started)."""
     # bytecode caches allowed, as in an installed copy (CI sets PYTHONDONTWRITEBYTECODE,
     # which makes every start compile the recorder's modules again)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT)
+    if tree:
+        env["PYTHONPATH"] = str(ROOT)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
@@ -64,8 +71,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--reads", type=int, default=100000)
+    ap.add_argument("--installed", action="store_true",
+                    help="time the installed package, not the source tree")
+    ap.add_argument("--compare", metavar="PYTHON",
+                    help="also --learn through this interpreter's installed package")
     opts = ap.parse_args()
-    learn = [sys.executable, "-m", "pledgepy", "--learn", "--json", "-o", "/dev/null"]
+    tree = not opts.installed
+    flags = ["-m", "pledgepy", "--learn", "--json", "-o", "/dev/null"]
+    learn = [sys.executable, *flags]
+    other = [opts.compare, *flags] if opts.compare else None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _tree(work, opts.files)
@@ -75,24 +89,37 @@ def main() -> None:
             f"python: {opts.reads} small file reads":
                 [sys.executable, "reads.py", str(opts.reads), "small"],
         }
+        extra = (" --installed" if opts.installed else "") + \
+            (f" --compare {opts.compare}" if opts.compare else "")
         print(f"Command: `python3 benchmarks/bench_learn.py --runs {opts.runs} --files "
-              f"{opts.files} --reads {opts.reads}`. Machine: {platform.platform()}, "
-              f"{os.cpu_count()} CPUs, Python {platform.python_version()}.\n")
+              f"{opts.files} --reads {opts.reads}{extra}`. Machine: {platform.platform()}, "
+              f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load "
+              f"{os.getloadavg()[0]:.1f}.\n")
         print("| run | plain (median s) | --learn (median s) | ratio | CPU plain | CPU --learn "
-              "| CPU ratio |")
-        print("|---|---|---|---|---|---|---|")
+              "| CPU ratio |" + (" compared: --learn (median s, ratio) | compared: CPU (median s, "
+                                   "ratio) |" if other else ""))
+        print("|---|---|---|---|---|---|---|" + ("---|---|" if other else ""))
         for name, argv in cases.items():
-            _time([*learn, *argv], work)  # warm: caches, bytecode
-            plain, learned = [], []
+            _time([*learn, *argv], work, tree)  # warm: caches, bytecode
+            if other:
+                _time([*other, *argv], work, False)
+            plain, learned, compared = [], [], []
             for _ in range(opts.runs):
                 plain.append(_time(argv, work))
-                learned.append(_time([*learn, *argv], work))
+                learned.append(_time([*learn, *argv], work, tree))
+                if other:
+                    compared.append(_time([*other, *argv], work, False))
             p, q = (statistics.median(w for w, _ in plain),
                     statistics.median(w for w, _ in learned))
             pc, qc = (statistics.median(c for _, c in plain),
                       statistics.median(c for _, c in learned))
+            tail = ""
+            if other:
+                o = statistics.median(w for w, _ in compared)
+                oc = statistics.median(c for _, c in compared)
+                tail = f" {o:.3f}, {o / p:.2f}× | {oc:.3f}, {oc / max(pc, 1e-3):.2f}× |"
             print(f"| {name} | {p:.3f} | {q:.3f} | {q / p:.2f}× | {pc:.3f} | {qc:.3f} "
-                  f"| {qc / max(pc, 1e-3):.2f}× |", flush=True)
+                  f"| {qc / max(pc, 1e-3):.2f}× |{tail}", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ if sys.argv[1:2] == ["learn"]:
 
     sys.exit(learn(sys.argv[2:]))
 
+import gc  # noqa: E402
+
+gc.disable()  # until the fork (pledgepy.cli.main says why)
 from .cli import main  # noqa: E402
 
 sys.exit(main())

@@ -4,6 +4,7 @@ imports none of what it does not need."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -51,7 +52,8 @@ def test_sizes_and_counts() -> None:
 
 #: Modules a plain run must not import in the command's own process (cost, and nothing
 #: it needs): argparse, subprocess, re (the console script itself imports re), typing, ...
-AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", "pathlib")
+AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", "pathlib",
+           "re", "enum", "signal", "contextlib", "collections", "functools")
 
 
 def test_a_run_imports_nothing_it_does_not_need() -> None:
@@ -59,6 +61,21 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
     paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     code = (f"import sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
             "rc = cli.main(['-q', '-p', 'stdio rpath', '/bin/true'])\n"
+            f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_the_console_script_imports_nothing_it_does_not_need() -> None:
+    # the installed script itself (pip's generated ones import re, and re enum)
+    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    assert script is not None
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import sys\nsys.path[:0] = {paths!r}\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', "
+            f"'/bin/true']\ntry:\n    exec(compile(open({script!r}).read(), {script!r}, 'exec'), "
+            "{'__name__': '__main__'})\nexcept SystemExit as e:\n    rc = e.code\n"
             f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                        text=True, cwd=ROOT, timeout=60, check=False)
@@ -93,3 +110,44 @@ def test_the_loader_cache_is_read_lazily_and_completely() -> None:
     assert every and all(sorted(got.get(k)) == sorted(v) for k, v in every.items())
     assert got.get("libnot-a-library-pledgepy.so") == ()
     assert elf.cache("/nonexistent-pledgepy").get("libc.so.6") == ()
+
+
+def test_remembered_reads_give_the_same_plans() -> None:
+    # elf.remember(): the command's child reuses what its parent read (a fresh process:
+    # the memo lasts for the rest of it)
+    code = """
+import sys
+from pledgepy.command import discover, elf, loader
+P = frozenset({"stdio", "rpath", "prot_exec", "exec"})
+progs = ["/bin/true", "/bin/ls", "/bin/sh", sys.executable]
+before = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+elf.remember()
+assert elf.cache() is elf.cache()
+after = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+again = [discover.plan(p, [p], P).rules for p in progs], loader.nss_modules()
+elf.forget()
+print(before == after == again, elf.read("/bin/true") is not elf.read("/bin/true"))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, check=False)
+    assert r.stdout.strip() == "True True", r.stderr
+
+
+def test_the_command_does_not_collect_garbage_before_the_fork() -> None:
+    # start-up makes no garbage cycles; its collections cost milliseconds (and copied
+    # pages in the child). The supervisor collects again after the fork.
+    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    assert script is not None
+    code = (f"import gc, os, sys\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', '/bin/true']\n"
+            f"body = compile(open({script!r}).read(), {script!r}, 'exec')\n"
+            "n, forked = [0], [False]\n"
+            "os.register_at_fork(before=lambda: forked.__setitem__(0, True))\n"
+            "gc.callbacks.append(lambda phase, info: phase == 'start' and not forked[0]"
+            " and n.__setitem__(0, n[0] + 1))\n"
+            "gc.collect()\n"  # the counters start at zero, as the script's own would
+            "try:\n    exec(body, {'__name__': '__main__'})\nexcept SystemExit as e:\n"
+            "    rc = e.code\nprint(n[0], gc.isenabled()); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "True"], r.stdout  # 1: the gc.collect() above

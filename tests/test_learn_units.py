@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pledgepy.learn import cover, paths
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pledgepy.learn import cover, dump, paths
 
 
 def ways(*alternatives: str) -> frozenset[frozenset[str]]:
@@ -61,3 +64,46 @@ def test_what_the_command_adds_is_left_out(tmp_path: Path) -> None:
     (tmp_path / "lib" / "x.so").write_text("x")
     used = {str(tmp_path / "lib" / "x.so"): "r", str(tmp_path / "lib"): "r/"}
     assert paths.collapse(used, {str(tmp_path / "lib"): "r"}) == []
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text() | st.integers() | st.booleans() | st.none(), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(_JSON)
+@settings(max_examples=400, deadline=None)
+def test_the_report_writes_json_as_json_dumps(v: object) -> None:
+    import json
+
+    assert dump.value(v) == json.dumps(v)
+
+
+@given(st.lists(st.text(), max_size=6))
+@settings(max_examples=400, deadline=None)
+def test_the_report_quotes_words_as_shlex(words: list[str]) -> None:
+    import shlex
+
+    assert dump.join(words) == shlex.join(words)
+
+
+def test_a_learn_run_imports_neither_json_nor_re() -> None:
+    import subprocess
+    import sys
+    import sysconfig
+
+    from tests.childproc import ROOT
+
+    # -S: site's .pth files (an editable install's finder) import what learn does not
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
+            "rc = cli.main(['--learn', '--json', '-o', '/dev/null', '/bin/true'])\n"
+            # (enum: native/tables.py's socket import, the backend's)
+            "print(sorted(m for m in ('json', 're', 'shlex', 'typing') "
+            "if m in sys.modules)); sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout

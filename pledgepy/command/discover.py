@@ -105,7 +105,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
 
     def add(where: str, perms: str) -> None:
         if os.path.exists(where):
-            real = os.path.realpath(where)
+            real = resolver.real(where)
             rules[real] = "".join(sorted(set(rules.get(real, "")) | set(perms), key="rwxc".index))
 
     resolver = elf.Resolver(environ.get("LD_LIBRARY_PATH", ""))
@@ -113,9 +113,9 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
     dynamic = False
     for file, args in chain(path, argv):
         add(file, "rx")
-        for where, perms in PROGRAM_FILES.get(os.path.basename(os.path.realpath(file)), ()):
+        for where, perms in PROGRAM_FILES.get(os.path.basename(resolver.real(file)), ()):
             add(where, perms)
-        info = resolver.elf(os.path.realpath(file))
+        info = resolver.elf(resolver.real(file))
         if info is not None:
             roots.append(file)
             if info.interp:

@@ -31,8 +31,38 @@ class Elf:
         self.runpath = runpath
 
 
+#: What this process read, once :func:`remember` was called: file -> facts, directory ->
+#: its real path, and the loader cache.
+_seen: dict[str, Elf | None] | None = None
+_dirs: dict[str, str] | None = None
+_cache: list[Cache] = []
+
+
+def remember() -> None:
+    """Keep what is read for the rest of this process: the pledge command's parent reads
+    the program and the NSS modules' libraries, and its child (forked) the same again."""
+    global _seen, _dirs
+    if _seen is None:
+        _seen, _dirs = {}, {}
+
+
+def forget() -> None:
+    """Stop keeping (and drop) what :func:`remember` kept."""
+    global _seen, _dirs
+    _seen = _dirs = None
+    _cache.clear()
+
+
 def read(path: str) -> Elf | None:
     """The ELF facts of *path*, or None when it is not a readable 64-bit LE ELF."""
+    if _seen is None:
+        return _read(path)
+    if path not in _seen:
+        _seen[path] = _read(path)
+    return _seen[path]
+
+
+def _read(path: str) -> Elf | None:
     try:
         with open(path, "rb") as f:
             data = f.read(64)
@@ -129,7 +159,25 @@ class Cache:
 
 def cache(path: str = CACHE) -> Cache:
     """The loader cache at *path* (empty when unreadable or not glibc's new format)."""
-    return Cache(path)
+    if _seen is None or path != CACHE:
+        return Cache(path)
+    if not _cache:
+        _cache.append(Cache(path))
+    return _cache[0]
+
+
+def realpath(path: str, dirs: dict[str, str]) -> str:
+    """os.path.realpath(*path*), its directory's answer kept in *dirs*: the libraries and
+    files of a plan share a few directories, and realpath lstat()s every component."""
+    full = os.path.abspath(path)
+    head, tail = os.path.split(full)
+    if not tail:
+        return os.path.realpath(full)
+    real = dirs.get(head)
+    if real is None:
+        real = dirs[head] = os.path.realpath(head)
+    out = os.path.join(real, tail)
+    return os.path.realpath(out) if os.path.islink(out) else out
 
 
 def _expand(entry: str, origin: str) -> str:
@@ -149,7 +197,12 @@ class Resolver:
     def __init__(self, library_path: str = "") -> None:
         self.library_path = tuple(p for p in library_path.split(":") if p)
         self.cached = cache()
-        self.seen: dict[str, Elf | None] = {}
+        self.seen: dict[str, Elf | None] = {} if _seen is None else _seen
+        self.dirs: dict[str, str] = {} if _dirs is None else _dirs
+
+    def real(self, path: str) -> str:
+        """*path*'s real path (:func:`realpath`)."""
+        return realpath(path, self.dirs)
 
     def elf(self, path: str) -> Elf | None:
         if path not in self.seen:
@@ -174,7 +227,7 @@ class Resolver:
     def closure(self, roots: list[str]) -> set[str]:
         """Every library the loader maps for *roots*, transitively (real paths)."""
         out: set[str] = set()
-        todo: list[tuple[str, tuple[str, ...]]] = [(os.path.realpath(r), ()) for r in roots]
+        todo: list[tuple[str, tuple[str, ...]]] = [(self.real(r), ()) for r in roots]
         done: set[str] = set()
         while todo:
             path, inherited = todo.pop()
@@ -188,7 +241,7 @@ class Resolver:
             rpath = (*(_expand(d, origin) for d in info.rpath), *inherited)
             for name in info.needed:
                 for lib in self.find(name, path, info, rpath):
-                    real = os.path.realpath(lib)
+                    real = self.real(lib)
                     out.add(real)
                     todo.append((real, rpath))
         return out

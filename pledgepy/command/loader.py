@@ -79,7 +79,7 @@ def nss_modules(path: str = NSSWITCH) -> list[str]:
     resolver = elf.Resolver()
     roots = [p for svc in services for p in resolver.cached.get(f"libnss_{svc}.so.2", ())
              if os.path.exists(p)]
-    return sorted({os.path.realpath(p) for p in (*roots, *resolver.closure(roots))})
+    return sorted({resolver.real(p) for p in (*roots, *resolver.closure(roots))})
 
 
 def _without_actions(text: str) -> str:

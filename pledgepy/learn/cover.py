@@ -9,10 +9,10 @@ trying promises in the manual's order so the weaker word wins a tie.
 from __future__ import annotations
 
 from itertools import combinations
-from typing import TYPE_CHECKING
 
 from ..promises import VOCABULARY
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from collections.abc import Iterable
 

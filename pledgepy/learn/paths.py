@@ -30,6 +30,15 @@ def letters(text: str) -> str:
     return got
 
 
+def _lexists(path: str) -> bool:
+    """os.path.lexists without its wrapper's cost (one call per path the run used)."""
+    try:
+        os.lstat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _up(path: str) -> str:
     """os.path.dirname of a normalised absolute path, without its general cost."""
     return path[:path.rfind("/")] or "/"
@@ -55,7 +64,7 @@ def _into_created(rules: dict[str, str]) -> dict[str, str]:
     the path may not exist when the policy is applied, and a rule needs it to."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
-        parent = os.path.dirname(path)
+        parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
             out[parent] = letters(out[parent] + out.pop(path))
     return out
@@ -65,7 +74,7 @@ def _fold(rules: dict[str, str]) -> dict[str, str]:
     """One pass of folding read-only siblings into their directory."""
     groups: dict[tuple[str, str], list[str]] = {}
     for path, perms in rules.items():
-        parent = os.path.dirname(path)
+        parent = _up(path)
         if perms == "r" and parent != "/":  # programs run (x) stay one by one
             groups.setdefault((parent, perms), []).append(path)
     out = dict(rules)
@@ -82,13 +91,16 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None) -> list[
     directory read), without what *given* (the rules the command adds itself) covers."""
     rules: dict[str, str] = {}
     for path, perms in used.items():
-        if not os.path.lexists(path):
+        if not _lexists(path):
             if not set(perms) & set("wc"):
                 continue  # a missing file that was only looked for
-            while not os.path.lexists(path) and path != "/":
+            while not _lexists(path) and path != "/":
                 path = os.path.dirname(path)  # written where the run later removed
-        if letters(perms) and path != "/":
-            rules[path] = letters(rules.get(path, "") + perms)
+        if path != "/":
+            have = rules.get(path)
+            got = letters(perms if have is None else have + perms)
+            if got:
+                rules[path] = got
     while True:
         folded = _prune(_fold(_prune(_into_created(rules))))
         if folded == rules:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shlex
-from typing import TYPE_CHECKING, Any
-
 from ..promises import VOCABULARY
-from . import cover, paths
+from . import cover, dump, paths
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..backends.base import Observation
 
 #: Evidence lines shown per promise in the text report (JSON has them all).
@@ -31,14 +30,15 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
 
 
 def dumps(report: dict[str, Any]) -> str:
-    """*report* as JSON, one list item a line (json's C encoder: indent= is pure Python)."""
+    """*report* as JSON, one list item a line (:mod:`.dump`: no json module to import)."""
     parts = []
+    encode = dump.value
     for key, value in report.items():
         if isinstance(value, list) and value:
-            body = ",\n".join("    " + json.dumps(item) for item in value)
-            parts.append(f"  {json.dumps(key)}: [\n{body}\n  ]")
+            body = ",\n".join(["    " + encode(item) for item in value])
+            parts.append(f"  {encode(key)}: [\n{body}\n  ]")
         else:
-            parts.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+            parts.append(f"  {encode(key)}: {encode(value)}")
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
@@ -77,7 +77,10 @@ def build(observations: list[Observation], argv: list[str], given: dict[str, str
 def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
            audited: frozenset[str] | None, granted: frozenset[str]) -> dict[str, Any]:
     observations = merge(observations)
-    held = cover.minimal(_ways(o) for o in observations)
+    # a few shapes (Recording.observations: one needs object per shape) for thousands of
+    # calls: each looked at once; the list keeps the objects, so their ids stay theirs
+    shapes = {id(o.needs): o for o in observations}
+    held = cover.minimal(_ways(o) for o in shapes.values())
     if audited is not None:
         held = held | audited
     held = held | granted
@@ -87,13 +90,18 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
         for p in VOCABULARY if p in granted]
     refused: list[dict[str, Any]] = []
     used: dict[str, str] = {}
-    ways_of: dict[frozenset[frozenset[str]], frozenset[str]] = {}
+    ways_of: dict[frozenset[frozenset[str]], tuple[str, ...]] = {}
+    by_shape: dict[int, tuple[str, ...]] = {}
 
-    def way(o: Observation) -> frozenset[str]:
-        ways = _ways(o)
-        got = ways_of.get(ways)
+    def way(o: Observation) -> tuple[str, ...]:
+        """The promises *o* is evidence for, in the manual's order (once per shape)."""
+        got = by_shape.get(id(o.needs))
         if got is None:
-            got = ways_of[ways] = cover.way(ways, held)
+            ways = _ways(o)
+            got = ways_of.get(ways)
+            if got is None:
+                got = ways_of[ways] = tuple(sorted(cover.way(ways, held), key=VOCABULARY.index))
+            by_shape[id(o.needs)] = got
         return got
 
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
@@ -101,7 +109,7 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
                "program": o.program, "pid": o.pid, "where": o.where}
         if not o.needs:
             refused.append(row)
-        for promise in sorted(way(o), key=VOCABULARY.index):
+        for promise in way(o):
             evidence.append({"promise": promise, **row})
         if o.path is not None and o.access:
             used[o.path] = used.get(o.path, "") + o.access
@@ -124,7 +132,7 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
         "unveil": [[p, v] for p, v in unveil],
         "evidence": evidence,
         "refused": refused,
-        "command": shlex.join([*words, *argv]),
+        "command": dump.join([*words, *argv]),
     }
     if first:
         report["first_needed"] = {p: first[p] for p in promises if p in first}

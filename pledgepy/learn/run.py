@@ -8,9 +8,7 @@ The report goes to stderr (or ``-o FILE``): the program's stdout stays its own.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING, Any
 
 from .. import api
 from ..command import elf
@@ -28,10 +26,16 @@ def _interpreter(path: str) -> str | None:
     info = elf.read(path)
     return info.interp if info is not None else None
 
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     import argparse
+    import signal
+    from typing import Any
 
     from ..backends.base import Checkpoint, ExecRecorder, Observation
+else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
+    import _signal as signal
 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 

@@ -55,6 +55,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ...base import Observation
@@ -137,9 +138,12 @@ SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) |
     "chdir", "fchdir"}
 
 
-def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> int:
+def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
+            told: int = -1) -> int:
     """In the child, just before exec: every call *promises* refuse goes to the listener,
-    except those *granted* allows whose path does not matter to unveil."""
+    except those *granted* allows whose path does not matter to unveil. A byte goes to
+    *told* (when >= 0) just before the filter: after it, even a write may wait on the
+    listener nobody holds yet."""
     kernel.prepare()
     if abi.current().available:
         domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
@@ -150,8 +154,10 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset()) -> 
             plan.actions[BY_ARCH[arch][name]] = strict.actions[BY_ARCH[arch][name]]
     for name in ("execve", "execveat"):  # always seen: they mark where the program starts
         plan.actions[BY_ARCH[arch][name]] = TRAP
-    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
-                          all_threads=False, listener=True)
+    code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+    if told >= 0:
+        os.write(told, b".")
+    return kernel.install(code, all_threads=False, listener=True)
 
 
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
@@ -280,6 +286,7 @@ class Recording:
         self.cwd_known = not audited & {"rpath"}
         self.cwds: dict[int, str] = {}
         self.ids: dict[int, list[_Key]] = {}  # C's id of a call -> the keys it counted
+        self._config: tuple[str, bytearray] | None = None
 
     def _proc(self, pid: int, program: str | None = None) -> _Process:
         proc = self.procs.get(pid)
@@ -288,7 +295,13 @@ class Recording:
         return proc
 
     def config(self, arch: str) -> bytearray:
-        """For C (pp_learn_loop): CONFIG int16 values per syscall number."""
+        """For C (pp_learn_loop): CONFIG int16 values per syscall number (made once: the
+        recorder makes it while the child sets itself up, before PROG's calls wait)."""
+        if self._config is None or self._config[0] != arch:
+            self._config = (arch, self._make_config(arch))
+        return self._config[1]
+
+    def _make_config(self, arch: str) -> bytearray:
         import array
 
         numbers = BY_ARCH[arch]
@@ -576,11 +589,12 @@ def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     return text
 
 
-def record_loop(listener: int, recording: Recording, arch: str) -> None:
+def record_loop(listener: int, recording: Recording, arch: str,
+                started: Callable[[], None] | None = None) -> None:
     """:func:`record` without making any call wait for Python: a C loop in a thread
     of its own answers every call; Python records the new ones as they come."""
+    import _thread  # threading's import costs ~1.5 ms of start-up; a lock is the join
     import array
-    import threading
 
     lib, ffi = native.lib(), native.ffi()
     cfg_bytes = recording.config(arch)
@@ -588,18 +602,25 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     numbers = BY_ARCH[arch]
     ended: list[int] = []
 
-    def loop() -> None:  # the GIL is released for the whole call
-        ended.append(int(lib.pp_learn_loop(
-            listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
-            numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+    running = _thread.allocate_lock()
+    running.acquire()
 
-    thread = threading.Thread(target=loop, name="pledgepy-learn", daemon=True)
-    thread.start()
+    def loop() -> None:  # the GIL is released for the whole call
+        try:
+            ended.append(int(lib.pp_learn_loop(
+                listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
+                numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+        finally:
+            running.release()
+
+    _thread.start_new_thread(loop, ())
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
     view = ffi.buffer(out)
     ids = 0
     try:
+        if started is not None:
+            started()  # the loop is there to answer PROG's first call
         while True:
             n = lib.pp_learn_take(out, BATCH, arena, ARENA)
             if n == 0:
@@ -618,7 +639,7 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
             pass  # after an error here: the program still runs, its calls answered
-        thread.join()
+        running.acquire()  # the loop's thread has ended
     if ended and ended[0] < 0:
         raise OSError(-ended[0], f"reading the program's calls: {os.strerror(-ended[0])}")
     counts = ffi.new("uint64_t[]", max(ids, 1))
@@ -626,25 +647,30 @@ def record_loop(listener: int, recording: Recording, arch: str) -> None:
     recording.harvest(list(counts))
 
 
-def record(listener: int, recording: Recording, arch: str = "x86_64") -> None:
-    """Receive and continue calls until every process under the filter has gone."""
+def record(listener: int, recording: Recording, arch: str = "x86_64",
+           started: Callable[[], None] | None = None) -> None:
+    """Receive and continue calls until every process under the filter has gone;
+    *started* is called once the calls can be answered (the go for the child)."""
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # thousands of small records, no cycles: collections only cost time
     try:
-        _record(listener, recording, arch)
+        _record(listener, recording, arch, started)
     finally:
         if enabled:
             gc.enable()
 
 
-def _record(listener: int, recording: Recording, arch: str) -> None:
+def _record(listener: int, recording: Recording, arch: str,
+            started: Callable[[], None] | None = None) -> None:
     lib, ffi = native.lib(), native.ffi()
     SYNC_WAKEUP[0] = int(lib.pp_notif_sync_wakeup(listener))  # best effort (Linux 6.6+)
     if not recording.python:
-        record_loop(listener, recording, arch)
+        record_loop(listener, recording, arch, started)
         return
+    if started is not None:
+        started()
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
@@ -676,27 +702,69 @@ def _record(listener: int, recording: Recording, arch: str) -> None:
 
 
 class Recorder:
-    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`)."""
+    """The learn mode's halves on Linux (see :class:`..base.ExecRecorder`).
+
+    Made in the parent before it forks: the child's :meth:`confine` says through a pipe
+    made here (both ends close at exec) when its filter is about to go on, so that
+    :meth:`watch` looks for the listener then, not all through the child's set-up."""
+
+    def __init__(self) -> None:
+        self._told: tuple[int, int] | None = os.pipe()
 
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
-        confine(promises, granted)
+        confine(promises, granted, self._told[1] if self._told is not None else -1)
+
+    def _listener(self, pid: int) -> int | None:
+        """The parent's copy of child *pid*'s listener, once it has one (None: it ended)."""
+        fd = None
+        if self._told is not None:
+            told, mine = self._told
+            self._told = None
+            os.close(mine)  # else the pipe would not close when the child ends
+            try:
+                if supervise.told_listener(pid, told, want=False) is not None:
+                    fd = supervise.find_listener(pid)
+            finally:
+                os.close(told)
+        else:
+            fd = supervise.find_listener(pid)
+        return None if fd is None else supervise.take_listener(pid, fd)
 
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
               python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
-        try:
-            fd = supervise.find_listener(pid)
-            if fd is None:
-                return [], []  # the child ended before confining itself: its status says why
-            listener = supervise.take_listener(pid, fd)
-            os.write(go, b"x")
-        finally:
-            os.close(go)
         arch = kernel.arch() or "x86_64"
+        # made while the child sets itself up: after the go, PROG's calls wait for it
         recording = Recording(arch, pid, promises, python)
+        if not python:
+            recording.config(arch)
         try:
-            record(listener, recording, arch)
+            return self._watch(pid, go, recording, arch)
         finally:
-            os.close(listener)
             recording.close()
+
+    def _watch(self, pid: int, go: int, recording: Recording,
+               arch: str) -> tuple[list[Observation], list[Checkpoint]]:
+        released: list[bool] = []
+
+        def release(ok: bool) -> None:
+            """Let the child exec (*ok*) or, closing *go* unwritten, exit; once."""
+            if not released:
+                released.append(ok)
+                try:
+                    if ok:
+                        os.write(go, b"x")
+                finally:
+                    os.close(go)
+
+        try:
+            listener = self._listener(pid)
+            if listener is None:
+                return [], []  # the child ended before confining itself: its status says why
+            try:  # the go once the loop runs: PROG's first call does not wait for it to start
+                record(listener, recording, arch, lambda: release(True))
+            finally:
+                os.close(listener)
+        finally:
+            release(False)
         return recording.observations(), recording.checkpoints
 

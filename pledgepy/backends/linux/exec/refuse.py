@@ -9,12 +9,16 @@ the supervisor's USER_NOTIF verdict, which ranks below them.
 
 from __future__ import annotations
 
-import signal
-
 from ..consts import PR_SET_PDEATHSIG
 from ..rules import Rule, one_of
 from ..seccomp.plan import ENOSYS, Action, Plan
 from ..syscalls import BY_ARCH
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    import signal
+else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
+    import _signal as signal
 
 #: (the call, how a message names it, why): violations under the command. One
 #: argument test each (the filter adds its negation to every rule of the syscall).

@@ -9,15 +9,12 @@ OpenBSD's penalty: SIGABRT, or ENOSYS under the ``error`` promise.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
 import select
-import signal
 import struct
 import sys
-from collections.abc import Callable
 
 from ....promises import bits
 from .. import native
@@ -30,6 +27,13 @@ from ..seccomp.plan import build
 from . import ttyopen
 from .answer import fstat_for, proc_stat_for
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
+    import _signal as signal
 
 
 def confine(promises: frozenset[str], *, opening: bool = False) -> int:
@@ -59,6 +63,7 @@ def find_listener(pid: int, timeout: float = 10.0) -> int | None:
     import time
 
     deadline = time.monotonic() + timeout
+    pause = 0.00005  # doubling to 0.5 ms: the shim's filter follows its READY in microseconds
     while time.monotonic() < deadline:
         try:
             for name in os.listdir(f"/proc/{pid}/fd"):
@@ -71,7 +76,8 @@ def find_listener(pid: int, timeout: float = 10.0) -> int | None:
             return None
         if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
             return None  # it ended (left unreaped for the caller)
-        time.sleep(0.0005)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.0005)
     return None
 
 
@@ -146,9 +152,11 @@ def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
         pidfd = os.pidfd_open(tgid)
     except (OSError, KeyError):
         if _waiting(listener, ident):  # still that thread: cannot tell, so make sure
-            with contextlib.suppress(OSError):
+            try:
                 os.kill(tid, signal.SIGKILL)
-                return tid, signal.SIGKILL
+            except OSError:
+                return None
+            return tid, signal.SIGKILL
         return None
     sent = None
     try:
@@ -175,9 +183,11 @@ def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
 
 def _say(text: str) -> None:
     """Write *text* to stderr, never failing: the penalty does not depend on it."""
-    with contextlib.suppress(OSError, ValueError):
+    try:
         sys.stderr.write(text)
         sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _name(tid: int, child: int, prog: str) -> str:
@@ -291,17 +301,46 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             _say(text)
 
 
+def told_listener(pid: int, told: int, timeout: float = 10.0, *, want: bool = True) -> int | None:
+    """The number of child *pid*'s listener as the child wrote it to *told* (the read end
+    of a pipe whose other end only the child holds), once it is checked to be one; with
+    *want* False, 0 once the child wrote anything (it is about to have one).
+
+    None when the child ends or execs (the pipe closes) or *timeout* passes first."""
+    poller = select.poll()
+    poller.register(told, select.POLLIN)
+    if not poller.poll(timeout * 1000):
+        return None
+    try:
+        said = os.read(told, 16)
+        if not want:
+            return 0 if said else None
+        fd = int(said or b"-1")
+        if fd >= 0 and os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:seccomp notify":
+            return fd
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class Supervisor:
-    """The pledge command's halves on Linux (see :class:`..base.ExecSupervisor`)."""
+    """The pledge command's halves on Linux (see :class:`..base.ExecSupervisor`).
+
+    Made in the parent before it forks: the child's :meth:`confine` tells :meth:`watch`
+    its listener through a pipe made here (both ends close at exec: PROG holds neither),
+    instead of the parent polling the child's descriptors while it sets itself up."""
 
     def __init__(self) -> None:
         self.penalties: dict[int, int] = {}
+        self._told: tuple[int, int] | None = os.pipe()
 
     def penalty(self, pid: int) -> int | None:
         return self.penalties.get(pid)
 
     def confine(self, promises: frozenset[str], after: frozenset[str] | None = None) -> None:
-        confine(promises, opening=after is not None)
+        listener = confine(promises, opening=after is not None)
+        if self._told is not None:  # stdio (every command's promises) allows the write
+            os.write(self._told[1], b"%d" % listener)
 
     def narrowing(self, after: frozenset[str], load: tuple[str, ...] = ()) -> None:
         from . import shim  # the shim's filter: made before -F could cut its memfd short
@@ -320,7 +359,16 @@ class Supervisor:
               after: frozenset[str] | None = None) -> None:
         code = None
         try:
-            fd = find_listener(pid)
+            if self._told is not None:
+                told, mine = self._told
+                self._told = None
+                os.close(mine)  # else the pipe would not close when the child ends
+                try:
+                    fd = told_listener(pid, told)
+                finally:
+                    os.close(told)
+            else:
+                fd = find_listener(pid)
             if fd is None:
                 return  # the child ended before confining itself: its status says why
             listener = take_listener(pid, fd)
@@ -342,8 +390,10 @@ class Supervisor:
             serve(listener, promises, prog, pid, self.penalties)
         except BaseException:
             # nobody would punish its violations now (they would answer ENOSYS)
-            with contextlib.suppress(OSError):
+            try:
                 os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
             raise
         finally:
             os.close(listener)

@@ -432,9 +432,18 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             pp_notif_continue(fd, req.id);
             continue;
         }
-        if (!need_facts)
-            facts = path_facts(paths, len);  /* only for a new row: an lstat saved a call */
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
+        int answered = 0;
+        if (!need_facts) {
+            /* Only for a new row (an lstat saved a call), and after the call went on: its
+             * key does not depend on them. The report reads them only for open and
+             * openat (creat and O_CREAT/O_TMPFILE opens looked above, before the call),
+             * and an open that creates nothing changes neither whether its path exists
+             * nor whether it is a directory; for other calls they are not read. */
+            pp_notif_continue(fd, req.id);
+            answered = 1;
+            facts = path_facts(paths, len);
+        }
         size_t l0 = len[0] < 0 ? 0 : (size_t)len[0] + 1, l1 = len[1] < 0 ? 0 : (size_t)len[1] + 1;
         struct qrec *r = malloc(sizeof *r + l0 + l1 + plen + 1);
         if (r) {
@@ -453,7 +462,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             memcpy(r->data + l0 + l1, program, plen);
             r->data[l0 + l1 + plen] = 0;
         }
-        pp_notif_continue(fd, req.id);  /* -ENOENT: the caller died meanwhile */
+        if (!answered)
+            pp_notif_continue(fd, req.id);  /* -ENOENT: the caller died meanwhile */
         if (r)
             queue(r);
     }

@@ -1,0 +1,72 @@
+"""JSON values and shell words for the learn report, without the json and shlex modules.
+
+Both import re (and re enum): ~7 ms of every ``pledge --learn`` run's start-up. The
+text is byte for byte what json.dumps (its default settings) and shlex.join write
+(tests/test_learn_units.py compares them).
+"""
+
+from __future__ import annotations
+
+try:  # the C function json.encoder itself uses
+    from _json import encode_basestring_ascii as _string
+except ImportError:  # pragma: no cover (a Python built without the accelerator)
+    from json.encoder import encode_basestring_ascii as _string
+
+_INFINITY = float("inf")
+#: What shlex.quote leaves unquoted (its [^\w@%+=:,./-] under re.ASCII).
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def _float(v: float) -> str:
+    if v != v:
+        return "NaN"
+    if v in (_INFINITY, -_INFINITY):
+        return "Infinity" if v > 0 else "-Infinity"
+    return float.__repr__(v)
+
+
+def _key(k: object) -> str:
+    if isinstance(k, str):
+        return str(_string(k))
+    if k is True or k is False or k is None:
+        return {True: '"true"', False: '"false"', None: '"null"'}[k]
+    if isinstance(k, int):
+        return f'"{int.__repr__(k)}"'
+    if isinstance(k, float):
+        return f'"{_float(k)}"'
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+def value(v: object) -> str:
+    """*v* as ``json.dumps(v)`` writes it."""
+    if isinstance(v, str):
+        return str(_string(v))
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return int.__repr__(v)
+    if isinstance(v, float):
+        return _float(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join([value(x) for x in v]) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join([f"{_key(k)}: {value(x)}" for k, x in v.items()]) + "}"
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+
+def quote(word: str) -> str:
+    """*word* as ``shlex.quote`` writes it."""
+    if not word:
+        return "''"
+    if all(c in _SAFE for c in word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def join(words: list[str]) -> str:
+    """*words* as ``shlex.join`` writes them."""
+    return " ".join(quote(w) for w in words)
