@@ -476,3 +476,16 @@ print('msg', 'openat("/etc/x-pledgepy", O_WRONLY|O_CREAT) needs "wpath cpath"' i
         assert "msg True" in r.stdout and "rc 1 ['True']" in r.stdout, r.explain()
     else:  # OpenBSD's penalty, with the message, not the kernel's silent SIGSYS
         assert "rc -6 ['True']" in r.stdout and "msg True" in r.stdout, r.explain()
+
+
+def test_a_spawned_shell_writes_to_dev_null() -> None:
+    # OpenBSD's /dev/null allowance: the spawner answers exactly that path with its own
+    r = run("""
+for cmd in ('echo hidden >/dev/null; echo ok', 'exec 3<>/dev/null; echo rw',
+            'echo x >/dev/zero; echo no', 'echo x >/dev/../dev/null; echo no'):
+    r = subprocess.run(['sh', '-c', cmd], capture_output=True, text=True)
+    print(r.returncode, r.stdout.split())
+""", execpromises=DYN)
+    ok(r)
+    assert r.stdout.splitlines() == ["0 ['ok']", "0 ['rw']", "-6 []", "-6 []"], r.explain()
+    assert 'openat("/dev/zero", O_WRONLY|O_CREAT|O_TRUNC) needs "wpath cpath"' in r.stderr

@@ -328,6 +328,64 @@ static void sp_punish(int listener, uint64_t id, int tid)
     close(pidfd);
 }
 
+#ifndef SECCOMP_IOCTL_NOTIF_ADDFD
+struct seccomp_notif_addfd { uint64_t id; uint32_t flags, srcfd, newfd, newfd_flags; };
+#define SECCOMP_IOCTL_NOTIF_ADDFD 0x40182103
+#endif
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND 2
+#endif
+
+/* OpenBSD lets every pledged process open /dev/null (pledge_namei), as pledgepy's
+ * handler and the pledge command's supervisor do: an open of exactly "/dev/null", its
+ * path read once from the child's memory, is answered with the spawner's own /dev/null
+ * (ADDFD with SEND: the descriptor is the call's result). The child's call never runs,
+ * so rewriting the path afterwards gains it nothing. 1 when answered. */
+static int sp_devnull(int listener, uint64_t id, uint32_t tid, int32_t nr, const uint64_t *a)
+{
+    uint64_t addr, flags;
+    if (!(sp_held & T_STDIO_BIT))
+        return 0;
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD) {
+        addr = a[1];
+        flags = a[2];
+#ifdef SYS_open
+    } else if (nr == SYS_open) {
+        addr = a[0];
+        flags = a[1];
+#endif
+    } else {
+        return 0;
+    }
+    /* access mode, NONBLOCK, APPEND, NOCTTY, CLOEXEC, LARGEFILE and NOFOLLOW (their
+     * x86_64 and aarch64 values), CREAT, TRUNC, EXCL: never O_PATH, DIRECTORY, TMPFILE */
+    const uint64_t plain = O_ACCMODE | O_NONBLOCK | O_APPEND | O_NOCTTY | O_CLOEXEC
+                           | 0100000 | 0400000 | O_CREAT | O_TRUNC | O_EXCL;
+    static const char want[] = "/dev/null";
+    char got[sizeof want];
+    struct iovec local = { got, sizeof got }, remote = { (void *)(uintptr_t)addr, sizeof got };
+    if ((flags & ~plain)
+            || syscall(SYS_process_vm_readv, tid, &local, 1L, &remote, 1L, 0L) != (long)sizeof got
+            || memcmp(got, want, sizeof want) != 0)
+        return 0;
+    if ((flags & O_CREAT) && (flags & O_EXCL)) {
+        pp_notif_send(listener, id, -EEXIST);  /* what its own open would say */
+        return 1;
+    }
+    int fd = open(want, (int)(flags & (O_ACCMODE | O_NONBLOCK | O_APPEND)) | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct seccomp_notif_addfd add;
+    memset(&add, 0, sizeof add);
+    add.id = id;
+    add.flags = SECCOMP_ADDFD_FLAG_SEND;
+    add.srcfd = (uint32_t)fd;
+    add.newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+    long rc = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    close(fd);
+    return rc >= 0;
+}
+
 /* Answer one notification on listener *k*; 0, or -1 once nobody is under its filter. */
 static int sp_serve(int k)
 {
@@ -351,6 +409,8 @@ static int sp_serve(int k)
         ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
         return 0;
     }
+    if (sp_devnull(l->fd, id, pid, nr, args))
+        return 0;
     char path[64], name[64] = "?", out[1024];
     snprintf(path, sizeof path, "/proc/%u/comm", pid);
     int n = sp_read_file(path, name, sizeof name);
