@@ -106,13 +106,19 @@ def prepare(promises: frozenset[str]) -> None:
         except (ImportError, OSError):  # hidden by unveil already: no one can load it
             pass
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
-        for user, needs in _lazy_imports().items():
-            if user in sys.modules:
-                for name in needs:
-                    try:
-                        __import__(name)
-                    except (ImportError, OSError):  # the user handles its absence
-                        pass
+        import_lazily()
+
+
+def import_lazily() -> None:
+    """Import now what loaded stdlib modules would import on first use (a fork-mode
+    worker's parent does it before forking: the worker then inherits them)."""
+    for user, needs in _lazy_imports().items():
+        if user in sys.modules:
+            for name in needs:
+                try:
+                    __import__(name)
+                except (ImportError, OSError):  # the user handles its absence
+                    pass
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:
