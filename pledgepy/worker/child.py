@@ -94,13 +94,36 @@ def _mapped_file(path: str) -> str | None:
     return found
 
 
+#: The module files :func:`loaded_files` found so far, and the newest module it looked
+#: at (name, module): a later call (the fork of a parent that looked) looks only at the
+#: modules imported since, without touching the others (their pages stay shared).
+_module_files: dict[str, None] = {}
+_newest: tuple[str, ModuleType] | None = None
+
+
+def _new_modules() -> list[ModuleType]:
+    """The modules imported since the last call, newest first (sys.modules keeps the
+    order of insertion); all of them if the last call's newest is gone."""
+    global _newest
+    modules = sys.modules
+    names: list[str] = []
+    for name in reversed(modules):  # no module code runs here: the dict cannot change
+        if _newest is not None and name == _newest[0] and modules[name] is _newest[1]:
+            break
+        names.append(name)
+    found = [modules[name] for name in names]
+    if names:
+        _newest = (names[0], found[0])
+    return found
+
+
 def loaded_files() -> list[str]:
     """The files this process has loaded: module sources and mapped shared objects."""
-    found: dict[str, None] = {}
-    for module in list(sys.modules.values()):
+    for module in _new_modules():
         path = getattr(module, "__file__", None)
         if isinstance(path, str) and (real := _real_file(path)) is not None:
-            found[real] = None
+            _module_files[real] = None
+    found = dict(_module_files)
     with open("/proc/self/maps") as maps:
         for line in maps:
             parts = line.split(maxsplit=5)
