@@ -34,6 +34,7 @@ def test_a_forked_worker_has_no_environment_and_no_inherited_descriptors() -> No
     try:
         with pledgepy.Worker(MOD, promises="stdio", start="fork") as w:
             assert w.call("getenv", "PLEDGEPY_TEST_SECRET") is None
+            assert w.call("c_getenv", "PLEDGEPY_TEST_SECRET") is None  # unsetenv'd too
             with pytest.raises(pledgepy.RemoteError, match="Bad file descriptor"):
                 w.call("fstat", a.fileno())
         with pledgepy.Worker(MOD, promises="stdio", start="fork", env={"K": "v"}) as w:

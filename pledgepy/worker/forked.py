@@ -9,6 +9,7 @@ are cleared. Use "spawn" when the parent holds anything the library must not see
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]
 import os
 import select
 import signal
@@ -61,10 +62,11 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.chdir("/")
-        os.environ.clear()  # unsetenv too: the C environment is cleared as well
+        for key in list(os.environ):  # unsetenv too: the C environment is cleared as well
+            del os.environ[key]  # (half the CPU of os.environ.clear()'s popitem loop)
         os.environ.update(env)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
+            _signal.signal(sig, _signal.SIG_DFL)  # signal.signal's enum conversions cost more
         # fresh streams: the parent's unflushed output must not come out of the worker
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115

@@ -50,3 +50,11 @@ def getenv(name: str) -> str | None:
 def parent_value(module: str, name: str) -> object:
     """A module-level value as the worker sees it (a fork sees the parent's)."""
     return getattr(sys.modules.get(module), name, None)
+
+
+def c_getenv(name: str) -> bytes | None:
+    """getenv(3): the C library's environment, not os.environ."""
+    getenv = _libc.getenv
+    getenv.restype = ctypes.c_char_p
+    value: bytes | None = getenv(name.encode())
+    return value
