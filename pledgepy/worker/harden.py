@@ -15,9 +15,14 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+_libc_prctl = _libc.prctl  # typed once: the capability loop calls it ~40 times
+_libc_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+_libc_prctl.restype = ctypes.c_int
+
+
 def _prctl(option: int, arg: int, arg3: int = 0) -> int:
-    return int(_libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(arg3),
-                           ctypes.c_ulong(0), ctypes.c_ulong(0)))
+    return int(_libc_prctl(option, arg, arg3, 0, 0))
 
 
 def _must(option: int, arg: int, what: str) -> str:
