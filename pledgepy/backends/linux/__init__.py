@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 from ...promises import VOCABULARY
 from ...record import Record
@@ -87,6 +88,35 @@ def reaches_memory(promises: frozenset[str], letters: str) -> bool:
     return ("rpath" in promises and "r" in letters) or ("wpath" in promises and "w" in letters)
 
 
+_WRAP = __name__ + ".exec.wrap"
+
+
+def _keeps_wrappers_loadable(rules: tuple[UnveilRule, ...]) -> bool:
+    """Whether *rules*, once locked, still let a later pledge load the exec wrappers and
+    start the explainer: pledgepy's files, the standard library and its extension
+    modules readable (nothing narrower hides part of them), and /proc (the explainer
+    looks for its children's listeners there) and /dev/null. Conservative: symlinked
+    rule paths are resolved, anything unsure answers False."""
+    stdlib = os.path.dirname(os.__file__)
+    needed = [os.path.dirname(os.path.dirname(os.path.dirname(__file__))), stdlib,
+              "/proc", os.devnull]
+    needed += [p for p in sys.path if os.path.basename(p) == "lib-dynload"]
+    try:
+        resolved = [(os.path.realpath(r.path), r.permissions) for r in rules]
+        needed = [os.path.realpath(p) for p in needed]
+    except (OSError, ValueError):
+        return False
+    for path in needed:
+        within = [(p, m) for p, m in resolved
+                  if path == p or path.startswith(p.rstrip("/") + "/")
+                  or p.startswith(path.rstrip("/") + "/")]
+        if not any("r" in m and len(p) <= len(path) for p, m in within):
+            return False
+        if any("r" not in m for _, m in within):
+            return False  # a rule that may hide part of it
+    return True
+
+
 EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 
 EXEC_NOT_COVERED = "multiprocessing's spawn and forkserver start methods and native code"
@@ -106,6 +136,7 @@ class LinuxBackend(BackendBase):
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
+        self._unveil_locked = False  # by lock_unveil(), with exec still possible
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -272,7 +303,7 @@ class LinuxBackend(BackendBase):
             not self._in_domain or reaches_memory(new, letters))
         target = None
         if request.new_exec is not None:
-            from .exec import wrap
+            wrap = self._wrap()
 
             target = wrap.target(request.new_exec, new)
         children = target is not None and reaches_memory(target, letters)
@@ -373,7 +404,7 @@ class LinuxBackend(BackendBase):
                 self.lock_unveil(unveils)
             return
         if new is None:  # execpromises only, before any pledge: exec'd programs get them
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()
             children = self._domains(request).children
@@ -391,7 +422,7 @@ class LinuxBackend(BackendBase):
                 else build(planned, kernel.arch() or "x86_64"))
         execs = "exec" in new or (request.old is not None and "exec" in request.old)
         if execs:
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()  # a later pledge may set execpromises
         domains = self._domains(request)
@@ -472,22 +503,30 @@ class LinuxBackend(BackendBase):
     def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False) -> None:
         held = self._promises()
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
-                and not then_exec:
-            # A later pledge may set execpromises; its wrappers cannot be loaded
-            # once the rules hide pledgepy's own files.
-            from .exec import wrap
-
-            wrap.prepare()
+                and not then_exec and not _keeps_wrappers_loadable(unveils):
+            # A later pledge may set execpromises; its wrappers (and the explainer,
+            # which reads /proc) cannot be loaded once the rules hide their files.
+            # Rules that keep them readable leave that to the pledge that holds exec.
+            self._wrap().prepare()
         if unveils and abi.current().available:
             self._reach_of(unveils, held)  # judged before the rules hide /proc
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not then_exec:
-            from .exec import wrap
-
-            wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
+            self._unveil_locked = True  # exec'd programs are told (exec/hint.py)
+            if _WRAP in sys.modules:
+                self._wrap()
         if unveils and abi.current().available:
             domain.entered()
             self._in_domain = True
+
+    def _wrap(self) -> ModuleType:
+        """exec/wrap.py, told of a lock it was not loaded for (it costs start-up time:
+        only a pledge that can exec loads it)."""
+        from .exec import wrap
+
+        if self._unveil_locked:
+            wrap.lock_unveil()
+        return wrap
 
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
         # no exec wrappers (subprocess, the explainer's fork): the caller execs at once,
@@ -522,7 +561,7 @@ class LinuxBackend(BackendBase):
             return None  # cannot enforce it (e.g. seccomp answers ENOSYS): do not believe it
         self._plan = plan
         if "exec" in promises:
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()
             wrap.arm(None, plan, plan.arch)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import _thread
 import os
 import stat
-from types import TracebackType
 
 from . import abi as A
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any
 
 RULE_PATH_BENEATH = 1

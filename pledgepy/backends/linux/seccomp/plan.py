@@ -164,13 +164,15 @@ def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> P
 
 
 def narrow(previous: Plan, promises: frozenset[str]) -> Plan:
-    """:func:`build` for a subset of *previous*'s promises, redoing only what they touch."""
-    if not promises <= previous.promises:
+    """:func:`build` for *promises*, redoing only the syscalls whose rules name a promise
+    *previous* held and *promises* do not, or the reverse (a narrowing that enters the
+    allowances' layer gains :data:`policy.PATHS_HELD`): the others' actions cannot differ."""
+    if previous.sparse:
         return build(promises, previous.arch)
     ids: list[Identity] = []
     actions = dict(previous.actions)
     done: set[int] = set()
-    for promise in previous.promises - promises:
+    for promise in previous.promises ^ promises:
         for nr, name, rules in _touches(previous.arch, promise):
             if nr not in done:
                 done.add(nr)

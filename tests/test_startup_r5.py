@@ -1,0 +1,90 @@
+"""Start-up, round five: the lock defers the exec wrappers when a later pledge can still
+load them, a narrowing redoes only what changed (never timings)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from pledgepy.backends.linux.policy import PATHS_HELD, POLICY
+from pledgepy.backends.linux.rules import Identity
+from pledgepy.backends.linux.seccomp import plan as plan_mod
+
+from .childproc import run
+
+#: The exec wrappers' modules: a lock that defers them loads none.
+WRAPPERS = ("pledgepy.backends.linux.exec.wrap", "subprocess", "selectors", "socket")
+
+LOCK = """
+import json, os, sys
+import pledgepy
+for path in {paths!r}:
+    pledgepy.unveil(path, {letters!r})
+pledgepy.unveil(None, None)
+locked = sorted(sys.modules)
+pledgepy.pledge("stdio rpath proc exec prot_exec", "stdio rpath exec prot_exec")
+import subprocess
+rc = subprocess.run(["/bin/true"]).returncode
+print(json.dumps({{"locked": locked, "rc": rc, "unveil": pledgepy.status().unveil.locked}}))
+"""
+
+
+def _lock(paths: list[str], letters: str) -> dict[str, object]:
+    r = run(LOCK.format(paths=paths, letters=letters))
+    assert r.returncode == 0, r.explain()
+    got: dict[str, object] = json.loads(r.stdout.splitlines()[-1])
+    return got
+
+
+def test_a_lock_that_keeps_the_wrappers_readable_leaves_them_to_the_exec_pledge() -> None:
+    got = _lock(["/"], "rx")
+    locked = got["locked"]
+    assert isinstance(locked, list)
+    assert not set(locked) & set(WRAPPERS), sorted(set(locked) & set(WRAPPERS))
+    assert got["rc"] == 0  # loaded by the pledge that holds exec, and the child ran
+
+
+def test_a_lock_that_hides_the_wrappers_still_prepares_them(tmp_path: Path) -> None:
+    got = _lock([str(tmp_path), "/bin", "/usr", "/lib", "/lib64", "/etc"], "rx")
+    locked = got["locked"]
+    assert isinstance(locked, list)
+    assert "pledgepy.backends.linux.exec.wrap" in locked  # /proc is hidden: loaded at the lock
+    assert got["rc"] == 0
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_narrow_equals_build_for_any_change_of_promises(arch: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    who = Identity(4242, 1000, (1000, 27), 0x7F00)
+    monkeypatch.setattr(plan_mod, "identity", lambda: who)
+    names = [*POLICY, PATHS_HELD]
+    rng = random.Random(5)
+    for _ in range(150):
+        a = frozenset(rng.sample(names, rng.randint(0, len(names))))
+        b = frozenset(rng.sample(names, rng.randint(0, len(names))))
+        narrowed, built = plan_mod.narrow(plan_mod.build(a, arch, who), b), plan_mod.build(b, arch, who)
+        assert narrowed.actions == built.actions, (sorted(a), sorted(b))
+        assert (narrowed.promises, narrowed.error) == (built.promises, built.error)
+
+
+def test_a_narrowing_into_the_allowances_layer_rebuilds_nothing_it_keeps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdio rpath -> stdio gains the allowances' pseudo-promise: only what names rpath
+    or it is redone, not the whole table (it was a full build)."""
+    first = plan_mod.build(frozenset({"stdio", "rpath"}), "x86_64", Identity(1, 0, (0,), 0))
+    calls: list[str] = []
+    real = plan_mod._action
+
+    def counted(name: str, *args: object) -> object:
+        calls.append(name)
+        return real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_mod, "_action", counted)
+    monkeypatch.setattr(plan_mod, "identity", lambda: Identity(1, 0, (0,), 0))
+    plan_mod.narrow(first, frozenset({"stdio", PATHS_HELD}))
+    touched = {name for p in ("rpath", PATHS_HELD) for _, name, _ in plan_mod._touches("x86_64", p)}
+    assert calls and set(calls) <= touched
+    assert len(calls) < len(plan_mod._index("x86_64")) // 4
