@@ -88,3 +88,32 @@ def test_a_narrowing_into_the_allowances_layer_rebuilds_nothing_it_keeps(
     touched = {name for p in ("rpath", PATHS_HELD) for _, name, _ in plan_mod._touches("x86_64", p)}
     assert calls and set(calls) <= touched
     assert len(calls) < len(plan_mod._index("x86_64")) // 4
+
+
+FIRST = """
+import json, sys
+import pledgepy
+pledgepy.pledge("stdio rpath")
+pledgepy.pledge("stdio")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_pledges_read_the_prepared_tables_not_policy_py() -> None:
+    r = run(FIRST)
+    assert r.returncode == 0, r.explain()
+    loaded = set(json.loads(r.stdout))
+    assert "pledgepy.backends.linux.native._sigsys" in loaded  # the prepared path was taken
+    assert "pledgepy.backends.linux.prepared" in loaded
+    assert "pledgepy.backends.linux.policy" not in loaded
+
+
+def test_the_embedded_tables_are_what_the_installed_policy_gives() -> None:
+    from pledgepy.backends.linux import native, prepared
+    from pledgepy.backends.linux.native import digest
+
+    # an edit of the flattening is an edit of the build: the digest covers it
+    assert "backends/linux/prepared.py" in digest.SOURCES
+    assert native.load() is not None
+    prepared._data = None
+    assert prepared.data() == prepared.flatten()

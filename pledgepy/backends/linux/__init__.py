@@ -18,9 +18,9 @@ from ..base import (
     UnveilRule,
     WorkerSupervisor,
 )
-from . import maps, native, threads
+from . import maps, native, prepared, threads
 from .landlock import abi, allowances, domain, procfs
-from .policy import NO_MEANING, PATHS, PATHS_HELD
+from .rules import PATHS_HELD
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
 
@@ -149,8 +149,9 @@ class LinuxBackend(BackendBase):
         new, new_exec = request.new, request.new_exec
         weak: list[str] = []
         held = new if new is not None else frozenset(VOCABULARY)  # unpledged: all
-        notes = [f"{p!r} grants nothing on Linux: {NO_MEANING[p]}"
-                 for p in sorted(new or ()) if p in NO_MEANING]
+        no_meaning = prepared.data()["no_meaning"]
+        notes = [f"{p!r} grants nothing on Linux: {no_meaning[p]}"
+                 for p in sorted(new or ()) if p in no_meaning]
         if new is not None and "dns" in new and "sendfd" not in new:
             weak.append("dns: glibc's resolver needs sendmmsg(), which the kernel cannot check "
                         "for descriptors (SCM_RIGHTS) the way OpenBSD's sendfd rule does")
@@ -169,7 +170,7 @@ class LinuxBackend(BackendBase):
         domains = self._domains(request)
         weak.extend(domains.gaps)
         if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
-            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & PATHS.keys()))
+            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & prepared.paths().keys()))
                          + ") are not granted: no Landlock layer can be entered for them "
                          "(no Landlock, the 16-domain limit, other threads running on "
                          "ABI < 8, or exec without rpath: Landlock checks read access at "
@@ -257,10 +258,11 @@ class LinuxBackend(BackendBase):
         old, new = request.old, request.new
         if old is None or new is None or not request.unveil_in_force or not request.unveils:
             return []
-        dropped = sorted(p for p in PATHS if p != "stdio" and p in old and p not in new)
+        paths = prepared.paths()
+        dropped = sorted(p for p in paths if p != "stdio" and p in old and p not in new)
         if not dropped or not new & {"rpath", "wpath", "cpath"}:
             return []
-        files = ", ".join(path for p in dropped for path, _ in PATHS[p][:3])
+        files = ", ".join(path for p in dropped for path, _ in paths[p][:3])
         return [f"{' '.join(dropped)}: the unveil rules in force were committed while "
                 f"{'they were' if len(dropped) > 1 else 'it was'} held and include "
                 f"{'their' if len(dropped) > 1 else 'its'} files ({files}, ...); Landlock "

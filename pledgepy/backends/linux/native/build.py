@@ -15,7 +15,11 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))  # the project root, for pledgepy's own modules
 
+from pledgepy.backends.linux import prepared  # noqa: E402
 from pledgepy.backends.linux.native import digest, tables  # noqa: E402
+
+#: The policy flattened for the loader (prepared.py), embedded as data: same digest.
+PLAN = prepared.serialized()
 
 GENERATED = (
     "#if defined(__x86_64__)\n" + tables.c_source("x86_64")
@@ -25,6 +29,8 @@ GENERATED = (
     # the loader trusts this stamp instead of hashing while the files still carry it
     + f'static const char T_STAMP[] = "{digest.stamp(str(HERE.parents[2]), time.time_ns())}";\n'
     + "const char *pp_tables_stamp(void) { return T_STAMP; }\n"
+    + "static const unsigned char T_PLAN[] = {" + ",".join(map(str, PLAN)) + "};\n"
+    + "const unsigned char *pp_plan_data(size_t *n) { *n = sizeof T_PLAN; return T_PLAN; }\n"
 )
 
 ffibuilder = FFI()
@@ -42,6 +48,7 @@ int pp_install_handler(void);
 int pp_handler_installed(void);
 const char *pp_tables_digest(void);
 const char *pp_tables_stamp(void);
+const unsigned char *pp_plan_data(size_t *n);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
                    long pid, const char *prog, char *out, size_t size);

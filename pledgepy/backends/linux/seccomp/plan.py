@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from ....record import Record
-from .. import policy
-from ..rules import Identity, Rule
-from ..syscalls import BY_ARCH, MAX_KNOWN
+from .. import prepared
+from ..rules import Arg, Identity, Rule
+from ..syscalls import MAX_KNOWN
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -98,39 +98,47 @@ def concrete(rule: Rule, who: Identity) -> Rule:
     return rule._replace(args=tuple(a.concrete(who) for a in rule.args))
 
 
-def _has_placeholder(rule: Rule) -> bool:
-    return any(v < 0 for a in rule.args for v in a.values)
+if TYPE_CHECKING:
+    _Entry = tuple[int, str, tuple[tuple[Rule, bool], ...]]
+
+_ENOSYS: frozenset[str] = frozenset()  # policy.ENOSYS, set by _load()
+_INDEX: dict[str, list[_Entry]] = {}
+_TOUCHES: dict[str, dict[str, list[_Entry]]] = {}
 
 
-_INDEX: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
-_TOUCHES: dict[str, dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]]] = {}
+def _load(arch: str) -> None:
+    """(nr, name, its rules with a has-placeholder flag) for *arch*, and which of them
+    each promise touches, from the tables the build prepared (prepared.py), once."""
+    global _ENOSYS
+    got = prepared.data()
+    _ENOSYS = got["enosys"]
+    new = tuple.__new__  # the records' own __new__ does just this, field by field
+    rules = [new(Rule, (s, needs, tuple(new(Arg, a) for a in args), hint, errno, why))
+             for s, needs, args, hint, errno, why in got["rules"]]
+    flagged = list(zip(rules, got["placeholder"], strict=True))
+    table = got["arches"][arch]
+    index = [(nr, name, tuple(flagged[i] for i in positions))
+             for nr, name, positions in table["index"]]
+    _TOUCHES[arch] = {p: [index[k] for k in ks] for p, ks in table["touches"].items()}
+    _INDEX[arch] = index
 
 
-def _index(arch: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
-    """(nr, name, its rules with a has-placeholder flag) for *arch*, built once."""
+def _index(arch: str) -> list[_Entry]:
     if arch not in _INDEX:
-        by_name: dict[str, list[tuple[Rule, bool]]] = {}
-        for rule in policy.all_rules():
-            by_name.setdefault(rule.syscall, []).append((rule, _has_placeholder(rule)))
-        _INDEX[arch] = [(nr, name, tuple(by_name.get(name, ())))
-                        for name, nr in BY_ARCH[arch].items()]
+        _load(arch)
     return _INDEX[arch]
 
 
-def _touches(arch: str, promise: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
+def _touches(arch: str, promise: str) -> list[_Entry]:
     """The index entries with a rule that needs *promise*."""
     if arch not in _TOUCHES:
-        by_promise: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
-        for entry in _index(arch):
-            for promise_needed in {p for rule, _ in entry[2] for p in rule.needs}:
-                by_promise.setdefault(promise_needed, []).append(entry)
-        _TOUCHES[arch] = by_promise
+        _load(arch)
     return _TOUCHES[arch].get(promise, [])
 
 
 def warm(arch: str) -> None:
     """Build *arch*'s static indexes now (they depend only on the policy table)."""
-    _touches(arch, "stdio")
+    _index(arch)
 
 
 def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
@@ -148,9 +156,6 @@ def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset
     return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
 
 
-_ENOSYS = frozenset(policy.ENOSYS)
-
-
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
     """The plan for *promises* on *arch* (``x86_64`` or ``aarch64``)."""
     ids = [who] if who else []
@@ -166,7 +171,7 @@ def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> P
 def narrow(previous: Plan, promises: frozenset[str]) -> Plan:
     """:func:`build` for *promises*, redoing only the syscalls whose rules name a promise
     *previous* held and *promises* do not, or the reverse (a narrowing that enters the
-    allowances' layer gains :data:`policy.PATHS_HELD`): the others' actions cannot differ."""
+    allowances' layer gains policy.PATHS_HELD): the others' actions cannot differ."""
     if previous.sparse:
         return build(promises, previous.arch)
     ids: list[Identity] = []
