@@ -3,6 +3,7 @@ load them, a narrowing redoes only what changed (never timings)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 from pathlib import Path
@@ -117,3 +118,23 @@ def test_the_embedded_tables_are_what_the_installed_policy_gives() -> None:
     assert native.load() is not None
     prepared._data = None
     assert prepared.data() == prepared.flatten()
+
+
+PROBE = """
+from pledgepy.backends.linux.landlock import domain
+domain.prepare()
+counts = [(domain._probe(), domain._probe_thread())]
+for _ in range(3):
+    domain.enter()
+    counts.append((domain._probe(), domain._probe_thread()))
+print(counts)
+"""
+
+
+def test_the_native_depth_probe_counts_as_the_python_one() -> None:
+    r = run(PROBE)
+    assert r.returncode == 0, r.explain()
+    counts = ast.literal_eval(r.stdout)
+    assert all(a == b for a, b in counts), counts
+    first = counts[0][0]
+    assert first >= 3 and [a for a, _ in counts] == [first, first - 1, first - 2, first - 3]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: Raised into NativeBuildError by the loader when the embedded data has another shape.
-VERSION = 1
+VERSION = 2
 
 _data: dict[str, Any] | None = None
 
@@ -26,32 +26,33 @@ _data: dict[str, Any] | None = None
 def flatten() -> dict[str, Any]:
     """policy.py's tables as plain data (at build time, or at load without the native module).
 
-    ``rules``: every rule of ``policy.all_rules()`` as (syscall, needs, args, hint, errno,
-    why) with each Arg a plain tuple; ``placeholder``: whether a rule's tests name
-    this process (filled in when a filter is built); per architecture, ``index``: each
-    syscall (number, name, its rules' positions) in syscalls.py's order, and
-    ``touches``: promise -> the positions in ``index`` of the syscalls whose rules name it.
+    Per architecture, marshalled apart (a process reads only its own): ``index``, each
+    syscall as (number, name, its rules), in syscalls.py's order, a rule as
+    ((syscall, needs, args, hint, errno, why), whether its tests name this process),
+    each Arg a plain tuple; and ``touches``: promise -> the entries of ``index`` whose
+    rules name it (the same objects: marshal keeps shared references).
     """
+    import marshal
+
     from . import policy
     from .syscalls import BY_ARCH
 
     rules = policy.all_rules()
-    by_name: dict[str, list[int]] = {}
-    for i, rule in enumerate(rules):
-        by_name.setdefault(rule.syscall, []).append(i)
-    arches: dict[str, Any] = {}
+    by_name: dict[str, list[tuple[Any, bool]]] = {}
+    for r in rules:
+        raw = (r.syscall, r.needs, tuple(tuple(a) for a in r.args), r.hint, r.errno, r.why)
+        placeholder = any(v < 0 for a in r.args for v in a.values)
+        by_name.setdefault(r.syscall, []).append((raw, placeholder))
+    arches: dict[str, bytes] = {}
     for arch, numbers in BY_ARCH.items():
         index = tuple((nr, name, tuple(by_name.get(name, ()))) for name, nr in numbers.items())
-        touches: dict[str, list[int]] = {}
-        for k, (_, _, positions) in enumerate(index):
-            for promise in sorted({p for i in positions for p in rules[i].needs}):
-                touches.setdefault(promise, []).append(k)
-        arches[arch] = {"index": index, "touches": {p: tuple(v) for p, v in touches.items()}}
+        touches: dict[str, list[Any]] = {}
+        for entry in index:
+            for promise in sorted({p for raw, _ in entry[2] for p in raw[1]}):
+                touches.setdefault(promise, []).append(entry)
+        arches[arch] = marshal.dumps((index, {p: tuple(v) for p, v in touches.items()}), 4)
     return {
         "version": VERSION,
-        "rules": tuple((r.syscall, r.needs, tuple(tuple(a) for a in r.args), r.hint, r.errno,
-                        r.why) for r in rules),
-        "placeholder": tuple(any(v < 0 for a in r.args for v in a.values) for r in rules),
         "arches": arches,
         "enosys": frozenset(policy.ENOSYS),
         "paths": policy.PATHS,
@@ -89,6 +90,14 @@ def data() -> dict[str, Any]:
                                        f"another format; {native.REBUILD}")
         _data = got if got is not None else flatten()
     return _data
+
+
+def arch(name: str) -> tuple[Any, dict[str, Any]]:
+    """(index, touches) of :func:`flatten` for architecture *name*."""
+    import marshal
+
+    got: tuple[Any, dict[str, Any]] = marshal.loads(data()["arches"][name])
+    return got
 
 
 def paths() -> dict[str, tuple[tuple[str, str], ...]]:

@@ -55,6 +55,7 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
 long pp_notif_sync_wakeup(int fd);
@@ -69,7 +70,8 @@ ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",
     (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
     + (HERE / "learn.c").read_text(),  # learn mode's receiving loop
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+    extra_link_args=["-pthread"],  # the Landlock probe's helper thread
 )
 
 if __name__ == "__main__":

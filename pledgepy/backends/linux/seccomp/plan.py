@@ -99,61 +99,67 @@ def concrete(rule: Rule, who: Identity) -> Rule:
 
 
 if TYPE_CHECKING:
-    _Entry = tuple[int, str, tuple[tuple[Rule, bool], ...]]
+    #: policy.py's Rule as prepared.py keeps it: (syscall, needs, args, hint, errno, why)
+    Raw = tuple[str, frozenset[str], tuple[tuple[int, tuple[int, ...], int, bool, bool], ...],
+                str, int, str]
+    _Entry = tuple[int, str, tuple[tuple[Raw, bool], ...]]
 
 _ENOSYS: frozenset[str] = frozenset()  # policy.ENOSYS, set by _load()
-_INDEX: dict[str, list[_Entry]] = {}
-_TOUCHES: dict[str, dict[str, list[_Entry]]] = {}
+_INDEX: dict[str, tuple[_Entry, ...]] = {}
+_TOUCHES: dict[str, dict[str, tuple[_Entry, ...]]] = {}
+_RULES: dict[int, Rule] = {}  # id() of a prepared rule (kept alive by _INDEX) -> its Rule
 
 
 def _load(arch: str) -> None:
     """(nr, name, its rules with a has-placeholder flag) for *arch*, and which of them
-    each promise touches, from the tables the build prepared (prepared.py), once."""
+    each promise touches: the tables the build prepared (prepared.py), read once."""
     global _ENOSYS
-    got = prepared.data()
-    _ENOSYS = got["enosys"]
-    new = tuple.__new__  # the records' own __new__ does just this, field by field
-    rules = [new(Rule, (s, needs, tuple(new(Arg, a) for a in args), hint, errno, why))
-             for s, needs, args, hint, errno, why in got["rules"]]
-    flagged = list(zip(rules, got["placeholder"], strict=True))
-    table = got["arches"][arch]
-    index = [(nr, name, tuple(flagged[i] for i in positions))
-             for nr, name, positions in table["index"]]
-    _TOUCHES[arch] = {p: [index[k] for k in ks] for p, ks in table["touches"].items()}
-    _INDEX[arch] = index
+    _ENOSYS = prepared.data()["enosys"]
+    _INDEX[arch], _TOUCHES[arch] = prepared.arch(arch)
 
 
-def _index(arch: str) -> list[_Entry]:
+def _index(arch: str) -> tuple[_Entry, ...]:
     if arch not in _INDEX:
         _load(arch)
     return _INDEX[arch]
 
 
-def _touches(arch: str, promise: str) -> list[_Entry]:
+def _touches(arch: str, promise: str) -> tuple[_Entry, ...]:
     """The index entries with a rule that needs *promise*."""
     if arch not in _TOUCHES:
         _load(arch)
-    return _TOUCHES[arch].get(promise, [])
+    return _TOUCHES[arch].get(promise, ())
 
 
 def warm(arch: str) -> None:
-    """Build *arch*'s static indexes now (they depend only on the policy table)."""
+    """Read *arch*'s static indexes now (they depend only on the policy table)."""
     _index(arch)
 
 
-def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
+def _rule(raw: Raw) -> Rule:
+    """The Rule record of a prepared rule (made on first use: most are never needed)."""
+    got = _RULES.get(id(raw))
+    if got is None:
+        new = tuple.__new__  # what the records' own __new__ does, field by field
+        s, needs, args, hint, errno, why = raw
+        got = _RULES[id(raw)] = new(Rule, (s, needs, tuple(new(Arg, a) for a in args), hint,
+                                           errno, why))
+    return got
+
+
+def _action(name: str, rules: tuple[tuple[Raw, bool], ...], promises: frozenset[str],
             who: list[Identity]) -> Action:
     if name in _ENOSYS:
         return ENOSYS
-    held = [(r, p) for r, p in rules if r.needs <= promises]
+    held = [(r, p) for r, p in rules if r[1] <= promises]  # needs
     if not held:
         return TRAP
-    if any(not r.args and not r.errno for r, _ in held):
+    if any(not r[2] and not r[4] for r, _ in held):  # no tests, no errno
         return ALLOW
     if not who and any(p for _, p in held):
         who.append(identity())
-    held.sort(key=lambda rp: rp[0].errno != 0)  # refusals after every allowing rule
-    return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
+    held.sort(key=lambda rp: rp[0][4] != 0)  # refusals after every allowing rule
+    return Action("args", tuple(concrete(_rule(r), who[0]) if p else _rule(r) for r, p in held))
 
 
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
