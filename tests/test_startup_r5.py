@@ -142,3 +142,36 @@ def test_the_native_depth_probe_counts_as_the_python_one() -> None:
     assert all(a == b for a, b in counts), counts
     first = counts[0][0]
     assert first >= 3 and [a for a, _ in counts] == [first, first - 1, first - 2, first - 3]
+
+
+LANDLOCK = """
+import os, pledgepy
+pledgepy.api.backend()
+from pledgepy.backends.linux.landlock import abi, ruleset
+native = type(ruleset._load()).__name__
+if {abi_mode!r}:
+    ruleset._lib = ruleset._Lib()
+with ruleset.Ruleset(abi.ACCESS_FS_READ_FILE | abi.ACCESS_FS_READ_DIR) as rs:
+    rs.add_path({inside!r}, abi.ACCESS_FS_READ_FILE | abi.ACCESS_FS_READ_DIR)
+    rs.restrict_self()
+open(os.path.join({inside!r}, "f")).close()
+try:
+    open({outside!r}).close()
+    print(native, ruleset.version(), "open")
+except PermissionError:
+    print(native, ruleset.version(), "refused")
+"""
+
+
+@pytest.mark.parametrize("abi_mode", [False, True])
+def test_landlock_calls_through_the_native_module_or_without_it(tmp_path: Path,
+                                                                abi_mode: bool) -> None:
+    inside, outside = tmp_path / "in", tmp_path / "out"
+    inside.mkdir()
+    (inside / "f").write_text("x")
+    outside.write_text("y")
+    r = run(LANDLOCK.format(abi_mode=abi_mode, inside=str(inside), outside=str(outside)))
+    assert r.returncode == 0, r.explain()
+    native, version, verdict = r.stdout.split()
+    assert native == "_Native"  # the backend loaded the module first: its calls are used
+    assert int(version) >= 1 and verdict == "refused"

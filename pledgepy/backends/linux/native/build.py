@@ -55,6 +55,10 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_ll_create_ruleset(uint64_t handled_fs, uint64_t scoped, size_t size, uint32_t flags);
+long pp_ll_add_path_beneath(int ruleset_fd, uint64_t access, int parent_fd);
+long pp_ll_restrict_self(int ruleset_fd, uint32_t flags);
+long pp_set_no_new_privs(void);
 long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);

@@ -1012,6 +1012,37 @@ long pp_pidfd_getfd(int pidfd, int fd)
     return rc < 0 ? -errno : rc;
 }
 
+/* landlock/ruleset.py's calls (its _Native): -errno on failure. The numbers are the
+ * same on every architecture pledgepy builds for (ruleset.py checks). */
+long pp_ll_create_ruleset(uint64_t handled_fs, uint64_t scoped, size_t size, uint32_t flags)
+{
+    uint64_t attr[3] = { handled_fs, 0, scoped };
+    long rc;
+    if (size > sizeof attr)
+        return -EINVAL;
+    rc = syscall(444, size ? (void *)attr : NULL, size, flags);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_ll_add_path_beneath(int ruleset_fd, uint64_t access, int parent_fd)
+{
+    struct __attribute__((packed)) { uint64_t allowed_access; int32_t parent_fd; } attr =
+        { access, parent_fd };
+    long rc = syscall(445, ruleset_fd, 1 /* LANDLOCK_RULE_PATH_BENEATH */, &attr, 0);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_ll_restrict_self(int ruleset_fd, uint32_t flags)
+{
+    long rc = syscall(446, ruleset_fd, flags);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_set_no_new_privs(void)
+{
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
 /* landlock/domain.py's probe: how many more Landlock domains this thread may enter.
  * A helper thread (it inherits this thread's domains) enters empty ones until the
  * kernel refuses (E2BIG at the limit); they end with it. Joined here, so it has left
