@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -1072,10 +1073,24 @@ long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long m
 {
     struct pp_probe p = { { handled_fs, 0, scoped }, size, max, 0 };
     pthread_t t;
-    int rc;
+    pthread_attr_t ta;
+    cpu_set_t here;
+    int rc, cpu = sched_getcpu();
     if (size > sizeof p.attr)
         return -EINVAL;
-    rc = pthread_create(&t, NULL, pp_probe_thread, &p);
+    if (pthread_attr_init(&ta) != 0)
+        return -ENOMEM;
+    /* On this CPU, which the join frees at once: on a busy machine another CPU's run
+     * queue can keep a new thread waiting for milliseconds. */
+    if (cpu >= 0) {
+        CPU_ZERO(&here);
+        CPU_SET(cpu, &here);
+        pthread_attr_setaffinity_np(&ta, sizeof here, &here);
+    }
+    rc = pthread_create(&t, &ta, pp_probe_thread, &p);
+    if (rc != 0 && cpu >= 0)  /* the CPU left our set meanwhile: anywhere, then */
+        rc = pthread_create(&t, NULL, pp_probe_thread, &p);
+    pthread_attr_destroy(&ta);
     if (rc != 0)
         return -rc;
     pthread_join(t, NULL);
