@@ -175,3 +175,28 @@ def test_landlock_calls_through_the_native_module_or_without_it(tmp_path: Path,
     native, version, verdict = r.stdout.split()
     assert native == "_Native"  # the backend loaded the module first: its calls are used
     assert int(version) >= 1 and verdict == "refused"
+
+
+def test_import_pledgepy_does_not_load_warnings() -> None:
+    from .test_startup_r4 import _bare
+
+    got = _bare("import sys\nfirst = set(sys.modules)\nimport pledgepy\n"
+                "print(repr({'first': sorted(first), 'import': sorted(set(sys.modules) - first)}))")
+    assert "warnings" not in got["first"]  # else this could not see it
+    assert "warnings" not in got["import"], got["import"]
+
+
+HIDDEN_WARNING = """
+import sys
+sys.modules.pop("warnings", None)  # as without site: an editable install's finder loads it
+import pledgepy
+pledgepy.unveil({where!r}, "r")
+pledgepy.pledge("stdio rpath dns")  # dns without inet: a gap, warned once the rules hide warnings.py
+print("after", flush=True)
+"""
+
+
+def test_a_warning_after_unveil_hid_the_warnings_module_is_still_written(tmp_path: Path) -> None:
+    r = run(HIDDEN_WARNING.format(where=str(tmp_path)))
+    assert r.returncode == 0 and r.stdout == "after\n", r.explain()
+    assert "PledgeWarning: pledge enforced only in part: dns:" in r.stderr, r.explain()
