@@ -200,3 +200,22 @@ def test_a_warning_after_unveil_hid_the_warnings_module_is_still_written(tmp_pat
     r = run(HIDDEN_WARNING.format(where=str(tmp_path)))
     assert r.returncode == 0 and r.stdout == "after\n", r.explain()
     assert "PledgeWarning: pledge enforced only in part: dns:" in r.stderr, r.explain()
+
+
+def test_maps_read_as_bytes_gives_what_the_text_parse_gave(tmp_path: Path) -> None:
+    from pledgepy.backends.linux import maps
+
+    lines = [
+        b"55d0-55d1 r-xp 00000000 08:01 1234 /usr/bin/python3.11",
+        b"7f00-7f01 rwxp 00000000 00:00 0 ",
+        b"7f02-7f03 rw-s 00000000 08:01 99 /tmp/double mapped \xff (deleted)",
+        b"7f04-7f05 r-xp 00001000 08:01 99 /tmp/double mapped \xff (deleted)",
+        b"7f06-7f07 rw-p 00000000 00:00 0",
+        b"7f08-7f09 r-xp 00000000 00:00 0 [vdso]",
+    ]
+    path = tmp_path / "maps"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert maps.writable_executable(str(path)) == [  # as the text-mode parse gave
+        "7f00-7f01 rwxp [anonymous]", "7f02-7f03 rw-s /tmp/double mapped \ufffd (deleted)"]
+    assert maps.executable_files(str(path)) == ["/usr/bin/python3.11",
+                                                "/tmp/double mapped \ufffd"]
