@@ -219,3 +219,20 @@ def test_maps_read_as_bytes_gives_what_the_text_parse_gave(tmp_path: Path) -> No
         "7f00-7f01 rwxp [anonymous]", "7f02-7f03 rw-s /tmp/double mapped \ufffd (deleted)"]
     assert maps.executable_files(str(path)) == ["/usr/bin/python3.11",
                                                 "/tmp/double mapped \ufffd"]
+
+
+PROBE_UNDER_FILTER = """
+import pledgepy
+from pledgepy.backends.linux.landlock import domain
+pledgepy.pledge("stdio rpath")
+before = domain.layers_left()
+domain._left = None  # probed again under the filter: no call stdio lacks (sched_setaffinity)
+print(before, domain.layers_left())
+"""
+
+
+def test_the_depth_probe_under_a_filter_makes_no_call_the_filter_refuses() -> None:
+    r = run(PROBE_UNDER_FILTER)
+    assert r.returncode == 0, r.explain()
+    before, again = map(int, r.stdout.split())
+    assert again == before

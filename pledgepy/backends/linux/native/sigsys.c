@@ -1069,19 +1069,20 @@ static void *pp_probe_thread(void *arg)
     return NULL;
 }
 
-long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max)
+long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin)
 {
     struct pp_probe p = { { handled_fs, 0, scoped }, size, max, 0 };
     pthread_t t;
     pthread_attr_t ta;
     cpu_set_t here;
-    int rc, cpu = sched_getcpu();
+    int rc, cpu = pin ? sched_getcpu() : -1;
     if (size > sizeof p.attr)
         return -EINVAL;
     if (pthread_attr_init(&ta) != 0)
         return -ENOMEM;
     /* On this CPU, which the join frees at once: on a busy machine another CPU's run
-     * queue can keep a new thread waiting for milliseconds. */
+     * queue can keep a new thread waiting for milliseconds. Only with *pin*: no filter
+     * in force, since setting the affinity is a syscall stdio does not allow. */
     if (cpu >= 0) {
         CPU_ZERO(&here);
         CPU_SET(cpu, &here);
