@@ -1,7 +1,8 @@
 """open() cost with and without OpenBSD's path allowances in force (issue 10).
 
-Each condition runs in fresh child processes: os.open(path, O_RDONLY) + os.close
-in a loop, timed after the pledge; the median over children is printed as a
+Each condition runs in fresh child processes, interleaved (one child of every
+condition per round): os.open(path, O_RDONLY) + os.close in a loop, timed after
+the pledge; the median over children is printed as a
 Markdown table (ns per open+close). Run by hand, never in the test suite:
 
     python3 benchmarks/bench_allowances.py --runs 7 --loops 20000
@@ -31,10 +32,14 @@ for _ in range(loops):
 os.write(1, str((time.perf_counter_ns() - t) / loops).encode())
 """
 
+#: an existing file in /tmp for tmppath's row (made by main(), removed after)
+TMP_FILE = "/tmp/pledgepy-bench-allowances"
+
 #: (label, promises or "-" for none, path)
 CONDITIONS = (
     ("unpledged", "-", "/etc/hosts"),
-    ('"stdio rpath wpath cpath" (no allowance layer)', "stdio rpath wpath cpath", "/etc/hosts"),
+    ('"stdio rpath wpath cpath" (no allowance layer; the procfs block handles writing only)',
+     "stdio rpath wpath cpath", "/etc/hosts"),
     ('"stdio rpath" (no layer: /dev/null is answered from a descriptor)', "stdio rpath",
      "/etc/hosts"),
     ('"stdio dns", /etc/hosts through the allowance (trap + retry + layer)', "stdio dns",
@@ -44,6 +49,10 @@ CONDITIONS = (
      "/dev/null"),
     ('"stdio rpath tmppath", /etc/hosts (the layer handles only writing and creating)',
      "stdio rpath tmppath", "/etc/hosts"),
+    ('"stdio getpw", /etc/passwd through the allowance', "stdio getpw", "/etc/passwd"),
+    ('"stdio tmppath", a file in /tmp through the allowance', "stdio tmppath", TMP_FILE),
+    ('"stdio", /sys/devices/system/cpu/online through the allowance', "stdio",
+     "/sys/devices/system/cpu/online"),
 )
 
 
@@ -59,10 +68,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7, help="children per condition")
     parser.add_argument("--loops", type=int, default=20000, help="open+close per child")
     opts = parser.parse_args()
-    rows = []
-    for label, promises, path in CONDITIONS:
-        samples = [measure(promises, path, opts.loops) for _ in range(opts.runs)]
-        rows.append((label, statistics.median(samples)))
+    Path(TMP_FILE).write_text("")
+    samples: list[list[float]] = [[] for _ in CONDITIONS]
+    try:
+        for _ in range(opts.runs):  # interleaved: one child of each condition per round
+            for i, (_, promises, path) in enumerate(CONDITIONS):
+                samples[i].append(measure(promises, path, opts.loops))
+    finally:
+        Path(TMP_FILE).unlink()
+    rows = [(label, statistics.median(s)) for (label, *_), s in
+            zip(CONDITIONS, samples, strict=True)]
     base = rows[0][1]
     print("| condition | open+close, median ns | ratio |")
     print("|---|---|---|")

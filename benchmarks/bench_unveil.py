@@ -36,11 +36,15 @@ from pledgepy.backends.linux.landlock import abi as landlock
 tl = time.perf_counter_ns()
 landlock.probe()  # loads the Landlock layer (cffi, pre-parsed declarations): once
 t0 = time.perf_counter_ns()
-for p in paths:
-    pledgepy.unveil(p, "r")
+if {many}:
+    pledgepy.unveil_many([(p, "r") for p in paths])
+else:
+    for p in paths:
+        pledgepy.unveil(p, "r")
+ta = time.perf_counter_ns()
 pledgepy.unveil(None, None)
 t1 = time.perf_counter_ns()
-print(json.dumps({{"ns": t1 - t0, "load": t0 - tl,
+print(json.dumps({{"ns": t1 - t0, "add": ta - t0, "load": t0 - tl,
                   "real": type(pledgepy.api.backend()).__name__ == "LinuxBackend"}}))
 """
 
@@ -90,14 +94,20 @@ def main() -> int:
         for i in range(100):
             Path(tmp, f"f{i}").write_text("x")
         pre = PRE.format(root=str(ROOT))
-        real = sample(pre + LOCK.format(dir=tmp, n=1))["real"]
-        load = statistics.median(float(sample(pre + LOCK.format(dir=tmp, n=1))["load"])
+        real = sample(pre + LOCK.format(dir=tmp, n=1, many=False))["real"]
+        load = statistics.median(float(sample(pre + LOCK.format(dir=tmp, n=1, many=False))["load"])
                                  for _ in range(args.runs))
         rows.append(("load the Landlock layer (cffi, pre-parsed declarations; once per process)",
                      f"{load / 1e6:.2f} ms"))
         for n in (10, 100):
-            ns = median_of(pre + LOCK.format(dir=tmp, n=n), args.runs)
+            ns = median_of(pre + LOCK.format(dir=tmp, n=n, many=False), args.runs)
             rows.append((f"unveil {n} paths + lock (layer loaded)", f"{ns / 1e6:.2f} ms"))
+            for many in (False, True):  # the adding alone, without the lock
+                add = statistics.median(
+                    float(sample(pre + LOCK.format(dir=tmp, n=n, many=many))["add"])
+                    for _ in range(args.runs))
+                how = "unveil_many() of" if many else "unveil() of each of"
+                rows.append((f"{how} {n} paths, before the lock", f"{add / 1e6:.2f} ms"))
         base = median_of(pre + OPEN.format(dir=tmp, rules=0, loops=args.loops), args.runs)
         rows.append(("open+close, no Landlock", f"{base:.0f} ns"))
         for rules in (1, 100):

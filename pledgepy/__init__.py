@@ -7,14 +7,14 @@
 
 from __future__ import annotations
 
-from .api import pledge, set_violation_messages, status, unveil
+from .api import pledge, set_violation_messages, status, unveil, unveil_many
 from .bsdpaths import open, opener
 from .errors import PledgeWarning, UnsupportedError
 from .promises import VOCABULARY
 from .status import Status, UnveilStatus
 
 __all__ = [
-    "pledge", "unveil", "status", "set_violation_messages", "Status", "UnveilStatus",
+    "pledge", "unveil", "unveil_many", "status", "set_violation_messages", "Status", "UnveilStatus",
     "UnsupportedError", "PledgeWarning", "VOCABULARY", "unveil_imports", "open", "opener",
     "Worker", "WorkerPool", "isolated", "Limits", "WorkerError", "WorkerViolation",
     "WorkerCrashed", "WorkerTimeout", "WorkerLimitExceeded", "RemoteError",

@@ -24,6 +24,8 @@ UNVEIL_LETTERS = "rwxc"
 
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .backends.base import Backend
 
 
@@ -162,21 +164,34 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
 
 
 def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
-                    quiet: bool = False, then_exec: bool = False) -> None:
+                    quiet: bool = False, then_exec: bool = False,
+                    adding: Iterable[tuple[str | os.PathLike[str], str]] = ()) -> None:
     """Lock unveil now, judging the rules against *promises* that a filter will
-    enforce next (the pledge command, whose child then execs: *then_exec*)."""
+    enforce next (the pledge command, whose child then execs: *then_exec*; a
+    worker, whose filter holds no ``exec``: nothing is prepared for an exec).
+
+    *adding*: rules added first, checked as :func:`unveil_many` checks them and
+    judged once, with the lock (all or nothing).
+    """
+    checked = _checked(adding)
     is_strict = strictness.resolve(strict)
     be = backend()
     with _lock:
-        if _state.unveil_locked:
+        if _state.unveil_locked and not checked:
             return
-        rules = _rules()
+        new, after = _addable(be, checked)
+        rules = tuple(UnveilRule(p, m) for p, m in after.items())
         gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
                                          rules)
         strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
                                   list(gaps.not_enforced))
+        for rule in new:
+            be.add_unveil(rule)
+        _state.unveils = after
         if then_exec:
             be.lock_unveil_then_exec(rules)
+        elif "exec" not in promises:
+            be.lock_unveil_never_exec(rules)
         else:
             be.lock_unveil(rules)
         _state.unveil_locked = True
@@ -186,7 +201,12 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
         strictness.warn("unveil", list(gaps.not_enforced))
 
 
+_LETTERS: dict[str, str] = {}  # permissions checked before -> their letters, in order
+
+
 def _check_permissions(permissions: object) -> str:
+    if type(permissions) is str and permissions in _LETTERS:
+        return _LETTERS[permissions]
     if not isinstance(permissions, str):
         raise TypeError(f"permissions must be a str, not {type(permissions).__name__}")
     bad = sorted(set(permissions) - set(UNVEIL_LETTERS))
@@ -195,7 +215,10 @@ def _check_permissions(permissions: object) -> str:
             f"unveil permissions may only use the letters 'r', 'w', 'x', 'c'; "
             f"got {''.join(bad)!r}"
         )
-    return "".join(c for c in UNVEIL_LETTERS if c in permissions)
+    letters = "".join(c for c in UNVEIL_LETTERS if c in permissions)
+    if type(permissions) is str and len(_LETTERS) < 64:
+        _LETTERS[permissions] = letters
+    return letters
 
 
 def _check_path(path: object) -> str:
@@ -244,26 +267,80 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
         strictness.warn("unveil", list(gaps.not_enforced))
         return
     letters = _check_permissions(permissions)
-    full = _check_path(path)
-    with _lock:
+    _add([(_check_path(path), letters)], is_strict)
+
+
+def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
+                strict: bool | None = None) -> None:
+    """``unveil(path, permissions)`` for each ``(path, permissions)`` of *rules*, in order.
+
+    The same rules and checks as that loop (a later rule for a path replaces
+    an earlier one), but everything is checked before anything is added: on
+    any error no rule is added. The rule set is judged once, not once a rule
+    (much faster for hundreds of paths). An empty *rules* does nothing; it
+    never locks (that is ``unveil()``).
+    """
+    checked = _checked(rules)
+    if not checked:
+        return
+    if os.environ.get("PLEDGEPY_LEARN"):
+        for path, letters in checked:  # each one a checkpoint of its own
+            unveil(path, letters, strict=strict)
+        return
+    _add(checked, strictness.resolve(strict))
+
+
+def _checked(rules: Iterable[tuple[str | os.PathLike[str], str]]) -> list[tuple[str, str]]:
+    """(absolute path, letters) of each (path, permissions) pair; raise for bad input."""
+    given: object = rules  # typed as pairs, called with anything
+    if isinstance(given, (str, bytes)):
+        raise TypeError("rules must be (path, permissions) pairs, not a string")
+    checked: list[tuple[str, str]] = []
+    for item in rules:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"each rule must be a (path, permissions) pair, not {item!r}")
+        path, permissions = item
+        if path is None or permissions is None:
+            raise ValueError("unveil_many() rules need a path and permissions "
+                             "(lock with unveil())")
+        letters = _check_permissions(permissions)
+        checked.append((_check_path(path), letters))
+    return checked
+
+
+def _addable(be: Backend, rules: list[tuple[str, str]]
+             ) -> tuple[list[UnveilRule], dict[str, str]]:
+    """Check that *rules* may be added now (raise if not): them, and the rules after."""
+    if rules:
         if _state.unveil_locked:
             raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
         if _state.promises is not None and "unveil" not in _state.promises:
             raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
-        rule = UnveilRule(full, letters)
+    new = [UnveilRule(full, letters) for full, letters in rules]
+    for rule in new:
         be.check_unveil(rule)
-        after = dict(_state.unveils)
-        after[full] = letters
-        rules = tuple(UnveilRule(p, m) for p, m in after.items())
-        gaps = be.unveil_gaps(rules, False)
+    after = dict(_state.unveils)
+    after.update(rules)
+    return new, after
+
+
+def _add(rules: list[tuple[str, str]], is_strict: bool) -> None:
+    """Add checked (absolute path, letters) *rules*, judged together; all or nothing."""
+    be = backend()
+    with _lock:
+        new, after = _addable(be, rules)
+        rules_after = tuple(UnveilRule(p, m) for p, m in after.items())
+        gaps = be.unveil_gaps(rules_after, False)
         if is_strict:
             # Rules take effect at the lock (unveil() or the pledge that locks), judged
             # then with the promises in force; now only what no pledge can close (as
             # judged under pledge(""), which closes the most) is refused.
             closing = be.unveil_gaps_for_pledge(PledgeRequest(
-                _state.promises, frozenset(), _state.execpromises, None, rules), rules)
+                _state.promises, frozenset(), _state.execpromises, None, rules_after),
+                rules_after)
             strictness.refuse_or_warn(True, "unveil", list(closing.not_enforced))
-        be.add_unveil(rule)
+        for rule in new:
+            be.add_unveil(rule)
         _state.unveils = after
         _state.unveil_gaps = gaps
         _state.unveil_strict = _state.unveil_strict or is_strict

@@ -48,19 +48,55 @@ def _lazy_imports() -> dict[str, tuple[str, ...]]:
         traceback += ("ast", "unicodedata")
     if sys.version_info >= (3, 13):  # "Did you mean" for NameError and AttributeError
         traceback += ("_suggestions",)
-    return {"traceback": traceback}
+    # asyncio's default executor: loop.getaddrinfo(), to_thread(), run_in_executor()
+    # import it (and the _queue extension module) on first use
+    executor = ("concurrent.futures.thread",)
+    return {"traceback": traceback, "asyncio": executor, "concurrent.futures": executor}
+
+
+def _unblockable_sigsys() -> None:
+    """Keep SIGSYS unblocked from now on (this thread's mask, and signal.pthread_sigmask).
+
+    A violation traps with SIGSYS; while it is blocked the kernel kills with it at once,
+    so the handler that explains the violation never runs (exit 159, no message).
+    OpenBSD's penalty cannot be blocked either. Native code that blocks it is not
+    covered (README: Violations).
+    """
+    import _signal  # type: ignore[import-not-found]  # signal.py would import enum (start-up)
+
+    number = getattr(_signal, "SIGSYS", None)
+    if number is None or not hasattr(_signal, "pthread_sigmask"):
+        return
+    if "pthread_sigmask" not in _original:
+        original = _signal.pthread_sigmask
+        unblock = _signal.SIG_UNBLOCK
+
+        def pthread_sigmask(how: int, mask: Any) -> Any:
+            if how != unblock:
+                mask = [s for s in mask if s != number]
+            return original(how, mask)
+
+        pthread_sigmask.__doc__ = original.__doc__
+        _original["pthread_sigmask"] = original
+        # signal.pthread_sigmask calls _signal.pthread_sigmask by name: both are covered
+        _signal.pthread_sigmask = pthread_sigmask
+    _original["pthread_sigmask"](_signal.SIG_UNBLOCK, [number])
 
 
 def prepare(promises: frozenset[str]) -> None:
     """Work a pledge must do before it may forbid files: time zone, lazy stdlib imports."""
     time.localtime()  # glibc reads /etc/localtime once and caches it
+    _unblockable_sigsys()
     if promises & {"inet", "dns"}:
         # socket.getaddrinfo() encodes host names with it: the first lookup imports the
         # codec, and on 3.13 getcwd()s too (the codec has no getaliases(): a failed
         # module attribute lookup checks whether the module shadows the stdlib)
         import codecs
 
-        codecs.lookup("idna")
+        try:
+            codecs.lookup("idna")
+        except (LookupError, OSError):  # hidden by unveil already: lookups fail as they would
+            pass
     if "rpath" not in promises:
         # pledgepy no longer imports threading itself (start-up), but programs written
         # when it did import it after a pledge without rpath: keep that working, and
@@ -70,12 +106,13 @@ def prepare(promises: frozenset[str]) -> None:
                 __import__(name)
             except (ImportError, OSError):  # hidden by unveil already: no one can load it
                 pass
+    if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         for user, needs in _lazy_imports().items():
             if user in sys.modules:
                 for name in needs:
                     try:
                         __import__(name)
-                    except ImportError:  # the user handles its absence
+                    except (ImportError, OSError):  # the user handles its absence
                         pass
 
 

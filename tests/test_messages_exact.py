@@ -39,7 +39,17 @@ IMPORT = ' (importing a module that was not imported before pledge() needs "rpat
 # (syscall, arguments: bytes are strings put in memory, held, expected)
 TABLE: list[tuple[str, list[Any], str, str]] = [
     ("openat", [F, b"/etc/passwd", os.O_RDONLY | os.O_CLOEXEC], "stdio",
-     'openat("/etc/passwd", O_RDONLY) needs "rpath"'),
+     'openat("/etc/passwd", O_RDONLY) needs "rpath" or "getpw"'),  # OpenBSD's allowance
+    ("openat", [F, b"/etc/shadow", os.O_RDONLY | os.O_CLOEXEC], "stdio",
+     'openat("/etc/shadow", O_RDONLY) needs "rpath"'),
+    ("openat", [F, b"/dev/tty", os.O_RDWR], "stdio rpath",
+     'openat("/dev/tty", O_RDWR) needs "wpath" or "tty"'),
+    ("openat", [F, b"/tmp/x", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644], "stdio",
+     'openat("/tmp/x", O_WRONLY|O_CREAT|O_TRUNC) needs "wpath cpath" or "tmppath"'),
+    ("openat", [F, b"/etc/passwdx", os.O_RDONLY], "stdio",
+     'openat("/etc/passwdx", O_RDONLY) needs "rpath"'),  # neither the file nor beneath it
+    ("openat", [F, b"/etc/hosts", os.O_RDWR], "stdio rpath",
+     'openat("/etc/hosts", O_RDWR) needs "wpath"'),  # dns reads it only
     ("openat", [F, b"out/x.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC], "stdio rpath",
      'openat("out/x.txt", O_WRONLY|O_CREAT|O_TRUNC) needs "wpath cpath"'),
     ("openat", [7, b"x.txt", os.O_RDONLY], "stdio",
@@ -68,7 +78,7 @@ TABLE: list[tuple[str, list[Any], str, str]] = [
     ("openat", [F, b"/usr/lib/x86_64-linux-gnu/libfoo.so", os.O_RDONLY], "stdio",
      'openat("/usr/lib/x86_64-linux-gnu/libfoo.so", O_RDONLY) needs "rpath"'),
     ("openat", [F, b"/usr/share/zoneinfo/Europe/Paris", os.O_RDONLY], "",
-     'openat("/usr/share/zoneinfo/Europe/Paris", O_RDONLY) needs "rpath"'),
+     'openat("/usr/share/zoneinfo/Europe/Paris", O_RDONLY) needs "rpath" or "stdio"'),
     ("openat", [F, b"/data", os.O_RDONLY | os.O_DIRECTORY], "stdio",
      'openat("/data", O_RDONLY) needs "rpath"'),
     ("getcwd", [0, 0], "stdio", 'getcwd needs "rpath" or "wpath" or "cpath"'),

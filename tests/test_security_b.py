@@ -218,14 +218,21 @@ attempt(os.open, link + "/self/mem", os.O_RDWR)
     assert r.returncode == 0 and r.stdout.split() == ["True", "OK"], r.explain()
 
 
-def test_rules_not_in_force_hide_nothing() -> None:
-    # with 'unveil' still held the rules are only recorded: /proc/self/mem is open
+def test_rules_not_in_force_hide_nothing_but_the_pledge_blocks_procfs_writes() -> None:
+    # with 'unveil' still held the rules are only recorded, so they hide nothing; the
+    # pledge's own domain keeps procfs from being written instead (wpath, no prot_exec)
     body = """
 print(any("/proc/self/mem" in g for g in pledgepy.status().not_enforced))
 attempt(os.open, "/proc/self/mem", os.O_RDWR)
+attempt(os.open, "/proc/self/mem", os.O_RDONLY)
 """
     r = under("stdio rpath wpath unveil", body, setup="pledgepy.unveil('/usr', 'rw')\n")
-    assert r.returncode == 0 and r.stdout.split() == ["True", "OK"], r.explain()
+    assert r.returncode == 0 and r.stdout.split() == ["False", "ERR", "EACCES", "OK"], \
+        r.explain()
+    # with prot_exec the block would stop nothing: procfs stays writable
+    r = under("stdio rpath wpath prot_exec unveil", body,
+              setup="pledgepy.unveil('/usr', 'rw')\n")
+    assert r.returncode == 0 and r.stdout.split() == ["False", "OK", "OK"], r.explain()
 
 
 def test_rules_in_force_that_miss_proc_close_the_gap() -> None:

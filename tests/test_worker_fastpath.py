@@ -78,3 +78,60 @@ def test_the_cpu_clock_and_the_backstop(worker: pledgepy.Worker) -> None:
     worker.call("echo", 1)
     soft, _ = resource.prlimit(worker.pid, resource.RLIMIT_CPU)
     assert soft == pledgepy.worker.limits.cpu_backstop(conn.cpu_used(), 3.0)
+
+
+def test_many_frames_in_one_receive_then_a_large_one() -> None:
+    """Frames are consumed from an offset (the buffer is compacted once a receive):
+    dozens in one receive, one cut at the buffer's end, then one larger than it."""
+    a, b = socket.socketpair()
+    messages: list[object] = [["ok", b"y" * (i * 301 % 4000)] for i in range(60)]
+    messages += [["ok", b"L" * (frames.SCRATCH * 2 + 3)], ["ok", "after"]]
+    data = b"".join(codec.encode(m) for m in messages)
+    t = threading.Thread(target=lambda: (a.sendall(data), a.close()))
+    t.start()
+    reader, got = frames.FrameReader(b, codec.MAX_MESSAGE), []
+    try:
+        while True:
+            msg = reader.next()
+            while msg is frames.MORE:
+                msg = reader.read()
+            got.append(msg)
+    except EOFError:
+        pass
+    t.join()
+    b.close()
+    assert got == messages
+
+
+def test_replies_are_checked_calls_from_the_parent_need_not_be() -> None:
+    import msgpack
+
+    body = msgpack.packb(["ok", msgpack.Timestamp(1, 0)])
+    frame = len(body).to_bytes(4, "big") + body
+    for trusted in (False, True):
+        a, b = socket.socketpair()
+        a.sendall(frame)
+        reader = frames.FrameReader(b, codec.MAX_MESSAGE, trusted=trusted)
+        if trusted:  # the worker reading what the parent's encode() checked
+            assert reader.read()[0] == "ok"
+        else:  # the parent reading a reply: never trusted
+            with pytest.raises(codec.CodecError, match="Timestamp"):
+                reader.read()
+        a.close()
+        b.close()
+
+
+def test_the_parent_does_not_trust_replies(worker: pledgepy.Worker) -> None:
+    worker.call("echo", 1)
+    assert worker._conn is not None and worker._conn.reader.trusted is False
+
+
+def test_flat_and_nested_values_are_checked() -> None:
+    class Sub(str):
+        pass
+
+    for bad in (["ok", Sub("x")], ["ok", [1, {"k": {1.5}}]], {(1, 2): 1}, ["ok", bytearray(b"")]):
+        with pytest.raises(codec.CodecError):
+            codec.check(bad)
+    for good in (["ok", "x"], ["ok", None, True, 1, 1.5, b""], ["call", "f", [[1], {"a": ()}], {}]):
+        codec.check(good)

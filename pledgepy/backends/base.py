@@ -127,6 +127,11 @@ class Backend(Protocol):
         child): nothing it would set up for a later exec of its own is needed."""
         ...
 
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        """:meth:`lock_unveil` in a process that will never exec: the filter it installs
+        next holds no ``exec`` (a pledgepy worker), so no exec machinery is prepared."""
+        ...
+
     def exec_supervisor(self) -> ExecSupervisor | None:
         """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
@@ -295,6 +300,9 @@ class BackendBase:
         return None
 
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        self.lock_unveil(unveils)  # type: ignore[attr-defined]
+
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
         self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
     def exec_supervisor(self) -> ExecSupervisor | None:

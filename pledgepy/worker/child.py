@@ -73,20 +73,41 @@ def _setup(spec: str | None, module: ModuleType, config: dict[str, Any]) -> None
         fn()
 
 
+#: What :func:`loaded_files` learnt of each path: its real path, None when it is no
+#: file. A fork-mode worker inherits its parent's (forked.start looks before forking),
+#: so it only looks at what it loaded since: paths only, nothing that grants anything.
+_looked: dict[str, str | None] = {}
+looked_at = -1  # len(sys.modules) when forked.start last looked
+
+
+def _real_file(path: str) -> str | None:
+    found = _looked.get(path, "")
+    if found == "":
+        found = _looked[path] = os.path.realpath(path) if os.path.isfile(path) else None
+    return found
+
+
+def _mapped_file(path: str) -> str | None:
+    found = _looked.get(path, "")
+    if found == "":
+        found = _looked[path] = path if os.path.isfile(path) else None
+    return found
+
+
 def loaded_files() -> list[str]:
     """The files this process has loaded: module sources and mapped shared objects."""
     found: dict[str, None] = {}
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and os.path.isfile(path):
-            found[os.path.realpath(path)] = None
+        if isinstance(path, str) and (real := _real_file(path)) is not None:
+            found[real] = None
     with open("/proc/self/maps") as maps:
         for line in maps:
             parts = line.split(maxsplit=5)
             if len(parts) == 6 and parts[5].startswith("/"):
-                path = parts[5].rstrip("\n")
-                if os.path.isfile(path):
-                    found[path] = None
+                mapped = _mapped_file(parts[5].rstrip("\n"))
+                if mapped is not None:
+                    found[mapped] = None
     return sorted(found)
 
 
@@ -124,7 +145,8 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
     timeout), which start at the reply before, count at most that much of other
     calls.
     """
-    reader, set_limits = frames.FrameReader(sock, config["max_message"]), config["limits"]
+    reader = frames.FrameReader(sock, config["max_message"], trusted=True)
+    set_limits = config["limits"]
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     held: list[bytes] = []
     spent = 0.0  # the held calls' time
@@ -177,15 +199,11 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         raise RuntimeError("the module or its setup left threads running: a worker must be "
                            "single-threaded when it pledges")
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        # judged as if unpledged (chmod, unix connect...): the lock judges them again
-        # against the promises the worker will hold, strictly if asked
-        for path, perms in rules:
-            api.unveil(path, perms, strict=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        api.lock_unveil_for(promises, strict=strict)
+        # added and locked in one step: the ~160 rules are judged once, against the
+        # promises the worker will hold, strictly if asked
+        api.lock_unveil_for(promises, strict=strict, adding=rules)
         runtime.prepare(promises)
         if "rpath" not in promises:
             runtime.guard_files()

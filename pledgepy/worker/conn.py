@@ -77,7 +77,7 @@ class Conn:
         try:
             if start == "fork":
                 self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
-                    lambda: forked.start(theirs.fileno(), env))
+                    lambda: forked.start(theirs.fileno(), env, supervisor))
             else:
                 self.proc = keeper.run(lambda: subprocess.Popen(
                     cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
@@ -266,9 +266,10 @@ class Conn:
                 if len(replies) >= chunk.whole:
                     self._unasked()
                 replies.append(message)
-                if not (type(message) is list and message[:1] == ["ok"]):
+                if not (type(message) is list and message and message[0] == "ok"):
                     return replies  # the caller raises it; the calls after it are dropped
-                deadline, cpu_end, look = self._budget(timeout, cpu)
+                if timeout is not None or cpu is not None:
+                    deadline, cpu_end, look = self._budget(timeout, cpu)
                 continue
             self._check_clocks(deadline, cpu_end, look, cpu, "answering")
             if cpu_end is not None and look is not None and time.monotonic() >= look:

@@ -15,7 +15,10 @@ import signal
 import subprocess
 import sys
 import warnings
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..backends.base import WorkerSupervisor
 
 
 class Forked:
@@ -72,8 +75,21 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os._exit(1)
 
 
-def start(channel: int, env: dict[str, str]) -> Forked:
-    """Fork a worker that serves on descriptor *channel* (called on the keeper thread)."""
+def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None) -> Forked:
+    """Fork a worker that serves on descriptor *channel* (called on the keeper thread).
+
+    What the worker would otherwise work out after the fork is done here once, for
+    every fork after it: which loaded paths are files, and loading the filter
+    machinery. Nothing of it grants anything: the worker still lists, judges and
+    confines itself (its filter names its own pid, so it cannot be built here).
+    """
+    from . import child
+
+    if len(sys.modules) != child.looked_at:  # only a warm-up: new modules since the last
+        child.loaded_files()
+        child.looked_at = len(sys.modules)
+    if supervisor is not None:
+        supervisor.prepare()
     read, write = os.pipe()
     ppid = os.getpid()
     with warnings.catch_warnings():

@@ -21,19 +21,31 @@ MORE: Any = object()
 
 
 class FrameReader:
-    """Frames from *sock*, each announcing at most *limit* bytes."""
+    """Frames from *sock*, each announcing at most *limit* bytes (*trusted*: from the
+    parent, see :func:`codec.decode`)."""
 
-    def __init__(self, sock: socket.socket, limit: int) -> None:
-        self.sock, self.limit = sock, limit
+    def __init__(self, sock: socket.socket, limit: int, *, trusted: bool = False) -> None:
+        self.sock, self.limit, self.trusted = sock, limit, trusted
         self.scratch = bytearray(SCRATCH)
         self.view = memoryview(self.scratch)
-        self.have = 0  # bytes at the start of scratch not yet consumed
+        self.start = 0  # scratch[start:have] is received and not yet consumed
+        self.have = 0
         self.body: bytearray | None = None  # a large frame's body, being filled
         self.got = 0
+
+    def _compact(self) -> None:
+        """Move what is left to the front: once a receive, not once a frame (a receive
+        can bring dozens of replies)."""
+        if self.start:
+            rest = self.have - self.start
+            if rest:
+                self.scratch[:rest] = self.scratch[self.start:self.have]
+            self.start, self.have = 0, rest
 
     def feed(self, data: bytes) -> None:
         """Take bytes received some other way (with descriptors, say): at most what
         scratch has room for, before any :meth:`read`."""
+        self._compact()
         if self.body is not None or self.have + len(data) > SCRATCH:
             raise codec.CodecError("more data than the scratch buffer holds")
         self.scratch[self.have:self.have + len(data)] = data
@@ -51,6 +63,7 @@ class FrameReader:
                 raise EOFError
             self.got += n
         else:
+            self._compact()
             n = self.sock.recv_into(self.view[self.have:])
             if not n:
                 raise EOFError
@@ -63,21 +76,22 @@ class FrameReader:
             if self.got < len(self.body):
                 return MORE
             body, self.body = self.body, None
-            return codec.decode(body)
-        if self.have < 4:
+            return codec.decode(body, trusted=self.trusted)
+        start = self.start
+        if self.have - start < 4:
             return MORE
-        need = codec.length(self.view[:4], self.limit)
-        end = 4 + need
+        need = codec.length(self.view[start:start + 4], self.limit)
+        end = start + 4 + need
         if self.have >= end:
-            value = codec.decode(self.view[4:end])
-            rest = self.have - end
-            if rest:
-                self.scratch[:rest] = self.scratch[end:self.have]
-            self.have = rest
+            value = codec.decode(self.view[start + 4:end], trusted=self.trusted)
+            if end == self.have:
+                self.start = self.have = 0
+            else:
+                self.start = end
             return value
-        if end > SCRATCH:  # a large frame: its own buffer, of the size just checked
+        if 4 + need > SCRATCH:  # a large frame: its own buffer, of the size just checked
             self.body = bytearray(need)
-            self.got = self.have - 4
-            self.body[:self.got] = self.view[4:self.have]
-            self.have = 0
+            self.got = self.have - start - 4
+            self.body[:self.got] = self.view[start + 4:self.have]
+            self.start = self.have = 0
         return MORE

@@ -19,7 +19,7 @@ from ..base import (
     WorkerSupervisor,
 )
 from . import maps, native, prepared, threads
-from .landlock import abi, allowances, domain, procfs
+from .landlock import abi, allowances, domain, procfs, procwrite
 from .rules import PATHS_HELD
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
@@ -30,11 +30,17 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 
+_unveil_module: ModuleType | None = None
+
+
 def _unveil() -> ModuleType:
     """The Landlock side, loaded on first use (cffi's ABI mode costs start-up time)."""
-    from .landlock import unveil
+    global _unveil_module
+    if _unveil_module is None:  # an import statement each call costs ~10 µs (per rule)
+        from .landlock import unveil
 
-    return unveil
+        _unveil_module = unveil
+    return _unveil_module
 
 
 def _children_explained() -> str:
@@ -116,6 +122,13 @@ def _keeps_wrappers_loadable(rules: tuple[UnveilRule, ...]) -> bool:
             return False  # a rule that may hide part of it
     return True
 
+#: status().notes when pledge's domain keeps procfs from being written.
+PROC_BLOCK_NOTE = (
+    "wpath without prot_exec: a Landlock layer refuses opening any file in procfs for "
+    "writing (/proc/self/mem would rewrite this process's code; /proc/self/oom_score_adj "
+    "and /proc/sys/* are refused too), and files made after the pledge directly under / "
+    "(or under a directory above a procfs mount); for good, exec'd programs included "
+    "(OpenBSD has no procfs)")
 
 EXEC_COVERED = "os.exec*, os.posix_spawn*, os.system and subprocess"
 
@@ -137,6 +150,8 @@ class LinuxBackend(BackendBase):
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
+        self._proc_blocked = False  # a domain in force keeps procfs from being written
+        self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
             warm(kernel.arch() or "x86_64")  # static tables, so pledge() itself stays quick
@@ -175,7 +190,10 @@ class LinuxBackend(BackendBase):
                          "(no Landlock, the 16-domain limit, other threads running on "
                          "ABI < 8, or exec without rpath: Landlock checks read access at "
                          "execve); such opens are violations")
-        weak.extend(self._proc_mem_gaps(request))
+        block = self._proc_block(request, domains)
+        if isinstance(block, tuple) or (block is None and self._proc_blocked):
+            notes.append(PROC_BLOCK_NOTE)
+        weak.extend(self._proc_mem_gaps(request, block))
         weak.extend(self._wx_gaps(request))
         weak.extend(self._code_file_gaps(request))
         weak.extend(self._unveiled_allowance_gaps(request))
@@ -238,14 +256,17 @@ class LinuxBackend(BackendBase):
             return procfs.MEMORY_LETTERS  # no unveil in force hides anything
         return self._reach_of(rules, request.old)
 
-    def _reach_of(self, rules: tuple[UnveilRule, ...], held: frozenset[str] | None) -> str:
+    def _reach_of(self, rules: tuple[UnveilRule, ...], held: frozenset[str] | None,
+                  locking: bool = False) -> str:
         """procfs.reach() of *rules* (with stdio's paths), remembered: once they are in
-        force a later pledge may not be able to look again."""
+        force a later pledge may not be able to look again. *locking*: called by the
+        lock, right after its judgement looked every rule up (they are not again)."""
         if rules not in self._reach:
             if held is not None and "rpath" not in held:
                 return procfs.MEMORY_LETTERS  # cannot look now: assume the worst
+            lookup = _unveil().lock_stat if locking else os.stat
             try:
-                self._reach[rules] = procfs.reach(rules + _unveil().stdio_rules())
+                self._reach[rules] = procfs.reach(rules + _unveil().stdio_rules(), lookup)
             except OSError:
                 return procfs.MEMORY_LETTERS
         return self._reach[rules]
@@ -314,7 +335,9 @@ class LinuxBackend(BackendBase):
             return Domains(False, False, ())
         if own and not row.tsync and threads.count() > 1:
             weak.append("threads already running are left out of the Landlock domain that "
-                        "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)")
+                        "keeps /proc/<pid>/mem of other processes out of reach (ABI < 8)"
+                        + (" and procfs from being written" if new is not None
+                           and "wpath" in new and "prot_exec" not in new else ""))
         can_probe = old is None or "stdio" in old  # the probe runs on a helper thread
         left = domain.layers_left() if can_probe else abi.MAX_LAYERS
         needed = int(own or commit)
@@ -330,7 +353,38 @@ class LinuxBackend(BackendBase):
                         "open its /proc/<pid>/mem under their execpromises")
         return Domains(own, children, tuple(weak))
 
-    def _proc_mem_gaps(self, request: PledgeRequest) -> list[str]:
+    def _proc_block(self, request: PledgeRequest,
+                    domains: Domains) -> tuple[str, ...] | str | None:
+        """Whether this pledge's domain must keep procfs from being written (wpath
+        without prot_exec, procfs writable, no unveil rules in force) and can: the
+        paths that keep write access (procwrite.grants()), or why it cannot; None
+        when not needed (or already in force). Remembered for apply_pledge()."""
+        if self._block is not None and self._block[0] == request:
+            return self._block[1]
+        new = request.new
+        commit = new is not None and "unveil" not in new and bool(request.unveils) \
+            and not request.unveil_in_force
+        out: tuple[str, ...] | str | None = None
+        if (new is None or "wpath" not in new or "prot_exec" in new or self._proc_blocked
+                or request.unveil_in_force or commit
+                or "w" not in self._proc_letters(request)):
+            out = None
+        elif not abi.current().available:
+            out = "no Landlock"
+        elif not domains.own:  # the allowance layer, if entered instead, needs one too
+            out = LIMIT
+        elif request.old is not None and "rpath" not in request.old:
+            out = "without rpath the mount table and / cannot be read to build it"
+        else:
+            try:
+                out = procwrite.grants()
+            except OSError as exc:
+                out = f"the mount table or / cannot be read: {exc.strerror}"
+        self._block = (request, out)
+        return out
+
+    def _proc_mem_gaps(self, request: PledgeRequest,
+                       block: tuple[str, ...] | str | None) -> list[str]:
         """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
         held = request.new if request.new is not None else frozenset(VOCABULARY)
         weak: list[str] = []
@@ -338,11 +392,13 @@ class LinuxBackend(BackendBase):
         if paths and not abi.current().available:
             weak.append(f"{'/'.join(sorted(paths))}: /proc/<pid>/mem of other processes of "
                         "this user can be opened (no Landlock to confine ptrace access)")
-        if ("wpath" in held and "prot_exec" not in held
-                and "w" in self._proc_letters(request)):
+        if ("wpath" in held and "prot_exec" not in held and not self._proc_blocked
+                and not isinstance(block, tuple) and "w" in self._proc_letters(request)):
+            why = (f"; pledge keeps procfs from being written where it can, not here: {block}"
+                   if isinstance(block, str) else "")
             weak.append("wpath: this process's own code can be rewritten through "
                         "/proc/self/mem, so leaving out prot_exec does not stop new code "
-                        "(unveil rules in force that reach no procfs close this)")
+                        "(unveil rules in force that reach no procfs close this" + why + ")")
         return weak
 
     def _code_file_gaps(self, request: PledgeRequest) -> list[str]:
@@ -351,7 +407,8 @@ class LinuxBackend(BackendBase):
         new, old = request.new, request.old
         if new is None or "wpath" not in new or "prot_exec" in new:
             return []
-        if old is None or "rpath" in old:  # readable: look again (code may have been loaded)
+        if old is None or "rpath" in old or maps.readable_without_rpath():
+            # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
             except OSError as exc:
@@ -374,8 +431,8 @@ class LinuxBackend(BackendBase):
             return []
         return [f"wpath: {len(found)} file(s) of code mapped in this process can be written "
                 f"({', '.join(found[:3])}), which changes the running code without prot_exec: "
-                "unveil them read-only (or hide them), run as a user that cannot write them, "
-                "or keep prot_exec"]
+                "unveil them read-only (or hide them), run as a user that cannot write them "
+                "(root can write them all), or keep prot_exec"]
 
     def _wx_gaps(self, request: PledgeRequest) -> list[str]:
         """Writable and executable memory: new code without prot_exec."""
@@ -383,7 +440,7 @@ class LinuxBackend(BackendBase):
         if new is None or "prot_exec" in new:
             return []
         if old is None or "prot_exec" in old:  # new such mappings were possible until now
-            if old is not None and "rpath" not in old:
+            if old is not None and "rpath" not in old and not maps.readable_without_rpath():
                 self._wx = ("(unknown: /proc/self/maps cannot be read without rpath)",)
             else:
                 try:
@@ -430,8 +487,23 @@ class LinuxBackend(BackendBase):
         domains = self._domains(request)
         if request.old is None or request.old & {"rpath", "unveil"}:
             domain.prepare()  # later domains may not be able to open what they need
+        block = self._proc_block(request, domains)
+        # opened before the filter, which may refuse O_PATH; closed once entered
+        writable = procwrite.open_grants(block) if isinstance(block, tuple) else None
+        try:
+            self._apply(request, unveils, commit, plan, paths, domains, writable, execs)
+        finally:
+            procwrite.close(writable or [])
+            self._block = None
+
+    def _apply(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...], commit: bool,
+               plan: Plan, paths: tuple[int, tuple[tuple[str, int], ...]] | None,
+               domains: Domains, writable: list[int] | None, execs: bool) -> None:
+        """The part of apply_pledge() that changes the process (see there)."""
+        new = request.new
+        assert new is not None
         if commit:
-            self._reach_of(unveils, request.old)  # judged before the rules hide /proc
+            self._reach_of(unveils, request.old, True)  # judged before the rules hide /proc
             # before the filter, which may refuse the Landlock syscalls
             _unveil().commit(unveils, promises=new | {"stdio"} if request.old is None else new)
             domain.entered()
@@ -440,8 +512,9 @@ class LinuxBackend(BackendBase):
         if domains.own and not commit and not entering:
             # Keeps /proc/<pid>/mem of processes outside it out of reach: of those
             # outside the sandbox, and (nested) of those this narrowing leaves broader.
-            domain.enter(all_threads=True)
+            domain.enter(all_threads=True, writable=writable)
             self._in_domain = True
+            self._proc_blocked = self._proc_blocked or writable is not None
         if paths is None:
             native.set_paths(False)  # the allowances' calls are violations again
         kernel.apply(plan, self._plan)
@@ -451,24 +524,28 @@ class LinuxBackend(BackendBase):
             # the layer is in force the filter in force and the previous layer decide,
             # which is never more than before this pledge.
             try:
-                allowances.enter(new, all_threads=True)
+                allowances.enter(new, all_threads=True, writable=writable)
             except OSError:
                 native.set_paths(False)
                 plan = narrow(plan, new)  # the allowances' calls trap again, for good
                 kernel.apply(plan, self._plan)
                 self._plan = plan
                 if domains.own and not commit:
-                    domain.enter(all_threads=True)
+                    domain.enter(all_threads=True, writable=writable)
                     self._in_domain = True
+                    self._proc_blocked = self._proc_blocked or writable is not None
                 paths = None
             else:
                 domain.entered()  # also a nested domain: it does what domains.own does
                 self._paths = paths
                 self._in_domain = True
+                self._proc_blocked = self._proc_blocked or writable is not None
         if paths is not None:
             native.set_paths(True, allowances.root_fd(), allowances.entries(new))
         self._plan = plan
         if execs:
+            from .exec import wrap
+
             wrap.arm(request.new_exec, plan, plan.arch, nest=domains.children)
 
     # ---- unveil ----
@@ -502,18 +579,21 @@ class LinuxBackend(BackendBase):
         """Turn the one-line violation message on stderr on or off."""
         native.set_quiet(not enabled)
 
-    def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False) -> None:
+    def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False,
+                    never_exec: bool = False) -> None:
         held = self._promises()
+        no_wrappers = then_exec or never_exec  # no exec of this process's own to prepare
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
-                and not then_exec and not _keeps_wrappers_loadable(unveils):
+                and not no_wrappers and not _keeps_wrappers_loadable(unveils):
             # A later pledge may set execpromises; its wrappers (and the explainer,
             # which reads /proc) cannot be loaded once the rules hide their files.
             # Rules that keep them readable leave that to the pledge that holds exec.
             self._wrap().prepare()
         if unveils and abi.current().available:
-            self._reach_of(unveils, held)  # judged before the rules hide /proc
+            self._reach_of(unveils, held, True)  # judged before the rules hide /proc
+            maps.keep_open()  # a later pledge still sees what is mapped
         _unveil().commit(unveils, promises=held)
-        if (held is None or "exec" in held) and not then_exec:
+        if (held is None or "exec" in held) and not no_wrappers:
             self._unveil_locked = True  # exec'd programs are told (exec/hint.py)
             if _WRAP in sys.modules:
                 self._wrap()
@@ -534,6 +614,11 @@ class LinuxBackend(BackendBase):
         # no exec wrappers (subprocess, the explainer's fork): the caller execs at once,
         # under a filter of the supervisor's
         self.lock_unveil(unveils, then_exec=True)
+
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+        # a worker: the filter it installs next has no exec, so neither wrappers (their
+        # probe fork) nor the hint for exec'd programs can ever be used
+        self.lock_unveil(unveils, never_exec=True)
 
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401

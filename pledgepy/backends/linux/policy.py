@@ -298,6 +298,9 @@ PATHS: dict[str, tuple[tuple[str, str], ...]] = {
         ("/etc/nsswitch.conf", "r"),
     ),
     "tmppath": (("/tmp", "rwc"),),
+    # the controlling terminal (getpass, a shell's check_dev_tty); under the pledge
+    # command the supervisor answers it instead (exec/ttyopen.py)
+    "tty": (("/dev/tty", "rw"),),
 }
 #: Allowance paths the handler answers with a copy of a descriptor opened before the
 #: filter, so they need no Landlock layer (which would cost every open of the program).

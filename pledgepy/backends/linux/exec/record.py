@@ -40,7 +40,8 @@ from ..consts import (
 )
 from ..landlock import abi, domain
 from ..native.tables import KEY_ENUM, KEY_FLAGS, KEY_INT, KEYS
-from ..policy import all_rules
+from ..policy import DUPED, all_rules
+from ..policy import PATHS as ALLOWANCES
 from ..rules import Identity, Rule
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
@@ -164,6 +165,20 @@ def _open_access(flags: int, existed: bool) -> tuple[str, str]:
     if flags & O_CREAT and not existed:
         return "", letters + "c"  # the file may not exist when the policy is applied
     return letters, ""
+
+
+def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
+    """Whether OpenBSD lets this open through under ``stdio`` alone, unveil or not
+    (policy.PATHS: /dev/null, the time zone files, the CPU-count files): every learned
+    set holds stdio, so such an open needs neither a promise nor an unveil rule."""
+    if flags & (O__TMPFILE | O_DIRECTORY) or not existed:
+        return False
+    writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
+    for allowed, letters in ALLOWANCES["stdio"]:
+        inside = path == allowed or path.startswith(allowed.rstrip("/") + "/")
+        if inside and (not writes or ("w" in letters and allowed in DUPED)):
+            return True
+    return False
 
 
 _FLAGS_TEXT: dict[int, str] = {}
@@ -506,6 +521,9 @@ class Recording:
                 flags = O_CREAT | O_WRONLY | O_TRUNC
             text = f"{path} {_flags_text(flags)}"
             existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
+            if not is_dir and _stdio_allowance(path, flags, existed):
+                return [_Key(name, text, frozenset({frozenset({"stdio"})}), None, "",
+                             self.interval)]
             own, parent = _open_access(flags, existed)
             if own and flags & O_DIRECTORY == 0 and is_dir:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk

@@ -1,7 +1,10 @@
-"""OpenBSD's ``/dev/tty`` allowance under ``tty`` for an exec'd program: the supervisor opens it.
+"""OpenBSD's ``/dev/tty`` (under ``tty``) and ``/dev/null`` (under ``stdio``) allowances for
+an exec'd program: the supervisor opens them.
 
 OpenBSD lets a process holding ``tty`` open ``/dev/tty`` for reading and writing
-without ``rpath``/``wpath`` (pledge_namei). BPF cannot see the path, so the
+without ``rpath``/``wpath``, and any pledged process ``/dev/null`` (pledge_namei;
+the in-process handler answers it from a descriptor, as here, so a shell's
+``>/dev/null`` (O_CREAT|O_TRUNC) works too). BPF cannot see the path, so the
 program's open traps to the supervisor like any violation. The supervisor reads
 the path the program passed, and when it is exactly ``/dev/tty`` opens
 ``/dev/tty`` *itself* and hands the descriptor over (SECCOMP_IOCTL_NOTIF_ADDFD
@@ -11,7 +14,9 @@ gains it nothing: what it gets is always the supervisor's ``/dev/tty``, never th
 file its pointer names later. The supervisor's controlling terminal is the
 program's only when both have the same one (``tty_nr`` in /proc/<pid>/stat); a
 program without one is answered ENXIO, as the kernel would; any other case stays
-a violation. Only plain access flags are taken: no creating, truncating, O_PATH.
+a violation. For ``/dev/tty`` only plain access flags are taken: no creating,
+truncating, O_PATH; ``/dev/null`` takes O_CREAT and O_TRUNC (it exists: nothing is
+created), never O_PATH, O_DIRECTORY or O_TMPFILE.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 TTY = b"/dev/tty\0"
+NULL = b"/dev/null\0"
 #: SECCOMP_IOCTL_NOTIF_ADDFD (_IOW('!', 3, struct seccomp_notif_addfd)) and its SEND flag
 NOTIF_ADDFD, ADDFD_FLAG_SEND = 0x40182103, 2
 #: Flags an allowed open may carry (x86_64 and aarch64 values): access mode, O_NONBLOCK,
@@ -35,6 +41,7 @@ NOTIF_ADDFD, ADDFD_FLAG_SEND = 0x40182103, 2
 #: O_NOFOLLOW (0o400000 on x86_64, 0o100000 on aarch64). Anything else: a violation.
 PLAIN = (os.O_ACCMODE | os.O_NONBLOCK | os.O_APPEND | os.O_NOCTTY | os.O_CLOEXEC
          | 0o100000 | 0o400000)
+NULL_FLAGS = PLAIN | os.O_CREAT | os.O_TRUNC | os.O_EXCL
 
 
 def _tty_nr(pid: int | str) -> int:
@@ -43,15 +50,20 @@ def _tty_nr(pid: int | str) -> int:
 
 
 def _path_at(pid: int, address: int) -> bytes:
+    """The path the program passed, as far as it can be one of ours (one page-safe read
+    of the shorter first)."""
     fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        return os.pread(fd, len(TTY), address)
+        head = os.pread(fd, len(TTY), address)
+        if head == NULL[:len(TTY)]:
+            head += os.pread(fd, len(NULL) - len(TTY), address + len(TTY))
+        return head
     finally:
         os.close(fd)
 
 
-def _hand_over(listener: int, ident: int, flags: int) -> bool:
-    fd = os.open("/dev/tty", (flags & (os.O_ACCMODE | os.O_NONBLOCK | os.O_APPEND))
+def _hand_over(listener: int, ident: int, flags: int, path: str = "/dev/tty") -> bool:
+    fd = os.open(path, (flags & (os.O_ACCMODE | os.O_NONBLOCK | os.O_APPEND))
                  | os.O_NOCTTY | os.O_CLOEXEC)  # never the supervisor's ctty anew
     try:
         newfd_flags = os.O_CLOEXEC if flags & os.O_CLOEXEC else 0
@@ -66,11 +78,12 @@ def _hand_over(listener: int, ident: int, flags: int) -> bool:
 
 def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
            promises: frozenset[str], arch: str, send_error: Callable[[int], object]) -> bool:
-    """Answer an open of ``/dev/tty`` under ``tty`` (True), or leave it a violation (False).
+    """Answer an open of ``/dev/tty`` under ``tty`` or of ``/dev/null`` under ``stdio``
+    (True), or leave it a violation (False).
 
     *send_error* is called with an errno to answer the call with a failure instead.
     """
-    if "tty" not in promises:
+    if not promises & {"tty", "stdio"}:
         return False
     table = BY_ARCH.get(arch, {})
     if nr == table.get("openat"):
@@ -79,10 +92,16 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
         address, flags = args[0], args[1]
     else:
         return False
-    if flags & ~PLAIN:
+    if flags & ~NULL_FLAGS:
         return False
     try:
-        if _path_at(pid, address) != TTY:
+        path = _path_at(pid, address)
+        if path == NULL and "stdio" in promises:
+            if flags & os.O_CREAT and flags & os.O_EXCL:
+                send_error(errno.EEXIST)
+                return True
+            return _hand_over(listener, ident, flags, "/dev/null")
+        if path != TTY or "tty" not in promises or flags & ~PLAIN:
             return False
         theirs, ours = _tty_nr(pid), _tty_nr("self")
     except (OSError, ValueError, IndexError):

@@ -27,6 +27,7 @@ from .answer import fstat_for, proc_stat_for
 HANDOVER = frozenset({"sendfd"})
 #: What a worker killed by SIGSYS did: only the seal filter kills.
 SEAL_MESSAGE = 'sendmsg/sendmmsg: needs "sendfd"'
+_prepared = False  # WorkerSupervisor.prepare() has loaded everything in this process
 
 
 class WorkerSupervisor:
@@ -36,10 +37,15 @@ class WorkerSupervisor:
         self._plan: Plan | None = None
 
     def prepare(self) -> None:
-        """Load the filter machinery and the native module now."""
+        """Load the filter machinery and the native module now (once a process: a
+        fork-mode worker inherits what its parent loaded, see worker/forked.py)."""
+        global _prepared
+        if _prepared:
+            return
         kernel.prepare()
         build(frozenset({"stdio"}), kernel.arch() or "x86_64")
         abi.current()
+        _prepared = True
 
     def confine(self, promises: frozenset[str], channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*, send *ready* and the listener over *channel*."""

@@ -21,6 +21,7 @@ import stat
 
 from .. import prepared
 from . import abi as A
+from . import procwrite
 from .ruleset import Ruleset
 
 READ = A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR
@@ -108,15 +109,21 @@ def prepare() -> None:
             _fds[path] = (fd, stat.S_ISDIR(os.fstat(fd).st_mode))
 
 
-def enter(promises: frozenset[str], *, all_threads: bool = False) -> None:
-    """Enter the layer for *promises* (nested below the domains in force)."""
+def enter(promises: frozenset[str], *, all_threads: bool = False,
+          writable: list[int] | None = None) -> None:
+    """Enter the layer for *promises* (nested below the domains in force); with
+    *writable*, it also keeps procfs from being written, as domain.enter() does."""
     row = A.current()
     mask = handled(promises, row.version)
     if not mask:
         return
     flags = A.RESTRICT_SELF_TSYNC if all_threads and row.tsync else 0
-    # it stands in for domain.enter()'s domain, so it carries the same scope
-    with Ruleset(mask, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+    # it stands in for domain.enter()'s domain, so it carries the same scope (and the
+    # procfs write block: wpath is held then, so WRITE is not among the allowances')
+    extra = procwrite.ACCESS if writable is not None and not mask & procwrite.ACCESS else 0
+    with Ruleset(mask | extra, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+        if extra:
+            procwrite.add(ruleset, writable or [])
         for path, access in rules(promises, row.version):
             found = _fds.get(path)
             if found is None:

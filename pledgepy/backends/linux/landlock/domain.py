@@ -11,7 +11,8 @@ while they can still reach it. Execpromises children enter one before exec.
 The domain hides no file: with a scope (ABI >= 6) it handles no file access
 at all, so ``open()`` pays nothing; before that it handles only EXECUTE and
 grants it everywhere (through a descriptor of ``/`` opened at the first
-domain, because a later pledge may not allow opening it).
+domain, because a later pledge may not allow opening it). Under ``wpath``
+without ``prot_exec`` it also keeps procfs from being written (procwrite.py).
 
 Landlock stacks at most 16 domains (then E2BIG). :func:`layers_left` says how
 many this thread may still enter: probed once, then counted.
@@ -24,6 +25,7 @@ import os
 import time
 
 from . import abi as A
+from . import procwrite
 from .ruleset import LandlockError, Ruleset
 
 _left: int | None = None  # domains this thread may still enter (None: not probed)
@@ -130,17 +132,24 @@ def prepare() -> None:
             _root = (fd, st.st_dev, st.st_ino)
 
 
-def enter(*, all_threads: bool = False) -> None:
+def enter(*, all_threads: bool = False, writable: list[int] | None = None) -> None:
     """Enter a new domain nested below the current one (the calling thread; every
-    thread with *all_threads* where the kernel can); raise LandlockError if refused."""
+    thread with *all_threads* where the kernel can); raise LandlockError if refused.
+
+    With *writable* (procwrite.open_grants()), the domain also keeps procfs from
+    being written: only beneath those descriptors may files be opened for writing.
+    """
     row = A.current()
     flags = A.RESTRICT_SELF_TSYNC if all_threads and row.tsync else 0
+    extra = procwrite.ACCESS if writable is not None else 0
     if row.scope_only_domain:
-        with Ruleset(0, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+        with Ruleset(extra, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+            procwrite.add(ruleset, writable or [])
             ruleset.restrict_self(flags)
     else:
-        with Ruleset(A.ACCESS_FS_EXECUTE) as ruleset:
+        with Ruleset(A.ACCESS_FS_EXECUTE | extra) as ruleset:
             ruleset.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+            procwrite.add(ruleset, writable or [])
             ruleset.restrict_self(flags)
     entered()
 

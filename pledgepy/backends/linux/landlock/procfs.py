@@ -9,8 +9,14 @@ mount point (Landlock grants beneath, across mounts).
 from __future__ import annotations
 
 import os
+import stat
 
 from ...base import UnveilRule
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: The letters that matter for a process's memory: open it to read, or to write.
 MEMORY_LETTERS = "rw"
@@ -49,10 +55,12 @@ def _above(directory: str, path: str) -> bool:
     return directory == "/" or path == directory or path.startswith(directory + "/")
 
 
-def reach(rules: tuple[UnveilRule, ...]) -> str:
+def reach(rules: tuple[UnveilRule, ...],
+          stat_of: Callable[[str], os.stat_result] = os.stat) -> str:
     """The letters of :data:`MEMORY_LETTERS` with which *rules* reach procfs.
 
-    Raises OSError when the mounts cannot be read (the caller assumes the worst).
+    *stat_of* is ``os.stat`` or one sharing the lookups the lock's judgement just
+    made. Raises OSError when the mounts cannot be read (the caller assumes the worst).
     """
     procs = mounts()
     devices = {dev for dev, _ in procs}
@@ -62,10 +70,13 @@ def reach(rules: tuple[UnveilRule, ...]) -> str:
         if not wanted:
             continue
         try:
-            st = os.stat(rule.path)
+            st = stat_of(rule.path)
         except OSError:
             continue  # a missing file grants nothing when the rules take effect
-        real = os.path.realpath(rule.path)
-        if st.st_dev in devices or any(_above(real, point) for _, point in procs):
+        if st.st_dev in devices:
             letters += wanted
+        elif stat.S_ISDIR(st.st_mode):  # only a directory lies above a mount point
+            real = os.path.realpath(rule.path)
+            if any(_above(real, point) for _, point in procs):
+                letters += wanted
     return "".join(c for c in MEMORY_LETTERS if c in letters)

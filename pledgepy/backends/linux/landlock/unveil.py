@@ -92,6 +92,7 @@ def _show(letters: str) -> str:
 #: whole rule set); they only feed the report, and the lock recomputes them afresh.
 _resolved: dict[str, str] = {"/": "/"}
 _stats: dict[str, os.stat_result | OSError] = {}
+_fresh = False  # the last gaps() call was a lock's: _stats holds only its lookups
 
 
 def _forget() -> None:
@@ -114,6 +115,13 @@ def _stat(path: str) -> os.stat_result:
     return found
 
 
+def lock_stat(path: str) -> os.stat_result:
+    """``os.stat(path)``, sharing the lookups of the lock's :func:`gaps` (which looks
+    everything up afresh) when that was the last gaps() call: the lock's other checks
+    need not stat each rule again."""
+    return _stat(path) if _fresh else os.stat(path)
+
+
 def _resolver() -> Callable[[str], str]:
     """``os.path.realpath`` for absolute paths, sharing parent lookups (see _resolved)."""
     cache = _resolved
@@ -131,11 +139,44 @@ def _resolver() -> Callable[[str], str]:
     return resolve
 
 
-def _nested_of(rule: UnveilRule, here: str, real: dict[str, list[UnveilRule]]) -> list[str]:
-    """What :func:`_nested` says of *rule* (resolved to *here*)."""
+def _holders(real: dict[str, list[UnveilRule]]) -> list[str] | None:
+    """The rules' resolved paths that lie above another's, nearest first (longest), or
+    None when there are too many for that to beat walking up from each rule."""
+    above: set[str] = set()  # every directory above a rule's path
+    for here in real:
+        node = here
+        while node != "/":
+            node = node[:node.rfind("/")] or "/"
+            if node in above:
+                break  # and all above it, from an earlier rule
+            above.add(node)
+    found = [node for node in real if node in above]
+    if len(found) > _HOLDERS:
+        return None
+    return sorted(found, key=len, reverse=True)
+
+
+#: Up to this many rule paths above other rules, :func:`_nested_of` looks only at them.
+_HOLDERS = 16
+
+
+def _nested_of(rule: UnveilRule, here: str, real: dict[str, list[UnveilRule]],
+               holders: list[str] | None = None) -> list[str]:
+    """What :func:`_nested` says of *rule* (resolved to *here*); *holders* as
+    :func:`_holders` gives them (None: every directory above *here* is looked at)."""
     out: list[str] = []
-    node = here
-    while True:
+    if holders is None:
+        nodes = []
+        node = here
+        while True:
+            nodes.append(node)
+            if node == "/":
+                break
+            node = node[:node.rfind("/")] or "/"
+    else:  # the same nodes, in the same order, that hold a rule
+        nodes = [here] + [h for h in holders
+                          if h != here and (h == "/" or here.startswith(h + "/"))]
+    for node in nodes:
         for other in real.get(node, ()):
             if other is rule:
                 continue
@@ -147,9 +188,6 @@ def _nested_of(rule: UnveilRule, here: str, real: dict[str, list[UnveilRule]]) -
                     f"{other.path!r} unveiled {other.permissions!r}: Landlock grants the "
                     f"union, so it stays reachable with {extra!r} (OpenBSD: the most "
                     f"specific rule wins)")
-        if node == "/":
-            break
-        node = node[:node.rfind("/")] or "/"
     return out
 
 
@@ -201,8 +239,9 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
         heres.append(here)
         real.setdefault(here, []).append(rule)
         _cover(covered, here)
+    holders = _holders(real)
     out = [line for rule, here in zip(rules, heres, strict=True)
-           for line in _nested_of(rule, here, real)]
+           for line in _nested_of(rule, here, real, holders)]
     _memo = _Memo(rules, out, covered, real)
     return list(out)
 
@@ -216,8 +255,10 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
     will be in force (``None``: unpledged); a seccomp filter that refuses
     chmod/chown or unix sockets closes gaps Landlock leaves open.
     """
+    global _fresh
     if locking:
         _forget()  # what the lock reports is looked up afresh
+    _fresh = locking
     if not rules:
         return Gaps()
     abi, reason = A.probe()
@@ -299,9 +340,12 @@ def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) ->
     if not row.available:
         return
     extra = allowance_rules(promises)
+    rights: dict[str, int] = {}  # letters -> rights, worked out once each
     with Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         for rule in (*rules, *extra):
-            access = access_for(rule.permissions, row.version)
+            access = rights.get(rule.permissions)
+            if access is None:
+                access = rights[rule.permissions] = access_for(rule.permissions, row.version)
             if not access:
                 continue
             try:

@@ -44,6 +44,7 @@
 struct pp_cond { uint64_t mask; uint32_t arg; uint32_t wide; uint32_t negate; uint32_t nvals; uint32_t first_val; uint32_t special; int32_t role; };
 struct pp_rule { uint64_t needs; uint32_t first_cond; uint32_t nconds; int32_t hint; };
 struct pp_flag { uint64_t mask; uint64_t value; uint32_t name; };
+struct pp_allow { uint32_t path; uint32_t promise; uint32_t letters; };
 struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; int32_t dirfd1; int32_t path1; int32_t dirfd2; int32_t path2; };
 
 enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3, KEY_OCTAL = 4, KEY_MKNOD = 5,
@@ -406,6 +407,42 @@ static int plausible_import(const struct str *p)
 
 /* The message for syscall *nr* with arguments *a* under promises *held*, in *b*;
  * path arguments are read from process *pid* (this one: without trusting the pointer). */
+/* The promises whose path allowance (OpenBSD's pledge_namei; policy.PATHS) would let this
+ * open of *path* through: an absolute path equal to an allowance path or beneath it, with
+ * flags the allowance's letters cover (reading: r; writing or truncating: w; O_CREAT: w
+ * or c). Only a message's alternatives: the filter and the handler decide. */
+static uint64_t allowances_for(int nr, const uint64_t a[6], const struct str *path)
+{
+    uint64_t flags;
+    if (nr == SYS_openat && ((int)a[0] == AT_FDCWD || (path->n > 0 && path->s[0] == '/')))
+        flags = a[2];
+#ifdef SYS_open
+    else if (nr == SYS_open)
+        flags = a[1];
+#endif
+    else
+        return 0;
+    if (path->n <= 0 || !path->term || path->s[0] != '/'
+        || (flags & (O_PATH | O_DIRECTORY | 020000000 /* O_TMPFILE's own bit */)))
+        return 0;
+    uint32_t acc = (uint32_t)(flags & O_ACCMODE);
+    uint32_t need = (acc == O_RDONLY ? 1u : acc == O_WRONLY ? 2u : 3u)
+                    | ((flags & O_TRUNC) ? 2u : 0u);
+    uint64_t out = 0;
+    for (uint32_t i = 0; i < T_NALLOW; i++) {
+        const char *want = T_STRINGS + T_ALLOW[i].path;
+        size_t n = strlen(want);
+        if ((size_t)path->n < n || memcmp(path->s, want, n) != 0
+            || ((size_t)path->n > n && path->s[n] != '/'))
+            continue;
+        uint32_t letters = T_ALLOW[i].letters;
+        if ((need & letters) != need || ((flags & O_CREAT) && !(letters & 6u)))
+            continue;
+        out |= 1ull << T_ALLOW[i].promise;
+    }
+    return out;
+}
+
 static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode,
                      long pid, const char *prog)
 {
@@ -470,6 +507,19 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         if (!first)
             first = r;
         printed[shown++] = missing;
+    }
+    uint64_t extra = first ? allowances_for(nr, a, &path) & ~held : 0;
+    for (int bit = 0; bit < 64 && extra; bit++) {
+        if (!(extra & (1ull << bit)))
+            continue;
+        int again = 0;
+        for (int k = 0; k < shown && !again; k++)
+            again = printed[k] == (1ull << bit);
+        if (!again) {
+            put(&b, " or \"");
+            put(&b, T_STRINGS + T_PROMISE_NAMES[bit]);
+            put(&b, "\"");
+        }
     }
     if (!first) {
         put(&b, " is not allowed by any promise");

@@ -145,7 +145,7 @@ class Rows:
     """The handler's tables for one architecture, as rows of C struct fields."""
 
     __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names",
-                 "import_hint", "cpu_hint")
+                 "import_hint", "cpu_hint", "allow")
 
     def __init__(self) -> None:
         self.sys: list[tuple[int, ...]] = []
@@ -156,6 +156,7 @@ class Rows:
         self.strings = bytearray()
         self.promise_names: list[int] = []
         self.import_hint = self.cpu_hint = -1
+        self.allow: list[tuple[int, ...]] = []  # (path, promise bit, letters r=1 w=2 c=4)
 
 
 def _sort_key(rule: Rule) -> int:
@@ -217,6 +218,11 @@ def build(arch: str) -> Rows:
                         first_flag, len(flags), *PATH_ARGS.get(name or "", (-1, -1, -1, -1))))
     out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
     out.import_hint, out.cpu_hint = text(policy.IMPORT_HINT), text(CPU_HINT)
+    # OpenBSD's path allowances, so a refused open of one names its promise too
+    for promise, entries in policy.PATHS.items():
+        for path, marks in entries:
+            letters = sum(v for c, v in (("r", 1), ("w", 2), ("c", 4)) if c in marks)
+            out.allow.append((text(path), bit[promise], letters))
     return out
 
 
@@ -241,6 +247,8 @@ def c_source(arch: str) -> str:
         + array("struct pp_flag", "T_FLAGS", rows.flags)
         + f"static const char T_STRINGS[] = {{{strings}}};\n"
         + f"static const uint32_t T_PROMISE_NAMES[64] = {{{', '.join(map(str, rows.promise_names))}}};\n"
+        + array("struct pp_allow", "T_ALLOW", rows.allow)
+        + f"#define T_NALLOW {len(rows.allow)}\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
         + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
