@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: Raised into NativeBuildError by the loader when the embedded data has another shape.
-VERSION = 2
+VERSION = 3
 
 _data: dict[str, Any] | None = None
 
@@ -50,7 +50,8 @@ def flatten() -> dict[str, Any]:
         for entry in index:
             for promise in sorted({p for raw, _ in entry[2] for p in raw[1]}):
                 touches.setdefault(promise, []).append(entry)
-        arches[arch] = marshal.dumps((index, {p: tuple(v) for p, v in touches.items()}), 4)
+        arches[arch] = marshal.dumps((index, {p: tuple(v) for p, v in touches.items()},
+                                      _shortcuts(index, frozenset(policy.ENOSYS))), 4)
     return {
         "version": VERSION,
         "arches": arches,
@@ -59,6 +60,26 @@ def flatten() -> dict[str, Any]:
         "duped": policy.DUPED,
         "no_meaning": policy.NO_MEANING,
     }
+
+
+def _shortcuts(index: tuple[Any, ...], enosys: frozenset[str]) -> tuple[Any, ...]:
+    """What plan.build() needs besides *index*: every number in order; the syscalls
+    whose rules are all unconditional allowances, grouped by the promises one of them
+    needs (allowed when any group's are held, else a violation); the positions of the
+    others (argument tests or refusals: decided rule by rule); and the numbers that
+    fail with ENOSYS whatever is held."""
+    simple: dict[frozenset[str], list[int]] = {}
+    checked: list[int] = []
+    for k, (nr, name, rules) in enumerate(index):
+        if name in enosys or not rules:
+            continue
+        if all(not raw[2] and not raw[4] for raw, _ in rules):
+            for needs in dict.fromkeys(raw[1] for raw, _ in rules):
+                simple.setdefault(needs, []).append(nr)
+        else:
+            checked.append(k)
+    return (tuple(nr for nr, _, _ in index), tuple((n, tuple(v)) for n, v in simple.items()),
+            tuple(checked), tuple(nr for nr, name, _ in index if name in enosys))
 
 
 def serialized() -> bytes:
@@ -92,11 +113,11 @@ def data() -> dict[str, Any]:
     return _data
 
 
-def arch(name: str) -> tuple[Any, dict[str, Any]]:
-    """(index, touches) of :func:`flatten` for architecture *name*."""
+def arch(name: str) -> tuple[Any, dict[str, Any], tuple[Any, ...]]:
+    """(index, touches, shortcuts) of :func:`flatten` for architecture *name*."""
     import marshal
 
-    got: tuple[Any, dict[str, Any]] = marshal.loads(data()["arches"][name])
+    got: tuple[Any, dict[str, Any], tuple[Any, ...]] = marshal.loads(data()["arches"][name])
     return got
 
 

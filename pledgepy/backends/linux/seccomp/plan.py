@@ -12,7 +12,7 @@ from ..syscalls import MAX_KNOWN
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
     Kind = Literal["allow", "args", "trap", "enosys", "kill"]
 
@@ -108,6 +108,7 @@ _ENOSYS: frozenset[str] = frozenset()  # policy.ENOSYS, set by _load()
 _INDEX: dict[str, tuple[_Entry, ...]] = {}
 _TOUCHES: dict[str, dict[str, tuple[_Entry, ...]]] = {}
 _RULES: dict[int, Rule] = {}  # id() of a prepared rule (kept alive by _INDEX) -> its Rule
+_SHORTCUTS: dict[str, tuple[Any, ...]] = {}  # prepared._shortcuts() of each architecture
 
 
 def _load(arch: str) -> None:
@@ -115,7 +116,7 @@ def _load(arch: str) -> None:
     each promise touches: the tables the build prepared (prepared.py), read once."""
     global _ENOSYS
     _ENOSYS = prepared.data()["enosys"]
-    _INDEX[arch], _TOUCHES[arch] = prepared.arch(arch)
+    _INDEX[arch], _TOUCHES[arch], _SHORTCUTS[arch] = prepared.arch(arch)
 
 
 def _index(arch: str) -> tuple[_Entry, ...]:
@@ -165,12 +166,17 @@ def _action(name: str, rules: tuple[tuple[Raw, bool], ...], promises: frozenset[
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
     """The plan for *promises* on *arch* (``x86_64`` or ``aarch64``)."""
     ids = [who] if who else []
-    actions: dict[int, Action] = {}
-    for nr, name, rules in _index(arch):
-        if not rules and name not in _ENOSYS:
-            actions[nr] = TRAP  # as _action() answers, without the call (most syscalls)
-        else:
-            actions[nr] = _action(name, rules, promises, ids)
+    index = _index(arch)
+    numbers, simple, checked, enosys = _SHORTCUTS[arch]
+    # what _action() answers for each, without calling it for the unconditional ones
+    actions: dict[int, Action] = dict.fromkeys(numbers, TRAP)
+    for needs, nrs in simple:
+        if needs <= promises:
+            actions.update(dict.fromkeys(nrs, ALLOW))
+    for k in checked:
+        nr, name, rules = index[k]
+        actions[nr] = _action(name, rules, promises, ids)
+    actions.update(dict.fromkeys(enosys, ENOSYS))
     return Plan(arch, promises, "error" in promises, actions)
 
 
