@@ -236,3 +236,17 @@ def test_the_depth_probe_under_a_filter_makes_no_call_the_filter_refuses() -> No
     assert r.returncode == 0, r.explain()
     before, again = map(int, r.stdout.split())
     assert again == before
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_build_from_shortcuts_equals_deciding_every_syscall_by_its_rules(
+        arch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    who = Identity(4242, 1000, (1000, 27), 0x7F00)
+    monkeypatch.setattr(plan_mod, "identity", lambda: who)
+    names = [*POLICY, PATHS_HELD]
+    rng = random.Random(7)
+    for _ in range(100):
+        held = frozenset(rng.sample(names, rng.randint(0, len(names))))
+        ref = {nr: plan_mod._action(name, rules, held, [who])
+               for nr, name, rules in plan_mod._index(arch)}
+        assert plan_mod.build(held, arch, who).actions == ref, sorted(held)
