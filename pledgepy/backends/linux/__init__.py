@@ -97,6 +97,10 @@ def reaches_memory(promises: frozenset[str], letters: str) -> bool:
 _WRAP = __name__ + ".exec.wrap"
 
 
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 def _keeps_wrappers_loadable(rules: tuple[UnveilRule, ...]) -> bool:
     """Whether *rules*, once locked, still let a later pledge load the exec wrappers and
     start the explainer: pledgepy's files, the standard library and its extension
@@ -107,9 +111,14 @@ def _keeps_wrappers_loadable(rules: tuple[UnveilRule, ...]) -> bool:
     needed = [os.path.dirname(os.path.dirname(os.path.dirname(__file__))), stdlib,
               "/proc", os.devnull]
     needed += [p for p in sys.path if os.path.basename(p) == "lib-dynload"]
+    # first without resolving anything (a stat per path component): rules that read as
+    # covering none of them are the common answer, and False is always safe
+    readable = [r.path for r in rules if "r" in r.permissions]
+    if not all(any(_within(path, top) for top in readable) for path in needed):
+        return False
     try:
-        resolved = [(os.path.realpath(r.path), r.permissions) for r in rules]
         needed = [os.path.realpath(p) for p in needed]
+        resolved = [(os.path.realpath(r.path), r.permissions) for r in rules]
     except (OSError, ValueError):
         return False
     for path in needed:
