@@ -8,7 +8,9 @@ builds a wheel of the checkout, installs it into a fresh venv, and times there:
   ``python -c "import pledgepy"`` against ``python -c pass``; one round runs each
   command once, in an order that rotates every round; the figure is the median of
   the per-round differences (paired), with the 25th-75th percentile.
-* in-process (fresh child each, kinds interleaved): ``import pledgepy``; loading
+* in-process (fresh child each, kinds interleaved), wall and CPU time (user + system of
+  all the child's threads: time spent waiting for a CPU on a busy machine is not in
+  it, though its work is; forked helpers are not): ``import pledgepy``; loading
   the backend; the first ``pledge("stdio rpath")`` with the backend loaded and as
   a program sees it (load included); a narrowing to ``"stdio"``; unveil of 10 and
   100 paths + lock (backend loaded first).
@@ -52,35 +54,40 @@ WALL = {
 CHILD = r"""
 import sys, time
 kind, where = sys.argv[1], sys.argv[2]
-ns = time.perf_counter_ns
+wall, cpu = time.perf_counter_ns, time.process_time_ns
 out = {}
-t0 = ns()
+
+def step(name, t, c):
+    out[name] = wall() - t
+    out[name + " (CPU)"] = cpu() - c
+
+t0, c0 = wall(), cpu()
 import pledgepy
-t1 = ns()
-out["import"] = t1 - t0
+step("import", t0, c0)
+t1, c1 = wall(), cpu()
 if kind == "load":
     pledgepy.api.backend()
-    out["backend load"] = ns() - t1
+    step("backend load", t1, c1)
 elif kind == "first":
     pledgepy.pledge("stdio rpath")
-    t2 = ns()
+    step("first pledge (load included)", t1, c1)
+    t2, c2 = wall(), cpu()
     pledgepy.pledge("stdio")
-    out["first pledge (load included)"] = t2 - t1
-    out["narrowing"] = ns() - t2
+    step("narrowing", t2, c2)
 elif kind == "call":
     pledgepy.api.backend()
-    t2 = ns()
+    t2, c2 = wall(), cpu()
     pledgepy.pledge("stdio rpath")
-    out["first pledge (backend loaded)"] = ns() - t2
+    step("first pledge (backend loaded)", t2, c2)
 elif kind.startswith("unveil"):
     n = int(kind[6:])
     paths = [f"{where}/d{i}" for i in range(n)]
     pledgepy.api.backend()
-    t2 = ns()
+    t2, c2 = wall(), cpu()
     for p in paths:
         pledgepy.unveil(p, "r")
     pledgepy.unveil(None, None)
-    out[f"unveil {n} + lock"] = ns() - t2
+    step(f"unveil {n} + lock", t2, c2)
 print(repr(out))
 """
 

@@ -67,8 +67,10 @@ def ir(argv: list[str], tmp: str, preload: str, abi: int,
     out = os.path.join(tmp, "cg.out")
     env = dict(base_env, PYTHONHASHSEED="0", LD_PRELOAD=preload,
                VG_SHIM_LANDLOCK_ABI=str(abi))
+    # cwd "/": `python -c` puts the working directory first on sys.path, and from the
+    # checkout that would measure its sources instead of the interpreter's installed copy
     run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                          *argv], env=env, capture_output=True, text=True)
+                          *argv], env=env, capture_output=True, text=True, cwd="/")
     if run.returncode != 0:
         last = [ln for ln in run.stderr.splitlines() if ln and not ln.startswith("==")]
         return f"fails under valgrind ({last[-1] if last else run.returncode})"
@@ -89,7 +91,7 @@ def measure(runs: int) -> tuple[dict[str, list[int]], dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="pledgepy-cg-") as tmp:
         base_env = workloads.env(os.path.join(tmp, "pycache"))
         for n in names:  # warm the bytecode caches, outside the counts
-            subprocess.run(workloads.program(n), capture_output=True, env=base_env)
+            subprocess.run(workloads.program(n), capture_output=True, env=base_env, cwd="/")
         preload, abi = shim(tmp), landlock_abi()
         for _ in range(runs):
             for n in names:

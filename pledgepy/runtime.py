@@ -101,10 +101,11 @@ def prepare(promises: frozenset[str]) -> None:
         # pledgepy no longer imports threading itself (start-up), but programs written
         # when it did import it after a pledge without rpath: keep that working, and
         # its excepthook is then replaced with the others (guard_files)
-        try:
-            import threading  # noqa: F401
-        except (ImportError, OSError):  # hidden by unveil already: no one can load it
-            pass
+        for name in ("threading", "warnings"):  # warnings: pledgepy's own too (strictness)
+            try:
+                __import__(name)
+            except (ImportError, OSError):  # hidden by unveil already: no one can load it
+                pass
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
 

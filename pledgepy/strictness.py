@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import warnings
+import sys
 
 from .errors import PledgeWarning, UnsupportedError
 
@@ -31,15 +31,29 @@ def refuse_or_warn(strict: bool, what: str, gaps: list[str]) -> None:
         )
 
 
+def _warn(message: str) -> None:
+    """Warn (PledgeWarning) at the program's pledge() or unveil() call, two frames up.
+
+    The warnings module is imported here, not at start-up (most pledges warn of
+    nothing); a pledge without rpath imports it first (runtime.prepare). If unveil
+    has hidden it since, the message is written as the default filter would, without
+    the source line: no filter can have been set without importing it.
+    """
+    if "warnings" not in sys.modules:
+        try:
+            import warnings  # noqa: F401
+        except (ImportError, OSError):
+            frame = sys._getframe(3)
+            sys.stderr.write(f"{frame.f_code.co_filename}:{frame.f_lineno}: "
+                             f"{PledgeWarning.__name__}: {message}\n")
+            return
+    sys.modules["warnings"].warn(message, PledgeWarning, stacklevel=4)
+
+
 def warn(what: str, gaps: list[str]) -> None:
     """Emit the visible best-effort warning for *gaps* (nothing if empty)."""
     if gaps:
-        warnings.warn(
-            f"{what} enforced only in part: " + "; ".join(gaps)
-            + " (see pledgepy.status())",
-            PledgeWarning,
-            stacklevel=3,
-        )
+        _warn(f"{what} enforced only in part: " + "; ".join(gaps) + " (see pledgepy.status())")
 
 
 _told_messages = False
@@ -54,6 +68,5 @@ def warn_messages(why: str) -> None:
     global _told_messages
     if not _told_messages:
         _told_messages = True
-        warnings.warn(f"pledge enforced, but violations will not be explained: {why}; a "
-                      "violation kills the process without a message", PledgeWarning,
-                      stacklevel=3)
+        _warn(f"pledge enforced, but violations will not be explained: {why}; a "
+              "violation kills the process without a message")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 from ...promises import VOCABULARY
 from ...record import Record
@@ -17,9 +18,9 @@ from ..base import (
     UnveilRule,
     WorkerSupervisor,
 )
-from . import maps, native, threads
+from . import maps, native, prepared, threads
 from .landlock import abi, allowances, domain, procfs, procwrite
-from .policy import NO_MEANING, PATHS, PATHS_HELD
+from .rules import PATHS_HELD
 from .seccomp import kernel
 from .seccomp.plan import Plan, build, narrow, warm
 
@@ -93,6 +94,43 @@ def reaches_memory(promises: frozenset[str], letters: str) -> bool:
     return ("rpath" in promises and "r" in letters) or ("wpath" in promises and "w" in letters)
 
 
+_WRAP = __name__ + ".exec.wrap"
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _keeps_wrappers_loadable(rules: tuple[UnveilRule, ...]) -> bool:
+    """Whether *rules*, once locked, still let a later pledge load the exec wrappers and
+    start the explainer: pledgepy's files, the standard library and its extension
+    modules readable (nothing narrower hides part of them), and /proc (the explainer
+    looks for its children's listeners there) and /dev/null. Conservative: symlinked
+    rule paths are resolved, anything unsure answers False."""
+    stdlib = os.path.dirname(os.__file__)
+    needed = [os.path.dirname(os.path.dirname(os.path.dirname(__file__))), stdlib,
+              "/proc", os.devnull]
+    needed += [p for p in sys.path if os.path.basename(p) == "lib-dynload"]
+    # first without resolving anything (a stat per path component): rules that read as
+    # covering none of them are the common answer, and False is always safe
+    readable = [r.path for r in rules if "r" in r.permissions]
+    if not all(any(_within(path, top) for top in readable) for path in needed):
+        return False
+    try:
+        needed = [os.path.realpath(p) for p in needed]
+        resolved = [(os.path.realpath(r.path), r.permissions) for r in rules]
+    except (OSError, ValueError):
+        return False
+    for path in needed:
+        within = [(p, m) for p, m in resolved
+                  if path == p or path.startswith(p.rstrip("/") + "/")
+                  or p.startswith(path.rstrip("/") + "/")]
+        if not any("r" in m and len(p) <= len(path) for p, m in within):
+            return False
+        if any("r" not in m for _, m in within):
+            return False  # a rule that may hide part of it
+    return True
+
 #: status().notes when pledge's domain keeps procfs from being written.
 PROC_BLOCK_NOTE = (
     "wpath without prot_exec: a Landlock layer refuses opening any file in procfs for "
@@ -144,6 +182,7 @@ class LinuxBackend(BackendBase):
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
+        self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
         self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
         if kernel.unavailable() is None:
@@ -158,8 +197,9 @@ class LinuxBackend(BackendBase):
         new, new_exec = request.new, request.new_exec
         weak: list[str] = []
         held = new if new is not None else frozenset(VOCABULARY)  # unpledged: all
-        notes = [f"{p!r} grants nothing on Linux: {NO_MEANING[p]}"
-                 for p in sorted(new or ()) if p in NO_MEANING]
+        no_meaning = prepared.data()["no_meaning"]
+        notes = [f"{p!r} grants nothing on Linux: {no_meaning[p]}"
+                 for p in sorted(new or ()) if p in no_meaning]
         if new is not None and "dns" in new and "sendfd" not in new:
             weak.append("dns: glibc's resolver needs sendmmsg(), which the kernel cannot check "
                         "for descriptors (SCM_RIGHTS) the way OpenBSD's sendfd rule does")
@@ -178,7 +218,7 @@ class LinuxBackend(BackendBase):
         domains = self._domains(request)
         weak.extend(domains.gaps)
         if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
-            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & PATHS.keys()))
+            notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & prepared.paths().keys()))
                          + ") are not granted: no Landlock layer can be entered for them "
                          "(no Landlock, the 16-domain limit, other threads running on "
                          "ABI < 8, or exec without rpath: Landlock checks read access at "
@@ -198,7 +238,7 @@ class LinuxBackend(BackendBase):
         if new_exec is not None:
             spawned = self._spawner_ready(request)
             gained = sorted(new_exec - held)
-            if gained and not spawned:
+            if gained and not spawned and "exec" in held:  # without exec nothing is exec'd
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without "
                             "them): no spawner (" + (self._spawner_why() or "?") + ")")
@@ -277,10 +317,11 @@ class LinuxBackend(BackendBase):
         old, new = request.old, request.new
         if old is None or new is None or not request.unveil_in_force or not request.unveils:
             return []
-        dropped = sorted(p for p in PATHS if p != "stdio" and p in old and p not in new)
+        paths = prepared.paths()
+        dropped = sorted(p for p in paths if p != "stdio" and p in old and p not in new)
         if not dropped or not new & {"rpath", "wpath", "cpath"}:
             return []
-        files = ", ".join(path for p in dropped for path, _ in PATHS[p][:3])
+        files = ", ".join(path for p in dropped for path, _ in paths[p][:3])
         return [f"{' '.join(dropped)}: the unveil rules in force were committed while "
                 f"{'they were' if len(dropped) > 1 else 'it was'} held and include "
                 f"{'their' if len(dropped) > 1 else 'its'} files ({files}, ...); Landlock "
@@ -322,8 +363,10 @@ class LinuxBackend(BackendBase):
         own = new is not None and not commit and (
             not self._in_domain or reaches_memory(new, letters))
         target = None
-        if request.new_exec is not None:
-            from .exec import wrap
+        # without exec no program is started: execpromises matter not, and the exec
+        # machinery (not loaded by a pledge without exec) may no longer be loadable
+        if request.new_exec is not None and (new is None or "exec" in new):
+            wrap = self._wrap()
 
             target = wrap.target(request.new_exec, new)
         children = target is not None and reaches_memory(target, letters)
@@ -460,7 +503,7 @@ class LinuxBackend(BackendBase):
                 self.lock_unveil(unveils)
             return
         if new is None:  # execpromises only, before any pledge: exec'd programs get them
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()
             children = self._domains(request).children
@@ -478,7 +521,7 @@ class LinuxBackend(BackendBase):
                 else build(planned, kernel.arch() or "x86_64"))
         execs = "exec" in new or (request.old is not None and "exec" in request.old)
         if execs:
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()  # a later pledge may set execpromises
         domains = self._domains(request)
@@ -646,30 +689,40 @@ class LinuxBackend(BackendBase):
         held = self._promises()
         no_wrappers = then_exec or never_exec  # no exec of this process's own to prepare
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
-                and not no_wrappers:
-            # A later pledge may set execpromises; its wrappers cannot be loaded
-            # once the rules hide pledgepy's own files.
-            from .exec import wrap
-
-            wrap.prepare()
+                and not no_wrappers and not _keeps_wrappers_loadable(unveils):
+            # A later pledge may set execpromises; its wrappers (and the explainer,
+            # which reads /proc) cannot be loaded once the rules hide their files.
+            # Rules that keep them readable leave that to the pledge that holds exec.
+            self._wrap().prepare()
         if unveils and abi.current().available:
             self._reach_of(unveils, held, True)  # judged before the rules hide /proc
             maps.keep_open()  # a later pledge still sees what is mapped
-        from .exec import spawner
-
-        if unveils and spawner.active() and spawner.children() is not None:
+        # never imported here: only a pledge holding exec starts (and loads) it, and
+        # under a pledge without prot_exec it may no longer be loadable
+        spawner = sys.modules.get(__name__ + ".exec.spawner")
+        if unveils and spawner is not None and spawner.active() \
+                and spawner.children() is not None:
             try:  # exec'd programs: the rules in force from now on
                 self._spawner_rules(unveils, spawner.children() or frozenset())
             except OSError as exc:
                 spawner.stop(f"the spawner refused the unveil rules: {exc.strerror}")
         _unveil().commit(unveils, promises=held)
         if (held is None or "exec" in held) and not no_wrappers:
-            from .exec import wrap
-
-            wrap.lock_unveil()  # exec'd programs are told (exec/hint.py)
+            self._unveil_locked = True  # exec'd programs are told (exec/hint.py)
+            if _WRAP in sys.modules:
+                self._wrap()
         if unveils and abi.current().available:
             domain.entered()
             self._in_domain = True
+
+    def _wrap(self) -> ModuleType:
+        """exec/wrap.py, told of a lock it was not loaded for (it costs start-up time:
+        only a pledge that can exec loads it)."""
+        from .exec import wrap
+
+        if self._unveil_locked:
+            wrap.lock_unveil()
+        return wrap
 
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
         # no exec wrappers (subprocess, the explainer's fork): the caller execs at once,
@@ -712,7 +765,7 @@ class LinuxBackend(BackendBase):
             return None  # cannot enforce it (e.g. seccomp answers ENOSYS): do not believe it
         self._plan = plan
         if "exec" in promises:
-            from .exec import wrap
+            wrap = self._wrap()
 
             wrap.prepare()
             wrap.arm(None, plan, plan.arch)

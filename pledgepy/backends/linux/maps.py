@@ -34,38 +34,44 @@ def readable_without_rpath() -> bool:
     return _kept[0] >= 0 and _kept[1] == os.getpid()
 
 
-def _rows(maps: str) -> list[list[str]]:
+def _rows(maps: str) -> list[list[bytes]]:
+    """The fields of each line (the name, last, may hold spaces). Bytes: a text-mode
+    open (a TextIOWrapper and a codec lookup) costs more than the parse itself."""
     if maps == SELF and readable_without_rpath():
         chunks, offset = [], 0
         while chunk := os.pread(_kept[0], 1 << 16, offset):
             chunks.append(chunk)
             offset += len(chunk)
-        text = b"".join(chunks).decode("utf-8", "replace")
-        return [line.split(maxsplit=5) for line in text.splitlines(keepends=True)]
-    with open(maps, encoding="utf-8", errors="replace") as f:
-        return [line.split(maxsplit=5) for line in f]
+        data = b"".join(chunks)
+    else:
+        with open(maps, "rb") as f:
+            data = f.read()
+    return [line.split(maxsplit=5) for line in data.splitlines()]
+
+
+def _name(raw: bytes) -> str:
+    return raw.strip().decode("utf-8", errors="replace")
 
 
 def writable_executable(maps: str = SELF) -> list[str]:
     """Each such mapping as ``"start-end perms name"`` (raises OSError if unreadable)."""
     rows = _rows(maps)
-    executable = {(r[3], r[4]) for r in rows if len(r) >= 5 and "x" in r[1] and r[4] != "0"}
+    executable = {(r[3], r[4]) for r in rows if len(r) >= 5 and b"x" in r[1] and r[4] != b"0"}
     found = []
     for r in rows:
-        if len(r) < 5 or "w" not in r[1]:
+        if len(r) < 5 or b"w" not in r[1]:
             continue
-        aliased = "s" in r[1] and r[4] != "0" and (r[3], r[4]) in executable
-        if "x" in r[1] or aliased:
-            name = r[5].strip() if len(r) > 5 else "[anonymous]"
-            found.append(f"{r[0]} {r[1]} {name}")
+        aliased = b"s" in r[1] and r[4] != b"0" and (r[3], r[4]) in executable
+        if b"x" in r[1] or aliased:
+            name = _name(r[5]) if len(r) > 5 else "[anonymous]"
+            found.append(f"{r[0].decode()} {r[1].decode()} {name}")
     return found
 
 
 def executable_files(maps: str = SELF) -> list[str]:
     """Paths of the files mapped executable (program, libraries, extension modules)."""
-    rows = _rows(maps)
     seen: dict[str, None] = {}
-    for r in rows:
-        if len(r) == 6 and "x" in r[1] and r[5].startswith("/"):
-            seen.setdefault(r[5].rstrip("\n").removesuffix(" (deleted)"), None)
+    for r in _rows(maps):
+        if len(r) == 6 and b"x" in r[1] and r[5].startswith(b"/"):
+            seen.setdefault(_name(r[5]).removesuffix(" (deleted)"), None)
     return list(seen)

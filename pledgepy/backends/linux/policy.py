@@ -171,6 +171,7 @@ from .consts import (
 from .rules import (
     OWN_GIDS,
     OWN_UID,
+    PATHS_HELD,
     SELF,
     Rule,
     allow,
@@ -304,8 +305,6 @@ PATHS: dict[str, tuple[tuple[str, str], ...]] = {
 #: Allowance paths the handler answers with a copy of a descriptor opened before the
 #: filter, so they need no Landlock layer (which would cost every open of the program).
 DUPED: frozenset[str] = frozenset({"/dev/null"})
-#: The pseudo-promise the plan holds while the Landlock layer of :data:`PATHS` is in force.
-PATHS_HELD = "@paths"
 
 
 def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:

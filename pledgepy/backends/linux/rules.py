@@ -15,6 +15,9 @@ SELF = -1
 OWN_UID = -2
 OWN_GIDS = -3
 HANDLER_IP = -4
+#: The pseudo-promise a plan holds while the Landlock layer of the path allowances
+#: (policy.PATHS) is in force: their rules need it.
+PATHS_HELD = "@paths"
 #: The index of the instruction pointer in an :class:`Arg` (seccomp_data offset 8).
 IP = -1
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .. import policy
+from .. import prepared
 from . import abi as A
 from . import procwrite
 from .ruleset import Ruleset
@@ -43,8 +43,9 @@ _fds: dict[str, tuple[int, bool]] = {}  # allowance path -> (O_PATH fd, is a dir
 
 def letters(promises: frozenset[str]) -> str:
     """The letters whose access the allowances of *promises* must add ("" for none)."""
-    wanted = {c for p in promises & policy.PATHS.keys() for path, m in policy.PATHS[p]
-              if path not in policy.DUPED for c in m}
+    paths, duped = prepared.paths(), prepared.data()["duped"]
+    wanted = {c for p in promises & paths.keys() for path, m in paths[p]
+              if path not in duped for c in m}
     if "w" in wanted:
         wanted.add("c")  # open(O_WRONLY|O_CREAT) must create nothing outside the allowances
     return "".join(c for c in CLASSES if c in wanted and CLASSES[c][0] not in promises)
@@ -63,9 +64,10 @@ def rules(promises: frozenset[str], abi: int | None = None) -> list[tuple[str, i
     """(path, rights) the layer for *promises* grants: each held promise's allowances."""
     mask = handled(promises, abi)
     out: dict[str, int] = {}
-    for promise in sorted(promises & policy.PATHS.keys()):
-        for path, marks in policy.PATHS[promise]:
-            if path in policy.DUPED:
+    paths, duped = prepared.paths(), prepared.data()["duped"]
+    for promise in sorted(promises & paths.keys()):
+        for path, marks in paths[promise]:
+            if path in duped:
                 continue
             access = 0
             for letter in marks:
@@ -78,7 +80,8 @@ def rules(promises: frozenset[str], abi: int | None = None) -> list[tuple[str, i
 def entries(promises: frozenset[str]) -> tuple[tuple[str, bool], ...]:
     """(path, covers what lies beneath) of *promises*' allowances: directories, and
     missing paths (beneath them all is missing too: zoneinfo searching its TZPATH)."""
-    held = {path for p in promises & policy.PATHS.keys() for path, _ in policy.PATHS[p]}
+    paths = prepared.paths()
+    held = {path for p in promises & paths.keys() for path, _ in paths[p]}
     return tuple((path, _fds.get(path, (-1, True))[1]) for path in sorted(held))
 
 
@@ -95,7 +98,7 @@ def root_fd() -> int:
 
 def prepare() -> None:
     """Open every allowance path that exists (``O_PATH``), while files can be opened."""
-    for entries in (*policy.PATHS.values(), (("/", ""),)):
+    for entries in (*prepared.paths().values(), (("/", ""),)):
         for path, _ in entries:
             if path in _fds:
                 continue

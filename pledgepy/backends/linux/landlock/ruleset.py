@@ -11,13 +11,13 @@ from __future__ import annotations
 import _thread
 import os
 import stat
-from types import TracebackType
 
 from . import abi as A
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    from types import TracebackType
     from typing import Any
 
 RULE_PATH_BENEATH = 1
@@ -56,7 +56,8 @@ class LandlockError(OSError):
 
 
 class _Lib:
-    """The loaded C library and the syscall numbers (loaded once, lazily)."""
+    """The three Landlock syscalls and NO_NEW_PRIVS through cffi's ABI mode (libc's
+    ``syscall``), loaded once, lazily: what works without the native module."""
 
     def __init__(self) -> None:
         machine = os.uname().machine.lower()
@@ -84,20 +85,88 @@ class _Lib:
             raise LandlockError(err, os.strerror(err))
         return ret
 
+    def create(self, handled_fs: int, scoped: int, size: int, flags: int) -> int:
+        """landlock_create_ruleset (*size* 0: no attributes, as the version query)."""
+        if not size:
+            return self.call(0, self.ffi.NULL, 0, flags)
+        attr = self.ffi.new("struct landlock_ruleset_attr *")
+        attr.handled_access_fs = handled_fs
+        attr.scoped = scoped
+        return self.call(0, attr, size, flags)
 
-_lib: _Lib | None = None
+    def add_beneath(self, ruleset_fd: int, access: int, parent_fd: int) -> None:
+        attr = self.ffi.new("struct landlock_path_beneath_attr *")
+        attr.allowed_access = access
+        attr.parent_fd = parent_fd
+        self.call(1, ruleset_fd, RULE_PATH_BENEATH, attr, 0)
+
+    def restrict(self, ruleset_fd: int, flags: int) -> None:
+        self.call(2, ruleset_fd, flags)
+
+    def no_new_privs(self) -> None:
+        ffi = self.ffi
+        z = ffi.cast("long", 0)
+        ret = int(self.c.prctl(PR_SET_NO_NEW_PRIVS, ffi.cast("long", 1), z, z, z))
+        if ret == -1:
+            err = ffi.errno
+            raise OSError(err, os.strerror(err))
+
+
+class _Native:
+    """:class:`_Lib`'s calls in the native module (cffi API mode): no declarations to
+    load, no dlopen, and each call a plain C function (about a tenth of the cost)."""
+
+    def __init__(self, lib: Any) -> None:
+        self.c = lib
+
+    @staticmethod
+    def _check(ret: int) -> int:
+        if ret < 0:
+            raise LandlockError(-ret, os.strerror(-ret))
+        return ret
+
+    def create(self, handled_fs: int, scoped: int, size: int, flags: int) -> int:
+        return self._check(int(self.c.pp_ll_create_ruleset(handled_fs, scoped, size, flags)))
+
+    def add_beneath(self, ruleset_fd: int, access: int, parent_fd: int) -> None:
+        self._check(int(self.c.pp_ll_add_path_beneath(ruleset_fd, access, parent_fd)))
+
+    def restrict(self, ruleset_fd: int, flags: int) -> None:
+        self._check(int(self.c.pp_ll_restrict_self(ruleset_fd, flags)))
+
+    def no_new_privs(self) -> None:
+        ret = int(self.c.pp_set_no_new_privs())
+        if ret < 0:
+            raise OSError(-ret, os.strerror(-ret))
+
+
+def _native() -> _Native | None:
+    """The native module's calls once its loader has checked it (native.load()),
+    else None: a stale or missing build leaves Landlock to :class:`_Lib`."""
+    from .. import native
+
+    lib = native.checked_lib()
+    if lib is None or not hasattr(lib, "pp_ll_create_ruleset"):
+        return None
+    machine = os.uname().machine.lower()
+    if SYSCALLS.get(machine) != (444, 445, 446):  # the numbers the module was built with
+        return None
+    return _Native(lib)
+
+
+_lib: _Lib | _Native | None = None
 _lib_error: str | None = None
 _lib_lock = _thread.allocate_lock()
 
 
-def _load() -> _Lib:
+def _load() -> _Lib | _Native:
     global _lib, _lib_error
     with _lib_lock:
         if _lib is None:
             if _lib_error is not None:
                 raise LandlockError(38, _lib_error)
             try:
-                _lib = _Lib()
+                _lib = _native() or _Lib()
             except (ImportError, OSError) as exc:
                 _lib_error = f"cannot call Landlock: {exc}"
                 raise LandlockError(38, _lib_error) from exc
@@ -111,19 +180,12 @@ def loaded() -> bool:
 
 def version() -> int:
     """``landlock_create_ruleset(NULL, 0, VERSION)``: the ABI version (raises without one)."""
-    lib = _load()
-    return lib.call(0, lib.ffi.NULL, 0, A.CREATE_RULESET_VERSION)
+    return _load().create(0, 0, 0, A.CREATE_RULESET_VERSION)
 
 
 def set_no_new_privs() -> None:
     """``prctl(PR_SET_NO_NEW_PRIVS, 1)``: required before restrict_self without CAP_SYS_ADMIN."""
-    lib = _load()
-    ffi = lib.ffi
-    z = ffi.cast("long", 0)
-    ret = int(lib.c.prctl(PR_SET_NO_NEW_PRIVS, ffi.cast("long", 1), z, z, z))
-    if ret == -1:
-        err = ffi.errno
-        raise OSError(err, os.strerror(err))
+    _load().no_new_privs()
 
 
 class Ruleset:
@@ -144,14 +206,9 @@ class Ruleset:
             scoped &= row.scopes
         self.handled_fs = handled_fs
         self.scoped = scoped
-        self._beneath: Any = None
-        ffi = self._lib.ffi
-        attr = ffi.new("struct landlock_ruleset_attr *")
-        attr.handled_access_fs = handled_fs
-        attr.scoped = scoped
         # Older kernels reject a bigger struct only if its extra bytes are non-zero.
-        size = ffi.sizeof("struct landlock_ruleset_attr") if scoped else 8
-        self.fd: int = self._lib.call(0, attr, size, 0)
+        size = 24 if scoped else 8  # sizeof(struct landlock_ruleset_attr): three u64
+        self.fd: int = self._lib.create(handled_fs, scoped, size, 0)
 
     def __enter__(self) -> Ruleset:
         return self
@@ -182,12 +239,7 @@ class Ruleset:
     def add_fd(self, fd: int, access: int) -> None:
         """Allow *access* beneath the open file *fd* (exactly as given; no masking)."""
         self._check_open()
-        attr = self._beneath
-        if attr is None:  # one struct for all the rules (hundreds for a worker)
-            attr = self._beneath = self._lib.ffi.new("struct landlock_path_beneath_attr *")
-        attr.allowed_access = access
-        attr.parent_fd = fd
-        self._lib.call(1, self.fd, RULE_PATH_BENEATH, attr, 0)
+        self._lib.add_beneath(self.fd, access, fd)
 
     def add_path(self, path: str | os.PathLike[str], access: int) -> int:
         """Allow *access* beneath *path* (symlinks followed); return the rights granted.
@@ -213,4 +265,4 @@ class Ruleset:
         self._check_open()
         if no_new_privs:
             set_no_new_privs()
-        self._lib.call(2, self.fd, flags)
+        self._lib.restrict(self.fd, flags)

@@ -23,8 +23,8 @@ import stat
 
 from ....status import Gaps
 from ...base import UnveilRule
+from .. import prepared
 from .. import threads as _threads
-from ..policy import PATHS
 from . import abi as A
 from .ruleset import LandlockError, Ruleset
 
@@ -43,8 +43,10 @@ C_ACCESS = (A.ACCESS_FS_MAKE_CHAR | A.ACCESS_FS_MAKE_DIR | A.ACCESS_FS_MAKE_REG
             | A.ACCESS_FS_REFER)
 LETTERS: dict[str, int] = {"r": R_ACCESS, "w": W_ACCESS, "x": X_ACCESS, "c": C_ACCESS}
 
-#: Paths OpenBSD keeps reachable under unveil while ``stdio`` is held (policy.PATHS).
-STDIO_PATHS: tuple[tuple[str, str], ...] = PATHS["stdio"]
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: Promises under which the seccomp filter lets chmod/chown/utimes/xattr calls through.
 _ATTR_PROMISES = frozenset({"fattr", "chown"})
@@ -322,7 +324,8 @@ def allowance_rules(promises: frozenset[str] | None) -> tuple[UnveilRule, ...]:
     """The rules :func:`commit` adds for *promises*' path allowances (None: unpledged,
     stdio's only: a later pledge may not hold the others). Existing paths only."""
     held = frozenset({"stdio"}) if promises is None else promises
-    found = {p: m for promise in PATHS if promise in held for p, m in PATHS[promise]}
+    paths = prepared.paths()  # policy.PATHS, as the build prepared it
+    found = {p: m for promise in paths if promise in held for p, m in paths[promise]}
     return tuple(UnveilRule(p, m) for p, m in found.items() if os.path.exists(p))
 
 

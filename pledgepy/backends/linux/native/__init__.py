@@ -72,6 +72,12 @@ def load() -> Any | None:
     return _sigsys
 
 
+def checked_lib() -> Any | None:
+    """The module's C functions if :func:`load` has already accepted it, else None
+    (never loads or checks it: for callers that also work without it)."""
+    return _sigsys.lib if _checked and _sigsys is not None else None
+
+
 def available() -> bool:
     """True when the handler is built and current (raises if stale)."""
     return load() is not None

@@ -15,7 +15,11 @@ from cffi import FFI
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[3]))  # the project root, for pledgepy's own modules
 
+from pledgepy.backends.linux import prepared  # noqa: E402
 from pledgepy.backends.linux.native import digest, tables  # noqa: E402
+
+#: The policy flattened for the loader (prepared.py), embedded as data: same digest.
+PLAN = prepared.serialized()
 
 GENERATED = (
     "#if defined(__x86_64__)\n" + tables.c_source("x86_64")
@@ -25,6 +29,8 @@ GENERATED = (
     # the loader trusts this stamp instead of hashing while the files still carry it
     + f'static const char T_STAMP[] = "{digest.stamp(str(HERE.parents[2]), time.time_ns())}";\n'
     + "const char *pp_tables_stamp(void) { return T_STAMP; }\n"
+    + "static const unsigned char T_PLAN[] = {" + ",".join(map(str, PLAN)) + "};\n"
+    + "const unsigned char *pp_plan_data(size_t *n) { *n = sizeof T_PLAN; return T_PLAN; }\n"
 )
 
 ffibuilder = FFI()
@@ -42,12 +48,18 @@ int pp_install_handler(void);
 int pp_handler_installed(void);
 const char *pp_tables_digest(void);
 const char *pp_tables_stamp(void);
+const unsigned char *pp_plan_data(size_t *n);
 long pp_install_filter(const unsigned char *code, size_t nbytes, unsigned int flags);
 size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
                    long pid, const char *prog, char *out, size_t size);
 long pp_notif_recv(int fd, int32_t *nr, uint64_t *args, uint64_t *id, uint32_t *pid);
 long pp_notif_send(int fd, uint64_t id, int32_t error);
 long pp_pidfd_getfd(int pidfd, int fd);
+long pp_ll_create_ruleset(uint64_t handled_fs, uint64_t scoped, size_t size, uint32_t flags);
+long pp_ll_add_path_beneath(int ruleset_fd, uint64_t access, int parent_fd);
+long pp_ll_restrict_self(int ruleset_fd, uint32_t flags);
+long pp_set_no_new_privs(void);
+long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
 long pp_notif_sync_wakeup(int fd);
@@ -64,7 +76,8 @@ ffibuilder.set_source(
     (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
     + (HERE / "learn.c").read_text()  # learn mode's receiving loop
     + (HERE / "spawner.c").read_text(),  # exec'd programs under execpromises alone
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
+    extra_link_args=["-pthread"],  # the Landlock probe's helper thread
 )
 
 if __name__ == "__main__":

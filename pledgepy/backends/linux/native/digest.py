@@ -29,6 +29,7 @@ SOURCES: tuple[str, ...] = (
     "backends/linux/consts.py",
     "backends/linux/syscalls.py",
     "backends/linux/native/tables.py",
+    "backends/linux/prepared.py",
     "backends/linux/native/sigsys.c",
     "backends/linux/native/learn.c",
     "backends/linux/native/spawner.c",

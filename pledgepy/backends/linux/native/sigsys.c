@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -1059,6 +1061,91 @@ long pp_pidfd_getfd(int pidfd, int fd)
 {
     long rc = syscall(438 /* pidfd_getfd, same number on x86_64 and aarch64 */, pidfd, fd, 0);
     return rc < 0 ? -errno : rc;
+}
+
+/* landlock/ruleset.py's calls (its _Native): -errno on failure. The numbers are the
+ * same on every architecture pledgepy builds for (ruleset.py checks). */
+long pp_ll_create_ruleset(uint64_t handled_fs, uint64_t scoped, size_t size, uint32_t flags)
+{
+    uint64_t attr[3] = { handled_fs, 0, scoped };
+    long rc;
+    if (size > sizeof attr)
+        return -EINVAL;
+    rc = syscall(444, size ? (void *)attr : NULL, size, flags);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_ll_add_path_beneath(int ruleset_fd, uint64_t access, int parent_fd)
+{
+    struct __attribute__((packed)) { uint64_t allowed_access; int32_t parent_fd; } attr =
+        { access, parent_fd };
+    long rc = syscall(445, ruleset_fd, 1 /* LANDLOCK_RULE_PATH_BENEATH */, &attr, 0);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_ll_restrict_self(int ruleset_fd, uint32_t flags)
+{
+    long rc = syscall(446, ruleset_fd, flags);
+    return rc < 0 ? -errno : rc;
+}
+
+long pp_set_no_new_privs(void)
+{
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+/* landlock/domain.py's probe: how many more Landlock domains this thread may enter.
+ * A helper thread (it inherits this thread's domains) enters empty ones until the
+ * kernel refuses (E2BIG at the limit); they end with it. Joined here, so it has left
+ * the kernel's thread list before we return: a filter installed next cannot catch it
+ * in its last syscalls (Python's own threads signal their end before exiting). */
+struct pp_probe { uint64_t attr[3]; size_t size; long max, n; };
+
+static void *pp_probe_thread(void *arg)
+{
+    struct pp_probe *p = arg;
+    long fd, n = 0;
+    /* per thread, as restrict_self needs without CAP_SYS_ADMIN */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return NULL;
+    fd = syscall(444 /* landlock_create_ruleset, same number on x86_64 and aarch64 */,
+                 p->attr, p->size, 0);
+    if (fd < 0)
+        return NULL;
+    while (n <= p->max && syscall(446 /* landlock_restrict_self */, fd, 0) == 0)
+        n++;
+    close((int)fd);
+    p->n = n;
+    return NULL;
+}
+
+long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin)
+{
+    struct pp_probe p = { { handled_fs, 0, scoped }, size, max, 0 };
+    pthread_t t;
+    pthread_attr_t ta;
+    cpu_set_t here;
+    int rc, cpu = pin ? sched_getcpu() : -1;
+    if (size > sizeof p.attr)
+        return -EINVAL;
+    if (pthread_attr_init(&ta) != 0)
+        return -ENOMEM;
+    /* On this CPU, which the join frees at once: on a busy machine another CPU's run
+     * queue can keep a new thread waiting for milliseconds. Only with *pin*: no filter
+     * in force, since setting the affinity is a syscall stdio does not allow. */
+    if (cpu >= 0) {
+        CPU_ZERO(&here);
+        CPU_SET(cpu, &here);
+        pthread_attr_setaffinity_np(&ta, sizeof here, &here);
+    }
+    rc = pthread_create(&t, &ta, pp_probe_thread, &p);
+    if (rc != 0 && cpu >= 0)  /* the CPU left our set meanwhile: anywhere, then */
+        rc = pthread_create(&t, NULL, pp_probe_thread, &p);
+    pthread_attr_destroy(&ta);
+    if (rc != 0)
+        return -rc;
+    pthread_join(t, NULL);
+    return p.n;
 }
 
 /* The digest of the sources the tables were generated from (native/digest.py). */

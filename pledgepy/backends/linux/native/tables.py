@@ -10,7 +10,7 @@ from __future__ import annotations
 from ....promises import VOCABULARY
 from .. import consts as c
 from .. import policy
-from ..rules import OWN_GIDS, OWN_UID, SELF, Rule
+from ..rules import OWN_GIDS, OWN_UID, PATHS_HELD, SELF, Rule
 from ..syscalls import BY_ARCH
 
 KEY_NONE, KEY_FLAGS, KEY_ENUM, KEY_INT = 0, 1, 2, 3
@@ -184,7 +184,7 @@ def build(arch: str) -> Rows:
     by_name: dict[str, list[Rule]] = {}
     for rule in policy.all_rules():
         # the kernel answers refusals and path allowances (no trap to explain)
-        if rule.needs and not rule.errno and policy.PATHS_HELD not in rule.needs:
+        if rule.needs and not rule.errno and PATHS_HELD not in rule.needs:
             by_name.setdefault(rule.syscall, []).append(rule)
     names = {nr: name for name, nr in numbers.items()}
     for nr in range(max(numbers.values()) + 1):

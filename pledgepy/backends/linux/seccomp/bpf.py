@@ -7,7 +7,13 @@ lays the program out, and any conditional jump whose target is farther becomes
 
 from __future__ import annotations
 
-from _struct import pack, unpack_from  # struct.py only re-exports _struct (start-up)
+
+def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
+    """``struct sock_filter`` {u16 code; u8 jt; u8 jf; u32 k}, little-endian, without
+    _struct (an extension module: its load costs more than this arithmetic)."""
+    if not (0 <= code <= 0xFFFF and 0 <= jt <= 0xFF and 0 <= jf <= 0xFF and 0 <= k <= 0xFFFFFFFF):
+        raise ValueError(f"BPF field out of range: {(code, jt, jf, k)}")
+    return (code | jt << 16 | jf << 24 | k << 32).to_bytes(8, "little")
 
 LD_W_ABS = 0x20
 ALU_AND_K = 0x54
@@ -109,10 +115,10 @@ class Program:
         code_ = self._code
         if len(code_) > MAX_INSNS:
             raise OverflowError(f"filter has {len(code_)} instructions (limit {MAX_INSNS})")
-        flat: list[int] = []
+        flat: list[bytes] = []
         for pc, (code, k, jt, jf) in enumerate(code_):
             if code == JMP_JA:
-                flat += (code, 0, 0, at[jt] - pc - 1)  # type: ignore[index]
+                flat.append(_insn(code, 0, 0, at[jt] - pc - 1))  # type: ignore[index]
             elif code & 0x07 == 0x05:
                 t = at[jt] - pc - 1 if jt is not None else 0
                 f = at[jf] - pc - 1 if jf is not None else 0
@@ -120,10 +126,10 @@ class Program:
                     return None
                 if t < 0 or f < 0:
                     raise ValueError("backward or unplaced jump target")
-                flat += (code, t, f, k)
+                flat.append(_insn(code, t, f, k))
             else:
-                flat += (code, 0, 0, k)
-        return pack("<" + "HBBI" * len(code_), *flat)
+                flat.append(_insn(code, 0, 0, k))
+        return b"".join(flat)
 
     def assemble(self) -> bytes:
         """The program as ``struct sock_filter[]`` bytes (native little-endian)."""
@@ -145,24 +151,24 @@ class Program:
         for insn, start in zip(insns, starts, strict=True):
             if insn.code == JMP_JA:
                 assert insn.jt is not None
-                out.append(pack("<HBBI", JMP_JA, 0, 0, where[insn.jt] - start - 1))
+                out.append(_insn(JMP_JA, 0, 0, where[insn.jt] - start - 1))
             elif insn.code & 0x07 == 0x05 and insn.far:
                 # jcond: true -> first trampoline (or next), false -> after them
                 n_tramp = (insn.jt is not None) + (insn.jf is not None)
                 jt = 0 if insn.jt is not None else n_tramp
                 jf = (1 if insn.jt is not None else 0) if insn.jf is not None else n_tramp
-                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(_insn(insn.code, jt, jf, insn.k))
                 pos = start + 1
                 for target in (insn.jt, insn.jf):
                     if target is not None:
-                        out.append(pack("<HBBI", JMP_JA, 0, 0, where[target] - pos - 1))
+                        out.append(_insn(JMP_JA, 0, 0, where[target] - pos - 1))
                         pos += 1
             elif insn.code & 0x07 == 0x05:
                 jt = where[insn.jt] - start - 1 if insn.jt is not None else 0
                 jf = where[insn.jf] - start - 1 if insn.jf is not None else 0
-                out.append(pack("<HBBI", insn.code, jt, jf, insn.k))
+                out.append(_insn(insn.code, jt, jf, insn.k))
             else:
-                out.append(pack("<HBBI", insn.code, 0, 0, insn.k))
+                out.append(_insn(insn.code, 0, 0, insn.k))
         if len(out) > MAX_INSNS:
             raise OverflowError(f"filter has {len(out)} instructions (limit {MAX_INSNS})")
         return b"".join(out)
@@ -170,6 +176,8 @@ class Program:
 
 def run(program: bytes, data: bytes) -> int:
     """Interpret *program* over a ``struct seccomp_data`` (for tests and the planner)."""
+    from _struct import unpack_from
+
     pc, acc = 0, 0
     n = len(program) // 8
     while pc < n:

@@ -21,7 +21,6 @@ cache every unconditionally allowed syscall.
 
 from __future__ import annotations
 
-from _bisect import bisect_left, bisect_right  # bisect.py only re-exports _bisect (start-up)
 from itertools import groupby
 
 from ..consts import (
@@ -197,6 +196,31 @@ def _delta_runs(plan: Plan, base: Plan | None, trap_joins: bool) -> Runs:
                 i = bisect_right(starts, nr) - 1
                 runs[i] = (runs[i][0], runs[i][1], runs[i][2] + hot(nr, HOT))
     return runs
+
+
+def bisect_left(a: list[int], x: float, lo: int = 0, hi: int | None = None) -> int:
+    """bisect.bisect_left, in Python: _bisect is an extension module, whose load costs
+    more than the few searches a filter needs."""
+    hi = len(a) if hi is None else hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def bisect_right(a: list[int], x: float) -> int:
+    """bisect.bisect_right, in Python (see :func:`bisect_left`)."""
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 def _emit_test(prog: Program, arg: Arg, fail: int) -> None:

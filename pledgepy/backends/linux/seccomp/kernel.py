@@ -80,6 +80,15 @@ def inherited() -> bool:
     return _inherited
 
 
+_installed = False  # pledgepy installed a filter in this process
+
+
+def unfiltered() -> bool:
+    """True when no seccomp filter is known to be in force here (none inherited, none
+    installed by pledgepy); False when unsure."""
+    return unavailable() is None and not _inherited and not _installed
+
+
 def adopt_handler(held: frozenset[str]) -> None:
     """Install the SIGSYS handler in a process that inherited filters (of *held*) which
     allow it (the spawner's children, exec/hint.py): then :func:`has_handler` is True."""
@@ -191,6 +200,9 @@ def install(program: bytes, *, all_threads: bool = True, listener: bool = False)
         raise OSError(errno.ENOSYS, native.MISSING or "the native module is not built")
     else:
         rc = _plain().install(program, flags)
+    if rc >= 0:
+        global _installed
+        _installed = True  # also when TSYNC refused (rc > 0): unsure counts as filtered
     if listener and rc >= 0:
         return rc
     if rc > 0:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 
 from ....record import Record
-from .. import policy
-from ..rules import Identity, Rule
-from ..syscalls import BY_ARCH, MAX_KNOWN
+from .. import prepared
+from ..rules import Arg, Identity, Rule
+from ..syscalls import MAX_KNOWN
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    from typing import Literal
+    from typing import Any, Literal
 
     Kind = Literal["allow", "args", "trap", "enosys", "kill"]
 
@@ -98,79 +98,98 @@ def concrete(rule: Rule, who: Identity) -> Rule:
     return rule._replace(args=tuple(a.concrete(who) for a in rule.args))
 
 
-def _has_placeholder(rule: Rule) -> bool:
-    return any(v < 0 for a in rule.args for v in a.values)
+if TYPE_CHECKING:
+    #: policy.py's Rule as prepared.py keeps it: (syscall, needs, args, hint, errno, why)
+    Raw = tuple[str, frozenset[str], tuple[tuple[int, tuple[int, ...], int, bool, bool], ...],
+                str, int, str]
+    _Entry = tuple[int, str, tuple[tuple[Raw, bool], ...]]
+
+_ENOSYS: frozenset[str] = frozenset()  # policy.ENOSYS, set by _load()
+_INDEX: dict[str, tuple[_Entry, ...]] = {}
+_TOUCHES: dict[str, dict[str, tuple[_Entry, ...]]] = {}
+_RULES: dict[int, Rule] = {}  # id() of a prepared rule (kept alive by _INDEX) -> its Rule
+_SHORTCUTS: dict[str, tuple[Any, ...]] = {}  # prepared._shortcuts() of each architecture
 
 
-_INDEX: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
-_TOUCHES: dict[str, dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]]] = {}
+def _load(arch: str) -> None:
+    """(nr, name, its rules with a has-placeholder flag) for *arch*, and which of them
+    each promise touches: the tables the build prepared (prepared.py), read once."""
+    global _ENOSYS
+    _ENOSYS = prepared.data()["enosys"]
+    _INDEX[arch], _TOUCHES[arch], _SHORTCUTS[arch] = prepared.arch(arch)
 
 
-def _index(arch: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
-    """(nr, name, its rules with a has-placeholder flag) for *arch*, built once."""
+def _index(arch: str) -> tuple[_Entry, ...]:
     if arch not in _INDEX:
-        by_name: dict[str, list[tuple[Rule, bool]]] = {}
-        for rule in policy.all_rules():
-            by_name.setdefault(rule.syscall, []).append((rule, _has_placeholder(rule)))
-        _INDEX[arch] = [(nr, name, tuple(by_name.get(name, ())))
-                        for name, nr in BY_ARCH[arch].items()]
+        _load(arch)
     return _INDEX[arch]
 
 
-def _touches(arch: str, promise: str) -> list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]:
+def _touches(arch: str, promise: str) -> tuple[_Entry, ...]:
     """The index entries with a rule that needs *promise*."""
     if arch not in _TOUCHES:
-        by_promise: dict[str, list[tuple[int, str, tuple[tuple[Rule, bool], ...]]]] = {}
-        for entry in _index(arch):
-            for promise_needed in {p for rule, _ in entry[2] for p in rule.needs}:
-                by_promise.setdefault(promise_needed, []).append(entry)
-        _TOUCHES[arch] = by_promise
-    return _TOUCHES[arch].get(promise, [])
+        _load(arch)
+    return _TOUCHES[arch].get(promise, ())
 
 
 def warm(arch: str) -> None:
-    """Build *arch*'s static indexes now (they depend only on the policy table)."""
-    _touches(arch, "stdio")
+    """Read *arch*'s static indexes now (they depend only on the policy table)."""
+    _index(arch)
 
 
-def _action(name: str, rules: tuple[tuple[Rule, bool], ...], promises: frozenset[str],
+def _rule(raw: Raw) -> Rule:
+    """The Rule record of a prepared rule (made on first use: most are never needed)."""
+    got = _RULES.get(id(raw))
+    if got is None:
+        new = tuple.__new__  # what the records' own __new__ does, field by field
+        s, needs, args, hint, errno, why = raw
+        got = _RULES[id(raw)] = new(Rule, (s, needs, tuple(new(Arg, a) for a in args), hint,
+                                           errno, why))
+    return got
+
+
+def _action(name: str, rules: tuple[tuple[Raw, bool], ...], promises: frozenset[str],
             who: list[Identity]) -> Action:
     if name in _ENOSYS:
         return ENOSYS
-    held = [(r, p) for r, p in rules if r.needs <= promises]
+    held = [(r, p) for r, p in rules if r[1] <= promises]  # needs
     if not held:
         return TRAP
-    if any(not r.args and not r.errno for r, _ in held):
+    if any(not r[2] and not r[4] for r, _ in held):  # no tests, no errno
         return ALLOW
     if not who and any(p for _, p in held):
         who.append(identity())
-    held.sort(key=lambda rp: rp[0].errno != 0)  # refusals after every allowing rule
-    return Action("args", tuple(concrete(r, who[0]) if p else r for r, p in held))
-
-
-_ENOSYS = frozenset(policy.ENOSYS)
+    held.sort(key=lambda rp: rp[0][4] != 0)  # refusals after every allowing rule
+    return Action("args", tuple(concrete(_rule(r), who[0]) if p else _rule(r) for r, p in held))
 
 
 def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> Plan:
     """The plan for *promises* on *arch* (``x86_64`` or ``aarch64``)."""
     ids = [who] if who else []
-    actions: dict[int, Action] = {}
-    for nr, name, rules in _index(arch):
-        if not rules and name not in _ENOSYS:
-            actions[nr] = TRAP  # as _action() answers, without the call (most syscalls)
-        else:
-            actions[nr] = _action(name, rules, promises, ids)
+    index = _index(arch)
+    numbers, simple, checked, enosys = _SHORTCUTS[arch]
+    # what _action() answers for each, without calling it for the unconditional ones
+    actions: dict[int, Action] = dict.fromkeys(numbers, TRAP)
+    for needs, nrs in simple:
+        if needs <= promises:
+            actions.update(dict.fromkeys(nrs, ALLOW))
+    for k in checked:
+        nr, name, rules = index[k]
+        actions[nr] = _action(name, rules, promises, ids)
+    actions.update(dict.fromkeys(enosys, ENOSYS))
     return Plan(arch, promises, "error" in promises, actions)
 
 
 def narrow(previous: Plan, promises: frozenset[str]) -> Plan:
-    """:func:`build` for a subset of *previous*'s promises, redoing only what they touch."""
-    if not promises <= previous.promises:
+    """:func:`build` for *promises*, redoing only the syscalls whose rules name a promise
+    *previous* held and *promises* do not, or the reverse (a narrowing that enters the
+    allowances' layer gains policy.PATHS_HELD): the others' actions cannot differ."""
+    if previous.sparse:
         return build(promises, previous.arch)
     ids: list[Identity] = []
     actions = dict(previous.actions)
     done: set[int] = set()
-    for promise in previous.promises - promises:
+    for promise in previous.promises ^ promises:
         for nr, name, rules in _touches(previous.arch, promise):
             if nr not in done:
                 done.add(nr)
