@@ -11,27 +11,40 @@ from __future__ import annotations
 import os
 
 SELF = "/proc/self/maps"
-_kept = (-1, 0)  # (descriptor of SELF, pid that opened it)
+_kept = (-1, 0, 0, 0)  # (descriptor of SELF, pid that opened it, its st_dev, st_ino)
 
 
 def keep_open() -> None:
     """Open this process's maps now, before unveil rules hide /proc, to read them later.
 
     Reading the descriptor again from offset 0 gives the mappings of that moment. It
-    names the process that opened it, so a forked child does not use its parent's.
+    names the process that opened it, so a forked child does not use its parent's, and
+    the file it was opened on, so a number the program closed or dup2()'d over since is
+    not read as the maps (a false "no writable+executable memory").
     """
     global _kept
-    if _kept[0] >= 0 and _kept[1] == os.getpid():
+    if readable_without_rpath():
         return
     try:
-        _kept = (os.open(SELF, os.O_RDONLY | os.O_CLOEXEC), os.getpid())
+        fd = os.open(SELF, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:  # no procfs: the readers raise then, as without a kept descriptor
-        _kept = (-1, 0)
+        _kept = (-1, 0, 0, 0)
+        return
+    st = os.fstat(fd)
+    _kept = (fd, os.getpid(), st.st_dev, st.st_ino)
 
 
 def readable_without_rpath() -> bool:
-    """Whether the maps can be read now even if no promise lets files be opened."""
-    return _kept[0] >= 0 and _kept[1] == os.getpid()
+    """Whether the maps can be read now even if no promise lets files be opened: the
+    kept descriptor is this process's and still the file it was opened on."""
+    fd, pid, dev, ino = _kept
+    if fd < 0 or pid != os.getpid():
+        return False
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
 
 
 def _rows(maps: str) -> list[list[str]]:
