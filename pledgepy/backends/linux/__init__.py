@@ -413,14 +413,17 @@ class LinuxBackend(BackendBase):
             else:
                 try:
                     self._wx = tuple(maps.writable_executable())
+                    self._wx += tuple(maps.writable_code_descriptors())
                 except OSError as exc:
                     self._wx = (f"(unknown: /proc/self/maps: {exc.strerror})",)
         if not self._wx:
             return []
         return [f"prot_exec: writable and executable memory is mapped ({len(self._wx)}: "
                 f"{'; '.join(self._wx[:3])}), so code written there runs without prot_exec "
-                "(ctypes callbacks get such memory from libffi): create no callbacks and "
-                "load nothing that maps it before pledge(), or keep prot_exec"]
+                "(ctypes callbacks get such memory from libffi; a descriptor open for writing on "
+                "/proc/<pid>/mem or on a file mapped executable writes code too): create no "
+                "callbacks, load nothing that maps it and close such descriptors before "
+                "pledge(), or keep prot_exec"]
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:

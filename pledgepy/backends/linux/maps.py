@@ -9,6 +9,7 @@ mapped executable (a double-mapped trampoline) lets code be written and run.
 from __future__ import annotations
 
 import os
+import stat
 
 SELF = "/proc/self/maps"
 _kept = (-1, 0, 0, 0)  # (descriptor of SELF, pid that opened it, its st_dev, st_ino)
@@ -82,3 +83,71 @@ def executable_files(maps: str = SELF) -> list[str]:
         if len(r) == 6 and "x" in r[1] and r[5].startswith("/"):
             seen.setdefault(r[5].rstrip("\n").removesuffix(" (deleted)"), None)
     return list(seen)
+
+
+def _descriptors() -> list[int] | None:
+    """This process's open descriptors (None: /proc/self/fd cannot be listed)."""
+    try:
+        return sorted(int(n) for n in os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def _opened_for_writing(fd: int) -> bool:
+    """From /proc/self/fdinfo (fcntl would import an extension module); True when it
+    cannot be read (fail closed)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            for line in f:
+                if line.startswith(b"flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE != os.O_RDONLY
+    except (OSError, ValueError, IndexError):
+        pass
+    return True
+
+
+def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16) -> list[str]:
+    """Descriptors, opened before (a pledge does not close them), that write code: open
+    for writing on a file mapped executable here (a memfd or file behind an ``r-x``
+    mapping: the mapping sees the write) or on procfs (``/proc/<pid>/mem``). Where
+    /proc/self/fd cannot be listed, the numbers below the descriptor limit (at most
+    *limit*) are looked at and their access mode is not known (counted as writing).
+    Raises OSError if the maps are unreadable."""
+    from .landlock import procfs
+
+    listed = _descriptors()
+    numbers = listed if listed is not None else range(min(os.sysconf("SC_OPEN_MAX"), limit))
+    files = []  # mem and code are regular files (a directory is never open for writing)
+    for fd in numbers:
+        if fd == _kept[0] and readable_without_rpath():
+            continue
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            files.append((fd, st))
+    code = set()
+    if files:  # the mappings and mounts only when there is something to compare
+        for r in _rows(maps):
+            if len(r) >= 5 and "x" in r[1] and r[4] != "0":
+                major, _, minor = r[3].partition(":")
+                code.add((os.makedev(int(major, 16), int(minor, 16)), int(r[4])))
+    proc: set[int] = set()
+    if files and readable_without_rpath():
+        proc.add(_kept[2])
+    try:
+        if files:
+            proc |= {dev for dev, _ in procfs.mounts()}
+            proc.add(os.stat("/proc/self/maps").st_dev)
+    except OSError:
+        pass
+    found = []
+    for fd, st in files:
+        if st.st_dev not in proc and (st.st_dev, st.st_ino) not in code:
+            continue
+        if listed is None or _opened_for_writing(fd):
+            found.append(f"descriptor {fd} ({'procfs' if st.st_dev in proc else 'mapped code'})")
+    if listed is None and os.sysconf("SC_OPEN_MAX") > limit:
+        found.append(f"(unknown: descriptors from {limit} on not looked at)")
+    return found
