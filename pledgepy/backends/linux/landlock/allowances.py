@@ -38,7 +38,21 @@ CLASSES: dict[str, tuple[str, int, int]] = {
     "c": ("cpath", CREATE, CREATE),
 }
 
-_fds: dict[str, tuple[int, bool]] = {}  # allowance path -> (O_PATH fd, is a directory)
+#: allowance path -> (O_PATH fd, is a directory, st_dev, st_ino): a number the program
+#: closed or dup2()'d over since (another directory: "/") must grant nothing
+_fds: dict[str, tuple[int, bool, int, int]] = {}
+
+
+def _held(path: str) -> tuple[int, bool] | None:
+    """(fd, is a directory) of *path* from :func:`prepare`, if the number still holds it."""
+    found = _fds.get(path)
+    if found is None:
+        return None
+    try:
+        st = os.fstat(found[0])
+    except OSError:
+        return None
+    return found[:2] if (st.st_dev, st.st_ino) == found[2:] else None
 
 
 def letters(promises: frozenset[str]) -> str:
@@ -79,7 +93,7 @@ def entries(promises: frozenset[str]) -> tuple[tuple[str, bool], ...]:
     """(path, covers what lies beneath) of *promises*' allowances: directories, and
     missing paths (beneath them all is missing too: zoneinfo searching its TZPATH)."""
     held = {path for p in promises & policy.PATHS.keys() for path, _ in policy.PATHS[p]}
-    return tuple((path, _fds.get(path, (-1, True))[1]) for path in sorted(held))
+    return tuple((path, _fds[path][1] if path in _fds else True) for path in sorted(held))
 
 
 def available() -> bool:
@@ -90,20 +104,23 @@ def available() -> bool:
 def root_fd() -> int:
     """``/`` opened by :func:`prepare` (``O_PATH``; -1 if it could not be): glibc's NSS
     stats it before each lookup, and the handler answers that from this descriptor."""
-    return _fds.get("/", (-1, True))[0]
+    found = _held("/")
+    return found[0] if found is not None else -1
 
 
 def prepare() -> None:
     """Open every allowance path that exists (``O_PATH``), while files can be opened."""
     for entries in (*policy.PATHS.values(), (("/", ""),)):
         for path, _ in entries:
-            if path in _fds:
+            if _held(path) is not None:
                 continue
+            _fds.pop(path, None)  # replaced since: not ours to close
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 continue  # missing: the allowance grants nothing
-            _fds[path] = (fd, stat.S_ISDIR(os.fstat(fd).st_mode))
+            st = os.fstat(fd)
+            _fds[path] = (fd, stat.S_ISDIR(st.st_mode), st.st_dev, st.st_ino)
 
 
 def enter(promises: frozenset[str], *, all_threads: bool = False,
@@ -122,9 +139,9 @@ def enter(promises: frozenset[str], *, all_threads: bool = False,
         if extra:
             procwrite.add(ruleset, writable or [])
         for path, access in rules(promises, row.version):
-            found = _fds.get(path)
+            found = _held(path)
             if found is None:
-                continue
+                continue  # missing, or the number holds another file now: nothing granted
             fd, is_dir = found
             access = access if is_dir else access & A.ACCESS_FILE
             if access:
