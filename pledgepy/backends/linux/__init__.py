@@ -18,6 +18,7 @@ from ..base import (
     WorkerSupervisor,
 )
 from . import maps, native, threads
+from .consts import SIGSYS
 from .landlock import abi, allowances, domain, procfs, procwrite
 from .policy import NO_MEANING, PATHS, PATHS_HELD
 from .seccomp import kernel
@@ -206,6 +207,14 @@ class LinuxBackend(BackendBase):
             notes.append(f"violations are enforced but not explained: {missing}; a violation "
                          "kills the process (SIGSYS) without a message"
                          + (", or fails with ENOSYS under 'error'" if "error" in held else ""))
+        if (new is not None and (request.old is None or "rpath" in request.old)
+                and threads.count() > 1):
+            blocked = threads.blocking(SIGSYS)
+            if blocked:
+                notes.append(f"{len(blocked)} other thread(s) have SIGSYS blocked (thread id "
+                             f"{', '.join(map(str, blocked[:3]))}): pledge() unblocks it only in "
+                             "the calling thread, so a violation there is killed by the kernel "
+                             "at once, without a message (exit 159)")
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
 
     def messages_missing(self) -> str | None:

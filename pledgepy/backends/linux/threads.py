@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 
 #: /proc/self/task, kept open from the first count: procfs gives the directory
@@ -39,3 +40,27 @@ def count(readable: bool = True) -> int:
         return 2
     _task = (fd, pid, st.st_dev, st.st_ino)
     return st.st_nlink - 2 if st.st_nlink > 2 else 2
+
+
+def blocking(signo: int) -> list[int]:
+    """Threads of this process other than the calling one that have *signo* blocked
+    (from /proc/self/task/*/status; [] when it cannot be read)."""
+    me = _thread.get_native_id()
+    out = []
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for tid in tids:
+        if tid == str(me):
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"SigBlk:"):
+                        if int(line.split()[1], 16) >> (signo - 1) & 1:
+                            out.append(int(tid))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(out)
