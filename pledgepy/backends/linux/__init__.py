@@ -120,6 +120,7 @@ class LinuxBackend(BackendBase):
         self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
+        self._shmem_code: tuple[str, ...] = ()  # of those, kernel shmem a capable one reopens
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
         self._proc_blocked = False  # a domain in force keeps procfs from being written
         self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
@@ -388,6 +389,8 @@ class LinuxBackend(BackendBase):
             # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
+                self._shmem_code = (tuple(maps.kernel_shmem_executable())
+                                    if maps.can_reopen_mappings() else ())
             except OSError as exc:
                 return [f"wpath: /proc/self/maps: {exc.strerror}: whether mapped code files "
                         "can be rewritten is unknown"]
@@ -404,6 +407,8 @@ class LinuxBackend(BackendBase):
             return os.access(path, os.W_OK)
 
         found = [p for p in self._code_files if reachable(p)]
+        # Landlock judges the file opened, and never restricts these: the rules do not help
+        found += [f"{m} (through /proc/self/map_files)" for m in self._shmem_code]
         if not found:
             return []
         return [f"wpath: {len(found)} file(s) of code mapped in this process can be written "

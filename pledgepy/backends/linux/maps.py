@@ -151,3 +151,36 @@ def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16) -> list[st
     if listed is None and os.sysconf("SC_OPEN_MAX") > limit:
         found.append(f"(unknown: descriptors from {limit} on not looked at)")
     return found
+
+
+def kernel_shmem_executable(maps: str = SELF) -> list[str]:
+    """Executable mappings of the kernel's own shmem files (a memfd, a shared anonymous
+    mapping, a System V segment), as ``"start-end name"``: Landlock never restricts
+    opening those, so one reopened for writing through /proc/self/map_files (which needs
+    CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE) writes code, whatever the unveil rules."""
+    out = []
+    for r in _rows(maps):
+        if len(r) < 6 or "x" not in r[1] or r[4] == "0":
+            continue
+        name = r[5].rstrip("\n")
+        if name.startswith("/memfd:") or (name.endswith(" (deleted)")
+                                          and name.startswith(("/dev/zero", "/SYSV"))):
+            out.append(f"{r[0]} {name}")
+    return out
+
+
+#: CAP_SYS_ADMIN, CAP_CHECKPOINT_RESTORE: either opens /proc/self/map_files entries
+_MAP_FILES_CAPS = (1 << 21) | (1 << 40)
+
+
+def can_reopen_mappings() -> bool:
+    """Whether this process may open /proc/self/map_files entries (its effective
+    capabilities; uid 0 when /proc/self/status cannot be read)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) & _MAP_FILES_CAPS)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
