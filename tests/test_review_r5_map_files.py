@@ -63,3 +63,21 @@ def test_nobody_cannot_reopen_it_and_nothing_is_reported() -> None:
     r = run(CODE, unprivileged=True)
     assert r.returncode == 0, r.explain()
     assert "ACCEPTED" in r.stdout and "map_files 1" in r.stdout, r.explain()  # EPERM
+
+
+READ_ONLY = CODE.replace(
+    "os.close(fd)  # no descriptor left: only map_files reaches it",
+    'ro = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)\nos.close(fd)  # a read-only one is left',
+).replace('"/proc/self/map_files/%x-%x" % (addr, addr + 4096)', 'f"/proc/self/fd/{ro}"')
+
+
+@pytest.mark.parametrize("lock", [False, True], ids=["unlocked", "locked-before"])
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="needs root to drop from")
+def test_a_read_only_descriptor_of_an_executable_memfd_is_reported(lock: bool) -> None:
+    """Any user reopens it for writing through /proc/self/fd/N, unveil rules or not."""
+    code = READ_ONLY.replace('"rwc")\n', '"rwc")\npledgepy.unveil(None, None)\n') if lock \
+        else READ_ONLY
+    r = run("import ctypes\nctypes.CDLL(None).prctl(4, 1, 0, 0, 0)\n" + code, unprivileged=True)
+    assert r.returncode == 0, r.explain()
+    assert "REFUSED" in r.stdout and "descriptor" in r.stdout, r.explain()
+    assert "returns 7" in r.stdout, r.explain()  # the gap is real

@@ -389,8 +389,9 @@ class LinuxBackend(BackendBase):
             # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
-                self._shmem_code = (tuple(maps.kernel_shmem_executable())
-                                    if maps.can_reopen_mappings() else ())
+                self._shmem_code = ((tuple(maps.kernel_shmem_executable())
+                                     if maps.can_reopen_mappings() else ())
+                                    + tuple(maps.kernel_shmem_descriptors()))
             except OSError as exc:
                 return [f"wpath: /proc/self/maps: {exc.strerror}: whether mapped code files "
                         "can be rewritten is unknown"]
@@ -408,7 +409,8 @@ class LinuxBackend(BackendBase):
 
         found = [p for p in self._code_files if reachable(p)]
         # Landlock judges the file opened, and never restricts these: the rules do not help
-        found += [f"{m} (through /proc/self/map_files)" for m in self._shmem_code]
+        found += [m if m.startswith("descriptor") else f"{m} (through /proc/self/map_files)"
+                  for m in self._shmem_code]
         if not found:
             return []
         return [f"wpath: {len(found)} file(s) of code mapped in this process can be written "

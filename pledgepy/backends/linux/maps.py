@@ -184,3 +184,30 @@ def can_reopen_mappings() -> bool:
     except (OSError, ValueError, IndexError):
         pass
     return os.geteuid() == 0
+
+
+def kernel_shmem_descriptors(maps: str = SELF) -> list[str]:
+    """Descriptors, in any mode, of the files behind :func:`kernel_shmem_executable`
+    mappings: with wpath, ``/proc/self/fd/N`` reopens one for writing (Landlock never
+    restricts those files; no capability needed, nor a rule: unveil rules that hide /proc
+    do not stop it). Where /proc/self/fd cannot be listed the numbers below the limit are
+    looked at, as in :func:`writable_code_descriptors`."""
+    shmem = set()
+    for r in _rows(maps):
+        if len(r) >= 6 and "x" in r[1] and r[4] != "0":
+            name = r[5].rstrip("\n")
+            if name.startswith("/memfd:") or (name.endswith(" (deleted)")
+                                              and name.startswith(("/dev/zero", "/SYSV"))):
+                major, _, minor = r[3].partition(":")
+                shmem.add((os.makedev(int(major, 16), int(minor, 16)), int(r[4])))
+    found = []
+    listed = _descriptors() if shmem else []
+    numbers = listed if listed is not None else range(min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
+    for fd in numbers:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in shmem:
+            found.append(f"descriptor {fd} (reopened for writing through /proc/self/fd)")
+    return found
