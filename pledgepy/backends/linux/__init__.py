@@ -463,6 +463,8 @@ class LinuxBackend(BackendBase):
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
         paths = self._paths_layer(request)
+        if paths is not None:  # the handler answers fstat() until the new filter is in
+            allowances.forget_replaced()
         planned = new | {PATHS_HELD} if paths is not None else new
         plan = (narrow(self._plan, planned) if self._plan is not None
                 else build(planned, kernel.arch() or "x86_64"))

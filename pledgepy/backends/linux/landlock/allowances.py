@@ -55,6 +55,14 @@ def _held(path: str) -> tuple[int, bool] | None:
     return found[:2] if (st.st_dev, st.st_ino) == found[2:] else None
 
 
+def forget_replaced() -> None:
+    """Drop the descriptors whose number holds another file now (not ours to close).
+    Called before the filter that :func:`enter` and :func:`root_fd` run under: fstat()
+    is answered by the handler there, which a filter without the layer's promises traps."""
+    for path in [p for p in _fds if _held(p) is None]:
+        del _fds[path]
+
+
 def letters(promises: frozenset[str]) -> str:
     """The letters whose access the allowances of *promises* must add ("" for none)."""
     wanted = {c for p in promises & policy.PATHS.keys() for path, m in policy.PATHS[p]
@@ -104,8 +112,7 @@ def available() -> bool:
 def root_fd() -> int:
     """``/`` opened by :func:`prepare` (``O_PATH``; -1 if it could not be): glibc's NSS
     stats it before each lookup, and the handler answers that from this descriptor."""
-    found = _held("/")
-    return found[0] if found is not None else -1
+    return _fds["/"][0] if "/" in _fds else -1
 
 
 def prepare() -> None:
@@ -139,10 +146,10 @@ def enter(promises: frozenset[str], *, all_threads: bool = False,
         if extra:
             procwrite.add(ruleset, writable or [])
         for path, access in rules(promises, row.version):
-            found = _held(path)
+            found = _fds.get(path)
             if found is None:
-                continue  # missing, or the number holds another file now: nothing granted
-            fd, is_dir = found
+                continue  # missing, or replaced (forget_replaced()): nothing granted
+            fd, is_dir = found[:2]
             access = access if is_dir else access & A.ACCESS_FILE
             if access:
                 ruleset.add_fd(fd, access)
