@@ -79,3 +79,19 @@ pledgepy.unveil(None, None)
     r = run(CODE.format(setup=setup, after=""))
     assert r.returncode == 0, r.explain()
     assert "REFUSED" in r.stdout and "(procfs)" in r.stdout, r.explain()
+
+
+@pytest.mark.parametrize("promises", ["stdio", "stdio wpath"])
+def test_a_narrowing_without_rpath_looks_at_descriptors_only(promises: str) -> None:
+    """After the lock kept the maps readable, a narrowing whose old promises lack rpath
+    must not open /proc/self/fd (a violation): the numbers are looked at instead."""
+    r = run(f"""
+import os, tempfile, warnings, pledgepy
+warnings.simplefilter("ignore")
+pledgepy.unveil(tempfile.mkdtemp(), "rw")
+pledgepy.unveil(None, None)
+pledgepy.pledge({promises + " prot_exec"!r})
+pledgepy.pledge({promises!r})
+print("clean", [g for g in pledgepy.status().not_enforced if "descriptor" in g])
+""")
+    assert r.returncode == 0 and "clean []" in r.stdout, r.explain()

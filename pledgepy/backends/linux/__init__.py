@@ -389,9 +389,10 @@ class LinuxBackend(BackendBase):
             # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
+                files = old is None or "rpath" in old  # else only descriptors are used
                 self._shmem_code = ((tuple(maps.kernel_shmem_executable())
-                                     if maps.can_reopen_mappings() else ())
-                                    + tuple(maps.kernel_shmem_descriptors()))
+                                     if maps.can_reopen_mappings(files) else ())
+                                    + tuple(maps.kernel_shmem_descriptors(paths=files)))
             except OSError as exc:
                 return [f"wpath: /proc/self/maps: {exc.strerror}: whether mapped code files "
                         "can be rewritten is unknown"]
@@ -429,7 +430,8 @@ class LinuxBackend(BackendBase):
             else:
                 try:
                     self._wx = tuple(maps.writable_executable())
-                    self._wx += tuple(maps.writable_code_descriptors())
+                    self._wx += tuple(maps.writable_code_descriptors(
+                        paths=old is None or "rpath" in old))
                 except OSError as exc:
                     self._wx = (f"(unknown: /proc/self/maps: {exc.strerror})",)
         if not self._wx:

@@ -106,16 +106,18 @@ def _opened_for_writing(fd: int) -> bool:
     return True
 
 
-def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16) -> list[str]:
+def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16,
+                              paths: bool = True) -> list[str]:
     """Descriptors, opened before (a pledge does not close them), that write code: open
     for writing on a file mapped executable here (a memfd or file behind an ``r-x``
     mapping: the mapping sees the write) or on procfs (``/proc/<pid>/mem``). Where
     /proc/self/fd cannot be listed, the numbers below the descriptor limit (at most
-    *limit*) are looked at and their access mode is not known (counted as writing).
+    *limit*) are looked at and their access mode is not known (counted as writing);
+    so it is without *paths* (files may not be opened now: only descriptors are used).
     Raises OSError if the maps are unreadable."""
     from .landlock import procfs
 
-    listed = _descriptors()
+    listed = _descriptors() if paths else None
     numbers = listed if listed is not None else range(min(os.sysconf("SC_OPEN_MAX"), limit))
     files = []  # mem and code are regular files (a directory is never open for writing)
     for fd in numbers:
@@ -137,7 +139,7 @@ def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16) -> list[st
     if files and readable_without_rpath():
         proc.add(_kept[2])
     try:
-        if files:
+        if files and paths:
             proc |= {dev for dev, _ in procfs.mounts()}
             proc.add(os.stat("/proc/self/maps").st_dev)
     except OSError:
@@ -173,10 +175,12 @@ def kernel_shmem_executable(maps: str = SELF) -> list[str]:
 _MAP_FILES_CAPS = (1 << 21) | (1 << 40)
 
 
-def can_reopen_mappings() -> bool:
+def can_reopen_mappings(paths: bool = True) -> bool:
     """Whether this process may open /proc/self/map_files entries (its effective
-    capabilities; uid 0 when /proc/self/status cannot be read)."""
+    capabilities; uid 0 when /proc/self/status cannot be read, or without *paths*)."""
     try:
+        if not paths:
+            raise OSError("files may not be opened now")
         with open("/proc/self/status", "rb") as f:
             for line in f:
                 if line.startswith(b"CapEff:"):
@@ -186,7 +190,7 @@ def can_reopen_mappings() -> bool:
     return os.geteuid() == 0
 
 
-def kernel_shmem_descriptors(maps: str = SELF) -> list[str]:
+def kernel_shmem_descriptors(maps: str = SELF, paths: bool = True) -> list[str]:
     """Descriptors, in any mode, of the files behind :func:`kernel_shmem_executable`
     mappings: with wpath, ``/proc/self/fd/N`` reopens one for writing (Landlock never
     restricts those files; no capability needed, nor a rule: unveil rules that hide /proc
@@ -201,7 +205,7 @@ def kernel_shmem_descriptors(maps: str = SELF) -> list[str]:
                 major, _, minor = r[3].partition(":")
                 shmem.add((os.makedev(int(major, 16), int(minor, 16)), int(r[4])))
     found = []
-    listed = _descriptors() if shmem else []
+    listed = (_descriptors() if paths else None) if shmem else []
     numbers = listed if listed is not None else range(min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
     for fd in numbers:
         try:
