@@ -189,8 +189,21 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
                                          rules)
         strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
                                   list(gaps.not_enforced))
-        for rule in new:
-            be.add_unveil(rule)
+        for done, rule in enumerate(new):
+            try:
+                be.add_unveil(rule)
+            except OSError as exc:
+                if not done:
+                    raise
+                # the kernel (OpenBSD: its limit on unveiled paths, E2BIG) refused this
+                # rule after taking the ones before it, which it cannot take back: as a
+                # loop of unveil() would, they are recorded, and the error says so
+                _state.unveils = dict(_state.unveils)
+                _state.unveils.update((r.path, r.permissions) for r in new[:done])
+                _state.unveil_gaps = be.unveil_gaps(
+                    tuple(UnveilRule(p, m) for p, m in _state.unveils.items()), False)
+                raise type(exc)(exc.errno, f"{exc.strerror}; the {done} rule(s) before it "
+                                "were added (the kernel cannot take them back)") from exc
         _state.unveils = after
         if then_exec:
             be.lock_unveil_then_exec(rules)
@@ -282,7 +295,10 @@ def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
     an earlier one), but everything is checked before anything is added: on
     any error no rule is added. The rule set is judged once, not once a rule
     (much faster for hundreds of paths). An empty *rules* does nothing; it
-    never locks (that is ``unveil()``).
+    never locks (that is ``unveil()``). Only the kernel's own refusal of a rule
+    after others were passed to it (OpenBSD's E2BIG, its limit on unveiled paths)
+    leaves the rules before it added, as the loop would: the error says how many,
+    and ``status()`` lists them.
     """
     checked = _checked(rules)
     if not checked:
@@ -343,8 +359,21 @@ def _add(rules: list[tuple[str, str]], is_strict: bool) -> None:
                 _state.promises, frozenset(), _state.execpromises, None, rules_after),
                 rules_after)
             strictness.refuse_or_warn(True, "unveil", list(closing.not_enforced))
-        for rule in new:
-            be.add_unveil(rule)
+        for done, rule in enumerate(new):
+            try:
+                be.add_unveil(rule)
+            except OSError as exc:
+                if not done:
+                    raise
+                # the kernel (OpenBSD: its limit on unveiled paths, E2BIG) refused this
+                # rule after taking the ones before it, which it cannot take back: as a
+                # loop of unveil() would, they are recorded, and the error says so
+                _state.unveils = dict(_state.unveils)
+                _state.unveils.update((r.path, r.permissions) for r in new[:done])
+                _state.unveil_gaps = be.unveil_gaps(
+                    tuple(UnveilRule(p, m) for p, m in _state.unveils.items()), False)
+                raise type(exc)(exc.errno, f"{exc.strerror}; the {done} rule(s) before it "
+                                "were added (the kernel cannot take them back)") from exc
         _state.unveils = after
         _state.unveil_gaps = gaps
         _state.unveil_strict = _state.unveil_strict or is_strict

@@ -126,7 +126,9 @@ attempt(os.write, fd, b"y")
 def test_a_narrowing_that_drops_prot_exec_enters_the_block() -> None:
     code = f"""
 pledgepy.pledge({PROMISES + " prot_exec"!r}, strict=True)
-attempt(os.open, "/proc/self/mem", os.O_RDWR)  # prot_exec: the block would stop nothing
+# prot_exec: the block would stop nothing (closed: kept open, it writes code, and strict
+# refuses the narrowing)
+os.close(attempt(os.open, "/proc/self/mem", os.O_RDWR))
 pledgepy.pledge({PROMISES!r}, strict=True)
 print(pledgepy.status().level, flush=True)
 attempt(os.open, "/proc/self/mem", os.O_RDWR)

@@ -19,6 +19,7 @@ from ..base import (
     WorkerSupervisor,
 )
 from . import maps, native, prepared, threads
+from .consts import SIGSYS
 from .landlock import abi, allowances, domain, procfs, procwrite
 from .rules import PATHS_HELD
 from .seccomp import kernel
@@ -181,6 +182,7 @@ class LinuxBackend(BackendBase):
         self._reach: dict[tuple[UnveilRule, ...], str] = {}  # rules -> procfs.reach()
         self._wx: tuple[str, ...] | None = None  # rwx mappings seen without prot_exec
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
+        self._shmem_code: tuple[str, ...] = ()  # of those, kernel shmem a capable one reopens
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
@@ -275,6 +277,14 @@ class LinuxBackend(BackendBase):
             notes.append(f"violations are enforced but not explained: {missing}; a violation "
                          "kills the process (SIGSYS) without a message"
                          + (", or fails with ENOSYS under 'error'" if "error" in held else ""))
+        if (new is not None and (request.old is None or "rpath" in request.old)
+                and threads.count() > 1):
+            blocked = threads.blocking(SIGSYS)
+            if blocked:
+                notes.append(f"{len(blocked)} other thread(s) have SIGSYS blocked (thread id "
+                             f"{', '.join(map(str, blocked[:3]))}): pledge() unblocks it only in "
+                             "the calling thread, so a violation there is killed by the kernel "
+                             "at once, without a message (exit 159)")
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
 
     def messages_missing(self) -> str | None:
@@ -451,6 +461,10 @@ class LinuxBackend(BackendBase):
             # readable: look again (code may have been loaded)
             try:
                 self._code_files = tuple(maps.executable_files())
+                files = old is None or "rpath" in old  # else only descriptors are used
+                self._shmem_code = ((tuple(maps.kernel_shmem_executable())
+                                     if maps.can_reopen_mappings(files) else ())
+                                    + tuple(maps.kernel_shmem_descriptors(paths=files)))
             except OSError as exc:
                 return [f"wpath: /proc/self/maps: {exc.strerror}: whether mapped code files "
                         "can be rewritten is unknown"]
@@ -467,6 +481,9 @@ class LinuxBackend(BackendBase):
             return os.access(path, os.W_OK)
 
         found = [p for p in self._code_files if reachable(p)]
+        # Landlock judges the file opened, and never restricts these: the rules do not help
+        found += [m if m.startswith("descriptor") else f"{m} (through /proc/self/map_files)"
+                  for m in self._shmem_code]
         if not found:
             return []
         return [f"wpath: {len(found)} file(s) of code mapped in this process can be written "
@@ -485,14 +502,18 @@ class LinuxBackend(BackendBase):
             else:
                 try:
                     self._wx = tuple(maps.writable_executable())
+                    self._wx += tuple(maps.writable_code_descriptors(
+                        paths=old is None or "rpath" in old))
                 except OSError as exc:
                     self._wx = (f"(unknown: /proc/self/maps: {exc.strerror})",)
         if not self._wx:
             return []
         return [f"prot_exec: writable and executable memory is mapped ({len(self._wx)}: "
                 f"{'; '.join(self._wx[:3])}), so code written there runs without prot_exec "
-                "(ctypes callbacks get such memory from libffi): create no callbacks and "
-                "load nothing that maps it before pledge(), or keep prot_exec"]
+                "(ctypes callbacks get such memory from libffi; a descriptor open for writing on "
+                "/proc/<pid>/mem or on a file mapped executable writes code too): create no "
+                "callbacks, load nothing that maps it and close such descriptors before "
+                "pledge(), or keep prot_exec"]
 
     def apply_pledge(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...],
                      lock_unveil: bool) -> None:
@@ -516,6 +537,8 @@ class LinuxBackend(BackendBase):
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
         paths = self._paths_layer(request)
+        if paths is not None:  # the handler answers fstat() until the new filter is in
+            allowances.forget_replaced()
         planned = new | {PATHS_HELD} if paths is not None else new
         plan = (narrow(self._plan, planned) if self._plan is not None
                 else build(planned, kernel.arch() or "x86_64"))

@@ -38,7 +38,29 @@ CLASSES: dict[str, tuple[str, int, int]] = {
     "c": ("cpath", CREATE, CREATE),
 }
 
-_fds: dict[str, tuple[int, bool]] = {}  # allowance path -> (O_PATH fd, is a directory)
+#: allowance path -> (O_PATH fd, is a directory, st_dev, st_ino): a number the program
+#: closed or dup2()'d over since (another directory: "/") must grant nothing
+_fds: dict[str, tuple[int, bool, int, int]] = {}
+
+
+def _held(path: str) -> tuple[int, bool] | None:
+    """(fd, is a directory) of *path* from :func:`prepare`, if the number still holds it."""
+    found = _fds.get(path)
+    if found is None:
+        return None
+    try:
+        st = os.fstat(found[0])
+    except OSError:
+        return None
+    return found[:2] if (st.st_dev, st.st_ino) == found[2:] else None
+
+
+def forget_replaced() -> None:
+    """Drop the descriptors whose number holds another file now (not ours to close).
+    Called before the filter that :func:`enter` and :func:`root_fd` run under: fstat()
+    is answered by the handler there, which a filter without the layer's promises traps."""
+    for path in [p for p in _fds if _held(p) is None]:
+        del _fds[path]
 
 
 def letters(promises: frozenset[str]) -> str:
@@ -82,7 +104,7 @@ def entries(promises: frozenset[str]) -> tuple[tuple[str, bool], ...]:
     missing paths (beneath them all is missing too: zoneinfo searching its TZPATH)."""
     paths = prepared.paths()
     held = {path for p in promises & paths.keys() for path, _ in paths[p]}
-    return tuple((path, _fds.get(path, (-1, True))[1]) for path in sorted(held))
+    return tuple((path, _fds[path][1] if path in _fds else True) for path in sorted(held))
 
 
 def available() -> bool:
@@ -93,20 +115,22 @@ def available() -> bool:
 def root_fd() -> int:
     """``/`` opened by :func:`prepare` (``O_PATH``; -1 if it could not be): glibc's NSS
     stats it before each lookup, and the handler answers that from this descriptor."""
-    return _fds.get("/", (-1, True))[0]
+    return _fds["/"][0] if "/" in _fds else -1
 
 
 def prepare() -> None:
     """Open every allowance path that exists (``O_PATH``), while files can be opened."""
     for entries in (*prepared.paths().values(), (("/", ""),)):
         for path, _ in entries:
-            if path in _fds:
+            if _held(path) is not None:
                 continue
+            _fds.pop(path, None)  # replaced since: not ours to close
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 continue  # missing: the allowance grants nothing
-            _fds[path] = (fd, stat.S_ISDIR(os.fstat(fd).st_mode))
+            st = os.fstat(fd)
+            _fds[path] = (fd, stat.S_ISDIR(st.st_mode), st.st_dev, st.st_ino)
 
 
 def enter(promises: frozenset[str], *, all_threads: bool = False,
@@ -127,8 +151,8 @@ def enter(promises: frozenset[str], *, all_threads: bool = False,
         for path, access in rules(promises, row.version):
             found = _fds.get(path)
             if found is None:
-                continue
-            fd, is_dir = found
+                continue  # missing, or replaced (forget_replaced()): nothing granted
+            fd, is_dir = found[:2]
             access = access if is_dir else access & A.ACCESS_FILE
             if access:
                 ruleset.add_fd(fd, access)
