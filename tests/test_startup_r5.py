@@ -121,7 +121,14 @@ def test_the_embedded_tables_are_what_the_installed_policy_gives() -> None:
     assert "backends/linux/prepared.py" in digest.SOURCES
     assert native.load() is not None
     prepared._data = None
-    assert prepared.data() == prepared.flatten()
+    import marshal
+
+    def plain(d: dict) -> dict:  # type: ignore[type-arg]
+        # marshal's bytes depend on reference counts at dump time (3.10 writes a shared
+        # reference only for objects referenced more than once): compare what they hold
+        return {**d, "arches": {a: marshal.loads(b) for a, b in d["arches"].items()}}
+
+    assert plain(prepared.data()) == plain(prepared.flatten())
 
 
 PROBE = """

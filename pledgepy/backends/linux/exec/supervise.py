@@ -123,6 +123,15 @@ def tgid(tid: int) -> int | None:
         return None
 
 
+def _alive(pid: int) -> bool:
+    """Whether process *pid* still runs (not a zombie, not gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _exits(pidfd: int, seconds: float) -> bool:
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -255,7 +264,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         # whose call it is, read first: another thread's exit_group can end the process
         # at any moment now, and its status must still say it broke a promise
         owner = tgid(pid[0])
-        if owner is None and pid[0] == child:
+        if owner is None and (pid[0] == child or (child and not _alive(child))):
+            # its process ended while the call waited (a thread can only go with its whole
+            # process then): the program's, unless the program still runs
             owner = child
         values = tuple(int(args[i]) for i in range(6))
         if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
