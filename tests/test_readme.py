@@ -23,3 +23,14 @@ def test_quick_start_has_the_two_commands_and_ci_runs_the_second() -> None:
     assert len(commands) == 2, commands
     assert "examples/demo.py" in commands[0] and "pytest" in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_internal_links_reach_a_heading() -> None:
+    import re
+
+    for doc in ("README.md", "HACKING.md"):
+        text = (ROOT / doc).read_text()
+        anchors = {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+                   for line in text.splitlines() if re.match(r"#+ ", line)}
+        broken = [m for m in re.findall(r"\]\(#([^)]+)\)", text) if m not in anchors]
+        assert not broken, (doc, broken)
