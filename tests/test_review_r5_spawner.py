@@ -1,0 +1,56 @@
+"""Attacks on the spawner by a compromised caller (review r5, issue 9 item 1).
+
+Each case runs in a fresh pledged child against the real kernel (tests/pledged.py):
+the caller, after its pledge, writes hand-crafted messages on the spawner's socket
+(``write``/``read`` are ``stdio``) and checks that no child gets past execpromises.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.test_spawner import BOTH, DUMPABLE, DYN, ok, run
+
+PY = sys.executable
+
+#: a later "layer" from the caller: every seccomp() returns 0 without running (ERRNO
+#: with errno 0), everything else is allowed. Installed first in the child, it would
+#: swallow the install of the first layer (execpromises) and fake its listener (fd 0).
+PRE = DUMPABLE + """
+import platform, struct
+NR_SECCOMP = {'x86_64': 317, 'aarch64': 277}[platform.machine()]
+"""
+SWALLOW_SECCOMP = """
+def insn(code, jt, jf, k):
+    return struct.pack('<HBBI', code, jt, jf, k)
+prog = (insn(0x20, 0, 0, 0)                  # A = nr
+        + insn(0x15, 0, 1, NR_SECCOMP)       # nr == seccomp ?
+        + insn(0x06, 0, 0, 0x00050000)       # ERRNO(0): "it worked"
+        + insn(0x06, 0, 0, 0x7fff0000))      # ALLOW
+st = spawner._ask(struct.pack('<IIQII', spawner.MAGIC, spawner.FILTER, (1 << 64) - 1, 0, 3)
+                  + prog)
+print('layer', st[0], flush=True)
+"""
+
+
+@BOTH
+def test_a_later_layer_cannot_swallow_the_first(unprivileged: bool) -> None:
+    body = SWALLOW_SECCOMP + f"""
+try:
+    r = subprocess.run([{PY!r}, '-S', '-c',
+                        'import socket; socket.socket(); print("escaped", flush=True)'],
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=20)
+    print('rc', r.returncode, r.stdout.decode().strip(), flush=True)
+except OSError as e:
+    print('refused', type(e).__name__, flush=True)
+"""
+    py = PY
+    if unprivileged:
+        from tests.test_spawner import _python_for_nobody
+        py = _python_for_nobody()
+    r = run(body.replace(repr(PY), repr(py)), unprivileged=unprivileged, setup=PRE)
+    ok(r)
+    assert "escaped" not in r.stdout, r.explain()
+    assert "layer 0" in r.stdout, r.explain()
