@@ -19,8 +19,8 @@ PY = sys.executable
 #: with errno 0), everything else is allowed. Installed first in the child, it would
 #: swallow the install of the first layer (execpromises) and fake its listener (fd 0).
 PRE = DUMPABLE + """
-import platform, struct
-NR_SECCOMP = {'x86_64': 317, 'aarch64': 277}[platform.machine()]
+import struct
+NR_SECCOMP = {'x86_64': 317, 'aarch64': 277}[os.uname().machine]
 """
 SWALLOW_SECCOMP = """
 def insn(code, jt, jf, k):

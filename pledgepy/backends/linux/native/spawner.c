@@ -591,6 +591,29 @@ static int sp_inherit(struct sp_job *j, int *callers)
     return 0;
 }
 
+/* The child *pid* holds every layer: a later layer (the caller's) is installed first
+ * and could answer the child's own seccomp() calls with 0 (ERRNO 0: "done", a fake
+ * listener at fd 0), so the kernel's count is checked, not the child's word. */
+static int sp_all_layers(int pid)
+{
+    char path[64], text[4096], self[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (sp_read_file(path, text, sizeof text) <= 0
+            || sp_read_file("/proc/self/status", self, sizeof self) <= 0)
+        return 0;
+    const char *c = sp_field(text, "Seccomp_filters"), *s = sp_field(self, "Seccomp_filters");
+    return c && s && strtol(c, 0, 10) == strtol(s, 0, 10) + sp_nlayers;
+}
+
+static int sp_is_listener(int fd)
+{
+    char path[64], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(path, link, sizeof link - 1);
+    link[len > 0 ? len : 0] = '\0';
+    return strcmp(link, "anon_inode:seccomp notify") == 0;
+}
+
 static void sp_spawn(const unsigned char *msg, size_t n)
 {
     static struct sp_job job;
@@ -723,7 +746,11 @@ static void sp_spawn(const unsigned char *msg, size_t n)
     for (;;) {
         int l = __atomic_load_n(&j->listener, __ATOMIC_ACQUIRE);
         if (l >= 0) {
-            long got = sp_pidfd_getfd(pidfd, l);
+            long got = sp_all_layers(pid) ? sp_pidfd_getfd(pidfd, l) : -EPERM;
+            if (got >= 0 && !sp_is_listener((int)got)) {
+                close((int)got);
+                got = -EPERM;
+            }
             if (got < 0) {  /* nobody would answer it: it must not exec */
                 syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
                 j->err = (int)-got;
