@@ -54,3 +54,30 @@ except OSError as e:
     ok(r)
     assert "escaped" not in r.stdout, r.explain()
     assert "layer 0" in r.stdout, r.explain()
+
+
+def test_no_child_without_proc() -> None:
+    # OpenBSD: "stdio exec" may exec (replace itself) but never fork: subprocess dies
+    body = """
+print('active', spawner.active(), flush=True)
+r = subprocess.run(['/bin/cat', F], capture_output=True)
+print('cat', r.returncode, r.stdout, flush=True)
+"""
+    r = run(body, promises="stdio exec", setup=DUMPABLE)
+    assert "cat 0" not in r.stdout, r.explain()
+    assert r.stdout.startswith("active False"), r.explain()
+    assert r.returncode == -6 and ("fork" in r.stderr or "clone" in r.stderr), r.explain()
+
+
+def test_dropping_proc_seals_the_spawner() -> None:
+    # a copy of the socket kept from before (a forked child's, say) is refused too
+    body = """
+keep = os.dup(spawner.fileno())
+pledgepy.pledge('stdio exec', 'stdio rpath prot_exec')
+print('active', spawner.active(), flush=True)
+spawner._sock, spawner._owner = keep, os.getpid()
+print('spawn', spawner.spawn(['/bin/cat'], ['cat', F], [], [(1, 1)]), flush=True)
+"""
+    r = run(body, setup=DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["active False", "spawn (0, 1, 1)"], r.explain()

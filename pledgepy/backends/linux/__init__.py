@@ -628,6 +628,8 @@ class LinuxBackend(BackendBase):
         held = request.new if request.new is not None else request.old
         if held is None or "exec" not in held | (request.old or frozenset()):
             return False
+        if "proc" not in held:  # OpenBSD: no fork, vfork or posix_spawn without proc
+            return False
         return self._spawner_why() is None
 
     def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
@@ -637,9 +639,11 @@ class LinuxBackend(BackendBase):
 
         held = request.new_exec if request.new_exec is not None else request.new
         assert held is not None and request.new is not None
-        if "exec" not in request.new:
-            if spawner.active():  # OpenBSD: without exec, no program is started at all
-                spawner.seal("exec is no longer held")
+        if not {"exec", "proc"} <= request.new:
+            # OpenBSD: without exec no program is started at all, and without proc no
+            # process is made (only os.exec*, which narrows in place, is left)
+            if spawner.active():
+                spawner.seal("exec or proc is no longer held")
             return
         if spawner.active():
             try:
