@@ -243,7 +243,8 @@ class LinuxBackend(BackendBase):
             if gained and not spawned and "exec" in held:  # without exec nothing is exec'd
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without "
-                            "them): no spawner (" + (self._spawner_why() or "?") + ")")
+                            "them): no spawner (" + (self._spawner_why() or "without proc only os.exec* "
+                                                       "starts a program: narrowed in place") + ")")
             if not (new_exec | {"exec"}) >= held:
                 if spawned:
                     notes.append(SPAWNER_NOTE)
