@@ -81,3 +81,23 @@ print('spawn', spawner.spawn(['/bin/cat'], ['cat', F], [], [(1, 1)]), flush=True
     r = run(body, setup=DUMPABLE)
     ok(r)
     assert r.stdout.splitlines() == ["active False", "spawn (0, 1, 1)"], r.explain()
+
+
+def test_a_refused_narrowing_seals_the_spawner() -> None:
+    # it holds 8 layers: the 9th narrowing is refused; the spawner must not go on
+    # serving the wider ones to a copy of its socket (a forked child's, say)
+    drops = "wpath cpath dpath fattr chown flock unix inet dns".split()
+    body = f"""
+keep = os.dup(spawner.fileno())
+ex = set('stdio rpath prot_exec proc exec'.split()) | set({drops!r})
+for p in {drops!r}:
+    ex.discard(p)
+    pledgepy.pledge('stdio proc exec', ' '.join(sorted(ex)))
+print('active', spawner.active(), flush=True)
+spawner._sock, spawner._owner = keep, os.getpid()
+print('spawn', spawner.spawn(['/bin/cat'], ['cat', F], [], [(1, 1)]), flush=True)
+"""
+    r = run(body, execpromises="stdio rpath prot_exec proc exec " + " ".join(drops),
+            setup=DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["active False", "spawn (0, 1, 1)"], r.explain()

@@ -651,8 +651,8 @@ class LinuxBackend(BackendBase):
                 spawner.narrow(held, kernel.arch() or "x86_64")
                 if unveils:
                     self._spawner_rules(unveils, held)
-            except OSError as exc:
-                spawner.stop(f"the spawner refused a narrowing: {exc.strerror}")
+            except OSError as exc:  # sealed: it must never serve the wider rules again
+                spawner.seal(f"the spawner refused a narrowing: {exc.strerror}")
             return
         if self._plan is not None or spawner.WHY is not None:
             if spawner.WHY is None:

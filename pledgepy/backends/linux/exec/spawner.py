@@ -180,7 +180,7 @@ def start(promises: frozenset[str], arch: str, rulesets: Iterable[int]) -> bool:
         for fd in rulesets:
             add_ruleset(fd)
     except OSError as exc:
-        stop(f"the spawner refused its configuration: {exc.strerror}")
+        seal(f"the spawner refused its configuration: {exc.strerror}")
         return False
     _children, _error = promises, plan.error
     WHY = None
