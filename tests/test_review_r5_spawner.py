@@ -101,3 +101,26 @@ print('spawn', spawner.spawn(['/bin/cat'], ['cat', F], [], [(1, 1)]), flush=True
             setup=DUMPABLE)
     ok(r)
     assert r.stdout.splitlines() == ["active False", "spawn (0, 1, 1)"], r.explain()
+
+
+def test_more_children_than_listeners_does_not_hang() -> None:
+    # the spawner explains up to 256 children at once: the 257th must not wait forever
+    # in its execve for a listener nobody reads (and the spawner with it)
+    body = """
+signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError()))
+kids = [subprocess.Popen(['/bin/sleep', '60']) for _ in range(256)]
+signal.alarm(20)
+try:
+    r = subprocess.run(['/bin/cat', F], capture_output=True)
+    print('cat', r.returncode, r.stdout.decode().strip(), flush=True)
+except TimeoutError:
+    print('hung', flush=True)
+finally:
+    signal.alarm(0)
+    for k in kids:
+        k.kill()
+        k.wait()
+"""
+    r = run(body, execpromises=DYN, timeout=120)
+    assert "hung" not in r.stdout, r.explain()
+    assert r.stdout.splitlines()[-1].startswith("cat "), r.explain()

@@ -291,16 +291,17 @@ static void sp_reply(int32_t a, int32_t b, int32_t c)
     send(sp_sock, out, sizeof out, MSG_NOSIGNAL | MSG_DONTWAIT);  /* never waits on the caller */
 }
 
-static void sp_add_listener(int fd, int pid, int exec_left)
+static int sp_add_listener(int fd, int pid, int exec_left)
 {
     if (sp_nls == SP_MAX_LISTENERS) {
-        close(fd);  /* its violations fail with ENOSYS: nobody listens */
-        return;
+        close(fd);  /* the child still holds its own copy: its execve would wait forever */
+        return -EAGAIN;
     }
     sp_ls[sp_nls].fd = fd;
     sp_ls[sp_nls].pid = pid;
     sp_ls[sp_nls].exec_left = exec_left;
     sp_nls++;
+    return 0;
 }
 
 /* OpenBSD's penalty for the process of thread *tid*: SIGABRT, or SIGKILL when it
@@ -726,6 +727,10 @@ static void sp_spawn(const unsigned char *msg, size_t n)
         err = errno;
         goto refuse;
     }
+    if (sp_nls == SP_MAX_LISTENERS) {  /* no listener for one more: the caller forks */
+        err = EAGAIN;
+        goto refuse;
+    }
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         err = errno;
         goto refuse;
@@ -755,8 +760,11 @@ static void sp_spawn(const unsigned char *msg, size_t n)
                 syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
                 j->err = (int)-got;
                 j->stage = SP_SETUP;
+            } else if (sp_add_listener((int)got, pid, 1) != 0) {
+                syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
+                j->err = EAGAIN;
+                j->stage = SP_SETUP;
             } else {
-                sp_add_listener((int)got, pid, 1);
                 pp_notif_sync_wakeup((int)got);  /* hand the CPU over on each answer */
             }
             break;
