@@ -124,3 +124,33 @@ finally:
     r = run(body, execpromises=DYN, timeout=120)
     assert "hung" not in r.stdout, r.explain()
     assert r.stdout.splitlines()[-1].startswith("cat "), r.explain()
+
+
+def test_a_forked_child_does_not_keep_the_socket() -> None:
+    # a forked child that dropped its ids must not reach the spawner, which serves
+    # requests as the caller (its ids, descriptors, cwd): here a request blob that sits
+    # in the caller's memory (data an attacker sent, say) at an address the fork knows
+    body = """
+import struct
+ffi = native.ffi()
+blob = (struct.pack('<IIiiiiiiQQIIII', spawner.JOB, 0, 0, -1, -1, -1, -1, 1, 0, 0, 1, 2, 0, 0)
+        + struct.pack('<ii', 1, 1) + b'/usr/bin/id\\0' + b'id\\0-u\\0')
+buf = ffi.from_buffer(blob)
+addr = int(ffi.cast('uintptr_t', buf))
+sock = spawner.fileno()
+child = os.fork()
+if child == 0:
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+    try:
+        os.write(sock, struct.pack('<IIQQ', spawner.MAGIC, spawner.SPAWN, addr, len(blob)))
+        print('reply', struct.unpack('<Iiii', os.read(sock, 16))[1:], flush=True)
+    except OSError as e:
+        print('refused', errno.errorcode[e.errno], flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+time.sleep(0.5)
+"""
+    setup = "import time\nfrom pledgepy.backends.linux import native\n"
+    r = run(body, promises="stdio proc exec id", setup=setup + DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["refused EBADF"], r.explain()

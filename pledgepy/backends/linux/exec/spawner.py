@@ -62,6 +62,19 @@ _libc: Any = None
 WHY: str | None = None  # why the spawner does not run (status)
 
 
+def _forget() -> None:
+    """In a forked child: close the socket. The spawner serves a request as the caller
+    (its ids, descriptors, cwd), so a fork that changes ids or is compromised later
+    must not hold it. (A fork by native code skips this: its copy lasts to its exec.)"""
+    global _sock
+    if _sock is not None and _owner != os.getpid():
+        os.close(_sock)
+        _sock = None
+
+
+os.register_at_fork(after_in_child=_forget)
+
+
 def active() -> bool:
     """Whether exec'd programs of this process are made by the spawner."""
     return _sock is not None and _owner == os.getpid()
