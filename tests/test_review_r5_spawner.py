@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-
-from tests.test_spawner import BOTH, DUMPABLE, DYN, ok, run
+from tests.test_spawner import BOTH, DUMPABLE, DYN, _python_for_nobody, ok, run
 
 PY = sys.executable
 
@@ -46,10 +44,7 @@ try:
 except OSError as e:
     print('refused', type(e).__name__, flush=True)
 """
-    py = PY
-    if unprivileged:
-        from tests.test_spawner import _python_for_nobody
-        py = _python_for_nobody()
+    py = _python_for_nobody() if unprivileged else PY
     r = run(body.replace(repr(PY), repr(py)), unprivileged=unprivileged, setup=PRE)
     ok(r)
     assert "escaped" not in r.stdout, r.explain()
