@@ -149,3 +149,15 @@ time.sleep(0.5)
     r = run(body, promises="stdio proc exec id", setup=setup + DUMPABLE)
     ok(r)
     assert r.stdout.splitlines() == ["refused EBADF"], r.explain()
+
+
+def test_the_socket_is_never_passed_to_a_child() -> None:
+    # its holder's requests are served as the caller: never handed on (pass_fds)
+    body = """
+s = spawner.fileno()
+r = subprocess.run(['/bin/ls', '-l', f'/proc/self/fd/{s}'], pass_fds=[s], capture_output=True)
+print('socket' if b'socket:' in r.stdout else 'closed', flush=True)
+"""
+    r = run(body, setup=DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["closed"], r.explain()

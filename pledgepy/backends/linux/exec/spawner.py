@@ -283,6 +283,9 @@ def spawn(candidates: Sequence[Any], argv: Sequence[Any], env: Sequence[bytes],
     made (pid 0); SETUP/CHDIR/EXEC: it failed there and has ended, unreaped (reap it
     with :data:`WALL`); OK: it exec'd."""
     ngroups = -1 if groups is None else len(groups)
+    # never the socket itself (pass_fds=range(...), say): its holder's requests are
+    # served as this process
+    fds = [(target, -1 if source == _sock else source) for target, source in fds]
     head = struct.pack("<IIiiiiiiQQIIII", JOB, flags, pgid, umask, uid, gid, ngroups,
                        len(fds), sigmask, sigdef, len(candidates), len(argv), len(env),
                        int(cwd is not None))
