@@ -161,3 +161,22 @@ print('socket' if b'socket:' in r.stdout else 'closed', flush=True)
     r = run(body, setup=DUMPABLE)
     ok(r)
     assert r.stdout.splitlines() == ["closed"], r.explain()
+
+
+def test_the_callers_process_limit_holds() -> None:
+    # RLIMIT_NPROC lowered after the pledge (proc): the spawner makes the child, so it
+    # must count against the caller's limit, not its own (copied at the first pledge)
+    body = """
+class RL(ctypes.Structure):
+    _fields_ = [('cur', ctypes.c_ulong), ('max', ctypes.c_ulong)]
+libc = ctypes.CDLL(None, use_errno=True)
+print('setrlimit', libc.setrlimit(6, ctypes.byref(RL(1, 1))), flush=True)  # RLIMIT_NPROC
+try:
+    r = subprocess.run(['/bin/cat', F], capture_output=True)
+    print('cat', r.returncode, flush=True)
+except OSError as e:
+    print('refused', errno.errorcode[e.errno], flush=True)
+"""
+    r = run(body, unprivileged=True, setup=DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["setrlimit 0", "refused EAGAIN"], r.explain()

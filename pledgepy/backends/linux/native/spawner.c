@@ -727,6 +727,14 @@ static void sp_spawn(const unsigned char *msg, size_t n)
         err = errno;
         goto refuse;
     }
+    /* the kernel counts a new process against its maker's RLIMIT_NPROC: the caller's
+     * (it may have lowered it since this copy of its limits was made) */
+    struct rlimit mine;
+    if (j->limits[RLIMIT_NPROC].rlim_cur != (rlim_t)-2 && getrlimit(RLIMIT_NPROC, &mine) == 0) {
+        rlim_t want = j->limits[RLIMIT_NPROC].rlim_cur;
+        mine.rlim_cur = want < mine.rlim_max ? want : mine.rlim_max;
+        setrlimit(RLIMIT_NPROC, &mine);
+    }
     if (sp_nls == SP_MAX_LISTENERS) {  /* no listener for one more: the caller forks */
         err = EAGAIN;
         goto refuse;
