@@ -180,3 +180,21 @@ except OSError as e:
     r = run(body, unprivileged=True, setup=DUMPABLE)
     ok(r)
     assert r.stdout.splitlines() == ["setrlimit 0", "refused EAGAIN"], r.explain()
+
+
+def test_a_preexec_fn_does_not_hold_the_socket() -> None:
+    # _posixsubprocess forks without os.fork's hooks; ids may change before preexec_fn
+    body = """
+s = spawner.fileno()
+def pre():
+    try:
+        os.fstat(s)
+        os.write(1, b'open\\n')
+    except OSError:
+        os.write(1, b'closed\\n')
+r = subprocess.run(['/bin/true'], preexec_fn=pre, capture_output=True)
+print(r.stdout.decode().strip(), flush=True)
+"""
+    r = run(body, setup=DUMPABLE)
+    ok(r)
+    assert r.stdout.splitlines() == ["closed"], r.explain()
