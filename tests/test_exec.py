@@ -366,7 +366,7 @@ print('rc', p.returncode, 'exists', os.path.exists(F), flush=True)
 def test_execpromises_beyond_promises_strict_accepts(how: str) -> None:
     strict = ", strict=True" if how == "argument" else ""
     body = f"""
-pledgepy.pledge('stdio rpath exec', 'stdio rpath wpath exec'{strict})
+pledgepy.pledge('stdio rpath proc exec', 'stdio rpath wpath proc exec'{strict})
 st = pledgepy.status()
 print('status', sorted(st.promises), sorted(st.execpromises), st.level, flush=True)
 """
@@ -375,7 +375,22 @@ print('status', sorted(st.promises), sorted(st.execpromises), st.level, flush=Tr
     r = raw("import os, errno, json, pledgepy\n" + SETUP + body, env=env)
     ok(r)
     assert r.stdout.splitlines() == [
-        "status ['exec', 'rpath', 'stdio'] ['exec', 'rpath', 'stdio', 'wpath'] full"], r.explain()
+        "status ['exec', 'proc', 'rpath', 'stdio'] ['exec', 'proc', 'rpath', 'stdio', 'wpath'] full"
+    ], r.explain()
+
+
+def test_execpromises_beyond_promises_without_proc_strict_refuses() -> None:
+    # without proc only os.exec* starts a program, and it narrows in place: no wpath
+    body = """
+try:
+    pledgepy.pledge('stdio rpath exec', 'stdio rpath wpath exec', strict=True)
+except pledgepy.UnsupportedError as e:
+    print('refused', 'without proc' in str(e), flush=True)
+"""
+    from tests.childproc import run as raw
+    r = raw("import os, errno, json, pledgepy\n" + SETUP + body)
+    ok(r)
+    assert r.stdout.splitlines() == ["refused True"], r.explain()
 
 
 def test_execpromises_beyond_promises_without_a_spawner_strict_refuses() -> None:

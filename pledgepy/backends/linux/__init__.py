@@ -243,7 +243,8 @@ class LinuxBackend(BackendBase):
             if gained and not spawned and "exec" in held:  # without exec nothing is exec'd
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without "
-                            "them): no spawner (" + (self._spawner_why() or "?") + ")")
+                            "them): no spawner (" + (self._spawner_why() or "without proc only os.exec* "
+                                                       "starts a program: narrowed in place") + ")")
             if not (new_exec | {"exec"}) >= held:
                 if spawned:
                     notes.append(SPAWNER_NOTE)
@@ -628,6 +629,8 @@ class LinuxBackend(BackendBase):
         held = request.new if request.new is not None else request.old
         if held is None or "exec" not in held | (request.old or frozenset()):
             return False
+        if "proc" not in held:  # OpenBSD: no fork, vfork or posix_spawn without proc
+            return False
         return self._spawner_why() is None
 
     def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
@@ -637,17 +640,19 @@ class LinuxBackend(BackendBase):
 
         held = request.new_exec if request.new_exec is not None else request.new
         assert held is not None and request.new is not None
-        if "exec" not in request.new:
-            if spawner.active():  # OpenBSD: without exec, no program is started at all
-                spawner.seal("exec is no longer held")
+        if not {"exec", "proc"} <= request.new:
+            # OpenBSD: without exec no program is started at all, and without proc no
+            # process is made (only os.exec*, which narrows in place, is left)
+            if spawner.active():
+                spawner.seal("exec or proc is no longer held")
             return
         if spawner.active():
             try:
                 spawner.narrow(held, kernel.arch() or "x86_64")
                 if unveils:
                     self._spawner_rules(unveils, held)
-            except OSError as exc:
-                spawner.stop(f"the spawner refused a narrowing: {exc.strerror}")
+            except OSError as exc:  # sealed: it must never serve the wider rules again
+                spawner.seal(f"the spawner refused a narrowing: {exc.strerror}")
             return
         if self._plan is not None or spawner.WHY is not None:
             if spawner.WHY is None:

@@ -62,6 +62,19 @@ _libc: Any = None
 WHY: str | None = None  # why the spawner does not run (status)
 
 
+def _forget() -> None:
+    """In a forked child: close the socket. The spawner serves a request as the caller
+    (its ids, descriptors, cwd), so a fork that changes ids or is compromised later
+    must not hold it. (A fork by native code skips this: its copy lasts to its exec.)"""
+    global _sock
+    if _sock is not None and _owner != os.getpid():
+        os.close(_sock)
+        _sock = None
+
+
+os.register_at_fork(after_in_child=_forget)
+
+
 def active() -> bool:
     """Whether exec'd programs of this process are made by the spawner."""
     return _sock is not None and _owner == os.getpid()
@@ -180,7 +193,7 @@ def start(promises: frozenset[str], arch: str, rulesets: Iterable[int]) -> bool:
         for fd in rulesets:
             add_ruleset(fd)
     except OSError as exc:
-        stop(f"the spawner refused its configuration: {exc.strerror}")
+        seal(f"the spawner refused its configuration: {exc.strerror}")
         return False
     _children, _error = promises, plan.error
     WHY = None
@@ -270,6 +283,9 @@ def spawn(candidates: Sequence[Any], argv: Sequence[Any], env: Sequence[bytes],
     made (pid 0); SETUP/CHDIR/EXEC: it failed there and has ended, unreaped (reap it
     with :data:`WALL`); OK: it exec'd."""
     ngroups = -1 if groups is None else len(groups)
+    # never the socket itself (pass_fds=range(...), say): its holder's requests are
+    # served as this process
+    fds = [(target, -1 if source == _sock else source) for target, source in fds]
     head = struct.pack("<IIiiiiiiQQIIII", JOB, flags, pgid, umask, uid, gid, ngroups,
                        len(fds), sigmask, sigdef, len(candidates), len(argv), len(env),
                        int(cwd is not None))

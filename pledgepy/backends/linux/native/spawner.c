@@ -291,16 +291,17 @@ static void sp_reply(int32_t a, int32_t b, int32_t c)
     send(sp_sock, out, sizeof out, MSG_NOSIGNAL | MSG_DONTWAIT);  /* never waits on the caller */
 }
 
-static void sp_add_listener(int fd, int pid, int exec_left)
+static int sp_add_listener(int fd, int pid, int exec_left)
 {
     if (sp_nls == SP_MAX_LISTENERS) {
-        close(fd);  /* its violations fail with ENOSYS: nobody listens */
-        return;
+        close(fd);  /* the child still holds its own copy: its execve would wait forever */
+        return -EAGAIN;
     }
     sp_ls[sp_nls].fd = fd;
     sp_ls[sp_nls].pid = pid;
     sp_ls[sp_nls].exec_left = exec_left;
     sp_nls++;
+    return 0;
 }
 
 /* OpenBSD's penalty for the process of thread *tid*: SIGABRT, or SIGKILL when it
@@ -591,6 +592,29 @@ static int sp_inherit(struct sp_job *j, int *callers)
     return 0;
 }
 
+/* The child *pid* holds every layer: a later layer (the caller's) is installed first
+ * and could answer the child's own seccomp() calls with 0 (ERRNO 0: "done", a fake
+ * listener at fd 0), so the kernel's count is checked, not the child's word. */
+static int sp_all_layers(int pid)
+{
+    char path[64], text[4096], self[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (sp_read_file(path, text, sizeof text) <= 0
+            || sp_read_file("/proc/self/status", self, sizeof self) <= 0)
+        return 0;
+    const char *c = sp_field(text, "Seccomp_filters"), *s = sp_field(self, "Seccomp_filters");
+    return c && s && strtol(c, 0, 10) == strtol(s, 0, 10) + sp_nlayers;
+}
+
+static int sp_is_listener(int fd)
+{
+    char path[64], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(path, link, sizeof link - 1);
+    link[len > 0 ? len : 0] = '\0';
+    return strcmp(link, "anon_inode:seccomp notify") == 0;
+}
+
 static void sp_spawn(const unsigned char *msg, size_t n)
 {
     static struct sp_job job;
@@ -703,6 +727,18 @@ static void sp_spawn(const unsigned char *msg, size_t n)
         err = errno;
         goto refuse;
     }
+    /* the kernel counts a new process against its maker's RLIMIT_NPROC: the caller's
+     * (it may have lowered it since this copy of its limits was made) */
+    struct rlimit mine;
+    if (j->limits[RLIMIT_NPROC].rlim_cur != (rlim_t)-2 && getrlimit(RLIMIT_NPROC, &mine) == 0) {
+        rlim_t want = j->limits[RLIMIT_NPROC].rlim_cur;
+        mine.rlim_cur = want < mine.rlim_max ? want : mine.rlim_max;
+        setrlimit(RLIMIT_NPROC, &mine);
+    }
+    if (sp_nls == SP_MAX_LISTENERS) {  /* no listener for one more: the caller forks */
+        err = EAGAIN;
+        goto refuse;
+    }
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
         err = errno;
         goto refuse;
@@ -723,13 +759,20 @@ static void sp_spawn(const unsigned char *msg, size_t n)
     for (;;) {
         int l = __atomic_load_n(&j->listener, __ATOMIC_ACQUIRE);
         if (l >= 0) {
-            long got = sp_pidfd_getfd(pidfd, l);
+            long got = sp_all_layers(pid) ? sp_pidfd_getfd(pidfd, l) : -EPERM;
+            if (got >= 0 && !sp_is_listener((int)got)) {
+                close((int)got);
+                got = -EPERM;
+            }
             if (got < 0) {  /* nobody would answer it: it must not exec */
                 syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
                 j->err = (int)-got;
                 j->stage = SP_SETUP;
+            } else if (sp_add_listener((int)got, pid, 1) != 0) {
+                syscall(424 /* pidfd_send_signal */, pidfd, SIGKILL, 0, 0);
+                j->err = EAGAIN;
+                j->stage = SP_SETUP;
             } else {
-                sp_add_listener((int)got, pid, 1);
                 pp_notif_sync_wakeup((int)got);  /* hand the CPU over on each answer */
             }
             break;
