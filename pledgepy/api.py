@@ -77,6 +77,25 @@ def _spawned() -> frozenset[str] | None:
     return backend().spawned_promises()
 
 
+def _add_all(be: Backend, new: list[UnveilRule]) -> None:
+    """Hand *new* to the backend one by one (under _lock)."""
+    for done, rule in enumerate(new):
+        try:
+            be.add_unveil(rule)
+        except OSError as exc:
+            if not done:
+                raise
+            # the kernel (OpenBSD: its limit on unveiled paths, E2BIG) refused this
+            # rule after taking the ones before it, which it cannot take back: as a
+            # loop of unveil() would, they are recorded, and the error says so
+            _state.unveils = dict(_state.unveils)
+            _state.unveils.update((r.path, r.permissions) for r in new[:done])
+            _state.unveil_gaps = be.unveil_gaps(
+                tuple(UnveilRule(p, m) for p, m in _state.unveils.items()), False)
+            raise type(exc)(exc.errno, f"{exc.strerror}; the {done} rule(s) before it "
+                            "were added (the kernel cannot take them back)") from exc
+
+
 def unveil_rules() -> tuple[UnveilRule, ...]:
     """The unveil rules recorded so far, in the order given (in force or not)."""
     with _lock:
@@ -189,21 +208,7 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
                                          rules)
         strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
                                   list(gaps.not_enforced))
-        for done, rule in enumerate(new):
-            try:
-                be.add_unveil(rule)
-            except OSError as exc:
-                if not done:
-                    raise
-                # the kernel (OpenBSD: its limit on unveiled paths, E2BIG) refused this
-                # rule after taking the ones before it, which it cannot take back: as a
-                # loop of unveil() would, they are recorded, and the error says so
-                _state.unveils = dict(_state.unveils)
-                _state.unveils.update((r.path, r.permissions) for r in new[:done])
-                _state.unveil_gaps = be.unveil_gaps(
-                    tuple(UnveilRule(p, m) for p, m in _state.unveils.items()), False)
-                raise type(exc)(exc.errno, f"{exc.strerror}; the {done} rule(s) before it "
-                                "were added (the kernel cannot take them back)") from exc
+        _add_all(be, new)
         _state.unveils = after
         if then_exec:
             be.lock_unveil_then_exec(rules)
@@ -359,21 +364,7 @@ def _add(rules: list[tuple[str, str]], is_strict: bool) -> None:
                 _state.promises, frozenset(), _state.execpromises, None, rules_after),
                 rules_after)
             strictness.refuse_or_warn(True, "unveil", list(closing.not_enforced))
-        for done, rule in enumerate(new):
-            try:
-                be.add_unveil(rule)
-            except OSError as exc:
-                if not done:
-                    raise
-                # the kernel (OpenBSD: its limit on unveiled paths, E2BIG) refused this
-                # rule after taking the ones before it, which it cannot take back: as a
-                # loop of unveil() would, they are recorded, and the error says so
-                _state.unveils = dict(_state.unveils)
-                _state.unveils.update((r.path, r.permissions) for r in new[:done])
-                _state.unveil_gaps = be.unveil_gaps(
-                    tuple(UnveilRule(p, m) for p, m in _state.unveils.items()), False)
-                raise type(exc)(exc.errno, f"{exc.strerror}; the {done} rule(s) before it "
-                                "were added (the kernel cannot take them back)") from exc
+        _add_all(be, new)
         _state.unveils = after
         _state.unveil_gaps = gaps
         _state.unveil_strict = _state.unveil_strict or is_strict
