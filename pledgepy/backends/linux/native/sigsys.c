@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 #include <linux/filter.h>
@@ -1096,15 +1097,18 @@ long pp_set_no_new_privs(void)
 
 /* landlock/domain.py's probe: how many more Landlock domains this thread may enter.
  * A helper thread (it inherits this thread's domains) enters empty ones until the
- * kernel refuses (E2BIG at the limit); they end with it. Joined here, so it has left
- * the kernel's thread list before we return: a filter installed next cannot catch it
- * in its last syscalls (Python's own threads signal their end before exiting). */
-struct pp_probe { uint64_t attr[3]; size_t size; long max, n; };
+ * kernel refuses (E2BIG at the limit); they end with it. pthread_join() returns when
+ * the kernel clears the thread's tid, which is before the thread leaves the process's
+ * thread list: so we also wait until tgkill(tid, 0) says it is gone. Until then a
+ * filter installed next could catch it in its last syscalls, and /proc/self/task
+ * would count it (threads.count(): a second thread denies the allowances' layer). */
+struct pp_probe { uint64_t attr[3]; size_t size; long max, n, tid; };
 
 static void *pp_probe_thread(void *arg)
 {
     struct pp_probe *p = arg;
     long fd, n = 0;
+    p->tid = syscall(SYS_gettid);
     /* per thread, as restrict_self needs without CAP_SYS_ADMIN */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return NULL;
@@ -1121,7 +1125,7 @@ static void *pp_probe_thread(void *arg)
 
 long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin)
 {
-    struct pp_probe p = { { handled_fs, 0, scoped }, size, max, 0 };
+    struct pp_probe p = { { handled_fs, 0, scoped }, size, max, 0, 0 };
     pthread_t t;
     pthread_attr_t ta;
     cpu_set_t here;
@@ -1145,6 +1149,20 @@ long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long m
     if (rc != 0)
         return -rc;
     pthread_join(t, NULL);
+    /* bounded (about 2 s): a thread that will not go is an error, never a guess */
+    pid_t self = getpid();
+    for (long i = 0; p.tid > 0; i++) {
+        if (syscall(SYS_tgkill, self, p.tid, 0) != 0 && errno == ESRCH)
+            return p.n;
+        if (i >= 200000)
+            return -EBUSY;
+        if (i >= 1000) {
+            struct timespec ts = { 0, 10000 };
+            nanosleep(&ts, NULL);
+        } else {
+            sched_yield();
+        }
+    }
     return p.n;
 }
 
