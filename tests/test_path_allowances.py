@@ -8,8 +8,10 @@ stays a violation (SIGABRT and the message), as on OpenBSD.
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
+import tempfile
 
 import pytest
 
@@ -136,6 +138,28 @@ os.mkdir("/tmp/pledgepy-no-dirs")
     assert r.stdout.split() == ["read", "data", "gone", "True"], r.explain()
     assert killed(r), r.explain()
     assert not os.path.exists("/tmp/pledgepy-no-dirs")
+
+
+def test_the_kernels_own_eperm_on_an_allowance_path_reaches_the_program() -> None:
+    # O_NOATIME on a file the caller does not own is EPERM from the kernel: the handler's
+    # retry must pass it on, not take it for the filter refusing the retry (a violation)
+    fd, name = tempfile.mkstemp(dir="/tmp", prefix="pledgepy-noatime-")
+    os.close(fd)
+    os.chmod(name, 0o644)
+    try:
+        body = f"""
+try:
+    os.open({name!r}, os.O_RDONLY | os.O_NOATIME)
+except OSError as e:
+    print("errno", e.errno)
+fd = os.open({name!r}, os.O_RDONLY)
+print("plain", fd >= 0)
+"""
+        r = under("stdio tmppath", body, unprivileged=True)
+        assert r.returncode == 0 and "pledge: " not in r.stderr, r.explain()
+        assert r.stdout.split() == ["errno", str(errno.EPERM), "plain", "True"], r.explain()
+    finally:
+        os.unlink(name)
 
 
 def test_tmppath_cannot_create_outside_tmp(tmp_path: object) -> None:

@@ -43,6 +43,9 @@ SOCK_TYPE_MASK = 0xF
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 EACCES = 13
 EPERM = 1
+#: the errno the filter answers the SIGSYS handler's retry with when no held promise
+#: allows its shape: no kernel call returns it, so the handler tells it from a real EPERM
+RETRY_REFUSED = 4094
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
 SOL_SOCKET = 1
 

@@ -23,7 +23,6 @@ from .consts import (
     CLONE_THREAD_FLAGS,
     CLONE_UNTRACED,
     EACCES,
-    EPERM,
     F_ADD_SEALS,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
@@ -98,6 +97,7 @@ from .consts import (
     PR_SET_PDEATHSIG,
     PR_SET_VMA,
     PROT_EXEC,
+    RETRY_REFUSED,
     S_IFBLK,
     S_IFCHR,
     S_IFIFO,
@@ -337,7 +337,10 @@ def _paths_rules() -> dict[str, tuple[Rule, ...]]:
         out[promise] = rules
     # The handler makes these calls again for any promise; the shapes no held promise
     # allows fail (it then reports the violation) instead of trapping inside it.
-    out[PATHS_HELD] = tuple(fail(PATHS_HELD, name, EPERM, from_handler(), why="the handler's retry")
+    # with an errno no kernel returns (RETRY_REFUSED), so that a real EPERM of the retried
+    # call (a devices cgroup, a sealed file) reaches the program as itself
+    out[PATHS_HELD] = tuple(fail(PATHS_HELD, name, RETRY_REFUSED, from_handler(),
+                                 why="the handler's retry")
                             for name in ("open", "openat", "unlink", "unlinkat"))
     return out
 

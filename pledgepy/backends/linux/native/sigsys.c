@@ -673,14 +673,15 @@ static long retry(long nr, long a, long b, long c, long d)
 }
 
 /* The outcome of an allowance call made again from the handler's call site: done (1)
- * when it succeeded, or failed on a path that is lexically an allowance (ENOENT, or a
- * file the user may not read); otherwise (the filter's EPERM for another shape, the
- * layer's EACCES for another path) it stays a violation (0). */
+ * when it succeeded, or failed on a path that is lexically an allowance (ENOENT, a
+ * file the user may not read, a device the kernel refuses with EPERM); otherwise (the
+ * filter's T_RETRY_REFUSED for another shape, the layer's EACCES for another path) it
+ * stays a violation (0). */
 static int answer(ucontext_t *uc, const char *path, long rc)
 {
     if (rc == PP_RETRY_TRAPPED)
         return 2;
-    if (rc >= 0 || (rc != -EPERM && allowance_path(path))) {
+    if (rc >= 0 || (rc != -T_RETRY_REFUSED && allowance_path(path))) {
         set_return(uc, rc);
         return 1;
     }

@@ -253,6 +253,7 @@ def c_source(arch: str) -> str:
         + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
         + f"#define T_ERROR_BIT {1 << VOCABULARY.index('error')}ull\n"
+        + f"#define T_RETRY_REFUSED {c.RETRY_REFUSED}\n"
     )
 
 
