@@ -1,9 +1,12 @@
 """Test session set-up: this checkout on sys.path; PLEDGEPY_REQUIRE turns a missing
-kernel feature into a failure (CI), never a silent skip."""
+kernel feature into a failure (CI), never a silent skip; one temporary directory for
+the session's children, removed at its end."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,29 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+_SESSION_TMP: list[str] = []
+
+
+def _children_tmpdir() -> None:
+    """TMPDIR for every child: a pledged child cannot remove what it made (its
+    tempfile.mkdtemp() calls left ~200 directories in /tmp per run). World-writable
+    and sticky, as /tmp is, for the children that drop to uid 65534; beneath /tmp,
+    so what tmppath's allowance covers stays the same."""
+    d = tempfile.mkdtemp(prefix="pledgepy-tests-", dir="/tmp")
+    os.chmod(d, 0o1777)
+    _SESSION_TMP.append(d)
+    os.environ["TMPDIR"] = d
+    tempfile.tempdir = d
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for d in _SESSION_TMP:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if sys.platform.startswith("linux") and os.path.isdir("/tmp"):
+        _children_tmpdir()
     required = {w.strip() for w in os.environ.get("PLEDGEPY_REQUIRE", "").split(",") if w.strip()}
     if not required or not sys.platform.startswith("linux"):
         return
