@@ -113,6 +113,37 @@ def test_pledges_read_the_prepared_tables_not_policy_py() -> None:
     assert not loaded & set(NOT_LOADED), sorted(loaded & set(NOT_LOADED))
 
 
+RECORDER = """
+import json, sys
+first = set(sys.modules)
+from pledgepy.backends.linux.exec import record, supervise
+r = record.Recording("x86_64", 1, frozenset())
+print(json.dumps(sorted(set(sys.modules) - first)))
+"""
+
+
+def test_the_learn_recorder_reads_the_prepared_tables_not_policy_py() -> None:
+    # tables.py works out socket-option and ioctl names (socket, enum, termios): ~7 ms
+    r = run(RECORDER)
+    assert r.returncode == 0, r.explain()
+    loaded = set(json.loads(r.stdout))
+    assert "pledgepy.backends.linux.prepared" in loaded
+    heavy = {"pledgepy.backends.linux.policy", "pledgepy.backends.linux.native.tables", "socket"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+def test_the_recorder_names_arguments_as_the_tables_do() -> None:
+    from pledgepy.backends.linux import prepared
+    from pledgepy.backends.linux.exec import record
+    from pledgepy.backends.linux.native import tables
+
+    assert prepared.keys() == tables.KEYS
+    rec = record.Recording("x86_64", 1, frozenset())
+    assert rec._argument("openat", (0, 0, 0o1101, 0, 0, 0)) == "O_WRONLY|O_CREAT|O_TRUNC"
+    assert rec._argument("ioctl", (0, 0x5401, 0, 0, 0, 0)) == "TCGETS"
+    assert rec._argument("kill", (1234, 9, 0, 0, 0, 0)) == "1234"
+
+
 def test_the_embedded_tables_are_what_the_installed_policy_gives() -> None:
     from pledgepy.backends.linux import native, prepared
     from pledgepy.backends.linux.native import digest

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 #: Raised into NativeBuildError by the loader when the embedded data has another shape.
-VERSION = 3
+VERSION = 4
 
 _data: dict[str, Any] | None = None
 
@@ -35,6 +35,7 @@ def flatten() -> dict[str, Any]:
     import marshal
 
     from . import policy
+    from .native import tables
     from .syscalls import BY_ARCH
 
     rules = policy.all_rules()
@@ -59,6 +60,11 @@ def flatten() -> dict[str, Any]:
         "paths": policy.PATHS,
         "duped": policy.DUPED,
         "no_meaning": policy.NO_MEANING,
+        # how the learn recorder names a call's key argument: native/tables.py's KEYS,
+        # whose socket-option and ioctl names cost socket, enum and termios to work out
+        "keys": tables.KEYS,
+        "key_kinds": {"flags": tables.KEY_FLAGS, "enum": tables.KEY_ENUM, "int": tables.KEY_INT},
+        "hints": {"import": policy.IMPORT_HINT, "extension": policy.EXTENSION_HINT},
     }
 
 
@@ -118,6 +124,12 @@ def arch(name: str) -> tuple[Any, dict[str, Any], tuple[Any, ...]]:
     import marshal
 
     got: tuple[Any, dict[str, Any], tuple[Any, ...]] = marshal.loads(data()["arches"][name])
+    return got
+
+
+def keys() -> dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]]:
+    """native/tables.py's KEYS: syscall -> (argument shown, how, value names)."""
+    got: dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]] = data()["keys"]
     return got
 
 

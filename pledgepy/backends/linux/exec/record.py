@@ -27,7 +27,7 @@ from collections import namedtuple
 
 from ....promises import VOCABULARY
 from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
-from .. import native
+from .. import native, prepared
 from ..consts import (
     O__TMPFILE,
     O_ACCMODE,
@@ -39,13 +39,10 @@ from ..consts import (
     SECCOMP_RET_USER_NOTIF,
 )
 from ..landlock import abi, domain
-from ..native.tables import KEY_ENUM, KEY_FLAGS, KEY_INT, KEYS
-from ..policy import DUPED, all_rules
-from ..policy import PATHS as ALLOWANCES
 from ..rules import Identity, Rule
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import TRAP, build, concrete
+from ..seccomp.plan import TRAP, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
 
@@ -180,9 +177,9 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
     if flags & (O__TMPFILE | O_DIRECTORY) or not existed:
         return False
     writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
-    for allowed, letters in ALLOWANCES["stdio"]:
+    for allowed, letters in prepared.paths()["stdio"]:
         inside = path == allowed or path.startswith(allowed.rstrip("/") + "/")
-        if inside and (not writes or ("w" in letters and allowed in DUPED)):
+        if inside and (not writes or ("w" in letters and allowed in prepared.data()["duped"])):
             return True
     return False
 
@@ -258,7 +255,8 @@ class Recording:
                  python: bool = False) -> None:
         self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
         self.rules: dict[str, list[Rule]] = {}
-        for rule in all_rules():
+        rules = rules_of(arch)
+        for rule, _ in rules:
             # promises only: quiet refusals and the handler's own retries allow nothing
             if not rule.errno and rule.needs <= _WORDS:
                 self.rules.setdefault(rule.syscall, []).append(rule)
@@ -278,8 +276,7 @@ class Recording:
         self.calls = 0
         self.uid, self.gids = os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()}))
         self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
-        self.placeholders = {r.syscall for r in all_rules()
-                             if any(v < 0 for a in r.args for v in a.values)}
+        self.placeholders = {r.syscall for r, placeholder in rules if placeholder}
         self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
         self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
         # A working directory can be cached only while every chdir is seen.
@@ -333,8 +330,9 @@ class Recording:
             for rule in self.rules.get(name, ()):
                 for a in rule.args:
                     tests[a.index] = tests.get(a.index, True) and a.wide and a.values == (0,)
-            if name in KEYS:
-                tests[KEYS[name][0]] = False
+            key = prepared.keys().get(name)
+            if key is not None:
+                tests[key[0]] = False
             shape = self.shapes[name] = tuple(sorted(tests.items()))
         return shape
 
@@ -357,17 +355,18 @@ class Recording:
         return got
 
     def _argument(self, name: str, args: tuple[int, ...]) -> str:
-        key = KEYS.get(name)
+        key = prepared.keys().get(name)
         if key is None:
             return ""
         index, how, names = key
         value = args[index] & 0xFFFFFFFF
-        if how == KEY_FLAGS:
+        kinds = prepared.data()["key_kinds"]
+        if how == kinds["flags"]:
             shown = [n for mask, v, n in names if value & mask == v and (v or mask != 0xFFFFFFFF)]
             return "|".join(shown) or hex(value)
-        if how == KEY_ENUM:
+        if how == kinds["enum"]:
             return next((n for _, v, n in names if v == value), hex(value))
-        return str(value) if how == KEY_INT else ""
+        return str(value) if how == kinds["int"] else ""
 
     def _base(self, proc: _Process, dirfd_index: int | None, args: tuple[int, ...]) -> str | None:
         """The directory a relative path in this call starts from."""

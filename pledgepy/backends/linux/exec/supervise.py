@@ -17,10 +17,9 @@ import struct
 import sys
 
 from ....promises import bits
-from .. import native
+from .. import native, prepared
 from ..consts import SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
-from ..policy import EXTENSION_HINT, IMPORT_HINT
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
@@ -244,6 +243,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     out = ffi.new("char[1024]")
     held, error_mode = bits(promises), "error" in promises
     arch = kernel.arch() or "x86_64"
+    hints = prepared.data()["hints"]
     reported: set[int] = set()
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -297,8 +297,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                                     who.encode(errors="replace"), out, 1024)
                 text = ffi.string(out, n).decode(errors="replace")
                 if not python:  # Python's hints say nothing true about another program
-                    text = text.replace(EXTENSION_HINT, LOADER_HINT).replace(
-                        f" ({IMPORT_HINT})", "")
+                    text = text.replace(hints["extension"], LOADER_HINT).replace(
+                        f" ({hints['import']})", "")
         if not error_mode:
             got = punish(listener, ident[0], pid[0])
             if got is not None and penalties is not None:

@@ -148,6 +148,12 @@ def _rule(raw: Raw) -> Rule:
     return got
 
 
+def rules_of(arch: str) -> list[tuple[Rule, bool]]:
+    """Every rule of *arch*'s syscalls as a Rule record, with whether its tests name the
+    process (a placeholder to make concrete): policy.all_rules() without importing it."""
+    return [(_rule(raw), placeholder) for _, _, rules in _index(arch) for raw, placeholder in rules]
+
+
 def _action(name: str, rules: tuple[tuple[Raw, bool], ...], promises: frozenset[str],
             who: list[Identity]) -> Action:
     if name in _ENOSYS:
