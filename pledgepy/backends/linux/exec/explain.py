@@ -224,6 +224,7 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
         name = _name_of(pid[0])
         text = ""
         with contextlib.suppress(Exception):  # while the caller waits (its paths are readable)
+            lib.pp_set_foreign(0 if lib.pp_is_python(pid[0]) else 1)  # a process of its own
             n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                 name.encode(), out, 1024)
             text = ffi.string(out, n).decode(errors="replace")

@@ -39,6 +39,8 @@ void pp_set_program(const char *name);
 void pp_set_held(uint64_t held);
 void pp_set_trap_data(uint32_t mask);
 void pp_set_quiet(int quiet);
+void pp_set_foreign(int foreign);
+int pp_is_python(int pid);
 void pp_set_localtime_fd(int fd);
 void pp_set_devnull_fd(int fd);
 void pp_set_paths(int on, int root_fd, const char *dirs, size_t len);

@@ -62,6 +62,9 @@ static char g_prog[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
 static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
 static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the filter */
+/* Describing another program (a spawned child, not Python): hints that speak to
+ * Python programs are replaced (pp_set_foreign). Set only in helper processes. */
+static int g_foreign;
 static volatile int g_paths; /* the Landlock layer of the path allowances is in force */
 static volatile int g_root_fd = -1; /* "/", opened O_PATH before the filter (glibc stats it) */
 static char g_path_dirs[1024]; /* allowance paths held: "dir/\0file\0...\0" */
@@ -565,8 +568,10 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         int32_t hint = first->hint;
         if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
             hint = T_CPU_HINT;
-        else if (hint == T_IMPORT_HINT && !plausible_import(&path))
+        else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(&path)))
             hint = -1;
+        else if (hint == T_EXTENSION_HINT && g_foreign)
+            hint = T_LOADER_HINT;
         if (hint >= 0) {
             put(&b, " (");
             put(&b, T_STRINGS + hint);
@@ -955,6 +960,22 @@ void pp_set_import_dirs(const char *dirs, size_t len)
 }
 void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
+void pp_set_foreign(int foreign) { g_foreign = foreign; }
+
+/* Whether process *pid* runs a Python interpreter (its executable's name): its
+ * violations then get the hints written for Python programs. */
+int pp_is_python(int pid)
+{
+    char link[64], exe[4096];
+    snprintf(link, sizeof link, "/proc/%d/exe", pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n <= 0)
+        return 0;
+    exe[n] = '\0';
+    const char *base = strrchr(exe, '/');
+    base = base ? base + 1 : exe;
+    return strncmp(base, "python", 6) == 0;
+}
 uint64_t pp_blessed_ip(void) { return (uint64_t)(uintptr_t)pp_blessed_return; }
 void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
 void pp_set_devnull_fd(int fd) { g_devnull_fd = fd; }

@@ -138,6 +138,11 @@ CPU_HINT = ('the CPU count: under "stdio" only /sys/devices/system/cpu/online, p
             "present are readable; call os.cpu_count() before pledge() or unveil the file")
 
 
+#: What replaces the hints that speak to Python programs (policy.IMPORT_HINT, dropped;
+#: policy.EXTENSION_HINT) in a message about another program a pledged one started.
+LOADER_HINT = ("a dynamically linked program's loader needs it, as do dlopen() and JITs: "
+               "add it to the execpromises")
+
 PLACEHOLDER_SELF, PLACEHOLDER_ANY = 1, 2
 
 
@@ -145,7 +150,7 @@ class Rows:
     """The handler's tables for one architecture, as rows of C struct fields."""
 
     __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names",
-                 "import_hint", "cpu_hint", "allow")
+                 "import_hint", "cpu_hint", "extension_hint", "loader_hint", "allow")
 
     def __init__(self) -> None:
         self.sys: list[tuple[int, ...]] = []
@@ -155,7 +160,7 @@ class Rows:
         self.flags: list[tuple[int, ...]] = []
         self.strings = bytearray()
         self.promise_names: list[int] = []
-        self.import_hint = self.cpu_hint = -1
+        self.import_hint = self.cpu_hint = self.extension_hint = self.loader_hint = -1
         self.allow: list[tuple[int, ...]] = []  # (path, promise bit, letters r=1 w=2 c=4)
 
 
@@ -218,6 +223,7 @@ def build(arch: str) -> Rows:
                         first_flag, len(flags), *PATH_ARGS.get(name or "", (-1, -1, -1, -1))))
     out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
     out.import_hint, out.cpu_hint = text(policy.IMPORT_HINT), text(CPU_HINT)
+    out.extension_hint, out.loader_hint = text(policy.EXTENSION_HINT), text(LOADER_HINT)
     # OpenBSD's path allowances, so a refused open of one names its promise too
     for promise, entries in policy.PATHS.items():
         for path, marks in entries:
@@ -251,6 +257,8 @@ def c_source(arch: str) -> str:
         + f"#define T_NALLOW {len(rows.allow)}\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
         + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
+        + f"#define T_EXTENSION_HINT {rows.extension_hint}\n"
+        + f"#define T_LOADER_HINT {rows.loader_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
         + f"#define T_ERROR_BIT {1 << VOCABULARY.index('error')}ull\n"
         + f"#define T_RETRY_REFUSED {c.RETRY_REFUSED}\n"
