@@ -402,7 +402,7 @@ def status() -> Status:
             execpromises=_state.execpromises,
             level=gaps.level if pledged else "none",
             not_enforced=gaps.not_enforced,
-            notes=_state.gaps.notes,
+            notes=_state.gaps.notes + (be.live_notes() if pledged else ()),
             unveil=unveil_status,
             messages=pledged and gaps.level != "none" and be.messages_missing() is None,
             inherited=_state.inherited,

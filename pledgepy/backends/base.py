@@ -110,6 +110,10 @@ class Backend(Protocol):
         """Weaknesses that appeared after pledge() returned (status() adds them)."""
         ...
 
+    def live_notes(self) -> tuple[str, ...]:
+        """Notes about what a pledge could not set up after its checks (status() adds them)."""
+        ...
+
     def messages_missing(self) -> str | None:
         """Why violations will not be explained (None: they will be)."""
         ...
@@ -293,6 +297,9 @@ class BackendBase:
         return self.unveil_gaps(unveils, True)
 
     def live_gaps(self) -> tuple[str, ...]:
+        return ()
+
+    def live_notes(self) -> tuple[str, ...]:
         return ()
 
     def messages_missing(self) -> str | None:

@@ -184,6 +184,7 @@ class LinuxBackend(BackendBase):
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         self._shmem_code: tuple[str, ...] = ()  # of those, kernel shmem a capable one reopens
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
+        self._late: list[str] = []  # live_notes()
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
         self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
@@ -287,6 +288,9 @@ class LinuxBackend(BackendBase):
                              "the calling thread, so a violation there is killed by the kernel "
                              "at once, without a message (exit 159)")
         return Gaps(not_enforced=tuple(weak), notes=tuple(notes))
+
+    def live_notes(self) -> tuple[str, ...]:
+        return tuple(self._late)
 
     def messages_missing(self) -> str | None:
         if kernel.unavailable() is not None or kernel.has_handler():
@@ -591,7 +595,11 @@ class LinuxBackend(BackendBase):
             # which is never more than before this pledge.
             try:
                 allowances.enter(new, all_threads=True, writable=writable)
-            except OSError:
+            except OSError as e:
+                which = ", ".join(sorted(new & prepared.paths().keys()))
+                self._late.append(f"OpenBSD's path allowances ({which}) are not granted: their "
+                                  "Landlock layer could not be entered "
+                                  f"({os.strerror(e.errno or 0)}); such opens are violations")
                 native.set_paths(False)
                 plan = narrow(plan, new)  # the allowances' calls trap again, for good
                 kernel.apply(plan, self._plan)
