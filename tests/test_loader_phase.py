@@ -1,0 +1,99 @@
+"""Issue 12 (security): the loader's promises end in the supervisor. A dynamically linked
+PROG's filter allows only the asked promises; the loader's calls reach the supervisor,
+which lets them run until the start-up shim reports and punishes them after, so a filter
+a hostile PROG installs in the shim's place before it runs (DT_PREINIT_ARRAY) gains
+nothing, whether the command runs as root or (unable to read filters back) as nobody."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.childproc import ROOT
+from tests.cprogs import compiled
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LC_ALL": "C"}
+ENV.pop("LANG", None)
+SCRIPT = shutil.which("pledge", path=os.path.dirname(sys.executable))
+SETPRIV = shutil.which("setpriv")
+NOBODY = [SETPRIV, "--reuid", "65534", "--regid", "65534", "--clear-groups"] if SETPRIV else []
+SECRET = "the secret line\n"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs the command as root and nobody")
+
+
+@functools.cache
+def _runs_as_nobody(program: str) -> bool:
+    r = subprocess.run([*NOBODY, program, "--version"], capture_output=True, check=False,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    return r.returncode == 0
+
+
+def pledge(*args: str, unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as root or, supervisor and all, as uid 65534 with
+    no capabilities (no PTRACE_SECCOMP_GET_FILTER: it cannot read a filter back)."""
+    head = [SCRIPT] if SCRIPT else [sys.executable, "-m", "pledgepy"]
+    if unprivileged:
+        if SETPRIV is None:
+            pytest.skip("no setpriv to run the command as nobody")
+        if not _runs_as_nobody(head[0]):
+            pytest.skip(f"{head[0]} cannot start as nobody here")
+        head = [*NOBODY, *head]
+    return subprocess.run([*head, *args], capture_output=True, text=True, env=ENV,
+                          stdin=subprocess.DEVNULL, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[dict[str, Path]]:
+    with compiled(("substitute_filter", ()), ("after_main", ())) as progs:
+        secret = progs["substitute_filter"].parent / "secret.txt"
+        secret.write_text(SECRET)
+        secret.chmod(0o644)  # nobody may read it: only the promise stands in the way
+        yield {**progs, "secret": secret}
+
+
+@pytest.mark.parametrize("how", ["substitute", "prctl", "stack"])
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_a_filter_in_the_shims_place_gains_nothing(built: dict[str, Path], how: str,
+                                                   unprivileged: bool) -> None:
+    secret = str(built["secret"])
+    r = pledge("-q", "-p", "stdio", "-v", secret, str(built["substitute_filter"]), how, secret,
+               unprivileged=unprivileged)
+    assert SECRET not in r.stdout, (r.stdout, r.stderr)
+    assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
+    assert "installed" not in r.stderr, r.stderr  # no filter of its own went on
+    # seccomp() answers ENOSYS, so main reads; prctl's route is a violation at once
+    want = ("prctl(0x16) is not allowed by any promise" if how == "prctl" else
+            f'openat("{secret}", O_RDONLY) needs "rpath"')
+    assert want in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_the_same_program_reads_with_rpath(built: dict[str, Path], unprivileged: bool) -> None:
+    secret = str(built["secret"])
+    r = pledge("-q", "-p", "stdio rpath", "-v", secret, str(built["substitute_filter"]),
+               "stack", secret, unprivileged=unprivileged)
+    assert r.returncode == 0 and r.stdout == SECRET, (r.returncode, r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_executable_memory_after_main_is_a_violation(built: dict[str, Path],
+                                                     unprivileged: bool) -> None:
+    r = pledge("-q", "-p", "stdio rpath", str(built["after_main"]), "map-exec",
+               unprivileged=unprivileged)
+    assert r.returncode == 134 and r.stdout == "", (r.stdout, r.stderr)
+    assert 'needs "prot_exec"' in r.stderr, r.stderr
+
+
+def test_error_promise_refuses_the_loaders_calls_after_main(built: dict[str, Path]) -> None:
+    secret = str(built["secret"])
+    r = pledge("-q", "-p", "stdio error", "-v", secret, str(built["after_main"]), "read", secret)
+    assert r.returncode == 1 and SECRET not in r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert 'needs "rpath"' in r.stderr and "ENOSYS" in r.stderr, r.stderr
