@@ -16,6 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from pledgepy.backends.linux import policy
+from pledgepy.backends.linux.exec import shim
+from pledgepy.backends.linux.exec.refuse import refuse
+from pledgepy.backends.linux.rules import PATHS_HELD, Identity
+from pledgepy.backends.linux.seccomp.plan import build
+from pledgepy.backends.linux.syscalls import BY_ARCH
 from tests.childproc import ROOT
 from tests.cprogs import compiled
 
@@ -26,7 +32,7 @@ SETPRIV = shutil.which("setpriv")
 NOBODY = [SETPRIV, "--reuid", "65534", "--regid", "65534", "--clear-groups"] if SETPRIV else []
 SECRET = "the secret line\n"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs the command as root and nobody")
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="runs the command as root and nobody")
 
 
 @functools.cache
@@ -59,6 +65,7 @@ def built() -> Iterator[dict[str, Path]]:
         yield {**progs, "secret": secret}
 
 
+@AS_ROOT
 @pytest.mark.parametrize("how", ["substitute", "prctl", "stack"])
 @pytest.mark.parametrize("unprivileged", [False, True])
 def test_a_filter_in_the_shims_place_gains_nothing(built: dict[str, Path], how: str,
@@ -75,6 +82,7 @@ def test_a_filter_in_the_shims_place_gains_nothing(built: dict[str, Path], how: 
     assert want in r.stderr, r.stderr
 
 
+@AS_ROOT
 @pytest.mark.parametrize("unprivileged", [False, True])
 def test_the_same_program_reads_with_rpath(built: dict[str, Path], unprivileged: bool) -> None:
     secret = str(built["secret"])
@@ -83,6 +91,7 @@ def test_the_same_program_reads_with_rpath(built: dict[str, Path], unprivileged:
     assert r.returncode == 0 and r.stdout == SECRET, (r.returncode, r.stdout, r.stderr)
 
 
+@AS_ROOT
 @pytest.mark.parametrize("unprivileged", [False, True])
 def test_executable_memory_after_main_is_a_violation(built: dict[str, Path],
                                                      unprivileged: bool) -> None:
@@ -92,8 +101,48 @@ def test_executable_memory_after_main_is_a_violation(built: dict[str, Path],
     assert 'needs "prot_exec"' in r.stderr, r.stderr
 
 
+@AS_ROOT
 def test_error_promise_refuses_the_loaders_calls_after_main(built: dict[str, Path]) -> None:
     secret = str(built["secret"])
     r = pledge("-q", "-p", "stdio error", "-v", secret, str(built["after_main"]), "read", secret)
     assert r.returncode == 1 and SECRET not in r.stdout, (r.returncode, r.stdout, r.stderr)
     assert 'needs "rpath"' in r.stderr and "ENOSYS" in r.stderr, r.stderr
+
+
+LOADER = frozenset({"rpath", "prot_exec", "exec"})
+NR = BY_ARCH["x86_64"]
+WHO = Identity(1234, 65534, (65534,), 0)
+
+
+def test_no_refusal_of_the_asked_promises_hides_a_loader_call() -> None:
+    """The opening filter is the asked promises' own: a call it refuses quietly (ERRNO)
+    never reaches the supervisor, so no such refusal may cover a call that a loader's
+    promise allows (the loader would get the errno instead of its call)."""
+    rules = policy.all_rules()
+    loader_allowed = {r.syscall for r in rules if not r.errno and r.needs & LOADER}
+    hidden = [r for r in rules if r.errno and r.syscall in loader_allowed
+              and not r.needs & LOADER and PATHS_HELD not in r.needs]
+    assert hidden == [], hidden
+
+
+def test_the_opening_plan_is_the_asked_one_and_the_report() -> None:
+    asked = refuse(build(frozenset({"stdio"}), "x86_64", WHO))
+    plan = shim.opening(asked)
+    assert plan.action(NR["lookup_dcookie"]).kind == "trap"
+    assert plan.action(NR["seccomp"]).kind == "enosys"
+    assert plan.action(NR["execve"]).kind == "trap"
+    for nr in (NR["openat"], NR["mmap"], NR["mprotect"]):
+        assert plan.action(nr) == asked.action(nr)
+
+
+def test_the_loader_verdict() -> None:
+    loader = refuse(build(frozenset({"stdio", "rpath", "prot_exec"}), "x86_64", WHO))
+    asked = refuse(build(frozenset({"stdio"}), "x86_64", WHO))
+    o_wronly, prot_rx = 1, 5
+    assert shim.verdict(loader, NR["openat"], (0, 0, 0, 0, 0, 0)) == 0  # O_RDONLY
+    assert shim.verdict(loader, NR["openat"], (0, 0, o_wronly, 0, 0, 0)) is None
+    assert shim.verdict(asked, NR["openat"], (0, 0, 0, 0, 0, 0)) is None
+    assert shim.verdict(loader, NR["mmap"], (0, 4096, prot_rx, 2, 3, 0)) == 0
+    assert shim.verdict(asked, NR["mmap"], (0, 4096, prot_rx, 2, 3, 0)) is None
+    assert shim.verdict(loader, NR["execve"], (0,) * 6) is None  # exec: the command's own only
+    assert shim.verdict(loader, NR["seccomp"], (1, 0, 0, 0, 0, 0)) == 38  # ENOSYS
