@@ -22,6 +22,7 @@ from pledgepy.backends.linux.exec.refuse import refuse
 from pledgepy.backends.linux.rules import PATHS_HELD, Identity
 from pledgepy.backends.linux.seccomp.plan import build
 from pledgepy.backends.linux.syscalls import BY_ARCH
+from pledgepy.promises import VOCABULARY
 from tests.childproc import ROOT
 from tests.cprogs import compiled
 
@@ -58,7 +59,8 @@ def pledge(*args: str, unprivileged: bool = False) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="module")
 def built() -> Iterator[dict[str, Path]]:
-    with compiled(("substitute_filter", ()), ("after_main", ())) as progs:
+    with compiled(("substitute_filter", ()), ("after_main", ()),
+                  ("exec_after_start", ("-static",))) as progs:
         secret = progs["substitute_filter"].parent / "secret.txt"
         secret.write_text(SECRET)
         secret.chmod(0o644)  # nobody may read it: only the promise stands in the way
@@ -109,6 +111,37 @@ def test_error_promise_refuses_the_loaders_calls_after_main(built: dict[str, Pat
     assert 'needs "rpath"' in r.stderr and "ENOSYS" in r.stderr, r.stderr
 
 
+@AS_ROOT
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_a_static_program_holds_no_exec_after_its_start(built: dict[str, Path],
+                                                       unprivileged: bool) -> None:
+    prog = str(built["exec_after_start"])
+    r = pledge("-p", "stdio rpath", prog, unprivileged=unprivileged)
+    assert r.returncode == 0 and r.stdout == "ran\n", (r.returncode, r.stdout, r.stderr)
+    assert "keeps 'exec'" not in r.stderr, r.stderr
+    r = pledge("-q", "-p", "stdio rpath", prog, "exec", unprivileged=unprivileged)
+    assert r.returncode == 134 and 'execve("/bin/true") needs "exec"' in r.stderr, r.stderr
+    r = pledge("-q", "-p", "stdio rpath exec", prog, "exec", unprivileged=unprivileged)
+    assert r.returncode == 3 and "execl: Permission denied" in r.stderr, r.stderr  # unveil
+
+
+@AS_ROOT
+def test_an_interpreter_keeps_the_loaders_promises_but_not_exec() -> None:
+    python = "/usr/bin/python3"
+    if not os.path.exists(python):
+        pytest.skip("no system python3")
+    r = pledge("-p", "stdio rpath", python, "-c", "import os; os.execv('/bin/true', ['true'])")
+    assert r.returncode == 134 and 'execve("/bin/true") needs "exec"' in r.stderr, r.stderr
+    assert "maps code after main" in r.stderr and "keeps 'exec'" not in r.stderr, r.stderr
+
+
+@AS_ROOT
+def test_a_program_whose_work_is_to_execute_keeps_exec() -> None:
+    r = pledge("-p", "stdio rpath", "env", "true")
+    assert r.returncode == 0 and "keeps 'exec' (it executes another program)" in r.stderr, \
+        r.stderr
+
+
 LOADER = frozenset({"rpath", "prot_exec", "exec"})
 NR = BY_ARCH["x86_64"]
 WHO = Identity(1234, 65534, (65534,), 0)
@@ -125,14 +158,12 @@ def test_no_refusal_of_the_asked_promises_hides_a_loader_call() -> None:
     assert hidden == [], hidden
 
 
-def test_the_opening_plan_is_the_asked_one_and_the_report() -> None:
-    asked = refuse(build(frozenset({"stdio"}), "x86_64", WHO))
-    plan = shim.opening(asked)
-    assert plan.action(NR["lookup_dcookie"]).kind == "trap"
-    assert plan.action(NR["seccomp"]).kind == "enosys"
-    assert plan.action(NR["execve"]).kind == "trap"
-    for nr in (NR["openat"], NR["mmap"], NR["mprotect"]):
-        assert plan.action(nr) == asked.action(nr)
+def test_the_shims_report_reaches_the_supervisor_under_every_promise() -> None:
+    """The filter is the asked promises' own (the shim's report needs no rule of its
+    own): no promise allows lookup_dcookie, and seccomp() answers ENOSYS."""
+    every = refuse(build(frozenset(VOCABULARY) - {"error"}, "x86_64", WHO))
+    assert every.action(NR["lookup_dcookie"]).kind == "trap"
+    assert every.action(NR["seccomp"]).kind == "enosys"
 
 
 def test_the_loader_verdict() -> None:

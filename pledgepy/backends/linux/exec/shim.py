@@ -28,7 +28,7 @@ from ....errors import NativeBuildError
 from .. import native
 from ..rules import IP, Identity
 from ..seccomp import kernel
-from ..seccomp.plan import TRAP, Plan, build
+from ..seccomp.plan import Plan, build
 from ..syscalls import BY_ARCH
 from . import supervise
 from .refuse import refuse
@@ -118,15 +118,6 @@ def _library() -> str:
     return os.path.realpath(path)
 
 
-def opening(plan: Plan) -> Plan:
-    """The opening filter's *plan*: *plan* (the asked promises, refused calls already
-    out) with the shim's report sent to the listener. Everything *plan* does not allow
-    reaches the supervisor too, the loader's calls among them: :func:`watch` decides."""
-    actions = dict(plan.actions)
-    actions[BY_ARCH[plan.arch][MAGIC]] = TRAP
-    return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
-
-
 def environment(shim: str, env: dict[str, str], load: tuple[str, ...] = ()) -> dict[str, str]:
     """In the child, before the opening filter: *env* plus what the shim needs (its mark;
     the libraries *load* it loads before it reports)."""
@@ -198,16 +189,17 @@ def verdict(plan: Plan, nr: int, args: tuple[int, ...]) -> int | None:
 class _Opening:
     """The supervisor's start-up phase: the hook of serve() on the program's listener.
 
-    Until READY (or a failure, or :data:`DEADLINE`) the calls the loader's promises
-    allow run; then they are violations, in every process under the filter: one phase
-    for all (a process forked before READY is narrowed with PROG; forging READY only
-    narrows sooner)."""
+    The command's own execve of PROG runs (once). With a *shim*, until its READY (or
+    a failure, or :data:`DEADLINE`) the calls the loader's promises allow run too; then
+    they are violations, in every process under the filter: one phase for all (a
+    process forked before READY is narrowed with PROG; forging READY only narrows
+    sooner). Without one the phase ends at that execve."""
 
-    def __init__(self, pid: int, prog: str, shim: str, loader: frozenset[str],
-                 who: Identity, penalties: dict[int, int] | None = None) -> None:
+    def __init__(self, pid: int, prog: str, shim: str | None, loader: frozenset[str],
+                 who: Identity | None, penalties: dict[int, int] | None = None) -> None:
         self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
         self.loader, self.who = loader - {"exec"}, who
-        self.deadline = time.monotonic() + DEADLINE
+        self.deadline = time.monotonic() + DEADLINE if shim is not None else float("inf")
         self.opening = True  # the loader's promises hold
         self.execed = False  # the command's own execve of PROG went through
         self.seen = False  # the shim is mapped: its constructor runs before main
@@ -237,7 +229,7 @@ class _Opening:
 
     def tick(self) -> int | None:
         """Called between notifications: the next timeout (ms), None for no more."""
-        if not self.opening:
+        if not self.opening or self.shim is None:
             return None
         if time.monotonic() > self.deadline:
             self._fail(f"its start-up shim did not report within {DEADLINE:g} s")
@@ -286,7 +278,10 @@ class _Opening:
             if self.execed or tid != self.pid or self._exec_done():
                 return False
             self.execed = True
+            self.opening = self.shim is not None  # without a shim, started now
             answer: int | None = 0
+        elif self.shim is None or self.who is None:
+            return False
         else:
             if self.plan is None:
                 self.plan = refuse(build(self.loader, self.arch, self.who))
@@ -303,12 +298,13 @@ class _Opening:
 
 
 def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
-          prog: str, shim: str, who: Identity, penalties: dict[int, int] | None = None
-          ) -> _Opening:
-    """The supervisor: serve *listener* for the program's whole run, the calls of
-    *loader* (the asked promises and the loader's) let through until the shim's READY,
-    those of *after* (the asked) always; the rest are violations. *who*: the identity
-    the child's rules were built with (:func:`identity_of`). Each process's penalty goes
+          prog: str, shim: str | None, who: Identity | None,
+          penalties: dict[int, int] | None = None) -> _Opening:
+    """The supervisor: serve *listener* for the program's whole run: the command's own
+    execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
+    the loader's) let through until its READY; those of *after* always (the filter
+    allows them); the rest are violations. *who*: the identity the child's rules were
+    built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
     into *penalties*, by pid (as :func:`supervise.serve`). Returns the phase's record."""
     state = _Opening(pid, prog, shim, loader, who, penalties)
     try:

@@ -39,19 +39,16 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
 def confine(promises: frozenset[str], *, after: frozenset[str] | None = None) -> int:
     """In the child, just before exec: install the filter; return the listener fd.
 
-    *after*: the start-up shim ends the loader's promises (:mod:`.shim`): the filter
-    allows only *after*, and the supervisor lets the rest of *promises* through
-    until the shim reports."""
+    *after*: what PROG holds once started (:mod:`.shim`): the filter allows only
+    *after*, and the supervisor lets the rest of *promises* through while PROG starts
+    (the command's own execve; the loader's calls until the start-up shim reports).
+    The shim's report, a call no promise allows, reaches the supervisor as it is."""
     kernel.prepare()
     die_with_parent()
     if abi.current().available:
         domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = refuse(build(after if after is not None else promises, kernel.arch() or "x86_64"))
-    if after is not None:
-        from . import shim
-
-        plan = shim.opening(plan)
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
 
@@ -370,8 +367,8 @@ class Supervisor:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
-              after: frozenset[str] | None = None) -> None:
-        who = None
+              after: frozenset[str] | None = None, shim: str | None = None) -> None:
+        who = None  # the child's ids, for the loader's rules (the shim's phase)
         try:
             if self._told is not None:
                 told, mine = self._told
@@ -387,18 +384,18 @@ class Supervisor:
                 return  # the child ended before confining itself: its status says why
             listener = take_listener(pid, fd)
             if after is not None:  # before PROG runs: nothing of its can have changed them
-                from . import shim
+                from . import shim as start
 
-                who = shim.identity_of(pid)
+                who = start.identity_of(pid) if shim is not None else None
             os.write(go, b"x")
         finally:
             os.close(go)
-        if after is not None and who is not None:
-            from . import shim
+        if after is not None:
+            from . import shim as start
 
             try:
-                self.phase = shim.watch(pid, listener, promises, after, prog, shim.library(),
-                                        who, self.penalties)
+                self.phase = start.watch(pid, listener, promises, after, prog, shim, who,
+                                         self.penalties)
             finally:
                 os.close(listener)
             return
