@@ -86,10 +86,11 @@ def main() -> None:
                       if not name.startswith("plain")})
     times: dict[str, list[float]] = {name: [] for name in cases}
     null = subprocess.DEVNULL
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for _ in range(a.runs):
         for name, cmd in cases.items():
             t = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=null)
+            subprocess.run(cmd, check=True, stdout=null, env=env)
             times[name].append((time.perf_counter() - t) * 1e3)
     med = {name: statistics.median(v) for name, v in times.items()}
     print(f"Command: `python3 benchmarks/bench_shim.py --runs {a.runs}"
