@@ -221,8 +221,9 @@ def _is_python(tid: int) -> bool:
 
 #: What replaces the hint for Python programs in a message about another program.
 LOADER_HINT = ("mapping executable memory needs it: a dynamically linked program's loader, "
-               "dlopen, a JIT; the pledge command adds it for a dynamically linked PROG "
-               "itself, not for what PROG executes")
+               "dlopen, a JIT; the pledge command grants it to a dynamically linked "
+               "PROG's loader before main (for its whole run to interpreters), not to "
+               "what PROG executes")
 
 
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
