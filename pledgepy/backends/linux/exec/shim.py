@@ -294,6 +294,9 @@ class _Opening:
             lib.pp_notif_send(listener, ident, -answer)
         else:
             lib.pp_notif_continue(listener, ident)  # -ENOENT: the caller went away
+        if self.plan is None and self.opening and self.who is not None:
+            # while the kernel execs PROG: its loader's first call then waits on nothing
+            self.plan = refuse(build(self.loader, self.arch, self.who))
         return True
 
 
