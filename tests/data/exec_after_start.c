@@ -1,13 +1,12 @@
-/* Built static by tests/test_loader_phase.py: with an argument, execs /bin/true after
+/* Built static by tests/test_loader_phase.py: with an argument, execs that program after
  * main (a static program runs no loader: the command's own execve is its only exec). */
 #include <stdio.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
 {
-    (void)argv;
     if (argc > 1) {
-        execl("/bin/true", "true", (char *)NULL);
+        execl(argv[1], argv[1], (char *)NULL);
         perror("execl");
         return 3;
     }
