@@ -181,3 +181,15 @@ def test_the_loader_verdict() -> None:
     assert shim.verdict(asked, NR["mmap"], (0, 4096, prot_rx, 2, 3, 0)) is None
     assert shim.verdict(loader, NR["execve"], (0,) * 6) is None  # exec: the command's own only
     assert shim.verdict(loader, NR["seccomp"], (1, 0, 0, 0, 0, 0)) == 38  # ENOSYS
+
+
+@AS_ROOT
+def test_the_default_unveil_holds_paths_of_exec_only_when_prog_keeps_it() -> None:
+    """(exec was always held, so every PROG could read the PATH directories and the
+    system library directories, the user's own bin directories among them)"""
+    ls = os.path.realpath(shutil.which("ls") or "/bin/ls")
+    r = pledge("-q", "-p", "stdio rpath", "cat", ls)
+    assert r.returncode == 1 and "Permission denied" in r.stderr and r.stdout == "", \
+        (r.returncode, r.stderr)
+    r = pledge("-q", "-p", "stdio rpath proc exec", "sh", "-c", f"cat {ls} | wc -c")
+    assert r.returncode == 0 and int(r.stdout) > 0, (r.returncode, r.stderr)

@@ -63,7 +63,10 @@ class SetupError(Exception):
 def _unveil(job: Job, opts: argparse.Namespace) -> None:
     if opts.no_unveil:
         return
-    plan = discover.plan(job.path, job.argv, job.promises)
+    # what PROG holds once started: exec's PATH directories only when it keeps exec
+    held = job.promises if job.after is None or "exec" in job.after else \
+        job.promises - {"exec"}
+    plan = discover.plan(job.path, job.argv, held)
     for where, perms in plan.rules:
         api.unveil(where, perms, strict=opts.strict)
     for where, perms in job.unveils:
