@@ -115,16 +115,12 @@ for mod, name, label in [
         (api, "unveil", "child: unveil() calls"),
         (limits, "drop_capabilities", "child: drop capabilities"),
         (limits, "close_inherited", "child: close inherited fds"),
-        (shim, "environment", "child: the shim's filter (compile, memfd)"),
+        (shim, "environment", "child: the shim's environment"),
         (api, "lock_unveil_for", "child: lock unveil (Landlock ruleset)"),
         (supervise, "confine", "child: compile + install the opening filter"),
         (supervise, "told_listener", "parent: wait for the child's listener"),
-        (supervise, "serve", "parent: serve (exec, loader, shim's READY; then to exit)"),
-        (shim, "filter_of", "parent: read the shim's filter"),
-        (shim, "adopt_orphans", "parent: become the subreaper"),
-        (supervise, "find_listener", "parent: find the shim's listener"),
-        (shim, "_forged", "parent: check the shim's filter (ptrace)"),
-        (shim, "_narrowed", "parent: the shim's NARROWED")]:
+        (shim, "identity_of", "parent: the child's ids (for the loader's rules)"),
+        (supervise, "serve", "parent: serve (exec, loader's calls, shim's READY; then to exit)")]:
     timed(mod, name, label)
 real_fork, real_execv = os.fork, os.execv
 r, w = os.pipe()

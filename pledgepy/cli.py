@@ -142,26 +142,28 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
 
 def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
                   supervisor: ExecSupervisor | None) -> tuple[run.Job, str | None]:
-    """*job* narrowing to *asked* after its loader when it can; else why it cannot."""
-    if job.promises == asked:
-        return job, None
-    if not discover.dynamic(os.path.join(opts.chroot, job.path.lstrip("/")) if opts.chroot
-                            else job.path):
-        return job, None  # no loader: only exec is held more (said below)
-    why = loader.keeps(job.path, job.argv, asked, opts.chroot)
+    """*job* narrowing after its start: to *asked* after its loader when it can, else to
+    the loader's promises besides (and why); ``exec`` ends at the command's own execve
+    (the supervisor lets that one through) unless asked."""
+    loaders = job.promises - asked - {"exec"}  # non-empty only for a dynamic PROG
+    why = loader.keeps(job.path, job.argv, asked, opts.chroot) if loaders else None
     if supervisor is None:
-        return job, why or "no supervisor here to hand the narrowing to"
-    if why is None:  # a missing or stale shim raises NativeBuildError: refused
+        return job, (why or "no supervisor here to hand the narrowing to") if loaders else None
+    if loader.executes(job.path, job.argv):  # env, nice, a #!/usr/bin/env script
+        kept = job._replace(after=job.promises)
+    else:
+        kept = job._replace(after=job.promises - ({"exec"} - asked))
+    if why is None and loaders:  # a missing or stale shim raises NativeBuildError: refused
         # glibc dlopens NSS modules when a lookup needs them: with rpath but not
         # prot_exec that would be a violation, so the shim loads them first
         load = tuple(loader.nss_modules()) if "rpath" in asked and \
             "prot_exec" not in asked else ()
         return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
-    return job, why
+    return kept, why
 
 
 def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[str],
-               why: str | None = None) -> list[str]:
+               why: str | None = None, supervised: bool = True) -> list[str]:
     """What PROG holds beyond what was asked, each said as the truth."""
     said = []
     extra = held - asked - {"exec"}
@@ -173,8 +175,9 @@ def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[
                     f"its loader; it holds {'it' if len(extra) == 1 else 'them'} for its whole run "
                     f"({hidden}){because}")
     if "exec" in held and "exec" not in asked:
-        said.append("the program keeps 'exec' (Linux: the filter must allow the execve "
-                    "that starts it)")
+        said.append("the program keeps 'exec' (" + (
+            "it executes another program)" if supervised else
+            "no supervisor here lets only the execve that starts it through)"))
     return said
 
 
@@ -290,7 +293,7 @@ def _main(argv: list[str] | None) -> int:
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
-    more = _held_more(opts, asked, job.after or job.promises, why)
+    more = _held_more(opts, asked, job.after or job.promises, why, supervisor is not None)
     if opts.strict and more:
         for text in more:
             print(f"pledge: --strict: {text}", file=sys.stderr)
@@ -314,7 +317,8 @@ def _main(argv: list[str] | None) -> int:
         sys.stderr = outlet.text(err)
     if supervisor is not None:
         os.close(go_r)
-        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after)
+        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
+                         job.shim)
     _, status = os.waitpid(pid, 0)
     penalty = supervisor.penalty(pid) if supervisor is not None else None
     return _explain_end(opts, job, pid, status, penalty)

@@ -87,15 +87,16 @@ def test_reads_without_rpath_are_violations(prog: str, tmp_path: Path) -> None:
     assert r.returncode == 134 and r.stdout == "" and 'needs "rpath"' in r.stderr, r.stderr
 
 
-def test_cat_holds_one_filter_more_than_a_program_that_keeps_the_loaders(tmp_path: Path) -> None:
-    # env executes cat, so env keeps the loader's promises and cat runs without the shim
+def test_narrowing_stacks_no_filter(tmp_path: Path) -> None:
+    # the loader's promises end in the supervisor: a narrowed cat runs under the one
+    # filter a program that keeps them (env executes cat: env keeps them) runs under
     status = "/proc/self/status"
     narrowed = pledge("-q", "-p", "stdio rpath", "-v", status, "cat", status)
     kept = pledge("-q", "-p", "stdio rpath", "-v", status, "env", "cat", status)
     assert narrowed.returncode == 0 and kept.returncode == 0, (narrowed.stderr, kept.stderr)
     count = [int(re.search(r"Seccomp_filters:\s*(\d+)", r.stdout)[1])  # type: ignore[index]
              for r in (narrowed, kept)]
-    assert count[0] == count[1] + 1, count
+    assert count == [1, 1], count
 
 
 def test_descendants_get_the_users_environment(prog: str) -> None:
@@ -110,7 +111,7 @@ def test_descendants_get_the_users_environment(prog: str) -> None:
 def test_code_before_the_shim_cannot_switch_it_off(prog: str) -> None:
     r = pledge("-q", "-p", "stdio rpath", prog, env={**ENV, "AFTER_MAIN_HIDE_FILTER": "1"})
     assert r.returncode == 128 + 9 and r.stdout == "", (r.stdout, r.stderr)
-    assert "start-up shim found no PLEDGEPY_SHIM_FILTER" in r.stderr, r.stderr
+    assert "start-up shim found no PLEDGEPY_SHIM " in r.stderr, r.stderr
 
 
 def test_as_nobody(prog: str, tmp_path: Path) -> None:

@@ -234,20 +234,23 @@ class ExecSupervisor(Protocol):
 
     def confine(self, promises: Promises, after: Promises | None = None) -> None:
         """In the child, just before exec: put *promises* in force, violations to the parent;
-        with *after* (see :meth:`narrowing`), the program narrows itself to *after* once
-        its loader is done."""
+        with *after*, only *after* is allowed outright and the rest of *promises* ends
+        once the program has started (its execve; its loader, see :meth:`narrowing`)."""
         ...
 
     def narrowing(self, after: Promises, load: tuple[str, ...] = ()) -> None:
         """In the child, before its resource limits: prepare the narrowing to *after*
-        (having loaded the libraries *load* first) that :meth:`confine` arms."""
+        (the start-up shim, which loads the libraries *load* first) that :meth:`confine`
+        arms."""
         ...
 
     def watch(self, pid: int, promises: Promises, prog: str, go: int,
-              after: Promises | None = None) -> None:
+              after: Promises | None = None, shim: str | None = None) -> None:
         """In the parent: take child *pid*'s violations, write to *go* once ready, and
         explain and punish each violation until the program and its children are gone
-        (with *after*: killing it if it does not narrow to *after* before its main)."""
+        (with *after*: the rest of *promises* ends at the program's own execve, or with
+        the start-up *shim* once it reports its loader done, before its main; killing
+        the program if it does not report)."""
         ...
 
     def start_up_shim(self) -> str:

@@ -41,6 +41,13 @@ def _program(path: str, argv: list[str]) -> str | None:
     return None
 
 
+def executes(path: str, argv: list[str]) -> bool:
+    """Whether *path*'s work is to execute another program (or no ELF file tells):
+    it keeps ``exec`` after its own start, asked or not."""
+    real = _program(path, argv)
+    return real is None or os.path.basename(real) in EXECUTES
+
+
 def keeps(path: str, argv: list[str], asked: frozenset[str], chroot: str | None) -> str | None:
     """Why *path* must keep its loader's promises after main (None: it can drop them)."""
     if "exec" in asked:

@@ -37,7 +37,7 @@ class Job:
         self.unveils = unveils  # -v
         self.identity = identity
         self.limits = limits
-        self.after = after  # narrowed to these after its loader (the shim)
+        self.after = after  # narrowed to these once started (its execve; the shim's report)
         self.shim = shim  # the start-up shim preloaded to do it
         self.load = load  # libraries the shim loads before narrowing (NSS modules)
 
@@ -63,7 +63,10 @@ class SetupError(Exception):
 def _unveil(job: Job, opts: argparse.Namespace) -> None:
     if opts.no_unveil:
         return
-    plan = discover.plan(job.path, job.argv, job.promises)
+    # what PROG holds once started: exec's PATH directories only when it keeps exec
+    held = job.promises if job.after is None or "exec" in job.after else \
+        job.promises - {"exec"}
+    plan = discover.plan(job.path, job.argv, held)
     for where, perms in plan.rules:
         api.unveil(where, perms, strict=opts.strict)
     for where, perms in job.unveils:
@@ -101,7 +104,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         limits.drop_capabilities()
     if not opts.keep_fds:
         limits.close_inherited()
-    if job.after is not None and supervisor is not None:
+    if job.shim is not None and job.after is not None and supervisor is not None:
         supervisor.narrowing(job.after, job.load)
     limits.set_limits(job.limits)
 

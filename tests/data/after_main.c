@@ -15,7 +15,7 @@ static void before_constructors(int argc, char **argv, char **envp)
     for (char **e = envp; *e; e++)
         hide |= !strncmp(*e, "AFTER_MAIN_HIDE_FILTER=", 23);
     for (char **e = envp; hide && *e; e++)
-        if (!strncmp(*e, "PLEDGEPY_SHIM_FILTER=", 21))
+        if (!strncmp(*e, "PLEDGEPY_SHIM=", 14))
             **e = 'X';
 }
 __attribute__((section(".preinit_array"), used))
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
         perror("execl");
         return 3;
     } else if (!strcmp(what, "env")) {
-        const char *pre = getenv("LD_PRELOAD"), *filter = getenv("PLEDGEPY_SHIM_FILTER");
+        const char *pre = getenv("LD_PRELOAD"), *filter = getenv("PLEDGEPY_SHIM");
         printf("[%s][%s]\n", pre ? pre : "", filter ? filter : "");
     } else {
         puts("ran");

@@ -2,33 +2,33 @@
 
 A dynamically linked program needs ``rpath prot_exec`` (and ``exec``, for the
 execve that starts it) only while its loader maps its libraries. The command
-starts it under those (the *opening* filter, whose listener the supervisor
-holds) with ``native/shim.c`` preloaded; the shim's constructor, after the
-loader and before ``main``, installs the filter for exactly the asked
-promises, prepared here and handed over in a sealed memfd. See shim.c for the
-hand-over; :func:`watch` is the supervisor's side of it.
+starts it under a filter that allows exactly the asked promises (the *opening*
+filter, its only one); every other call goes to the supervisor, which holds the
+listener for the program's whole run. The supervisor lets the loader's calls
+through (SECCOMP_USER_NOTIF_FLAG_CONTINUE; Landlock still limits their paths)
+until ``native/shim.c``, preloaded, reports READY from its constructor (after
+the loader, before ``main``), and treats them as violations from then on, in
+every process under the filter. Seccomp filters only narrow, so no filter the
+program installs later can give them back. :func:`watch` is the supervisor's side.
 
 Fail closed: a shim that reports a failure, a program whose loader mapped its
 libraries without the shim (LD_PRELOAD ignored), or one that does not report
-within :data:`DEADLINE` of the command letting it run is killed, with a message.
+within :data:`DEADLINE` of the command letting it run is killed, with a message;
+from then on the loader's calls are violations too.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
-import select
 import sys
 import time
 
 from ....errors import NativeBuildError
 from .. import native
-from ..consts import SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_RET_USER_NOTIF, SECCOMP_SET_MODE_FILTER
-from ..rules import Rule, one_of
+from ..rules import IP, Identity
 from ..seccomp import kernel
-from ..seccomp.filter import compile_plan
-from ..seccomp.plan import TRAP, Action, Plan, build
+from ..seccomp.plan import Plan, build
 from ..syscalls import BY_ARCH
 from . import supervise
 from .refuse import refuse
@@ -40,21 +40,14 @@ if TYPE_CHECKING:
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
 
-ENV_FILTER, ENV_PRELOAD, ENV_LOAD = ("PLEDGEPY_SHIM_FILTER", "PLEDGEPY_SHIM_PRELOAD",
-                                     "PLEDGEPY_SHIM_LOAD")
-#: The call both filters send to their listener (no promise allows it) and its first argument.
+ENV_MARK, ENV_PRELOAD, ENV_LOAD = ("PLEDGEPY_SHIM", "PLEDGEPY_SHIM_PRELOAD",
+                                   "PLEDGEPY_SHIM_LOAD")
+#: The call the shim reports with (no promise allows it) and its first argument.
 MAGIC, COOKIE = "lookup_dcookie", 0x5053484D45444750
-READY, NARROWED, FAILED = 1, 2, 3
-SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1, 16
-#: The flags the shim installs its filter with: the only seccomp() the opening filter allows.
-SHIM_FLAGS = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+READY, FAILED = 1, 3
 #: Seconds from the go to the shim's READY before the program is killed: its loader
 #: maps the libraries in milliseconds; this is only the bound when nothing else tells.
 DEADLINE = 10.0
-#: Seconds from READY to the shim's filter: its next call installs it, but code that
-#: forged READY has the opening filter without a listener (violations ENOSYS, unheard)
-#: until then, so the wait is short.
-GAP = 1.0
 #: Milliseconds between looks at the program's mappings while waiting for READY.
 TICK_MS = 2
 _NATIVE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "native")
@@ -125,46 +118,12 @@ def _library() -> str:
     return os.path.realpath(path)
 
 
-def _with_magic(plan: Plan) -> Plan:
-    actions = dict(plan.actions)
-    actions[BY_ARCH[plan.arch][MAGIC]] = TRAP
-    return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
-
-
-def opening(plan: Plan) -> Plan:
-    """The opening filter's *plan* (refused calls already out): the shim's one seccomp()
-    and its reports allowed through. Any other seccomp() is a violation."""
-    out = _with_magic(plan)
-    nr = BY_ARCH[plan.arch]["seccomp"]
-    out.actions[nr] = Action("args", (Rule("seccomp", frozenset(), (
-        one_of(0, SECCOMP_SET_MODE_FILTER), one_of(1, SHIM_FLAGS))),))
-    return out
-
-
-def program(promises: frozenset[str]) -> bytes:
-    """The BPF of the filter the shim installs: *promises* as under the command."""
-    plan = _with_magic(refuse(build(promises, kernel.arch() or "x86_64")))
-    return compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
-
-
-def environment(promises: frozenset[str], shim: str, env: dict[str, str],
-                load: tuple[str, ...] = ()) -> dict[str, str]:
-    """In the child, before the opening filter: *env* plus what the shim needs (the
-    filter for *promises* in an inherited, sealed memfd; the libraries *load* it
-    loads before narrowing)."""
-    code = program(promises)
-    fd = os.memfd_create("pledgepy-shim", os.MFD_ALLOW_SEALING)  # inherited on purpose
-    try:
-        if os.write(fd, code) != len(code):
-            raise OSError(errno.EFBIG, "the start-up shim's filter was cut short")
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
-                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-    except OSError:
-        os.close(fd)
-        raise
+def environment(shim: str, env: dict[str, str], load: tuple[str, ...] = ()) -> dict[str, str]:
+    """In the child, before the opening filter: *env* plus what the shim needs (its mark;
+    the libraries *load* it loads before it reports)."""
     out = dict(env)
     theirs = env.get("LD_PRELOAD", "")
-    out.update({ENV_FILTER: str(fd), ENV_PRELOAD: theirs, ENV_LOAD: ":".join(load),
+    out.update({ENV_MARK: "1", ENV_PRELOAD: theirs, ENV_LOAD: ":".join(load),
                 "LD_PRELOAD": f"{shim}:{theirs}" if theirs else shim})
     return out
 
@@ -195,22 +154,67 @@ def _is_library(path: str) -> bool:
         and not name.startswith("ld-")
 
 
+def identity_of(pid: int) -> Identity:
+    """The pid, uid and groups the child *pid* built its filter's rules with (read before
+    it execs: its ids are final then, and nothing of PROG's can have changed them)."""
+    uid, gids = 0, set()
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            key, _, value = line.partition(b":")
+            if key == b"Uid":
+                uid = int(value.split()[0])
+            elif key == b"Gid":
+                gids.add(int(value.split()[0]))
+            elif key == b"Groups":
+                gids.update(int(g) for g in value.split())
+    return Identity(pid, uid, tuple(sorted(gids)), 0)
+
+
+def verdict(plan: Plan, nr: int, args: tuple[int, ...]) -> int | None:
+    """What *plan*'s filter answers syscall *nr* with *args*: 0 (it runs), an errno (a
+    quiet refusal), None (a violation). A rule testing the instruction pointer (the
+    in-process handler's own call) never matches: the supervisor is not told it."""
+    act = plan.action(nr)
+    if act.kind == "allow":
+        return 0
+    if act.kind == "enosys":
+        return errno.ENOSYS
+    if act.kind == "args":
+        for rule in act.rules:  # as the filter tries them: allowing rules, then refusals
+            if all(a.index != IP and a.matches(args) for a in rule.args):
+                return rule.errno
+    return None
+
+
 class _Opening:
-    """The supervisor while the opening filter is the program's: the hooks of serve()."""
+    """The supervisor's start-up phase: the hook of serve() on the program's listener.
 
-    def __init__(self, pid: int, prog: str, shim: str,
-                 penalties: dict[int, int] | None = None) -> None:
+    The command's own execve of PROG runs (once). With a *shim*, until its READY (or
+    a failure, or :data:`DEADLINE`) the calls the loader's promises allow run too; then
+    they are violations, in every process under the filter: one phase for all (a
+    process forked before READY is narrowed with PROG; forging READY only narrows
+    sooner). Without one the phase ends at that execve."""
+
+    def __init__(self, pid: int, prog: str, shim: str | None, loader: frozenset[str],
+                 who: Identity | None, penalties: dict[int, int] | None = None) -> None:
         self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
-        self.deadline = time.monotonic() + DEADLINE
-        self.ready = False
+        self.loader, self.who = loader - {"exec"}, who
+        self.deadline = time.monotonic() + DEADLINE if shim is not None else float("inf")
+        self.opening = True  # the loader's promises hold
+        self.execed = False  # the command's own execve of PROG went through
         self.seen = False  # the shim is mapped: its constructor runs before main
-        self.filters: int | None = None  # PROG's filter count at READY
+        self.plan: Plan | None = None  # the loader's plan, made at its first call
+        self.arch = kernel.arch() or "x86_64"
+        self.magic = BY_ARCH[self.arch][MAGIC]
+        self.execs = {BY_ARCH[self.arch][n] for n in ("execve", "execveat")
+                      if n in BY_ARCH[self.arch]}
         self.own_exe = os.stat("/proc/self/exe")
+        self.continued = 0  # loader calls let through (benchmarks count them)
 
-    def _fail(self, text: str) -> bool:
+    def _fail(self, text: str) -> None:
+        self.opening = False
         _kill(self.pid)
         _say(self.prog, self.pid, f"{text}; killed (it would have held its loader's promises)")
-        return True
 
     def _exec_done(self) -> bool:
         try:
@@ -219,10 +223,19 @@ class _Opening:
             return False
         return (st.st_dev, st.st_ino) != (self.own_exe.st_dev, self.own_exe.st_ino)
 
+    def _prog_ended(self) -> bool:
+        got = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        return got is not None
+
     def tick(self) -> int | None:
         """Called between notifications: the next timeout (ms), None for no more."""
+        if not self.opening or self.shim is None:
+            return None
         if time.monotonic() > self.deadline:
             self._fail(f"its start-up shim did not report within {DEADLINE:g} s")
+            return None
+        if self._prog_ended():  # its READY cannot come: what it forked is narrowed now
+            self.opening = False
             return None
         if not self.seen and self._exec_done():
             maps = _mappings(self.pid)
@@ -234,247 +247,76 @@ class _Opening:
                 return None
         return TICK_MS
 
-    def intercept(self, nr: int, args: tuple[int, ...], ident: int, tid: int) -> bool:
-        """True: *nr* was the shim's report and serving the opening listener ends."""
-        if nr != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE:
+    def intercept(self, listener: int, nr: int, args: tuple[int, ...], ident: int,
+                  tid: int) -> bool:
+        """Answer *nr* if it is the shim's report or, while the loader's promises hold,
+        a call they allow; False: it is a violation of the asked promises."""
+        if nr == self.magic and args[0] == COOKIE:
+            if args[1] == READY:  # from anyone: it only ends the loader's promises
+                self.opening = False
+                native.lib().pp_notif_send(listener, ident, 0)
+                return True
+            if args[1] == FAILED:
+                why = (f"failed ({os.strerror(args[2] & 0xFFFF)})" if args[2] != errno.ENOENT
+                       else f"found no {ENV_MARK} (code that ran before it changed the "
+                       "environment)")
+                if self.opening:
+                    self._fail(f"its start-up shim {why}")
+                native.lib().pp_notif_send(listener, ident, -errno.ENOSYS)
+                return True
             return False
-        if args[1] == FAILED:
-            why = (f"failed ({os.strerror(args[2] & 0xFFFF)})" if args[2] != errno.ENOENT else
-                   f"found no {ENV_FILTER} (code that ran before it changed the environment)")
-            return self._fail(f"its start-up shim {why}")
-        if args[1] != READY:
+        if not self.opening:
             return False
-        if self.shim not in _mappings(self.pid):  # not the shim speaking: someone else's code
-            return self._fail("a start-up report came from code that is not the shim")
-        forked = _forked(self.pid)
-        if forked:  # not narrowed by the shim: after the hand-over, unpunished
-            for other in forked:
-                _kill(other)
-            _forgery(self.pid, self.prog, f"{len(forked)} process(es) forked before its "
-                     "start-up shim would keep the loader's promises", self.penalties)
+        if time.monotonic() > self.deadline:  # also here: calls may keep tick() from running
+            self._fail(f"its start-up shim did not report within {DEADLINE:g} s")
+            native.lib().pp_notif_send(listener, ident, -errno.ENOSYS)
             return True
-        self.filters = _filter_count(self.pid)
-        self.ready = True
+        if tid != self.pid and self._prog_ended():
+            self.opening = False
+            return False
+        if nr in self.execs:  # the command's own execve of PROG; no other
+            if self.execed or tid != self.pid or self._exec_done():
+                return False
+            self.execed = True
+            self.opening = self.shim is not None  # without a shim, started now
+            answer: int | None = 0
+        elif self.shim is None or self.who is None:
+            return False
+        else:
+            if self.plan is None:
+                self.plan = refuse(build(self.loader, self.arch, self.who))
+            answer = verdict(self.plan, nr, args)
+        if answer is None:
+            return False
+        lib = native.lib()
+        self.continued += 1
+        if answer:
+            lib.pp_notif_send(listener, ident, -answer)
+        else:
+            lib.pp_notif_continue(listener, ident)  # -ENOENT: the caller went away
+        if self.plan is None and self.opening and self.who is not None:
+            # while the kernel execs PROG: its loader's first call then waits on nothing
+            self.plan = refuse(build(self.loader, self.arch, self.who))
         return True
 
 
-#: prctl(PR_SET_CHILD_SUBREAPER)
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def adopt_orphans() -> None:
-    """Make the supervisor the reaper of PROG's orphans (before PROG runs), so that what
-    PROG forks before its shim cannot leave the tree :func:`_forked` walks."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1), ctypes.c_ulong(0),
-                  ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"cannot adopt the program's orphans: {os.strerror(err)}")
-
-
-def _children(pid: int) -> set[int]:
-    out: set[int] = set()
+def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
+          prog: str, shim: str | None, who: Identity | None,
+          penalties: dict[int, int] | None = None) -> _Opening:
+    """The supervisor: serve *listener* for the program's whole run: the command's own
+    execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
+    the loader's) let through until its READY; those of *after* always (the filter
+    allows them); the rest are violations. *who*: the identity the child's rules were
+    built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
+    into *penalties*, by pid (as :func:`supervise.serve`). Returns the phase's record."""
+    state = _Opening(pid, prog, shim, loader, who, penalties)
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
-                    out.update(int(c) for c in f.read().split())
-            except OSError:
-                continue
-    except OSError:
-        pass
-    return out
-
-
-def _forked(pid: int) -> set[int]:
-    """Processes other than *pid* that may run under its opening filter: its descendants
-    and the supervisor's other children (orphans it adopted), with theirs."""
-    seen: set[int] = set()
-    todo = _children(pid) | (_children(os.getpid()) - {pid})
-    while todo:
-        other = todo.pop()
-        if other not in seen:
-            seen.add(other)
-            todo |= _children(other)
-    return seen
-
-
-def _filter_count(pid: int) -> int | None:
-    """Seccomp_filters of *pid* (/proc/<pid>/status, Linux 5.9), None if unknown."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Seccomp_filters:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-#: The largest filter (BPF_MAXINSNS instructions of 8 bytes).
-MAX_BYTES = 4096 * 8
-#: ptrace requests: PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, PTRACE_SECCOMP_GET_FILTER
-_SEIZE, _INTERRUPT, _DETACH, _GET_FILTER = 0x4206, 0x4207, 17, 0x420C
-_WALL, _WSTOPPED, _WEXITED, _WNOWAIT = 0x40000000, 2, 4, 0x01000000
-#: CAP_SYS_ADMIN (PTRACE_SECCOMP_GET_FILTER) and CAP_SYS_PTRACE (PROG under -u)
-_VERIFY_CAPS = (1 << 21) | (1 << 19)
-
-
-def _can_verify() -> bool:
-    """Whether this supervisor may read a filter back (PTRACE_SECCOMP_GET_FILTER)."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            eff = next(int(line.split()[1], 16) for line in f if line.startswith(b"CapEff:"))
-    except (OSError, StopIteration, ValueError):
-        return False
-    return eff & _VERIFY_CAPS == _VERIFY_CAPS
-
-
-def _newest_filter(pid: int, count: int) -> bytes | None:
-    """The BPF of *pid*'s newest filter (the last of *count*: the kernel numbers them
-    from the oldest), read back through ptrace: *pid* is stopped for it and let go (a
-    report it was waiting on is withdrawn and re-sent when the call restarts). None: the
-    kernel keeps no copy (no CONFIG_CHECKPOINT_RESTORE); OSError: it cannot be read."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    call = libc.ptrace
-    call.restype = ctypes.c_long
-    call.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-
-    def check(rc: int) -> int:
-        if rc < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        return rc
-
-    check(call(_SEIZE, pid, None, None))
-    try:
-        check(call(_INTERRUPT, pid, None, None))
-        # WNOWAIT: an exit stays for the command's own waitpid
-        got = os.waitid(os.P_PID, pid, _WSTOPPED | _WEXITED | _WNOWAIT | _WALL)
-        if got is None or got.si_code != os.CLD_TRAPPED:
-            raise OSError(errno.ESRCH, "it ended")
-        buf = ctypes.create_string_buffer(MAX_BYTES)
-        n = call(_GET_FILTER, pid, ctypes.c_void_p(count - 1), buf)
-        if n < 0 and ctypes.get_errno() == errno.EINVAL:
-            return None
-        return buf.raw[:8 * check(n)]
-    finally:
-        call(_DETACH, pid, None, None)
-
-
-def filter_of(pid: int) -> bytes | None:
-    """The filter the child *pid* put in its sealed memfd (:func:`environment`), read
-    before it execs PROG: its rules name the child's pid and ids, so the supervisor
-    takes the child's bytes rather than compiling its own."""
-    try:
-        for name in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{name}").startswith("/memfd:pledgepy-shim "):
-                    with open(f"/proc/{pid}/fd/{name}", "rb") as f:
-                        return f.read(MAX_BYTES + 1)
-            except OSError:
-                continue
-    except OSError:
-        pass
-    return None
-
-
-def _forged(pid: int, code: bytes | None, filters: int | None) -> str | None:
-    """Why the filter *pid* installed after READY is not the shim's (*code*), None if it
-    is (as far as this supervisor can tell). Code that runs before the shim can forge its
-    reports, and a filter of its own would answer its violations itself (ERRNO, ALLOW)
-    while the opening filter, its listener closed, answers them ENOSYS, unpunished."""
-    now = _filter_count(pid)
-    if filters is not None and now != filters + 1:
-        return f"{now} seccomp filters where the start-up shim adds one to {filters}"
-    if now is None or not _can_verify():
-        return None  # README: an unprivileged supervisor trusts the count and the report
-    if code is None:
-        return "the command could not read the filter it compiled"
-    try:
-        newest = _newest_filter(pid, now)
-    except OSError as exc:
-        return f"its filter cannot be read back ({exc.strerror})"
-    if newest is not None and newest != code:
-        return "its newest seccomp filter is not the one the command compiled"
-    return None
-
-
-def _shim_failed(pid: int) -> bool:
-    """Whether *pid* ended as the shim's fail() ends it (exit 70, after its message) or
-    by a signal (its status says so); False while it lives or when it exited otherwise."""
-    got = os.waitid(os.P_PID, pid, _WEXITED | _WNOWAIT | os.WNOHANG)
-    return got is not None and (got.si_code != os.CLD_EXITED or got.si_status == 70)
-
-
-def _forgery(pid: int, prog: str, why: str, penalties: dict[int, int] | None) -> None:
-    """A hand-over that is not the shim's: code before it spoke for it (lookup_dcookie,
-    which no promise allows): a violation, whether or not PROG is still alive to kill."""
-    _kill(pid)
-    if penalties is not None:
-        penalties[pid] = signal.SIGKILL
-    _say(prog, pid, f"its start-up hand-over was forged ({why}); killed")
-
-
-def _narrowed(listener: int, timeout: float, child: int) -> bool:
-    """Take the shim's NARROWED off the new *listener* and answer it: only from a
-    thread of *child* (a listener planted from elsewhere hears other processes)."""
-    lib, ffi = native.lib(), native.ffi()
-    poller = select.poll()
-    poller.register(listener, select.POLLIN)
-    if not poller.poll(timeout * 1000):
-        return False
-    nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
-    ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
-    if lib.pp_notif_recv(listener, nr, args, ident, pid) < 0:
-        return False
-    if nr[0] != BY_ARCH[kernel.arch() or "x86_64"][MAGIC] or args[0] != COOKIE \
-            or args[1] != NARROWED or supervise.tgid(pid[0]) != child:
-        return False
-    return int(lib.pp_notif_send(listener, ident[0], 0)) == 0
-
-
-def watch(pid: int, opening_listener: int, loader: frozenset[str], after: frozenset[str],
-          prog: str, shim: str, penalties: dict[int, int] | None = None,
-          code: bytes | None = None) -> None:
-    """The supervisor: serve *opening_listener* (promises *loader*) until the shim is
-    ready, hand over, then serve the shim's listener (promises *after*) to the end.
-    Each process's penalty goes into *penalties*, by pid (as :func:`supervise.serve`);
-    *code* is the shim's filter (:func:`filter_of`), checked against what PROG installs."""
-    state = _Opening(pid, prog, shim, penalties)
-    try:
-        supervise.serve(opening_listener, loader, prog, pid, penalties,
-                        intercept=state.intercept,
-                        tick=state.tick)
-    finally:
-        os.close(opening_listener)  # unanswered: the shim's READY fails with ENOSYS
-    if not state.ready:
-        return  # it ended (or was killed): its status says how
-    fd = supervise.find_listener(pid, GAP)
-    if fd is None:
-        if not _shim_failed(pid):  # READY, then neither a filter nor the shim's failure
-            _forgery(pid, prog, "no start-up filter followed its READY report", penalties)
-        return
-    listener = supervise.take_listener(pid, fd)
-    try:
-        why = _forged(pid, code, state.filters)
-        if why is not None:
-            _forgery(pid, prog, why, penalties)
-            return
-        if not _narrowed(listener, DEADLINE, pid):
-            _kill(pid)
-            _say(prog, pid, "its start-up shim did not finish narrowing; killed")
-            return
-        supervise.serve(listener, after, prog, pid, penalties)
+        supervise.serve(listener, after, prog, pid, penalties,
+                        intercept=lambda *a: state.intercept(listener, *a), tick=state.tick)
     except BaseException:
-        _kill(pid)
+        _kill(pid)  # nobody would punish its violations now (they would answer ENOSYS)
         raise
-    finally:
-        os.close(listener)
+    return state
 
 
 if __name__ == "__main__":  # pragma: no cover

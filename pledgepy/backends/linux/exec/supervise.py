@@ -35,20 +35,19 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
     import _signal as signal
 
 
-def confine(promises: frozenset[str], *, opening: bool = False) -> int:
+def confine(promises: frozenset[str], *, after: frozenset[str] | None = None) -> int:
     """In the child, just before exec: install the filter; return the listener fd.
 
-    *opening*: the start-up shim narrows the program after its loader (:mod:`.shim`)."""
+    *after*: what PROG holds once started (:mod:`.shim`): the filter allows only
+    *after*, and the supervisor lets the rest of *promises* through while PROG starts
+    (the command's own execve; the loader's calls until the start-up shim reports).
+    The shim's report, a call no promise allows, reaches the supervisor as it is."""
     kernel.prepare()
     die_with_parent()
     if abi.current().available:
         domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
-    plan = refuse(build(promises, kernel.arch() or "x86_64"))
-    if opening:
-        from . import shim
-
-        plan = shim.opening(plan)
+    plan = refuse(build(after if after is not None else promises, kernel.arch() or "x86_64"))
     return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
                            all_threads=False, listener=True)
 
@@ -221,8 +220,9 @@ def _is_python(tid: int) -> bool:
 
 #: What replaces the hint for Python programs in a message about another program.
 LOADER_HINT = ("mapping executable memory needs it: a dynamically linked program's loader, "
-               "dlopen, a JIT; the pledge command adds it for a dynamically linked PROG "
-               "itself, not for what PROG executes")
+               "dlopen, a JIT; the pledge command grants it to a dynamically linked "
+               "PROG's loader before main (for its whole run to interpreters), not to "
+               "what PROG executes")
 
 
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
@@ -233,9 +233,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
 
     The penalty comes before the message, which may not get through. Each
     process's penalty (its last signal) goes into *penalties*, by pid. Hooks (the
-    start-up shim's hand-over): *intercept* sees each notification first and
-    ends serving by returning True (it was no violation, and is left unanswered);
-    *tick* runs whenever the milliseconds it returned pass without one.
+    start-up shim's phase): *intercept* sees each notification first and returns
+    True when it answered it (no violation); *tick* runs whenever the milliseconds
+    it returned pass without one.
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -261,6 +261,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             continue  # the caller went away before we read it
         if rc < 0:
             raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+        values = tuple(int(args[i]) for i in range(6))
+        if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
+            continue  # the loader's call before main, or the shim's report
         # whose call it is, read first: another thread's exit_group can end the process
         # at any moment now, and its status must still say it broke a promise
         owner = tgid(pid[0])
@@ -268,9 +271,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             # its process ended while the call waited (a thread can only go with its whole
             # process then): the program's, unless the program still runs
             owner = child
-        values = tuple(int(args[i]) for i in range(6))
-        if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
-            return
         if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
                           lambda e: lib.pp_notif_send(listener, ident[0], -e)):
             continue  # OpenBSD's /dev/tty allowance: not a violation
@@ -343,20 +343,21 @@ class Supervisor:
 
     def __init__(self) -> None:
         self.penalties: dict[int, int] = {}
+        self.phase: object = None  # the start-up shim's phase (shim._Opening), when used
         self._told: tuple[int, int] | None = os.pipe()
 
     def penalty(self, pid: int) -> int | None:
         return self.penalties.get(pid)
 
     def confine(self, promises: frozenset[str], after: frozenset[str] | None = None) -> None:
-        listener = confine(promises, opening=after is not None)
+        listener = confine(promises, after=after)
         if self._told is not None:  # stdio (every command's promises) allows the write
             os.write(self._told[1], b"%d" % listener)
 
     def narrowing(self, after: frozenset[str], load: tuple[str, ...] = ()) -> None:
-        from . import shim  # the shim's filter: made before -F could cut its memfd short
+        from . import shim
 
-        os.environ.update(shim.environment(after, shim.library(), dict(os.environ), load))
+        os.environ.update(shim.environment(shim.library(), dict(os.environ), load))
 
     def start_up_shim(self) -> str:
         from . import shim
@@ -367,8 +368,8 @@ class Supervisor:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
-              after: frozenset[str] | None = None) -> None:
-        code = None
+              after: frozenset[str] | None = None, shim: str | None = None) -> None:
+        who = None  # the child's ids, for the loader's rules (the shim's phase)
         try:
             if self._told is not None:
                 told, mine = self._told
@@ -383,19 +384,21 @@ class Supervisor:
             if fd is None:
                 return  # the child ended before confining itself: its status says why
             listener = take_listener(pid, fd)
-            if after is not None:  # before PROG runs: nothing of its can have touched it
-                from . import shim
+            if after is not None:  # before PROG runs: nothing of its can have changed them
+                from . import shim as start
 
-                code = shim.filter_of(pid)
-                shim.adopt_orphans()
+                who = start.identity_of(pid) if shim is not None else None
             os.write(go, b"x")
         finally:
             os.close(go)
         if after is not None:
-            from . import shim
+            from . import shim as start
 
-            shim.watch(pid, listener, promises, after, prog, shim.library(), self.penalties,
-                       code)
+            try:
+                self.phase = start.watch(pid, listener, promises, after, prog, shim, who,
+                                         self.penalties)
+            finally:
+                os.close(listener)
             return
         try:
             serve(listener, promises, prog, pid, self.penalties)
