@@ -320,8 +320,9 @@ def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple
         rules.append(when(needs, syscall, one_of(flags, O_WRONLY, O_RDWR, mask=O_ACCMODE),
                           bits_clear(flags, O__TMPFILE), bits_clear(mode, SETID_BITS), *no_path,
                           why=why))
-    if "c" in letters:
-        rules.append(when(needs, syscall, none_of(flags, 0, mask=CREATE_BITS),
+    if "c" in letters:  # never O_TMPFILE: Landlock checks no creation right for it (the
+        # handler answers it EOPNOTSUPP, as a filesystem without it does: tempfile falls back)
+        rules.append(when(needs, syscall, bits_set(flags, O_CREAT), bits_clear(flags, O__TMPFILE),
                           bits_clear(mode, SETID_BITS), *no_path, why=why))
     return tuple(rules)
 

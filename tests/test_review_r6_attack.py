@@ -1,0 +1,71 @@
+"""Round-6 attack review: ways around the sandbox found by trying them (each test
+failed on main before its fix), against the running kernel, in fresh children."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from tests.pledged import killed, under
+
+
+def clean(r: object) -> bool:
+    return r.returncode == 0 and "pledge: " not in r.stderr  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def outside() -> object:
+    """A world-writable directory outside /tmp, and a symlink to it beneath /tmp."""
+    base = tempfile.mkdtemp(prefix="pledgepy-r6-outside-", dir="/var/tmp")
+    os.chmod(base, 0o1777)
+    link = tempfile.mktemp(prefix="pledgepy-r6-link-", dir="/tmp")
+    os.symlink(base, link)
+    try:
+        yield base, link
+    finally:
+        os.unlink(link)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+TMPFILE = """
+try:
+    fd = os.open({link!r}, os.O_TMPFILE | os.O_RDWR, 0o600)
+except OSError as e:
+    print("refused", errno.errorcode.get(e.errno, e.errno))
+else:
+    print("made", os.stat(fd).st_dev == os.stat({base!r}).st_dev, os.readlink(f"/proc/self/fd/{{fd}}"))
+"""
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+@pytest.mark.parametrize("promises", ["stdio rpath wpath tmppath", "stdio tmppath"])
+def test_tmppath_makes_no_o_tmpfile_outside_tmp(outside: tuple[str, str], promises: str,
+                                                unprivileged: bool) -> None:
+    # tmppath creates files beneath /tmp, and only there (OpenBSD: pledge_namei on the
+    # path). O_TMPFILE through a symlink in /tmp made an unnamed file in the directory
+    # it names: Landlock checks no creation right for O_TMPFILE, and with wpath held
+    # the allowance layer does not check writing either, so nothing stopped it
+    base, link = outside
+    r = under(promises, TMPFILE.format(link=link, base=base), unprivileged=unprivileged)
+    assert clean(r), r.explain()
+    assert r.stdout.split()[0] == "refused", r.explain()
+
+
+def test_tmppath_temporary_file_still_works() -> None:
+    # tempfile.TemporaryFile() tries O_TMPFILE first and falls back to mkstemp + unlink
+    body = """
+f = tempfile.TemporaryFile(dir="/tmp")
+f.write(b"data"); f.seek(0)
+print(f.read().decode())
+"""
+    r = under("stdio tmppath", body, setup="import tempfile")
+    assert clean(r), r.explain()
+    assert r.stdout.split() == ["data"], r.explain()
+
+
+def test_o_tmpfile_on_a_read_allowance_stays_a_violation() -> None:
+    r = under("stdio", 'os.open("/usr/share/zoneinfo", os.O_TMPFILE | os.O_RDWR, 0o600)')
+    assert killed(r), r.explain()
