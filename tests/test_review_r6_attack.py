@@ -69,3 +69,49 @@ print(f.read().decode())
 def test_o_tmpfile_on_a_read_allowance_stays_a_violation() -> None:
     r = under("stdio", 'os.open("/usr/share/zoneinfo", os.O_TMPFILE | os.O_RDWR, 0o600)')
     assert killed(r), r.explain()
+
+
+@pytest.fixture
+def victim() -> object:
+    """A file anyone may write, outside /tmp, and a symlink to it beneath /tmp."""
+    base = tempfile.mkdtemp(prefix="pledgepy-r6-victim-", dir="/var/tmp")
+    os.chmod(base, 0o1777)
+    name = os.path.join(base, "victim")
+    with open(name, "w") as f:
+        f.write("precious")
+    os.chmod(name, 0o666)
+    link = tempfile.mktemp(prefix="pledgepy-r6-vlink-", dir="/tmp")
+    os.symlink(name, link)
+    try:
+        yield name, link
+    finally:
+        os.unlink(link)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_tmppath_opens_nothing_outside_tmp_with_access_mode_3(victim: tuple[str, str],
+                                                              unprivileged: bool) -> None:
+    # O_CREAT with access mode 3 (read and write permission checked, a descriptor for
+    # neither: ioctl-only opens of devices) was retried for tmppath's creating, and
+    # Landlock's file_open check looks at neither right then: a file outside /tmp opened
+    name, link = victim
+    body = f"os.open({link!r}, 3 | os.O_CREAT, 0o600)\nprint('opened')"
+    r = under("stdio tmppath", body, unprivileged=unprivileged)
+    assert killed(r), r.explain()
+    assert "opened" not in r.stdout, r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_tmppath_truncates_nothing_outside_tmp_on_landlock_abi_2(victim: tuple[str, str],
+                                                                 unprivileged: bool) -> None:
+    # Landlock checks truncation from ABI 3 on; before, O_RDONLY|O_CREAT|O_TRUNC under
+    # rpath (so the layer handled no reading) truncated any file the user may write.
+    # The layer is built as on an ABI-2 kernel (the running one accepts its rights).
+    name, link = victim
+    setup = "from pledgepy.backends.linux.landlock import abi\nabi._probed = (2, None)\n"
+    body = f"os.open({link!r}, os.O_RDONLY | os.O_CREAT | os.O_TRUNC, 0o600)\nprint('opened')"
+    r = under("stdio rpath tmppath", body, setup=setup, unprivileged=unprivileged)
+    with open(name) as f:
+        assert f.read() == "precious", r.explain()
+    assert killed(r), r.explain()

@@ -320,10 +320,14 @@ def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple
         rules.append(when(needs, syscall, one_of(flags, O_WRONLY, O_RDWR, mask=O_ACCMODE),
                           bits_clear(flags, O__TMPFILE), bits_clear(mode, SETID_BITS), *no_path,
                           why=why))
-    if "c" in letters:  # never O_TMPFILE: Landlock checks no creation right for it (the
-        # handler answers it EOPNOTSUPP, as a filesystem without it does: tempfile falls back)
-        rules.append(when(needs, syscall, bits_set(flags, O_CREAT), bits_clear(flags, O__TMPFILE),
-                          bits_clear(mode, SETID_BITS), *no_path, why=why))
+    if "c" in letters:  # creating for reading (writing is the rule above): only O_RDONLY,
+        # whose file_open check Landlock makes (access mode 3 has neither read nor write
+        # for it), without O_TRUNC (unchecked by Landlock before ABI 3) and never O_TMPFILE
+        # (no creation right checks it; the handler answers it EOPNOTSUPP, as a
+        # filesystem without it does, and tempfile falls back)
+        rules.append(when(needs, syscall, reading, bits_set(flags, O_CREAT),
+                          bits_clear(flags, O__TMPFILE | O_TRUNC), bits_clear(mode, SETID_BITS),
+                          *no_path, why=why))
     return tuple(rules)
 
 
