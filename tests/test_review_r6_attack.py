@@ -115,3 +115,18 @@ def test_tmppath_truncates_nothing_outside_tmp_on_landlock_abi_2(victim: tuple[s
     with open(name) as f:
         assert f.read() == "precious", r.explain()
     assert killed(r), r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_access_mode_3_opens_nothing_unveil_hides(victim: tuple[str, str],
+                                                  unprivileged: bool) -> None:
+    # open(2) with access mode 3 checks read and write permission and gives a descriptor
+    # for neither (ioctl-only opens of devices); Landlock's file_open check then asks for
+    # no right, so under "rpath wpath" it opened files unveil hides (OpenBSD: EINVAL)
+    name, _ = victim
+    setup = "pledgepy.unveil('/usr', 'r')\npledgepy.unveil(None, None)\n"
+    body = f"attempt(os.open, {name!r}, os.O_RDONLY)\nos.open({name!r}, 3)\nprint('opened')"
+    r = under("stdio rpath wpath", body, setup=setup, unprivileged=unprivileged)
+    assert r.stdout.split() == ["ERR", "EACCES"], r.explain()
+    assert killed(r), r.explain()
+    assert "is not allowed by any promise" in r.stderr, r.explain()

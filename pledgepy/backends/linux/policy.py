@@ -197,13 +197,15 @@ CREATE_BITS = O_CREAT | O__TMPFILE
 def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
     """open/openat: the access mode, O_TRUNC and creation each need their promise.
 
-    O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; O_TRUNC adds wpath;
+    O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; access mode 3 none (OpenBSD:
+    EINVAL; Landlock checks no right for it, so it would open files unveil hides);
+    O_TRUNC adds wpath;
     O_CREAT/O_TMPFILE add cpath and may not set setuid/setgid bits.
     O_PATH descriptors (no I/O) need rpath, or unveil (:func:`_o_path_rule`).
     """
     reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
     writing = one_of(flags, O_WRONLY, mask=O_ACCMODE)
-    both = one_of(flags, O_RDWR, 3, mask=O_ACCMODE)
+    both = one_of(flags, O_RDWR, mask=O_ACCMODE)
     no_trunc, no_create = bits_clear(flags, O_TRUNC), bits_clear(flags, CREATE_BITS)
     create, plain_mode = none_of(flags, 0, mask=CREATE_BITS), bits_clear(mode, SETID_BITS)
     return (
