@@ -130,3 +130,39 @@ def test_access_mode_3_opens_nothing_unveil_hides(victim: tuple[str, str],
     assert r.stdout.split() == ["ERR", "EACCES"], r.explain()
     assert killed(r), r.explain()
     assert "is not allowed by any promise" in r.stderr, r.explain()
+
+
+def test_a_workers_fstat_does_not_drop_its_parents_posix_locks(tmp_path: object) -> None:
+    # The parent answers a "stdio" worker's fstat from a copy of the worker's descriptor
+    # (pidfd_getfd); closing that copy in the parent released every POSIX lock the
+    # parent held on the file (a database's, say): a compromised worker holding a
+    # descriptor of it could undo its parent's locks at will
+    import fcntl
+    import subprocess
+    import sys
+
+    import pledgepy
+
+    name = os.path.join(str(tmp_path), "locked")
+    with open(name, "w") as f:
+        f.write("data")
+    probe = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR)\ntry:\n"
+             "    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n"
+             "    print('held')\nelse:\n    print('free')\n")
+
+    def lock_state() -> str:
+        return subprocess.run([sys.executable, "-c", probe, name], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    fd = os.open(name, os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        assert lock_state() == "held"
+        with pledgepy.Worker("tests.programs.worker_locks", promises="stdio",
+                             setup="tests.programs.worker_locks:open_target",
+                             env={"PLEDGEPY_TEST_LOCKED": name}) as w:
+            assert w.call("fstat_target") == 4
+            assert w.stats.violations == 0
+            assert lock_state() == "held"
+    finally:
+        os.close(fd)
