@@ -166,3 +166,73 @@ def test_a_workers_fstat_does_not_drop_its_parents_posix_locks(tmp_path: object)
             assert lock_state() == "held"
     finally:
         os.close(fd)
+
+
+STATUS = """
+s = pledgepy.status()
+print("spawner" if any("made by pledgepy's spawner" in n for n in s.notes) else "in place",
+      s.level)
+"""
+SELFMEM = """
+r = subprocess.run([{prog!r}], capture_output=True, text=True)
+print(r.returncode, r.stdout.strip() or r.stderr.strip())
+"""
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+@pytest.mark.parametrize(("caller", "first"), [
+    ("stdio proc exec", "stdio rpath wpath"),
+    ("stdio rpath proc exec", "stdio rpath wpath prot_exec"),  # a narrowing drops prot_exec
+    ("stdio proc exec", "stdio rpath wpath prot_exec"),  # ... where / cannot be read
+])
+def test_spawned_programs_without_prot_exec_cannot_rewrite_their_code(
+        caller: str, first: str, unprivileged: bool) -> None:
+    # The caller's own domain keeps procfs from being written under wpath without
+    # prot_exec; the spawner's children entered a domain without that block, so a
+    # program run under execpromises "stdio rpath wpath" rewrote its own code through
+    # /proc/self/mem (new code without prot_exec). A narrowing that cannot build the
+    # block (no rpath to read / and the mount table) seals the spawner instead.
+    from tests.cprogs import compiled
+    from tests.test_spawner import DUMPABLE
+
+    with compiled(("selfmem", ("-static",))) as built:
+        prog = str(built["selfmem"])
+        setup = DUMPABLE + "import subprocess\n"
+        narrowing = ("" if "prot_exec" not in first
+                     else f'pledgepy.pledge({caller!r}, "stdio rpath wpath")\n')
+        body = narrowing + SELFMEM.format(prog=prog) + STATUS
+        r = under(caller, body, setup=setup, execpromises=first, unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    out, said = r.stdout.split("\n")[:2]
+    if "rpath" in caller or "prot_exec" not in first:
+        assert out.startswith("2 open: Permission denied"), r.explain()
+        assert said.split()[0] == "spawner", r.explain()
+    else:  # sealed: it runs narrowed in place, under the caller's promises too
+        assert "rewritten" not in out and out.startswith("-"), r.explain()
+        assert said == "in place partial", r.explain()  # and says why
+
+
+def test_a_lazy_import_that_failed_is_not_searched_again_under_a_narrowing() -> None:
+    # pledge() imports what loaded stdlib modules import on first use (runtime.py); one
+    # this Python lacks failed quietly at the first pledge, and the next pledge searched
+    # sys.path for it again under the first filter (no rpath): a violation, killed. As
+    # uid 65534 here, unicodedata (root's pyenv) made "stdio proc exec" twice abort.
+    # the first search fails as unicodedata's did for uid 65534 (PermissionError: a
+    # directory of root's); a later one would look through sys.path (getcwd, stat)
+    setup = """
+import sys, traceback, pledgepy.runtime as _rt
+_rt._lazy_imports = lambda: {"traceback": ("pledgepy_r6_no_such_module",)}
+class _Once:
+    seen = False
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == "pledgepy_r6_no_such_module" and not cls.seen:
+            cls.seen = True
+            raise PermissionError(13, "Permission denied")
+        return None
+sys.meta_path.insert(0, _Once)
+sys.path_importer_cache.clear()
+"""
+    r = under("stdio tty", 'pledgepy.pledge("stdio")\nprint("narrowed")', setup=setup)
+    assert clean(r), r.explain()
+    assert r.stdout.split() == ["narrowed"], r.explain()

@@ -186,6 +186,7 @@ class LinuxBackend(BackendBase):
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
+        self._children_blocked = False  # the spawner's children are kept from writing it
         self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
@@ -243,7 +244,8 @@ class LinuxBackend(BackendBase):
             if gained and not spawned and "exec" in held:  # without exec nothing is exec'd
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without "
-                            "them): no spawner (" + (self._spawner_why() or "without proc only os.exec* "
+                            "them): no spawner (" + (self._spawner_why() or self._children_block_why(request)
+                                                       or "without proc only os.exec* "
                                                        "starts a program: narrowed in place") + ")")
             if not (new_exec | {"exec"}) >= held:
                 if spawned:
@@ -631,7 +633,19 @@ class LinuxBackend(BackendBase):
             return False
         if "proc" not in held:  # OpenBSD: no fork, vfork or posix_spawn without proc
             return False
-        return self._spawner_why() is None
+        return self._spawner_why() is None and self._children_block_why(request) is None
+
+    def _children_block_why(self, request: PledgeRequest) -> str | None:
+        """Why this narrowing must seal the spawner: its children would hold wpath without
+        prot_exec, and the block that keeps them from procfs cannot be built (None: it can,
+        or is not needed)."""
+        held = request.new_exec if request.new_exec is not None else request.new
+        if (held is None or request.old is None or "rpath" in request.old
+                or self._children_writable(held, look=False) is None):
+            return None
+        return ("exec'd programs would hold wpath without prot_exec, and the ruleset that "
+                "keeps procfs from being written cannot be built: without rpath the mount "
+                "table and / cannot be read")
 
     def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
         """Start the spawner at the first filter, or narrow what it gives exec'd programs
@@ -653,6 +667,26 @@ class LinuxBackend(BackendBase):
                     self._spawner_rules(unveils, held)
             except OSError as exc:  # sealed: it must never serve the wider rules again
                 spawner.seal(f"the spawner refused a narrowing: {exc.strerror}")
+                return
+            why = self._children_block_why(request)
+            try:
+                writable = None if why else self._children_writable(held)
+            except OSError as exc:
+                why = ("exec'd programs would hold wpath without prot_exec, and the ruleset "
+                       f"that keeps procfs from being written cannot be built: {exc.strerror}")
+            if why:
+                spawner.seal(why)
+                return
+            if writable is not None:
+                try:
+                    with domain.ruleset(writable) as built:
+                        spawner.add_ruleset(built.fd)
+                except OSError as exc:
+                    spawner.seal(f"the spawner refused a ruleset: {exc.strerror}")
+                    return
+                finally:
+                    procwrite.close(writable)
+                self._children_blocked = True
             return
         if self._plan is not None or spawner.WHY is not None:
             if spawner.WHY is None:
@@ -662,16 +696,35 @@ class LinuxBackend(BackendBase):
         if why is not None:
             spawner.WHY = why
             return
-        rulesets = [domain.ruleset()]
+        try:
+            writable = self._children_writable(held)
+        except OSError as exc:
+            spawner.WHY = ("exec'd programs would hold wpath without prot_exec, and the ruleset "
+                           f"that keeps procfs from being written cannot be built: {exc.strerror}")
+            return
+        try:
+            rulesets = [domain.ruleset(writable)]
+        finally:
+            procwrite.close(writable or [])
         try:
             if unveils:
                 built = _unveil().build(unveils, promises=held)
                 if built is not None:
                     rulesets.append(built)
-            spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+            started = spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+            self._children_blocked = started and writable is not None
         finally:
             for ruleset in rulesets:
                 ruleset.close()
+
+    def _children_writable(self, held: frozenset[str], look: bool = True) -> list[int] | None:
+        """What the spawner's children may still open for writing (procwrite.open_grants())
+        when they hold wpath without prot_exec and are not kept from procfs yet: their own
+        /proc/self/mem would rewrite their code. None: not needed. OSError: / or the mount
+        table cannot be read. Without *look*, [] when needed (nothing is read)."""
+        if "wpath" not in held or "prot_exec" in held or self._children_blocked:
+            return None
+        return procwrite.open_grants(procwrite.grants()) if look else []
 
     def _spawner_rules(self, unveils: tuple[UnveilRule, ...], held: frozenset[str]) -> None:
         from .exec import spawner
