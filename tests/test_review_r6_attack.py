@@ -236,3 +236,42 @@ sys.path_importer_cache.clear()
     r = under("stdio tty", 'pledgepy.pledge("stdio")\nprint("narrowed")', setup=setup)
     assert clean(r), r.explain()
     assert r.stdout.split() == ["narrowed"], r.explain()
+
+
+IN_PLACE = """
+r = subprocess.run([{prog!r}], capture_output=True, text=True, preexec_fn=lambda: None)
+print("preexec", r.returncode, (r.stdout.strip() or r.stderr.strip()).replace(" ", "-"))
+pid = os.fork()
+if pid == 0:
+    os.execv({prog!r}, [{prog!r}])
+print("execv", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_programs_narrowed_in_place_without_prot_exec_cannot_rewrite_their_code(
+        unprivileged: bool) -> None:
+    # A caller holding prot_exec writes procfs (no block: new code is allowed to it); a
+    # program it runs narrowed in place (preexec_fn, fork + exec) under execpromises
+    # "stdio rpath wpath" inherited that and rewrote its own code via /proc/self/mem
+    from tests.cprogs import compiled
+
+    with compiled(("selfmem", ("-static",))) as built:
+        prog = str(built["selfmem"])
+        r = under("stdio rpath wpath prot_exec proc exec", IN_PLACE.format(prog=prog),
+                  setup="import subprocess\n", execpromises="stdio rpath wpath",
+                  unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["preexec", "2", "open:-Permission-denied", "execv", "2"], \
+        r.explain()
+
+
+def test_programs_narrowed_in_place_that_cannot_be_kept_from_procfs_are_reported() -> None:
+    body = """
+pledgepy.pledge("stdio wpath prot_exec proc exec", "stdio wpath")
+print(any("/proc/self/mem" in w and "narrowed in place" in w
+          for w in pledgepy.status().not_enforced))
+"""
+    r = under("stdio wpath prot_exec proc exec", body)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["True"], r.explain()

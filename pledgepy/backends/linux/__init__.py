@@ -230,6 +230,10 @@ class LinuxBackend(BackendBase):
         if isinstance(block, tuple) or (block is None and self._proc_blocked):
             notes.append(PROC_BLOCK_NOTE)
         weak.extend(self._proc_mem_gaps(request, block))
+        children = self._children_block(request, domains, block)
+        if isinstance(children, str):
+            weak.append("execpromises: wpath without prot_exec: programs narrowed in place "
+                        "can rewrite their own code through /proc/self/mem (" + children + ")")
         weak.extend(self._wx_gaps(request))
         weak.extend(self._code_file_gaps(request))
         weak.extend(self._unveiled_allowance_gaps(request))
@@ -436,6 +440,27 @@ class LinuxBackend(BackendBase):
         self._block = (request, out)
         return out
 
+    def _children_block(self, request: PledgeRequest, domains: Domains,
+                        block: tuple[str, ...] | str | None) -> bool | str:
+        """Whether programs narrowed in place (exec/wrap.py) need a procfs write block
+        of their own: they hold wpath without prot_exec while this process, holding
+        prot_exec, writes procfs. True: it can be built; a string: why it cannot;
+        False: not needed (the caller's own block, or unveil rules in force, decide)."""
+        new = request.new
+        if new is None or request.new_exec is None or "exec" not in new:
+            return False
+        target = self._wrap().target(request.new_exec, new)
+        if target is None or "wpath" not in target or "prot_exec" in target:
+            return False
+        commit = "unveil" not in new and bool(request.unveils) and not request.unveil_in_force
+        if self._proc_blocked or isinstance(block, tuple) or request.unveil_in_force or commit:
+            return False
+        if not domains.children:
+            return "no Landlock domain can be entered for them"
+        if request.old is not None and "rpath" not in request.old:
+            return "without rpath the mount table and / cannot be read to build it"
+        return True
+
     def _proc_mem_gaps(self, request: PledgeRequest,
                        block: tuple[str, ...] | str | None) -> list[str]:
         """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
@@ -554,6 +579,17 @@ class LinuxBackend(BackendBase):
         if request.old is None or request.old & {"rpath", "unveil"}:
             domain.prepare()  # later domains may not be able to open what they need
         block = self._proc_block(request, domains)
+        if execs and self._children_block(request, domains, block) is True:
+            # kept for programs narrowed in place (one ruleset: built while / can be read)
+            try:
+                grants = procwrite.open_grants(procwrite.grants())
+            except OSError:
+                pass  # unreadable after all: they narrow without it, as reported
+            else:
+                try:
+                    self._wrap().set_block(domain.ruleset(grants))
+                finally:
+                    procwrite.close(grants)
         # opened before the filter, which may refuse O_PATH; closed once entered
         writable = procwrite.open_grants(block) if isinstance(block, tuple) else None
         try:
