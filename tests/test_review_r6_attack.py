@@ -162,6 +162,7 @@ def test_a_workers_fstat_does_not_drop_its_parents_posix_locks(tmp_path: object)
                              setup="tests.programs.worker_locks:open_target",
                              env={"PLEDGEPY_TEST_LOCKED": name}) as w:
             assert w.call("fstat_target") == 4
+            assert w.call("statx_target") == 4
             assert w.stats.violations == 0
             assert lock_state() == "held"
     finally:

@@ -39,7 +39,7 @@ _STAT_SIZE = {"x86_64": 144, "aarch64": 128}
 _STATX_SIZE = 256
 _AT_FDCWD_INVALID = -1  # descriptors below 0 (AT_FDCWD among them) are path lookups
 _AT_FDCWD = -100
-_AT_SYMLINK_NOFOLLOW = 0x100
+_AT_SYMLINK_NOFOLLOW, _AT_NO_AUTOMOUNT = 0x100, 0x800
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -101,13 +101,14 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     # would release every POSIX lock this process holds on the file
     where = f"/proc/{pid}/fd/{fd}".encode()
     out = ctypes.create_string_buffer(shape.size)
+    # following the link to the file, as fstat would see it, and never automounting it
     if shape.nr == BY_ARCH[arch]["fstat"]:
         rc = _libc.syscall(ctypes.c_long(BY_ARCH[arch]["newfstatat"]), ctypes.c_long(_AT_FDCWD),
-                           where, out, ctypes.c_long(0))
-    else:  # statx(AT_FDCWD, where, flags, mask, out), following the link as fstat would
+                           where, out, ctypes.c_long(_AT_NO_AUTOMOUNT))
+    else:  # statx(AT_FDCWD, where, flags, mask, out)
+        flags = shape.extra[0] & ~(AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) | _AT_NO_AUTOMOUNT
         rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(_AT_FDCWD), where,
-                           ctypes.c_long(shape.extra[0] & ~(AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW)),
-                           ctypes.c_long(shape.extra[1]), out)
+                           ctypes.c_long(flags), ctypes.c_long(shape.extra[1]), out)
     err = ctypes.get_errno()
     if not _still_pending(listener, ident):  # so *pid* was that thread throughout
         return None
