@@ -276,3 +276,52 @@ print(any("/proc/self/mem" in w and "narrowed in place" in w
     r = under("stdio wpath prot_exec proc exec", body)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["True"], r.explain()
+
+
+HELPERS = {
+    "resource tracker": ("from multiprocessing import resource_tracker\n"
+                         "resource_tracker.ensure_running()\n"),
+    "forkserver": ("import multiprocessing\nfrom multiprocessing import forkserver\n"
+                   "forkserver.ensure_running()\n"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HELPERS))
+def test_multiprocessing_helpers_started_before_the_pledge_are_reported(kind: str) -> None:
+    # Started before the first pledge, they run unconfined and serve this process: the
+    # resource tracker unlinks any /dev/shm name registered on its pipe (a "stdio" write
+    # deleted a file cpath was needed for), the forkserver forks processes that run what
+    # this process sends ("stdio unix sendfd recvfd" ran os.system outside the sandbox)
+    body = f"""
+gaps = [g for g in pledgepy.status().not_enforced if "multiprocessing's {kind}" in g]
+print(len(gaps), pledgepy.status().level)
+try:
+    pledgepy.pledge("stdio", strict=True)
+except pledgepy.UnsupportedError:
+    print("refused", flush=True)
+pledgepy.pledge("stdio")
+print(len([g for g in pledgepy.status().not_enforced if "multiprocessing's {kind}" in g]))
+os._exit(0)  # multiprocessing's exit handlers would remove its directory (cpath)
+"""
+    r = under("stdio unix sendfd recvfd", body, setup=HELPERS[kind])
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["1", "partial", "refused", "1"], r.explain()
+
+
+def test_a_helper_started_after_the_pledge_is_not_reported() -> None:
+    body = HELPERS["resource tracker"] + """
+print([g for g in pledgepy.status().not_enforced if "multiprocessing's" in g])
+"""
+    r = under("stdio rpath wpath cpath proc exec prot_exec", body, setup="import subprocess\n")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["[]"], r.explain()
+
+
+def test_a_second_pledge_with_multiprocessing_loaded_imports_nothing_new() -> None:
+    # pledge() imported multiprocessing's lazy parts (concurrent.futures.process among
+    # them) after what loaded modules need lazily: concurrent.futures' own thread module
+    # was then first searched for at the next pledge, without rpath: a violation
+    r = under("stdio unix", 'pledgepy.pledge("stdio")\nprint("narrowed")',
+              setup="import multiprocessing\n")
+    assert clean(r), r.explain()
+    assert r.stdout.split() == ["narrowed"], r.explain()
