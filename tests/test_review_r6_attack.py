@@ -325,3 +325,59 @@ def test_a_second_pledge_with_multiprocessing_loaded_imports_nothing_new() -> No
               setup="import multiprocessing\n")
     assert clean(r), r.explain()
     assert r.stdout.split() == ["narrowed"], r.explain()
+
+
+def test_the_explainer_takes_no_listener_of_a_process_outside_the_callers_tree() -> None:
+    # The explainer (unconfined, started before the first filter) took the seccomp
+    # listener of whatever pid a request named and answered its notifications with
+    # ENOSYS and SIGABRT: a compromised caller (a write on its socket: stdio) made it
+    # abort another program. The victim: a program under the pledge command, whose
+    # supervisor holds its listener; the explainer, as root, may take it.
+    import subprocess
+    import sys
+    import time
+
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "pledgepy", "-p", "stdio rpath error", sys.executable, "-c",
+         "import os, socket, sys\nsys.stdin.readline()\n"
+         "for _ in range(40):\n"
+         "    try:\n        socket.socket()\n    except OSError:\n        pass\n"
+         "print('survived', flush=True)\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the program runs under its listener
+            kids = [p for p in os.listdir("/proc") if p.isdigit()
+                    and open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1]
+                    == str(victim.pid)]
+            if kids:
+                break
+            time.sleep(0.05)
+        assert kids, "the pledge command did not start its program"
+        body = f"""
+from pledgepy.backends.linux.exec import explain
+print("explainer", explain.running())
+for pid in ({victim.pid}, {int(kids[0])}):  # the supervisor holds the listener
+    os.write(explain.channel_fd(), pid.to_bytes(4, "little") + bytes(9))
+time.sleep(1.5)
+print("asked")
+"""
+        import threading
+
+        got: list[object] = []
+        attacker = threading.Thread(target=lambda: got.append(under(
+            "stdio proc exec", body, setup="import subprocess, time\n", execpromises="stdio")))
+        attacker.start()
+        time.sleep(1.0)  # the requests are in (an explainer that takes the listener serves
+        # it until the victim ends: the attacker's stderr, which it holds, stays open)
+        out, err = victim.communicate("go\n", timeout=30)
+        attacker.join(60)
+        r = got[0]
+        assert r.returncode == 0 and r.stdout.split() == ["explainer", "True", "asked"], \
+            r.explain()  # type: ignore[attr-defined]
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    # under "error" its supervisor answers each violation ENOSYS; the explainer, holding a
+    # stolen copy of the listener, aborted it at the first notification it read
+    assert victim.returncode == 0 and out.split() == ["survived"], (victim.returncode, out, err)
