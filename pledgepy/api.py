@@ -150,6 +150,9 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         request = PledgeRequest(cur, new, cur_exec, new_exec, rules, _state.unveil_in_force)
         be = backend()
         gaps = be.pledge_gaps(request)
+        helpers = mpguard.helper_gaps(cur is None and cur_exec is None, new)
+        if helpers:
+            gaps = Gaps(gaps.not_enforced + tuple(helpers), gaps.notes, gaps.nothing)
         lock_unveil = (new is not None and "unveil" not in new
                        and not _state.unveil_locked)
         unveil_gaps = Gaps()
@@ -164,8 +167,10 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
         # interpreter may no longer read files it would read lazily.
         guarded = False
         if new is not None and not gaps.nothing:
-            runtime.prepare(new)
+            # multiprocessing's lazy parts first: they load concurrent.futures, whose own
+            # lazy needs runtime.prepare() imports (a later pledge could not)
             mpguard.prepare(_held, _spawned)
+            runtime.prepare(new)
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)

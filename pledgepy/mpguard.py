@@ -161,3 +161,55 @@ def prepare(held: Callable[[], frozenset[str] | None],
         if futures is not None:
             _original["executor"] = futures.ProcessPoolExecutor.__init__
             futures.ProcessPoolExecutor.__init__ = _executor_init
+
+
+#: multiprocessing's helpers alive at the first pledge (kind -> pid): started unconfined,
+#: they serve this process outside the sandbox for as long as they run
+_unconfined: dict[str, int] = {}
+
+
+def _helpers() -> dict[str, int]:
+    """The forkserver and resource tracker this process started that are running (as
+    multiprocessing knows them: no syscall, so it works under any pledge)."""
+    out: dict[str, int] = {}
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if isinstance(pid, int) and getattr(server, "_forkserver_address", None) is not None:
+        out["forkserver"] = pid
+    tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker",
+                      None)
+    pid = getattr(tracker, "_pid", None)
+    if isinstance(pid, int) and getattr(tracker, "_fd", None) is not None:
+        out["resource tracker"] = pid
+    return out
+
+
+#: What each unconfined helper does for whatever this process sends it.
+HELPER_GAPS = {
+    "forkserver": ("forks processes that run whatever this process sends it over its "
+                   "unix socket (unix, sendfd): code outside the sandbox"),
+    "resource tracker": ("unlinks any shared memory or semaphore name this process "
+                         "registers on its pipe (a write: stdio), as only cpath may"),
+}
+
+
+def helper_gaps(first: bool, promises: frozenset[str] | None) -> list[str]:
+    """The multiprocessing helpers started before the first pledge that still run (they
+    are no part of the sandbox), for :func:`pledgepy.status`. *first*: this is the first
+    pledge (the helpers alive now are unconfined); later, those seen then and still the
+    same. A helper started after it runs under execpromises, as any exec'd program."""
+    now = _helpers()
+    if first:
+        _unconfined.clear()
+        _unconfined.update(now)
+    out = []
+    for kind, pid in sorted(_unconfined.items()):
+        if now.get(kind) != pid or promises is None:
+            continue
+        if kind == "resource tracker" and "cpath" in promises:
+            continue
+        out.append(f"multiprocessing's {kind} (pid {pid}) was started before the first "
+                   f"pledge() and runs unconfined: it {HELPER_GAPS[kind]}; start it after "
+                   "pledge() (it then runs under execpromises)")
+    return out

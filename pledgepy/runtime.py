@@ -110,16 +110,23 @@ def prepare(promises: frozenset[str]) -> None:
         import_lazily()
 
 
+#: What import_lazily() could not import: never looked for again, as a later pledge
+#: without rpath would make the search a violation (a module missing from this Python)
+_missing: set[str] = set()
+
+
 def import_lazily() -> None:
     """Import now what loaded stdlib modules would import on first use (a fork-mode
     worker's parent does it before forking: the worker then inherits them)."""
     for user, needs in _lazy_imports().items():
         if user in sys.modules:
             for name in needs:
+                if name in _missing:
+                    continue
                 try:
                     __import__(name)
                 except (ImportError, OSError):  # the user handles its absence
-                    pass
+                    _missing.add(name)
 
 
 def _cached_lines(filename: str, module_globals: Any = None) -> list[str]:

@@ -187,6 +187,7 @@ class LinuxBackend(BackendBase):
         self._late: list[str] = []  # live_notes()
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
+        self._children_blocked = False  # the spawner's children are kept from writing it
         self._block: tuple[PledgeRequest, tuple[str, ...] | str | None] | None = None  # memo
         if kernel.unavailable() is None:
             native.load()  # a stale build is refused here, before anything changes
@@ -230,6 +231,10 @@ class LinuxBackend(BackendBase):
         if isinstance(block, tuple) or (block is None and self._proc_blocked):
             notes.append(PROC_BLOCK_NOTE)
         weak.extend(self._proc_mem_gaps(request, block))
+        children = self._children_block(request, domains, block)
+        if isinstance(children, str):
+            weak.append("execpromises: wpath without prot_exec: programs narrowed in place "
+                        "can rewrite their own code through /proc/self/mem (" + children + ")")
         weak.extend(self._wx_gaps(request))
         weak.extend(self._code_file_gaps(request))
         weak.extend(self._unveiled_allowance_gaps(request))
@@ -244,7 +249,8 @@ class LinuxBackend(BackendBase):
             if gained and not spawned and "exec" in held:  # without exec nothing is exec'd
                 weak.append("execpromises " + " ".join(gained) + " exceed promises: on Linux an "
                             "exec'd program cannot gain what its caller lacks (it runs without "
-                            "them): no spawner (" + (self._spawner_why() or "without proc only os.exec* "
+                            "them): no spawner (" + (self._spawner_why() or self._children_block_why(request)
+                                                       or "without proc only os.exec* "
                                                        "starts a program: narrowed in place") + ")")
             if not (new_exec | {"exec"}) >= held:
                 if spawned:
@@ -438,6 +444,27 @@ class LinuxBackend(BackendBase):
         self._block = (request, out)
         return out
 
+    def _children_block(self, request: PledgeRequest, domains: Domains,
+                        block: tuple[str, ...] | str | None) -> bool | str:
+        """Whether programs narrowed in place (exec/wrap.py) need a procfs write block
+        of their own: they hold wpath without prot_exec while this process, holding
+        prot_exec, writes procfs. True: it can be built; a string: why it cannot;
+        False: not needed (the caller's own block, or unveil rules in force, decide)."""
+        new = request.new
+        if new is None or request.new_exec is None or "exec" not in new:
+            return False
+        target = self._wrap().target(request.new_exec, new)
+        if target is None or "wpath" not in target or "prot_exec" in target:
+            return False
+        commit = "unveil" not in new and bool(request.unveils) and not request.unveil_in_force
+        if self._proc_blocked or isinstance(block, tuple) or request.unveil_in_force or commit:
+            return False
+        if not domains.children:
+            return "no Landlock domain can be entered for them"
+        if request.old is not None and "rpath" not in request.old:
+            return "without rpath the mount table and / cannot be read to build it"
+        return True
+
     def _proc_mem_gaps(self, request: PledgeRequest,
                        block: tuple[str, ...] | str | None) -> list[str]:
         """What /proc/<pid>/mem gives path promises on Linux (no such file on OpenBSD)."""
@@ -556,6 +583,17 @@ class LinuxBackend(BackendBase):
         if request.old is None or request.old & {"rpath", "unveil"}:
             domain.prepare()  # later domains may not be able to open what they need
         block = self._proc_block(request, domains)
+        if execs and self._children_block(request, domains, block) is True:
+            # kept for programs narrowed in place (one ruleset: built while / can be read)
+            try:
+                grants = procwrite.open_grants(procwrite.grants())
+            except OSError:
+                pass  # unreadable after all: they narrow without it, as reported
+            else:
+                try:
+                    self._wrap().set_block(domain.ruleset(grants))
+                finally:
+                    procwrite.close(grants)
         # opened before the filter, which may refuse O_PATH; closed once entered
         writable = procwrite.open_grants(block) if isinstance(block, tuple) else None
         try:
@@ -639,7 +677,19 @@ class LinuxBackend(BackendBase):
             return False
         if "proc" not in held:  # OpenBSD: no fork, vfork or posix_spawn without proc
             return False
-        return self._spawner_why() is None
+        return self._spawner_why() is None and self._children_block_why(request) is None
+
+    def _children_block_why(self, request: PledgeRequest) -> str | None:
+        """Why this narrowing must seal the spawner: its children would hold wpath without
+        prot_exec, and the block that keeps them from procfs cannot be built (None: it can,
+        or is not needed)."""
+        held = request.new_exec if request.new_exec is not None else request.new
+        if (held is None or request.old is None or "rpath" in request.old
+                or self._children_writable(held, look=False) is None):
+            return None
+        return ("exec'd programs would hold wpath without prot_exec, and the ruleset that "
+                "keeps procfs from being written cannot be built: without rpath the mount "
+                "table and / cannot be read")
 
     def _spawner(self, request: PledgeRequest, unveils: tuple[UnveilRule, ...]) -> None:
         """Start the spawner at the first filter, or narrow what it gives exec'd programs
@@ -661,6 +711,26 @@ class LinuxBackend(BackendBase):
                     self._spawner_rules(unveils, held)
             except OSError as exc:  # sealed: it must never serve the wider rules again
                 spawner.seal(f"the spawner refused a narrowing: {exc.strerror}")
+                return
+            why = self._children_block_why(request)
+            try:
+                writable = None if why else self._children_writable(held)
+            except OSError as exc:
+                why = ("exec'd programs would hold wpath without prot_exec, and the ruleset "
+                       f"that keeps procfs from being written cannot be built: {exc.strerror}")
+            if why:
+                spawner.seal(why)
+                return
+            if writable is not None:
+                try:
+                    with domain.ruleset(writable) as built:
+                        spawner.add_ruleset(built.fd)
+                except OSError as exc:
+                    spawner.seal(f"the spawner refused a ruleset: {exc.strerror}")
+                    return
+                finally:
+                    procwrite.close(writable)
+                self._children_blocked = True
             return
         if self._plan is not None or spawner.WHY is not None:
             if spawner.WHY is None:
@@ -670,16 +740,35 @@ class LinuxBackend(BackendBase):
         if why is not None:
             spawner.WHY = why
             return
-        rulesets = [domain.ruleset()]
+        try:
+            writable = self._children_writable(held)
+        except OSError as exc:
+            spawner.WHY = ("exec'd programs would hold wpath without prot_exec, and the ruleset "
+                           f"that keeps procfs from being written cannot be built: {exc.strerror}")
+            return
+        try:
+            rulesets = [domain.ruleset(writable)]
+        finally:
+            procwrite.close(writable or [])
         try:
             if unveils:
                 built = _unveil().build(unveils, promises=held)
                 if built is not None:
                     rulesets.append(built)
-            spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+            started = spawner.start(held, kernel.arch() or "x86_64", [r.fd for r in rulesets])
+            self._children_blocked = started and writable is not None
         finally:
             for ruleset in rulesets:
                 ruleset.close()
+
+    def _children_writable(self, held: frozenset[str], look: bool = True) -> list[int] | None:
+        """What the spawner's children may still open for writing (procwrite.open_grants())
+        when they hold wpath without prot_exec and are not kept from procfs yet: their own
+        /proc/self/mem would rewrite their code. None: not needed. OSError: / or the mount
+        table cannot be read. Without *look*, [] when needed (nothing is read)."""
+        if "wpath" not in held or "prot_exec" in held or self._children_blocked:
+            return None
+        return procwrite.open_grants(procwrite.grants()) if look else []
 
     def _spawner_rules(self, unveils: tuple[UnveilRule, ...], held: frozenset[str]) -> None:
         from .exec import spawner

@@ -197,13 +197,15 @@ CREATE_BITS = O_CREAT | O__TMPFILE
 def _open_rules(syscall: str, flags: int, mode: int) -> tuple[Rule, ...]:
     """open/openat: the access mode, O_TRUNC and creation each need their promise.
 
-    O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; O_TRUNC adds wpath;
+    O_RDONLY needs rpath, O_WRONLY wpath, O_RDWR both; access mode 3 none (OpenBSD:
+    EINVAL; Landlock checks no right for it, so it would open files unveil hides);
+    O_TRUNC adds wpath;
     O_CREAT/O_TMPFILE add cpath and may not set setuid/setgid bits.
     O_PATH descriptors (no I/O) need rpath, or unveil (:func:`_o_path_rule`).
     """
     reading = one_of(flags, O_RDONLY, mask=O_ACCMODE)
     writing = one_of(flags, O_WRONLY, mask=O_ACCMODE)
-    both = one_of(flags, O_RDWR, 3, mask=O_ACCMODE)
+    both = one_of(flags, O_RDWR, mask=O_ACCMODE)
     no_trunc, no_create = bits_clear(flags, O_TRUNC), bits_clear(flags, CREATE_BITS)
     create, plain_mode = none_of(flags, 0, mask=CREATE_BITS), bits_clear(mode, SETID_BITS)
     return (
@@ -320,9 +322,14 @@ def _allowance_rules(promise: str, syscall: str, flags: int, mode: int) -> tuple
         rules.append(when(needs, syscall, one_of(flags, O_WRONLY, O_RDWR, mask=O_ACCMODE),
                           bits_clear(flags, O__TMPFILE), bits_clear(mode, SETID_BITS), *no_path,
                           why=why))
-    if "c" in letters:
-        rules.append(when(needs, syscall, none_of(flags, 0, mask=CREATE_BITS),
-                          bits_clear(mode, SETID_BITS), *no_path, why=why))
+    if "c" in letters:  # creating for reading (writing is the rule above): only O_RDONLY,
+        # whose file_open check Landlock makes (access mode 3 has neither read nor write
+        # for it), without O_TRUNC (unchecked by Landlock before ABI 3) and never O_TMPFILE
+        # (no creation right checks it; the handler answers it EOPNOTSUPP, as a
+        # filesystem without it does, and tempfile falls back)
+        rules.append(when(needs, syscall, reading, bits_set(flags, O_CREAT),
+                          bits_clear(flags, O__TMPFILE | O_TRUNC), bits_clear(mode, SETID_BITS),
+                          *no_path, why=why))
     return tuple(rules)
 
 

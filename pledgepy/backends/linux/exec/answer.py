@@ -8,9 +8,11 @@ path the worker can change):
 
 1. read the path's first byte from the worker (process_vm_readv); only "" is
    answered, anything else stays a violation;
-2. copy the worker's descriptor (pidfd_getfd) and fstat/statx the copy here:
+2. stat/statx the worker's descriptor through its magic link (/proc/<tid>/fd/N):
    the answer is about that descriptor only, whatever the path memory holds by
-   then, which is exactly what fstat(2), allowed under "stdio", tells anyway;
+   then, which is exactly what fstat(2), allowed under "stdio", tells anyway. Never
+   a copy of it (pidfd_getfd): closing the copy here would release every POSIX
+   lock this process holds on the file, which the worker would then control;
 3. check the notification is still pending (the pid is still that worker),
    write the result into the worker's buffer with process_vm_writev (which
    honours the worker's page protections, unlike /proc/<pid>/mem) and answer 0.
@@ -27,7 +29,6 @@ import fcntl
 import os
 import struct
 
-from .. import native
 from ..consts import AT_EMPTY_PATH
 from ..syscalls import BY_ARCH
 
@@ -37,6 +38,8 @@ _ID_VALID = 0x40082102
 _STAT_SIZE = {"x86_64": 144, "aarch64": 128}
 _STATX_SIZE = 256
 _AT_FDCWD_INVALID = -1  # descriptors below 0 (AT_FDCWD among them) are path lookups
+_AT_FDCWD = -100
+_AT_SYMLINK_NOFOLLOW, _AT_NO_AUTOMOUNT = 0x100, 0x800
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -62,11 +65,6 @@ def _still_pending(listener: int, ident: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _tgid(tid: int) -> int:
-    with open(f"/proc/{tid}/status", "rb") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(b"Tgid:"))
 
 
 class _Shape:
@@ -99,29 +97,25 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     first = ctypes.create_string_buffer(1)
     if not _vm("process_vm_readv", pid, first, args[1], 1) or first.raw != b"\0":
         return None
-    try:  # the thread's process: pidfd_open takes no other thread than its leader
-        pidfd = os.pidfd_open(_tgid(pid))
-    except (OSError, ValueError):
-        return None
-    try:
-        if not _still_pending(listener, ident):  # so the pidfd is that thread's process
-            return None
-        copy = native.lib().pp_pidfd_getfd(pidfd, fd)
-    finally:
-        os.close(pidfd)
-    if copy < 0:
-        return -errno.EBADF if copy == -errno.EBADF else None
+    # the descriptor through its magic link, never a copy of it here: closing a copy
+    # would release every POSIX lock this process holds on the file
+    where = f"/proc/{pid}/fd/{fd}".encode()
     out = ctypes.create_string_buffer(shape.size)
-    try:
-        if shape.nr == BY_ARCH[arch]["fstat"]:
-            rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(copy), out)
-        else:  # statx(copy, "", flags, mask, out)
-            rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(copy), b"",
-                               ctypes.c_long(shape.extra[0]), ctypes.c_long(shape.extra[1]),
-                               out)
-        err = ctypes.get_errno()
-    finally:
-        os.close(copy)
+    # following the link to the file, as fstat would see it, and never automounting it
+    if shape.nr == BY_ARCH[arch]["fstat"]:
+        rc = _libc.syscall(ctypes.c_long(BY_ARCH[arch]["newfstatat"]), ctypes.c_long(_AT_FDCWD),
+                           where, out, ctypes.c_long(_AT_NO_AUTOMOUNT))
+    else:  # statx(AT_FDCWD, where, flags, mask, out)
+        flags = shape.extra[0] & ~(AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) | _AT_NO_AUTOMOUNT
+        rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(_AT_FDCWD), where,
+                           ctypes.c_long(flags), ctypes.c_long(shape.extra[1]), out)
+    err = ctypes.get_errno()
+    if not _still_pending(listener, ident):  # so *pid* was that thread throughout
+        return None
+    if rc != 0 and err == errno.ENOENT:
+        return -errno.EBADF  # no such descriptor
+    if rc != 0 and err in (errno.EACCES, errno.EPERM):
+        return None  # no ptrace access to it: a violation, as before
     if rc != 0:
         return -err
     if not _still_pending(listener, ident):
@@ -132,7 +126,6 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
 
 
 _PROC_STAT = b"/proc/self/stat\0"
-_AT_FDCWD = -100
 
 
 def proc_stat_for(pid: int, nr: int, args: list[int],

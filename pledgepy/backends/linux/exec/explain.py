@@ -12,8 +12,10 @@ with the child's own program name and pid and applies OpenBSD's penalty
 (SIGABRT, or ENOSYS under ``error``).
 
 Threat model (README: children's violations): the explainer runs no code from
-its requests: it reads a pid, takes a seccomp listener from that pid (which
-needs the kernel's ptrace permission over it) and answers its notifications;
+its requests: it reads a pid, takes a seccomp listener from that pid if it
+descends from the caller (a request is anyone's write on the socket; taking a
+listener needs the kernel's ptrace permission over it, which root has over every
+process) and answers its notifications;
 it never lets a call run. The caller can kill it (``proc``) or forge the page:
 then a child's violations fail with ENOSYS instead of aborting, but never run.
 """
@@ -73,13 +75,14 @@ def start() -> bool:
     # which hold the other end, have gone (exec'd programs do not: close-on-exec)
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     native.prepare()
+    caller = os.getpid()
     pid = os.fork()
     if pid == 0:  # forks the explainer and ends: it is no child of the caller's to wait for
         try:
             ours.close()
             if os.fork() == 0:
                 _detach(theirs.fileno())
-                _serve_requests(theirs, page)
+                _serve_requests(theirs, page, caller)
         finally:
             os._exit(0)
     theirs.close()
@@ -139,7 +142,7 @@ def confine(plan: Plan) -> bool:
 REQUEST = 13
 
 
-def _serve_requests(sock: socket.socket, page: Any) -> None:
+def _serve_requests(sock: socket.socket, page: Any, caller: int) -> None:
     while True:
         try:
             data = sock.recv(64)
@@ -154,7 +157,7 @@ def _serve_requests(sock: socket.socket, page: Any) -> None:
             continue  # not a request
         pid = int.from_bytes(data[:4], "little")
         held, error = int.from_bytes(data[4:12], "little"), bool(data[12])
-        threading.Thread(target=_take, args=(pid, held, error, page)).start()
+        threading.Thread(target=_take, args=(pid, held, error, page, caller)).start()
 
 
 def _find(pid: int) -> int | None:
@@ -173,15 +176,40 @@ def _find(pid: int) -> int | None:
     return None
 
 
-def _take(pid: int, held: int, error: bool, page: Any) -> None:
-    from .supervise import take_listener
+def _descends(pid: int, caller: int) -> bool:
+    """Whether process *pid* descends from *caller* (its PPid chain reaches it)."""
+    for _ in range(64):
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                pid = next(int(line.split()[1]) for line in f if line.startswith(b"PPid:"))
+        except (OSError, ValueError, StopIteration, IndexError):
+            return False
+        if pid == caller:
+            return True
+        if pid <= 1:
+            return False
+    return False
 
-    fd = _find(pid)
-    if fd is None:
+
+def _take(pid: int, held: int, error: bool, page: Any, caller: int) -> None:
+    # Only a descendant of the caller's (the children that narrow in place): a request
+    # is anyone's write on the socket, and the listener of another process (a pledge
+    # command's supervisor holds its program's) must never be taken and answered here.
+    # The pidfd pins the process checked: if it ends, pidfd_getfd fails.
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
         return
     try:
-        listener = take_listener(pid, fd)
-    except OSError:
+        if not _descends(pid, caller):
+            return
+        fd = _find(pid)
+        if fd is None:
+            return
+        listener = native.lib().pp_pidfd_getfd(pidfd, fd)
+    finally:
+        os.close(pidfd)
+    if listener < 0:
         return  # the child waits, then gives up without exec
     slot = (pid % SLOTS) * 4
     page[slot:slot + 4] = pid.to_bytes(4, "little")

@@ -42,9 +42,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
+    from ..landlock.ruleset import Ruleset
+
 _target: frozenset[str] | None = None  # execpromises | {"exec"}, when narrower than promises
 _current: Plan | None = None
 _nest = False  # exec'd programs enter a Landlock domain of their own
+#: the ruleset of that domain when it must also keep procfs from being written (they
+#: hold wpath without prot_exec, this process prot_exec): built while / can be read
+_block: Ruleset | None = None
 _arch = "x86_64"
 _in_child = False  # in a child made to exec, already narrowed as a whole
 _installed = False
@@ -90,6 +95,15 @@ def prepare() -> None:
     _install()
 
 
+def set_block(ruleset: Ruleset) -> None:
+    """Programs narrowed in place enter *ruleset* (domain.ruleset(writable)) instead of a
+    plain domain from now on; it is closed when replaced."""
+    global _block
+    if _block is not None:
+        _block.close()
+    _block = ruleset
+
+
 def arm(execpromises: frozenset[str] | None, current: Plan | None, arch: str, *,
         nest: bool = False) -> None:
     """Narrow exec'd programs to *execpromises* from now on (None: leave them at promises);
@@ -132,7 +146,10 @@ def narrow(*, explained: bool = False) -> None:
         return
     if _current is None:  # unpledged so far: the handler must be ready for the filter
         kernel.prepare()
-    if _nest:  # out of reach of this process's memory through /proc (raises E2BIG)
+    if _nest and _block is not None:  # ... and of their own code through /proc/self/mem
+        _block.restrict_self(0)
+        domain.entered()
+    elif _nest:  # out of reach of this process's memory through /proc (raises E2BIG)
         domain.enter()
     plan = build(_target, _arch)
     if "stdio" not in _target:
@@ -408,8 +425,9 @@ class _Preexec:
 def _own_fds() -> tuple[int, ...]:
     """Descriptors pledgepy itself still needs before the exec (all close-on-exec):
     "/" for the ABI < 6 Landlock domain, /etc/localtime for the handler, the channel
-    to the explainer."""
-    own = [native.localtime_fd(), domain.root_fd_if_open(), explain.channel_fd()]
+    to the explainer, the ruleset that keeps procfs from being written."""
+    own = [native.localtime_fd(), domain.root_fd_if_open(), explain.channel_fd(),
+           _block.fd if _block is not None and not _block.closed else None]
     return tuple(fd for fd in own if fd is not None and fd >= 0)
 
 

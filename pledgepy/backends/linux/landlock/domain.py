@@ -132,13 +132,17 @@ def prepare() -> None:
             _root = (fd, st.st_dev, st.st_ino)
 
 
-def ruleset() -> Ruleset:
-    """The ruleset of a domain that hides no file (the caller closes it)."""
-    if A.current().scope_only_domain:
-        return Ruleset(0, A.SCOPE_ABSTRACT_UNIX_SOCKET)
-    out = Ruleset(A.ACCESS_FS_EXECUTE)
+def ruleset(writable: list[int] | None = None) -> Ruleset:
+    """The ruleset of a domain that hides no file (the caller closes it); with
+    *writable* (procwrite.open_grants()), one that also keeps procfs from being written."""
+    extra = procwrite.ACCESS if writable is not None else 0
+    scope_only = A.current().scope_only_domain
+    out = (Ruleset(extra, A.SCOPE_ABSTRACT_UNIX_SOCKET) if scope_only
+           else Ruleset(A.ACCESS_FS_EXECUTE | extra))
     try:
-        out.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+        if not scope_only:
+            out.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+        procwrite.add(out, writable or [])
     except BaseException:
         out.close()
         raise

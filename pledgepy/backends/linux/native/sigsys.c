@@ -693,6 +693,28 @@ static int answer(ucontext_t *uc, const char *path, long rc)
     return 0;
 }
 
+#define PP_O_TMPFILE_BIT 020000000
+
+/* O_TMPFILE on an allowance path that may create (tmppath's /tmp) is answered
+ * EOPNOTSUPP, as by a filesystem without it (tempfile falls back to a named file),
+ * and is never made again: Landlock checks no creation right for O_TMPFILE, so the
+ * layer would let it make a file in any directory a symlink beneath /tmp names.
+ * On another allowance path it is the violation it is to OpenBSD (writing there). */
+static int tmpfile_open(ucontext_t *uc, const char *path)
+{
+    size_t len = strlen(path);
+    for (uint32_t i = 0; i < T_NALLOW; i++) {
+        const char *want = T_STRINGS + T_ALLOW[i].path;
+        size_t n = strlen(want);
+        if (!(T_ALLOW[i].letters & 4u) || !(g_held & (1ull << T_ALLOW[i].promise))
+            || len < n || memcmp(path, want, n) != 0 || (len > n && path[n] != '/'))
+            continue;
+        set_return(uc, -EOPNOTSUPP);
+        return 1;
+    }
+    return 0;
+}
+
 /* While the path allowances' Landlock layer is in force (landlock/allowances.py), the
  * calls they need trap like any other; they are made again from the handler's call
  * site, which the filter lets through for the allowances' shapes, and the layer lets
@@ -710,6 +732,8 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
         path = (const char *)a[1];
         if (!allowance_path(path))
             return 0;
+        if (a[2] & PP_O_TMPFILE_BIT)
+            return tmpfile_open(uc, path);
         return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], (long)a[3]));
     case SYS_unlinkat:
         path = (const char *)a[1];
@@ -721,6 +745,8 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
         path = (const char *)a[0];
         if (!allowance_path(path))
             return 0;
+        if (a[1] & PP_O_TMPFILE_BIT)
+            return tmpfile_open(uc, path);
         return answer(uc, path, retry(nr, (long)a[0], (long)a[1], (long)a[2], 0));
     case SYS_unlink:
         path = (const char *)a[0];
@@ -769,7 +795,6 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
 #ifndef O_PATH
 #define O_PATH 010000000
 #endif
-#define PP_O_TMPFILE_BIT 020000000
 
 /* Under stdio, open("/dev/null") (OpenBSD's allowance, read and write) is answered with
  * a copy of a descriptor opened before the filter: no lookup, no Landlock layer, so it
