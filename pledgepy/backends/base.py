@@ -264,8 +264,11 @@ class ExecSupervisor(Protocol):
 class WorkerSupervisor(Protocol):
     """A worker's two halves: it confines itself, its parent hears its violations."""
 
-    def prepare(self) -> None:
-        """In the worker: load what :meth:`confine` needs, while files can be read."""
+    def prepare(self, promises: Promises | None = None) -> None:
+        """In the worker: load what :meth:`confine` needs, while files can be read.
+        In a fork-mode worker's parent, with *promises*: also work out what the
+        worker's :meth:`confine` would for them, as far as it does not depend on
+        the worker (the fork inherits it)."""
         ...
 
     def confine(self, promises: Promises, channel: socket.socket, ready: bytes) -> None:

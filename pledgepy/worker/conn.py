@@ -77,7 +77,8 @@ class Conn:
         try:
             if start == "fork":
                 self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
-                    lambda: forked.start(theirs.fileno(), env, supervisor))
+                    lambda: forked.start(theirs.fileno(), env, supervisor,
+                                         self.promises))
             else:
                 self.proc = keeper.run(lambda: subprocess.Popen(
                     cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,

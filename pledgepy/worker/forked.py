@@ -77,14 +77,16 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os._exit(1)
 
 
-def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None) -> Forked:
+def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
+          promises: frozenset[str] = frozenset()) -> Forked:
     """Fork a worker that serves on descriptor *channel* (called on the keeper thread).
 
     What the worker would otherwise work out after the fork is done here once, for
     every fork after it: which loaded paths are files, the modules its pledge
-    would import lazily, and loading the filter machinery. Nothing of it grants
-    anything: the worker still lists, judges and confines itself (its filter names
-    its own pid, so it cannot be built here).
+    would import lazily, loading the filter machinery and compiling the filters for
+    *promises* (with a placeholder for the worker's pid, which it writes in). Nothing
+    of it grants anything: the worker still lists, judges and confines itself, and
+    what it changes of its copy stays in its copy.
     """
     from .. import runtime
     from . import child
@@ -94,7 +96,7 @@ def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None
         child.loaded_files()
         child.looked_at = len(sys.modules)
     if supervisor is not None:
-        supervisor.prepare()
+        supervisor.prepare(promises)
     read, write = os.pipe()
     ppid = os.getpid()
     with warnings.catch_warnings():
