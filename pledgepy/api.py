@@ -202,20 +202,24 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
     with _lock:
         if _state.unveil_locked and not checked:
             return
-        new, after = _addable(be, checked)
-        rules = tuple(UnveilRule(p, m) for p, m in after.items())
-        gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
-                                         rules)
-        strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
-                                  list(gaps.not_enforced))
-        _add_all(be, new)
-        _state.unveils = after
-        if then_exec:
-            be.lock_unveil_then_exec(rules)
-        elif "exec" not in promises:
-            be.lock_unveil_never_exec(rules)
-        else:
-            be.lock_unveil(rules)
+        try:  # the check's lookups are kept for the judgement and the lock, or dropped
+            new, after = _addable(be, checked, locking=True)
+            rules = tuple(UnveilRule(p, m) for p, m in after.items())
+            gaps = be.unveil_gaps_for_pledge(
+                PledgeRequest(None, promises, None, None, rules), rules)
+            strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
+                                      list(gaps.not_enforced))
+            _add_all(be, new)
+            _state.unveils = after
+            if then_exec:
+                be.lock_unveil_then_exec(rules)
+            elif "exec" not in promises:
+                be.lock_unveil_never_exec(rules)
+            else:
+                be.lock_unveil(rules)
+        except BaseException:
+            be.check_unveils([], locking=False)
+            raise
         _state.unveil_locked = True
         _state.unveil_in_force = bool(rules)
         _state.unveil_gaps = gaps
@@ -333,17 +337,17 @@ def _checked(rules: Iterable[tuple[str | os.PathLike[str], str]]) -> list[tuple[
     return checked
 
 
-def _addable(be: Backend, rules: list[tuple[str, str]]
+def _addable(be: Backend, rules: list[tuple[str, str]], locking: bool = False
              ) -> tuple[list[UnveilRule], dict[str, str]]:
-    """Check that *rules* may be added now (raise if not): them, and the rules after."""
+    """Check that *rules* may be added now (raise if not): them, and the rules after.
+    *locking*: the lock follows at once (the backend may keep its lookups for it)."""
     if rules:
         if _state.unveil_locked:
             raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
         if _state.promises is not None and "unveil" not in _state.promises:
             raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
     new = [UnveilRule(full, letters) for full, letters in rules]
-    for rule in new:
-        be.check_unveil(rule)
+    be.check_unveils(new, locking)
     after = dict(_state.unveils)
     after.update(rules)
     return new, after

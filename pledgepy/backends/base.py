@@ -88,6 +88,12 @@ class Backend(Protocol):
         """Reject a rule this backend cannot take (raise); no side effects."""
         ...
 
+    def check_unveils(self, rules: list[UnveilRule], locking: bool) -> None:
+        """:meth:`check_unveil` for each rule. *locking*: the lock of these rules follows
+        at once, and what the check looked up may be kept for it; False drops what a
+        locking call kept."""
+        ...
+
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         """What these rules would leave unenforced once committed."""
         ...
@@ -287,6 +293,10 @@ class WorkerSupervisor(Protocol):
 
 class BackendBase:
     """Defaults for the optional part of :class:`Backend`."""
+
+    def check_unveils(self, rules: list[UnveilRule], locking: bool) -> None:
+        for rule in rules:
+            self.check_unveil(rule)  # type: ignore[attr-defined]
 
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         raise NotImplementedError

@@ -18,6 +18,7 @@ knows is handled, so whatever no rule grants is refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -88,6 +89,78 @@ def check_rule(rule: UnveilRule) -> None:
         raise NotADirectoryError(20, "not a directory", parent)
 
 
+#: What :func:`check_rules` kept for the lock that follows it: each rule's path -> its
+#: stat and an O_PATH descriptor (-1: none), so that the check, the judgement and the
+#: ruleset look each path up once. Emptied (descriptors closed) by :func:`commit` and
+#: by any other check or judgement.
+_kept: dict[str, tuple[os.stat_result, int]] = {}
+
+
+def _drop_kept() -> None:
+    fds = sorted(fd for _, fd in _kept.values() if fd >= 0)
+    _kept.clear()
+    if fds and fds[-1] - fds[0] == len(fds) - 1:  # opened one after the other: one call
+        os.closerange(fds[0], fds[-1] + 1)
+    else:
+        for fd in fds:
+            os.close(fd)
+
+
+def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
+    """:func:`check_rule`, keeping what it found for the lock; False once a descriptor
+    could not be kept (the process's limit): the caller then keeps none."""
+    path = rule.path
+    if path in _kept:
+        return keep_fds
+    if keep_fds:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            check_rule(rule)  # its parent directory decides
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise  # what os.stat() raises for the same path (EACCES, ENOTDIR, ELOOP)
+            for known, (st, kept_fd) in list(_kept.items()):  # fall back: stats only
+                if kept_fd >= 0:
+                    os.close(kept_fd)
+                    _kept[known] = (st, -1)
+            return _check_kept(rule, False)
+        try:
+            _kept[path] = (os.fstat(fd), fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        return True
+    try:
+        _kept[path] = (os.stat(path), -1)
+    except FileNotFoundError:
+        check_rule(rule)
+    return False
+
+
+def check_rules(rules: list[UnveilRule], *, locking: bool = False) -> None:
+    """:func:`check_rule` for each of *rules* (raise at the first it rejects).
+
+    *locking*: a lock of exactly these rules follows at once (api.lock_unveil_for):
+    what was found is kept for its judgement and ruleset, which then look no path
+    up again (their lookups are the check's: the same moment, the same files).
+    Without it, nothing is kept, and what a locking call kept is dropped.
+    """
+    _drop_kept()
+    if not locking:
+        for rule in rules:
+            check_rule(rule)
+        return
+    keep_fds = A.current().available
+    try:
+        for rule in rules:
+            keep_fds = _check_kept(rule, keep_fds)
+    except BaseException:
+        _drop_kept()
+        raise
+
+
 def _show(letters: str) -> str:
     return repr(letters) if letters else "'' (hidden)"
 
@@ -105,6 +178,8 @@ def _forget() -> None:
     _resolved.clear()
     _resolved["/"] = "/"
     _stats.clear()
+    for path, (st, _) in _kept.items():  # looked up by the check just before the lock
+        _stats[path] = st
 
 
 def _stat(path: str) -> os.stat_result:
@@ -261,7 +336,9 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
     """
     global _fresh
     if locking:
-        _forget()  # what the lock reports is looked up afresh
+        _forget()  # what the lock reports is looked up afresh (or by the check before it)
+    else:
+        _drop_kept()
     _fresh = locking
     if not rules:
         return Gaps()
@@ -340,12 +417,20 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
     extra = allowance_rules(promises)
     rights: dict[str, int] = {}  # letters -> rights, worked out once each
     ruleset = Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET)
+    handled, kept = ruleset.handled_fs, _kept
     try:
         for rule in (*rules, *extra):
             access = rights.get(rule.permissions)
             if access is None:
                 access = rights[rule.permissions] = access_for(rule.permissions, row.version)
             if not access:
+                continue
+            found = kept.get(rule.path)
+            if found is not None and found[1] >= 0:  # opened by the check: as add_path()
+                access &= handled if stat.S_ISDIR(found[0].st_mode) else \
+                    handled & A.ACCESS_FILE
+                if access:
+                    ruleset.add_fd(found[1], access)
                 continue
             try:
                 ruleset.add_path(rule.path, access)
@@ -368,7 +453,10 @@ def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) ->
     anything done without Landlock (:func:`gaps` reports that). A rule whose
     path cannot be opened grants nothing. On failure nothing is enforced.
     """
-    ruleset = build(rules, promises=promises)
+    try:
+        ruleset = build(rules, promises=promises)
+    finally:
+        _drop_kept()  # the check's descriptors: used, or of no more use
     if ruleset is None:
         return
     with ruleset:

@@ -1,0 +1,121 @@
+"""``api.lock_unveil_for(adding=...)`` looks each rule's path up once: the check opens
+it (O_PATH), and the judgement and the ruleset use what the check found. What it
+keeps never outlives the lock, never costs a rule, and is dropped on failure."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.childproc import Result, run
+
+if sys.platform.startswith("linux"):
+    from pledgepy.backends.linux.landlock import abi as A
+
+    ABI = A.version()
+else:  # pragma: no cover - other platforms
+    ABI = 0
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only"),
+    pytest.mark.skipif(ABI == 0, reason="no Landlock in this kernel"),
+]
+
+PRE = """from tests.programs.attempts import *  # noqa: F403
+from pledgepy import api
+from pledgepy.backends.linux.landlock import unveil as uv
+def inodes_of(top):
+    return {os.stat(top).st_ino} | {e.inode() for e in os.scandir(top)}
+def ours(inodes):  # descriptors open on them (fstat: /proc may be hidden by then)
+    found = []
+    for fd in range(3, 1024):
+        try:
+            if os.fstat(fd).st_ino in inodes:
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+"""
+
+
+def child(body: str) -> dict[str, str]:
+    res: Result = run(PRE + textwrap.dedent(body))
+    assert res.returncode == 0, res.explain()
+    return dict(line.partition("=")[::2] for line in res.stdout.splitlines() if "=" in line)
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> Path:
+    for i in range(60):
+        (tmp_path / f"f{i}").write_text(str(i))
+    (tmp_path / "hidden").write_text("no")
+    return tmp_path
+
+
+def test_every_rule_is_granted_and_nothing_stays_open(files: Path) -> None:
+    v = child(f"""
+        T = {str(files)!r}
+        INODES = inodes_of(T)
+        api.lock_unveil_for(frozenset({{"stdio", "rpath"}}),
+                            adding=[(f"{{T}}/f{{i}}", "r") for i in range(60)])
+        show("kept", len(uv._kept))
+        show("open", ours(INODES))
+        show("read", sum(attempt(read, f"{{T}}/f{{i}}") == "ok" for i in range(60)))
+        show("hidden", attempt(read, T + "/hidden"))
+    """)
+    assert v == {"kept": "0", "open": "[]", "read": "60", "hidden": "EACCES"}
+
+
+def test_a_refused_lock_keeps_nothing_and_changes_nothing(files: Path) -> None:
+    v = child(f"""
+        T = {str(files)!r}
+        INODES = inodes_of(T)
+        good = [(f"{{T}}/f{{i}}", "r") for i in range(30)]
+        for bad, strict in (((T + "/no/such", "r"), False), ((T + "/f0", ""), True)):
+            try:  # a missing path; a hidden rule beneath a readable one, strictly
+                api.lock_unveil_for(frozenset({{"stdio", "rpath"}}), strict=strict,
+                                    adding=[(T, "r"), *good, bad])
+            except Exception as exc:
+                show("err" + str(strict), type(exc).__name__)
+        show("kept", len(uv._kept))
+        show("open", ours(INODES))
+        show("locked", pledgepy.status().unveil.locked)
+        show("hidden", attempt(read, T + "/hidden"))
+    """)
+    assert v == {"errFalse": "FileNotFoundError", "errTrue": "UnsupportedError", "kept": "0",
+                 "open": "[]", "locked": "False", "hidden": "ok"}
+
+
+def test_under_a_low_descriptor_limit_no_rule_is_lost(files: Path) -> None:
+    v = child(f"""
+        import resource
+        T = {str(files)!r}
+        INODES = inodes_of(T)
+        low = len(os.listdir("/proc/self/fd")) + 8
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, low))
+        api.lock_unveil_for(frozenset({{"stdio", "rpath"}}),
+                            adding=[(f"{{T}}/f{{i}}", "r") for i in range(60)])
+        show("kept", len(uv._kept))
+        show("read", sum(attempt(read, f"{{T}}/f{{i}}") == "ok" for i in range(60)))
+        show("hidden", attempt(read, T + "/hidden"))
+    """)
+    assert v == {"kept": "0", "read": "60", "hidden": "EACCES"}
+
+
+def test_a_path_that_cannot_be_searched_is_refused_as_before(files: Path) -> None:
+    v = child(f"""
+        T = {str(files)!r}
+        INODES = inodes_of(T)
+        os.chmod(T, 0o600)
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)  # no capabilities either
+        for locking in (False, True):
+            try:
+                uv.check_rules([uv.UnveilRule(T + "/f1", "r")], locking=locking)
+            except OSError as exc:
+                show(str(locking), type(exc).__name__)
+        show("kept", len(uv._kept))
+    """)
+    assert v == {"False": "PermissionError", "True": "PermissionError", "kept": "0"}
