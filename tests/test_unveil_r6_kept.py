@@ -52,7 +52,37 @@ def files(tmp_path: Path) -> Path:
     for i in range(60):
         (tmp_path / f"f{i}").write_text(str(i))
     (tmp_path / "hidden").write_text("no")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "g").write_text("g")
+    (tmp_path / "link").symlink_to(tmp_path / "f1")
+    (tmp_path / "dlink").symlink_to(tmp_path / "d")
     return tmp_path
+
+
+def test_the_judgement_and_the_rules_are_those_of_separate_lookups(files: Path) -> None:
+    """Symlinks (last component or not), a directory and a file beneath it with fewer
+    letters, a missing file in an existing directory: as judged and granted without
+    the kept lookups (unveil_many() then the lock)."""
+    rules = [(str(files / p), m) for p, m in (
+        ("link", "r"), ("dlink/g", "r"), ("d", "rw"), ("dlink", "r"), ("f2", "rwc"),
+        ("new", "rwc"), ("f3", "x"))]
+    checks = """
+        show("notes", pledgepy.status().unveil.notes)
+        show("weak", pledgepy.status().unveil.not_enforced)
+        for p in ("f1", "link", "d/g", "dlink/g", "f2", "f4", "hidden"):
+            show("read " + p, attempt(read, T + "/" + p))
+        show("write d/g", attempt(write, T + "/d/g", "x", "a"))
+    """
+    seen = [child(f"""
+        T = {str(files)!r}
+        {how}
+    """ + checks) for how in (
+        f"api.lock_unveil_for(frozenset({{'stdio', 'rpath', 'wpath'}}), adding={rules!r})",
+        f"pledgepy.unveil_many({rules!r}); api.lock_unveil_for("
+        "frozenset({'stdio', 'rpath', 'wpath'}))")]
+    assert seen[0] == seen[1]
+    assert seen[0]["read link"] == seen[0]["read f1"] == "ok" == seen[0]["write d/g"]
+    assert seen[0]["read f4"] == "EACCES"
 
 
 def test_every_rule_is_granted_and_nothing_stays_open(files: Path) -> None:

@@ -94,11 +94,13 @@ def check_rule(rule: UnveilRule) -> None:
 #: ruleset look each path up once. Emptied (descriptors closed) by :func:`commit` and
 #: by any other check or judgement.
 _kept: dict[str, tuple[os.stat_result, int]] = {}
+_no_link: set[str] = set()  # the kept paths whose last component is no symlink
 
 
 def _drop_kept() -> None:
     fds = sorted(fd for _, fd in _kept.values() if fd >= 0)
     _kept.clear()
+    _no_link.clear()
     if fds and fds[-1] - fds[0] == len(fds) - 1:  # opened one after the other: one call
         os.closerange(fds[0], fds[-1] + 1)
     else:
@@ -114,7 +116,9 @@ def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
         return keep_fds
     if keep_fds:
         try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            # not following a last symlink: the judgement's resolver then knows it is
+            # none without looking again (and a symlink is opened again, followed)
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             check_rule(rule)  # its parent directory decides
             return True
@@ -127,16 +131,20 @@ def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
                     _kept[known] = (st, -1)
             return _check_kept(rule, False)
         try:
-            _kept[path] = (os.fstat(fd), fd)
+            st = os.fstat(fd)
         except BaseException:
             os.close(fd)
             raise
-        return True
+        if not stat.S_ISLNK(st.st_mode):
+            _kept[path] = (st, fd)
+            _no_link.add(path)
+            return True
+        os.close(fd)  # a symlink: looked up as os.stat() would, followed
     try:
         _kept[path] = (os.stat(path), -1)
     except FileNotFoundError:
         check_rule(rule)
-    return False
+    return keep_fds
 
 
 def check_rules(rules: list[UnveilRule], *, locking: bool = False) -> None:
@@ -201,9 +209,18 @@ def lock_stat(path: str) -> os.stat_result:
     return _stat(path) if _fresh else os.stat(path)
 
 
+def _normpath(path: str) -> str:
+    """os.path.normpath, without its work for a path it would return unchanged (the
+    front end's rules are absolute and normal already)."""
+    if path[:1] == "/" and "//" not in path and "/." not in path and \
+            (path[-1] != "/" or path == "/"):
+        return path
+    return os.path.normpath(path)
+
+
 def _resolver() -> Callable[[str], str]:
     """``os.path.realpath`` for absolute paths, sharing parent lookups (see _resolved)."""
-    cache = _resolved
+    cache, no_link = _resolved, _no_link
 
     def resolve(path: str) -> str:
         if path in cache:
@@ -211,7 +228,8 @@ def _resolver() -> Callable[[str], str]:
         parent, _, name = path.rpartition("/")
         base = resolve(parent or "/")
         candidate = base + name if base == "/" else base + "/" + name
-        result = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+        result = candidate if path in no_link or not os.path.islink(candidate) \
+            else os.path.realpath(candidate)
         cache[path] = result
         return result
 
@@ -302,7 +320,7 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     memo = _memo
     if memo is not None and len(rules) == len(memo.rules) + 1 and rules[:-1] == memo.rules:
         rule = rules[-1]
-        here = resolve(os.path.normpath(rule.path))
+        here = resolve(_normpath(rule.path))
         if here not in memo.covered:  # at or above no earlier rule
             real = memo.real  # the old memo is replaced: extended in place
             real.setdefault(here, []).append(rule)
@@ -314,7 +332,7 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     heres: list[str] = []
     covered: set[str] = set()
     for rule in rules:
-        here = resolve(os.path.normpath(rule.path))
+        here = resolve(_normpath(rule.path))
         heres.append(here)
         real.setdefault(here, []).append(rule)
         _cover(covered, here)
