@@ -128,6 +128,7 @@ class WorkerSupervisor:
             kernel.prepare()
             build(frozenset({"stdio"}), kernel.arch() or "x86_64")
             abi.current()
+            from ..landlock import unveil  # noqa: F401 - the worker's lock (a fork: ~0.5 ms)
             _prepared = True
         if promises is not None and promises not in _compiled:
             me = identity()
