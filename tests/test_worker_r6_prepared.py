@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 
 import pytest
 
@@ -87,3 +89,44 @@ def test_a_forked_worker_may_signal_itself_and_not_its_parent() -> None:
             w.call("kill", os.getpid(), 0)
         pid = w.call("getpid")  # a new worker: a new pid written in
         assert w.call("kill", pid, 0) is None
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_worker_started_on_the_main_thread_dies_with_its_parent(start: str) -> None:
+    r = run(f"""
+import os, signal, sys
+import pledgepy
+w = pledgepy.Worker("os", promises="stdio", start={start!r})
+print(w.call("getpid"), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+""")
+    assert r.signal == 9, r.explain()
+    pid = int(r.stdout.split()[0])
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(")")[-1].split()[0] == "Z":
+                    break  # dead, not yet reaped by init
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError(f"worker {pid} outlived its parent")
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_worker_started_on_a_short_lived_thread_outlives_it(start: str) -> None:
+    made: list[pledgepy.Worker] = []
+
+    def begin() -> None:
+        w = pledgepy.Worker("os", promises="stdio", start=start)
+        w.call("getpid")
+        made.append(w)
+
+    t = threading.Thread(target=begin)
+    t.start()
+    t.join()
+    with made[0] as w:
+        pid = w.pid
+        time.sleep(0.05)
+        assert w.call("getpid") == pid and w.stats.restarts == 0

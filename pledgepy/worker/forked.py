@@ -79,7 +79,7 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
 
 def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
           promises: frozenset[str] = frozenset()) -> Forked:
-    """Fork a worker that serves on descriptor *channel* (called on the keeper thread).
+    """Fork a worker that serves on descriptor *channel* (called through keeper.run).
 
     What the worker would otherwise work out after the fork is done here once, for
     every fork after it: which loaded paths are files, the modules its pledge

@@ -2,8 +2,10 @@
 
 A worker dies with its parent (PR_SET_PDEATHSIG), and Linux means the parent
 *thread*: a worker started from a short-lived thread (an executor's, asyncio's
-to_thread) would be killed when that thread ends. So every worker is forked
-from this thread, which lives as long as the process.
+to_thread) would be killed when that thread ends. So a worker is forked from
+the main thread, which Python keeps until the process exits (it waits there for
+the other threads), or else from this module's thread, which lives as long as
+the process.
 """
 
 from __future__ import annotations
@@ -50,7 +52,10 @@ def _run() -> None:
 
 
 def run(job: Callable[[], T]) -> T:
-    """Run *job* on the keeper thread and return its result (or raise its exception)."""
+    """Run *job* on the keeper thread and return its result (or raise its exception);
+    on the main thread, run it there (no hand-over to a thread and back: ~1 ms)."""
+    if threading.current_thread() is threading.main_thread():
+        return job()
     global _thread
     with _lock:
         if _thread is None or not _thread.is_alive():
