@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, limits, namespaces
+from . import codec, frames, harden, namespaces, rlimits
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
@@ -274,7 +274,7 @@ def main(fd: int, ppid: int) -> None:
         if "user" in applied:  # new credentials: dumpable and the parent-death signal reset
             steps += [harden.not_dumpable(), harden.die_with_parent(ppid)]
         steps.append(harden.drop_capabilities())
-        steps += limits.apply(config["limits"])
+        steps += rlimits.apply(config["limits"])
         module = _load(config)
         _setup(config.get("setup"), module, config)
         ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid(),
