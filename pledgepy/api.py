@@ -204,7 +204,9 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
             return
         try:  # the check's lookups are kept for the judgement and the lock, or dropped
             new, after = _addable(be, checked, locking=True)
-            rules = tuple(UnveilRule(p, m) for p, m in after.items())
+            made = {rule.path: rule for rule in new}  # the same records, not made again
+            rules = tuple(r if (r := made.get(p)) is not None and r.permissions == m
+                          else UnveilRule(p, m) for p, m in after.items())
             gaps = be.unveil_gaps_for_pledge(
                 PledgeRequest(None, promises, None, None, rules), rules)
             strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
