@@ -15,6 +15,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import warnings
 from typing import IO, TYPE_CHECKING
 
@@ -88,6 +89,17 @@ def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None
     of it grants anything: the worker still lists, judges and confines itself, and
     what it changes of its copy stays in its copy.
     """
+    with _starting:  # one at a time: the main thread's and the keeper's (keeper.run)
+        return _start(channel, env, supervisor, promises)
+
+
+#: Held while a fork is prepared and made: what forked.start learns before forking
+#: (child.loaded_files' record of the modules it looked at) is never half-updated in a fork.
+_starting = threading.Lock()
+
+
+def _start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
+           promises: frozenset[str]) -> Forked:
     from .. import runtime
     from . import child
 
