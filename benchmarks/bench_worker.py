@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import multiprocessing
 import os
 import statistics
@@ -126,8 +125,9 @@ def _mp_from_buffer(data: bytes) -> str:
 
 #: One small caller: *starts* workers of each start method, each called once; per start
 #: (method, wall ms, the worker's CPU ms to its answer, the caller's CPU ms).
+#: Printed as text (json would load re, enum and more: each an unveil rule of a fork).
 _CALLER = """
-import json, sys, time
+import sys, time
 sys.path.insert(0, sys.argv[1])
 import pledgepy
 out = []
@@ -138,8 +138,8 @@ for i in range(int(sys.argv[2])):
             w.call("getpid")
             wall, mine = time.perf_counter() - t0, time.process_time() - p0
             worker = time.clock_gettime(((~w.pid) << 3) | 2)
-        out.append((how, i, wall * 1e3, worker * 1e3, mine * 1e3))
-print(json.dumps(out))
+        out.append(f"{how} {i} {wall * 1e3} {worker * 1e3} {mine * 1e3}")
+print("\\n".join(out))
 """
 
 
@@ -154,8 +154,10 @@ def start_only(reps: int, starts: int, compare: str | None) -> None:
         for name, (python, tree) in trees.items():
             out = subprocess.run([python, "-c", _CALLER, tree, str(starts)], check=True,
                                  capture_output=True, text=True).stdout
-            for how, i, wall, worker, mine in json.loads(out):
-                which = "first" if i == 0 else "later"
+            for line in out.splitlines():
+                how, n, *times = line.split()
+                wall, worker, mine = map(float, times)
+                which = "first" if n == "0" else "later"
                 for what, value in (("wall", wall), ("worker CPU", worker),
                                     ("caller CPU", mine)):
                     got.setdefault((name, f"{how}, {which} start", what), []).append(value)

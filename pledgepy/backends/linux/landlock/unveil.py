@@ -101,11 +101,14 @@ def _drop_kept() -> None:
     fds = sorted(fd for _, fd in _kept.values() if fd >= 0)
     _kept.clear()
     _no_link.clear()
-    if fds and fds[-1] - fds[0] == len(fds) - 1:  # opened one after the other: one call
-        os.closerange(fds[0], fds[-1] + 1)
-    else:
-        for fd in fds:
-            os.close(fd)
+    start = 0  # opened one after the other: each run of numbers closed in one call
+    for i in range(1, len(fds) + 1):
+        if i == len(fds) or fds[i] != fds[i - 1] + 1:
+            if i - start > 1:
+                os.closerange(fds[start], fds[i - 1] + 1)
+            else:
+                os.close(fds[start])
+            start = i
 
 
 def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
