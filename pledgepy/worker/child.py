@@ -125,12 +125,15 @@ def loaded_files() -> list[str]:
             _module_files[real] = None
     found = dict(_module_files)
     with open("/proc/self/maps") as maps:
-        for line in maps:
-            parts = line.split(maxsplit=5)
-            if len(parts) == 6 and parts[5].startswith("/"):
-                mapped = _mapped_file(parts[5].rstrip("\n"))
-                if mapped is not None:
-                    found[mapped] = None
+        text = maps.read()
+    for line in text.splitlines():
+        # "address perms offset dev inode   pathname": no field before the pathname
+        # holds a "/", so the first one starts an absolute pathname
+        at = line.find("/")
+        if at > 0:
+            mapped = _mapped_file(line[at:])
+            if mapped is not None:
+                found[mapped] = None
     return sorted(found)
 
 
