@@ -439,6 +439,7 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
     rights: dict[str, int] = {}  # letters -> rights, worked out once each
     ruleset = Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET)
     handled, kept = ruleset.handled_fs, _kept
+    opened: list[tuple[int, int]] = []  # (the check's descriptor, rights), added together
     try:
         for rule in (*rules, *extra):
             access = rights.get(rule.permissions)
@@ -451,7 +452,7 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
                 access &= handled if stat.S_ISDIR(found[0].st_mode) else \
                     handled & A.ACCESS_FILE
                 if access:
-                    ruleset.add_fd(found[1], access)
+                    opened.append((found[1], access))
                 continue
             try:
                 ruleset.add_path(rule.path, access)
@@ -459,6 +460,7 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
                 raise
             except OSError:
                 continue  # missing or unreachable: the rule grants nothing
+        ruleset.add_fds(opened)
     except BaseException:
         ruleset.close()
         raise
