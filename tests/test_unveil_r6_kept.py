@@ -149,3 +149,43 @@ def test_a_path_that_cannot_be_searched_is_refused_as_before(files: Path) -> Non
         show("kept", len(uv._kept))
     """)
     assert v == {"False": "PermissionError", "True": "PermissionError", "kept": "0"}
+
+
+def test_the_nested_rule_judgement_is_the_same_with_the_checks_lookups(tmp_path: Path) -> None:
+    """Files, directories, symlinks to both (last component or not), hard links, missing
+    files: what the lock says of nested rules, with the check's lookups kept and
+    without (every path resolved)."""
+    import random
+
+    from pledgepy.backends.base import UnveilRule
+    from pledgepy.backends.linux.landlock import unveil as uv
+
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    for name in ("d/f", "d/e/g", "h"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / "ld").symlink_to(tmp_path / "d")
+    (tmp_path / "lf").symlink_to(tmp_path / "d" / "f")
+    (tmp_path / "hard").hardlink_to(tmp_path / "h")
+    names = ["d", "d/e", "d/f", "d/e/g", "h", "ld", "ld/f", "ld/e/g", "lf", "hard", "new",
+             "d/new"]
+    rng = random.Random(6)
+    differ = shortcuts = 0
+    for _ in range(400):
+        picked = rng.sample(names, rng.randint(1, 6))
+        rules = tuple(UnveilRule(str(tmp_path / n), rng.choice(["r", "r", "rw", "", "rc"]))
+                      for n in picked)
+        uv._drop_kept()
+        uv._forget()
+        plain = uv._nested(rules)
+        uv.check_rules(list(rules), locking=True)
+        try:
+            uv._forget()
+            kept = uv._nested(rules)
+            shortcut = uv._apart(rules)
+        finally:
+            uv._drop_kept()
+        assert kept == plain, rules
+        assert not (shortcut and plain)
+        differ += bool(plain)
+        shortcuts += shortcut
+    assert differ > 20 and shortcuts > 20  # both kinds of case

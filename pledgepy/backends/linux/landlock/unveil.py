@@ -316,9 +316,31 @@ def _cover(covered: set[str], here: str) -> None:
 _memo: _Memo | None = None
 
 
+def _apart(rules: tuple[UnveilRule, ...]) -> bool:
+    """True when the check's lookups (kept for this lock) show that no rule lies at or
+    beneath another with other letters, so :func:`_nested` has nothing to say: none is
+    a directory (only a directory has paths beneath it), and rules naming the same
+    file (the same inode, which two paths resolving alike always share) have the same
+    letters. False when that cannot be told (then every path is resolved)."""
+    seen: dict[tuple[int, int], str] = {}
+    kept = _kept
+    for rule in rules:
+        found = kept.get(rule.path)
+        if found is None:
+            return False
+        st = found[0]
+        if stat.S_ISDIR(st.st_mode) or \
+                seen.setdefault((st.st_dev, st.st_ino), rule.permissions) != rule.permissions:
+            return False
+    return True
+
+
 def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     """Rules beneath another rule that grants more: Landlock's union gives them more."""
     global _memo
+    if _kept and _apart(rules):  # a worker's files: nothing to resolve (~0.7 ms)
+        _memo = None
+        return []
     resolve = _resolver()
     memo = _memo
     if memo is not None and len(rules) == len(memo.rules) + 1 and rules[:-1] == memo.rules:
