@@ -259,8 +259,8 @@ def _check_path(path: object) -> str:
         raise ValueError("path contains a NUL byte")
     if not text:
         raise ValueError("path is empty")
-    if text[0] == "/" and "//" not in text and "/." not in text and \
-            (text[-1] != "/" or text == "/"):
+    if text[0] == "/" and "//" not in text and "/./" not in text and "/../" not in text \
+            and (not text.endswith(("/", "/.", "/..")) or text == "/"):
         return text  # absolute and normal (no ".", "..", "//", trailing "/"): abspath's answer
     if ".." in text.split(os.sep):
         # The kernel resolves a symlink before a following "..": abspath would not.

@@ -189,3 +189,20 @@ def test_the_nested_rule_judgement_is_the_same_with_the_checks_lookups(tmp_path:
         differ += bool(plain)
         shortcuts += shortcut
     assert differ > 20 and shortcuts > 20  # both kinds of case
+
+
+def test_paths_taken_as_they_are_are_those_abspath_and_normpath_return() -> None:
+    import os
+    import random
+
+    from pledgepy import api
+    from pledgepy.backends.linux.landlock.unveil import _normpath
+
+    rng = random.Random(3)
+    parts = ["/", "a", ".", "b", "//", "..", ".v", "a.", "...", "é"]
+    for _ in range(50000):
+        p = "".join(rng.choice(parts) for _ in range(rng.randint(1, 9)))
+        if p.startswith("/"):
+            assert _normpath(p) == os.path.normpath(p), p
+        if ".." not in p.split("/"):
+            assert api._check_path(p) == os.path.abspath(p), p

@@ -215,8 +215,8 @@ def lock_stat(path: str) -> os.stat_result:
 def _normpath(path: str) -> str:
     """os.path.normpath, without its work for a path it would return unchanged (the
     front end's rules are absolute and normal already)."""
-    if path[:1] == "/" and "//" not in path and "/." not in path and \
-            (path[-1] != "/" or path == "/"):
+    if path[:1] == "/" and "//" not in path and "/./" not in path and "/../" not in path \
+            and (not path.endswith(("/", "/.", "/..")) or path == "/"):
         return path
     return os.path.normpath(path)
 
