@@ -250,11 +250,14 @@ def _check_permissions(permissions: object) -> str:
 
 
 def _check_path(path: object) -> str:
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError("path must name a str path, not bytes")
+    if type(path) is str:
+        text = path
+    else:
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+        text = os.fspath(path)
+        if not isinstance(text, str):
+            raise TypeError("path must name a str path, not bytes")
     if "\0" in text:
         raise ValueError("path contains a NUL byte")
     if not text:
