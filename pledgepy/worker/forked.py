@@ -55,6 +55,18 @@ class Forked:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
 
+def _clear_environment() -> None:
+    """Empty os.environ and the C environment (unsetenv of each name)."""
+    data = getattr(os.environ, "_data", None)  # os._Environ's dict of encoded names
+    if type(data) is dict:  # its names as they are: no decoding, no encoding back
+        for key in list(data):
+            os.unsetenv(key)
+        data.clear()
+    else:
+        for name in list(os.environ):
+            del os.environ[name]  # (half the CPU of os.environ.clear()'s popitem loop)
+
+
 def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
     """In the fork: standard streams, environment, signals, then the worker's main."""
     try:
@@ -63,8 +75,7 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.chdir("/")
-        for key in list(os.environ):  # unsetenv too: the C environment is cleared as well
-            del os.environ[key]  # (half the CPU of os.environ.clear()'s popitem loop)
+        _clear_environment()
         os.environ.update(env)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             _signal.signal(sig, _signal.SIG_DFL)  # signal.signal's enum conversions cost more
