@@ -2,8 +2,13 @@
 start-up, max_calls=1 and the worker's memory.
 
     python benchmarks/bench_worker.py [--reps 7] [--calls 2000]
+    python benchmarks/bench_worker.py --start-only [--reps 9] [--starts 8] [--compare TREE]
 
-Needs the ``bench`` extra (python-magic over the system libmagic, Pyro5).
+Needs the ``bench`` extra (python-magic over the system libmagic, Pyro5), except
+``--start-only``: start to first answer from a small caller (a fresh interpreter that
+imports only pledgepy) for ``start="fork"`` and ``"spawn"``, in --reps callers of
+--starts starts each; with ``--compare TREE`` the same against another checkout (its
+``.venv/bin/python``), the two alternating caller by caller.
 Interleaved: each repetition measures every condition once, in turn; the
 medians over repetitions are printed (a Markdown table for RESULTS.md).
 """
@@ -118,14 +123,73 @@ def _mp_from_buffer(data: bytes) -> str:
     return str(magic.from_buffer(data))
 
 
+#: One small caller: *starts* workers of each start method, each called once; per start
+#: (method, wall ms, the worker's CPU ms to its answer, the caller's CPU ms).
+#: Printed as text (json would load re, enum and more: each an unveil rule of a fork).
+_CALLER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import pledgepy
+out = []
+for i in range(int(sys.argv[2])):
+    for how in ("fork", "spawn"):
+        p0, t0 = time.process_time(), time.perf_counter()
+        with pledgepy.Worker("os", promises="stdio", start=how) as w:
+            w.call("getpid")
+            wall, mine = time.perf_counter() - t0, time.process_time() - p0
+            worker = time.clock_gettime(((~w.pid) << 3) | 2)
+        out.append(f"{how} {i} {wall * 1e3} {worker * 1e3} {mine * 1e3}")
+print("\\n".join(out))
+"""
+
+
+def start_only(reps: int, starts: int, compare: str | None) -> None:
+    """Start to first answer from small callers, this tree against *compare*, alternating."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    trees = {"this tree": (sys.executable, here)}
+    if compare:
+        trees["compared"] = (os.path.join(compare, ".venv", "bin", "python"), compare)
+    got: dict[tuple[str, str, str], list[float]] = {}
+    for _ in range(reps):
+        for name, (python, tree) in trees.items():
+            out = subprocess.run([python, "-c", _CALLER, tree, str(starts)], check=True,
+                                 capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                how, n, *times = line.split()
+                wall, worker, mine = map(float, times)
+                which = "first" if n == "0" else "later"
+                for what, value in (("wall", wall), ("worker CPU", worker),
+                                    ("caller CPU", mine)):
+                    got.setdefault((name, f"{how}, {which} start", what), []).append(value)
+    print(f"Command: `python benchmarks/bench_worker.py --start-only --reps {reps} "
+          f"--starts {starts}{' --compare TREE' if compare else ''}`; Python "
+          f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}.\n")
+    names = list(trees)
+    print("| start | measure, ms (median) | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for how in ("fork", "spawn"):
+        for which in ("first", "later"):
+            for what in ("wall", "worker CPU", "caller CPU"):
+                cells = [statistics.median(got[(n, f"{how}, {which} start", what)])
+                         for n in names]
+                print(f"| {how}, {which} start | {what} | "
+                      + " | ".join(f"{c:.1f}" for c in cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--start-only", action="store_true")
+    ap.add_argument("--starts", type=int, default=8)
+    ap.add_argument("--compare", help="another checkout, with its .venv (--start-only)")
     ap.add_argument("--pyro-server", help=argparse.SUPPRESS)
     opts = ap.parse_args()
     if opts.pyro_server:
         pyro_server(opts.pyro_server)
+        return
+    if opts.start_only:
+        start_only(opts.reps, opts.starts, opts.compare)
         return
     import magic
     from Pyro5 import api

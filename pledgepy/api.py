@@ -207,20 +207,26 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
     with _lock:
         if _state.unveil_locked and not checked:
             return
-        new, after = _addable(be, checked)
-        rules = tuple(UnveilRule(p, m) for p, m in after.items())
-        gaps = be.unveil_gaps_for_pledge(PledgeRequest(None, promises, None, None, rules),
-                                         rules)
-        strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
-                                  list(gaps.not_enforced))
-        _add_all(be, new)
-        _state.unveils = after
-        if then_exec:
-            be.lock_unveil_then_exec(rules)
-        elif "exec" not in promises:
-            be.lock_unveil_never_exec(rules)
-        else:
-            be.lock_unveil(rules)
+        try:  # the check's lookups are kept for the judgement and the lock, or dropped
+            new, after = _addable(be, checked, locking=True)
+            made = {rule.path: rule for rule in new}  # the same records, not made again
+            rules = tuple(r if (r := made.get(p)) is not None and r.permissions == m
+                          else UnveilRule(p, m) for p, m in after.items())
+            gaps = be.unveil_gaps_for_pledge(
+                PledgeRequest(None, promises, None, None, rules), rules)
+            strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
+                                      list(gaps.not_enforced))
+            _add_all(be, new)
+            _state.unveils = after
+            if then_exec:
+                be.lock_unveil_then_exec(rules)
+            elif "exec" not in promises:
+                be.lock_unveil_never_exec(rules)
+            else:
+                be.lock_unveil(rules)
+        except BaseException:
+            be.check_unveils([], locking=False)
+            raise
         _state.unveil_locked = True
         _state.unveil_in_force = bool(rules)
         _state.unveil_gaps = gaps
@@ -249,15 +255,21 @@ def _check_permissions(permissions: object) -> str:
 
 
 def _check_path(path: object) -> str:
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
-    text = os.fspath(path)
-    if not isinstance(text, str):
-        raise TypeError("path must name a str path, not bytes")
+    if type(path) is str:
+        text = path
+    else:
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+        text = os.fspath(path)
+        if not isinstance(text, str):
+            raise TypeError("path must name a str path, not bytes")
     if "\0" in text:
         raise ValueError("path contains a NUL byte")
     if not text:
         raise ValueError("path is empty")
+    if text[0] == "/" and "//" not in text and "/./" not in text and "/../" not in text \
+            and (not text.endswith(("/", "/.", "/..")) or text == "/"):
+        return text  # absolute and normal (no ".", "..", "//", trailing "/"): abspath's answer
     if ".." in text.split(os.sep):
         # The kernel resolves a symlink before a following "..": abspath would not.
         return os.path.realpath(os.path.join(os.getcwd(), text))
@@ -338,17 +350,17 @@ def _checked(rules: Iterable[tuple[str | os.PathLike[str], str]]) -> list[tuple[
     return checked
 
 
-def _addable(be: Backend, rules: list[tuple[str, str]]
+def _addable(be: Backend, rules: list[tuple[str, str]], locking: bool = False
              ) -> tuple[list[UnveilRule], dict[str, str]]:
-    """Check that *rules* may be added now (raise if not): them, and the rules after."""
+    """Check that *rules* may be added now (raise if not): them, and the rules after.
+    *locking*: the lock follows at once (the backend may keep its lookups for it)."""
     if rules:
         if _state.unveil_locked:
             raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
         if _state.promises is not None and "unveil" not in _state.promises:
             raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
     new = [UnveilRule(full, letters) for full, letters in rules]
-    for rule in new:
-        be.check_unveil(rule)
+    be.check_unveils(new, locking)
     after = dict(_state.unveils)
     after.update(rules)
     return new, after

@@ -88,6 +88,12 @@ class Backend(Protocol):
         """Reject a rule this backend cannot take (raise); no side effects."""
         ...
 
+    def check_unveils(self, rules: list[UnveilRule], locking: bool) -> None:
+        """:meth:`check_unveil` for each rule. *locking*: the lock of these rules follows
+        at once, and what the check looked up may be kept for it; False drops what a
+        locking call kept."""
+        ...
+
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         """What these rules would leave unenforced once committed."""
         ...
@@ -271,8 +277,11 @@ class ExecSupervisor(Protocol):
 class WorkerSupervisor(Protocol):
     """A worker's two halves: it confines itself, its parent hears its violations."""
 
-    def prepare(self) -> None:
-        """In the worker: load what :meth:`confine` needs, while files can be read."""
+    def prepare(self, promises: Promises | None = None) -> None:
+        """In the worker: load what :meth:`confine` needs, while files can be read.
+        In a fork-mode worker's parent, with *promises*: also work out what the
+        worker's :meth:`confine` would for them, as far as it does not depend on
+        the worker (the fork inherits it)."""
         ...
 
     def confine(self, promises: Promises, channel: socket.socket, ready: bytes) -> None:
@@ -291,6 +300,10 @@ class WorkerSupervisor(Protocol):
 
 class BackendBase:
     """Defaults for the optional part of :class:`Backend`."""
+
+    def check_unveils(self, rules: list[UnveilRule], locking: bool) -> None:
+        for rule in rules:
+            self.check_unveil(rule)  # type: ignore[attr-defined]
 
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         raise NotImplementedError

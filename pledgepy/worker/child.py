@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, limits, namespaces
+from . import codec, frames, harden, namespaces, rlimits
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
@@ -125,12 +125,15 @@ def loaded_files() -> list[str]:
             _module_files[real] = None
     found = dict(_module_files)
     with open("/proc/self/maps") as maps:
-        for line in maps:
-            parts = line.split(maxsplit=5)
-            if len(parts) == 6 and parts[5].startswith("/"):
-                mapped = _mapped_file(parts[5].rstrip("\n"))
-                if mapped is not None:
-                    found[mapped] = None
+        text = maps.read()
+    for line in text.splitlines():
+        # "address perms offset dev inode   pathname": no field before the pathname
+        # holds a "/", so the first one starts an absolute pathname
+        at = line.find("/")
+        if at > 0:
+            mapped = _mapped_file(line[at:])
+            if mapped is not None:
+                found[mapped] = None
     return sorted(found)
 
 
@@ -274,7 +277,7 @@ def main(fd: int, ppid: int) -> None:
         if "user" in applied:  # new credentials: dumpable and the parent-death signal reset
             steps += [harden.not_dumpable(), harden.die_with_parent(ppid)]
         steps.append(harden.drop_capabilities())
-        steps += limits.apply(config["limits"])
+        steps += rlimits.apply(config["limits"])
         module = _load(config)
         _setup(config.get("setup"), module, config)
         ready: dict[str, Any] = {"hardening": steps, "pid": os.getpid(),

@@ -34,6 +34,8 @@ _CPUS = os.cpu_count() or 1
 #: A worker killed by one of these broke the limit named.
 _SIGNAL_LIMITS: dict[int, str] = {signal.SIGXFSZ: "fsize", signal.SIGXCPU: "cpu"}
 _TAIL = 4096
+#: The largest config sent before the worker runs: far below any socket buffer's size.
+_EARLY = 16384
 
 
 class _Chunk:
@@ -72,12 +74,19 @@ class Conn:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
+        # a small config is sent before the worker exists (the buffer takes it at once),
+        # so it is there when the worker first reads; a larger one once it runs
+        self._config: bytes | None = codec.encode(config)
+        if len(self._config) <= _EARLY:
+            self.sock.sendall(self._config)
+            self._config = None
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:
             if start == "fork":
                 self.proc: subprocess.Popen[bytes] | forked.Forked = keeper.run(
-                    lambda: forked.start(theirs.fileno(), env, supervisor))
+                    lambda: forked.start(theirs.fileno(), env, supervisor,
+                                         self.promises))
             else:
                 self.proc = keeper.run(lambda: subprocess.Popen(
                     cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
@@ -105,8 +114,11 @@ class Conn:
 
     # ---- start ----
     def handshake(self, config: dict[str, Any], timeout: float) -> Any:
-        """Send *config*; wait for the worker's ready message (and its listener)."""
-        self.sock.sendall(codec.encode(config))  # small: the buffer takes it at once
+        """Send *config* (unless sent already); wait for the worker's ready message
+        (and its listener)."""
+        if self._config is not None:
+            self.sock.sendall(self._config)
+            self._config = None
         deadline = time.monotonic() + timeout
         while True:  # the listener comes with the first bytes of the ready message
             self._wait_readable(deadline, "starting")

@@ -15,6 +15,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import warnings
 from typing import IO, TYPE_CHECKING
 
@@ -54,6 +55,18 @@ class Forked:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
 
+def _clear_environment() -> None:
+    """Empty os.environ and the C environment (unsetenv of each name)."""
+    data = getattr(os.environ, "_data", None)  # os._Environ's dict of encoded names
+    if type(data) is dict:  # its names as they are: no decoding, no encoding back
+        for key in list(data):
+            os.unsetenv(key)
+        data.clear()
+    else:
+        for name in list(os.environ):
+            del os.environ[name]  # (half the CPU of os.environ.clear()'s popitem loop)
+
+
 def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
     """In the fork: standard streams, environment, signals, then the worker's main."""
     try:
@@ -62,8 +75,7 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.chdir("/")
-        for key in list(os.environ):  # unsetenv too: the C environment is cleared as well
-            del os.environ[key]  # (half the CPU of os.environ.clear()'s popitem loop)
+        _clear_environment()
         os.environ.update(env)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             _signal.signal(sig, _signal.SIG_DFL)  # signal.signal's enum conversions cost more
@@ -77,15 +89,28 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os._exit(1)
 
 
-def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None) -> Forked:
-    """Fork a worker that serves on descriptor *channel* (called on the keeper thread).
+def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
+          promises: frozenset[str] = frozenset()) -> Forked:
+    """Fork a worker that serves on descriptor *channel* (called through keeper.run).
 
     What the worker would otherwise work out after the fork is done here once, for
     every fork after it: which loaded paths are files, the modules its pledge
-    would import lazily, and loading the filter machinery. Nothing of it grants
-    anything: the worker still lists, judges and confines itself (its filter names
-    its own pid, so it cannot be built here).
+    would import lazily, loading the filter machinery and compiling the filters for
+    *promises* (with a placeholder for the worker's pid, which it writes in). Nothing
+    of it grants anything: the worker still lists, judges and confines itself, and
+    what it changes of its copy stays in its copy.
     """
+    with _starting:  # one at a time: the main thread's and the keeper's (keeper.run)
+        return _start(channel, env, supervisor, promises)
+
+
+#: Held while a fork is prepared and made: what forked.start learns before forking
+#: (child.loaded_files' record of the modules it looked at) is never half-updated in a fork.
+_starting = threading.Lock()
+
+
+def _start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
+           promises: frozenset[str]) -> Forked:
     from .. import runtime
     from . import child
 
@@ -94,7 +119,7 @@ def start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None
         child.loaded_files()
         child.looked_at = len(sys.modules)
     if supervisor is not None:
-        supervisor.prepare()
+        supervisor.prepare(promises)
     read, write = os.pipe()
     ppid = os.getpid()
     with warnings.catch_warnings():

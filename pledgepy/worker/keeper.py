@@ -2,8 +2,10 @@
 
 A worker dies with its parent (PR_SET_PDEATHSIG), and Linux means the parent
 *thread*: a worker started from a short-lived thread (an executor's, asyncio's
-to_thread) would be killed when that thread ends. So every worker is forked
-from this thread, which lives as long as the process.
+to_thread) would be killed when that thread ends. So a worker is forked from
+the main thread, which Python keeps until the process exits (it waits there for
+the other threads), or else from this module's thread, which lives as long as
+the process.
 """
 
 from __future__ import annotations
@@ -11,31 +13,61 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
-_jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
+
+
+class _Outcome:
+    """One job's result or exception, for the thread waiting on it (what a
+    concurrent.futures.Future does here, without importing concurrent.futures and,
+    through it, logging: ~8 ms of the caller's start-up, and logging's at-fork hook
+    and ~10 more module files, each an unveil rule, in every fork-mode worker)."""
+
+    __slots__ = ("ready", "value", "error")
+
+    def __init__(self) -> None:
+        self.ready = threading.Lock()
+        self.ready.acquire()  # released by the keeper thread once the job has ended
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+_jobs: queue.SimpleQueue[tuple[Callable[[], object], _Outcome]] = queue.SimpleQueue()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
 def _run() -> None:
     while True:
-        job, future = _jobs.get()
+        job, outcome = _jobs.get()
         try:
-            future.set_result(job())
+            outcome.value = job()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            future.set_exception(exc)
+            outcome.error = exc
+        finally:
+            del job
+            outcome.ready.release()
+            del outcome
 
 
 def run(job: Callable[[], T]) -> T:
-    """Run *job* on the keeper thread and return its result (or raise its exception)."""
+    """Run *job* on the keeper thread and return its result (or raise its exception);
+    on the main thread, run it there (no hand-over to a thread and back: ~1 ms)."""
+    if threading.current_thread() is threading.main_thread():
+        return job()
     global _thread
     with _lock:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="pledgepy-worker-keeper", daemon=True)
             _thread.start()
-    future: Future[object] = Future()
-    _jobs.put((job, future))
-    return future.result()  # type: ignore[return-value]
+    outcome = _Outcome()
+    _jobs.put((job, outcome))
+    with outcome.ready:  # acquired once the keeper has released it
+        pass
+    if outcome.error is not None:
+        try:
+            raise outcome.error
+        finally:
+            outcome.error = None  # no reference cycle through the traceback
+    return outcome.value  # type: ignore[no-any-return]

@@ -793,6 +793,9 @@ class LinuxBackend(BackendBase):
     def check_unveil(self, rule: UnveilRule) -> None:
         _unveil().check_rule(rule)
 
+    def check_unveils(self, rules: list[UnveilRule], locking: bool) -> None:
+        _unveil().check_rules(rules, locking=locking)
+
     def unveil_gaps(self, unveils: tuple[UnveilRule, ...], locking: bool) -> Gaps:
         gaps: Gaps = _unveil().gaps(unveils, locking, self._threads(), promises=self._promises())
         return gaps

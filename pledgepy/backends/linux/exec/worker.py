@@ -13,21 +13,99 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 
 from ....promises import bits
 from .. import native
 from ..consts import SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
+from ..rules import Identity
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import Plan, build, narrow
+from ..seccomp.plan import Plan, build, identity, narrow
 from .answer import fstat_for, proc_stat_for
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 #: What the hand-over needs beyond the worker's promises (sendmsg with SCM_RIGHTS).
 HANDOVER = frozenset({"sendfd"})
 #: What a worker killed by SIGSYS did: only the seal filter kills.
 SEAL_MESSAGE = 'sendmsg/sendmmsg: needs "sendfd"'
 _prepared = False  # WorkerSupervisor.prepare() has loaded everything in this process
+
+#: Two pids no process has (pid_max <= 2**22): a fork-mode worker's parent compiles the
+#: filters with each for "this process" (stdio's kill, tgkill, prlimit64 of itself);
+#: the words where the two programs differ are where the worker writes its own pid.
+PLACEHOLDERS = (0x7FEDCBA9, 0x7FEDCBA8)
+_JMP = 0x05  # BPF_JMP: the class of the instructions that compare a value
+if TYPE_CHECKING:
+    #: (uid, gids, handler ip), the listener's filter, the seal's (b"": none), the byte
+    #: offsets of the pid in each, every value either compares (the pid must be none)
+    Compiled = tuple[tuple[int, tuple[int, ...], int], bytes, bytes, tuple[int, ...],
+                     tuple[int, ...], frozenset[int]]
+#: promises -> what :func:`filters` compiled for them in this process (a fork inherits it)
+_compiled: dict[frozenset[str], Compiled | None] = {}
+
+
+def filters(promises: frozenset[str], who: Identity) -> tuple[bytes, bytes]:
+    """The worker's two filters for *promises*: the listener's (violations go to the
+    parent) and the seal's (b"": nothing to take back), "this process" being *who*."""
+    arch = kernel.arch() or "x86_64"
+    plan = build(promises | HANDOVER, arch, who)
+    first = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+    seal = b""
+    if not HANDOVER <= promises:
+        delta = narrow(plan, promises, who).delta(plan)
+        if not delta.allows_everything():
+            seal = compile_plan(delta, violation=SECCOMP_RET_KILL_PROCESS)
+    return first, seal
+
+
+def _words(program: bytes) -> list[tuple[int, int]]:
+    """(code, k) of each sock_filter {u16 code; u8 jt, jf; u32 k} of *program*."""
+    view = memoryview(program).cast("I")  # native order, as the kernel reads it
+    return [(view[i] & 0xFFFF, view[i + 1]) for i in range(0, len(view), 2)]
+
+
+def _offsets(a: bytes, b: bytes) -> tuple[tuple[int, ...], frozenset[int]] | None:
+    """Where *a* (compiled with PLACEHOLDERS[0]) holds the pid, *b* differing from it
+    only there (PLACEHOLDERS[1]), and every value *a* compares; None if they differ
+    otherwise (then the worker compiles its own)."""
+    if len(a) != len(b):
+        return None
+    offsets: list[int] = []
+    values: set[int] = set()
+    for i, ((code, k), (code_b, k_b)) in enumerate(zip(_words(a), _words(b), strict=True)):
+        if (code, k) != (code_b, k_b):
+            if code != code_b or (k, k_b) != PLACEHOLDERS or code & 0x07 != _JMP:
+                return None
+            offsets.append(i * 8 + 4)
+        elif code & 0x07 == _JMP:
+            values.add(k)
+    return tuple(offsets), frozenset(values)
+
+
+def _patched(program: bytes, offsets: tuple[int, ...], pid: int) -> bytes:
+    if not offsets:
+        return program
+    out = bytearray(program)
+    word = pid.to_bytes(4, sys.byteorder)
+    for at in offsets:
+        out[at:at + 4] = word
+    return bytes(out)
+
+
+def _own_filters(promises: frozenset[str]) -> tuple[bytes, bytes]:
+    """:func:`filters` for this process, from what its parent compiled before the fork
+    when that was for the same promises, user, groups and handler (and no value the
+    filters compare is this pid, whose equality with it could have shaped them)."""
+    who = identity()
+    got = _compiled.get(promises)
+    if got is None or got[0] != (who.uid, who.gids, who.ip) or who.pid in got[5] \
+            or who.pid in PLACEHOLDERS:
+        return filters(promises, who)
+    _, first, seal, first_at, seal_at, _ = got
+    return _patched(first, first_at, who.pid), _patched(seal, seal_at, who.pid)
 
 
 class WorkerSupervisor:
@@ -36,35 +114,43 @@ class WorkerSupervisor:
     def __init__(self) -> None:
         self._plan: Plan | None = None
 
-    def prepare(self) -> None:
+    def prepare(self, promises: frozenset[str] | None = None) -> None:
         """Load the filter machinery and the native module now (once a process: a
-        fork-mode worker inherits what its parent loaded, see worker/forked.py)."""
+        fork-mode worker inherits what its parent loaded, see worker/forked.py).
+
+        *promises*: also compile the filters a fork-mode worker holding them installs
+        (once a process for each), for "this process" a placeholder that the worker
+        replaces with its pid. Made here, in the parent, from the parent's tables:
+        nothing the worker does can change what the next worker gets.
+        """
         global _prepared
-        if _prepared:
-            return
-        kernel.prepare()
-        build(frozenset({"stdio"}), kernel.arch() or "x86_64")
-        abi.current()
-        _prepared = True
+        if not _prepared:
+            kernel.prepare()
+            build(frozenset({"stdio"}), kernel.arch() or "x86_64")
+            abi.current()
+            from ..landlock import unveil  # noqa: F401 - the worker's lock (a fork: ~0.5 ms)
+            _prepared = True
+        if promises is not None and promises not in _compiled:
+            me = identity()
+            a = filters(promises, Identity(PLACEHOLDERS[0], me.uid, me.gids, me.ip))
+            b = filters(promises, Identity(PLACEHOLDERS[1], me.uid, me.gids, me.ip))
+            first, seal = _offsets(a[0], b[0]), _offsets(a[1], b[1])
+            _compiled[promises] = None if first is None or seal is None else (
+                (me.uid, me.gids, me.ip), *a, first[0], seal[0], first[1] | seal[1])
 
     def confine(self, promises: frozenset[str], channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*, send *ready* and the listener over *channel*."""
         kernel.prepare()
         if abi.current().available:
             domain.enter()  # keeps /proc/<pid>/mem of others out of reach
-        plan = build(promises | HANDOVER, kernel.arch() or "x86_64")
-        listener = kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
-                                  all_threads=False, listener=True)
+        first, seal = _own_filters(promises)
+        listener = kernel.install(first, all_threads=False, listener=True)
         try:
             socket.send_fds(channel, [ready], [listener])
         finally:
             os.close(listener)  # the worker must not answer its own violations
-        if not HANDOVER <= promises:
-            final = narrow(plan, promises)
-            delta = final.delta(plan)
-            if not delta.allows_everything():
-                kernel.install(compile_plan(delta, violation=SECCOMP_RET_KILL_PROCESS),
-                               all_threads=False)
+        if seal:
+            kernel.install(seal, all_threads=False)
 
     def explain(self, listener: int, promises: frozenset[str], prog: str) -> str | None:
         """In the parent: read one violation, refuse it (ENOSYS); its one-line message.

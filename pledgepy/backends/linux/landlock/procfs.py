@@ -55,6 +55,10 @@ def _above(directory: str, path: str) -> bool:
     return directory == "/" or path == directory or path.startswith(directory + "/")
 
 
+def _above_any(real: str, procs: list[tuple[int, str]]) -> bool:
+    return any(_above(real, point) for _, point in procs)
+
+
 def reach(rules: tuple[UnveilRule, ...],
           stat_of: Callable[[str], os.stat_result] = os.stat) -> str:
     """The letters of :data:`MEMORY_LETTERS` with which *rules* reach procfs.
@@ -65,18 +69,20 @@ def reach(rules: tuple[UnveilRule, ...],
     procs = mounts()
     devices = {dev for dev, _ in procs}
     letters = ""
+    wanted_of: dict[str, str] = {}  # permissions -> what they would add (to *letters*)
     for rule in rules:
-        wanted = "".join(c for c in MEMORY_LETTERS if c in rule.permissions and c not in letters)
+        wanted = wanted_of.get(rule.permissions)
+        if wanted is None:
+            wanted = wanted_of[rule.permissions] = "".join(
+                c for c in MEMORY_LETTERS if c in rule.permissions and c not in letters)
         if not wanted:
             continue
         try:
             st = stat_of(rule.path)
         except OSError:
             continue  # a missing file grants nothing when the rules take effect
-        if st.st_dev in devices:
+        if st.st_dev in devices or (  # only a directory lies above a mount point
+                stat.S_ISDIR(st.st_mode) and _above_any(os.path.realpath(rule.path), procs)):
             letters += wanted
-        elif stat.S_ISDIR(st.st_mode):  # only a directory lies above a mount point
-            real = os.path.realpath(rule.path)
-            if any(_above(real, point) for _, point in procs):
-                letters += wanted
+            wanted_of.clear()
     return "".join(c for c in MEMORY_LETTERS if c in letters)

@@ -241,6 +241,13 @@ class Ruleset:
         self._check_open()
         self._lib.add_beneath(self.fd, access, fd)
 
+    def add_fds(self, rules: list[tuple[int, int]]) -> None:
+        """:meth:`add_fd` for each (fd, access) of *rules*, in one loop."""
+        self._check_open()
+        add, me = self._lib.add_beneath, self.fd
+        for fd, access in rules:
+            add(me, access, fd)
+
     def add_path(self, path: str | os.PathLike[str], access: int) -> int:
         """Allow *access* beneath *path* (symlinks followed); return the rights granted.
 

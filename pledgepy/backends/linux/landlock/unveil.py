@@ -18,6 +18,7 @@ knows is handled, so whatever no rule grants is refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -88,6 +89,89 @@ def check_rule(rule: UnveilRule) -> None:
         raise NotADirectoryError(20, "not a directory", parent)
 
 
+#: What :func:`check_rules` kept for the lock that follows it: each rule's path -> its
+#: stat and an O_PATH descriptor (-1: none), so that the check, the judgement and the
+#: ruleset look each path up once. Emptied (descriptors closed) by :func:`commit` and
+#: by any other check or judgement.
+_kept: dict[str, tuple[os.stat_result, int]] = {}
+_no_link: set[str] = set()  # the kept paths whose last component is no symlink
+
+
+def _drop_kept() -> None:
+    fds = sorted(fd for _, fd in _kept.values() if fd >= 0)
+    _kept.clear()
+    _no_link.clear()
+    start = 0  # opened one after the other: each run of numbers closed in one call
+    for i in range(1, len(fds) + 1):
+        if i == len(fds) or fds[i] != fds[i - 1] + 1:
+            if i - start > 1:
+                os.closerange(fds[start], fds[i - 1] + 1)
+            else:
+                os.close(fds[start])
+            start = i
+
+
+def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
+    """:func:`check_rule`, keeping what it found for the lock; False once a descriptor
+    could not be kept (the process's limit): the caller then keeps none."""
+    path = rule.path
+    if path in _kept:
+        return keep_fds
+    if keep_fds:
+        try:
+            # not following a last symlink: the judgement's resolver then knows it is
+            # none without looking again (and a symlink is opened again, followed)
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            check_rule(rule)  # its parent directory decides
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise  # what os.stat() raises for the same path (EACCES, ENOTDIR, ELOOP)
+            for known, (st, kept_fd) in list(_kept.items()):  # fall back: stats only
+                if kept_fd >= 0:
+                    os.close(kept_fd)
+                    _kept[known] = (st, -1)
+            return _check_kept(rule, False)
+        try:
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not stat.S_ISLNK(st.st_mode):
+            _kept[path] = (st, fd)
+            _no_link.add(path)
+            return True
+        os.close(fd)  # a symlink: looked up as os.stat() would, followed
+    try:
+        _kept[path] = (os.stat(path), -1)
+    except FileNotFoundError:
+        check_rule(rule)
+    return keep_fds
+
+
+def check_rules(rules: list[UnveilRule], *, locking: bool = False) -> None:
+    """:func:`check_rule` for each of *rules* (raise at the first it rejects).
+
+    *locking*: a lock of exactly these rules follows at once (api.lock_unveil_for):
+    what was found is kept for its judgement and ruleset, which then look no path
+    up again (their lookups are the check's: the same moment, the same files).
+    Without it, nothing is kept, and what a locking call kept is dropped.
+    """
+    _drop_kept()
+    if not locking:
+        for rule in rules:
+            check_rule(rule)
+        return
+    keep_fds = A.current().available
+    try:
+        for rule in rules:
+            keep_fds = _check_kept(rule, keep_fds)
+    except BaseException:
+        _drop_kept()
+        raise
+
+
 def _show(letters: str) -> str:
     return repr(letters) if letters else "'' (hidden)"
 
@@ -105,6 +189,8 @@ def _forget() -> None:
     _resolved.clear()
     _resolved["/"] = "/"
     _stats.clear()
+    for path, (st, _) in _kept.items():  # looked up by the check just before the lock
+        _stats[path] = st
 
 
 def _stat(path: str) -> os.stat_result:
@@ -126,9 +212,18 @@ def lock_stat(path: str) -> os.stat_result:
     return _stat(path) if _fresh else os.stat(path)
 
 
+def _normpath(path: str) -> str:
+    """os.path.normpath, without its work for a path it would return unchanged (the
+    front end's rules are absolute and normal already)."""
+    if path[:1] == "/" and "//" not in path and "/./" not in path and "/../" not in path \
+            and (not path.endswith(("/", "/.", "/..")) or path == "/"):
+        return path
+    return os.path.normpath(path)
+
+
 def _resolver() -> Callable[[str], str]:
     """``os.path.realpath`` for absolute paths, sharing parent lookups (see _resolved)."""
-    cache = _resolved
+    cache, no_link = _resolved, _no_link
 
     def resolve(path: str) -> str:
         if path in cache:
@@ -136,7 +231,8 @@ def _resolver() -> Callable[[str], str]:
         parent, _, name = path.rpartition("/")
         base = resolve(parent or "/")
         candidate = base + name if base == "/" else base + "/" + name
-        result = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+        result = candidate if path in no_link or not os.path.islink(candidate) \
+            else os.path.realpath(candidate)
         cache[path] = result
         return result
 
@@ -220,14 +316,36 @@ def _cover(covered: set[str], here: str) -> None:
 _memo: _Memo | None = None
 
 
+def _apart(rules: tuple[UnveilRule, ...]) -> bool:
+    """True when the check's lookups (kept for this lock) show that no rule lies at or
+    beneath another with other letters, so :func:`_nested` has nothing to say: none is
+    a directory (only a directory has paths beneath it), and rules naming the same
+    file (the same inode, which two paths resolving alike always share) have the same
+    letters. False when that cannot be told (then every path is resolved)."""
+    seen: dict[tuple[int, int], str] = {}
+    kept = _kept
+    for rule in rules:
+        found = kept.get(rule.path)
+        if found is None:
+            return False
+        st = found[0]
+        if stat.S_ISDIR(st.st_mode) or \
+                seen.setdefault((st.st_dev, st.st_ino), rule.permissions) != rule.permissions:
+            return False
+    return True
+
+
 def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     """Rules beneath another rule that grants more: Landlock's union gives them more."""
     global _memo
+    if _kept and _apart(rules):  # a worker's files: nothing to resolve (~0.7 ms)
+        _memo = None
+        return []
     resolve = _resolver()
     memo = _memo
     if memo is not None and len(rules) == len(memo.rules) + 1 and rules[:-1] == memo.rules:
         rule = rules[-1]
-        here = resolve(os.path.normpath(rule.path))
+        here = resolve(_normpath(rule.path))
         if here not in memo.covered:  # at or above no earlier rule
             real = memo.real  # the old memo is replaced: extended in place
             real.setdefault(here, []).append(rule)
@@ -239,7 +357,7 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     heres: list[str] = []
     covered: set[str] = set()
     for rule in rules:
-        here = resolve(os.path.normpath(rule.path))
+        here = resolve(_normpath(rule.path))
         heres.append(here)
         real.setdefault(here, []).append(rule)
         _cover(covered, here)
@@ -261,7 +379,9 @@ def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = Non
     """
     global _fresh
     if locking:
-        _forget()  # what the lock reports is looked up afresh
+        _forget()  # what the lock reports is looked up afresh (or by the check before it)
+    else:
+        _drop_kept()
     _fresh = locking
     if not rules:
         return Gaps()
@@ -340,6 +460,8 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
     extra = allowance_rules(promises)
     rights: dict[str, int] = {}  # letters -> rights, worked out once each
     ruleset = Ruleset(row.fs, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET)
+    handled, kept = ruleset.handled_fs, _kept
+    opened: list[tuple[int, int]] = []  # (the check's descriptor, rights), added together
     try:
         for rule in (*rules, *extra):
             access = rights.get(rule.permissions)
@@ -347,12 +469,20 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
                 access = rights[rule.permissions] = access_for(rule.permissions, row.version)
             if not access:
                 continue
+            found = kept.get(rule.path)
+            if found is not None and found[1] >= 0:  # opened by the check: as add_path()
+                access &= handled if stat.S_ISDIR(found[0].st_mode) else \
+                    handled & A.ACCESS_FILE
+                if access:
+                    opened.append((found[1], access))
+                continue
             try:
                 ruleset.add_path(rule.path, access)
             except LandlockError:
                 raise
             except OSError:
                 continue  # missing or unreachable: the rule grants nothing
+        ruleset.add_fds(opened)
     except BaseException:
         ruleset.close()
         raise
@@ -368,7 +498,10 @@ def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) ->
     anything done without Landlock (:func:`gaps` reports that). A rule whose
     path cannot be opened grants nothing. On failure nothing is enforced.
     """
-    ruleset = build(rules, promises=promises)
+    try:
+        ruleset = build(rules, promises=promises)
+    finally:
+        _drop_kept()  # the check's descriptors: used, or of no more use
     if ruleset is None:
         return
     with ruleset:

@@ -186,13 +186,14 @@ def build(promises: frozenset[str], arch: str, who: Identity | None = None) -> P
     return Plan(arch, promises, "error" in promises, actions)
 
 
-def narrow(previous: Plan, promises: frozenset[str]) -> Plan:
+def narrow(previous: Plan, promises: frozenset[str], who: Identity | None = None) -> Plan:
     """:func:`build` for *promises*, redoing only the syscalls whose rules name a promise
     *previous* held and *promises* do not, or the reverse (a narrowing that enters the
-    allowances' layer gains policy.PATHS_HELD): the others' actions cannot differ."""
+    allowances' layer gains policy.PATHS_HELD): the others' actions cannot differ.
+    *who*: as for :func:`build` (the identity *previous* was built with)."""
     if previous.sparse:
-        return build(promises, previous.arch)
-    ids: list[Identity] = []
+        return build(promises, previous.arch, who)
+    ids: list[Identity] = [who] if who else []
     actions = dict(previous.actions)
     done: set[int] = set()
     for promise in previous.promises ^ promises:
