@@ -27,8 +27,11 @@ PROMISE_PATHS: dict[str, tuple[tuple[str, str], ...]] = {
             ("/etc/terminfo", "r")),
     "tmppath": (("/tmp", "rwc"),),
 }
-#: promise -> libraries glibc dlopens for it (NSS modules), by name.
-PROMISE_LIBS = {"dns": ("libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"),
+#: promise -> libraries glibc dlopens for it (NSS modules), by name; "" for any program:
+#: libgcc_s, which glibc loads at a thread's pthread_exit() or cancellation to unwind
+#: ("libgcc_s.so.1 must be installed for pthread_exit to work", then abort).
+PROMISE_LIBS = {"": ("libgcc_s.so.1",),
+                "dns": ("libnss_files.so.2", "libnss_dns.so.2", "libresolv.so.2"),
                 "getpw": ("libnss_files.so.2", "libnss_systemd.so.2")}
 #: program (real binary's name) -> system files it refuses to start without when they
 #: exist but cannot be read (its configuration; the user's own stays hidden).
