@@ -51,11 +51,7 @@ def _lazy_imports() -> dict[str, tuple[str, ...]]:
     # asyncio's default executor: loop.getaddrinfo(), to_thread(), run_in_executor()
     # import it (and the _queue extension module) on first use
     executor = ("concurrent.futures.thread",)
-    # 3.13's linecache imports tokenize on its first read of a source file (traceback's
-    # source lines); earlier versions import it at the top
-    linecache = ("tokenize",) if sys.version_info >= (3, 13) else ()
-    return {"traceback": traceback, "asyncio": executor, "concurrent.futures": executor,
-            "linecache": linecache}
+    return {"traceback": traceback, "asyncio": executor, "concurrent.futures": executor}
 
 
 def _unblockable_sigsys() -> None:

@@ -224,9 +224,12 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         # the listener's filter cannot be put on other threads (no TSYNC with it)
         raise RuntimeError("the module or its setup left threads running: a worker must be "
                            "single-threaded when it pledges")
-    # what loaded stdlib modules import on first use (3.13's linecache: tokenize, for the
-    # error's traceback) must be among the files unveiled, whatever the promises
+    # what loaded stdlib modules import on first use must be among the files unveiled,
+    # whatever the promises; and with rpath linecache reads the sources of an error's
+    # traceback (not guarded then), which on 3.13 imports tokenize first
     runtime.import_lazily()
+    if sys.version_info >= (3, 13) and "rpath" in promises:
+        import tokenize  # noqa: F401
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
