@@ -164,7 +164,8 @@ def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
 
 def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[str],
                why: str | None = None, supervised: bool = True) -> list[str]:
-    """What PROG holds beyond what was asked, each said as the truth."""
+    """What PROG holds beyond what was asked (promises, or a limit that cannot hold), each
+    said as the truth."""
     said = []
     extra = held - asked - {"exec"}
     if extra:
@@ -174,11 +175,25 @@ def _held_more(opts: argparse.Namespace, asked: frozenset[str], held: frozenset[
         said.append(f"{opts.prog} is dynamically linked: adding {' '.join(sorted(extra))} for "
                     f"its loader; it holds {'it' if len(extra) == 1 else 'them'} for its whole run "
                     f"({hidden}){because}")
+    if opts.P is not None and "proc" in held and _runs_as_root(opts):
+        said.append(f"-P {opts.P}: RLIMIT_NPROC does not hold for uid 0 (the "
+                    "kernel exempts root whatever its capabilities), and with \"proc\" the "
+                    "program may fork without bound: give -u USER")
     if "exec" in held and "exec" not in asked:
         said.append("the program keeps 'exec' (" + (
             "it executes another program)" if supervised else
             "no supervisor here lets only the execve that starts it through)"))
     return said
+
+
+def _runs_as_root(opts: argparse.Namespace) -> bool:
+    """Whether PROG will run with uid 0 (no -u, or -u naming uid 0)."""
+    if opts.user is None:
+        return os.geteuid() == 0
+    try:
+        return limits.identity(opts.user, None).uid == 0
+    except KeyError:  # _job already refused an unknown user
+        return False
 
 
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,

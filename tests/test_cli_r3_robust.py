@@ -120,6 +120,18 @@ def test_a_fork_bomb_hits_minus_p_and_is_told_so() -> None:
     assert "-P 8 (processes of its user)" in r.stderr, r.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the exemption is uid 0's")
+def test_minus_p_as_root_with_proc_is_said_not_to_hold_and_strict_refuses() -> None:
+    r = pledge("-p", "stdio rpath proc exec", "-P", "4", "sh", "-c", "true")
+    assert r.returncode == 0 and "-P 4: RLIMIT_NPROC does not hold for uid 0" in r.stderr, \
+        r.stderr
+    r = pledge("--strict", "-p", "stdio rpath proc exec", "-P", "4", "sh", "-c", "true")
+    assert r.returncode == 70 and "--strict: -P 4: RLIMIT_NPROC" in r.stderr, r.stderr
+    for args in (["-u", "nobody", "-p", "stdio rpath proc exec"], ["-p", "stdio rpath"]):
+        r = pledge(*args, "-P", "4", "sh", "-c", "true")  # another uid, or no fork possible
+        assert r.returncode == 0 and "RLIMIT_NPROC" not in r.stderr, (args, r.stderr)
+
+
 @pytest.fixture
 def static_mapper(tmp_path: Path) -> Path:
     """A static C program that maps executable memory (no loader: no prot_exec added)."""
