@@ -73,6 +73,30 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
     assert r.stdout.strip() == "[]", r.stdout
 
 
+#: Modules only the supervisor needs, imported once the parent has forked (while its child
+#: sets itself up): imported before, they would delay the child too. ctypes: neither
+#: side needs it before the fork, and the child not at all (the native module's calls).
+AFTER_FORK = ("ctypes", "pledgepy.backends.linux.exec.answer",
+              "pledgepy.backends.linux.exec.ttyopen")
+
+
+def test_what_only_the_supervisor_needs_is_imported_after_the_fork() -> None:
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import os, sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
+            "r, w = os.pipe()\nat_fork = []\n"
+            f"os.register_at_fork(before=lambda: at_fork.append(sorted(m for m in {AFTER_FORK!r}"
+            " if m in sys.modules)), after_in_child=lambda: sys.addaudithook("
+            "lambda ev, args: ev == 'import' and args[0] == 'ctypes' and os.write(w, b'c')))\n"
+            "rc = cli.main(['-q', '-p', 'stdio rpath', '/bin/true'])\nos.close(w)\n"
+            f"print(at_fork, os.read(r, 10), sorted(m for m in {AFTER_FORK!r} if m in sys.modules))"
+            "\nsys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    # nothing of them at the fork, no ctypes in the child, all of them in the supervisor
+    assert r.stdout.strip() == f"[[]] b'' {sorted(AFTER_FORK)!r}", r.stdout
+
+
 def test_the_console_script_imports_nothing_it_does_not_need() -> None:
     # the installed script itself (pip's generated ones import re, and re enum)
     script = shutil.which("pledge", path=os.path.dirname(sys.executable))

@@ -10,10 +10,6 @@ import errno
 import os
 import resource
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
-if TYPE_CHECKING:
-    import ctypes
-
 #: option letter -> (resource, what a message calls it)
 RLIMITS: dict[str, tuple[int, str]] = {
     "C": (resource.RLIMIT_CPU, "CPU seconds"),
@@ -23,14 +19,11 @@ RLIMITS: dict[str, tuple[int, str]] = {
     "F": (resource.RLIMIT_FSIZE, "bytes per file written"),
 }
 PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 23, 24, 28, 47
-#: close_range(2) (the same number on every architecture) and CLOSE_RANGE_CLOEXEC
-NR_CLOSE_RANGE, CLOSE_RANGE_CLOEXEC = 436, 4
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 #: SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP and KEEP_CAPS_LOCKED, each locked: uid 0 gains nothing
 #: at exec, and the bits cannot be unset.
 SECUREBITS = 0x01 | 0x02 | 0x04 | 0x08 | 0x20
 CAP_SETPCAP = 8
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class Identity:
@@ -81,39 +74,35 @@ def become(who: Identity) -> None:
         os.setresuid(who.uid, who.uid, who.uid)
 
 
-def _caps(libc: ctypes.CDLL) -> tuple[int, int]:
+def _caps() -> tuple[int, int]:
     """(permitted, bounding) capability sets of this process (no /proc: a chroot has none)."""
-    import ctypes
+    from ..backends.linux import native  # loaded with the backend (native.prctl says why)
 
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.capget(header, data) != 0:
-        raise OSError(ctypes.get_errno(), "cannot read the capability sets")
+    data = native.capabilities()
     permitted = data[1] | data[4] << 32
-    bounding = sum(1 << cap for cap in range(64) if libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+    bounding = sum(1 << cap for cap in range(64) if native.prctl(PR_CAPBSET_READ, cap) == 1)
     return permitted, bounding
 
 
 def drop_capabilities() -> None:
     """Leave no capability the program could use or regain at exec (uid 0 included)."""
-    import ctypes  # in the child only (start-up)
+    from ..backends.linux import native
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    permitted, bounding = _caps(libc)
+    permitted, bounding = _caps()
     if not permitted:
         return  # nothing held; no_new_privs (set with the filter) stops file capabilities
     if permitted >> CAP_SETPCAP & 1:
-        if libc.prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "cannot lock the securebits")
+        rc = native.prctl(PR_SET_SECUREBITS, SECUREBITS)
+        if rc != 0:
+            raise OSError(-rc, "cannot lock the securebits")
         for cap in range(64):
-            if bounding >> cap & 1 and libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), f"cannot drop capability {cap}")
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.capset(header, data) != 0:
-        raise OSError(ctypes.get_errno(), "cannot clear the capability sets")
-    if _caps(libc)[0]:
+            if bounding >> cap & 1:
+                rc = native.prctl(PR_CAPBSET_DROP, cap)
+                if rc != 0:
+                    raise OSError(-rc, f"cannot drop capability {cap}")
+    native.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    native.capabilities([0] * 6)
+    if _caps()[0]:
         raise OSError(errno.EPERM, "capabilities are still held")
 
 
@@ -131,10 +120,9 @@ def set_limits(limits: dict[str, int]) -> None:
 
 def close_inherited() -> None:
     """Make every descriptor above 2 close at exec (``-N`` keeps them)."""
-    import ctypes  # in the child only (start-up)
+    from ..backends.linux import native  # loaded with the backend (native.prctl says why)
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(NR_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+    if native.cloexec_from(3) == 0:
         return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

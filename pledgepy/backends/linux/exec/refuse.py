@@ -79,9 +79,8 @@ def die_with_parent() -> None:
     clears it when the program changes its effective or filesystem ids (``id``),
     and children do not inherit it.
     """
-    import ctypes  # in the child only (the supervisor's start-up)
+    from .. import native
 
-    libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
-    ulong = ctypes.c_ulong
-    if libc.prctl(PR_SET_PDEATHSIG, ulong(signal.SIGKILL), ulong(0), ulong(0), ulong(0)) != 0:
-        raise OSError(ctypes.get_errno(), "cannot set the parent-death signal")
+    rc = native.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if rc != 0:
+        raise OSError(-rc, "cannot set the parent-death signal")

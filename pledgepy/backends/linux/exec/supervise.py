@@ -23,8 +23,6 @@ from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
-from . import ttyopen
-from .answer import fstat_for, proc_stat_for
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -237,6 +235,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     True when it answered it (no violation); *tick* runs whenever the milliseconds
     it returned pass without one.
     """
+    from . import ttyopen  # the supervisor's alone (serving_modules says why)
+    from .answer import fstat_for, proc_stat_for
+
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
@@ -312,6 +313,13 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             _say(text)
 
 
+def serving_modules() -> None:
+    """Import what only :func:`serve` needs (ctypes among them, ~2 ms): in the command's
+    parent once it has forked, while its child sets itself up on the other CPU, instead
+    of before the fork, where the child would wait for them too."""
+    from . import answer, shim, ttyopen  # noqa: F401
+
+
 def told_listener(pid: int, told: int, timeout: float = 10.0, *, want: bool = True) -> int | None:
     """The number of child *pid*'s listener as the child wrote it to *told* (the read end
     of a pipe whose other end only the child holds), once it is checked to be one; with
@@ -371,6 +379,7 @@ class Supervisor:
               after: frozenset[str] | None = None, shim: str | None = None) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
         try:
+            serving_modules()
             if self._told is not None:
                 told, mine = self._told
                 self._told = None
