@@ -75,8 +75,9 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
 
 #: Modules only the supervisor needs, imported once the parent has forked (while its child
 #: sets itself up): imported before, they would delay the child too. ctypes: neither
-#: side needs it before the fork, and the child not at all (the native module's calls).
-AFTER_FORK = ("ctypes", "pledgepy.backends.linux.exec.answer",
+#: side needs it before the fork, and the child not at all (the native module's calls);
+#: types comes with it (the option reader does without).
+AFTER_FORK = ("ctypes", "types", "pledgepy.backends.linux.exec.answer",
               "pledgepy.backends.linux.exec.ttyopen")
 
 
