@@ -33,6 +33,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     import argparse
     import signal
+    from typing import NoReturn
 
     from .backends.base import ExecSupervisor
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
@@ -324,7 +325,7 @@ def _main(argv: list[str] | None) -> int:
     return _explain_end(opts, job, pid, status, penalty)
 
 
-def leave(status: int) -> None:
+def leave(status: int) -> NoReturn:
     """Exit the command's process with *status* at once, as ``sys.exit`` would but
     without the interpreter's teardown (freeing every module and object: ~3 ms of the
     command's start-up). Anything unusual takes ``sys.exit``'s way instead: another
@@ -336,7 +337,8 @@ def leave(status: int) -> None:
     import atexit  # built in: what the teardown would run first
 
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
+    # and the originals, when replaced (the supervisor's stderr is: their buffers too)
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()

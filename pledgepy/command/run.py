@@ -91,13 +91,9 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
-    # dropping capabilities and the parent-death signal go through the native module the
-    # backend loaded; without it through ctypes, loaded before a change of root or user
-    # can hide it (and only then: ~1.7 ms of start-up)
-    from ..backends.linux import native
-
-    if native.checked_lib() is None:
-        import ctypes  # noqa: F401
+    # dropping capabilities and the parent-death signal: through the backend's native
+    # code, else ctypes, loaded before a change of root or user can hide it
+    sys_calls = limits.calls(api.backend().process_calls())
     if opts.chroot:
         api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
@@ -107,9 +103,9 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         os.nice(opts.nice)
     limits.become(job.identity)
     if not opts.keep_caps:
-        limits.drop_capabilities()
+        limits.drop_capabilities(sys_calls)
     if not opts.keep_fds:
-        limits.close_inherited()
+        limits.close_inherited(sys_calls)
     if job.shim is not None and job.after is not None and supervisor is not None:
         supervisor.narrowing(job.after, job.load)
     limits.set_limits(job.limits)

@@ -81,6 +81,15 @@ def die_with_parent() -> None:
     """
     from .. import native
 
-    rc = native.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if rc != 0:
-        raise OSError(-rc, "cannot set the parent-death signal")
+    calls = native.process_calls()  # the command's child has it: no ctypes (start-up)
+    if calls is not None:
+        rc = calls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if rc != 0:
+            raise OSError(-rc, "cannot set the parent-death signal")
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
+    ulong = ctypes.c_ulong
+    if libc.prctl(PR_SET_PDEATHSIG, ulong(signal.SIGKILL), ulong(0), ulong(0), ulong(0)) != 0:
+        raise OSError(ctypes.get_errno(), "cannot set the parent-death signal")

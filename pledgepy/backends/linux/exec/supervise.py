@@ -235,9 +235,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     True when it answered it (no violation); *tick* runs whenever the milliseconds
     it returned pass without one.
     """
-    from . import ttyopen  # the supervisor's alone (serving_modules says why)
-    from .answer import fstat_for, proc_stat_for
-
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
@@ -265,6 +262,12 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         values = tuple(int(args[i]) for i in range(6))
         if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
             continue  # the loader's call before main, or the shim's report
+        # imported at the first call that may be a violation, not at every run: answer
+        # loads ctypes (~2 ms of the command's start-up); a program that breaks no
+        # promise never needs them
+        from . import ttyopen
+        from .answer import fstat_for, proc_stat_for
+
         # whose call it is, read first: another thread's exit_group can end the process
         # at any moment now, and its status must still say it broke a promise
         owner = tgid(pid[0])
@@ -311,13 +314,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if text is not None:
             _say(text)
-
-
-def serving_modules() -> None:
-    """Import what only :func:`serve` needs (ctypes among them, ~2 ms): in the command's
-    parent once it has forked, while its child sets itself up on the other CPU, instead
-    of before the fork, where the child would wait for them too."""
-    from . import answer, shim, ttyopen  # noqa: F401
 
 
 def told_listener(pid: int, told: int, timeout: float = 10.0, *, want: bool = True) -> int | None:
@@ -379,7 +375,6 @@ class Supervisor:
               after: frozenset[str] | None = None, shim: str | None = None) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
         try:
-            serving_modules()
             if self._told is not None:
                 told, mine = self._told
                 self._told = None

@@ -78,53 +78,38 @@ def checked_lib() -> Any | None:
     return _sigsys.lib if _checked and _sigsys is not None else None
 
 
-def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
-    """``prctl(option, arg2, arg3, 0, 0)``: its result, or -errno. Through the module once
-    :func:`load` accepted it (the pledge command's child: ctypes costs ~1.7 ms of its
-    start-up), else through ctypes: the same call either way."""
+class ProcessCalls:
+    """prctl, the capability sets and close_range through the module, for the pledge
+    command's child (:meth:`..LinuxBackend.process_calls`): ctypes would cost its start-up
+    ~1.7 ms. Each returns as its ctypes counterpart in ``command/limits.py`` does."""
+
+    def __init__(self, lib: Any, ffi: Any) -> None:
+        self._lib, self._ffi = lib, ffi
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int:
+        """``prctl(option, arg2, arg3, 0, 0)``: its result, or -errno."""
+        return int(self._lib.pp_prctl(option, arg2, arg3))
+
+    def capabilities(self, new: list[int] | None = None) -> list[int]:
+        """capget() (*new* None) or capset(*new*) of this process's version-3 sets (six
+        u32: effective, permitted, inheritable of capabilities 0-31, then of 32-63): the
+        sets read, or *new*. OSError when the call fails."""
+        data = self._ffi.new("uint32_t[6]", new if new is not None else [0] * 6)
+        rc = int(self._lib.pp_capget(data) if new is None else self._lib.pp_capset(data))
+        if rc != 0:
+            raise OSError(-rc, "cannot read the capability sets" if new is None else
+                          "cannot clear the capability sets")
+        return [int(data[i]) for i in range(6)]
+
+    def cloexec_from(self, first: int) -> int:
+        """close_range(*first*, ~0, CLOSE_RANGE_CLOEXEC): 0, or -errno."""
+        return int(self._lib.pp_cloexec_from(first))
+
+
+def process_calls() -> ProcessCalls | None:
+    """:class:`ProcessCalls` once :func:`load` accepted the module, else None."""
     c = checked_lib()
-    if c is not None:
-        return int(c.pp_prctl(option, arg2, arg3))
-    import ctypes
-
-    ulong = ctypes.c_ulong
-    rc = int(ctypes.CDLL(None, use_errno=True).prctl(option, ulong(arg2), ulong(arg3),
-                                                     ulong(0), ulong(0)))
-    return rc if rc >= 0 else -ctypes.get_errno()
-
-
-def capabilities(new: list[int] | None = None) -> list[int]:
-    """capget() (*new* None) or capset(*new*) of this process's version-3 capability sets:
-    six u32, effective, permitted and inheritable of capabilities 0-31, then of 32-63.
-    Returns the sets read (or *new*); OSError when the call fails. As :func:`prctl`."""
-    c = checked_lib()
-    if c is not None:
-        data = ffi().new("uint32_t[6]", new if new is not None else [0] * 6)
-        rc = int(c.pp_capget(data) if new is None else c.pp_capset(data))
-        err = -rc
-    else:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, self
-        data = (ctypes.c_uint32 * 6)(*(new if new is not None else [0] * 6))
-        rc = int(libc.capget(header, data) if new is None else libc.capset(header, data))
-        err = ctypes.get_errno()
-    if rc != 0:
-        raise OSError(err, "cannot read the capability sets" if new is None else
-                      "cannot clear the capability sets")
-    return [int(data[i]) for i in range(6)]
-
-
-def cloexec_from(first: int) -> int:
-    """close_range(*first*, ~0, CLOSE_RANGE_CLOEXEC): 0, or -errno. As :func:`prctl`."""
-    c = checked_lib()
-    if c is not None:
-        return int(c.pp_cloexec_from(first))
-    import ctypes
-
-    rc = int(ctypes.CDLL(None, use_errno=True).syscall(436, first, ctypes.c_uint(0xFFFFFFFF), 4))
-    return 0 if rc == 0 else -ctypes.get_errno()
+    return ProcessCalls(c, _sigsys.ffi) if c is not None else None
 
 
 def available() -> bool:
