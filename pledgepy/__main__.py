@@ -11,6 +11,6 @@ if sys.argv[1:2] == ["learn"]:
 import gc  # noqa: E402
 
 gc.disable()  # until the fork (pledgepy.cli.main says why)
-from .cli import main  # noqa: E402
+from .cli import leave, main  # noqa: E402
 
-sys.exit(main())
+leave(main())  # sys.exit without the interpreter's teardown (cli.leave says why)

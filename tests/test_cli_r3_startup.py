@@ -11,7 +11,7 @@ import sysconfig
 
 import pytest
 
-from pledgepy.command import options
+from pledgepy.command import limits, options
 from tests.childproc import ROOT
 
 LINES = [
@@ -56,6 +56,11 @@ AVOIDED = ("argparse", "subprocess", "typing", "shutil", "json", "dataclasses", 
            "re", "enum", "signal", "contextlib", "collections", "functools")
 
 
+#: Code that has the console script's exit run the expression given (cli.leave skips the
+#: teardown, so no code after the script runs; it runs what atexit holds, as sys.exit).
+_AT_LEAVE = "import atexit\natexit.register(lambda: {})\n"
+
+
 def test_a_run_imports_nothing_it_does_not_need() -> None:
     # -S: site's .pth files (an editable install's finder) import what the command does not
     paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
@@ -68,15 +73,47 @@ def test_a_run_imports_nothing_it_does_not_need() -> None:
     assert r.stdout.strip() == "[]", r.stdout
 
 
+#: What a run whose program breaks no promise needs in neither process: the supervisor's
+#: answers to calls that may be violations (answer loads ctypes, and ctypes types) come
+#: at the first such call; the child drops capabilities through the native module.
+NOT_WITHOUT_VIOLATIONS = ("ctypes", "types", "pledgepy.backends.linux.exec.answer",
+                          "pledgepy.backends.linux.exec.ttyopen")
+
+
+def test_a_run_without_violations_loads_no_ctypes_on_either_side() -> None:
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = (f"import os, sys\nsys.path[:0] = {paths!r}\nfrom pledgepy import cli\n"
+            "r, w = os.pipe()\n"
+            "os.register_at_fork(after_in_child=lambda: sys.addaudithook("
+            "lambda ev, args: ev == 'import' and args[0] == 'ctypes' and os.write(w, b'c')))\n"
+            "rc = cli.main(['-q', '-p', 'stdio rpath', '/bin/true'])\nos.close(w)\n"
+            f"print(os.read(r, 10), sorted(m for m in {NOT_WITHOUT_VIOLATIONS!r} "
+            "if m in sys.modules))\nsys.exit(rc)")
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "b'' []", r.stdout  # the child's imports, then the parent's
+
+
+def test_the_supervisor_loads_its_answers_at_the_first_violation() -> None:
+    # the other side of the test above: a violation is still explained and punished
+    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    assert script is not None
+    r = subprocess.run([script, "-p", "stdio rpath", "sh", "-c", "echo x > /dev/null/x; :"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 134, (r.returncode, r.stderr)
+    assert "sh[" in r.stderr and "wpath" in r.stderr, r.stderr
+
+
 def test_the_console_script_imports_nothing_it_does_not_need() -> None:
     # the installed script itself (pip's generated ones import re, and re enum)
     script = shutil.which("pledge", path=os.path.dirname(sys.executable))
     assert script is not None
     paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     code = (f"import sys\nsys.path[:0] = {paths!r}\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', "
-            f"'/bin/true']\ntry:\n    exec(compile(open({script!r}).read(), {script!r}, 'exec'), "
-            "{'__name__': '__main__'})\nexcept SystemExit as e:\n    rc = e.code\n"
-            f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules)); sys.exit(rc)")
+            f"'/bin/true']\n" + _AT_LEAVE.format(
+                f"print(sorted(m for m in {AVOIDED!r} if m in sys.modules))") +
+            f"exec(compile(open({script!r}).read(), {script!r}, 'exec'), {{'__name__': '__main__'}})")
     r = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                        text=True, cwd=ROOT, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
@@ -144,10 +181,72 @@ def test_the_command_does_not_collect_garbage_before_the_fork() -> None:
             "os.register_at_fork(before=lambda: forked.__setitem__(0, True))\n"
             "gc.callbacks.append(lambda phase, info: phase == 'start' and not forked[0]"
             " and n.__setitem__(0, n[0] + 1))\n"
+            + _AT_LEAVE.format("print(n[0], gc.isenabled())") +
             "gc.collect()\n"  # the counters start at zero, as the script's own would
-            "try:\n    exec(body, {'__name__': '__main__'})\nexcept SystemExit as e:\n"
-            "    rc = e.code\nprint(n[0], gc.isenabled()); sys.exit(rc)")
+            "exec(body, {'__name__': '__main__'})")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                        timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "True"], r.stdout  # 1: the gc.collect() above
+
+
+def _leaving(body: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    code = f"import sys\nfrom pledgepy.cli import leave\n{body}\n"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffers to flush
+    r: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        [sys.executable, "-c", code], text=True, cwd=ROOT, timeout=60, check=False, env=env,
+        **kw)
+    return r
+
+
+def test_leaving_flushes_runs_atexit_and_keeps_the_status() -> None:
+    # cli.leave skips the teardown: what it must still do is what sys.exit's does first
+    r = _leaving("import atexit\natexit.register(lambda: print('at exit', file=sys.stderr))\n"
+                 "print('x' * 100000, end='')\nleave(5)\nprint('never')", capture_output=True)
+    assert (r.returncode, len(r.stdout), r.stderr) == (5, 100000, "at exit\n")
+
+
+def test_leaving_waits_for_threads_and_lets_a_failed_flush_fail() -> None:
+    r = _leaving("import threading, time\nthreading.Thread(target=lambda: (time.sleep(0.2), "
+                 "print('thread done'))).start()\nleave(3)", capture_output=True)
+    assert (r.returncode, r.stdout) == (3, "thread done\n")
+    rd, wr = os.pipe()
+    os.close(rd)  # stdout's reader is gone: the flush fails with EPIPE
+    try:
+        r = _leaving("import signal\nsignal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
+                     "print('lost')\nleave(0)", stdout=wr, stderr=subprocess.PIPE)
+    finally:
+        os.close(wr)
+    assert r.returncode == 120 and "BrokenPipeError" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("how", ["native", "ctypes"])
+def test_the_child_drops_capabilities_and_closes_fds_either_way(how: str) -> None:
+    # the command's child makes these calls through the native module; through ctypes
+    # when the backend has none: both must leave the same (root: capabilities to drop)
+    if os.geteuid() != 0:
+        pytest.skip("needs root (capabilities to drop)")
+    code = f"""
+import os
+from pledgepy import api
+from pledgepy.command import limits
+calls = api.backend().process_calls()
+assert calls is not None  # built and loaded
+if {how!r} == "ctypes":
+    calls = limits.calls(None)
+fd = os.open("/dev/null", os.O_RDONLY)
+os.set_inheritable(fd, True)
+limits.close_inherited(calls)
+limits.drop_capabilities(calls)
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines()
+              if ":\\t" in line)
+print(type(calls).__name__, os.get_inheritable(fd), calls.prctl(27), int(status["CapPrm"], 16),
+      int(status["CapEff"], 16), int(status["CapBnd"], 16), int(status["CapAmb"], 16))
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    name = "ProcessCalls" if how == "native" else "_Ctypes"
+    # PR_GET_SECUREBITS (27): limits.SECUREBITS, locked; every capability set empty
+    assert r.stdout.split() == [name, "False", str(limits.SECUREBITS), "0", "0", "0", "0"], \
+        r.stdout

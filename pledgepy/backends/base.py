@@ -163,6 +163,11 @@ class Backend(Protocol):
         """What lets ``pledge --learn`` record an exec'd program's calls, if anything."""
         ...
 
+    def process_calls(self) -> ProcessCalls | None:
+        """prctl, capabilities and close_range through the backend's own native code
+        (once loaded), for the pledge command's child; None: it makes them itself."""
+        ...
+
 
 #: Paths a learning Python program passes to execve() to talk to the recorder
 #: (the recorder refuses them, so they never run, with :data:`LEARN_ANSWER`,
@@ -233,6 +238,17 @@ class ExecRecorder(Protocol):
         With *python*, also where each call was made and the program's checkpoints
         (it runs under pledgepy/learn/pyboot.py)."""
         ...
+
+
+class ProcessCalls(Protocol):
+    """prctl, the capability sets and close_range, as the pledge command's child makes
+    them (``command/limits.py``; its ctypes versions say what each returns)."""
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int: ...
+
+    def capabilities(self, new: list[int] | None = None) -> list[int]: ...
+
+    def cloexec_from(self, first: int) -> int: ...
 
 
 class ExecSupervisor(Protocol):
@@ -346,4 +362,7 @@ class BackendBase:
         return None
 
     def exec_recorder(self) -> ExecRecorder | None:
+        return None
+
+    def process_calls(self) -> ProcessCalls | None:
         return None

@@ -12,7 +12,7 @@ import resource
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
-    import ctypes
+    from ..backends.base import ProcessCalls
 
 #: option letter -> (resource, what a message calls it)
 RLIMITS: dict[str, tuple[int, str]] = {
@@ -23,14 +23,14 @@ RLIMITS: dict[str, tuple[int, str]] = {
     "F": (resource.RLIMIT_FSIZE, "bytes per file written"),
 }
 PR_CAPBSET_READ, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 23, 24, 28, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
 #: close_range(2) (the same number on every architecture) and CLOSE_RANGE_CLOEXEC
 NR_CLOSE_RANGE, CLOSE_RANGE_CLOEXEC = 436, 4
-PR_CAP_AMBIENT_CLEAR_ALL = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 #: SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP and KEEP_CAPS_LOCKED, each locked: uid 0 gains nothing
 #: at exec, and the bits cannot be unset.
 SECUREBITS = 0x01 | 0x02 | 0x04 | 0x08 | 0x20
 CAP_SETPCAP = 8
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 class Identity:
@@ -81,39 +81,75 @@ def become(who: Identity) -> None:
         os.setresuid(who.uid, who.uid, who.uid)
 
 
-def _caps(libc: ctypes.CDLL) -> tuple[int, int]:
-    """(permitted, bounding) capability sets of this process (no /proc: a chroot has none)."""
-    import ctypes
+class _Ctypes:
+    """:class:`..backends.base.ProcessCalls` through ctypes, for a backend without its own
+    (ctypes costs ~1.7 ms: the child loads it only then, before a change of root or user
+    can hide it)."""
 
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.capget(header, data) != 0:
-        raise OSError(ctypes.get_errno(), "cannot read the capability sets")
+    def __init__(self) -> None:
+        import ctypes
+
+        self._ctypes = ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int:
+        """``prctl(option, arg2, arg3, 0, 0)``: its result, or -errno."""
+        ulong = self._ctypes.c_ulong
+        rc = int(self._libc.prctl(option, ulong(arg2), ulong(arg3), ulong(0), ulong(0)))
+        return rc if rc >= 0 else -self._ctypes.get_errno()
+
+    def capabilities(self, new: list[int] | None = None) -> list[int]:
+        """capget() (*new* None) or capset(*new*) of the version-3 sets: six u32 (effective,
+        permitted, inheritable of capabilities 0-31, then of 32-63); OSError on failure."""
+        c = self._ctypes
+        header = (c.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (c.c_uint32 * 6)(*(new if new is not None else [0] * 6))
+        if (self._libc.capget(header, data) if new is None else
+                self._libc.capset(header, data)) != 0:
+            raise OSError(c.get_errno(), "cannot read the capability sets" if new is None
+                          else "cannot clear the capability sets")
+        return list(data)
+
+    def cloexec_from(self, first: int) -> int:
+        """close_range(*first*, ~0, CLOSE_RANGE_CLOEXEC): 0, or -errno."""
+        c = self._ctypes
+        if self._libc.syscall(NR_CLOSE_RANGE, first, c.c_uint(0xFFFFFFFF),
+                              CLOSE_RANGE_CLOEXEC) == 0:
+            return 0
+        return -int(c.get_errno())
+
+
+def calls(backend: ProcessCalls | None) -> ProcessCalls:
+    """The backend's process calls (:meth:`..backends.base.Backend.process_calls`) when it
+    has them, else ctypes'."""
+    return backend if backend is not None else _Ctypes()
+
+
+def _caps(via: ProcessCalls) -> tuple[int, int]:
+    """(permitted, bounding) capability sets of this process (no /proc: a chroot has none)."""
+    data = via.capabilities()
     permitted = data[1] | data[4] << 32
-    bounding = sum(1 << cap for cap in range(64) if libc.prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+    bounding = sum(1 << cap for cap in range(64) if via.prctl(PR_CAPBSET_READ, cap) == 1)
     return permitted, bounding
 
 
-def drop_capabilities() -> None:
+def drop_capabilities(via: ProcessCalls) -> None:
     """Leave no capability the program could use or regain at exec (uid 0 included)."""
-    import ctypes  # in the child only (start-up)
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    permitted, bounding = _caps(libc)
+    permitted, bounding = _caps(via)
     if not permitted:
         return  # nothing held; no_new_privs (set with the filter) stops file capabilities
     if permitted >> CAP_SETPCAP & 1:
-        if libc.prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "cannot lock the securebits")
+        rc = via.prctl(PR_SET_SECUREBITS, SECUREBITS)
+        if rc != 0:
+            raise OSError(-rc, "cannot lock the securebits")
         for cap in range(64):
-            if bounding >> cap & 1 and libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), f"cannot drop capability {cap}")
-    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if libc.capset(header, data) != 0:
-        raise OSError(ctypes.get_errno(), "cannot clear the capability sets")
-    if _caps(libc)[0]:
+            if bounding >> cap & 1:
+                rc = via.prctl(PR_CAPBSET_DROP, cap)
+                if rc != 0:
+                    raise OSError(-rc, f"cannot drop capability {cap}")
+    via.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    via.capabilities([0] * 6)
+    if _caps(via)[0]:
         raise OSError(errno.EPERM, "capabilities are still held")
 
 
@@ -129,12 +165,9 @@ def set_limits(limits: dict[str, int]) -> None:
         resource.setrlimit(which, (value, top))
 
 
-def close_inherited() -> None:
+def close_inherited(via: ProcessCalls) -> None:
     """Make every descriptor above 2 close at exec (``-N`` keeps them)."""
-    import ctypes  # in the child only (start-up)
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(NR_CLOSE_RANGE, 3, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+    if via.cloexec_from(3) == 0:
         return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

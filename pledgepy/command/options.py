@@ -181,6 +181,14 @@ VALUED: dict[str, tuple[str, Callable[[str], object] | None]] = {
 APPENDED = frozenset({"promises", "unveil"})
 
 
+class _Read:
+    """Options read by :func:`quick`: attributes, as argparse's Namespace has them
+    (types.SimpleNamespace would import types: start-up)."""
+
+    def __init__(self, got: dict[str, object]) -> None:
+        self.__dict__.update(got)
+
+
 def quick(argv: list[str]) -> argparse.Namespace | None:
     """*argv* parsed as :func:`parser` would, or None for anything but the plain forms.
 
@@ -189,8 +197,6 @@ def quick(argv: list[str]) -> argparse.Namespace | None:
     unknown or bad option return None, and the caller asks argparse, which says
     the same or prints the error and the usage.
     """
-    from types import SimpleNamespace
-
     got: dict[str, object] = {"unveil": [], "promises": None, "probe": None, "prog": None,
                               "args": [], **{d: False for d in FLAGS.values()},
                               **{d: None for d, _ in VALUED.values() if d not in APPENDED}}
@@ -225,7 +231,7 @@ def quick(argv: list[str]) -> argparse.Namespace | None:
         if argv[i].startswith("-") and argv[i] != "-":
             return None  # "--" then an option-like PROG: argparse's call
         got["prog"], got["args"] = argv[i], argv[i + 1:]
-    return SimpleNamespace(**got)  # type: ignore[return-value]
+    return _Read(got)  # type: ignore[return-value]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -15,6 +15,7 @@ from ..base import (
     ExecSupervisor,
     Inherited,
     PledgeRequest,
+    ProcessCalls,
     UnveilRule,
     WorkerSupervisor,
 )
@@ -921,6 +922,9 @@ class LinuxBackend(BackendBase):
         from .exec.supervise import Supervisor
 
         return Supervisor()
+
+    def process_calls(self) -> ProcessCalls | None:
+        return native.process_calls()
 
     def worker_supervisor(self) -> WorkerSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():

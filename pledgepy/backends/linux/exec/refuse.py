@@ -79,7 +79,15 @@ def die_with_parent() -> None:
     clears it when the program changes its effective or filesystem ids (``id``),
     and children do not inherit it.
     """
-    import ctypes  # in the child only (the supervisor's start-up)
+    from .. import native
+
+    calls = native.process_calls()  # the command's child has it: no ctypes (start-up)
+    if calls is not None:
+        rc = calls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if rc != 0:
+            raise OSError(-rc, "cannot set the parent-death signal")
+        return
+    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
     ulong = ctypes.c_ulong

@@ -23,8 +23,6 @@ from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import build
-from . import ttyopen
-from .answer import fstat_for, proc_stat_for
 from .refuse import OUTLIVING, die_with_parent, refuse, refused
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -264,6 +262,12 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         values = tuple(int(args[i]) for i in range(6))
         if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
             continue  # the loader's call before main, or the shim's report
+        # imported at the first call that may be a violation, not at every run: answer
+        # loads ctypes (~2 ms of the command's start-up); a program that breaks no
+        # promise never needs them
+        from . import ttyopen
+        from .answer import fstat_for, proc_stat_for
+
         # whose call it is, read first: another thread's exit_group can end the process
         # at any moment now, and its status must still say it broke a promise
         owner = tgid(pid[0])

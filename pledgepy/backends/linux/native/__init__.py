@@ -78,6 +78,40 @@ def checked_lib() -> Any | None:
     return _sigsys.lib if _checked and _sigsys is not None else None
 
 
+class ProcessCalls:
+    """prctl, the capability sets and close_range through the module, for the pledge
+    command's child (:meth:`..LinuxBackend.process_calls`): ctypes would cost its start-up
+    ~1.7 ms. Each returns as its ctypes counterpart in ``command/limits.py`` does."""
+
+    def __init__(self, lib: Any, ffi: Any) -> None:
+        self._lib, self._ffi = lib, ffi
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0) -> int:
+        """``prctl(option, arg2, arg3, 0, 0)``: its result, or -errno."""
+        return int(self._lib.pp_prctl(option, arg2, arg3))
+
+    def capabilities(self, new: list[int] | None = None) -> list[int]:
+        """capget() (*new* None) or capset(*new*) of this process's version-3 sets (six
+        u32: effective, permitted, inheritable of capabilities 0-31, then of 32-63): the
+        sets read, or *new*. OSError when the call fails."""
+        data = self._ffi.new("uint32_t[6]", new if new is not None else [0] * 6)
+        rc = int(self._lib.pp_capget(data) if new is None else self._lib.pp_capset(data))
+        if rc != 0:
+            raise OSError(-rc, "cannot read the capability sets" if new is None else
+                          "cannot clear the capability sets")
+        return [int(data[i]) for i in range(6)]
+
+    def cloexec_from(self, first: int) -> int:
+        """close_range(*first*, ~0, CLOSE_RANGE_CLOEXEC): 0, or -errno."""
+        return int(self._lib.pp_cloexec_from(first))
+
+
+def process_calls() -> ProcessCalls | None:
+    """:class:`ProcessCalls` once :func:`load` accepted the module, else None."""
+    c = checked_lib()
+    return ProcessCalls(c, _sigsys.ffi) if c is not None else None
+
+
 def available() -> bool:
     """True when the handler is built and current (raises if stale)."""
     return load() is not None

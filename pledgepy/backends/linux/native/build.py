@@ -61,6 +61,10 @@ long pp_ll_create_ruleset(uint64_t handled_fs, uint64_t scoped, size_t size, uin
 long pp_ll_add_path_beneath(int ruleset_fd, uint64_t access, int parent_fd);
 long pp_ll_restrict_self(int ruleset_fd, uint32_t flags);
 long pp_set_no_new_privs(void);
+long pp_prctl(int option, unsigned long arg2, unsigned long arg3);
+long pp_capget(uint32_t *data);
+long pp_capset(const uint32_t *data);
+long pp_cloexec_from(unsigned int first);
 long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);

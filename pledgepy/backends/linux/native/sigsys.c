@@ -1142,6 +1142,36 @@ long pp_set_no_new_privs(void)
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
 }
 
+/* The pledge command's child (command/limits.py, exec/refuse.py): prctl with two integer
+ * arguments, the version-3 capability sets (six u32: effective, permitted, inheritable of
+ * capabilities 0-31, then of 32-63) and close_range(CLOSE_RANGE_CLOEXEC), so that its
+ * start-up does not load ctypes. -errno on failure. */
+long pp_prctl(int option, unsigned long arg2, unsigned long arg3)
+{
+    long rc = prctl(option, arg2, arg3, 0UL, 0UL);
+    return rc < 0 ? -errno : rc;
+}
+
+struct pp_cap_header { uint32_t version; int pid; };
+
+long pp_capget(uint32_t *data)
+{
+    struct pp_cap_header h = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+    return syscall(SYS_capget, &h, data) == 0 ? 0 : -errno;
+}
+
+long pp_capset(const uint32_t *data)
+{
+    struct pp_cap_header h = { 0x20080522, 0 };
+    return syscall(SYS_capset, &h, data) == 0 ? 0 : -errno;
+}
+
+long pp_cloexec_from(unsigned int first)
+{
+    /* close_range, 436 on every architecture pledgepy builds for; 4: CLOSE_RANGE_CLOEXEC */
+    return syscall(436, first, ~0U, 4U) == 0 ? 0 : -errno;
+}
+
 /* landlock/domain.py's probe: how many more Landlock domains this thread may enter.
  * A helper thread (it inherits this thread's domains) enters empty ones until the
  * kernel refuses (E2BIG at the limit); they end with it. pthread_join() returns when
