@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 if TYPE_CHECKING:
     import socket
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from ..status import Gaps
 
@@ -227,11 +227,20 @@ class ExecRecorder(Protocol):
         ...
 
     def watch(self, pid: int, promises: Promises, go: int, *,
-              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+              python: bool = False, shim: bool = False,
+              ) -> tuple[list[Observation], list[Checkpoint]]:
         """In the parent: take child *pid*'s calls, write to *go* once ready, let every
         call run unchanged and record it, until the program and its children are gone.
         With *python*, also where each call was made and the program's checkpoints
-        (it runs under pledgepy/learn/pyboot.py)."""
+        (it runs under pledgepy/learn/pyboot.py). With *shim* (the pledge command's
+        start-up shim is preloaded), the calls before its report that the loader's
+        promises allow are the loader's, not the program's: :attr:`phase` says."""
+        ...
+
+    @property
+    def phase(self) -> Any:
+        """The last :meth:`watch`'s loader phase (``shim``, ``ready_after``, ``failed``,
+        ``calls``), or None."""
         ...
 
 
