@@ -40,10 +40,10 @@ from ..consts import (
     SECCOMP_RET_USER_NOTIF,
 )
 from ..landlock import abi, domain
-from ..rules import Identity, Rule
+from ..rules import Identity, Rule, bits_set, none_of, when
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import TRAP, build, concrete, rules_of
+from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
 
@@ -66,6 +66,8 @@ BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
 CONFIG, ROW = 6, 13
+#: Added to a path index: C reads the path but keys the call without it (UNKEYED).
+CFG_UNKEYED = 8
 CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
 #: After these, a relative path may name another file: no working directory is trusted.
 FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork", "setns")
@@ -145,6 +147,11 @@ class Pre(namedtuple("Pre", "paths facts slot program empty", defaults=(False,))
     empty: bool
 
 
+#: Calls whose path neither Landlock checks nor the working directory follows (stat,
+#: access, readlink, ...): only their promise matters, so the C loop counts them by kind,
+#: not by path (tar's fstatat of each file would be a row each); the first path is shown.
+UNKEYED = frozenset(n for n, uses in PATHS.items() if not any(u for _, _, u in uses)) - {
+    "chdir", "fchdir"}
 #: Calls whose path Landlock checks, or that move the working directory (relative
 #: paths are resolved against it): seen even when a granted promise allows them.
 SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {
@@ -174,10 +181,31 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
     # run for real, a probe that connects would look like a need for unix or inet
     nr = BY_ARCH[arch]["socket"]
     plan.actions[nr] = build(promises | granted | {"getpw"}, arch).actions[nr]
+    if "stdio" in granted:
+        _fstat_runs(plan, arch)
     code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
     if told >= 0:
         os.write(told, b".")
     return kernel.install(code, all_threads=False, listener=True)
+
+
+def _fstat_runs(plan: Plan, arch: str) -> None:
+    """Let fstat spelled as a path call (a descriptor and AT_EMPTY_PATH: what glibc's
+    fstat is) run without a notification, when learning with stdio granted: tar makes
+    two a file. The filter cannot read the path, so a real stat with AT_EMPTY_PATH and a
+    name goes unseen too: the learned set may then lack its rpath (narrower, never
+    wider: the command then refuses that call, loudly). Audits and --every-call see all."""
+    for name, flags in (("newfstatat", 3), ("statx", 2)):
+        nr = BY_ARCH[arch].get(name)
+        if nr is None:
+            continue
+        rule = when("stdio", name, bits_set(flags, AT_EMPTY_PATH),
+                    none_of(0, AT_FDCWD & 0xFFFFFFFF))
+        act = plan.action(nr)
+        if act.kind == "args":
+            plan.actions[nr] = Action("args", (*act.rules, rule))
+        elif act.kind != "allow":
+            plan.actions[nr] = Action("args", (rule,))
 
 
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
@@ -338,7 +366,7 @@ class Recording:
             at = CONFIG * nr
             for i, (dirfd_index, path_index, use) in enumerate(PATHS.get(name, ())[:2]):
                 cfg[at + 2 * i] = -1 if dirfd_index is None else dirfd_index
-                cfg[at + 2 * i + 1] = path_index
+                cfg[at + 2 * i + 1] = path_index + (CFG_UNKEYED if name in UNKEYED else 0)
                 if use == "open":
                     cfg[at + 5] = 1 if dirfd_index is None else dirfd_index + 2
             bits = 0
@@ -591,7 +619,9 @@ class Recording:
         if path is None:
             return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
                          self.interval)]
-        text = f"{path} {argument}".rstrip()
+        # counted by kind, in C: the path is the first of them
+        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
+        text = text.rstrip()
         if use == "open" or use == "create":
             flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
             if use == "create":

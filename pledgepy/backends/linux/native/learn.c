@@ -23,6 +23,7 @@
 #define CFG_ALWAYS (1 << 13)           /* never merged: every call is a row */
 #define CFG_FACTS (1 << 14)            /* whether its paths exist is in the key */
 #define CFG_FORGET (1 << 15)           /* after it, no cached working directory holds */
+#define CFG_UNKEYED 8                  /* added to a path index: read, not in the key */
 #define ROW 13
 #define PP_PIDS 1024
 /* The pledge command's start-up shim reports with lookup_dcookie(PP_COOKIE, phase, ...)
@@ -428,16 +429,20 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
         uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
         for (int i = 0; c && i < 2; i++) {
-            int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0;
+            int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0, keyed = 1;
             if (path_idx < 0)
                 continue;
+            if (path_idx >= CFG_UNKEYED) {
+                path_idx -= CFG_UNKEYED;
+                keyed = 0;
+            }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
                                   paths[i], sizeof paths[i], cache, &empty);
             if (empty)
                 empty_bits |= 1ULL << (16 + i);
             unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
             hash2(&mark, 1, &h1, &h2);
-            if (len[i] < 0)
+            if (len[i] < 0 || !keyed)
                 continue;
             hash2(paths[i], (size_t)len[i], &h1, &h2);
         }
