@@ -176,3 +176,30 @@ def test_python_learn_leaves_the_interpreters_loader_out(shared: Path) -> None:
     assert "prot_exec" not in report["promises"], report["evidence"]
     assert report["loader"]["ended"] == "main"
     assert "prot_exec" in {e["promise"] for e in report["loader"]["calls"]}
+
+
+def test_executable_memory_after_main_is_the_programs_need(shared: Path) -> None:
+    with compiled(("after_main", ())) as built:
+        prog = str(built["after_main"])
+        r, report = learn([prog, "map-exec"], str(shared), "-p", "stdio")
+        assert r.returncode == 0 and r.stdout == "mapped yes\n", r.stderr
+        assert report["audit"]["missing"] == ["prot_exec"], report["audit"]
+        maps = [e for e in report["evidence"] if e["promise"] == "prot_exec"]
+        assert [(e["syscall"], e["count"]) for e in maps] == [("mmap", 1)], maps
+        _clean(report, shared, "mapped yes\n")
+
+
+def test_a_shim_that_cannot_report_is_said_loudly(shared: Path) -> None:
+    # its preinit function hides the shim's mark: the command would kill it before main
+    with compiled(("after_main", ())) as built:
+        out = shared / "r.json"
+        r = run([*PLEDGE, "--learn", "--json", "-o", str(out), str(built["after_main"]),
+                 "map-exec"], str(shared), {"AFTER_MAIN_HIDE_FILTER": "1"})
+        assert r.returncode == 0, r.stderr
+        import json
+
+        report = json.loads(out.read_text())
+        assert report["loader"]["ended"] is None, report["loader"]
+        assert any("found no mark" in n and "kills" in n for n in report["notes"]), report
+        # no phase ended, so nothing was the loader's: every call is the program's
+        assert "prot_exec" in report["promises"] and "rpath" in report["promises"]
