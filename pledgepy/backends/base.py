@@ -237,6 +237,12 @@ class ExecRecorder(Protocol):
         promises allow are the loader's, not the program's: :attr:`phase` says."""
         ...
 
+    def start_up_shim(self, env: dict[str, str],
+                      load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
+        """*env* with the pledge command's start-up shim preloaded (it loads *load*
+        first), and the shim's path: what finds a program's main, as the command does."""
+        ...
+
     @property
     def phase(self) -> Any:
         """The last :meth:`watch`'s loader phase (``shim``, ``ready_after``, ``failed``,

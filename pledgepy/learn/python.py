@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recorder = api.backend().exec_recorder()
         # its loader's calls before main are the loader's, as under the pledge command
-        preload = run.shim_env(interpreter, env) if recorder is not None else None
+        preload = run.shim_env(recorder, interpreter, env) if recorder is not None else None
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return run.EXIT_SANDBOX

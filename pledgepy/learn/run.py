@@ -86,27 +86,25 @@ def granted_promises(opts: argparse.Namespace, path: str) -> frozenset[str]:
     return frozenset({"stdio"})
 
 
-def shim_env(path: str, env: dict[str, str]) -> tuple[dict[str, str], str] | None:
+def shim_env(recorder: ExecRecorder, path: str,
+             env: dict[str, str]) -> tuple[dict[str, str], str] | None:
     """*env* with the pledge command's start-up shim preloaded, and the shim's path, for a
     program whose loader runs before main (*path* or its ``#!`` interpreter); None for a
     static one (its phase ends at its execve). The shim loads the NSS modules first, as
     the command's does when it narrows to rpath without prot_exec: a learned set without
     prot_exec then runs with them loaded (NativeBuildError: the shim is missing or stale).
     """
-    from ..backends.linux.exec import shim
     from ..command import discover, loader
 
     if not discover.dynamic(path):
         return None
-    library = shim.library()
-    return shim.environment(library, env, tuple(loader.nss_modules())), library
+    return recorder.start_up_shim(env, tuple(loader.nss_modules()))
 
 
 def notes(path: str, argv: list[str], promises: frozenset[str],
           phase: Any) -> list[str]:
     """What the pledge command will do beyond *promises* for this program, and how the
     loader's phase of the run went, each said as the truth."""
-    from ..backends.linux.exec.shim import DEADLINE
     from ..command import discover, loader
 
     said: list[str] = []
@@ -118,9 +116,10 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
             said.append("the start-up shim never reported (the program ended, or ran its "
                         "main without it, first): every call is counted as the program's; "
                         "the pledge command kills a program that runs main without it")
-        elif phase.ready_after > DEADLINE:
+        elif phase.ready_after > phase.deadline:
             said.append(f"the loader took {phase.ready_after:.1f} s: the pledge command "
-                        f"kills a program whose start-up shim has not reported in {DEADLINE:g} s")
+                        "kills a program whose start-up shim has not reported in "
+                        f"{phase.deadline:g} s")
     if not discover.dynamic(path):
         return said
     why = loader.keeps(path, argv, promises, None)
@@ -207,7 +206,7 @@ def main(opts: argparse.Namespace, path: str) -> int:
     try:
         audited = audited_promises(opts)
         recorder = api.backend().exec_recorder()
-        preload = shim_env(path, dict(os.environ)) if recorder is not None else None
+        preload = shim_env(recorder, path, dict(os.environ)) if recorder is not None else None
     except (ValueError, TypeError) as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -831,11 +831,14 @@ class LoaderPhase:
     (else the phase ends at the program's execve), the seconds from the go to its READY
     (None: none came), what it reported instead (*failed*), and the loader's calls."""
 
-    __slots__ = ("shim", "ready_after", "failed", "calls")
+    __slots__ = ("shim", "ready_after", "failed", "calls", "deadline")
 
     def __init__(self, shim: bool, ready_after: float | None, failed: str | None,
                  calls: list[Observation]) -> None:
+        from .shim import DEADLINE
+
         self.shim, self.ready_after, self.failed, self.calls = shim, ready_after, failed, calls
+        self.deadline = DEADLINE  # the command's: a READY later than this, it kills
 
 
 class Recorder:
@@ -851,6 +854,15 @@ class Recorder:
 
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted, self._told[1] if self._told is not None else -1)
+
+    def start_up_shim(self, env: dict[str, str],
+                      load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
+        """*env* with the pledge command's start-up shim preloaded (loading *load* first),
+        and the shim's path; NativeBuildError when it is missing or stale."""
+        from . import shim
+
+        library = shim.library()
+        return shim.environment(library, env, load), library
 
     def _listener(self, pid: int) -> int | None:
         """The parent's copy of child *pid*'s listener, once it has one (None: it ended)."""
