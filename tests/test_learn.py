@@ -127,13 +127,13 @@ def test_learned_promises_are_minimal(name: str, work: Path) -> None:
 def test_report_names_evidence_and_paths(work: Path) -> None:
     target = str(work / "src" / "d0" / "f1.txt")
     _, report = learn(["cat", target], str(work))
-    assert report["promises"] == ["stdio", "rpath", "prot_exec"]
+    assert report["promises"] == ["stdio", "rpath"]  # not the loader's prot_exec
     opens = [e for e in report["evidence"] if e["syscall"] == "openat"
              and e["argument"].startswith(target)]
     assert opens and opens[0]["promise"] == "rpath" and opens[0]["program"] == "cat"
     assert opens[0]["count"] == 1 and opens[0]["where"] is None
     assert [target, "r"] in report["unveil"]
-    assert report["command"].startswith("pledge -p 'stdio rpath prot_exec' ")
+    assert report["command"].startswith("pledge -p 'stdio rpath' ")
 
 
 def test_relative_paths_are_resolved(work: Path) -> None:

@@ -14,15 +14,16 @@ def test_audit_names_the_promise_each_refused_call_needed(tmp_path: Path) -> Non
     r, report = learn(["sh", "-c", f"echo x > {out}; cat {out}"], str(tmp_path),
                       "-p", "stdio rpath")
     assert r.returncode == 0 and r.stdout == "x\n", r.stderr  # ran to the end, unpunished
-    assert report["audit"]["asked"] == ["stdio", "rpath", "exec", "prot_exec"]
-    assert report["audit"]["missing"] == ["wpath", "cpath", "proc"]
+    assert report["audit"]["asked"] == ["stdio", "rpath"]  # nothing added for the loader
+    # cat's loader runs after sh's main: under the command its prot_exec is needed
+    assert report["audit"]["missing"] == ["wpath", "cpath", "proc", "exec", "prot_exec"]
     by = {(e["promise"], e["syscall"]) for e in report["evidence"]}
     assert {("wpath", "openat"), ("cpath", "openat"), ("proc", "vfork")} <= by \
         or {("wpath", "openat"), ("cpath", "openat"), ("proc", "clone")} <= by, by
     opens = [e for e in report["evidence"] if e["syscall"] == "openat"]
     assert all(e["argument"] == f"{out} O_WRONLY|O_CREAT|O_TRUNC" for e in opens), opens
     assert not [e for e in report["evidence"] if e["promise"] in ("stdio", "rpath")]
-    assert report["unveil"] == [] and " -v " not in report["command"]
+    assert [str(tmp_path), "rwc"] in report["unveil"], report["unveil"]
 
 
 def test_audit_of_enough_promises_reports_nothing(tmp_path: Path) -> None:
@@ -33,9 +34,8 @@ def test_audit_of_enough_promises_reports_nothing(tmp_path: Path) -> None:
 def test_audit_text_report(tmp_path: Path) -> None:
     r = run([*PLEDGE, "--learn", "-p", "stdio", "sh", "-c", "echo x > out"], str(tmp_path))
     assert r.returncode == 0 and (tmp_path / "out").read_text() == "x\n", r.stderr
-    assert 'audit of "stdio rpath exec prot_exec"' in r.stderr  # the loader's added
-    assert "would refuse calls needing wpath cpath (" in r.stderr, r.stderr
-    assert "  wpath      openat " in r.stderr and "  cpath      openat " in r.stderr
+    assert 'audit of "stdio": would refuse calls needing wpath cpath\n' in r.stderr, r.stderr
+    assert "  wpath      " in r.stderr and "  cpath      openat " in r.stderr
 
 
 def _config(tmp_path: Path) -> dict[str, str]:
@@ -49,7 +49,7 @@ def test_profile_save_and_run(tmp_path: Path) -> None:
     assert r.returncode == 0 and "saved profile 'cat-in'" in r.stderr, r.stderr
     saved = tmp_path / "config" / "pledgepy" / "profiles" / "cat-in.pledge"
     text = saved.read_text()
-    assert "promises stdio rpath prot_exec\n" in text and f"unveil r {target}\n" in text
+    assert "promises stdio rpath\n" in text and f"unveil r {target}\n" in text
     assert os.stat(saved).st_mode & 0o777 == 0o600
     r = run([*PLEDGE, "-q", "--profile", "cat-in", "cat", str(target)], str(tmp_path), env)
     assert r.returncode == 0 and r.stdout == "profiled\n" and not violated(r), r.stderr
@@ -99,15 +99,15 @@ def test_profile_and_promises_together_are_refused(tmp_path: Path) -> None:
 def test_json_to_stdout_is_never_mixed_with_the_program(tmp_path: Path) -> None:
     r = run([*PLEDGE, "--learn", "--json", "echo", "hi"], str(tmp_path))
     assert r.stdout == "hi\n"
-    assert json.loads(r.stderr)["promises"] == ["stdio", "rpath", "prot_exec"]
+    assert json.loads(r.stderr)["promises"] == ["stdio"]
 
 
 def test_every_call_records_what_the_loader_was_granted(tmp_path: Path) -> None:
     _, quick = learn(["cat", "/etc/hostname"], str(tmp_path))
     _, full = learn(["cat", "/etc/hostname"], str(tmp_path), "--every-call")
-    assert quick["promises"] == full["promises"] == ["stdio", "rpath", "prot_exec"]
-    assert [e["syscall"] for e in quick["evidence"] if e["promise"] == "stdio"] == \
-        ["(not recorded)"]
+    assert quick["promises"] == full["promises"] == ["stdio", "rpath"]
+    assert "(not recorded)" in [e["syscall"] for e in quick["evidence"]
+                                if e["promise"] == "stdio"]
     full_stdio = {e["syscall"] for e in full["evidence"] if e["promise"] == "stdio"}
     assert {"read", "close", "mmap"} <= full_stdio, full_stdio
     assert quick["unveil"] == full["unveil"]  # paths are recorded either way

@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 if TYPE_CHECKING:
     import socket
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from ..status import Gaps
 
@@ -232,11 +232,26 @@ class ExecRecorder(Protocol):
         ...
 
     def watch(self, pid: int, promises: Promises, go: int, *,
-              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+              python: bool = False, shim: bool = False,
+              ) -> tuple[list[Observation], list[Checkpoint]]:
         """In the parent: take child *pid*'s calls, write to *go* once ready, let every
         call run unchanged and record it, until the program and its children are gone.
         With *python*, also where each call was made and the program's checkpoints
-        (it runs under pledgepy/learn/pyboot.py)."""
+        (it runs under pledgepy/learn/pyboot.py). With *shim* (the pledge command's
+        start-up shim is preloaded), the calls before its report that the loader's
+        promises allow are the loader's, not the program's: :attr:`phase` says."""
+        ...
+
+    def start_up_shim(self, env: dict[str, str],
+                      load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
+        """*env* with the pledge command's start-up shim preloaded (it loads *load*
+        first), and the shim's path: what finds a program's main, as the command does."""
+        ...
+
+    @property
+    def phase(self) -> Any:
+        """The last :meth:`watch`'s loader phase (``shim``, ``ready_after``, ``failed``,
+        ``calls``), or None."""
         ...
 
 

@@ -23,11 +23,11 @@ def _allowed(ways: Ways, held: frozenset[str]) -> bool:
     return any(w <= held for w in ways)
 
 
-def minimal(calls: Iterable[Ways]) -> frozenset[str]:
-    """The smallest promise set under which each of *calls* has a way (calls no
-    promise allows, empty ways, are left out: nothing covers them)."""
-    needed = {ways for ways in calls if ways}
-    forced = frozenset(p for ways in needed if len(ways) == 1 for w in ways for p in w)
+def minimal(calls: Iterable[Ways], base: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The smallest promise set holding *base* under which each of *calls* has a way
+    (calls no promise allows, empty ways, are left out: nothing covers them)."""
+    needed = {ways for ways in calls if ways and not _allowed(ways, base)}
+    forced = base | frozenset(p for ways in needed if len(ways) == 1 for w in ways for p in w)
     left = [ways for ways in needed if not _allowed(ways, forced)]
     if not left:
         return forced

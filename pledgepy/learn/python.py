@@ -37,8 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m pledgepy learn: give script.py or -m MODULE", file=sys.stderr)
         return run.EXIT_USAGE
     target = ["-m", opts.module, *opts.target] if opts.module else list(opts.target)
+    interpreter = sys.executable
+    libs = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # pledgepy itself
+    env = {**os.environ, pyboot.LIBS_ENV: libs, pyboot.LEARN_ENV: "1"}
     try:
         recorder = api.backend().exec_recorder()
+        # its loader's calls before main are the loader's, as under the pledge command
+        preload = run.shim_env(recorder, interpreter, env) if recorder is not None else None
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return run.EXIT_SANDBOX
@@ -46,14 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         print("pledge: learn needs seccomp user notification and the native module",
               file=sys.stderr)
         return run.EXIT_SANDBOX
-    interpreter = sys.executable
-    libs = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # pledgepy itself
-    env = {**os.environ, pyboot.LIBS_ENV: libs, pyboot.LEARN_ENV: "1"}
+    library = None
+    if preload is not None:
+        env, library = preload
     observations, checkpoints, pid, status = run.record(
         recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
-        python=True, env=env)
+        python=True, env=env, shim=preload is not None)
     shown = [interpreter, *target]
-    result = report.build(observations, shown, run.given_rules(interpreter))
+    result = report.build(observations, shown, run.given_rules(interpreter, library),
+                          phase=recorder.phase)
+    result["notes"] = run.notes(interpreter, shown, frozenset(result["promises"]),
+                                recorder.phase)
     result["checkpoints"] = advice.advise(observations, checkpoints)
     result["unveil_calls"] = advice.unveil_calls(checkpoints)
     result["unveil_checkpoints"] = advice.advise_unveil(observations, checkpoints)

@@ -13,8 +13,11 @@ if TYPE_CHECKING:
 
 #: Evidence lines shown per promise in the text report (JSON has them all).
 SHOWN = 3
-GRANTED = ("the dynamic loader needs it: granted, its calls not recorded but for paths "
-           "(--every-call records them)")
+GRANTED = ("every program needs it (the pledge command requires it): granted, its calls "
+           "not recorded but for paths (--every-call records them)")
+#: What the loader's calls before main are, in the text report.
+LOADER_TEXT = ("before main, the loader's: the pledge command ends them there (not the "
+               "program's needs)")
 
 
 #: id(needs) -> (needs, ways): a few shapes for thousands of calls, each one object
@@ -55,35 +58,51 @@ def merge(observations: list[Observation]) -> list[Observation]:
 
 def build(observations: list[Observation], argv: list[str], given: dict[str, str],
           audited: frozenset[str] | None = None,
-          granted: frozenset[str] = frozenset()) -> dict[str, Any]:
+          granted: frozenset[str] = frozenset(), phase: Any = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
     program first);
     *audited*: the promises the run was held to (audit mode), None when learning;
-    *granted*: promises the run had without its calls being recorded.
+    *granted*: promises the run had without its calls being recorded;
+    *phase*: the recorder's loader phase (its ``calls`` the loader's before main).
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted)
+        return _build(observations, argv, given, audited, granted, phase)
     finally:
         if enabled:
             gc.enable()
 
 
+def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
+    """The loader's phase for the report: how it ended and its calls, by promise."""
+    if phase is None or not phase.shim:
+        return {"ended": "exec", "calls": []}
+    calls: list[dict[str, Any]] = []
+    for o in sorted(phase.calls, key=lambda o: (-o.count, o.syscall, o.argument)):
+        ways = sorted((w for w in o.needs if set(w) <= {"stdio", "rpath", "prot_exec"}),
+                      key=lambda w: (len(w), sorted(map(VOCABULARY.index, w))))
+        promise = next((p for p in reversed(VOCABULARY) if ways and p in ways[0]), "stdio")
+        calls.append({"promise": promise, "syscall": o.syscall, "argument": o.argument,
+                      "count": o.count, "program": o.program, "pid": o.pid})
+    ended = "main" if phase.ready_after is not None else None
+    return {"ended": ended, "calls": calls}
+
+
 def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
-           audited: frozenset[str] | None, granted: frozenset[str]) -> dict[str, Any]:
+           audited: frozenset[str] | None, granted: frozenset[str],
+           phase: Any = None) -> dict[str, Any]:
     observations = merge(observations)
     # a few shapes (Recording.observations: one needs object per shape) for thousands of
     # calls: each looked at once; the list keeps the objects, so their ids stay theirs
     shapes = {id(o.needs): o for o in observations}
-    held = cover.minimal(_ways(o) for o in shapes.values())
-    if audited is not None:
-        held = held | audited
-    held = held | granted
+    # every set holds stdio: the pledge command requires it (a program it runs needs it)
+    base = (audited or frozenset()) | granted | {"stdio"}
+    held = cover.minimal((_ways(o) for o in shapes.values()), base)
     evidence: list[dict[str, Any]] = [
         {"promise": p, "syscall": "(not recorded)", "argument": GRANTED, "count": None,
          "program": argv[0] if argv else "", "pid": None, "where": None}
@@ -109,8 +128,10 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
                "program": o.program, "pid": o.pid, "where": o.where}
         if not o.needs:
             refused.append(row)
-        for promise in way(o):
-            evidence.append({"promise": promise, **row})
+        if audited is None or not cover._allowed(_ways(o), audited):
+            for promise in way(o):  # an audit's evidence: what the asked ones refuse
+                if audited is None or promise not in audited:
+                    evidence.append({"promise": promise, **row})
         if o.path is not None and o.access:
             used[o.path] = used.get(o.path, "") + o.access
     promises = [p for p in VOCABULARY if p in held]
@@ -119,11 +140,12 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
         for promise in way(o):
             if o.where and promise not in first:
                 first[promise] = o.where
-    unveil: list[tuple[str, str]] = []
-    if audited is None:  # an audit sees only the refused calls: no unveil list from it
-        unveil = paths.collapse(used, given)
-        if not unveil and given:
-            unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
+    for o in phase.calls if phase is not None else ():
+        if o.path is not None and o.access:  # what the loader read: unveiled as well
+            used[o.path] = used.get(o.path, "") + o.access
+    unveil = paths.collapse(used, given)
+    if not unveil and given:
+        unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]
@@ -134,6 +156,7 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
         "refused": refused,
         "command": dump.join([*words, *argv]),
     }
+    report["loader"] = _loader(phase, argv)
     if first:
         report["first_needed"] = {p: first[p] for p in promises if p in first}
     if audited is not None:
@@ -149,7 +172,7 @@ def text(report: dict[str, Any], heading: str) -> str:
     if audit is not None:
         missing = " ".join(audit["missing"]) or "(none)"
         lines.append(f"audit of \"{' '.join(audit['asked'])}\": would refuse calls needing "
-                     f"{missing} (learn without -p for an unveil list)")
+                     f"{missing}")
     lines.append(f"promises: {' '.join(report['promises']) or '(none)'}")
     for promise in report["promises"]:
         rows = [e for e in report["evidence"] if e["promise"] == promise]
@@ -170,6 +193,14 @@ def text(report: dict[str, Any], heading: str) -> str:
     for e in report["refused"]:
         lines.append(f"  no promise allows {e['syscall']} {e['argument']}".rstrip()
                      + f"  x{e['count']} ({e['program']}[{e['pid']}])")
+    early = report.get("loader", {}).get("calls", [])
+    if early:
+        counts: dict[str, int] = {}
+        for e in early:
+            counts[e["promise"]] = counts.get(e["promise"], 0) + e["count"]
+        shown = ", ".join(f"{p} x{counts[p]}" for p in VOCABULARY if p in counts)
+        lines.append(f"  {'(loader)':<10} {shown}: {LOADER_TEXT}")
+    lines.extend(f"note: {n}" for n in report.get("notes", ()))
     lines.append("unveil:")
     lines.extend(f"  {perms:<4} {path}" for path, perms in report["unveil"])
     lines.append("command:")

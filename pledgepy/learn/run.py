@@ -3,6 +3,12 @@
 With ``-p PROMISES`` (audit mode) the program runs under those promises and
 each call they would refuse runs anyway and is reported with what it needed.
 The report goes to stderr (or ``-o FILE``): the program's stdout stays its own.
+
+A dynamically linked program runs with the pledge command's start-up shim
+preloaded, as the command runs it: the calls its loader makes before main with
+the loader's promises (rpath, prot_exec) are the loader's, which the command
+ends at the shim's READY, and are reported apart; what the program needs is
+what it does from main on.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from ..errors import NativeBuildError
 from ..promises import parse
 from . import report
 
-#: What the dynamic loader needs to map a program's libraries, and where it reads them.
+#: What the dynamic loader needs to map a program's libraries (until main), and where it
+#: reads them.
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
 LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 
@@ -40,44 +47,95 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 
 
-def given_rules(path: str) -> dict[str, str]:
-    """The unveil rules the pledge command adds itself for program *path*."""
+def given_rules(path: str, shim: str | None = None) -> dict[str, str]:
+    """The unveil rules the pledge command adds itself for program *path* (and the
+    start-up *shim* it preloads)."""
 
     out = {path: "rx"}
     loader = _interpreter(path)
     if loader:
         out[loader] = "rx"
         out.update((d, "r") for d in LOADER_DIRS)
+    if shim:
+        out[shim] = "r"
     return out
 
 
-def audited_promises(opts: argparse.Namespace, path: str) -> frozenset[str] | None:
-    """What audit mode holds the program to (with what the command adds), or None."""
+def audited_promises(opts: argparse.Namespace) -> frozenset[str] | None:
+    """What audit mode holds the program to (exactly the asked promises), or None.
+
+    Nothing is added for the loader: its calls before main are told apart by the
+    start-up shim's READY, as the pledge command tells them (:func:`shim_env`)."""
     if opts.promises is None:
         return None
-
-    asked = parse(" ".join(opts.promises), "promises") or frozenset()
-    return asked | {"exec"} | (LOADER_PROMISES if _interpreter(path) else frozenset())
+    return parse(" ".join(opts.promises), "promises") or frozenset()
 
 
 def granted_promises(opts: argparse.Namespace, path: str) -> frozenset[str]:
     """What learn mode grants a dynamically linked program without recording every call.
 
-    Its loader cannot run without stdio, rpath and prot_exec (the pledge command
-    adds the last two itself), so they are in every answer for it, and recording
-    each read, write and stat is most of the cost of learning (benchmarks/RESULTS.md).
-    Opens, execs and other calls whose path unveil checks are still recorded.
-    ``--every-call`` records everything.
+    Only ``stdio``: the pledge command requires it of every program, and recording
+    each read and write is most of the cost of learning (benchmarks/RESULTS.md). Not
+    the loader's rpath and prot_exec: the command ends them at main, so a program
+    that needs them afterwards must be seen doing so. Calls whose path unveil checks
+    are recorded all the same. ``--every-call`` records everything.
     """
 
     if getattr(opts, "every_call", False) or not _interpreter(path):
         return frozenset()
-    return LOADER_PROMISES | {"stdio"}
+    return frozenset({"stdio"})
+
+
+def shim_env(recorder: ExecRecorder, path: str,
+             env: dict[str, str]) -> tuple[dict[str, str], str] | None:
+    """*env* with the pledge command's start-up shim preloaded, and the shim's path, for a
+    program whose loader runs before main (*path* or its ``#!`` interpreter); None for a
+    static one (its phase ends at its execve). The shim loads the NSS modules first, as
+    the command's does when it narrows to rpath without prot_exec: a learned set without
+    prot_exec then runs with them loaded (NativeBuildError: the shim is missing or stale).
+    """
+    from ..command import discover, loader
+
+    if not discover.dynamic(path):
+        return None
+    return recorder.start_up_shim(env, tuple(loader.nss_modules()))
+
+
+def notes(path: str, argv: list[str], promises: frozenset[str],
+          phase: Any) -> list[str]:
+    """What the pledge command will do beyond *promises* for this program, and how the
+    loader's phase of the run went, each said as the truth."""
+    from ..command import discover, loader
+
+    said: list[str] = []
+    if phase is not None and phase.shim:
+        if phase.failed:
+            said.append(f"the start-up shim {phase.failed}: the pledge command kills such a "
+                        "program before main")
+        elif phase.ready_after is None:
+            said.append("the start-up shim never reported (the program ended, or ran its "
+                        "main without it, first): every call is counted as the program's; "
+                        "the pledge command kills a program that runs main without it")
+        elif phase.ready_after > phase.deadline:
+            said.append(f"the loader took {phase.ready_after:.1f} s: the pledge command "
+                        "kills a program whose start-up shim has not reported in "
+                        f"{phase.deadline:g} s")
+    if not discover.dynamic(path):
+        return said
+    why = loader.keeps(path, argv, promises, None)
+    extra = sorted(LOADER_PROMISES - promises)
+    if why is not None and extra:
+        said.append(f"the pledge command adds {' '.join(extra)} for {argv[0]}'s whole run: "
+                    f"{why}; --strict refuses to run it without asking for them")
+    if "exec" not in promises and loader.executes(path, argv):
+        said.append(f"{argv[0]} keeps exec under the pledge command (it executes another "
+                    "program)")
+    return said
 
 
 def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
            granted: frozenset[str] = frozenset(), *, python: bool = False,
-           env: dict[str, str] | None = None,
+           env: dict[str, str] | None = None, shim: bool = False,
            ) -> tuple[list[Observation], list[Checkpoint], int, int]:
     """Run *argv* (from *path*) under the recorder:
     (observations, checkpoints, pid, wait status)."""
@@ -98,7 +156,8 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     os.close(go_r)
     old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
-        observations, checkpoints = recorder.watch(pid, promises, go_w, python=python)
+        observations, checkpoints = recorder.watch(pid, promises, go_w, python=python,
+                                                   shim=shim)
         _, status = os.waitpid(pid, 0)
     finally:
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
@@ -145,8 +204,9 @@ def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | Non
 def main(opts: argparse.Namespace, path: str) -> int:
     """Learn (or audit) one run of *path*; the exit status is the program's."""
     try:
-        audited = audited_promises(opts, path)
+        audited = audited_promises(opts)
         recorder = api.backend().exec_recorder()
+        preload = shim_env(recorder, path, dict(os.environ)) if recorder is not None else None
     except (ValueError, TypeError) as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -159,8 +219,12 @@ def main(opts: argparse.Namespace, path: str) -> int:
         return EXIT_SANDBOX
     argv = [opts.prog, *opts.args]
     granted = granted_promises(opts, path) if audited is None else frozenset()
-    observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted)
-    result = report.build(observations, argv, given_rules(path), audited, granted)
+    env, library = preload if preload is not None else (None, None)
+    observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted,
+                                          env=env, shim=preload is not None)
+    result = report.build(observations, argv, given_rules(path, library), audited, granted,
+                          recorder.phase)
+    result["notes"] = notes(path, argv, frozenset(result["promises"]), recorder.phase)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",

@@ -29,6 +29,7 @@ from ....promises import VOCABULARY
 from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
 from .. import native, prepared
 from ..consts import (
+    AT_EMPTY_PATH,
     O__TMPFILE,
     O_ACCMODE,
     O_CREAT,
@@ -39,10 +40,10 @@ from ..consts import (
     SECCOMP_RET_USER_NOTIF,
 )
 from ..landlock import abi, domain
-from ..rules import Identity, Rule
+from ..rules import Identity, Rule, bits_set, none_of, when
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import TRAP, build, concrete, rules_of
+from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
 
@@ -65,6 +66,8 @@ BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
 CONFIG, ROW = 6, 13
+#: Added to a path index: C reads the path but keys the call without it (UNKEYED).
+CFG_UNKEYED = 8
 CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
 #: After these, a relative path may name another file: no working directory is trusted.
 FORGET = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork", "setns")
@@ -113,22 +116,42 @@ _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONL
                (O__TMPFILE, O__TMPFILE, "O_TMPFILE"))
 
 
-class _Key(namedtuple("_Key", "syscall argument needs path access interval")):
+class _Key(namedtuple("_Key", "syscall argument needs path access interval early",
+                      defaults=(False,))):
+    """A recorded call's identity; *early*: made in the loader's phase (before main)."""
+
     __slots__ = ()
 
 
-class Pre(namedtuple("Pre", "paths facts slot program")):
+#: What the start-up shim's report is (exec/shim.py: lookup_dcookie(COOKIE, phase)).
+SHIM_COOKIE, SHIM_READY, SHIM_FAILED = 0x5053484D45444750, 1, 3
+#: Stat calls that are fstat(fd) with "" and AT_EMPTY_PATH, and what that needs.
+EMPTY_PATH_FSTAT = frozenset({"newfstatat", "statx"})
+STDIO = frozenset({frozenset({"stdio"})})
+#: What a dynamically linked program's loader may use before main under the pledge
+#: command (besides the asked promises, stdio among them): exec/shim.py's phase.
+LOADER = frozenset({"rpath", "prot_exec"})
+
+
+class Pre(namedtuple("Pre", "paths facts slot program empty", defaults=(False,))):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
     (existed, is a directory) for each, the id C counts its like under (-1:
-    none), and the caller's program name when C saw the pid first (else None)."""
+    none), the caller's program name when C saw the pid first (else None), and
+    whether the first path argument was "" (fstat spelled as a path call)."""
 
     __slots__ = ()
     paths: tuple[str | None, ...]
     facts: tuple[tuple[bool, bool], ...]
     slot: int
     program: str | None
+    empty: bool
 
 
+#: Calls whose path neither Landlock checks nor the working directory follows (stat,
+#: access, readlink, ...): only their promise matters, so the C loop counts them by kind,
+#: not by path (tar's fstatat of each file would be a row each); the first path is shown.
+UNKEYED = frozenset(n for n, uses in PATHS.items() if not any(u for _, _, u in uses)) - {
+    "chdir", "fchdir"}
 #: Calls whose path Landlock checks, or that move the working directory (relative
 #: paths are resolved against it): seen even when a granted promise allows them.
 SEEN = frozenset(n for n, uses in PATHS.items() if any(u for _, _, u in uses)) | {
@@ -145,16 +168,44 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
     if abi.current().available:
         domain.enter()  # the recorder's /proc/<pid>/mem stays out of the program's reach
     arch = kernel.arch() or "x86_64"
-    plan, strict = build(promises | granted, arch), build(promises, arch)
+    # the calls whose paths unveil checks are seen whatever the promises (audit mode's
+    # unveil list too); the calls the promises refuse, to be recorded
+    plan, strict = build(promises | granted, arch), build(frozenset(), arch)
     for name in SEEN:
         if name in BY_ARCH[arch]:
             plan.actions[BY_ARCH[arch][name]] = strict.actions[BY_ARCH[arch][name]]
     for name in ("execve", "execveat"):  # always seen: they mark where the program starts
         plan.actions[BY_ARCH[arch][name]] = TRAP
+    # glibc's nscd probe fails quietly (EACCES), as the command answers it under rpath,
+    # getpw or dns, one of which every run that reads nsswitch.conf is learned to need:
+    # run for real, a probe that connects would look like a need for unix or inet
+    nr = BY_ARCH[arch]["socket"]
+    plan.actions[nr] = build(promises | granted | {"getpw"}, arch).actions[nr]
+    if "stdio" in granted:
+        _fstat_runs(plan, arch)
     code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
     if told >= 0:
         os.write(told, b".")
     return kernel.install(code, all_threads=False, listener=True)
+
+
+def _fstat_runs(plan: Plan, arch: str) -> None:
+    """Let fstat spelled as a path call (a descriptor and AT_EMPTY_PATH: what glibc's
+    fstat is) run without a notification, when learning with stdio granted: tar makes
+    two a file. The filter cannot read the path, so a real stat with AT_EMPTY_PATH and a
+    name goes unseen too: the learned set may then lack its rpath (narrower, never
+    wider: the command then refuses that call, loudly). Audits and --every-call see all."""
+    for name, flags in (("newfstatat", 3), ("statx", 2)):
+        nr = BY_ARCH[arch].get(name)
+        if nr is None:
+            continue
+        rule = when("stdio", name, bits_set(flags, AT_EMPTY_PATH),
+                    none_of(0, AT_FDCWD & 0xFFFFFFFF))
+        act = plan.action(nr)
+        if act.kind == "args":
+            plan.actions[nr] = Action("args", (*act.rules, rule))
+        elif act.kind != "allow":
+            plan.actions[nr] = Action("args", (rule,))
 
 
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
@@ -252,7 +303,7 @@ class Recording:
     """Calls received so far, aggregated, with counts and the first caller."""
 
     def __init__(self, arch: str, start_pid: int, audited: frozenset[str],
-                 python: bool = False) -> None:
+                 python: bool = False, shim: bool = False) -> None:
         self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
         self.rules: dict[str, list[Rule]] = {}
         rules = rules_of(arch)
@@ -270,6 +321,14 @@ class Recording:
             if name in BY_ARCH[arch]:
                 self.hold[BY_ARCH[arch][name]] = 1
         self.start_pid, self.started, self.audited = start_pid, False, audited
+        # The loader's phase (as the pledge command's, exec/shim.py): with the start-up
+        # shim preloaded, from the program's execve to its READY; without, none.
+        self.magic = BY_ARCH[arch].get("lookup_dcookie", -1)
+        self.shim, self.early = shim, shim
+        self.go: float | None = None  # when the program was let run (time.monotonic)
+        self.ready: float | None = None  # when READY came
+        self.failed: str | None = None  # what the shim reported instead
+        self.loader: list[Observation] = []  # the loader's calls (observations())
         self.procs: dict[int, _Process] = {}
         # key -> [count, pid, program, first file:line, when (the call's number)]
         self.seen: dict[_Key, list[Any]] = {}
@@ -307,7 +366,7 @@ class Recording:
             at = CONFIG * nr
             for i, (dirfd_index, path_index, use) in enumerate(PATHS.get(name, ())[:2]):
                 cfg[at + 2 * i] = -1 if dirfd_index is None else dirfd_index
-                cfg[at + 2 * i + 1] = path_index
+                cfg[at + 2 * i + 1] = path_index + (CFG_UNKEYED if name in UNKEYED else 0)
                 if use == "open":
                     cfg[at + 5] = 1 if dirfd_index is None else dirfd_index + 2
             bits = 0
@@ -399,17 +458,20 @@ class Recording:
     def interval(self) -> int:
         return len(self.checkpoints)
 
-    def add(self, nr: int, pid: int, args: tuple[int, ...], pre: Pre | None = None) -> bool:
+    def add(self, nr: int, pid: int, args: tuple[int, ...], pre: Pre | None = None
+            ) -> int | None:
         """Record one call (its memory still readable when it is a held one, or its
-        paths read by C: *pre*); True when it is a message from pyboot, which must
-        fail instead of running."""
+        paths read by C: *pre*); the answer for a call that must not run (0 or -errno:
+        pyboot's messages, the start-up shim's report), else None (it runs)."""
+        if nr == self.magic and args[0] == SHIM_COOKIE:
+            return self._shim_report(pid, args)
         name = self.names.get(nr, f"syscall {nr}")
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
             if self.started and pre is not None and pre.paths[0]:
                 # C named the pid before it exec'd: the program is the one it runs now
                 self._proc(pid, pre.program).program = os.path.basename(pre.paths[0])
-            return False  # the pledge command's own child, up to the exec of the program
+            return None  # the pledge command's own child, up to the exec of the program
         proc = self._proc(pid, pre.program if pre else None)
         try:
             return self._add(name, nr, proc, args, pre)
@@ -420,8 +482,37 @@ class Recording:
                 # new process may reuse the pid of one that had another
                 self.cwds.clear()
 
+    def _fstat(self, name: str, proc: _Process, args: tuple[int, ...], pre: Pre | None) -> bool:
+        """Whether this stat call is fstat(fd) spelled as glibc spells it: a descriptor,
+        "" and AT_EMPTY_PATH (a "stdio" call, as the command answers it)."""
+        flags = args[3] if name == "newfstatat" else args[2]
+        fd = int.from_bytes((args[0] & 0xFFFFFFFF).to_bytes(4, "little"), "little", signed=True)
+        if not flags & AT_EMPTY_PATH or fd < 0 or not args[1]:
+            return False
+        if pre is not None:
+            return pre.empty
+        return proc.read(args[1]) == b""
+
+    def _shim_report(self, pid: int, args: tuple[int, ...]) -> int:
+        """The start-up shim's report: READY ends the loader's phase for every process
+        (from anyone, as the supervisor takes it); the answer pp_learn_loop gives too."""
+        import time
+
+        if args[1] == SHIM_READY:
+            if self.early:
+                self.early, self.ready = False, time.monotonic()
+            return 0
+        if self.failed is None:
+            self.failed = (f"failed ({os.strerror(args[2] & 0xFFFF)})" if args[1] == SHIM_FAILED
+                           and args[2] != errno.ENOENT else
+                           "found no mark of its own (code that ran before it changed the "
+                           "environment)" if args[1] == SHIM_FAILED else
+                           f"sent an unknown report {args[1]}")
+            self.failed += f" in pid {pid}"
+        return -errno.ENOSYS
+
     def _add(self, name: str, nr: int, proc: _Process, args: tuple[int, ...],
-             pre: Pre | None) -> bool:
+             pre: Pre | None) -> int | None:
         pid = proc.pid
         if self.python:
             if pid not in self.wheres and pid != self.start_pid:
@@ -430,26 +521,30 @@ class Recording:
                 raw = proc.read(args[0]) if args[0] else b""
                 if raw is not None and raw.startswith(LEARN_MARKER):
                     self._message(proc, raw[len(LEARN_MARKER):])
-                    return True
+                    return -LEARN_ANSWER
                 self.wheres.pop(pid, None)  # a new program: its memory is another
         needs, argument = self._judge(name, args, pid)
+        if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
+            needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
         if any(w <= self.audited for w in needs):
+            # allowed by the promises audited: recorded only for the paths it used
+            # (the report's unveil list; the report knows it needs nothing more)
             if name in ("execve", "execveat"):
                 path = pre.paths[0] if pre else self._path(proc, *PATHS[name][0][:2], args)
                 proc.program = os.path.basename(path or proc.program)
-            return False  # allowed by the promises audited: only exec comes here
+            if name not in PATHS:
+                return None
         uses = PATHS.get(name, ())
         counted: list[_Key] = []
         if pre is not None and pre.slot >= 0:
             self.ids[pre.slot] = counted  # C counts the calls like this one
         if not uses:
             key = _Key(name, argument, needs, None, "", self.interval)
-            self._count(key, proc)
-            counted.append(key)
-            return False
+            counted.append(self._count(key, proc))
+            return None
         for i, (dirfd_index, path_index, use) in enumerate(uses):
             path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
-            memo = (name, use, path, argument)
+            memo = (name, use, path, argument, needs)
             keys = self.resolved.get(memo)
             if keys is None:
                 facts = pre.facts[i] if pre else None
@@ -457,12 +552,10 @@ class Recording:
                 if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
                                              else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
-            for key in keys:
-                self._count(key, proc)
-            counted.extend(keys)
+            counted.extend([self._count(key, proc) for key in keys])
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
-        return False
+        return None
 
     def harvest(self, counts: list[int]) -> None:
         """Add the calls C counted alone: *counts*[id] calls stood for id's first."""
@@ -526,7 +619,9 @@ class Recording:
         if path is None:
             return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
                          self.interval)]
-        text = f"{path} {argument}".rstrip()
+        # counted by kind, in C: the path is the first of them
+        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
+        text = text.rstrip()
         if use == "open" or use == "create":
             flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
             if use == "create":
@@ -550,33 +645,62 @@ class Recording:
             return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
         return [_Key(name, text, needs, path, use, self.interval)]
 
-    def _count(self, key: _Key, proc: _Process) -> None:
+    def _count(self, key: _Key, proc: _Process) -> _Key:
+        """Count one call as *key* (in the loader's phase: its early twin); the key."""
+        if self.early:
+            key = key._replace(early=True)
         entry = self.seen.get(key)
         self.calls += 1
         if entry is None:
             where = self._where(proc)
             self.seen[key] = [1, proc.pid, proc.program, where, self.calls]
-            return
+            return key
         entry[0] += 1
         if entry[3] is None and self.python:  # the first time the user's code made it
             entry[3], entry[4] = self._where(proc), self.calls
+        return key
 
     def observations(self) -> list[Observation]:
-        """What was seen; those with a file:line first, in the order they were made."""
+        """What the program needed; those with a file:line first, in the order they were
+        made. The loader's calls (before main, allowed by its promises: what the pledge
+        command lets through until the shim's READY) go to :attr:`loader` instead; other
+        calls before main need what they need less the loader's promises."""
         from ...base import Observation
 
         rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
         shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]] = {}
-        for k in self.seen:
-            if k.needs not in shown:  # one object per shape: the report memoises on it
-                shown[k.needs] = tuple(sorted(sorted(n) for n in k.needs))
-        return [Observation(k.syscall, k.argument, shown[k.needs],
-                            k.path, k.access, count, pid, program, where, k.interval)
-                for k, (count, pid, program, where, _) in rows]
+        held = LOADER | {"stdio"}  # stdio: every command's promises have it
+        out, self.loader = [], []
+        # no READY after all (the program ended, or the shim never ran, before main): no
+        # phase the command would have let end, so every call is counted as the program's
+        ended = self.ready is not None
+        for k, (count, pid, program, where, _) in rows:
+            needs = k.needs
+            if k.early and not ended:
+                pass
+            elif k.early and any(w <= held for w in needs):
+                self.loader.append(Observation(k.syscall, k.argument, _shown(shown, needs),
+                                               k.path, k.access, count, pid, program, where,
+                                               k.interval))
+                continue
+            elif k.early:  # the loader's promises held: the asked ones must give the rest
+                needs = frozenset(w - LOADER for w in needs)
+            out.append(Observation(k.syscall, k.argument, _shown(shown, needs),
+                                   k.path, k.access, count, pid, program, where, k.interval))
+        return out
 
     def close(self) -> None:
         for proc in self.procs.values():
             proc.close()
+
+
+def _shown(shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]],
+           needs: frozenset[frozenset[str]]) -> tuple[list[str], ...]:
+    """*needs* as sorted lists, one object per shape (the report memoises on it)."""
+    got = shown.get(needs)
+    if got is None:
+        got = shown[needs] = tuple(sorted(sorted(n) for n in needs))
+    return got
 
 
 def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
@@ -608,7 +732,8 @@ def record_loop(listener: int, recording: Recording, arch: str,
         try:
             ended.append(int(lib.pp_learn_loop(
                 listener, cfg, len(cfg_bytes) // (2 * CONFIG), recording.start_pid,
-                numbers["execve"], numbers.get("execveat", -1), int(not recording.audited))))
+                numbers["execve"], numbers.get("execveat", -1), int(not recording.audited),
+                recording.magic if recording.shim else -1)))
         finally:
             running.release()
 
@@ -633,7 +758,8 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 ids = max(ids, slot + 1)
                 pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
                           ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
-                          slot, _text(arena, ffi, rows[i + 12], normal=False))
+                          slot, _text(arena, ffi, rows[i + 12], normal=False),
+                          bool(bits & 1 << 16))
                 recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
@@ -686,18 +812,33 @@ def _record(listener: int, recording: Recording, arch: str,
                 continue
             raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
         rows = array.array("Q", view[:8 * 8 * n])
-        refuse = False
+        answer = None
         for i in range(0, 8 * n, 8):
-            refuse = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
+            answer = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
         if held[0]:
             # The memory was read while the caller waited; the answer is CONTINUE
             # whatever it said, so nothing the program does afterwards changes a verdict.
-            # The one exception only refuses: pyboot's messages are execve()s of
-            # paths that must never run.
-            if refuse:
-                lib.pp_notif_send(listener, held_id[0], -LEARN_ANSWER)
+            # The exceptions never run: pyboot's messages are execve()s of paths that
+            # must not run (refused), the shim's report a call no kernel should see.
+            if answer is not None:
+                lib.pp_notif_send(listener, held_id[0], answer)
             else:
                 lib.pp_notif_continue(listener, held_id[0])  # -ENOENT: the caller died
+
+
+class LoaderPhase:
+    """How a recorded run's loader phase went: whether the start-up *shim* was preloaded
+    (else the phase ends at the program's execve), the seconds from the go to its READY
+    (None: none came), what it reported instead (*failed*), and the loader's calls."""
+
+    __slots__ = ("shim", "ready_after", "failed", "calls", "deadline")
+
+    def __init__(self, shim: bool, ready_after: float | None, failed: str | None,
+                 calls: list[Observation]) -> None:
+        from .shim import DEADLINE
+
+        self.shim, self.ready_after, self.failed, self.calls = shim, ready_after, failed, calls
+        self.deadline = DEADLINE  # the command's: a READY later than this, it kills
 
 
 class Recorder:
@@ -709,9 +850,19 @@ class Recorder:
 
     def __init__(self) -> None:
         self._told: tuple[int, int] | None = os.pipe()
+        self.phase: LoaderPhase | None = None  # the last watch()'s loader phase
 
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted, self._told[1] if self._told is not None else -1)
+
+    def start_up_shim(self, env: dict[str, str],
+                      load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
+        """*env* with the pledge command's start-up shim preloaded (loading *load* first),
+        and the shim's path; NativeBuildError when it is missing or stale."""
+        from . import shim
+
+        library = shim.library()
+        return shim.environment(library, env, load), library
 
     def _listener(self, pid: int) -> int | None:
         """The parent's copy of child *pid*'s listener, once it has one (None: it ended)."""
@@ -730,16 +881,24 @@ class Recorder:
         return None if fd is None else supervise.take_listener(pid, fd)
 
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
-              python: bool = False) -> tuple[list[Observation], list[Checkpoint]]:
+              python: bool = False, shim: bool = False,
+              ) -> tuple[list[Observation], list[Checkpoint]]:
+        """As :meth:`..base.ExecRecorder.watch`; with *shim* (the start-up shim is
+        preloaded), calls before its READY are the loader's (:attr:`phase`)."""
         arch = kernel.arch() or "x86_64"
         # made while the child sets itself up: after the go, PROG's calls wait for it
-        recording = Recording(arch, pid, promises, python)
+        recording = Recording(arch, pid, promises, python, shim)
         if not python:
             recording.config(arch)
         try:
-            return self._watch(pid, go, recording, arch)
+            observations, checkpoints = self._watch(pid, go, recording, arch)
         finally:
             recording.close()
+        ready = recording.ready
+        self.phase = LoaderPhase(
+            shim, None if ready is None else ready - (recording.go or ready),
+            recording.failed, recording.loader)
+        return observations, checkpoints
 
     def _watch(self, pid: int, go: int, recording: Recording,
                arch: str) -> tuple[list[Observation], list[Checkpoint]]:
@@ -751,6 +910,9 @@ class Recorder:
                 released.append(ok)
                 try:
                     if ok:
+                        import time
+
+                        recording.go = time.monotonic()
                         os.write(go, b"x")
                 finally:
                     os.close(go)

@@ -70,7 +70,7 @@ long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
 long pp_notif_sync_wakeup(int fd);
 long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec_nr,
-                   int execat_nr, int cache_cwd);
+                   int execat_nr, int cache_cwd, int magic_nr);
 long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size);
 void pp_learn_counts(uint64_t *out, uint64_t n);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,

@@ -23,8 +23,17 @@
 #define CFG_ALWAYS (1 << 13)           /* never merged: every call is a row */
 #define CFG_FACTS (1 << 14)            /* whether its paths exist is in the key */
 #define CFG_FORGET (1 << 15)           /* after it, no cached working directory holds */
+#define CFG_UNKEYED 8                  /* added to a path index: read, not in the key */
 #define ROW 13
 #define PP_PIDS 1024
+/* The pledge command's start-up shim reports with lookup_dcookie(PP_COOKIE, phase, ...)
+ * (native/shim.c); READY says its program's loader is done and main comes next. */
+#define PP_COOKIE 0x5053484d45444750ULL
+#define PP_READY 1
+
+/* 0 until a READY came (the loader's phase), 1 after: part of every key, so a call of
+ * the program's own run is never counted as one its loader made. */
+static uint32_t g_phase;
 
 static struct { int pid; int fd; int cwd_len; char *cwd; } g_mem[PP_PIDS];
 
@@ -182,15 +191,17 @@ static long cwd_of(int pid, char *out, size_t size, int cache)
 }
 
 /* The absolute (not normalised) path argument *path_idx* of a call, resolved
- * against its dirfd (*dirfd_idx*, -1: the working directory). Length or -1. */
+ * against its dirfd (*dirfd_idx*, -1: the working directory). Length or -1;
+ * *empty* set when the argument was a readable "" (fstat spelled as a path call). */
 static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[6],
-                         char *out, size_t size, int cache_cwd)
+                         char *out, size_t size, int cache_cwd, int *empty)
 {
     char raw[4096];
     long n = a[path_idx] ? read_path(pid, a[path_idx], raw, sizeof raw) : 0;
     if (n < 0)
         return -1;
     raw[n] = 0;
+    *empty = a[path_idx] && n == 0;
     if (raw[0] == '/') {
         if ((size_t)n >= size)
             return -1;
@@ -344,11 +355,14 @@ static size_t program_of(int pid, char *out, size_t size)
  * file's comment says. cfg[PP_CFG*nr..]: (dirfd index, path index) x 2 (-1:
  * none), key bits, flags index (-1: none); calls of *start_pid* are never merged
  * until it calls execve/execveat (*exec_nr*, *execat_nr*); *cache_cwd*: every
- * call that changes a working directory is seen. 0 or -errno. */
+ * call that changes a working directory is seen; *magic_nr*: the start-up shim's
+ * report (-1: none), answered here (0 for READY, which ends the loader's phase;
+ * ENOSYS else: it must not run) and always a row. 0 or -errno. */
 long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec_nr,
-                   int execat_nr, int cache_cwd)
+                   int execat_nr, int cache_cwd, int magic_nr)
 {
     int started = 0;
+    g_phase = 0;
     for (int i = 0; i < PP_PIDS; i++) {
         g_mem[i].fd = -1;
         g_mem[i].pid = 0;
@@ -386,13 +400,21 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         int nr = req.data.nr, pid = (int)req.pid;
         const int16_t *c = nr >= 0 && nr < ncfg ? cfg + PP_CFG * nr : 0;
         int bits = c ? (uint16_t)c[4] : CFG_ALWAYS;
+        int magic = nr == magic_nr && req.data.args[0] == PP_COOKIE;
+        if (magic) {
+            int ready = req.data.args[1] == PP_READY;
+            pp_notif_send(fd, req.id, ready ? 0 : -ENOSYS);  /* -ENOENT: it died */
+            if (ready)
+                g_phase = 1;  /* from anyone, as the supervisor takes it */
+            bits |= CFG_ALWAYS;
+        }
         cwd_pending(pid, bits & CFG_FORGET);
         int cache = cache_cwd && !g_npending && !g_cwd_off;
         int first_sight = g_mem[(unsigned)pid % PP_PIDS].pid != pid;
         long len[2] = { -1, -1 };
         uint64_t facts = 0;
         uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x84222325cbf29ce4ULL;
-        uint32_t head[2] = { (uint32_t)nr, bits & CFG_PID ? (uint32_t)pid : 0 };
+        uint32_t head[3] = { (uint32_t)nr, bits & CFG_PID ? (uint32_t)pid : 0, g_phase };
         hash2(head, sizeof head, &h1, &h2);
         for (int i = 0; i < 6; i++) {
             uint32_t v = (uint32_t)req.data.args[i];
@@ -405,15 +427,22 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         }
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
+        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
         for (int i = 0; c && i < 2; i++) {
-            int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1];
+            int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0, keyed = 1;
             if (path_idx < 0)
                 continue;
+            if (path_idx >= CFG_UNKEYED) {
+                path_idx -= CFG_UNKEYED;
+                keyed = 0;
+            }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
-                                  paths[i], sizeof paths[i], cache);
-            unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)i;
+                                  paths[i], sizeof paths[i], cache, &empty);
+            if (empty)
+                empty_bits |= 1ULL << (16 + i);
+            unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
             hash2(&mark, 1, &h1, &h2);
-            if (len[i] < 0)
+            if (len[i] < 0 || !keyed)
                 continue;
             hash2(paths[i], (size_t)len[i], &h1, &h2);
         }
@@ -433,8 +462,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             continue;
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
-        int answered = 0;
-        if (!need_facts) {
+        int answered = magic;
+        if (!need_facts && !answered) {
             /* Only for a new row (an lstat saved a call), and after the call went on: its
              * key does not depend on them. The report reads them only for open and
              * openat (creat and O_CREAT/O_TMPFILE opens looked above, before the call),
@@ -452,7 +481,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             r->row[1] = (uint64_t)pid;
             memcpy(r->row + 2, req.data.args, sizeof req.data.args);
             r->row[8] = r->row[9] = r->row[12] = ~0ULL;
-            r->row[10] = facts;
+            r->row[10] = facts | empty_bits;
             r->row[11] = id;
             r->len[0] = (uint16_t)l0;
             r->len[1] = (uint16_t)l1;
