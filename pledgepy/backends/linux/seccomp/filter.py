@@ -458,11 +458,18 @@ def compile_native(plan: Plan, violation: int | None = None, below: int | None =
         mod = native.load()
         if mod is None:
             raise OSError(38, native.MISSING or "the native module is not built")
-    code = encode(plan, violation, below)
+    return compile_encoded(encode(plan, violation, below), mod)
+
+
+def compile_encoded(code: bytes, mod: Any) -> bytes:
+    """The filter native/bpf.c compiles from the encoding *code* (see :func:`encode`);
+    a malformed one raises ValueError (nothing is compiled from part of it)."""
     cap = MAX_INSNS * 8
     out = mod.ffi.new("unsigned char[]", cap)
     n = int(mod.lib.pp_bpf_compile(code, len(code), out, cap))
     if n < 0:
         kind, what = _ERRORS.get(n, (ValueError, f"error {n}"))
         raise kind(f"native BPF compiler: {what}")
+    if n % 8 or n > cap:
+        raise ValueError(f"native BPF compiler returned {n} bytes")
     return bytes(mod.ffi.buffer(out, n))
