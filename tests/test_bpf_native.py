@@ -201,6 +201,17 @@ def test_random_synthetic_plans(arch: str, seed: int, monkeypatch: pytest.Monkey
     assert far[0] > 0  # some layouts needed far jumps (trampolines, or the next level)
 
 
+def test_actions_equal_to_the_shared_ones_compile_alike() -> None:
+    """Plans hold the shared ALLOW/TRAP/ENOSYS; a copy of one is the same action."""
+    for arch in ARCHES:
+        full = plan.build(frozenset({"stdio", "inet"}), arch)
+        copies = {nr: plan.Action(a.kind, a.rules) for nr, a in full.actions.items()}
+        copies[MAX_KNOWN] = plan.Action("enosys")
+        code = same(plan.Plan(arch, full.promises, full.error, copies))
+        assert code == filter.compile_python(plan.Plan(arch, full.promises, full.error,
+                                                       {**full.actions, MAX_KNOWN: plan.ENOSYS}))
+
+
 def test_far_jumps_through_trampolines() -> None:
     """An argument check too long for any in-place layout: every level is tried and the
     last one's tree jumps far."""
