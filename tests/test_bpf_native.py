@@ -240,7 +240,13 @@ def test_a_plan_the_encoding_cannot_hold_is_refused() -> None:
     bad = [{MAX_KNOWN + 2: plan.ALLOW}, {-1: plan.ALLOW},
            {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (-1,)),)),))},
            {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1 << 64,)),)),))},
-           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1,), -1),)),))}]
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1,), -1),)),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1,), 1 << 64),)),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(6, (1,)),)),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(-2, (1,)),)),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (), "", 1 << 32),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1,)),) * 256),))},
+           {5: plan.Action("args", (Rule("x", frozenset(), (Arg(0, (1,) * 65536),)),))}]
     for actions in bad:
         with pytest.raises((ValueError, OverflowError)):
             filter.compile_native(plan.Plan("x86_64", frozenset(), False, actions), None,

@@ -402,13 +402,19 @@ def _rule_bytes(rule: Rule) -> bytes:
     got = _RULE_BYTES.get(id(rule))
     if got is not None and got[0] is rule:
         return got[1]
-    parts = [rule.errno.to_bytes(4, "little"), len(rule.args).to_bytes(1, "little")]
+    # each field packed into one int, its range checked first: a value too wide for
+    # its field must be refused, not spill into the next
+    if not 0 <= rule.errno <= 0xFFFFFFFF:
+        raise ValueError(f"errno out of range: {rule.errno}")
+    out = (rule.errno | len(rule.args) << 32).to_bytes(5, "little")  # OverflowError: > 255
     for a in rule.args:
-        parts += [a.index.to_bytes(1, "little", signed=True),
-                  bytes(((1 if a.negate else 0) | (2 if a.wide else 0),)),
-                  a.mask.to_bytes(8, "little"), len(a.values).to_bytes(2, "little")]
-        parts += [v.to_bytes(8, "little") for v in a.values]
-    out = b"".join(parts)
+        if not -1 <= a.index <= 5 or not 0 <= a.mask <= 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"test out of range: {a}")
+        values = a.values
+        out += ((a.index & 0xFF) | ((1 if a.negate else 0) | (2 if a.wide else 0)) << 8
+                | a.mask << 16 | len(values) << 80).to_bytes(12, "little")
+        for v in values:
+            out += v.to_bytes(8, "little")  # OverflowError outside 0..2**64 - 1
     if len(_RULE_BYTES) >= 4096:  # concrete rules (they name a pid) are new each build
         _RULE_BYTES.clear()
     _RULE_BYTES[id(rule)] = (rule, out)
