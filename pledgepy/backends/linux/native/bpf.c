@@ -91,7 +91,8 @@ struct ppb {
     struct ppb_insn *code;
     uint32_t ncode;
     int32_t *at; /* label -> index of the instruction it precedes (-1: not placed) */
-    uint32_t nlabels, labcap;
+    uint32_t codecap;
+    uint32_t nlabels, labcap, atcap; /* labcap: the most labels; atcap: room for them now */
     int32_t *pending_label, *pending_block; /* out-of-line argument checks */
     uint32_t npending;
     int err;
@@ -109,12 +110,36 @@ static uint64_t ppb_arg_value64(const struct ppb_arg *a, uint32_t i)
 
 /* ---- the program: bpf.Program's emit methods ---- */
 
+/* Room for one more item in *arr (of *cap, at most max): doubled as needed, so a
+ * typical filter's scratch stays small (freeing ~100 KB each compile made glibc hand
+ * the heap's top back to the kernel: three brk() calls a compile). */
+static int ppb_grow(struct ppb *c, void **arr, uint32_t *cap, uint32_t used, uint32_t max,
+                    size_t size)
+{
+    if (used < *cap)
+        return 0;
+    if (used >= max) {
+        c->err = c->err ? c->err : PPB_E_OVERFLOW;
+        return -1;
+    }
+    uint32_t want = *cap * 2 > max ? max : *cap * 2;
+    void *bigger = realloc(*arr, (size_t)want * size);
+    if (bigger == NULL) {
+        c->err = c->err ? c->err : PPB_E_NOMEM;
+        return -1;
+    }
+    *arr = bigger;
+    *cap = want;
+    return 0;
+}
+
 static int32_t ppb_label(struct ppb *c)
 {
-    if (c->nlabels >= c->labcap) {
-        c->err = c->err ? c->err : PPB_E_OVERFLOW;
+    void *at = c->at;
+    int rc = ppb_grow(c, &at, &c->atcap, c->nlabels, c->labcap, sizeof *c->at);
+    c->at = at;
+    if (rc != 0)
         return 0;
-    }
     c->at[c->nlabels] = -1;
     return (int32_t)c->nlabels++;
 }
@@ -129,10 +154,11 @@ static void ppb_emit(struct ppb *c, uint16_t code, uint32_t k, int32_t jt, int32
 {
     if (c->err)
         return;
-    if (c->ncode >= c->max_insns) { /* bpf.py refuses more than MAX_INSNS at assembly */
-        c->err = PPB_E_OVERFLOW;
+    void *code_ = c->code; /* bpf.py refuses more than MAX_INSNS at assembly */
+    int rc = ppb_grow(c, &code_, &c->codecap, c->ncode, c->max_insns, sizeof *c->code);
+    c->code = code_;
+    if (rc != 0)
         return;
-    }
     struct ppb_insn *i = &c->code[c->ncode++];
     i->code = code;
     i->k = k;
@@ -709,11 +735,12 @@ long pp_bpf_compile(const unsigned char *in, size_t len, unsigned char *out, siz
     size_t maxruns = 2 * (size_t)n + (size_t)c.n_tail + 1;
     c.runs = malloc(maxruns * sizeof *c.runs);
     c.sums = malloc((maxruns + 1) * sizeof *c.sums);
-    c.code = malloc((size_t)c.max_insns * sizeof *c.code);
+    c.codecap = c.atcap = c.max_insns < 1024 ? c.max_insns : 1024;
+    c.code = malloc((size_t)c.codecap * sizeof *c.code);
     /* every label comes with an instruction of its own: more labels than this would
      * mean more instructions than max_insns */
     c.labcap = c.max_insns + 2;
-    c.at = malloc((size_t)c.labcap * sizeof *c.at);
+    c.at = malloc((size_t)c.atcap * sizeof *c.at);
     c.pending_label = malloc(maxruns * sizeof *c.pending_label);
     c.pending_block = malloc(maxruns * sizeof *c.pending_block);
     if (!c.runs || !c.sums || !c.code || !c.at || !c.pending_label || !c.pending_block) {
