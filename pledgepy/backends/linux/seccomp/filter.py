@@ -441,7 +441,7 @@ def encode(plan: Plan, violation: int | None = None, below: int | None = None) -
              le(AUDIT_ARCH[plan.arch], 4, "little"),
              *(le(rets[k], 4, "little") for k in ("allow", "trap", "enosys", "kill")),
              le(SECCOMP_RET_ERRNO, 4, "little"), le(HOT, 4, "little"), bytes((len(hot),)),
-             bytes(i & 0xFF for i in INLINE)]
+             *(le(i, 1, "little", signed=True) for i in INLINE)]
     parts += [le(nr, 2, "little") + le(w, 4, "little") for nr, w in hot.items()]
     parts += [le(nr, 4, "little") + bytes((_CODE[act.kind],)) for nr, act in tail]
     kinds = _kinds(plan.actions)
