@@ -52,6 +52,14 @@ t2 = time.perf_counter_ns()
 
 
 PLEDGEPY_UNVEIL = "".join(f"pledgepy.unveil({p!r}, 'r')\n" for p in PATHS)
+#: The backend loaded, the plans of "stdio rpath" and of its narrowing to "stdio" built,
+#: and each compiled once (the compiler warm): the baseline of the compile measures.
+PLEDGEPY_COMPILE = (
+    "import pledgepy\nfrom pledgepy.backends.linux import LinuxBackend\nLinuxBackend()\n"
+    "from pledgepy.backends.linux.seccomp import filter, kernel, plan\n"
+    "full = plan.build(frozenset({'stdio', 'rpath'}), kernel.arch())\n"
+    "delta = plan.narrow(full, frozenset({'stdio'})).delta(full)\n"
+    "filter.compile_plan(full)\nfilter.compile_plan(delta)\n")
 
 #: name -> (interpreter: "venv" (this one) or "system", program).  ``t0``/``t1``/``t2``
 #: when set: start, after import/build, after apply (for the in-process apply time).
@@ -65,6 +73,13 @@ PROGRAMS: dict[str, tuple[str, str]] = {
     "pledgepy narrow": ("venv", "import pledgepy\npledgepy.pledge('stdio rpath')\n"
                         "import time\nt1 = time.perf_counter_ns()\npledgepy.pledge('stdio')\n"
                         "t2 = time.perf_counter_ns()\n"),
+    "pledgepy backend": ("venv", "import pledgepy\nfrom pledgepy.backends.linux import "
+                         "LinuxBackend\nLinuxBackend()\n"),
+    "pledgepy compile": ("venv", PLEDGEPY_COMPILE),
+    "pledgepy compile full x10": ("venv", PLEDGEPY_COMPILE
+                                  + "for _ in range(10):\n    filter.compile_plan(full)\n"),
+    "pledgepy compile delta x10": ("venv", PLEDGEPY_COMPILE
+                                   + "for _ in range(10):\n    filter.compile_plan(delta)\n"),
     "pledgepy unveil": ("venv", "import time\nimport pledgepy\nt1 = time.perf_counter_ns()\n"
                         + PLEDGEPY_UNVEIL + "pledgepy.unveil(None, None)\n"
                         "t2 = time.perf_counter_ns()\n"),

@@ -33,6 +33,7 @@ SOURCES: tuple[str, ...] = (
     "backends/linux/native/sigsys.c",
     "backends/linux/native/learn.c",
     "backends/linux/native/spawner.c",
+    "backends/linux/native/bpf.c",
 )
 
 #: A file modified this close to the build may be modified again within the same

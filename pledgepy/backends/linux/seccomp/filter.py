@@ -17,12 +17,17 @@ delta does not change takes a load, a compare or two and its RET.
 
 Only ``nr`` and ``arch`` are read before a constant verdict, so the kernel can
 cache every unconditionally allowed syscall.
+
+:func:`compile_plan` compiles in the native module (native/bpf.c: the same layout and
+assembly, from the plan flattened by :func:`encode`) when it is built, and with
+:func:`compile_python`, the reference, when it is not.
 """
 
 from __future__ import annotations
 
 from itertools import groupby
 
+from .. import native
 from ..consts import (
     AUDIT_ARCH_AARCH64,
     AUDIT_ARCH_X86_64,
@@ -34,8 +39,13 @@ from ..consts import (
 )
 from ..rules import Arg, Rule
 from ..syscalls import MAX_KNOWN
-from .bpf import JMP_JEQ_K, JMP_JGE_K, Program
+from .bpf import JMP_JEQ_K, JMP_JGE_K, MAX_INSNS, Program
 from .plan import ALLOW, ENOSYS, Action, Plan
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 AUDIT_ARCH = {"x86_64": AUDIT_ARCH_X86_64, "aarch64": AUDIT_ARCH_AARCH64}
 ENOSYS_ERRNO = 38
@@ -111,7 +121,7 @@ def _full_runs(plan: Plan) -> Runs:
             continue
         runs.append((nr, act, hot(nr, HOT) if act.kind == "args" else 1))
         last = act
-    if last is not ENOSYS:
+    if last is None or last.kind != "enosys":  # by value: an equal action is the same
         runs.append((MAX_KNOWN + 1, ENOSYS, 1))  # the unknown tail
     if plan.arch == "x86_64":
         runs += [(nr, act, 1) for nr, act in _X32_RUNS]
@@ -316,7 +326,19 @@ def compile_plan(plan: Plan, violation: int | None = None,
     *violation* instead (the pledge command's supervisor uses USER_NOTIF).
     *below*: for a delta, the violation verdict of the filter under it, when known
     (numbers that filter refuses may then share this one's TRAP runs).
+
+    Compiled by the native module when it is built (raises NativeBuildError when it
+    is stale), else by :func:`compile_python`: the same bytes either way.
     """
+    mod = native.load()
+    if mod is None:
+        return compile_python(plan, violation, below)
+    return compile_native(plan, violation, below, mod)
+
+
+def compile_python(plan: Plan, violation: int | None = None,
+                   below: int | None = None) -> bytes:
+    """:func:`compile_plan` in Python: the reference the native compiler must match."""
     base = plan.base
     if base is None:
         runs = _delta_runs(plan, None, False) if plan.sparse else _full_runs(plan)
@@ -348,3 +370,114 @@ def compile_plan(plan: Plan, violation: int | None = None,
         if near is not None:
             return near
     raise AssertionError("unreachable: the last layout assembles whatever its jumps")
+
+
+#: Action kinds as native/bpf.c numbers them (0: a number the plan does not list).
+_CODE = {"allow": 1, "trap": 2, "enosys": 3, "kill": 4, "args": 5}
+_ARGS_CODE = 5
+#: The native compiler's errors (its PPB_E_* codes).
+_ERRORS = {-1: (ValueError, "malformed plan encoding"),
+           -2: (OverflowError, f"filter has more than {MAX_INSNS} instructions"),
+           -3: (ValueError, "backward or unplaced jump target"),
+           -4: (MemoryError, "out of memory"),
+           -5: (ValueError, "output buffer too small")}
+#: id(rule) -> (the rule, kept alive so its id stays its own, its bytes in the encoding).
+_RULE_BYTES: dict[int, tuple[Rule, bytes]] = {}
+
+
+def _kinds(actions: dict[int, Action]) -> bytes:
+    """One byte per number 0..MAX_KNOWN + 1: the code of its action (0: not listed)."""
+    n = MAX_KNOWN + 2
+    codes = bytearray(2 * n)  # a negative number lands in the upper half (as one too large)
+    code = _CODE
+    for nr, act in actions.items():  # a plain loop: quicker here than map() or min()/max()
+        codes[nr] = code[act.kind]
+    if codes.count(0, n) != n:
+        raise ValueError("plan lists a syscall number outside 0..MAX_KNOWN + 1")
+    return bytes(codes[:n])
+
+
+def _rule_bytes(rule: Rule) -> bytes:
+    """errno(u32) n_args(u8), each test: index(i8) flags(u8) mask(u64) n(u16) values(u64)."""
+    got = _RULE_BYTES.get(id(rule))
+    if got is not None and got[0] is rule:
+        return got[1]
+    # each field packed into one int, its range checked first: a value too wide for
+    # its field must be refused, not spill into the next
+    if not 0 <= rule.errno <= 0xFFFFFFFF:
+        raise ValueError(f"errno out of range: {rule.errno}")
+    out = (rule.errno | len(rule.args) << 32).to_bytes(5, "little")  # OverflowError: > 255
+    for a in rule.args:
+        if not -1 <= a.index <= 5 or not 0 <= a.mask <= 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"test out of range: {a}")
+        values = a.values
+        out += ((a.index & 0xFF) | ((1 if a.negate else 0) | (2 if a.wide else 0)) << 8
+                | a.mask << 16 | len(values) << 80).to_bytes(12, "little")
+        for v in values:
+            out += v.to_bytes(8, "little")  # OverflowError outside 0..2**64 - 1
+    if len(_RULE_BYTES) >= 4096:  # concrete rules (they name a pid) are new each build
+        _RULE_BYTES.clear()
+    _RULE_BYTES[id(rule)] = (rule, out)
+    return out
+
+
+def encode(plan: Plan, violation: int | None = None, below: int | None = None) -> bytes:
+    """*plan* flattened for the native compiler (the format: native/bpf.c's header).
+
+    Raises ValueError or OverflowError for a plan the format cannot hold (a number
+    or a value out of its range): it is refused, never compiled shortened.
+    """
+    base = plan.base
+    if base is None:
+        mode, trap_joins = (1 if plan.sparse else 0), False
+    else:
+        mode, trap_joins = 2, below == trap_verdict(plan, violation)
+    tail = _X32_RUNS if plan.arch == "x86_64" and base is None else ()
+    rets = _returns(plan, violation)
+    hot = _hot(plan.arch)
+    le = int.to_bytes
+    parts = [b"PPB1", bytes((mode, trap_joins, len(tail), len(INLINE))),
+             le(MAX_KNOWN, 2, "little"), le(MAX_INSNS, 2, "little"),
+             le(AUDIT_ARCH[plan.arch], 4, "little"),
+             *(le(rets[k], 4, "little") for k in ("allow", "trap", "enosys", "kill")),
+             le(SECCOMP_RET_ERRNO, 4, "little"), le(HOT, 4, "little"), bytes((len(hot),)),
+             *(le(i, 1, "little", signed=True) for i in INLINE)]
+    parts += [le(nr, 2, "little") + le(w, 4, "little") for nr, w in hot.items()]
+    parts += [le(nr, 4, "little") + bytes((_CODE[act.kind],)) for nr, act in tail]
+    kinds = _kinds(plan.actions)
+    parts.append(kinds)
+    if base is not None:
+        parts.append(_kinds(base.actions))
+    actions = plan.actions
+    nr = kinds.find(_ARGS_CODE)
+    while nr >= 0:
+        rules = actions[nr].rules
+        parts.append(le(nr, 2, "little") + le(len(rules), 2, "little"))
+        parts += map(_rule_bytes, rules)
+        nr = kinds.find(_ARGS_CODE, nr + 1)
+    return b"".join(parts)
+
+
+def compile_native(plan: Plan, violation: int | None = None, below: int | None = None,
+                   mod: Any = None) -> bytes:
+    """:func:`compile_plan` by the native module *mod* (default: load it; OSError when
+    it is not built)."""
+    if mod is None:
+        mod = native.load()
+        if mod is None:
+            raise OSError(38, native.MISSING or "the native module is not built")
+    return compile_encoded(encode(plan, violation, below), mod)
+
+
+def compile_encoded(code: bytes, mod: Any) -> bytes:
+    """The filter native/bpf.c compiles from the encoding *code* (see :func:`encode`);
+    a malformed one raises ValueError (nothing is compiled from part of it)."""
+    cap = MAX_INSNS * 8
+    out = mod.ffi.new("unsigned char[]", cap)
+    n = int(mod.lib.pp_bpf_compile(code, len(code), out, cap))
+    if n < 0:
+        kind, what = _ERRORS.get(n, (ValueError, f"error {n}"))
+        raise kind(f"native BPF compiler: {what}")
+    if n % 8 or n > cap:
+        raise ValueError(f"native BPF compiler returned {n} bytes")
+    return bytes(mod.ffi.buffer(out, n))
