@@ -161,6 +161,18 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
     return ["err", type(exc).__qualname__, str(exc), text, limit]
 
 
+def _spin(reader: frames.FrameReader, until: float) -> Any:
+    """The next message if it comes before *until* (monotonic), else MORE: receives
+    that do not block (recvfrom, which "stdio" allows), in a loop."""
+    while True:
+        try:
+            msg = reader.read(socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            msg = frames.MORE
+        if msg is not frames.MORE or time.monotonic() >= until:
+            return msg
+
+
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
     """Answer calls until the parent closes the channel.
 
@@ -170,9 +182,16 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
     :data:`HOLD` seconds in all. So the parent's per-call clocks (Limits.cpu,
     timeout), which start at the reply before, count at most that much of other
     calls.
+
+    With ``config["spin"]`` (seconds) the worker polls for the next call that
+    long before it blocks, while the wait before the last call was no longer:
+    back-to-back calls then never let its CPU halt (waking a halted vCPU costs
+    more than a short call), and an idle worker spends at most that much CPU.
     """
     reader = frames.FrameReader(sock, config["max_message"], trusted=True)
     set_limits = config["limits"]
+    spin: float = config.get("spin") or 0.0
+    waited = 0.0  # how long the last call was waited for
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     held: list[bytes] = []
     spent = 0.0  # the held calls' time
@@ -182,6 +201,13 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
             if held and msg is frames.MORE:
                 sock.sendall(b"".join(held))
                 held.clear()
+            if msg is frames.MORE and spin:
+                waiting = time.monotonic()
+                if waited <= spin:
+                    msg = _spin(reader, waiting + spin)
+                while msg is frames.MORE:
+                    msg = reader.read()
+                waited = time.monotonic() - waiting
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):

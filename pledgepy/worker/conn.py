@@ -70,7 +70,8 @@ class Conn:
     """A worker process: start it, exchange frames with it, end it."""
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
-                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn") -> None:
+                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn",
+                 spin: float = 0.0) -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
@@ -104,6 +105,10 @@ class Conn:
         self.poller = select.poll()
         self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
         self._backstop = -1
+        #: How long exchange() may poll for a reply before it blocks (seconds), and how
+        #: long the last exchange that could spin waited for its reply.
+        self.spin = spin
+        self.waited = 0.0
         self.calls = 0
         self.violations: list[str] = []
         self.sock.setblocking(False)
@@ -177,12 +182,17 @@ class Conn:
             pass  # the parent's own clock still holds
 
     def exchange(self, frame: bytes | None, *, deadline: float | None, cpu: float | None,
-                 what: str = "answering") -> Any:
+                 what: str = "answering", spin: bool = False) -> Any:
         """Send *frame* (if any) and return the next message, or raise a WorkerError.
 
         ``cpu`` is this exchange's CPU budget: the worker's CPU clock is read when
         the exchange starts and again only when, even running on every CPU, it could
         have spent the budget (so a quick call reads it once).
+
+        With *spin* (and ``self.spin`` seconds) the wait polls without blocking for
+        up to that long before it blocks, if the last such exchange was answered
+        within it: the same descriptors, events and clocks as a blocking wait, only
+        the poll's timeout is 0, so this CPU does not halt before a quick reply.
         """
         message = self._take(what, recv=False)
         if message is not frames.MORE:
@@ -196,8 +206,17 @@ class Conn:
             self.backstop(used, cpu)
             cpu_end, look = used + cpu, time.monotonic() + cpu / _CPUS
         sock = self.sock.fileno()
+        spin = spin and self.spin > 0
+        began = spin_end = 0.0
+        if spin:
+            began = time.monotonic()
+            if self.waited <= self.spin:
+                spin_end = began + self.spin
         while True:
-            events = self.poller.poll(self._wait_ms(deadline, look))
+            if spin_end and time.monotonic() < spin_end:
+                events = self.poller.poll(0)
+            else:
+                events = self.poller.poll(self._wait_ms(deadline, look))
             if len(events) > 1:  # a violation first: its reply must not be taken
                 events.sort(key=lambda e: e[0] != self.listener)
             for fd, ev in events:
@@ -209,6 +228,8 @@ class Conn:
                         if message is not frames.MORE:
                             if pending is not None:
                                 self._unasked()
+                            if spin:
+                                self.waited = time.monotonic() - began
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:
