@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,29 @@ _SIGNAL_LIMITS: dict[int, str] = {signal.SIGXFSZ: "fsize", signal.SIGXCPU: "cpu"
 _TAIL = 4096
 #: The largest config sent before the worker runs: far below any socket buffer's size.
 _EARLY = 16384
+
+
+class _InFlight:
+    """How many calls of this process's workers are running: a call spins only while it
+    is the only one (more spinners than CPUs would take them from the workers)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def enter(self) -> bool:
+        """Count one more call; True if it is the only one."""
+        with self._lock:
+            self.count += 1
+            return self.count == 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+#: Calls of this process's workers running now.
+IN_FLIGHT = _InFlight()
 
 
 class _Chunk:
@@ -213,7 +237,7 @@ class Conn:
             if self.waited <= self.spin:
                 spin_end = began + self.spin
         while True:
-            if spin_end and time.monotonic() < spin_end:
+            if spin_end and IN_FLIGHT.count == 1 and time.monotonic() < spin_end:
                 events = self.poller.poll(0)
             else:
                 events = self.poller.poll(self._wait_ms(deadline, look))

@@ -16,7 +16,7 @@ from .. import strictness
 from ..errors import PledgeWarning, UnsupportedError
 from ..promises import parse
 from . import codec, limits
-from .conn import Conn
+from .conn import IN_FLIGHT, Conn
 from .errors import RemoteError, WorkerError, WorkerLimitExceeded, WorkerProtocolError
 from .limits import Limits
 from .status import WorkerStats, WorkerStatus
@@ -29,28 +29,6 @@ NAMESPACES = ("user", "net", "ipc")
 #: The default and the largest ``spin`` (seconds): see :class:`Worker`.
 SPIN = 0.0005
 MAX_SPIN = 0.01
-
-
-class _InFlight:
-    """How many calls of this process's workers are running: a call spins only when it
-    is the only one (more spinners than CPUs would take them from the workers)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def enter(self) -> bool:
-        """Count one more call; True if it is the only one."""
-        with self._lock:
-            self.count += 1
-            return self.count == 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self.count -= 1
-
-
-_in_flight = _InFlight()
 
 
 def _cpus_allowed() -> int:
@@ -278,13 +256,13 @@ class Worker:
             conn = self._ensure()
             self.stats.calls += 1
             deadline = None if self.timeout is None else time.monotonic() + self.timeout
-            alone = _in_flight.enter()
+            alone = IN_FLIGHT.enter()
             try:
                 try:
                     reply = conn.exchange(frame, deadline=deadline, cpu=self.limits.cpu,
                                           spin=spin and alone)
                 finally:
-                    _in_flight.leave()
+                    IN_FLIGHT.leave()
                 value = self._result(reply)
             except WorkerError:
                 self.stats.failures += 1
@@ -321,7 +299,7 @@ class Worker:
                     room = min(room, self.max_calls - conn.calls)
                 batch = frames_out[len(results):len(results) + room]
                 try:
-                    _in_flight.enter()  # never spins, but its worker is busy
+                    IN_FLIGHT.enter()  # never spins, but its worker is busy
                     try:
                         replies = conn.pipeline(batch, window=window, timeout=self.timeout,
                                                 cpu=self.limits.cpu)
@@ -329,7 +307,7 @@ class Worker:
                         self.stats.calls += 1  # the call that was running
                         raise
                     finally:
-                        _in_flight.leave()
+                        IN_FLIGHT.leave()
                     self.stats.calls += len(replies)
                     for reply in replies:
                         results.append(self._result(reply))
