@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, namespaces, rlimits
+from . import codec, frames, harden, namespaces, rlimits, spin
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
@@ -161,16 +161,29 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
     return ["err", type(exc).__qualname__, str(exc), text, limit]
 
 
-def _spin(reader: frames.FrameReader, until: float) -> Any:
-    """The next message if it comes before *until* (monotonic), else MORE: receives
-    that do not block (recvfrom, which "stdio" allows), in a loop."""
+def _spin(reader: frames.FrameReader, state: spin.Spin, now: float) -> tuple[Any, bool]:
+    """(the next message, True) if it comes within the spin starting *now*, else
+    (MORE, False): receives that do not block (recvfrom) and sched_yield, which
+    "stdio" allows, in a loop that ends early once this process was preempted."""
+    until = state.until(now)
+    if not until:
+        return frames.MORE, False
+    last = now
     while True:
         try:
             msg = reader.read(socket.MSG_DONTWAIT)
         except BlockingIOError:
             msg = frames.MORE
-        if msg is not frames.MORE or time.monotonic() >= until:
-            return msg
+        if msg is not frames.MORE:
+            return msg, True
+        now = time.monotonic()
+        if now - last > spin.PREEMPTED:
+            state.preempted(now)
+            return msg, False
+        if now >= until:
+            return msg, False
+        last = now
+        os.sched_yield()  # whatever else wants this CPU runs first
 
 
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
@@ -184,14 +197,14 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
     calls.
 
     With ``config["spin"]`` (seconds) the worker polls for the next call that
-    long before it blocks, while the wait before the last call was no longer:
-    back-to-back calls then never let its CPU halt (waking a halted vCPU costs
-    more than a short call), and an idle worker spends at most that much CPU.
+    long before it blocks, while the wait before the last call was no longer
+    (see :mod:`.spin`): back-to-back calls then never let its CPU halt (waking a
+    halted vCPU costs more than a short call), and an idle worker spends at most
+    that much CPU.
     """
     reader = frames.FrameReader(sock, config["max_message"], trusted=True)
     set_limits = config["limits"]
-    spin: float = config.get("spin") or 0.0
-    waited = 0.0  # how long the last call was waited for
+    state = spin.Spin(config.get("spin") or 0.0)
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     held: list[bytes] = []
     spent = 0.0  # the held calls' time
@@ -201,13 +214,12 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
             if held and msg is frames.MORE:
                 sock.sendall(b"".join(held))
                 held.clear()
-            if msg is frames.MORE and spin:
+            if msg is frames.MORE and state.window:
                 waiting = time.monotonic()
-                if waited <= spin:
-                    msg = _spin(reader, waiting + spin)
+                msg, spun = _spin(reader, state, waiting)
                 while msg is frames.MORE:
                     msg = reader.read()
-                waited = time.monotonic() - waiting
+                state.ended(time.monotonic() - waiting, spun)
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):

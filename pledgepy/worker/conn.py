@@ -16,6 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from . import codec, forked, frames, keeper, limits
+from . import spin as _spin
 from .errors import (
     WorkerCrashed,
     WorkerError,
@@ -129,10 +130,8 @@ class Conn:
         self.poller = select.poll()
         self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
         self._backstop = -1
-        #: How long exchange() may poll for a reply before it blocks (seconds), and how
-        #: long the last exchange that could spin waited for its reply.
-        self.spin = spin
-        self.waited = 0.0
+        #: How long exchange() may poll for a reply before it blocks, and what it learnt.
+        self.spin = _spin.Spin(spin)
         self.calls = 0
         self.violations: list[str] = []
         self.sock.setblocking(False)
@@ -213,10 +212,11 @@ class Conn:
         the exchange starts and again only when, even running on every CPU, it could
         have spent the budget (so a quick call reads it once).
 
-        With *spin* (and ``self.spin`` seconds) the wait polls without blocking for
+        With *spin* (and a ``self.spin`` window) the wait polls without blocking for
         up to that long before it blocks, if the last such exchange was answered
-        within it: the same descriptors, events and clocks as a blocking wait, only
-        the poll's timeout is 0, so this CPU does not halt before a quick reply.
+        within it (see :mod:`.spin`): the same descriptors, events and clocks as a
+        blocking wait, only the poll's timeout is 0, so this CPU does not halt
+        before a quick reply.
         """
         message = self._take(what, recv=False)
         if message is not frames.MORE:
@@ -230,15 +230,24 @@ class Conn:
             self.backstop(used, cpu)
             cpu_end, look = used + cpu, time.monotonic() + cpu / _CPUS
         sock = self.sock.fileno()
-        spin = spin and self.spin > 0
-        began = spin_end = 0.0
+        spin = spin and self.spin.window > 0
+        began = last = spin_end = 0.0
         if spin:
-            began = time.monotonic()
-            if self.waited <= self.spin:
-                spin_end = began + self.spin
+            began = last = time.monotonic()
+            spin_end = self.spin.until(began)
         while True:
-            if spin_end and IN_FLIGHT.count == 1 and time.monotonic() < spin_end:
+            if spin_end:
                 events = self.poller.poll(0)
+                if not events:
+                    now = time.monotonic()
+                    if now - last > _spin.PREEMPTED:  # this CPU is wanted by another task
+                        self.spin.preempted(now)
+                        spin_end = 0.0
+                    elif now >= spin_end or IN_FLIGHT.count != 1:
+                        spin_end = 0.0
+                    else:
+                        last = now
+                        os.sched_yield()  # whatever else wants this CPU runs first
             else:
                 events = self.poller.poll(self._wait_ms(deadline, look))
             if len(events) > 1:  # a violation first: its reply must not be taken
@@ -253,7 +262,7 @@ class Conn:
                             if pending is not None:
                                 self._unasked()
                             if spin:
-                                self.waited = time.monotonic() - began
+                                self.spin.ended(time.monotonic() - began, bool(spin_end))
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:
