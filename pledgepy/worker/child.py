@@ -161,13 +161,13 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
     return ["err", type(exc).__qualname__, str(exc), text, limit]
 
 
-def _spin(reader: frames.FrameReader, state: spin.Spin, now: float) -> tuple[Any, bool]:
-    """(the next message, True) if it comes within the spin starting *now*, else
-    (MORE, False): receives that do not block (recvfrom) and sched_yield, which
-    "stdio" allows, in a loop that ends early once this process was preempted."""
+def _spin(reader: frames.FrameReader, state: spin.Spin, now: float) -> Any:
+    """The next message if it comes within the spin starting *now*, else MORE:
+    receives that do not block (recvfrom) and sched_yield, which "stdio" allows,
+    in a loop that ends early once this process was preempted."""
     until = state.until(now)
     if not until:
-        return frames.MORE, False
+        return frames.MORE
     last = now
     while True:
         try:
@@ -175,13 +175,13 @@ def _spin(reader: frames.FrameReader, state: spin.Spin, now: float) -> tuple[Any
         except BlockingIOError:
             msg = frames.MORE
         if msg is not frames.MORE:
-            return msg, True
+            return msg
         now = time.monotonic()
         if now - last > spin.PREEMPTED:
             state.preempted(now)
-            return msg, False
+            return msg
         if now >= until:
-            return msg, False
+            return msg
         last = now
         os.sched_yield()  # whatever else wants this CPU runs first
 
@@ -216,10 +216,10 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
                 held.clear()
             if msg is frames.MORE and state.window:
                 waiting = time.monotonic()
-                msg, spun = _spin(reader, state, waiting)
+                msg = _spin(reader, state, waiting)
                 while msg is frames.MORE:
                     msg = reader.read()
-                state.ended(time.monotonic() - waiting, spun)
+                state.ended(time.monotonic() - waiting)
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):

@@ -262,7 +262,7 @@ class Conn:
                             if pending is not None:
                                 self._unasked()
                             if spin:
-                                self.spin.ended(time.monotonic() - began, bool(spin_end))
+                                self.spin.ended(time.monotonic() - began)
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:

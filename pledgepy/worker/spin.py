@@ -12,7 +12,7 @@ from __future__ import annotations
 #: A spin iteration longer than this (seconds) means this side was not running:
 #: its CPU is wanted by another task. Iterations take ~1-3 µs.
 PREEMPTED = 50e-6
-#: The first and the longest pause in spinning after a preemption (seconds).
+#: The first and the longest pause in spinning after preemptions (seconds).
 CALM = 0.01
 MAX_CALM = 1.0
 
@@ -26,7 +26,7 @@ class Spin:
         self.window = window
         self.waited = 0.0  # how long the last wait lasted
         self.calm_until = 0.0  # no spinning before this (monotonic)
-        self.calm = CALM
+        self.calm = CALM  # the last pause
 
     def until(self, now: float) -> float:
         """When a wait starting *now* stops spinning; 0.0: it does not spin."""
@@ -35,12 +35,15 @@ class Spin:
         return 0.0
 
     def preempted(self, now: float) -> None:
-        """This side lost its CPU while spinning: pause spinning, longer each time."""
-        self.calm_until = now + self.calm
-        self.calm = min(self.calm * 2, MAX_CALM)
-
-    def ended(self, waited: float, spun: bool) -> None:
-        """A wait ended after *waited* seconds (*spun*: within a spin, not preempted)."""
-        self.waited = waited
-        if spun:
+        """This side lost its CPU while spinning: pause spinning, twice as long as last
+        time if that pause ended lately (the CPUs are still busy: a retry costs the
+        task that preempted it a time slice), else for CALM again."""
+        if self.calm_until and now - self.calm_until < 2 * self.calm:
+            self.calm = min(self.calm * 2, MAX_CALM)
+        else:
             self.calm = CALM
+        self.calm_until = now + self.calm
+
+    def ended(self, waited: float) -> None:
+        """A wait ended after *waited* seconds."""
+        self.waited = waited
