@@ -209,3 +209,23 @@ def test_a_preempted_spinner_stops_spinning_for_a_while() -> None:
         for hog in hogs:
             hog.kill()
             hog.wait()
+
+
+def test_resolve_is_realpath_of_files(tmp_path: Any) -> None:
+    """child._resolve (one lstat per file, directories' real paths kept) gives what
+    ``realpath if isfile`` gives, through file and directory symlinks."""
+    from pledgepy.worker import child
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "mod.py").write_text("")
+    (tmp_path / "linked_dir").symlink_to(real)
+    (real / "link.py").symlink_to(real / "mod.py")
+    (real / "dangling.py").symlink_to(tmp_path / "missing")
+    (real / "to_dir").symlink_to(real)
+    for path in ["real/mod.py", "linked_dir/mod.py", "real/link.py", "linked_dir/link.py",
+                 "real/dangling.py", "real/to_dir", "real", "missing.py", "real/mod.py/x"]:
+        full = str(tmp_path / path)
+        want = os.path.realpath(full) if os.path.isfile(full) else None
+        assert child._resolve(full) == want, path
+    assert child._resolve("bad\0path") is None
