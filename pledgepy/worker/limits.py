@@ -21,7 +21,7 @@ class Limits:
     its user (RLIMIT_NPROC: root ignores it, so forking is left to the promises).
 
     Immutable, compared and hashed by value (a plain class, not a dataclass: that
-    would import inspect, ast and dis, ~8 ms of the first Worker's start).
+    would import inspect and dis, ~6 ms of the first Worker's start).
     """
 
     __slots__ = _NAMES
