@@ -2,6 +2,7 @@
 start-up, max_calls=1 and the worker's memory.
 
     python benchmarks/bench_worker.py [--reps 7] [--calls 2000]
+    python benchmarks/bench_worker.py --spin-only [--reps 7] [--calls 2000]
     python benchmarks/bench_worker.py --start-only [--reps 9] [--starts 8] [--compare TREE]
 
 Needs the ``bench`` extra (python-magic over the system libmagic, Pyro5), except
@@ -9,6 +10,8 @@ Needs the ``bench`` extra (python-magic over the system libmagic, Pyro5), except
 imports only pledgepy) for ``start="fork"`` and ``"spawn"``, in --reps callers of
 --starts starts each; with ``--compare TREE`` the same against another checkout (its
 ``.venv/bin/python``), the two alternating caller by caller.
+``call()`` is measured with the default ``spin`` and with ``spin=0`` (no polling
+before blocking), alternating; ``--spin-only`` measures only those rows.
 Interleaved: each repetition measures every condition once, in turn; the
 medians over repetitions are printed (a Markdown table for RESULTS.md).
 """
@@ -181,6 +184,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--start-only", action="store_true")
+    ap.add_argument("--spin-only", action="store_true",
+                    help="only the rows of call() with the default spin and spin=0")
     ap.add_argument("--starts", type=int, default=8)
     ap.add_argument("--compare", help="another checkout, with its .venv (--start-only)")
     ap.add_argument("--pyro-server", help=argparse.SUPPRESS)
@@ -192,26 +197,97 @@ def main() -> None:
         start_only(opts.reps, opts.starts, opts.compare)
         return
     import magic
-    from Pyro5 import api
 
     files = heads(500)
-    rounds: dict[str, list[float]] = {k: [] for k in (
-        "round trip (echo of 16 bytes), µs", "round trip with Limits(cpu=2.0), µs",
-        "libmagic in-process, calls/s",
-        "libmagic in a worker, call(), calls/s", "libmagic in a worker, map(), calls/s",
-        "libmagic through Pyro5, calls/s",
-        "libmagic through multiprocessing Pool.apply, calls/s",
-        "libmagic through multiprocessing Pool.map, calls/s",
-        "spawn to first answer, ms", "fork to first answer, ms",
-        "spawn: worker CPU to ready, ms", "fork: worker CPU to ready, ms",
-        "libmagic in-process: CPU per call, µs",
-        "libmagic call(): parent + worker CPU per call, µs",
-        "libmagic map(): parent + worker CPU per call, µs",
-        "max_calls=1, calls/s")}
-    echo = pledgepy.Worker("os", promises="stdio")
-    timed = pledgepy.Worker("os", promises="stdio", limits=pledgepy.Limits(cpu=2.0))
-    mw = pledgepy.Worker("magic", promises="stdio", setup=WARM_UP)
     magic.from_buffer(b"")
+    rounds: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        rounds.setdefault(name, []).append(value)
+
+    # the same workers, with the default spin and with spin=0, measured alternately
+    spins = {"default spin": {}, "spin=0": {"spin": 0.0}}
+    echoes = {k: pledgepy.Worker("os", promises="stdio", **v) for k, v in spins.items()}
+    magics = {k: pledgepy.Worker("magic", promises="stdio", setup=WARM_UP, **v)
+              for k, v in spins.items()}
+    payload = [b"x" * 16] * opts.calls
+
+    def spin_rows(rep: int) -> None:
+        order = list(spins) if rep % 2 == 0 else list(reversed(spins))
+        for key in order:
+            start = time.perf_counter()
+            for p in payload:
+                echoes[key].call("fsencode", p)
+            add(f"round trip (echo of 16 bytes), {key}, µs",
+                (time.perf_counter() - start) / opts.calls * 1e6)
+        cpu = time.thread_time()
+        add("libmagic in-process, calls/s", per_second(magic.from_buffer, files))
+        add("libmagic in-process: CPU per call, µs",
+            (time.thread_time() - cpu) / len(files) * 1e6)
+        for key in order:
+            mw = magics[key]
+            mine, theirs = time.thread_time(), worker_cpu(mw)
+            add(f"libmagic in a worker, call(), {key}, calls/s",
+                per_second(lambda b, mw=mw: mw.call("from_buffer", b), files))
+            mine, theirs = time.thread_time() - mine, worker_cpu(mw) - theirs
+            add(f"libmagic call(), {key}: parent CPU per call, µs", mine / len(files) * 1e6)
+            add(f"libmagic call(), {key}: worker CPU per call, µs", theirs / len(files) * 1e6)
+            add(f"libmagic call(), {key}: parent + worker CPU per call, µs",
+                (mine + theirs) / len(files) * 1e6)
+
+    for w in [*echoes.values(), *magics.values()]:
+        w.start()
+    try:
+        if opts.spin_only:
+            for rep in range(opts.reps):
+                spin_rows(rep)
+            memory: dict[str, tuple[int, int]] = {}
+        else:
+            memory = full(opts, files, spin_rows, magics["default spin"], add)
+    finally:
+        for w in [*echoes.values(), *magics.values()]:
+            w.close()
+    print(f"Command: `python benchmarks/bench_worker.py --reps {opts.reps} --calls {opts.calls}"
+          f"{' --spin-only' if opts.spin_only else ''}` ({len(files)} file heads); Python "
+          f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f} "
+          "at the end.\n")
+    print("| measure | median |\n|---|---|")
+    for name, values in rounds.items():
+        print(f"| {name} | {statistics.median(values):.1f} |")
+    inproc = statistics.median(rounds["libmagic in-process, calls/s"])
+    own = statistics.median(rounds["libmagic in-process: CPU per call, µs"])
+    print("\n| ratio | median |\n|---|---|")
+    for key in spins:
+        mine = statistics.median(rounds[f"libmagic in a worker, call(), {key}, calls/s"])
+        print(f"| worker call(), {key} / in-process | {mine / inproc:.2f} |")
+        both = statistics.median(rounds[f"libmagic call(), {key}: parent + worker CPU per "
+                                        "call, µs"])
+        print(f"| in-process CPU / worker call(), {key}, CPU (both processes) | "
+              f"{own / both:.2f} |")
+    if opts.spin_only:
+        return
+    for name in ("call(), default spin", "map()"):
+        mine = statistics.median(rounds[f"libmagic in a worker, {name}, calls/s"])
+        if name == "map()":
+            print(f"| worker {name} / in-process | {mine / inproc:.2f} |")
+        for other in ("Pyro5", "multiprocessing Pool.apply", "multiprocessing Pool.map"):
+            theirs = statistics.median(rounds[f"libmagic through {other}, calls/s"])
+            print(f"| worker {name} / {other} | {mine / theirs:.2f} |")
+    both = statistics.median(rounds["libmagic map(): parent + worker CPU per call, µs"])
+    print(f"| in-process CPU / worker map() CPU (both processes) | {own / both:.2f} |")
+    print("\n| process | RSS KiB | PSS KiB |\n|---|---|---|")
+    for name, (rss, pss) in memory.items():
+        print(f"| {name} | {rss} | {pss} |")
+
+
+def full(opts: argparse.Namespace, files: list[bytes], spin_rows: Callable[[int], None],
+         mw: pledgepy.Worker, add: Callable[[str, float], None]) -> dict[str, tuple[int, int]]:
+    """Every row: the spin rows, map(), Pyro5, multiprocessing, start-up, max_calls=1;
+    the memory of the processes."""
+    import magic
+    from Pyro5 import api
+
+    timed = pledgepy.Worker("os", promises="stdio", limits=pledgepy.Limits(cpu=2.0))
     sock = os.path.join(tempfile.mkdtemp(), "pyro.sock")
     server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--pyro-server", sock],
                               stdout=subprocess.PIPE, text=True)
@@ -219,85 +295,47 @@ def main() -> None:
     proxy = api.Proxy(f"PYRO:magic@./u:{sock}")
     pool = multiprocessing.get_context("spawn").Pool(1, initializer=_mp_init)
     try:
-        with echo, timed, mw:
+        with timed:
             assert mw.map("from_buffer", files) == [magic.from_buffer(b) for b in files] == \
                 [proxy.from_buffer(b) for b in files] == pool.map(_mp_from_buffer, files)
-            for _ in range(opts.reps):
-                payload = [b"x" * 16] * opts.calls
-                start = time.perf_counter()
-                for p in payload:
-                    echo.call("fsencode", p)
-                rounds["round trip (echo of 16 bytes), µs"].append(
-                    (time.perf_counter() - start) / opts.calls * 1e6)
+            payload = [b"x" * 16] * opts.calls
+            for rep in range(opts.reps):
+                spin_rows(rep)
                 start = time.perf_counter()
                 for p in payload:
                     timed.call("fsencode", p)
-                rounds["round trip with Limits(cpu=2.0), µs"].append(
+                add("round trip with Limits(cpu=2.0), default spin, µs",
                     (time.perf_counter() - start) / opts.calls * 1e6)
-                cpu = time.thread_time()
-                rounds["libmagic in-process, calls/s"].append(per_second(magic.from_buffer, files))
-                rounds["libmagic in-process: CPU per call, µs"].append(
-                    (time.thread_time() - cpu) / len(files) * 1e6)
                 cpu = cpu_clocks(mw)
-                rounds["libmagic in a worker, call(), calls/s"].append(
-                    per_second(lambda b: mw.call("from_buffer", b), files))
-                rounds["libmagic call(): parent + worker CPU per call, µs"].append(
-                    cpu_clocks(mw, cpu) / len(files) * 1e6)
-                cpu = cpu_clocks(mw)
-                rounds["libmagic in a worker, map(), calls/s"].append(
+                add("libmagic in a worker, map(), calls/s",
                     all_per_second(lambda items: mw.map("from_buffer", items), files))
-                rounds["libmagic map(): parent + worker CPU per call, µs"].append(
+                add("libmagic map(): parent + worker CPU per call, µs",
                     cpu_clocks(mw, cpu) / len(files) * 1e6)
-                rounds["libmagic through Pyro5, calls/s"].append(
-                    per_second(proxy.from_buffer, files))
-                rounds["libmagic through multiprocessing Pool.apply, calls/s"].append(
+                add("libmagic through Pyro5, calls/s", per_second(proxy.from_buffer, files))
+                add("libmagic through multiprocessing Pool.apply, calls/s",
                     per_second(lambda b: pool.apply(_mp_from_buffer, (b,)), files))
-                rounds["libmagic through multiprocessing Pool.map, calls/s"].append(
+                add("libmagic through multiprocessing Pool.map, calls/s",
                     all_per_second(lambda items: pool.map(_mp_from_buffer, items), files))
                 for how in ("spawn", "fork"):
                     start = time.perf_counter()
                     with pledgepy.Worker("os", promises="stdio", start=how) as w:
                         w.call("getpid")
-                        rounds[f"{how} to first answer, ms"].append(
-                            (time.perf_counter() - start) * 1e3)
-                        rounds[f"{how}: worker CPU to ready, ms"].append(
-                            worker_cpu(w) * 1e3)
+                        add(f"{how} to first answer, ms", (time.perf_counter() - start) * 1e3)
+                        add(f"{how}: worker CPU to ready, ms", worker_cpu(w) * 1e3)
                 single = pledgepy.Worker("os", promises="stdio", max_calls=1)
-                rounds["max_calls=1, calls/s"].append(per_second(
-                    lambda b, s=single: s.call("getpid"), files[:10]))
+                add("max_calls=1, calls/s", per_second(lambda b, s=single: s.call("getpid"),
+                                                       files[:10]))
                 single.close()
             assert mw.pid is not None
-            rss, pss = memory_kib(mw.pid)
             pool_pid = pool._pool[0].pid  # type: ignore[attr-defined]
-            memory = {"pledgepy worker (libmagic loaded)": (rss, pss),
-                      "Pyro5 server (libmagic loaded)": memory_kib(server.pid),
-                      "multiprocessing Pool process (libmagic loaded)": memory_kib(pool_pid)}
+            return {"pledgepy worker (libmagic loaded)": memory_kib(mw.pid),
+                    "Pyro5 server (libmagic loaded)": memory_kib(server.pid),
+                    "multiprocessing Pool process (libmagic loaded)": memory_kib(pool_pid)}
     finally:
         pool.terminate()
         proxy._pyroRelease()
         server.kill()
         server.wait()
-    print(f"Command: `python benchmarks/bench_worker.py --reps {opts.reps} --calls {opts.calls}`"
-          f" ({len(files)} file heads); Python {sys.version.split()[0]}, {os.cpu_count()} CPUs.\n")
-    print("| measure | median |\n|---|---|")
-    for name, values in rounds.items():
-        print(f"| {name} | {statistics.median(values):.1f} |")
-    inproc = statistics.median(rounds["libmagic in-process, calls/s"])
-    print("\n| ratio | median |\n|---|---|")
-    for name in ("call()", "map()"):
-        mine = statistics.median(rounds[f"libmagic in a worker, {name}, calls/s"])
-        print(f"| worker {name} / in-process | {mine / inproc:.2f} |")
-        for other in ("Pyro5", "multiprocessing Pool.apply", "multiprocessing Pool.map"):
-            theirs = statistics.median(rounds[f"libmagic through {other}, calls/s"])
-            print(f"| worker {name} / {other} | {mine / theirs:.2f} |")
-    own = statistics.median(rounds["libmagic in-process: CPU per call, µs"])
-    for name in ("call()", "map()"):
-        both = statistics.median(rounds[f"libmagic {name}: parent + worker CPU per call, µs"])
-        print(f"| in-process CPU / worker {name} CPU (both processes) | {own / both:.2f} |")
-    print("\n| process | RSS KiB | PSS KiB |\n|---|---|---|")
-    for name, (rss, pss) in memory.items():
-        print(f"| {name} | {rss} | {pss} |")
-
 
 if __name__ == "__main__":
     main()

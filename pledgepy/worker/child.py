@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import os
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import codec, frames, harden, namespaces, rlimits
+from . import codec, frames, harden, namespaces, rlimits, spin
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
@@ -80,10 +81,36 @@ _looked: dict[str, str | None] = {}
 looked_at = -1  # len(sys.modules) when forked.start last looked
 
 
+#: The real path of each directory :func:`_resolve` has met (paths only, as _looked).
+_real_dirs: dict[str, str] = {}
+
+
+def _resolve(path: str) -> str | None:
+    """``os.path.realpath(path)`` if *path* is a file (through symlinks), else None.
+
+    A regular file costs one lstat once its directory's real path is known: the
+    ~150 module files of a process live in a dozen directories, and realpath's
+    lstat of every component of every path was most of the first fork's look.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(mode):
+        return os.path.realpath(path) if os.path.isfile(path) else None
+    if not stat.S_ISREG(mode):
+        return None
+    head, tail = os.path.split(path)
+    real_dir = _real_dirs.get(head)
+    if real_dir is None:
+        real_dir = _real_dirs[head] = os.path.realpath(head)
+    return os.path.join(real_dir, tail)
+
+
 def _real_file(path: str) -> str | None:
     found = _looked.get(path, "")
     if found == "":
-        found = _looked[path] = os.path.realpath(path) if os.path.isfile(path) else None
+        found = _looked[path] = _resolve(path)
     return found
 
 
@@ -161,6 +188,31 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
     return ["err", type(exc).__qualname__, str(exc), text, limit]
 
 
+def _spin(reader: frames.FrameReader, state: spin.Spin, now: float) -> Any:
+    """The next message if it comes within the spin starting *now*, else MORE:
+    receives that do not block (recvfrom) and sched_yield, which "stdio" allows,
+    in a loop that ends early once this process was preempted."""
+    until = state.until(now)
+    if not until:
+        return frames.MORE
+    last = now
+    while True:
+        try:
+            msg = reader.read(socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            msg = frames.MORE
+        if msg is not frames.MORE:
+            return msg
+        now = time.monotonic()
+        if now - last > spin.PREEMPTED:
+            state.preempted(now)
+            return msg
+        if now >= until:
+            return msg
+        last = now
+        os.sched_yield()  # whatever else wants this CPU runs first
+
+
 def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> None:
     """Answer calls until the parent closes the channel.
 
@@ -170,9 +222,16 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
     :data:`HOLD` seconds in all. So the parent's per-call clocks (Limits.cpu,
     timeout), which start at the reply before, count at most that much of other
     calls.
+
+    With ``config["spin"]`` (seconds) the worker polls for the next call that
+    long before it blocks, while the wait before the last call was no longer
+    (see :mod:`.spin`): back-to-back calls then never let its CPU halt (waking a
+    halted vCPU costs more than a short call), and an idle worker spends at most
+    that much CPU.
     """
     reader = frames.FrameReader(sock, config["max_message"], trusted=True)
     set_limits = config["limits"]
+    state = spin.Spin(config.get("spin") or 0.0)
     found: dict[str, Callable[..., Any]] = {}  # name -> target, looked up once
     held: list[bytes] = []
     spent = 0.0  # the held calls' time
@@ -182,6 +241,12 @@ def serve(sock: socket.socket, module: ModuleType, config: dict[str, Any]) -> No
             if held and msg is frames.MORE:
                 sock.sendall(b"".join(held))
                 held.clear()
+            if msg is frames.MORE and state.window:
+                waiting = time.monotonic()
+                msg = _spin(reader, state, waiting)
+                while msg is frames.MORE:
+                    msg = reader.read()
+                state.ended(time.monotonic() - waiting)
             while msg is frames.MORE:
                 msg = reader.read()
         except (EOFError, ConnectionError):

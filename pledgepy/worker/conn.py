@@ -10,11 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from . import codec, forked, frames, keeper, limits
+from . import spin as _spin
 from .errors import (
     WorkerCrashed,
     WorkerError,
@@ -36,6 +38,29 @@ _SIGNAL_LIMITS: dict[int, str] = {signal.SIGXFSZ: "fsize", signal.SIGXCPU: "cpu"
 _TAIL = 4096
 #: The largest config sent before the worker runs: far below any socket buffer's size.
 _EARLY = 16384
+
+
+class _InFlight:
+    """How many calls of this process's workers are running: a call spins only while it
+    is the only one (more spinners than CPUs would take them from the workers)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def enter(self) -> bool:
+        """Count one more call; True if it is the only one."""
+        with self._lock:
+            self.count += 1
+            return self.count == 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+#: Calls of this process's workers running now.
+IN_FLIGHT = _InFlight()
 
 
 class _Chunk:
@@ -70,7 +95,8 @@ class Conn:
     """A worker process: start it, exchange frames with it, end it."""
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
-                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn") -> None:
+                 supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn",
+                 spin: float = 0.0) -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
@@ -104,6 +130,8 @@ class Conn:
         self.poller = select.poll()
         self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
         self._backstop = -1
+        #: How long exchange() may poll for a reply before it blocks, and what it learnt.
+        self.spin = _spin.Spin(spin)
         self.calls = 0
         self.violations: list[str] = []
         self.sock.setblocking(False)
@@ -177,12 +205,18 @@ class Conn:
             pass  # the parent's own clock still holds
 
     def exchange(self, frame: bytes | None, *, deadline: float | None, cpu: float | None,
-                 what: str = "answering") -> Any:
+                 what: str = "answering", spin: bool = False) -> Any:
         """Send *frame* (if any) and return the next message, or raise a WorkerError.
 
         ``cpu`` is this exchange's CPU budget: the worker's CPU clock is read when
         the exchange starts and again only when, even running on every CPU, it could
         have spent the budget (so a quick call reads it once).
+
+        With *spin* (and a ``self.spin`` window) the wait polls without blocking for
+        up to that long before it blocks, if the last such exchange was answered
+        within it (see :mod:`.spin`): the same descriptors, events and clocks as a
+        blocking wait, only the poll's timeout is 0, so this CPU does not halt
+        before a quick reply.
         """
         message = self._take(what, recv=False)
         if message is not frames.MORE:
@@ -196,8 +230,26 @@ class Conn:
             self.backstop(used, cpu)
             cpu_end, look = used + cpu, time.monotonic() + cpu / _CPUS
         sock = self.sock.fileno()
+        spin = spin and self.spin.window > 0
+        began = last = spin_end = 0.0
+        if spin:
+            began = last = time.monotonic()
+            spin_end = self.spin.until(began)
         while True:
-            events = self.poller.poll(self._wait_ms(deadline, look))
+            if spin_end:
+                events = self.poller.poll(0)
+                if not events:
+                    now = time.monotonic()
+                    if now - last > _spin.PREEMPTED:  # this CPU is wanted by another task
+                        self.spin.preempted(now)
+                        spin_end = 0.0
+                    elif now >= spin_end or IN_FLIGHT.count != 1:
+                        spin_end = 0.0
+                    else:
+                        last = now
+                        os.sched_yield()  # whatever else wants this CPU runs first
+            else:
+                events = self.poller.poll(self._wait_ms(deadline, look))
             if len(events) > 1:  # a violation first: its reply must not be taken
                 events.sort(key=lambda e: e[0] != self.listener)
             for fd, ev in events:
@@ -209,6 +261,8 @@ class Conn:
                         if message is not frames.MORE:
                             if pending is not None:
                                 self._unasked()
+                            if spin:
+                                self.spin.ended(time.monotonic() - began)
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:

@@ -51,20 +51,21 @@ class FrameReader:
         self.scratch[self.have:self.have + len(data)] = data
         self.have += len(data)
 
-    def read(self) -> Any:
-        """Receive once; the next whole message, or MORE. EOFError at the end.
+    def read(self, flags: int = 0) -> Any:
+        """Receive once (with *flags*, e.g. MSG_DONTWAIT); the next whole message, or
+        MORE. EOFError at the end.
 
         CodecError for a frame over the limit or not plain data;
-        BlockingIOError when a non-blocking socket has nothing.
+        BlockingIOError when a non-blocking socket (or receive) has nothing.
         """
         if self.body is not None:
-            n = self.sock.recv_into(memoryview(self.body)[self.got:])
+            n = self.sock.recv_into(memoryview(self.body)[self.got:], 0, flags)
             if not n:
                 raise EOFError
             self.got += n
         else:
             self._compact()
-            n = self.sock.recv_into(self.view[self.have:])
+            n = self.sock.recv_into(self.view[self.have:], 0, flags)
             if not n:
                 raise EOFError
             self.have += n

@@ -15,7 +15,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WorkerPool:
-    """*size* :class:`Worker` s of the same module; each call goes to an idle one."""
+    """*size* :class:`Worker` s of the same module; each call goes to an idle one.
+
+    *options* are :class:`Worker`'s (``spin`` too: a call spins only while no other
+    call of this process's workers runs, so ``map`` over several workers does not).
+    """
 
     def __init__(self, size: int, module: str, **options: Any) -> None:
         if size < 1:
@@ -27,19 +31,23 @@ class WorkerPool:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Like :meth:`Worker.call`, on the next idle worker (waits for one)."""
+        return self._call(name, args, kwargs, spin=True)
+
+    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+              spin: bool) -> Any:
         w = self._idle.get()
         try:
-            return w.call(name, *args, **kwargs)
+            return w._call(name, args, kwargs, spin=spin)
         finally:
             self._idle.put(w)
 
     async def acall(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """:meth:`call` for asyncio."""
+        """:meth:`call` for asyncio (never spinning: see :meth:`Worker.acall`)."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(self.call, name, *args,
-                                                                  **kwargs))
+        return await loop.run_in_executor(None, functools.partial(self._call, name, args,
+                                                                  kwargs, spin=False))
 
     def map(self, name: str, *iterables: Iterable[Any]) -> list[Any]:
         """``[name(*args) for args in zip(*iterables, strict=False)]``, spread over the workers, in order.

@@ -1,6 +1,5 @@
 """The worker's share of :class:`.limits.Limits`: the rlimits it sets itself (a module
-of its own: the worker imports it, and dataclasses, through inspect and ast ~8 ms of a
-spawned worker's start, only the parent needs)."""
+of its own: the worker imports only this, not the parent's side of the limits)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,49 @@
+"""When one side of a worker's channel polls before it blocks (``Worker(spin=...)``).
+
+Both sides use it, the worker pledged: it reads only the monotonic clock (vDSO).
+A side spins only while its last wait ended within the window and it has not
+lately been preempted while spinning: a spinner that loses its CPU to another
+runnable task (another process, or its own peer on a busy machine) delays that
+task, so it stops spinning for a while, longer each time it happens again.
+"""
+
+from __future__ import annotations
+
+#: A spin iteration longer than this (seconds) means this side was not running:
+#: its CPU is wanted by another task. Iterations take ~1-3 µs.
+PREEMPTED = 50e-6
+#: The first and the longest pause in spinning after preemptions (seconds).
+CALM = 0.01
+MAX_CALM = 1.0
+
+
+class Spin:
+    """One side's spin: its window (seconds; 0 never spins) and what it learnt."""
+
+    __slots__ = ("window", "waited", "calm_until", "calm")
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.waited = 0.0  # how long the last wait lasted
+        self.calm_until = 0.0  # no spinning before this (monotonic)
+        self.calm = CALM  # the last pause
+
+    def until(self, now: float) -> float:
+        """When a wait starting *now* stops spinning; 0.0: it does not spin."""
+        if self.window and self.waited <= self.window and now >= self.calm_until:
+            return now + self.window
+        return 0.0
+
+    def preempted(self, now: float) -> None:
+        """This side lost its CPU while spinning: pause spinning, twice as long as last
+        time if that pause ended lately (the CPUs are still busy: a retry costs the
+        task that preempted it a time slice), else for CALM again."""
+        if self.calm_until and now - self.calm_until < 2 * self.calm:
+            self.calm = min(self.calm * 2, MAX_CALM)
+        else:
+            self.calm = CALM
+        self.calm_until = now + self.calm
+
+    def ended(self, waited: float) -> None:
+        """A wait ended after *waited* seconds."""
+        self.waited = waited
