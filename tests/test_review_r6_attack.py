@@ -327,6 +327,15 @@ def test_a_second_pledge_with_multiprocessing_loaded_imports_nothing_new() -> No
     assert r.stdout.split() == ["narrowed"], r.explain()
 
 
+def _parent(pid: str) -> int | None:
+    """The parent pid of *pid*, or None if it ended while /proc was being read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_the_explainer_takes_no_listener_of_a_process_outside_the_callers_tree() -> None:
     # The explainer (unconfined, started before the first filter) took the seccomp
     # listener of whatever pid a request named and answered its notifications with
@@ -347,9 +356,7 @@ def test_the_explainer_takes_no_listener_of_a_process_outside_the_callers_tree()
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # the program runs under its listener
-            kids = [p for p in os.listdir("/proc") if p.isdigit()
-                    and open(f"/proc/{p}/stat").read().rpartition(")")[2].split()[1]
-                    == str(victim.pid)]
+            kids = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == victim.pid]
             if kids:
                 break
             time.sleep(0.05)
