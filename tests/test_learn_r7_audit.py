@@ -163,6 +163,14 @@ def test_python_audit_counts_its_reads_not_its_loader(shared: Path) -> None:
     _clean(report, shared, "audited\n")
 
 
+def _startup_extensions() -> int:
+    """How many extension modules this interpreter's start-up loads (site, .pth files)."""
+    code = ("import sys; print(sum(1 for m in list(sys.modules.values()) "
+            "if (getattr(m, '__file__', None) or '').endswith('.so')))")
+    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, cwd="/").stdout)
+
+
 def test_python_learn_leaves_the_interpreters_loader_out(shared: Path) -> None:
     script = shared / "s.py"
     script.write_text("print('hi')\n")
@@ -173,7 +181,15 @@ def test_python_learn_leaves_the_interpreters_loader_out(shared: Path) -> None:
     import json
 
     report = json.loads(out.read_text())
-    assert "prot_exec" not in report["promises"], report["evidence"]
+    mapped = [e for e in report["evidence"] if e["promise"] == "prot_exec"]
+    # After main only what Python itself loads may map code: extension modules its
+    # start-up imports (site and .pth files: 3.12's editable-install finder pulls math
+    # through pathlib), one executable segment each; the loader's maps never count.
+    extensions = _startup_extensions()
+    assert all(e["syscall"] in ("mmap", "mprotect") for e in mapped), mapped
+    assert sum(e["count"] for e in mapped) <= 2 * extensions, (extensions, mapped)
+    if not extensions:
+        assert "prot_exec" not in report["promises"], report["evidence"]
     assert report["loader"]["ended"] == "main"
     assert "prot_exec" in {e["promise"] for e in report["loader"]["calls"]}
 
