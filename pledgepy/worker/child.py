@@ -185,6 +185,10 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except MemoryError:
         text = ""
+    except Exception as failed:  # noqa: BLE001 - the error itself must still reach the parent
+        # e.g. 3.13's linecache imports tokenize at its first read: as a user who cannot
+        # read the interpreter's library (user=, before the worker loads it) that fails
+        text = f"(no traceback: formatting it failed: {type(failed).__name__}: {failed})\n"
     return ["err", type(exc).__qualname__, str(exc), text, limit]
 
 
