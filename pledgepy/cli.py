@@ -48,6 +48,11 @@ SUPERVISOR_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGIO
                       signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN, signal.SIGXFSZ)
 #: signal -> the limit option whose hitting sends it
 LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
+#: The names of the signals a limit kills with: the supervisor imports nothing once the
+#: program has run (a module is looked up through sys.path, whose first directory the
+#: program may be able to write), and _signal has no names.
+LIMIT_SIGNAL_NAMES = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
+                      signal.SIGKILL: "SIGKILL"}
 
 
 class UsageError(ValueError):
@@ -212,9 +217,7 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
             letter = "C?"
         if letter:
             flag = letter.rstrip("?")
-            import signal as named  # only here: its enums cost start-up
-
-            name, what = named.Signals(sig).name, limits.RLIMITS[flag][1]
+            name, what = LIMIT_SIGNAL_NAMES[sig], limits.RLIMITS[flag][1]
             maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else ""
             print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
                   f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""Round-7 attack review: ways around the sandbox found by trying them (each test
+failed on main before its fix), against the running kernel, in fresh children."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.childproc import ROOT
+
+#: Modules the supervisor used to import only once the program had run (ctypes with its
+#: answers, at the first violation; signal to name a limit's signal): found through
+#: sys.path, whose first entry is a directory the program may be able to write.
+PLANTED = ("ctypes", "_ctypes", "signal")
+
+
+def _planted_run(where: Path, promises: str, then: str,
+                 *extra: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pledgepy`` run from *where* (so sys.path[0] is *where*): PROG writes a
+    module for each of :data:`PLANTED` there, each leaving a mark if it is ever run,
+    then does *then*."""
+    plant = "".join(f"printf 'open(\"%s\", \"w\").close()\\n' '{where}/ran-{name}' "
+                    f"> {name}.py; " for name in PLANTED)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r: subprocess.CompletedProcess[str] = subprocess.run(
+        [sys.executable, "-m", "pledgepy", "-p", promises, "-v", f"rwc:{where}", *extra,
+         "sh", "-c", plant + then], capture_output=True, text=True, cwd=where, env=env,
+        timeout=60, check=False)
+    return r
+
+
+def _ran(where: Path) -> list[str]:
+    return sorted(p.name for p in where.iterdir() if p.name.startswith("ran-"))
+
+
+@pytest.mark.parametrize("how", ["violation", "limit"])
+def test_the_program_cannot_plant_a_module_the_supervisor_imports(tmp_path: Path,
+                                                                   how: str) -> None:
+    # The supervisor runs unconfined (as root, here). Whatever it imports after the go
+    # is looked up through sys.path, and a module PROG wrote into its first entry (the
+    # working directory under -m, the script's directory for the console script) ran
+    # in the supervisor: a violation made it import answer (and ctypes), a limit's
+    # signal made it import signal. It imports them before PROG runs.
+    (tmp_path / "file").write_text("x")
+    if how == "violation":
+        r = _planted_run(tmp_path, "stdio rpath wpath cpath proc exec", "exec chmod 600 file")
+        said = 'needs "fattr"'
+    else:
+        r = _planted_run(tmp_path, "stdio rpath wpath cpath proc exec",
+                         "exec yes > big", "-F", "4K")
+        said = "killed by SIGXFSZ"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".py")) == \
+        sorted(f"{name}.py" for name in PLANTED), r.stderr  # the plant itself worked
+    assert _ran(tmp_path) == [], r.stderr
+    assert said in r.stderr and "Traceback" not in r.stderr, r.stderr
+
