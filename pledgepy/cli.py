@@ -213,6 +213,8 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         letter = LIMIT_SIGNALS.get(sig)
+        if letter not in job.limits:  # not a limit of ours: sent by someone (or itself)
+            letter = None
         if sig == signal.SIGKILL and opts.C is not None:
             letter = "C?"
         if letter:

@@ -58,3 +58,13 @@ def test_the_program_cannot_plant_a_module_the_supervisor_imports(tmp_path: Path
     assert _ran(tmp_path) == [], r.stderr
     assert said in r.stderr and "Traceback" not in r.stderr, r.stderr
 
+
+@pytest.mark.parametrize("extra", [(), ("-C", "100")], ids=["no-limit", "another-limit"])
+def test_a_limit_signal_without_its_limit_keeps_the_status(extra: tuple[str, ...]) -> None:
+    # SIGXFSZ without -F (sent by the program itself here): the supervisor looked up
+    # the -F it was never given, died of a KeyError, and the status became 1
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "-p", "stdio rpath", *extra, "sh",
+                        "-c", "kill -XFSZ $$"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=60, check=False)
+    assert (r.returncode, r.stderr) == (128 + 25, ""), r.stderr
