@@ -68,3 +68,48 @@ def test_a_limit_signal_without_its_limit_keeps_the_status(extra: tuple[str, ...
                         "-c", "kill -XFSZ $$"], capture_output=True, text=True, cwd=ROOT,
                        env=env, timeout=60, check=False)
     assert (r.returncode, r.stderr) == (128 + 25, ""), r.stderr
+
+
+#: The supervisor's run, its imports after the fork, and when it let the program go.
+IMPORTS_AFTER_GO = """
+import os, sys
+sys.path[:0] = {paths!r}
+from pledgepy import cli
+seen = []
+write = os.write
+def go_write(fd, data):
+    if data == b"x":  # the go: the program runs from now on
+        seen.append("<go>")
+    return write(fd, data)
+os.write = go_write
+os.register_at_fork(after_in_parent=lambda: sys.addaudithook(
+    lambda ev, args: ev == "import" and seen.append(args[0])))
+rc = cli.main({argv!r})
+print(seen)
+sys.exit(rc)
+"""
+
+
+@pytest.mark.parametrize("how", ["violation", "limit"])
+def test_the_supervisor_imports_nothing_from_sys_path_once_the_program_runs(
+        tmp_path: Path, how: str) -> None:
+    # the rule the plant test holds for two modules, for every module: after the go the
+    # supervisor imports only pledgepy's own (found through its package, not sys.path)
+    # and built-in ones
+    import sysconfig
+
+    paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    if how == "violation":
+        argv = ["-q", "-p", "stdio rpath", "sh", "-c", "echo x > /dev/null/x; :"]
+    else:
+        argv = ["-q", "-p", "stdio rpath wpath cpath proc exec", "-v", f"rwc:{tmp_path}", "-F",
+                "4K", "sh", "-c", f"exec /usr/bin/yes > {tmp_path}/big"]
+    r = subprocess.run([sys.executable, "-I", "-c", IMPORTS_AFTER_GO.format(
+        paths=paths, argv=argv)], capture_output=True, text=True, cwd="/", timeout=60,
+        check=False)
+    assert r.returncode == (134 if how == "violation" else 128 + 25), r.stderr
+    seen = eval(r.stdout)  # noqa: S307  # our own print of a list of str
+    assert "<go>" in seen, seen
+    after = seen[seen.index("<go>") + 1:]
+    assert [m for m in after if not m.startswith("pledgepy.")
+            and m not in sys.builtin_module_names] == [], seen
