@@ -242,6 +242,14 @@ def _learn_misuse(opts: argparse.Namespace) -> str | None:
     if opts.learn:
         if opts.unveil or opts.profile:
             return "--learn finds the unveil list itself: it takes no -v or --profile"
+        # learning applies none of these: ignored, PROG would run as root (say), unlimited
+        unapplied = [flag for flag, dest in (("-u", "user"), ("-g", "group"), ("-c", "chroot"),
+                                             ("-n", "nice"), ("-C", "C"), ("-M", "M"),
+                                             ("-O", "O"), ("-P", "P"), ("-F", "F"))
+                     if getattr(opts, dest, None) is not None]
+        if unapplied:
+            return (f"--learn runs PROG as the command itself runs, unlimited: it takes no "
+                    f"{' '.join(unapplied)}")
         return None
     given = [name for name, on in (("--json", opts.json), ("-o", opts.output),
                                    ("--save", opts.save), ("--every-call", opts.every_call))

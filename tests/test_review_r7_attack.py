@@ -113,3 +113,20 @@ def test_the_supervisor_imports_nothing_from_sys_path_once_the_program_runs(
     after = seen[seen.index("<go>") + 1:]
     assert [m for m in after if not m.startswith("pledgepy.")
             and m not in sys.builtin_module_names] == [], seen
+
+
+@pytest.mark.parametrize("option", [("-u", "nobody"), ("-g", "nogroup"), ("-c", "/"),
+                                    ("-n", "5"), ("-C", "100"), ("-M", "1G"), ("-O", "64"),
+                                    ("-P", "50"), ("-F", "1M")])
+def test_learn_refuses_what_it_would_not_apply(tmp_path: Path,
+                                               option: tuple[str, str]) -> None:
+    # --learn ran PROG without them, said nothing: `pledge --learn -u nobody PROG` ran
+    # PROG as root, and every limit was silently absent
+    out = tmp_path / "id"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "--learn", *option, "sh", "-c",
+                        f"id -u > {out}"], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=60, check=False)
+    assert r.returncode == 64 and f"takes no {option[0]}" in r.stderr, (r.returncode,
+                                                                         r.stderr)
+    assert not out.exists()
