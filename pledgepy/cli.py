@@ -51,8 +51,8 @@ LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
 #: The names of the signals a limit kills with: the supervisor imports nothing once the
 #: program has run (a module is looked up through sys.path, whose first directory the
 #: program may be able to write), and _signal has no names.
-LIMIT_SIGNAL_NAMES = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
-                      signal.SIGKILL: "SIGKILL"}
+LIMIT_SIGNAL_NAMES: dict[int, str] = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
+                                      signal.SIGKILL: "SIGKILL"}
 
 
 class UsageError(ValueError):
