@@ -243,10 +243,11 @@ def _learn_misuse(opts: argparse.Namespace) -> str | None:
         if opts.unveil or opts.profile:
             return "--learn finds the unveil list itself: it takes no -v or --profile"
         # learning applies none of these: ignored, PROG would run as root (say), unlimited
-        unapplied = [flag for flag, dest in (("-u", "user"), ("-g", "group"), ("-c", "chroot"),
-                                             ("-n", "nice"), ("-C", "C"), ("-M", "M"),
-                                             ("-O", "O"), ("-P", "P"), ("-F", "F"))
-                     if getattr(opts, dest, None) is not None]
+        unapplied = [flag for flag, value in (("-u", opts.user), ("-g", opts.group),
+                                              ("-c", opts.chroot), ("-n", opts.nice),
+                                              ("-C", opts.C), ("-M", opts.M), ("-O", opts.O),
+                                              ("-P", opts.P), ("-F", opts.F))
+                     if value is not None]
         if unapplied:
             return (f"--learn runs PROG as the command itself runs, unlimited: it takes no "
                     f"{' '.join(unapplied)}")
