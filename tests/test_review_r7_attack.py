@@ -25,7 +25,9 @@ def _planted_run(where: Path, promises: str, then: str,
     then does *then*."""
     plant = "".join(f"printf 'open(\"%s\", \"w\").close()\\n' '{where}/ran-{name}' "
                     f"> {name}.py; " for name in PLANTED)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # PYTHONSAFEPATH would leave *where* off sys.path, and the test unable to fail
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"},
+           "PYTHONPATH": str(ROOT)}
     r: subprocess.CompletedProcess[str] = subprocess.run(
         [sys.executable, "-m", "pledgepy", "-p", promises, "-v", f"rwc:{where}", *extra,
          "sh", "-c", plant + then], capture_output=True, text=True, cwd=where, env=env,
