@@ -48,6 +48,11 @@ SUPERVISOR_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGIO
                       signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN, signal.SIGXFSZ)
 #: signal -> the limit option whose hitting sends it
 LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
+#: The names of the signals a limit kills with: the supervisor imports nothing once the
+#: program has run (a module is looked up through sys.path, whose first directory the
+#: program may be able to write), and _signal has no names.
+LIMIT_SIGNAL_NAMES: dict[int, str] = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
+                                      signal.SIGKILL: "SIGKILL"}
 
 
 class UsageError(ValueError):
@@ -208,13 +213,13 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         letter = LIMIT_SIGNALS.get(sig)
+        if letter not in job.limits:  # not a limit of ours: sent by someone (or itself)
+            letter = None
         if sig == signal.SIGKILL and opts.C is not None:
             letter = "C?"
         if letter:
             flag = letter.rstrip("?")
-            import signal as named  # only here: its enums cost start-up
-
-            name, what = named.Signals(sig).name, limits.RLIMITS[flag][1]
+            name, what = LIMIT_SIGNAL_NAMES[sig], limits.RLIMITS[flag][1]
             maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else ""
             print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
                   f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)
@@ -237,6 +242,15 @@ def _learn_misuse(opts: argparse.Namespace) -> str | None:
     if opts.learn:
         if opts.unveil or opts.profile:
             return "--learn finds the unveil list itself: it takes no -v or --profile"
+        # learning applies none of these: ignored, PROG would run as root (say), unlimited
+        unapplied = [flag for flag, value in (("-u", opts.user), ("-g", opts.group),
+                                              ("-c", opts.chroot), ("-n", opts.nice),
+                                              ("-C", opts.C), ("-M", opts.M), ("-O", opts.O),
+                                              ("-P", opts.P), ("-F", opts.F))
+                     if value is not None]
+        if unapplied:
+            return (f"--learn runs PROG as the command itself runs, unlimited: it takes no "
+                    f"{' '.join(unapplied)}")
         return None
     given = [name for name, on in (("--json", opts.json), ("-o", opts.output),
                                    ("--save", opts.save), ("--every-call", opts.every_call))

@@ -266,9 +266,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
         values = tuple(int(args[i]) for i in range(6))
         if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
             continue  # the loader's call before main, or the shim's report
-        # imported at the first call that may be a violation, not at every run: answer
-        # loads ctypes (~2 ms of the command's start-up); a program that breaks no
-        # promise never needs them
+        # bound here; the command's ExecSupervisor.watch imported them before the
+        # program ran (never after: see there)
         from . import ttyopen
         from .answer import fstat_for, proc_stat_for
 
@@ -378,6 +377,12 @@ class Supervisor:
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
               after: frozenset[str] | None = None, shim: str | None = None) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
+        # serve()'s answers (and ctypes), now, while the child sets itself up: never
+        # once PROG runs, which may write a module into a directory of sys.path (its
+        # first: the script's or the working directory) that this unconfined process
+        # would then import and run
+        from . import answer, ttyopen  # noqa: F401
+
         try:
             if self._told is not None:
                 told, mine = self._told
