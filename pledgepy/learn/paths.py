@@ -4,7 +4,10 @@ A rule on a directory covers everything beneath it (Landlock, like unveil(2)),
 so a path whose letters an ancestor's rule already grants is dropped. Read-only
 (``r``) files are folded into their directory when at least :data:`FOLD` siblings
 share the same letters (a library tree, a walked source tree), level by level,
-but never into ``/``. A path in a directory the run creates or removes in is
+but never into ``/`` or a directory directly under it (``/etc``, ``/tmp``, ``/proc``,
+``/dev``, ``/home``: three files read there must not unveil ``/etc/shadow``, other
+users' temporary files or every process's ``/proc`` entries). A path in a
+directory the run creates or removes in is
 folded into that directory (it may be gone when the policy is applied). A rule
 needs an existing file: a missing path that was only read is dropped (opening
 it fails with ENOENT either way), one that was written or created in gives its
@@ -75,7 +78,8 @@ def _fold(rules: dict[str, str]) -> dict[str, str]:
     groups: dict[tuple[str, str], list[str]] = {}
     for path, perms in rules.items():
         parent = _up(path)
-        if perms == "r" and parent != "/":  # programs run (x) stay one by one
+        # programs run (x) stay one by one; /etc, /tmp, /proc ... hold what no run asked for
+        if perms == "r" and parent.count("/") > 1:
             groups.setdefault((parent, perms), []).append(path)
     out = dict(rules)
     for (parent, perms), members in groups.items():
