@@ -25,6 +25,7 @@ from .errors import (
     WorkerTimeout,
     WorkerViolation,
 )
+from .sweep import sweep
 
 if TYPE_CHECKING:
     from ..backends.base import WorkerSupervisor
@@ -117,7 +118,7 @@ class Conn:
                 self.proc = keeper.run(lambda: subprocess.Popen(
                     cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/", env=env,
-                    close_fds=True))
+                    close_fds=True, start_new_session=True))  # its session: see sweep.py
         finally:
             theirs.close()
         assert self.proc.stdout is not None
@@ -461,14 +462,18 @@ class Conn:
 
     # ---- end ----
     def kill(self) -> None:
-        """End the worker now and release everything of it."""
+        """End the worker now, and every process it made, and release everything of it."""
         if self.proc.returncode is None:
             try:
                 self.proc.kill()
             except ProcessLookupError:
                 pass
             self.proc.wait()
-        self._release()
+        try:
+            if "proc" in self.promises:  # it could fork: its session's other members
+                sweep(self.proc.pid)
+        finally:
+            self._release()
 
     def close(self, grace: float = 1.0) -> None:
         """Let the worker end (its channel closes), or kill it after *grace*."""

@@ -75,6 +75,7 @@ def _child(channel: int, out: int, env: dict[str, str], ppid: int) -> None:
         os.dup2(out, 1)
         os.dup2(out, 2)
         os.chdir("/")
+        os.setsid()  # a session of its own, which its processes cannot leave: see sweep.py
         _clear_environment()
         os.environ.update(env)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):

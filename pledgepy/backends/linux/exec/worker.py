@@ -22,13 +22,19 @@ from ..landlock import abi, domain
 from ..rules import Identity
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import Plan, build, identity, narrow
+from ..seccomp.plan import TRAP, Plan, build, identity, narrow
+from ..syscalls import BY_ARCH
 from .answer import fstat_for, proc_stat_for
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 #: What the hand-over needs beyond the worker's promises (sendmsg with SCM_RIGHTS).
 HANDOVER = frozenset({"sendfd"})
+#: What a worker's processes may not do, whatever they were promised: leave its
+#: session, whose members the parent ends with the worker (worker/sweep.py).
+WITHHELD = ("setsid",)
+WITHHELD_MESSAGE = ("setsid(): refused to a worker's processes (promised \"proc\"): "
+                    "they stay in its session, so that they end with it")
 #: What a worker killed by SIGSYS did: only the seal filter kills.
 SEAL_MESSAGE = 'sendmsg/sendmmsg: needs "sendfd"'
 _prepared = False  # WorkerSupervisor.prepare() has loaded everything in this process
@@ -51,7 +57,7 @@ def filters(promises: frozenset[str], who: Identity) -> tuple[bytes, bytes]:
     """The worker's two filters for *promises*: the listener's (violations go to the
     parent) and the seal's (b"": nothing to take back), "this process" being *who*."""
     arch = kernel.arch() or "x86_64"
-    plan = build(promises | HANDOVER, arch, who)
+    plan = _withheld(build(promises | HANDOVER, arch, who))
     first = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
     seal = b""
     if not HANDOVER <= promises:
@@ -59,6 +65,17 @@ def filters(promises: frozenset[str], who: Identity) -> tuple[bytes, bytes]:
         if not delta.allows_everything():
             seal = compile_plan(delta, violation=SECCOMP_RET_KILL_PROCESS)
     return first, seal
+
+
+def _withheld(plan: Plan) -> Plan:
+    """*plan* with WITHHELD refused (a violation, which the parent reports); narrow()
+    keeps them so: no promise the seal takes back touches them."""
+    actions = dict(plan.actions)
+    for name in WITHHELD:
+        nr = BY_ARCH[plan.arch].get(name)
+        if nr is not None:
+            actions[nr] = TRAP
+    return Plan(plan.arch, plan.promises, plan.error, actions)
 
 
 def _words(program: bytes) -> list[tuple[int, int]]:
@@ -173,6 +190,9 @@ class WorkerSupervisor:
         if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
             return None
+        if "proc" in promises and nr[0] in _withheld_nrs():
+            lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # as for any violation
+            return f"{prog}[{pid[0]}]: {WITHHELD_MESSAGE}"
         out = ffi.new("char[1024]")
         n = lib.pp_describe(nr[0], args, bits(promises), int("error" in promises), pid[0],
                             prog.encode(errors="replace"), out, 1024)
@@ -183,3 +203,8 @@ class WorkerSupervisor:
         """What a worker killed by SIGSYS broke."""
         return SEAL_MESSAGE
 
+
+
+def _withheld_nrs() -> frozenset[int]:
+    table = BY_ARCH.get(kernel.arch() or "", {})
+    return frozenset(table[name] for name in WITHHELD if name in table)
