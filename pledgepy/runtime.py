@@ -98,14 +98,12 @@ def prepare(promises: frozenset[str]) -> None:
         except (LookupError, OSError):  # hidden by unveil already: lookups fail as they would
             pass
     if "rpath" not in promises:
-        # pledgepy no longer imports threading itself (start-up), but programs written
-        # when it did import it after a pledge without rpath: keep that working, and
-        # its excepthook is then replaced with the others (guard_files)
-        for name in ("threading", "warnings"):  # warnings: pledgepy's own too (strictness)
-            try:
-                __import__(name)
-            except (ImportError, OSError):  # hidden by unveil already: no one can load it
-                pass
+        # pledgepy's own warnings (strictness) import it on first use; no other module:
+        # a program importing one after dropping rpath gets IMPORT_HINT (as on OpenBSD)
+        try:
+            import warnings  # noqa: F401
+        except (ImportError, OSError):  # hidden by unveil already: no one can load it
+            pass
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
 

@@ -147,7 +147,6 @@ def test_python_open_of_a_pseudo_file_stays_a_violation() -> None:
 # ---- os.fork() ----
 
 FORK = """
-import threading, warnings
 warnings.simplefilter('always')
 go = threading.Event()
 t = threading.Thread(target=go.wait); t.start()
@@ -162,11 +161,37 @@ go.set(); t.join()
 def test_fork_with_threads_without_rpath() -> None:
     # 3.12+ warns that forking threads may deadlock, counting the threads it knows of
     # when /proc/self/stat cannot be read (the handler answers ENOENT: nothing opens)
-    r = under("stdio proc", FORK)
+    r = under("stdio proc", FORK, setup="import threading, warnings")
     assert r.returncode == 0 and r.stdout == "status 0\n", r.explain()
     assert "pledge:" not in r.stderr
     warned = "is multi-threaded, use of fork() may lead to deadlocks" in r.stderr
     assert warned == (sys.version_info >= (3, 12)), r.explain()
+
+
+FORK_ALONE = """
+warnings.simplefilter('always')
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print('status', os.waitpid(pid, 0)[1], flush=True)
+"""
+
+
+def test_fork_without_threading_without_rpath() -> None:
+    # a program that never imports threading forks without reading or warning
+    r = under("stdio proc", FORK_ALONE, setup="import warnings")
+    assert r.returncode == 0 and r.stdout == "status 0\n", r.explain()
+    assert "pledge:" not in r.stderr and "deadlock" not in r.stderr, r.explain()
+
+
+def test_importing_threading_after_dropping_rpath_is_a_violation() -> None:
+    # as on OpenBSD: pledge() imports nothing for the program (it used to import
+    # threading), which must import its modules first; the message says so, and
+    # the stack names the importing line
+    r = under("stdio", "import threading\nprint('imported', flush=True)")
+    assert killed(r) and r.stdout == "", r.explain()
+    assert "importing a module that was not imported before pledge()" in r.stderr, r.explain()
+    assert "_find_and_load" in r.stderr, r.explain()
 
 
 def test_reading_proc_self_stat_from_python_stays_a_violation() -> None:
