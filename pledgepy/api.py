@@ -355,10 +355,14 @@ def _addable(be: Backend, rules: list[tuple[str, str]], locking: bool = False
     """Check that *rules* may be added now (raise if not): them, and the rules after.
     *locking*: the lock follows at once (the backend may keep its lookups for it)."""
     if rules:
-        if _state.unveil_locked:
-            raise PermissionError(errno.EPERM, "unveil is locked: no more paths can be added")
+        # the cause first: a pledge without "unveil" is what locked it (as on OpenBSD)
         if _state.promises is not None and "unveil" not in _state.promises:
-            raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise')
+            raise PermissionError(errno.EPERM, 'unveil() needs the "unveil" promise: a '
+                                  'pledge() without it locks unveil, as on OpenBSD (unveil '
+                                  'first, or keep "unveil" until the last path)')
+        if _state.unveil_locked:
+            raise PermissionError(errno.EPERM, "unveil is locked (by unveil() with no "
+                                  "arguments): no more paths can be added")
     new = [UnveilRule(full, letters) for full, letters in rules]
     be.check_unveils(new, locking)
     after = dict(_state.unveils)

@@ -179,3 +179,28 @@ def test_nested_rules_found_as_by_walking_up() -> None:
         for rule in rules:
             assert uv._nested_of(rule, rule.path, real, holders) == \
                 uv._nested_of(rule, rule.path, real)
+
+
+def test_refused_unveil_names_its_cause(tree: Path) -> None:
+    """A pledge without "unveil" locks unveil (OpenBSD): the refusal says so, not only
+    "locked"; a lock by unveil() with no arguments says that instead."""
+    v = child(f"""
+        T = {str(tree)!r}
+        pledgepy.pledge("stdio rpath")
+        try:
+            pledgepy.unveil(T + "/a", "r")
+        except PermissionError as e:
+            show("pledged", str(e))
+    """)
+    assert 'needs the "unveil" promise' in v["pledged"], v
+    assert "a pledge() without it locks unveil" in v["pledged"], v
+    v = child(f"""
+        T = {str(tree)!r}
+        pledgepy.unveil(T + "/a", "r")
+        pledgepy.unveil()
+        try:
+            pledgepy.unveil(T + "/b", "r")
+        except PermissionError as e:
+            show("locked", str(e))
+    """)
+    assert "by unveil() with no arguments" in v["locked"], v
