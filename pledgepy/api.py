@@ -170,7 +170,7 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             # multiprocessing's lazy parts first: they load concurrent.futures, whose own
             # lazy needs runtime.prepare() imports (a later pledge could not)
             mpguard.prepare(_held, _spawned)
-            runtime.prepare(new)
+            runtime.prepare(new, be.import_noter())
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)

@@ -21,6 +21,10 @@ expression), so that open() would end every traceback. While guarded, an audit
 hook refuses these reads (C-level fopen for reading, which CPython tolerates
 failing) before they reach the kernel; Python's own open() and os.open() are
 left alone.
+
+A pledge without rpath also puts a finder first on ``sys.meta_path`` that tells
+the violation handler which module the import system is finding, so that a
+late import's message names it; it finds nothing itself and decides nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from collections.abc import Callable, Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType, TracebackType
     from typing import Any
 
 _guarded = False
@@ -83,8 +89,43 @@ def _unblockable_sigsys() -> None:
     _original["pthread_sigmask"](_signal.SIG_UNBLOCK, [number])
 
 
-def prepare(promises: frozenset[str]) -> None:
-    """Work a pledge must do before it may forbid files: time zone, lazy stdlib imports."""
+class _NamingFinder:
+    """First on ``sys.meta_path``: names the module being found to *note* (the violation
+    handler's import hint), asks the finders after it, and gives back what they find."""
+
+    def __init__(self, note: Callable[[str | None], None]) -> None:
+        self.note = note
+        self.current: str | None = None
+
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        previous, self.current = self.current, name
+        self.note(name)
+        try:
+            for finder in list(sys.meta_path):
+                find = getattr(finder, "find_spec", None)
+                if finder is self or find is None:
+                    continue
+                spec: ModuleSpec | None = find(name, path, target)
+                if spec is not None:
+                    return spec
+            return None  # the import system asks them again (and legacy finders): as ever
+        finally:
+            self.current = previous
+            self.note(previous)
+
+
+def name_imports(note: Callable[[str | None], None] | None) -> None:
+    """Put a :class:`_NamingFinder` first on ``sys.meta_path`` (once; None: nothing)."""
+    if note is None or any(isinstance(f, _NamingFinder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _NamingFinder(note))
+
+
+def prepare(promises: frozenset[str],
+            note_import: Callable[[str | None], None] | None = None) -> None:
+    """Work a pledge must do before it may forbid files: time zone, lazy stdlib imports;
+    without rpath, *note_import* learns which module each later import is finding."""
     time.localtime()  # glibc reads /etc/localtime once and caches it
     _unblockable_sigsys()
     if promises & {"inet", "dns"}:
@@ -106,6 +147,8 @@ def prepare(promises: frozenset[str]) -> None:
             pass
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
+    if "rpath" not in promises:
+        name_imports(note_import)
 
 
 #: What import_lazily() could not import: never looked for again, as a later pledge

@@ -101,6 +101,36 @@ def test_hint_for_imports() -> None:
     assert "importing a module that was not imported before pledge() needs" in r.stderr
 
 
+def test_import_hint_names_the_module() -> None:
+    r = under("stdio", "import xml.dom.minidom")
+    assert killed(r), r.explain()
+    assert "(xml: importing a module that was not imported before pledge() needs" \
+        in r.stderr, r.explain()
+
+
+def test_import_hint_names_no_module_once_the_import_is_over() -> None:
+    """A module found without files (built in) leaves no name behind: the next
+    import-like violation, not an import, names none."""
+    r = under("stdio", "import _symtable\nopen('no_such_module.py')")
+    assert killed(r), r.explain()
+    assert '("no_such_module.py", O_RDONLY) needs "rpath" (importing a module' in r.stderr, \
+        r.explain()
+
+
+def test_imports_after_pledge_still_find_what_they_found() -> None:
+    """The naming finder gives back what the others find: built-in and frozen modules,
+    and modules of packages whose directories were listed before the pledge."""
+    body = """
+import _symtable, _tracemalloc
+import importlib.util
+print(importlib.util.find_spec('_symtable').origin, type(sys.meta_path[0]).__name__,
+      flush=True)
+"""
+    r = under("stdio", body, setup="import sys")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["built-in", "_NamingFinder"], r.explain()
+
+
 def test_tracebacks_and_warnings_work_without_rpath() -> None:
     body = """
 import warnings, traceback

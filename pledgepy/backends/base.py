@@ -13,6 +13,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 
 if TYPE_CHECKING:
     import socket
+    from collections.abc import Callable
     from typing import Any, Protocol
 
     from ..status import Gaps
@@ -130,6 +131,11 @@ class Backend(Protocol):
 
     def preload(self) -> None:
         """Import now whatever pledging and unveiling would import later (before a chroot)."""
+        ...
+
+    def import_noter(self) -> Callable[[str | None], None] | None:
+        """What tells the violation handler which module the import system is finding
+        (None: it is not told; its import hint then names no module)."""
         ...
 
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
@@ -356,6 +362,9 @@ class BackendBase:
         return None
 
     def preload(self) -> None:
+        return None
+
+    def import_noter(self) -> Callable[[str | None], None] | None:
         return None
 
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:

@@ -29,6 +29,7 @@ from .seccomp.plan import Plan, build, narrow, warm
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
 
 
@@ -866,6 +867,9 @@ class LinuxBackend(BackendBase):
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401
         _unveil()
+
+    def import_noter(self) -> Callable[[str | None], None] | None:
+        return native.set_importing if native.load() is not None else None
 
     def inherited(self) -> Inherited | None:
         """Adopt the hint of an exec'd program (exec/hint.py), enforcing it first.

@@ -191,6 +191,14 @@ def set_import_dirs(dirs: list[str] | None = None) -> None:
         _sigsys.lib.pp_set_import_dirs(blob, len(blob))
 
 
+def set_importing(name: str | None) -> None:
+    """Tell the handler the module the import system is finding (None: none): its
+    import hint names it. A memory write only: callable under any filter."""
+    if _sigsys is not None:
+        _sigsys.lib.pp_set_importing(b"" if name is None else
+                                     name.encode("utf-8", "replace")[:127])
+
+
 def localtime_fd() -> int | None:
     """The O_PATH descriptor of /etc/localtime the handler answers stat() from, if open."""
     return _localtime_fd

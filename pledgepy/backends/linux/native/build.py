@@ -37,6 +37,7 @@ ffibuilder = FFI()
 ffibuilder.cdef("""
 void pp_set_program(const char *name);
 void pp_set_held(uint64_t held);
+void pp_set_importing(const char *name);
 void pp_set_trap_data(uint32_t mask);
 void pp_set_quiet(int quiet);
 void pp_set_foreign(int foreign);

@@ -59,6 +59,11 @@ static volatile uint64_t g_held;
 static volatile uint32_t g_trap_data; /* bit d: pledgepy's filters in force may return TRAP|d */
 static volatile int g_quiet;
 static char g_prog[128];
+/* The module the import system is finding (pp_set_importing, from the finder pledge()
+ * puts first on sys.meta_path without rpath): named in this process's import hint. One
+ * buffer for all threads: a message may name another thread's import (an explanation,
+ * never a decision). Never read for another process (pp_describe). */
+static char g_importing[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
 static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
 static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the filter */
@@ -448,7 +453,7 @@ static uint64_t allowances_for(int nr, const uint64_t a[6], const struct str *pa
 }
 
 static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held, int error_mode,
-                     long pid, const char *prog)
+                     long pid, const char *prog, const char *importing)
 {
 #define b (*bp)
     put(&b, "pledge: ");
@@ -574,6 +579,10 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
             hint = T_LOADER_HINT;
         if (hint >= 0) {
             put(&b, " (");
+            if (hint == T_IMPORT_HINT && importing && importing[0]) {
+                put(&b, importing);
+                put(&b, ": ");
+            }
             put(&b, T_STRINGS + hint);
             put(&b, ")");
         }
@@ -594,7 +603,8 @@ static void report(int nr, const uint64_t a[6], int error_mode, int foreign, con
             return;
     }
     struct buf b = { .len = 0 };
-    describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog);
+    describe(&b, nr, a, g_held, error_mode, raw(SYS_getpid, 0, 0, 0, 0, 0), g_prog,
+             g_importing);
     if (foreign || note) {
         b.len--; /* before the newline */
         put(&b, note ? note : " (trapped by a seccomp filter pledgepy did not install)");
@@ -955,7 +965,7 @@ size_t pp_describe(int nr, const uint64_t *args, uint64_t held, int error_mode,
                    long pid, const char *prog, char *out, size_t size)
 {
     struct buf b = { .len = 0 };
-    describe(&b, nr, args, held, error_mode, pid, prog);
+    describe(&b, nr, args, held, error_mode, pid, prog, NULL);
     size_t n = b.len < size ? b.len : size;
     memcpy(out, b.data, n);
     return b.len;
@@ -971,6 +981,19 @@ void pp_set_program(const char *name)
 }
 
 void pp_set_held(uint64_t held) { g_held = held; }
+
+void pp_set_importing(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n >= sizeof g_importing)
+        n = sizeof g_importing - 1;
+    g_importing[0] = '\0';  /* never a half-written name followed by an old tail */
+    if (n) {
+        memcpy(g_importing + 1, name + 1, n - 1);
+        g_importing[n] = '\0';
+        __atomic_store_n(&g_importing[0], name[0], __ATOMIC_RELEASE);
+    }
+}
 
 /* sys.path's absolute directories, "dir\0dir\0" (*len* bytes; what does not fit is
  * left out): only paths under them get the import hint for .so files and directories. */
