@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         python=True, env=env, shim=preload is not None)
     shown = [interpreter, *target]
     result = report.build(observations, shown, run.given_rules(interpreter, library),
-                          phase=recorder.phase)
+                          phase=recorder.phase, home=env.get("HOME"))
     result["notes"] = run.notes(interpreter, shown, frozenset(result["promises"]),
                                 recorder.phase)
     result["checkpoints"] = advice.advise(observations, checkpoints)

@@ -58,21 +58,23 @@ def merge(observations: list[Observation]) -> list[Observation]:
 
 def build(observations: list[Observation], argv: list[str], given: dict[str, str],
           audited: frozenset[str] | None = None,
-          granted: frozenset[str] = frozenset(), phase: Any = None) -> dict[str, Any]:
+          granted: frozenset[str] = frozenset(), phase: Any = None,
+          home: str | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
     program first);
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded;
-    *phase*: the recorder's loader phase (its ``calls`` the loader's before main).
+    *phase*: the recorder's loader phase (its ``calls`` the loader's before main);
+    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`).
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted, phase)
+        return _build(observations, argv, given, audited, granted, phase, home)
     finally:
         if enabled:
             gc.enable()
@@ -95,7 +97,7 @@ def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
 
 def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
            audited: frozenset[str] | None, granted: frozenset[str],
-           phase: Any = None) -> dict[str, Any]:
+           phase: Any = None, home: str | None = None) -> dict[str, Any]:
     observations = merge(observations)
     # a few shapes (Recording.observations: one needs object per shape) for thousands of
     # calls: each looked at once; the list keeps the objects, so their ids stay theirs
@@ -143,7 +145,7 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
     for o in phase.calls if phase is not None else ():
         if o.path is not None and o.access:  # what the loader read: unveiled as well
             used[o.path] = used.get(o.path, "") + o.access
-    unveil = paths.collapse(used, given)
+    unveil = paths.collapse(used, given, home)
     if not unveil and given:
         unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
     words = ["pledge", "-p", " ".join(promises)]

@@ -223,7 +223,7 @@ def main(opts: argparse.Namespace, path: str) -> int:
     observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted,
                                           env=env, shim=preload is not None)
     result = report.build(observations, argv, given_rules(path, library), audited, granted,
-                          recorder.phase)
+                          recorder.phase, home=(env or os.environ).get("HOME"))
     result["notes"] = notes(path, argv, frozenset(result["promises"]), recorder.phase)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
