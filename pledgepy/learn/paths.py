@@ -32,6 +32,8 @@ ORDER = "rwxc"
 #: though the run listed no directory (with the interpreter's, :func:`trees`).
 TREES = ("/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/share", "/usr/include",
          "/usr/local/lib", "/usr/local/share", "/lib", "/lib32", "/lib64")
+#: Where the dynamic loader reads the libraries it maps before main.
+LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 #: Ancestors of home directories whatever the password database says.
 HOME_ROOTS = ("/home", "/root")
 
@@ -194,6 +196,13 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             break
         rules = folded
     given = given or {}
-    out = [(p, v) for p, v in sorted(rules.items())
-           if not (p in given and set(v) <= set(given[p])) and not _covered(p, v, given)]
-    return out
+    return [(p, v) for p, v in sorted(rules.items()) if not _given(p, v, given)]
+
+
+def _given(path: str, perms: str, given: dict[str, str]) -> bool:
+    """Whether *given*'s rules grant *perms* on *path*, as named or resolved (the
+    command's rules name real paths: ``/lib`` may be a link to ``/usr/lib``)."""
+    for p in (path, os.path.realpath(path)):
+        if (p in given and set(perms) <= set(given[p])) or _covered(p, perms, given):
+            return True
+    return False
