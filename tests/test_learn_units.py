@@ -38,7 +38,7 @@ def test_read_only_siblings_fold_but_never_into_the_root(tmp_path: Path) -> None
     for name in ("a", "b", "c"):
         (tmp_path / name).write_text("x")
     used = {str(tmp_path / n): "r" for n in ("a", "b", "c")}
-    assert paths.collapse(used) == [(str(tmp_path), "r")]
+    assert paths.collapse({**used, str(tmp_path): "r/"}) == [(str(tmp_path), "r")]
     assert paths.collapse({"/etc": "r", "/usr": "r", "/tmp": "r"}) == \
         [("/etc", "r"), ("/tmp", "r"), ("/usr", "r")]
 

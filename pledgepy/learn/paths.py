@@ -3,24 +3,39 @@
 A rule on a directory covers everything beneath it (Landlock, like unveil(2)),
 so a path whose letters an ancestor's rule already grants is dropped. Read-only
 (``r``) files are folded into their directory when at least :data:`FOLD` siblings
-share the same letters (a library tree, a walked source tree), level by level,
-but never into ``/`` or a directory directly under it (``/etc``, ``/tmp``, ``/proc``,
-``/dev``, ``/home``: three files read there must not unveil ``/etc/shadow``, other
-users' temporary files or every process's ``/proc`` entries). A path in a
-directory the run creates or removes in is
-folded into that directory (it may be gone when the policy is applied). A rule
-needs an existing file: a missing path that was only read is dropped (opening
-it fails with ENOENT either way), one that was written or created in gives its
-letters to its nearest existing directory.
+share the same letters, level by level, and only into a directory the run listed
+(a walked source tree) or one in a system or library tree (:data:`TREES`, the
+interpreter's own): a rule on a directory unveils what the run never asked for,
+so it is earned by the run having seen the whole directory, or given where
+nothing is anyone's own. Never into ``/`` or a directory directly under it
+(``/etc``, ``/tmp``, ``/proc``: three files read there must not unveil
+``/etc/shadow``, other users' temporary files or every process's ``/proc``
+entries), never into a home directory or an ancestor of one (:func:`homes`:
+three dotfiles read must not unveil ``~/.ssh``), and a dot-entry (``.bashrc``,
+``.ssh``) is never folded into its directory. A path in a directory the run
+creates or removes in is folded into that directory (it may be gone when the
+policy is applied), but in a home or an ancestor of one an existing path keeps
+its own rule. A rule needs an existing file: a missing path that was only read
+is dropped (opening it fails with ENOENT either way), one that was written or
+created in gives its letters to its nearest existing directory.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 #: Siblings with the same read-only letters that become one directory rule.
 FOLD = 3
 ORDER = "rwxc"
+#: System and library trees: the same for every user, so reads beneath them fold
+#: though the run listed no directory (with the interpreter's, :func:`trees`).
+TREES = ("/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libexec", "/usr/share", "/usr/include",
+         "/usr/local/lib", "/usr/local/share", "/lib", "/lib32", "/lib64")
+#: Where the dynamic loader reads the libraries it maps before main.
+LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
+#: Ancestors of home directories whatever the password database says.
+HOME_ROOTS = ("/home", "/root")
 
 
 _LETTERS: dict[str, str] = {}
@@ -47,6 +62,65 @@ def _up(path: str) -> str:
     return path[:path.rfind("/")] or "/"
 
 
+def trees() -> tuple[str, ...]:
+    """:data:`TREES` and this interpreter's library trees (``PREFIX/lib``: the stdlib
+    and site-packages, a venv's included)."""
+    prefixes = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    return (*TREES, *dict.fromkeys(os.path.join(p, lib) for p in prefixes
+                                   for lib in ("lib", "lib64")))
+
+
+def homes(*more: str | None) -> frozenset[str]:
+    """Every home directory (the password database's, ``$HOME`` and *more*), as given
+    and resolved, with :data:`HOME_ROOTS`."""
+    import pwd
+
+    found: list[str] = [*HOME_ROOTS, os.environ.get("HOME") or "", *(m or "" for m in more)]
+    try:
+        found += [pw.pw_dir for pw in pwd.getpwall()]
+    except OSError:  # no database to read: $HOME and the roots still hold
+        pass
+    out: set[str] = set()
+    for home in found:
+        if os.path.isabs(home):
+            out.update((os.path.normpath(home), os.path.realpath(home)))
+    return frozenset(out)
+
+
+def _ancestors(dirs: frozenset[str]) -> frozenset[str]:
+    """*dirs* and every directory above one of them, ``/`` included."""
+    out: set[str] = set()
+    for d in dirs:
+        while d not in out:
+            out.add(d)
+            d = _up(d)
+    return frozenset(out)
+
+
+def beneath(path: str, roots: tuple[str, ...]) -> bool:
+    """Whether *path* is one of *roots* or beneath one."""
+    return any(path == r or path.startswith(r + "/") for r in roots)
+
+
+class _Where:
+    """Where folding may go: the directories the run listed and the trees, less the
+    homes and their ancestors (computed once per report)."""
+
+    __slots__ = ("listed", "trees", "barred")
+
+    def __init__(self, listed: frozenset[str], trees: tuple[str, ...],
+                 barred: frozenset[str]) -> None:
+        self.listed = listed
+        self.trees = trees
+        self.barred = barred
+
+    def foldable(self, parent: str) -> bool:
+        # /etc, /tmp, /proc ... hold what no run asked for; a home holds ~/.ssh
+        if parent.count("/") < 2 or parent in self.barred:
+            return False
+        return parent in self.listed or beneath(parent, self.trees)
+
+
 def _covered(path: str, perms: str, rules: dict[str, str]) -> bool:
     parent = _up(path)
     while True:
@@ -62,24 +136,28 @@ def _prune(rules: dict[str, str]) -> dict[str, str]:
     return {p: v for p, v in rules.items() if not _covered(p, v, rules)}
 
 
-def _into_created(rules: dict[str, str]) -> dict[str, str]:
+def _into_created(rules: dict[str, str], barred: frozenset[str]) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
-    the path may not exist when the policy is applied, and a rule needs it to."""
+    the path may not exist when the policy is applied, and a rule needs it to. Not
+    an existing path into a home or an ancestor of one (*barred*): its letters
+    there would reach ``~/.ssh``; its own rule holds while it exists."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
+            if parent in barred and _lexists(path):
+                continue
             out[parent] = letters(out[parent] + out.pop(path))
     return out
 
 
-def _fold(rules: dict[str, str]) -> dict[str, str]:
+def _fold(rules: dict[str, str], where: _Where) -> dict[str, str]:
     """One pass of folding read-only siblings into their directory."""
     groups: dict[tuple[str, str], list[str]] = {}
     for path, perms in rules.items():
         parent = _up(path)
-        # programs run (x) stay one by one; /etc, /tmp, /proc ... hold what no run asked for
-        if perms == "r" and parent.count("/") > 1:
+        # programs run (x) stay one by one; a dot-entry (.ssh, .netrc) is its own rule
+        if perms == "r" and path[len(parent) + 1:][:1] != "." and where.foldable(parent):
             groups.setdefault((parent, perms), []).append(path)
     out = dict(rules)
     for (parent, perms), members in groups.items():
@@ -90,9 +168,16 @@ def _fold(rules: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def collapse(used: dict[str, str], given: dict[str, str] | None = None) -> list[tuple[str, str]]:
+def collapse(used: dict[str, str], given: dict[str, str] | None = None,
+             home: str | None = None,
+             library: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
     """``[path, letters]`` rules for *used* (path -> letters, ``"/"`` marks a
-    directory read), without what *given* (the rules the command adds itself) covers."""
+    directory read), without what *given* (the rules the command adds itself) covers;
+    *home*: the recorded run's ``$HOME`` (besides the caller's and the database's);
+    *library*: the system and library trees (:func:`trees` unless given)."""
+    barred = _ancestors(homes(home))
+    where = _Where(frozenset(p for p, v in used.items() if "/" in v),
+                   trees() if library is None else library, barred)
     rules: dict[str, str] = {}
     for path, perms in used.items():
         if not _lexists(path):
@@ -106,11 +191,18 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None) -> list[
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules))))
+        folded = _prune(_fold(_prune(_into_created(rules, barred)), where))
         if folded == rules:
             break
         rules = folded
     given = given or {}
-    out = [(p, v) for p, v in sorted(rules.items())
-           if not (p in given and set(v) <= set(given[p])) and not _covered(p, v, given)]
-    return out
+    return [(p, v) for p, v in sorted(rules.items()) if not _given(p, v, given)]
+
+
+def _given(path: str, perms: str, given: dict[str, str]) -> bool:
+    """Whether *given*'s rules grant *perms* on *path*, as named or resolved (the
+    command's rules name real paths: ``/lib`` may be a link to ``/usr/lib``)."""
+    for p in (path, os.path.realpath(path)):
+        if (p in given and set(perms) <= set(given[p])) or _covered(p, perms, given):
+            return True
+    return False

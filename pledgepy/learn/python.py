@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
         python=True, env=env, shim=preload is not None)
     shown = [interpreter, *target]
-    result = report.build(observations, shown, run.given_rules(interpreter, library),
-                          phase=recorder.phase)
+    result = report.build(observations, shown, run.given_rules(interpreter, shown, library),
+                          phase=recorder.phase, home=env.get("HOME"))
     result["notes"] = run.notes(interpreter, shown, frozenset(result["promises"]),
                                 recorder.phase)
     result["checkpoints"] = advice.advise(observations, checkpoints)

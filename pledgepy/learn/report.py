@@ -7,9 +7,13 @@ from . import cover, dump, paths
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from ..backends.base import Observation
+
+    #: The command's own rules, or what gives them for a set of promises.
+    Given = dict[str, str] | Callable[[frozenset[str]], dict[str, str]]
 
 #: Evidence lines shown per promise in the text report (JSON has them all).
 SHOWN = 3
@@ -56,23 +60,25 @@ def merge(observations: list[Observation]) -> list[Observation]:
     return list(out.values())
 
 
-def build(observations: list[Observation], argv: list[str], given: dict[str, str],
+def build(observations: list[Observation], argv: list[str], given: Given,
           audited: frozenset[str] | None = None,
-          granted: frozenset[str] = frozenset(), phase: Any = None) -> dict[str, Any]:
+          granted: frozenset[str] = frozenset(), phase: Any = None,
+          home: str | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
-    program first);
+    program first), or what gives them for the learned promises;
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded;
-    *phase*: the recorder's loader phase (its ``calls`` the loader's before main).
+    *phase*: the recorder's loader phase (its ``calls`` the loader's before main);
+    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`).
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted, phase)
+        return _build(observations, argv, given, audited, granted, phase, home)
     finally:
         if enabled:
             gc.enable()
@@ -93,9 +99,9 @@ def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
     return {"ended": ended, "calls": calls}
 
 
-def _build(observations: list[Observation], argv: list[str], given: dict[str, str],
+def _build(observations: list[Observation], argv: list[str], given: Given,
            audited: frozenset[str] | None, granted: frozenset[str],
-           phase: Any = None) -> dict[str, Any]:
+           phase: Any = None, home: str | None = None) -> dict[str, Any]:
     observations = merge(observations)
     # a few shapes (Recording.observations: one needs object per shape) for thousands of
     # calls: each looked at once; the list keeps the objects, so their ids stay theirs
@@ -141,11 +147,15 @@ def _build(observations: list[Observation], argv: list[str], given: dict[str, st
             if o.where and promise not in first:
                 first[promise] = o.where
     for o in phase.calls if phase is not None else ():
-        if o.path is not None and o.access:  # what the loader read: unveiled as well
+        # what the loader read is unveiled as well, but for its library directories: the
+        # command unveils the libraries the loader maps, and what else this run's shim
+        # loaded there (NSS modules) its own shim loads, and unveils, when it needs them
+        if o.path is not None and o.access and not paths.beneath(o.path, paths.LOADER_DIRS):
             used[o.path] = used.get(o.path, "") + o.access
-    unveil = paths.collapse(used, given)
-    if not unveil and given:
-        unveil = [next(iter(given.items()))]  # one -v: without any, nothing is hidden
+    rules = given if isinstance(given, dict) else given(frozenset(promises))
+    unveil = paths.collapse(used, rules, home)
+    if not unveil and rules:
+        unveil = [next(iter(rules.items()))]  # one -v: without any, nothing is hidden
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]

@@ -22,10 +22,8 @@ from ..errors import NativeBuildError
 from ..promises import parse
 from . import report
 
-#: What the dynamic loader needs to map a program's libraries (until main), and where it
-#: reads them.
+#: What the dynamic loader needs to map a program's libraries (until main).
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
-LOADER_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache")
 
 
 def _interpreter(path: str) -> str | None:
@@ -38,6 +36,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     import argparse
     import signal
+    from collections.abc import Callable
     from typing import Any
 
     from ..backends.base import Checkpoint, ExecRecorder, Observation
@@ -47,18 +46,34 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
 EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
 
 
-def given_rules(path: str, shim: str | None = None) -> dict[str, str]:
-    """The unveil rules the pledge command adds itself for program *path* (and the
-    start-up *shim* it preloads)."""
+def given_rules(path: str, argv: list[str], shim: str | None = None,
+                ) -> Callable[[frozenset[str]], dict[str, str]]:
+    """The unveil rules the pledge command adds itself for program *path* run as *argv*
+    under the learned promises (path -> letters): its default unveil
+    (:func:`..command.discover.plan`, under these promises, which the command's never
+    fall short of), with the program and its loader as named, and the start-up *shim*
+    and, when the command's shim loads them, the NSS modules."""
 
-    out = {path: "rx"}
-    loader = _interpreter(path)
-    if loader:
-        out[loader] = "rx"
-        out.update((d, "r") for d in LOADER_DIRS)
-    if shim:
-        out[shim] = "r"
-    return out
+    def rules(promises: frozenset[str]) -> dict[str, str]:
+        from ..command import discover, loader
+
+        out = {path: "rx"}
+        interp = _interpreter(path)
+        if interp:
+            out[interp] = "rx"
+        try:
+            plan = discover.plan(path, argv, promises).rules
+        except OSError:  # a broken #! line: the command refuses to run it anyway
+            plan = ()
+        for where, perms in plan:
+            out[where] = "".join(c for c in "rwxc" if c in out.get(where, "") + perms)
+        if shim:
+            out.setdefault(shim, "r")
+            if "rpath" in promises and "prot_exec" not in promises:  # as cli._after_loader
+                out.update((m, "r") for m in loader.nss_modules() if m not in out)
+        return out
+
+    return rules
 
 
 def audited_promises(opts: argparse.Namespace) -> frozenset[str] | None:
@@ -222,8 +237,8 @@ def main(opts: argparse.Namespace, path: str) -> int:
     env, library = preload if preload is not None else (None, None)
     observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted,
                                           env=env, shim=preload is not None)
-    result = report.build(observations, argv, given_rules(path, library), audited, granted,
-                          recorder.phase)
+    result = report.build(observations, argv, given_rules(path, argv, library), audited,
+                          granted, recorder.phase, home=(env or os.environ).get("HOME"))
     result["notes"] = notes(path, argv, frozenset(result["promises"]), recorder.phase)
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
