@@ -52,7 +52,7 @@ LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
 #: program has run (a module is looked up through sys.path, whose first directory the
 #: program may be able to write), and _signal has no names.
 LIMIT_SIGNAL_NAMES: dict[int, str] = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
-                                      signal.SIGKILL: "SIGKILL"}
+                                      signal.SIGKILL: "SIGKILL", signal.SIGSEGV: "SIGSEGV"}
 
 
 class UsageError(ValueError):
@@ -229,6 +229,13 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         elif sig == signal.SIGSYS:
             print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: {_sigsys_cause(job, supervised)}",
                   file=sys.stderr)
+        elif sig == signal.SIGSEGV and "M" in job.limits:
+            # what the kernel sends when an execve past its point of no return runs out
+            # of address space (no message: the program never ran), or a failed mmap
+            # that a program did not check
+            _note(opts.quiet, f"{opts.prog}[{pid}]: killed by SIGSEGV; it ran limited to "
+                              f"-M {job.limits['M']} ({limits.RLIMITS['M'][1]}): too little "
+                              "to load it, or an allocation it did not check, may be why")
         return 128 + sig
     code = os.WEXITSTATUS(status)
     if code and job.limits and set_up:  # else the command's own message said why
@@ -348,13 +355,17 @@ def _main(argv: list[str] | None) -> int:
     for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
+    # the child's word that PROG never ran: only limits' notes need it (start-up)
+    failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
     err = outlet.reopen(2)  # before the program can touch the description
     pid = os.fork()
     if pid == 0:
-        for fd in (go_w, err):
+        for fd in (go_w, err, failed_r):
             if fd >= 0:
                 os.close(fd)
-        run.child(job, opts, supervisor, go_r)
+        run.child(job, opts, supervisor, go_r, failed_w)
+    if failed_w >= 0:
+        os.close(failed_w)  # else its end would not close when the child's does
     _collect_from_now()  # the supervisor: it may run as long as the program
     for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)
@@ -366,7 +377,11 @@ def _main(argv: list[str] | None) -> int:
                          job.shim)
     _, status = os.waitpid(pid, 0)
     penalty = supervisor.penalty(pid) if supervisor is not None else None
-    return _explain_end(opts, job, pid, status, penalty, supervisor is not None)
+    set_up = True
+    if failed_r >= 0:  # the child has ended: its end is closed, the read cannot block
+        set_up = os.read(failed_r, 1) == b""
+        os.close(failed_r)
+    return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up)
 
 
 def leave(status: int) -> NoReturn:

@@ -22,3 +22,40 @@ def test_a_sigsys_kill_names_the_promises_held_not_the_loaders(
     assert r.returncode == 128 + 31 and "survived" not in r.stdout, r.stderr
     said = re.findall(r'killed by SIGSYS: .*?promises \("([^"]*)"\)', r.stderr)
     assert [set(s.split()) for s in said] == [set(promises.split())], r.stderr
+
+
+def test_a_descriptor_limit_too_low_for_the_command_is_said_once() -> None:
+    # every limit from far too low to enough: PROG runs, or the one true message (the
+    # command's own; not a note blaming PROG's exit status, nor a lost unveil rule's
+    # "Permission denied" on the start-up shim)
+    ran = 0
+    for n in range(3, 24):
+        r = pledge("-O", str(n), "true")
+        lines = r.stderr.splitlines()
+        if r.returncode == 0:
+            ran += 1
+            assert lines == [], (n, r.stderr)
+        else:
+            assert r.returncode == 64, (n, r.stderr)
+            assert lines == [f"pledge: -O {n} is too low for the command itself to set true up"], \
+                (n, r.stderr)
+    assert 0 < ran < 21  # both sides of the threshold were seen
+
+
+def test_an_address_space_too_small_is_said_once() -> None:
+    # PROG never runs: the command's own allocations fail (one message, not a second
+    # blaming PROG's exit status), or the kernel kills an execve out of address space past
+    # its point of no return with SIGSEGV, where nothing used to print a word
+    for n in (1, 4096, 100_000):
+        r = pledge("-M", str(n), "true")
+        if r.returncode == 64:
+            assert r.stderr.splitlines() == [
+                f"pledge: -M {n} is too low for the command itself to set true up"], r.stderr
+            continue
+        assert r.returncode == 128 + 11, r.stderr
+        assert re.fullmatch(
+            rf"pledge: true\[\d+\]: killed by SIGSEGV; it ran limited to -M {n} \(bytes of "
+            r"address space\): too little to load it, or an allocation it did not check, "
+            r"may be why\n", r.stderr), r.stderr
+        r = pledge("-q", "-M", str(n), "true")
+        assert r.returncode in (64, 128 + 11) and "SIGSEGV" not in r.stderr, r.stderr
