@@ -5,11 +5,12 @@ refused relative path is."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.cprogs import compiled
-from tests.test_command_unveil import pledge
+from tests.test_command_unveil import ENV, SYSTEM_PYTHON, pledge
 
 
 @pytest.mark.parametrize(("flags", "promises"), [((), "stdio"),
@@ -59,3 +60,33 @@ def test_an_address_space_too_small_is_said_once() -> None:
             r"may be why\n", r.stderr), r.stderr
         r = pledge("-q", "-M", str(n), "true")
         assert r.returncode in (64, 128 + 11) and "SIGSEGV" not in r.stderr, r.stderr
+
+
+def test_a_refused_relative_path_is_shown_resolved(tmp_path: Path) -> None:
+    # against the program's working directory, as /proc showed it while the call waited
+    work = tmp_path / 'we"ird\ndir'
+    work.mkdir()
+    (work / "foo.txt").write_text("no\n")
+    shown = str(work).replace('"', '\\"').replace("\n", "\\x0a")
+    r = pledge("-q", "-p", "stdio", "cat", "foo.txt", cwd=work)
+    assert r.returncode == 134 and r.stdout == "", r.stderr
+    assert re.fullmatch(rf'pledge: cat\[\d+\]: openat\("foo\.txt", O_RDONLY\) needs "rpath" '
+                        rf'\("foo\.txt" is "{re.escape(shown)}/foo\.txt"\)\n', r.stderr), r.stderr
+    # both paths of a two-path call, and an absolute one as it is
+    r = pledge("-q", "-p", "stdio rpath", "ln", "foo.txt", "bar", cwd=work)
+    assert f'needs "cpath" ("foo.txt" is "{shown}/foo.txt", "bar" is "{shown}/bar")\n' \
+        in r.stderr, r.stderr
+    r = pledge("-q", "-p", "stdio rpath", "ln", str(work / "foo.txt"), "bar", cwd=work)
+    assert r.stderr.endswith(f'needs "cpath" ("bar" is "{shown}/bar")\n'), r.stderr
+    r = pledge("-q", "-p", "stdio", "cat", str(work / "foo.txt"), cwd=work)
+    assert r.returncode == 134 and '" is "' not in r.stderr, r.stderr
+
+
+def test_a_dirfd_relative_path_is_shown_against_its_directory(tmp_path: Path) -> None:
+    code = ("import os; fd = os.open(os.environ['D'], os.O_RDONLY | os.O_DIRECTORY); "
+            "os.open('new', os.O_WRONLY | os.O_CREAT, dir_fd=fd)")
+    r = pledge("-q", "-v", str(tmp_path), "-p", "stdio rpath", SYSTEM_PYTHON, "-c", code,
+               env={**ENV, "D": str(tmp_path)}, cwd="/")
+    assert r.returncode == 134, r.stderr
+    assert re.search(rf'openat\(dirfd \d+, "new", O_WRONLY\|O_CREAT\) needs "wpath cpath" '
+                     rf'\("new" is "{re.escape(str(tmp_path))}/new"\)', r.stderr), r.stderr

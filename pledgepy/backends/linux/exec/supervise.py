@@ -244,6 +244,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
     held, error_mode = bits(promises), "error" in promises
+    lib.pp_set_resolve(1)  # outside every filter: relative paths are shown resolved too
     arch = kernel.arch() or "x86_64"
     hints = prepared.data()["hints"]
     reported: set[int] = set()

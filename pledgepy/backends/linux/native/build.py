@@ -40,6 +40,7 @@ void pp_set_held(uint64_t held);
 void pp_set_trap_data(uint32_t mask);
 void pp_set_quiet(int quiet);
 void pp_set_foreign(int foreign);
+void pp_set_resolve(int on);
 int pp_is_python(int pid);
 void pp_set_localtime_fd(int fd);
 void pp_set_devnull_fd(int fd);
