@@ -52,7 +52,7 @@ LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
 #: program has run (a module is looked up through sys.path, whose first directory the
 #: program may be able to write), and _signal has no names.
 LIMIT_SIGNAL_NAMES: dict[int, str] = {signal.SIGXCPU: "SIGXCPU", signal.SIGXFSZ: "SIGXFSZ",
-                                      signal.SIGKILL: "SIGKILL"}
+                                      signal.SIGKILL: "SIGKILL", signal.SIGSEGV: "SIGSEGV"}
 
 
 class UsageError(ValueError):
@@ -203,7 +203,10 @@ def _runs_as_root(opts: argparse.Namespace) -> bool:
 
 
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
-                 penalty: int | None = None) -> int:
+                 penalty: int | None = None, supervised: bool = True,
+                 set_up: bool = True) -> int:
+    """PROG's exit status, with a note on how it ended when that needs one. *set_up*:
+    the child reached PROG's execve (False: it failed before and said why itself)."""
     if penalty is not None:  # it broke a promise: 134 however it ended (the message said why)
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
             _note(opts.quiet, f"{opts.prog}[{pid}]: killed with SIGKILL for breaking a promise "
@@ -224,17 +227,36 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
             print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
                   f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)
         elif sig == signal.SIGSYS:
-            print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: it made a syscall its "
-                  f'promises ("{" ".join(sorted(job.promises))}") do not allow (a foreign '
-                  "architecture, or no supervisor to say which)", file=sys.stderr)
+            print(f"pledge: {opts.prog}[{pid}]: killed by SIGSYS: {_sigsys_cause(job, supervised)}",
+                  file=sys.stderr)
+        elif sig == signal.SIGSEGV and "M" in job.limits:
+            # what the kernel sends when an execve past its point of no return runs out
+            # of address space (no message: the program never ran), or a failed mmap
+            # that a program did not check
+            _note(opts.quiet, f"{opts.prog}[{pid}]: killed by SIGSEGV; it ran limited to "
+                              f"-M {job.limits['M']} ({limits.RLIMITS['M'][1]}): too little "
+                              "to load it, or an allocation it did not check, may be why")
         return 128 + sig
     code = os.WEXITSTATUS(status)
-    if code and job.limits:
+    if code and job.limits and set_up:  # else the command's own message said why
         given = ", ".join(f"-{k} {v} ({limits.RLIMITS[k][1]})" for k, v in job.limits.items())
         _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran limited to {given}: "
                           "an error it printed about memory, files, processes or descriptors "
                           "may be one of these")
     return code
+
+
+def _sigsys_cause(job: run.Job, supervised: bool) -> str:
+    """Why a SIGSYS death is most likely a broken promise, naming what PROG held then:
+    the filter's set once started (*job.after*: the asked promises once the start-up
+    shim narrowed, the loader's besides when it could not), not the opening one."""
+    held = " ".join(sorted(job.after if job.after is not None else job.promises))
+    if supervised:  # the supervisor hears every violation but those the filter kills
+        return (f'most likely a syscall its promises ("{held}") do not allow, of the kind '
+                "the filter kills unreported: another architecture's (an x32 number, "
+                "i386's int 0x80)")
+    return (f'most likely a syscall its promises ("{held}") do not allow (no supervisor '
+            "here to say which: an exec'd program keeps no SIGSYS handler)")
 
 
 def _learn_misuse(opts: argparse.Namespace) -> str | None:
@@ -333,13 +355,17 @@ def _main(argv: list[str] | None) -> int:
     for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
+    # the child's word that PROG never ran: only limits' notes need it (start-up)
+    failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
     err = outlet.reopen(2)  # before the program can touch the description
     pid = os.fork()
     if pid == 0:
-        for fd in (go_w, err):
+        for fd in (go_w, err, failed_r):
             if fd >= 0:
                 os.close(fd)
-        run.child(job, opts, supervisor, go_r)
+        run.child(job, opts, supervisor, go_r, failed_w)
+    if failed_w >= 0:
+        os.close(failed_w)  # else its end would not close when the child's does
     _collect_from_now()  # the supervisor: it may run as long as the program
     for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)
@@ -351,7 +377,11 @@ def _main(argv: list[str] | None) -> int:
                          job.shim)
     _, status = os.waitpid(pid, 0)
     penalty = supervisor.penalty(pid) if supervisor is not None else None
-    return _explain_end(opts, job, pid, status, penalty)
+    set_up = True
+    if failed_r >= 0:  # the child has ended: its end is closed, the read cannot block
+        set_up = os.read(failed_r, 1) == b""
+        os.close(failed_r)
+    return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up)
 
 
 def leave(status: int) -> NoReturn:

@@ -92,3 +92,23 @@ print("eof", os.read(r, 1) == b"", flush=True)
 """
     r = under(PARENT, body, setup=setup, execpromises=EXEC, timeout=20)
     assert "eof True" in r.stdout, r.explain()
+
+
+def test_a_childs_refused_relative_path_is_shown_resolved() -> None:
+    # the explainer (or spawner) runs outside every filter and reads the child's working
+    # directory while the call waits; the in-process handler shows the path as given
+    body = """
+import subprocess
+p = subprocess.Popen(["/bin/touch", "x"], cwd=d)
+print(p.pid, p.wait(), d, flush=True)
+os.chdir(d)
+open("y", "w")
+"""
+    r = under(PARENT.replace(" wpath cpath", ""), body, execpromises=EXEC,
+              setup="import tempfile\nd = tempfile.mkdtemp()\n")
+    pid, rc, d = r.stdout.split()[:3]
+    assert rc == "-6", r.explain()
+    why = message(r.stderr, "touch", pid)
+    assert why is not None and why.endswith(f'needs "wpath cpath" ("x" is "{d}/x")'), r.explain()
+    own = [line for line in r.stderr.splitlines() if '"y"' in line]
+    assert len(own) == 1 and '" is "' not in own[0] and "wpath" in own[0], r.explain()

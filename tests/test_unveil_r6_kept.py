@@ -206,3 +206,28 @@ def test_paths_taken_as_they_are_are_those_abspath_and_normpath_return() -> None
             assert _normpath(p) == os.path.normpath(p), p
         if ".." not in p.split("/"):
             assert api._check_path(p) == os.path.abspath(p), p
+
+
+@pytest.mark.parametrize("spare", range(56, 68))
+def test_a_descriptor_limit_reached_by_the_lock_costs_no_allowance_rule(
+        files: Path, spare: int) -> None:
+    # the check keeps a descriptor a rule; the lock's ruleset then adds stdio's path
+    # allowances (/dev/null) by path, which used to be dropped on EMFILE without a word
+    v = child(f"""
+        import errno, resource
+        T = {str(files)!r}
+        low = len(os.listdir("/proc/self/fd")) + {spare}
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        try:
+            api.lock_unveil_for(frozenset({{"stdio", "rpath"}}),
+                                adding=[(f"{{T}}/f{{i}}", "r") for i in range(60)])
+        except OSError as exc:
+            show("refused", errno.errorcode[exc.errno])
+        else:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            show("read", sum(attempt(read, f"{{T}}/f{{i}}") == "ok" for i in range(60)))
+            show("devnull", attempt(read, "/dev/null"))
+            show("hidden", attempt(read, T + "/hidden"))
+    """)
+    assert v in ({"refused": "EMFILE"}, {"read": "60", "devnull": "ok", "hidden": "EACCES"}), v

@@ -15,6 +15,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     import argparse
     import signal
+    from typing import NoReturn
 
     from ..backends.base import ExecSupervisor
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
@@ -112,8 +113,9 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int) -> None:
-    """Set up, confine and exec *job*; never returns."""
+          go: int, failed: int = -1) -> None:
+    """Set up, confine and exec *job*; never returns. A failure is said here, and one
+    byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
     try:
         _prepare(job, opts, supervisor)
@@ -126,37 +128,57 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
                 try:
                     os.close(os.open(job.shim, os.O_RDONLY | os.O_CLOEXEC))
                 except OSError as exc:
+                    if exc.errno in _OWN_LIMITS:
+                        raise  # the command's own limit, said as such below
                     raise SetupError(EXIT_SANDBOX, f"the start-up shim {job.shim}: "
                                      f"{exc.strerror} (as {opts.prog} will run)") from None
             supervisor.confine(job.promises, job.after)
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.
             if os.read(go, 1) != b"x":
-                os._exit(EXIT_SANDBOX)
+                _fail(failed, EXIT_SANDBOX)
         else:
             api.pledge(" ".join(sorted(job.promises)), None, strict=opts.strict)
         step = "exec"
         os.execv(job.path, job.argv)
     except SetupError as exc:
-        _say(str(exc))
-        os._exit(exc.status)
+        _fail(failed, exc.status, str(exc))
     except (ValueError, TypeError) as exc:
-        _say(str(exc))
-        os._exit(EXIT_USAGE)
+        _fail(failed, EXIT_USAGE, str(exc))
     except UnsupportedError as exc:
-        _say(exc.strerror or str(exc))
-        os._exit(EXIT_SANDBOX)
+        _fail(failed, EXIT_SANDBOX, exc.strerror or str(exc))
     except MemoryError:
-        _say(f"-M {opts.M} is too low for the command itself to set {opts.prog} up")
-        os._exit(EXIT_USAGE)
+        _fail(failed, EXIT_USAGE, _too_low(opts, "M"))
     except OSError as exc:
-        if exc.errno == errno.EMFILE and opts.O is not None:
-            _say(f"-O {opts.O} is too low for the command itself to set {opts.prog} up")
-            os._exit(EXIT_USAGE)
+        letter = _OWN_LIMITS.get(exc.errno or 0)
+        if letter is not None and getattr(opts, letter) is not None and step != "exec":
+            _fail(failed, EXIT_USAGE, _too_low(opts, letter))
         if step == "exec":
-            _say(f"{opts.prog}: {exc.strerror}")
-            os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_CANNOT_RUN)
+            low = f" (-M {opts.M} is too low for its execve)" if letter == "M" and \
+                opts.M is not None else ""
+            _fail(failed, EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_CANNOT_RUN,
+                  f"{opts.prog}: {exc.strerror}{low}")
         where = f" ({exc.filename})" if exc.filename else ""
-        _say(f"{step} {opts.prog}: {exc.strerror}{where}")
-        os._exit(EXIT_SANDBOX)
-    os._exit(EXIT_SANDBOX)
+        _fail(failed, EXIT_SANDBOX, f"{step} {opts.prog}: {exc.strerror}{where}")
+    _fail(failed, EXIT_SANDBOX)
+
+
+#: errno -> the limit option that makes the command's own set-up fail with it
+_OWN_LIMITS = {errno.EMFILE: "O", errno.ENOMEM: "M"}
+
+
+def _too_low(opts: argparse.Namespace, letter: str) -> str:
+    return (f"-{letter} {getattr(opts, letter)} is too low for the command itself to set "
+            f"{opts.prog} up")
+
+
+def _fail(failed: int, status: int, text: str | None = None) -> NoReturn:
+    """End the child before PROG ran: say *text*, tell the parent, exit with *status*."""
+    if text is not None:
+        _say(text)
+    if failed >= 0:
+        try:
+            os.write(failed, b"!")
+        except OSError:
+            pass  # only when the parent has gone: nobody to explain to
+    os._exit(status)

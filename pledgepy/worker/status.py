@@ -1,12 +1,11 @@
 """What a worker is, as applied: its status and its counters.
 
-Plain classes, not dataclasses: dataclasses imports inspect, ast and dis, ~6 ms of
-CPU at the first Worker's start (and, in fork mode, a dozen more files to unveil).
+Plain classes, not dataclasses (see :mod:`.frozen`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from .frozen import Frozen
 
 
 class WorkerStats:
@@ -38,7 +37,7 @@ _STATUS = ("running", "pid", "promises", "unveils", "limits", "hardening", "name
            "violations_heard_by", "not_enforced", "start")
 
 
-class WorkerStatus:
+class WorkerStatus(Frozen):
     """The worker's confinement as applied (``running`` False: as it will be applied).
 
     ``violations_heard_by`` is "parent" when the parent holds the worker's
@@ -48,6 +47,7 @@ class WorkerStatus:
     """
 
     __slots__ = _STATUS
+    _immutable = "a WorkerStatus is immutable"
     running: bool
     pid: int | None
     promises: str
@@ -64,28 +64,5 @@ class WorkerStatus:
                  hardening: tuple[str, ...], namespaces: tuple[str, ...],
                  violations_heard_by: str, not_enforced: tuple[str, ...] = (),
                  start: str = "spawn") -> None:
-        values = (running, pid, promises, unveils, limits, hardening, namespaces,
-                  violations_heard_by, not_enforced, start)
-        for name, value in zip(_STATUS, values, strict=True):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"a WorkerStatus is immutable: cannot set {name}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"a WorkerStatus is immutable: cannot delete {name}")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _STATUS)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, WorkerStatus):
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return "WorkerStatus(" + ", ".join(f"{n}={v!r}" for n, v in zip(
-            _STATUS, self._values(), strict=True)) + ")"
+        self._freeze((running, pid, promises, unveils, limits, hardening, namespaces,
+                      violations_heard_by, not_enforced, start))

@@ -237,6 +237,7 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
+    lib.pp_set_resolve(1)  # forked before any filter: relative paths are shown resolved too
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     while True:

@@ -300,8 +300,14 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
                 text = f"pledge: {who}[{pid[0]}]: {why}; {tail}\n"
             else:  # while the caller waits: its path arguments are still in its memory
-                n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
-                                    who.encode(errors="replace"), out, 1024)
+                # outside every filter: relative paths shown resolved too (only around
+                # this call: this process's own handler, were it pledged later, may not)
+                lib.pp_set_resolve(1)
+                try:
+                    n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
+                                        who.encode(errors="replace"), out, 1024)
+                finally:
+                    lib.pp_set_resolve(0)
                 text = ffi.string(out, n).decode(errors="replace")
                 if not python:  # Python's hints say nothing true about another program
                     text = text.replace(hints["extension"], LOADER_HINT).replace(

@@ -111,6 +111,14 @@ def _drop_kept() -> None:
             start = i
 
 
+def _release_kept() -> None:
+    """Close the kept descriptors, keeping what their lookups found (stats only)."""
+    for known, (st, kept_fd) in list(_kept.items()):
+        if kept_fd >= 0:
+            os.close(kept_fd)
+            _kept[known] = (st, -1)
+
+
 def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
     """:func:`check_rule`, keeping what it found for the lock; False once a descriptor
     could not be kept (the process's limit): the caller then keeps none."""
@@ -128,10 +136,7 @@ def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
         except OSError as exc:
             if exc.errno not in (errno.EMFILE, errno.ENFILE):
                 raise  # what os.stat() raises for the same path (EACCES, ENOTDIR, ELOOP)
-            for known, (st, kept_fd) in list(_kept.items()):  # fall back: stats only
-                if kept_fd >= 0:
-                    os.close(kept_fd)
-                    _kept[known] = (st, -1)
+            _release_kept()  # fall back: stats only
             return _check_kept(rule, False)
         try:
             st = os.fstat(fd)
@@ -477,16 +482,32 @@ def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> 
                     opened.append((found[1], access))
                 continue
             try:
-                ruleset.add_path(rule.path, access)
+                _add_path(ruleset, rule.path, access, opened)
             except LandlockError:
                 raise
-            except OSError:
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    raise  # a rule lost would hide what was unveiled: refused instead
                 continue  # missing or unreachable: the rule grants nothing
         ruleset.add_fds(opened)
     except BaseException:
         ruleset.close()
         raise
     return ruleset
+
+
+def _add_path(ruleset: Ruleset, path: str, access: int, opened: list[tuple[int, int]]) -> None:
+    """``ruleset.add_path``; out of descriptors (a low RLIMIT_NOFILE), the check's kept
+    ones are added at once and closed, and the path is tried again."""
+    try:
+        ruleset.add_path(path, access)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE) or not opened:
+            raise
+        ruleset.add_fds(opened)
+        opened.clear()
+        _release_kept()
+        ruleset.add_path(path, access)
 
 
 def commit(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> None:

@@ -41,6 +41,7 @@ void pp_set_importing(const char *name);
 void pp_set_trap_data(uint32_t mask);
 void pp_set_quiet(int quiet);
 void pp_set_foreign(int foreign);
+void pp_set_resolve(int on);
 int pp_is_python(int pid);
 void pp_set_localtime_fd(int fd);
 void pp_set_devnull_fd(int fd);

@@ -70,6 +70,12 @@ static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the fi
 /* Describing another program (a spawned child, not Python): hints that speak to
  * Python programs are replaced (pp_set_foreign). Set only in helper processes. */
 static int g_foreign;
+/* Describing another process from outside every filter (a supervisor, the explainer:
+ * pp_set_resolve): a relative path is also shown resolved, against the caller's working
+ * directory or its dirfd as /proc shows them while the call waits. Only an explanation,
+ * never a decision (another thread may chdir meanwhile). Off in the handler: a pledged
+ * process may not hold the readlink it takes. */
+static int g_resolve;
 static volatile int g_paths; /* the Landlock layer of the path allowances is in force */
 static volatile int g_root_fd = -1; /* "/", opened O_PATH before the filter (glibc stats it) */
 static char g_path_dirs[1024]; /* allowance paths held: "dir/\0file\0...\0" */
@@ -325,15 +331,11 @@ static void read_str(long pid, uint64_t addr, struct str *out)
         out->n = -1;
 }
 
-static void put_str(struct buf *b, const struct str *p)
+static void put_quoted(struct buf *b, const char *s, long n, int term)
 {
-    if (p->n < 0) {
-        put(b, "<unreadable>");
-        return;
-    }
     put_ch(b, '"');
-    for (long i = 0; i < p->n; i++) {
-        unsigned char c = (unsigned char)p->s[i];
+    for (long i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             put_ch(b, '\\');
             put_ch(b, (char)c);
@@ -346,8 +348,17 @@ static void put_str(struct buf *b, const struct str *p)
         }
     }
     put_ch(b, '"');
-    if (!p->term)
+    if (!term)
         put(b, "...");
+}
+
+static void put_str(struct buf *b, const struct str *p)
+{
+    if (p->n < 0) {
+        put(b, "<unreadable>");
+        return;
+    }
+    put_quoted(b, p->s, p->n, p->term);
 }
 
 /* Path argument *idx* (dirfd *dirfd*, -1: none) of the call, shown as given: a relative
@@ -367,6 +378,46 @@ static void put_path(struct buf *b, long pid, int dirfd, int idx, const uint64_t
         put(b, ", ");
     }
     put_str(b, p);
+}
+
+/* With g_resolve, for a relative path *p* (dirfd argument *dirfd*) of process *pid*'s
+ * call: *lead*, then '"p" is "/its/dir/p"', the directory read from /proc/PID/cwd (or
+ * /proc/PID/fd/DIRFD) now; 1 if said, 0 (nothing) when that is no directory path or
+ * cannot be read. */
+static int put_resolved(struct buf *b, long pid, int dirfd, const uint64_t a[6],
+                        const struct str *p, const char *lead)
+{
+    if (!g_resolve || p->n <= 0 || p->s[0] == '/' || pid == raw(SYS_getpid, 0, 0, 0, 0, 0))
+        return 0;
+    struct buf link = { .len = 0 };
+    put(&link, "/proc/");
+    put_u(&link, (uint64_t)pid, 10);
+    if (dirfd >= 0 && (int)a[dirfd] != AT_FDCWD) {
+        put(&link, "/fd/");
+        put_u(&link, (uint64_t)(uint32_t)a[dirfd], 10);
+    } else {
+        put(&link, "/cwd");
+    }
+    link.data[link.len] = '\0';
+    char dir[4096 + PP_SHOWN + 2];
+    ssize_t n = readlink(link.data, dir, 4096);
+    static const char gone[] = " (deleted)";
+    long tail = (long)sizeof gone - 1;
+    if (n <= 0 || n >= 4096 || dir[0] != '/'
+            || (n >= tail && memcmp(dir + n - tail, gone, (size_t)tail) == 0))
+        return 0;  /* a pipe's or socket's "name", or a removed directory: no path */
+    if (n > 1)
+        dir[n++] = '/';
+    memcpy(dir + n, p->s, (size_t)p->n);
+    n += p->n;
+    long from = n > 2 * PP_SHOWN ? n - 2 * PP_SHOWN : 0;  /* the end says most */
+    put(b, lead);
+    put_str(b, p);
+    put(b, " is ");
+    if (from)
+        put(b, "...");
+    put_quoted(b, dir + from, n - from, p->term);
+    return 1;
 }
 
 /* sys.path's absolute directories, "dir\0dir\0...\0"; "." when it has a relative entry */
@@ -468,7 +519,7 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         put(&b, "syscall ");
         put_u(&b, (uint64_t)(uint32_t)nr, 10);
     }
-    struct str path = { .n = -1, .term = 0 }, path2;
+    struct str path = { .n = -1, .term = 0 }, path2 = { .n = -1, .term = 0 };
     if (s && (s->path1 >= 0 || s->keyfmt != KEY_NONE)) {
         put(&b, "(");
         if (s->path1 >= 0)
@@ -587,6 +638,11 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
             put(&b, ")");
         }
     }
+    int resolved = s && s->path1 >= 0 && put_resolved(&b, pid, s->dirfd1, a, &path, " (");
+    if (s && s->path2 >= 0)
+        resolved |= put_resolved(&b, pid, s->dirfd2, a, &path2, resolved ? ", " : " (");
+    if (resolved)
+        put(&b, ")");
     if (error_mode)
         put(&b, "; returning ENOSYS (\"error\" promise)");
     b.data[b.len++] = '\n';
@@ -1009,6 +1065,7 @@ void pp_set_import_dirs(const char *dirs, size_t len)
 void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
 void pp_set_foreign(int foreign) { g_foreign = foreign; }
+void pp_set_resolve(int on) { g_resolve = on; }
 
 /* Whether process *pid* runs a Python interpreter (its executable's name): its
  * violations then get the hints written for Python programs. */

@@ -421,6 +421,7 @@ static int sp_serve(int k)
         else if ((unsigned char)name[i] < 32 || (unsigned char)name[i] > 126)
             name[i] = '?';
     pp_set_foreign(!pp_is_python((int)pid));  /* this process describes children only */
+    pp_set_resolve(1);  /* from outside every filter: relative paths shown resolved too */
     size_t len = pp_describe(nr, args, sp_held, sp_error_mode, pid, name, out, sizeof out);
     if (!sp_error_mode)
         sp_punish(l->fd, id, (int)pid);
