@@ -62,6 +62,8 @@ AT_FDCWD = -100
 O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's is ours
 PAGE = 4096
 PATH_MAX = 4096
+#: The highest offset pread takes (off_t): a pointer above it is no user address.
+OFF_MAX = (1 << 63) - 1
 BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
@@ -263,7 +265,7 @@ class _Process:
 
     def read_bytes(self, addr: int, size: int) -> bytes | None:
         """*size* bytes at *addr*, or None."""
-        if self.mem < 0 and self.read(addr) is None:
+        if addr > OFF_MAX - size or (self.mem < 0 and self.read(addr) is None):
             return None
         try:
             return os.pread(self.mem, size, addr)
@@ -272,6 +274,8 @@ class _Process:
 
     def read(self, addr: int) -> bytes | None:
         """The NUL-terminated string at *addr*, or None when it cannot be read."""
+        if addr > OFF_MAX - PATH_MAX:  # no user address; os.pread: OverflowError
+            return None
         for attempt in (0, 1):
             if self.mem < 0 or attempt:
                 self.close()  # after execve the old descriptor reads a gone mm

@@ -1,0 +1,97 @@
+"""Round-9 attack review: what a hostile program (or hostile file names) made the
+supervisor, the recorder and the learn report do (each test failed on main before its
+fix), against the running kernel, in fresh children."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.childproc import ROOT
+
+#: openat(AT_FDCWD, 2**63, O_WRONLY|O_CREAT): a path pointer no pread offset reaches
+#: (os.pread raised OverflowError for it, which nothing caught). A violation under
+#: "stdio rpath".
+HUGE_POINTER = (
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.syscall.restype = ctypes.c_long\n"
+    "r = libc.syscall(ctypes.c_long(257), ctypes.c_long(-100), ctypes.c_void_p(1 << 63),\n"
+    "                 ctypes.c_long(0o101))\n"
+    "print('returned', r, ctypes.get_errno())\n")
+#: Modules the interpreter's own report of an uncaught exception may import (Python
+#: 3.13's imports traceback, and it linecache, ...): found through sys.path.
+PLANTED = ("traceback", "linecache", "tokenize", "_colorize", "textwrap", "contextlib")
+
+
+def _env() -> dict[str, str]:
+    # PYTHONSAFEPATH would leave the working directory off sys.path: the test could not fail
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"},
+            "PYTHONPATH": str(ROOT)}
+
+
+def _plant(where: Path) -> None:
+    for name in PLANTED:
+        (where / f"{name}.py").write_text(f"open({str(where / ('ran-' + name))!r}, 'w').close()\n")
+
+
+def _ran(where: Path) -> list[str]:
+    return sorted(p.name for p in where.iterdir() if p.name.startswith("ran-"))
+
+
+def test_a_path_pointer_beyond_off_t_is_a_violation_not_a_supervisor_crash(
+        tmp_path: Path) -> None:
+    # ttyopen read the path at the pointer with os.pread, whose OverflowError (not an
+    # OSError) escaped serve(): the supervisor died with a traceback (exit 1), and on
+    # Python 3.13 that traceback imported the traceback module from sys.path[0], the
+    # working directory under -m: a module the program wrote there ran unconfined
+    _plant(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "-p", "stdio rpath", sys.executable,
+                        "-c", HUGE_POINTER], capture_output=True, text=True, cwd=tmp_path,
+                       env=_env(), timeout=60, check=False)
+    assert r.returncode == 134, r.stderr
+    assert 'openat(<unreadable>, O_WRONLY|O_CREAT) needs "wpath cpath"' in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert _ran(tmp_path) == [], r.stderr
+
+
+#: The command with serve() failing once the program runs (any bug of the supervisor's).
+FAILING_SUPERVISOR = """
+import sys
+from pledgepy.backends.linux.exec import supervise
+def serve(*args, **kwargs):
+    raise RuntimeError("boom\\x1b[2K")
+supervise.serve = serve
+from pledgepy import cli
+sys.exit(cli.main({argv!r}))
+"""
+
+
+def test_a_failing_supervisor_says_so_in_one_line_and_exits_70(tmp_path: Path) -> None:
+    # whatever fails in the supervisor after the go must not reach the interpreter's
+    # report (3.13: an import through sys.path; before: exit status 1, a traceback):
+    # PROG is killed, one line names the failure, the status is EXIT_SANDBOX
+    _plant(tmp_path)
+    argv = ["-p", "stdio", "/bin/sleep", "30"]
+    r = subprocess.run([sys.executable, "-c", FAILING_SUPERVISOR.format(argv=argv)],
+                       capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=60,
+                       check=False)
+    assert r.returncode == 70, r.stderr
+    assert r.stderr.endswith("the supervisor failed (RuntimeError: boom?[2K)\n"), r.stderr
+    assert "Traceback" not in r.stderr and "\x1b" not in r.stderr, r.stderr
+    assert _ran(tmp_path) == [], r.stderr
+
+
+def test_learn_records_a_path_pointer_beyond_off_t_as_unreadable(tmp_path: Path) -> None:
+    # python -m pledgepy learn reads paths in Python (record._Process.read): the same
+    # OverflowError ended the recorder, and the learn run with exit status 1
+    script = tmp_path / "huge.py"
+    script.write_text(HUGE_POINTER)
+    r = subprocess.run([sys.executable, "-m", "pledgepy", "learn", "--json", str(script)],
+                       capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=120,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "(unreadable) O_WRONLY|O_CREAT" in r.stderr, r.stderr
