@@ -60,6 +60,7 @@ def test_a_path_pointer_beyond_off_t_is_a_violation_not_a_supervisor_crash(
 #: The command with serve() failing once the program runs (any bug of the supervisor's).
 FAILING_SUPERVISOR = """
 import sys
+sys.path.insert(0, {where!r})  # after start-up (3.13's -c itself imports linecache)
 from pledgepy.backends.linux.exec import supervise
 def serve(*args, **kwargs):
     raise RuntimeError("boom\\x1b[2K")
@@ -75,9 +76,9 @@ def test_a_failing_supervisor_says_so_in_one_line_and_exits_70(tmp_path: Path) -
     # PROG is killed, one line names the failure, the status is EXIT_SANDBOX
     _plant(tmp_path)
     argv = ["-p", "stdio", "/bin/sleep", "30"]
-    r = subprocess.run([sys.executable, "-c", FAILING_SUPERVISOR.format(argv=argv)],
-                       capture_output=True, text=True, cwd=tmp_path, env=_env(), timeout=60,
-                       check=False)
+    code = FAILING_SUPERVISOR.format(where=str(tmp_path), argv=argv)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
+                       env=_env(), timeout=60, check=False)
     assert r.returncode == 70, r.stderr
     assert r.stderr.endswith("the supervisor failed (RuntimeError: boom?[2K)\n"), r.stderr
     assert "Traceback" not in r.stderr and "\x1b" not in r.stderr, r.stderr
