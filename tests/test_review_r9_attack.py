@@ -96,3 +96,37 @@ def test_learn_records_a_path_pointer_beyond_off_t_as_unreadable(tmp_path: Path)
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     assert "(unreadable) O_WRONLY|O_CREAT" in r.stderr, r.stderr
+
+
+def _learn_and_save(tmp_path: Path, *files: Path) -> subprocess.CompletedProcess[str]:
+    from tests.learning import PLEDGE, run
+
+    return run([*PLEDGE, "--learn", "--save", "named", "cat", *map(str, files)], str(tmp_path),
+               {"XDG_CONFIG_HOME": str(tmp_path / "config")})
+
+
+def test_a_file_name_cannot_add_a_rule_to_a_saved_profile(tmp_path: Path) -> None:
+    # the profile's lines were written with the paths raw: a benign program (cat) that
+    # read a file whose *name* holds "\nunveil rwc /DIR" saved a profile granting DIR
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    hostile = tmp_path / "x\nunveil rwc " / secret.relative_to("/")
+    hostile.parent.mkdir(parents=True)
+    hostile.write_text("data\n")
+    (tmp_path / "x").write_text("data\n")
+    r = _learn_and_save(tmp_path, tmp_path / "x", hostile)
+    saved = tmp_path / "config" / "pledgepy" / "profiles" / "named.pledge"
+    assert not saved.exists() or f"unveil rwc {secret}\n" not in saved.read_text(), \
+        saved.read_text()
+    assert r.returncode == 70 and "cannot be written in a profile" in r.stderr, r.stderr
+
+
+def test_a_blank_ending_a_file_name_cannot_widen_a_saved_profile(tmp_path: Path) -> None:
+    # "unveil r DIR/ " was read back stripped, as "DIR/": the whole directory
+    (tmp_path / "dir").mkdir()
+    blank = tmp_path / "dir" / " "
+    blank.write_text("data\n")
+    r = _learn_and_save(tmp_path, blank)
+    saved = tmp_path / "config" / "pledgepy" / "profiles" / "named.pledge"
+    assert not saved.exists(), saved.read_text()
+    assert r.returncode == 70 and "cannot be written in a profile" in r.stderr, r.stderr
