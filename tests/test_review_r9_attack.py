@@ -130,3 +130,33 @@ def test_a_blank_ending_a_file_name_cannot_widen_a_saved_profile(tmp_path: Path)
     saved = tmp_path / "config" / "pledgepy" / "profiles" / "named.pledge"
     assert not saved.exists(), saved.read_text()
     assert r.returncode == 70 and "cannot be written in a profile" in r.stderr, r.stderr
+
+
+def test_read_siblings_never_fold_through_a_symlink_out_of_where_folding_may_go(
+        tmp_path: Path) -> None:
+    # the fold's guards (a tree, never / or /X, never a home) read the path as written:
+    # a link in a tree the user can write (a venv's lib) to /etc, or to a home, was
+    # folded into, and a rule on the link is a rule on /etc (/etc/shadow with it)
+    from pledgepy.learn import paths
+
+    lib, home = tmp_path / "lib", tmp_path / "home"
+    (lib / "sub").mkdir(parents=True)
+    home.mkdir()
+    names = ("passwd", "hosts", "group")
+    for n in names:
+        (lib / "sub" / n).write_text("x")
+        (home / n).write_text("x")
+    (lib / "etc").symlink_to("/etc")
+    (lib / "h").symlink_to(home)
+    (lib / "l").symlink_to(lib / "sub")
+    for top in ("etc", "h"):
+        used = {f"{lib}/{top}/{n}": "r" for n in names}
+        assert paths.collapse(used, home=str(home), library=(str(lib),)) == \
+            sorted(used.items()), top
+    # within the tree it still folds, through a link that stays in it too
+    for top in ("sub", "l"):
+        used = {f"{lib}/{top}/{n}": "r" for n in names}
+        assert paths.collapse(used, home=str(home), library=(str(lib),)) == \
+            [(f"{lib}/{top}", "r")], top
+    assert paths.resolved("/proc/self/root/etc") is None
+    assert paths.resolved(f"{lib}/l/../etc/x") == "/etc/x"
