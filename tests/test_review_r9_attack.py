@@ -160,3 +160,30 @@ def test_read_siblings_never_fold_through_a_symlink_out_of_where_folding_may_go(
             [(f"{lib}/{top}", "r")], top
     assert paths.resolved("/proc/self/root/etc") is None
     assert paths.resolved(f"{lib}/l/../etc/x") == "/etc/x"
+
+
+def test_learn_records_the_file_a_dotdot_after_a_symlink_reached(tmp_path: Path) -> None:
+    # os.path.normpath took LINK/.. for LINK's parent; the kernel takes the parent of
+    # LINK's target: cat read deep/a/f, the report said (and unveiled) f beside LINK, a
+    # file the program never touched
+    from tests.learning import learn
+
+    (tmp_path / "deep" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "deep" / "a" / "f").write_text("used\n")
+    (tmp_path / "f").write_text("never read\n")
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "a" / "b")
+    r, report = learn(["cat", f"{tmp_path}/link/../f"], str(tmp_path))
+    assert r.stdout == "used\n", r.stderr
+    assert [str(tmp_path / "deep" / "a" / "f"), "r"] in report["unveil"], report["unveil"]
+    assert [str(tmp_path / "f"), "r"] not in report["unveil"], report["unveil"]
+
+
+def test_walked_normalises_as_the_kernel_walks(tmp_path: Path) -> None:
+    from pledgepy.backends.linux.exec.record import walked
+
+    (tmp_path / "t" / "u").mkdir(parents=True)
+    (tmp_path / "l").symlink_to(tmp_path / "t" / "u")
+    assert walked(f"{tmp_path}//./x/../y/") == f"{tmp_path}/y"  # no link: lexical
+    assert walked(f"{tmp_path}/l/../z") == f"{tmp_path}/t/z"
+    assert walked(f"{tmp_path}/l/./../../w") == f"{tmp_path}/w"
+    assert walked("/proc/self/cwd/../x") == "/proc/self/cwd/../x"  # the program's, not ours

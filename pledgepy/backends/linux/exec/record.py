@@ -452,11 +452,11 @@ class Recording:
         if raw is None:
             return None
         if raw.startswith(b"/"):
-            return os.path.normpath(os.fsdecode(raw))
+            return walked(os.fsdecode(raw))
         base = self._base(proc, dirfd_index, args)
         if base is None:
             return None
-        return os.path.normpath(os.path.join(base, os.fsdecode(raw)) if raw else base)
+        return walked(os.path.join(base, os.fsdecode(raw)) if raw else base)
 
     @property
     def interval(self) -> int:
@@ -707,12 +707,34 @@ def _shown(shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]],
     return got
 
 
+def walked(path: str) -> str:
+    """Absolute *path* normalised as the kernel walks it: "." and "//" dropped, and
+    ".." climbing out of where the walk really is (``LINK/..`` is the parent of LINK's
+    target, not LINK's parent: os.path.normpath alone recorded a path the program never
+    used); a ".." out of /proc, whose links name the recorder's own, is kept as given."""
+    parts = path.split("/")
+    if ".." not in parts:
+        return os.path.normpath(path)
+    here = "/"
+    for i, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part != "..":
+            here = here.rstrip("/") + "/" + part
+        elif here == "/proc" or here.startswith("/proc/"):
+            rest = [p for p in parts[i:] if p not in ("", ".")]
+            return here.rstrip("/") + "/" + "/".join(rest)
+        else:
+            here = os.path.dirname(os.path.realpath(here))
+    return here
+
+
 def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
     text = os.fsdecode(ffi.string(arena + offset))
     if normal and ("/." in text or "//" in text or text.endswith("/")):
-        return os.path.normpath(text)  # C joins without normalising
+        return walked(text)  # C joins without normalising
     return text
 
 
