@@ -187,3 +187,26 @@ def test_walked_normalises_as_the_kernel_walks(tmp_path: Path) -> None:
     assert walked(f"{tmp_path}/l/../z") == f"{tmp_path}/t/z"
     assert walked(f"{tmp_path}/l/./../../w") == f"{tmp_path}/w"
     assert walked("/proc/self/cwd/../x") == "/proc/self/cwd/../x"  # the program's, not ours
+
+
+def test_the_learn_report_spells_out_what_a_terminal_would_act_on(tmp_path: Path) -> None:
+    # the text report printed the paths raw: a file name with a newline and escape
+    # sequences forged report lines and rewrote the terminal (title, erased lines);
+    # violation messages spell them \xNN, and so does the report now
+    from tests.learning import PLEDGE, run
+
+    name = tmp_path / "evil\n\x1b[2K\rpromises: stdio\x1b]0;title\x07"
+    name.write_text("x\n")
+    r = run([*PLEDGE, "--learn", "cat", str(name)], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    report = r.stderr[r.stderr.index("pledge: learned"):]
+    assert "\x1b" not in report and "\x07" not in report and "\r" not in report, report
+    assert "evil\\x0a\\x1b[2K\\x0dpromises: stdio\\x1b]0;title\\x07" in report, report
+    assert "\npromises: stdio\n" not in report, report  # the forged line
+
+
+def test_printable_spells_undecodable_bytes_as_the_bytes() -> None:
+    from pledgepy.learn.dump import printable
+
+    assert printable("/tmp/caf\u00e9") == "/tmp/caf\u00e9"
+    assert printable("/tmp/\udcff\x1b\u2028") == "/tmp/\\xff\\x1b\\u2028"
