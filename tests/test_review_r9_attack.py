@@ -210,3 +210,28 @@ def test_printable_spells_undecodable_bytes_as_the_bytes() -> None:
 
     assert printable("/tmp/caf\u00e9") == "/tmp/caf\u00e9"
     assert printable("/tmp/\udcff\x1b\u2028") == "/tmp/\\xff\\x1b\\u2028"
+
+
+#: A pledged Python starting *argv[1]* narrowed in place (preexec_fn): the explainer's case.
+NARROWED_IN_PLACE = """
+import subprocess, sys
+import pledgepy
+pledgepy.pledge("stdio rpath proc exec prot_exec inet", "stdio rpath prot_exec")
+sys.exit(subprocess.run([sys.argv[1]], preexec_fn=lambda: None).returncode)
+"""
+
+
+def test_the_explainers_message_stays_one_printable_line() -> None:
+    # the explainer printed the violating program's comm raw (the supervisor and the
+    # spawner replace control characters): a name with a newline and an escape forged
+    # a "pledge:" line and cleared the screen
+    from tests.cprogs import compiled
+
+    with compiled(("comm_escape", ())) as built:
+        r = subprocess.run([sys.executable, "-W", "ignore", "-c", NARROWED_IN_PLACE,
+                            str(built["comm_escape"])], capture_output=True, text=True,
+                           env=_env(), timeout=60, check=False)
+    assert r.returncode == -6 or r.returncode == 128 + 6, (r.returncode, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and "socket(AF_INET, SOCK_STREAM)" in lines[0], r.stderr
+    assert not any(ord(c) < 32 or c == "\x7f" for c in lines[0]), repr(r.stderr)
