@@ -371,17 +371,44 @@ def _main(argv: list[str] | None) -> int:
         signal.signal(ignored, signal.SIG_IGN)
     if err >= 0:
         sys.stderr = outlet.text(err)
-    if supervisor is not None:
-        os.close(go_r)
-        supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
-                         job.shim)
-    _, status = os.waitpid(pid, 0)
-    penalty = supervisor.penalty(pid) if supervisor is not None else None
-    set_up = True
-    if failed_r >= 0:  # the child has ended: its end is closed, the read cannot block
-        set_up = os.read(failed_r, 1) == b""
-        os.close(failed_r)
-    return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up)
+    reaped = False
+    try:
+        if supervisor is not None:
+            os.close(go_r)
+            supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
+                             job.shim)
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        penalty = supervisor.penalty(pid) if supervisor is not None else None
+        set_up = True
+        if failed_r >= 0:  # the child has ended: its end is closed, the read cannot block
+            set_up = os.read(failed_r, 1) == b""
+            os.close(failed_r)
+        return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up)
+    except BaseException as exc:
+        return _supervisor_failed(opts, pid, exc, reaped)
+
+
+def _printable(text: str) -> str:
+    """*text* as one line without escapes (it may hold what the program chose)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _supervisor_failed(opts: argparse.Namespace, pid: int, exc: BaseException,
+                       reaped: bool) -> int:
+    """The supervisor's own failure once the program may have run: PROG killed (nobody
+    would punish its violations), one line, EXIT_SANDBOX. Never the interpreter's
+    report: Python 3.13's imports the traceback module, looked up through sys.path,
+    whose first directory the program may be able to write."""
+    if not reaped:  # our child, unreaped: its pid is still its own
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    print(f"pledge: {opts.prog}[{pid}]: killed: the supervisor failed "
+          f"({type(exc).__name__}: {_printable(str(exc))})", file=sys.stderr)
+    return EXIT_SANDBOX
 
 
 def leave(status: int) -> NoReturn:

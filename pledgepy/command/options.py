@@ -22,7 +22,8 @@ EXIT_VIOLATION = 134
 EXITS = (
     ("N", "the program's own exit status; 128+N when signal N ended it"),
     (str(EXIT_USAGE), "usage: a bad option, promise, -v path, user or group"),
-    (str(EXIT_SANDBOX), "this system cannot set the sandbox up as asked (or --strict refused)"),
+    (str(EXIT_SANDBOX), "this system cannot set the sandbox up as asked (or --strict refused, "
+                        "or the supervisor failed while the program ran: it is killed)"),
     (str(EXIT_CANNOT_RUN), "PROG was found but cannot be run (permissions, a bad #! line)"),
     (str(EXIT_NOT_FOUND), "PROG was not found"),
     (str(EXIT_VIOLATION), "PROG broke a promise (128+SIGABRT, the penalty; also when it "

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..promises import VOCABULARY, parse
-from . import cover
+from . import cover, dump
 
 if TYPE_CHECKING:
     from ..backends.base import Checkpoint, Observation
@@ -184,7 +184,7 @@ def unveil_text(entries: list[dict[str, Any]]) -> str:
                          f"{late['permissions']!r}) at {late['where']}")
         if not (e["denied"] or e["unused"] or e["wider"] or e["after_lock"]):
             lines.append("  exactly what the rest of the run needs")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "\n".join(map(dump.printable, lines)) + ("\n" if lines else "")
 
 
 def unveil_calls(checkpoints: list[Checkpoint]) -> list[dict[str, Any]]:
@@ -206,4 +206,4 @@ def text(entries: list[dict[str, Any]]) -> str:
                 lines.append(f"    ({m['hint']})")
         if not e["unused"] and not e["missing"]:
             lines.append("  exactly what the rest of the run needs")
-    return "\n".join(lines) + ("\n" if lines else "")
+    return "\n".join(map(dump.printable, lines)) + ("\n" if lines else "")

@@ -1,4 +1,5 @@
-"""JSON values and shell words for the learn report, without the json and shlex modules.
+"""JSON values and shell words for the learn report, without the json and shlex modules;
+and its text lines made safe for a terminal (:func:`printable`).
 
 Both import re (and re enum): ~7 ms of every ``pledge --learn`` run's start-up. The
 text is byte for byte what json.dumps (its default settings) and shlex.join write
@@ -70,3 +71,19 @@ def quote(word: str) -> str:
 def join(words: list[str]) -> str:
     """*words* as ``shlex.join`` writes them."""
     return " ".join(quote(w) for w in words)
+
+
+def printable(line: str) -> str:
+    """*line* with what a terminal would act on spelled out (``\\xNN``): the paths are
+    anyone's names (a newline, an escape sequence would forge or hide report lines)."""
+    if line.isprintable():
+        return line
+    out = []
+    for c in line:
+        if c.isprintable():
+            out.append(c)
+        elif "\udc80" <= c <= "\udcff":  # a byte os.fsdecode could not decode
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        else:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+    return "".join(out)

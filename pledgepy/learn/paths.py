@@ -10,8 +10,10 @@ so it is earned by the run having seen the whole directory, or given where
 nothing is anyone's own. Never into ``/`` or a directory directly under it
 (``/etc``, ``/tmp``, ``/proc``: three files read there must not unveil
 ``/etc/shadow``, other users' temporary files or every process's ``/proc``
-entries), never into a home directory or an ancestor of one (:func:`homes`:
-three dotfiles read must not unveil ``~/.ssh``), and a dot-entry (``.bashrc``,
+entries), judged also where the directory really is (:func:`resolved`: a link to
+``/etc`` is ``/etc``; nothing reached through ``/proc``, whose links name what the
+process applying the rule has), never into a home directory or an ancestor of one
+(:func:`homes`: three dotfiles read must not unveil ``~/.ssh``), and a dot-entry (``.bashrc``,
 ``.ssh``) is never folded into its directory. A path in a directory the run
 creates or removes in is folded into that directory (it may be gone when the
 policy is applied), but in a home or an ancestor of one an existing path keeps
@@ -97,6 +99,36 @@ def _ancestors(dirs: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def resolved(path: str) -> str | None:
+    """*path* with its symlinks followed, as an unveil of it would reach; None when it
+    passes through /proc, whose links (self, cwd, root, fd/N) name what the process
+    applying the rule has, not a fixed directory, or loops."""
+    todo = [p for p in reversed(path.split("/")) if p]  # the next component last
+    here, hops = "/", 0
+    while todo:
+        part = todo.pop()
+        if part == ".":
+            continue
+        if part == "..":
+            here = _up(here)
+            continue
+        step = here.rstrip("/") + "/" + part
+        if step == "/proc" or step.startswith("/proc/"):
+            return None
+        try:
+            target = os.readlink(step)
+        except (OSError, ValueError):  # not a link (or gone): a plain component
+            here = step
+            continue
+        hops += 1
+        if hops > 40:  # the kernel's limit (ELOOP)
+            return None
+        if target.startswith("/"):
+            here = "/"
+        todo.extend(p for p in reversed(target.split("/")) if p)
+    return here
+
+
 def beneath(path: str, roots: tuple[str, ...]) -> bool:
     """Whether *path* is one of *roots* or beneath one."""
     return any(path == r or path.startswith(r + "/") for r in roots)
@@ -115,10 +147,17 @@ class _Where:
         self.barred = barred
 
     def foldable(self, parent: str) -> bool:
-        # /etc, /tmp, /proc ... hold what no run asked for; a home holds ~/.ssh
-        if parent.count("/") < 2 or parent in self.barred:
+        # /etc, /tmp, /proc ... hold what no run asked for; a home holds ~/.ssh. Judged
+        # where the directory really is too: a rule follows links (a link to /etc in a
+        # writable tree, a venv's lib, is /etc)
+        real = resolved(parent)
+        if real is None:
             return False
-        return parent in self.listed or beneath(parent, self.trees)
+        for where in {parent, real}:
+            if where.count("/") < 2 or where in self.barred:
+                return False
+        return parent in self.listed or (beneath(parent, self.trees)
+                                         and beneath(real, self.trees))
 
 
 def _covered(path: str, perms: str, rules: dict[str, str]) -> bool:

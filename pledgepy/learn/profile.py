@@ -60,9 +60,17 @@ def _check(st: os.stat_result, what: str) -> None:
 
 
 def render(promises: list[str], unveil: list[list[str]] | list[tuple[str, str]]) -> str:
+    """The profile's text; ValueError for a path its lines cannot carry back as itself."""
     lines = ["# pledgepy profile: pledge --profile NAME PROG ARGS...",
              f"promises {' '.join(promises)}"]
-    lines += [f"unveil {perms} {path}" for path, perms in unveil]
+    for path, perms in unveil:
+        # the paths are what the run used, so their names are anyone's: a line break in
+        # one would start a directive of its own ("...x\nunveil rwc /home/me"), and
+        # edge blanks are stripped when read (".../dir/ " would unveil .../dir)
+        if path.splitlines() != [path] or path != path.strip():
+            raise ValueError(f"the path {path!r} cannot be written in a profile (a line "
+                             "break or edge blank in its name): unveil it with -v instead")
+        lines.append(f"unveil {perms} {path}")
     return "\n".join(lines) + "\n"
 
 

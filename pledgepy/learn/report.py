@@ -215,4 +215,5 @@ def text(report: dict[str, Any], heading: str) -> str:
     lines.extend(f"  {perms:<4} {path}" for path, perms in report["unveil"])
     lines.append("command:")
     lines.append(f"  {report['command']}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(dump.printable, lines)) + "\n"
+

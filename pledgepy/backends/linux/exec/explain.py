@@ -222,9 +222,11 @@ def _take(pid: int, held: int, error: bool, page: Any, caller: int) -> None:
 def _name_of(tid: int) -> str:
     try:
         with open(f"/proc/{tid}/comm", "rb") as f:
-            return f.read().strip().decode(errors="replace") or "?"
+            raw = f.read()[:-1]  # the kernel's newline
     except OSError:
         return "?"
+    # the program chooses its comm (PR_SET_NAME): a message stays one line, no escapes
+    return "".join(c if c.isprintable() else "?" for c in raw.decode(errors="replace")) or "?"
 
 
 def _serve(listener: int, held: int, error_mode: bool) -> None:

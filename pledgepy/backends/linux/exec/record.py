@@ -62,6 +62,8 @@ AT_FDCWD = -100
 O_DIRECTORY = os.O_DIRECTORY  # differs between x86_64 and aarch64; the target's is ours
 PAGE = 4096
 PATH_MAX = 4096
+#: The highest offset pread takes (off_t): a pointer above it is no user address.
+OFF_MAX = (1 << 63) - 1
 BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
@@ -263,7 +265,7 @@ class _Process:
 
     def read_bytes(self, addr: int, size: int) -> bytes | None:
         """*size* bytes at *addr*, or None."""
-        if self.mem < 0 and self.read(addr) is None:
+        if addr > OFF_MAX - size or (self.mem < 0 and self.read(addr) is None):
             return None
         try:
             return os.pread(self.mem, size, addr)
@@ -272,6 +274,8 @@ class _Process:
 
     def read(self, addr: int) -> bytes | None:
         """The NUL-terminated string at *addr*, or None when it cannot be read."""
+        if addr > OFF_MAX - PATH_MAX:  # no user address; os.pread: OverflowError
+            return None
         for attempt in (0, 1):
             if self.mem < 0 or attempt:
                 self.close()  # after execve the old descriptor reads a gone mm
@@ -448,11 +452,11 @@ class Recording:
         if raw is None:
             return None
         if raw.startswith(b"/"):
-            return os.path.normpath(os.fsdecode(raw))
+            return walked(os.fsdecode(raw))
         base = self._base(proc, dirfd_index, args)
         if base is None:
             return None
-        return os.path.normpath(os.path.join(base, os.fsdecode(raw)) if raw else base)
+        return walked(os.path.join(base, os.fsdecode(raw)) if raw else base)
 
     @property
     def interval(self) -> int:
@@ -703,12 +707,34 @@ def _shown(shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]],
     return got
 
 
+def walked(path: str) -> str:
+    """Absolute *path* normalised as the kernel walks it: "." and "//" dropped, and
+    ".." climbing out of where the walk really is (``LINK/..`` is the parent of LINK's
+    target, not LINK's parent: os.path.normpath alone recorded a path the program never
+    used); a ".." out of /proc, whose links name the recorder's own, is kept as given."""
+    parts = path.split("/")
+    if ".." not in parts:
+        return os.path.normpath(path)
+    here = "/"
+    for i, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part != "..":
+            here = here.rstrip("/") + "/" + part
+        elif here == "/proc" or here.startswith("/proc/"):
+            rest = [p for p in parts[i:] if p not in ("", ".")]
+            return here.rstrip("/") + "/" + "/".join(rest)
+        else:
+            here = os.path.dirname(os.path.realpath(here))
+    return here
+
+
 def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
     text = os.fsdecode(ffi.string(arena + offset))
     if normal and ("/." in text or "//" in text or text.endswith("/")):
-        return os.path.normpath(text)  # C joins without normalising
+        return walked(text)  # C joins without normalising
     return text
 
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 TTY = b"/dev/tty\0"
 NULL = b"/dev/null\0"
+#: The highest offset pread takes (off_t): a pointer above it is no user address (and
+#: os.pread would raise OverflowError, not OSError, for it).
+OFF_MAX = (1 << 63) - 1
 #: SECCOMP_IOCTL_NOTIF_ADDFD (_IOW('!', 3, struct seccomp_notif_addfd)) and its SEND flag
 NOTIF_ADDFD, ADDFD_FLAG_SEND = 0x40182103, 2
 #: Flags an allowed open may carry (x86_64 and aarch64 values): access mode, O_NONBLOCK,
@@ -51,7 +54,9 @@ def _tty_nr(pid: int | str) -> int:
 
 def _path_at(pid: int, address: int) -> bytes:
     """The path the program passed, as far as it can be one of ours (one page-safe read
-    of the shorter first)."""
+    of the shorter first); b"" for a pointer no read reaches."""
+    if address > OFF_MAX - len(NULL):
+        return b""
     fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
     try:
         head = os.pread(fd, len(TTY), address)
