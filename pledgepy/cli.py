@@ -202,6 +202,21 @@ def _runs_as_root(opts: argparse.Namespace) -> bool:
         return False
 
 
+def without_program_dirs(path: list[str], argv0: str) -> list[str]:
+    """*path* (sys.path) less the directories a confined program may be able to write:
+    the working directory (``""``, ``"."`` or its name: ``python -m``, ``-c``) and the
+    script's (bin/pledge's), but not the one pledgepy itself was imported from (a
+    checkout: the supervisor imports its own modules before the go). The supervisor
+    imports nothing once the program runs; this is the backstop should an error path
+    still import."""
+    here = os.getcwd()
+    script = os.path.dirname(os.path.abspath(argv0)) if argv0 not in ("", "-c", "-m") \
+        else None
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return [d for d in path if os.path.abspath(d or ".") == ours or
+            (d not in ("", ".") and os.path.abspath(d) not in (here, script))]
+
+
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
                  penalty: int | None = None, supervised: bool = True,
                  set_up: bool = True) -> int:
@@ -366,6 +381,7 @@ def _main(argv: list[str] | None) -> int:
         run.child(job, opts, supervisor, go_r, failed_w)
     if failed_w >= 0:
         os.close(failed_w)  # else its end would not close when the child's does
+    sys.path[:] = without_program_dirs(sys.path, sys.argv[0] if sys.argv else "")
     _collect_from_now()  # the supervisor: it may run as long as the program
     for ignored in SUPERVISOR_IGNORES:
         signal.signal(ignored, signal.SIG_IGN)

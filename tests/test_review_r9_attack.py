@@ -235,3 +235,23 @@ def test_the_explainers_message_stays_one_printable_line() -> None:
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and "socket(AF_INET, SOCK_STREAM)" in lines[0], r.stderr
     assert not any(ord(c) < 32 or c == "\x7f" for c in lines[0]), repr(r.stderr)
+
+
+def test_the_supervisor_forgets_the_directories_the_program_may_write(tmp_path: Path) -> None:
+    """Backstop to the no-import-after-the-go rule: the cwd and the script's directory
+    leave the supervisor's sys.path after the fork (a 3.13 traceback imported from it)."""
+    from pledgepy.cli import without_program_dirs
+
+    script_dir = tmp_path / "bin"
+    keep = ["/usr/lib/python3.11", "/usr/lib/python3/dist-packages"]
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        got = without_program_dirs(["", str(tmp_path), ".", str(script_dir), *keep],
+                                   str(script_dir / "pledge"))
+    finally:
+        os.chdir(old)
+    assert got == keep
+    # the directory pledgepy itself comes from stays (its supervisor modules load late)
+    ours = str(Path(__import__("pledgepy").__file__).resolve().parent.parent)
+    assert without_program_dirs([ours, *keep], ours + "/bin/pledge") == [ours, *keep]
