@@ -38,16 +38,15 @@ from ..seccomp.plan import Plan
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    import socket
     from typing import Any
 
 SLOTS = 512
 #: Seconds a child waits for the explainer before it gives up (and does not exec).
 WAIT = 5.0
 
-_libc: Any = None  # for prctl(PR_GET_DUMPABLE), loaded before any filter
+_libc: Any = None  # the native module's functions (prctl), looked up before any filter
 _page: Any = None  # mmap shared with the explainer: slot (pid % SLOTS) = pid once taken
-_sock: socket.socket | None = None
+_sock: Any = None  # a _socket.socket
 
 
 def channel_fd() -> int | None:
@@ -62,18 +61,26 @@ def start() -> bool:
         return True
     if not native.available() or not kernel.has_handler() or kernel.inherited():
         return False
+    from . import stdlib
+
     try:
-        import ctypes
-        import mmap
-        import socket
+        # The explainer's own imports: once forked it must load no module from sys.path,
+        # whose first directories a sandboxed caller may be able to write (stdlib.py), and
+        # its first violation may come after the caller's rules hid the library. ctypes
+        # and socket are not needed (~18 M instructions): prctl is the native module's.
+        mmap = stdlib.load("mmap")
+        _socket = stdlib.load("_socket")
+        stdlib.load("select")  # _serve, and supervise below
+        stdlib.load("fcntl")  # supervise
+        from . import supervise  # noqa: F401 - _serve's _say and punish
     except ImportError:
         return False  # unreadable now (after a change of ids): the kernel's penalty
-    _libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
+    _libc = native.lib()
 
     page = mmap.mmap(-1, SLOTS * 4)
     # SEQPACKET: the explainer reads EOF once the caller and its forked children,
     # which hold the other end, have gone (exec'd programs do not: close-on-exec)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     native.prepare()
     caller = os.getpid()
     pid = os.fork()
@@ -115,7 +122,7 @@ def confine(plan: Plan) -> bool:
     """
     if _sock is None or _page is None:
         return False
-    if _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1:
+    if _libc.pp_prctl(PR_GET_DUMPABLE, 0, 0) != 1:
         return False  # after a change of ids: the explainer may not take its listener
     me = os.getpid()
     slot = (me % SLOTS) * 4
@@ -142,7 +149,7 @@ def confine(plan: Plan) -> bool:
 REQUEST = 13
 
 
-def _serve_requests(sock: socket.socket, page: Any, caller: int) -> None:
+def _serve_requests(sock: Any, page: Any, caller: int) -> None:
     while True:
         try:
             data = sock.recv(64)
