@@ -121,3 +121,47 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split()[-1] == "-6", r.explain()  # narrowed, explained
     assert 'needs "proc"' in r.stderr, r.explain()
+
+
+INCREMENTAL = """
+import json, os
+import pledgepy
+from pledgepy import api
+from pledgepy.backends.linux.landlock import unveil as U
+calls = {{"stat": 0}}
+real = U._stat
+def counted(path):
+    calls["stat"] += 1
+    return real(path)
+U._stat = counted
+paths = {paths!r}
+for i, path in enumerate(paths):
+    pledgepy.unveil(path, ("r", "rx", "x", "rwc", "")[i % 5])
+pledgepy.unveil(paths[3], "r")  # replaces a rule: not an append
+pledgepy.unveil_many([(paths[7], "c"), (paths[1] + "/missing", "r")])
+got = pledgepy.status().unveil
+U._forget()  # judged afresh, as the lock does
+fresh = U.gaps(api._rules(), False)
+print(json.dumps({{"stats": calls["stat"], "same": [list(got.not_enforced), list(got.notes)]
+                  == [list(fresh.not_enforced), list(fresh.notes)], "rules": len(api._rules()),
+                  "notes": len(got.notes)}}))
+"""
+
+
+def test_each_unveil_judges_only_the_rules_it_adds(tmp_path: Path) -> None:
+    """100 unveil() calls used to look at 5,000 rules (each call judged the whole set):
+    now each judges its own, and what status() reports is what a fresh judgement says."""
+    paths = []
+    for i in range(100):
+        p = tmp_path / f"d{i}"
+        if i % 7 == 0:
+            p.write_text("")  # a file: 'c' on it is noted
+        else:
+            p.mkdir()
+        paths.append(str(p))
+    r = run(INCREMENTAL.format(paths=paths))
+    assert r.returncode == 0, r.explain()
+    got = json.loads(r.stdout.splitlines()[-1])
+    assert got["same"], got
+    assert got["rules"] == 101 and got["notes"] > 20, got
+    assert got["stats"] < 400, got  # main: ~5,300
