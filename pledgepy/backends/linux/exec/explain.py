@@ -22,10 +22,10 @@ then a child's violations fail with ENOSYS instead of aborting, but never run.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import os
-import threading
 import time
 
 from ....promises import bits
@@ -150,21 +150,33 @@ REQUEST = 13
 
 
 def _serve_requests(sock: Any, page: Any, caller: int) -> None:
+    # _thread, not threading (start-up: see wrap.py); each thread's lock is its join
+    running: list[Any] = []
     while True:
         try:
             data = sock.recv(64)
         except OSError:
             data = b""
         if not data:  # the caller has gone: serve the children still running, then end
-            for thread in threading.enumerate():
-                if thread is not threading.current_thread():
-                    thread.join()
+            for done in running:
+                done.acquire()
             return
         if len(data) != REQUEST:
             continue  # not a request
         pid = int.from_bytes(data[:4], "little")
         held, error = int.from_bytes(data[4:12], "little"), bool(data[12])
-        threading.Thread(target=_take, args=(pid, held, error, page, caller)).start()
+        running[:] = [done for done in running if done.locked()]
+        done = _thread.allocate_lock()
+        done.acquire()
+        running.append(done)
+        _thread.start_new_thread(_taking, (done, pid, held, error, page, caller))
+
+
+def _taking(done: Any, *args: Any) -> None:
+    try:
+        _take(*args)
+    finally:
+        done.release()
 
 
 def _find(pid: int) -> int | None:

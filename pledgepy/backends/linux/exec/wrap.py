@@ -21,9 +21,9 @@ close_range(2) where there is one) in the preexec_fn, before narrowing.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import threading
 
 from .. import native
 from ..consts import SECCOMP_RET_ERRNO
@@ -193,17 +193,28 @@ def _exec_narrowed(name: str, *args: Any) -> None:
         _orig[name](*args)
         return
     failure: list[BaseException] = []
+    tids: list[int] = []
+    # _thread, not threading: importing threading for the wrappers cost every unveil
+    # lock ~5 M instructions; the lock is the join
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def attempt() -> None:
+        tids.append(_thread.get_native_id())
         try:
             narrow()
             _orig[name](*args)
         except BaseException as exc:  # handed to the caller below
             failure.append(exc)
+        finally:
+            done.release()
 
-    helper = threading.Thread(target=attempt, name="pledgepy-exec")
-    helper.start()
-    helper.join()
+    _thread.start_new_thread(attempt, ())
+    done.acquire()
+    if _current is None or "stdio" in _current.promises:  # sched_getaffinity: stdio
+        # until the kernel no longer knows it: a pledge (TSYNC) meanwhile would fail
+        # on a thread under another filter
+        domain.gone(tids)
     raise failure[0] if failure else OSError("exec returned without an error")
 
 
