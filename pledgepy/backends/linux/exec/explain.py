@@ -22,8 +22,7 @@ then a child's violations fail with ENOSYS instead of aborting, but never run.
 
 from __future__ import annotations
 
-import _thread
-import contextlib
+import _thread  # not threading, nor contextlib: each costs the lock's import time
 import errno
 import os
 import time
@@ -188,9 +187,11 @@ def _find(pid: int) -> int | None:
         except OSError:
             return None
         for name in names:
-            with contextlib.suppress(OSError):
+            try:
                 if os.readlink(f"/proc/{pid}/fd/{name}") == "anon_inode:seccomp notify":
                     return int(name)
+            except OSError:
+                pass
         time.sleep(0.0002)
     return None
 
@@ -270,14 +271,18 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
             return
         name = _name_of(pid[0])
         text = ""
-        with contextlib.suppress(Exception):  # while the caller waits (its paths are readable)
+        try:  # while the caller waits (its paths are readable)
             lib.pp_set_foreign(0 if lib.pp_is_python(pid[0]) else 1)  # a process of its own
             n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                 name.encode(), out, 1024)
             text = ffi.string(out, n).decode(errors="replace")
+        except Exception:  # the message only: the penalty below does not depend on it
+            pass
         if not error_mode:
             punish(listener, ident[0], pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if text:
-            with contextlib.suppress(Exception):
+            try:
                 _say(text)
+            except Exception:
+                pass
