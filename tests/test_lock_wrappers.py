@@ -165,3 +165,21 @@ def test_each_unveil_judges_only_the_rules_it_adds(tmp_path: Path) -> None:
     assert got["same"], got
     assert got["rules"] == 101 and got["notes"] > 20, got
     assert got["stats"] < 400, got  # main: ~5,300
+
+
+def test_the_spawners_requests_are_packed_as_struct_packs_them() -> None:
+    """spawner.py packs its requests without struct (a dlopen at every unveil lock)."""
+    import random
+    import struct
+
+    from pledgepy.backends.linux.exec import spawner
+
+    rng = random.Random(9)
+    ranges = {"I": (0, 2**32 - 1), "i": (-2**31, 2**31 - 1), "Q": (0, 2**64 - 1)}
+    for layout in ("<II", "<IIQII", "<IIi", "<IIiiiiiiQQIIII", "<I", "<ii", "<IIQQ"):
+        for _ in range(50):
+            values = [rng.choice([lo, hi, rng.randint(lo, hi)])
+                      for lo, hi in (ranges[c] for c in layout[1:])]
+            assert spawner._pack(layout, *values) == struct.pack(layout, *values)
+    with pytest.raises(OverflowError):
+        spawner._pack("<I", -1)
