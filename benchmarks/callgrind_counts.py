@@ -35,6 +35,7 @@ MEASURES = [
     ("pledgepy: first `pledge(\"stdio rpath\")`", "pledgepy pledge", "pledgepy import"),
     ("pledgepy: narrowing to `pledge(\"stdio\")`", "pledgepy narrow", "pledgepy pledge"),
     ("pledgepy: unveil 10 paths + lock", "pledgepy unveil", "pledgepy import"),
+    ("pledgepy: unveil 100 paths + lock", "pledgepy unveil 100", "pledgepy import"),
     ("pledgepy: loading the backend (`LinuxBackend()`)", "pledgepy backend", "pledgepy import"),
     ("pledgepy: 10 compiles of `stdio rpath`'s filter, warm", "pledgepy compile full x10",
      "pledgepy compile"),

@@ -52,6 +52,25 @@ t2 = time.perf_counter_ns()
 
 
 PLEDGEPY_UNVEIL = "".join(f"pledgepy.unveil({p!r}, 'r')\n" for p in PATHS)
+
+
+def _directories(count: int) -> list[str]:
+    """*count* existing directories (none a symlink), the same on each run here: none
+    of them holds the standard library or /proc, so the lock prepares the exec wrappers
+    (as bench_startup.py's temporary directories)."""
+    found: list[str] = []
+    for top in ("/usr/share", "/usr/lib", "/usr/include", "/etc"):
+        try:
+            names = sorted(os.listdir(top))
+        except OSError:
+            continue
+        found += [p for p in (os.path.join(top, n) for n in names)
+                  if os.path.isdir(p) and not os.path.islink(p)]
+    return found[:count]
+
+
+PATHS_100 = _directories(100)
+PLEDGEPY_UNVEIL_100 = "".join(f"pledgepy.unveil({p!r}, 'r')\n" for p in PATHS_100)
 #: The backend loaded, the plans of "stdio rpath" and of its narrowing to "stdio" built,
 #: and each compiled once (the compiler warm): the baseline of the compile measures.
 PLEDGEPY_COMPILE = (
@@ -83,6 +102,8 @@ PROGRAMS: dict[str, tuple[str, str]] = {
     "pledgepy unveil": ("venv", "import time\nimport pledgepy\nt1 = time.perf_counter_ns()\n"
                         + PLEDGEPY_UNVEIL + "pledgepy.unveil(None, None)\n"
                         "t2 = time.perf_counter_ns()\n"),
+    "pledgepy unveil 100": ("venv", "import pledgepy\n" + PLEDGEPY_UNVEIL_100
+                            + "pledgepy.unveil(None, None)\n"),
     "pyseccomp tree": ("venv", "__ROWS__" + _libseccomp("pyseccomp", True)),
     "pyseccomp default": ("venv", "__ROWS__" + _libseccomp("pyseccomp", False)),
     "python3-seccomp tree": ("system", "__ROWS__" + _libseccomp("seccomp", True)),
@@ -112,6 +133,8 @@ def interpreter(kind: str) -> str:
 def available(name: str) -> str | None:
     """Why *name* cannot run here, or None."""
     kind, code = PROGRAMS[name]
+    if name == "pledgepy unveil 100" and len(PATHS_100) < 100:
+        return f"only {len(PATHS_100)} directories found for it"
     if kind == "system" and not os.path.exists(SYSTEM_PYTHON):
         return "no system python3"
     module = {"pyseccomp": "pyseccomp", "python3-seccomp": "seccomp", "landlock": "landlock",

@@ -66,7 +66,28 @@ def backend() -> Backend:
 
 
 def _rules() -> tuple[UnveilRule, ...]:
-    return tuple(UnveilRule(p, m) for p, m in _state.unveils.items())
+    return _rules_of(_state.unveils)
+
+
+#: The rules of the last dict _rules_of() was asked for (_state.unveils is replaced,
+#: never changed in place): each unveil() judges the whole set again.
+_last_rules: tuple[dict[str, str], tuple[UnveilRule, ...]] = ({}, ())
+
+
+def _rules_of(unveils: dict[str, str], before: dict[str, str] | None = None,
+              added: list[UnveilRule] | None = None) -> tuple[UnveilRule, ...]:
+    """*unveils* as rules, in order. *before* and *added*: it is *before* with *added*
+    appended (their paths new and distinct), so its rules are *before*'s and them."""
+    global _last_rules
+    if _last_rules[0] is unveils:
+        return _last_rules[1]
+    if before is not None and added is not None and _last_rules[0] is before and \
+            len(unveils) == len(before) + len(added):
+        rules = _last_rules[1] + tuple(added)
+    else:
+        rules = tuple(UnveilRule(p, m) for p, m in unveils.items())
+    _last_rules = (unveils, rules)
+    return rules
 
 
 def _held() -> frozenset[str] | None:
@@ -375,7 +396,7 @@ def _add(rules: list[tuple[str, str]], is_strict: bool) -> None:
     be = backend()
     with _lock:
         new, after = _addable(be, rules)
-        rules_after = tuple(UnveilRule(p, m) for p, m in after.items())
+        rules_after = _rules_of(after, _state.unveils, new)
         gaps = be.unveil_gaps(rules_after, False)
         if is_strict:
             # Rules take effect at the lock (unveil() or the pledge that locks), judged

@@ -823,7 +823,8 @@ class LinuxBackend(BackendBase):
             # A later pledge may set execpromises; its wrappers (and the explainer,
             # which reads /proc) cannot be loaded once the rules hide their files.
             # Rules that keep them readable leave that to the pledge that holds exec.
-            self._wrap().prepare()
+            # subprocess is not imported for the program (wrap.prepare).
+            self._wrap().prepare(subprocess=False)
         if unveils and abi.current().available:
             self._reach_of(unveils, held, True)  # judged before the rules hide /proc
             maps.keep_open()  # a later pledge still sees what is mapped

@@ -22,10 +22,9 @@ then a child's violations fail with ENOSYS instead of aborting, but never run.
 
 from __future__ import annotations
 
-import contextlib
+import _thread  # not threading, nor contextlib: each costs the lock's import time
 import errno
 import os
-import threading
 import time
 
 from ....promises import bits
@@ -38,16 +37,15 @@ from ..seccomp.plan import Plan
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    import socket
     from typing import Any
 
 SLOTS = 512
 #: Seconds a child waits for the explainer before it gives up (and does not exec).
 WAIT = 5.0
 
-_libc: Any = None  # for prctl(PR_GET_DUMPABLE), loaded before any filter
+_libc: Any = None  # the native module's functions (prctl), looked up before any filter
 _page: Any = None  # mmap shared with the explainer: slot (pid % SLOTS) = pid once taken
-_sock: socket.socket | None = None
+_sock: Any = None  # a _socket.socket
 
 
 def channel_fd() -> int | None:
@@ -62,18 +60,26 @@ def start() -> bool:
         return True
     if not native.available() or not kernel.has_handler() or kernel.inherited():
         return False
+    from . import stdlib
+
     try:
-        import ctypes
-        import mmap
-        import socket
+        # The explainer's own imports: once forked it must load no module from sys.path,
+        # whose first directories a sandboxed caller may be able to write (stdlib.py), and
+        # its first violation may come after the caller's rules hid the library. ctypes
+        # and socket are not needed (~18 M instructions): prctl is the native module's.
+        mmap = stdlib.load("mmap")
+        _socket = stdlib.load("_socket")
+        stdlib.load("select")  # _serve, and supervise below
+        stdlib.load("fcntl")  # supervise
+        from . import supervise  # noqa: F401 - _serve's _say and punish
     except ImportError:
         return False  # unreadable now (after a change of ids): the kernel's penalty
-    _libc = ctypes.CDLL(None, use_errno=True)  # loads nothing: no file to open
+    _libc = native.lib()
 
     page = mmap.mmap(-1, SLOTS * 4)
     # SEQPACKET: the explainer reads EOF once the caller and its forked children,
     # which hold the other end, have gone (exec'd programs do not: close-on-exec)
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
     native.prepare()
     caller = os.getpid()
     pid = os.fork()
@@ -115,7 +121,7 @@ def confine(plan: Plan) -> bool:
     """
     if _sock is None or _page is None:
         return False
-    if _libc.prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 1:
+    if _libc.pp_prctl(PR_GET_DUMPABLE, 0, 0) != 1:
         return False  # after a change of ids: the explainer may not take its listener
     me = os.getpid()
     slot = (me % SLOTS) * 4
@@ -142,22 +148,34 @@ def confine(plan: Plan) -> bool:
 REQUEST = 13
 
 
-def _serve_requests(sock: socket.socket, page: Any, caller: int) -> None:
+def _serve_requests(sock: Any, page: Any, caller: int) -> None:
+    # _thread, not threading (start-up: see wrap.py); each thread's lock is its join
+    running: list[Any] = []
     while True:
         try:
             data = sock.recv(64)
         except OSError:
             data = b""
         if not data:  # the caller has gone: serve the children still running, then end
-            for thread in threading.enumerate():
-                if thread is not threading.current_thread():
-                    thread.join()
+            for done in running:
+                done.acquire()
             return
         if len(data) != REQUEST:
             continue  # not a request
         pid = int.from_bytes(data[:4], "little")
         held, error = int.from_bytes(data[4:12], "little"), bool(data[12])
-        threading.Thread(target=_take, args=(pid, held, error, page, caller)).start()
+        running[:] = [done for done in running if done.locked()]
+        done = _thread.allocate_lock()
+        done.acquire()
+        running.append(done)
+        _thread.start_new_thread(_taking, (done, pid, held, error, page, caller))
+
+
+def _taking(done: Any, *args: Any) -> None:
+    try:
+        _take(*args)
+    finally:
+        done.release()
 
 
 def _find(pid: int) -> int | None:
@@ -169,9 +187,11 @@ def _find(pid: int) -> int | None:
         except OSError:
             return None
         for name in names:
-            with contextlib.suppress(OSError):
+            try:
                 if os.readlink(f"/proc/{pid}/fd/{name}") == "anon_inode:seccomp notify":
                     return int(name)
+            except OSError:
+                pass
         time.sleep(0.0002)
     return None
 
@@ -254,14 +274,18 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
             return
         name = _name_of(pid[0])
         text = ""
-        with contextlib.suppress(Exception):  # while the caller waits (its paths are readable)
+        try:  # while the caller waits (its paths are readable)
             lib.pp_set_foreign(0 if lib.pp_is_python(pid[0]) else 1)  # a process of its own
             n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
                                 name.encode(), out, 1024)
             text = ffi.string(out, n).decode(errors="replace")
+        except Exception:  # the message only: the penalty below does not depend on it
+            pass
         if not error_mode:
             punish(listener, ident[0], pid[0])
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
         if text:
-            with contextlib.suppress(Exception):
+            try:
                 _say(text)
+            except Exception:
+                pass

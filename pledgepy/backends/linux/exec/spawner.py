@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import _thread
 import os
-import struct
 
 from ....promises import bits
 from .. import native
@@ -208,12 +207,26 @@ def stop(why: str) -> None:
     _sock, _children, WHY = None, None, why
 
 
+#: struct's little-endian codes the requests use: (size, signed).
+_CODES = {"I": (4, False), "i": (4, True), "Q": (8, False)}
+
+
+def _pack(layout: str, *values: int) -> bytes:
+    """``struct.pack(layout, *values)`` for "<" and the codes of :data:`_CODES` (no
+    padding): struct would load an extension module (a dlopen) at every unveil lock.
+    OverflowError for a value out of its field's range, as struct.error."""
+    if layout[:1] != "<" or len(layout) - 1 != len(values):
+        raise ValueError(f"bad layout {layout!r} for {len(values)} value(s)")
+    return b"".join(int(v).to_bytes(_CODES[code][0], "little", signed=_CODES[code][1])
+                    for code, v in zip(layout[1:], values, strict=True))
+
+
 def seal(why: str) -> None:
     """No more children, ever (the caller dropped exec): the spawner refuses every
     later request, whoever sends it; then stop using it."""
     if _sock is not None:
         try:
-            _ask(struct.pack("<II", MAGIC, SEAL))
+            _ask(_pack("<II", MAGIC, SEAL))
         except OSError:
             pass  # it has gone: nothing to seal
     stop(why)
@@ -233,7 +246,7 @@ def _ask(message: bytes) -> tuple[int, int, int]:
     if len(reply) != 16:
         stop("the spawner has gone")
         raise OSError(32, "the spawner has gone")
-    magic, a, b, c = struct.unpack("<Iiii", reply)
+    a, b, c = (int.from_bytes(reply[at:at + 4], "little", signed=True) for at in (4, 8, 12))
     return a, b, c
 
 
@@ -241,7 +254,7 @@ def _send_layer(plan: Plan, code: bytes) -> None:
     # the last field: 1, the child may write() under this layer (it wakes the spawner
     # up); 2, it holds exec
     flags = int("stdio" in plan.promises) | (2 if "exec" in plan.promises else 0)
-    status, _, _ = _ask(struct.pack("<IIQII", MAGIC, FILTER, bits(plan.promises),
+    status, _, _ = _ask(_pack("<IIQII", MAGIC, FILTER, bits(plan.promises),
                                     int(plan.error), flags) + code)
     if status < 0:
         raise OSError(-status, os.strerror(-status))
@@ -259,7 +272,7 @@ def narrow(promises: frozenset[str], arch: str) -> None:
 
 def add_ruleset(fd: int) -> None:
     """Exec'd programs enter the Landlock ruleset *fd* too (stacked: only narrows)."""
-    status, _, _ = _ask(struct.pack("<IIi", MAGIC, RULESET, fd))
+    status, _, _ = _ask(_pack("<IIi", MAGIC, RULESET, fd))
     if status < 0:
         raise OSError(-status, os.strerror(-status))
 
@@ -286,18 +299,18 @@ def spawn(candidates: Sequence[Any], argv: Sequence[Any], env: Sequence[bytes],
     # never the socket itself (pass_fds=range(...), say): its holder's requests are
     # served as this process
     fds = [(target, -1 if source == _sock else source) for target, source in fds]
-    head = struct.pack("<IIiiiiiiQQIIII", JOB, flags, pgid, umask, uid, gid, ngroups,
+    head = _pack("<IIiiiiiiQQIIII", JOB, flags, pgid, umask, uid, gid, ngroups,
                        len(fds), sigmask, sigdef, len(candidates), len(argv), len(env),
                        int(cwd is not None))
-    body = b"".join(struct.pack("<I", g) for g in groups or ())
-    body += b"".join(struct.pack("<ii", target, source) for target, source in fds)
+    body = b"".join(_pack("<I", g) for g in groups or ())
+    body += b"".join(_pack("<ii", target, source) for target, source in fds)
     blob = head + body + _strings(candidates) + _strings(argv) + _strings(env)
     if cwd is not None:
         blob += _strings([cwd])
     ffi = native.ffi()
     buf = ffi.from_buffer(blob)
     addr = int(ffi.cast("uintptr_t", buf))
-    return _ask(struct.pack("<IIQQ", MAGIC, SPAWN, addr, len(blob)))
+    return _ask(_pack("<IIQQ", MAGIC, SPAWN, addr, len(blob)))
 
 
 def reap(child: int) -> None:

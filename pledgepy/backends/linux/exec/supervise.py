@@ -13,7 +13,6 @@ import errno
 import fcntl
 import os
 import select
-import struct
 import sys
 
 from ....promises import bits
@@ -140,7 +139,7 @@ def _exits(pidfd: int, seconds: float) -> bool:
 
 def _waiting(listener: int, ident: int) -> bool:
     try:
-        fcntl.ioctl(listener, NOTIF_ID_VALID, struct.pack("Q", ident))
+        fcntl.ioctl(listener, NOTIF_ID_VALID, ident.to_bytes(8, sys.byteorder))
     except OSError:
         return False
     return True

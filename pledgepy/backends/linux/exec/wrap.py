@@ -21,11 +21,9 @@ close_range(2) where there is one) in the preexec_fn, before narrowing.
 
 from __future__ import annotations
 
+import _thread
 import os
-import re
 import sys
-import threading
-import types
 
 from .. import native
 from ..consts import SECCOMP_RET_ERRNO
@@ -34,7 +32,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
 from ..seccomp.plan import ALLOW, Plan, build
 from ..syscalls import BY_ARCH
-from . import explain, hint, spawner
+from . import explain, hint, spawner, stdlib
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -90,9 +88,21 @@ def target(execpromises: frozenset[str] | None,
     return (execpromises & promises if promises is not None else execpromises) | {"exec"}
 
 
-def prepare() -> None:
-    """Load and install the wrappers (before a filter may forbid imports)."""
+def prepare(subprocess: bool = True) -> None:
+    """Load and install the wrappers (before a filter may forbid imports); with
+    *subprocess*, also import subprocess for the program (from the standard library's
+    own directory: stdlib.py) when it still can be, as a pledge holding exec always did.
+
+    An unveil lock passes False: ~15 M instructions a program that never execs should
+    not pay. A program that imports subprocess later gets it wrapped (_PatchOnImport);
+    under rules that hide the library it must import it before the lock, as any module."""
     _install()
+    if subprocess and "subprocess" not in sys.modules:
+        try:
+            module = stdlib.load("subprocess")
+        except (ImportError, OSError):
+            return  # hidden by unveil now: the program's own import would be refused too
+        _patch_subprocess(module)
 
 
 def set_block(ruleset: Ruleset) -> None:
@@ -183,17 +193,28 @@ def _exec_narrowed(name: str, *args: Any) -> None:
         _orig[name](*args)
         return
     failure: list[BaseException] = []
+    tids: list[int] = []
+    # _thread, not threading: importing threading for the wrappers cost every unveil
+    # lock ~5 M instructions; the lock is the join
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def attempt() -> None:
+        tids.append(_thread.get_native_id())
         try:
             narrow()
             _orig[name](*args)
         except BaseException as exc:  # handed to the caller below
             failure.append(exc)
+        finally:
+            done.release()
 
-    helper = threading.Thread(target=attempt, name="pledgepy-exec")
-    helper.start()
-    helper.join()
+    _thread.start_new_thread(attempt, ())
+    done.acquire()
+    if _current is None or "stdio" in _current.promises:  # sched_getaffinity: stdio
+        # until the kernel no longer knows it: a pledge (TSYNC) meanwhile would fail
+        # on a thread under another filter
+        domain.gone(tids)
     raise failure[0] if failure else OSError("exec returned without an error")
 
 
@@ -249,7 +270,8 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[str, str],
             if resetids:
                 os.setegid(os.getgid())
                 os.seteuid(os.getuid())
-            import signal
+            # built in: nothing to read in the child, whose rules may hide the library now
+            signal: Any = stdlib.load("_signal")
 
             if setsigmask:
                 signal.pthread_sigmask(signal.SIG_SETMASK, setsigmask)
@@ -468,20 +490,40 @@ def _close_range_usable() -> tuple[bool, bool]:
     """(os.closerange closes by close_range(2), _posixsubprocess does too).
 
     Both need the kernel call (Linux 5.9) and a build that has it (glibc 2.34; not
-    musl); _posixsubprocess also 3.11. The build's flag is read from its sysconfig
-    data alone: sysconfig.get_config_var() would be left half set up if reading
-    failed (unveil may hide the standard library by now)."""
-    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    built = False
-    if m is not None and (int(m[1]), int(m[2])) >= (5, 9):
-        try:
-            import sysconfig
-
-            data = __import__(sysconfig._get_sysconfigdata_name())  # type: ignore[attr-defined]
-            built = bool(data.build_time_vars.get("HAVE_CLOSE_RANGE"))
-        except (AttributeError, ImportError, OSError):
-            pass  # cannot tell: close by the limit, as CPython's fallback does
+    musl); _posixsubprocess also 3.11. The build's flag is read from the text of its
+    sysconfig data in the standard library's directory: importing it (or sysconfig)
+    would cost start-up time and go through sys.path (stdlib.py), and unveil may hide
+    the file by now."""
+    release = os.uname().release.split(".")
+    try:
+        kernel_has = (int(release[0]), int("".join(c for c in release[1][:3] if c.isdigit())
+                                           or 0)) >= (5, 9)
+    except (IndexError, ValueError):
+        kernel_has = False
+    built = kernel_has and _build_flag("HAVE_CLOSE_RANGE")
     return built, built and sys.version_info >= (3, 11)
+
+
+def _build_flag(name: str) -> bool:
+    """Whether the interpreter's build set *name* (False: unset, or cannot tell, when
+    callers close by the limit, as CPython's fallback does)."""
+    multiarch = getattr(sys.implementation, "_multiarch", "")
+    top = os.path.dirname(os.__file__)
+    key = f"'{name}': ".encode()
+    # upstream's name, then Debian's (its sysconfig leaves out the platform)
+    for module in (f"_sysconfigdata_{sys.abiflags}_{sys.platform}_{multiarch}",
+                   f"_sysconfigdata_{sys.abiflags}_{multiarch}"):
+        try:
+            with open(os.path.join(top, module + ".py"), "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        at = text.find(key)
+        if at < 0:
+            return False
+        value = text[at + len(key):at + len(key) + 8].split(b",")[0].strip()
+        return value.isdigit() and int(value) != 0
+    return False
 
 
 def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
@@ -491,15 +533,71 @@ def _execute_child(self: Any, args: Any, executable: Any, preexec_fn: Any,
     return _orig["_execute_child"](self, args, executable, _Preexec(preexec_fn), *rest, **kw)
 
 
+class _PatchOnImport:
+    """A sys.meta_path entry that gives subprocess its wrapper when the program imports
+    it after the wrappers were installed: importing it for the program costs start-up
+    time (~15 M instructions) that a program which never execs should not pay. It finds
+    nothing itself; it only wraps the module that the finders after it find."""
+
+    @classmethod
+    def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "subprocess":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is cls or find is None:
+                continue
+            spec = find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        run = getattr(loader, "exec_module", None)
+        if run is None or isinstance(loader, type):  # a loader shared by other modules
+            # unwrapped, its children would run under promises, not execpromises
+            raise ImportError("pledgepy cannot wrap subprocess: its loader "
+                              f"({loader!r}) is not one module's own", name=name)
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _patch_subprocess(module)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _patch_subprocess(subprocess: Any) -> None:
+    """Wrap subprocess's Popen (the hint, narrowing in the child) and its name for
+    fork_exec (3.11+; 3.10 looks it up in _posixsubprocess at each call)."""
+    if _PatchOnImport in sys.meta_path:
+        sys.meta_path.remove(_PatchOnImport)
+    popen = getattr(subprocess, "Popen", None)
+    if popen is None or "_execute_child" in _orig:
+        return  # not the standard library's (the program's own module of that name)
+    _orig["_execute_child"] = popen._execute_child
+    popen._execute_child = _execute_child
+    if hasattr(subprocess, "_fork_exec"):  # 3.11+: bound at its import
+        subprocess._fork_exec = _fork_exec
+    else:  # 3.10
+        subprocess._posixsubprocess = _ForkExec
+
+
+class _ForkExec:
+    """What subprocess on 3.10 finds as its _posixsubprocess."""
+
+    fork_exec = staticmethod(lambda *args: _fork_exec(*args))
+
+
 def _install() -> None:
     global _installed
     if _installed:
         return
     try:
-        import mmap  # noqa: F401 - _spawn's, loaded while extension modules can be
+        stdlib.load("mmap")  # _spawn's, loaded while extension modules can be
     except ImportError:
         pass  # unreadable (after a change of ids): _spawn reports through its pipe
-    import subprocess  # only when execpromises narrow: it costs start-up time
+    posixsubprocess: Any = stdlib.load("_posixsubprocess")
 
     explain.start()  # before any filter: it must stay outside them
     for name, wrapper in (("execv", _execv), ("execve", _execve),
@@ -507,21 +605,17 @@ def _install() -> None:
                           ("system", _system)):
         _orig[name] = getattr(os, name)
         setattr(os, name, wrapper)
-    _orig["_execute_child"] = subprocess.Popen._execute_child  # type: ignore[attr-defined]
-    subprocess.Popen._execute_child = _execute_child  # type: ignore[attr-defined]
     os_closes_by_range, subprocess_does = _close_range_usable()
     if not subprocess_does:  # it would list /proc/self/fd in the child: we close instead
         # one past the last descriptor to close: as far as close_range reaches, else the
         # limit CPython's own brute-force fallback uses
         _orig["fd_end"] = INT_MAX if os_closes_by_range else max(os.sysconf("SC_OPEN_MAX"), 256)
-    import _posixsubprocess
-
-    _orig["fork_exec"] = _posixsubprocess.fork_exec
-    # multiprocessing's spawnv_passfds looks it up in the module at each call
-    _posixsubprocess.fork_exec = _fork_exec
-    if hasattr(subprocess, "_fork_exec"):  # 3.11+: subprocess's own name for it
-        subprocess._fork_exec = _fork_exec
-    else:  # 3.10
-        subprocess._posixsubprocess = types.SimpleNamespace(  # type: ignore[attr-defined]
-            fork_exec=_fork_exec)
+    _orig["fork_exec"] = posixsubprocess.fork_exec
+    # multiprocessing's spawnv_passfds looks it up in the module at each call, and
+    # subprocess imported from now on binds this one (3.11+)
+    posixsubprocess.fork_exec = _fork_exec
+    if "subprocess" in sys.modules:
+        _patch_subprocess(sys.modules["subprocess"])
+    else:  # the program imports it later, or never
+        sys.meta_path.insert(0, _PatchOnImport)
     _installed = True

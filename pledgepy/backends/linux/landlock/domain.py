@@ -74,12 +74,12 @@ def _probe_thread() -> int:
     done.acquire()
     _thread.start_new_thread(count, ())
     done.acquire()  # released by the helper as it ends; _gone() waits for its exit
-    _gone(tids)
+    gone(tids)
     return found[0] if found else 0
 
 
-def _gone(tids: list[int], timeout: float = 2.0) -> None:
-    """Wait until the kernel no longer knows the helper thread: join() returns a little
+def gone(tids: list[int], timeout: float = 2.0) -> None:
+    """Wait until the kernel no longer knows the helper threads *tids*: join() returns a little
     before it exits, and a filter installed meanwhile would kill it (signals blocked)
     in its last syscalls. sched_getaffinity needs only stdio, unlike /proc."""
     deadline = time.monotonic() + timeout
