@@ -226,6 +226,31 @@ LOADER_HINT = ("mapping executable memory needs it: a dynamically linked program
                "what PROG executes")
 
 
+class _Ended:
+    """Whether PROG (*child*) has ended, asked through its pidfd: one poll(0), cheap
+    enough to ask before every notification is read."""
+
+    __slots__ = ("fd", "poller")
+
+    def __init__(self, child: int) -> None:
+        self.fd: int | None = None
+        self.poller = select.poll()
+        if child:
+            try:
+                self.fd = os.pidfd_open(child)
+                self.poller.register(self.fd, select.POLLIN)
+            except OSError:  # gone already (or no pidfds): as if it had ended
+                self.fd = None
+
+    def now(self) -> bool:
+        return self.fd is None or bool(self.poller.poll(0))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
           penalties: dict[int, int] | None = None, *,
           intercept: Callable[[int, tuple[int, ...], int, int], bool] | None = None,
@@ -249,79 +274,88 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     poller = select.poll()
     poller.register(listener, select.POLLIN)
     timeout = tick() if tick is not None else None
-    while True:
-        events = poller.poll(timeout)
-        if not events and tick is not None:
-            timeout = tick()
-            continue
-        if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
-                ev & select.POLLIN for _, ev in events):
-            return  # nobody is left under the filter
-        rc = lib.pp_notif_recv(listener, nr, args, ident, pid)
-        if rc == -errno.ENOENT or rc == -errno.EINTR:
-            continue  # the caller went away before we read it
-        if rc < 0:
-            raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
-        values = tuple(int(args[i]) for i in range(6))
-        if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
-            continue  # the loader's call before main, or the shim's report
-        # bound here; the command's ExecSupervisor.watch imported them before the
-        # program ran (never after: see there)
-        from . import ttyopen
-        from .answer import fstat_for, proc_stat_for
+    ended = _Ended(child)
+    try:
+        while True:
+            events = poller.poll(timeout)
+            if not events and tick is not None:
+                timeout = tick()
+                continue
+            if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
+                    ev & select.POLLIN for _, ev in events):
+                return  # nobody is left under the filter
+            # read before the notification: a call read after PROG ended is not PROG's
+            # (its threads' waiting calls go with them), whatever its tid says once gone
+            prog_ended = bool(child) and ended.now()
+            rc = lib.pp_notif_recv(listener, nr, args, ident, pid)
+            if rc == -errno.ENOENT or rc == -errno.EINTR:
+                continue  # the caller went away before we read it
+            if rc < 0:
+                raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+            values = tuple(int(args[i]) for i in range(6))
+            if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
+                continue  # the loader's call before main, or the shim's report
+            # bound here; the command's ExecSupervisor.watch imported them before the
+            # program ran (never after: see there)
+            from . import ttyopen
+            from .answer import fstat_for, proc_stat_for
 
-        # whose call it is, read first: another thread's exit_group can end the process
-        # at any moment now, and its status must still say it broke a promise
-        owner = tgid(pid[0])
-        if owner is None and (pid[0] == child or (child and not _alive(child))):
-            # its process ended while the call waited (a thread can only go with its whole
-            # process then): the program's, unless the program still runs
-            owner = child
-        if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
-                          lambda e: lib.pp_notif_send(listener, ident[0], -e)):
-            continue  # OpenBSD's /dev/tty allowance: not a violation
-        # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
-        # as the in-process handler emulates it (a program without rpath needs it)
-        call = list(values)
-        answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, arch)
-        if answer is None:
-            answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
-        if answer is not None:
-            lib.pp_notif_send(listener, ident[0], answer)
-            continue
-        who = _name(pid[0], child, prog)  # read while the thread still waits
-        python = _is_python(pid[0])
-        text = None
-        if not error_mode or nr[0] not in reported:
-            reported.add(nr[0])
-            why = refused(nr[0], values, arch)
-            if why is not None:
-                tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
-                text = f"pledge: {who}[{pid[0]}]: {why}; {tail}\n"
-            else:  # while the caller waits: its path arguments are still in its memory
-                # outside every filter: relative paths shown resolved too (only around
-                # this call: this process's own handler, were it pledged later, may not)
-                lib.pp_set_resolve(1)
-                try:
-                    n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
-                                        who.encode(errors="replace"), out, 1024)
-                finally:
-                    lib.pp_set_resolve(0)
-                text = ffi.string(out, n).decode(errors="replace")
-                if not python:  # Python's hints say nothing true about another program
-                    text = text.replace(hints["extension"], LOADER_HINT).replace(
-                        f" ({hints['import']})", "")
-        if not error_mode:
-            got = punish(listener, ident[0], pid[0])
-            if got is not None and penalties is not None:
-                penalties[got[0]] = got[1]
-            elif owner is not None and penalties is not None:
-                # it ended (another thread's exit) before the penalty: it broke a promise
-                # all the same, and its status must not say otherwise
-                penalties.setdefault(owner, signal.SIGABRT)
-        lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
-        if text is not None:
-            _say(text)
+            # whose call it is, read first: another thread's exit_group can end the process
+            # at any moment now, and its status must still say it broke a promise
+            owner = tgid(pid[0])
+            if owner is None and (pid[0] == child or (child and not prog_ended
+                                                      and not _alive(child))):
+                # its process ended while the call waited (a thread can only go with its
+                # whole process then): the program's, unless the program still runs or
+                # had ended before the call was read (a descendant's call, then)
+                owner = child
+            if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
+                              lambda e: lib.pp_notif_send(listener, ident[0], -e)):
+                continue  # OpenBSD's /dev/tty allowance: not a violation
+            # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
+            # as the in-process handler emulates it (a program without rpath needs it)
+            call = list(values)
+            answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, arch)
+            if answer is None:
+                answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
+            if answer is not None:
+                lib.pp_notif_send(listener, ident[0], answer)
+                continue
+            who = _name(pid[0], child, prog)  # read while the thread still waits
+            python = _is_python(pid[0])
+            text = None
+            if not error_mode or nr[0] not in reported:
+                reported.add(nr[0])
+                why = refused(nr[0], values, arch)
+                if why is not None:
+                    tail = 'returning ENOSYS ("error" promise)' if error_mode else "aborting"
+                    text = f"pledge: {who}[{pid[0]}]: {why}; {tail}\n"
+                else:  # while the caller waits: its path arguments are still in its memory
+                    # outside every filter: relative paths shown resolved too (only around
+                    # this call: this process's own handler, were it pledged later, may not)
+                    lib.pp_set_resolve(1)
+                    try:
+                        n = lib.pp_describe(nr[0], args, held, int(error_mode), pid[0],
+                                            who.encode(errors="replace"), out, 1024)
+                    finally:
+                        lib.pp_set_resolve(0)
+                    text = ffi.string(out, n).decode(errors="replace")
+                    if not python:  # Python's hints say nothing true about another program
+                        text = text.replace(hints["extension"], LOADER_HINT).replace(
+                            f" ({hints['import']})", "")
+            if not error_mode:
+                got = punish(listener, ident[0], pid[0])
+                if got is not None and penalties is not None:
+                    penalties[got[0]] = got[1]
+                elif owner is not None and penalties is not None:
+                    # it ended (another thread's exit) before the penalty: it broke a promise
+                    # all the same, and its status must not say otherwise
+                    penalties.setdefault(owner, signal.SIGABRT)
+            lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # never runs the call
+            if text is not None:
+                _say(text)
+    finally:
+        ended.close()
 
 
 def told_listener(pid: int, told: int, timeout: float = 10.0, *, want: bool = True) -> int | None:
