@@ -107,3 +107,17 @@ def test_a_learn_run_imports_neither_json_nor_re() -> None:
                        text=True, cwd=ROOT, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_a_rule_on_a_path_that_is_now_a_link_names_what_it_grants(tmp_path: Path) -> None:
+    """A file read during the run and replaced by a link afterwards (r9 attack review:
+    to /etc/shadow): the rule would follow the link, so the report names the target."""
+    secret = tmp_path / "elsewhere" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text("s")
+    x = tmp_path / "work" / "x"
+    x.parent.mkdir()
+    x.symlink_to(secret)
+    assert paths.collapse({str(x): "r"}) == [(str(secret.resolve()), "r")]
+    # the same letters from the link and the file itself make one rule
+    assert paths.collapse({str(x): "r", str(secret): "r"}) == [(str(secret.resolve()), "r")]

@@ -235,7 +235,16 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             break
         rules = folded
     given = given or {}
-    return [(p, v) for p, v in sorted(rules.items()) if not _given(p, v, given)]
+    out: dict[str, str] = {}
+    for p, v in sorted(rules.items()):
+        if _given(p, v, given):
+            continue
+        if os.path.islink(p):
+            # a rule follows the link: name what it grants (a file the run read, now a
+            # link to /etc/shadow, must not pass for the file that was read)
+            p = os.path.realpath(p)
+        out[p] = letters(out.get(p, "") + v)
+    return sorted(out.items())
 
 
 def _given(path: str, perms: str, given: dict[str, str]) -> bool:
