@@ -13,6 +13,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from typing import NoReturn
 
 DEFAULT_PROMISES = "stdio rpath"
 
@@ -114,9 +115,16 @@ def _typed(convert: Callable[[str], int]) -> Callable[[str], int]:
 def parser() -> argparse.ArgumentParser:
     """The full parser: --help, --version and every error go through it."""
     import argparse
+    import sys
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            # the documented usage status, not argparse's 2 (a program's own status)
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
     size_, count_, nice_ = _typed(size), _typed(count), _typed(nice)
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="pledge", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog(),
         usage="pledge [-p PROMISES]... [-v [PERMS:]PATH]... [-V] [-q] [--strict] [-u USER] "
               "[-g GROUP] [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] "
