@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
+from tests.childproc import ROOT
 from tests.test_cli import pledge
 
 
@@ -27,3 +30,20 @@ def test_unveil_gaps_are_a_note_of_the_command() -> None:
     assert "PledgeWarning" not in r.stderr and ".py:" not in r.stderr, r.stderr
     assert pledge("-q", "-p", "stdio rpath unix", "-v", "/etc/hostname", "cat",
                   "/etc/hostname").stderr == ""
+
+
+def _example(text: str, marker: str) -> list[str]:
+    """The example line of *text* holding *marker*, split as sh would (after 'pledge')."""
+    line = next(ln for ln in text.splitlines() if marker in ln and "pledge " in ln)
+    words = shlex.split(line.split("pledge ", 1)[1], comments=True)
+    return words
+
+
+def test_the_ls_usr_examples_list_usr() -> None:
+    # the default unveil holds what sh and ls need to run, not /usr to list: the
+    # examples of --help and of the README's EXAMPLES must say -v /usr
+    r = pledge("-q", *_example(pledge("--help").stdout, "ls /usr"))
+    assert r.returncode == 0 and "bin" in r.stdout.split(), (r.stdout, r.stderr)
+    readme = (ROOT / "README.md").read_text()
+    r = pledge("-q", *_example(readme, "ls /usr | wc -l"))
+    assert r.returncode == 0 and int(r.stdout) > 1 and not r.stderr, (r.stdout, r.stderr)

@@ -64,7 +64,7 @@ def epilog() -> str:
     "examples:",
     '  pledge -p "stdio rpath" -v /etc cat /etc/hostname',
     '  pledge -p "stdio rpath" -M 256M -P 8 -F 1M -C 5 python3 game.py',
-    '  pledge -p "stdio rpath proc exec" sh -c "ls /usr"',
+    '  pledge -p "stdio rpath proc exec" -v /usr sh -c "ls /usr"',
     "  pledge -T unveil && echo unveil works here",
     ])
 
@@ -140,8 +140,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="refuse to run if PROG would hold more than asked or anything asked "
                         "cannot be enforced here")
-    p.add_argument("-u", dest="user", metavar="USER", help="run PROG as USER (root only)")
-    p.add_argument("-g", dest="group", metavar="GROUP", help="run PROG with group GROUP")
+    p.add_argument("-u", dest="user", metavar="USER", help="run PROG as USER, with its groups (root only)")
+    p.add_argument("-g", dest="group", metavar="GROUP", help="run PROG with group GROUP (root only)")
     p.add_argument("-c", dest="chroot", metavar="DIR", help="chroot to DIR first (root only)")
     p.add_argument("-n", dest="nice", type=nice_, metavar="NICE", help="add NICE to PROG's niceness")
     p.add_argument("-N", dest="keep_fds", action="store_true",
