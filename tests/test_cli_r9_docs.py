@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
 from tests.childproc import ROOT
+from tests.learning import command, learn, run, violated
 from tests.test_cli import pledge
 
 
@@ -47,3 +49,15 @@ def test_the_ls_usr_examples_list_usr() -> None:
     readme = (ROOT / "README.md").read_text()
     r = pledge("-q", *_example(readme, "ls /usr | wc -l"))
     assert r.returncode == 0 and int(r.stdout) > 1 and not r.stderr, (r.stdout, r.stderr)
+
+
+def test_learning_echo_repeats_nothing_the_command_unveils(tmp_path: Path) -> None:
+    # "what the command unveils itself for that program (the program, ...) is left
+    # out": with nothing else used the list is empty, and the suggested command (no -v:
+    # the command's default unveil, not -V) runs the same run clean
+    r, report = learn(["echo", "hi"], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    assert report["promises"] == ["stdio"] and report["unveil"] == [], report
+    assert report["command"] == "pledge -p stdio echo hi", report["command"]
+    again = run(command(report), str(tmp_path))
+    assert again.returncode == 0 and again.stdout == "hi\n" and not violated(again), again.stderr
