@@ -61,3 +61,11 @@ def test_learning_echo_repeats_nothing_the_command_unveils(tmp_path: Path) -> No
     assert report["command"] == "pledge -p stdio echo hi", report["command"]
     again = run(command(report), str(tmp_path))
     assert again.returncode == 0 and again.stdout == "hi\n" and not violated(again), again.stderr
+
+
+def test_every_promise_row_says_something() -> None:
+    # the README's table had "| `error` | nothing:  |": an explanation left empty
+    from pledgepy.backends.linux import describe
+    for row in describe.markdown().splitlines()[2:]:
+        cell = row.split(" | ", 1)[1].rstrip(" |")
+        assert cell and not cell.endswith(":"), row
