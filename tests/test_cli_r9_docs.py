@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.childproc import ROOT
+from tests.childproc import run as run_code
 from tests.learning import command, learn, run, violated
 from tests.test_cli import pledge
 
@@ -69,3 +70,19 @@ def test_every_promise_row_says_something() -> None:
     for row in describe.markdown().splitlines()[2:]:
         cell = row.split(" | ", 1)[1].rstrip(" |")
         assert cell and not cell.endswith(":"), row
+
+
+@pytest.mark.parametrize("args", [("-u", "root"), ("-g", "0"), ("-c", "/")])
+def test_root_only_options_say_so_to_others(args: tuple[str, ...]) -> None:
+    # "-u USER, -g GROUP ... root only", "-c DIR ... root only": a usage error naming the
+    # option (64), not the child's "setting up true: Operation not permitted" (70)
+    # dropped by hand after the imports: this interpreter's own tree may be root's
+    r = run_code(f"""
+        import ctypes, grp, hashlib, os, pwd, subprocess, sys, threading
+        from pledgepy import cli
+        from pledgepy.command import limits
+        os.setgroups([]); os.setgid(65534); os.setuid(65534)
+        sys.exit(cli.main([*{args!r}, "true"]))
+        """)
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert r.stderr.startswith(f"pledge: {' '.join(args)}: only root can "), r.stderr
