@@ -86,3 +86,20 @@ def test_root_only_options_say_so_to_others(args: tuple[str, ...]) -> None:
         """)
     assert r.returncode == 64, (r.returncode, r.stderr)
     assert r.stderr.startswith(f"pledge: {' '.join(args)}: only root can "), r.stderr
+
+
+
+def test_readme_manual_has_every_option_and_form_of_help() -> None:
+    # the README's pledge manual (SYNOPSIS, OPTIONS) and --help say the same options
+    import re
+
+    text = pledge("--help").stdout
+    usage, rest = text.split("\n\n", 1)
+    forms = [" ".join(f.split()) for f in usage.removeprefix("usage: ").split("\n       ")]
+    section = (ROOT / "README.md").read_text().split("**SYNOPSIS**", 1)[1]
+    block, table = section.split("```", 2)[1], section.split("**EXIT STATUS.**", 1)[0]
+    listed = [" ".join(f.split()) for f in ("\n" + block).split("\npledge ")[1:]]
+    assert [f"pledge {f}" for f in listed if not f.startswith("--version")] == forms
+    flags = set(re.findall(r"^  (-[-\w]+)", rest.split("\npromises:", 1)[0], re.M)) - {"-h"}
+    missing = [f for f in sorted(flags) if f"`{f}" not in table and f"`{f} " not in table]
+    assert not missing, missing

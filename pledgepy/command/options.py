@@ -128,7 +128,11 @@ def parser() -> argparse.ArgumentParser:
         prog="pledge", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog(),
         usage="pledge [-p PROMISES]... [-v [PERMS:]PATH]... [-V] [-q] [--strict] [-u USER] "
               "[-g GROUP] [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] "
-              "[-F BYTES] [--] PROG [ARGS...]\n       pledge -T pledge|unveil",
+              "[-F BYTES] [--] PROG [ARGS...]\n"
+              "       pledge --learn [-p PROMISES]... [--json] [-o FILE] [--save NAME] "
+              "[--every-call] [-q] [--] PROG [ARGS...]\n"
+              "       pledge --profile NAME [options but -p] [--] PROG [ARGS...]\n"
+              "       pledge -T pledge|unveil",
         description="Run PROG under OpenBSD-style promises, seeing only the paths it needs.")
     p.add_argument("-p", dest="promises", action="append", metavar="PROMISES",
                    help=f'promises for PROG; repeated -p append (default: "{DEFAULT_PROMISES}")')
