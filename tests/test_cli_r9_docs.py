@@ -9,6 +9,7 @@ import pytest
 
 from tests.childproc import ROOT
 from tests.childproc import run as run_code
+from tests.learning import PLEDGE as PLEDGE_PY
 from tests.learning import command, learn, run, violated
 from tests.test_cli import pledge
 
@@ -103,3 +104,17 @@ def test_readme_manual_has_every_option_and_form_of_help() -> None:
     flags = set(re.findall(r"^  (-[-\w]+)", rest.split("\npromises:", 1)[0], re.M)) - {"-h"}
     missing = [f for f in sorted(flags) if f"`{f}" not in table and f"`{f} " not in table]
     assert not missing, missing
+
+
+def test_learning_a_module_charges_nothing_to_freed_memory(tmp_path: Path) -> None:
+    # json.tool's frames are all the stdlib's: no call has a line of the user's code;
+    # the calls the interpreter's exit made were charged to the freed file:line buffer
+    # ("first needed in your code at @\udc92\udc8fV"), and -o then failed to write it
+    (tmp_path / "j.json").write_text('{"a": 1}')
+    for _ in range(4):  # the garbage came in about two runs of three
+        out = tmp_path / "report.txt"
+        r = run([*PLEDGE_PY, "learn", "-o", str(out), "-m", "json.tool", "j.json"],
+                str(tmp_path))
+        assert r.returncode == 0 and '"a": 1' in r.stdout, r.stderr
+        text = out.read_text(encoding="utf-8")
+        assert "first needed" not in text and " at " not in text.split("unveil:")[0], text
