@@ -133,6 +133,12 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
         raise UsageError("-V unveils nothing: give -V or -v, not both")
     unveils = tuple(_unveil_spec(s) for s in opts.unveil)
     who = limits.identity(opts.user, opts.group)
+    if os.geteuid() != 0:  # said here, not as the child's bare EPERM while setting up
+        given = [f"{flag} {value}" for flag, value in (("-u", opts.user), ("-g", opts.group),
+                                                     ("-c", opts.chroot)) if value is not None]
+        if given:
+            raise UsageError(f"{' '.join(given)}: only root can change PROG's user, group "
+                             "or root directory")
     if opts.chroot and not os.path.isdir(opts.chroot):
         raise UsageError(f"-c {opts.chroot}: not a directory")
     path = _find(opts.prog, opts.chroot)

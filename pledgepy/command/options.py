@@ -13,6 +13,7 @@ TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (star
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
+    from typing import NoReturn
 
 DEFAULT_PROMISES = "stdio rpath"
 
@@ -64,7 +65,7 @@ def epilog() -> str:
     "examples:",
     '  pledge -p "stdio rpath" -v /etc cat /etc/hostname',
     '  pledge -p "stdio rpath" -M 256M -P 8 -F 1M -C 5 python3 game.py',
-    '  pledge -p "stdio rpath proc exec" sh -c "ls /usr"',
+    '  pledge -p "stdio rpath proc exec" -v /usr sh -c "ls /usr"',
     "  pledge -T unveil && echo unveil works here",
     ])
 
@@ -115,13 +116,24 @@ def _typed(convert: Callable[[str], int]) -> Callable[[str], int]:
 def parser() -> argparse.ArgumentParser:
     """The full parser: --help, --version and every error go through it."""
     import argparse
+    import sys
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            # the documented usage status, not argparse's 2 (a program's own status)
+            self.print_usage(sys.stderr)
+            self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
     size_, count_, nice_ = _typed(size), _typed(count), _typed(nice)
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="pledge", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog(),
         usage="pledge [-p PROMISES]... [-v [PERMS:]PATH]... [-V] [-q] [--strict] [-u USER] "
               "[-g GROUP] [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] "
-              "[-F BYTES] [--] PROG [ARGS...]\n       pledge -T pledge|unveil",
+              "[-F BYTES] [--] PROG [ARGS...]\n"
+              "       pledge --learn [-p PROMISES]... [--json] [-o FILE] [--save NAME] "
+              "[--every-call] [-q] [--] PROG [ARGS...]\n"
+              "       pledge --profile NAME [options but -p] [--] PROG [ARGS...]\n"
+              "       pledge -T pledge|unveil",
         description="Run PROG under OpenBSD-style promises, seeing only the paths it needs.")
     p.add_argument("-p", dest="promises", action="append", metavar="PROMISES",
                    help=f'promises for PROG; repeated -p append (default: "{DEFAULT_PROMISES}")')
@@ -133,8 +145,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="refuse to run if PROG would hold more than asked or anything asked "
                         "cannot be enforced here")
-    p.add_argument("-u", dest="user", metavar="USER", help="run PROG as USER (root only)")
-    p.add_argument("-g", dest="group", metavar="GROUP", help="run PROG with group GROUP")
+    p.add_argument("-u", dest="user", metavar="USER", help="run PROG as USER, with its groups (root only)")
+    p.add_argument("-g", dest="group", metavar="GROUP", help="run PROG with group GROUP (root only)")
     p.add_argument("-c", dest="chroot", metavar="DIR", help="chroot to DIR first (root only)")
     p.add_argument("-n", dest="nice", type=nice_, metavar="NICE", help="add NICE to PROG's niceness")
     p.add_argument("-N", dest="keep_fds", action="store_true",

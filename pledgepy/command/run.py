@@ -122,8 +122,12 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:
-                api.lock_unveil_for(job.promises, strict=opts.strict, quiet=opts.quiet,
+                # its gaps are a note of the command's, not a Python warning
+                api.lock_unveil_for(job.promises, strict=opts.strict, quiet=True,
                                     then_exec=True)
+                gaps = api.status().unveil.not_enforced
+                if gaps and not opts.quiet:
+                    _say("unveil enforced only in part: " + "; ".join(gaps))
             if job.shim is not None:  # else its loader would ignore LD_PRELOAD
                 try:
                     os.close(os.open(job.shim, os.O_RDONLY | os.O_CLOEXEC))

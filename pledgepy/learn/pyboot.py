@@ -67,6 +67,9 @@ def _pledgepy_boot():
 
     tell("where/%x/%s" % (id(buf), token.decode()))
     sys._pledgepy_learn_where = buf  # alive until the interpreter is gone
+    import atexit  # built in: no file is read
+    # finalization frees the buffer: its calls would be charged to whatever reuses it
+    atexit.register(tell, "forget/%s" % token.decode())
     args = sys.argv[1:]
     main = sys.modules["__main__"]
     if args[0] == "-m":

@@ -153,9 +153,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         if o.path is not None and o.access and not paths.beneath(o.path, paths.LOADER_DIRS):
             used[o.path] = used.get(o.path, "") + o.access
     rules = given if isinstance(given, dict) else given(frozenset(promises))
-    unveil = paths.collapse(used, rules, home)
-    if not unveil and rules:
-        unveil = [next(iter(rules.items()))]  # one -v: without any, nothing is hidden
+    unveil = paths.collapse(used, rules, home)  # none: the command's own unveil (not -V)
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]

@@ -30,6 +30,11 @@ _VOCAB = {
 }
 
 
+#: Promises that allow no call but change how the others are enforced.
+_NO_CALLS = {"error": "no call: a violation fails with ENOSYS instead of aborting, and a "
+                      "later pledge() may ask for more (ignored) as on OpenBSD"}
+
+
 def _value(syscall: str, index: int, value: int) -> str:
     if value in _PLACEHOLDER:
         return _PLACEHOLDER[value]
@@ -102,7 +107,9 @@ def markdown() -> str:
         if promise in policy.PATHS:
             parts.append("paths (OpenBSD's, through a Landlock layer of exactly these): "
                          + ", ".join(f"{p} {m!r}" for p, m in policy.PATHS[promise]))
-        cell = "<br>".join(parts) or f"nothing: {policy.NO_MEANING.get(promise, '')}"
+        cell = "<br>".join(parts) or (
+            f"nothing: {policy.NO_MEANING[promise]}" if promise in policy.NO_MEANING
+            else _NO_CALLS.get(promise, "nothing"))
         if promise in policy.NO_MEANING and parts:
             cell += f"<br>({policy.NO_MEANING[promise]})"
         lines.append(f"| `{promise}` | {cell} |")

@@ -594,6 +594,8 @@ class Recording:
             data = int.from_bytes(start, "little")
             if proc.read(data) == token:  # the layout is the one we assumed
                 self.wheres[proc.pid] = data
+        elif kind == b"forget":  # the buffer is about to be freed (interpreter exit)
+            self.wheres.pop(proc.pid, None)
         elif kind == b"checkpoint":
             try:
                 fields = [None if f == "\0" else f
@@ -612,7 +614,11 @@ class Recording:
         raw = proc.read(address)
         if not raw or raw.startswith(WHERE_TOKEN):
             return None  # no line of the user's code has run yet (or any more)
-        return os.fsdecode(raw)
+        try:  # pyboot writes "FILE:LINE" in UTF-8; anything else is not its line
+            where = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return where if where.rpartition(":")[2].isdigit() else None
 
     def _resolve(self, name: str, use: str, path: str | None, argument: str,
                  needs: frozenset[frozenset[str]], args: tuple[int, ...],
