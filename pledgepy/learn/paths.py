@@ -239,9 +239,10 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     for p, v in sorted(rules.items()):
         if _given(p, v, given):
             continue
-        if os.path.islink(p):
-            # a rule follows the link: name what it grants (a file the run read, now a
-            # link to /etc/shadow, must not pass for the file that was read)
+        # a rule follows links: name what it grants (a file the run read, now a link to
+        # /etc/shadow, or one reached through a link to /etc, must not pass for another);
+        # not in /proc and /dev, whose links mean the process that follows them
+        if not beneath(p, ("/proc", "/dev")):
             p = os.path.realpath(p)
         out[p] = letters(out.get(p, "") + v)
     return sorted(out.items())
