@@ -255,5 +255,28 @@ def test_the_supervisor_forgets_the_directories_the_program_may_write(tmp_path: 
         os.chdir(old)
     assert got == keep
     # the directory pledgepy itself comes from stays (its supervisor modules load late)
-    ours = str(Path(__import__("pledgepy").__file__).resolve().parent.parent)
+    ours = str(Path(str(__import__("pledgepy").__file__)).resolve().parent.parent)
     assert without_program_dirs([ours, *keep], ours + "/bin/pledge") == [ours, *keep]
+
+
+def test_an_explainer_thread_that_fails_prints_no_traceback() -> None:
+    """The explainer runs outside every sandbox: an exception in one of its threads is
+    swallowed there (3.13 prints tracebacks through the traceback module, an import),
+    and the thread's lock is released all the same."""
+    import _thread
+
+    from pledgepy.backends.linux.exec import explain
+
+    done = _thread.allocate_lock()
+    done.acquire()
+    real = explain._take
+
+    def broken(*args: object) -> None:
+        raise OverflowError("a hostile request")
+
+    explain._take = broken  # type: ignore[assignment]
+    try:
+        explain._taking(done, 1, 0, False, None, 0)
+    finally:
+        explain._take = real
+    assert not done.locked()

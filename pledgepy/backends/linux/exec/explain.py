@@ -25,6 +25,7 @@ from __future__ import annotations
 import _thread  # not threading, nor contextlib: each costs the lock's import time
 import errno
 import os
+import sys
 import time
 
 from ....promises import bits
@@ -87,6 +88,9 @@ def start() -> bool:
         try:
             ours.close()
             if os.fork() == 0:
+                # outside every sandbox from here: it imports nothing more, and should an
+                # error path try, no directory the caller may write is searched
+                sys.path[:] = []
                 _detach(theirs.fileno())
                 _serve_requests(theirs, page, caller)
         finally:
@@ -174,6 +178,8 @@ def _serve_requests(sock: Any, page: Any, caller: int) -> None:
 def _taking(done: Any, *args: Any) -> None:
     try:
         _take(*args)
+    except BaseException:  # noqa: S110 - no traceback: printing one may import (3.13)
+        pass  # the child's calls still never run: it gave up, or its listener is closed
     finally:
         done.release()
 
