@@ -118,3 +118,10 @@ def test_learning_a_module_charges_nothing_to_freed_memory(tmp_path: Path) -> No
         assert r.returncode == 0 and '"a": 1' in r.stdout, r.stderr
         text = out.read_text(encoding="utf-8")
         assert "first needed" not in text and " at " not in text.split("unveil:")[0], text
+
+
+def test_python_learn_bad_option_is_a_usage_error() -> None:
+    # as the pledge command: 64 (EX_USAGE), not argparse's 2, which a program may exit with
+    r = run([*PLEDGE_PY, "learn", "--bogus", "x.py"], str(ROOT))
+    assert r.returncode == 64, (r.returncode, r.stderr)
+    assert "python -m pledgepy learn: error: " in r.stderr, r.stderr

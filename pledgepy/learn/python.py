@@ -17,9 +17,20 @@ from ..errors import NativeBuildError
 from . import checkpoints as advice
 from . import pyboot, report, run
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # the pledge command's usage status (64), not argparse's 2 (a program's own status)
+        self.print_usage(sys.stderr)
+        self.exit(run.EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pledgepy learn",
+    p = _Parser(prog="python -m pledgepy learn",
                                 description="Learn the promises and unveil rules a Python "
                                             "program needs, with where in its code.")
     p.add_argument("--json", action="store_true", help="the report as JSON")
