@@ -275,10 +275,13 @@ class ProcessCalls(Protocol):
 class ExecSupervisor(Protocol):
     """The pledge command's two halves: the child confines itself, the parent explains."""
 
-    def confine(self, promises: Promises, after: Promises | None = None) -> None:
+    def confine(self, promises: Promises, after: Promises | None = None,
+                last: Callable[[], None] | None = None) -> None:
         """In the child, just before exec: put *promises* in force, violations to the parent;
         with *after*, only *after* is allowed outright and the rest of *promises* ends
-        once the program has started (its execve; its loader, see :meth:`narrowing`)."""
+        once the program has started (its execve; its loader, see :meth:`narrowing`).
+        *last* runs once everything is prepared, just before the filter goes on (the
+        command's resource limits: its own set-up is not limited by them)."""
         ...
 
     def narrowing(self, after: Promises, load: tuple[str, ...] = ()) -> None:

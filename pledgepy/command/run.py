@@ -109,7 +109,8 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         limits.close_inherited(sys_calls)
     if job.shim is not None and job.after is not None and supervisor is not None:
         supervisor.narrowing(job.after, job.load)
-    limits.set_limits(job.limits)
+    if supervisor is None:  # pledge() compiles its filter next, under the limits
+        limits.set_limits(job.limits)
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
@@ -136,7 +137,10 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
                         raise  # the command's own limit, said as such below
                     raise SetupError(EXIT_SANDBOX, f"the start-up shim {job.shim}: "
                                      f"{exc.strerror} (as {opts.prog} will run)") from None
-            supervisor.confine(job.promises, job.after)
+            # the limits last, once the command's own set-up is done (its Python may need
+            # more than -M or -O give the program), just before the filter
+            supervisor.confine(job.promises, job.after,
+                               last=lambda: limits.set_limits(job.limits))
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.
             if os.read(go, 1) != b"x":

@@ -32,7 +32,8 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
     import _signal as signal
 
 
-def confine(promises: frozenset[str], *, after: frozenset[str] | None = None) -> int:
+def confine(promises: frozenset[str], *, after: frozenset[str] | None = None,
+            last: Callable[[], None] | None = None) -> int:
     """In the child, just before exec: install the filter; return the listener fd.
 
     *after*: what PROG holds once started (:mod:`.shim`): the filter allows only
@@ -45,8 +46,10 @@ def confine(promises: frozenset[str], *, after: frozenset[str] | None = None) ->
         domain.prepare()
         domain.enter()  # the supervisor's /proc/<pid>/mem stays out of reach
     plan = refuse(build(after if after is not None else promises, kernel.arch() or "x86_64"))
-    return kernel.install(compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF),
-                           all_threads=False, listener=True)
+    code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
+    if last is not None:
+        last()
+    return kernel.install(code, all_threads=False, listener=True)
 
 
 def find_listener(pid: int, timeout: float = 10.0) -> int | None:
@@ -395,8 +398,9 @@ class Supervisor:
     def penalty(self, pid: int) -> int | None:
         return self.penalties.get(pid)
 
-    def confine(self, promises: frozenset[str], after: frozenset[str] | None = None) -> None:
-        listener = confine(promises, after=after)
+    def confine(self, promises: frozenset[str], after: frozenset[str] | None = None,
+                last: Callable[[], None] | None = None) -> None:
+        listener = confine(promises, after=after, last=last)
         if self._told is not None:  # stdio (every command's promises) allows the write
             os.write(self._told[1], b"%d" % listener)
 
