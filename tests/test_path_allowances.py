@@ -1,6 +1,7 @@
 """OpenBSD's path allowances on Linux (issue 10, item 1): exactly those paths, nothing more.
 
-policy.PATHS: stdio's /dev/null, /etc/localtime, zoneinfo and CPU-count files;
+policy.PATHS: stdio's /dev/null, /etc/localtime, zoneinfo, CPU-count files and
+glibc malloc's /proc/sys/vm/overcommit_memory;
 dns's resolver files; getpw's passwd and group; tmppath's /tmp. Each test runs
 in a fresh child against the real kernel; whatever lies outside an allowance
 stays a violation (SIGABRT and the message), as on OpenBSD.
@@ -47,6 +48,29 @@ from concurrent.futures import ThreadPoolExecutor
     assert clean(r), r.explain()
     assert r.stdout.split() == ["cpus", "True", "hashed", "64", "zone", "1:00:00", "null", "b''",
                                 "local", "True"], r.explain()
+
+
+def test_threads_freeing_memory_under_stdio() -> None:
+    """glibc's malloc reads /proc/sys/vm/overcommit_memory before it shrinks a thread's
+    arena: any threaded program that frees memory (was a violation under stdio)."""
+    body = """
+def work():
+    for _ in range(200):
+        x = [bytearray(200000) for _ in range(50)]
+        del x
+ts = [threading.Thread(target=work) for _ in range(4)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print("freed", flush=True)
+"""
+    r = under("stdio", body, setup="import threading")
+    assert clean(r) and r.stdout.split() == ["freed"], r.explain()
+    # the file itself, read as glibc reads it, and nothing beside it
+    r = under("stdio", "print(open('/proc/sys/vm/overcommit_memory').read().strip() in "
+                       "('0', '1', '2'), flush=True)\nopen('/proc/sys/vm/swappiness')")
+    assert killed(r) and r.stdout.split() == ["True"], r.explain()
 
 
 def test_stdio_allowances_as_nobody() -> None:

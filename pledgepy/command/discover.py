@@ -17,7 +17,9 @@ from . import elf, hosts
 #: its library calls read on Linux (glibc's NSS, resolver, locale), with permissions.
 PROMISE_PATHS: dict[str, tuple[tuple[str, str], ...]] = {
     "": (("/etc/localtime", "r"), ("/usr/share/zoneinfo", "r"), ("/dev/null", "rw"),
-         ("/usr/lib/locale", "r"), ("/usr/share/locale", "r"), ("/etc/ld.so.cache", "r")),
+         ("/usr/lib/locale", "r"), ("/usr/share/locale", "r"), ("/etc/ld.so.cache", "r"),
+         # glibc's malloc reads it before it shrinks a thread's arena (policy.PATHS)
+         ("/proc/sys/vm/overcommit_memory", "r")),
     "dns": (("/etc/resolv.conf", "r"), ("/etc/hosts", "r"), ("/etc/services", "r"),
             ("/etc/protocols", "r"), ("/etc/nsswitch.conf", "r"), ("/etc/gai.conf", "r"),
             ("/etc/host.conf", "r")),

@@ -288,6 +288,9 @@ PATHS: dict[str, tuple[tuple[str, str], ...]] = {
         # glibc's CPU count (sysconf, malloc's arena limit): os.cpu_count(), executors
         ("/sys/devices/system/cpu/online", "r"), ("/sys/devices/system/cpu/possible", "r"),
         ("/sys/devices/system/cpu/present", "r"),
+        # glibc's malloc, before it shrinks a thread's arena (MADV_DONTNEED or not): any
+        # threaded program that frees memory (pledge.com unveils it under stdio too)
+        ("/proc/sys/vm/overcommit_memory", "r"),
     ),
     "dns": (
         ("/etc/resolv.conf", "r"), ("/etc/hosts", "r"), ("/etc/services", "r"),
