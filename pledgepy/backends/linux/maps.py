@@ -121,13 +121,14 @@ def writable_code_descriptors(maps: str = SELF, limit: int = 1 << 16,
     *limit*) are looked at and their access mode is not known (counted as writing);
     so it is without *paths* (files may not be opened now: only descriptors are used).
     Raises OSError if the maps are unreadable."""
-    from .landlock import procfs
+    from .landlock import allowances, procfs
 
     listed = _descriptors() if paths else None
     numbers = listed if listed is not None else range(min(os.sysconf("SC_OPEN_MAX"), limit))
     files = []  # mem and code are regular files (a directory is never open for writing)
+    ours = allowances.descriptors()  # O_PATH, the file checked: /proc/sys/vm/... writes nothing
     for fd in numbers:
-        if fd == _kept[0] and readable_without_rpath():
+        if (fd == _kept[0] and readable_without_rpath()) or fd in ours:
             continue
         try:
             st = os.fstat(fd)

@@ -55,6 +55,12 @@ def _held(path: str) -> tuple[int, bool] | None:
     return found[:2] if (st.st_dev, st.st_ino) == found[2:] else None
 
 
+def descriptors() -> frozenset[int]:
+    """The numbers that still hold what :func:`prepare` opened (``O_PATH``: they read
+    and write nothing; a number dup2()'d over since holds another file, not listed)."""
+    return frozenset(got[0] for path in _fds if (got := _held(path)) is not None)
+
+
 def forget_replaced() -> None:
     """Drop the descriptors whose number holds another file now (not ours to close).
     Called before the filter that :func:`enter` and :func:`root_fd` run under: fstat()
