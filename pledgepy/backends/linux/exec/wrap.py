@@ -471,6 +471,11 @@ def _fork_exec(*args: Any) -> Any:
     to keep are argument 3) done by our preexec_fn instead of by reading /proc."""
     at = 20 if len(args) == 21 else 21  # preexec_fn
     pre = args[at]
+    if _target is not None and not isinstance(pre, _Preexec):
+        # no Popen wrapper of ours on the way (subprocess reloaded or imported again after
+        # the pledge, multiprocessing's spawnv_passfds): its child must narrow all the same
+        pre = _Preexec(pre)
+        args = (*args[:at], pre, *args[at + 1:])
     if spawner.active() and (pre is None or (isinstance(pre, _Preexec) and pre.user is None)):
         got = _fork_exec_by_spawner(args)
         if got is not None:

@@ -1,10 +1,12 @@
-"""The naming finder a pledge without rpath puts first on sys.meta_path changes nothing the
-import system would find (r9 attack review): a program's finder that asks the meta path
-itself, a legacy finder before the path finder."""
+"""r9 attack review: the naming finder a pledge without rpath puts first on sys.meta_path
+changes nothing the import system would find (a program's finder that asks the meta path
+itself, a legacy finder before the path finder); every fork_exec narrows to execpromises,
+whether or not it came through pledgepy's Popen wrapper."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +74,41 @@ sys.meta_path.insert(0, Legacy())
     r = under("stdio", "import colorsys\nprint(colorsys.WHO)\n", setup=setup)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["legacy"], r.explain()
+
+
+_PROMISES = "stdio rpath wpath cpath proc exec prot_exec"
+_EXECPROMISES = "stdio rpath prot_exec"  # the exec'd shell may not create its file
+
+
+@pytest.mark.parametrize("how", ["importlib.reload(subprocess)",
+                                 "del sys.modules['subprocess']; import subprocess"])
+def test_subprocess_imported_again_still_narrows(how: str, tmp_path: Path) -> None:
+    """A subprocess module executed again after the pledge has no Popen wrapper: with a
+    preexec_fn (narrowing in place) its child ran under promises, not execpromises."""
+    out = tmp_path / "written"
+    body = f"""
+import subprocess
+{how}
+r = subprocess.run(["/bin/sh", "-c", "echo x > {out}"], preexec_fn=lambda: None)
+print(r.returncode != 0, os.path.exists({str(out)!r}))
+"""
+    r = under(_PROMISES, body, setup="import importlib, os, sys", execpromises=_EXECPROMISES)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["True", "False"], r.explain()
+
+
+def test_spawnv_passfds_in_a_fork_narrows(tmp_path: Path) -> None:
+    """A fork of the caller has no spawner: multiprocessing's spawnv_passfds (fork_exec
+    without a preexec_fn) exec'd there under promises, not execpromises."""
+    out = tmp_path / "written"
+    body = f"""
+pid = os.fork()
+if pid == 0:
+    child = mu.spawnv_passfds(b"/bin/sh", [b"sh", b"-c", b"echo x > {out}"], [])
+    os._exit(0 if os.waitpid(child, 0)[1] != 0 else 1)
+print(os.waitpid(pid, 0)[1] == 0, os.path.exists({str(out)!r}))
+"""
+    r = under(_PROMISES, body, setup="import os\nimport multiprocessing.util as mu",
+              execpromises=_EXECPROMISES)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["True", "False"], r.explain()
