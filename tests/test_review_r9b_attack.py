@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.childproc import run
 from tests.pledged import under
 
 _DELEGATING = """
@@ -112,3 +113,20 @@ print(os.waitpid(pid, 0)[1] == 0, os.path.exists({str(out)!r}))
               execpromises=_EXECPROMISES)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["True", "False"], r.explain()
+
+
+def test_subprocess_after_a_lock_with_a_finder_asking_the_meta_path() -> None:
+    """The lock's subprocess wrapper finder asked every finder, and such a finder asked it
+    back: import subprocess raised RecursionError."""
+    body = """
+pledgepy.unveil(os.path.dirname(os.path.dirname(os.__file__)), "rx")
+pledgepy.unveil("/usr", "rx")
+pledgepy.unveil()
+sys.meta_path.insert(0, Delegating())
+import subprocess
+print(subprocess.Popen._execute_child.__module__)
+"""
+    r = run("import os, sys, warnings, pledgepy\nwarnings.simplefilter('ignore')\n"
+            + _DELEGATING + body)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["pledgepy.backends.linux.exec.wrap"], r.explain()
