@@ -5,11 +5,13 @@ whether or not it came through pledgepy's Popen wrapper."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from pledgepy.learn import paths
 from tests.childproc import run
 from tests.pledged import under
 
@@ -130,3 +132,26 @@ print(subprocess.Popen._execute_child.__module__)
             + _DELEGATING + body)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["pledgepy.backends.linux.exec.wrap"], r.explain()
+
+
+def test_a_file_read_where_the_run_creates_keeps_its_rule_in_etc() -> None:
+    """Creating in /etc (a lock file) gave the files read there to /etc itself: "r" on
+    /etc/shadow for a run that read /etc/passwd."""
+    got = dict(paths.collapse({"/etc": "c", "/etc/passwd": "r"}, library=()))
+    assert got.get("/etc") == "c" and got.get("/etc/passwd") == "r", got
+
+
+def test_a_file_read_where_the_run_creates_keeps_its_rule_in_a_home_through_a_link(
+        tmp_path: Path) -> None:
+    """A home reached through a link was judged by the link's name: the file read there
+    gave "r" to the whole home."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes").write_text("x")
+    (home / ".ssh").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(home)
+    got = dict(paths.collapse({str(link): "c", str(link / "notes"): "r"}, home=str(home),
+                              library=()))
+    real = os.path.realpath(home)
+    assert got.get(real) == "c" and got.get(os.path.join(real, "notes")) == "r", got
