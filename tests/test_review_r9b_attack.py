@@ -155,3 +155,18 @@ def test_a_file_read_where_the_run_creates_keeps_its_rule_in_a_home_through_a_li
                               library=()))
     real = os.path.realpath(home)
     assert got.get(real) == "c" and got.get(os.path.join(real, "notes")) == "r", got
+
+
+def test_a_dirfd_on_a_file_is_not_shown_as_a_directory(tmp_path: Path) -> None:
+    """The supervisor resolved "x" against a dirfd open on a file: '"x" is "FILE/x"'."""
+    from tests.test_command_unveil import ENV, SYSTEM_PYTHON, pledge
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    code = ("import os; fd = os.open(os.environ['F'], os.O_RDONLY); "
+            "os.open('x', os.O_WRONLY | os.O_CREAT, dir_fd=fd)")
+    r = pledge("-q", "-v", str(target), "-p", "stdio rpath", SYSTEM_PYTHON, "-c", code,
+               env={**ENV, "F": str(target)}, cwd="/")
+    assert r.returncode == 134, r.stderr
+    assert 'openat(dirfd 3, "x", O_WRONLY|O_CREAT) needs "wpath cpath"\n' in r.stderr, \
+        r.stderr
