@@ -170,3 +170,19 @@ def test_a_dirfd_on_a_file_is_not_shown_as_a_directory(tmp_path: Path) -> None:
     assert r.returncode == 134, r.stderr
     assert 'openat(dirfd 3, "x", O_WRONLY|O_CREAT) needs "wpath cpath"\n' in r.stderr, \
         r.stderr
+
+
+def test_the_supervisor_forgets_a_linked_scripts_real_directory(tmp_path: Path) -> None:
+    """pledge run through a link (/usr/local/bin/pledge -> VENV/bin/pledge): Python puts
+    the script's real directory first on sys.path, and it stayed there."""
+    from pledgepy.cli import without_program_dirs
+
+    real = tmp_path / "venv-bin"
+    real.mkdir()
+    (real / "pledge").write_text("")
+    links = tmp_path / "bin"
+    links.mkdir()
+    (links / "pledge").symlink_to(real / "pledge")
+    keep = ["/usr/lib/python3.11"]
+    got = without_program_dirs([os.path.realpath(real), *keep], str(links / "pledge"))
+    assert got == keep
