@@ -186,3 +186,24 @@ def test_the_supervisor_forgets_a_linked_scripts_real_directory(tmp_path: Path) 
     keep = ["/usr/lib/python3.11"]
     got = without_program_dirs([os.path.realpath(real), *keep], str(links / "pledge"))
     assert got == keep
+
+
+def test_stdlib_load_leaves_sys_path_to_other_threads(tmp_path: Path) -> None:
+    """stdlib.load (subprocess, at a pledge holding exec) narrowed sys.path itself while
+    it loaded: a thread importing its own module meanwhile got ModuleNotFoundError. Its
+    own imports still come from the standard library alone (a planted decimal.py)."""
+    (tmp_path / "decimal.py").write_text("raise SystemExit('planted decimal ran')\n")
+    code = f"""
+import sys
+sys.path.insert(0, {str(tmp_path)!r})
+seen = []
+sys.addaudithook(lambda ev, args: seen.append(list(sys.path)) if ev == "import"
+                 and args[0] == "decimal" else None)
+from pledgepy.backends.linux.exec import stdlib
+path = list(sys.path)
+stdlib.load("fractions")
+print(seen == [path], sys.modules["decimal"].__file__.startswith({str(tmp_path)!r}))
+"""
+    r = run(code)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["True", "False"], r.explain()
