@@ -216,11 +216,14 @@ def without_program_dirs(path: list[str], argv0: str) -> list[str]:
     imports nothing once the program runs; this is the backstop should an error path
     still import."""
     here = os.getcwd()
-    script = os.path.dirname(os.path.abspath(argv0)) if argv0 not in ("", "-c", "-m") \
-        else None
+    # as named and as resolved: Python puts a linked script's real directory first
+    scripts = {os.path.dirname(os.path.abspath(argv0)),
+               os.path.dirname(os.path.realpath(argv0))} if argv0 not in ("", "-c", "-m") \
+        else set()
     ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return [d for d in path if os.path.abspath(d or ".") == ours or
-            (d not in ("", ".") and os.path.abspath(d) not in (here, script))]
+            (d not in ("", ".") and os.path.abspath(d) != here
+             and os.path.abspath(d) not in scripts)]
 
 
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,

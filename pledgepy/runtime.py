@@ -89,6 +89,10 @@ def _unblockable_sigsys() -> None:
     _original["pthread_sigmask"](_signal.SIG_UNBLOCK, [number])
 
 
+#: the import system still asks find_module finders (3.12 ignores them)
+_LEGACY_FINDERS: bool = sys.version_info < (3, 12)
+
+
 class _NamingFinder:
     """First on ``sys.meta_path``: names the module being found to *note* (the violation
     handler's import hint), asks the finders after it, and gives back what they find."""
@@ -96,21 +100,36 @@ class _NamingFinder:
     def __init__(self, note: Callable[[str | None], None]) -> None:
         self.note = note
         self.current: str | None = None
+        self._finding: set[str] = set()
 
     def find_spec(self, name: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
+        if name in self._finding:
+            # a finder of the program asking the meta path again (for f in sys.meta_path:
+            # f.find_spec(...)): we would ask it back, forever (RecursionError)
+            return None
+        finders = list(sys.meta_path)
+        # only those after this one, in order: one put before it was asked already
+        after = finders[finders.index(self) + 1:] if self in finders else finders
         previous, self.current = self.current, name
+        self._finding.add(name)
         self.note(name)
         try:
-            for finder in list(sys.meta_path):
+            for finder in after:
                 find = getattr(finder, "find_spec", None)
-                if finder is self or find is None:
-                    continue
+                if find is None:
+                    if _LEGACY_FINDERS:
+                        # a legacy finder (find_module): the import system asks it, in
+                        # its place, before the ones after it; skipping it would change
+                        # what is imported
+                        return None
+                    continue  # 3.12+ ignores it as well
                 spec: ModuleSpec | None = find(name, path, target)
                 if spec is not None:
                     return spec
             return None  # the import system asks them again (and legacy finders): as ever
         finally:
+            self._finding.discard(name)
             self.current = previous
             self.note(previous)
 

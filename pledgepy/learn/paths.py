@@ -16,8 +16,9 @@ process applying the rule has), never into a home directory or an ancestor of on
 (:func:`homes`: three dotfiles read must not unveil ``~/.ssh``), and a dot-entry (``.bashrc``,
 ``.ssh``) is never folded into its directory. A path in a directory the run
 creates or removes in is folded into that directory (it may be gone when the
-policy is applied), but in a home or an ancestor of one an existing path keeps
-its own rule. A rule needs an existing file: a missing path that was only read
+policy is applied), but where nothing folds (``/`` and the directories directly under
+it, a home or an ancestor of one, named or resolved) an existing path keeps its own
+rule. A rule needs an existing file: a missing path that was only read
 is dropped (opening it fails with ENOENT either way), one that was written or
 created in gives its letters to its nearest existing directory.
 """
@@ -175,16 +176,26 @@ def _prune(rules: dict[str, str]) -> dict[str, str]:
     return {p: v for p, v in rules.items() if not _covered(p, v, rules)}
 
 
+def _guarded(parent: str, barred: frozenset[str]) -> bool:
+    """Whether *parent* is where nothing is folded, named or resolved: ``/`` or a
+    directory directly under it (``/tmp``, ``/etc``), a home or an ancestor of one
+    (*barred*), or a directory reached through ``/proc``."""
+    real = resolved(parent)
+    return real is None or any(where.count("/") < 2 or where in barred
+                               for where in (parent, real))
+
+
 def _into_created(rules: dict[str, str], barred: frozenset[str]) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
     the path may not exist when the policy is applied, and a rule needs it to. Not
-    an existing path into a home or an ancestor of one (*barred*): its letters
-    there would reach ``~/.ssh``; its own rule holds while it exists."""
+    an existing path into a directory :func:`_guarded` keeps (named or resolved): its
+    letters there would reach ``~/.ssh``, ``/etc/shadow`` or other users' files in
+    ``/tmp``; its own rule holds while it exists."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
-            if parent in barred and _lexists(path):
+            if _lexists(path) and _guarded(parent, barred):
                 continue
             out[parent] = letters(out[parent] + out.pop(path))
     return out

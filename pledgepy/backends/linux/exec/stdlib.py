@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import _frozen_importlib as _bootstrap  # what `import` itself runs: nothing to load
 import _frozen_importlib_external as _external
+import _thread
 import os
 import sys
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
     from types import ModuleType
 
 
@@ -45,12 +48,35 @@ def load(name: str) -> ModuleType:
     if spec is None:
         raise ModuleNotFoundError(f"no module named {name!r} in the standard library's "
                                   f"directories ({', '.join(where)})", name=name)
-    # what it imports itself (subprocess: signal, selectors, ...) is looked up there too;
-    # a thread importing meanwhile sees the same short path (pledge() runs early)
-    saved = sys.path[:]
-    sys.path[:] = where
+    # what it imports itself (subprocess: signal, selectors, ...) is looked up there too,
+    # by this thread only: sys.path stays as it is for the others (narrowing it made a
+    # thread importing its own module meanwhile fail with ModuleNotFoundError)
+    only = _OnlyThere(where)
+    sys.meta_path.insert(0, only)
     try:
         module = _bootstrap._load(spec)  # type: ignore[attr-defined]
     finally:
-        sys.path[:] = saved
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not only]
     return module
+
+
+class _OnlyThere:
+    """First on sys.meta_path while :func:`load` runs: the loading thread's top-level
+    imports come from *where* alone (never through sys.path); other threads' pass."""
+
+    def __init__(self, where: list[str]) -> None:
+        self.where = where
+        self.thread = _thread.get_ident()
+
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if _thread.get_ident() != self.thread or path is not None:
+            return None  # another thread's, or a submodule (its package's __path__)
+        if name in sys.builtin_module_names or _bootstrap.FrozenImporter.find_spec(name):
+            return None  # built in or frozen: the import system's own importers, next
+        spec: ModuleSpec | None = _external.PathFinder.find_spec(name, self.where)
+        if spec is None:
+            raise ModuleNotFoundError(f"no module named {name!r} in the standard "
+                                      f"library's directories ({', '.join(self.where)})",
+                                      name=name)
+        return spec

@@ -471,6 +471,11 @@ def _fork_exec(*args: Any) -> Any:
     to keep are argument 3) done by our preexec_fn instead of by reading /proc."""
     at = 20 if len(args) == 21 else 21  # preexec_fn
     pre = args[at]
+    if _target is not None and not isinstance(pre, _Preexec):
+        # no Popen wrapper of ours on the way (subprocess reloaded or imported again after
+        # the pledge, multiprocessing's spawnv_passfds): its child must narrow all the same
+        pre = _Preexec(pre)
+        args = (*args[:at], pre, *args[at + 1:])
     if spawner.active() and (pre is None or (isinstance(pre, _Preexec) and pre.user is None)):
         got = _fork_exec_by_spawner(args)
         if got is not None:
@@ -539,19 +544,27 @@ class _PatchOnImport:
     time (~15 M instructions) that a program which never execs should not pay. It finds
     nothing itself; it only wraps the module that the finders after it find."""
 
+    finding = False  # asked again by a finder it asked (one asking the meta path itself)
+
     @classmethod
     def find_spec(cls, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "subprocess":
-            return None
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if finder is cls or find is None:
-                continue
-            spec = find(name, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
+        if name != "subprocess" or cls.finding:
+            return None  # else it would ask that finder back, forever (RecursionError)
+        finders = list(sys.meta_path)
+        cls.finding = True
+        try:
+            # only those after it: one put before it was asked already
+            for finder in finders[finders.index(cls) + 1:] if cls in finders else finders:
+                find = getattr(finder, "find_spec", None)
+                if find is None:
+                    continue
+                spec = find(name, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            cls.finding = False
         loader = spec.loader
         run = getattr(loader, "exec_module", None)
         if run is None or isinstance(loader, type):  # a loader shared by other modules

@@ -382,8 +382,8 @@ static void put_path(struct buf *b, long pid, int dirfd, int idx, const uint64_t
 
 /* With g_resolve, for a relative path *p* (dirfd argument *dirfd*) of process *pid*'s
  * call: *lead*, then '"p" is "/its/dir/p"', the directory read from /proc/PID/cwd (or
- * /proc/PID/fd/DIRFD) now; 1 if said, 0 (nothing) when that is no directory path or
- * cannot be read. */
+ * /proc/PID/fd/DIRFD) now; 1 if said, 0 (nothing) when that is no directory (a dirfd on
+ * a file), no directory path or cannot be read. */
 static int put_resolved(struct buf *b, long pid, int dirfd, const uint64_t a[6],
                         const struct str *p, const char *lead)
 {
@@ -399,6 +399,9 @@ static int put_resolved(struct buf *b, long pid, int dirfd, const uint64_t a[6],
         put(&link, "/cwd");
     }
     link.data[link.len] = '\0';
+    struct stat st;  /* a dirfd on a file ("/etc/hostname/x") or gone: nothing to say */
+    if (stat(link.data, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0;
     char dir[4096 + PP_SHOWN + 2];
     ssize_t n = readlink(link.data, dir, 4096);
     static const char gone[] = " (deleted)";
