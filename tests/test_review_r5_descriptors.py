@@ -97,11 +97,8 @@ print("clean", [g for g in pledgepy.status().not_enforced if "descriptor" in g])
     assert r.returncode == 0 and "clean []" in r.stdout, r.explain()
 
 
-def test_the_allowance_layers_own_descriptors_are_not_writers() -> None:
-    """stdio's /proc/sys/vm/overcommit_memory (glibc's malloc) is held O_PATH by the
-    allowance layer: not a writer of code, unless its number now holds another file (a
-    /proc/self/mem open for writing dup2()'d over it is one)."""
-    r = run("""
+#: Locked, pledged with prot_exec, a /proc/self/mem descriptor open for writing as *mem*.
+_HELD_MEM = """
 import os, tempfile, warnings, pledgepy
 from pledgepy.backends.linux.landlock import allowances
 warnings.simplefilter("ignore")
@@ -109,6 +106,14 @@ mem = os.open("/proc/self/mem", os.O_RDWR)
 pledgepy.unveil(tempfile.mkdtemp(), "rw")
 pledgepy.unveil(None, None)
 pledgepy.pledge("stdio prot_exec")
+"""
+
+
+def test_the_allowance_layers_own_descriptors_are_not_writers() -> None:
+    """stdio's /proc/sys/vm/overcommit_memory (glibc's malloc) is held O_PATH by the
+    allowance layer: not a writer of code, unless its number now holds another file (a
+    /proc/self/mem open for writing dup2()'d over it is one)."""
+    r = run(_HELD_MEM + """
 print("held", len(allowances.descriptors()) > 0)
 os.close(mem)
 pledgepy.pledge("stdio")
@@ -116,14 +121,7 @@ print("clean", [g for g in pledgepy.status().not_enforced if "descriptor" in g])
 """)
     assert r.returncode == 0 and "held True" in r.stdout and "clean []" in r.stdout, \
         r.explain()
-    r = run("""
-import os, tempfile, warnings, pledgepy
-from pledgepy.backends.linux.landlock import allowances
-warnings.simplefilter("ignore")
-mem = os.open("/proc/self/mem", os.O_RDWR)
-pledgepy.unveil(tempfile.mkdtemp(), "rw")
-pledgepy.unveil(None, None)
-pledgepy.pledge("stdio prot_exec")
+    r = run(_HELD_MEM + """
 for fd in allowances.descriptors():
     os.dup2(mem, fd)
 os.close(mem)
