@@ -48,7 +48,8 @@ def describe(name: str, args: list[int], held: str, error: bool = False) -> str:
      'mmap(PROT_READ|PROT_EXEC) needs "prot_exec" (loading an extension module needs it: '
      'import it before pledge(), or call pledgepy.unveil_imports() first)'),
     ("clone", [0x10000000 | 17], "stdio proc", "clone(fork|CLONE_NEWUSER) is not allowed by any promise"),
-    ("chmod", [0, 0o4755], "stdio fattr", "chmod(NULL, 04755) is not allowed by any promise"),
+    ("chmod", [0, 0o4755], "stdio fattr",
+     "chmod(NULL, 04755) is not allowed by any promise (its setuid/setgid mode is refused)"),
     ("getppid", [], "", 'getppid needs "stdio"'),
     ("ptrace", [0], "stdio", "ptrace is not allowed by any promise"),
     ("sendmsg", [3, 0, 0], "stdio", 'sendmsg needs "sendfd"'),

@@ -89,7 +89,12 @@ TABLE: list[tuple[str, list[Any], str, str]] = [
     # modes, file types, clone, sockets, sockopts, ioctl
     ("chmod", [b"/x", 0o644], "stdio", 'chmod("/x", 0644) needs "fattr"'),
     ("fchmodat", [F, b"/x", 0o4755, 0], "stdio fattr",
-     'fchmodat("/x", 04755) is not allowed by any promise'),
+     'fchmodat("/x", 04755) is not allowed by any promise (its setuid/setgid mode is refused)'),
+    ("openat", [F, b"/tmp/x", os.O_WRONLY | os.O_CREAT, 0o4755], "stdio wpath cpath",
+     'openat("/tmp/x", O_WRONLY|O_CREAT) is not allowed by any promise '
+     "(its setuid/setgid mode is refused)"),
+    ("mknodat", [F, b"/x", 0o100644, 0], "stdio dpath",
+     'mknodat("/x", S_IFREG|0644) is not allowed by any promise (its file type or mode is refused)'),
     ("fchmod", [3, 0o600], "stdio", 'fchmod(0600) needs "fattr"'),
     ("mkdirat", [F, b"d", 0o755], "stdio", 'mkdirat("d", 0755) needs "cpath"'),
     ("mknodat", [F, b"/x", 0o10644, 0], "stdio", 'mknodat("/x", S_IFIFO|0644) needs "dpath"'),

@@ -595,17 +595,22 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
             int asked = 0, held_one = 0;
             int32_t role = -1;
             for (uint32_t i = 0; i < n; i++) {
+                /* a live rule accepts the argument when all its conditions on it hold
+                 * (mknod: the file type and the setid bits are two) */
                 const struct pp_rule *r = &T_RULES[s->first_rule + i];
+                int here = 0, all = 1;
                 for (uint32_t j = 0; j < r->nconds && !dead[i]; j++) {
                     const struct pp_cond *c = &T_CONDS[r->first_cond + j];
                     if (c->arg != arg)
                         continue;
-                    asked = 1;
+                    here = asked = 1;
                     if (c->role >= 0)
                         role = c->role;
-                    if (cond_holds(c, a))
-                        held_one = 1;
+                    if (!cond_holds(c, a))
+                        all = 0;
                 }
+                if (here && all)
+                    held_one = 1;
             }
             if (asked && !held_one) {
                 if (role >= 0) {

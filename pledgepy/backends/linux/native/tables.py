@@ -132,7 +132,13 @@ ROLES = {("socket", 0): "family", ("socket", 1): "type", ("socket", 2): "protoco
          ("socketpair", 0): "family", ("socketpair", 1): "type",
          ("setsockopt", 1): "level", ("setsockopt", 2): "option",
          ("getsockopt", 1): "level", ("getsockopt", 2): "option",
-         ("ioctl", 1): "request", ("fcntl", 1): "command", ("prctl", 0): "option"}
+         ("ioctl", 1): "request", ("fcntl", 1): "command", ("prctl", 0): "option",
+         # no promise sets setuid/setgid bits (policy.SETID_BITS): say it is the mode
+         ("open", 2): "setuid/setgid mode", ("openat", 3): "setuid/setgid mode",
+         ("creat", 1): "setuid/setgid mode", ("chmod", 1): "setuid/setgid mode",
+         ("fchmod", 1): "setuid/setgid mode", ("fchmodat", 2): "setuid/setgid mode",
+         ("fchmodat2", 2): "setuid/setgid mode", ("mknod", 1): "file type or mode",
+         ("mknodat", 2): "file type or mode"}
 #: Shown for a refused path under /sys/devices/system/cpu (see policy.PATHS).
 CPU_HINT = ('the CPU count: under "stdio" only /sys/devices/system/cpu/online, possible and '
             "present are readable; call os.cpu_count() before pledge() or unveil the file")
