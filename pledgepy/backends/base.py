@@ -284,6 +284,12 @@ class ExecSupervisor(Protocol):
         command's resource limits: its own set-up is not limited by them)."""
         ...
 
+    def helper_filter(self, promises: Promises) -> Callable[[], None]:
+        """In a fork that will exec a program the command only asks something (a script
+        host's tree): the filter of *promises*, prepared now; the call returned installs
+        it (``no_new_privs`` with it), and any call beyond *promises* kills the process."""
+        ...
+
     def narrowing(self, after: Promises, load: tuple[str, ...] = ()) -> None:
         """In the child, before its resource limits: prepare the narrowing to *after*
         (the start-up shim, which loads the libraries *load* first) that :meth:`confine`

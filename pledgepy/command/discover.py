@@ -13,6 +13,10 @@ import os
 
 from . import elf, hosts
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from .limits import Identity
+
 #: promise -> files and trees OpenBSD's kernel lets it open (pledge_namei) or that
 #: its library calls read on Linux (glibc's NSS, resolver, locale), with permissions.
 PROMISE_PATHS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -102,8 +106,9 @@ def chain(path: str, argv: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def plan(path: str, argv: list[str], promises: frozenset[str], *,
-         env: dict[str, str] | None = None) -> Plan:
-    """The default unveil for running *path* with *argv* under *promises*."""
+         env: dict[str, str] | None = None, who: Identity | None = None) -> Plan:
+    """The default unveil for running *path* with *argv* under *promises* (as *who*:
+    a script host is asked its tree as the program will run)."""
     environ = dict(os.environ if env is None else env)
     rules: dict[str, str] = {}
     notes: list[str] = []
@@ -128,7 +133,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
                 add(info.interp, "rx")
         host = hosts.find(file) if info is not None else None
         if host is not None:
-            found = host.paths(file, args, environ)
+            found = host.paths(file, args, environ, who)
             for where, perms in found.rules:
                 add(where, perms)
             roots += found.libraries

@@ -2,16 +2,28 @@
 
 The interpreter is asked itself (its ``sys.path``, ``package.path``, module
 paths): that covers a venv, a pyenv build and a distribution's patches alike.
-It runs unconfined but runs nothing of the script's; only its standard start-up
-(for Python: ``site``, with ``-I`` so that nothing from the user's directory or
-environment is imported).
+It runs nothing of the script's; only its standard start-up (for Python:
+``site``, with ``-I`` so that nothing from the user's directory or environment
+is imported). But the interpreter may be the hostile program itself (any ELF
+named ``python3`` or ``lua``), so it is asked confined (:func:`_ask`), and its
+answer is believed only inside its own tree (:func:`prefixes`).
 """
 
 from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from .limits import Identity
+
 ASK_TIMEOUT = 10.0
+#: What the query holds: its start-up reads and maps its tree, and it writes its answer
+#: to a pipe. No file written, no socket, no fork, no signal but to itself, no ptrace;
+#: exec only for its own start (and a #! it may be).
+ASK_PROMISES = "stdio rpath prot_exec exec"
+#: The longest answer read (a hostile one could print without end).
+ASK_MAX = 1 << 20
 
 
 class Found:
@@ -26,15 +38,103 @@ class Found:
         self.notes = notes
 
 
-def _ask(argv: list[str], env: dict[str, str]) -> str:
-    import subprocess  # only for a script host (start-up)
-
+def _ask(argv: list[str], env: dict[str, str], who: Identity | None = None) -> str:
+    """*argv*'s standard output once it exited 0, else ``""``. It runs as PROG will
+    (*who*: ``-u``/``-g``), without capabilities and under :data:`ASK_PROMISES`
+    (``no_new_privs`` with them): the interpreter named may be the hostile program,
+    and the command's child runs as root, before its own confinement."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (a fork child: its only way out is exec or _exit)
+        try:
+            os.close(read_end)
+            _confine_query(write_end, who)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    os.close(write_end)
+    deadline = _monotonic() + ASK_TIMEOUT
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=ASK_TIMEOUT,
-                           stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        out = _read_until(read_end, deadline)
+    finally:
+        os.close(read_end)
+    status = _reaped(pid, deadline if out is not None else 0.0)
+    if status is None:  # past its time (its output closed or not): no answer
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
         return ""
-    return r.stdout if r.returncode == 0 else ""
+    return out.decode(errors="replace") if out is not None and status == 0 else ""
+
+
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """What *fd* gives until its end or *deadline*; None past :data:`ASK_MAX` bytes."""
+    import select
+
+    chunks: list[bytes] = []
+    size = 0
+    while size <= ASK_MAX:
+        left = deadline - _monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return b"".join(chunks)  # what came in time; _reaped() judges the rest
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    return None  # too long to be an answer
+
+
+def _reaped(pid: int, deadline: float) -> int | None:
+    """*pid*'s wait status once it ended by *deadline*, else None (left running).
+    Its output's end comes a moment before its exit can be waited for."""
+    import time
+
+    pause = 0.0001
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if _monotonic() >= deadline:
+            return None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def _confine_query(out: int, who: Identity | None) -> None:
+    """In the query's fork: its answer to *out*, nothing else inherited; then as PROG's
+    user, without capabilities, under :data:`ASK_PROMISES`. Any failure raises (the
+    caller exits 127, the answer is empty and no tree is unveiled: nothing runs
+    unconfined)."""
+    from .. import api
+    from ..promises import parse
+    from . import limits
+
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(null, 2)  # the interpreter's own errors
+    be = api.backend()
+    via = limits.calls(be.process_calls())
+    limits.close_inherited(via)
+    supervisor = be.exec_supervisor()
+    if supervisor is None:  # OpenBSD's own pledge(2): nothing to prepare, no user to be
+        if who is not None:
+            limits.become(who)
+        limits.drop_capabilities(via)
+        api.pledge(ASK_PROMISES, strict=True)
+        return
+    # compiled while pledgepy's modules can be read (-u's user may not read them)
+    install = supervisor.helper_filter(parse(ASK_PROMISES, "promises") or frozenset())
+    if who is not None:
+        limits.become(who)
+    limits.drop_capabilities(via)
+    install()
 
 
 def _script(args: list[str], valued: frozenset[str], stops: frozenset[str]) -> str | None:
@@ -78,13 +178,22 @@ class Host:
         self.stops = stops
         self.unset = unset
 
-    def paths(self, file: str, argv: list[str], env: dict[str, str]) -> Found:
-        """What *file* run with *argv* reads besides itself."""
+    def paths(self, file: str, argv: list[str], env: dict[str, str],
+              who: Identity | None = None) -> Found:
+        """What *file* run with *argv* (as *who*) reads besides itself."""
         clean = {k: v for k, v in env.items() if k not in self.unset}
-        trees = _TREES[self.pattern](_ask([file, *self.ask], clean), env)
+        answered = _TREES[self.pattern](_ask([file, *self.ask], clean, who))
+        own = prefixes(file)
+        believed = [d for d in answered if _inside(d, own)]
+        notes: list[str] = []
+        if len(believed) < len(answered):
+            left = [d for d in answered if d not in believed]
+            notes.append(f"{file}: not unveiled, outside its own tree "
+                         f"({', '.join(own) or 'none: it is not in a bin directory of one'}): "
+                         f"{', '.join(left)} (named by its answer; give them with -v)")
+        trees = list(dict.fromkeys([*believed, *_GIVEN[self.pattern](env)]))
         rules = [(d, "r") for d in trees]
         script = _script(argv[1:], self.valued, self.stops)
-        notes: list[str] = []
         if script is not None:
             rules.append((script, "r"))
         import re
@@ -93,38 +202,92 @@ class Host:
         return Found(tuple(rules), tuple(_shared_objects(modules)), tuple(notes))
 
 
-def _python(out: str, env: dict[str, str]) -> list[str]:
+def prefixes(file: str) -> tuple[str, ...]:
+    """The trees an interpreter's answer is believed in (real paths): the directory
+    above the ``bin`` it is in, as named and as resolved (a venv's and its base's,
+    a pyenv build's, ``/usr``), never ``/`` nor a login user's home or above one
+    (``~/bin/python3`` is not the home's interpreter). The interpreter may be the
+    hostile program: what it names elsewhere (``/root/.ssh``) stays hidden."""
+    homes = _homes()
+    out: list[str] = []
+    for where in (os.path.abspath(file), os.path.realpath(file)):
+        parent = os.path.dirname(where)
+        if os.path.basename(parent) != "bin":
+            continue
+        top = os.path.realpath(os.path.dirname(parent))
+        if top != "/" and not any(_inside(home, (top,)) for home in homes):
+            out.append(top)
+    return tuple(dict.fromkeys(out))
+
+
+def _homes() -> set[str]:
+    """Home directories of root, of login users (uid 1000 and up) and ``$HOME``."""
+    import pwd
+
+    homes = {e.pw_dir for e in pwd.getpwall() if e.pw_uid == 0 or e.pw_uid >= 1000}
+    homes.add(os.environ.get("HOME", "/"))
+    return {os.path.realpath(h) for h in homes if os.path.isabs(h)}
+
+
+def _inside(path: str, trees: tuple[str, ...]) -> bool:
+    """Whether *path* (resolved) is one of *trees* or below one."""
+    real = os.path.realpath(path)
+    return any(real == t or real.startswith(t.rstrip("/") + "/") for t in trees)
+
+
+def _python(out: str) -> list[str]:
     import json
 
     try:
         found = json.loads(out)
     except ValueError:
         return []
+    if not isinstance(found, list):
+        return []
     dirs = [p for p in found if isinstance(p, str) and os.path.isabs(p)]
-    # what -I left out but the program will use: PYTHONPATH's absolute entries
-    dirs += [p for p in env.get("PYTHONPATH", "").split(":") if os.path.isabs(p)]
     return [p for p in dict.fromkeys(dirs) if os.path.exists(p)]
 
 
-def _lua(out: str, env: dict[str, str]) -> list[str]:
+def _python_given(env: dict[str, str]) -> list[str]:
+    """What -I left out but the program will use: PYTHONPATH's absolute entries."""
+    return [p for p in env.get("PYTHONPATH", "").split(":") if os.path.isabs(p) and
+            os.path.exists(p)]
+
+
+def _lua(out: str) -> list[str]:
     dirs = [t.split("?", 1)[0] for t in out.replace("\n", ";").split(";") if "?" in t]
     return [d.rstrip("/") for d in dict.fromkeys(dirs) if os.path.isabs(d) and os.path.isdir(d)]
 
 
-def _node(out: str, env: dict[str, str]) -> list[str]:
+def _lua_given(env: dict[str, str]) -> list[str]:
+    """The directories of the user's LUA_PATH and LUA_CPATH (any version's)."""
+    return _lua(";".join(v for k, v in env.items() if k.startswith(("LUA_PATH", "LUA_CPATH"))))
+
+
+def _node(out: str) -> list[str]:
     import json
 
     try:
         found = json.loads(out)
     except ValueError:
         return []
+    if not isinstance(found, list):
+        return []
     return [p for p in found if isinstance(p, str) and os.path.isabs(p) and os.path.isdir(p)]
+
+
+def _node_given(env: dict[str, str]) -> list[str]:
+    """The user's NODE_PATH entries."""
+    return [p for p in env.get("NODE_PATH", "").split(":") if os.path.isabs(p) and
+            os.path.isdir(p)]
 
 
 _PY = ("import json, sys, os; p = [*sys.path, os.path.join(sys.prefix, 'pyvenv.cfg'), "
        "os.path.join(os.path.dirname(sys.executable), 'pyvenv.cfg')]; "
        "print(json.dumps([x for x in p if os.path.exists(x)]))")
 _TREES = {"python": _python, "lua": _lua, "node": _node}
+#: what the environment the user gave names besides (the user's word, not the host's)
+_GIVEN = {"python": _python_given, "lua": _lua_given, "node": _node_given}
 HOSTS = (
     Host("python", ("-I", "-c", _PY), frozenset({"-W", "-X", "-Q"}),
          frozenset({"-c", "-m"}), ()),

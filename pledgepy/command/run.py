@@ -67,7 +67,10 @@ def _unveil(job: Job, opts: argparse.Namespace) -> None:
     # what PROG holds once started: exec's PATH directories only when it keeps exec
     held = job.promises if job.after is None or "exec" in job.after else \
         job.promises - {"exec"}
-    plan = discover.plan(job.path, job.argv, held)
+    plan = discover.plan(job.path, job.argv, held, who=job.identity)
+    if not opts.quiet:
+        for note in plan.notes:
+            _say(note)
     ruled = {where for where, _ in (*plan.rules, *job.unveils)}
     # the loader reads the shim and what it loads; a second unveil of a path replaces
     # its permissions, so not those ruled already

@@ -17,7 +17,7 @@ import sys
 
 from ....promises import bits
 from .. import native, prepared
-from ..consts import SECCOMP_RET_USER_NOTIF
+from ..consts import SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
@@ -50,6 +50,20 @@ def confine(promises: frozenset[str], *, after: frozenset[str] | None = None,
     if last is not None:
         last()
     return kernel.install(code, all_threads=False, listener=True)
+
+
+def helper_filter(promises: frozenset[str]) -> Callable[[], None]:
+    """For a program the command runs to ask it something (a script host's tree): the
+    filter of *promises*, compiled now (while the modules it needs can be read); the
+    returned call installs it. Nobody listens: a violation kills the process."""
+    kernel.prepare()
+    code = compile_plan(refuse(build(promises, kernel.arch() or "x86_64")),
+                        violation=SECCOMP_RET_KILL_PROCESS)
+
+    def install() -> None:
+        kernel.install(code, all_threads=False)  # single-threaded: a fork, before exec
+
+    return install
 
 
 def find_listener(pid: int, timeout: float = 10.0) -> int | None:
@@ -403,6 +417,9 @@ class Supervisor:
         listener = confine(promises, after=after, last=last)
         if self._told is not None:  # stdio (every command's promises) allows the write
             os.write(self._told[1], b"%d" % listener)
+
+    def helper_filter(self, promises: frozenset[str]) -> Callable[[], None]:
+        return helper_filter(promises)
 
     def narrowing(self, after: frozenset[str], load: tuple[str, ...] = ()) -> None:
         from . import shim

@@ -1,0 +1,102 @@
+"""Round-10 attack review of the pledge command: what a hostile program made the command
+do before it was confined (each test failed on main before its fix), against the
+running kernel, through the installed console script."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cprogs import compiled
+from tests.test_command_unveil import ENV, pledge
+
+
+@pytest.fixture
+def place() -> Iterator[Path]:
+    """A directory every user can read (the program runs as nobody too)."""
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-r10-"))
+    try:
+        where.chmod(0o755)
+        yield where
+    finally:
+        shutil.rmtree(where)
+
+
+def _fake_python(where: Path, fake: Path) -> Path:
+    """The test program installed as *where*/bin/python3: a script host by its name."""
+    (where / "bin").mkdir(parents=True, exist_ok=True)
+    target = where / "bin" / "python3"
+    shutil.copy(fake, target)
+    return target
+
+
+@pytest.mark.parametrize("flags", [(), ("-u", "nobody")], ids=["root", "nobody"])
+def test_a_program_named_python3_is_asked_its_tree_confined(place: Path,
+                                                            flags: tuple[str, ...]) -> None:
+    """Any ELF named like a script host (python3, lua) was run by the command's child to
+    ask its library tree: as root, unconfined, before any unveil, filter or -u. On main
+    it created the mark (uid=0, also with -u nobody); now the query runs under "stdio
+    rpath prot_exec exec" and its create kills it."""
+    mark = place / "mark"
+    place.chmod(0o777)  # writable to nobody too: only the sandbox may stop it
+    with compiled(("fake_host", ())) as progs:
+        prog = _fake_python(place / "tool", progs["fake_host"])
+        r = pledge("-q", "-p", "stdio rpath", *flags, str(prog),
+                   env={**ENV, "FAKE_MARK": str(mark)})
+    assert r.returncode == 0, r.stderr
+    assert not mark.exists(), mark.read_text()
+
+
+def test_its_answer_unveils_nothing_outside_its_own_tree(place: Path) -> None:
+    """The query's answer was unveiled whatever it named: a hostile "python3" named a
+    secret directory and then read it as the program. On main it read SECRET; now only
+    what lies in its own tree (the directory above its bin/) is believed, and a note
+    says what was not."""
+    secret = place / "secret"
+    secret.mkdir()
+    (secret / "key").write_text("SECRET\n")
+    tree = place / "tool" / "lib"
+    (tree / "uid0").mkdir(parents=True)
+    (tree / "uid0" / "f").write_text("OWN\n")
+    with compiled(("fake_host", ())) as progs:
+        prog = _fake_python(place / "tool", progs["fake_host"])
+        # ("-" first: a Python's first argument is its script, unveiled as such)
+        r = pledge("-p", "stdio rpath", str(prog), "-", str(secret / "key"),
+                   str(tree / "uid0" / "f"),
+                   env={**ENV, "FAKE_OUTSIDE": str(secret), "FAKE_TREE": str(tree)})
+    assert r.returncode == 0, r.stderr
+    assert "SECRET" not in r.stdout and f"{secret / 'key'}: Permission denied" in r.stdout
+    assert f"{tree / 'uid0' / 'f'}: read OWN" in r.stdout, r.stdout
+    assert f"not unveiled, outside its own tree ({place / 'tool'}): {secret}" in r.stderr
+
+
+def test_the_query_runs_as_minus_u_user(place: Path) -> None:
+    """With -u nobody the query ran as root (on main the tree it named was uid0's);
+    now it runs as the program will, so it names uid65534's."""
+    tree = place / "tool" / "lib"
+    for uid in ("uid0", f"uid{65534}"):
+        (tree / uid).mkdir(parents=True)
+        (tree / uid / "f").write_text(f"{uid}\n")
+    with compiled(("fake_host", ())) as progs:
+        prog = _fake_python(place / "tool", progs["fake_host"])
+        r = pledge("-q", "-p", "stdio rpath", "-u", "nobody", str(prog), "-",
+                   str(tree / "uid0" / "f"), str(tree / "uid65534" / "f"),
+                   env={**ENV, "FAKE_TREE": str(tree)})
+    assert r.returncode == 0, r.stderr
+    assert f"{tree / 'uid65534' / 'f'}: read uid65534" in r.stdout, r.stdout
+    assert f"{tree / 'uid0' / 'f'}: Permission denied" in r.stdout, r.stdout
+
+
+def test_a_home_or_root_is_no_interpreters_tree() -> None:
+    """~/bin/python3 and /bin/python3 have no tree to believe (the home, /)."""
+    from pledgepy.command import hosts
+
+    home = os.path.realpath(os.path.expanduser("~"))
+    assert hosts.prefixes(os.path.join(home, "bin", "python3")) == ()
+    assert "/" not in hosts.prefixes("/bin/python3")
+    assert hosts.prefixes("/opt/x/python3") == ()
