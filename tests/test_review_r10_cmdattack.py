@@ -100,3 +100,19 @@ def test_a_home_or_root_is_no_interpreters_tree() -> None:
     assert hosts.prefixes(os.path.join(home, "bin", "python3")) == ()
     assert "/" not in hosts.prefixes("/bin/python3")
     assert hosts.prefixes("/opt/x/python3") == ()
+
+
+def test_the_note_on_its_answer_prints_no_escapes(place: Path) -> None:
+    """The note names paths the (hostile) interpreter chose: one holding a terminal's
+    escape sequence is printed with "?" in its place (a new note: no such note on main,
+    where the path was unveiled silently)."""
+    odd = place / "odd\x1b]0;owned\x07"
+    odd.mkdir()
+    with compiled(("fake_host", ())) as progs:
+        prog = _fake_python(place / "tool", progs["fake_host"])
+        # the fake prints it inside a JSON string, where control characters are escaped
+        named = str(odd).replace("\x1b", "\\u001b").replace("\x07", "\\u0007")
+        r = pledge("-p", "stdio rpath", str(prog), env={**ENV, "FAKE_OUTSIDE": named})
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr, r.stderr
+    assert f"{place}/odd?]0;owned?" in r.stderr, r.stderr

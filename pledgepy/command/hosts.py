@@ -188,9 +188,10 @@ class Host:
         notes: list[str] = []
         if len(believed) < len(answered):
             left = [d for d in answered if d not in believed]
-            notes.append(f"{file}: not unveiled, outside its own tree "
-                         f"({', '.join(own) or 'none: it is not in a bin directory of one'}): "
-                         f"{', '.join(left)} (named by its answer; give them with -v)")
+            notes.append(_printable(
+                f"{file}: not unveiled, outside its own tree "
+                f"({', '.join(own) or 'none: it is not in a bin directory of one'}): "
+                f"{', '.join(left)} (named by its answer; give them with -v)"))
         trees = list(dict.fromkeys([*believed, *_GIVEN[self.pattern](env)]))
         rules = [(d, "r") for d in trees]
         script = _script(argv[1:], self.valued, self.stops)
@@ -200,6 +201,12 @@ class Host:
 
         modules = [d for d in trees if re.fullmatch(_MODULE_DIRS[self.pattern], d)]
         return Found(tuple(rules), tuple(_shared_objects(modules)), tuple(notes))
+
+
+def _printable(text: str) -> str:
+    """*text* as one line without escapes: the answer is the interpreter's, which may be
+    hostile (a path it names may hold a terminal's escape sequences)."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def prefixes(file: str) -> tuple[str, ...]:
