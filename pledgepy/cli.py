@@ -48,6 +48,9 @@ SUPERVISOR_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGIO
                       signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN, signal.SIGXFSZ)
 #: signal -> the limit option whose hitting sends it
 LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "C", signal.SIGXFSZ: "F"}
+#: How far below -C (its hard limit's second for SIGKILL) the CPU time wait4 reports may
+#: be for the kernel's signal: its accounting is in ticks.
+CPU_SLACK = 0.05
 #: The names of the signals a limit kills with: the supervisor imports nothing once the
 #: program has run (a module is looked up through sys.path, whose first directory the
 #: program may be able to write), and _signal has no names.
@@ -228,9 +231,11 @@ def without_program_dirs(path: list[str], argv0: str) -> list[str]:
 
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
                  penalty: int | None = None, supervised: bool = True,
-                 set_up: bool = True) -> int:
+                 set_up: bool = True, cpu: float | None = None) -> int:
     """PROG's exit status, with a note on how it ended when that needs one. *set_up*:
-    the child reached PROG's execve (False: it failed before and said why itself)."""
+    the child reached PROG's execve (False: it failed before and said why itself).
+    *cpu*: the CPU seconds it used (wait4's), which tell a SIGXCPU or SIGKILL of its
+    -C limit from one a process sent (the program can signal itself)."""
     if penalty is not None:  # it broke a promise: 134 however it ended (the message said why)
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
             _note(opts.quiet, f"{opts.prog}[{pid}]: killed with SIGKILL for breaking a promise "
@@ -244,10 +249,22 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
             letter = None
         if sig == signal.SIGKILL and opts.C is not None:
             letter = "C?"
+        if letter and letter[0] == "C" and cpu is not None and \
+                cpu < job.limits["C"] + (1 if sig == signal.SIGKILL else 0) - CPU_SLACK:
+            # the kernel sends them only once that much CPU time was used
+            if sig != signal.SIGKILL:
+                _note(opts.quiet, f"{opts.prog}[{pid}]: killed by {LIMIT_SIGNAL_NAMES[sig]}, "
+                                  f"not by its limit -C {job.limits['C']}: it used {cpu:.2f} "
+                                  "CPU seconds (a process sent it)")
+            letter = None
+        elif letter == "C?" and cpu is not None:
+            letter = "C"  # it used its hard limit's second too: the kernel's SIGKILL
         if letter:
             flag = letter.rstrip("?")
             name, what = LIMIT_SIGNAL_NAMES[sig], limits.RLIMITS[flag][1]
-            maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else ""
+            maybe = " (perhaps its hard CPU limit)" if letter.endswith("?") else \
+                " (its hard CPU limit, a second later: SIGXCPU was caught or ignored)" \
+                if sig == signal.SIGKILL else ""
             print(f"pledge: {opts.prog}[{pid}]: killed by {name}{maybe}: it hit its limit "
                   f"-{flag} {job.limits[flag]} ({what})", file=sys.stderr)
         elif sig == signal.SIGSYS:
@@ -402,14 +419,16 @@ def _main(argv: list[str] | None) -> int:
             os.close(go_r)
             supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
                              job.shim)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         reaped = True
+        cpu = usage.ru_utime + usage.ru_stime
         penalty = supervisor.penalty(pid) if supervisor is not None else None
         set_up = True
         if failed_r >= 0:  # the child has ended: its end is closed, the read cannot block
             set_up = os.read(failed_r, 1) == b""
             os.close(failed_r)
-        return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up)
+        return _explain_end(opts, job, pid, status, penalty, supervisor is not None, set_up,
+                            cpu)
     except BaseException as exc:
         return _supervisor_failed(opts, pid, exc, reaped)
 

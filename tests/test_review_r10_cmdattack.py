@@ -116,3 +116,25 @@ def test_the_note_on_its_answer_prints_no_escapes(place: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr, r.stderr
     assert f"{place}/odd?]0;owned?" in r.stderr, r.stderr
+
+
+def test_a_sigxcpu_the_program_sent_itself_is_not_called_its_limit() -> None:
+    """With -C, a program that killed itself with SIGXCPU (or SIGKILL) was said to have
+    hit its CPU limit (on main: "killed by SIGXCPU: it hit its limit -C 5"). The CPU
+    time wait4 reports tells them apart; the status is 128+N either way."""
+    r = pledge("-p", "stdio rpath proc", "-C", "5", "sh", "-c", "kill -XCPU $$")
+    assert r.returncode == 128 + 24, r.stderr
+    assert "hit its limit" not in r.stderr, r.stderr
+    assert "killed by SIGXCPU, not by its limit -C 5" in r.stderr, r.stderr
+    r = pledge("-p", "stdio rpath proc", "-C", "5", "sh", "-c", "kill -KILL $$")
+    assert r.returncode == 128 + 9 and "limit" not in r.stderr, r.stderr
+
+
+def test_the_hard_cpu_limit_is_still_named() -> None:
+    """A program that ignores SIGXCPU is killed a second later; that one is the limit
+    (on main: "perhaps its hard CPU limit", which it said of any SIGKILL under -C)."""
+    r = pledge("-q", "-p", "stdio rpath", "-C", "1", "sh", "-c",
+               "trap '' XCPU; while :; do :; done")
+    assert r.returncode == 128 + 9, r.stderr
+    assert "killed by SIGKILL (its hard CPU limit" in r.stderr, r.stderr
+    assert "it hit its limit -C 1" in r.stderr, r.stderr
