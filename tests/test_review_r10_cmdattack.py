@@ -138,3 +138,23 @@ def test_the_hard_cpu_limit_is_still_named() -> None:
     assert r.returncode == 128 + 9, r.stderr
     assert "killed by SIGKILL (its hard CPU limit" in r.stderr, r.stderr
     assert "it hit its limit -C 1" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs /usr/bin/python3")
+def test_a_scripts_own_line_does_not_unveil_the_file_it_names(place: Path) -> None:
+    """A script whose #! line gives its interpreter a file (``#!/usr/bin/python3 FILE``)
+    had FILE unveiled as the interpreter's script, which then printed its first line in a
+    SyntaxError (on main: the secret's line on stderr). Only the command line and the #!
+    chain's programs name a host's script now."""
+    secret = place / "secret"
+    secret.write_text("SECRET-LINE ! x\n")
+    script = place / "prog"
+    script.write_text(f"#!/usr/bin/python3 {secret}\nprint('hi')\n")
+    script.chmod(0o755)
+    r = pledge("-p", "stdio rpath", str(script))
+    assert "SECRET-LINE" not in r.stdout + r.stderr, r.stderr
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    assert f"{secret}: not unveiled: only a #! line names it" in r.stderr, r.stderr
+    # the operator's own word still unveils it
+    r = pledge("-q", "-p", "stdio rpath", "/usr/bin/python3", str(script))
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr

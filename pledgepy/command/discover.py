@@ -121,7 +121,12 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
     resolver = elf.Resolver(environ.get("LD_LIBRARY_PATH", ""))
     roots: list[str] = []
     dynamic = False
-    for file, args in chain(path, argv):
+    links = chain(path, argv)
+    # a script host's script is unveiled when the command line or the #! chain names
+    # it as a program, not when only a #! line's argument does: that is the (maybe
+    # hostile) script's word (#!/usr/bin/python3 /etc/shadow printed its first line)
+    given = frozenset(os.path.abspath(a) for a in (*(f for f, _ in links), *argv[1:]))
+    for file, args in links:
         add(file, "rx")
         for where, perms in PROGRAM_FILES.get(os.path.basename(resolver.real(file)), ()):
             add(where, perms)
@@ -133,7 +138,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
                 add(info.interp, "rx")
         host = hosts.find(file) if info is not None else None
         if host is not None:
-            found = host.paths(file, args, environ, who)
+            found = host.paths(file, args, environ, who, given)
             for where, perms in found.rules:
                 add(where, perms)
             roots += found.libraries

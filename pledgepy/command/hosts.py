@@ -179,8 +179,9 @@ class Host:
         self.unset = unset
 
     def paths(self, file: str, argv: list[str], env: dict[str, str],
-              who: Identity | None = None) -> Found:
-        """What *file* run with *argv* (as *who*) reads besides itself."""
+              who: Identity | None = None, given: frozenset[str] | None = None) -> Found:
+        """What *file* run with *argv* (as *who*) reads besides itself; its script only
+        when in *given* (absolute paths; None: any)."""
         clean = {k: v for k, v in env.items() if k not in self.unset}
         answered = _TREES[self.pattern](_ask([file, *self.ask], clean, who))
         own = prefixes(file)
@@ -195,8 +196,11 @@ class Host:
         trees = list(dict.fromkeys([*believed, *_GIVEN[self.pattern](env)]))
         rules = [(d, "r") for d in trees]
         script = _script(argv[1:], self.valued, self.stops)
-        if script is not None:
+        if script is not None and (given is None or os.path.abspath(script) in given):
             rules.append((script, "r"))
+        elif script is not None:
+            notes.append(_printable(f"{script}: not unveiled: only a #! line names it as "
+                                    f"{os.path.basename(file)}'s script"))
         import re
 
         modules = [d for d in trees if re.fullmatch(_MODULE_DIRS[self.pattern], d)]
