@@ -158,3 +158,17 @@ def test_a_scripts_own_line_does_not_unveil_the_file_it_names(place: Path) -> No
     # the operator's own word still unveils it
     r = pledge("-q", "-p", "stdio rpath", "/usr/bin/python3", str(script))
     assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+
+
+def test_a_line_naming_a_fifo_does_not_hang_the_command(place: Path) -> None:
+    """Discovery read each #! interpreter and DT_NEEDED file with a blocking open: a
+    script whose line names a FIFO hung the command before PROG ran (on main: no end,
+    the helper's 60 s timeout; /dev/tty would read what the user types). Only regular
+    files are read now; the kernel refuses the rest (126)."""
+    fifo = place / "fifo"
+    os.mkfifo(fifo)
+    script = place / "prog"
+    script.write_text(f"#!{fifo}\n")
+    script.chmod(0o755)
+    r = pledge("-q", "-p", "stdio rpath", str(script))
+    assert r.returncode == 126, r.stderr

@@ -65,7 +65,7 @@ class ProgramError(OSError):
 def shebang(path: str) -> tuple[str, str | None] | None:
     """``(interpreter, argument)`` from *path*'s ``#!`` line, or None when it has none."""
     try:
-        with open(path, "rb") as f:
+        with elf.open_regular(path) as f:
             head = f.read(SHEBANG_MAX)
     except OSError:
         return None

@@ -6,8 +6,14 @@ Only 64-bit little-endian ELF is read (x86_64, aarch64); anything else is
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
@@ -62,9 +68,23 @@ def read(path: str) -> Elf | None:
     return _seen[path]
 
 
+def open_regular(path: str) -> BinaryIO:
+    """*path* opened for reading when it is a regular file; else OSError. Never blocks:
+    a FIFO or terminal named by a hostile ``#!`` line or ``DT_NEEDED`` (``/dev/tty``)
+    would hang the command, or read what the user types, before PROG runs."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read(path: str) -> Elf | None:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             data = f.read(64)
             if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
                 return None
