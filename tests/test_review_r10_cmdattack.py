@@ -172,3 +172,34 @@ def test_a_line_naming_a_fifo_does_not_hang_the_command(place: Path) -> None:
     script.chmod(0o755)
     r = pledge("-q", "-p", "stdio rpath", str(script))
     assert r.returncode == 126, r.stderr
+
+
+def test_the_query_reads_no_more_than_the_program_will(place: Path) -> None:
+    """The query read every file its user could: which of its own files it then named
+    told the program what it had read (on main: "peeked", from a file the program could
+    not open). It now sees only itself, its loader and libraries and its own tree."""
+    secret = place / "secret"
+    secret.write_text("SECRET\n")
+    tree = place / "tool" / "lib"
+    for name in ("peeked", "blind"):
+        (tree / name).mkdir(parents=True)
+        (tree / name / "f").write_text(f"{name}\n")
+    with compiled(("fake_host", ())) as progs:
+        prog = _fake_python(place / "tool", progs["fake_host"])
+        r = pledge("-q", "-p", "stdio rpath", str(prog), "-", str(tree / "peeked" / "f"),
+                   str(tree / "blind" / "f"), str(secret),
+                   env={**ENV, "FAKE_TREE": str(tree), "FAKE_PEEK": str(secret)})
+    assert r.returncode == 0, r.stderr
+    assert f"{secret}: Permission denied" in r.stdout, r.stdout
+    assert f"{tree / 'blind' / 'f'}: read blind" in r.stdout, r.stdout
+    assert f"{tree / 'peeked' / 'f'}: Permission denied" in r.stdout, r.stdout
+
+
+def test_node_starts_under_the_default_unveil() -> None:
+    """node read /etc/ssl/openssl.cnf at every start and exited 13 without it (on main:
+    "OpenSSL configuration error")."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node")
+    r = pledge("-q", "-p", "stdio rpath", node, "-e", "console.log(6 * 7)")
+    assert r.returncode == 0 and r.stdout == "42\n", r.stderr

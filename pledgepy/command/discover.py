@@ -41,7 +41,10 @@ PROMISE_LIBS = {"": ("libgcc_s.so.1",),
                 "getpw": ("libnss_files.so.2", "libnss_systemd.so.2")}
 #: program (real binary's name) -> system files it refuses to start without when they
 #: exist but cannot be read (its configuration; the user's own stays hidden).
-PROGRAM_FILES = {"wget": (("/etc/wgetrc", "r"),)}
+PROGRAM_FILES = {"wget": (("/etc/wgetrc", "r"),),
+                 # node: "OpenSSL configuration error" (exit 13) at every start
+                 "node": (("/etc/ssl/openssl.cnf", "r"),),
+                 "nodejs": (("/etc/ssl/openssl.cnf", "r"),)}
 #: Directories a program that may exec another needs for that program's loader.
 EXEC_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 SHEBANG_MAX = 256
@@ -138,7 +141,13 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
                 add(info.interp, "rx")
         host = hosts.find(file) if info is not None else None
         if host is not None:
-            found = host.paths(file, args, environ, who, given)
+            # the query sees what the program will of itself: no more (hosts._ask says why)
+            sees = ((file, "rx"), (resolver.real(file), "rx"),
+                    *(((info.interp, "rx"),) if info is not None and info.interp else ()),
+                    *((lib, "r") for lib in resolver.closure([file])),
+                    *PROMISE_PATHS[""],
+                    *PROGRAM_FILES.get(os.path.basename(resolver.real(file)), ()))
+            found = host.paths(file, args, environ, who, given, sees)
             for where, perms in found.rules:
                 add(where, perms)
             roots += found.libraries

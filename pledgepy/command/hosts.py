@@ -38,17 +38,21 @@ class Found:
         self.notes = notes
 
 
-def _ask(argv: list[str], env: dict[str, str], who: Identity | None = None) -> str:
+def _ask(argv: list[str], env: dict[str, str], who: Identity | None = None,
+         view: tuple[tuple[str, str], ...] | None = None) -> str:
     """*argv*'s standard output once it exited 0, else ``""``. It runs as PROG will
-    (*who*: ``-u``/``-g``), without capabilities and under :data:`ASK_PROMISES`
-    (``no_new_privs`` with them): the interpreter named may be the hostile program,
-    and the command's child runs as root, before its own confinement."""
+    (*who*: ``-u``/``-g``), in a session of its own (no terminal to read), without
+    capabilities, under :data:`ASK_PROMISES` (``no_new_privs`` with them) and, given
+    *view* (path, permissions), seeing only those paths: the interpreter named may be
+    the hostile program, and the command's child runs as root, before its own
+    confinement. Were it to read more than the program will, which of its own files it
+    names could tell the program what it read."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (a fork child: its only way out is exec or _exit)
         try:
             os.close(read_end)
-            _confine_query(write_end, who)
+            _confine_query(write_end, who, view)
             os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
@@ -106,11 +110,12 @@ def _monotonic() -> float:
     return time.monotonic()
 
 
-def _confine_query(out: int, who: Identity | None) -> None:
-    """In the query's fork: its answer to *out*, nothing else inherited; then as PROG's
-    user, without capabilities, under :data:`ASK_PROMISES`. Any failure raises (the
-    caller exits 127, the answer is empty and no tree is unveiled: nothing runs
-    unconfined)."""
+def _confine_query(out: int, who: Identity | None,
+                   view: tuple[tuple[str, str], ...] | None = None) -> None:
+    """In the query's fork: its answer to *out*, nothing else inherited, a session of
+    its own; then (when given) only *view* unveiled, as PROG's user, without
+    capabilities, under :data:`ASK_PROMISES`. Any failure raises (the caller exits 127,
+    the answer is empty and no tree is unveiled: nothing runs unconfined)."""
     from .. import api
     from ..promises import parse
     from . import limits
@@ -119,22 +124,26 @@ def _confine_query(out: int, who: Identity | None) -> None:
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(null, 2)  # the interpreter's own errors
+    os.setsid()  # no controlling terminal: /dev/tty cannot be opened to read the user
     be = api.backend()
     via = limits.calls(be.process_calls())
     limits.close_inherited(via)
+    promises = parse(ASK_PROMISES, "promises") or frozenset()
     supervisor = be.exec_supervisor()
-    if supervisor is None:  # OpenBSD's own pledge(2): nothing to prepare, no user to be
-        if who is not None:
-            limits.become(who)
-        limits.drop_capabilities(via)
-        api.pledge(ASK_PROMISES, strict=True)
-        return
-    # compiled while pledgepy's modules can be read (-u's user may not read them)
-    install = supervisor.helper_filter(parse(ASK_PROMISES, "promises") or frozenset())
+    # compiled while pledgepy's modules can be read (neither the view nor -u's user
+    # may let them be read later)
+    install = supervisor.helper_filter(promises) if supervisor is not None else None
+    if view is not None:  # as root still: every path can be looked up for its rule
+        api.unveil_many([(p, m) for p, m in view if os.path.exists(p)], strict=False)
+        if install is not None:  # else pledge() below locks it (OpenBSD's own unveil)
+            api.lock_unveil_for(promises, strict=False, quiet=True, then_exec=True)
     if who is not None:
         limits.become(who)
     limits.drop_capabilities(via)
-    install()
+    if install is not None:
+        install()
+    else:  # OpenBSD's own pledge(2)
+        api.pledge(ASK_PROMISES, strict=True)
 
 
 def _script(args: list[str], valued: frozenset[str], stops: frozenset[str]) -> str | None:
@@ -179,12 +188,15 @@ class Host:
         self.unset = unset
 
     def paths(self, file: str, argv: list[str], env: dict[str, str],
-              who: Identity | None = None, given: frozenset[str] | None = None) -> Found:
+              who: Identity | None = None, given: frozenset[str] | None = None,
+              sees: tuple[tuple[str, str], ...] | None = None) -> Found:
         """What *file* run with *argv* (as *who*) reads besides itself; its script only
-        when in *given* (absolute paths; None: any)."""
+        when in *given* (absolute paths; None: any). *sees*: what the query may read
+        besides its own trees (itself, its loader and libraries; None: everything)."""
         clean = {k: v for k, v in env.items() if k not in self.unset}
-        answered = _TREES[self.pattern](_ask([file, *self.ask], clean, who))
         own = prefixes(file)
+        view = None if sees is None else (*sees, *((d, "r") for d in own))
+        answered = _TREES[self.pattern](_ask([file, *self.ask], clean, who, view))
         believed = [d for d in answered if _inside(d, own)]
         notes: list[str] = []
         if len(believed) < len(answered):
@@ -288,9 +300,10 @@ def _node(out: str) -> list[str]:
 
 
 def _node_given(env: dict[str, str]) -> list[str]:
-    """The user's NODE_PATH entries."""
+    """The user's NODE_PATH entries and NODE_EXTRA_CA_CERTS file."""
     return [p for p in env.get("NODE_PATH", "").split(":") if os.path.isabs(p) and
-            os.path.isdir(p)]
+            os.path.isdir(p)] + [p for p in (env.get("NODE_EXTRA_CA_CERTS", ""),)
+                                 if os.path.isabs(p) and os.path.isfile(p)]
 
 
 _PY = ("import json, sys, os; p = [*sys.path, os.path.join(sys.prefix, 'pyvenv.cfg'), "

@@ -1,8 +1,9 @@
 /* A program named like a script host (python3): what the pledge command's discovery
  * does with it. Asked its tree (argv[1] "-I", as the command asks a Python), it tries to
  * leave a mark (FAKE_MARK: a file it creates, with its uid) and answers a JSON list:
- * FAKE_OUTSIDE, then FAKE_TREE/uid<its uid>. Run as the program, it prints what it can
- * read of each file named in its arguments. */
+ * FAKE_OUTSIDE, FAKE_TREE/uid<its uid>, then FAKE_TREE/peeked when it could open
+ * FAKE_PEEK, else FAKE_TREE/blind (what it read, told by which of its files it names).
+ * Run as the program, it prints what it can read of each file named in its arguments. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +23,11 @@ int main(int argc, char **argv) {
         }
         const char *outside = getenv("FAKE_OUTSIDE");
         const char *tree = getenv("FAKE_TREE");
-        printf("[\"%s\", \"%s/uid%d\"]\n", outside ? outside : "/nonexistent",
-               tree ? tree : "/nonexistent", (int)getuid());
+        const char *peek = getenv("FAKE_PEEK");
+        int peeked = peek != NULL && access(peek, R_OK) == 0 && open(peek, O_RDONLY) >= 0;
+        printf("[\"%s\", \"%s/uid%d\", \"%s/%s\"]\n", outside ? outside : "/nonexistent",
+               tree ? tree : "/nonexistent", (int)getuid(), tree ? tree : "/nonexistent",
+               peeked ? "peeked" : "blind");
         return 0;
     }
     for (int i = 1; i < argc; i++) {
