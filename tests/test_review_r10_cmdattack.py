@@ -5,6 +5,7 @@ running kernel, through the installed console script."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -203,3 +204,27 @@ def test_node_starts_under_the_default_unveil() -> None:
         pytest.skip("needs node")
     r = pledge("-q", "-p", "stdio rpath", node, "-e", "console.log(6 * 7)")
     assert r.returncode == 0 and r.stdout == "42\n", r.stderr
+
+
+def test_a_user_number_without_an_entry_needs_a_group() -> None:
+    """-u with a number the password database does not know set only the uid: PROG kept
+    the command's group and supplementary groups (on main: root's gid 0, exit 0). It is
+    refused (64) unless -g names the group; with -g, that group is PROG's only one."""
+    uid = next(n for n in range(23456, 23556) if not _known(n))
+    r = pledge("-q", "-V", "-p", "stdio rpath", "-u", str(uid), "cat", "/proc/self/status")
+    assert r.returncode == 64 and f"-u {uid}: no such user" in r.stderr, r.stdout
+    assert "give -g GROUP too" in r.stderr, r.stderr
+    r = pledge("-q", "-V", "-p", "stdio rpath", "-u", str(uid), "-g", str(uid),
+               "cat", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+    assert lines["Uid"].split()[0] == str(uid) and lines["Gid"].split() == [str(uid)] * 4
+    assert lines["Groups"].split() == [str(uid)], lines["Groups"]
+
+
+def _known(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True

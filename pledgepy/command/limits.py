@@ -61,6 +61,9 @@ def identity(user: str | None, group: str | None) -> Identity:
         except KeyError:
             if not user.isdigit():
                 raise KeyError(f"-u {user}: no such user") from None
+            if group is None:  # else PROG would keep the command's group and groups (root's)
+                raise KeyError(f"-u {user}: no such user, so no group of its own: give "
+                               "-g GROUP too") from None
             uid = int(user)
     if group is not None:
         try:
