@@ -228,3 +228,15 @@ def _known(uid: int) -> bool:
     except KeyError:
         return False
     return True
+
+
+@pytest.mark.parametrize("flags", [(), ("-u", "nobody")], ids=["root", "nobody"])
+def test_perl_finds_its_modules(flags: tuple[str, ...]) -> None:
+    """perl was no script host: its @INC stayed hidden and any module but the few built
+    in failed (on main: "Can't locate POSIX.pm: ... Permission denied", exit 2)."""
+    perl = shutil.which("perl")
+    if perl is None:
+        pytest.skip("needs perl")
+    r = pledge("-q", "-p", "stdio rpath", *flags, perl, "-MPOSIX", "-MList::Util=sum",
+               "-e", "print sum(floor(1.5), 2), qq(\\n)")
+    assert r.returncode == 0 and r.stdout == "3\n", r.stderr

@@ -195,6 +195,8 @@ class Host:
         besides its own trees (itself, its loader and libraries; None: everything)."""
         clean = {k: v for k, v in env.items() if k not in self.unset}
         own = prefixes(file)
+        if "/usr" in own:
+            own = (*own, *_CONFIG.get(self.pattern, ()))
         view = None if sees is None else (*sees, *((d, "r") for d in own))
         answered = _TREES[self.pattern](_ask([file, *self.ask], clean, who, view))
         believed = [d for d in answered if _inside(d, own)]
@@ -309,9 +311,23 @@ def _node_given(env: dict[str, str]) -> list[str]:
 _PY = ("import json, sys, os; p = [*sys.path, os.path.join(sys.prefix, 'pyvenv.cfg'), "
        "os.path.join(os.path.dirname(sys.executable), 'pyvenv.cfg')]; "
        "print(json.dumps([x for x in p if os.path.exists(x)]))")
-_TREES = {"python": _python, "lua": _lua, "node": _node}
+def _perl(out: str) -> list[str]:
+    return [d for d in dict.fromkeys(out.splitlines()) if os.path.isabs(d) and os.path.isdir(d)]
+
+
+def _perl_given(env: dict[str, str]) -> list[str]:
+    """The user's PERL5LIB (or PERLLIB) entries."""
+    entries = (env.get("PERL5LIB") or env.get("PERLLIB") or "").split(":")
+    return [p for p in entries if os.path.isabs(p) and os.path.isdir(p)]
+
+
+_TREES = {"python": _python, "lua": _lua, "node": _node, "perl": _perl}
 #: what the environment the user gave names besides (the user's word, not the host's)
-_GIVEN = {"python": _python_given, "lua": _lua_given, "node": _node_given}
+_GIVEN = {"python": _python_given, "lua": _lua_given, "node": _node_given,
+          "perl": _perl_given}
+#: A system interpreter's (one under /usr) configuration trees, believed with its own
+#: (Debian's perl puts /etc/perl first in @INC).
+_CONFIG = {"perl": ("/etc/perl",)}
 HOSTS = (
     Host("python", ("-I", "-c", _PY), frozenset({"-W", "-X", "-Q"}),
          frozenset({"-c", "-m"}), ()),
@@ -321,11 +337,15 @@ HOSTS = (
                         "...require('module')._nodeModulePaths('/')]))"),
          frozenset({"-r", "--require"}), frozenset({"-e", "--eval", "-p", "--print"}),
          ("NODE_OPTIONS",)),
+    Host("perl", ("-e", 'print join("\\n", @INC), "\\n"'), frozenset({"-I"}),
+         frozenset({"-e", "-E"}), ("PERL5OPT", "PERL5DB", "PERL_UNICODE")),
 )
 #: The trees whose extension modules' libraries are unveiled (the stdlib's, lua's cpath).
-_MODULE_DIRS = {"python": r".*/lib-dynload", "lua": r".*/lib/.*lua/[0-9.]+", "node": r"(?!)"}
+_MODULE_DIRS = {"python": r".*/lib-dynload", "lua": r".*/lib/.*lua/[0-9.]+", "node": r"(?!)",
+                "perl": r"(?!)"}
 #: binary name (less a version of digits and dots) -> host; no re: this runs for every program
-_NAMES = {"python": "python", "lua": "lua", "luajit": "lua", "node": "node", "nodejs": "node"}
+_NAMES = {"python": "python", "lua": "lua", "luajit": "lua", "node": "node", "nodejs": "node",
+          "perl": "perl"}
 
 
 def find(file: str) -> Host | None:
