@@ -379,8 +379,8 @@ def _main(argv: list[str] | None) -> int:
     except LookupError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except discover.ProgramError as exc:
-        print(f"pledge: {exc.args[0]}", file=sys.stderr)
+    except discover.ProgramError as exc:  # it quotes the script's #! line: the script's word
+        print(f"pledge: {_printable(exc.args[0])}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     try:
         supervisor = api.backend().exec_supervisor()

@@ -240,3 +240,15 @@ def test_perl_finds_its_modules(flags: tuple[str, ...]) -> None:
     r = pledge("-q", "-p", "stdio rpath", *flags, perl, "-MPOSIX", "-MList::Util=sum",
                "-e", "print sum(floor(1.5), 2), qq(\\n)")
     assert r.returncode == 0 and r.stdout == "3\n", r.stderr
+
+
+def test_a_bad_interpreter_line_prints_no_escapes(place: Path) -> None:
+    """"bad interpreter" quoted the script's #! line as it was: a terminal escape in it
+    reached the operator's terminal (on main: ESC ]0;... in the message)."""
+    script = place / "prog"
+    script.write_text("#!/nonexistent\x1b]0;owned\x07\n")
+    script.chmod(0o755)
+    r = pledge("-q", str(script))
+    assert r.returncode == 126, r.stderr
+    assert "bad interpreter /nonexistent?]0;owned?" in r.stderr, r.stderr
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr, r.stderr
