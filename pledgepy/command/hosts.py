@@ -91,8 +91,18 @@ def _read_until(fd: int, deadline: float) -> bytes | None:
 def _reaped(pid: int, deadline: float) -> int | None:
     """*pid*'s wait status once it ended by *deadline*, else None (left running).
     Its output's end comes a moment before its exit can be waited for."""
+    import select
     import time
 
+    try:  # Linux: readable once it has ended, no polling
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = -1
+    if pidfd >= 0:
+        try:
+            select.select([pidfd], [], [], max(0.0, deadline - _monotonic()))
+        finally:
+            os.close(pidfd)
     pause = 0.0001
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
