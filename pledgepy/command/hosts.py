@@ -242,7 +242,7 @@ def prefixes(file: str) -> tuple[str, ...]:
     above the ``bin`` it is in, as named and as resolved (a venv's and its base's,
     a pyenv build's, ``/usr``), never ``/`` nor a login user's home or above one
     (``~/bin/python3`` is not the home's interpreter). The interpreter may be the
-    hostile program: what it names elsewhere (``/root/.ssh``) stays hidden."""
+    hostile program: what it names elsewhere (``~/.ssh``) stays hidden."""
     homes = _homes()
     out: list[str] = []
     for where in (os.path.abspath(file), os.path.realpath(file)):
