@@ -19,7 +19,7 @@ from ..base import (
     UnveilRule,
     WorkerSupervisor,
 )
-from . import maps, native, prepared, threads
+from . import maps, native, nss, prepared, threads
 from .consts import SIGSYS
 from .landlock import abi, allowances, domain, procfs, procwrite
 from .rules import PATHS_HELD
@@ -568,6 +568,10 @@ class LinuxBackend(BackendBase):
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
         kernel.prepare()
+        if request.old is not None or not kernel.inherited():
+            # lookups the promises allow must not load code later (filters we did not
+            # install and know nothing of might refuse the load itself now)
+            nss.prepare(request.old, new)
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
         paths = self._paths_layer(request)

@@ -1,0 +1,86 @@
+"""r10 library review: real programs hardened with one pledge() line.
+
+glibc's NSS modules: a lookup the promises allow (services under ``dns``, users under
+``rpath``) must not die of the module glibc dlopens for it the first time (an open of
+/etc/ld.so.cache and of the library, an executable mapping)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pledgepy.backends.linux import nss
+from tests.pledged import under
+
+_BUILT_IN = nss.BUILT_IN
+
+
+def _lines() -> dict[str, list[str]]:
+    try:
+        with open(nss.NSSWITCH, encoding="utf-8") as f:
+            return nss.services(f.read())
+    except OSError:
+        return {}
+
+
+def _installed(module: str) -> bool:
+    return any(os.path.exists(f"{d}/libnss_{module}.so.2")
+               for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64",
+                         "/usr/lib64", "/lib", "/usr/lib"))
+
+
+def _modules(database: str, *, installed: bool) -> list[str]:
+    return [m for m in _lines().get(database, []) if m not in _BUILT_IN
+            and _installed(m) == installed]
+
+
+def test_nsswitch_lines_are_read_without_their_actions() -> None:
+    text = ("# comment\npasswd:  files systemd\nhosts: files mdns4_minimal [NOTFOUND=return]"
+            " dns # trailing\n\nservices:\tdb files\nnonsense\n")
+    assert nss.services(text) == {"passwd": ["files", "systemd"],
+                                  "hosts": ["files", "mdns4_minimal", "dns"],
+                                  "services": ["db", "files"]}
+
+
+def test_only_promises_that_look_up_without_loading_need_it() -> None:
+    assert nss.needed(frozenset({"stdio", "dns"}))
+    assert nss.needed(frozenset({"stdio", "rpath"}))
+    assert not nss.needed(frozenset({"stdio", "rpath", "prot_exec", "getpw"}))
+    assert not nss.needed(frozenset({"stdio", "inet"}))
+
+
+@pytest.mark.skipif(not _modules("services", installed=False),
+                    reason="nsswitch.conf names no missing module for services here")
+@pytest.mark.parametrize("promises", ["stdio dns", "stdio inet dns"])
+def test_a_service_name_lookup_under_dns(promises: str) -> None:
+    """Debian's stock ``services: db files`` (libnss_db not installed): on main glibc's
+    first try of libnss_db opened /etc/ld.so.cache, a violation (``needs "rpath"``)
+    under dns, which OpenBSD lets read /etc/services."""
+    r = under(promises, """
+import socket
+print(socket.getaddrinfo("127.0.0.1", "http", type=socket.SOCK_STREAM)[0][4][1])
+print(socket.getservbyname("https"), socket.getprotobyname("udp"))
+""", setup="import socket, encodings.idna")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["80", "443", "17"], r.explain()
+
+
+@pytest.mark.skipif(not _modules("passwd", installed=True),
+                    reason="nsswitch.conf names no installed module for passwd here")
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_a_missing_user_under_rpath(unprivileged: bool) -> None:
+    """``passwd: files systemd``: a name /etc/passwd lacks reaches libnss_systemd, which
+    glibc mapped executable on main (``mmap(PROT_READ|PROT_EXEC) needs "prot_exec"``);
+    OpenBSD answers a missing user under rpath with NULL (KeyError)."""
+    r = under("stdio rpath", """
+import pwd
+for name in ("pledgepy-no-such-user", "pledgepy-nor-this-one"):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        print("KeyError")
+print(pwd.getpwuid(0).pw_name)
+""", setup="import pwd", unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["KeyError", "KeyError", "root"], r.explain()
