@@ -170,6 +170,22 @@ def prepare(promises: frozenset[str],
         name_imports(note_import)
 
 
+def before_hiding() -> None:
+    """Read now what a loaded stdlib module reads from system files on first use, before
+    unveil rules hide them: ``mimetypes``' tables (``http.server`` guesses a type for
+    every file it serves). Linux lets ``stat()`` see a hidden file, so mimetypes finds
+    ``/etc/mime.types`` and its ``open()`` fails with EACCES; OpenBSD hides the file from
+    ``stat()`` too, and mimetypes goes on with its own table."""
+    mimetypes = sys.modules.get("mimetypes")
+    if mimetypes is not None and not getattr(mimetypes, "inited", True):
+        try:
+            mimetypes.init()
+        except OSError:
+            # unreadable already (another user's file): the program's first guess meets
+            # the same error it would have met without pledgepy
+            pass
+
+
 #: What import_lazily() could not import: never looked for again, as a later pledge
 #: without rpath would make the search a violation (a module missing from this Python)
 _missing: set[str] = set()

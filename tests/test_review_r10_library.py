@@ -7,10 +7,12 @@ glibc's NSS modules: a lookup the promises allow (services under ``dns``, users 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from pledgepy.backends.linux import nss
+from tests.childproc import run
 from tests.pledged import under
 
 _BUILT_IN = nss.BUILT_IN
@@ -84,3 +86,51 @@ print(pwd.getpwuid(0).pw_name)
 """, setup="import pwd", unprivileged=unprivileged)
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["KeyError", "KeyError", "root"], r.explain()
+
+
+_SERVE = """
+import functools, http.server, socket, socketserver, threading
+docroot = sys.argv[1]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=docroot)
+handler.log_message = lambda *a: None
+server = socketserver.TCPServer(("127.0.0.1", 0), handler)
+pledgepy.unveil_imports()
+pledgepy.unveil(docroot, "r")
+pledgepy.pledge("stdio rpath inet")
+threading.Thread(target=server.serve_forever, daemon=True).start()
+for name in ("index.html", "../outside.txt"):
+    s = socket.create_connection(server.server_address, timeout=10)
+    s.sendall(b"GET /" + name.encode() + b" HTTP/1.0\\r\\n\\r\\n")
+    reply = b""
+    while chunk := s.recv(4096):
+        reply += chunk
+    head, _, body = reply.partition(b"\\r\\n\\r\\n")
+    kind = [h for h in head.split(b"\\r\\n") if h.lower().startswith(b"content-type")]
+    print(head.split()[1].decode(), *(k.split()[1].decode() for k in kind), body.decode()[:20])
+"""
+
+
+def test_http_server_serves_an_unveiled_docroot(tmp_path: Path) -> None:
+    """http.server guesses each file's type with mimetypes, whose first use reads
+    /etc/mime.types: Linux's stat() sees the hidden file, the open fails with EACCES, and
+    on main every request died with PermissionError (OpenBSD hides it from stat() too:
+    mimetypes goes on with its own table)."""
+    docroot = tmp_path / "www"
+    docroot.mkdir()
+    (docroot / "index.html").write_text("<p>hello</p>")
+    (tmp_path / "outside.txt").write_text("secret")
+    r = run("import sys, pledgepy\n" + _SERVE, args=[str(docroot)])
+    assert r.returncode == 0, r.explain()
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["200", "text/html", "<p>hello</p>"], r.explain()
+    assert lines[1].split()[0] == "404" and "secret" not in r.stdout, r.explain()
+
+
+@pytest.mark.parametrize("lock", ["unveil()", "pledge()"])
+def test_mimetypes_after_the_unveil_lock(lock: str) -> None:
+    """On main: PermissionError: '/etc/mime.types' at the first guess_type()."""
+    locking = "pledgepy.unveil()\n" if lock == "unveil()" else "pledgepy.pledge('stdio rpath')\n"
+    r = run("import mimetypes, pledgepy\npledgepy.unveil('/etc/hostname', 'r')\n" + locking
+            + "print(mimetypes.guess_type('a.html')[0], mimetypes.guess_type('b.json')[0])\n")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["text/html", "application/json"], r.explain()
