@@ -29,6 +29,7 @@ late import's message names it; it finds nothing itself and decides nothing.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import sys
 import time
@@ -164,6 +165,8 @@ def prepare(promises: frozenset[str],
             import warnings  # noqa: F401
         except (ImportError, OSError):  # hidden by unveil already: no one can load it
             pass
+    if "rpath" not in promises:
+        _load_locale()
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
     if "rpath" not in promises:
@@ -184,6 +187,28 @@ def before_hiding() -> None:
             # unreadable already (another user's file): the program's first guess meets
             # the same error it would have met without pledgepy
             pass
+
+
+def _load_locale() -> None:
+    """Have glibc load the locale the environment names, then return to the one in force.
+
+    ``locale.setlocale(LC_ALL, "")`` opens the locale's files (CPython set only LC_CTYPE
+    at start-up); glibc keeps what it loaded, so after this a pledge without rpath lets
+    it switch without opening anything (the pledge command's shim does the same before
+    ``main``). setlocale() is process-wide and not thread-safe: only while no other
+    thread runs.
+    """
+    import _locale  # locale.py imports re (start-up)
+
+    if _thread._count() or not hasattr(_locale, "LC_ALL"):
+        return
+    current = _locale.setlocale(_locale.LC_ALL, None)
+    try:
+        _locale.setlocale(_locale.LC_ALL, "")
+    except _locale.Error:  # type: ignore[attr-defined]  # (the stubs lack it)
+        return  # not installed: left for the program's own call to find out
+    finally:
+        _locale.setlocale(_locale.LC_ALL, current)
 
 
 #: What import_lazily() could not import: never looked for again, as a later pledge

@@ -134,3 +134,34 @@ def test_mimetypes_after_the_unveil_lock(lock: str) -> None:
             + "print(mimetypes.guess_type('a.html')[0], mimetypes.guess_type('b.json')[0])\n")
     assert r.returncode == 0, r.explain()
     assert r.stdout.split() == ["text/html", "application/json"], r.explain()
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/lib/locale/C.utf8"), reason="no C.UTF-8 locale")
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_setlocale_from_the_environment_under_stdio(unprivileged: bool) -> None:
+    """``locale.setlocale(LC_ALL, "")`` opened the locale's files on main
+    (``openat("/usr/lib/locale/C.utf8/LC_IDENTIFICATION") needs "rpath"``); the pledge
+    command's shim loads them before main, and now pledge() does too."""
+    r = under("stdio", """
+import locale, time
+print(locale.setlocale(locale.LC_ALL, ""), locale.localeconv()["decimal_point"])
+print(locale.setlocale(locale.LC_ALL, "C"), locale.setlocale(locale.LC_ALL, ""))
+print(len(time.strftime("%c")) > 0)
+""", setup="import locale", env={"LC_ALL": "C.UTF-8"}, unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.split() == ["C.UTF-8", ".", "C", "C.UTF-8", "True"], r.explain()
+
+
+def test_setlocale_is_left_alone_while_threads_run() -> None:
+    """setlocale() is not thread-safe: with another thread running pledge() does not
+    switch, and the program's own switch stays the violation it is without rpath (it
+    passes on main too: it fails if the fix ever switches beside another thread)."""
+    r = under("stdio", """
+import locale
+locale.setlocale(locale.LC_ALL, "")
+""", setup="""
+import locale, threading
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()
+""", env={"LC_ALL": "C.UTF-8"})
+    assert r.returncode == -6 and 'needs "rpath"' in r.stderr, r.explain()
