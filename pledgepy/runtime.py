@@ -167,6 +167,8 @@ def prepare(promises: frozenset[str],
             pass
     if "rpath" not in promises:
         _load_locale()
+    if "tmppath" in promises and not promises & {"rpath", "wpath", "cpath"}:
+        _choose_tempdir()
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
     if "rpath" not in promises:
@@ -209,6 +211,24 @@ def _load_locale() -> None:
         return  # not installed: left for the program's own call to find out
     finally:
         _locale.setlocale(_locale.LC_ALL, current)
+
+
+def _choose_tempdir() -> None:
+    """Let a loaded ``tempfile`` choose its directory now (it keeps the choice).
+
+    Its first use lists the candidates, the current directory last, through getcwd(),
+    which needs rpath, wpath or cpath: under ``stdio tmppath``, the promise made for
+    mkstemp(3), ``tempfile.mkstemp()`` died before it reached /tmp. The choice is what
+    the first use would make (it writes and removes a file in the directory it picks).
+    """
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None and getattr(tempfile, "tempdir", "") is None:
+        try:
+            tempfile.gettempdir()
+        except OSError:
+            # no usable directory (FileNotFoundError): the program's first use raises
+            # the same, if the promises let it get that far
+            pass
 
 
 #: What import_lazily() could not import: never looked for again, as a later pledge

@@ -165,3 +165,22 @@ stop = threading.Event()
 threading.Thread(target=stop.wait, daemon=True).start()
 """, env={"LC_ALL": "C.UTF-8"})
     assert r.returncode == -6 and 'needs "rpath"' in r.stderr, r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_tempfile_under_tmppath_alone(unprivileged: bool) -> None:
+    """tmppath is the promise for mkstemp(3); tempfile's first use lists the current
+    directory among its candidates through getcwd(), which on main died (``getcwd needs
+    "rpath" or "wpath" or "cpath"``) before /tmp was tried. A directory stays cpath's."""
+    r = under("stdio tmppath", """
+import tempfile
+fd, name = tempfile.mkstemp()
+os.write(fd, b"x"); os.close(fd); os.unlink(name)
+with tempfile.NamedTemporaryFile() as f:
+    f.write(b"hi"); f.flush()
+    print(name.startswith("/tmp/"), open(f.name).read())
+tempfile.mkdtemp()
+""", setup="import tempfile", unprivileged=unprivileged)
+    assert r.stdout.split() == ["True", "hi"], r.explain()
+    assert r.returncode == -6 and 'mkdir("/tmp/' in r.stderr and 'needs "cpath"' in r.stderr, \
+        r.explain()
