@@ -184,3 +184,23 @@ tempfile.mkdtemp()
     assert r.stdout.split() == ["True", "hi"], r.explain()
     assert r.returncode == -6 and 'mkdir("/tmp/' in r.stderr and 'needs "cpath"' in r.stderr, \
         r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+@pytest.mark.parametrize("promises", ["stdio", "stdio rpath", "stdio rpath inet"])
+def test_daemon_threads_still_running_at_exit(promises: str, unprivileged: bool) -> None:
+    """CPython ends daemon threads that outlive main with pthread_exit(), whose first
+    unwind has glibc dlopen libgcc_s: on main the program died at exit, every run here
+    (``openat("/etc/ld.so.cache", O_RDONLY) needs "rpath"``, or the executable mapping
+    under rpath), exit 134 after doing its work."""
+    r = under(promises, """
+def spin():
+    while True:
+        time.sleep(0.001)
+for _ in range(4):
+    threading.Thread(target=spin, daemon=True).start()
+time.sleep(0.05)
+print("done", flush=True)
+""", setup="import threading, time", unprivileged=unprivileged)
+    assert r.stdout.split() == ["done"], r.explain()
+    assert r.returncode == 0 and "pledge:" not in r.stderr, r.explain()
