@@ -204,3 +204,36 @@ print("done", flush=True)
 """, setup="import threading, time", unprivileged=unprivileged)
     assert r.stdout.split() == ["done"], r.explain()
     assert r.returncode == 0 and "pledge:" not in r.stderr, r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_threads_started_before_the_pledge_free_memory(unprivileged: bool) -> None:
+    """glibc's malloc opens /proc/sys/vm/overcommit_memory before it first shrinks a
+    thread's heap; with threads running at the pledge on Landlock ABI < 8 stdio's
+    allowances are not granted, and on main that open killed the program (``needs
+    "rpath"``) the first time a thread freed enough memory. Opening the file from
+    Python then fails (ENOENT, as without /proc) and still gives nothing."""
+    r = under("stdio", """
+go.set()
+for t in pre:
+    t.join()
+print("freed")
+try:
+    open("/proc/sys/vm/overcommit_memory").read()
+except OSError as e:
+    print(errno.errorcode[e.errno])
+""", setup="""
+import threading
+go = threading.Event()
+def work():
+    go.wait()
+    for _ in range(200):
+        chunks = [bytearray(200000) for _ in range(20)]
+        del chunks
+pre = [threading.Thread(target=work) for _ in range(3)]
+for t in pre:
+    t.start()
+""", unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    granted = "ENOENT" not in r.stdout  # a kernel whose Landlock confines every thread
+    assert r.stdout.split() == (["freed"] if granted else ["freed", "ENOENT"]), r.explain()
