@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import os
 
+from . import native
+
 NSSWITCH = "/etc/nsswitch.conf"
 
 #: promise -> the NSS databases a program may look up under it (as on OpenBSD)
@@ -37,8 +39,6 @@ DATABASES: dict[str, tuple[str, ...]] = {
 BUILT_IN = frozenset({"files", "dns"})
 #: a name no database holds (NSS names cannot contain a space)
 ABSENT = "pledgepy absent"
-#: RTLD_NOW | RTLD_LOCAL, as glibc's own dlopen of a module binds nothing globally
-_MODE = 2
 
 #: module names already dlopened or found missing (never tried again)
 _done: set[str] = set()
@@ -97,8 +97,6 @@ def prepare(old: frozenset[str] | None, new: frozenset[str]) -> None:
     except OSError:
         return  # glibc's defaults then (files, dns: built in)
     builtin = BUILT_IN if version >= (2, 34) else frozenset()
-    import _ctypes  # ctypes.py costs more (start-up)
-
     databases = sorted({d for p in new & DATABASES.keys() for d in DATABASES[p]})
     for database in databases:
         missing = False
@@ -108,12 +106,10 @@ def prepare(old: frozenset[str] | None, new: frozenset[str]) -> None:
             name = f"libnss_{module}.so.2"
             if name in _done:
                 continue
-            try:
-                _ctypes.dlopen(name, _MODE)  # never closed: glibc uses it from now on
-            except OSError:
-                missing = True  # not installed (or hidden by unveil already)
-            else:
+            if native.keep_loaded(name):
                 _done.add(name)
+            else:
+                missing = True  # not installed (or hidden by unveil already)
         if missing and old is None and "rpath" not in new:
             # with rpath, glibc's own try of the missing module only reads (allowed)
             _look_up(database)

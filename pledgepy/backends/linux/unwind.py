@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 
+from . import native
+
 LIBRARY = "libgcc_s.so.1"
-#: RTLD_NOW | RTLD_LOCAL, as glibc loads it
-_MODE = 2
 _loaded = False
 
 
@@ -40,10 +40,4 @@ def prepare(old: frozenset[str] | None, new: frozenset[str]) -> None:
             return  # musl unwinds without it
     except (ValueError, OSError):
         return
-    import _ctypes  # ctypes.py costs more (start-up)
-
-    try:
-        _ctypes.dlopen(LIBRARY, _MODE)  # never closed: glibc uses it from now on
-    except OSError:
-        return
-    _loaded = True
+    _loaded = native.keep_loaded(LIBRARY)
