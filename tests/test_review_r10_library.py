@@ -237,3 +237,28 @@ for t in pre:
     assert r.returncode == 0, r.explain()
     granted = "ENOENT" not in r.stdout  # a kernel whose Landlock confines every thread
     assert r.stdout.split() == (["freed"] if granted else ["freed", "ENOENT"]), r.explain()
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_cpu_count_with_threads_started_before_the_pledge(unprivileged: bool) -> None:
+    """The same for glibc's CPU count: on main os.cpu_count() (and so a
+    ThreadPoolExecutor's default size) killed the program (``openat(
+    "/sys/devices/system/cpu/online") needs "rpath"``); now glibc counts the CPUs the
+    process may run on."""
+    r = under("stdio", """
+print(os.cpu_count() == len(os.sched_getaffinity(0)))
+t.join()
+""", setup="""
+import threading, time
+t = threading.Thread(target=time.sleep, args=(0.3,))
+t.start()
+""", unprivileged=unprivileged)
+    assert r.returncode == 0 and r.stdout.split() == ["True"], r.explain()
+
+
+def test_proc_stat_stays_a_violation_where_the_allowances_hold() -> None:
+    """Only where the allowance layer is not in force do glibc's CPU-count files fail
+    with ENOENT (passes on main too: it fails if that ever reaches further)."""
+    r = under("stdio", 'open("/proc/stat")\n')
+    assert r.returncode == -6 and 'openat("/proc/stat", O_RDONLY) needs "rpath"' in r.stderr, \
+        r.explain()
