@@ -262,3 +262,22 @@ def test_proc_stat_stays_a_violation_where_the_allowances_hold() -> None:
     r = under("stdio", 'open("/proc/stat")\n')
     assert r.returncode == -6 and 'openat("/proc/stat", O_RDONLY) needs "rpath"' in r.stderr, \
         r.explain()
+
+
+@pytest.mark.parametrize("level,option,value", [
+    ("IPPROTO_TCP", "TCP_NODELAY", 1), ("IPPROTO_IP", "IP_TOS", 0x10),
+    ("IPPROTO_IPV6", "IPV6_TCLASS", 0x10)])
+def test_stdio_sockopts_openbsd_allows(level: str, option: str, value: int) -> None:
+    """pledge_sockopt lets stdio alone set and read TCP_NODELAY, IP_TOS and IPV6_TCLASS
+    on a socket held from before (asyncio sets TCP_NODELAY on each TCP transport): on
+    main each was a violation (``setsockopt(IPPROTO_TCP, TCP_NODELAY) needs "inet"``).
+    Other options of those levels stay inet's."""
+    family = "AF_INET6" if level == "IPPROTO_IPV6" else "AF_INET"
+    r = under("stdio", f"""
+s.setsockopt(socket.{level}, socket.{option}, {value})
+print(s.getsockopt(socket.{level}, socket.{option}))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+""", setup=f"import socket\ns = socket.socket(socket.{family})\n")
+    assert r.stdout.split() == [str(value)], r.explain()
+    assert r.returncode == -6 and "setsockopt(IPPROTO_TCP, TCP_CORK) needs" in r.stderr, \
+        r.explain()
