@@ -192,6 +192,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             # lazy needs runtime.prepare() imports (a later pledge could not)
             mpguard.prepare(_held, _spawned)
             runtime.prepare(new, be.import_noter())
+            if lock_unveil and rules:
+                runtime.before_hiding()
             guarded = "rpath" not in new and runtime.guard_files()
         try:
             be.apply_pledge(request, rules, lock_unveil)
@@ -320,6 +322,8 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
             gaps = be.unveil_gaps(_rules(), True)  # judged with the promises in force now
             strictness.refuse_or_warn(is_strict or _state.unveil_strict, "unveil",
                                       list(gaps.not_enforced))
+            if _state.unveils:
+                runtime.before_hiding()
             be.lock_unveil(_rules())
             _state.unveil_locked = True
             _state.unveil_in_force = bool(_state.unveils)

@@ -29,6 +29,7 @@ late import's message names it; it finds nothing itself and decides nothing.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import sys
 import time
@@ -164,10 +165,70 @@ def prepare(promises: frozenset[str],
             import warnings  # noqa: F401
         except (ImportError, OSError):  # hidden by unveil already: no one can load it
             pass
+    if "rpath" not in promises:
+        _load_locale()
+    if "tmppath" in promises and not promises & {"rpath", "wpath", "cpath"}:
+        _choose_tempdir()
     if "rpath" not in promises or "prot_exec" not in promises:  # files or extension modules
         import_lazily()
     if "rpath" not in promises:
         name_imports(note_import)
+
+
+def before_hiding() -> None:
+    """Read now what a loaded stdlib module reads from system files on first use, before
+    unveil rules hide them: ``mimetypes``' tables (``http.server`` guesses a type for
+    every file it serves). Linux lets ``stat()`` see a hidden file, so mimetypes finds
+    ``/etc/mime.types`` and its ``open()`` fails with EACCES; OpenBSD hides the file from
+    ``stat()`` too, and mimetypes goes on with its own table."""
+    mimetypes = sys.modules.get("mimetypes")
+    if mimetypes is not None and not getattr(mimetypes, "inited", True):
+        try:
+            mimetypes.init()
+        except OSError:
+            # unreadable already (another user's file): the program's first guess meets
+            # the same error it would have met without pledgepy
+            pass
+
+
+def _load_locale() -> None:
+    """Have glibc load the locale the environment names, then return to the one in force.
+
+    ``locale.setlocale(LC_ALL, "")`` opens the locale's files (CPython set only LC_CTYPE
+    at start-up); glibc keeps what it loaded, so after this a pledge without rpath lets
+    it switch without opening anything (the pledge command's shim does the same before
+    ``main``). setlocale() is process-wide and not thread-safe: only while no other
+    thread runs.
+    """
+    import _locale  # locale.py imports re (start-up)
+
+    if _thread._count() or not hasattr(_locale, "LC_ALL"):
+        return
+    current = _locale.setlocale(_locale.LC_ALL, None)
+    try:
+        _locale.setlocale(_locale.LC_ALL, "")
+    except _locale.Error:  # type: ignore[attr-defined]  # (the stubs lack it)
+        return  # not installed: left for the program's own call to find out
+    finally:
+        _locale.setlocale(_locale.LC_ALL, current)
+
+
+def _choose_tempdir() -> None:
+    """Let a loaded ``tempfile`` choose its directory now (it keeps the choice).
+
+    Its first use lists the candidates, the current directory last, through getcwd(),
+    which needs rpath, wpath or cpath: under ``stdio tmppath``, the promise made for
+    mkstemp(3), ``tempfile.mkstemp()`` died before it reached /tmp. The choice is what
+    the first use would make (it writes and removes a file in the directory it picks).
+    """
+    tempfile = sys.modules.get("tempfile")
+    if tempfile is not None and getattr(tempfile, "tempdir", "") is None:
+        try:
+            tempfile.gettempdir()
+        except OSError:
+            # no usable directory (FileNotFoundError): the program's first use raises
+            # the same, if the promises let it get that far
+            pass
 
 
 #: What import_lazily() could not import: never looked for again, as a later pledge

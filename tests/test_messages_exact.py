@@ -111,7 +111,7 @@ TABLE: list[tuple[str, list[Any], str, str]] = [
     ("setsockopt", [3, 1, 25, 0, 0], "stdio inet",
      "setsockopt(SOL_SOCKET, SO_BINDTODEVICE) is not allowed by any promise "
      "(its option is refused)"),
-    ("setsockopt", [3, 6, 1, 0, 0], "stdio", 'setsockopt(IPPROTO_TCP, TCP_NODELAY) needs "inet"'),
+    ("setsockopt", [3, 6, 3, 0, 0], "stdio", 'setsockopt(IPPROTO_TCP, TCP_CORK) needs "inet"'),
     ("getsockopt", [3, 41, 26, 0, 0], "stdio",
      'getsockopt(IPPROTO_IPV6, IPV6_V6ONLY) needs "inet" or "dns"'),
     ("ioctl", [0, 0x5412], "stdio tty",

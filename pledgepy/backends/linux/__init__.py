@@ -19,7 +19,7 @@ from ..base import (
     UnveilRule,
     WorkerSupervisor,
 )
-from . import maps, native, prepared, threads
+from . import maps, native, nss, prepared, threads, unwind
 from .consts import SIGSYS
 from .landlock import abi, allowances, domain, procfs, procwrite
 from .rules import PATHS_HELD
@@ -568,6 +568,12 @@ class LinuxBackend(BackendBase):
         # Everything Python-side first: once Landlock or the filter is in force,
         # pledgepy itself may no longer read its own modules.
         kernel.prepare()
+        if request.old is not None or not kernel.inherited():
+            # what glibc dlopens itself later (NSS modules for the lookups the promises
+            # allow, the unwinder that ends threads) must not be a violation then; not
+            # under filters we did not install, which might refuse the load itself now
+            nss.prepare(request.old, new)
+            unwind.prepare(request.old, new)  # daemon threads end through it at exit
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
         paths = self._paths_layer(request)

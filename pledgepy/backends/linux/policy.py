@@ -72,6 +72,7 @@ from .consts import (
     IPV6_MULTICAST_IF,
     IPV6_MULTICAST_LOOP,
     IPV6_RECVERR,
+    IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
     IPV6_V6ONLY,
     MTIOCGET,
@@ -436,6 +437,12 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
         when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
         *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
+        # OpenBSD's pledge_sockopt lets stdio alone set these on any socket held (one
+        # received or opened before the pledge): asyncio sets TCP_NODELAY on each TCP
+        # transport it makes
+        *_sockopts("stdio", IPPROTO_TCP, (TCP_NODELAY,)),
+        *_sockopts("stdio", IPPROTO_IP, (IP_TOS,)),
+        *_sockopts("stdio", IPPROTO_IPV6, (IPV6_TCLASS,)),
         *allow("stdio", "capget",
                why="reads capability sets, as id(1) and node do; changing them (capset) is never allowed"),
         *allow("stdio", "pkey_alloc", "pkey_free",

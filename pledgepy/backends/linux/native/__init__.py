@@ -133,6 +133,29 @@ def ffi() -> Any:
     return mod.ffi
 
 
+#: libraries keep_loaded() opened: a handle collected would dlclose them
+_kept: list[Any] = []
+
+
+def keep_loaded(name: str) -> bool:
+    """``dlopen(name, RTLD_NOW)`` for good, so that libc's own later dlopen of *name*
+    finds it mapped and opens nothing: True when it is loaded. Through the built
+    module's cffi (importing ``_ctypes`` is loading an extension module, which unveil
+    may hide by now), else ``_ctypes``; False when neither can, or *name* cannot be
+    loaded (not installed, hidden): the caller leaves the load to libc."""
+    mod = load()
+    try:
+        if mod is not None:
+            _kept.append(mod.ffi.dlopen(name))
+            return True
+        import _ctypes  # type: ignore[import-not-found,unused-ignore]
+
+        _kept.append(_ctypes.dlopen(name, 2))  # RTLD_NOW | RTLD_LOCAL
+        return True
+    except (OSError, ImportError):
+        return False
+
+
 def program_name() -> str:
     argv0 = sys.argv[0] if sys.argv else ""
     if argv0 in ("", "-c", "-m"):

@@ -926,6 +926,31 @@ static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
         set_return(uc, -ENOENT);
         return 1;
     }
+    /* glibc's malloc reads it once, before it first shrinks a thread's heap: where the
+     * allowance is not in force (other threads ran at the pledge on Landlock ABI < 8, no
+     * Landlock) that open would kill a threaded program that frees memory. It fails as
+     * on a system without /proc instead, which malloc takes in its stride (it shrinks
+     * heaps as under any overcommit mode but 2): the program is given nothing. */
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path
+        && (a[2] & ~(uint64_t)O_CLOEXEC) == O_RDONLY
+        && same_path(path, "/proc/sys/vm/overcommit_memory")) {
+        set_return(uc, -ENOENT);
+        return 1;
+    }
+    /* The same for glibc's CPU count (sysconf, os.cpu_count(), an executor's default
+     * size): without the allowance in force, the sysfs files and its fallback /proc/stat
+     * fail as on a system without them, and glibc counts the CPUs this process may run
+     * on (sched_getaffinity, a stdio call). Only then: with the layer in force the files
+     * are read, and /proc/stat stays the violation it is. */
+    if (!g_paths && nr == SYS_openat && (int)a[0] == AT_FDCWD && path
+        && (a[2] & ~(uint64_t)O_CLOEXEC) == O_RDONLY
+        && (same_path(path, "/sys/devices/system/cpu/online")
+            || same_path(path, "/sys/devices/system/cpu/possible")
+            || same_path(path, "/sys/devices/system/cpu/present")
+            || same_path(path, "/proc/stat"))) {
+        set_return(uc, -ENOENT);
+        return 1;
+    }
 #ifdef SYS_newfstatat
     if (nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0 && path && same_path(path, "/etc/localtime")) {
         set_return(uc, raw(SYS_fstat, fd, (long)a[2], 0, 0, 0));
