@@ -320,6 +320,10 @@ class Recording:
             self.hold = bytearray(b"\1" * len(self.hold))
         self.python = python
         self.wheres: dict[int, int] = {}  # pid -> address of its file:line buffer
+        # pids whose last call was an execve (its memory may be another program's once
+        # it ran), and pids that went on after one (never given their parent's buffer)
+        self.execing: set[int] = set()
+        self.execd: set[int] = set()
         self.checkpoints: list[Checkpoint] = []
         for name in PATHS:
             if name in BY_ARCH[arch]:
@@ -519,14 +523,20 @@ class Recording:
              pre: Pre | None) -> int | None:
         pid = proc.pid
         if self.python:
-            if pid not in self.wheres and pid != self.start_pid:
+            if pid not in self.wheres and pid != self.start_pid and pid not in self.execd:
                 self._inherit(pid)
             if name == "execve":
                 raw = proc.read(args[0]) if args[0] else b""
                 if raw is not None and raw.startswith(LEARN_MARKER):
                     self._message(proc, raw[len(LEARN_MARKER):])
                     return -LEARN_ANSWER
-                self.wheres.pop(pid, None)  # a new program: its memory is another
+                # the call is still the caller's, counted with its file:line (subprocess's
+                # child holds the line it was started from); a PATH search makes several
+                self.execing.add(pid)
+            elif pid in self.execing:  # a new program (or a failed exec): its memory is
+                self.execing.discard(pid)  # another, or no longer the user's code's
+                self.execd.add(pid)
+                self.wheres.pop(pid, None)
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)

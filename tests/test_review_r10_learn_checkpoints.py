@@ -1,0 +1,63 @@
+"""Round 10: checkpoint advice on scripts not seen before: the file:line of a program
+started after a pledge(), and what a written file's hint says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.learning import PLEDGE, run
+
+SCRIPT = """\
+import subprocess
+import pledgepy
+
+pledgepy.pledge("stdio rpath proc")
+subprocess.run(["true"])  # <- exec
+with open("{out}", "w") as f:  # <- write
+    f.write("x")
+print(open("{src}").read())
+"""
+
+
+def _learn(tmp_path: Path) -> tuple[dict[str, Any], str]:
+    (tmp_path / "in.txt").write_text("hello\n")
+    text = SCRIPT.format(out=tmp_path / "out.txt", src=tmp_path / "in.txt")
+    script = tmp_path / "app.py"
+    script.write_text(text)
+    report_file = tmp_path / "report.json"
+    r = run([*PLEDGE, "learn", "--json", "-o", str(report_file), str(script)], str(tmp_path),
+            {"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert r.returncode == 0 and r.stdout == "hello\n\n", r.stderr
+    return json.loads(report_file.read_text()), text
+
+
+def _line(text: str, marker: str, script: str) -> str:
+    n = next(i for i, t in enumerate(text.splitlines()) if t.endswith(f"# <- {marker}"))
+    return f"{script}:{n + 1}"
+
+
+def test_every_exec_a_path_search_tries_points_at_the_users_line(tmp_path: Path) -> None:
+    """subprocess.run(["true"]) after a pledge() without exec: each execve of the PATH
+    search (/usr/local/bin/true, then /usr/bin/true) would be the violation. On main the
+    recorder dropped the child's file:line just before counting its execve: "at None"."""
+    report, text = _learn(tmp_path)
+    (cp,) = report["checkpoints"]
+    execs = [m for m in cp["missing"] if m["syscall"] == "execve"]
+    assert execs and all(m["promise"] == "exec" for m in execs), cp["missing"]
+    want = _line(text, "exec", str(tmp_path / "app.py"))
+    assert [m["where"] for m in execs] == [want] * len(execs), execs
+
+
+def test_a_file_written_after_the_pledge_is_not_called_a_read(tmp_path: Path) -> None:
+    """open(PATH, "w") after pledge("stdio rpath proc") needs wpath cpath. main's hint
+    said "a file read: read PATH before the pledge(), or keep rpath", which rpath,
+    already held, does not fix."""
+    report, text = _learn(tmp_path)
+    (cp,) = report["checkpoints"]
+    (write,) = [m for m in cp["missing"] if m["argument"].startswith(str(tmp_path / "out.txt"))
+                and m["syscall"] == "openat"]
+    assert write["promise"] == "wpath cpath"
+    assert write["where"] == _line(text, "write", str(tmp_path / "app.py"))
+    assert "a file read" not in write["hint"] and "keep wpath cpath" in write["hint"], write
