@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..backends.base import MADE
 from ..promises import VOCABULARY, parse
 from . import cover, dump
 
@@ -60,7 +61,8 @@ def advise(observations: list[Observation], checkpoints: list[Checkpoint]) -> li
         cp = checkpoints[i]
         asked = parse(cp.promises, "promises") or frozenset()
         until = pledges[n + 1] if n + 1 < len(pledges) else len(checkpoints)
-        after = [o for o in observations if o.interval > i]
+        # a made path's twin row (MADE) repeats its call: once is enough
+        after = [o for o in observations if o.interval > i and o.access != MADE]
         used: set[str] = set()
         for o in after:
             used |= cover.way(_ways(o), asked)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..backends.base import MADE
+
 #: Siblings with the same read-only letters that become one directory rule.
 FOLD = 3
 ORDER = "rwxc"
@@ -185,17 +187,21 @@ def _guarded(parent: str, barred: frozenset[str]) -> bool:
                                for where in (parent, real))
 
 
-def _into_created(rules: dict[str, str], barred: frozenset[str]) -> dict[str, str]:
+def _into_created(rules: dict[str, str], barred: frozenset[str],
+                  made: frozenset[str] = frozenset()) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
     the path may not exist when the policy is applied, and a rule needs it to. Not
     an existing path into a directory :func:`_guarded` keeps (named or resolved): its
     letters there would reach ``~/.ssh``, ``/etc/shadow`` or other users' files in
-    ``/tmp``; its own rule holds while it exists."""
+    ``/tmp``; its own rule holds while it exists. But for one the run *made*
+    (:data:`MADE`: it was not there before the run): it exists now only because the
+    run made it, and a rule on a path that is missing when it is applied grants
+    nothing (``cp -r src /tmp/dst`` learned ``rwc /tmp/dst`` and failed to copy)."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
-            if _lexists(path) and _guarded(parent, barred):
+            if _lexists(path) and _guarded(parent, barred) and path not in made:
                 continue
             out[parent] = letters(out[parent] + out.pop(path))
     return out
@@ -229,19 +235,22 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     where = _Where(frozenset(p for p, v in used.items() if "/" in v),
                    trees() if library is None else library, barred)
     rules: dict[str, str] = {}
+    made = frozenset(p for p, v in used.items() if MADE in v)
     for path, perms in used.items():
         if not _lexists(path):
-            if not set(perms) & set("wc"):
+            if not set(perms) & set("wc") and path not in made:
                 continue  # a missing file that was only looked for
+            # written, or made, where the run later removed it: it will be again, so
+            # its letters (a temporary file read back) go where it will be made
             while not _lexists(path) and path != "/":
-                path = os.path.dirname(path)  # written where the run later removed
+                path = os.path.dirname(path)
         if path != "/":
             have = rules.get(path)
             got = letters(perms if have is None else have + perms)
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules, barred)), where))
+        folded = _prune(_fold(_prune(_into_created(rules, barred, made)), where))
         if folded == rules:
             break
         rules = folded

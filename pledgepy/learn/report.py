@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backends.base import MADE
 from ..promises import VOCABULARY
 from . import cover, dump, paths
 
@@ -130,6 +131,9 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         return got
 
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
+        if o.access == MADE and o.path is not None:  # its call's row is the evidence
+            used[o.path] = used.get(o.path, "") + MADE
+            continue
         row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
                "program": o.program, "pid": o.pid, "where": o.where}
         if not o.needs:

@@ -26,7 +26,7 @@ import os
 from collections import namedtuple
 
 from ....promises import VOCABULARY
-from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
+from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, Checkpoint
 from .. import native, prepared
 from ..consts import (
     AT_EMPTY_PATH,
@@ -85,7 +85,8 @@ WHERE_TOKEN = b"pledgepy-where-"
 SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
-#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory).
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "new"
+#: too, and marks the path MADE when it did not exist before the call).
 #: syscall -> ((dirfd index or None, path index, use), ...)
 PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
@@ -102,15 +103,17 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "futimesat": ((0, 1, ""),),
     "unlink": ((None, 0, "parent:c"),), "unlinkat": ((0, 1, "parent:c"),),
     "rmdir": ((None, 0, "parent:c"),),
-    "mkdir": ((None, 0, "parent:c"),), "mkdirat": ((0, 1, "parent:c"),),
-    "mknod": ((None, 0, "parent:c"),), "mknodat": ((0, 1, "parent:c"),),
-    "rename": ((None, 0, "parent:c"), (None, 1, "parent:c")),
-    "renameat": ((0, 1, "parent:c"), (2, 3, "parent:c")),
-    "renameat2": ((0, 1, "parent:c"), (2, 3, "parent:c")),
-    "link": ((None, 0, "r"), (None, 1, "parent:c")),
-    "linkat": ((0, 1, "r"), (2, 3, "parent:c")),
-    "symlink": ((None, 1, "parent:c"),), "symlinkat": ((1, 2, "parent:c"),),
+    "mkdir": ((None, 0, "new"),), "mkdirat": ((0, 1, "new"),),
+    "mknod": ((None, 0, "new"),), "mknodat": ((0, 1, "new"),),
+    "rename": ((None, 0, "parent:c"), (None, 1, "new")),
+    "renameat": ((0, 1, "parent:c"), (2, 3, "new")),
+    "renameat2": ((0, 1, "parent:c"), (2, 3, "new")),
+    "link": ((None, 0, "r"), (None, 1, "new")),
+    "linkat": ((0, 1, "r"), (2, 3, "new")),
+    "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
+#: Calls that create a path: whether it existed before is part of their key, as for creat.
+CREATING = frozenset(n for n, uses in PATHS.items() if any(u == "new" for _, _, u in uses))
 #: The open flags whose names make an argument readable.
 _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
                (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
@@ -384,7 +387,7 @@ class Recording:
                 bits |= 1 << cfg[at + 5]
             bits |= CFG_PID if name in self.placeholders else 0
             bits |= CFG_ALWAYS if name in ("execve", "execveat") else 0
-            bits |= CFG_FACTS if name == "creat" else 0
+            bits |= CFG_FACTS if name == "creat" or name in CREATING else 0
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
         return bytearray(cfg.tobytes())
@@ -563,8 +566,8 @@ class Recording:
             if keys is None:
                 facts = pre.facts[i] if pre else None
                 keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
-                if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
-                                             else 1] & (O_CREAT | O__TMPFILE):
+                if use not in ("open", "new") or use == "open" and not args[
+                        dirfd_index + 2 if dirfd_index is not None else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
             counted.extend([self._count(key, proc) for key in keys])
             if use == "rx" and path is not None:
@@ -660,6 +663,13 @@ class Recording:
             if parent:
                 keys.append(_Key(name, text, needs, os.path.dirname(path), parent,
                                  self.interval))
+            if flags & O_CREAT and not flags & O__TMPFILE and not existed:
+                keys.append(_Key(name, text, needs, path, MADE, self.interval))
+            return keys
+        if use == "new":  # c on the directory; made, when nothing was there before
+            keys = [_Key(name, text, needs, os.path.dirname(path), "c", self.interval)]
+            if not (facts[0] if facts else os.path.lexists(path)):
+                keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
         if use.startswith("parent:"):
             return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]

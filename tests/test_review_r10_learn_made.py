@@ -1,0 +1,63 @@
+"""Round 10: paths the learned run made itself (they did not exist before it).
+
+A rule on a path that is missing when the policy is applied grants nothing, so a
+path the run created (a file it reads back and removes, a directory it makes and
+fills) gives its letters to the directory it is made in, as a created file's
+``c`` already did, even where nothing else folds (``/tmp``, a home). What existed
+before the run keeps its own rule there (``os.makedirs(..., exist_ok=True)`` of an
+existing directory makes nothing).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from tests.learning import command, learn, run, violated
+
+
+def test_a_file_made_read_back_and_removed_keeps_its_read(tmp_path: Path) -> None:
+    """sh writes a file, cat reads it back, rm removes it. The read of a path missing
+    at report time was dropped as "only looked for": main learned ``wc`` on the
+    directory, and cat failed under it (Permission denied, no output)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = ["sh", "-c", f"echo hi > {work}/t; cat {work}/t; rm {work}/t"]
+    r, report = learn(argv, str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    assert [str(work), "rwc"] in report["unveil"], report["unveil"]
+    again = run(command(report), str(tmp_path))
+    assert again.returncode == 0 and again.stdout == "hi\n" and not violated(again), again.stderr
+
+
+def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path) -> None:
+    """A program makes a directory in its home and fills it. main kept the made
+    directory's own rule (``rwc HOME/new``, with ``c`` on the home): applied from the
+    same starting state the directory is missing, the rule grants nothing, and the
+    write failed (exit 1). Then the guard: a directory that existed before the run
+    (``os.makedirs(..., exist_ok=True)`` finds it, EEXIST) was not made by it, and
+    keeps its own rule rather than give its letters to the home."""
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    env = {"HOME": str(home)}
+    code = ("import os\n"
+            "h = os.environ['HOME']\n"
+            "os.mkdir(h + '/new')\n"
+            "open(h + '/new/f', 'w').write('x')\n"
+            "print(open(h + '/new/f').read())\n")
+    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path), env=env)
+    assert r.returncode == 0 and r.stdout == "x\n", r.stderr
+    rules = dict(report["unveil"])
+    assert str(home / "new") not in rules and rules.get(str(home)) == "rwc", rules
+    shutil.rmtree(home / "new")
+    again = run(command(report), str(tmp_path), env)
+    assert again.returncode == 0 and again.stdout == "x\n", again.stderr
+
+    code = ("import os\n"
+            "h = os.environ['HOME']\n"
+            "os.makedirs(h + '/.config', exist_ok=True)\n"
+            "open(h + '/.config/app.ini', 'w').write('[a]\\n')\n")
+    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path), env=env)
+    assert r.returncode == 0, r.stderr
+    assert dict(report["unveil"]) == {str(home): "c", str(home / ".config"): "wc"}, report
