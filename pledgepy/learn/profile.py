@@ -81,7 +81,10 @@ def _open_checked(where: str) -> int:
         here = ""
         for i, part in enumerate(parts):
             here += "/" + part
-            nfd = os.open(part, flags, dir_fd=fd)
+            try:
+                nfd = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:  # named in full: the component alone says little
+                raise type(exc)(exc.errno, exc.strerror, here) from None
             os.close(fd)
             fd = nfd
             _check(os.fstat(fd), f"the directory {here}", ancestor=i + 1 < len(parts))
@@ -176,8 +179,11 @@ def load(name: str) -> tuple[str, list[tuple[str, str]]]:
     dfd = _open_checked(os.path.dirname(where))
     try:
         # not a link; O_NONBLOCK: a FIFO put there must not hang the command
-        fd = os.open(os.path.basename(where),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            fd = os.open(os.path.basename(where),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, where) from None
     finally:
         os.close(dfd)
     with os.fdopen(fd, encoding="utf-8") as f:
