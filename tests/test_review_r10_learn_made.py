@@ -50,6 +50,9 @@ def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path)
     assert r.returncode == 0 and r.stdout == "x\n", r.stderr
     rules = dict(report["unveil"])
     assert str(home / "new") not in rules and rules.get(str(home)) == "rwc", rules
+    # wider than the run needs once the directory exists: the report says so, and why
+    assert any(n.startswith(f"{home / 'new'} was made by the run in {home}")
+               and f"-v rwc:{home / 'new'}" in n for n in report["notes"]), report["notes"]
     shutil.rmtree(home / "new")
     again = run(command(report), str(tmp_path), env)
     assert again.returncode == 0 and again.stdout == "x\n", again.stderr

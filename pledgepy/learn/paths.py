@@ -188,7 +188,8 @@ def _guarded(parent: str, barred: frozenset[str]) -> bool:
 
 
 def _into_created(rules: dict[str, str], barred: frozenset[str],
-                  made: frozenset[str] = frozenset()) -> dict[str, str]:
+                  made: frozenset[str] = frozenset(),
+                  notes: list[str] | None = None) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
     the path may not exist when the policy is applied, and a rule needs it to. Not
     an existing path into a directory :func:`_guarded` keeps (named or resolved): its
@@ -201,8 +202,11 @@ def _into_created(rules: dict[str, str], barred: frozenset[str],
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
-            if _lexists(path) and _guarded(parent, barred) and path not in made:
-                continue
+            if _lexists(path) and _guarded(parent, barred):
+                if path not in made:
+                    continue
+                if notes is not None:  # wider than the run needs once it exists: say so
+                    notes.append(made_note(path, out[path], parent))
             out[parent] = letters(out[parent] + out.pop(path))
     return out
 
@@ -224,13 +228,25 @@ def _fold(rules: dict[str, str], where: _Where) -> dict[str, str]:
     return out
 
 
+def made_note(path: str, perms: str, parent: str) -> str:
+    """What the report says of a made *path* whose letters went to a *parent* where
+    nothing else folds."""
+    return (f"{path} was made by the run in {parent}, where nothing else folds: its "
+            f"letters '{perms}' go to {parent}, since a rule on a path missing when the "
+            f"policy is applied grants nothing (once it exists, -v {perms}:{path} is "
+            "the narrower rule)")
+
+
 def collapse(used: dict[str, str], given: dict[str, str] | None = None,
              home: str | None = None,
-             library: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+             library: tuple[str, ...] | None = None,
+             notes: list[str] | None = None) -> list[tuple[str, str]]:
     """``[path, letters]`` rules for *used* (path -> letters, ``"/"`` marks a
-    directory read), without what *given* (the rules the command adds itself) covers;
-    *home*: the recorded run's ``$HOME`` (besides the caller's and the database's);
-    *library*: the system and library trees (:func:`trees` unless given)."""
+    directory read, :data:`MADE` a path the run made), without what *given* (the rules
+    the command adds itself) covers; *home*: the recorded run's ``$HOME`` (besides the
+    caller's and the database's); *library*: the system and library trees
+    (:func:`trees` unless given); *notes*: where to say which made paths gave their
+    letters to a directory nothing else folds into."""
     barred = _ancestors(homes(home))
     where = _Where(frozenset(p for p, v in used.items() if "/" in v),
                    trees() if library is None else library, barred)
@@ -242,15 +258,20 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
                 continue  # a missing file that was only looked for
             # written, or made, where the run later removed it: it will be again, so
             # its letters (a temporary file read back) go where it will be made
+            gone = path
             while not _lexists(path) and path != "/":
                 path = os.path.dirname(path)
+            if notes is not None and path != "/" and set(perms) & set("rx") \
+                    and _guarded(path, barred):
+                notes.append(f"{gone} was made and removed by the run, and read between: "
+                             f"'{letters(perms)}' goes to {path}, where it will be made again")
         if path != "/":
             have = rules.get(path)
             got = letters(perms if have is None else have + perms)
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules, barred, made)), where))
+        folded = _prune(_fold(_prune(_into_created(rules, barred, made, notes)), where))
         if folded == rules:
             break
         rules = folded

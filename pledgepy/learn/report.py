@@ -157,7 +157,8 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         if o.path is not None and o.access and not paths.beneath(o.path, paths.LOADER_DIRS):
             used[o.path] = used.get(o.path, "") + o.access
     rules = given if isinstance(given, dict) else given(frozenset(promises))
-    unveil = paths.collapse(used, rules, home)  # none: the command's own unveil (not -V)
+    made: list[str] = []  # what the unveil list grants beyond the run's need, and why
+    unveil = paths.collapse(used, rules, home, notes=made)  # none: the command's own (not -V)
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]
@@ -169,6 +170,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         "command": dump.join([*words, *argv]),
     }
     report["loader"] = _loader(phase, argv)
+    report["notes"] = list(dict.fromkeys(made))
     if first:
         report["first_needed"] = {p: first[p] for p in promises if p in first}
     if audited is not None:
