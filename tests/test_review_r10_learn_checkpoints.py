@@ -61,3 +61,33 @@ def test_a_file_written_after_the_pledge_is_not_called_a_read(tmp_path: Path) ->
     assert write["promise"] == "wpath cpath"
     assert write["where"] == _line(text, "write", str(tmp_path / "app.py"))
     assert "a file read" not in write["hint"] and "keep wpath cpath" in write["hint"], write
+
+
+UNVEILED = """\
+import os
+import pledgepy
+
+pledgepy.unveil("{out}", "rwc")
+pledgepy.unveil()
+os.makedirs("{out}", exist_ok=True)
+fd = os.open("{out}", os.O_TMPFILE | os.O_RDWR, 0o600)  # <- tmpfile
+"""
+
+
+def test_unveil_advice_on_an_existing_directory_and_an_unnamed_file(tmp_path: Path) -> None:
+    """After unveil(OUT, "rwc") and the lock: os.makedirs(OUT, exist_ok=True) finds OUT
+    (mkdir fails with EEXIST whatever the rules), and O_TMPFILE on OUT makes its file in
+    OUT. main advised "mkdir OUT needs c on OUT's parent" and, for the O_TMPFILE, "rwc"
+    on OUT's parent: both rules would be wider than needed, and neither is missing."""
+    out = tmp_path / "out"
+    out.mkdir()
+    text = UNVEILED.format(out=out)
+    script = tmp_path / "app.py"
+    script.write_text(text)
+    report_file = tmp_path / "report.json"
+    r = run([*PLEDGE, "learn", "--json", "-o", str(report_file), str(script)], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (cp,) = json.loads(report_file.read_text())["unveil_checkpoints"]
+    assert cp["kind"] == "lock"
+    assert [d for d in cp["denied"] if str(out) in d["argument"]] == [], cp["denied"]
+    assert cp["unused"] == [], cp

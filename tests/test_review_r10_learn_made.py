@@ -63,4 +63,24 @@ def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path)
             "open(h + '/.config/app.ini', 'w').write('[a]\\n')\n")
     r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path), env=env)
     assert r.returncode == 0, r.stderr
-    assert dict(report["unveil"]) == {str(home): "c", str(home / ".config"): "wc"}, report
+    # and the makedirs that found it needs no c on the home: mkdir fails with EEXIST
+    # before Landlock looks (main gave the home c: any file beneath it made or removed)
+    assert dict(report["unveil"]) == {str(home / ".config"): "wc"}, report["unveil"]
+    assert {e["syscall"] for e in report["evidence"] if e["promise"] == "cpath"} >= {"mkdir"}
+
+
+def test_o_tmpfile_gives_its_letters_to_the_directory_it_names(tmp_path: Path) -> None:
+    """open(DIR, O_TMPFILE) makes an unnamed file in DIR itself. main put its letters
+    on DIR's parent: a wider rule (``rwc`` on the parent of DIR), and for ``/tmp`` one
+    on ``/``, which the report drops, so the learned policy lacked it."""
+    where = tmp_path / "d"
+    where.mkdir()
+    code = ("import os\n"
+            f"fd = os.open({str(where)!r}, os.O_TMPFILE | os.O_RDWR, 0o600)\n"
+            "os.write(fd, b'x'); print(os.pread(fd, 1, 0).decode())\n")
+    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "x\n", r.stderr
+    rules = dict(report["unveil"])
+    assert rules.get(str(where)) == "rwc" and str(tmp_path) not in rules, rules
+    again = run(command(report), str(tmp_path))
+    assert again.returncode == 0 and again.stdout == "x\n", again.stderr

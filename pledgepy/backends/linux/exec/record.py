@@ -86,7 +86,9 @@ SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
 #: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "new"
-#: too, and marks the path MADE when it did not exist before the call).
+#: too, and marks the path MADE, when it did not exist before the call (when it did,
+#: the call fails with EEXIST before Landlock looks: no letters); "dest", a rename's
+#: target, puts c on the directory either way and marks it MADE when it was not there).
 #: syscall -> ((dirfd index or None, path index, use), ...)
 PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
@@ -105,15 +107,16 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "rmdir": ((None, 0, "parent:c"),),
     "mkdir": ((None, 0, "new"),), "mkdirat": ((0, 1, "new"),),
     "mknod": ((None, 0, "new"),), "mknodat": ((0, 1, "new"),),
-    "rename": ((None, 0, "parent:c"), (None, 1, "new")),
-    "renameat": ((0, 1, "parent:c"), (2, 3, "new")),
-    "renameat2": ((0, 1, "parent:c"), (2, 3, "new")),
+    "rename": ((None, 0, "parent:c"), (None, 1, "dest")),
+    "renameat": ((0, 1, "parent:c"), (2, 3, "dest")),
+    "renameat2": ((0, 1, "parent:c"), (2, 3, "dest")),
     "link": ((None, 0, "r"), (None, 1, "new")),
     "linkat": ((0, 1, "r"), (2, 3, "new")),
     "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
-CREATING = frozenset(n for n, uses in PATHS.items() if any(u == "new" for _, _, u in uses))
+CREATING = frozenset(n for n, uses in PATHS.items()
+                     if any(u in ("new", "dest") for _, _, u in uses))
 #: The open flags whose names make an argument readable.
 _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
                (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
@@ -566,7 +569,7 @@ class Recording:
             if keys is None:
                 facts = pre.facts[i] if pre else None
                 keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
-                if use not in ("open", "new") or use == "open" and not args[
+                if use not in ("open", "new", "dest") or use == "open" and not args[
                         dirfd_index + 2 if dirfd_index is not None else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
             counted.extend([self._count(key, proc) for key in keys])
@@ -660,15 +663,18 @@ class Recording:
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
             keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
-            if parent:
-                keys.append(_Key(name, text, needs, os.path.dirname(path), parent,
-                                 self.interval))
+            if parent:  # O_TMPFILE names the directory it makes its file in
+                keys.append(_Key(name, text, needs, path if flags & O__TMPFILE
+                                 else os.path.dirname(path), parent, self.interval))
             if flags & O_CREAT and not flags & O__TMPFILE and not existed:
                 keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
-        if use == "new":  # c on the directory; made, when nothing was there before
+        if use in ("new", "dest"):  # c on the directory; made, when nothing was there
+            existed = facts[0] if facts else os.path.lexists(path)
+            if existed and use == "new":  # EEXIST whatever the rules (makedirs, exist_ok)
+                return [_Key(name, text, needs, None, "", self.interval)]
             keys = [_Key(name, text, needs, os.path.dirname(path), "c", self.interval)]
-            if not (facts[0] if facts else os.path.lexists(path)):
+            if not existed:
                 keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
         if use.startswith("parent:"):
