@@ -84,3 +84,19 @@ def test_o_tmpfile_gives_its_letters_to_the_directory_it_names(tmp_path: Path) -
     assert rules.get(str(where)) == "rwc" and str(tmp_path) not in rules, rules
     again = run(command(report), str(tmp_path))
     assert again.returncode == 0 and again.stdout == "x\n", again.stderr
+
+
+def test_a_home_unveiled_whole_for_a_directory_read_is_noted(tmp_path: Path) -> None:
+    """find opens its working directory to come back to it (and does without when
+    refused). Run from a home, that open is the one rule reading a directory takes:
+    ``r`` on the whole home, ~/.ssh included. main gave it without a word; the report
+    now says what it covers and which -v to leave out."""
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    data.mkdir()
+    (data / "x.txt").write_text("x\n")
+    r, report = learn(["find", str(data), "-name", "*.txt"], str(home), env={"HOME": str(home)})
+    assert r.returncode == 0 and r.stdout == f"{data / 'x.txt'}\n", r.stderr
+    assert [str(home), "r"] in report["unveil"], report["unveil"]
+    assert any(n.startswith(f"{home} is unveiled 'r' whole") and f"-v r:{home}" in n
+               for n in report["notes"]), report["notes"]

@@ -280,6 +280,15 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     for p, v in sorted(rules.items()):
         if _given(p, v, given):
             continue
+        if notes is not None and "r" in v and p in where.listed and _guarded(p, barred) \
+                and not beneath(p, ("/proc", "/dev")):
+            # the one way reading a directory is unveiled, and here it is everything in
+            # it: a home's ~/.ssh, /etc's shadow (find opens its working directory only
+            # to come back to it, and does without when refused)
+            notes.append(f"{p} is unveiled '{v}' whole: the run opened it as a directory "
+                         "(listing it, or holding it to come back to, as find does with its "
+                         "working directory), and a rule on it covers everything beneath "
+                         f"it; if the program does without, leave out -v {v}:{p}")
         # a rule follows links: name what it grants (a file the run read, now a link to
         # /etc/shadow, or one reached through a link to /etc, must not pass for another);
         # not in /proc and /dev, whose links mean the process that follows them
