@@ -18,9 +18,11 @@ process applying the rule has), never into a home directory or an ancestor of on
 creates or removes in is folded into that directory (it may be gone when the
 policy is applied), but where nothing folds (``/`` and the directories directly under
 it, a home or an ancestor of one, named or resolved) an existing path keeps its own
-rule. A rule needs an existing file: a missing path that was only read
-is dropped (opening it fails with ENOENT either way), one that was written or
-created in gives its letters to its nearest existing directory.
+rule, unless the run made it (:data:`MADE`: it may be missing when the policy is
+applied, and a rule on a missing path grants nothing; a note says so). A rule needs
+an existing file: a missing path that was only read is dropped (opening it fails
+with ENOENT either way), one that was written or created in, or made and read back,
+gives its letters to its nearest existing directory.
 """
 
 from __future__ import annotations
