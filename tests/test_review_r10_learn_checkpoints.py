@@ -91,3 +91,34 @@ def test_unveil_advice_on_an_existing_directory_and_an_unnamed_file(tmp_path: Pa
     assert cp["kind"] == "lock"
     assert [d for d in cp["denied"] if str(out) in d["argument"]] == [], cp["denied"]
     assert cp["unused"] == [], cp
+
+
+FAILED_EXEC = """\
+import os
+import pledgepy
+
+pledgepy.pledge("stdio exec")
+try:
+    os.execv("{missing}", ["prog"])
+except OSError:
+    pass
+print(open("{src}").read())  # <- read
+"""
+
+
+def test_the_users_line_survives_an_exec_that_failed(tmp_path: Path) -> None:
+    """os.execv of a missing program raises, and the same program goes on. main forgot
+    the process's file:line at every execve, so the read after it, which the pledge()
+    refuses, was reported "at None"; it is at its line now (a program exec'd for real,
+    told apart by its new auxiliary vector, gets none, as before)."""
+    (tmp_path / "in.txt").write_text("hi\n")
+    text = FAILED_EXEC.format(missing=tmp_path / "missing", src=tmp_path / "in.txt")
+    script = tmp_path / "app.py"
+    script.write_text(text)
+    report_file = tmp_path / "report.json"
+    r = run([*PLEDGE, "learn", "--json", "-o", str(report_file), str(script)], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "hi\n\n", r.stderr
+    (cp,) = json.loads(report_file.read_text())["checkpoints"]
+    (read,) = [m for m in cp["missing"] if m["syscall"] == "openat"
+               and m["argument"].startswith(str(tmp_path / "in.txt"))]
+    assert read["promise"] == "rpath" and read["where"] == _line(text, "read", str(script)), read

@@ -326,9 +326,10 @@ class Recording:
             self.hold = bytearray(b"\1" * len(self.hold))
         self.python = python
         self.wheres: dict[int, int] = {}  # pid -> address of its file:line buffer
-        # pids whose last call was an execve (its memory may be another program's once
-        # it ran), and pids that went on after one (never given their parent's buffer)
-        self.execing: set[int] = set()
+        # pids whose last call was an execve, with their auxiliary vector then (a new
+        # program has another: its memory is not the one the buffer was in), and pids
+        # that went on in a new program (never given their parent's buffer)
+        self.execing: dict[int, bytes | None] = {}
         self.execd: set[int] = set()
         self.checkpoints: list[Checkpoint] = []
         for name in PATHS:
@@ -538,11 +539,13 @@ class Recording:
                     return -LEARN_ANSWER
                 # the call is still the caller's, counted with its file:line (subprocess's
                 # child holds the line it was started from); a PATH search makes several
-                self.execing.add(pid)
-            elif pid in self.execing:  # a new program (or a failed exec): its memory is
-                self.execing.discard(pid)  # another, or no longer the user's code's
-                self.execd.add(pid)
-                self.wheres.pop(pid, None)
+                self.execing.setdefault(pid, _auxv(pid))
+            elif pid in self.execing:
+                before = self.execing.pop(pid)
+                if before is None or _auxv(pid) != before:  # a new program: another memory
+                    self.execd.add(pid)
+                    self.wheres.pop(pid, None)
+                # else every exec failed: the same program goes on, its line with it
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
@@ -728,6 +731,16 @@ class Recording:
     def close(self) -> None:
         for proc in self.procs.values():
             proc.close()
+
+
+def _auxv(pid: int) -> bytes | None:
+    """*pid*'s auxiliary vector (the kernel's, set at each exec: its stack and entry
+    addresses differ from one program, or one exec, to the next), or None."""
+    try:
+        with open(f"/proc/{pid}/auxv", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _shown(shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]],
