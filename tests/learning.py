@@ -23,11 +23,11 @@ def run(argv: list[str], cwd: str,
                           cwd=cwd, timeout=120)
 
 
-def learn(argv: list[str], cwd: str, *extra: str) -> tuple[subprocess.CompletedProcess[str],
-                                                           dict[str, Any]]:
+def learn(argv: list[str], cwd: str, *extra: str, env: dict[str, str] | None = None,
+          ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """Run *argv* under ``pledge --learn --json``: (the run, the report)."""
     out = os.path.join(cwd, ".learned.json")
-    r = run([*PLEDGE, "--learn", "--json", "-o", out, *extra, *argv], cwd)
+    r = run([*PLEDGE, "--learn", "--json", "-o", out, *extra, *argv], cwd, env)
     with open(out, encoding="utf-8") as f:
         report = json.load(f)
     os.unlink(out)

@@ -180,13 +180,18 @@ class Backend(Protocol):
 #: which no real execve of such a path returns). See pledgepy/learn/pyboot.py.
 LEARN_MARKER = b"//pledgepy-learn/"
 LEARN_ANSWER = 95  # EOPNOTSUPP
+#: An :class:`Observation`'s access for a path the run made (it did not exist before
+#: the call that created it): no letters of its own (the call's row gives them to the
+#: directory), but it may not exist when the policy is applied (learn/paths.py).
+MADE = "+"
 
 
 class Observation(Record):
     """Calls a recorded program made alike: the syscall, its key argument in words,
     the promise sets any one of which allows it (sorted lists; none: no promise
     does), the absolute path it used and the unveil letters that use needs
-    (``"r/"``: a directory read; ``None`` and ``""`` when no path), how many
+    (``"r/"``: a directory read; :data:`MADE`: a path the call made, a twin of its
+    row without evidence of its own; ``None`` and ``""`` when no path), how many
     times, the first caller's pid and program name, the Python file:line of the
     first (None when unknown), and how many checkpoints came before them."""
 

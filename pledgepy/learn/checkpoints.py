@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..backends.base import MADE
 from ..promises import VOCABULARY, parse
 from . import cover, dump
 
@@ -35,7 +36,8 @@ def _extra(o: Observation, held: frozenset[str]) -> list[str]:
     return [p for p in VOCABULARY if p in best]
 
 
-def _hint(o: Observation, where: str | None) -> str | None:
+def _hint(o: Observation, where: str | None, extra: list[str]) -> str | None:
+    """How to avoid the violation *o* after the pledge() at *where*, which lacks *extra*."""
     path = o.argument.split(" ")[0]
     if o.syscall in ("mmap", "mprotect") and "PROT_EXEC" in o.argument:
         return f"loading an extension module: import it before the pledge() at {where}"
@@ -43,8 +45,11 @@ def _hint(o: Observation, where: str | None) -> str | None:
         return None
     if any(part in path for part in IMPORTED):
         return f"a lazy import: import the module before the pledge() at {where}"
-    if path.startswith("/"):
+    if path.startswith("/") and extra == ["rpath"]:
         return f"a file read: read {path} before the pledge() at {where}, or keep rpath"
+    if path.startswith("/"):  # written or created: "read it before" would not do
+        return (f"a file opened for writing or created: open {path} before the pledge() "
+                f"at {where}, or keep {' '.join(extra)}")
     return None
 
 
@@ -56,7 +61,8 @@ def advise(observations: list[Observation], checkpoints: list[Checkpoint]) -> li
         cp = checkpoints[i]
         asked = parse(cp.promises, "promises") or frozenset()
         until = pledges[n + 1] if n + 1 < len(pledges) else len(checkpoints)
-        after = [o for o in observations if o.interval > i]
+        # a made path's twin row (MADE) repeats its call: once is enough
+        after = [o for o in observations if o.interval > i and o.access != MADE]
         used: set[str] = set()
         for o in after:
             used |= cover.way(_ways(o), asked)
@@ -68,9 +74,10 @@ def advise(observations: list[Observation], checkpoints: list[Checkpoint]) -> li
                         key=lambda o: (o.interval, o.syscall, o.argument)):
             if o.interval > until:
                 continue  # governed by the next pledge()
-            missing.append({"promise": " ".join(_extra(o, asked)), "syscall": o.syscall,
+            extra = _extra(o, asked)
+            missing.append({"promise": " ".join(extra), "syscall": o.syscall,
                             "argument": o.argument, "count": o.count, "where": o.where,
-                            "hint": _hint(o, cp.where)})
+                            "hint": _hint(o, cp.where, extra)})
         out.append({"where": cp.where, "asked": [p for p in VOCABULARY if p in asked],
                     "unused": [p for p in VOCABULARY
                                if p in asked - used - NOT_USED_BY_CALLS],

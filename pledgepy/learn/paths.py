@@ -18,15 +18,19 @@ process applying the rule has), never into a home directory or an ancestor of on
 creates or removes in is folded into that directory (it may be gone when the
 policy is applied), but where nothing folds (``/`` and the directories directly under
 it, a home or an ancestor of one, named or resolved) an existing path keeps its own
-rule. A rule needs an existing file: a missing path that was only read
-is dropped (opening it fails with ENOENT either way), one that was written or
-created in gives its letters to its nearest existing directory.
+rule, unless the run made it (:data:`MADE`: it may be missing when the policy is
+applied, and a rule on a missing path grants nothing; a note says so). A rule needs
+an existing file: a missing path that was only read is dropped (opening it fails
+with ENOENT either way), one that was written or created in, or made and read back,
+gives its letters to its nearest existing directory.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from ..backends.base import MADE
 
 #: Siblings with the same read-only letters that become one directory rule.
 FOLD = 3
@@ -185,18 +189,26 @@ def _guarded(parent: str, barred: frozenset[str]) -> bool:
                                for where in (parent, real))
 
 
-def _into_created(rules: dict[str, str], barred: frozenset[str]) -> dict[str, str]:
+def _into_created(rules: dict[str, str], barred: frozenset[str],
+                  made: frozenset[str] = frozenset(),
+                  notes: list[str] | None = None) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
     the path may not exist when the policy is applied, and a rule needs it to. Not
     an existing path into a directory :func:`_guarded` keeps (named or resolved): its
     letters there would reach ``~/.ssh``, ``/etc/shadow`` or other users' files in
-    ``/tmp``; its own rule holds while it exists."""
+    ``/tmp``; its own rule holds while it exists. But for one the run *made*
+    (:data:`MADE`: it was not there before the run): it exists now only because the
+    run made it, and a rule on a path that is missing when it is applied grants
+    nothing (``cp -r src /tmp/dst`` learned ``rwc /tmp/dst`` and failed to copy)."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
             if _lexists(path) and _guarded(parent, barred):
-                continue
+                if path not in made:
+                    continue
+                if notes is not None:  # wider than the run needs once it exists: say so
+                    notes.append(made_note(path, out[path], parent))
             out[parent] = letters(out[parent] + out.pop(path))
     return out
 
@@ -218,30 +230,50 @@ def _fold(rules: dict[str, str], where: _Where) -> dict[str, str]:
     return out
 
 
+def made_note(path: str, perms: str, parent: str) -> str:
+    """What the report says of a made *path* whose letters went to a *parent* where
+    nothing else folds."""
+    return (f"{path} was made by the run in {parent}, where nothing else folds: its "
+            f"letters '{perms}' go to {parent}, since a rule on a path missing when the "
+            f"policy is applied grants nothing (once it exists, -v {perms}:{path} is "
+            "the narrower rule)")
+
+
 def collapse(used: dict[str, str], given: dict[str, str] | None = None,
              home: str | None = None,
-             library: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+             library: tuple[str, ...] | None = None,
+             notes: list[str] | None = None) -> list[tuple[str, str]]:
     """``[path, letters]`` rules for *used* (path -> letters, ``"/"`` marks a
-    directory read), without what *given* (the rules the command adds itself) covers;
-    *home*: the recorded run's ``$HOME`` (besides the caller's and the database's);
-    *library*: the system and library trees (:func:`trees` unless given)."""
+    directory read, :data:`MADE` a path the run made), without what *given* (the rules
+    the command adds itself) covers; *home*: the recorded run's ``$HOME`` (besides the
+    caller's and the database's); *library*: the system and library trees
+    (:func:`trees` unless given); *notes*: where to say which made paths gave their
+    letters to a directory nothing else folds into."""
     barred = _ancestors(homes(home))
     where = _Where(frozenset(p for p, v in used.items() if "/" in v),
                    trees() if library is None else library, barred)
     rules: dict[str, str] = {}
+    made = frozenset(p for p, v in used.items() if MADE in v)
     for path, perms in used.items():
         if not _lexists(path):
-            if not set(perms) & set("wc"):
+            if not set(perms) & set("wc") and path not in made:
                 continue  # a missing file that was only looked for
+            # written, or made, where the run later removed it: it will be again, so
+            # its letters (a temporary file read back) go where it will be made
+            gone = path
             while not _lexists(path) and path != "/":
-                path = os.path.dirname(path)  # written where the run later removed
+                path = os.path.dirname(path)
+            if notes is not None and path != "/" and set(perms) & set("rx") \
+                    and _guarded(path, barred):
+                notes.append(f"{gone} was made and removed by the run, and read between: "
+                             f"'{letters(perms)}' goes to {path}, where it will be made again")
         if path != "/":
             have = rules.get(path)
             got = letters(perms if have is None else have + perms)
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules, barred)), where))
+        folded = _prune(_fold(_prune(_into_created(rules, barred, made, notes)), where))
         if folded == rules:
             break
         rules = folded
@@ -250,6 +282,15 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     for p, v in sorted(rules.items()):
         if _given(p, v, given):
             continue
+        if notes is not None and "r" in v and p in where.listed and _guarded(p, barred) \
+                and not beneath(p, ("/proc", "/dev")):
+            # the one way reading a directory is unveiled, and here it is everything in
+            # it: a home's ~/.ssh, /etc's shadow (find opens its working directory only
+            # to come back to it, and does without when refused)
+            notes.append(f"{p} is unveiled '{v}' whole: the run opened it as a directory "
+                         "(listing it, or holding it to come back to, as find does with its "
+                         "working directory), and a rule on it covers everything beneath "
+                         f"it; if the program does without, leave out -v {v}:{p}")
         # a rule follows links: name what it grants (a file the run read, now a link to
         # /etc/shadow, or one reached through a link to /etc, must not pass for another);
         # not in /proc and /dev, whose links mean the process that follows them

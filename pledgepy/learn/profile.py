@@ -10,8 +10,9 @@ A profile is ``NAME.pledge`` in the user's config directory (platformdirs:
 
 ``unveil LETTERS PATH`` (the path is the rest of the line). A profile is a
 request: the kernel enforces it. But whoever can write it chooses what the
-program may do, so a profile file or directory that another user (other than
-root) owns, or that group or others may write, is refused.
+program may do, so a profile file, its directory or any directory above it that
+another user (other than root) owns, or that group or others may write (above it:
+unless sticky, as /tmp), is refused.
 """
 
 from __future__ import annotations
@@ -49,14 +50,66 @@ def path_of(name: str) -> str:
     return os.path.join(directory(), name + SUFFIX)
 
 
-def _check(st: os.stat_result, what: str) -> None:
-    """Refuse what someone other than this user or root could have written."""
+def _check(st: os.stat_result, what: str, *, ancestor: bool = False) -> None:
+    """Refuse what someone other than this user or root could have written. An
+    *ancestor* directory may be writable by others when it is sticky (``/tmp``): they
+    cannot then rename or remove what this user owns beneath it."""
     if st.st_uid not in (os.getuid(), 0):
         raise UnsafeProfileError(f"{what} is owned by uid {st.st_uid}, not by you or root: "
                                  "another user could have written it")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    sticky = ancestor and stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky:
         raise UnsafeProfileError(f"{what} is writable by group or others "
                                  f"(mode {stat.S_IMODE(st.st_mode):o}): chmod go-w it")
+
+
+def _open_checked(where: str) -> int:
+    """An O_PATH descriptor of directory *where* once every directory from ``/`` down
+    to it passed :func:`_check`: whoever can write an ancestor can rename the
+    directory beneath it and put one of theirs in its place (``~/.config`` writable by
+    a group, a config directory linked into a shared one). Links are followed first
+    (a ``~/.config`` linked to a dotfiles tree is common), then the real path is walked
+    one component at a time without following any, each checked as it was opened:
+    a component swapped for a link meanwhile fails the walk (ELOOP, ENOTDIR) rather
+    than leads elsewhere. The caller closes the descriptor."""
+    real = os.path.realpath(where)
+    flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open("/", flags)
+    try:
+        parts = [p for p in real.split("/") if p]
+        _check(os.fstat(fd), "the directory /", ancestor=bool(parts))
+        here = ""
+        for i, part in enumerate(parts):
+            here += "/" + part
+            try:
+                nfd = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:  # named in full: the component alone says little
+                raise type(exc)(exc.errno, exc.strerror, here) from None
+            os.close(fd)
+            fd = nfd
+            _check(os.fstat(fd), f"the directory {here}", ancestor=i + 1 < len(parts))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _makedirs(where: str) -> None:
+    """*where* and its missing parents, each made 0700: os.makedirs makes the parents
+    with the umask's mode (0775 under umask 002), which :func:`_open_checked` then
+    refuses as writable by the group."""
+    missing = []
+    while not os.path.isdir(where):
+        missing.append(where)
+        parent = os.path.dirname(where)
+        if parent == where:
+            break
+        where = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:  # made meanwhile: checked with the rest
+            pass
 
 
 def render(promises: list[str], unveil: list[list[str]] | list[tuple[str, str]]) -> str:
@@ -75,15 +128,26 @@ def render(promises: list[str], unveil: list[list[str]] | list[tuple[str, str]])
 
 
 def save(name: str, report: dict[str, Any]) -> str:
-    """Write *report*'s promises and unveil list as profile *name*; return its path."""
+    """Write *report*'s promises and unveil list as profile *name*; return its path.
+    Refused (UnsafeProfileError) where loading it would be: nothing is written then."""
     where = path_of(name)
-    os.makedirs(os.path.dirname(where), mode=0o700, exist_ok=True)
-    _check(os.stat(os.path.dirname(where)), f"the directory {os.path.dirname(where)}")
-    tmp = f"{where}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(render(report["promises"], report["unveil"]))
-    os.replace(tmp, where)
+    text = render(report["promises"], report["unveil"])
+    _makedirs(os.path.dirname(where))
+    dfd = _open_checked(os.path.dirname(where))
+    try:
+        base = os.path.basename(where)
+        tmp = f"{base}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+    finally:
+        os.close(dfd)
     return where
 
 
@@ -109,13 +173,24 @@ def parse_text(text: str, where: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def load(name: str) -> tuple[str, list[tuple[str, str]]]:
-    """Profile *name*, after checking who could have written it."""
+    """Profile *name*, after checking who could have written it and every directory
+    above it (:func:`_open_checked`)."""
     where = path_of(name)
-    parent = os.path.dirname(where)
-    _check(os.stat(parent), f"the directory {parent}")
-    fd = os.open(where, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    dfd = _open_checked(os.path.dirname(where))
+    try:
+        # not a link; O_NONBLOCK: a FIFO put there must not hang the command
+        try:
+            fd = os.open(os.path.basename(where),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, where) from None
+    finally:
+        os.close(dfd)
     with os.fdopen(fd, encoding="utf-8") as f:
-        _check(os.fstat(f.fileno()), where)  # the file we read, not one swapped in after
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeProfileError(f"{where} is not a regular file")
+        _check(st, where)  # the file we read, not one swapped in after
         return parse_text(f.read(), where)
 
 

@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = [interpreter, *target]
     result = report.build(observations, shown, run.given_rules(interpreter, shown, library),
                           phase=recorder.phase, home=env.get("HOME"))
-    result["notes"] = run.notes(interpreter, shown, frozenset(result["promises"]),
-                                recorder.phase)
+    result["notes"] = [*run.notes(interpreter, shown, frozenset(result["promises"]),
+                                  recorder.phase), *result["notes"]]
     result["checkpoints"] = advice.advise(observations, checkpoints)
     result["unveil_calls"] = advice.unveil_calls(checkpoints)
     result["unveil_checkpoints"] = advice.advise_unveil(observations, checkpoints)

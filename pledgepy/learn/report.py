@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..backends.base import MADE
 from ..promises import VOCABULARY
 from . import cover, dump, paths
 
@@ -130,6 +131,9 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         return got
 
     for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
+        if o.access == MADE and o.path is not None:  # its call's row is the evidence
+            used[o.path] = used.get(o.path, "") + MADE
+            continue
         row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
                "program": o.program, "pid": o.pid, "where": o.where}
         if not o.needs:
@@ -153,7 +157,8 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         if o.path is not None and o.access and not paths.beneath(o.path, paths.LOADER_DIRS):
             used[o.path] = used.get(o.path, "") + o.access
     rules = given if isinstance(given, dict) else given(frozenset(promises))
-    unveil = paths.collapse(used, rules, home)  # none: the command's own unveil (not -V)
+    made: list[str] = []  # what the unveil list grants beyond the run's need, and why
+    unveil = paths.collapse(used, rules, home, notes=made)  # none: the command's own (not -V)
     words = ["pledge", "-p", " ".join(promises)]
     for path, perms in unveil:
         words += ["-v", f"{perms}:{path}"]
@@ -165,6 +170,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         "command": dump.join([*words, *argv]),
     }
     report["loader"] = _loader(phase, argv)
+    report["notes"] = list(dict.fromkeys(made))
     if first:
         report["first_needed"] = {p: first[p] for p in promises if p in first}
     if audited is not None:

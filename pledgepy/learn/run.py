@@ -239,7 +239,8 @@ def main(opts: argparse.Namespace, path: str) -> int:
                                           env=env, shim=preload is not None)
     result = report.build(observations, argv, given_rules(path, argv, library), audited,
                           granted, recorder.phase, home=(env or os.environ).get("HOME"))
-    result["notes"] = notes(path, argv, frozenset(result["promises"]), recorder.phase)
+    result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
+                       *result["notes"]]
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",

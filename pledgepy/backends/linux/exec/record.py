@@ -26,7 +26,7 @@ import os
 from collections import namedtuple
 
 from ....promises import VOCABULARY
-from ...base import LEARN_ANSWER, LEARN_MARKER, Checkpoint
+from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, Checkpoint
 from .. import native, prepared
 from ..consts import (
     AT_EMPTY_PATH,
@@ -85,7 +85,10 @@ WHERE_TOKEN = b"pledgepy-where-"
 SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
-#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory).
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "new"
+#: too, and marks the path MADE, when it did not exist before the call (when it did,
+#: the call fails with EEXIST before Landlock looks: no letters); "dest", a rename's
+#: target, puts c on the directory either way and marks it MADE when it was not there).
 #: syscall -> ((dirfd index or None, path index, use), ...)
 PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "open": ((None, 0, "open"),), "openat": ((0, 1, "open"),), "creat": ((None, 0, "create"),),
@@ -102,15 +105,18 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "futimesat": ((0, 1, ""),),
     "unlink": ((None, 0, "parent:c"),), "unlinkat": ((0, 1, "parent:c"),),
     "rmdir": ((None, 0, "parent:c"),),
-    "mkdir": ((None, 0, "parent:c"),), "mkdirat": ((0, 1, "parent:c"),),
-    "mknod": ((None, 0, "parent:c"),), "mknodat": ((0, 1, "parent:c"),),
-    "rename": ((None, 0, "parent:c"), (None, 1, "parent:c")),
-    "renameat": ((0, 1, "parent:c"), (2, 3, "parent:c")),
-    "renameat2": ((0, 1, "parent:c"), (2, 3, "parent:c")),
-    "link": ((None, 0, "r"), (None, 1, "parent:c")),
-    "linkat": ((0, 1, "r"), (2, 3, "parent:c")),
-    "symlink": ((None, 1, "parent:c"),), "symlinkat": ((1, 2, "parent:c"),),
+    "mkdir": ((None, 0, "new"),), "mkdirat": ((0, 1, "new"),),
+    "mknod": ((None, 0, "new"),), "mknodat": ((0, 1, "new"),),
+    "rename": ((None, 0, "parent:c"), (None, 1, "dest")),
+    "renameat": ((0, 1, "parent:c"), (2, 3, "dest")),
+    "renameat2": ((0, 1, "parent:c"), (2, 3, "dest")),
+    "link": ((None, 0, "r"), (None, 1, "new")),
+    "linkat": ((0, 1, "r"), (2, 3, "new")),
+    "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
+#: Calls that create a path: whether it existed before is part of their key, as for creat.
+CREATING = frozenset(n for n, uses in PATHS.items()
+                     if any(u in ("new", "dest") for _, _, u in uses))
 #: The open flags whose names make an argument readable.
 _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
                (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
@@ -320,6 +326,11 @@ class Recording:
             self.hold = bytearray(b"\1" * len(self.hold))
         self.python = python
         self.wheres: dict[int, int] = {}  # pid -> address of its file:line buffer
+        # pids whose last call was an execve, with their auxiliary vector then (a new
+        # program has another: its memory is not the one the buffer was in), and pids
+        # that went on in a new program (never given their parent's buffer)
+        self.execing: dict[int, bytes | None] = {}
+        self.execd: set[int] = set()
         self.checkpoints: list[Checkpoint] = []
         for name in PATHS:
             if name in BY_ARCH[arch]:
@@ -380,7 +391,7 @@ class Recording:
                 bits |= 1 << cfg[at + 5]
             bits |= CFG_PID if name in self.placeholders else 0
             bits |= CFG_ALWAYS if name in ("execve", "execveat") else 0
-            bits |= CFG_FACTS if name == "creat" else 0
+            bits |= CFG_FACTS if name == "creat" or name in CREATING else 0
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
         return bytearray(cfg.tobytes())
@@ -519,14 +530,22 @@ class Recording:
              pre: Pre | None) -> int | None:
         pid = proc.pid
         if self.python:
-            if pid not in self.wheres and pid != self.start_pid:
+            if pid not in self.wheres and pid != self.start_pid and pid not in self.execd:
                 self._inherit(pid)
             if name == "execve":
                 raw = proc.read(args[0]) if args[0] else b""
                 if raw is not None and raw.startswith(LEARN_MARKER):
                     self._message(proc, raw[len(LEARN_MARKER):])
                     return -LEARN_ANSWER
-                self.wheres.pop(pid, None)  # a new program: its memory is another
+                # the call is still the caller's, counted with its file:line (subprocess's
+                # child holds the line it was started from); a PATH search makes several
+                self.execing.setdefault(pid, _auxv(pid))
+            elif pid in self.execing:
+                before = self.execing.pop(pid)
+                if before is None or _auxv(pid) != before:  # a new program: another memory
+                    self.execd.add(pid)
+                    self.wheres.pop(pid, None)
+                # else every exec failed: the same program goes on, its line with it
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
@@ -553,8 +572,8 @@ class Recording:
             if keys is None:
                 facts = pre.facts[i] if pre else None
                 keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
-                if use != "open" or not args[dirfd_index + 2 if dirfd_index is not None
-                                             else 1] & (O_CREAT | O__TMPFILE):
+                if use not in ("open", "new", "dest") or use == "open" and not args[
+                        dirfd_index + 2 if dirfd_index is not None else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
             counted.extend([self._count(key, proc) for key in keys])
             if use == "rx" and path is not None:
@@ -647,9 +666,19 @@ class Recording:
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
             keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
-            if parent:
-                keys.append(_Key(name, text, needs, os.path.dirname(path), parent,
-                                 self.interval))
+            if parent:  # O_TMPFILE names the directory it makes its file in
+                keys.append(_Key(name, text, needs, path if flags & O__TMPFILE
+                                 else os.path.dirname(path), parent, self.interval))
+            if flags & O_CREAT and not flags & O__TMPFILE and not existed:
+                keys.append(_Key(name, text, needs, path, MADE, self.interval))
+            return keys
+        if use in ("new", "dest"):  # c on the directory; made, when nothing was there
+            existed = facts[0] if facts else os.path.lexists(path)
+            if existed and use == "new":  # EEXIST whatever the rules (makedirs, exist_ok)
+                return [_Key(name, text, needs, None, "", self.interval)]
+            keys = [_Key(name, text, needs, os.path.dirname(path), "c", self.interval)]
+            if not existed:
+                keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
         if use.startswith("parent:"):
             return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
@@ -702,6 +731,16 @@ class Recording:
     def close(self) -> None:
         for proc in self.procs.values():
             proc.close()
+
+
+def _auxv(pid: int) -> bytes | None:
+    """*pid*'s auxiliary vector (the kernel's, set at each exec: its stack and entry
+    addresses differ from one program, or one exec, to the next), or None."""
+    try:
+        with open(f"/proc/{pid}/auxv", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _shown(shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]],
