@@ -94,6 +94,10 @@ PROGRAMS: dict[str, tuple[str, str]] = {
                         "t2 = time.perf_counter_ns()\n"),
     "pledgepy backend": ("venv", "import pledgepy\nfrom pledgepy.backends.linux import "
                          "LinuxBackend\nLinuxBackend()\n"),
+    # the pledge command's parent: its imports, then the backend it loads for every run
+    "pledgepy cli import": ("venv", "import pledgepy.cli"),
+    "pledgepy cli backend": ("venv", "import pledgepy.cli\nfrom pledgepy import api\n"
+                             "api.backend()\n"),
     "pledgepy compile": ("venv", PLEDGEPY_COMPILE),
     "pledgepy compile full x10": ("venv", PLEDGEPY_COMPILE
                                   + "for _ in range(10):\n    filter.compile_plan(full)\n"),
