@@ -82,13 +82,15 @@ long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out,
                     uint64_t *held_id, int *held);
 long pp_spawner_start(int sock, int err);
 long pp_bpf_compile(const unsigned char *in, size_t len, unsigned char *out, size_t cap);
+long pp_sources_digest(const char *root, const char *names, size_t len, char *hex);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",
     (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
     + (HERE / "learn.c").read_text()  # learn mode's receiving loop
     + (HERE / "spawner.c").read_text()  # exec'd programs under execpromises alone
-    + (HERE / "bpf.c").read_text(),  # the seccomp-BPF compiler (seccomp/filter.py's)
+    + (HERE / "bpf.c").read_text()  # the seccomp-BPF compiler (seccomp/filter.py's)
+    + (HERE / "digest.c").read_text(),  # the loader's check of this build (digest.py)
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
     extra_link_args=["-pthread"],  # the Landlock probe's helper thread
 )
