@@ -99,3 +99,18 @@ def test_loading_an_installed_copy_hashes_without_blake2() -> None:
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False", "False"], r.stdout
+
+
+def test_the_shim_digest_is_the_builds_by_either_hash() -> None:
+    """setup.py's digest of the shim's sources, the native module's and the Python
+    reference agree (fails on main before round 10: setup.py's was SHA-256)."""
+    from pledgepy.backends.linux.exec import shim
+
+    mod = native.load()
+    assert mod is not None
+    path = shim.library()
+    data = Path(path).read_bytes()
+    at = data.index(b"PLEDGEPY-SHIM-DIGEST:") + len(b"PLEDGEPY-SHIM-DIGEST:")
+    built = data[at:data.index(b";", at)].decode()
+    assert digest.hashed(digest._PACKAGE, shim.SOURCES, mod.lib, mod.ffi) == built
+    assert digest.compute(digest._PACKAGE, shim.SOURCES) == built

@@ -58,18 +58,30 @@ def _hasher() -> Any:
     return blake2b(digest_size=32)
 
 
-def compute(root: str = _PACKAGE) -> str:
-    """Hex BLAKE2b-256 over the names and bytes of :data:`SOURCES` under *root*.
+def compute(root: str = _PACKAGE, names: tuple[str, ...] = SOURCES) -> str:
+    """Hex BLAKE2b-256 over the names and bytes of *names* (default :data:`SOURCES`)
+    under *root*.
 
     Raises OSError if one cannot be read.
     """
     h = _hasher()
-    for name in SOURCES:
+    for name in names:
         with open(os.path.join(root, name), "rb") as f:
             data = f.read()
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
     return str(h.hexdigest())
+
+
+def hashed(root: str, names: tuple[str, ...], lib: Any, ffi: Any) -> str:
+    """:func:`compute`'s digest, computed by the native module (*lib*, *ffi*: its
+    ``pp_sources_digest``). Raises OSError if a file cannot be read."""
+    blob = b"".join(name.encode() + b"\0" for name in names)
+    out = ffi.new("char[65]")
+    rc = int(lib.pp_sources_digest(os.fsencode(root), blob, len(blob), out))
+    if rc != 0:
+        raise OSError(-rc, f"cannot read the sources under {root}: {os.strerror(-rc)}")
+    return str(ffi.string(out).decode())
 
 
 def stamp(root: str = _PACKAGE, now_ns: int | None = None) -> str:
@@ -97,9 +109,4 @@ def current(built_digest: str, built_stamp: str, root: str = _PACKAGE,
         return built_digest
     if lib is None or ffi is None:
         return compute(root)
-    names = b"".join(name.encode() + b"\0" for name in SOURCES)
-    out = ffi.new("char[65]")
-    rc = int(lib.pp_sources_digest(os.fsencode(root), names, len(names), out))
-    if rc != 0:
-        raise OSError(-rc, f"cannot read the sources under {root}: {os.strerror(-rc)}")
-    return str(ffi.string(out).decode())
+    return hashed(root, SOURCES, lib, ffi)
