@@ -18,21 +18,6 @@ static const uint64_t pp_b2_iv[8] = {
     0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
 };
 
-static const uint8_t pp_b2_sigma[12][16] = {
-    { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3 },
-    { 11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4 },
-    { 7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8 },
-    { 9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13 },
-    { 2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9 },
-    { 12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11 },
-    { 13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10 },
-    { 6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5 },
-    { 10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0 },
-    { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3 },
-};
-
 struct pp_b2 {
     uint64_t h[8];
     uint64_t t;          /* bytes hashed so far (the high word of the counter stays 0) */
@@ -42,42 +27,69 @@ struct pp_b2 {
 
 static inline uint64_t pp_b2_rotr(uint64_t x, int n) { return (x >> n) | (x << (64 - n)); }
 
-#define PP_B2_G(a, b, c, d, x, y) do {                          \
-        v[a] = v[a] + v[b] + (x); v[d] = pp_b2_rotr(v[d] ^ v[a], 32); \
-        v[c] = v[c] + v[d];       v[b] = pp_b2_rotr(v[b] ^ v[c], 24); \
-        v[a] = v[a] + v[b] + (y); v[d] = pp_b2_rotr(v[d] ^ v[a], 16); \
-        v[c] = v[c] + v[d];       v[b] = pp_b2_rotr(v[b] ^ v[c], 63); \
+#define PP_B2_G(a, b, c, d, x, y) do {                                \
+        v##a = v##a + v##b + (x); v##d = pp_b2_rotr(v##d ^ v##a, 32); \
+        v##c = v##c + v##d;       v##b = pp_b2_rotr(v##b ^ v##c, 24); \
+        v##a = v##a + v##b + (y); v##d = pp_b2_rotr(v##d ^ v##a, 16); \
+        v##c = v##c + v##d;       v##b = pp_b2_rotr(v##b ^ v##c, 63); \
+    } while (0)
+
+/* One round, its message schedule (RFC 7693's SIGMA row) spelled out: with constant
+ * indices the state and message stay in registers (a table lookup per word doubled the
+ * instructions of the whole hash). */
+#define PP_B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14, s15) \
+    do {                                                  \
+        PP_B2_G(0, 4, 8, 12, m[s0], m[s1]);               \
+        PP_B2_G(1, 5, 9, 13, m[s2], m[s3]);               \
+        PP_B2_G(2, 6, 10, 14, m[s4], m[s5]);              \
+        PP_B2_G(3, 7, 11, 15, m[s6], m[s7]);              \
+        PP_B2_G(0, 5, 10, 15, m[s8], m[s9]);              \
+        PP_B2_G(1, 6, 11, 12, m[s10], m[s11]);            \
+        PP_B2_G(2, 7, 8, 13, m[s12], m[s13]);             \
+        PP_B2_G(3, 4, 9, 14, m[s14], m[s15]);             \
     } while (0)
 
 static void pp_b2_compress(struct pp_b2 *s, const unsigned char *block, int last)
 {
-    uint64_t m[16], v[16];
+    uint64_t m[16];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(m, block, sizeof m);  /* the words are little-endian: as they lie */
+#else
     for (int i = 0; i < 16; i++) {
         uint64_t w = 0;
         for (int j = 7; j >= 0; j--)
-            w = (w << 8) | block[8 * i + j];  /* little-endian on every host */
+            w = (w << 8) | block[8 * i + j];
         m[i] = w;
     }
-    for (int i = 0; i < 8; i++) {
-        v[i] = s->h[i];
-        v[i + 8] = pp_b2_iv[i];
-    }
-    v[12] ^= s->t;
+#endif
+    uint64_t v0 = s->h[0], v1 = s->h[1], v2 = s->h[2], v3 = s->h[3];
+    uint64_t v4 = s->h[4], v5 = s->h[5], v6 = s->h[6], v7 = s->h[7];
+    uint64_t v8 = pp_b2_iv[0], v9 = pp_b2_iv[1], v10 = pp_b2_iv[2], v11 = pp_b2_iv[3];
+    uint64_t v12 = pp_b2_iv[4] ^ s->t, v13 = pp_b2_iv[5], v14 = pp_b2_iv[6], v15 = pp_b2_iv[7];
     if (last)
-        v[14] = ~v[14];
-    for (int r = 0; r < 12; r++) {
-        const uint8_t *z = pp_b2_sigma[r];
-        PP_B2_G(0, 4, 8, 12, m[z[0]], m[z[1]]);
-        PP_B2_G(1, 5, 9, 13, m[z[2]], m[z[3]]);
-        PP_B2_G(2, 6, 10, 14, m[z[4]], m[z[5]]);
-        PP_B2_G(3, 7, 11, 15, m[z[6]], m[z[7]]);
-        PP_B2_G(0, 5, 10, 15, m[z[8]], m[z[9]]);
-        PP_B2_G(1, 6, 11, 12, m[z[10]], m[z[11]]);
-        PP_B2_G(2, 7, 8, 13, m[z[12]], m[z[13]]);
-        PP_B2_G(3, 4, 9, 14, m[z[14]], m[z[15]]);
+        v14 = ~v14;
+    for (int twice = 0; twice < 2; twice++) {  /* rounds 10 and 11 repeat rounds 0 and 1 */
+        PP_B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        PP_B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+        if (twice)
+            break;
+        PP_B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
+        PP_B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
+        PP_B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
+        PP_B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
+        PP_B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
+        PP_B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
+        PP_B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
+        PP_B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
     }
-    for (int i = 0; i < 8; i++)
-        s->h[i] ^= v[i] ^ v[i + 8];
+    s->h[0] ^= v0 ^ v8;
+    s->h[1] ^= v1 ^ v9;
+    s->h[2] ^= v2 ^ v10;
+    s->h[3] ^= v3 ^ v11;
+    s->h[4] ^= v4 ^ v12;
+    s->h[5] ^= v5 ^ v13;
+    s->h[6] ^= v6 ^ v14;
+    s->h[7] ^= v7 ^ v15;
 }
 
 static void pp_b2_init(struct pp_b2 *s)
