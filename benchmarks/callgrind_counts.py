@@ -41,6 +41,8 @@ MEASURES = [
      "pass"),
     ("pledgepy: the command's backend load, after its imports", "pledgepy cli backend",
      "pledgepy cli import"),
+    ("pledgepy: the command's parent after its backend load (shim check, supervisor's "
+     "modules)", "pledgepy cli parent", "pledgepy cli backend"),
     ("pledgepy: 10 compiles of `stdio rpath`'s filter, warm", "pledgepy compile full x10",
      "pledgepy compile"),
     ("pledgepy: 10 compiles of the narrowing delta to `stdio`, warm",
