@@ -13,10 +13,12 @@ SHIM_SOURCES = ("pledgepy/backends/linux/native/shim.c", "pledgepy/backends/linu
 
 
 def _shim_digest() -> str:
-    h = hashlib.sha256()
+    """BLAKE2b-256 over each file's name (relative to the package), length and bytes, as
+    pledgepy.backends.linux.native.digest.compute() (and the native module) compute it."""
+    h = hashlib.blake2b(digest_size=32)
     for name in SHIM_SOURCES:
         data = (Path(__file__).resolve().parent / name).read_bytes()
-        h.update(f"{Path(name).name}\0{len(data)}\0".encode())
+        h.update(f"{name.removeprefix('pledgepy/')}\0{len(data)}\0".encode())
         h.update(data)
     return h.hexdigest()
 

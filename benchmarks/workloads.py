@@ -94,6 +94,16 @@ PROGRAMS: dict[str, tuple[str, str]] = {
                         "t2 = time.perf_counter_ns()\n"),
     "pledgepy backend": ("venv", "import pledgepy\nfrom pledgepy.backends.linux import "
                          "LinuxBackend\nLinuxBackend()\n"),
+    # the pledge command's parent: its imports, then the backend it loads for every run
+    "pledgepy cli import": ("venv", "import pledgepy.cli"),
+    "pledgepy cli backend": ("venv", "import pledgepy.cli\nfrom pledgepy import api\n"
+                             "api.backend()\n"),
+    # ...and what its parent adds on every run: the shim's build check (before the fork),
+    # the supervisor's modules with its answers (after it, before the program runs)
+    "pledgepy cli parent": ("venv", "import pledgepy.cli\nfrom pledgepy import api\n"
+                            "api.backend()\nfrom pledgepy.backends.linux.exec import shim\n"
+                            "shim.library()\nfrom pledgepy.backends.linux.exec import "
+                            "supervise, answer, ttyopen\n"),
     "pledgepy compile": ("venv", PLEDGEPY_COMPILE),
     "pledgepy compile full x10": ("venv", PLEDGEPY_COMPILE
                                   + "for _ in range(10):\n    filter.compile_plan(full)\n"),

@@ -23,14 +23,19 @@ without CAP_SYS_PTRACE cannot answer, and the call stays a violation.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
 import struct
 
+from .. import native
 from ..consts import AT_EMPTY_PATH
 from ..syscalls import BY_ARCH
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: SECCOMP_IOCTL_NOTIF_ID_VALID: _IOW('!', 2, __u64).
 _ID_VALID = 0x40082102
@@ -41,22 +46,25 @@ _AT_FDCWD_INVALID = -1  # descriptors below 0 (AT_FDCWD among them) are path loo
 _AT_FDCWD = -100
 _AT_SYMLINK_NOFOLLOW, _AT_NO_AUTOMOUNT = 0x100, 0x800
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+def _int(value: int) -> int:
+    """The low 32 bits of a syscall argument as the kernel reads an ``int``."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
 
 
-class _IOVec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+def _calls() -> tuple[Any, Any] | None:
+    """(lib, ffi) of the native module its supervisor already loaded and checked (the
+    calls below are its, not ctypes': ctypes costs the command's start-up ~8 M
+    instructions); None without it, and then nothing is answered (a violation)."""
+    lib = native.checked_lib()
+    return None if lib is None else (lib, native.ffi())
 
 
-def _vm(fn: str, pid: int, local: ctypes.Array[ctypes.c_char], remote: int, n: int) -> bool:
-    """process_vm_readv/writev of *n* bytes; True when all of them moved."""
-    here = _IOVec(ctypes.cast(local, ctypes.c_void_p), n)
-    there = _IOVec(remote, n)
-    call = getattr(_libc, fn)
-    call.restype = ctypes.c_ssize_t
-    done = call(ctypes.c_int(pid), ctypes.byref(here), ctypes.c_ulong(1), ctypes.byref(there),
-                ctypes.c_ulong(1), ctypes.c_ulong(0))
-    return bool(done == n)
+def _vm(calls: tuple[Any, Any], pid: int, local: Any, remote: int, n: int,
+        write: bool = False) -> bool:
+    """process_vm_readv (or, *write*, writev) of *n* bytes; True when all of them moved."""
+    return bool(calls[0].pp_vm_copy(pid, local, remote, n, 1 if write else 0) == n)
 
 
 def _still_pending(listener: int, ident: int) -> bool:
@@ -88,28 +96,30 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     """Answer fstat spelled as a path call: the syscall's result (0 or -errno), or
     None when this notification is not that (or cannot be answered): a violation."""
     shape = _shape(arch, nr, args)
-    fd = ctypes.c_int(args[0] & 0xFFFFFFFF).value
+    fd = _int(args[0])
     if shape is None or "stdio" not in promises or not shape.flags & AT_EMPTY_PATH \
             or args[1] == 0 or fd <= _AT_FDCWD_INVALID:
         return None
+    calls = _calls()
+    if calls is None:
+        return None
+    lib, ffi = calls
     if not _still_pending(listener, ident):  # from here on *pid* is that worker's thread
         return None
-    first = ctypes.create_string_buffer(1)
-    if not _vm("process_vm_readv", pid, first, args[1], 1) or first.raw != b"\0":
+    first = ffi.new("unsigned char[]", 1)
+    if not _vm(calls, pid, first, args[1], 1) or first[0] != 0:
         return None
     # the descriptor through its magic link, never a copy of it here: closing a copy
     # would release every POSIX lock this process holds on the file
     where = f"/proc/{pid}/fd/{fd}".encode()
-    out = ctypes.create_string_buffer(shape.size)
+    out = ffi.new("unsigned char[]", shape.size)
     # following the link to the file, as fstat would see it, and never automounting it
     if shape.nr == BY_ARCH[arch]["fstat"]:
-        rc = _libc.syscall(ctypes.c_long(BY_ARCH[arch]["newfstatat"]), ctypes.c_long(_AT_FDCWD),
-                           where, out, ctypes.c_long(_AT_NO_AUTOMOUNT))
+        rc = int(lib.pp_stat_path(where, out, _AT_NO_AUTOMOUNT))
     else:  # statx(AT_FDCWD, where, flags, mask, out)
         flags = shape.extra[0] & ~(AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) | _AT_NO_AUTOMOUNT
-        rc = _libc.syscall(ctypes.c_long(shape.nr), ctypes.c_long(_AT_FDCWD), where,
-                           ctypes.c_long(flags), ctypes.c_long(shape.extra[1]), out)
-    err = ctypes.get_errno()
+        rc = int(lib.pp_statx_path(where, _int(flags), shape.extra[1] & 0xFFFFFFFF, out))
+    err = -rc
     if not _still_pending(listener, ident):  # so *pid* was that thread throughout
         return None
     if rc != 0 and err == errno.ENOENT:
@@ -120,7 +130,7 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         return -err
     if not _still_pending(listener, ident):
         return None
-    if not _vm("process_vm_writev", pid, out, shape.buf, shape.size):
+    if not _vm(calls, pid, out, shape.buf, shape.size, write=True):
         return -errno.EFAULT
     return 0
 
@@ -137,10 +147,13 @@ def proc_stat_for(pid: int, nr: int, args: list[int],
     path at, the answer is a failure, never the call."""
     table = BY_ARCH.get(arch, {})
     if ("stdio" not in promises or nr != table.get("openat")
-            or ctypes.c_int(args[0] & 0xFFFFFFFF).value != _AT_FDCWD or args[2] != os.O_RDONLY
+            or _int(args[0]) != _AT_FDCWD or args[2] != os.O_RDONLY
             or args[1] == 0):
         return None
-    path = ctypes.create_string_buffer(len(_PROC_STAT))
-    if not _vm("process_vm_readv", pid, path, args[1], len(_PROC_STAT)):
+    calls = _calls()
+    if calls is None:
         return None
-    return -errno.ENOENT if path.raw == _PROC_STAT else None
+    path = calls[1].new("unsigned char[]", len(_PROC_STAT))
+    if not _vm(calls, pid, path, args[1], len(_PROC_STAT)):
+        return None
+    return -errno.ENOENT if bytes(calls[1].buffer(path)) == _PROC_STAT else None

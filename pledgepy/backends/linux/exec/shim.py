@@ -36,7 +36,6 @@ from .refuse import refuse
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     import signal
-    from typing import Any
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
 
@@ -57,27 +56,16 @@ SOURCES = ("backends/linux/native/shim.c", "backends/linux/exec/shim.py")
 _MARK = b"PLEDGEPY-SHIM-DIGEST:"
 
 
-def _sha256() -> Any:
-    """SHA-256 from CPython's built-in module (setup.py's hashlib gives the same bytes):
-    hashlib would load OpenSSL (~4 ms) on the command's start-up path."""
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:  # a build without either
-            from hashlib import sha256
-    return sha256()
-
-
 def _digest() -> str:
-    h = _sha256()
-    for name in SOURCES:
-        with open(os.path.join(_PACKAGE, name), "rb") as f:
-            data = f.read()
-        h.update(f"{os.path.basename(name)}\0{len(data)}\0".encode())
-        h.update(data)
-    return str(h.hexdigest())
+    """BLAKE2b-256 of :data:`SOURCES` as setup.py computes it: by the native module when
+    it is loaded and checked (no _blake2 import, no Python loop of reads: the command's
+    start-up), else by native/digest.py's reference code."""
+    from ..native import digest
+
+    lib = native.checked_lib()
+    if lib is not None and hasattr(lib, "pp_sources_digest"):
+        return digest.hashed(_PACKAGE, SOURCES, lib, native.ffi())
+    return digest.compute(_PACKAGE, SOURCES)
 
 
 _checked: list[str] = []  # library()'s answer, once found (functools: start-up)

@@ -59,7 +59,10 @@ def load() -> Any | None:
         except AttributeError:  # built before stamps: hash (its digest differs anyway)
             stamp = digest.UNTRUSTED
         try:
-            now = digest.current(built, stamp)
+            # hashed by the module itself when it can (an older build: in Python)
+            by_c = hasattr(_sigsys.lib, "pp_sources_digest")
+            now = digest.current(built, stamp, lib=_sigsys.lib if by_c else None,
+                                 ffi=_sigsys.ffi)
         except OSError as exc:
             raise NativeBuildError(f"cannot check the native SIGSYS handler against the "
                                    f"policy ({exc}); {REBUILD}") from exc

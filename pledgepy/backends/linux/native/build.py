@@ -67,6 +67,9 @@ long pp_prctl(int option, unsigned long arg2, unsigned long arg3);
 long pp_capget(uint32_t *data);
 long pp_capset(const uint32_t *data);
 long pp_cloexec_from(unsigned int first);
+long pp_vm_copy(int pid, unsigned char *local, uint64_t remote, size_t n, int write);
+long pp_stat_path(const char *path, unsigned char *out, int flags);
+long pp_statx_path(const char *path, int flags, unsigned int mask, unsigned char *out);
 long pp_landlock_probe(uint64_t handled_fs, uint64_t scoped, size_t size, long max, int pin);
 long pp_notif_continue(int fd, uint64_t id);
 long pp_notif_id_valid(int fd, uint64_t id);
@@ -79,13 +82,15 @@ long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out,
                     uint64_t *held_id, int *held);
 long pp_spawner_start(int sock, int err);
 long pp_bpf_compile(const unsigned char *in, size_t len, unsigned char *out, size_t cap);
+long pp_sources_digest(const char *root, const char *names, size_t len, char *hex);
 """)
 ffibuilder.set_source(
     "pledgepy.backends.linux.native._sigsys",
     (HERE / "sigsys.c").read_text().replace('#include "pp_tables.h"\n', GENERATED)
     + (HERE / "learn.c").read_text()  # learn mode's receiving loop
     + (HERE / "spawner.c").read_text()  # exec'd programs under execpromises alone
-    + (HERE / "bpf.c").read_text(),  # the seccomp-BPF compiler (seccomp/filter.py's)
+    + (HERE / "bpf.c").read_text()  # the seccomp-BPF compiler (seccomp/filter.py's)
+    + (HERE / "digest.c").read_text(),  # the loader's check of this build (digest.py)
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-pthread"],
     extra_link_args=["-pthread"],  # the Landlock probe's helper thread
 )

@@ -1285,6 +1285,31 @@ long pp_cloexec_from(unsigned int first)
     return syscall(436, first, ~0U, 4U) == 0 ? 0 : -errno;
 }
 
+/* The supervisor's answers (exec/answer.py): process_vm_readv/writev of one range
+ * (*write* 0: read *n* bytes at *remote* in *pid* into *local*; 1: write them there)
+ * and the stat calls it makes on a worker's descriptor link, so that loading its
+ * answers does not load ctypes (~8 M instructions of the command's start-up). Each
+ * returns the call's result, or -errno. */
+long pp_vm_copy(int pid, unsigned char *local, uint64_t remote, size_t n, int write)
+{
+    struct iovec l = { local, n }, r = { (void *)(uintptr_t)remote, n };
+    long got = syscall(write ? SYS_process_vm_writev : SYS_process_vm_readv,
+                       pid, &l, 1L, &r, 1L, 0L);
+    return got < 0 ? -errno : got;
+}
+
+/* newfstatat(AT_FDCWD, path, out, flags): the kernel's struct stat of this arch */
+long pp_stat_path(const char *path, unsigned char *out, int flags)
+{
+    return syscall(SYS_newfstatat, AT_FDCWD, path, out, flags) == 0 ? 0 : -errno;
+}
+
+/* statx(AT_FDCWD, path, flags, mask, out) */
+long pp_statx_path(const char *path, int flags, unsigned int mask, unsigned char *out)
+{
+    return syscall(SYS_statx, AT_FDCWD, path, flags, mask, out) == 0 ? 0 : -errno;
+}
+
 /* landlock/domain.py's probe: how many more Landlock domains this thread may enter.
  * A helper thread (it inherits this thread's domains) enters empty ones until the
  * kernel refuses (E2BIG at the limit); they end with it. pthread_join() returns when
