@@ -144,3 +144,23 @@ def proc_stat_for(pid: int, nr: int, args: list[int],
     if not _vm("process_vm_readv", pid, path, args[1], len(_PROC_STAT)):
         return None
     return -errno.ENOENT if path.raw == _PROC_STAT else None
+
+
+_SIGSYS = 31
+
+
+def sigsys_default_for(pid: int, nr: int, args: list[int],
+                       promises: frozenset[str], arch: str) -> int | None:
+    """posix_spawn's ``rt_sigaction(SIGSYS, {SIG_DFL}, NULL)`` in its child (popen(),
+    system()), answered 0 without running it, as the in-process handler does; None
+    otherwise (a handler, SIG_IGN, or a call asking the old action: a violation).
+
+    Deciding on memory the caller can change is safe here: whatever the action holds
+    by the time of the answer, nothing runs, and SIGSYS keeps its disposition."""
+    if ("stdio" not in promises or nr != BY_ARCH.get(arch, {}).get("rt_sigaction")
+            or args[0] & 0xFFFFFFFF != _SIGSYS or args[1] == 0 or args[2] != 0):
+        return None
+    handler = ctypes.create_string_buffer(8)
+    if not _vm("process_vm_readv", pid, handler, args[1], 8):
+        return None
+    return 0 if handler.raw == bytes(8) else None  # SIG_DFL is 0
