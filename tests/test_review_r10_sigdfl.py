@@ -9,10 +9,13 @@ exec'd under execpromises (whose layers never refused it) keeps working."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +124,27 @@ def test_the_answer_reads_only_the_handler() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(LUA is None, reason="needs lua5.4 (Debian's lua5.4)")
+def test_learn_counts_it_as_stdio_and_its_command_runs(tmp_path: Path) -> None:
+    # on main the report listed it under calls no promise allows
+    out = tmp_path / "learned.json"
+    script = 'io.write(io.popen("echo learned"):read("a"))'
+    r = pledge("--learn", "--json", "-o", str(out), str(LUA), "-e", script)
+    assert r.returncode == 0 and r.stdout == "learned\n", (r.stdout, r.stderr)
+    report = json.loads(out.read_text())
+    assert report["refused"] == [], report["refused"]
+    assert any(e["syscall"] == "rt_sigaction" and e["promise"] == "stdio"
+               for e in report["evidence"]), report["evidence"]
+    words = shlex.split(report["command"])
+    again = pledge(*words[1:])
+    assert again.returncode == 0 and again.stdout == "learned\n", (again.stdout, again.stderr)
+
+
+def test_a_handler_under_learn_stays_refused(tmp_path: Path) -> None:
+    out = tmp_path / "learned.json"
+    r = pledge("--learn", "--json", "-o", str(out), SYSTEM_PYTHON, "-c", RAW.format(handler=0x1000))
+    assert r.returncode == 0, r.stderr
+    refused = json.loads(out.read_text())["refused"]
+    assert [e["syscall"] for e in refused] == ["rt_sigaction"], refused
