@@ -157,3 +157,26 @@ def proc_stat_for(pid: int, nr: int, args: list[int],
     if not _vm(calls, pid, path, args[1], len(_PROC_STAT)):
         return None
     return -errno.ENOENT if bytes(calls[1].buffer(path)) == _PROC_STAT else None
+
+
+_SIGSYS = 31
+
+
+def sigsys_default_for(pid: int, nr: int, args: list[int],
+                       promises: frozenset[str], arch: str) -> int | None:
+    """posix_spawn's ``rt_sigaction(SIGSYS, {SIG_DFL}, NULL)`` in its child (popen(),
+    system()), answered 0 without running it, as the in-process handler does; None
+    otherwise (a handler, SIG_IGN, or a call asking the old action: a violation).
+
+    Deciding on memory the caller can change is safe here: whatever the action holds
+    by the time of the answer, nothing runs, and SIGSYS keeps its disposition."""
+    if ("stdio" not in promises or nr != BY_ARCH.get(arch, {}).get("rt_sigaction")
+            or args[0] & 0xFFFFFFFF != _SIGSYS or args[1] == 0 or args[2] != 0):
+        return None
+    calls = _calls()
+    if calls is None:
+        return None
+    handler = calls[1].new("unsigned char[]", 8)
+    if not _vm(calls, pid, handler, args[1], 8):
+        return None
+    return 0 if bytes(calls[1].buffer(handler)) == bytes(8) else None  # SIG_DFL is 0

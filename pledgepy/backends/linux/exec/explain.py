@@ -34,6 +34,7 @@ from ..consts import PR_GET_DUMPABLE, SECCOMP_RET_USER_NOTIF
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import Plan
+from .answer import sigsys_default_for  # here: the explainer imports nothing once forked
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -265,6 +266,8 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
+    stdio = frozenset({"stdio"}) if held & bits(frozenset({"stdio"})) else frozenset()
+    arch = kernel.arch() or ""
     lib.pp_set_resolve(1)  # forked before any filter: relative paths are shown resolved too
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -278,6 +281,14 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
             continue
         if rc < 0:
             return
+        try:
+            answer = sigsys_default_for(pid[0], nr[0], [int(args[i]) for i in range(6)],
+                                        stdio, arch)
+        except Exception:  # a violation then: never this loop's end
+            answer = None
+        if answer is not None:
+            lib.pp_notif_send(listener, ident[0], answer)  # posix_spawn's child: no violation
+            continue
         name = _name_of(pid[0])
         text = ""
         try:  # while the caller waits (its paths are readable)

@@ -38,6 +38,7 @@ from ..consts import (
     O_TRUNC,
     O_WRONLY,
     SECCOMP_RET_USER_NOTIF,
+    SIGSYS,
 )
 from ..landlock import abi, domain
 from ..rules import Identity, Rule, bits_set, none_of, when
@@ -141,11 +142,12 @@ STDIO = frozenset({frozenset({"stdio"})})
 LOADER = frozenset({"rpath", "prot_exec"})
 
 
-class Pre(namedtuple("Pre", "paths facts slot program empty", defaults=(False,))):
+class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(False, False))):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
     (existed, is a directory) for each, the id C counts its like under (-1:
-    none), the caller's program name when C saw the pid first (else None), and
-    whether the first path argument was "" (fstat spelled as a path call)."""
+    none), the caller's program name when C saw the pid first (else None),
+    whether the first path argument was "" (fstat spelled as a path call), and
+    whether the call was posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL)."""
 
     __slots__ = ()
     paths: tuple[str | None, ...]
@@ -153,6 +155,7 @@ class Pre(namedtuple("Pre", "paths facts slot program empty", defaults=(False,))
     slot: int
     program: str | None
     empty: bool
+    sigdfl: bool
 
 
 #: Calls whose path neither Landlock checks nor the working directory follows (stat,
@@ -508,6 +511,15 @@ class Recording:
             return pre.empty
         return proc.read(args[1]) == b""
 
+    def _sigsys_default(self, proc: _Process, args: tuple[int, ...], pre: Pre | None) -> bool:
+        """Whether this is posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL): C read the
+        action while the call waited (*pre*), else it still waits (audit mode)."""
+        if args[0] & 0xFFFFFFFF != SIGSYS or not args[1] or args[2]:
+            return False
+        if pre is not None:
+            return bool(pre.sigdfl)
+        return proc.read_bytes(args[1], 8) == bytes(8)
+
     def _shim_report(self, pid: int, args: tuple[int, ...]) -> int:
         """The start-up shim's report: READY ends the loader's phase for every process
         (from anyone, as the supervisor takes it); the answer pp_learn_loop gives too."""
@@ -549,6 +561,8 @@ class Recording:
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
+        elif name == "rt_sigaction" and self._sigsys_default(proc, args, pre):
+            needs = STDIO  # as the supervisors answer it (exec/answer.py: sigsys_default_for)
         if any(w <= self.audited for w in needs):
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)
@@ -830,7 +844,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
                           ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
                           slot, _text(arena, ffi, rows[i + 12], normal=False),
-                          bool(bits & 1 << 16))
+                          bool(bits & 1 << 16), bool(bits & 1 << 24))
                 recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:

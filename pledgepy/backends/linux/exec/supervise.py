@@ -315,7 +315,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
             from . import ttyopen
-            from .answer import fstat_for, proc_stat_for
+            from .answer import fstat_for, proc_stat_for, sigsys_default_for
 
             # whose call it is, read first: another thread's exit_group can end the process
             # at any moment now, and its status must still say it broke a promise
@@ -335,6 +335,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, arch)
             if answer is None:
                 answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
+            if answer is None:
+                answer = sigsys_default_for(pid[0], nr[0], call, promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue

@@ -24,7 +24,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
-from .answer import fstat_for, proc_stat_for
+from .answer import fstat_for, proc_stat_for, sigsys_default_for
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -187,6 +187,8 @@ class WorkerSupervisor:
         answer = fstat_for(listener, ident[0], pid[0], nr[0], call, promises, kernel.arch() or "")
         if answer is None:
             answer = proc_stat_for(pid[0], nr[0], call, promises, kernel.arch() or "")
+        if answer is None:
+            answer = sigsys_default_for(pid[0], nr[0], call, promises, kernel.arch() or "")
         if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
             return None

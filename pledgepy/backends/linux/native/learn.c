@@ -119,6 +119,23 @@ static long read_path_once(int pid, uint64_t addr, char *out, size_t size)
     return -1;
 }
 
+/* Whether *a* is posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL), which every
+ * supervisor answers as done (exec/answer.py: sigsys_default_for): the action's handler
+ * read while the caller waits. 0 for anything else or unreadable. */
+static int sigsys_default_of(int pid, const uint64_t *a)
+{
+    if ((uint32_t)a[0] != SIGSYS || !a[1] || a[2] || a[1] > (uint64_t)INT64_MAX - 8)
+        return 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = mem_fd(pid);
+        uint64_t handler = 1;
+        if (fd >= 0 && pread(fd, &handler, sizeof handler, (off_t)a[1]) == (ssize_t)sizeof handler)
+            return handler == (uint64_t)(uintptr_t)SIG_DFL;
+        mem_forget(pid);  /* exec'd meanwhile: once more with a fresh descriptor */
+    }
+    return 0;
+}
+
 /* The same, once more with a fresh descriptor if the first read fails. */
 static long read_path(int pid, uint64_t addr, char *out, size_t size)
 {
@@ -446,6 +463,12 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
                 continue;
             hash2(paths[i], (size_t)len[i], &h1, &h2);
         }
+        uint64_t sigdfl = 0;  /* bit 24: posix_spawn's SIG_DFL (part of the key) */
+        if (nr == SYS_rt_sigaction && sigsys_default_of(pid, (const uint64_t *)req.data.args)) {
+            unsigned char m = 0xd1;
+            hash2(&m, 1, &h1, &h2);
+            sigdfl = 1ULL << 24;
+        }
         if (need_facts) {  /* what it does depends on what exists: part of the key */
             facts = path_facts(paths, len);
             unsigned char f = (unsigned char)facts;
@@ -481,7 +504,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             r->row[1] = (uint64_t)pid;
             memcpy(r->row + 2, req.data.args, sizeof req.data.args);
             r->row[8] = r->row[9] = r->row[12] = ~0ULL;
-            r->row[10] = facts | empty_bits;
+            r->row[10] = facts | empty_bits | sigdfl;
             r->row[11] = id;
             r->len[0] = (uint16_t)l0;
             r->len[1] = (uint16_t)l1;

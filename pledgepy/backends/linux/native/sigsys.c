@@ -7,7 +7,8 @@
  * tables Python built before the filter went in):
  *   1. emulates the few calls BPF cannot tell from path lookups because it
  *      cannot read the string (see emulate(): fstat spelled newfstatat(fd, "",
- *      buf, AT_EMPTY_PATH), stat of /etc/localtime, CPython's /proc/self/stat);
+ *      buf, AT_EMPTY_PATH), stat of /etc/localtime, CPython's /proc/self/stat;
+ *      posix_spawn's rt_sigaction(SIGSYS, SIG_DFL) in its child);
  *   2. writes one line naming program, pid, syscall, key argument and the
  *      promises that would allow it;
  *   3. under the "error" promise makes the syscall return -ENOSYS; otherwise
@@ -902,9 +903,29 @@ static int devnull_open(int nr, const uint64_t a[6], ucontext_t *uc)
     return 1;
 }
 
+/* rt_sigaction(SIGSYS, {SIG_DFL}, NULL): glibc's and musl's posix_spawn (under popen()
+ * and system()) set signals to their default in the child before its exec, SIGSYS
+ * among them. Done as asked but for this handler, which stays: a violation still
+ * aborts with its message, and the exec resets it anyway. The action is read once and
+ * nothing is run on it, so another thread changing it meanwhile changes nothing.
+ * A handler of the program's, SIG_IGN, or a call asking the old action too stays a
+ * violation (OpenBSD's penalty cannot be caught; ours must not be either). */
+static int sigsys_default(int nr, const uint64_t a[6], ucontext_t *uc)
+{
+    if (nr != SYS_rt_sigaction || (int)a[0] != SIGSYS || !a[1] || a[2] || (a[1] & 7)
+            || !self_readable(a[1]))
+        return 0;
+    if (*(const volatile uint64_t *)(uintptr_t)a[1] != (uint64_t)(uintptr_t)SIG_DFL)
+        return 0;
+    set_return(uc, 0);
+    return 1;
+}
+
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
+        return 1;
+    if ((g_held & T_STDIO_BIT) && sigsys_default(nr, a, uc))
         return 1;
     const char *path = (const char *)a[1];
     int fd = g_localtime_fd;
