@@ -34,7 +34,6 @@ from ..consts import PR_GET_DUMPABLE, SECCOMP_RET_USER_NOTIF
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import Plan
-from .answer import sigsys_default_for  # here: the explainer imports nothing once forked
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -72,8 +71,10 @@ def start() -> bool:
         mmap = stdlib.load("mmap")
         _socket = stdlib.load("_socket")
         stdlib.load("select")  # _serve, and supervise below
-        stdlib.load("fcntl")  # supervise
-        from . import supervise  # noqa: F401 - _serve's _say and punish
+        stdlib.load("fcntl")  # supervise, answer
+        stdlib.load("_struct")  # answer (through struct)
+        stdlib.load("struct")
+        from . import answer, supervise  # noqa: F401 - _serve's answer, _say and punish
     except ImportError:
         return False  # unreadable now (after a change of ids): the kernel's penalty
     _libc = native.lib()
@@ -266,6 +267,8 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
+    from .answer import sigsys_default_for  # loaded before the fork (_start)
+
     stdio = frozenset({"stdio"}) if held & bits(frozenset({"stdio"})) else frozenset()
     arch = kernel.arch() or ""
     lib.pp_set_resolve(1)  # forked before any filter: relative paths are shown resolved too
