@@ -69,17 +69,39 @@ def read(path: str) -> Elf | None:
 
 
 def open_regular(path: str) -> BinaryIO:
-    """*path* opened for reading when it is a regular file; else OSError. Never blocks:
-    a FIFO or terminal named by a hostile ``#!`` line or ``DT_NEEDED`` (``/dev/tty``)
-    would hang the command, or read what the user types, before PROG runs."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    """*path* opened for reading when it is a regular file; else OSError. A file of
+    another type is never opened at all: a FIFO or terminal named by a hostile ``#!``
+    line or ``DT_NEEDED`` (``/dev/tty``) would hang the command or read what the user
+    types, and a device's open is where its side effects are (``/dev/watchdog`` arms,
+    a tape rewinds, a serial line raises DTR), done as root before PROG runs. On Linux
+    the file is looked up once (``O_PATH``, which opens nothing), its type read from
+    that descriptor, and the same inode reopened through it: a swap meanwhile changes
+    nothing. Elsewhere a swap between the check and the open is caught after it."""
+    if _O_PATH:
+        ref = os.open(path, _O_PATH | os.O_CLOEXEC)
+        try:
+            _regular(os.fstat(ref), path)
+            fd = os.open(f"/proc/self/fd/{ref}", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(ref)
+    else:
+        _regular(os.stat(path), path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", path)
+        _regular(os.fstat(fd), path)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+#: Linux's O_PATH (0 where there is none: OpenBSD, FreeBSD's differs in what it allows)
+_O_PATH = getattr(os, "O_PATH", 0) if os.uname().sysname == "Linux" else 0
+
+
+def _regular(st: os.stat_result, path: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
 
 
 def _read(path: str) -> Elf | None:
