@@ -95,3 +95,28 @@ def test_open_regular_still_reads_a_regular_file_and_refuses_a_directory(place: 
         elf.open_regular(str(place))
     with pytest.raises(OSError):
         elf.open_regular(str(place / "missing"))
+
+
+def test_a_tree_every_user_may_write_is_no_interpreters_tree(place: Path) -> None:
+    """A "python3" in SHARED/bin, SHARED a directory all may write (/tmp/bin/python3:
+    anyone can make /tmp/bin): its tree was SHARED, /tmp whole, so its answer naming
+    SHARED unveiled every other user's file there to the program. On main the program
+    read the other user's file; now such a tree is not believed (a note says so)."""
+    from tests.cprogs import compiled
+    from tests.test_command_unveil import ENV
+
+    shared = place / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = shared / "someone-elses"
+    victim.write_text("PRIVATE\n")
+    victim.chmod(0o644)
+    (shared / "bin").mkdir()
+    with compiled(("fake_host", ())) as progs:
+        prog = shared / "bin" / "python3"
+        shutil.copy(progs["fake_host"], prog)
+        r = pledge("-p", "stdio rpath", str(prog), "-", str(victim),
+                   env={**ENV, "FAKE_OUTSIDE": str(shared), "FAKE_TREE": str(shared)})
+    assert r.returncode == 0, r.stderr
+    assert "PRIVATE" not in r.stdout and f"{victim}: Permission denied" in r.stdout, r.stdout
+    assert "not unveiled, outside its own tree" in r.stderr, r.stderr

@@ -213,9 +213,10 @@ class Host:
         notes: list[str] = []
         if len(believed) < len(answered):
             left = [d for d in answered if d not in believed]
+            tops = ", ".join(own) or ("none: it is not in a bin directory of one, or that "
+                                      "one is every user's to write")
             notes.append(_printable(
-                f"{file}: not unveiled, outside its own tree "
-                f"({', '.join(own) or 'none: it is not in a bin directory of one'}): "
+                f"{file}: not unveiled, outside its own tree ({tops}): "
                 f"{', '.join(left)} (named by its answer; give them with -v)"))
         trees = list(dict.fromkeys([*believed, *_GIVEN[self.pattern](env)]))
         rules = [(d, "r") for d in trees]
@@ -241,7 +242,8 @@ def prefixes(file: str) -> tuple[str, ...]:
     """The trees an interpreter's answer is believed in (real paths): the directory
     above the ``bin`` it is in, as named and as resolved (a venv's and its base's,
     a pyenv build's, ``/usr``), never ``/`` nor a login user's home or above one
-    (``~/bin/python3`` is not the home's interpreter). The interpreter may be the
+    (``~/bin/python3`` is not the home's interpreter), nor a directory every user may
+    write (``/tmp/bin/python3``'s ``/tmp``). The interpreter may be the
     hostile program: what it names elsewhere (``~/.ssh``) stays hidden."""
     homes = _homes()
     out: list[str] = []
@@ -250,9 +252,23 @@ def prefixes(file: str) -> tuple[str, ...]:
         if os.path.basename(parent) != "bin":
             continue
         top = os.path.realpath(os.path.dirname(parent))
-        if top != "/" and not any(_inside(home, (top,)) for home in homes):
+        if top != "/" and not any(_inside(home, (top,)) for home in homes) \
+                and not _shared(top):
             out.append(top)
     return tuple(dict.fromkeys(out))
+
+
+def _shared(top: str) -> bool:
+    """Whether every user may write in *top* (``/tmp``, ``/var/tmp``, ``/dev/shm``): no
+    installation's tree, but where others keep their files (anyone can make
+    ``/tmp/bin/python3``, whose answer naming ``/tmp`` would unveil them all). True
+    when it cannot be told (believed nowhere then)."""
+    import stat
+
+    try:
+        return bool(os.stat(top).st_mode & stat.S_IWOTH)
+    except OSError:
+        return True
 
 
 def _homes() -> set[str]:
