@@ -46,7 +46,7 @@ def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path)
             "os.mkdir(h + '/new')\n"
             "open(h + '/new/f', 'w').write('x')\n"
             "print(open(h + '/new/f').read())\n")
-    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path), env=env)
+    r, report = learn([sys.executable, "-I", "-S", "-c", code], str(tmp_path), env=env)
     assert r.returncode == 0 and r.stdout == "x\n", r.stderr
     rules = dict(report["unveil"])
     assert str(home / "new") not in rules and rules.get(str(home)) == "rwc", rules
@@ -61,7 +61,7 @@ def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path)
             "h = os.environ['HOME']\n"
             "os.makedirs(h + '/.config', exist_ok=True)\n"
             "open(h + '/.config/app.ini', 'w').write('[a]\\n')\n")
-    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path), env=env)
+    r, report = learn([sys.executable, "-I", "-S", "-c", code], str(tmp_path), env=env)
     assert r.returncode == 0, r.stderr
     # and the makedirs that found it needs no c on the home: mkdir fails with EEXIST
     # before Landlock looks (main gave the home c: any file beneath it made or removed)
@@ -78,7 +78,7 @@ def test_o_tmpfile_gives_its_letters_to_the_directory_it_names(tmp_path: Path) -
     code = ("import os\n"
             f"fd = os.open({str(where)!r}, os.O_TMPFILE | os.O_RDWR, 0o600)\n"
             "os.write(fd, b'x'); print(os.pread(fd, 1, 0).decode())\n")
-    r, report = learn([sys.executable, "-S", "-c", code], str(tmp_path))
+    r, report = learn([sys.executable, "-I", "-S", "-c", code], str(tmp_path))
     assert r.returncode == 0 and r.stdout == "x\n", r.stderr
     rules = dict(report["unveil"])
     assert rules.get(str(where)) == "rwc" and str(tmp_path) not in rules, rules
