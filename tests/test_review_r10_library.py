@@ -142,6 +142,9 @@ def test_setlocale_from_the_environment_under_stdio(unprivileged: bool) -> None:
     """``locale.setlocale(LC_ALL, "")`` opened the locale's files on main
     (``openat("/usr/lib/locale/C.utf8/LC_IDENTIFICATION") needs "rpath"``); the pledge
     command's shim loads them before main, and now pledge() does too."""
+    if unprivileged and run("import locale", unprivileged=True).returncode != 0:
+        # a pyenv build under a 0700 /root: the child drops its ids before its imports
+        pytest.skip("uid 65534 cannot import locale from this interpreter's library")
     r = under("stdio", """
 import locale, time
 print(locale.setlocale(locale.LC_ALL, ""), locale.localeconv()["decimal_point"])
