@@ -97,7 +97,7 @@ class Conn:
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
                  supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn",
-                 spin: float = 0.0) -> None:
+                 spin: float = 0.0, max_items: int = codec.MAX_ITEMS) -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
@@ -127,7 +127,7 @@ class Conn:
         self.tail: deque[bytes] = deque()
         self.tail_len = 0
         self.listener: int | None = None
-        self.reader = frames.FrameReader(self.sock, max_message)
+        self.reader = frames.FrameReader(self.sock, max_message, items=max_items)
         self.poller = select.poll()
         self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
         self._backstop = -1

@@ -70,6 +70,10 @@ class Worker:
     *spin*, and not at all when this process may run on one CPU only (checked when a
     worker starts), in :meth:`acall`, or while another call of this process's
     workers is running. An idle worker spends at most *spin* of CPU after a call.
+
+    *max_message* (bytes) and *max_items* (values at any depth) bound one reply:
+    decoding it costs this process at most ~100 bytes an item plus its strings' and
+    bytes' length (without *max_items* a 64 MiB reply of empty lists was ~5 GiB).
     """
 
     def __init__(self, module: str, *, promises: str, execpromises: str | None = None,
@@ -79,7 +83,7 @@ class Worker:
                  env: dict[str, str] | None = None, user: str | int | None = None,
                  namespaces: tuple[str, ...] | list[str] = (), strict: bool | None = None,
                  max_message: int = codec.MAX_MESSAGE, start_timeout: float = 60.0,
-                 spin: float = SPIN) -> None:
+                 spin: float = SPIN, max_items: int = codec.MAX_ITEMS) -> None:
         held = parse(promises, "promises")
         if held is None:
             raise ValueError("a worker needs promises (\"\" allows nothing but exiting)")
@@ -89,6 +93,8 @@ class Worker:
             raise ValueError("max_calls must be >= 1 or None")
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError("limits must be a pledgepy.Limits")
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+            raise ValueError(f"max_items must be an int >= 1, not {max_items!r}")
         if isinstance(spin, bool) or not isinstance(spin, (int, float)) \
                 or not 0 <= spin <= MAX_SPIN:
             raise ValueError(f"spin is seconds from 0 to {MAX_SPIN}, not {spin!r}")
@@ -100,6 +106,7 @@ class Worker:
         self.limits = limits or Limits()
         self.timeout, self.max_calls, self.restart = timeout, max_calls, restart
         self.max_message, self.start_timeout = max_message, start_timeout
+        self.max_items = max_items
         self.start_method = start
         self.spin = float(spin)
         self.stats = WorkerStats()
@@ -184,7 +191,7 @@ class Worker:
         self._started = True
         config = self._config()
         conn = Conn(config, self._env, self.max_message, self._supervisor, self.module,
-                    self.start_method, config["spin"])
+                    self.start_method, config["spin"], self.max_items)
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, Worker._finalize, [conn])
         try:
