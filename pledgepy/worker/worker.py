@@ -143,10 +143,13 @@ class Worker:
                         "(no seccomp listener: the native module is missing)")
         if self._ids is not None and os.geteuid() != 0:
             gaps.append("user: only root can switch the worker to another user")
-        if self.limits.nproc is not None and "proc" in held and \
-                (os.geteuid() == 0 and self._ids is None):
+        if self.limits.nproc is not None and os.geteuid() == 0 and self._ids is None:
+            # every promise set allows threads ("stdio" does, as on OpenBSD), and each is
+            # a process to RLIMIT_NPROC, which the kernel does not apply to root: a root
+            # worker made 500 threads under Limits(nproc=64), and could take every pid
             gaps.append("nproc: RLIMIT_NPROC does not hold for root, and the promises allow "
-                        "forking")
+                        + ("forking and threads" if "proc" in held else "threads")
+                        + " (pass user= to limit them)")
         strictness.refuse_or_warn(self._strict, "Worker", gaps)
         if gaps:
             warnings.warn("Worker enforced only in part: " + "; ".join(gaps), PledgeWarning,
