@@ -122,6 +122,12 @@ class Conn:
         finally:
             theirs.close()
         assert self.proc.stdout is not None
+        # ours, opened before anything can reap it: interrupt() signals through it from
+        # another thread, never a pid that may have been reaped and reused meanwhile
+        self._pidfd: int | None = os.pidfd_open(self.proc.pid)
+        self._pidfd_lock = threading.Lock()
+        #: Set by interrupt(): the channel's end is Worker.close()'s doing.
+        self.interrupted = False
         self.out = self.proc.stdout.fileno()
         os.set_blocking(self.out, False)
         self.tail: deque[bytes] = deque()
@@ -442,6 +448,8 @@ class Conn:
         except subprocess.TimeoutExpired:
             self.kill()
             return WorkerProtocolError(f"{what}: it closed its channel but did not exit")
+        if self.interrupted:
+            return WorkerError(f"{what}: the worker was ended by Worker.close()")
         self._drain_output()
         tail = self.stderr_tail()
         if code < 0:
@@ -475,6 +483,17 @@ class Conn:
         finally:
             self._release()
 
+    def interrupt(self) -> None:
+        """From another thread than the one exchanging: kill the worker now (that
+        thread's exchange then raises, and ends what is left of it)."""
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                self.interrupted = True
+                try:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # it has ended already: its channel says so
+
     def close(self, grace: float = 1.0) -> None:
         """Let the worker end (its channel closes), or kill it after *grace*."""
         try:
@@ -488,6 +507,10 @@ class Conn:
         self.kill()
 
     def _release(self) -> None:
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
         self.sock.close()
         if self.listener is not None:
             os.close(self.listener)

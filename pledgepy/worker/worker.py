@@ -242,9 +242,25 @@ class Worker:
         self._dead = self._dead or failed
 
     def close(self) -> None:
-        """End the worker (it is restarted by the next call)."""
-        with self._lock:
+        """End the worker (it is restarted by the next call).
+
+        A call in flight on another thread is not waited for (a worker that never
+        answers, under no ``timeout``, held close() forever): its worker is killed, and
+        that call raises a WorkerError saying so.
+        """
+        if not self._lock.acquire(blocking=False):
+            conn, dead = self._conn, self._dead
+            if conn is not None:
+                conn.interrupt()
+            with self._lock:
+                if conn is not None and conn.interrupted:
+                    self._dead = dead  # closed, not failed: restart=False still restarts
+                self._drop(failed=False)
+            return
+        try:
             self._drop(failed=False)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Worker:
         return self.start()
