@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -133,3 +135,59 @@ def test_threads_over_nproc_name_the_limit() -> None:
             w.call("threads", 4)
         assert info.value.limit == "nproc"
         assert w.call("echo", 1) == 1
+
+
+HOSTILE = "tests.programs.worker_hostile"
+
+
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_close_ends_a_call_in_flight_on_another_thread(start: str) -> None:
+    """On main close() waited for the call: a worker sleeping 30 s under no timeout held
+    it 30 s (one that never answers, forever). Now the call raises, close() returns at
+    once, and the worker starts again on the next call even under restart=False."""
+    w = pledgepy.Worker(HOSTILE, promises="stdio", start=start, restart=False).start()
+    pid = w.pid
+    assert pid is not None
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(w.call("sleep", 30))
+        except pledgepy.WorkerError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    while _state(pid) != "S" or w.stats.calls == 0:  # the call is there, the worker waits
+        time.sleep(0.01)
+    began = time.monotonic()
+    w.close()
+    caller.join(timeout=20)
+    assert time.monotonic() - began < 10 and not caller.is_alive()
+    assert len(outcome) == 1 and type(outcome[0]) is pledgepy.WorkerError
+    assert "Worker.close()" in str(outcome[0])
+    assert w.pid is None and _state(pid) == "gone"
+    assert w.call("echo", 2) == 2 and w.pid != pid  # closed, not failed: restarted
+    w.close()
+
+
+def test_close_after_a_cancelled_acall() -> None:
+    """On main a cancelled acall left its executor thread in the call, and close()
+    waited for it (30 s here). Now close() ends it, and the next acall works."""
+    import asyncio
+
+    w = pledgepy.Worker(HOSTILE, promises="stdio").start()
+
+    async def scenario() -> object:
+        task = asyncio.ensure_future(w.acall("sleep", 30))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        began = time.monotonic()
+        w.close()
+        assert time.monotonic() - began < 10
+        return await w.acall("echo", "again")
+
+    assert asyncio.run(scenario()) == "again"
+    w.close()
