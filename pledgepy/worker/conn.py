@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,48 @@ class _InFlight:
 
 #: Calls of this process's workers running now.
 IN_FLIGHT = _InFlight()
+
+
+class _Watch:
+    """Once a second, kill every worker whose CPU is a second past its RLIMIT_CPU
+    backstop: the soft limit only sends SIGXCPU, which a worker may ignore or block,
+    and the parent's own clocks run only during a call (a thread a worker left
+    spinning after its call burnt CPU for as long as the parent made none). The hard
+    limit cannot be the backstop: without CAP_SYS_RESOURCE the parent could never
+    raise it again for the next call."""
+
+    PERIOD = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: weakref.WeakSet[Conn] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+
+    def add(self, conn: Conn) -> None:
+        with self._lock:
+            self._conns.add(conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="pledgepy-worker-cpu-watch")
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.PERIOD)
+            # no lock taken by a released Conn (it only says so): a collection while
+            # this thread holds the lock runs Worker finalizers, which release theirs
+            with self._lock:
+                conns = list(self._conns)
+            for conn in conns:
+                if conn.released:
+                    with self._lock:
+                        self._conns.discard(conn)
+                else:
+                    conn.check_backstop()
+            del conns
+
+
+WATCH = _Watch()
 
 
 class _Chunk:
@@ -128,6 +171,9 @@ class Conn:
         self._pidfd_lock = threading.Lock()
         #: Set by interrupt(): the channel's end is Worker.close()'s doing.
         self.interrupted = False
+        #: Set by check_backstop(): killed past its RLIMIT_CPU backstop (SIGXCPU ignored).
+        self.overran = False
+        self.released = False
         self.out = self.proc.stdout.fileno()
         os.set_blocking(self.out, False)
         self.tail: deque[bytes] = deque()
@@ -207,6 +253,8 @@ class Conn:
             _, hard = resource.prlimit(self.pid, resource.RLIMIT_CPU)
             resource.prlimit(self.pid, resource.RLIMIT_CPU,
                              (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+            if self._backstop < 0:
+                WATCH.add(self)
             self._backstop = soft
         except OSError:
             pass  # the parent's own clock still holds
@@ -448,6 +496,10 @@ class Conn:
         except subprocess.TimeoutExpired:
             self.kill()
             return WorkerProtocolError(f"{what}: it closed its channel but did not exit")
+        if self.overran:
+            return WorkerTimeout(f"{what}: killed a second past its RLIMIT_CPU backstop of "
+                                 f"{self._backstop} s, whose SIGXCPU it ignored or blocked "
+                                 "(Limits.cpu; also spent between calls)", "cpu")
         if self.interrupted:
             return WorkerError(f"{what}: the worker was ended by Worker.close()")
         self._drain_output()
@@ -483,12 +535,20 @@ class Conn:
         finally:
             self._release()
 
-    def interrupt(self) -> None:
+    def check_backstop(self) -> None:
+        """From the watch thread: kill the worker if it is a second past its backstop."""
+        if self._backstop > 0 and self.cpu_used() > self._backstop + 1:
+            self.interrupt(overran=True)
+
+    def interrupt(self, *, overran: bool = False) -> None:
         """From another thread than the one exchanging: kill the worker now (that
         thread's exchange then raises, and ends what is left of it)."""
         with self._pidfd_lock:
             if self._pidfd is not None:
-                self.interrupted = True
+                if overran:
+                    self.overran = True
+                else:
+                    self.interrupted = True
                 try:
                     signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
                 except ProcessLookupError:
@@ -507,6 +567,7 @@ class Conn:
         self.kill()
 
     def _release(self) -> None:
+        self.released = True  # the watch forgets it (see _Watch._run)
         with self._pidfd_lock:
             if self._pidfd is not None:
                 os.close(self._pidfd)
