@@ -191,3 +191,24 @@ def test_close_after_a_cancelled_acall() -> None:
 
     assert asyncio.run(scenario()) == "again"
     w.close()
+
+
+@pytest.mark.parametrize("how", ["ignore", "block"])
+def test_a_thread_left_spinning_between_calls_meets_the_cpu_backstop(how: str) -> None:
+    """On main the backstop was RLIMIT_CPU's soft limit only: a worker that ignored or
+    blocked SIGXCPU and left a thread spinning after its call burnt CPU for as long as
+    the parent made no call (12 s of it in 30 s, still running). Now the parent ends
+    it a second past the backstop, and the next call says so."""
+    w = pledgepy.Worker(ATTACK, promises="stdio", limits=Limits(cpu=0.5)).start()
+    pid = w.pid
+    assert pid is not None
+    assert w.call("leave_spinning", how) == "spinning"
+    deadline = time.monotonic() + 90  # a busy machine gives it its ~3 s of CPU slowly
+    while _state(pid) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _state(pid) in ("Z", "gone")
+    with pytest.raises(pledgepy.WorkerTimeout, match="RLIMIT_CPU backstop") as info:
+        w.call("echo", 1)
+    assert info.value.limit == "cpu"
+    assert w.call("echo", 2) == 2
+    w.close()

@@ -56,3 +56,21 @@ def threads(count: int) -> int:
     for _ in range(count):
         threading.Thread(target=stop.wait, daemon=True).start()
     return count
+
+
+def leave_spinning(how: str) -> str:
+    """Return, leaving a thread that spins for ever, with SIGXCPU (RLIMIT_CPU's soft
+    limit) ignored or blocked so that the soft limit cannot end it."""
+    import signal
+
+    if how == "ignore":
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    else:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGXCPU})  # the thread inherits it
+
+    def spin() -> None:
+        while True:
+            pass
+
+    threading.Thread(target=spin, daemon=True).start()
+    return "spinning"
