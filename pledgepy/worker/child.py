@@ -25,6 +25,8 @@ from . import codec, frames, harden, namespaces, rlimits, spin
 
 #: errno of an OSError -> the limit it means (when that limit was set).
 _ERRNO_LIMITS = {errno.EMFILE: "files", errno.EFBIG: "fsize", errno.EAGAIN: "nproc"}
+#: What threading raises when pthread_create fails (EAGAIN under RLIMIT_NPROC).
+_NO_THREAD = "can't start new thread"
 _HUGE = (1 << 32) - 1  # the header's largest length: the parent enforces its own limit
 #: Longest a ready reply waits for the ones after it (seconds), and most replies sent at once
 #: (each at most frames.SCRATCH bytes: larger ones go alone).
@@ -181,6 +183,9 @@ def _error(exc: BaseException, set_limits: dict[str, Any]) -> list[Any]:
         limit = "memory"
     elif isinstance(exc, OSError) and set_limits.get(_ERRNO_LIMITS.get(exc.errno or 0, "")):
         limit = _ERRNO_LIMITS[exc.errno or 0]
+    elif type(exc) is RuntimeError and str(exc) == _NO_THREAD \
+            and set_limits.get("nproc") is not None:
+        limit = "nproc"  # threading's EAGAIN from pthread_create: a thread is a process
     try:
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except MemoryError:

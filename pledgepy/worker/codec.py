@@ -3,7 +3,10 @@
 Nothing received is ever executed or used to build objects: msgpack decodes
 to None, bool, int, float, str, bytes, list and dict only (extension types,
 timestamps included, are refused), and every frame's size is checked before
-it is read.
+it is read. A reply's number of items (every value, container or not) is
+checked before it is decoded: a byte can decode to an ~80-byte object (an empty
+list or dict, an int outside the small-int cache), so a reply of 16 MiB of
+``0x90`` made the parent allocate 1.3 GiB.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import msgpack
 HEADER = struct.Struct(">I")
 #: The default largest message either side accepts.
 MAX_MESSAGE = 64 << 20
+#: The default most items (values at any depth, containers included) a reply may hold:
+#: what one reply costs the parent is then at most ~100 bytes an item plus its strings'
+#: and bytes' own length.
+MAX_ITEMS = 1 << 20
 _SCALARS = (type(None), bool, int, float, str, bytes)
 _SCALAR_TYPES = frozenset(_SCALARS)
 _local = threading.local()
@@ -97,13 +104,48 @@ def length(header: bytes | bytearray | memoryview, limit: int = MAX_MESSAGE) -> 
     return n
 
 
-def decode(body: bytes | bytearray | memoryview, *, trusted: bool = False) -> Any:
+_ARRAYS = frozenset(range(0x90, 0xA0)) | {0xDC, 0xDD}
+_MAPS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+
+
+def _count(body: bytes | bytearray | memoryview, limit: int) -> None:
+    """Raise CodecError if *body* holds more than *limit* items, before any is built.
+
+    msgpack's own limits are per container (and an item takes at least a byte), so
+    the count is walked: containers by their headers, everything else skipped
+    without being made. It stops at the first item over *limit*.
+    """
+    unpacker = msgpack.Unpacker(None, max_buffer_size=len(body))
+    unpacker.feed(body)
+    view = memoryview(body)
+    pending = 1  # items announced and not yet walked
+    for _ in range(limit):
+        pending -= 1
+        first = view[unpacker.tell()]
+        if first in _ARRAYS:
+            pending += unpacker.read_array_header()
+        elif first in _MAPS:
+            pending += 2 * unpacker.read_map_header()
+        else:
+            unpacker.skip()
+        if not pending:
+            return
+    raise CodecError(f"a reply of more than {limit} items (values at any depth): "
+                     "over the worker's max_items")
+
+
+def decode(body: bytes | bytearray | memoryview, *, trusted: bool = False,
+           items: int = MAX_ITEMS) -> Any:
     """The plain data in a frame's *body*; CodecError for anything else.
 
     *trusted*: the frame comes from :func:`encode` on the parent's side (the worker
-    reading its calls), which checked it already; a reply is never trusted.
+    reading its calls), which checked it already; a reply is never trusted, and may
+    hold at most *items* values at any depth (counted only when it is longer than
+    that in bytes: every item takes at least one).
     """
     try:
+        if not trusted and len(body) > items:
+            _count(body, items)
         value = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=False,
                                 ext_hook=_refuse_ext, timestamp=0)
     except CodecError:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,48 @@ class _InFlight:
 IN_FLIGHT = _InFlight()
 
 
+class _Watch:
+    """Once a second, kill every worker whose CPU is a second past its RLIMIT_CPU
+    backstop: the soft limit only sends SIGXCPU, which a worker may ignore or block,
+    and the parent's own clocks run only during a call (a thread a worker left
+    spinning after its call burnt CPU for as long as the parent made none). The hard
+    limit cannot be the backstop: without CAP_SYS_RESOURCE the parent could never
+    raise it again for the next call."""
+
+    PERIOD = 1.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conns: weakref.WeakSet[Conn] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+
+    def add(self, conn: Conn) -> None:
+        with self._lock:
+            self._conns.add(conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="pledgepy-worker-cpu-watch")
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.PERIOD)
+            # no lock taken by a released Conn (it only says so): a collection while
+            # this thread holds the lock runs Worker finalizers, which release theirs
+            with self._lock:
+                conns = list(self._conns)
+            for conn in conns:
+                if conn.released:
+                    with self._lock:
+                        self._conns.discard(conn)
+                else:
+                    conn.check_backstop()
+            del conns
+
+
+WATCH = _Watch()
+
+
 class _Chunk:
     """Frames joined for one send, and how many of all frames have been sent whole."""
 
@@ -97,7 +140,7 @@ class Conn:
 
     def __init__(self, config: dict[str, Any], env: dict[str, str], max_message: int,
                  supervisor: WorkerSupervisor | None, prog: str, start: str = "spawn",
-                 spin: float = 0.0) -> None:
+                 spin: float = 0.0, max_items: int = codec.MAX_ITEMS) -> None:
         self.max_message, self.supervisor, self.prog = max_message, supervisor, prog
         self.promises = frozenset(config["promises"].split())
         self.sock, theirs = socket.socketpair()
@@ -122,12 +165,21 @@ class Conn:
         finally:
             theirs.close()
         assert self.proc.stdout is not None
+        # ours, opened before anything can reap it: interrupt() signals through it from
+        # another thread, never a pid that may have been reaped and reused meanwhile
+        self._pidfd: int | None = os.pidfd_open(self.proc.pid)
+        self._pidfd_lock = threading.Lock()
+        #: Set by interrupt(): the channel's end is Worker.close()'s doing.
+        self.interrupted = False
+        #: Set by check_backstop(): killed past its RLIMIT_CPU backstop (SIGXCPU ignored).
+        self.overran = False
+        self.released = False
         self.out = self.proc.stdout.fileno()
         os.set_blocking(self.out, False)
         self.tail: deque[bytes] = deque()
         self.tail_len = 0
         self.listener: int | None = None
-        self.reader = frames.FrameReader(self.sock, max_message)
+        self.reader = frames.FrameReader(self.sock, max_message, items=max_items)
         self.poller = select.poll()
         self._cpu_clock = ((~self.proc.pid) << 3) | 2  # the kernel's CPU clock of a process
         self._backstop = -1
@@ -201,6 +253,8 @@ class Conn:
             _, hard = resource.prlimit(self.pid, resource.RLIMIT_CPU)
             resource.prlimit(self.pid, resource.RLIMIT_CPU,
                              (soft if hard == resource.RLIM_INFINITY else min(soft, hard), hard))
+            if self._backstop < 0:
+                WATCH.add(self)
             self._backstop = soft
         except OSError:
             pass  # the parent's own clock still holds
@@ -442,6 +496,12 @@ class Conn:
         except subprocess.TimeoutExpired:
             self.kill()
             return WorkerProtocolError(f"{what}: it closed its channel but did not exit")
+        if self.overran:
+            return WorkerTimeout(f"{what}: killed a second past its RLIMIT_CPU backstop of "
+                                 f"{self._backstop} s, whose SIGXCPU it ignored or blocked "
+                                 "(Limits.cpu; also spent between calls)", "cpu")
+        if self.interrupted:
+            return WorkerError(f"{what}: the worker was ended by Worker.close()")
         self._drain_output()
         tail = self.stderr_tail()
         if code < 0:
@@ -475,6 +535,25 @@ class Conn:
         finally:
             self._release()
 
+    def check_backstop(self) -> None:
+        """From the watch thread: kill the worker if it is a second past its backstop."""
+        if self._backstop > 0 and self.cpu_used() > self._backstop + 1:
+            self.interrupt(overran=True)
+
+    def interrupt(self, *, overran: bool = False) -> None:
+        """From another thread than the one exchanging: kill the worker now (that
+        thread's exchange then raises, and ends what is left of it)."""
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                if overran:
+                    self.overran = True
+                else:
+                    self.interrupted = True
+                try:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass  # it has ended already: its channel says so
+
     def close(self, grace: float = 1.0) -> None:
         """Let the worker end (its channel closes), or kill it after *grace*."""
         try:
@@ -488,6 +567,11 @@ class Conn:
         self.kill()
 
     def _release(self) -> None:
+        self.released = True  # the watch forgets it (see _Watch._run)
+        with self._pidfd_lock:
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
         self.sock.close()
         if self.listener is not None:
             os.close(self.listener)

@@ -21,11 +21,12 @@ MORE: Any = object()
 
 
 class FrameReader:
-    """Frames from *sock*, each announcing at most *limit* bytes (*trusted*: from the
-    parent, see :func:`codec.decode`)."""
+    """Frames from *sock*, each announcing at most *limit* bytes and holding at most
+    *items* values (*trusted*: from the parent, see :func:`codec.decode`)."""
 
-    def __init__(self, sock: socket.socket, limit: int, *, trusted: bool = False) -> None:
-        self.sock, self.limit, self.trusted = sock, limit, trusted
+    def __init__(self, sock: socket.socket, limit: int, *, trusted: bool = False,
+                 items: int = codec.MAX_ITEMS) -> None:
+        self.sock, self.limit, self.trusted, self.items = sock, limit, trusted, items
         self.scratch = bytearray(SCRATCH)
         self.view = memoryview(self.scratch)
         self.start = 0  # scratch[start:have] is received and not yet consumed
@@ -77,14 +78,15 @@ class FrameReader:
             if self.got < len(self.body):
                 return MORE
             body, self.body = self.body, None
-            return codec.decode(body, trusted=self.trusted)
+            return codec.decode(body, trusted=self.trusted, items=self.items)
         start = self.start
         if self.have - start < 4:
             return MORE
         need = codec.length(self.view[start:start + 4], self.limit)
         end = start + 4 + need
         if self.have >= end:
-            value = codec.decode(self.view[start + 4:end], trusted=self.trusted)
+            value = codec.decode(self.view[start + 4:end], trusted=self.trusted,
+                                 items=self.items)
             if end == self.have:
                 self.start = self.have = 0
             else:

@@ -70,6 +70,10 @@ class Worker:
     *spin*, and not at all when this process may run on one CPU only (checked when a
     worker starts), in :meth:`acall`, or while another call of this process's
     workers is running. An idle worker spends at most *spin* of CPU after a call.
+
+    *max_message* (bytes) and *max_items* (values at any depth) bound one reply:
+    decoding it costs this process at most ~100 bytes an item plus its strings' and
+    bytes' length (without *max_items* a 64 MiB reply of empty lists was ~5 GiB).
     """
 
     def __init__(self, module: str, *, promises: str, execpromises: str | None = None,
@@ -79,7 +83,7 @@ class Worker:
                  env: dict[str, str] | None = None, user: str | int | None = None,
                  namespaces: tuple[str, ...] | list[str] = (), strict: bool | None = None,
                  max_message: int = codec.MAX_MESSAGE, start_timeout: float = 60.0,
-                 spin: float = SPIN) -> None:
+                 spin: float = SPIN, max_items: int = codec.MAX_ITEMS) -> None:
         held = parse(promises, "promises")
         if held is None:
             raise ValueError("a worker needs promises (\"\" allows nothing but exiting)")
@@ -89,6 +93,8 @@ class Worker:
             raise ValueError("max_calls must be >= 1 or None")
         if limits is not None and not isinstance(limits, Limits):
             raise TypeError("limits must be a pledgepy.Limits")
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+            raise ValueError(f"max_items must be an int >= 1, not {max_items!r}")
         if isinstance(spin, bool) or not isinstance(spin, (int, float)) \
                 or not 0 <= spin <= MAX_SPIN:
             raise ValueError(f"spin is seconds from 0 to {MAX_SPIN}, not {spin!r}")
@@ -100,6 +106,7 @@ class Worker:
         self.limits = limits or Limits()
         self.timeout, self.max_calls, self.restart = timeout, max_calls, restart
         self.max_message, self.start_timeout = max_message, start_timeout
+        self.max_items = max_items
         self.start_method = start
         self.spin = float(spin)
         self.stats = WorkerStats()
@@ -136,10 +143,13 @@ class Worker:
                         "(no seccomp listener: the native module is missing)")
         if self._ids is not None and os.geteuid() != 0:
             gaps.append("user: only root can switch the worker to another user")
-        if self.limits.nproc is not None and "proc" in held and \
-                (os.geteuid() == 0 and self._ids is None):
+        if self.limits.nproc is not None and os.geteuid() == 0 and self._ids is None:
+            # every promise set allows threads ("stdio" does, as on OpenBSD), and each is
+            # a process to RLIMIT_NPROC, which the kernel does not apply to root: a root
+            # worker made 500 threads under Limits(nproc=64), and could take every pid
             gaps.append("nproc: RLIMIT_NPROC does not hold for root, and the promises allow "
-                        "forking")
+                        + ("forking and threads" if "proc" in held else "threads")
+                        + " (pass user= to limit them)")
         strictness.refuse_or_warn(self._strict, "Worker", gaps)
         if gaps:
             warnings.warn("Worker enforced only in part: " + "; ".join(gaps), PledgeWarning,
@@ -184,7 +194,7 @@ class Worker:
         self._started = True
         config = self._config()
         conn = Conn(config, self._env, self.max_message, self._supervisor, self.module,
-                    self.start_method, config["spin"])
+                    self.start_method, config["spin"], self.max_items)
         self._finalizer.detach()
         self._finalizer = weakref.finalize(self, Worker._finalize, [conn])
         try:
@@ -232,9 +242,25 @@ class Worker:
         self._dead = self._dead or failed
 
     def close(self) -> None:
-        """End the worker (it is restarted by the next call)."""
-        with self._lock:
+        """End the worker (it is restarted by the next call).
+
+        A call in flight on another thread is not waited for (a worker that never
+        answers, under no ``timeout``, held close() forever): its worker is killed, and
+        that call raises a WorkerError saying so.
+        """
+        if not self._lock.acquire(blocking=False):
+            conn, dead = self._conn, self._dead
+            if conn is not None:
+                conn.interrupt()
+            with self._lock:
+                if conn is not None and conn.interrupted:
+                    self._dead = dead  # closed, not failed: restart=False still restarts
+                self._drop(failed=False)
+            return
+        try:
             self._drop(failed=False)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Worker:
         return self.start()

@@ -17,12 +17,12 @@ import sys
 
 from ....promises import bits
 from .. import native
-from ..consts import SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF
+from ..consts import CLONE_PARENT, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF
 from ..landlock import abi, domain
-from ..rules import Identity
+from ..rules import Identity, Rule, bits_clear
 from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
-from ..seccomp.plan import TRAP, Plan, build, identity, narrow
+from ..seccomp.plan import ALLOW, TRAP, Action, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
 from .answer import fstat_for, proc_stat_for, sigsys_default_for
 
@@ -35,6 +35,11 @@ HANDOVER = frozenset({"sendfd"})
 WITHHELD = ("setsid",)
 WITHHELD_MESSAGE = ("setsid(): refused to a worker's processes (promised \"proc\"): "
                     "they stay in its session, so that they end with it")
+#: clone(CLONE_PARENT) would make the new process a child of the worker's parent: the
+#: parent's zombie once it ends (nothing there reaps a pid it never started), one pid
+#: of the parent's user held for each, and a child the parent's own wait() may reap.
+CLONE_PARENT_MESSAGE = ("clone(CLONE_PARENT): refused to a worker's processes: the child "
+                        "would be the parent's, not the worker's")
 #: What a worker killed by SIGSYS did: only the seal filter kills.
 SEAL_MESSAGE = 'sendmsg/sendmmsg: needs "sendfd"'
 _prepared = False  # WorkerSupervisor.prepare() has loaded everything in this process
@@ -68,14 +73,30 @@ def filters(promises: frozenset[str], who: Identity) -> tuple[bytes, bytes]:
 
 
 def _withheld(plan: Plan) -> Plan:
-    """*plan* with WITHHELD refused (a violation, which the parent reports); narrow()
-    keeps them so: no promise the seal takes back touches them."""
+    """*plan* with WITHHELD and clone(CLONE_PARENT) refused (a violation, which the
+    parent reports); narrow() keeps them so: no promise the seal takes back touches
+    them."""
     actions = dict(plan.actions)
     for name in WITHHELD:
         nr = BY_ARCH[plan.arch].get(name)
         if nr is not None:
             actions[nr] = TRAP
+    clone = BY_ARCH[plan.arch].get("clone")
+    if clone is not None and clone in actions:
+        actions[clone] = _without_clone_parent(actions[clone])
     return Plan(plan.arch, plan.promises, plan.error, actions)
+
+
+def _without_clone_parent(action: Action) -> Action:
+    """clone's *action* with every allowing rule also needing CLONE_PARENT clear."""
+    clear = bits_clear(0, CLONE_PARENT)
+    if action == ALLOW:
+        return Action("args", (Rule("clone", frozenset(), (clear,)),))
+    if action.kind != "args":
+        return action
+    return Action("args", tuple(r if r.errno else Rule(r.syscall, r.needs, (*r.args, clear),
+                                                       r.hint, r.errno, r.why)
+                                for r in action.rules))
 
 
 def _words(program: bytes) -> list[tuple[int, int]]:
@@ -195,6 +216,9 @@ class WorkerSupervisor:
         if "proc" in promises and nr[0] in _withheld_nrs():
             lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # as for any violation
             return f"{prog}[{pid[0]}]: {WITHHELD_MESSAGE}"
+        if nr[0] == _clone_nr() and call[0] & CLONE_PARENT:
+            lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)
+            return f"{prog}[{pid[0]}]: {CLONE_PARENT_MESSAGE}"
         out = ffi.new("char[1024]")
         n = lib.pp_describe(nr[0], args, bits(promises), int("error" in promises), pid[0],
                             prog.encode(errors="replace"), out, 1024)
@@ -205,6 +229,10 @@ class WorkerSupervisor:
         """What a worker killed by SIGSYS broke."""
         return SEAL_MESSAGE
 
+
+
+def _clone_nr() -> int | None:
+    return BY_ARCH.get(kernel.arch() or "", {}).get("clone")
 
 
 def _withheld_nrs() -> frozenset[int]:
