@@ -212,3 +212,27 @@ def test_a_thread_left_spinning_between_calls_meets_the_cpu_backstop(how: str) -
     assert info.value.limit == "cpu"
     assert w.call("echo", 2) == 2
     w.close()
+
+
+def test_the_cpu_watch_ends_once_no_worker_is_left() -> None:
+    """The watch thread ran for the rest of the process once a worker had a cpu limit:
+    a program that forks later was multi-threaded for good (3.12 warns at each fork)."""
+    code = """
+import threading, time
+import pledgepy
+from pledgepy import Limits
+def watching():
+    return [t.name for t in threading.enumerate() if t.name == "pledgepy-worker-cpu-watch"]
+with pledgepy.Worker("math", promises="stdio", limits=Limits(cpu=1.0)) as w:
+    print(w.call("sqrt", 4.0), bool(watching()), flush=True)
+deadline = time.monotonic() + 30
+while watching() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print("left:", watching(), flush=True)
+with pledgepy.Worker("math", promises="stdio", limits=Limits(cpu=1.0)) as w:
+    print(w.call("sqrt", 9.0), bool(watching()), flush=True)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, check=False, cwd=str(ROOT))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["2.0 True", "left: []", "3.0 True"], (r.stdout, r.stderr)

@@ -102,6 +102,12 @@ class _Watch:
                 else:
                     conn.check_backstop()
             del conns
+            with self._lock:
+                # none left to watch: the thread ends (a process that forks later is
+                # single-threaded again); add() under this lock starts another
+                if not self._conns:
+                    self._thread = None
+                    return
 
 
 WATCH = _Watch()
