@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,15 @@ def int80(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lib = src.with_suffix(".so")
     subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
     return lib
+
+
+@pytest.fixture
+def place() -> Iterator[Path]:
+    """A fresh directory every user can read (a program may run as nobody), removed after
+    the test: unlike tmp_path, not beneath a directory only root may enter."""
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-place-"))
+    try:
+        where.chmod(0o755)
+        yield where
+    finally:
+        shutil.rmtree(where)

@@ -7,25 +7,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cprogs import compiled
 from tests.test_command_unveil import ENV, pledge
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    """A directory every user can read (the program runs as nobody too)."""
-    where = Path(tempfile.mkdtemp(prefix="pledgepy-r10-"))
-    try:
-        where.chmod(0o755)
-        yield where
-    finally:
-        shutil.rmtree(where)
 
 
 def _fake_python(where: Path, fake: Path) -> Path:

@@ -6,25 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pledgepy.command import discover, elf
 from tests.test_command_unveil import pledge
-
-
-@pytest.fixture
-def place() -> Iterator[Path]:
-    where = Path(tempfile.mkdtemp(prefix="pledgepy-r10-review-"))
-    try:
-        where.chmod(0o755)
-        yield where
-    finally:
-        shutil.rmtree(where)
 
 
 class _Writer:
