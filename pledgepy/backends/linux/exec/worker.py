@@ -25,6 +25,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import ALLOW, TRAP, Action, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
 from .answer import fstat_for, proc_stat_for, sigsys_default_for
+from .stdiofiles import answer_for as stdio_file_for
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -210,6 +211,12 @@ class WorkerSupervisor:
             answer = proc_stat_for(pid[0], nr[0], call, promises, kernel.arch() or "")
         if answer is None:
             answer = sigsys_default_for(pid[0], nr[0], call, promises, kernel.arch() or "")
+        if answer is None:  # stdio's files, as the in-process handler serves them
+            served = stdio_file_for(listener, ident[0], pid[0], nr[0], call, promises,
+                                    kernel.arch() or "")
+            if served is not None and served[1]:
+                return None  # answered with a descriptor installed in the worker
+            answer = None if served is None else served[0]
         if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
             return None

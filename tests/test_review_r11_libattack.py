@@ -1,0 +1,97 @@
+"""Round 11, a user's and an attacker's review of the library and pledgepy.Worker.
+Each test failed on main before its fix (said in each)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+import pledgepy
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux workers")
+
+STDIO = "tests.programs.worker_r11_stdio"
+root = pytest.mark.skipif(os.geteuid() != 0, reason="the parent reads the worker's path "
+                          "(CAP_SYS_PTRACE over the non-dumpable worker)")
+#: (start, user): a fork-mode worker of another user cannot read an interpreter
+#: under a 0700 home (it switches after the fork), so that user is tried spawned
+WAYS = [("spawn", None), ("fork", None), ("spawn", 65534)]
+
+
+@root
+@pytest.mark.parametrize(("start", "user"), WAYS)
+def test_a_stdio_worker_counts_cpus_and_frees_memory_from_threads(start: str,
+                                                                  user: int | None) -> None:
+    """On main both were violations in a "stdio" worker: os.cpu_count() opened
+    /sys/devices/system/cpu/online, and threads freeing memory had glibc's malloc open
+    /proc/sys/vm/overcommit_memory, which the in-process handler fails with ENOENT.
+    OpenBSD's stdio allows both (sysctl hw.ncpu)."""
+    with pledgepy.Worker(STDIO, promises="stdio", start=start, user=user) as w:
+        assert w.call("cpu_count") == len(os.sched_getaffinity(0))
+        assert w.call("threads_freeing", 8) == 8
+        assert w.stats.violations == 0
+
+
+@root
+@pytest.mark.parametrize(("start", "user"), WAYS)
+def test_a_stdio_worker_tells_the_local_time(start: str, user: int | None) -> None:
+    """On main time.localtime() in a "stdio" worker was a violation
+    (newfstatat("/etc/localtime"), which glibc makes at every call with TZ unset):
+    any library that logs a timestamp died. Now the parent answers the stat and the
+    read-only open from /etc/localtime, which OpenBSD's stdio keeps reachable."""
+    with pledgepy.Worker(STDIO, promises="stdio", start=start, user=user) as w:
+        zone, positive, offset = w.call("local_time")
+        assert positive is True and isinstance(zone, str) and zone
+        assert offset == time.localtime().tm_gmtoff or "TZ" in os.environ
+        if os.path.exists("/etc/localtime"):
+            assert w.call("read_localtime") == b"TZif"
+            assert w.call("stat_path", "/etc/localtime") == os.stat("/etc/localtime").st_size
+
+
+@root
+@pytest.mark.parametrize(("start", "user"), WAYS)
+def test_a_stdio_worker_writes_dev_null(start: str, user: int | None) -> None:
+    """On main writing /dev/null in a "stdio" worker was a violation
+    (openat("/dev/null", O_WRONLY|O_CREAT|O_TRUNC)), which OpenBSD's stdio allows."""
+    with pledgepy.Worker(STDIO, promises="stdio", start=start, user=user) as w:
+        assert w.call("dev_null") == [b"", True, True]
+        assert w.stats.violations == 0
+
+
+@root
+@pytest.mark.parametrize(("path", "flags"), [
+    ("/etc/passwd", os.O_RDONLY),
+    ("/dev/nullx", os.O_WRONLY),
+    ("/dev/null/", os.O_WRONLY),
+    ("//dev/null", os.O_WRONLY),
+    ("/dev/null", os.O_RDONLY | os.O_DIRECTORY),
+    ("/dev/null", os.O_PATH),
+    ("/dev/null", os.O_RDWR | os.O_WRONLY),
+    ("/etc/localtime", os.O_WRONLY),
+    ("/etc/localtime", os.O_RDONLY | os.O_TRUNC),
+    ("/proc/stat", os.O_RDWR),
+])
+def test_only_stdios_files_in_their_shapes_are_answered(path: str, flags: int) -> None:
+    """What the parent answers is exactly stdio's: any other path or shape stays the
+    violation it was on main (this test passed on main, and must go on passing)."""
+    with pledgepy.Worker(STDIO, promises="stdio") as w:
+        with pytest.raises(pledgepy.WorkerViolation):
+            w.call("open_path", path, flags)
+
+
+@root
+def test_the_cpu_files_are_absent_not_read() -> None:
+    """The CPU-count and overcommit files fail with ENOENT, as the in-process handler
+    fails them where no allowance is in force: the worker is given nothing (on main
+    the open was a violation)."""
+    with pledgepy.Worker(STDIO, promises="stdio") as w:
+        for path in ("/sys/devices/system/cpu/online", "/proc/stat",
+                     "/proc/sys/vm/overcommit_memory"):
+            assert w.call("open_path", path, os.O_RDONLY | os.O_CLOEXEC) == 2  # ENOENT
+
+
+
+
