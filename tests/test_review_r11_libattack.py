@@ -95,3 +95,17 @@ def test_the_cpu_files_are_absent_not_read() -> None:
 
 
 
+
+def test_violations_under_error_are_counted_and_not_kept() -> None:
+    """Under "error" a worker goes on after each violation (ENOSYS). On main the
+    parent appended each message to a list it never emptied (100,000 violations grew
+    it by ~15 MB: a compromised worker could grow its parent without bound) and
+    ``stats.violations`` stayed 0. Now they are counted, and only the last is kept."""
+    with pledgepy.Worker(STDIO, promises="stdio error") as w:
+        for _ in range(3):
+            assert w.call("open_path", "/etc/passwd", os.O_RDONLY) == 38  # ENOSYS
+        assert w.stats.violations == 3 and w.stats.failures == 0
+        conn = w._conn
+        assert conn is not None and isinstance(conn.violations, int)
+        assert conn.last_violation is not None and "/etc/passwd" in conn.last_violation
+

@@ -231,9 +231,15 @@ class Worker:
         if holder[0] is not None:
             holder[0].kill()
 
+    def _count(self, conn: Conn) -> None:
+        """Add the violations *conn* heard since last counted to ``stats`` (under
+        "error" too, where the worker goes on after each: they were never counted)."""
+        self.stats.violations += conn.violations - conn.counted
+        conn.counted = conn.violations
+
     def _drop(self, failed: bool) -> None:
         if self._conn is not None:
-            self.stats.violations += len(self._conn.violations) if failed else 0
+            self._count(self._conn)
             if failed:
                 self._conn.kill()
             else:
@@ -289,6 +295,7 @@ class Worker:
                                           spin=spin and alone)
                 finally:
                     IN_FLIGHT.leave()
+                    self._count(conn)
                 value = self._result(reply)
             except WorkerError:
                 self.stats.failures += 1
@@ -334,6 +341,7 @@ class Worker:
                         raise
                     finally:
                         IN_FLIGHT.leave()
+                        self._count(conn)
                     self.stats.calls += len(replies)
                     for reply in replies:
                         results.append(self._result(reply))
