@@ -244,7 +244,7 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
             if then_exec:
                 be.lock_unveil_then_exec(rules)
             elif "exec" not in promises:
-                be.lock_unveil_never_exec(rules)
+                be.lock_unveil_never_exec(rules, promises)
             else:
                 be.lock_unveil(rules)
         except BaseException:

@@ -109,3 +109,43 @@ def test_violations_under_error_are_counted_and_not_kept() -> None:
         assert conn is not None and isinstance(conn.violations, int)
         assert conn.last_violation is not None and "/etc/passwd" in conn.last_violation
 
+
+
+@root
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+@pytest.mark.parametrize("promises", ["stdio inet dns getpw", "stdio rpath inet dns getpw"])
+def test_a_worker_looks_up_names_and_users_in_the_files_its_promises_allow(
+        start: str, promises: str) -> None:
+    """On main getaddrinfo("localhost") and pwd.getpwuid(0) in a worker were
+    violations without "rpath" (newfstatat("/etc/nsswitch.conf")), and with it failed
+    (gaierror, KeyError): the worker's unveil rules hid /etc/hosts and /etc/passwd,
+    which OpenBSD lets "dns" and "getpw" read through unveil. Now the worker's rules
+    take in the allowances of the promises it will hold, and without "rpath" the
+    parent serves those files' opens and stats. (Not as another user here: the idna
+    codec getaddrinfo() needs lies under a home that user cannot read.)"""
+    with pledgepy.Worker(STDIO, promises=promises, start=start) as w:
+        assert w.call("lookups") == [80, 80, "root", 0]
+        assert w.stats.violations == 0
+
+
+@root
+@pytest.mark.parametrize("promises", ["stdio getpw", "stdio rpath getpw"])
+def test_a_worker_of_another_user_looks_up_users(promises: str) -> None:
+    """The same for a worker switched to another user (on main: a violation, or
+    KeyError under rpath)."""
+    with pledgepy.Worker(STDIO, promises=promises, user=65534) as w:
+        assert w.call("users") == ["root", 0]
+        assert w.stats.violations == 0
+
+
+@root
+def test_dns_files_stay_a_violation_without_dns() -> None:
+    """A worker holding neither "dns" nor "rpath" is served none of dns's files
+    (passed on main too: it must go on passing)."""
+    with pledgepy.Worker(STDIO, promises="stdio getpw") as w:
+        with pytest.raises(pledgepy.WorkerViolation, match="/etc/hosts"):
+            w.call("open_path", "/etc/hosts", os.O_RDONLY)
+    with pledgepy.Worker(STDIO, promises="stdio inet dns") as w:
+        with pytest.raises(pledgepy.WorkerViolation, match="/etc/passwd"):
+            w.call("open_path", "/etc/passwd", os.O_RDONLY)
+

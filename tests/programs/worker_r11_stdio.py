@@ -1,4 +1,4 @@
-"""A worker module doing what OpenBSD's "stdio" allows with files and threads
+"""A worker module doing what OpenBSD's promises allow with files and threads
 (tests/test_review_r11_libattack.py). Everything it needs is imported here, before
 the worker pledges."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import pwd
+import socket
 import threading
 import time
 
@@ -78,3 +80,27 @@ def stat_path(path: str) -> int:
     except OSError as exc:
         return -(exc.errno or errno.EIO)
 
+
+
+def lookups() -> list[object]:
+    """What "dns" and "getpw" look up in the files OpenBSD lets them read."""
+    out: list[object] = []
+    try:
+        out.append(socket.getaddrinfo("localhost", 80, type=socket.SOCK_STREAM)[0][4][1])
+        out.append(socket.getservbyname("http", "tcp"))
+    except OSError as exc:
+        out.append(type(exc).__name__)
+    try:
+        out.append(pwd.getpwuid(0).pw_name)
+        out.append(pwd.getpwnam("root").pw_uid)
+    except (KeyError, OSError) as exc:
+        out.append(type(exc).__name__)
+    return out
+
+
+def users() -> list[object]:
+    return [pwd.getpwuid(0).pw_name, pwd.getpwnam("root").pw_uid]
+
+
+def echo(value: object) -> object:
+    return value

@@ -1,22 +1,29 @@
-"""The files OpenBSD's ``stdio`` reaches, for a worker: its parent answers the opens.
+"""The files OpenBSD's promises reach, for a worker: its parent answers the calls.
 
-In a pledged process the SIGSYS handler serves stdio's path allowances
-(``/dev/null``, ``/etc/localtime``) and fails glibc's reads of the CPU-count and
-overcommit files with ENOENT where no allowance is in force. A worker's violations go
-to its parent instead, which did none of it: a ``stdio`` worker died of
-``os.cpu_count()``, of a thread freeing memory (glibc's malloc reads
-``/proc/sys/vm/overcommit_memory``), of ``time.localtime()`` (glibc stats
-``/etc/localtime`` at every call) and of writing ``/dev/null``, all of which
-OpenBSD's ``stdio`` allows. So the parent answers them as the handler would:
+In a pledged process the SIGSYS handler serves the path allowances (``stdio``'s
+``/dev/null`` and ``/etc/localtime``, ``dns``'s and ``getpw``'s files under
+``/etc``) and fails glibc's reads of the CPU-count and overcommit files with ENOENT
+where no allowance is in force. A worker's violations go to its parent instead,
+which did none of it: a ``stdio`` worker died of ``os.cpu_count()``, of a thread
+freeing memory (glibc's malloc reads ``/proc/sys/vm/overcommit_memory``), of
+``time.localtime()`` (glibc stats ``/etc/localtime`` at every call) and of writing
+``/dev/null``; a ``stdio inet dns`` one of ``getaddrinfo()``, a ``stdio getpw`` one
+of ``pwd.getpwuid()``: OpenBSD allows each. So the parent answers them as the
+handler would:
 
 - the CPU-count files (and glibc's fallback ``/proc/stat``) and the overcommit file
   fail with ENOENT, as on a system without them (glibc then counts the CPUs the
   process may run on, and malloc shrinks heaps as under any overcommit mode but 2):
   the worker is given nothing;
-- ``stat("/etc/localtime")`` is answered with the parent's stat of that file;
-- an open of ``/dev/null`` (access mode 0, 1 or 2) or of ``/etc/localtime``
-  (read-only) is answered with a descriptor the parent opens on that path itself and
-  installs in the worker (SECCOMP_IOCTL_NOTIF_ADDFD, which answers the call with it).
+- ``stat()`` of a file a held promise allows reading (policy.PATHS: a file, not a
+  directory) or of ``/dev/null`` is the parent's stat of it, and under ``dns`` or ``getpw`` ``stat("/")``
+  (glibc's NSS makes it before each lookup) the parent's stat of ``/``;
+- a read-only open of such a file, or an open of ``/dev/null`` (access mode 0, 1 or
+  2), is answered with a descriptor the parent opens on that path itself and
+  installs in the worker (SECCOMP_IOCTL_NOTIF_ADDFD, which answers the call with
+  it), only if it is a regular file every user may read (``/dev/null``: the
+  character device every user may read and write), so a parent of another user
+  never hands over what the worker's own user could not open.
 
 The path is read from the worker (process_vm_readv, so a parent without ptrace
 access to the non-dumpable worker answers nothing: the call stays a violation) and
@@ -29,9 +36,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
+import stat
 import struct
 
+from .. import prepared
 from ..consts import O__TMPFILE, O_ACCMODE, O_PATH
 from ..syscalls import BY_ARCH
 from .answer import _STAT_SIZE, _calls, _int, _still_pending, _vm
@@ -54,8 +64,25 @@ _ADDFD_FLAG_SEND = 2  # install the descriptor and answer the call with its numb
 _ABSENT = (b"/sys/devices/system/cpu/online", b"/sys/devices/system/cpu/possible",
            b"/sys/devices/system/cpu/present", b"/proc/stat",
            b"/proc/sys/vm/overcommit_memory")
-_DEVNULL, _LOCALTIME = b"/dev/null", b"/etc/localtime"
-_LONGEST = max(len(p) for p in (*_ABSENT, _DEVNULL, _LOCALTIME)) + 1
+_DEVNULL = b"/dev/null"
+#: the promises whose lookups stat "/" first (glibc's NSS)
+_NSS = frozenset({"dns", "getpw"})
+#: the longest path compared: 4096 would do, but none of these is longer than this
+_LONGEST = 256
+
+
+@functools.lru_cache(maxsize=64)
+def readable(promises: frozenset[str]) -> frozenset[bytes]:
+    """The files *promises* allow reading through their path allowances, but
+    /dev/null (served for writing too) and the directories (the zoneinfo tree, /tmp:
+    a path beneath them would have to be judged, not compared). Whether each is one
+    every user may read is checked when it is served."""
+    out: set[bytes] = set()
+    for promise, entries in prepared.paths().items():
+        if promise in promises:
+            out.update(path.encode() for path, letters in entries
+                       if letters == "r" and os.path.isfile(path))
+    return frozenset(out - {_DEVNULL})
 
 
 def _path(calls: tuple[Any, Any], pid: int, remote: int) -> bytes | None:
@@ -77,16 +104,40 @@ def _path(calls: tuple[Any, Any], pid: int, remote: int) -> bytes | None:
     return data[:end] if end >= 0 else None
 
 
+def _servable(fd: int, path: bytes) -> bool:
+    """*fd* (opened here) is what may be handed to any worker: /dev/null the device
+    every user may read and write, anything else a regular file every user may read."""
+    st = os.fstat(fd)
+    if path == _DEVNULL:
+        return stat.S_ISCHR(st.st_mode) and st.st_mode & 0o006 == 0o006
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & stat.S_IROTH)
+
+
+def _may_serve(path: bytes) -> bool:
+    """*path* opens here as one :func:`_servable` (its stat is answered then)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return _servable(fd, path)
+    finally:
+        os.close(fd)
+
+
 def _install(listener: int, ident: int, path: bytes, flags: int,
              cloexec: bool) -> Answer | None:
     """Open *path* here and answer call *ident* with it, installed in the worker (the
-    answer is sent then); -errno for the caller to send if it cannot be opened here;
-    None if the notification has gone (the worker's thread ended)."""
+    answer is sent then); -errno for the caller to send if it cannot be opened here
+    (EACCES: not one every user may open); None if the notification has gone (the
+    worker's thread ended)."""
     try:
-        fd = os.open(path, flags | os.O_CLOEXEC)
+        fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
         return -(exc.errno or errno.EIO), False
     try:
+        if not _servable(fd, path):
+            return -errno.EACCES, False
         # a mutable buffer: ioctl() then returns the call's result (the worker's number)
         request = bytearray(struct.pack("QIIII", ident, _ADDFD_FLAG_SEND, fd, 0,
                                         os.O_CLOEXEC if cloexec else 0))
@@ -118,12 +169,18 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     path = _path(calls, pid, args[1])
     if path is None:
         return None
+    served = readable(promises)
     if is_stat:
         flags = _int(args[3])
-        if path != _LOCALTIME or flags & ~_AT_SYMLINK_NOFOLLOW:
+        if flags & ~_AT_SYMLINK_NOFOLLOW:
             return None
+        if path not in served and path != _DEVNULL \
+                and not (path == b"/" and promises & _NSS):
+            return None
+        if path != b"/" and not _may_serve(path):
+            return -errno.EACCES, False  # its metadata only where reading it works
         out = calls[1].new("unsigned char[]", _STAT_SIZE[arch])
-        rc = int(calls[0].pp_stat_path(_LOCALTIME, out, flags))
+        rc = int(calls[0].pp_stat_path(path, out, flags))
         if rc != 0:
             return rc, False
         if not _still_pending(listener, ident):
@@ -135,12 +192,11 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     plain = flags & ~os.O_CLOEXEC
     if path in _ABSENT and plain == os.O_RDONLY:
         return -errno.ENOENT, False
-    if path == _LOCALTIME and plain == os.O_RDONLY:
-        return _install(listener, ident, _LOCALTIME, os.O_RDONLY, cloexec)
+    if path in served and plain == os.O_RDONLY:
+        return _install(listener, ident, path, os.O_RDONLY, cloexec)
     access = flags & O_ACCMODE
     if path == _DEVNULL and access != O_ACCMODE \
             and not flags & (O_PATH | _O_DIRECTORY | O__TMPFILE):
         # O_CREAT and O_TRUNC change nothing on the device: opened with its mode only
         return _install(listener, ident, _DEVNULL, access, cloexec)
     return None
-

@@ -177,6 +177,15 @@ class WorkerSupervisor:
             _compiled[promises] = None if first is None or seal is None else (
                 (me.uid, me.gids, me.ip), *a, first[0], seal[0], first[1] | seal[1])
 
+    def load_for(self, promises: frozenset[str]) -> None:
+        """glibc's NSS modules for the lookups *promises* allow, as a pledge loads them
+        (nss.py): a "stdio getpw" worker's lookup otherwise opened /etc/ld.so.cache for
+        a module named in nsswitch.conf, a violation. Loaded before the worker lists
+        what it mapped, so the modules are among the files it unveils."""
+        from .. import nss
+
+        nss.prepare(None, promises)
+
     def confine(self, promises: frozenset[str], channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*, send *ready* and the listener over *channel*."""
         kernel.prepare()
