@@ -149,3 +149,42 @@ def test_dns_files_stay_a_violation_without_dns() -> None:
         with pytest.raises(pledgepy.WorkerViolation, match="/etc/passwd"):
             w.call("open_path", "/etc/passwd", os.O_RDONLY)
 
+
+PLEDGED_PARENT = """
+import os, sys, pledgepy
+w = pledgepy.Worker("tests.programs.worker_r11_stdio", promises="stdio", start=sys.argv[2]).start()
+print("before:", w.call("echo", [1, "x"]), flush=True)
+pledgepy.pledge(sys.argv[1])
+try:
+    w.call("open_path", "/etc/passwd", os.O_RDONLY)
+    print("no violation", flush=True)
+except pledgepy.WorkerViolation as exc:
+    print("violation:", exc.message, flush=True)
+try:
+    pledgepy.Worker("tests.programs.worker_r11_stdio", promises="stdio").start()
+except pledgepy.WorkerError as exc:
+    print("start refused:", exc, flush=True)
+w.close()
+print("parent alive", w.stats.violations)
+"""
+
+
+@pytest.mark.parametrize("parent", ["stdio", "stdio proc", "stdio rpath proc"])
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_a_pledged_parent_survives_its_workers_violation(parent: str, start: str) -> None:
+    """A parent that pledged after starting its worker cannot read the worker's
+    violations (the listener's ioctls and process_vm_readv are no promise's). On main
+    the worker's first violation aborted the parent, reported as the parent's own
+    (``ioctl(0xc0502100) is not allowed by any promise``): a compromised library
+    ended its parent. Now the call raises WorkerViolation saying why it cannot say
+    more, the worker is ended (without "proc": its channel and listener closed), and
+    no new worker is started under the pledge (a WorkerError)."""
+    from tests.childproc import run
+
+    r = run(PLEDGED_PARENT, args=[parent, start], timeout=60)
+    assert r.returncode == 0, r.explain()
+    assert "before: [1, 'x']" in r.stdout
+    assert "violation: " in r.stdout and "this process has pledged" in r.stdout
+    assert "start refused: a worker cannot be started now" in r.stdout
+    assert "parent alive 1" in r.stdout
+    assert "pledge: " not in r.stderr, r.stderr

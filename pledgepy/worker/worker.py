@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import strictness
 from ..errors import PledgeWarning, UnsupportedError
 from ..promises import parse
-from . import codec, limits
+from . import codec, limits, pledged
 from .conn import IN_FLIGHT, Conn
 from .errors import RemoteError, WorkerError, WorkerLimitExceeded, WorkerProtocolError
 from .limits import Limits
@@ -189,6 +189,9 @@ class Worker:
             return self._conn
         if self._dead and not self.restart:
             raise WorkerError("the worker failed and restart=False")
+        if not pledged.hears():  # it could not be heard, nor started under these promises
+            raise WorkerError(f"a worker cannot be started now: {pledged.PLEDGED}; start it "
+                              "before pledge()")
         if self._started:
             self.stats.restarts += 1
         self._started = True
