@@ -188,3 +188,14 @@ def test_a_pledged_parent_survives_its_workers_violation(parent: str, start: str
     assert "start refused: a worker cannot be started now" in r.stdout
     assert "parent alive 1" in r.stdout
     assert "pledge: " not in r.stderr, r.stderr
+
+
+@root
+def test_a_full_descriptor_table_gets_emfile_not_a_parent_error() -> None:
+    """The served descriptor cannot be installed in a worker whose table is full: the
+    call fails with EMFILE, as its own open would. (Before this was handled, the
+    ioctl's OSError escaped from the parent's call and left the worker's call
+    unanswered; on main the open was a violation.)"""
+    with pledgepy.Worker(STDIO, promises="stdio", limits=pledgepy.Limits(files=64)) as w:
+        assert w.call("open_when_full", "/dev/null") == [24, 24, 0]  # EMFILE, then opened
+        assert w.call("echo", 1) == 1 and w.stats.failures == 0

@@ -104,3 +104,17 @@ def users() -> list[object]:
 
 def echo(value: object) -> object:
     return value
+
+
+def open_when_full(path: str) -> list[int]:
+    """Fill the descriptor table (dup, a stdio call), then open *path*: its errno."""
+    held = []
+    try:
+        while True:
+            held.append(os.dup(0))
+    except OSError as exc:
+        full = exc.errno or -1
+    got = open_path(path, os.O_RDONLY)
+    for fd in held:
+        os.close(fd)
+    return [full, got, open_path(path, os.O_RDONLY)]

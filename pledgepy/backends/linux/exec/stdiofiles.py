@@ -146,7 +146,9 @@ def _install(listener: int, ident: int, path: bytes, flags: int,
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return None  # no longer pending
-            raise
+            # not installed (EMFILE: the worker's descriptor table is full): what its
+            # own open would have said, for the caller to send
+            return -(exc.errno or errno.EIO), False
     finally:
         os.close(fd)
 
