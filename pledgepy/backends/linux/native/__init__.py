@@ -176,6 +176,7 @@ def prepare(held: frozenset[str] | None = None) -> None:
     c = lib()
     c.pp_set_program(program_name().encode(errors="replace"))
     set_import_dirs()
+    set_cert_dirs()
     global _localtime_fd
     if held is not None and "rpath" not in held:
         pass  # opening /etc/localtime would be a violation itself
@@ -215,6 +216,22 @@ def set_import_dirs(dirs: list[str] | None = None) -> None:
         entries += ["."] if any(not os.path.isabs(d) for d in given) else []
         blob = b"".join(os.fsencode(os.path.normpath(d)) + b"\0" for d in entries)
         _sigsys.lib.pp_set_import_dirs(blob, len(blob))
+
+
+def set_cert_dirs() -> None:
+    """Tell the handler OpenSSL's certificate directories, when ssl is loaded (it is
+    not imported here): the default one and $SSL_CERT_DIR's, whose lookups by hash
+    name fail as for a missing file under a pledge that allows no stat (sigsys.c:
+    cert_lookup). A context given a directory of its own is not covered."""
+    ssl = sys.modules.get("_ssl")
+    if _sigsys is None or ssl is None:
+        return
+    _, _, env, capath = ssl.get_default_verify_paths()
+    dirs = [capath, *os.environ.get(env, "").split(":")]
+    dirs += [os.path.realpath(d) for d in dirs if d]  # as it may be reached too
+    entries = dict.fromkeys(os.path.normpath(d) for d in dirs if d and os.path.isabs(d))
+    blob = b"".join(os.fsencode(d) + b"\0" for d in entries)
+    _sigsys.lib.pp_set_cert_dirs(blob, len(blob))
 
 
 def set_importing(name: str | None) -> None:
