@@ -26,7 +26,7 @@ def promises() -> frozenset[str] | None:
     api = sys.modules.get("pledgepy.api")
     if api is None:
         return None
-    held: frozenset[str] | None = api._state.promises
+    held: frozenset[str] | None = api.held()
     return held
 
 
