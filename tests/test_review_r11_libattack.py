@@ -268,3 +268,31 @@ def test_other_stats_under_the_certificate_directory_stay_violations() -> None:
     assert killed(r), r.explain()
     r = under("stdio", 'os.stat("/etc/ssl/certs/0123abcd.0x")', setup="import ssl")
     assert killed(r), r.explain()
+
+
+UNLOADED = """
+import ctypes, gc, os, threading, time, pledgepy
+import pledgepy.backends.linux.native as native
+libc = ctypes.CDLL(None)
+pledgepy.pledge("stdio inet")
+native._kept.clear()  # what the interpreter's finalization does to the module at exit
+gc.collect()
+threading.Thread(target=lambda: libc.pthread_exit(None), daemon=True).start()
+time.sleep(0.5)  # its end unwinds through libgcc_s (never joined: it skips CPython's end)
+print("thread ended", flush=True)
+os._exit(0)
+"""
+
+
+def test_the_unwinder_loaded_for_a_pledge_stays_loaded_through_exit() -> None:
+    """pledge() loads libgcc_s for the daemon threads CPython ends with pthread_exit()
+    at exit. On main its handle was released when the interpreter cleared the module
+    at exit (cffi dlclose()d it), so a thread ending after that made glibc search for
+    the library again: openat("/etc/ld.so.cache") needs "rpath", 134 at exit (an HTTPS
+    server thread left inside OpenSSL died so ~1 run in 15 under load). Now it is loaded
+    RTLD_NODELETE. The release is made here by hand, the thread's end by pthread_exit."""
+    from tests.childproc import run
+
+    r = run(UNLOADED, timeout=30)
+    assert r.returncode == 0 and "thread ended" in r.stdout, r.explain()
+    assert "pledge: " not in r.stderr

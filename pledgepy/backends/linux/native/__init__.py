@@ -140,6 +140,9 @@ def ffi() -> Any:
 _kept: list[Any] = []
 
 
+_RTLD_NODELETE = 0x1000  # glibc's (and musl's) value
+
+
 def keep_loaded(name: str) -> bool:
     """``dlopen(name, RTLD_NOW)`` for good, so that libc's own later dlopen of *name*
     finds it mapped and opens nothing: True when it is loaded. Through the built
@@ -147,13 +150,19 @@ def keep_loaded(name: str) -> bool:
     may hide by now), else ``_ctypes``; False when neither can, or *name* cannot be
     loaded (not installed, hidden): the caller leaves the load to libc."""
     mod = load()
+    # RTLD_NODELETE: the handle kept here is released when the interpreter clears this
+    # module at exit (cffi then dlclose()s it); without it libgcc_s was unloaded then,
+    # and a daemon thread ending after that (pthread_exit) had glibc search for it
+    # again: the load the pledge refuses, 134 at exit (seen with a thread left inside
+    # OpenSSL, ~1 run in 15 under load)
     try:
         if mod is not None:
-            _kept.append(mod.ffi.dlopen(name))
+            ffi = mod.ffi
+            _kept.append(ffi.dlopen(name, ffi.RTLD_NOW | _RTLD_NODELETE))
             return True
         import _ctypes  # type: ignore[import-not-found,unused-ignore]
 
-        _kept.append(_ctypes.dlopen(name, 2))  # RTLD_NOW | RTLD_LOCAL
+        _kept.append(_ctypes.dlopen(name, 2 | _RTLD_NODELETE))  # RTLD_NOW | RTLD_LOCAL
         return True
     except (OSError, ImportError):
         return False
