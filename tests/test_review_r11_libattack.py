@@ -296,3 +296,13 @@ def test_the_unwinder_loaded_for_a_pledge_stays_loaded_through_exit() -> None:
     r = run(UNLOADED, timeout=30)
     assert r.returncode == 0 and "thread ended" in r.stdout, r.explain()
     assert "pledge: " not in r.stderr
+
+
+@root
+def test_a_served_descriptor_is_blocking_and_of_the_asked_access() -> None:
+    """The parent opens what it serves non-blocking (a FIFO there must not stall it)
+    and hands it over blocking, with the access mode asked (on main the open was a
+    violation)."""
+    with pledgepy.Worker(STDIO, promises="stdio") as w:
+        assert w.call("served_flags", "/dev/null", os.O_WRONLY) == [os.O_WRONLY, False]
+        assert w.call("served_flags", "/etc/localtime", os.O_RDONLY) == [os.O_RDONLY, False]

@@ -118,3 +118,13 @@ def open_when_full(path: str) -> list[int]:
     for fd in held:
         os.close(fd)
     return [full, got, open_path(path, os.O_RDONLY)]
+
+
+def served_flags(path: str, flags: int) -> list[object]:
+    """The access mode and O_NONBLOCK of *path* opened with *flags*."""
+    fd = os.open(path, flags)
+    try:
+        got = fcntl.fcntl(fd, fcntl.F_GETFL)
+    finally:
+        os.close(fd)
+    return [got & os.O_ACCMODE, bool(got & os.O_NONBLOCK)]

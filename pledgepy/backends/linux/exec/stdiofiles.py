@@ -132,12 +132,15 @@ def _install(listener: int, ident: int, path: bytes, flags: int,
     (EACCES: not one every user may open); None if the notification has gone (the
     worker's thread ended)."""
     try:
-        fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOCTTY)
+        # O_NONBLOCK: a FIFO put at one of these paths must not stall this process in
+        # open() (it is refused next: not a regular file); cleared before it is handed over
+        fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
         return -(exc.errno or errno.EIO), False
     try:
         if not _servable(fd, path):
             return -errno.EACCES, False
+        os.set_blocking(fd, True)
         # a mutable buffer: ioctl() then returns the call's result (the worker's number)
         request = bytearray(struct.pack("QIIII", ident, _ADDFD_FLAG_SEND, fd, 0,
                                         os.O_CLOEXEC if cloexec else 0))
