@@ -306,3 +306,38 @@ def test_a_served_descriptor_is_blocking_and_of_the_asked_access() -> None:
     with pledgepy.Worker(STDIO, promises="stdio") as w:
         assert w.call("served_flags", "/dev/null", os.O_WRONLY) == [os.O_WRONLY, False]
         assert w.call("served_flags", "/etc/localtime", os.O_RDONLY) == [os.O_RDONLY, False]
+
+
+@root
+def test_a_worker_https_client_refuses_an_unknown_issuer(self_signed: tuple[str, str]) -> None:
+    """The same lookup in a "stdio inet" worker: on main a WorkerViolation (first the
+    idna codec the worker had not loaded, then newfstatat("/etc/ssl/certs/HHHHHHHH.0"));
+    now the parent fails the lookup with ENOENT, and the handshake with its
+    verification error."""
+    import socket
+    import ssl
+    import threading
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(*self_signed)
+    listening = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listening.accept()
+        try:
+            server.wrap_socket(conn, server_side=True).recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    served = threading.Thread(target=serve, daemon=True)
+    served.start()
+    try:
+        with pledgepy.Worker("tests.programs.worker_r11_tls", promises="stdio inet") as w:
+            assert w.call("handshake", listening.getsockname()[1]) == \
+                "refused: self-signed certificate"
+            assert w.stats.violations == 0
+    finally:
+        served.join(10)
+        listening.close()

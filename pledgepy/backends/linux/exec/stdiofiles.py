@@ -14,7 +14,9 @@ handler would:
 - the CPU-count files (and glibc's fallback ``/proc/stat``) and the overcommit file
   fail with ENOENT, as on a system without them (glibc then counts the CPUs the
   process may run on, and malloc shrinks heaps as under any overcommit mode but 2):
-  the worker is given nothing;
+  the worker is given nothing; so do OpenSSL's lookups of an issuer by hash name in
+  its certificate directory (a peer with an unknown CA fails the handshake with its
+  verification error, not the worker with a violation);
 - ``stat()`` of a file a held promise allows reading (policy.PATHS: a file, not a
   directory) or of ``/dev/null`` is the parent's stat of it, and under ``dns`` or ``getpw`` ``stat("/")``
   (glibc's NSS makes it before each lookup) the parent's stat of ``/``;
@@ -83,6 +85,43 @@ def readable(promises: frozenset[str]) -> frozenset[bytes]:
             out.update(path.encode() for path, letters in entries
                        if letters == "r" and os.path.isfile(path))
     return frozenset(out - {_DEVNULL})
+
+
+@functools.lru_cache(maxsize=1)
+def _cert_dirs() -> tuple[bytes, ...]:
+    """OpenSSL's default certificate directory and $SSL_CERT_DIR's (as this process
+    sees them), and where they lead: see :func:`_cert_lookup`."""
+    try:
+        import _ssl
+    except ImportError:
+        return ()
+    _, _, env, capath = _ssl.get_default_verify_paths()
+    dirs = [capath, *os.environ.get(env, "").split(":")]
+    dirs += [os.path.realpath(d) for d in dirs if d]
+    return tuple(dict.fromkeys(os.fsencode(os.path.normpath(d)) for d in dirs
+                               if d and os.path.isabs(d)))
+
+
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def _cert_lookup(path: bytes) -> int:
+    """1 for "dir/HHHHHHHH.N" (or ".rN") under an OpenSSL certificate directory, the
+    name its lookup of an issuer (or CRL) stats; 2 for the directory itself, which
+    OpenSSL 3 stats and lists first; 0 otherwise. As in the in-process handler
+    (sigsys.c: cert_lookup), these fail as for missing files: the handshake then
+    fails with its verification error instead of the worker's violation."""
+    for d in _cert_dirs():
+        if path == d:
+            return 2
+        if not path.startswith(d + b"/"):
+            continue
+        name = path[len(d) + 1:]
+        stem, dot, ext = name.partition(b".")
+        ext = ext[1:] if ext.startswith(b"r") else ext
+        if len(stem) == 8 and set(stem) <= _HEX and dot and ext.isdigit():
+            return 1
+    return 0
 
 
 def _path(calls: tuple[Any, Any], pid: int, remote: int) -> bytes | None:
@@ -177,6 +216,8 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     served = readable(promises)
     if is_stat:
         flags = _int(args[3])
+        if flags == 0 and _cert_lookup(path):
+            return -errno.ENOENT, False
         if flags & ~_AT_SYMLINK_NOFOLLOW:
             return None
         if path not in served and path != _DEVNULL \
@@ -196,6 +237,9 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     cloexec = bool(flags & os.O_CLOEXEC)
     plain = flags & ~os.O_CLOEXEC
     if path in _ABSENT and plain == os.O_RDONLY:
+        return -errno.ENOENT, False
+    if flags & _O_DIRECTORY and flags & O_ACCMODE == os.O_RDONLY \
+            and not flags & os.O_CREAT and _cert_lookup(path) == 2:
         return -errno.ENOENT, False
     if path in served and plain == os.O_RDONLY:
         return _install(listener, ident, path, os.O_RDONLY, cloexec)
