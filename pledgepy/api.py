@@ -94,6 +94,13 @@ def _held() -> frozenset[str] | None:
     return _state.promises
 
 
+def held() -> frozenset[str] | None:
+    """The promises this process holds (None: it has not pledged), read without a lock
+    or a file: callable under any pledge (a worker's parent asks before each violation
+    it would read)."""
+    return _state.promises
+
+
 def _spawned() -> frozenset[str] | None:
     return backend().spawned_promises()
 
@@ -244,7 +251,7 @@ def lock_unveil_for(promises: frozenset[str], *, strict: bool | None = None,
             if then_exec:
                 be.lock_unveil_then_exec(rules)
             elif "exec" not in promises:
-                be.lock_unveil_never_exec(rules)
+                be.lock_unveil_never_exec(rules, promises)
             else:
                 be.lock_unveil(rules)
         except BaseException:

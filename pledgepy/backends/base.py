@@ -143,9 +143,12 @@ class Backend(Protocol):
         child): nothing it would set up for a later exec of its own is needed."""
         ...
 
-    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...],
+                               promises: frozenset[str] | None = None) -> None:
         """:meth:`lock_unveil` in a process that will never exec: the filter it installs
-        next holds no ``exec`` (a pledgepy worker), so no exec machinery is prepared."""
+        next holds no ``exec`` (a pledgepy worker), so no exec machinery is prepared.
+        *promises*: what that filter will hold (their path allowances reach through
+        the rules, as on OpenBSD), if not what is held now."""
         ...
 
     def exec_supervisor(self) -> ExecSupervisor | None:
@@ -335,6 +338,12 @@ class WorkerSupervisor(Protocol):
         the worker (the fork inherits it)."""
         ...
 
+    def load_for(self, promises: Promises) -> None:
+        """In the worker, before its files are listed and unveiled: load what the
+        libraries load themselves later for what *promises* allow (glibc's NSS
+        modules), which the worker's rules and filters would refuse then."""
+        ...
+
     def confine(self, promises: Promises, channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*; send *ready* and the means to hear
         violations (a descriptor) over *channel*."""
@@ -384,7 +393,8 @@ class BackendBase:
     def lock_unveil_then_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
         self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
-    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...],
+                               promises: frozenset[str] | None = None) -> None:
         self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
     def exec_supervisor(self) -> ExecSupervisor | None:

@@ -302,6 +302,17 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
     # whatever the promises; and with rpath linecache reads the sources of an error's
     # traceback (not guarded then), which on 3.13 imports tokenize first
     runtime.import_lazily()
+    if promises & {"inet", "dns"}:
+        # getaddrinfo()'s codec, looked up by runtime.prepare() too, but only after the
+        # lock, where its module is hidden unless loaded now: the lookup then failed
+        import codecs
+
+        try:
+            codecs.lookup("idna")
+        except (LookupError, OSError):  # unreadable for this user: lookups fail as they would
+            pass
+    if supervisor is not None:
+        supervisor.load_for(promises)
     if sys.version_info >= (3, 13) and "rpath" in promises:
         import tokenize  # noqa: F401
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]

@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import codec, forked, frames, keeper, limits
+from . import codec, forked, frames, keeper, limits, pledged
 from . import spin as _spin
 from .errors import (
     WorkerCrashed,
@@ -192,7 +192,12 @@ class Conn:
         #: How long exchange() may poll for a reply before it blocks, and what it learnt.
         self.spin = _spin.Spin(spin)
         self.calls = 0
-        self.violations: list[str] = []
+        #: Violations heard, and the last one's message: a count, not a list (under
+        #: "error" a worker goes on after each, and a list grew by one message each,
+        #: without bound, in the parent: ~15 MB for 100,000).
+        self.violations = 0
+        self.last_violation: str | None = None
+        self.counted = 0  # of them, added to the Worker's stats (Worker._count)
         self.sock.setblocking(False)
 
     @property
@@ -253,8 +258,8 @@ class Conn:
         Set only when it changes (whole seconds), so most calls pay nothing for it.
         """
         soft = limits.cpu_backstop(used, cpu)
-        if soft == self._backstop:
-            return
+        if soft == self._backstop or not pledged.may_signal():
+            return  # pledged without "proc": prlimit64 of another process is refused
         try:
             _, hard = resource.prlimit(self.pid, resource.RLIMIT_CPU)
             resource.prlimit(self.pid, resource.RLIMIT_CPU,
@@ -468,13 +473,26 @@ class Conn:
 
     def _violation(self) -> None:
         assert self.supervisor is not None and self.listener is not None
+        if not pledged.hears():
+            self._unheard()
         message = self.supervisor.explain(self.listener, self.promises, self.prog)
         if message is None:
             return
-        self.violations.append(message)
+        self.violations += 1
+        self.last_violation = message
         if "error" not in self.promises:  # under "error" the call just fails with ENOSYS
             self.kill()
             raise WorkerViolation(message)
+
+    def _unheard(self) -> None:
+        """A violation this process, pledged, cannot read: the worker is ended (or,
+        without "proc", its listener closed: its violations then fail with ENOSYS,
+        never running) and the call raises, instead of this process dying of the ioctl
+        that would read it."""
+        self.violations += 1
+        self.last_violation = f"{self.prog}[{self.pid}]: a violation ({pledged.PLEDGED})"
+        self.kill()
+        raise WorkerViolation(self.last_violation)
 
     def _drain_output(self) -> bool:
         """Keep the tail of the worker's output; False at its end."""
@@ -528,7 +546,15 @@ class Conn:
 
     # ---- end ----
     def kill(self) -> None:
-        """End the worker now, and every process it made, and release everything of it."""
+        """End the worker now, and every process it made, and release everything of it.
+
+        In a process pledged without "proc" it cannot be signalled: its channel and
+        listener are closed instead (it ends at its channel's end; its violations fail
+        with ENOSYS until then) and it is not waited for; its session is swept only
+        where /proc may be read too."""
+        if not pledged.may_signal():
+            self._release()
+            return
         if self.proc.returncode is None:
             try:
                 self.proc.kill()
@@ -536,14 +562,17 @@ class Conn:
                 pass
             self.proc.wait()
         try:
-            if "proc" in self.promises:  # it could fork: its session's other members
+            # it could fork: its session's other members
+            if "proc" in self.promises and pledged.may_sweep():
                 sweep(self.proc.pid)
         finally:
             self._release()
 
     def check_backstop(self) -> None:
-        """From the watch thread: kill the worker if it is a second past its backstop."""
-        if self._backstop > 0 and self.cpu_used() > self._backstop + 1:
+        """From the watch thread: kill the worker if it is a second past its backstop
+        (not in a process pledged without "proc", which cannot signal it)."""
+        if self._backstop > 0 and self.cpu_used() > self._backstop + 1 \
+                and pledged.may_signal():
             self.interrupt(overran=True)
 
     def interrupt(self, *, overran: bool = False) -> None:
@@ -555,6 +584,12 @@ class Conn:
                     self.overran = True
                 else:
                     self.interrupted = True
+                if not pledged.may_signal():  # pledged without "proc": its channel ends
+                    try:
+                        self.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    return
                 try:
                     signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
                 except ProcessLookupError:

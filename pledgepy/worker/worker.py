@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import strictness
 from ..errors import PledgeWarning, UnsupportedError
 from ..promises import parse
-from . import codec, limits
+from . import codec, limits, pledged
 from .conn import IN_FLIGHT, Conn
 from .errors import RemoteError, WorkerError, WorkerLimitExceeded, WorkerProtocolError
 from .limits import Limits
@@ -189,6 +189,9 @@ class Worker:
             return self._conn
         if self._dead and not self.restart:
             raise WorkerError("the worker failed and restart=False")
+        if not pledged.hears():  # it could not be heard, nor started under these promises
+            raise WorkerError(f"a worker cannot be started now: {pledged.PLEDGED}; start it "
+                              "before pledge()")
         if self._started:
             self.stats.restarts += 1
         self._started = True
@@ -231,9 +234,15 @@ class Worker:
         if holder[0] is not None:
             holder[0].kill()
 
+    def _count(self, conn: Conn) -> None:
+        """Add the violations *conn* heard since last counted to ``stats`` (under
+        "error" too, where the worker goes on after each: they were never counted)."""
+        self.stats.violations += conn.violations - conn.counted
+        conn.counted = conn.violations
+
     def _drop(self, failed: bool) -> None:
         if self._conn is not None:
-            self.stats.violations += len(self._conn.violations) if failed else 0
+            self._count(self._conn)
             if failed:
                 self._conn.kill()
             else:
@@ -289,6 +298,7 @@ class Worker:
                                           spin=spin and alone)
                 finally:
                     IN_FLIGHT.leave()
+                    self._count(conn)
                 value = self._result(reply)
             except WorkerError:
                 self.stats.failures += 1
@@ -334,6 +344,7 @@ class Worker:
                         raise
                     finally:
                         IN_FLIGHT.leave()
+                        self._count(conn)
                     self.stats.calls += len(replies)
                     for reply in replies:
                         results.append(self._result(reply))

@@ -821,7 +821,7 @@ class LinuxBackend(BackendBase):
         native.set_quiet(not enabled)
 
     def lock_unveil(self, unveils: tuple[UnveilRule, ...], *, then_exec: bool = False,
-                    never_exec: bool = False) -> None:
+                    never_exec: bool = False, promises: frozenset[str] | None = None) -> None:
         held = self._promises()
         no_wrappers = then_exec or never_exec  # no exec of this process's own to prepare
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
@@ -843,7 +843,9 @@ class LinuxBackend(BackendBase):
                 self._spawner_rules(unveils, spawner.children() or frozenset())
             except OSError as exc:
                 spawner.stop(f"the spawner refused the unveil rules: {exc.strerror}")
-        _unveil().commit(unveils, promises=held)
+        # the path allowances reaching through the rules: those of the promises held, or
+        # of the ones the worker's filter will hold (held is None there: not pledged)
+        _unveil().commit(unveils, promises=held if promises is None else promises)
         if (held is None or "exec" in held) and not no_wrappers:
             self._unveil_locked = True  # exec'd programs are told (exec/hint.py)
             if _WRAP in sys.modules:
@@ -866,10 +868,12 @@ class LinuxBackend(BackendBase):
         # under a filter of the supervisor's
         self.lock_unveil(unveils, then_exec=True)
 
-    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...]) -> None:
+    def lock_unveil_never_exec(self, unveils: tuple[UnveilRule, ...],
+                               promises: frozenset[str] | None = None) -> None:
         # a worker: the filter it installs next has no exec, so neither wrappers (their
-        # probe fork) nor the hint for exec'd programs can ever be used
-        self.lock_unveil(unveils, never_exec=True)
+        # probe fork) nor the hint for exec'd programs can ever be used; its dns, getpw
+        # or tmppath files reach through its rules as the promises it will hold say
+        self.lock_unveil(unveils, never_exec=True, promises=promises)
 
     def preload(self) -> None:
         from .exec import wrap  # noqa: F401

@@ -25,6 +25,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import ALLOW, TRAP, Action, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
 from .answer import fstat_for, proc_stat_for, sigsys_default_for
+from .stdiofiles import answer_for as stdio_file_for
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -176,6 +177,15 @@ class WorkerSupervisor:
             _compiled[promises] = None if first is None or seal is None else (
                 (me.uid, me.gids, me.ip), *a, first[0], seal[0], first[1] | seal[1])
 
+    def load_for(self, promises: frozenset[str]) -> None:
+        """glibc's NSS modules for the lookups *promises* allow, as a pledge loads them
+        (nss.py): a "stdio getpw" worker's lookup otherwise opened /etc/ld.so.cache for
+        a module named in nsswitch.conf, a violation. Loaded before the worker lists
+        what it mapped, so the modules are among the files it unveils."""
+        from .. import nss
+
+        nss.prepare(None, promises)
+
     def confine(self, promises: frozenset[str], channel: socket.socket, ready: bytes) -> None:
         """In the worker: enforce *promises*, send *ready* and the listener over *channel*."""
         kernel.prepare()
@@ -210,6 +220,12 @@ class WorkerSupervisor:
             answer = proc_stat_for(pid[0], nr[0], call, promises, kernel.arch() or "")
         if answer is None:
             answer = sigsys_default_for(pid[0], nr[0], call, promises, kernel.arch() or "")
+        if answer is None:  # stdio's files, as the in-process handler serves them
+            served = stdio_file_for(listener, ident[0], pid[0], nr[0], call, promises,
+                                    kernel.arch() or "")
+            if served is not None and served[1]:
+                return None  # answered with a descriptor installed in the worker
+            answer = None if served is None else served[0]
         if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
             return None

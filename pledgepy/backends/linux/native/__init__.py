@@ -140,6 +140,9 @@ def ffi() -> Any:
 _kept: list[Any] = []
 
 
+_RTLD_NODELETE = 0x1000  # glibc's (and musl's) value
+
+
 def keep_loaded(name: str) -> bool:
     """``dlopen(name, RTLD_NOW)`` for good, so that libc's own later dlopen of *name*
     finds it mapped and opens nothing: True when it is loaded. Through the built
@@ -147,13 +150,19 @@ def keep_loaded(name: str) -> bool:
     may hide by now), else ``_ctypes``; False when neither can, or *name* cannot be
     loaded (not installed, hidden): the caller leaves the load to libc."""
     mod = load()
+    # RTLD_NODELETE: the handle kept here is released when the interpreter clears this
+    # module at exit (cffi then dlclose()s it); without it libgcc_s was unloaded then,
+    # and a daemon thread ending after that (pthread_exit) had glibc search for it
+    # again: the load the pledge refuses, 134 at exit (seen with a thread left inside
+    # OpenSSL, ~1 run in 15 under load)
     try:
         if mod is not None:
-            _kept.append(mod.ffi.dlopen(name))
+            ffi = mod.ffi
+            _kept.append(ffi.dlopen(name, ffi.RTLD_NOW | _RTLD_NODELETE))
             return True
         import _ctypes  # type: ignore[import-not-found,unused-ignore]
 
-        _kept.append(_ctypes.dlopen(name, 2))  # RTLD_NOW | RTLD_LOCAL
+        _kept.append(_ctypes.dlopen(name, 2 | _RTLD_NODELETE))  # RTLD_NOW | RTLD_LOCAL
         return True
     except (OSError, ImportError):
         return False
@@ -176,6 +185,7 @@ def prepare(held: frozenset[str] | None = None) -> None:
     c = lib()
     c.pp_set_program(program_name().encode(errors="replace"))
     set_import_dirs()
+    set_cert_dirs()
     global _localtime_fd
     if held is not None and "rpath" not in held:
         pass  # opening /etc/localtime would be a violation itself
@@ -215,6 +225,22 @@ def set_import_dirs(dirs: list[str] | None = None) -> None:
         entries += ["."] if any(not os.path.isabs(d) for d in given) else []
         blob = b"".join(os.fsencode(os.path.normpath(d)) + b"\0" for d in entries)
         _sigsys.lib.pp_set_import_dirs(blob, len(blob))
+
+
+def set_cert_dirs() -> None:
+    """Tell the handler OpenSSL's certificate directories, when ssl is loaded (it is
+    not imported here): the default one and $SSL_CERT_DIR's, whose lookups by hash
+    name fail as for a missing file under a pledge that allows no stat (sigsys.c:
+    cert_lookup). A context given a directory of its own is not covered."""
+    ssl = sys.modules.get("_ssl")
+    if _sigsys is None or ssl is None:
+        return
+    _, _, env, capath = ssl.get_default_verify_paths()
+    dirs = [capath, *os.environ.get(env, "").split(":")]
+    dirs += [os.path.realpath(d) for d in dirs if d]  # as it may be reached too
+    entries = dict.fromkeys(os.path.normpath(d) for d in dirs if d and os.path.isabs(d))
+    blob = b"".join(os.fsencode(d) + b"\0" for d in entries)
+    _sigsys.lib.pp_set_cert_dirs(blob, len(blob))
 
 
 def set_importing(name: str | None) -> None:

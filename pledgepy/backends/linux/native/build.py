@@ -47,6 +47,7 @@ void pp_set_localtime_fd(int fd);
 void pp_set_devnull_fd(int fd);
 void pp_set_paths(int on, int root_fd, const char *dirs, size_t len);
 void pp_set_import_dirs(const char *dirs, size_t len);
+void pp_set_cert_dirs(const char *dirs, size_t len);
 uint64_t pp_blessed_ip(void);
 int pp_install_handler(void);
 int pp_handler_installed(void);

@@ -426,6 +426,8 @@ static int put_resolved(struct buf *b, long pid, int dirfd, const uint64_t a[6],
 
 /* sys.path's absolute directories, "dir\0dir\0...\0"; "." when it has a relative entry */
 static char g_import_dirs[4096];
+/* OpenSSL's certificate directories, "dir\0dir\0" (pp_set_cert_dirs) */
+static char g_cert_dirs[1024];
 
 static int ends_with(const struct str *p, const char *suffix)
 {
@@ -921,6 +923,39 @@ static int sigsys_default(int nr, const uint64_t a[6], ucontext_t *uc)
     return 1;
 }
 
+/* 1 when *path* is "dir/HHHHHHHH.N" (or ".rN") under one of g_cert_dirs: the name
+ * OpenSSL's directory lookup stats for a certificate's issuer (or its CRL); 2 when it
+ * is one of those directories, which OpenSSL 3's store lookup stats and lists first. */
+static int cert_lookup(const char *path)
+{
+    for (const char *d = g_cert_dirs; *d; d += strlen(d) + 1) {
+        size_t n = strlen(d);
+        if (strncmp(path, d, n) != 0)
+            continue;
+        if (path[n] == '\0')
+            return 2;
+        if (path[n] != '/')
+            continue;
+        const char *p = path + n + 1;
+        int i = 0;
+        for (; i < 8; i++)
+            if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+                break;
+        if (i != 8 || p[8] != '.')
+            continue;
+        p += 9;
+        if (*p == 'r')
+            p++;
+        if (*p < '0' || *p > '9')
+            continue;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (*p == '\0')
+            return 1;
+    }
+    return 0;
+}
+
 static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
 {
     if ((g_held & T_STDIO_BIT) && devnull_open(nr, a, uc))
@@ -955,6 +990,25 @@ static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
     if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path
         && (a[2] & ~(uint64_t)O_CLOEXEC) == O_RDONLY
         && same_path(path, "/proc/sys/vm/overcommit_memory")) {
+        set_return(uc, -ENOENT);
+        return 1;
+    }
+    /* OpenSSL's lookup of an issuer (or CRL) in its certificate directory, by hash
+     * name: stat() first, the file read only if that succeeds. A pledge that allows no
+     * stat (no rpath/wpath/cpath/dpath) died of it when a peer's chain named an issuer
+     * not loaded before the pledge (a self-signed or unknown CA: any server could end
+     * an HTTPS client under "stdio inet dns"). It fails as for a missing file, so the
+     * handshake fails with the verification error it would give there (OpenBSD's
+     * LibreSSL reads only the bundle loaded before the pledge): nothing is given. */
+#ifdef SYS_newfstatat
+    if (nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && path && a[3] == 0
+        && cert_lookup(path)) {
+        set_return(uc, -ENOENT);
+        return 1;
+    }
+#endif
+    if (nr == SYS_openat && (int)a[0] == AT_FDCWD && path && (a[2] & O_DIRECTORY)
+        && (a[2] & O_ACCMODE) == O_RDONLY && !(a[2] & O_CREAT) && cert_lookup(path) == 2) {
         set_return(uc, -ENOENT);
         return 1;
     }
@@ -1115,6 +1169,17 @@ void pp_set_import_dirs(const char *dirs, size_t len)
     while (len && dirs[len - 1] != '\0')
         len--;  /* whole entries only */
     memcpy(g_import_dirs, dirs, len);
+}
+/* OpenSSL's certificate directories, "dir\0dir\0" (*len* bytes, whole entries only):
+ * see cert_lookup(). */
+void pp_set_cert_dirs(const char *dirs, size_t len)
+{
+    memset(g_cert_dirs, 0, sizeof g_cert_dirs);
+    if (len > sizeof g_cert_dirs - 2)
+        len = sizeof g_cert_dirs - 2;
+    while (len && dirs[len - 1] != '\0')
+        len--;
+    memcpy(g_cert_dirs, dirs, len);
 }
 void pp_set_trap_data(uint32_t mask) { g_trap_data = mask; }
 void pp_set_quiet(int quiet) { g_quiet = quiet; }
