@@ -1,5 +1,6 @@
-"""The one violation a worker's parent answers instead of refusing: fstat(fd) as glibc
-spells it, ``newfstatat(fd, "", buf, AT_EMPTY_PATH)`` (or ``statx(fd, "", ...)``).
+"""The violations a worker's parent answers instead of refusing: fstat(fd) as glibc
+spells it, ``newfstatat(fd, "", buf, AT_EMPTY_PATH)`` (or ``statx(fd, "", ...)``); and,
+at the end, the opens the in-process handler fails with ENOENT.
 
 In a pledged process the SIGSYS handler emulates it; a worker's violations go to
 its parent instead, so the parent does what the handler does, without ever
@@ -136,27 +137,40 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
 
 
 _PROC_STAT = b"/proc/self/stat\0"
+#: glibc's reads that the in-process handler fails with ENOENT where stdio's path
+#: allowances are not in force, which in a worker they never are (its filter holds no
+#: Landlock layer for them): malloc's one read of overcommit_memory before it first
+#: shrinks a thread's heap, and the CPU count (sysconf, os.cpu_count(), the arena limit
+#: of a threaded program) with its fallback /proc/stat. Opened with or without O_CLOEXEC.
+_GLIBC_READS = (b"/proc/sys/vm/overcommit_memory\0", b"/sys/devices/system/cpu/online\0",
+                b"/sys/devices/system/cpu/possible\0", b"/sys/devices/system/cpu/present\0",
+                b"/proc/stat\0")
 
 
 def proc_stat_for(pid: int, nr: int, args: list[int],
                   promises: frozenset[str], arch: str) -> int | None:
-    """CPython 3.12+'s fopen("/proc/self/stat") after fork, answered ENOENT as the
-    in-process handler does (nothing opened, the call never runs); None otherwise.
+    """ENOENT, as the in-process handler answers them (nothing opened, the call never
+    runs), for CPython 3.12+'s fopen("/proc/self/stat") after fork and for glibc's
+    reads of :data:`_GLIBC_READS`; None otherwise (a violation).
 
     Deciding on memory the worker can change is safe here: whatever it points the
     path at, the answer is a failure, never the call."""
     table = BY_ARCH.get(arch, {})
     if ("stdio" not in promises or nr != table.get("openat")
-            or _int(args[0]) != _AT_FDCWD or args[2] != os.O_RDONLY
-            or args[1] == 0):
+            or _int(args[0]) != _AT_FDCWD or args[1] == 0
+            or args[2] & ~os.O_CLOEXEC != os.O_RDONLY):
         return None
     calls = _calls()
     if calls is None:
         return None
-    path = calls[1].new("unsigned char[]", len(_PROC_STAT))
-    if not _vm(calls, pid, path, args[1], len(_PROC_STAT)):
-        return None
-    return -errno.ENOENT if bytes(calls[1].buffer(path)) == _PROC_STAT else None
+    wanted = _GLIBC_READS if args[2] & os.O_CLOEXEC else (_PROC_STAT, *_GLIBC_READS)
+    # shortest first: a read past the path's end may reach an unmapped page and fail
+    for name in sorted(wanted, key=len):
+        path = calls[1].new("unsigned char[]", len(name))
+        if _vm(calls, pid, path, args[1], len(name)) \
+                and bytes(calls[1].buffer(path)) == name:
+            return -errno.ENOENT
+    return None
 
 
 _SIGSYS = 31
