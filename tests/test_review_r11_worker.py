@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,43 @@ def test_anything_else_stays_a_reported_violation(path: str, mode: str) -> None:
         with pytest.raises(pledgepy.WorkerViolation, match="openat"):
             w.call("read", path, mode)
         assert w.call("cpu_count") is not None  # and the next call gets a fresh worker
+
+
+def _plain(value: Any) -> bool:
+    """What codec.check accepts, spelt out: exact scalar types, lists and tuples of plain
+    values, dicts of scalar keys and plain values."""
+    if type(value) in (type(None), bool, int, float, str, bytes):
+        return True
+    if type(value) in (list, tuple):
+        return all(_plain(x) for x in value)
+    if type(value) is dict:
+        return all(type(k) in (type(None), bool, int, float, str, bytes) and _plain(v)
+                   for k, v in value.items())
+    return False
+
+
+def test_the_check_of_a_call_frame_refuses_what_the_walk_refuses() -> None:
+    """codec.check's shortcut for messages shaped like a call (["call", name, [args],
+    {}]) or a reply looks one level deeper than before: whatever it lets through must
+    be plain data all the way down (this fails if the shortcut accepts one bad item)."""
+    from pledgepy.worker import codec
+
+    class Sub(list[int]):
+        pass
+
+    class Key(dict[str, int]):
+        pass
+
+    inner = [1, "s", b"b", None, True, 1.5, (1,), [2], {}, {"k": 1}, {1: [set()]}, set(),
+             Sub(), Key(), bytearray(b"x"), object(), [object()], [[object()]], ({1},),
+             {(1,): 2}, [1, {"a": object()}]]
+    cases: list[object] = []
+    for x in inner:
+        cases += [["call", "f", [x], {}], ["call", "f", [1, x], {}], ["ok", x],
+                  ["call", "f", [], {"k": x}], ["call", "f", [x], x], [x], [[x]], [x, x]]
+    for value in cases:
+        if _plain(value):
+            codec.check(value)
+        else:
+            with pytest.raises(codec.CodecError):
+                codec.check(value)
