@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -117,3 +118,43 @@ def test_the_check_of_a_call_frame_refuses_what_the_walk_refuses() -> None:
         else:
             with pytest.raises(codec.CodecError):
                 codec.check(value)
+
+
+def test_a_worker_kept_from_running_stops_the_parents_spin(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent spins for a reply so that its CPU does not halt; if meanwhile the
+    worker was not running for most of the wait (on a busy machine: waiting for a CPU
+    that the spinner keeps), the parent pauses spinning as if preempted. On main it
+    kept spinning: it pauses only when it is preempted itself, which it is not when
+    its spinning pushes the worker onto the CPUs other tasks hold. Here the worker
+    sleeps through the call (not running, as a starved one), and the parent's own
+    preemption check is switched off, so only the new rule can pause it."""
+    from pledgepy.worker import spin
+
+    monkeypatch.setattr(spin, "PREEMPTED", 10.0)
+    with pledgepy.Worker("tests.programs.worker_hostile", promises="stdio",
+                         spin=0.01) as w:
+        conn = w._conn
+        assert conn is not None
+        w.call("echo", 1)
+        # whatever that first call's wait taught it (a worker woken on a busy machine
+        # may well have waited for a CPU), the next call spins
+        conn.spin.calm_until, conn.spin.calm, conn.spin.waited = 0.0, spin.CALM, 0.0
+        w.call("sleep", 0.001)  # within the window: the parent spun through it
+        assert conn.spin.calm_until > time.monotonic()
+        assert w.call("echo", 2) == 2  # blocking instead, the call still answers
+
+
+@pytest.mark.parametrize(("waited", "ran", "starved"), [
+    (0.000_05, 0.0, False),  # too short to tell a halted CPU's wake-up from starving
+    (0.001, 0.000_95, False),  # ran throughout
+    (0.001, 0.000_6, False),  # ran for most of it
+    (0.001, 0.000_4, True),
+    (0.000_2, 0.0, True),
+    (0.01, 0.0, True),
+])
+def test_starved_means_not_running_for_most_of_a_long_enough_wait(
+        waited: float, ran: float, starved: bool) -> None:
+    from pledgepy.worker import spin
+
+    assert spin.starved(waited, ran) is starved

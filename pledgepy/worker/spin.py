@@ -5,6 +5,9 @@ A side spins only while its last wait ended within the window and it has not
 lately been preempted while spinning: a spinner that loses its CPU to another
 runnable task (another process, or its own peer on a busy machine) delays that
 task, so it stops spinning for a while, longer each time it happens again.
+The parent also pauses when the worker, while the parent spun for its reply, was
+not running for most of that wait (:func:`starved`): on a busy machine the
+spinner is not preempted itself, it keeps a CPU that its worker then waits for.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from __future__ import annotations
 #: A spin iteration longer than this (seconds) means this side was not running:
 #: its CPU is wanted by another task. Iterations take ~1-3 µs.
 PREEMPTED = 50e-6
+#: The worker was not running for longer than this (seconds) and for most of a wait
+#: that the parent spun through: it was waiting for a CPU (a wake-up from a halted CPU
+#: costs less here). See :func:`starved`.
+STARVED = 100e-6
 #: The first and the longest pause in spinning after preemptions (seconds).
 CALM = 0.01
 MAX_CALM = 1.0
@@ -47,3 +54,10 @@ class Spin:
     def ended(self, waited: float) -> None:
         """A wait ended after *waited* seconds."""
         self.waited = waited
+
+
+def starved(waited: float, peer_ran: float) -> bool:
+    """Whether a peer that ran *peer_ran* CPU seconds during a wait of *waited* seconds
+    was kept from running for most of it (its CPU clock counts all its threads)."""
+    idle = waited - peer_ran
+    return idle > STARVED and idle > waited / 2
