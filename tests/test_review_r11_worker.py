@@ -158,3 +158,24 @@ def test_starved_means_not_running_for_most_of_a_long_enough_wait(
     from pledgepy.worker import spin
 
     assert spin.starved(waited, ran) is starved
+
+
+def test_a_parent_kept_from_running_stops_the_workers_spin() -> None:
+    """The worker spins for the next call; if the parent meanwhile was not running for
+    most of the wait (a busy machine: waiting for the CPU the spinner keeps), the worker
+    pauses spinning as if preempted. On main it spun through every such wait. Here the
+    parent sleeps 2 ms between calls (not running, as a starved one) and the worker's
+    own preemption pause is switched off (its module sets spin.PREEMPTED), so only the
+    new rule can pause it: 60 gaps of 2 ms cost main's worker about their length in
+    CPU, now a few spins of 2 ms, the pause doubling while the gaps go on."""
+    with pledgepy.Worker("tests.programs.worker_r11_spin", promises="stdio",
+                         spin=0.01) as w:
+        assert w.call("echo", 0) == 0
+        assert w.pid is not None
+        clock = ((~w.pid) << 3) | 2
+        before = time.clock_gettime(clock)
+        for i in range(60):
+            time.sleep(0.002)
+            assert w.call("echo", i) == i
+        spent = time.clock_gettime(clock) - before
+    assert spent < 0.04, f"the worker spun {spent * 1e3:.1f} ms through 120 ms of gaps"

@@ -5,9 +5,9 @@ A side spins only while its last wait ended within the window and it has not
 lately been preempted while spinning: a spinner that loses its CPU to another
 runnable task (another process, or its own peer on a busy machine) delays that
 task, so it stops spinning for a while, longer each time it happens again.
-The parent also pauses when the worker, while the parent spun for its reply, was
-not running for most of that wait (:func:`starved`): on a busy machine the
-spinner is not preempted itself, it keeps a CPU that its worker then waits for.
+A side also pauses when its peer, while it spun, was not running for most of the
+wait (:func:`starved`, from the peer's process CPU clock): on a busy machine the
+spinner is seldom preempted itself, it keeps a CPU that its peer then waits for.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 #: A spin iteration longer than this (seconds) means this side was not running:
 #: its CPU is wanted by another task. Iterations take ~1-3 µs.
 PREEMPTED = 50e-6
-#: The worker was not running for longer than this (seconds) and for most of a wait
-#: that the parent spun through: it was waiting for a CPU (a wake-up from a halted CPU
-#: costs less here). See :func:`starved`.
+#: The peer was not running for longer than this (seconds) and for most of a wait
+#: that this side spun through: it was waiting for a CPU (or blocked: spinning for it
+#: is no use either; a wake-up from a halted vCPU costs less). See :func:`starved`.
 STARVED = 100e-6
 #: The first and the longest pause in spinning after preemptions (seconds).
 CALM = 0.01
