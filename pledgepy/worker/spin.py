@@ -1,6 +1,7 @@
 """When one side of a worker's channel polls before it blocks (``Worker(spin=...)``).
 
-Both sides use it, the worker pledged: it reads only the monotonic clock (vDSO).
+Both sides use it, the worker pledged: it reads the monotonic clock (vDSO) and its
+peer's CPU clock (clock_gettime, which "stdio" allows for any process's clock).
 A side spins only while its last wait ended within the window and it has not
 lately been preempted while spinning: a spinner that loses its CPU to another
 runnable task (another process, or its own peer on a busy machine) delays that
