@@ -191,7 +191,7 @@ def main() -> None:
         for w in [*magics.values(), *timed.values(), *echoes.values()]:
             w.close()
     source = "perf stat software events" if perf else "/proc/PID/stat and status"
-    tree = os.path.basename(os.path.dirname(os.path.dirname(pledgepy.__file__)))
+    tree = os.path.basename(os.path.dirname(os.path.dirname(os.path.realpath(pledgepy.__file__))))
     print(f"Command: `python benchmarks/worker_counts.py --reps {opts.reps}"
           f"{' --tree ' + tree if opts.tree else ''}` ({len(files)} file heads, pledgepy from "
           f"{tree}); counts from {source}; Python "
