@@ -179,3 +179,33 @@ def test_a_parent_kept_from_running_stops_the_workers_spin() -> None:
             assert w.call("echo", i) == i
         spent = time.clock_gettime(clock) - before
     assert spent < 0.04, f"the worker spun {spent * 1e3:.1f} ms through 120 ms of gaps"
+
+
+#: A parent that drops to uid 65534 after loading what a fork-mode worker needs (the
+#: interpreter's library may be unreadable to that uid, so nothing is spawned).
+_NONROOT_PARENT = """
+import os
+import pledgepy, pledgepy.api, pledgepy.worker, tests.programs.worker_r11_threads
+from pledgepy.worker import child, conn, forked
+pledgepy.api.backend()
+worker = pledgepy.Worker("tests.programs.worker_r11_threads", promises="stdio", start="fork")
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+with worker as w:
+    print(w.call("allowed_cpus"))
+    try:
+        w.call("cpu_count")
+    except pledgepy.WorkerViolation as exc:
+        print("violation", exc.message)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops from root to a uid without CAP_SYS_PTRACE")
+def test_a_parent_that_cannot_read_the_path_reports_the_open() -> None:
+    """Without ptrace access to the (non-dumpable) worker the parent cannot read which
+    path is opened: it never answers blind, the open stays a reported violation (as
+    fstat does there: README). This fails if the answer stops depending on the path."""
+    r = childproc.run(_NONROOT_PARENT)
+    assert r.returncode == 0, r.explain()
+    lines = r.stdout.splitlines()
+    assert lines[0].isdigit() and lines[1].startswith("violation "), r.explain()
+    assert "openat(<unreadable>" in lines[1], r.explain()
