@@ -55,10 +55,21 @@ def check(value: Any) -> None:
     kind = type(value)
     if kind in _SCALAR_TYPES:
         return
-    if kind is list:  # the usual reply, ["ok", value]: no walk
+    if kind is list:  # the usual messages: no walk
+        # a reply ["ok", scalar] or a call ["call", name, [scalars], {}]: its items are
+        # scalars, lists of scalars or empty dicts (anything else is walked below)
         for x in value:
-            if type(x) not in _SCALAR_TYPES:
+            kind = type(x)
+            if kind in _SCALAR_TYPES or kind is dict and not x:
+                continue
+            if kind is not list:
                 break
+            for y in x:
+                if type(y) not in _SCALAR_TYPES:
+                    break
+            else:
+                continue
+            break
         else:
             return
     todo = [value]

@@ -297,10 +297,12 @@ class Conn:
             cpu_end, look = used + cpu, time.monotonic() + cpu / _CPUS
         sock = self.sock.fileno()
         spin = spin and self.spin.window > 0
-        began = last = spin_end = 0.0
+        began = last = spin_end = peer = 0.0
         if spin:
             began = last = time.monotonic()
             spin_end = self.spin.until(began)
+            if spin_end:  # the worker's CPU clock: was it running while this side spun?
+                peer = self.cpu_used() if cpu is None else used
         while True:
             if spin_end:
                 events = self.poller.poll(0)
@@ -328,7 +330,11 @@ class Conn:
                             if pending is not None:
                                 self._unasked()
                             if spin:
-                                self.spin.ended(time.monotonic() - began)
+                                now = time.monotonic()
+                                self.spin.ended(now - began)
+                                if spin_end and _spin.starved(now - began,
+                                                              self.cpu_used() - peer):
+                                    self.spin.preempted(now)  # it waited for a CPU
                             return message
                 elif fd == self.listener:
                     if ev & select.POLLIN:

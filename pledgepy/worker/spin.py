@@ -1,10 +1,14 @@
 """When one side of a worker's channel polls before it blocks (``Worker(spin=...)``).
 
-Both sides use it, the worker pledged: it reads only the monotonic clock (vDSO).
+Both sides use it, the worker pledged: it reads the monotonic clock (vDSO) and its
+peer's CPU clock (clock_gettime, which "stdio" allows for any process's clock).
 A side spins only while its last wait ended within the window and it has not
 lately been preempted while spinning: a spinner that loses its CPU to another
 runnable task (another process, or its own peer on a busy machine) delays that
 task, so it stops spinning for a while, longer each time it happens again.
+A side also pauses when its peer, while it spun, was not running for most of the
+wait (:func:`starved`, from the peer's process CPU clock): on a busy machine the
+spinner is seldom preempted itself, it keeps a CPU that its peer then waits for.
 """
 
 from __future__ import annotations
@@ -12,6 +16,10 @@ from __future__ import annotations
 #: A spin iteration longer than this (seconds) means this side was not running:
 #: its CPU is wanted by another task. Iterations take ~1-3 µs.
 PREEMPTED = 50e-6
+#: The peer was not running for longer than this (seconds) and for most of a wait
+#: that this side spun through: it was waiting for a CPU (or blocked: spinning for it
+#: is no use either; a wake-up from a halted vCPU costs less). See :func:`starved`.
+STARVED = 100e-6
 #: The first and the longest pause in spinning after preemptions (seconds).
 CALM = 0.01
 MAX_CALM = 1.0
@@ -47,3 +55,10 @@ class Spin:
     def ended(self, waited: float) -> None:
         """A wait ended after *waited* seconds."""
         self.waited = waited
+
+
+def starved(waited: float, peer_ran: float) -> bool:
+    """Whether a peer that ran *peer_ran* CPU seconds during a wait of *waited* seconds
+    was kept from running for most of it (its CPU clock counts all its threads)."""
+    idle = waited - peer_ran
+    return idle > STARVED and idle > waited / 2

@@ -67,7 +67,9 @@ class Worker:
     reply, the worker for the next call. Back-to-back calls then never let either
     CPU halt, which on a VM without halt polling costs ~40-100 µs a wake-up, more
     than a short call. It adapts: a side spins only while its last wait ended within
-    *spin*, and not at all when this process may run on one CPU only (checked when a
+    *spin*, pauses after being preempted while spinning or when its peer was kept
+    from running through most of a spun wait (see :mod:`.spin`), and
+    does not spin at all when this process may run on one CPU only (checked when a
     worker starts), in :meth:`acall`, or while another call of this process's
     workers is running. An idle worker spends at most *spin* of CPU after a call.
 
