@@ -68,7 +68,7 @@ OFF_MAX = (1 << 63) - 1
 BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
-CONFIG, ROW = 6, 13
+CONFIG, ROW = 7, 13
 #: Added to a path index: C reads the path but keys the call without it (UNKEYED).
 CFG_UNKEYED = 8
 CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
@@ -136,6 +136,9 @@ class _Key(namedtuple("_Key", "syscall argument needs path access interval early
 SHIM_COOKIE, SHIM_READY, SHIM_FAILED = 0x5053484D45444750, 1, 3
 #: Stat calls that are fstat(fd) with "" and AT_EMPTY_PATH, and what that needs.
 EMPTY_PATH_FSTAT = frozenset({"newfstatat", "statx"})
+#: Their flags argument: with AT_EMPTY_PATH in it, whether the path is "" decides what
+#: the call needs, so C reads it for every such call (its key); else only for the first.
+EMPTY_PATH_FLAGS = {"newfstatat": 3, "statx": 2}
 STDIO = frozenset({frozenset({"stdio"})})
 #: What a dynamically linked program's loader may use before main under the pledge
 #: command (besides the asked promises, stdio among them): exec/shim.py's phase.
@@ -219,8 +222,18 @@ def _fstat_runs(plan: Plan, arch: str) -> None:
             plan.actions[nr] = Action("args", (rule,))
 
 
+_ACCESS: dict[tuple[int, bool], tuple[str, str]] = {}
+
+
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
     """(letters on the path, letters on its directory) an open with *flags* needs."""
+    got = _ACCESS.get((flags, existed))
+    if got is None:
+        got = _ACCESS[flags, existed] = _access(flags, existed)
+    return got
+
+
+def _access(flags: int, existed: bool) -> tuple[str, str]:
     mode = flags & O_ACCMODE
     letters = {O_RDONLY: "r", O_WRONLY: "w"}.get(mode, "rw")
     if flags & O_TRUNC:
@@ -236,7 +249,7 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
     """Whether OpenBSD lets this open through under ``stdio`` alone, unveil or not
     (policy.PATHS: /dev/null, the time zone files, the CPU-count files): every learned
     set holds stdio, so such an open needs neither a promise nor an unveil rule."""
-    if flags & (O__TMPFILE | O_DIRECTORY) or not existed:
+    if flags & (O__TMPFILE | O_DIRECTORY) or not existed or not path.startswith(_stdio_roots()):
         return False
     writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
     for allowed, letters in prepared.paths()["stdio"]:
@@ -244,6 +257,17 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
         if inside and (not writes or ("w" in letters and allowed in prepared.data()["duped"])):
             return True
     return False
+
+
+_STDIO_ROOTS: list[tuple[str, ...]] = []
+
+
+def _stdio_roots() -> tuple[str, ...]:
+    """The stdio allowance's paths, for one str.startswith that turns away (in C) the
+    thousands of paths a run opens elsewhere before the loop above looks at each."""
+    if not _STDIO_ROOTS:
+        _STDIO_ROOTS.append(tuple(allowed for allowed, _ in prepared.paths()["stdio"]))
+    return _STDIO_ROOTS[0]
 
 
 _FLAGS_TEXT: dict[int, str] = {}
@@ -355,6 +379,10 @@ class Recording:
         self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
         self.placeholders = {r.syscall for r, placeholder in rules if placeholder}
         self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
+        # the same call again (tar's openat of each file: one buffer, one descriptor, one
+        # set of flags) is judged from its raw arguments, without reshaping them
+        self.same: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
+        self.allowed: dict[frozenset[frozenset[str]], bool] = {}  # needs -> audited allow
         self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
         # A working directory can be cached only while every chdir is seen.
         self.cwd_known = not audited & {"rpath"}
@@ -397,6 +425,7 @@ class Recording:
             bits |= CFG_FACTS if name == "creat" or name in CREATING else 0
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
+            cfg[at + 6] = EMPTY_PATH_FLAGS.get(name, -1)
         return bytearray(cfg.tobytes())
 
     def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
@@ -423,12 +452,17 @@ class Recording:
     def _judge(self, name: str, args: tuple[int, ...],
                pid: int) -> tuple[frozenset[frozenset[str]], str]:
         """(needs, argument in words), cached on the arguments the rules read."""
-        key = (name, pid if name in self.placeholders else 0,
-               tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
-                     for i, null_only in self._shape(name)))
+        same = (name, pid if name in self.placeholders else 0, args)
+        got = self.same.get(same)
+        if got is not None:
+            return got
+        key = (name, same[1], tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
+                                    for i, null_only in self._shape(name)))
         got = self.judged.get(key)
         if got is None:
             got = self.judged[key] = (self.needs(name, args, pid), self._argument(name, args))
+        if len(self.same) < 1 << 16:  # (bounded: arguments that differ each call)
+            self.same[same] = got
         return got
 
     def _argument(self, name: str, args: tuple[int, ...]) -> str:
@@ -563,7 +597,10 @@ class Recording:
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
         elif name == "rt_sigaction" and self._sigsys_default(proc, args, pre):
             needs = STDIO  # as the supervisors answer it (exec/answer.py: sigsys_default_for)
-        if any(w <= self.audited for w in needs):
+        allowed = self.allowed.get(needs)
+        if allowed is None:
+            allowed = self.allowed[needs] = any(w <= self.audited for w in needs)
+        if allowed:
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)
             if name in ("execve", "execveat"):
@@ -659,12 +696,9 @@ class Recording:
                  ) -> list[_Key]:
         """What one path argument of a call records: (path, letters) keys; *facts*:
         whether it existed and was a directory before the call (else: look now)."""
+        interval = self.interval
         if path is None:
-            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
-                         self.interval)]
-        # counted by kind, in C: the path is the first of them
-        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
-        text = text.rstrip()
+            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "", interval)]
         if use == "open" or use == "create":
             flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
             if use == "create":
@@ -672,20 +706,22 @@ class Recording:
             text = f"{path} {_flags_text(flags)}"
             existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
             if not is_dir and _stdio_allowance(path, flags, existed):
-                return [_Key(name, text, frozenset({frozenset({"stdio"})}), None, "",
-                             self.interval)]
+                return [_Key(name, text, STDIO, None, "", interval)]
             own, parent = _open_access(flags, existed)
             if own and flags & O_DIRECTORY == 0 and is_dir:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
-            keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
+            keys = [_Key(name, text, needs, path, own, interval)] if own else []
             if parent:  # O_TMPFILE names the directory it makes its file in
                 keys.append(_Key(name, text, needs, path if flags & O__TMPFILE
-                                 else os.path.dirname(path), parent, self.interval))
+                                 else os.path.dirname(path), parent, interval))
             if flags & O_CREAT and not flags & O__TMPFILE and not existed:
-                keys.append(_Key(name, text, needs, path, MADE, self.interval))
+                keys.append(_Key(name, text, needs, path, MADE, interval))
             return keys
+        # counted by kind, in C: the path is the first of them
+        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
+        text = text.rstrip()
         if use in ("new", "dest"):  # c on the directory; made, when nothing was there
             existed = facts[0] if facts else os.path.lexists(path)
             if existed and use == "new":  # EEXIST whatever the rules (makedirs, exist_ok)

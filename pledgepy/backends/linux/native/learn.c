@@ -16,7 +16,7 @@
 #include <time.h>
 
 /* Per-syscall configuration, PP_CFG int16 values per number (from record.py). */
-#define PP_CFG 6
+#define PP_CFG 7
 #define CFG_VALUE(i) (1 << (i))        /* argument i's low 32 bits are in the key */
 #define CFG_NULL(i) (1 << (6 + (i)))   /* whether argument i is NULL is in the key */
 #define CFG_PID (1 << 12)              /* the caller's pid is in the key */
@@ -24,6 +24,10 @@
 #define CFG_FACTS (1 << 14)            /* whether its paths exist is in the key */
 #define CFG_FORGET (1 << 15)           /* after it, no cached working directory holds */
 #define CFG_UNKEYED 8                  /* added to a path index: read, not in the key */
+/* cfg[6]: the flags argument whose AT_EMPTY_PATH makes an unkeyed path's "" part of the
+ * key (fstat spelled as newfstatat/statx needs stdio, a named stat rpath), -1: none. An
+ * unkeyed path is otherwise read only for a call not seen before: its key is the same
+ * whatever the path, and tar's fstatat of each file would read and resolve one each. */
 #define ROW 13
 #define PP_PIDS 1024
 /* The pledge command's start-up shim reports with lookup_dcookie(PP_COOKIE, phase, ...)
@@ -35,7 +39,7 @@
  * the program's own run is never counted as one its loader made. */
 static uint32_t g_phase;
 
-static struct { int pid; int fd; int cwd_len; char *cwd; } g_mem[PP_PIDS];
+static struct { int pid; int fd; int fds; int cwd_len; char *cwd; } g_mem[PP_PIDS];
 
 struct qrec { struct qrec *next; uint64_t row[ROW]; uint16_t len[3]; char data[]; };
 static struct {
@@ -67,21 +71,34 @@ static void hash2(const void *data, size_t n, uint64_t *h1, uint64_t *h2)
     }
 }
 
-static int mem_fd(int pid)
+/* Make *pid*'s slot its own, closing what another pid left there. */
+static unsigned slot_of(int pid)
 {
     unsigned i = (unsigned)pid % PP_PIDS;
-    if (g_mem[i].pid == pid && g_mem[i].fd >= 0)
-        return g_mem[i].fd;
+    if (g_mem[i].pid != pid) {
+        if (g_mem[i].fd >= 0)
+            close(g_mem[i].fd);
+        if (g_mem[i].fds >= 0)
+            close(g_mem[i].fds);
+        g_mem[i].fd = g_mem[i].fds = -1;
+        g_mem[i].pid = pid;
+        g_mem[i].cwd_len = -1;
+    }
+    return i;
+}
+
+static int mem_fd(int pid)
+{
+    unsigned i = slot_of(pid);
     if (g_mem[i].fd >= 0)
-        close(g_mem[i].fd);
+        return g_mem[i].fd;
     struct buf b;
     b.len = 0;
     put(&b, "/proc/");
     put_u(&b, (uint64_t)pid, 10);
     put(&b, "/mem");
     b.data[b.len] = 0;
-    g_mem[i].pid = pid;
-    g_mem[i].cwd_len = -1;
+    g_mem[i].cwd_len = -1;  /* (as when it was first opened: nothing cached holds) */
     g_mem[i].fd = open(b.data, O_RDONLY | O_CLOEXEC);
     return g_mem[i].fd;
 }
@@ -93,6 +110,41 @@ static void mem_forget(int pid)
         close(g_mem[i].fd);
         g_mem[i].fd = -1;
     }
+}
+
+/* The target of descriptor *fd* of *pid* (its /proc/<pid>/fd/<fd> link) into *out*:
+ * length or -1. Through an open /proc/<pid>/fd kept per pid (a walk of one name, not
+ * four, for each openat relative to a directory); the link itself is read each time
+ * (descriptor numbers are reused, and closing one is not seen). The directory stands
+ * for the process it was opened in: once that has gone (its pid perhaps another's now)
+ * nothing resolves in it, and the second attempt opens the pid's afresh. */
+static long fd_link(int pid, uint32_t fd, char *out, size_t size)
+{
+    unsigned i = slot_of(pid);
+    char name[16];
+    struct buf b;
+    b.len = 0;
+    put_u(&b, (uint64_t)fd, 10);
+    b.data[b.len] = 0;
+    memcpy(name, b.data, (size_t)b.len + 1);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (g_mem[i].fds < 0 || attempt) {
+            if (g_mem[i].fds >= 0)
+                close(g_mem[i].fds);
+            b.len = 0;
+            put(&b, "/proc/");
+            put_u(&b, (uint64_t)pid, 10);
+            put(&b, "/fd");
+            b.data[b.len] = 0;
+            g_mem[i].fds = open(b.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (g_mem[i].fds < 0)
+                return -1;
+        }
+        ssize_t k = readlinkat(g_mem[i].fds, name, out, size - 1);
+        if (k > 0)
+            return k;
+    }
+    return -1;
 }
 
 /* The NUL-terminated string at *addr* in *pid*; its length, or -1. */
@@ -229,15 +281,7 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     if (dirfd_idx < 0 || (int32_t)a[dirfd_idx] == -100) {
         k = cwd_of(pid, out, size, cache_cwd);
     } else {
-        /* never cached: descriptor numbers are reused, and closing one is not seen */
-        struct buf b;
-        b.len = 0;
-        put(&b, "/proc/");
-        put_u(&b, (uint64_t)pid, 10);
-        put(&b, "/fd/");
-        put_u(&b, (uint64_t)(uint32_t)a[dirfd_idx], 10);
-        b.data[b.len] = 0;
-        k = readlink(b.data, out, size - 1);
+        k = fd_link(pid, (uint32_t)a[dirfd_idx], out, size);
     }
     if (k <= 0 || (size_t)k + (size_t)n + 2 >= size)
         return -1;
@@ -381,7 +425,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
     int started = 0;
     g_phase = 0;
     for (int i = 0; i < PP_PIDS; i++) {
-        g_mem[i].fd = -1;
+        g_mem[i].fd = g_mem[i].fds = -1;
         g_mem[i].pid = 0;
         g_mem[i].cwd_len = -1;
     }
@@ -445,6 +489,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
         uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
+        int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
+        int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
         for (int i = 0; c && i < 2; i++) {
             int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0, keyed = 1;
             if (path_idx < 0)
@@ -452,6 +498,12 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             if (path_idx >= CFG_UNKEYED) {
                 path_idx -= CFG_UNKEYED;
                 keyed = 0;
+                if (!empty_keyed) {
+                    unsigned char mark = 0xfe;  /* its key: that it had one, no more */
+                    hash2(&mark, 1, &h1, &h2);
+                    lazy |= 1 << i;
+                    continue;
+                }
             }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
                                   paths[i], sizeof paths[i], cache, &empty);
@@ -483,6 +535,16 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         if (!fresh) {
             pp_notif_continue(fd, req.id);
             continue;
+        }
+        for (int i = 0; i < 2; i++) {  /* the first of its kind: its path is the example */
+            int empty = 0;
+            if (lazy & (1 << i)) {
+                len[i] = resolve_path(pid, c[2 * i], c[2 * i + 1] - CFG_UNKEYED,
+                                      (const uint64_t *)req.data.args, paths[i],
+                                      sizeof paths[i], cache, &empty);
+                if (empty)
+                    empty_bits |= 1ULL << (16 + i);
+            }
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
         int answered = magic;
@@ -519,11 +581,16 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         if (r)
             queue(r);
     }
-    for (int i = 0; i < PP_PIDS; i++)
+    for (int i = 0; i < PP_PIDS; i++) {
         if (g_mem[i].fd >= 0) {
             close(g_mem[i].fd);
             g_mem[i].fd = -1;
         }
+        if (g_mem[i].fds >= 0) {
+            close(g_mem[i].fds);
+            g_mem[i].fds = -1;
+        }
+    }
     finish(0);
     return 0;
 }
