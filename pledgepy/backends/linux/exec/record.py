@@ -379,9 +379,6 @@ class Recording:
         self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
         self.placeholders = {r.syscall for r, placeholder in rules if placeholder}
         self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
-        # the same call again (tar's openat of each file: one buffer, one descriptor, one
-        # set of flags) is judged from its raw arguments, without reshaping them
-        self.same: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
         self.allowed: dict[frozenset[frozenset[str]], bool] = {}  # needs -> audited allow
         self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
         # A working directory can be cached only while every chdir is seen.
@@ -452,17 +449,12 @@ class Recording:
     def _judge(self, name: str, args: tuple[int, ...],
                pid: int) -> tuple[frozenset[frozenset[str]], str]:
         """(needs, argument in words), cached on the arguments the rules read."""
-        same = (name, pid if name in self.placeholders else 0, args)
-        got = self.same.get(same)
-        if got is not None:
-            return got
-        key = (name, same[1], tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
-                                    for i, null_only in self._shape(name)))
+        key = (name, pid if name in self.placeholders else 0,
+               tuple(bool(args[i]) if null_only else args[i] & 0xFFFFFFFF
+                     for i, null_only in self._shape(name)))
         got = self.judged.get(key)
         if got is None:
             got = self.judged[key] = (self.needs(name, args, pid), self._argument(name, args))
-        if len(self.same) < 1 << 16:  # (bounded: arguments that differ each call)
-            self.same[same] = got
         return got
 
     def _argument(self, name: str, args: tuple[int, ...]) -> str:
