@@ -41,7 +41,8 @@ static uint32_t g_phase;
 
 static struct { int pid; int fd; int fds; int cwd_len; char *cwd; } g_mem[PP_PIDS];
 
-struct qrec { struct qrec *next; uint64_t row[ROW]; uint16_t len[3]; char data[]; };
+/* pending: an open's facts (path_facts) are still to be read, by the consumer */
+struct qrec { struct qrec *next; uint64_t row[ROW]; uint16_t len[3]; int pending; char data[]; };
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t ready;
@@ -294,20 +295,26 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     return k;
 }
 
+/* Whether *path* exists (bit 0) and is a directory (bit 1), now. */
+static uint64_t path_fact(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode) && stat(path, &st) == 0
+            && S_ISDIR(st.st_mode)))
+        return 3;
+    return 1;
+}
+
 /* Whether each resolved path exists (bit 2i) and is a directory (bit 2i+1), now,
  * before the call runs. */
 static uint64_t path_facts(char paths[2][4096], const long len[2])
 {
     uint64_t facts = 0;
-    for (int i = 0; i < 2; i++) {
-        struct stat st;
-        if (len[i] < 0 || lstat(paths[i], &st) != 0)
-            continue;
-        facts |= 1ULL << (2 * i);
-        if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
-                && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)))
-            facts |= 2ULL << (2 * i);
-    }
+    for (int i = 0; i < 2; i++)
+        if (len[i] >= 0)
+            facts |= path_fact(paths[i]) << (2 * i);
     return facts;
 }
 
@@ -547,16 +554,19 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             }
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
-        int answered = magic;
+        int answered = magic, pending = 0;
         if (!need_facts && !answered) {
-            /* Only for a new row (an lstat saved a call), and after the call went on: its
-             * key does not depend on them. The report reads them only for open and
-             * openat (creat and O_CREAT/O_TMPFILE opens looked above, before the call),
-             * and an open that creates nothing changes neither whether its path exists
-             * nor whether it is a directory; for other calls they are not read. */
+            /* Only for a new row, and after the call went on: its key does not depend
+             * on them. The report reads them only for open and openat (creat and
+             * O_CREAT/O_TMPFILE opens looked above, before the call), and an open that
+             * creates nothing changes neither whether its path exists nor whether it is
+             * a directory; for other calls they are not read. Read by the consumer
+             * (pp_learn_take, on another CPU): here the lstat would come between the
+             * program's calls, which wait for this thread (with synchronous wake-ups
+             * the program and this loop share a CPU). */
             pp_notif_continue(fd, req.id);
             answered = 1;
-            facts = path_facts(paths, len);
+            pending = c && c[5] >= 0;
         }
         size_t l0 = len[0] < 0 ? 0 : (size_t)len[0] + 1, l1 = len[1] < 0 ? 0 : (size_t)len[1] + 1;
         struct qrec *r = malloc(sizeof *r + l0 + l1 + plen + 1);
@@ -571,6 +581,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             r->len[0] = (uint16_t)l0;
             r->len[1] = (uint16_t)l1;
             r->len[2] = first_sight && plen ? (uint16_t)(plen + 1) : 0;
+            r->pending = pending;
             memcpy(r->data, paths[0], l0);
             memcpy(r->data + l0, paths[1], l1);
             memcpy(r->data + l0 + l1, program, plen);
@@ -603,7 +614,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
 long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
 {
     long n = 0;
-    size_t used = 0;
+    size_t used = 0, room = 0;
+    struct qrec *taken = 0, **last = &taken;
     pthread_mutex_lock(&g_q.lock);
     while (g_q.queued < PP_WAKE && !g_q.done) {
         struct timespec until;
@@ -619,15 +631,33 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
         if (rc == ETIMEDOUT && g_q.head)
             break;
     }
-    while (g_q.head && n < max) {
+    while (g_q.head && n < max) {  /* taken off the queue; the rest outside the lock */
         struct qrec *r = g_q.head;
         size_t need = (size_t)r->len[0] + r->len[1] + r->len[2];
-        if (used + need > arena_size)
+        if (room + need > arena_size)
             break;
+        room += need;
         g_q.head = r->next;
         g_q.queued--;
         if (!g_q.head)
             g_q.tail = 0;
+        r->next = 0;
+        *last = r;
+        last = &r->next;
+        n++;
+    }
+    long error = g_q.error;
+    pthread_mutex_unlock(&g_q.lock);
+    n = 0;
+    while (taken) {
+        struct qrec *r = taken;
+        taken = r->next;
+        if (r->pending) {
+            if (r->len[0])
+                r->row[10] |= path_fact(r->data);
+            if (r->len[1])
+                r->row[10] |= path_fact(r->data + r->len[0]) << 2;
+        }
         uint64_t *row = out + ROW * n;
         memcpy(row, r->row, sizeof r->row);
         size_t at = 0;
@@ -642,8 +672,6 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
         free(r);
         n++;
     }
-    long error = g_q.error;
-    pthread_mutex_unlock(&g_q.lock);
     return n ? n : error;
 }
 
