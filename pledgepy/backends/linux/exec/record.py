@@ -145,6 +145,9 @@ STDIO = frozenset({frozenset({"stdio"})})
 LOADER = frozenset({"rpath", "prot_exec"})
 
 
+_new = tuple.__new__
+
+
 class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(False, False))):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
     (existed, is a directory) for each, the id C counts its like under (-1:
@@ -704,7 +707,8 @@ class Recording:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
-            keys = [_Key(name, text, needs, path, own, interval)] if own else []
+            # (tuple.__new__: _Key's own __new__ is a Python frame, and this is every open)
+            keys = [_new(_Key, (name, text, needs, path, own, interval, False))] if own else []
             if parent:  # O_TMPFILE names the directory it makes its file in
                 keys.append(_Key(name, text, needs, path if flags & O__TMPFILE
                                  else os.path.dirname(path), parent, interval))
@@ -733,7 +737,7 @@ class Recording:
         entry = self.seen.get(key)
         self.calls += 1
         if entry is None:
-            where = self._where(proc)
+            where = self._where(proc) if proc.pid in self.wheres else None
             self.seen[key] = [1, proc.pid, proc.program, where, self.calls]
             return key
         entry[0] += 1
@@ -816,6 +820,10 @@ def walked(path: str) -> str:
     return here
 
 
+#: C's facts bits (1, 2: path 0 existed, was a directory; 4, 8: path 1) as Pre.facts.
+_FACTS = tuple(((bool(b & 1), bool(b & 2)), (bool(b & 4), bool(b & 8))) for b in range(16))
+
+
 def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
@@ -851,6 +859,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
             running.release()
 
     _thread.start_new_thread(loop, ())
+    add, make_pre = recording.add, tuple.__new__  # (Pre's own __new__ is a Python frame)
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
     view = ffi.buffer(out)
@@ -868,12 +877,13 @@ def record_loop(listener: int, recording: Recording, arch: str,
             for i in range(0, ROW * n, ROW):
                 bits = rows[i + 10]
                 slot = -1 if rows[i + 11] == NONE else int(rows[i + 11])
-                ids = max(ids, slot + 1)
-                pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
-                          ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
-                          slot, _text(arena, ffi, rows[i + 12], normal=False),
-                          bool(bits & 1 << 16), bool(bits & 1 << 24))
-                recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+                if slot >= ids:
+                    ids = slot + 1
+                pre = make_pre(Pre, (
+                    (_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
+                    _FACTS[bits & 15], slot, _text(arena, ffi, rows[i + 12], normal=False),
+                    bool(bits & 1 << 16), bool(bits & 1 << 24)))
+                add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
             pass  # after an error here: the program still runs, its calls answered
