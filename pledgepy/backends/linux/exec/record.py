@@ -69,7 +69,7 @@ BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
 CONFIG, ROW = 7, 13
-#: Added to a path index: C reads the path but keys the call without it (UNKEYED).
+#: Added to a path index: C keys the call without the path, read for the first (UNKEYED).
 CFG_UNKEYED = 8
 CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
 #: After these, a relative path may name another file: no working directory is trusted.
@@ -166,7 +166,8 @@ class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(F
 
 #: Calls whose path neither Landlock checks nor the working directory follows (stat,
 #: access, readlink, ...): only their promise matters, so the C loop counts them by kind,
-#: not by path (tar's fstatat of each file would be a row each); the first path is shown.
+#: not by path (tar's fstatat of each file would be a row each), and reads the path only
+#: of the first of a kind (EMPTY_PATH_FLAGS: but for those with AT_EMPTY_PATH), shown.
 UNKEYED = frozenset(n for n, uses in PATHS.items() if not any(u for _, _, u in uses)) - {
     "chdir", "fchdir"}
 #: Calls whose path Landlock checks, or that move the working directory (relative
