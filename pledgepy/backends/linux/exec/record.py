@@ -513,7 +513,9 @@ class Recording:
         pyboot's messages, the start-up shim's report), else None (it runs)."""
         if nr == self.magic and args[0] == SHIM_COOKIE:
             return self._shim_report(pid, args)
-        name = self.names.get(nr, f"syscall {nr}")
+        name = self.names.get(nr)
+        if name is None:  # (not as get's default: that is formatted for every call)
+            name = f"syscall {nr}"
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
             if self.started and pre is not None and pre.paths[0]:
