@@ -755,7 +755,10 @@ class Recording:
         calls before main need what they need less the loader's promises."""
         from ...base import Observation
 
-        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
+        # (outside python mode no row has a file:line, and each keeps the number of the
+        # call that made it, in the order they were made: the order they were added in)
+        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4])) \
+            if self.python else list(self.seen.items())
         shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]] = {}
         held = LOADER | {"stdio"}  # stdio: every command's promises have it
         out, self.loader = [], []
