@@ -631,11 +631,14 @@ class Recording:
 
     def harvest(self, counts: list[int]) -> None:
         """Add the calls C counted alone: *counts*[id] calls stood for id's first."""
+        known = len(counts)
         for slot, keys in self.ids.items():
-            extra = counts[slot] - 1 if slot < len(counts) else 0
+            extra = counts[slot] - 1 if slot < known else 0
+            if extra <= 0:
+                continue  # (most: tar's opens are each of another file)
             for key in keys:
                 entry = self.seen.get(key)
-                if entry is not None and extra > 0:
+                if entry is not None:
                     entry[0] += extra
 
     def _inherit(self, pid: int) -> None:
