@@ -80,6 +80,7 @@ def main() -> None:
     flags = ["-m", "pledgepy", "--learn", "--json", "-o", "/dev/null"]
     learn = [sys.executable, *flags]
     other = [opts.compare, *flags] if opts.compare else None
+    counted: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _tree(work, opts.files)
@@ -120,6 +121,33 @@ def main() -> None:
                 tail = f" {o:.3f}, {o / p:.2f}× | {oc:.3f}, {oc / max(pc, 1e-3):.2f}× |"
             print(f"| {name} | {p:.3f} | {q:.3f} | {q / p:.2f}× | {pc:.3f} | {qc:.3f} "
                   f"| {qc / max(pc, 1e-3):.2f}× |{tail}", flush=True)
+            counted[name] = _recorded([*learn[:-1], str(work / "report.json"), *argv], work,
+                                      tree)
+        print("\nRecorded calls (each one a notification the program waited for), by "
+              "syscall, from one more run's report (its evidence and loader counts):\n")
+        print("| run | recorded calls | by syscall |")
+        print("|---|---|---|")
+        for name, by in counted.items():
+            top = ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
+            print(f"| {name} | {sum(by.values())} | {top} |")
+
+
+def _recorded(argv: list[str], cwd: Path, tree: bool) -> dict[str, int]:
+    """syscall -> calls recorded in one run (the report's counts: C counts every call
+    it merges, so these are the notifications; the loader's are marked)."""
+    import json
+
+    _time(argv, cwd, tree)
+    report = json.loads((cwd / "report.json").read_text())
+    by: dict[str, int] = {}
+    rows = {(e["syscall"], e["argument"]): e["count"] for e in report["evidence"]
+            if e["count"] is not None}  # (a row per promise it is evidence for: once)
+    rows.update({(e["syscall"], e["argument"]): e["count"] for e in report["refused"]})
+    for (syscall, _), count in rows.items():
+        by[syscall] = by.get(syscall, 0) + count
+    for e in report["loader"]["calls"]:
+        by[f"(loader) {e['syscall']}"] = by.get(f"(loader) {e['syscall']}", 0) + e["count"]
+    return by
 
 
 if __name__ == "__main__":

@@ -8,10 +8,20 @@ text is byte for byte what json.dumps (its default settings) and shlex.join writ
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 try:  # the C function json.encoder itself uses
     from _json import encode_basestring_ascii as _string
 except ImportError:  # pragma: no cover (a Python built without the accelerator)
     from json.encoder import encode_basestring_ascii as _string
+
+_make_encoder: Any
+try:  # json.dumps's own encoder, in C: a report has a row per path (thousands)
+    from _json import make_encoder as _make_encoder
+except ImportError:  # pragma: no cover (a Python built without the accelerator)
+    _make_encoder = None
 
 _INFINITY = float("inf")
 #: What shlex.quote leaves unquoted (its [^\w@%+=:,./-] under re.ASCII).
@@ -38,8 +48,24 @@ def _key(k: object) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
+def _unknown(v: object) -> object:
+    raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+
+#: json.dumps's defaults (json.encoder.JSONEncoder.iterencode builds the same one):
+#: no indent, ": " and ", ", keys unsorted, none skipped, NaN allowed.
+_encoder = None if _make_encoder is None else _make_encoder(
+    None, _unknown, _string, None, ": ", ", ", False, False, True)
+
+
 def value(v: object) -> str:
     """*v* as ``json.dumps(v)`` writes it."""
+    if _encoder is not None:
+        return "".join(_encoder(v, 0))
+    return _value(v)
+
+
+def _value(v: object) -> str:
     if isinstance(v, str):
         return str(_string(v))
     if v is None:
@@ -53,9 +79,9 @@ def value(v: object) -> str:
     if isinstance(v, float):
         return _float(v)
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join([value(x) for x in v]) + "]"
+        return "[" + ", ".join([_value(x) for x in v]) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join([f"{_key(k)}: {value(x)}" for k, x in v.items()]) + "}"
+        return "{" + ", ".join([f"{_key(k)}: {_value(x)}" for k, x in v.items()]) + "}"
     raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
 
 

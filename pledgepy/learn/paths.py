@@ -143,19 +143,37 @@ class _Where:
     """Where folding may go: the directories the run listed and the trees, less the
     homes and their ancestors (computed once per report)."""
 
-    __slots__ = ("listed", "trees", "barred")
+    __slots__ = ("listed", "trees", "barred", "_real", "_foldable")
 
     def __init__(self, listed: frozenset[str], trees: tuple[str, ...],
                  barred: frozenset[str]) -> None:
         self.listed = listed
         self.trees = trees
         self.barred = barred
+        # once per directory and report: a walked tree has thousands of files in a few
+        # directories, and resolving one reads a link per component
+        self._real: dict[str, str | None] = {}
+        self._foldable: dict[str, bool] = {}
+
+    def resolved(self, path: str) -> str | None:
+        """:func:`resolved`, once per path in this report."""
+        try:
+            return self._real[path]
+        except KeyError:
+            got = self._real[path] = resolved(path)
+            return got
 
     def foldable(self, parent: str) -> bool:
+        got = self._foldable.get(parent)
+        if got is None:
+            got = self._foldable[parent] = self._judge(parent)
+        return got
+
+    def _judge(self, parent: str) -> bool:
         # /etc, /tmp, /proc ... hold what no run asked for; a home holds ~/.ssh. Judged
         # where the directory really is too: a rule follows links (a link to /etc in a
         # writable tree, a venv's lib, is /etc)
-        real = resolved(parent)
+        real = self.resolved(parent)
         if real is None:
             return False
         for where in {parent, real}:
@@ -177,19 +195,67 @@ def _covered(path: str, perms: str, rules: dict[str, str]) -> bool:
 
 
 def _prune(rules: dict[str, str]) -> dict[str, str]:
-    return {p: v for p, v in rules.items() if not _covered(p, v, rules)}
+    # siblings with the same letters are covered alike: judged once per (directory,
+    # letters), not once per file of a walked tree
+    judged: dict[tuple[str, str], bool] = {}
+    out = {}
+    for p, v in rules.items():
+        key = (_up(p), v)
+        covered = judged.get(key)
+        if covered is None:
+            covered = judged[key] = _covered(p, v, rules)
+        if not covered:
+            out[p] = v
+    return out
 
 
-def _guarded(parent: str, barred: frozenset[str]) -> bool:
+class _Existing:
+    """os.path.lexists for the many paths of one report: a directory with many of them
+    is listed once (a walked tree: thousands of files in a few directories), the rest
+    looked up one by one."""
+
+    __slots__ = ("_names",)
+
+    #: Paths used in one directory from which it is listed rather than each looked up.
+    LISTED = 8
+
+    def __init__(self, paths: list[str]) -> None:
+        counts: dict[str, int] = {}
+        for p in paths:
+            parent = _up(p)
+            counts[parent] = counts.get(parent, 0) + 1
+        self._names: dict[str, frozenset[str] | None] = {}
+        for parent, n in counts.items():
+            if n >= self.LISTED:
+                self._names[parent] = _listing(parent)
+
+    def __call__(self, path: str) -> bool:
+        names = self._names.get(_up(path))
+        if names is None or path == "/":
+            return _lexists(path)
+        return path[path.rfind("/") + 1:] in names
+
+
+def _listing(directory: str) -> frozenset[str] | None:
+    """The names in *directory* when each of them is what lstat would find (it can be
+    listed and searched), else None (each path is then looked up)."""
+    if not os.access(directory, os.X_OK):
+        return None
+    try:
+        return frozenset(os.listdir(directory))
+    except (OSError, ValueError):
+        return None
+
+
+def _guarded(parent: str, where: _Where) -> bool:
     """Whether *parent* is where nothing is folded, named or resolved: ``/`` or a
     directory directly under it (``/tmp``, ``/etc``), a home or an ancestor of one
-    (*barred*), or a directory reached through ``/proc``."""
-    real = resolved(parent)
-    return real is None or any(where.count("/") < 2 or where in barred
-                               for where in (parent, real))
+    (``where.barred``), or a directory reached through ``/proc``."""
+    real = where.resolved(parent)
+    return real is None or any(p.count("/") < 2 or p in where.barred for p in (parent, real))
 
 
-def _into_created(rules: dict[str, str], barred: frozenset[str],
+def _into_created(rules: dict[str, str], where: _Where,
                   made: frozenset[str] = frozenset(),
                   notes: list[str] | None = None) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
@@ -204,7 +270,7 @@ def _into_created(rules: dict[str, str], barred: frozenset[str],
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
-            if _lexists(path) and _guarded(parent, barred):
+            if _lexists(path) and _guarded(parent, where):
                 if path not in made:
                     continue
                 if notes is not None:  # wider than the run needs once it exists: say so
@@ -254,8 +320,9 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
                    trees() if library is None else library, barred)
     rules: dict[str, str] = {}
     made = frozenset(p for p, v in used.items() if MADE in v)
+    exists = _Existing(list(used))
     for path, perms in used.items():
-        if not _lexists(path):
+        if not exists(path):
             if not set(perms) & set("wc") and path not in made:
                 continue  # a missing file that was only looked for
             # written, or made, where the run later removed it: it will be again, so
@@ -264,7 +331,7 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             while not _lexists(path) and path != "/":
                 path = os.path.dirname(path)
             if notes is not None and path != "/" and set(perms) & set("rx") \
-                    and _guarded(path, barred):
+                    and _guarded(path, where):
                 notes.append(f"{gone} was made and removed by the run, and read between: "
                              f"'{letters(perms)}' goes to {path}, where it will be made again")
         if path != "/":
@@ -273,7 +340,7 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules, barred, made, notes)), where))
+        folded = _prune(_fold(_prune(_into_created(rules, where, made, notes)), where))
         if folded == rules:
             break
         rules = folded
@@ -282,7 +349,7 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     for p, v in sorted(rules.items()):
         if _given(p, v, given):
             continue
-        if notes is not None and "r" in v and p in where.listed and _guarded(p, barred) \
+        if notes is not None and "r" in v and p in where.listed and _guarded(p, where) \
                 and not beneath(p, ("/proc", "/dev")):
             # the one way reading a directory is unveiled, and here it is everything in
             # it: a home's ~/.ssh, /etc's shadow (find opens its working directory only

@@ -37,6 +37,11 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
     return got[1]
 
 
+def _order(o: Observation) -> tuple[int, str, str]:
+    """The evidence's order: the most made first, then by syscall and argument."""
+    return (-o.count, o.syscall, o.argument)
+
+
 def dumps(report: dict[str, Any]) -> str:
     """*report* as JSON, one list item a line (:mod:`.dump`: no json module to import)."""
     parts = []
@@ -130,26 +135,29 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
             by_shape[id(o.needs)] = got
         return got
 
-    for o in sorted(observations, key=lambda o: (-o.count, o.syscall, o.argument)):
-        if o.access == MADE and o.path is not None:  # its call's row is the evidence
-            used[o.path] = used.get(o.path, "") + MADE
+    for o in sorted(observations, key=_order):
+        syscall, argument, needs, path, access, count, pid, program, where, _ = o
+        if access == MADE and path is not None:  # its call's row is the evidence
+            used[path] = used.get(path, "") + MADE
             continue
-        row = {"syscall": o.syscall, "argument": o.argument, "count": o.count,
-               "program": o.program, "pid": o.pid, "where": o.where}
-        if not o.needs:
-            refused.append(row)
+        if not needs:
+            refused.append({"syscall": syscall, "argument": argument, "count": count,
+                            "program": program, "pid": pid, "where": where})
         if audited is None or not cover._allowed(_ways(o), audited):
             for promise in way(o):  # an audit's evidence: what the asked ones refuse
                 if audited is None or promise not in audited:
-                    evidence.append({"promise": promise, **row})
-        if o.path is not None and o.access:
-            used[o.path] = used.get(o.path, "") + o.access
+                    evidence.append({"promise": promise, "syscall": syscall,
+                                     "argument": argument, "count": count,
+                                     "program": program, "pid": pid, "where": where})
+        if path is not None and access:
+            used[path] = used.get(path, "") + access
     promises = [p for p in VOCABULARY if p in held]
     first: dict[str, str] = {}
     for o in observations:  # in the order first seen
-        for promise in way(o):
-            if o.where and promise not in first:
-                first[promise] = o.where
+        if o.where:
+            for promise in way(o):
+                if promise not in first:
+                    first[promise] = o.where
     for o in phase.calls if phase is not None else ():
         # what the loader read is unveiled as well, but for its library directories: the
         # command unveils the libraries the loader maps, and what else this run's shim

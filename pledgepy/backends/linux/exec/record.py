@@ -68,8 +68,8 @@ OFF_MAX = (1 << 63) - 1
 BATCH = 256
 #: int16 values per syscall number in pp_learn_loop's configuration, and their bits
 #: (native/learn.c: CFG_*); values per row it hands over.
-CONFIG, ROW = 6, 13
-#: Added to a path index: C reads the path but keys the call without it (UNKEYED).
+CONFIG, ROW = 7, 13
+#: Added to a path index: C keys the call without the path, read for the first (UNKEYED).
 CFG_UNKEYED = 8
 CFG_PID, CFG_ALWAYS, CFG_FACTS, CFG_FORGET = 1 << 12, 1 << 13, 1 << 14, 1 << 15
 #: After these, a relative path may name another file: no working directory is trusted.
@@ -136,10 +136,16 @@ class _Key(namedtuple("_Key", "syscall argument needs path access interval early
 SHIM_COOKIE, SHIM_READY, SHIM_FAILED = 0x5053484D45444750, 1, 3
 #: Stat calls that are fstat(fd) with "" and AT_EMPTY_PATH, and what that needs.
 EMPTY_PATH_FSTAT = frozenset({"newfstatat", "statx"})
+#: Their flags argument: with AT_EMPTY_PATH in it, whether the path is "" decides what
+#: the call needs, so C reads it for every such call (its key); else only for the first.
+EMPTY_PATH_FLAGS = {"newfstatat": 3, "statx": 2}
 STDIO = frozenset({frozenset({"stdio"})})
 #: What a dynamically linked program's loader may use before main under the pledge
 #: command (besides the asked promises, stdio among them): exec/shim.py's phase.
 LOADER = frozenset({"rpath", "prot_exec"})
+
+
+_new = tuple.__new__
 
 
 class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(False, False))):
@@ -160,7 +166,8 @@ class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(F
 
 #: Calls whose path neither Landlock checks nor the working directory follows (stat,
 #: access, readlink, ...): only their promise matters, so the C loop counts them by kind,
-#: not by path (tar's fstatat of each file would be a row each); the first path is shown.
+#: not by path (tar's fstatat of each file would be a row each), and reads the path only
+#: of the first of a kind (EMPTY_PATH_FLAGS: but for those with AT_EMPTY_PATH), shown.
 UNKEYED = frozenset(n for n, uses in PATHS.items() if not any(u for _, _, u in uses)) - {
     "chdir", "fchdir"}
 #: Calls whose path Landlock checks, or that move the working directory (relative
@@ -219,8 +226,18 @@ def _fstat_runs(plan: Plan, arch: str) -> None:
             plan.actions[nr] = Action("args", (rule,))
 
 
+_ACCESS: dict[tuple[int, bool], tuple[str, str]] = {}
+
+
 def _open_access(flags: int, existed: bool) -> tuple[str, str]:
     """(letters on the path, letters on its directory) an open with *flags* needs."""
+    got = _ACCESS.get((flags, existed))
+    if got is None:
+        got = _ACCESS[flags, existed] = _access(flags, existed)
+    return got
+
+
+def _access(flags: int, existed: bool) -> tuple[str, str]:
     mode = flags & O_ACCMODE
     letters = {O_RDONLY: "r", O_WRONLY: "w"}.get(mode, "rw")
     if flags & O_TRUNC:
@@ -236,7 +253,7 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
     """Whether OpenBSD lets this open through under ``stdio`` alone, unveil or not
     (policy.PATHS: /dev/null, the time zone files, the CPU-count files): every learned
     set holds stdio, so such an open needs neither a promise nor an unveil rule."""
-    if flags & (O__TMPFILE | O_DIRECTORY) or not existed:
+    if flags & (O__TMPFILE | O_DIRECTORY) or not existed or not path.startswith(_stdio_roots()):
         return False
     writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
     for allowed, letters in prepared.paths()["stdio"]:
@@ -244,6 +261,17 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
         if inside and (not writes or ("w" in letters and allowed in prepared.data()["duped"])):
             return True
     return False
+
+
+_STDIO_ROOTS: list[tuple[str, ...]] = []
+
+
+def _stdio_roots() -> tuple[str, ...]:
+    """The stdio allowance's paths, for one str.startswith that turns away (in C) the
+    thousands of paths a run opens elsewhere before the loop above looks at each."""
+    if not _STDIO_ROOTS:
+        _STDIO_ROOTS.append(tuple(allowed for allowed, _ in prepared.paths()["stdio"]))
+    return _STDIO_ROOTS[0]
 
 
 _FLAGS_TEXT: dict[int, str] = {}
@@ -355,6 +383,7 @@ class Recording:
         self.shapes: dict[str, tuple[tuple[int, bool], ...]] = {}
         self.placeholders = {r.syscall for r, placeholder in rules if placeholder}
         self.judged: dict[tuple[Any, ...], tuple[frozenset[frozenset[str]], str]] = {}
+        self.allowed: dict[frozenset[frozenset[str]], bool] = {}  # needs -> audited allow
         self.resolved: dict[tuple[Any, ...], list[_Key]] = {}
         # A working directory can be cached only while every chdir is seen.
         self.cwd_known = not audited & {"rpath"}
@@ -397,6 +426,7 @@ class Recording:
             bits |= CFG_FACTS if name == "creat" or name in CREATING else 0
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
+            cfg[at + 6] = EMPTY_PATH_FLAGS.get(name, -1)
         return bytearray(cfg.tobytes())
 
     def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
@@ -483,7 +513,9 @@ class Recording:
         pyboot's messages, the start-up shim's report), else None (it runs)."""
         if nr == self.magic and args[0] == SHIM_COOKIE:
             return self._shim_report(pid, args)
-        name = self.names.get(nr, f"syscall {nr}")
+        name = self.names.get(nr)
+        if name is None:  # (not as get's default: that is formatted for every call)
+            name = f"syscall {nr}"
         if not self.started and pid == self.start_pid:
             self.started = name in ("execve", "execveat")
             if self.started and pre is not None and pre.paths[0]:
@@ -563,7 +595,10 @@ class Recording:
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
         elif name == "rt_sigaction" and self._sigsys_default(proc, args, pre):
             needs = STDIO  # as the supervisors answer it (exec/answer.py: sigsys_default_for)
-        if any(w <= self.audited for w in needs):
+        allowed = self.allowed.get(needs)
+        if allowed is None:
+            allowed = self.allowed[needs] = any(w <= self.audited for w in needs)
+        if allowed:
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)
             if name in ("execve", "execveat"):
@@ -596,11 +631,14 @@ class Recording:
 
     def harvest(self, counts: list[int]) -> None:
         """Add the calls C counted alone: *counts*[id] calls stood for id's first."""
+        known = len(counts)
         for slot, keys in self.ids.items():
-            extra = counts[slot] - 1 if slot < len(counts) else 0
+            extra = counts[slot] - 1 if slot < known else 0
+            if extra <= 0:
+                continue  # (most: tar's opens are each of another file)
             for key in keys:
                 entry = self.seen.get(key)
-                if entry is not None and extra > 0:
+                if entry is not None:
                     entry[0] += extra
 
     def _inherit(self, pid: int) -> None:
@@ -659,12 +697,9 @@ class Recording:
                  ) -> list[_Key]:
         """What one path argument of a call records: (path, letters) keys; *facts*:
         whether it existed and was a directory before the call (else: look now)."""
+        interval = self.interval
         if path is None:
-            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "",
-                         self.interval)]
-        # counted by kind, in C: the path is the first of them
-        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
-        text = text.rstrip()
+            return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "", interval)]
         if use == "open" or use == "create":
             flags = args[dirfd_index + 2 if dirfd_index is not None else 1] & 0xFFFFFFFF
             if use == "create":
@@ -672,20 +707,23 @@ class Recording:
             text = f"{path} {_flags_text(flags)}"
             existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
             if not is_dir and _stdio_allowance(path, flags, existed):
-                return [_Key(name, text, frozenset({frozenset({"stdio"})}), None, "",
-                             self.interval)]
+                return [_Key(name, text, STDIO, None, "", interval)]
             own, parent = _open_access(flags, existed)
             if own and flags & O_DIRECTORY == 0 and is_dir:
                 flags |= O_DIRECTORY  # opendir() without O_DIRECTORY: still a walk
             if flags & O_DIRECTORY and own == "r":
                 own = "r/"  # a directory read: the program walked it
-            keys = [_Key(name, text, needs, path, own, self.interval)] if own else []
+            # (tuple.__new__: _Key's own __new__ is a Python frame, and this is every open)
+            keys = [_new(_Key, (name, text, needs, path, own, interval, False))] if own else []
             if parent:  # O_TMPFILE names the directory it makes its file in
                 keys.append(_Key(name, text, needs, path if flags & O__TMPFILE
-                                 else os.path.dirname(path), parent, self.interval))
+                                 else os.path.dirname(path), parent, interval))
             if flags & O_CREAT and not flags & O__TMPFILE and not existed:
-                keys.append(_Key(name, text, needs, path, MADE, self.interval))
+                keys.append(_Key(name, text, needs, path, MADE, interval))
             return keys
+        # counted by kind, in C: the path is the first of them
+        text = f"{'e.g. ' if name in UNKEYED and not self.python else ''}{path} {argument}"
+        text = text.rstrip()
         if use in ("new", "dest"):  # c on the directory; made, when nothing was there
             existed = facts[0] if facts else os.path.lexists(path)
             if existed and use == "new":  # EEXIST whatever the rules (makedirs, exist_ok)
@@ -705,7 +743,7 @@ class Recording:
         entry = self.seen.get(key)
         self.calls += 1
         if entry is None:
-            where = self._where(proc)
+            where = self._where(proc) if proc.pid in self.wheres else None
             self.seen[key] = [1, proc.pid, proc.program, where, self.calls]
             return key
         entry[0] += 1
@@ -720,7 +758,10 @@ class Recording:
         calls before main need what they need less the loader's promises."""
         from ...base import Observation
 
-        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4]))
+        # (outside python mode no row has a file:line, and each keeps the number of the
+        # call that made it, in the order they were made: the order they were added in)
+        rows = sorted(self.seen.items(), key=lambda kv: (kv[1][3] is None, kv[1][4])) \
+            if self.python else list(self.seen.items())
         shown: dict[frozenset[frozenset[str]], tuple[list[str], ...]] = {}
         held = LOADER | {"stdio"}  # stdio: every command's promises have it
         out, self.loader = [], []
@@ -788,6 +829,10 @@ def walked(path: str) -> str:
     return here
 
 
+#: C's facts bits (1, 2: path 0 existed, was a directory; 4, 8: path 1) as Pre.facts.
+_FACTS = tuple(((bool(b & 1), bool(b & 2)), (bool(b & 4), bool(b & 8))) for b in range(16))
+
+
 def _text(arena: Any, ffi: Any, offset: int, normal: bool = True) -> str | None:
     if offset == NONE:
         return None
@@ -823,6 +868,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
             running.release()
 
     _thread.start_new_thread(loop, ())
+    add, make_pre = recording.add, tuple.__new__  # (Pre's own __new__ is a Python frame)
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
     view = ffi.buffer(out)
@@ -840,12 +886,13 @@ def record_loop(listener: int, recording: Recording, arch: str,
             for i in range(0, ROW * n, ROW):
                 bits = rows[i + 10]
                 slot = -1 if rows[i + 11] == NONE else int(rows[i + 11])
-                ids = max(ids, slot + 1)
-                pre = Pre((_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
-                          ((bool(bits & 1), bool(bits & 2)), (bool(bits & 4), bool(bits & 8))),
-                          slot, _text(arena, ffi, rows[i + 12], normal=False),
-                          bool(bits & 1 << 16), bool(bits & 1 << 24))
-                recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
+                if slot >= ids:
+                    ids = slot + 1
+                pre = make_pre(Pre, (
+                    (_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
+                    _FACTS[bits & 15], slot, _text(arena, ffi, rows[i + 12], normal=False),
+                    bool(bits & 1 << 16), bool(bits & 1 << 24)))
+                add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
             pass  # after an error here: the program still runs, its calls answered

@@ -16,7 +16,7 @@
 #include <time.h>
 
 /* Per-syscall configuration, PP_CFG int16 values per number (from record.py). */
-#define PP_CFG 6
+#define PP_CFG 7
 #define CFG_VALUE(i) (1 << (i))        /* argument i's low 32 bits are in the key */
 #define CFG_NULL(i) (1 << (6 + (i)))   /* whether argument i is NULL is in the key */
 #define CFG_PID (1 << 12)              /* the caller's pid is in the key */
@@ -24,6 +24,10 @@
 #define CFG_FACTS (1 << 14)            /* whether its paths exist is in the key */
 #define CFG_FORGET (1 << 15)           /* after it, no cached working directory holds */
 #define CFG_UNKEYED 8                  /* added to a path index: read, not in the key */
+/* cfg[6]: the flags argument whose AT_EMPTY_PATH makes an unkeyed path's "" part of the
+ * key (fstat spelled as newfstatat/statx needs stdio, a named stat rpath), -1: none. An
+ * unkeyed path is otherwise read only for a call not seen before: its key is the same
+ * whatever the path, and tar's fstatat of each file would read and resolve one each. */
 #define ROW 13
 #define PP_PIDS 1024
 /* The pledge command's start-up shim reports with lookup_dcookie(PP_COOKIE, phase, ...)
@@ -35,9 +39,10 @@
  * the program's own run is never counted as one its loader made. */
 static uint32_t g_phase;
 
-static struct { int pid; int fd; int cwd_len; char *cwd; } g_mem[PP_PIDS];
+static struct { int pid; int fd; int fds; int cwd_len; char *cwd; } g_mem[PP_PIDS];
 
-struct qrec { struct qrec *next; uint64_t row[ROW]; uint16_t len[3]; char data[]; };
+/* pending: an open's facts (path_facts) are still to be read, by the consumer */
+struct qrec { struct qrec *next; uint64_t row[ROW]; uint16_t len[3]; int pending; char data[]; };
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t ready;
@@ -67,21 +72,34 @@ static void hash2(const void *data, size_t n, uint64_t *h1, uint64_t *h2)
     }
 }
 
-static int mem_fd(int pid)
+/* Make *pid*'s slot its own, closing what another pid left there. */
+static unsigned slot_of(int pid)
 {
     unsigned i = (unsigned)pid % PP_PIDS;
-    if (g_mem[i].pid == pid && g_mem[i].fd >= 0)
-        return g_mem[i].fd;
+    if (g_mem[i].pid != pid) {
+        if (g_mem[i].fd >= 0)
+            close(g_mem[i].fd);
+        if (g_mem[i].fds >= 0)
+            close(g_mem[i].fds);
+        g_mem[i].fd = g_mem[i].fds = -1;
+        g_mem[i].pid = pid;
+        g_mem[i].cwd_len = -1;
+    }
+    return i;
+}
+
+static int mem_fd(int pid)
+{
+    unsigned i = slot_of(pid);
     if (g_mem[i].fd >= 0)
-        close(g_mem[i].fd);
+        return g_mem[i].fd;
     struct buf b;
     b.len = 0;
     put(&b, "/proc/");
     put_u(&b, (uint64_t)pid, 10);
     put(&b, "/mem");
     b.data[b.len] = 0;
-    g_mem[i].pid = pid;
-    g_mem[i].cwd_len = -1;
+    g_mem[i].cwd_len = -1;  /* (as when it was first opened: nothing cached holds) */
     g_mem[i].fd = open(b.data, O_RDONLY | O_CLOEXEC);
     return g_mem[i].fd;
 }
@@ -93,6 +111,41 @@ static void mem_forget(int pid)
         close(g_mem[i].fd);
         g_mem[i].fd = -1;
     }
+}
+
+/* The target of descriptor *fd* of *pid* (its /proc/<pid>/fd/<fd> link) into *out*:
+ * length or -1. Through an open /proc/<pid>/fd kept per pid (a walk of one name, not
+ * four, for each openat relative to a directory); the link itself is read each time
+ * (descriptor numbers are reused, and closing one is not seen). The directory stands
+ * for the process it was opened in: once that has gone (its pid perhaps another's now)
+ * nothing resolves in it, and the second attempt opens the pid's afresh. */
+static long fd_link(int pid, uint32_t fd, char *out, size_t size)
+{
+    unsigned i = slot_of(pid);
+    char name[16];
+    struct buf b;
+    b.len = 0;
+    put_u(&b, (uint64_t)fd, 10);
+    b.data[b.len] = 0;
+    memcpy(name, b.data, (size_t)b.len + 1);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (g_mem[i].fds < 0 || attempt) {
+            if (g_mem[i].fds >= 0)
+                close(g_mem[i].fds);
+            b.len = 0;
+            put(&b, "/proc/");
+            put_u(&b, (uint64_t)pid, 10);
+            put(&b, "/fd");
+            b.data[b.len] = 0;
+            g_mem[i].fds = open(b.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (g_mem[i].fds < 0)
+                return -1;
+        }
+        ssize_t k = readlinkat(g_mem[i].fds, name, out, size - 1);
+        if (k > 0)
+            return k;
+    }
+    return -1;
 }
 
 /* The NUL-terminated string at *addr* in *pid*; its length, or -1. */
@@ -229,15 +282,7 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     if (dirfd_idx < 0 || (int32_t)a[dirfd_idx] == -100) {
         k = cwd_of(pid, out, size, cache_cwd);
     } else {
-        /* never cached: descriptor numbers are reused, and closing one is not seen */
-        struct buf b;
-        b.len = 0;
-        put(&b, "/proc/");
-        put_u(&b, (uint64_t)pid, 10);
-        put(&b, "/fd/");
-        put_u(&b, (uint64_t)(uint32_t)a[dirfd_idx], 10);
-        b.data[b.len] = 0;
-        k = readlink(b.data, out, size - 1);
+        k = fd_link(pid, (uint32_t)a[dirfd_idx], out, size);
     }
     if (k <= 0 || (size_t)k + (size_t)n + 2 >= size)
         return -1;
@@ -250,20 +295,26 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     return k;
 }
 
+/* Whether *path* exists (bit 0) and is a directory (bit 1), now. */
+static uint64_t path_fact(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode) && stat(path, &st) == 0
+            && S_ISDIR(st.st_mode)))
+        return 3;
+    return 1;
+}
+
 /* Whether each resolved path exists (bit 2i) and is a directory (bit 2i+1), now,
  * before the call runs. */
 static uint64_t path_facts(char paths[2][4096], const long len[2])
 {
     uint64_t facts = 0;
-    for (int i = 0; i < 2; i++) {
-        struct stat st;
-        if (len[i] < 0 || lstat(paths[i], &st) != 0)
-            continue;
-        facts |= 1ULL << (2 * i);
-        if (S_ISDIR(st.st_mode) || (S_ISLNK(st.st_mode)
-                && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)))
-            facts |= 2ULL << (2 * i);
-    }
+    for (int i = 0; i < 2; i++)
+        if (len[i] >= 0)
+            facts |= path_fact(paths[i]) << (2 * i);
     return facts;
 }
 
@@ -381,7 +432,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
     int started = 0;
     g_phase = 0;
     for (int i = 0; i < PP_PIDS; i++) {
-        g_mem[i].fd = -1;
+        g_mem[i].fd = g_mem[i].fds = -1;
         g_mem[i].pid = 0;
         g_mem[i].cwd_len = -1;
     }
@@ -445,6 +496,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
         uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
+        int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
+        int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
         for (int i = 0; c && i < 2; i++) {
             int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0, keyed = 1;
             if (path_idx < 0)
@@ -452,6 +505,12 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             if (path_idx >= CFG_UNKEYED) {
                 path_idx -= CFG_UNKEYED;
                 keyed = 0;
+                if (!empty_keyed) {
+                    unsigned char mark = 0xfe;  /* its key: that it had one, no more */
+                    hash2(&mark, 1, &h1, &h2);
+                    lazy |= 1 << i;
+                    continue;
+                }
             }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
                                   paths[i], sizeof paths[i], cache, &empty);
@@ -484,17 +543,30 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             pp_notif_continue(fd, req.id);
             continue;
         }
+        for (int i = 0; i < 2; i++) {  /* the first of its kind: its path is the example */
+            int empty = 0;
+            if (lazy & (1 << i)) {
+                len[i] = resolve_path(pid, c[2 * i], c[2 * i + 1] - CFG_UNKEYED,
+                                      (const uint64_t *)req.data.args, paths[i],
+                                      sizeof paths[i], cache, &empty);
+                if (empty)
+                    empty_bits |= 1ULL << (16 + i);
+            }
+        }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
-        int answered = magic;
+        int answered = magic, pending = 0;
         if (!need_facts && !answered) {
-            /* Only for a new row (an lstat saved a call), and after the call went on: its
-             * key does not depend on them. The report reads them only for open and
-             * openat (creat and O_CREAT/O_TMPFILE opens looked above, before the call),
-             * and an open that creates nothing changes neither whether its path exists
-             * nor whether it is a directory; for other calls they are not read. */
+            /* Only for a new row, and after the call went on: its key does not depend
+             * on them. The report reads them only for open and openat (creat and
+             * O_CREAT/O_TMPFILE opens looked above, before the call), and an open that
+             * creates nothing changes neither whether its path exists nor whether it is
+             * a directory; for other calls they are not read. Read by the consumer
+             * (pp_learn_take, on another CPU): here the lstat would come between the
+             * program's calls, which wait for this thread (with synchronous wake-ups
+             * the program and this loop share a CPU). */
             pp_notif_continue(fd, req.id);
             answered = 1;
-            facts = path_facts(paths, len);
+            pending = c && c[5] >= 0;
         }
         size_t l0 = len[0] < 0 ? 0 : (size_t)len[0] + 1, l1 = len[1] < 0 ? 0 : (size_t)len[1] + 1;
         struct qrec *r = malloc(sizeof *r + l0 + l1 + plen + 1);
@@ -509,6 +581,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             r->len[0] = (uint16_t)l0;
             r->len[1] = (uint16_t)l1;
             r->len[2] = first_sight && plen ? (uint16_t)(plen + 1) : 0;
+            r->pending = pending;
             memcpy(r->data, paths[0], l0);
             memcpy(r->data + l0, paths[1], l1);
             memcpy(r->data + l0 + l1, program, plen);
@@ -519,11 +592,16 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         if (r)
             queue(r);
     }
-    for (int i = 0; i < PP_PIDS; i++)
+    for (int i = 0; i < PP_PIDS; i++) {
         if (g_mem[i].fd >= 0) {
             close(g_mem[i].fd);
             g_mem[i].fd = -1;
         }
+        if (g_mem[i].fds >= 0) {
+            close(g_mem[i].fds);
+            g_mem[i].fds = -1;
+        }
+    }
     finish(0);
     return 0;
 }
@@ -536,7 +614,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
 long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
 {
     long n = 0;
-    size_t used = 0;
+    size_t used = 0, room = 0;
+    struct qrec *taken = 0, **last = &taken;
     pthread_mutex_lock(&g_q.lock);
     while (g_q.queued < PP_WAKE && !g_q.done) {
         struct timespec until;
@@ -552,15 +631,33 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
         if (rc == ETIMEDOUT && g_q.head)
             break;
     }
-    while (g_q.head && n < max) {
+    while (g_q.head && n < max) {  /* taken off the queue; the rest outside the lock */
         struct qrec *r = g_q.head;
         size_t need = (size_t)r->len[0] + r->len[1] + r->len[2];
-        if (used + need > arena_size)
+        if (room + need > arena_size)
             break;
+        room += need;
         g_q.head = r->next;
         g_q.queued--;
         if (!g_q.head)
             g_q.tail = 0;
+        r->next = 0;
+        *last = r;
+        last = &r->next;
+        n++;
+    }
+    long error = g_q.error;
+    pthread_mutex_unlock(&g_q.lock);
+    n = 0;
+    while (taken) {
+        struct qrec *r = taken;
+        taken = r->next;
+        if (r->pending) {
+            if (r->len[0])
+                r->row[10] |= path_fact(r->data);
+            if (r->len[1])
+                r->row[10] |= path_fact(r->data + r->len[0]) << 2;
+        }
         uint64_t *row = out + ROW * n;
         memcpy(row, r->row, sizeof r->row);
         size_t at = 0;
@@ -575,8 +672,6 @@ long pp_learn_take(uint64_t *out, long max, char *arena, size_t arena_size)
         free(r);
         n++;
     }
-    long error = g_q.error;
-    pthread_mutex_unlock(&g_q.lock);
     return n ? n : error;
 }
 
