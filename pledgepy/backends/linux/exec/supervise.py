@@ -314,7 +314,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 continue  # the loader's call before main, or the shim's report
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
-            from . import ttyopen
+            from . import allowed, ttyopen
             from .answer import fstat_for, proc_stat_for, sigsys_default_for
 
             # whose call it is, read first: another thread's exit_group can end the process
@@ -329,6 +329,12 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
                               lambda e: lib.pp_notif_send(listener, ident[0], -e)):
                 continue  # OpenBSD's /dev/tty allowance: not a violation
+            # OpenBSD's read allowances (stdio's time zones, dns, getpw): not violations
+            given = allowed.answer(listener, ident[0], pid[0], nr[0], values, promises, arch)
+            if given is not None:
+                if given != -1:  # -1: answered with a descriptor already
+                    lib.pp_notif_send(listener, ident[0], given)
+                continue
             # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
             # as the in-process handler emulates it (a program without rpath needs it)
             call = list(values)
@@ -443,7 +449,7 @@ class Supervisor:
         # once PROG runs, which may write a module into a directory of sys.path (its
         # first: the script's or the working directory) that this unconfined process
         # would then import and run
-        from . import answer, ttyopen  # noqa: F401
+        from . import allowed, answer, ttyopen  # noqa: F401
 
         try:
             if self._told is not None:
