@@ -561,8 +561,10 @@ class Recording:
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
-        elif name == "rt_sigaction" and self._sigsys_default(proc, args, pre):
-            needs = STDIO  # as the supervisors answer it (exec/answer.py: sigsys_default_for)
+        elif name == "rt_sigaction" and (not self.python or self._sigsys_default(proc, args, pre)):
+            # under the command any rt_sigaction is stdio's (exec/refuse.py: FREED); in a
+            # Python program, only posix_spawn's SIG_DFL (exec/answer.py: sigsys_default_for)
+            needs = STDIO
         if any(w <= self.audited for w in needs):
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)
