@@ -1,0 +1,175 @@
+"""Round-11 review of the pledge command with real programs: what OpenBSD's promises let
+through that the command refused (each test failed on main before its fix), against the
+running kernel, through the installed console script."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from pledgepy.backends.linux.exec import allowed
+from tests.test_command_unveil import ENV, pledge
+
+AS = pytest.mark.parametrize("flags", [(), ("-u", "nobody")], ids=["root", "nobody"])
+NEEDS_ZONES = pytest.mark.skipif(not os.path.exists("/usr/share/zoneinfo/Europe/Paris"),
+                                 reason="needs the zoneinfo tree")
+
+
+@AS
+@NEEDS_ZONES
+def test_date_runs_under_stdio_alone(flags: tuple[str, ...]) -> None:
+    """OpenBSD lets stdio read /etc/localtime and the zoneinfo tree; the in-process
+    handler does, the command's supervisor did not: on main ``pledge -p stdio date``
+    died of ``openat("/etc/localtime") needs "rpath"`` (134), with TZ set too."""
+    for tz in ({}, {"TZ": "Europe/Paris"}):
+        r = pledge("-q", "-p", "stdio", *flags, "date", "+%Z", env={**ENV, **tz})
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() in (("CET", "CEST") if tz else (r.stdout.strip(),)), r.stdout
+
+
+@NEEDS_ZONES
+def test_what_learn_suggests_for_date_runs() -> None:
+    """``pledge --learn date`` counts the time zone's open as stdio and suggests
+    ``pledge -p stdio date``: on main that command was refused (not sufficient)."""
+    r = pledge("--learn", "--json", "date", env={**ENV, "TZ": "Europe/Paris"})
+    assert r.returncode == 0, r.stderr
+    import json
+
+    report = json.loads(r.stderr[r.stderr.index("{"):])
+    assert report["promises"] == ["stdio"], report["promises"]
+    again = pledge("-q", "-p", " ".join(report["promises"]), "date",
+                   env={**ENV, "TZ": "Europe/Paris"})
+    assert again.returncode == 0, again.stderr
+
+
+def test_getpw_reads_the_password_database_without_rpath() -> None:
+    """OpenBSD's getpw reads the password database without rpath; on main
+    ``pledge -p "stdio getpw" getent passwd root`` died of stat("/etc/nsswitch.conf")
+    needing rpath. /etc/shadow stays out of reach."""
+    r = pledge("-q", "-p", "stdio getpw", "getent", "passwd", "root")
+    assert r.returncode == 0 and r.stdout.startswith("root:"), r.stderr
+    r = pledge("-q", "-p", "stdio getpw", "-u", "nobody", "whoami")
+    assert r.returncode == 0 and r.stdout.strip() == "nobody", r.stderr
+    r = pledge("-q", "-p", "stdio getpw", "cat", "/etc/shadow")
+    assert r.returncode == 134 and r.stdout == "", r.stdout
+    assert 'openat("/etc/shadow", O_RDONLY) needs "rpath"' in r.stderr, r.stderr
+
+
+def test_dns_reads_hosts_without_rpath() -> None:
+    """dns's files (hosts, resolv.conf, nsswitch.conf): on main ``pledge -p "stdio dns
+    inet" getent hosts localhost`` died of the stat of nsswitch.conf (134)."""
+    r = pledge("-q", "-p", "stdio dns inet", "getent", "hosts", "localhost")
+    assert r.returncode == 0 and "localhost" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("path", ["/usr/share/zoneinfo/../../../etc/shadow",
+                                  "/usr/share/zoneinfo//../../../etc/shadow",
+                                  "/usr/share/zoneinfo/./../../../etc/shadow"])
+def test_an_allowance_path_spelled_to_climb_out_is_a_violation(path: str) -> None:
+    """A path that starts in an allowance tree and climbs out reads nothing (this
+    passed on main too: the guard of the new answer)."""
+    r = pledge("-q", "-p", "stdio", "cat", path)
+    assert r.returncode == 134 and r.stdout == "", r.stdout
+
+
+def _address(text: bytes) -> tuple[ctypes.Array[ctypes.c_char], int]:
+    buf = ctypes.create_string_buffer(text)
+    return buf, ctypes.addressof(buf)
+
+
+def test_a_link_out_of_an_allowance_tree_is_not_followed(place: Path) -> None:
+    """What the supervisor opens must really lie in an allowance tree: a link planted
+    there that leads out (to a secret) is refused, the file itself is answered."""
+    tree = place / "zones"
+    tree.mkdir()
+    (tree / "UTC").write_text("TZif\n")
+    (place / "secret").write_text("SECRET\n")
+    (tree / "Evil").symlink_to(place / "secret")
+    zones = (str(tree),)
+    buf, at = _address(str(tree / "UTC").encode())
+    fd = allowed._open(os.getpid(), at, os.O_RDONLY, zones)
+    try:
+        assert os.read(fd, 4) == b"TZif"
+        assert os.get_blocking(fd)  # the program did not ask O_NONBLOCK
+    finally:
+        os.close(fd)
+    buf, at = _address(str(tree / "Evil").encode())
+    with pytest.raises(allowed._Refused):
+        allowed._open(os.getpid(), at, os.O_RDONLY, zones)
+    del buf
+
+
+def test_a_file_its_user_may_not_read_is_refused(place: Path) -> None:
+    """The supervisor (root) must not lend PROG its rights: a 0600 file of another
+    owner is EACCES for PROG's user, as its own open would be."""
+    tree = place / "zones"
+    tree.mkdir()
+    private = tree / "Private"
+    private.write_text("TZif\n")
+    private.chmod(0o600)
+    os.chown(private, 1, 1)  # daemon's: not this process's user (root) nor group
+    buf, at = _address(str(private).encode())
+    with pytest.raises(PermissionError):
+        allowed._open(os.getpid(), at, os.O_RDONLY, (str(tree),))
+    del buf
+
+
+def test_a_program_under_another_root_gets_no_host_file(place: Path) -> None:
+    """Under ``-c DIR`` PROG's /etc/passwd is DIR's: the supervisor, outside DIR, would
+    hand over the host's. A process whose root differs is not answered."""
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chroot(str(place))
+            signal.pause()
+        finally:
+            os._exit(0)
+    try:
+        buf, at = _address(b"/etc/passwd")
+        assert allowed._same_root(os.getpid())
+        import time
+
+        for _ in range(200):  # until the child has changed its root
+            if not allowed._same_root(pid):
+                break
+            time.sleep(0.01)
+        assert not allowed._same_root(pid)
+        del buf
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(shutil.which("ps") is None, reason="needs ps (procps)")
+@AS
+def test_ps_runs(flags: tuple[str, ...]) -> None:
+    """procps's ps installs a handler for every signal, SIGSYS too: a violation in a
+    pledged process (its handler carries the penalty) but not under the command, whose
+    supervisor punishes. On main: ``rt_sigaction(31) is not allowed by any promise``,
+    134; and ``pledge --learn ps`` listed it as refused (no policy would run it)."""
+    r = pledge("-q", "-p", "stdio rpath tty", "-v", "/proc", *flags, "ps", "-e")
+    assert r.returncode == 0, r.stderr
+    assert "PID" in r.stdout and len(r.stdout.splitlines()) > 2, r.stdout
+    r = pledge("--learn", "-q", "ps", "-e")
+    assert r.returncode == 0, r.stderr
+    assert "rt_sigaction" not in r.stderr, r.stderr
+
+
+def test_an_open_at_the_descriptor_limit_fails_as_it_would() -> None:
+    """At its -O limit the program's open of /dev/null (answered with the supervisor's
+    descriptor) failed to be handed over, and the supervisor called it a violation: on
+    main ``openat("/dev/null", O_RDONLY) needs "rpath"``, 134. It is EMFILE, as the
+    program's own open would say; so is /etc/localtime's."""
+    from tests.cprogs import compiled
+
+    with compiled(("at_fd_limit", ())) as progs:
+        r = pledge("-q", "-p", "stdio", "-O", "64", str(progs["at_fd_limit"]))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Too many open files Too many open files\n", r.stdout
