@@ -420,8 +420,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         if supervisor is not None:
             os.close(go_r)
+            _, theirs = limits.split(job.limits)
             supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
-                             job.shim)
+                             job.shim, ready=(lambda: limits.set_limits(theirs, pid))
+                             if theirs else None)
         _, status, usage = os.wait4(pid, 0)
         reaped = True
         cpu = usage.ru_utime + usage.ru_stime

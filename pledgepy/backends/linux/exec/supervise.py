@@ -443,7 +443,8 @@ class Supervisor:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
-              after: frozenset[str] | None = None, shim: str | None = None) -> None:
+              after: frozenset[str] | None = None, shim: str | None = None,
+              ready: Callable[[], None] | None = None) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
         # serve()'s answers (and ctypes), now, while the child sets itself up: never
         # once PROG runs, which may write a module into a directory of sys.path (its
@@ -469,6 +470,8 @@ class Supervisor:
                 from . import shim as start
 
                 who = start.identity_of(pid) if shim is not None else None
+            if ready is not None:  # the child waits on *go*: nothing of PROG's runs yet
+                ready()
             os.write(go, b"x")
         finally:
             os.close(go)
