@@ -173,3 +173,27 @@ def test_an_open_at_the_descriptor_limit_fails_as_it_would() -> None:
         r = pledge("-q", "-p", "stdio", "-O", "64", str(progs["at_fd_limit"]))
     assert r.returncode == 0, r.stderr
     assert r.stdout == "Too many open files Too many open files\n", r.stdout
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the program's syscalls are x86_64's")
+def test_the_explainer_answers_fstat_of_a_program_narrowed_in_place() -> None:
+    """A program that subprocess (with a preexec_fn) narrows in place to execpromises
+    "stdio": its fstat(0), spelled newfstatat(0, "", AT_EMPTY_PATH), is a stdio call; on
+    main the explainer called it a violation (``newfstatat(dirfd 0, "") needs "rpath"
+    ...``, SIGABRT), as the command's supervisor and the in-process handler do not."""
+    import subprocess
+    import sys
+
+    from tests.cprogs import compiled
+
+    script = ("import subprocess, sys, pledgepy\n"
+              "pledgepy.pledge('stdio rpath proc exec', 'stdio')\n"
+              "r = subprocess.run([sys.argv[1]], input=b'hi', capture_output=True,\n"
+              "                   preexec_fn=lambda: None)\n"
+              "print(r.returncode, r.stdout.decode().strip(), r.stderr.decode().strip())\n")
+    with compiled(("fstat_stdin", ("-static", "-nostdlib"))) as progs:
+        r = subprocess.run([sys.executable, "-W", "ignore", "-c", script,
+                            str(progs["fstat_stdin"])], capture_output=True, text=True,
+                           env=ENV, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "0 fifo \n", (r.stdout, r.stderr)
