@@ -197,3 +197,54 @@ def test_the_explainer_answers_fstat_of_a_program_narrowed_in_place() -> None:
                            env=ENV, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "0 fifo \n", (r.stdout, r.stderr)
+
+
+def test_learn_runs_without_the_capabilities_the_command_drops(place: Path) -> None:
+    """As root, a file of another user's (0644): writing it needs CAP_DAC_OVERRIDE, which
+    the command drops by default and learn kept. On main ``pledge --learn`` succeeded
+    and suggested a command that failed with EACCES; now the learned run fails as the
+    command's would, and with -D both keep it (the suggestion says -D)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root's capabilities")
+    target = place / "theirs"
+    target.write_text("old\n")
+    os.chown(target, 65534, 65534)
+    place.chmod(0o755)
+    script = f"echo new > {target}"
+    r = pledge("--learn", "-q", "sh", "-c", script)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    assert target.read_text() == "old\n"
+    r = pledge("--learn", "--json", "-D", "sh", "-c", script)
+    assert r.returncode == 0, r.stderr
+    import json
+    import shlex
+
+    command = json.loads(r.stderr[r.stderr.index("{"):])["command"]
+    assert command.startswith("pledge -D "), command
+    target.write_text("old\n")
+    again = pledge("-q", *shlex.split(command)[1:])
+    assert again.returncode == 0 and target.read_text() == "new\n", again.stderr
+
+
+def test_learn_closes_the_descriptors_the_command_closes(place: Path) -> None:
+    """A descriptor inherited above 2: the command closes it at exec (-N keeps it),
+    learn did not. On main learning a write to it succeeded and its suggested
+    command failed (Bad file descriptor); now the learned run fails as the command's."""
+    import subprocess
+
+    from tests.test_command_unveil import SCRIPT
+
+    out = place / "out"
+    head = [SCRIPT] if SCRIPT else [os.sys.executable, "-m", "pledgepy"]
+    with open(out, "w") as f:
+        fd = f.fileno()
+        prog = ["/usr/bin/python3", "-c", f"import os; os.write({fd}, b'hi\\n')"]
+        r = subprocess.run([*head, "--learn", "-q", *prog],
+                           capture_output=True, text=True, env=ENV, timeout=60,
+                           check=False, pass_fds=(fd,))
+        kept = subprocess.run([*head, "--learn", "-q", "-N", *prog],
+                              capture_output=True, text=True, env=ENV, timeout=60,
+                              check=False, pass_fds=(fd,))
+    assert r.returncode != 0 and "Bad file descriptor" in r.stderr, r.stderr
+    assert kept.returncode == 0, kept.stderr
+    assert out.read_text() == "hi\n"
