@@ -248,3 +248,44 @@ def test_learn_closes_the_descriptors_the_command_closes(place: Path) -> None:
     assert r.returncode != 0 and "Bad file descriptor" in r.stderr, r.stderr
     assert kept.returncode == 0, kept.stderr
     assert out.read_text() == "hi\n"
+
+
+@AS
+def test_sed_in_place_runs_under_fattr(place: Path, flags: tuple[str, ...]) -> None:
+    """GNU sed -i copies the file's ACL with fsetxattr, which no promise allows (BPF
+    cannot read the name; security.capability would give a file capabilities): on main
+    ``fsetxattr is not allowed by any promise``, 134, under every promise set, and
+    ``pledge --learn`` said no policy would run it. Under fattr the supervisor answers
+    EOPNOTSUPP (a filesystem without them) and sed falls back to fchmod; nothing is
+    set."""
+    place.chmod(0o777)
+    target = place / "f.txt"
+    target.write_text("old\n")
+    if flags:  # its own file: sed's fchown of the new one to the old owner is then fattr's
+        os.chown(target, 65534, 65534)
+    r = pledge("-q", "-p", "stdio rpath wpath cpath fattr", "-v", f"rwc:{place}", *flags,
+               "sed", "-i", "s/old/new/", str(target))
+    assert r.returncode == 0, r.stderr
+    assert target.read_text() == "new\n"
+    assert os.listxattr(target) == []
+    r = pledge("-q", "-p", "stdio rpath wpath", "-v", f"rw:{place}", *flags,
+               "/usr/bin/python3", "-c", f"import os; os.setxattr({str(target)!r}, 'user.x', b'1')")
+    assert r.returncode == 134, r.stderr
+    assert f'setxattr("{target}") needs "fattr"' in r.stderr, r.stderr
+
+
+def test_learn_finds_fattr_for_sed_in_place(place: Path) -> None:
+    """The learned policy of ``sed -i`` runs (on main its fsetxattr was refused by every
+    promise: the suggested command failed)."""
+    import json
+    import shlex
+
+    target = place / "f.txt"
+    target.write_text("old\n")
+    r = pledge("--learn", "--json", "sed", "-i", "s/old/mid/", str(target))
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stderr[r.stderr.index("{"):])
+    assert "fattr" in report["promises"] and report["refused"] == [], report
+    again = pledge("-q", *shlex.split(report["command"])[1:-4], "sed", "-i", "s/mid/new/",
+                   str(target))
+    assert again.returncode == 0 and target.read_text() == "new\n", again.stderr

@@ -47,6 +47,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
+from .answer import XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
 
@@ -137,6 +138,7 @@ SHIM_COOKIE, SHIM_READY, SHIM_FAILED = 0x5053484D45444750, 1, 3
 #: Stat calls that are fstat(fd) with "" and AT_EMPTY_PATH, and what that needs.
 EMPTY_PATH_FSTAT = frozenset({"newfstatat", "statx"})
 STDIO = frozenset({frozenset({"stdio"})})
+FATTR = frozenset({frozenset({"fattr"})})
 #: What a dynamically linked program's loader may use before main under the pledge
 #: command (besides the asked promises, stdio among them): exec/shim.py's phase.
 LOADER = frozenset({"rpath", "prot_exec"})
@@ -565,6 +567,8 @@ class Recording:
             # under the command any rt_sigaction is stdio's (exec/refuse.py: FREED); in a
             # Python program, only posix_spawn's SIG_DFL (exec/answer.py: sigsys_default_for)
             needs = STDIO
+        elif name in XATTR_WRITES and not self.python:
+            needs = FATTR  # the command answers it EOPNOTSUPP (exec/answer.py: xattr_write_for)
         if any(w <= self.audited for w in needs):
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)

@@ -315,7 +315,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
             from . import allowed, ttyopen
-            from .answer import fstat_for, proc_stat_for, sigsys_default_for
+            from .answer import fstat_for, proc_stat_for, sigsys_default_for, xattr_write_for
 
             # whose call it is, read first: another thread's exit_group can end the process
             # at any moment now, and its status must still say it broke a promise
@@ -343,6 +343,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
             if answer is None:
                 answer = sigsys_default_for(pid[0], nr[0], call, promises, arch)
+            if answer is None:
+                answer = xattr_write_for(nr[0], promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue
@@ -365,6 +367,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                     finally:
                         lib.pp_set_resolve(0)
                     text = ffi.string(out, n).decode(errors="replace")
+                    if xattr_write_for(nr[0], frozenset({"fattr"}), arch) is not None:
+                        # what would answer it (EOPNOTSUPP), as a promise to hold
+                        text = text.replace(" is not allowed by any promise", ' needs "fattr"')
                     if not python:  # Python's hints say nothing true about another program
                         text = text.replace(hints["extension"], LOADER_HINT).replace(
                             f" ({hints['import']})", "")
