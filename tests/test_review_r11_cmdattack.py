@@ -289,3 +289,26 @@ def test_learn_finds_fattr_for_sed_in_place(place: Path) -> None:
     again = pledge("-q", *shlex.split(report["command"])[1:-4], "sed", "-i", "s/mid/new/",
                    str(target))
     assert again.returncode == 0 and target.read_text() == "new\n", again.stderr
+
+
+@AS
+def test_id_runs_under_stdio_getpw(flags: tuple[str, ...]) -> None:
+    """OpenBSD's id pledges "stdio getpw". On main the command refused ``id`` under it:
+    the password database needed rpath, then (C.UTF-8) gettext's catalog
+    ``coreutils.mo`` and sysconf's /proc/sys/kernel/ngroups_max did."""
+    env = {**ENV, "LANG": "C.UTF-8"}
+    r = pledge("-q", "-p", "stdio getpw", *flags, "id", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("uid=0(root)" if not flags else "uid=65534(nobody)"), r.stdout
+
+
+def test_only_message_catalogs_are_answered_in_the_locale_tree() -> None:
+    """The catalogs' shape only (TREE/LOCALE/LC_MESSAGES/X.mo), spelled plainly."""
+    assert allowed._catalog("/usr/share/locale/de/LC_MESSAGES/coreutils.mo")
+    for path in ("/usr/share/locale/de/LC_MESSAGES/x.txt", "/usr/share/locale/locale.alias",
+                 "/usr/share/locale/de/LC_TIME/x.mo", "/usr/share/locale/a/b/LC_MESSAGES/x.mo",
+                 "/usr/share/localex/de/LC_MESSAGES/x.mo"):
+        assert not allowed._catalog(path), path
+    r = pledge("-q", "-p", "stdio", "cat",
+               "/usr/share/locale/de/LC_MESSAGES/../../../../../etc/shadow")
+    assert r.returncode == 134 and r.stdout == "", r.stdout

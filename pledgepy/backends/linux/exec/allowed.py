@@ -21,7 +21,8 @@ allowance file it could have asked for. ``newfstatat`` of such a path (glibc's
 stat of the file so opened, written into the program's buffer (process_vm_writev, as
 answer.py's fstat); ``AT_SYMLINK_NOFOLLOW`` is not answered (a violation as before).
 Anything else stays a violation. Like OpenBSD's allowance, it bypasses unveil for
-those files only.
+those files only. Beyond OpenBSD's table, under stdio: what glibc reads where OpenBSD's
+libc asks sysctl (:data:`SYSCONF`) or reads nothing (gettext's catalogs, :data:`CATALOGS`).
 """
 
 from __future__ import annotations
@@ -59,13 +60,35 @@ def _int(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
+#: glibc's message catalogs (gettext: coreutils' ``id`` prints its "uid=" through it, and
+#: under ``LANG=C.UTF-8`` looks for ``C.UTF-8/LC_MESSAGES/coreutils.mo``): trees whose
+#: ``LOCALE/LC_MESSAGES/DOMAIN.mo`` files are answered under stdio too. Not OpenBSD's
+#: (its base tools read none): public system data, as the locales the shim loads.
+CATALOGS = ("/usr/share/locale", "/usr/share/locale-langpack")
+
+
+#: Files glibc's sysconf() reads on Linux where OpenBSD's asks sysctl (allowed under
+#: stdio there): answered under stdio too, as the CPU-count files of policy.PATHS.
+SYSCONF = ("/proc/sys/kernel/ngroups_max",)
+
+
 def allowances(promises: frozenset[str]) -> tuple[str, ...]:
     """The read allowance paths of *promises* answered here (a directory: its tree)."""
     table = prepared.paths()
     duped = prepared.data()["duped"]
-    return tuple(path for promise in PROMISES if promise in promises
-                 for path, letters in table.get(promise, ())
-                 if "r" in letters and path not in duped)
+    return (*(path for promise in PROMISES if promise in promises
+              for path, letters in table.get(promise, ())
+              if "r" in letters and path not in duped),
+            *(SYSCONF if "stdio" in promises else ()))
+
+
+def _catalog(path: str) -> bool:
+    """Whether *path* (spelled plainly) is a message catalog: TREE/LOCALE/LC_MESSAGES/X.mo."""
+    for tree in CATALOGS:
+        rest = path[len(tree) + 1:].split("/") if path.startswith(tree + "/") else []
+        if len(rest) == 3 and rest[1] == "LC_MESSAGES" and rest[2].endswith(".mo"):
+            return True
+    return False
 
 
 def _inside(path: str, allowed: tuple[str, ...]) -> bool:
@@ -157,17 +180,18 @@ def _same_root(pid: int) -> bool:
 
 
 def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
-          root: bool = False) -> int:
+          root: bool = False, catalogs: bool = False) -> int:
     """Our descriptor of the allowance file the program named (its errno as OSError when
     the open fails, as the program's own would); _Refused when it is not one. *root*:
-    ``/`` itself is one too (a stat of it)."""
+    ``/`` itself is one too (a stat of it); *catalogs*: so are message catalogs."""
     raw = _path_at(pid, address)
     if root and raw == b"/":
         if not _same_root(pid):
             raise _Refused
         return os.open("/", os.O_PATH | os.O_CLOEXEC)
     path = _plain(raw) if raw is not None else None
-    if path is None or not _inside(path, allowed) or not _same_root(pid):
+    catalog = path is not None and catalogs and _catalog(path)
+    if path is None or not (_inside(path, allowed) or catalog) or not _same_root(pid):
         raise _Refused
     uid, gids = _ids(pid)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
@@ -175,7 +199,8 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     try:
         st = os.fstat(fd)
         real = os.readlink(f"/proc/self/fd/{fd}")
-        if not stat.S_ISREG(st.st_mode) or not _inside(real, allowed):
+        if not stat.S_ISREG(st.st_mode) or not (
+                _catalog(real) if catalog else _inside(real, allowed)):
             raise _Refused
         if not _readable(st, uid, gids):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
@@ -214,7 +239,8 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     try:
         # stat("/"): glibc's NSS before each lookup (its metadata only)
         fd = _open(pid, address, flags if opening else 0, allowed,
-                   root=not opening and bool(promises & {"dns", "getpw"}))
+                   root=not opening and bool(promises & {"dns", "getpw"}),
+                   catalogs=opening and "stdio" in promises)
     except _Refused:
         return None
     except OSError as exc:
