@@ -312,3 +312,20 @@ def test_only_message_catalogs_are_answered_in_the_locale_tree() -> None:
     r = pledge("-q", "-p", "stdio", "cat",
                "/usr/share/locale/de/LC_MESSAGES/../../../../../etc/shadow")
     assert r.returncode == 134 and r.stdout == "", r.stdout
+
+
+@pytest.mark.skipif(shutil.which("ps") is None, reason="needs ps (procps)")
+def test_what_learn_suggests_for_ps_runs() -> None:
+    """``pledge --learn ps`` said no promise allows get_mempolicy and set_mempolicy
+    (libnuma's constructor: ps loads libnuma), and its suggested command died of them
+    (on main: ``get_mempolicy is not allowed by any promise``, 134). Under stdio the
+    supervisor answers them ENOSYS (a kernel without NUMA): the suggestion runs."""
+    import json
+    import shlex
+
+    r = pledge("--learn", "--json", "ps", "-e")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stderr[r.stderr.index("{"):])
+    assert report["refused"] == [], report["refused"]
+    again = pledge("-q", *shlex.split(report["command"])[1:])
+    assert again.returncode == 0 and "PID" in again.stdout, again.stderr

@@ -190,6 +190,20 @@ XATTR_WRITES = ("setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexat
                 "fremovexattr", "setxattrat", "removexattrat")
 
 
+#: NUMA memory policy: no promise allows it (OpenBSD has none); libnuma's constructor asks
+#: it (procps' ps loads libnuma) and takes ENOSYS for a kernel without NUMA.
+NUMA = ("get_mempolicy", "set_mempolicy", "mbind", "set_mempolicy_home_node")
+
+
+def numa_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, a NUMA policy call answered ENOSYS without running it (as a kernel
+    built without NUMA); None otherwise (a violation)."""
+    if "stdio" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.ENOSYS if any(table.get(n) == nr for n in NUMA) else None
+
+
 def xattr_write_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
     """Under ``fattr``, a write of extended attributes answered EOPNOTSUPP without running
     it (as a filesystem without them); None otherwise (a violation). Nothing is read

@@ -47,7 +47,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
-from .answer import XATTR_WRITES
+from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
 
@@ -569,6 +569,8 @@ class Recording:
             needs = STDIO
         elif name in XATTR_WRITES and not self.python:
             needs = FATTR  # the command answers it EOPNOTSUPP (exec/answer.py: xattr_write_for)
+        elif name in NUMA and not self.python:
+            needs = STDIO  # the command answers it ENOSYS (exec/answer.py: numa_for)
         if any(w <= self.audited for w in needs):
             # allowed by the promises audited: recorded only for the paths it used
             # (the report's unveil list; the report knows it needs nothing more)

@@ -315,7 +315,13 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
             from . import allowed, ttyopen
-            from .answer import fstat_for, proc_stat_for, sigsys_default_for, xattr_write_for
+            from .answer import (
+                fstat_for,
+                numa_for,
+                proc_stat_for,
+                sigsys_default_for,
+                xattr_write_for,
+            )
 
             # whose call it is, read first: another thread's exit_group can end the process
             # at any moment now, and its status must still say it broke a promise
@@ -345,6 +351,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = sigsys_default_for(pid[0], nr[0], call, promises, arch)
             if answer is None:
                 answer = xattr_write_for(nr[0], promises, arch)
+            if answer is None:
+                answer = numa_for(nr[0], promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue
