@@ -329,3 +329,24 @@ def test_what_learn_suggests_for_ps_runs() -> None:
     assert report["refused"] == [], report["refused"]
     again = pledge("-q", *shlex.split(report["command"])[1:])
     assert again.returncode == 0 and "PID" in again.stdout, again.stderr
+
+
+def test_a_pyenv_shim_is_named_as_one(place: Path) -> None:
+    """``pledge python3 app.py`` where PATH finds pyenv's shim (a bash script that runs
+    ROOT/libexec/pyenv to pick the version): pyenv's scripts are not unveiled, and on
+    main the run ended in bash's bare "libexec/pyenv: Permission denied" (126). A note
+    now says it is a shim and what to name instead."""
+    root = place / "pyenv"
+    (root / "shims").mkdir(parents=True)
+    (root / "libexec").mkdir()
+    pyenv = root / "libexec" / "pyenv"
+    pyenv.write_text("#!/bin/sh\necho ran-pyenv\n")
+    shim = root / "shims" / "python3"
+    shim.write_text(f"#!/bin/sh\nexec {pyenv} exec python3 \"$@\"\n")
+    for f in (pyenv, shim):
+        f.chmod(0o755)
+    r = pledge("-p", "stdio rpath proc exec", str(shim), "-c", "print(1)")
+    assert r.returncode == 126 and "ran-pyenv" not in r.stdout, (r.stdout, r.stderr)
+    assert (f"{shim} is a pyenv shim (a script that runs {pyenv}, which is not unveiled, "
+            f"to pick a Python): name the interpreter itself (`pyenv which python3`: "
+            f"{root}/versions/VERSION/bin/python3)") in r.stderr, r.stderr
