@@ -350,3 +350,11 @@ def test_a_pyenv_shim_is_named_as_one(place: Path) -> None:
     assert (f"{shim} is a pyenv shim (a script that runs {pyenv}, which is not unveiled, "
             f"to pick a Python): name the interpreter itself (`pyenv which python3`: "
             f"{root}/versions/VERSION/bin/python3)") in r.stderr, r.stderr
+
+
+def test_a_path_no_read_reaches_is_not_answered() -> None:
+    """A pointer into no mapping: a violation as before, never an errno the supervisor
+    made up from its own failed read (EIO)."""
+    for address in (1, 4096, (1 << 47) + 4096):
+        with pytest.raises(allowed._Refused):
+            allowed._open(os.getpid(), address, os.O_RDONLY, ("/usr/share/zoneinfo",))

@@ -184,7 +184,11 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     """Our descriptor of the allowance file the program named (its errno as OSError when
     the open fails, as the program's own would); _Refused when it is not one. *root*:
     ``/`` itself is one too (a stat of it); *catalogs*: so are message catalogs."""
-    raw = _path_at(pid, address)
+    try:  # an unreadable path (a bad pointer) or a caller gone: not ours to answer
+        raw = _path_at(pid, address)
+        uid, gids = _ids(pid)
+    except OSError:
+        raise _Refused from None
     if root and raw == b"/":
         if not _same_root(pid):
             raise _Refused
@@ -193,7 +197,6 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     catalog = path is not None and catalogs and _catalog(path)
     if path is None or not (_inside(path, allowed) or catalog) or not _same_root(pid):
         raise _Refused
-    uid, gids = _ids(pid)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
                  | (flags & _NOFOLLOW))
     try:
