@@ -358,3 +358,42 @@ def test_a_path_no_read_reaches_is_not_answered() -> None:
     for address in (1, 4096, (1 << 47) + 4096):
         with pytest.raises(allowed._Refused):
             allowed._open(os.getpid(), address, os.O_RDONLY, ("/usr/share/zoneinfo",))
+
+
+ADDRCONFIG = ("import socket; print(socket.getaddrinfo('127.0.0.1', 80, "
+              "flags=socket.AI_ADDRCONFIG)[0][4])")
+
+
+def test_getaddrinfo_with_addrconfig_runs_under_dns() -> None:
+    """glibc's getaddrinfo(AI_ADDRCONFIG) opens a netlink socket to see which families
+    have addresses: on main ``socket(AF_NETLINK, SOCK_RAW) is not allowed by any
+    promise`` (134) under "stdio rpath inet dns", in-process too. It is refused quietly
+    (EACCES: glibc then assumes both), exactly that shape; other netlink stays refused."""
+    import subprocess
+    import sys
+
+    r = pledge("-q", "-p", "stdio rpath inet dns", "/usr/bin/python3", "-c", ADDRCONFIG)
+    assert r.returncode == 0 and "127.0.0.1" in r.stdout, r.stderr
+    code = f"import socket, pledgepy; pledgepy.pledge('stdio inet dns'); {ADDRCONFIG}"
+    r2 = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                        text=True, env=ENV, timeout=60, check=False)
+    assert r2.returncode == 0 and "127.0.0.1" in r2.stdout, r2.stderr
+    audit = "import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)"
+    r = pledge("-q", "-p", "stdio rpath inet dns", "/usr/bin/python3", "-c", audit)
+    assert r.returncode == 134 and "AF_NETLINK" in r.stderr, r.stderr
+
+
+def test_learn_counts_the_netlink_probe_as_dns_or_inet() -> None:
+    """``getent ahosts localhost`` (AI_ADDRCONFIG, then /etc/hosts): on main learn said no
+    promise allows its socket, and learned recvfd from the probe's recvmsg; its suggested
+    command died. Now the probe fails as under the command and counts as inet."""
+    import json
+    import shlex
+
+    r = pledge("--learn", "--json", "getent", "ahosts", "localhost")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stderr[r.stderr.index("{"):])
+    assert report["refused"] == [] and "recvfd" not in report["promises"], report
+    assert "inet" in report["promises"], report["promises"]
+    again = pledge("-q", *shlex.split(report["command"])[1:])
+    assert again.returncode == 0 and "localhost" in again.stdout, again.stderr

@@ -29,7 +29,9 @@ from ....promises import VOCABULARY
 from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, Checkpoint
 from .. import native, prepared
 from ..consts import (
+    AF_NETLINK,
     AT_EMPTY_PATH,
+    NETLINK_ROUTE,
     O__TMPFILE,
     O_ACCMODE,
     O_CREAT,
@@ -39,6 +41,8 @@ from ..consts import (
     O_WRONLY,
     SECCOMP_RET_USER_NOTIF,
     SIGSYS,
+    SOCK_CLOEXEC,
+    SOCK_RAW,
 )
 from ..landlock import abi, domain
 from ..rules import Identity, Rule, bits_set, none_of, when
@@ -200,6 +204,12 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
     if told >= 0:
         os.write(told, b".")
     return kernel.install(code, all_threads=False, listener=True)
+
+
+#: glibc's netlink probe for AI_ADDRCONFIG (policy.netlink_probe): a quiet refusal under
+#: dns or inet, so what it needs is one of them; the C loop answers it EACCES as they do.
+NETLINK_PROBE = (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
+DNS_OR_INET = frozenset({frozenset({"dns"}), frozenset({"inet"})})
 
 
 def _fstat_runs(plan: Plan, arch: str) -> None:
@@ -569,6 +579,8 @@ class Recording:
             needs = STDIO
         elif name in XATTR_WRITES and not self.python:
             needs = FATTR  # the command answers it EOPNOTSUPP (exec/answer.py: xattr_write_for)
+        elif name == "socket" and tuple(a & 0xFFFFFFFF for a in args[:3]) == NETLINK_PROBE:
+            needs = DNS_OR_INET  # refused quietly there, as here (native/learn.c)
         elif name in NUMA and not self.python:
             needs = STDIO  # the command answers it ENOSYS (exec/answer.py: numa_for)
         if any(w <= self.audited for w in needs):
