@@ -171,9 +171,10 @@ def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
     else:
         kept = job._replace(after=job.promises - ({"exec"} - asked))
     if why is None and loaders:  # a missing or stale shim raises NativeBuildError: refused
-        # glibc dlopens NSS modules when a lookup needs them: with rpath but not
-        # prot_exec that would be a violation, so the shim loads them first
-        load = tuple(loader.nss_modules()) if "rpath" in asked and \
+        # glibc dlopens NSS modules when a lookup needs them: with rpath, dns or getpw
+        # (whose files the supervisor opens: exec/allowed.py) but not prot_exec that
+        # would be a violation, so the shim loads them first
+        load = tuple(loader.nss_modules()) if asked & {"rpath", "dns", "getpw"} and \
             "prot_exec" not in asked else ()
         return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
     return kept, why
@@ -419,8 +420,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         if supervisor is not None:
             os.close(go_r)
+            _, theirs = limits.split(job.limits)
             supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
-                             job.shim)
+                             job.shim, ready=(lambda: limits.set_limits(theirs, pid))
+                             if theirs else None)
         _, status, usage = os.wait4(pid, 0)
         reaped = True
         cpu = usage.ru_utime + usage.ru_stime

@@ -305,8 +305,10 @@ class ExecSupervisor(Protocol):
         ...
 
     def watch(self, pid: int, promises: Promises, prog: str, go: int,
-              after: Promises | None = None, shim: str | None = None) -> None:
-        """In the parent: take child *pid*'s violations, write to *go* once ready, and
+              after: Promises | None = None, shim: str | None = None,
+              ready: Callable[[], None] | None = None) -> None:
+        """In the parent: take child *pid*'s violations, write to *go* once ready (after
+        calling *ready*, whose exception leaves the child without its go), and
         explain and punish each violation until the program and its children are gone
         (with *after*: the rest of *promises* ends at the program's own execve, or with
         the start-up *shim* once it reports its loader done, before its main; killing

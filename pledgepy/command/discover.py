@@ -167,7 +167,24 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
             add(d, "r")
     for lib in resolver.closure(roots):
         add(lib, "r")
+    shim = _pyenv_shim(path)
+    if shim is not None:
+        name = os.path.basename(path)
+        notes.append(f"{argv[0]} is a pyenv shim (a script that runs {shim}, which is not "
+                     f"unveiled, to pick a Python): name the interpreter itself (`pyenv "
+                     f"which {name}`: {os.path.dirname(os.path.dirname(shim))}/versions/"
+                     f"VERSION/bin/{name})")
     return Plan(tuple(rules.items()), dynamic, tuple(notes))
+
+
+def _pyenv_shim(path: str) -> str | None:
+    """The pyenv that *path* runs when it is one of pyenv's shims (ROOT/shims/NAME beside
+    ROOT/libexec/pyenv): the shim picks the version at run time, through pyenv's own
+    scripts, none of which the default unveil gives; None otherwise."""
+    real = os.path.realpath(path)
+    shims = os.path.dirname(real)
+    pyenv = os.path.join(os.path.dirname(shims), "libexec", "pyenv")
+    return pyenv if os.path.basename(shims) == "shims" and os.path.isfile(pyenv) else None
 
 
 def dynamic(path: str) -> bool:

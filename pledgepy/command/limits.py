@@ -156,16 +156,32 @@ def drop_capabilities(via: ProcessCalls) -> None:
         raise OSError(errno.EPERM, "capabilities are still held")
 
 
-def set_limits(limits: dict[str, int]) -> None:
-    """Apply the ``-C -M -O -P -F`` limits (soft and hard: the program cannot raise them)."""
+def set_limits(limits: dict[str, int], pid: int = 0) -> None:
+    """Apply the ``-C -M -O -P -F`` limits (soft and hard: the program cannot raise them),
+    to this process or (*pid*) to that one."""
     for letter, value in limits.items():
         which, _ = RLIMITS[letter]
-        _, hard = resource.getrlimit(which)
+        _, hard = resource.prlimit(pid, which) if pid else resource.getrlimit(which)
         # -C: the soft limit sends SIGXCPU, the hard one a second later SIGKILL
         top = value + 1 if letter == "C" else value
         if hard != resource.RLIM_INFINITY:
             value, top = min(value, hard), min(top, hard)
-        resource.setrlimit(which, (value, top))
+        if pid:
+            resource.prlimit(pid, which, (value, top))
+        else:
+            resource.setrlimit(which, (value, top))
+
+
+#: Limits the supervisor sets on its child once it holds the child's listener (after
+#: the filter, before the go): -O, since the filter's own listener is a new descriptor,
+#: and the child holds a dozen of its own then (closing at exec): "-O 8" refused.
+BY_SUPERVISOR = ("O",)
+
+
+def split(limits: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """*limits* as (the child's own, the supervisor's: :data:`BY_SUPERVISOR`)."""
+    return ({k: v for k, v in limits.items() if k not in BY_SUPERVISOR},
+            {k: v for k, v in limits.items() if k in BY_SUPERVISOR})
 
 
 def close_inherited(via: ProcessCalls) -> None:

@@ -131,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
               "[-g GROUP] [-c DIR] [-n NICE] [-N] [-D] [-C SECS] [-M BYTES] [-O N] [-P N] "
               "[-F BYTES] [--] PROG [ARGS...]\n"
               "       pledge --learn [-p PROMISES]... [--json] [-o FILE] [--save NAME] "
-              "[--every-call] [-q] [--] PROG [ARGS...]\n"
+              "[--every-call] [-q] [-D] [-N] [--] PROG [ARGS...]\n"
               "       pledge --profile NAME [options but -p] [--] PROG [ARGS...]\n"
               "       pledge -T pledge|unveil",
         description="Run PROG under OpenBSD-style promises, seeing only the paths it needs.")

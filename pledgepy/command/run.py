@@ -142,8 +142,9 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
                                      f"{exc.strerror} (as {opts.prog} will run)") from None
             # the limits last, once the command's own set-up is done (its Python may need
             # more than -M or -O give the program), just before the filter
-            supervisor.confine(job.promises, job.after,
-                               last=lambda: limits.set_limits(job.limits))
+            # -O is the supervisor's to set, once it holds the listener (limits.split)
+            own, _ = limits.split(job.limits)
+            supervisor.confine(job.promises, job.after, last=lambda: limits.set_limits(own))
             # The listener closes at exec: run only once the parent holds it, or its
             # violations would go unreported and unpunished.
             if os.read(go, 1) != b"x":

@@ -151,13 +151,19 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
 def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
            granted: frozenset[str] = frozenset(), *, python: bool = False,
            env: dict[str, str] | None = None, shim: bool = False,
+           as_command: tuple[bool, bool] | None = None,
            ) -> tuple[list[Observation], list[Checkpoint], int, int]:
     """Run *argv* (from *path*) under the recorder:
-    (observations, checkpoints, pid, wait status)."""
+    (observations, checkpoints, pid, wait status). *as_command*: (keep capabilities,
+    keep inherited descriptors) as the pledge command's -D and -N say: what it does not
+    keep, the run does not have either (else root's CAP_DAC_OVERRIDE or an inherited
+    descriptor would be learned as enough, and the suggested command then fail)."""
     go_r, go_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child execs)
         os.close(go_w)
+        if as_command is not None:
+            _as_command(*as_command)
         try:
             recorder.confine(promises, granted)
             if os.read(go_r, 1) == b"x":  # the parent holds the listener
@@ -178,6 +184,22 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
             signal.signal(s, handler)
     return observations, checkpoints, pid, status
+
+
+def _as_command(keep_caps: bool, keep_fds: bool) -> None:
+    """In the child: drop capabilities and mark inherited descriptors close-on-exec as
+    the pledge command does by default; a failure ends the child (EXIT_SANDBOX)."""
+    from ..command import limits
+
+    try:
+        via = limits.calls(api.backend().process_calls())
+        if not keep_caps:
+            limits.drop_capabilities(via)
+        if not keep_fds:
+            limits.close_inherited(via)
+    except OSError as exc:
+        print(f"pledge: setting up: {exc.strerror or exc}", file=sys.stderr)
+        os._exit(EXIT_SANDBOX)
 
 
 def exit_code(status: int) -> int:
@@ -236,11 +258,15 @@ def main(opts: argparse.Namespace, path: str) -> int:
     granted = granted_promises(opts, path) if audited is None else frozenset()
     env, library = preload if preload is not None else (None, None)
     observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted,
-                                          env=env, shim=preload is not None)
+                                          env=env, shim=preload is not None,
+                                          as_command=(opts.keep_caps, opts.keep_fds))
     result = report.build(observations, argv, given_rules(path, argv, library), audited,
                           granted, recorder.phase, home=(env or os.environ).get("HOME"))
     result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
                        *result["notes"]]
+    kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]
+    if kept:  # the run had them: so must the command that repeats it
+        result["command"] = " ".join(["pledge", *kept]) + result["command"][len("pledge"):]
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from .consts import (
     AF_INET,
     AF_INET6,
+    AF_NETLINK,
     AF_UNIX,
     ARCH_GET_FS,
     ARCH_GET_GS,
@@ -77,6 +78,7 @@ from .consts import (
     IPV6_V6ONLY,
     MTIOCGET,
     MTIOCTOP,
+    NETLINK_ROUTE,
     O__TMPFILE,
     O_ACCMODE,
     O_ASYNC,
@@ -133,6 +135,7 @@ from .consts import (
     SOCK_CLOEXEC,
     SOCK_DGRAM,
     SOCK_NONBLOCK,
+    SOCK_RAW,
     SOCK_SEQPACKET,
     SOCK_STREAM,
     SOCK_TYPE_MASK,
@@ -265,6 +268,15 @@ def _nscd_probe(needs: str) -> Rule:
     return fail(needs, "socket", EACCES, one_of(0, AF_UNIX),
                 one_of(1, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK), one_of(2, 0),
                 why="glibc probes nscd before every lookup; a failed socket() means no nscd")
+
+
+def netlink_probe(needs: str) -> Rule:
+    """glibc's getaddrinfo(AI_ADDRCONFIG) asks the kernel's routing socket which address
+    families have addresses (check_pf), exactly as it spells it: refused quietly, so
+    glibc assumes both (OpenBSD has no netlink; Python's AI_ADDRCONFIG died of it)."""
+    return fail(needs, "socket", EACCES, one_of(0, AF_NETLINK),
+                one_of(1, SOCK_RAW | SOCK_CLOEXEC), one_of(2, NETLINK_ROUTE),
+                why="glibc asks netlink for AI_ADDRCONFIG; a failed socket() means both families")
 
 
 def _inet_socket(needs: str) -> Rule:
@@ -483,6 +495,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "tmppath": (),
     "inet": (
         _inet_socket("inet"),
+        netlink_probe("inet"),
         *allow("inet", "connect", "bind", "listen", "accept", "accept4"),
         when("inet", "sendto"),
         when("inet", "ioctl", one_of(1, SIOCATMARK)),
@@ -529,6 +542,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *_sockopts("dns", IPPROTO_IPV6, _SOCKOPT_IPV6),
         *_sockopts("dns", IPPROTO_IP, _SOCKOPT_IP),
         _nscd_probe("dns"),
+        netlink_probe("dns"),
     ),
     # getpw: the files are read with open(), which needs rpath on Linux.
     "getpw": (_nscd_probe("getpw"),),

@@ -180,3 +180,35 @@ def sigsys_default_for(pid: int, nr: int, args: list[int],
     if not _vm(calls, pid, handler, args[1], 8):
         return None
     return 0 if bytes(calls[1].buffer(handler)) == bytes(8) else None  # SIG_DFL is 0
+
+
+#: Writing extended attributes: no promise allows it (BPF cannot read the name, and
+#: ``security.capability`` would give a file capabilities, as a setuid bit would). OpenBSD
+#: has no such calls; GNU ``sed -i``, ``cp -p`` and ``mv`` copy a file's ACL with
+#: ``fsetxattr`` and fall back to ``fchmod`` when the filesystem has none.
+XATTR_WRITES = ("setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr",
+                "fremovexattr", "setxattrat", "removexattrat")
+
+
+#: NUMA memory policy: no promise allows it (OpenBSD has none); libnuma's constructor asks
+#: it (procps' ps loads libnuma) and takes ENOSYS for a kernel without NUMA.
+NUMA = ("get_mempolicy", "set_mempolicy", "mbind", "set_mempolicy_home_node")
+
+
+def numa_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, a NUMA policy call answered ENOSYS without running it (as a kernel
+    built without NUMA); None otherwise (a violation)."""
+    if "stdio" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.ENOSYS if any(table.get(n) == nr for n in NUMA) else None
+
+
+def xattr_write_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``fattr``, a write of extended attributes answered EOPNOTSUPP without running
+    it (as a filesystem without them); None otherwise (a violation). Nothing is read
+    from the caller's memory: whatever the name, nothing is set."""
+    if "fattr" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.EOPNOTSUPP if any(table.get(n) == nr for n in XATTR_WRITES) else None

@@ -267,7 +267,7 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
     ident, pid = ffi.new("uint64_t *"), ffi.new("uint32_t *")
     out = ffi.new("char[1024]")
-    from .answer import sigsys_default_for  # loaded before the fork (_start)
+    from .answer import fstat_for, sigsys_default_for  # loaded before the fork (_start)
 
     stdio = frozenset({"stdio"}) if held & bits(frozenset({"stdio"})) else frozenset()
     arch = kernel.arch() or ""
@@ -285,12 +285,16 @@ def _serve(listener: int, held: int, error_mode: bool) -> None:
         if rc < 0:
             return
         try:
-            answer = sigsys_default_for(pid[0], nr[0], [int(args[i]) for i in range(6)],
-                                        stdio, arch)
+            call = [int(args[i]) for i in range(6)]
+            # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH): a "stdio" call, answered
+            # as the command's supervisor and the in-process handler answer it
+            answer = fstat_for(listener, ident[0], pid[0], nr[0], call, stdio, arch)
+            if answer is None:
+                answer = sigsys_default_for(pid[0], nr[0], call, stdio, arch)
         except Exception:  # a violation then: never this loop's end
             answer = None
         if answer is not None:
-            lib.pp_notif_send(listener, ident[0], answer)  # posix_spawn's child: no violation
+            lib.pp_notif_send(listener, ident[0], answer)  # no violation
             continue
         name = _name_of(pid[0])
         text = ""

@@ -29,7 +29,9 @@ from ....promises import VOCABULARY
 from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, Checkpoint
 from .. import native, prepared
 from ..consts import (
+    AF_NETLINK,
     AT_EMPTY_PATH,
+    NETLINK_ROUTE,
     O__TMPFILE,
     O_ACCMODE,
     O_CREAT,
@@ -39,6 +41,8 @@ from ..consts import (
     O_WRONLY,
     SECCOMP_RET_USER_NOTIF,
     SIGSYS,
+    SOCK_CLOEXEC,
+    SOCK_RAW,
 )
 from ..landlock import abi, domain
 from ..rules import Identity, Rule, bits_set, none_of, when
@@ -47,6 +51,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import supervise
+from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
 
@@ -140,6 +145,7 @@ EMPTY_PATH_FSTAT = frozenset({"newfstatat", "statx"})
 #: the call needs, so C reads it for every such call (its key); else only for the first.
 EMPTY_PATH_FLAGS = {"newfstatat": 3, "statx": 2}
 STDIO = frozenset({frozenset({"stdio"})})
+FATTR = frozenset({frozenset({"fattr"})})
 #: What a dynamically linked program's loader may use before main under the pledge
 #: command (besides the asked promises, stdio among them): exec/shim.py's phase.
 LOADER = frozenset({"rpath", "prot_exec"})
@@ -205,6 +211,12 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
     if told >= 0:
         os.write(told, b".")
     return kernel.install(code, all_threads=False, listener=True)
+
+
+#: glibc's netlink probe for AI_ADDRCONFIG (policy.netlink_probe): a quiet refusal under
+#: dns or inet, so what it needs is one of them; the C loop answers it EACCES as they do.
+NETLINK_PROBE = (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
+DNS_OR_INET = frozenset({frozenset({"dns"}), frozenset({"inet"})})
 
 
 def _fstat_runs(plan: Plan, arch: str) -> None:
@@ -593,8 +605,16 @@ class Recording:
         needs, argument = self._judge(name, args, pid)
         if name in EMPTY_PATH_FSTAT and self._fstat(name, proc, args, pre):
             needs = STDIO  # as the supervisor answers it (exec/answer.py: fstat_for)
-        elif name == "rt_sigaction" and self._sigsys_default(proc, args, pre):
-            needs = STDIO  # as the supervisors answer it (exec/answer.py: sigsys_default_for)
+        elif name == "rt_sigaction" and (not self.python or self._sigsys_default(proc, args, pre)):
+            # under the command any rt_sigaction is stdio's (exec/refuse.py: FREED); in a
+            # Python program, only posix_spawn's SIG_DFL (exec/answer.py: sigsys_default_for)
+            needs = STDIO
+        elif name in XATTR_WRITES and not self.python:
+            needs = FATTR  # the command answers it EOPNOTSUPP (exec/answer.py: xattr_write_for)
+        elif name == "socket" and tuple(a & 0xFFFFFFFF for a in args[:3]) == NETLINK_PROBE:
+            needs = DNS_OR_INET  # refused quietly there, as here (native/learn.c)
+        elif name in NUMA and not self.python:
+            needs = STDIO  # the command answers it ENOSYS (exec/answer.py: numa_for)
         allowed = self.allowed.get(needs)
         if allowed is None:
             allowed = self.allowed[needs] = any(w <= self.audited for w in needs)

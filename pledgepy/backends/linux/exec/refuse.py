@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..consts import PR_SET_PDEATHSIG
 from ..rules import Rule, one_of
-from ..seccomp.plan import ENOSYS, Action, Plan
+from ..seccomp.plan import ALLOW, ENOSYS, Action, Plan
 from ..syscalls import BY_ARCH
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -42,10 +42,22 @@ OUTLIVING = {
 }
 
 
+#: Syscalls a program under the command may make whatever their arguments, when it
+#: holds stdio: rt_sigaction, whose SIGSYS a pledged process may not take over (its
+#: handler carries the penalty there), while here the penalty comes from the supervisor
+#: and no filter traps (ps installs one handler for every signal, SIGSYS too).
+FREED = ("rt_sigaction",)
+
+
 def refuse(plan: Plan) -> Plan:
-    """*plan* with :data:`REFUSED` and :data:`UNSUPPORTED` taken out of what it allows."""
+    """*plan* with :data:`REFUSED` and :data:`UNSUPPORTED` taken out of what it allows,
+    and :data:`FREED` allowed under stdio."""
     numbers = BY_ARCH[plan.arch]
     actions = dict(plan.actions)
+    if "stdio" in plan.promises:
+        for name in FREED:
+            if name in numbers:
+                actions[numbers[name]] = ALLOW
     for name in UNSUPPORTED:
         if name in numbers:
             actions[numbers[name]] = ENOSYS

@@ -314,8 +314,14 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 continue  # the loader's call before main, or the shim's report
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
-            from . import ttyopen
-            from .answer import fstat_for, proc_stat_for, sigsys_default_for
+            from . import allowed, ttyopen
+            from .answer import (
+                fstat_for,
+                numa_for,
+                proc_stat_for,
+                sigsys_default_for,
+                xattr_write_for,
+            )
 
             # whose call it is, read first: another thread's exit_group can end the process
             # at any moment now, and its status must still say it broke a promise
@@ -329,6 +335,12 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             if ttyopen.answer(listener, ident[0], pid[0], nr[0], values, promises, arch,
                               lambda e: lib.pp_notif_send(listener, ident[0], -e)):
                 continue  # OpenBSD's /dev/tty allowance: not a violation
+            # OpenBSD's read allowances (stdio's time zones, dns, getpw): not violations
+            given = allowed.answer(listener, ident[0], pid[0], nr[0], values, promises, arch)
+            if given is not None:
+                if given != -1:  # -1: answered with a descriptor already
+                    lib.pp_notif_send(listener, ident[0], given)
+                continue
             # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
             # as the in-process handler emulates it (a program without rpath needs it)
             call = list(values)
@@ -337,6 +349,10 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = proc_stat_for(pid[0], nr[0], call, promises, arch)
             if answer is None:
                 answer = sigsys_default_for(pid[0], nr[0], call, promises, arch)
+            if answer is None:
+                answer = xattr_write_for(nr[0], promises, arch)
+            if answer is None:
+                answer = numa_for(nr[0], promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue
@@ -359,6 +375,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                     finally:
                         lib.pp_set_resolve(0)
                     text = ffi.string(out, n).decode(errors="replace")
+                    if xattr_write_for(nr[0], frozenset({"fattr"}), arch) is not None:
+                        # what would answer it (EOPNOTSUPP), as a promise to hold
+                        text = text.replace(" is not allowed by any promise", ' needs "fattr"')
                     if not python:  # Python's hints say nothing true about another program
                         text = text.replace(hints["extension"], LOADER_HINT).replace(
                             f" ({hints['import']})", "")
@@ -437,13 +456,14 @@ class Supervisor:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
-              after: frozenset[str] | None = None, shim: str | None = None) -> None:
+              after: frozenset[str] | None = None, shim: str | None = None,
+              ready: Callable[[], None] | None = None) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
         # serve()'s answers (and ctypes), now, while the child sets itself up: never
         # once PROG runs, which may write a module into a directory of sys.path (its
         # first: the script's or the working directory) that this unconfined process
         # would then import and run
-        from . import answer, ttyopen  # noqa: F401
+        from . import allowed, answer, ttyopen  # noqa: F401
 
         try:
             if self._told is not None:
@@ -463,6 +483,8 @@ class Supervisor:
                 from . import shim as start
 
                 who = start.identity_of(pid) if shim is not None else None
+            if ready is not None:  # the child waits on *go*: nothing of PROG's runs yet
+                ready()
             os.write(go, b"x")
         finally:
             os.close(go)

@@ -67,14 +67,18 @@ def _path_at(pid: int, address: int) -> bytes:
         os.close(fd)
 
 
-def _hand_over(listener: int, ident: int, flags: int, path: str = "/dev/tty") -> bool:
+def _hand_over(listener: int, ident: int, flags: int, send_error: Callable[[int], object],
+               path: str = "/dev/tty") -> bool:
     fd = os.open(path, (flags & (os.O_ACCMODE | os.O_NONBLOCK | os.O_APPEND))
                  | os.O_NOCTTY | os.O_CLOEXEC)  # never the supervisor's ctty anew
     try:
         newfd_flags = os.O_CLOEXEC if flags & os.O_CLOEXEC else 0
         fcntl.ioctl(listener, NOTIF_ADDFD,
                     struct.pack("=QIIII", ident, ADDFD_FLAG_SEND, fd, 0, newfd_flags))
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.EMFILE:  # the program is at its descriptor limit (-O):
+            send_error(errno.EMFILE)  # what its own open would say, not a violation
+            return True
         return False  # gone meanwhile, or a kernel before 5.14: a violation as before
     finally:
         os.close(fd)
@@ -105,7 +109,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
             if flags & os.O_CREAT and flags & os.O_EXCL:
                 send_error(errno.EEXIST)
                 return True
-            return _hand_over(listener, ident, flags, "/dev/null")
+            return _hand_over(listener, ident, flags, send_error, "/dev/null")
         if path != TTY or "tty" not in promises or flags & ~PLAIN:
             return False
         theirs, ours = _tty_nr(pid), _tty_nr("self")
@@ -114,4 +118,4 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     if theirs == 0:
         send_error(errno.ENXIO)  # no controlling terminal: what its own open would say
         return True
-    return theirs == ours and _hand_over(listener, ident, flags)
+    return theirs == ours and _hand_over(listener, ident, flags, send_error)

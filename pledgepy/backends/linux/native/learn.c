@@ -426,6 +426,15 @@ static size_t program_of(int pid, char *out, size_t size)
  * call that changes a working directory is seen; *magic_nr*: the start-up shim's
  * report (-1: none), answered here (0 for READY, which ends the loader's phase;
  * ENOSYS else: it must not run) and always a row. 0 or -errno. */
+/* The call runs (CONTINUE), or, for glibc's netlink probe (*refuse*), fails with EACCES. */
+static void go_on(int fd, uint64_t id, int refuse)
+{
+    if (refuse)
+        pp_notif_send(fd, id, -EACCES);
+    else
+        pp_notif_continue(fd, id);
+}
+
 long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec_nr,
                    int execat_nr, int cache_cwd, int magic_nr)
 {
@@ -466,6 +475,11 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             return e;
         }
         int nr = req.data.nr, pid = (int)req.pid;
+        /* glibc's netlink probe for AI_ADDRCONFIG, exactly as it spells it: the command
+         * refuses it quietly (EACCES, policy.netlink_probe), so it fails here too rather
+         * than run (its recvmsg would look like a need for recvfd); still recorded */
+        int probe = nr == SYS_socket && (uint32_t)req.data.args[0] == 16
+            && (uint32_t)req.data.args[1] == (3 | 02000000) && (uint32_t)req.data.args[2] == 0;
         const int16_t *c = nr >= 0 && nr < ncfg ? cfg + PP_CFG * nr : 0;
         int bits = c ? (uint16_t)c[4] : CFG_ALWAYS;
         int magic = nr == magic_nr && req.data.args[0] == PP_COOKIE;
@@ -540,7 +554,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         if (id != ~0ULL)
             g_counts[id]++;
         if (!fresh) {
-            pp_notif_continue(fd, req.id);
+            go_on(fd, req.id, probe);
             continue;
         }
         for (int i = 0; i < 2; i++) {  /* the first of its kind: its path is the example */
@@ -564,7 +578,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
              * (pp_learn_take, on another CPU): here the lstat would come between the
              * program's calls, which wait for this thread (with synchronous wake-ups
              * the program and this loop share a CPU). */
-            pp_notif_continue(fd, req.id);
+            go_on(fd, req.id, probe);
             answered = 1;
             pending = c && c[5] >= 0;
         }
@@ -588,7 +602,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             r->data[l0 + l1 + plen] = 0;
         }
         if (!answered)
-            pp_notif_continue(fd, req.id);  /* -ENOENT: the caller died meanwhile */
+            go_on(fd, req.id, probe);  /* -ENOENT: the caller died meanwhile */
         if (r)
             queue(r);
     }
