@@ -156,3 +156,63 @@ def test_getent_under_dns_with_resolv_conf_a_link_out(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=120, env=env)
     assert "rc=2" in r.stdout, r.stdout + r.stderr
     assert "pledge: " not in r.stderr, r.stderr
+
+
+def _stat_call(path: bytes) -> tuple[int, tuple[int, ...], ctypes.Array[ctypes.c_char],
+                                     ctypes.Array[ctypes.c_char]]:
+    from pledgepy.backends.linux.seccomp import kernel
+    from pledgepy.backends.linux.syscalls import BY_ARCH
+
+    name, at = _address(path)
+    out = ctypes.create_string_buffer(256)
+    nr = BY_ARCH[kernel.arch() or "x86_64"]["newfstatat"]
+    return nr, (-100 & 0xFFFFFFFF, at, ctypes.addressof(out), 0, 0, 0), name, out
+
+
+@pytest.mark.skipif(not os.path.isfile("/etc/passwd"), reason="needs /etc/passwd")
+def test_an_allowance_stat_whose_caller_went_away_is_no_violation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread of PROG stats /etc/passwd under "stdio getpw" while another calls
+    exit_group: the supervisor answers it, finds the notification gone, and on main
+    returned None, 'not an allowance', so serve() went on to call it a violation
+    ('newfstatat("/etc/passwd") needs "rpath"...') and set the process's status to
+    SIGABRT (134: it broke a promise) though it broke none. Now the answer is "nothing
+    to send" (-1). (The kernel's side is simulated: no notification is pending.)"""
+    from pledgepy.backends.linux.exec import allowed
+    from pledgepy.backends.linux.seccomp import kernel
+
+    monkeypatch.setattr(allowed, "_pending", lambda listener, ident: False)
+    nr, args, name, out = _stat_call(b"/etc/passwd")
+    got = allowed.answer(-1, 1, os.getpid(), nr, args, frozenset({"stdio", "getpw"}),
+                         kernel.arch() or "x86_64")
+    assert got == -1
+    # a path that is no allowance is still the violation it was, pending or not
+    nr, args, name2, out2 = _stat_call(b"/etc/shadow")
+    assert allowed.answer(-1, 1, os.getpid(), nr, args, frozenset({"stdio", "getpw"}),
+                          kernel.arch() or "x86_64") is None
+    del name, out, name2, out2
+
+
+def test_an_allowance_open_whose_caller_went_away_is_no_violation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The open's side of the test above: SECCOMP_IOCTL_NOTIF_ADDFD fails with ENOENT
+    once the caller has gone; on main that was 'not an allowance' (None), a violation
+    and SIGABRT's status. A kernel without ADDFD (another error) still gets None."""
+    import errno
+    import fcntl
+
+    from pledgepy.backends.linux.exec import allowed
+    from pledgepy.backends.linux.seccomp import kernel
+    from pledgepy.backends.linux.syscalls import BY_ARCH
+
+    arch = kernel.arch() or "x86_64"
+    for code, want in ((errno.ENOENT, -1), (errno.EINVAL, None)):
+        def ioctl(fd: int, request: int, arg: bytes, code: int = code) -> bytes:
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(fcntl, "ioctl", ioctl)
+        name, at = _address(b"/etc/passwd")
+        args = (-100 & 0xFFFFFFFF, at, os.O_RDONLY | os.O_CLOEXEC, 0, 0, 0)
+        assert allowed.answer(-1, 1, os.getpid(), BY_ARCH[arch]["openat"], args,
+                              frozenset({"stdio", "getpw"}), arch) == want
+        del name

@@ -235,8 +235,10 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
 def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
            promises: frozenset[str], arch: str) -> int | None:
     """Answer a read-only open or a stat of an allowance path of *promises*: None when
-    it is not one (a violation), -1 when it was answered with a descriptor, else the
-    result to send (0 or -errno)."""
+    it is not one (a violation), -1 when it was answered with a descriptor or its caller
+    went away meanwhile (nothing to send: an allowance is no violation, even of a thread
+    another's exit_group ended; counted as one, PROG's status said it broke a promise),
+    else the result to send (0 or -errno)."""
     table = BY_ARCH.get(arch, {})
     if nr == table.get("openat"):
         dirfd, address, flags, opening = _int(args[0]), args[1], args[2], True
@@ -264,7 +266,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     except _Refused:
         return None
     except OSError as exc:
-        return -(exc.errno or errno.EACCES) if _pending(listener, ident) else None
+        return -(exc.errno or errno.EACCES) if _pending(listener, ident) else -1
     try:
         if opening:
             newfd_flags = os.O_CLOEXEC if flags & os.O_CLOEXEC else 0
@@ -274,13 +276,17 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
             except OSError as exc:
                 if exc.errno == errno.EMFILE:  # at its -O limit: what its own open says
                     return -errno.EMFILE
-                return None  # gone meanwhile, or a kernel before 5.14
+                if exc.errno == errno.ENOENT:  # no longer pending: its caller has gone
+                    return -1
+                return None  # a kernel before 5.14: the violation it was
             return -1
         size = _STAT_SIZE[arch]
         out = ffi.new("unsigned char[]", size)
         rc = int(lib.pp_stat_path(f"/proc/self/fd/{fd}".encode(), out, 0))
-        if rc != 0 or not _pending(listener, ident):
+        if rc != 0:
             return None
+        if not _pending(listener, ident):
+            return -1  # its caller has gone
         if lib.pp_vm_copy(pid, out, args[2], size, 1) != size:
             return -errno.EFAULT
         return 0
