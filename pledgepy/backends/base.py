@@ -340,6 +340,12 @@ class WorkerSupervisor(Protocol):
         the worker (the fork inherits it)."""
         ...
 
+    def before_start(self) -> None:
+        """In the parent, before it starts a worker: load what hearing one needs (a
+        module imported once a worker has run could be one it wrote: see
+        ``stdiofiles.prime`` on Linux)."""
+        ...
+
     def load_for(self, promises: Promises) -> None:
         """In the worker, before its files are listed and unveiled: load what the
         libraries load themselves later for what *promises* allow (glibc's NSS

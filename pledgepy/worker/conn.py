@@ -156,6 +156,8 @@ class Conn:
         if len(self._config) <= _EARLY:
             self.sock.sendall(self._config)
             self._config = None
+        if supervisor is not None:  # before the worker exists: see before_start
+            supervisor.before_start()
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:

@@ -13,7 +13,9 @@ So, as for ``/dev/tty`` (ttyopen.py), the supervisor reads the path, and when it
 of those files, spelled plainly (absolute, no ``.``, ``..`` or empty component) and
 opened read-only, opens it *itself* (O_NONBLOCK: never blocking on a FIFO put there),
 checks that what it opened is a regular file whose real path is an allowance path too
-(no link out of the tree) and that PROG's user may read it by its mode, and hands the
+(no link out of the tree; an allowance file itself,
+such as systemd-resolved's ``/etc/resolv.conf``, may lead out from a directory only root
+may change) and that PROG's user may read it by its mode, and hands the
 descriptor over as the call's result (SECCOMP_IOCTL_NOTIF_ADDFD). The program's call
 never runs, so changing the path after the read gains it nothing: at worst it gets an
 allowance file it could have asked for. ``newfstatat`` of such a path (glibc's
@@ -179,6 +181,21 @@ def _same_root(pid: int) -> bool:
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
+def _linked(path: str, allowed: tuple[str, ...]) -> bool:
+    """Whether *path*, which led out of the allowances, is itself one of their files
+    (not a name in a tree) in a directory only root may change: systemd-resolved's
+    ``/etc/resolv.conf`` is a link to ``/run/systemd/resolve/stub-resolv.conf``, and
+    OpenBSD's allowance names the path, whatever it leads to. A link planted in a tree,
+    or in a directory another user may write, is still refused."""
+    if path not in allowed:
+        return False
+    try:
+        st = os.stat(os.path.dirname(path))
+    except OSError:
+        return False
+    return st.st_uid == 0 and not st.st_mode & 0o022
+
+
 def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
           root: bool = False, catalogs: bool = False) -> int:
     """Our descriptor of the allowance file the program named (its errno as OSError when
@@ -203,7 +220,7 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
         st = os.fstat(fd)
         real = os.readlink(f"/proc/self/fd/{fd}")
         if not stat.S_ISREG(st.st_mode) or not (
-                _catalog(real) if catalog else _inside(real, allowed)):
+                _catalog(real) if catalog else _inside(real, allowed) or _linked(path, allowed)):
             raise _Refused
         if not _readable(st, uid, gids):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
@@ -218,8 +235,10 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
 def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
            promises: frozenset[str], arch: str) -> int | None:
     """Answer a read-only open or a stat of an allowance path of *promises*: None when
-    it is not one (a violation), -1 when it was answered with a descriptor, else the
-    result to send (0 or -errno)."""
+    it is not one (a violation), -1 when it was answered with a descriptor or its caller
+    went away meanwhile (nothing to send: an allowance is no violation, even of a thread
+    another's exit_group ended; counted as one, PROG's status said it broke a promise),
+    else the result to send (0 or -errno)."""
     table = BY_ARCH.get(arch, {})
     if nr == table.get("openat"):
         dirfd, address, flags, opening = _int(args[0]), args[1], args[2], True
@@ -247,7 +266,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     except _Refused:
         return None
     except OSError as exc:
-        return -(exc.errno or errno.EACCES) if _pending(listener, ident) else None
+        return -(exc.errno or errno.EACCES) if _pending(listener, ident) else -1
     try:
         if opening:
             newfd_flags = os.O_CLOEXEC if flags & os.O_CLOEXEC else 0
@@ -257,13 +276,17 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
             except OSError as exc:
                 if exc.errno == errno.EMFILE:  # at its -O limit: what its own open says
                     return -errno.EMFILE
-                return None  # gone meanwhile, or a kernel before 5.14
+                if exc.errno == errno.ENOENT:  # no longer pending: its caller has gone
+                    return -1
+                return None  # a kernel before 5.14: the violation it was
             return -1
         size = _STAT_SIZE[arch]
         out = ffi.new("unsigned char[]", size)
         rc = int(lib.pp_stat_path(f"/proc/self/fd/{fd}".encode(), out, 0))
-        if rc != 0 or not _pending(listener, ident):
+        if rc != 0:
             return None
+        if not _pending(listener, ident):
+            return -1  # its caller has gone
         if lib.pp_vm_copy(pid, out, args[2], size, 1) != size:
             return -errno.EFAULT
         return 0

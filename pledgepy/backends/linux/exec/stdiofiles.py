@@ -42,6 +42,7 @@ import functools
 import os
 import stat
 import struct
+import sys
 
 from .. import prepared
 from ..consts import O__TMPFILE, O_ACCMODE, O_PATH
@@ -87,13 +88,27 @@ def readable(promises: frozenset[str]) -> frozenset[bytes]:
     return frozenset(out - {_DEVNULL})
 
 
+@functools.lru_cache(maxsize=1)  # once a process: a failed import is not tried again
+def prime() -> None:
+    """In the parent, before its first worker starts: load OpenSSL's module for
+    :func:`_cert_dirs`. Never later: a worker allowed to write into a directory of
+    this process's sys.path (a script's, or the working directory under ``-m``) could
+    put an ``_ssl.py`` there, and its first violation had this unconfined process
+    import and run it."""
+    try:
+        import _ssl  # noqa: F401
+    except ImportError:  # a Python without ssl: no lookup to answer
+        pass
+    _cert_dirs()
+
+
 @functools.lru_cache(maxsize=1)
 def _cert_dirs() -> tuple[bytes, ...]:
     """OpenSSL's default certificate directory and $SSL_CERT_DIR's (as this process
-    sees them), and where they lead: see :func:`_cert_lookup`."""
-    try:
-        import _ssl
-    except ImportError:
+    sees them), and where they lead: see :func:`_cert_lookup`. Only from an ``_ssl``
+    already loaded (:func:`prime`): nothing is imported while a worker runs."""
+    _ssl = sys.modules.get("_ssl")
+    if _ssl is None:
         return ()
     _, _, env, capath = _ssl.get_default_verify_paths()
     dirs = [capath, *os.environ.get(env, "").split(":")]

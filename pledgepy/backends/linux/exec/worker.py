@@ -26,6 +26,7 @@ from ..seccomp.plan import ALLOW, TRAP, Action, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
 from .answer import fstat_for, proc_stat_for, sigsys_default_for
 from .stdiofiles import answer_for as stdio_file_for
+from .stdiofiles import prime as stdio_files_prime
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -176,6 +177,11 @@ class WorkerSupervisor:
             first, seal = _offsets(a[0], b[0]), _offsets(a[1], b[1])
             _compiled[promises] = None if first is None or seal is None else (
                 (me.uid, me.gids, me.ip), *a, first[0], seal[0], first[1] | seal[1])
+
+    def before_start(self) -> None:
+        """OpenSSL's module for the certificate lookups the parent answers, loaded
+        before any worker runs (stdiofiles.prime: once; a no-op after)."""
+        stdio_files_prime()
 
     def load_for(self, promises: frozenset[str]) -> None:
         """glibc's NSS modules for the lookups *promises* allow, as a pledge loads them
