@@ -316,8 +316,7 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
         raise RuntimeError("the module or its setup left threads running: a worker must be "
                            "single-threaded when it pledges")
     # what loaded stdlib modules import on first use must be among the files unveiled,
-    # whatever the promises; and with rpath linecache reads the sources of an error's
-    # traceback (not guarded then), which on 3.13 imports tokenize first
+    # whatever the promises (with rpath, 3.13's tokenize too: loaded in _preload)
     runtime.import_lazily()
     if promises & {"inet", "dns"}:
         # getaddrinfo()'s codec, looked up by runtime.prepare() too, but only after the
@@ -330,8 +329,6 @@ def confine(config: dict[str, Any], sock: socket.socket, ready: dict[str, Any]) 
             pass
     if supervisor is not None:
         supervisor.load_for(promises)
-    if sys.version_info >= (3, 13) and "rpath" in promises:
-        import tokenize  # noqa: F401
     rules = [(path, "r") for path in loaded_files()] + [tuple(r) for r in config["unveil"]]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -358,6 +355,12 @@ def _preload(config: dict[str, Any]) -> None:
     import subprocess  # noqa: F401 - unveil's lock prepares the exec wrappers, which use it
 
     from .. import api, runtime  # noqa: F401
+
+    if sys.version_info >= (3, 13) and "rpath" in config["promises"].split():
+        # with rpath linecache reads the sources of an error's traceback (not guarded
+        # then), and on 3.13 imports tokenize at its first read: loaded here, while this
+        # process can read it (as user=, a pyenv interpreter under a 0700 home cannot)
+        import tokenize  # noqa: F401
 
     if config["supervised"]:
         supervisor = api.backend().worker_supervisor()
