@@ -7,7 +7,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +83,157 @@ def test_a_gone_thread_s_other_file_is_still_a_violation(monkeypatch: pytest.Mon
     nr, args, name, out = _call(b"/etc/shadow", stat=False)
     assert _answer(nr, args) is None
     del name, out
+
+
+# ---- the Worker's parent -------------------------------------------------------------
+
+root = pytest.mark.skipif(os.geteuid() != 0, reason="the parent reads the worker's path "
+                          "(CAP_SYS_PTRACE over the non-dumpable worker)")
+
+PLANTER = '''
+import os, sys, signal, time
+
+
+PLANT = """
+import os as _os, sys as _sys
+try:
+    open(_os.path.join(D, "RAN-%s-%d" % (__name__, _os.getpid())), "w").close()
+except OSError:  # a pledged worker's own import: not the parent's
+    pass
+# then the real module, so that a worker starting meanwhile still works
+_path = _sys.path[:]
+_sys.path[:] = [p for p in _path if _os.path.abspath(p or ".") != D]
+del _sys.modules[__name__]
+try:
+    _sys.modules[__name__] = __import__(__name__)
+finally:
+    _sys.path[:] = _path
+"""
+
+
+def plant(d, names):
+    """A module for each of *names* (every standard one the parent has not loaded) in
+    *d*, the first directory of the parent's sys.path: importing one leaves
+    RAN-name-pid, then loads the real one."""
+    for name in names:
+        with open(os.path.join(d, name + ".py"), "w") as f:
+            f.write(f"D = {d!r}\\n" + PLANT)
+    return len(names)
+
+
+def ok():
+    return 1
+
+
+def violate(how):
+    if how == "open":
+        os.open("/etc/passwd", os.O_RDONLY)
+    elif how == "directory":
+        os.open("/etc", os.O_RDONLY | os.O_DIRECTORY)
+    elif how == "stat":
+        os.stat("/etc/ssl/certs/00000000.0")
+    elif how == "exec":
+        os.execv("/bin/true", ["true"])
+    elif how == "kill":
+        os.kill(1, 0)
+    elif how == "crash":
+        sys.stderr.write("a tail \\xe9\\n" * 20)
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif how == "exit":
+        os._exit(3)
+    elif how == "raise":
+        raise ValueError("remote")
+    elif how == "object":
+        return object()
+    elif how == "garbage":
+        for fd in range(3, 16):
+            try:
+                os.write(fd, b"\\x00\\x00\\x00\\x04\\xc1\\xc1\\xc1\\xc1")
+            except OSError:
+                pass
+        time.sleep(5)
+    elif how == "sleep":
+        time.sleep(5)
+    return 0
+'''
+
+PARENT = '''
+import os, sys, pledgepy
+d = os.path.dirname(os.path.abspath(__file__))
+loaded = set(sys.modules)
+names = sorted(n for n in sys.stdlib_module_names - loaded
+               if n not in sys.builtin_module_names and not n.startswith("__"))
+hows = ["open", "directory", "stat", "exec", "kill", "crash", "exit", "raise", "object",
+        "garbage", "sleep"]
+planter = pledgepy.Worker("planter", promises="stdio wpath cpath", unveil=[(d, "rwc")],
+                          timeout=2.0)
+print("planted", planter.call("plant", d, names))
+seen = []  # every import from now on: each must come from no file, the stdlib's or pledgepy's
+sys.addaudithook(lambda event, args: seen.append(args[0]) if event == "import" else None)
+for how in hows:  # the running worker's every kind of failure
+    try:
+        planter.call("violate", how)
+    except pledgepy.WorkerError as exc:
+        print(how, type(exc).__name__)
+for kind in sys.argv[1:]:  # then other workers started meanwhile
+    if kind == "fork":
+        w = pledgepy.Worker("planter", promises="stdio", start="fork", timeout=2.0)
+    elif kind == "partial":  # a warning: its display imports linecache
+        w = pledgepy.Worker("planter", promises="stdio", execpromises="stdio", timeout=2.0)
+    else:
+        w = pledgepy.Worker("planter", promises="stdio", user=kind, timeout=2.0)
+    w.call("ok")
+    for how in hows:
+        try:
+            w.call("violate", how)
+        except pledgepy.WorkerError as exc:
+            print(kind, how, type(exc).__name__)
+    w.close()
+planter.close()
+ran = sorted(n for n in os.listdir(d) if n.startswith("RAN-") and n.endswith(f"-{os.getpid()}"))
+top = os.path.dirname(os.__file__)
+ours = os.path.dirname(pledgepy.__file__)
+outside = sorted({n for n in seen if n not in sys.builtin_module_names and not any(
+    getattr(sys.modules.get(n), "__file__", None) is None
+    or os.path.realpath(sys.modules[n].__file__).startswith(os.path.realpath(p) + os.sep)
+    for p in (top, ours))})
+print("imported from elsewhere:", outside)
+print("RAN", ran if ran else "none")
+'''
+
+
+def _run_parent(tmp_path: Path, *kinds: str) -> str:
+    """parent.py in app/ (its sys.path[0], the planter's to write), planter.py in lib/
+    (elsewhere: no warning of an overlapping unveil loads linecache first)."""
+    app, lib = tmp_path / "app", tmp_path / "lib"
+    app.mkdir()
+    lib.mkdir()
+    (lib / "planter.py").write_text(PLANTER)
+    (app / "parent.py").write_text(PARENT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(lib), str(Path(__file__).resolve().parent.parent)]))
+    r = subprocess.run([sys.executable, "-W", "always", str(app / "parent.py"), *kinds],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "planted" in r.stdout and (app / "traceback.py").exists(), r.stdout
+    return r.stdout
+
+
+@root
+@pytest.mark.parametrize("kinds", [[], ["fork"], ["partial"], ["fork", "partial"]])
+def test_no_worker_makes_its_parent_import_a_module_it_planted(
+        tmp_path: Path, kinds: list[str]) -> None:
+    """A "stdio wpath cpath" worker unveiled the parent's script directory (sys.path[0])
+    writes a module for every standard name the parent has not loaded, then fails in
+    every way (violations of each kind, crash with a stderr tail, exit, RemoteError,
+    a malformed reply, timeout); meanwhile the parent starts other workers. On main the
+    parent ran the planted modules when it started a fork-mode worker (its warm-up:
+    traceback, linecache, tokenize, token, textwrap, ctypes, ast, unicodedata) or
+    warned of a worker enforced in part (linecache, tokenize, token: the warning's
+    source line). Now, once a worker has run, what pledgepy imports in the parent comes
+    from the standard library's directories alone (fence.py): RAN none. (kinds=[]:
+    the running worker's failures alone imported nothing, on main too: the guard.)"""
+    out = _run_parent(tmp_path, *kinds)
+    assert "imported from elsewhere: []" in out, out
+    assert out.strip().endswith("RAN none"), out

@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import codec, forked, frames, keeper, limits, pledged
+from . import codec, fence, forked, frames, keeper, limits, pledged
 from . import spin as _spin
 from .errors import (
     WorkerCrashed,
@@ -158,6 +158,7 @@ class Conn:
             self._config = None
         if supervisor is not None:  # before the worker exists: see before_start
             supervisor.before_start()
+        fence.mark()  # from here on the parent imports nothing through sys.path (fence.py)
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:

@@ -51,7 +51,7 @@ def load(name: str) -> ModuleType:
     # what it imports itself (subprocess: signal, selectors, ...) is looked up there too,
     # by this thread only: sys.path stays as it is for the others (narrowing it made a
     # thread importing its own module meanwhile fail with ModuleNotFoundError)
-    only = _OnlyThere(where)
+    only = OnlyThere(where)
     sys.meta_path.insert(0, only)
     try:
         module = _bootstrap._load(spec)  # type: ignore[attr-defined]
@@ -60,7 +60,7 @@ def load(name: str) -> ModuleType:
     return module
 
 
-class _OnlyThere:
+class OnlyThere:
     """First on sys.meta_path while :func:`load` runs: the loading thread's top-level
     imports come from *where* alone (never through sys.path); other threads' pass."""
 
