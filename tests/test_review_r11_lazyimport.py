@@ -237,3 +237,102 @@ def test_no_worker_makes_its_parent_import_a_module_it_planted(
     out = _run_parent(tmp_path, *kinds)
     assert "imported from elsewhere: []" in out, out
     assert out.strip().endswith("RAN none"), out
+
+
+# ---- the pledge command's supervisor --------------------------------------------------
+
+#: Runs the command with an audit hook: every import once PROG may run (the supervisor's
+#: "go" write to the waiting child) is written to LOG, as "pid name".
+WRAP = '''
+import os, sys
+LOG = os.environ.pop("LAZYIMPORT_LOG")
+state = {"go": False}
+_write = os.write
+
+
+def write(fd, data):
+    if data == b"x":  # supervise.watch's go: PROG's own code runs from here on
+        state["go"] = True
+    return _write(fd, data)
+
+
+os.write = write
+
+
+def hook(event, args):
+    if event == "import" and state["go"] and args[0] not in sys.builtin_module_names:
+        fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _write(fd, f"{os.getpid()} {args[0]}\\n".encode())
+        os.close(fd)
+
+
+sys.addaudithook(hook)
+sys.argv = ["pledge", *sys.argv[1:]]
+import runpy
+runpy.run_module("pledgepy", run_name="__main__", alter_sys=True)
+'''
+
+PROG = '''
+import os, signal, socket, sys, threading
+how = sys.argv[1]
+if how == "open":
+    os.open("/etc/shadow", os.O_RDONLY)
+elif how == "write":
+    os.open(os.path.join(sys.argv[2], "new"), os.O_WRONLY | os.O_CREAT)
+elif how == "socket":
+    socket.socket()
+elif how == "exec":
+    os.execv("/bin/true", ["true"])
+elif how == "kill":
+    os.kill(1, 0)
+elif how == "tty":
+    os.open("/dev/tty", os.O_RDWR)
+elif how == "chmod":
+    os.chmod(sys.argv[2], 0o777)
+elif how == "abort":
+    os.abort()
+elif how == "stderr":
+    sys.stderr.write("x\\xff" * 5000)
+    sys.exit(3)
+elif how == "threads":  # allowance stats of threads an exit_group ends
+    for _ in range(4):
+        threading.Thread(target=os.stat, args=("/etc/localtime",)).start()
+    os._exit(0)
+elif how == "spin":
+    while True:
+        pass
+'''
+
+HOWS = ["open", "write", "socket", "exec", "kill", "tty", "chmod", "abort", "stderr",
+        "threads", "spin"]
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs /usr/bin/python3")
+@pytest.mark.parametrize("user", [None, "nobody"])
+def test_the_supervisor_imports_nothing_once_prog_runs(tmp_path: Path, user: str | None) -> None:
+    """The command's supervisor, for a PROG (python3) that breaks each kind of promise,
+    aborts, leaves a long stderr, exits from threads mid-allowance or runs out of CPU
+    time (-C 1), with and without -u: no module is imported, but built-in ones, once
+    PROG runs (so nothing PROG could have written into a sys.path directory is). This
+    passed on main too (round 7 loads the supervisor's answers before PROG runs): the
+    guard that no answer, note or explanation added since imports lazily."""
+    if user is not None and os.geteuid() != 0:
+        pytest.skip("-u is root's")
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "wrap.py").write_text(WRAP)
+    (tmp_path / "prog.py").write_text(PROG)
+    log = tmp_path / "log"
+    env = dict(os.environ, LAZYIMPORT_LOG=str(log),
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    ran = []
+    for how in HOWS:
+        cmd = [sys.executable, str(tmp_path / "wrap.py"), "-C", "1", "-p", "stdio",
+               *(["-u", user] if user else []), "--", "/usr/bin/python3", "-I",
+               str(tmp_path / "prog.py"), how, str(tmp_path)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+        ran.append((how, r.returncode))
+        assert r.returncode != 0 or how == "threads", (how, r.stderr)
+        if how in ("open", "socket", "exec", "kill"):
+            assert "pledge: " in r.stderr, (how, r.stderr)  # explained: the path ran
+    imported = log.read_text() if log.exists() else ""
+    assert imported == "", (imported, ran)
