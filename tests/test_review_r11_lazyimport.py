@@ -336,3 +336,31 @@ def test_the_supervisor_imports_nothing_once_prog_runs(tmp_path: Path, user: str
             assert "pledge: " in r.stderr, (how, r.stderr)  # explained: the path ran
     imported = log.read_text() if log.exists() else ""
     assert imported == "", (imported, ran)
+
+
+DIES = '''
+import os, sys, pledgepy
+d = os.path.dirname(os.path.abspath(__file__))
+w = pledgepy.Worker("json", promises="stdio")
+# socket is loaded here already; the worker's start-up imports it afresh and dies of it
+with open(os.path.join(d, "socket.py"), "w") as f:
+    f.write("import os\\nos._exit(7)\\n")
+try:
+    w.start()
+except pledgepy.WorkerError as exc:
+    print(type(exc).__name__, exc.returncode if hasattr(exc, "returncode") else "")
+'''
+
+
+def test_a_worker_that_dies_before_reading_its_config_is_a_worker_error(tmp_path: Path) -> None:
+    """A worker whose start-up dies before it reads its config (here a module of the
+    parent's sys.path that exits 7; in the planting test above, a restarted worker
+    meeting a planted module) left the config the parent had sent early unread: the
+    parent's read got ECONNRESET, and on main Worker.start() raised a bare
+    ConnectionResetError, no WorkerError. Now it is WorkerCrashed, status 7."""
+    (tmp_path / "dies.py").write_text(DIES)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    r = subprocess.run([sys.executable, str(tmp_path / "dies.py")], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "WorkerCrashed 7", r.stdout + r.stderr
