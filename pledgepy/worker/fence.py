@@ -6,14 +6,14 @@ standard name there (``traceback.py``); the unconfined parent would run it at it
 import of that name. What pledgepy itself imports in the parent after a worker started
 (a fork-mode worker's warm-up, a warning's source line) comes, while :class:`Fence` is
 held, from the standard library's own directories or pledgepy's package alone
-(``stdlib.load``'s rule); the program's own later imports are its business (README).
+(``stdlibonly``); the program's own later imports are its business (README).
 """
 
 from __future__ import annotations
 
 import sys
 
-from ..backends.linux.exec import stdlib
+from .. import stdlibonly
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -35,11 +35,11 @@ class Fence:
     package's ``__path__``: pledgepy's own), once a worker has run; nothing before."""
 
     def __init__(self) -> None:
-        self._only: stdlib.OnlyThere | None = None
+        self._only: stdlibonly.OnlyThere | None = None
 
     def __enter__(self) -> None:
         if ran:
-            self._only = stdlib.OnlyThere(stdlib.directories())
+            self._only = stdlibonly.OnlyThere(stdlibonly.directories())
             sys.meta_path.insert(0, self._only)
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
