@@ -364,3 +364,49 @@ def test_a_worker_that_dies_before_reading_its_config_is_a_worker_error(tmp_path
                        text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "WorkerCrashed 7", r.stdout + r.stderr
+
+
+# ---- the explainer of a pledged process's children ------------------------------------
+
+CALLER = '''
+import os, subprocess, sys
+import pledgepy
+LOG = sys.argv[1]
+me = os.getpid()
+_open, _write, _close = os.open, os.write, os.close
+
+
+def hook(event, args):  # the explainer's imports (a fork of this process: not me)
+    if event == "import" and os.getpid() != me and args[0] not in sys.builtin_module_names:
+        fd = _open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _write(fd, f"{os.getpid()} {args[0]}\\n".encode())
+        _close(fd)
+
+
+sys.addaudithook(hook)
+pledgepy.pledge("stdio rpath proc exec prot_exec", "stdio rpath prot_exec")
+for argv in (["/bin/sh", "-c", ": > " + os.path.join(sys.argv[2], "no")],
+             ["/usr/bin/python3", "-c", "import socket; socket.socket()"],
+             ["/usr/bin/python3", "-c", "import os; os.kill(1, 0)"],
+             ["/usr/bin/python3", "-c", "import os; os.abort()"]):
+    r = subprocess.run(argv, capture_output=True, text=True)
+    print(r.returncode)
+'''
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3"), reason="needs /usr/bin/python3")
+def test_the_explainer_imports_nothing_once_a_child_runs(tmp_path: Path) -> None:
+    """The explainer (forked at a pledge holding exec, outside every sandbox) explains
+    its children's violations of each kind: it imports no module but built-in ones
+    (its sys.path is emptied, its answers loaded before the fork). This passed on
+    main too: the guard."""
+    (tmp_path / "caller.py").write_text(CALLER)
+    log = tmp_path / "log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    r = subprocess.run([sys.executable, "-W", "ignore", str(tmp_path / "caller.py"), str(log),
+                        str(tmp_path)], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == ["-6"] * 4, r.stdout + r.stderr
+    for needs in ('needs "wpath cpath"', 'needs "inet"', 'kill(1) needs "proc"'):
+        assert needs in r.stderr, r.stderr  # the explainer's: each path ran
+    assert not log.exists(), log.read_text()
