@@ -16,7 +16,7 @@ import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import codec, forked, frames, keeper, limits, pledged
+from . import codec, fence, forked, frames, keeper, limits, pledged
 from . import spin as _spin
 from .errors import (
     WorkerCrashed,
@@ -158,6 +158,7 @@ class Conn:
             self._config = None
         if supervisor is not None:  # before the worker exists: see before_start
             supervisor.before_start()
+        fence.mark()  # from here on the parent imports nothing through sys.path (fence.py)
         paths = [os.path.abspath(p) for p in sys.path]
         cmd = [sys.executable, "-I", "-c", BOOT, str(theirs.fileno()), str(os.getpid()), *paths]
         try:
@@ -210,16 +211,23 @@ class Conn:
     def handshake(self, config: dict[str, Any], timeout: float) -> Any:
         """Send *config* (unless sent already); wait for the worker's ready message
         (and its listener)."""
-        if self._config is not None:
-            self.sock.sendall(self._config)
-            self._config = None
         deadline = time.monotonic() + timeout
+        try:
+            if self._config is not None:
+                self.sock.sendall(self._config)
+                self._config = None
+        except ConnectionError:  # it ended before reading its config: its exit says why
+            raise self._ended("the worker ended while starting") from None
         while True:  # the listener comes with the first bytes of the ready message
             self._wait_readable(deadline, "starting")
             try:
                 data, fds, _, _ = socket.recv_fds(self.sock, frames.SCRATCH, 4)
             except BlockingIOError:
                 continue
+            except ConnectionError:
+                # ECONNRESET: it ended with the config sent early unread (a module of
+                # its start-up that would not load): a WorkerError as any other end
+                raise self._ended("the worker ended while starting") from None
             if not data:
                 raise self._ended("the worker ended while starting")
             for extra in fds[1:]:

@@ -19,6 +19,8 @@ import threading
 import warnings
 from typing import IO, TYPE_CHECKING
 
+from .fence import Fence
+
 if TYPE_CHECKING:
     from ..backends.base import WorkerSupervisor
 
@@ -112,15 +114,18 @@ _starting = threading.Lock()
 
 def _start(channel: int, env: dict[str, str], supervisor: WorkerSupervisor | None,
            promises: frozenset[str]) -> Forked:
-    from .. import runtime
-    from . import child
+    # once a worker has run (it may have planted a module in a sys.path directory),
+    # the warm-up's imports come from the standard library's directories alone
+    with Fence():
+        from .. import runtime
+        from . import child
 
-    if len(sys.modules) != child.looked_at:  # only a warm-up: new modules since the last
-        runtime.import_lazily()  # the worker's pledge would import them (unicodedata: ~1 ms)
-        child.loaded_files()
-        child.looked_at = len(sys.modules)
-    if supervisor is not None:
-        supervisor.prepare(promises)
+        if len(sys.modules) != child.looked_at:  # only a warm-up: new modules since the last
+            runtime.import_lazily()  # the worker's pledge would import them (unicodedata: ~1 ms)
+            child.loaded_files()
+            child.looked_at = len(sys.modules)
+        if supervisor is not None:
+            supervisor.prepare(promises)
     read, write = os.pipe()
     ppid = os.getpid()
     with warnings.catch_warnings():

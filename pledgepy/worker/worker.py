@@ -18,6 +18,7 @@ from ..promises import parse
 from . import codec, limits, pledged
 from .conn import IN_FLIGHT, Conn
 from .errors import RemoteError, WorkerError, WorkerLimitExceeded, WorkerProtocolError
+from .fence import Fence
 from .limits import Limits
 from .status import WorkerStats, WorkerStatus
 
@@ -154,8 +155,9 @@ class Worker:
                         + " (pass user= to limit them)")
         strictness.refuse_or_warn(self._strict, "Worker", gaps)
         if gaps:
-            warnings.warn("Worker enforced only in part: " + "; ".join(gaps), PledgeWarning,
-                          stacklevel=3)
+            with Fence():  # the warning's display imports linecache: see fence.py
+                warnings.warn("Worker enforced only in part: " + "; ".join(gaps),
+                              PledgeWarning, stacklevel=3)
         return gaps
 
     # ---- life ----
@@ -223,11 +225,12 @@ class Worker:
             raise WorkerProtocolError("the worker's first message was not 'ready'")
         self._ready = reply[1]
         refused = [str(r) for r in self._ready.get("refused", ())]
-        if refused:
-            warnings.warn("Worker enforced only in part: " + "; ".join(refused), PledgeWarning,
-                          stacklevel=4)
-        for text in [*self._ready.get("notes", []), *self._ready.get("warnings", [])]:
-            warnings.warn(f"worker: {text}", PledgeWarning, stacklevel=4)
+        with Fence():  # a warning's display imports linecache: see fence.py
+            if refused:
+                warnings.warn("Worker enforced only in part: " + "; ".join(refused),
+                              PledgeWarning, stacklevel=4)
+            for text in [*self._ready.get("notes", []), *self._ready.get("warnings", [])]:
+                warnings.warn(f"worker: {text}", PledgeWarning, stacklevel=4)
         self._conn = conn
         return conn
 

@@ -180,11 +180,11 @@ def _may_serve(path: bytes) -> bool:
 
 
 def _install(listener: int, ident: int, path: bytes, flags: int,
-             cloexec: bool) -> Answer | None:
+             cloexec: bool) -> Answer:
     """Open *path* here and answer call *ident* with it, installed in the worker (the
     answer is sent then); -errno for the caller to send if it cannot be opened here
-    (EACCES: not one every user may open); None if the notification has gone (the
-    worker's thread ended)."""
+    (EACCES: not one every user may open); :data:`GONE` if the notification has gone
+    (the worker's thread ended)."""
     try:
         # O_NONBLOCK: a FIFO put at one of these paths must not stall this process in
         # open() (it is refused next: not a regular file); cleared before it is handed over
@@ -202,7 +202,7 @@ def _install(listener: int, ident: int, path: bytes, flags: int,
             return int(fcntl.ioctl(listener, _ADDFD, request, True)), True
         except OSError as exc:
             if exc.errno == errno.ENOENT:
-                return None  # no longer pending
+                return GONE  # no longer pending
             # not installed (EMFILE: the worker's descriptor table is full): what its
             # own open would have said, for the caller to send
             return -(exc.errno or errno.EIO), False
@@ -210,11 +210,19 @@ def _install(listener: int, ident: int, path: bytes, flags: int,
         os.close(fd)
 
 
+#: The answer to a call whose caller went away before it was answered (another thread's
+#: exit_group or execve ended it): nothing to send, and no violation -- the call never
+#: ran. As the command's allowed.answer (-1): the worker only exited; called a violation,
+#: its parent raised WorkerViolation for a worker that broke no promise.
+GONE: Answer = (-1, True)
+
+
 def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
                promises: frozenset[str], arch: str) -> Answer | None:
     """Answer *nr* if it is one of stdio's file calls above: (its result, True when
     the notification has been answered with it already: a descriptor installed; else
-    the caller sends it). None when the call is none of them: a violation."""
+    the caller sends it). None when the call is none of them: a violation; :data:`GONE`
+    when its caller went away before it could be read or answered."""
     table = BY_ARCH.get(arch, {})
     if "stdio" not in promises or args[1] == 0 or _int(args[0]) != _AT_FDCWD:
         return None
@@ -223,11 +231,13 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     if not (is_open or is_stat):
         return None
     calls = _calls()
-    if calls is None or not _still_pending(listener, ident):
-        return None  # from here on *pid* is that worker's thread
+    if calls is None:
+        return None
+    if not _still_pending(listener, ident):
+        return GONE  # from here on *pid* is that worker's thread
     path = _path(calls, pid, args[1])
     if path is None:
-        return None
+        return GONE if not _still_pending(listener, ident) else None
     served = readable(promises)
     if is_stat:
         flags = _int(args[3])
@@ -245,7 +255,7 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         if rc != 0:
             return rc, False
         if not _still_pending(listener, ident):
-            return None
+            return GONE
         written = _vm(calls, pid, out, args[2], _STAT_SIZE[arch], write=True)
         return (0 if written else -errno.EFAULT), False
     flags = args[2] & 0xFFFFFFFF

@@ -230,7 +230,7 @@ class WorkerSupervisor:
             served = stdio_file_for(listener, ident[0], pid[0], nr[0], call, promises,
                                     kernel.arch() or "")
             if served is not None and served[1]:
-                return None  # answered with a descriptor installed in the worker
+                return None  # answered with a descriptor installed, or its caller gone (GONE)
             answer = None if served is None else served[0]
         if answer is not None:  # answered as the in-process handler would: not a violation
             lib.pp_notif_send(listener, ident[0], answer)
