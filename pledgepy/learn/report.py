@@ -105,6 +105,17 @@ def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
     return {"ended": ended, "calls": calls}
 
 
+def _answered() -> Callable[[str, frozenset[str]], bool] | None:
+    """On Linux, the command's own answer to "is this read served without unveil"."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    from ..backends.linux.exec import allowed
+
+    return allowed.served
+
+
 def _build(observations: list[Observation], argv: list[str], given: Given,
            audited: frozenset[str] | None, granted: frozenset[str],
            phase: Any = None, home: str | None = None) -> dict[str, Any]:
@@ -135,6 +146,13 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
             by_shape[id(o.needs)] = got
         return got
 
+    answered = _answered()
+
+    def served(path: str) -> bool:
+        """Whether the command lets this read through under *held* with no unveil rule
+        (a file of an allowance it answers itself: /etc/passwd under getpw)."""
+        return answered is not None and answered(path, held)
+
     for o in sorted(observations, key=_order):
         syscall, argument, needs, path, access, count, pid, program, where, _ = o
         if access == MADE and path is not None:  # its call's row is the evidence
@@ -149,7 +167,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
                     evidence.append({"promise": promise, "syscall": syscall,
                                      "argument": argument, "count": count,
                                      "program": program, "pid": pid, "where": where})
-        if path is not None and access:
+        if path is not None and access and not (access == "r" and served(path)):
             used[path] = used.get(path, "") + access
     promises = [p for p in VOCABULARY if p in held]
     first: dict[str, str] = {}
