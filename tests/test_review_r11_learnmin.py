@@ -93,7 +93,8 @@ def _first(report: dict[str, Any], argument: str) -> dict[str, Any]:
 def test_a_stat_of_another_etc_file_keeps_its_own_need(tmp_path: Path) -> None:
     """C keys a stat() under /etc by its path now: a stat of /etc/hostname after NSS's of
     /etc/nsswitch.conf is its own row, needing rpath (getpw does not serve it). On main
-    both were one row (by kind), so this is the guard that splitting them stays sound."""
+    it fails: both were one row (by kind, shown as "e.g." the first path), so
+    /etc/hostname had no row; the check that splitting them stays sound is rpath's."""
     code = ("import os, pwd; pwd.getpwuid(os.getuid()); os.stat('/etc/hostname')")
     r, report = learn([*PY, code], str(tmp_path))
     assert r.returncode == 0, r.stderr

@@ -669,8 +669,8 @@ class Recording:
         (``id`` learns "stdio getpw", as OpenBSD's pledges), "/" (NSS's stat) dns or getpw,
         the stdio extras (sysconf's files, catalogs: the command's only) stdio alone."""
         if name == "newfstatat":
-            if args[3] & 0xFFFFFFFF & ~AT_NO_AUTOMOUNT:
-                return needs  # lstat, AT_EMPTY_PATH: not answered
+            if self.python or args[3] & 0xFFFFFFFF & ~AT_NO_AUTOMOUNT:
+                return needs  # lstat, AT_EMPTY_PATH: not answered (nor in a pledged Python)
             extra = DNS_OR_GETPW if path == "/" else allowed.granting(path)
         else:
             flags = args[2 if name == "openat" else 1] & 0xFFFFFFFF
