@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from ..backends.base import Observation
 
+    Answered = Callable[[str, frozenset[str]], bool]
+
     #: The command's own rules, or what gives them for a set of promises.
     Given = dict[str, str] | Callable[[frozenset[str]], dict[str, str]]
 
@@ -69,7 +71,7 @@ def merge(observations: list[Observation]) -> list[Observation]:
 def build(observations: list[Observation], argv: list[str], given: Given,
           audited: frozenset[str] | None = None,
           granted: frozenset[str] = frozenset(), phase: Any = None,
-          home: str | None = None) -> dict[str, Any]:
+          home: str | None = None, answered: Answered | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
@@ -77,14 +79,16 @@ def build(observations: list[Observation], argv: list[str], given: Given,
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded;
     *phase*: the recorder's loader phase (its ``calls`` the loader's before main);
-    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`).
+    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`);
+    *answered*: whether the command serves a read of a path under some promises with
+    no unveil rule (the recorder's :meth:`served`): such paths are not unveiled.
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted, phase, home)
+        return _build(observations, argv, given, audited, granted, phase, home, answered)
     finally:
         if enabled:
             gc.enable()
@@ -105,20 +109,10 @@ def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
     return {"ended": ended, "calls": calls}
 
 
-def _answered() -> Callable[[str, frozenset[str]], bool] | None:
-    """On Linux, the command's own answer to "is this read served without unveil"."""
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    from ..backends.linux.exec import allowed
-
-    return allowed.served
-
-
 def _build(observations: list[Observation], argv: list[str], given: Given,
            audited: frozenset[str] | None, granted: frozenset[str],
-           phase: Any = None, home: str | None = None) -> dict[str, Any]:
+           phase: Any = None, home: str | None = None,
+           answered: Answered | None = None) -> dict[str, Any]:
     observations = merge(observations)
     # a few shapes (Recording.observations: one needs object per shape) for thousands of
     # calls: each looked at once; the list keeps the objects, so their ids stay theirs
@@ -145,8 +139,6 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
                 got = ways_of[ways] = tuple(sorted(cover.way(ways, held), key=VOCABULARY.index))
             by_shape[id(o.needs)] = got
         return got
-
-    answered = _answered()
 
     def served(path: str) -> bool:
         """Whether the command lets this read through under *held* with no unveil rule

@@ -1042,6 +1042,9 @@ class Recorder:
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted, self._told[1] if self._told is not None else -1)
 
+    def served(self, path: str, promises: frozenset[str]) -> bool:
+        return allowed.served(path, promises)
+
     def start_up_shim(self, env: dict[str, str],
                       load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
         """*env* with the pledge command's start-up shim preloaded (loading *load* first),
