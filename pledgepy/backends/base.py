@@ -262,6 +262,11 @@ class ExecRecorder(Protocol):
         first), and the shim's path: what finds a program's main, as the command does."""
         ...
 
+    def served(self, path: str, promises: Promises) -> bool:
+        """Whether the pledge command lets a read-only open of *path* through under
+        *promises* with no unveil rule for it (an allowance it answers itself)."""
+        ...
+
     @property
     def phase(self) -> Any:
         """The last :meth:`watch`'s loader phase (``shim``, ``ready_after``, ``failed``,

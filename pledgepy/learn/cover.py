@@ -3,7 +3,12 @@
 Each call may be allowed by several promise sets (``stat`` by any of rpath,
 wpath, cpath, dpath; ``open(O_RDWR)`` only by "rpath wpath" together). Calls
 with one way are forced; the rest are covered by the smallest extra set,
-trying promises in the manual's order so the weaker word wins a tie.
+trying promises in the manual's order so the weaker word wins a tie, but
+for rpath against dns or getpw: where the same cover with one of them in
+rpath's place also does (/etc/passwd read: getpw or rpath), that one wins. The
+allowance names exactly its files, with no unveil rule to add, and is what
+OpenBSD's own programs pledge (id: "stdio getpw"); rpath reads whatever else
+is unveiled. (Only against rpath: a socket inet or dns allows stays inet's.)
 """
 
 from __future__ import annotations
@@ -17,6 +22,25 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     Ways = frozenset[frozenset[str]]
+
+
+#: Promises preferred to rpath in a cover of the same size (see the module's docstring).
+FIRST = ("dns", "getpw")
+
+
+def _instead_of_rpath(held: frozenset[str], extra: tuple[str, ...],
+                      left: list[Ways]) -> frozenset[str]:
+    """*held* with rpath (one of the *extra* chosen) swapped for dns or getpw when that
+    still allows every call *left*; else *held*."""
+    if "rpath" not in extra:
+        return held
+    for promise in FIRST:
+        if promise in held:
+            continue
+        other = held - {"rpath"} | {promise}
+        if all(_allowed(ways, other) for ways in left):
+            return other
+    return held
 
 
 def _allowed(ways: Ways, held: frozenset[str]) -> bool:
@@ -36,7 +60,7 @@ def minimal(calls: Iterable[Ways], base: frozenset[str] = frozenset()) -> frozen
         for extra in combinations(pool, size):
             held = forced | frozenset(extra)
             if all(_allowed(ways, held) for ways in left):
-                return held
+                return _instead_of_rpath(held, extra, left)
     raise AssertionError("unreachable: the whole pool covers every call")
 
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from ..backends.base import Observation
 
+    Answered = Callable[[str, frozenset[str]], bool]
+
     #: The command's own rules, or what gives them for a set of promises.
     Given = dict[str, str] | Callable[[frozenset[str]], dict[str, str]]
 
@@ -69,7 +71,7 @@ def merge(observations: list[Observation]) -> list[Observation]:
 def build(observations: list[Observation], argv: list[str], given: Given,
           audited: frozenset[str] | None = None,
           granted: frozenset[str] = frozenset(), phase: Any = None,
-          home: str | None = None) -> dict[str, Any]:
+          home: str | None = None, answered: Answered | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
@@ -77,14 +79,16 @@ def build(observations: list[Observation], argv: list[str], given: Given,
     *audited*: the promises the run was held to (audit mode), None when learning;
     *granted*: promises the run had without its calls being recorded;
     *phase*: the recorder's loader phase (its ``calls`` the loader's before main);
-    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`).
+    *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`);
+    *answered*: whether the command serves a read of a path under some promises with
+    no unveil rule (the recorder's :meth:`served`): such paths are not unveiled.
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted, phase, home)
+        return _build(observations, argv, given, audited, granted, phase, home, answered)
     finally:
         if enabled:
             gc.enable()
@@ -107,7 +111,8 @@ def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:
 
 def _build(observations: list[Observation], argv: list[str], given: Given,
            audited: frozenset[str] | None, granted: frozenset[str],
-           phase: Any = None, home: str | None = None) -> dict[str, Any]:
+           phase: Any = None, home: str | None = None,
+           answered: Answered | None = None) -> dict[str, Any]:
     observations = merge(observations)
     # a few shapes (Recording.observations: one needs object per shape) for thousands of
     # calls: each looked at once; the list keeps the objects, so their ids stay theirs
@@ -135,6 +140,11 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
             by_shape[id(o.needs)] = got
         return got
 
+    def served(path: str) -> bool:
+        """Whether the command lets this read through under *held* with no unveil rule
+        (a file of an allowance it answers itself: /etc/passwd under getpw)."""
+        return answered is not None and answered(path, held)
+
     for o in sorted(observations, key=_order):
         syscall, argument, needs, path, access, count, pid, program, where, _ = o
         if access == MADE and path is not None:  # its call's row is the evidence
@@ -149,7 +159,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
                     evidence.append({"promise": promise, "syscall": syscall,
                                      "argument": argument, "count": count,
                                      "program": program, "pid": pid, "where": where})
-        if path is not None and access:
+        if path is not None and access and not (access == "r" and served(path)):
             used[path] = used.get(path, "") + access
     promises = [p for p in VOCABULARY if p in held]
     first: dict[str, str] = {}

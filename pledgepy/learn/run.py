@@ -261,7 +261,8 @@ def main(opts: argparse.Namespace, path: str) -> int:
                                           env=env, shim=preload is not None,
                                           as_command=(opts.keep_caps, opts.keep_fds))
     result = report.build(observations, argv, given_rules(path, argv, library), audited,
-                          granted, recorder.phase, home=(env or os.environ).get("HOME"))
+                          granted, recorder.phase, home=(env or os.environ).get("HOME"),
+                          answered=recorder.served)
     result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
                        *result["notes"]]
     kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]

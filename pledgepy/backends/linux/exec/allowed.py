@@ -84,6 +84,32 @@ def allowances(promises: frozenset[str]) -> tuple[str, ...]:
             *(SYSCONF if "stdio" in promises else ()))
 
 
+def granting(path: str) -> frozenset[frozenset[str]]:
+    """The promises (dns, getpw) whose read allowance holds *path*, a plain absolute
+    path: each alone lets a read-only open or a stat of it through, as rpath would
+    (learn mode counts it so: ``id`` needs "stdio getpw", as OpenBSD's pledges)."""
+    table = prepared.paths()
+    return frozenset(frozenset({promise}) for promise in PROMISES[1:]
+                     if any(path == a or path.startswith(a.rstrip("/") + "/")
+                            for a, letters in table.get(promise, ()) if "r" in letters))
+
+
+def stdio_extra(path: str) -> bool:
+    """Whether *path* is one of the files answered under stdio beyond OpenBSD's table
+    (:data:`SYSCONF`, message catalogs)."""
+    return path in SYSCONF or _catalog(path)
+
+
+def served(path: str, promises: frozenset[str]) -> bool:
+    """Whether a read of *path* under *promises* needs no unveil rule: the command
+    answers it (without rpath), or its Landlock rules grant it (with rpath: the
+    allowance files and catalogs, not :data:`SYSCONF`, which rpath's open then needs
+    unveiled)."""
+    if "rpath" in promises and path in SYSCONF:
+        return False
+    return _inside(path, allowances(promises)) or "stdio" in promises and _catalog(path)
+
+
 def _catalog(path: str) -> bool:
     """Whether *path* (spelled plainly) is a message catalog: TREE/LOCALE/LC_MESSAGES/X.mo."""
     for tree in CATALOGS:

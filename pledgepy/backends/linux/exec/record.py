@@ -50,7 +50,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
-from . import supervise
+from . import allowed, supervise
 from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
@@ -213,6 +213,16 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
     return kernel.install(code, all_threads=False, listener=True)
 
 
+#: Calls the command may answer as a read allowance (exec/allowed.py: answer), and
+#: where the files they answer are (one str.startswith turns the rest away).
+ANSWERED = frozenset({"open", "openat", "newfstatat"})
+DNS_OR_GETPW = frozenset({frozenset({"dns"}), frozenset({"getpw"})})
+AT_NO_AUTOMOUNT = 0x800
+
+
+ANSWERED_ROOTS = ("/etc/", "/proc/sys/kernel/", *(t + "/" for t in allowed.CATALOGS))
+
+
 #: glibc's netlink probe for AI_ADDRCONFIG (policy.netlink_probe): a quiet refusal under
 #: dns or inet, so what it needs is one of them; the C loop answers it EACCES as they do.
 NETLINK_PROBE = (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)
@@ -268,9 +278,9 @@ def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
     if flags & (O__TMPFILE | O_DIRECTORY) or not existed or not path.startswith(_stdio_roots()):
         return False
     writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
-    for allowed, letters in prepared.paths()["stdio"]:
-        inside = path == allowed or path.startswith(allowed.rstrip("/") + "/")
-        if inside and (not writes or ("w" in letters and allowed in prepared.data()["duped"])):
+    for root, letters in prepared.paths()["stdio"]:
+        inside = path == root or path.startswith(root.rstrip("/") + "/")
+        if inside and (not writes or ("w" in letters and root in prepared.data()["duped"])):
             return True
     return False
 
@@ -636,6 +646,9 @@ class Recording:
             return None
         for i, (dirfd_index, path_index, use) in enumerate(uses):
             path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
+            if name in ANSWERED and path is not None and (
+                    path == "/" or path.startswith(ANSWERED_ROOTS)):
+                needs = self._answered(name, path, args, needs)
             memo = (name, use, path, argument, needs)
             keys = self.resolved.get(memo)
             if keys is None:
@@ -648,6 +661,28 @@ class Recording:
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return None
+
+    def _answered(self, name: str, path: str, args: tuple[int, ...],
+                  needs: frozenset[frozenset[str]]) -> frozenset[frozenset[str]]:
+        """*needs* of a read-only open or a stat of *path* with the ways the command's
+        answers add (exec/allowed.py): a dns or getpw file needs that promise or rpath
+        (``id`` learns "stdio getpw", as OpenBSD's pledges), "/" (NSS's stat) dns or getpw,
+        the stdio extras (sysconf's files, catalogs: the command's only) stdio alone."""
+        if name == "newfstatat":
+            if self.python or args[3] & 0xFFFFFFFF & ~AT_NO_AUTOMOUNT:
+                return needs  # lstat, AT_EMPTY_PATH: not answered (nor in a pledged Python)
+            extra = DNS_OR_GETPW if path == "/" else allowed.granting(path)
+        else:
+            flags = args[2 if name == "openat" else 1] & 0xFFFFFFFF
+            if flags & ~allowed.PLAIN or flags & O_ACCMODE != O_RDONLY:
+                return needs
+            if not self.python and allowed.stdio_extra(path):
+                return STDIO
+            extra = allowed.granting(path)
+        if not extra:
+            return needs
+        alts = needs | extra
+        return frozenset(a for a in alts if not any(b < a for b in alts))
 
     def harvest(self, counts: list[int]) -> None:
         """Add the calls C counted alone: *counts*[id] calls stood for id's first."""
@@ -1006,6 +1041,9 @@ class Recorder:
 
     def confine(self, promises: frozenset[str], granted: frozenset[str] = frozenset()) -> None:
         confine(promises, granted, self._told[1] if self._told is not None else -1)
+
+    def served(self, path: str, promises: frozenset[str]) -> bool:
+        return allowed.served(path, promises)
 
     def start_up_shim(self, env: dict[str, str],
                       load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:

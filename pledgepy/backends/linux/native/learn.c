@@ -295,6 +295,13 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
     return k;
 }
 
+/* Whether a stat of *path* (absolute, as resolve_path joins it) may be one the command
+ * answers as an allowance: "/" (NSS's), or a file under /etc (passwd, hosts, ...). */
+static int allowance_like(const char *path)
+{
+    return !strcmp(path, "/") || !strncmp(path, "/etc/", 5);
+}
+
 /* Whether *path* exists (bit 0) and is a directory (bit 1), now. */
 static uint64_t path_fact(const char *path)
 {
@@ -512,6 +519,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
         int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
         int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
+        /* stat() of a path (newfstatat, flags 0 or AT_NO_AUTOMOUNT): the command answers
+         * it under dns or getpw when the path is one of their files (exec/allowed.py), so
+         * its path is read for every such call and, when it may be one, keyed */
+        int plain_stat = nr == SYS_newfstatat && !((uint32_t)req.data.args[3] & ~0x800u);
         for (int i = 0; c && i < 2; i++) {
             int dirfd_idx = c[2 * i], path_idx = c[2 * i + 1], empty = 0, keyed = 1;
             if (path_idx < 0)
@@ -519,7 +530,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             if (path_idx >= CFG_UNKEYED) {
                 path_idx -= CFG_UNKEYED;
                 keyed = 0;
-                if (!empty_keyed) {
+                if (!empty_keyed && !plain_stat) {
                     unsigned char mark = 0xfe;  /* its key: that it had one, no more */
                     hash2(&mark, 1, &h1, &h2);
                     lazy |= 1 << i;
@@ -532,7 +543,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
                 empty_bits |= 1ULL << (16 + i);
             unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
             hash2(&mark, 1, &h1, &h2);
-            if (len[i] < 0 || !keyed)
+            if (len[i] < 0 || !(keyed || (plain_stat && allowance_like(paths[i]))))
                 continue;
             hash2(paths[i], (size_t)len[i], &h1, &h2);
         }
