@@ -356,7 +356,7 @@ def _preload(config: dict[str, Any]) -> None:
 
     from .. import api, runtime  # noqa: F401
 
-    if sys.version_info >= (3, 13) and "rpath" in config["promises"].split():
+    if sys.version_info >= (3, 13) and "rpath" in config.get("promises", "").split():
         # with rpath linecache reads the sources of an error's traceback (not guarded
         # then), and on 3.13 imports tokenize at its first read: loaded here, while this
         # process can read it (as user=, a pyenv interpreter under a 0700 home cannot)
