@@ -58,7 +58,7 @@ def test_a_worker_thread_gone_before_its_stdio_file_was_answered_is_no_violation
     from pledgepy.backends.linux.exec import stdiofiles
 
     pending = iter([True] if when != "before its path was read" else [])
-    monkeypatch.setattr(stdiofiles, "_still_pending",
+    monkeypatch.setattr(stdiofiles, "still_pending",
                         lambda listener, ident: next(pending, False))
     if when == "at the descriptor's hand-over":
         class _Gone:
@@ -78,7 +78,7 @@ def test_a_gone_thread_s_other_file_is_still_a_violation(monkeypatch: pytest.Mon
     from pledgepy.backends.linux.exec import stdiofiles
 
     pending = iter([True])
-    monkeypatch.setattr(stdiofiles, "_still_pending",
+    monkeypatch.setattr(stdiofiles, "still_pending",
                         lambda listener, ident: next(pending, False))
     nr, args, name, out = _call(b"/etc/shadow", stat=False)
     assert _answer(nr, args) is None

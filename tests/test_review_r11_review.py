@@ -181,7 +181,7 @@ def test_an_allowance_stat_whose_caller_went_away_is_no_violation(
     from pledgepy.backends.linux.exec import allowed
     from pledgepy.backends.linux.seccomp import kernel
 
-    monkeypatch.setattr(allowed, "_pending", lambda listener, ident: False)
+    monkeypatch.setattr(allowed, "still_pending", lambda listener, ident: False)
     nr, args, name, out = _stat_call(b"/etc/passwd")
     got = allowed.answer(-1, 1, os.getpid(), nr, args, frozenset({"stdio", "getpw"}),
                          kernel.arch() or "x86_64")

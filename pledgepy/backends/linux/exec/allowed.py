@@ -37,6 +37,7 @@ import struct
 
 from .. import native, prepared
 from ..syscalls import BY_ARCH
+from .answer import still_pending
 
 #: The promises whose read allowances are answered here (tmppath writes and creates:
 #: not answered; /dev/null and /dev/tty: ttyopen.py).
@@ -46,8 +47,8 @@ PROMISES = ("stdio", "dns", "getpw")
 #: (0o400000 on x86_64, 0o100000 on aarch64).
 PLAIN = os.O_ACCMODE | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | 0o100000 | 0o400000
 _NOFOLLOW = os.O_NOFOLLOW
-#: SECCOMP_IOCTL_NOTIF_ADDFD, its SEND flag; SECCOMP_IOCTL_NOTIF_ID_VALID
-NOTIF_ADDFD, ADDFD_FLAG_SEND, NOTIF_ID_VALID = 0x40182103, 2, 0x40082102
+#: SECCOMP_IOCTL_NOTIF_ADDFD and its SEND flag
+NOTIF_ADDFD, ADDFD_FLAG_SEND = 0x40182103, 2
 _AT_FDCWD = -100
 _AT_NO_AUTOMOUNT = 0x800
 #: sizeof(struct stat) of the kernel's newfstatat, per architecture
@@ -185,14 +186,6 @@ def _readable(st: os.stat_result, uid: int, gids: set[int]) -> bool:
     return bool(st.st_mode & stat.S_IROTH)
 
 
-def _pending(listener: int, ident: int) -> bool:
-    try:
-        fcntl.ioctl(listener, NOTIF_ID_VALID, struct.pack("Q", ident))
-    except OSError:
-        return False
-    return True
-
-
 class _Refused(Exception):
     """Not an allowance open: the call stays a violation."""
 
@@ -292,7 +285,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     except _Refused:
         return None
     except OSError as exc:
-        return -(exc.errno or errno.EACCES) if _pending(listener, ident) else -1
+        return -(exc.errno or errno.EACCES) if still_pending(listener, ident) else -1
     try:
         if opening:
             newfd_flags = os.O_CLOEXEC if flags & os.O_CLOEXEC else 0
@@ -311,7 +304,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
         rc = int(lib.pp_stat_path(f"/proc/self/fd/{fd}".encode(), out, 0))
         if rc != 0:
             return None
-        if not _pending(listener, ident):
+        if not still_pending(listener, ident):
             return -1  # its caller has gone
         if lib.pp_vm_copy(pid, out, args[2], size, 1) != size:
             return -errno.EFAULT

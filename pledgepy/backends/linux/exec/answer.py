@@ -67,7 +67,8 @@ def _vm(calls: tuple[Any, Any], pid: int, local: Any, remote: int, n: int,
     return bool(calls[0].pp_vm_copy(pid, local, remote, n, 1 if write else 0) == n)
 
 
-def _still_pending(listener: int, ident: int) -> bool:
+def still_pending(listener: int, ident: int) -> bool:
+    """Whether notification *ident* still waits for an answer (its caller is there)."""
     try:
         fcntl.ioctl(listener, _ID_VALID, struct.pack("Q", ident))
     except OSError:
@@ -104,7 +105,7 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     if calls is None:
         return None
     lib, ffi = calls
-    if not _still_pending(listener, ident):  # from here on *pid* is that worker's thread
+    if not still_pending(listener, ident):  # from here on *pid* is that worker's thread
         return None
     first = ffi.new("unsigned char[]", 1)
     if not _vm(calls, pid, first, args[1], 1) or first[0] != 0:
@@ -120,7 +121,7 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         flags = shape.extra[0] & ~(AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW) | _AT_NO_AUTOMOUNT
         rc = int(lib.pp_statx_path(where, _int(flags), shape.extra[1] & 0xFFFFFFFF, out))
     err = -rc
-    if not _still_pending(listener, ident):  # so *pid* was that thread throughout
+    if not still_pending(listener, ident):  # so *pid* was that thread throughout
         return None
     if rc != 0 and err == errno.ENOENT:
         return -errno.EBADF  # no such descriptor
@@ -128,7 +129,7 @@ def fstat_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         return None  # no ptrace access to it: a violation, as before
     if rc != 0:
         return -err
-    if not _still_pending(listener, ident):
+    if not still_pending(listener, ident):
         return None
     if not _vm(calls, pid, out, shape.buf, shape.size, write=True):
         return -errno.EFAULT

@@ -47,7 +47,7 @@ import sys
 from .. import prepared
 from ..consts import O__TMPFILE, O_ACCMODE, O_PATH
 from ..syscalls import BY_ARCH
-from .answer import _STAT_SIZE, _calls, _int, _still_pending, _vm
+from .answer import _STAT_SIZE, _calls, _int, _vm, still_pending
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -233,11 +233,11 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
     calls = _calls()
     if calls is None:
         return None
-    if not _still_pending(listener, ident):
+    if not still_pending(listener, ident):
         return GONE  # from here on *pid* is that worker's thread
     path = _path(calls, pid, args[1])
     if path is None:
-        return GONE if not _still_pending(listener, ident) else None
+        return GONE if not still_pending(listener, ident) else None
     served = readable(promises)
     if is_stat:
         flags = _int(args[3])
@@ -254,7 +254,7 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         rc = int(calls[0].pp_stat_path(path, out, flags))
         if rc != 0:
             return rc, False
-        if not _still_pending(listener, ident):
+        if not still_pending(listener, ident):
             return GONE
         written = _vm(calls, pid, out, args[2], _STAT_SIZE[arch], write=True)
         return (0 if written else -errno.EFAULT), False
