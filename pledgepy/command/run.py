@@ -49,6 +49,65 @@ class Job:
         return Job(**fields)
 
 
+def verdict(supervised: bool, job: Job) -> bytes:
+    """The parent's word to the child forked before the backend was loaded: go on, with
+    or without a supervisor, narrowing after its start as *job* says (:func:`heard`)."""
+    after = " ".join(sorted(job.after)) if job.after is not None else "-"
+    fields = [b"S" if supervised else b"U", after.encode(),
+              os.fsencode(job.shim) if job.shim is not None else b""]
+    return b"\0".join(fields + [os.fsencode(p) for p in job.load])
+
+
+def heard(said: bytes, job: Job) -> tuple[bool, Job]:
+    """(supervised, *job* as :func:`verdict` said it); ValueError for anything else."""
+    kind, after, shim, *load = said.split(b"\0")
+    if kind not in (b"S", b"U") or not after:
+        raise ValueError(f"the parent's word is garbled: {said[:40]!r}")
+    return kind == b"S", job._replace(
+        after=None if after == b"-" else frozenset(after.decode().split()),
+        shim=os.fsdecode(shim) if shim else None, load=tuple(os.fsdecode(p) for p in load))
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        got = os.read(fd, 65536)
+        if not got:
+            return b"".join(chunks)
+        chunks.append(got)
+
+
+def forked(job: Job, opts: argparse.Namespace, told: tuple[int, int], word: int, go: int,
+           failed: int = -1) -> NoReturn:
+    """The child forked as soon as *job* was known: load the backend while the parent
+    loads its own, then hear the parent's word on *word* (what only it decides: the
+    supervisor's hand-over, --strict, the notes it prints first) and go on as
+    :func:`child`. No word (the pipe closed empty) means the parent refused, and said
+    why, or is gone: end without running PROG and without a word of its own."""
+    try:
+        problem: BaseException | None = None
+        try:
+            supervisor = api.backend().exec_supervisor(told)
+        except Exception as exc:  # said only if the parent goes on all the same
+            problem, supervisor = exc, None
+        said = _read_all(word)
+        os.close(word)
+        if not said:
+            os._exit(EXIT_SANDBOX)
+        supervised, job = heard(said, job)
+        if problem is not None:
+            _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: {problem}")
+        if supervised != (supervisor is not None):
+            _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: the supervisor is "
+                  f"{'missing' if supervised else 'unexpected'} in the child")
+        if supervisor is None:
+            for fd in (*told, go):
+                os.close(fd)
+        child(job, opts, supervisor, go, failed)
+    except BaseException as exc:  # never back into the parent's code: say it, end here
+        _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: {type(exc).__name__}: {exc}")
+
+
 def _say(text: str) -> None:
     print(f"pledge: {text}", file=sys.stderr)
 
@@ -117,7 +176,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int, failed: int = -1) -> None:
+          go: int, failed: int = -1) -> NoReturn:
     """Set up, confine and exec *job*; never returns. A failure is said here, and one
     byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
