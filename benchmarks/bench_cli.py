@@ -101,28 +101,43 @@ def timed(mod, name, label):
 from pledgepy import api, cli
 from pledgepy.command import discover, limits, loader, run
 marks.append(("import pledgepy.cli", T0, time.perf_counter(), os.getpid()))
-t = time.perf_counter()
-api.backend().exec_supervisor()
-marks.append(("load the backend", t, time.perf_counter(), os.getpid()))
-from pledgepy.backends.linux.exec import shim, supervise
 PARENT = os.getpid()
 for mod, name, label in [
         (cli, "_options", "options"), (cli, "_job", "find PROG, is it dynamic"),
         (loader, "keeps", "parent: may it narrow (loader.keeps)"),
         (loader, "nss_modules", "parent: NSS modules to preload"),
-        (shim, "library", "parent: the shim's build check"),
         (discover, "plan", "child: discovery (ELF closure, loader cache)"),
         (api, "unveil_many", "child: unveil_many() (the default unveil)"),
         (api, "unveil", "child: unveil() calls"),
         (limits, "drop_capabilities", "child: drop capabilities"),
         (limits, "close_inherited", "child: close inherited fds"),
-        (shim, "environment", "child: the shim's environment"),
-        (api, "lock_unveil_for", "child: lock unveil (Landlock ruleset)"),
-        (supervise, "confine", "child: compile + install the opening filter"),
-        (supervise, "told_listener", "parent: wait for the child's listener"),
-        (shim, "identity_of", "parent: the child's ids (for the loader's rules)"),
-        (supervise, "serve", "parent: serve (exec, loader's calls, shim's READY; then to exit)")]:
+        (api, "lock_unveil_for", "child: lock unveil (Landlock ruleset)")]:
     timed(mod, name, label)
+# the backend loads in the command (before the fork up to round 11; since round 12 in
+# both processes after it): timed where it happens, its own steps wrapped once it is
+# loaded, so that timing them loads nothing early
+real_backend = api.backend
+def backend():
+    if api._backend is not None:
+        return real_backend()
+    t = time.perf_counter()
+    try:
+        return real_backend()
+    finally:
+        who = "parent" if os.getpid() == PARENT else "child"
+        marks.append((f"{who}: load the backend", t, time.perf_counter(), os.getpid()))
+        from pledgepy.backends.linux.exec import shim, supervise
+        for mod, name, label in [
+                (shim, "library", "parent: the shim's build check"),
+                (shim, "environment", "child: the shim's environment"),
+                (supervise, "confine", "child: compile + install the opening filter"),
+                (supervise, "told_listener", "parent: wait for the child's listener"),
+                (shim, "identity_of", "parent: the child's ids (for the loader's rules)"),
+                (supervise, "serve", "parent: serve (exec, loader's calls, shim's READY; then to exit)")]:
+            if not hasattr(getattr(mod, name), "timed"):
+                timed(mod, name, label)
+                getattr(mod, name).timed = True
+api.backend = backend
 real_fork, real_execv = os.fork, os.execv
 r, w = os.pipe()
 def fork():

@@ -398,7 +398,7 @@ def _main(argv: list[str] | None) -> int:
         for fd in (go_w, err, failed_r, word_w):
             if fd >= 0:
                 os.close(fd)
-        run.forked(job, opts, told, word_r, go_r, failed_w)
+        run.forked(job, opts, asked, told, word_r, go_r, failed_w)
     os.close(word_r)
     try:
         refused = _decide(opts, job, asked, told)

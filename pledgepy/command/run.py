@@ -8,7 +8,7 @@ import sys
 
 from .. import api
 from ..errors import UnsupportedError
-from . import discover, limits
+from . import discover, limits, loader
 from .options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ..backends.base import ExecSupervisor
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
+
+
+#: (what PROG holds once started, the default unveil's discovery for it)
+Planned = tuple[frozenset[str], discover.Plan]
 
 
 class Job:
@@ -77,8 +81,28 @@ def _read_all(fd: int) -> bytes:
         chunks.append(got)
 
 
-def forked(job: Job, opts: argparse.Namespace, told: tuple[int, int], word: int, go: int,
-           failed: int = -1) -> NoReturn:
+def _early_plan(job: Job, opts: argparse.Namespace, asked: frozenset[str],
+                supervised: bool) -> Planned | None:
+    """The default unveil's discovery, done while the parent decides (it reads files and
+    changes nothing), for what PROG will most likely hold: :func:`_unveil` uses it only
+    when the parent's word gives the same. None when it would run before a change of
+    root (-c), may be refused (--strict: a script host's query should not run for a
+    command that will not), or fails: the set-up then does it (and says its error) as
+    before."""
+    if opts.no_unveil or opts.chroot or opts.strict:
+        return None
+    # the filter's set once started keeps exec when asked, with no supervisor to end
+    # it, or when PROG executes another program (env, nice) and takes no start-up shim
+    keeps_exec = "exec" in asked or not supervised or loader.executes(job.path, job.argv)
+    held = job.promises if keeps_exec else job.promises - {"exec"}
+    try:
+        return held, discover.plan(job.path, job.argv, held, who=job.identity)
+    except Exception:  # noqa: BLE001 -- not lost: _unveil discovers again and says it
+        return None
+
+
+def forked(job: Job, opts: argparse.Namespace, asked: frozenset[str], told: tuple[int, int],
+           word: int, go: int, failed: int = -1) -> NoReturn:
     """The child forked as soon as *job* was known: load the backend while the parent
     loads its own, then hear the parent's word on *word* (what only it decides: the
     supervisor's hand-over, --strict, the notes it prints first) and go on as
@@ -90,6 +114,8 @@ def forked(job: Job, opts: argparse.Namespace, told: tuple[int, int], word: int,
             supervisor = api.backend().exec_supervisor(told)
         except Exception as exc:  # said only if the parent goes on all the same
             problem, supervisor = exc, None
+        planned = _early_plan(job, opts, asked, supervisor is not None) \
+            if problem is None else None
         said = _read_all(word)
         os.close(word)
         if not said:
@@ -103,7 +129,7 @@ def forked(job: Job, opts: argparse.Namespace, told: tuple[int, int], word: int,
         if supervisor is None:
             for fd in (*told, go):
                 os.close(fd)
-        child(job, opts, supervisor, go, failed)
+        child(job, opts, supervisor, go, failed, planned)
     except BaseException as exc:  # never back into the parent's code: say it, end here
         _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: {type(exc).__name__}: {exc}")
 
@@ -120,13 +146,18 @@ class SetupError(Exception):
         self.status = status
 
 
-def _unveil(job: Job, opts: argparse.Namespace) -> None:
+def _held(job: Job) -> frozenset[str]:
+    """What PROG holds once started: exec's PATH directories only when it keeps exec."""
+    return job.promises if job.after is None or "exec" in job.after else \
+        job.promises - {"exec"}
+
+
+def _unveil(job: Job, opts: argparse.Namespace, planned: Planned | None = None) -> None:
     if opts.no_unveil:
         return
-    # what PROG holds once started: exec's PATH directories only when it keeps exec
-    held = job.promises if job.after is None or "exec" in job.after else \
-        job.promises - {"exec"}
-    plan = discover.plan(job.path, job.argv, held, who=job.identity)
+    held = _held(job)
+    plan = planned[1] if planned is not None and planned[0] == held else \
+        discover.plan(job.path, job.argv, held, who=job.identity)
     if not opts.quiet:
         for note in plan.notes:
             _say(note)
@@ -150,7 +181,8 @@ def _unveil(job: Job, opts: argparse.Namespace) -> None:
 RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
-def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None) -> None:
+def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
+             planned: Planned | None = None) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
@@ -161,7 +193,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
         os.chdir("/")
-    _unveil(job, opts)
+    _unveil(job, opts, planned)
     if opts.nice:
         os.nice(opts.nice)
     limits.become(job.identity)
@@ -176,12 +208,12 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int, failed: int = -1) -> NoReturn:
+          go: int, failed: int = -1, planned: Planned | None = None) -> NoReturn:
     """Set up, confine and exec *job*; never returns. A failure is said here, and one
     byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
     try:
-        _prepare(job, opts, supervisor)
+        _prepare(job, opts, supervisor, planned)
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:
