@@ -19,7 +19,7 @@ import os
 import sys
 
 from . import api, outlet
-from .command import discover, elf, limits, loader, options, run
+from .command import ahead, discover, elf, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -158,10 +158,12 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
 
 
 def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
-                  supervisor: ExecSupervisor | None) -> tuple[run.Job, str | None]:
+                  supervisor: ExecSupervisor | None,
+                  nss: list[str] | None = None) -> tuple[run.Job, str | None]:
     """*job* narrowing after its start: to *asked* after its loader when it can, else to
     the loader's promises besides (and why); ``exec`` ends at the command's own execve
-    (the supervisor lets that one through) unless asked."""
+    (the supervisor lets that one through) unless asked. *nss*: the NSS modules when
+    already listed (:mod:`.command.ahead`)."""
     loaders = job.promises - asked - {"exec"}  # non-empty only for a dynamic PROG
     why = loader.keeps(job.path, job.argv, asked, opts.chroot) if loaders else None
     if supervisor is None:
@@ -174,8 +176,8 @@ def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
         # glibc dlopens NSS modules when a lookup needs them: with rpath, dns or getpw
         # (whose files the supervisor opens: exec/allowed.py) but not prot_exec that
         # would be a violation, so the shim loads them first
-        load = tuple(loader.nss_modules()) if asked & {"rpath", "dns", "getpw"} and \
-            "prot_exec" not in asked else ()
+        load = tuple(nss if nss is not None else loader.nss_modules()) \
+            if asked & ahead.NSS_PROMISES and "prot_exec" not in asked else ()
         return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
     return kept, why
 
@@ -383,37 +385,37 @@ def _main(argv: list[str] | None) -> int:
     except discover.ProgramError as exc:  # it quotes the script's #! line: the script's word
         print(f"pledge: {_printable(exc.args[0])}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    # Fork now, before the backend loads: each side loads its own at once (two CPUs),
-    # the child then sets itself up while the parent decides what only it may (the
-    # hand-over, --strict, the notes) and sends that word down *word*; the child runs
-    # nothing of PROG's before it (and before the go, once the parent holds its listener).
-    told = os.pipe()  # the child's listener number, to the parent's supervisor
-    word_r, word_w = os.pipe()
-    go_r, go_w = os.pipe()
+    # the files the child will need are read in a helper while the backend loads here
+    helper = ahead.start(job, asked, opts.no_unveil, opts.chroot)
+    try:
+        try:
+            supervisor = api.backend().exec_supervisor()
+        finally:
+            read = helper.collect() if helper is not None else None
+        job, why = _after_loader(opts, job, asked, supervisor,
+                                 read.nss if read is not None else None)
+    except NativeBuildError as exc:
+        print(f"pledge: {exc}", file=sys.stderr)
+        return EXIT_SANDBOX
+    more = _held_more(opts, asked, job.after or job.promises, why, supervisor is not None)
+    if opts.strict and more:
+        for text in more:
+            print(f"pledge: --strict: {text}", file=sys.stderr)
+        return EXIT_SANDBOX
+    for text in more:
+        _note(opts.quiet, text)
+    for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
+        _note(opts.quiet, gap)
+    go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
     # the child's word that PROG never ran: only limits' notes need it (start-up)
     failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
     err = outlet.reopen(2)  # before the program can touch the description
     pid = os.fork()
     if pid == 0:
-        for fd in (go_w, err, failed_r, word_w):
+        for fd in (go_w, err, failed_r):
             if fd >= 0:
                 os.close(fd)
-        run.forked(job, opts, asked, told, word_r, go_r, failed_w)
-    os.close(word_r)
-    try:
-        refused = _decide(opts, job, asked, told)
-    except BaseException:
-        _abandon(pid, word_w, told, go_r, go_w, err, failed_r, failed_w)
-        raise
-    if isinstance(refused, int):
-        return _abandon(pid, word_w, told, go_r, go_w, err, failed_r, failed_w, refused)
-    supervisor, job = refused
-    os.write(word_w, run.verdict(supervisor is not None, job))
-    os.close(word_w)
-    if supervisor is None:
-        for fd in (*told, go_r, go_w):
-            os.close(fd)
-        go_r = go_w = -1
+        run.child(job, opts, supervisor, go_r, failed_w, read)
     if failed_w >= 0:
         os.close(failed_w)  # else its end would not close when the child's does
     sys.path[:] = without_program_dirs(sys.path, sys.argv[0] if sys.argv else "")
@@ -442,39 +444,6 @@ def _main(argv: list[str] | None) -> int:
                             cpu)
     except BaseException as exc:
         return _supervisor_failed(opts, pid, exc, reaped)
-
-
-def _decide(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
-            told: tuple[int, int]) -> int | tuple[ExecSupervisor | None, run.Job]:
-    """In the parent, once forked: load the backend, decide the hand-over and say the
-    notes; the exit status when PROG must not run (the message said why)."""
-    try:
-        supervisor = api.backend().exec_supervisor(told)
-        job, why = _after_loader(opts, job, asked, supervisor)
-    except NativeBuildError as exc:
-        print(f"pledge: {exc}", file=sys.stderr)
-        return EXIT_SANDBOX
-    more = _held_more(opts, asked, job.after or job.promises, why, supervisor is not None)
-    if opts.strict and more:
-        for text in more:
-            print(f"pledge: --strict: {text}", file=sys.stderr)
-        return EXIT_SANDBOX
-    for text in more:
-        _note(opts.quiet, text)
-    for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
-        _note(opts.quiet, gap)
-    return supervisor, job
-
-
-def _abandon(pid: int, word: int, told: tuple[int, int], go_r: int, go_w: int, err: int,
-             failed_r: int, failed_w: int, status: int = EXIT_SANDBOX) -> int:
-    """PROG must not run: close the child's word unsaid (it ends, saying nothing: the
-    parent did), reap it and return *status*."""
-    for fd in (word, *told, go_r, go_w, err, failed_r, failed_w):
-        if fd >= 0:
-            os.close(fd)
-    os.waitpid(pid, 0)
-    return status
 
 
 def _printable(text: str) -> str:

@@ -151,13 +151,8 @@ class Backend(Protocol):
         the rules, as on OpenBSD), if not what is held now."""
         ...
 
-    def exec_supervisor(self, told: tuple[int, int] | None = None) -> ExecSupervisor | None:
-        """What lets the pledge command explain an exec'd program's violations, if any.
-        *told*: a pipe made before the fork, when each side makes its own supervisor
-        after it (the command loads the backend in both at once): the child's
-        :meth:`ExecSupervisor.confine` reports its listener on it to the parent's
-        :meth:`ExecSupervisor.watch`. Without it the supervisor makes its own (made in
-        the parent before it forks)."""
+    def exec_supervisor(self) -> ExecSupervisor | None:
+        """What lets the pledge command explain an exec'd program's violations, if any."""
         ...
 
     def worker_supervisor(self) -> WorkerSupervisor | None:
@@ -415,7 +410,7 @@ class BackendBase:
                                promises: frozenset[str] | None = None) -> None:
         self.lock_unveil(unveils)  # type: ignore[attr-defined]
 
-    def exec_supervisor(self, told: tuple[int, int] | None = None) -> ExecSupervisor | None:
+    def exec_supervisor(self) -> ExecSupervisor | None:
         return None
 
     def worker_supervisor(self) -> WorkerSupervisor | None:

@@ -8,7 +8,7 @@ import sys
 
 from .. import api
 from ..errors import UnsupportedError
-from . import discover, limits, loader
+from . import discover, limits
 from .options import EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_USAGE
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -18,12 +18,9 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from ..backends.base import ExecSupervisor
+    from .ahead import Read
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
-
-
-#: (what PROG holds once started, the default unveil's discovery for it)
-Planned = tuple[frozenset[str], discover.Plan]
 
 
 class Job:
@@ -53,87 +50,6 @@ class Job:
         return Job(**fields)
 
 
-def verdict(supervised: bool, job: Job) -> bytes:
-    """The parent's word to the child forked before the backend was loaded: go on, with
-    or without a supervisor, narrowing after its start as *job* says (:func:`heard`)."""
-    after = " ".join(sorted(job.after)) if job.after is not None else "-"
-    fields = [b"S" if supervised else b"U", after.encode(),
-              os.fsencode(job.shim) if job.shim is not None else b""]
-    return b"\0".join(fields + [os.fsencode(p) for p in job.load])
-
-
-def heard(said: bytes, job: Job) -> tuple[bool, Job]:
-    """(supervised, *job* as :func:`verdict` said it); ValueError for anything else."""
-    kind, after, shim, *load = said.split(b"\0")
-    if kind not in (b"S", b"U") or not after:
-        raise ValueError(f"the parent's word is garbled: {said[:40]!r}")
-    return kind == b"S", job._replace(
-        after=None if after == b"-" else frozenset(after.decode().split()),
-        shim=os.fsdecode(shim) if shim else None, load=tuple(os.fsdecode(p) for p in load))
-
-
-def _read_all(fd: int) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        got = os.read(fd, 65536)
-        if not got:
-            return b"".join(chunks)
-        chunks.append(got)
-
-
-def _early_plan(job: Job, opts: argparse.Namespace, asked: frozenset[str],
-                supervised: bool) -> Planned | None:
-    """The default unveil's discovery, done while the parent decides (it reads files and
-    changes nothing), for what PROG will most likely hold: :func:`_unveil` uses it only
-    when the parent's word gives the same. None when it would run before a change of
-    root (-c), may be refused (--strict: a script host's query should not run for a
-    command that will not), or fails: the set-up then does it (and says its error) as
-    before."""
-    if opts.no_unveil or opts.chroot or opts.strict:
-        return None
-    # the filter's set once started keeps exec when asked, with no supervisor to end
-    # it, or when PROG executes another program (env, nice) and takes no start-up shim
-    keeps_exec = "exec" in asked or not supervised or loader.executes(job.path, job.argv)
-    held = job.promises if keeps_exec else job.promises - {"exec"}
-    try:
-        return held, discover.plan(job.path, job.argv, held, who=job.identity)
-    except Exception:  # noqa: BLE001 -- not lost: _unveil discovers again and says it
-        return None
-
-
-def forked(job: Job, opts: argparse.Namespace, asked: frozenset[str], told: tuple[int, int],
-           word: int, go: int, failed: int = -1) -> NoReturn:
-    """The child forked as soon as *job* was known: load the backend while the parent
-    loads its own, then hear the parent's word on *word* (what only it decides: the
-    supervisor's hand-over, --strict, the notes it prints first) and go on as
-    :func:`child`. No word (the pipe closed empty) means the parent refused, and said
-    why, or is gone: end without running PROG and without a word of its own."""
-    try:
-        problem: BaseException | None = None
-        try:
-            supervisor = api.backend().exec_supervisor(told)
-        except Exception as exc:  # said only if the parent goes on all the same
-            problem, supervisor = exc, None
-        planned = _early_plan(job, opts, asked, supervisor is not None) \
-            if problem is None else None
-        said = _read_all(word)
-        os.close(word)
-        if not said:
-            os._exit(EXIT_SANDBOX)
-        supervised, job = heard(said, job)
-        if problem is not None:
-            _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: {problem}")
-        if supervised != (supervisor is not None):
-            _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: the supervisor is "
-                  f"{'missing' if supervised else 'unexpected'} in the child")
-        if supervisor is None:
-            for fd in (*told, go):
-                os.close(fd)
-        child(job, opts, supervisor, go, failed, planned)
-    except BaseException as exc:  # never back into the parent's code: say it, end here
-        _fail(failed, EXIT_SANDBOX, f"setting up {opts.prog}: {type(exc).__name__}: {exc}")
-
-
 def _say(text: str) -> None:
     print(f"pledge: {text}", file=sys.stderr)
 
@@ -146,18 +62,16 @@ class SetupError(Exception):
         self.status = status
 
 
-def _held(job: Job) -> frozenset[str]:
-    """What PROG holds once started: exec's PATH directories only when it keeps exec."""
-    return job.promises if job.after is None or "exec" in job.after else \
-        job.promises - {"exec"}
-
-
-def _unveil(job: Job, opts: argparse.Namespace, planned: Planned | None = None) -> None:
+def _unveil(job: Job, opts: argparse.Namespace, read: Read | None = None) -> None:
     if opts.no_unveil:
         return
-    held = _held(job)
-    plan = planned[1] if planned is not None and planned[0] == held else \
-        discover.plan(job.path, job.argv, held, who=job.identity)
+    # what PROG holds once started: exec's PATH directories only when it keeps exec
+    held = job.promises if job.after is None or "exec" in job.after else \
+        job.promises - {"exec"}
+    # read ahead while the parent loaded the backend (command/ahead.py), when for these
+    plan = read.plan_for(held) if read is not None else None
+    if plan is None:
+        plan = discover.plan(job.path, job.argv, held, who=job.identity)
     if not opts.quiet:
         for note in plan.notes:
             _say(note)
@@ -182,7 +96,7 @@ RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
 def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-             planned: Planned | None = None) -> None:
+             read: Read | None = None) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
@@ -193,7 +107,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
         os.chdir("/")
-    _unveil(job, opts, planned)
+    _unveil(job, opts, read)
     if opts.nice:
         os.nice(opts.nice)
     limits.become(job.identity)
@@ -208,12 +122,12 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int, failed: int = -1, planned: Planned | None = None) -> NoReturn:
+          go: int, failed: int = -1, read: Read | None = None) -> None:
     """Set up, confine and exec *job*; never returns. A failure is said here, and one
     byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
     try:
-        _prepare(job, opts, supervisor, planned)
+        _prepare(job, opts, supervisor, read)
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:

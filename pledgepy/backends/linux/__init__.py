@@ -931,12 +931,12 @@ class LinuxBackend(BackendBase):
         spawner = sys.modules.get(__name__ + ".exec.spawner")
         return spawner.children() if spawner is not None else None
 
-    def exec_supervisor(self, told: tuple[int, int] | None = None) -> ExecSupervisor | None:
+    def exec_supervisor(self) -> ExecSupervisor | None:
         if kernel.unavailable() is not None or not kernel.has_handler():
             return None
         from .exec.supervise import Supervisor
 
-        return Supervisor(told)
+        return Supervisor()
 
     def process_calls(self) -> ProcessCalls | None:
         return native.process_calls()

@@ -423,14 +423,12 @@ class Supervisor:
 
     Made in the parent before it forks: the child's :meth:`confine` tells :meth:`watch`
     its listener through a pipe made here (both ends close at exec: PROG holds neither),
-    instead of the parent polling the child's descriptors while it sets itself up. Or
-    made in each after the fork (the command loads its backend in both at once), each
-    given the same pipe *told*, made before it."""
+    instead of the parent polling the child's descriptors while it sets itself up."""
 
-    def __init__(self, told: tuple[int, int] | None = None) -> None:
+    def __init__(self) -> None:
         self.penalties: dict[int, int] = {}
         self.phase: object = None  # the start-up shim's phase (shim._Opening), when used
-        self._told: tuple[int, int] | None = told if told is not None else os.pipe()
+        self._told: tuple[int, int] | None = os.pipe()
 
     def penalty(self, pid: int) -> int | None:
         return self.penalties.get(pid)
