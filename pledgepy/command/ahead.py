@@ -59,8 +59,10 @@ def _wanted(job: Job, asked: frozenset[str], no_unveil: bool,
             chroot: str | None) -> tuple[bool, bool]:
     """(discover, list NSS modules): what is worth reading ahead for this run."""
     loaders = job.promises - asked - {"exec"}
+    # as cli._after_loader lists them: for the shim, which a program that keeps the
+    # loader's promises (loader.keeps says why) does not get
     nss = bool(loaders) and bool(asked & NSS_PROMISES) and "prot_exec" not in asked \
-        and chroot is None
+        and chroot is None and loader.keeps(job.path, job.argv, asked, chroot) is None
     plan = not no_unveil and chroot is None
     if plan:
         try:
