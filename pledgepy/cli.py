@@ -19,7 +19,7 @@ import os
 import sys
 
 from . import api, outlet
-from .command import ahead, discover, elf, limits, loader, options, run
+from .command import discover, elf, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -158,12 +158,10 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
 
 
 def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
-                  supervisor: ExecSupervisor | None,
-                  nss: list[str] | None = None) -> tuple[run.Job, str | None]:
+                  supervisor: ExecSupervisor | None) -> tuple[run.Job, str | None]:
     """*job* narrowing after its start: to *asked* after its loader when it can, else to
     the loader's promises besides (and why); ``exec`` ends at the command's own execve
-    (the supervisor lets that one through) unless asked. *nss*: the NSS modules when
-    already listed (:mod:`.command.ahead`)."""
+    (the supervisor lets that one through) unless asked."""
     loaders = job.promises - asked - {"exec"}  # non-empty only for a dynamic PROG
     why = loader.keeps(job.path, job.argv, asked, opts.chroot) if loaders else None
     if supervisor is None:
@@ -176,8 +174,8 @@ def _after_loader(opts: argparse.Namespace, job: run.Job, asked: frozenset[str],
         # glibc dlopens NSS modules when a lookup needs them: with rpath, dns or getpw
         # (whose files the supervisor opens: exec/allowed.py) but not prot_exec that
         # would be a violation, so the shim loads them first
-        load = tuple(nss if nss is not None else loader.nss_modules()) \
-            if asked & ahead.NSS_PROMISES and "prot_exec" not in asked else ()
+        load = tuple(loader.nss_modules()) if asked & {"rpath", "dns", "getpw"} and \
+            "prot_exec" not in asked else ()
         return job._replace(after=asked, shim=supervisor.start_up_shim(), load=load), None
     return kept, why
 
@@ -385,15 +383,9 @@ def _main(argv: list[str] | None) -> int:
     except discover.ProgramError as exc:  # it quotes the script's #! line: the script's word
         print(f"pledge: {_printable(exc.args[0])}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    # the files the child will need are read in a helper while the backend loads here
-    helper = ahead.start(job, asked, opts.no_unveil, opts.chroot)
     try:
-        try:
-            supervisor = api.backend().exec_supervisor()
-        finally:
-            read = helper.collect() if helper is not None else None
-        job, why = _after_loader(opts, job, asked, supervisor,
-                                 read.nss if read is not None else None)
+        supervisor = api.backend().exec_supervisor()
+        job, why = _after_loader(opts, job, asked, supervisor)
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
@@ -415,7 +407,7 @@ def _main(argv: list[str] | None) -> int:
         for fd in (go_w, err, failed_r):
             if fd >= 0:
                 os.close(fd)
-        run.child(job, opts, supervisor, go_r, failed_w, read)
+        run.child(job, opts, supervisor, go_r, failed_w)
     if failed_w >= 0:
         os.close(failed_w)  # else its end would not close when the child's does
     sys.path[:] = without_program_dirs(sys.path, sys.argv[0] if sys.argv else "")

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from ..backends.base import ExecSupervisor
-    from .ahead import Read
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
 
@@ -62,16 +61,13 @@ class SetupError(Exception):
         self.status = status
 
 
-def _unveil(job: Job, opts: argparse.Namespace, read: Read | None = None) -> None:
+def _unveil(job: Job, opts: argparse.Namespace) -> None:
     if opts.no_unveil:
         return
     # what PROG holds once started: exec's PATH directories only when it keeps exec
     held = job.promises if job.after is None or "exec" in job.after else \
         job.promises - {"exec"}
-    # read ahead while the parent loaded the backend (command/ahead.py), when for these
-    plan = read.plan_for(held) if read is not None else None
-    if plan is None:
-        plan = discover.plan(job.path, job.argv, held, who=job.identity)
+    plan = discover.plan(job.path, job.argv, held, who=job.identity)
     if not opts.quiet:
         for note in plan.notes:
             _say(note)
@@ -95,8 +91,7 @@ def _unveil(job: Job, opts: argparse.Namespace, read: Read | None = None) -> Non
 RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
 
 
-def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-             read: Read | None = None) -> None:
+def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None) -> None:
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
@@ -107,7 +102,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
         api.backend().preload()  # the modules it would import later live outside DIR
         os.chroot(opts.chroot)
         os.chdir("/")
-    _unveil(job, opts, read)
+    _unveil(job, opts)
     if opts.nice:
         os.nice(opts.nice)
     limits.become(job.identity)
@@ -122,12 +117,12 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int, failed: int = -1, read: Read | None = None) -> None:
+          go: int, failed: int = -1) -> None:
     """Set up, confine and exec *job*; never returns. A failure is said here, and one
     byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
     try:
-        _prepare(job, opts, supervisor, read)
+        _prepare(job, opts, supervisor)
         step = "confining"
         if supervisor is not None:  # the parent explains violations
             if not opts.no_unveil:
