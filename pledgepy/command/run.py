@@ -117,7 +117,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
 
 
 def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
-          go: int, failed: int = -1) -> None:
+          go: int, failed: int = -1) -> NoReturn:
     """Set up, confine and exec *job*; never returns. A failure is said here, and one
     byte on *failed* (when >= 0; it closes at exec) tells the parent PROG never ran."""
     step = "setting up"
@@ -172,6 +172,10 @@ def child(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | None,
                   f"{opts.prog}: {exc.strerror}{low}")
         where = f" ({exc.filename})" if exc.filename else ""
         _fail(failed, EXIT_SANDBOX, f"{step} {opts.prog}: {exc.strerror}{where}")
+    except BaseException as exc:  # noqa: BLE001 -- said in one line, and never returns
+        # anything else would leave this forked child through cli.main into whoever
+        # called it: a traceback, and a caller of cli.main running on in two processes
+        _fail(failed, EXIT_SANDBOX, f"{step} {opts.prog}: {type(exc).__name__}: {exc}")
     _fail(failed, EXIT_SANDBOX)
 
 
