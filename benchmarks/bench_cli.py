@@ -113,9 +113,10 @@ for mod, name, label in [
         (limits, "close_inherited", "child: close inherited fds"),
         (api, "lock_unveil_for", "child: lock unveil (Landlock ruleset)")]:
     timed(mod, name, label)
-# the backend loads in the command (before the fork up to round 11; since round 12 in
-# both processes after it): timed where it happens, its own steps wrapped once it is
-# loaded, so that timing them loads nothing early
+# the backend's load timed where the command does it (the parent, before the fork; a
+# variant that loads it elsewhere, as round 12's in both processes after the fork,
+# shows as parent and child rows), its own steps wrapped once it is loaded: loading it
+# here first, as before round 12, hid where that happens
 real_backend = api.backend
 def backend():
     if api._backend is not None:
