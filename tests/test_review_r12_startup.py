@@ -9,6 +9,8 @@ import sys
 import sysconfig
 import tempfile
 
+import pytest
+
 from pledgepy.command.options import EXIT_SANDBOX
 from tests.childproc import ROOT
 
@@ -60,3 +62,38 @@ def test_the_parent_lets_the_child_run_first() -> None:
                        cwd=ROOT, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "['fork', 'yield', 'answer']", r.stdout
+
+
+def _plan_builds(argv: list[str]) -> list[str]:
+    """The supervisor's builds of the loader's plan, each as "before" or "after" the
+    child's ids were read (shim.identity_of), for ``cli.main(argv)``."""
+    code = (f"import os, sys\nsys.path[:0] = {PATHS!r}\nfrom pledgepy import api, cli\n"
+            "api.backend()\nfrom pledgepy.backends.linux.exec import shim\n"
+            "TOP = os.getpid()\nevents = []\nreal_build, real_ids = shim.build, shim.identity_of\n"
+            "def build(*a, **k):\n    if os.getpid() == TOP:\n"
+            "        events.append('after' if 'ids' in events else 'before')\n"
+            "    return real_build(*a, **k)\n"
+            "def identity_of(pid):\n    events.append('ids')\n    return real_ids(pid)\n"
+            "shim.build, shim.identity_of = build, identity_of\n"
+            f"rc = cli.main({argv!r})\n"
+            "print(' '.join(e for e in events if e != 'ids'))\nsys.exit(rc)\n")
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_the_loaders_plan_is_built_while_the_child_sets_up() -> None:
+    """The supervisor's first plan is cold (~1-2 ms): built for the likely ids while the
+    child sets itself up, not while the loader waits on its first call, and used as the
+    child's ids turn out the same. Fails on main: built once, after the ids were read."""
+    assert _plan_builds(["-q", "-p", "stdio rpath", "/bin/true"]) == ["before"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="-u needs root")
+def test_a_plan_for_other_ids_is_not_used() -> None:
+    """PROG runs as another user (-u): the plan built ahead names the wrong uid, so the
+    loader's first call builds it again for the child's real ids. Fails on main: no
+    plan was built ahead."""
+    assert _plan_builds(["-q", "-u", "nobody", "-p", "stdio rpath", "/bin/true"]) == \
+        ["before", "after"]

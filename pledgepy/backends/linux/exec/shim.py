@@ -184,14 +184,16 @@ class _Opening:
     sooner). Without one the phase ends at that execve."""
 
     def __init__(self, pid: int, prog: str, shim: str | None, loader: frozenset[str],
-                 who: Identity | None, penalties: dict[int, int] | None = None) -> None:
+                 who: Identity | None, penalties: dict[int, int] | None = None,
+                 plan: Plan | None = None) -> None:
         self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
         self.loader, self.who = loader - {"exec"}, who
         self.deadline = time.monotonic() + DEADLINE if shim is not None else float("inf")
         self.opening = True  # the loader's promises hold
         self.execed = False  # the command's own execve of PROG went through
         self.seen = False  # the shim is mapped: its constructor runs before main
-        self.plan: Plan | None = None  # the loader's plan, made at its first call
+        # the loader's plan: made ahead for *who* (loader_plan), else at its first call
+        self.plan: Plan | None = plan
         self.arch = kernel.arch() or "x86_64"
         self.magic = BY_ARCH[self.arch][MAGIC]
         self.execs = {BY_ARCH[self.arch][n] for n in ("execve", "execveat")
@@ -288,16 +290,30 @@ class _Opening:
         return True
 
 
+def guessed_identity(pid: int) -> Identity:
+    """The ids child *pid* will most likely build its rules with: this process's (no -u
+    or -g). Only a guess: :func:`identity_of` says, once the child has confined itself."""
+    return Identity(pid, os.getuid(), tuple(sorted({os.getgid(), *os.getgroups()})), 0)
+
+
+def loader_plan(loader: frozenset[str], who: Identity) -> Plan:
+    """The plan :class:`_Opening` judges the loader's calls by, for child *who*. The first
+    one a process builds is cold (~1-2 ms, against ~0.2 after): built while the child
+    sets itself up, not while its loader waits on its first call."""
+    return refuse(build(loader - {"exec"}, kernel.arch() or "x86_64", who))
+
+
 def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
           prog: str, shim: str | None, who: Identity | None,
-          penalties: dict[int, int] | None = None) -> _Opening:
+          penalties: dict[int, int] | None = None, plan: Plan | None = None) -> _Opening:
     """The supervisor: serve *listener* for the program's whole run: the command's own
     execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
     the loader's) let through until its READY; those of *after* always (the filter
     allows them); the rest are violations. *who*: the identity the child's rules were
     built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
-    into *penalties*, by pid (as :func:`supervise.serve`). Returns the phase's record."""
-    state = _Opening(pid, prog, shim, loader, who, penalties)
+    into *penalties*, by pid (as :func:`supervise.serve`). *plan*: :func:`loader_plan` of
+    *loader* for *who*, when made ahead. Returns the phase's record."""
+    state = _Opening(pid, prog, shim, loader, who, penalties, plan)
     try:
         supervise.serve(listener, after, prog, pid, penalties,
                         intercept=lambda *a: state.intercept(listener, *a), tick=state.tick)

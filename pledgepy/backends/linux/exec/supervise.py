@@ -465,7 +465,16 @@ class Supervisor:
         # would then import and run
         from . import allowed, answer, ttyopen  # noqa: F401
 
+        guess = plan = None
         try:
+            if after is not None and shim is not None:
+                from . import shim as start
+
+                # the loader's plan needs the child's ids, known once it has confined
+                # itself: built for the likely ones now, while it sets itself up, and
+                # used only if they are its ids
+                guess = start.guessed_identity(pid)
+                plan = start.loader_plan(promises, guess)
             if self._told is not None:
                 told, mine = self._told
                 self._told = None
@@ -483,6 +492,8 @@ class Supervisor:
                 from . import shim as start
 
                 who = start.identity_of(pid) if shim is not None else None
+                if who != guess:
+                    plan = None  # built at the loader's first call, for its real ids
             if ready is not None:  # the child waits on *go*: nothing of PROG's runs yet
                 ready()
             os.write(go, b"x")
@@ -493,7 +504,7 @@ class Supervisor:
 
             try:
                 self.phase = start.watch(pid, listener, promises, after, prog, shim, who,
-                                         self.penalties)
+                                         self.penalties, plan)
             finally:
                 os.close(listener)
             return
