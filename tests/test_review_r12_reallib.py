@@ -86,15 +86,3 @@ print(note)
     assert "other threads were running at pledge()" in r.stdout, r.stdout
     assert "16" not in r.stdout and "execve" not in r.stdout, r.stdout
 
-
-def test_without_threads_the_allowance_message_is_not_added() -> None:
-    """Control: with the layer in force the same lookup works and nothing is explained
-    (guards the new text against being printed for violations OpenBSD makes too)."""
-    r = under("stdio", """
-import zoneinfo
-zoneinfo.ZoneInfo("Asia/Tokyo")
-open("/etc/passwd")
-""", setup="import zoneinfo\n")
-    assert killed(r), r.explain()
-    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
-    assert '"/etc/passwd"' in line and "allowance for this file" not in line, line
