@@ -382,9 +382,10 @@ class LinuxBackend(BackendBase):
         readable = request.old is None or "rpath" in request.old  # /proc/self/task
         if not abi.current().tsync and threads.count(readable) > 1:
             # the layer would confine this thread only (ABI < 8): no allowances
-            return (f"other threads were running at pledge() and Landlock ABI "
-                    f"{abi.current().version} < 8 confines only the calling thread; "
-                    "pledge() before starting threads")
+            named = threads.others_named()
+            return ("other threads were running at pledge()" + (f" ({named})" if named else "")
+                    + f" and Landlock ABI {abi.current().version} < 8 confines only the "
+                    "calling thread; pledge() before starting threads")
         key = (mask, tuple(allowances.rules(new)))
         if key == self._paths:
             return key  # already in force
