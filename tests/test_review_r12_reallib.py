@@ -109,3 +109,81 @@ PORT = srv.sockets[0].getsockname()[1]
     line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
     assert "OpenBSD's \"dns\" allowance for this file is not granted here" in line, line
     assert "other threads were running at pledge() (asyncio_0)" in line, line
+
+
+#: a program that pledges its start-up promises, starts its threads, then narrows in its
+#: main loop, as OpenBSD programs do
+NARROW = """
+import threading, time
+pledgepy.pledge("stdio inet dns")
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+"""
+
+
+@no_tsync
+@pytest.mark.parametrize("unprivileged", [False, True] if os.geteuid() == 0 else [False])
+def test_narrowing_with_threads_keeps_the_allowances_it_still_holds(unprivileged: bool) -> None:
+    """pledge("stdio inet dns"), threads, then pledge("stdio inet"): every thread is inside
+    the allowance layer of the first pledge, so stdio's zone files stay readable under it.
+    On main the narrowing dropped every allowance (a new layer would confine one thread)
+    and the time zone change was a violation, which OpenBSD allows. The dropped dns files
+    are violations again (the handler no longer opens them)."""
+    r = under("stdio inet", """
+os.environ["TZ"] = "Asia/Tokyo"
+time.tzset()
+print("TZ", time.tzname[0], flush=True)
+open("/etc/resolv.conf")
+print("NOT KILLED")
+""", setup=NARROW, unprivileged=unprivileged)
+    assert "TZ JST" in r.stdout, r.explain()
+    assert killed(r) and "NOT KILLED" not in r.stdout, r.explain()
+    assert 'openat("/etc/resolv.conf", O_RDONLY) needs' in r.stderr, r.stderr
+
+
+@no_tsync
+def test_the_kept_layer_reports_what_it_still_grants() -> None:
+    """What the kept layer still grants beyond the new allowances (dns's files) is only
+    reachable by calling the handler's call site directly; it is reported (partial). On
+    main there was nothing to report (the allowances were gone)."""
+    r = under("stdio inet", """
+st = pledgepy.status()
+print(st.level)
+print(st.not_enforced)
+""", setup=NARROW)
+    assert r.returncode == 0, r.explain()
+    assert r.stdout.startswith("partial"), r.stdout
+    assert "path allowances this pledge drops (" in r.stdout and "/etc/hosts" in r.stdout, r.stdout
+
+
+@no_tsync
+def test_a_strict_narrowing_with_threads_refuses_the_allowances_and_says_so() -> None:
+    """Strict keeps full enforcement instead of the reported gap: the narrowing succeeds,
+    the allowances are refused, and the violation says it is strict's choice. On main the
+    message gave no reason at all."""
+    r = under("stdio", """
+os.environ["TZ"] = "Asia/Tokyo"
+time.tzset()
+print("NOT KILLED")
+""", setup=NARROW.replace("stdio inet dns", "stdio getpw"),  # dns alone is partial
+        env={"PLEDGEPY_STRICT": "1"})
+    assert killed(r), r.explain()
+    assert "strict refuses keeping the layer in force" in r.stderr, r.stderr
+
+
+@no_tsync
+def test_dropping_rpath_with_threads_says_when_to_drop_it() -> None:
+    """pledge("stdio rpath inet dns"), threads, then pledge("stdio inet dns"): no layer
+    can serve the narrowing (the first handled no reads), so name lookups break the
+    pledge; the message tells the fix that works (drop rpath before the threads). On main
+    it said only 'needs "rpath"'."""
+    r = under("stdio inet dns", """
+socket.getaddrinfo("localhost", 80)
+print("NOT KILLED")
+""", setup="""
+import socket, threading, time
+pledgepy.pledge("stdio rpath inet dns")
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+""")
+    assert killed(r), r.explain()
+    assert ("drop rpath/wpath/cpath/dpath in a pledge() before starting threads: later "
+            "narrowings keep its allowances") in r.stderr, r.stderr

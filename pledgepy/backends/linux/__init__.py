@@ -77,6 +77,18 @@ ALLOWANCE_ORACLE = (
     "nothing beyond the allowances (OpenBSD: no such probe)")
 
 
+
+def _layer_covers(kept: tuple[int, tuple[tuple[str, int], ...]],
+                  wanted: tuple[int, tuple[tuple[str, int], ...]]) -> bool:
+    """Whether the allowance layer *kept* refuses at least what *wanted* would: it handles
+    every kind of access *wanted* handles (else the handler's call site would reach, say,
+    writing anywhere), and grants each of *wanted*'s paths its rights (else an allowance
+    the new promises hold would fail)."""
+    if wanted[0] & ~kept[0]:
+        return False
+    granted = dict(kept[1])
+    return all(granted.get(path, 0) & rights == rights for path, rights in wanted[1])
+
 class Domains(Record):
     """The Landlock domains one pledge enters: a new (nested) one for this process
     (*own*), one below it for exec'd programs (*children*), and what the 16-domain
@@ -228,6 +240,7 @@ class LinuxBackend(BackendBase):
             notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & prepared.paths().keys()))
                          + ") are not granted: " + self._paths_refused(request)
                          + "; such opens are violations")
+        weak.extend(self._kept_layer_gaps(request))
         block = self._proc_block(request, domains)
         if isinstance(block, tuple) or (block is None and self._proc_blocked):
             notes.append(PROC_BLOCK_NOTE)
@@ -349,6 +362,24 @@ class LinuxBackend(BackendBase):
                 f"{'their' if len(dropped) > 1 else 'its'} files ({files}, ...); Landlock "
                 "cannot take rules back, so they stay reachable to rpath/wpath/cpath"]
 
+    def _kept_layer_gaps(self, request: PledgeRequest) -> list[str]:
+        """A narrowing that keeps the allowance layer in force (other threads run, ABI < 8:
+        see _paths_plan) leaves what it grants beyond the new allowances to code that
+        calls the handler's call site itself; the handler no longer opens them."""
+        new = request.new
+        kept = self._paths
+        if new is None or kept is None or self._paths_layer(request) != kept:
+            return []
+        wanted = dict(allowances.rules(new))
+        extra = sorted(path for path, rights in kept[1] if rights & ~wanted.get(path, 0))
+        if not extra:
+            return []
+        shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+        return [f"path allowances this pledge drops ({shown}) stay granted to the SIGSYS "
+                "handler's call site: other threads are running and Landlock ABI < 8 cannot "
+                "enter the narrower layer for them, so code that calls that site directly "
+                "(ctypes) can still read them; the handler itself opens them no more"]
+
     def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
         """The allowance layer *request* needs (handled rights, rules), or None: the
         allowances' opens then stay violations (no Landlock, or no layer left)."""
@@ -377,18 +408,35 @@ class LinuxBackend(BackendBase):
             # Landlock checks read access at execve: the layer would refuse every exec
             return ("exec without rpath: a Landlock layer for them would refuse every exec "
                     "(Landlock checks read access at execve); add rpath")
+        key = (mask, tuple(allowances.rules(new)))
+        if key == self._paths:
+            return key  # already in force
         # threads.count() assumes others when /proc cannot be read: threading's count
         # misses _thread and native threads, which would keep a wider layer
         readable = request.old is None or "rpath" in request.old  # /proc/self/task
         if not abi.current().tsync and threads.count(readable) > 1:
-            # the layer would confine this thread only (ABI < 8): no allowances
+            # A new layer would confine this thread only (ABI < 8). The one in force was
+            # entered while this thread was alone, so every thread running now descends
+            # from it and is inside: where it grants no more kinds of access than the new
+            # one would, the handler narrows to the new allowances under it (what it still
+            # grants beyond them is reported: code calling the handler's site directly).
+            # (strict: the allowances are refused instead, which leaves no gap)
+            keeps = self._paths is not None and _layer_covers(self._paths, key)
+            if keeps and not request.strict:
+                assert self._paths is not None
+                return self._paths
             named = threads.others_named()
+            if keeps:
+                fix = ("strict refuses keeping the layer in force, which would leave the "
+                       "allowances this pledge drops to the handler's call site")
+            elif request.old is None:
+                fix = "pledge() before starting threads"
+            else:
+                fix = ("drop rpath/wpath/cpath/dpath in a pledge() before starting threads: "
+                       "later narrowings keep its allowances")
             return ("other threads were running at pledge()" + (f" ({named})" if named else "")
                     + f" and Landlock ABI {abi.current().version} < 8 confines only the "
-                    "calling thread; pledge() before starting threads")
-        key = (mask, tuple(allowances.rules(new)))
-        if key == self._paths:
-            return key  # already in force
+                    "calling thread; " + fix)
         can_probe = request.old is None or "stdio" in request.old
         left = domain.layers_left() if can_probe else abi.MAX_LAYERS
         commit = "unveil" not in new and bool(request.unveils) and not request.unveil_in_force
