@@ -77,7 +77,6 @@ ALLOWANCE_ORACLE = (
     "nothing beyond the allowances (OpenBSD: no such probe)")
 
 
-
 def _layer_covers(kept: tuple[int, tuple[tuple[str, int], ...]],
                   wanted: tuple[int, tuple[tuple[str, int], ...]]) -> bool:
     """Whether the allowance layer *kept* refuses at least what *wanted* would: it handles
@@ -88,6 +87,7 @@ def _layer_covers(kept: tuple[int, tuple[tuple[str, int], ...]],
         return False
     granted = dict(kept[1])
     return all(granted.get(path, 0) & rights == rights for path, rights in wanted[1])
+
 
 class Domains(Record):
     """The Landlock domains one pledge enters: a new (nested) one for this process
@@ -417,14 +417,14 @@ class LinuxBackend(BackendBase):
         if not abi.current().tsync and threads.count(readable) > 1:
             # A new layer would confine this thread only (ABI < 8). The one in force was
             # entered while this thread was alone, so every thread running now descends
-            # from it and is inside: where it grants no more kinds of access than the new
-            # one would, the handler narrows to the new allowances under it (what it still
-            # grants beyond them is reported: code calling the handler's site directly).
-            # (strict: the allowances are refused instead, which leaves no gap)
-            keeps = self._paths is not None and _layer_covers(self._paths, key)
-            if keeps and not request.strict:
-                assert self._paths is not None
-                return self._paths
+            # from it and is inside: where it refuses at least what the new one would
+            # (_layer_covers), the handler narrows to the new allowances under it (what it
+            # still grants beyond them is reported: code calling the handler's site
+            # directly). Strict refuses the allowances instead, which leaves no gap.
+            kept = self._paths
+            keeps = kept is not None and _layer_covers(kept, key)
+            if kept is not None and keeps and not request.strict:
+                return kept
             named = threads.others_named()
             if keeps:
                 fix = ("strict refuses keeping the layer in force, which would leave the "
