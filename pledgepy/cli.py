@@ -398,6 +398,13 @@ def _main(argv: list[str] | None) -> int:
         _note(opts.quiet, text)
     for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
+    tmp = False  # OpenBSD's tmppath: the supervisor lets creates under /tmp/ run
+    if supervisor is not None and "tmppath" in (job.after or job.promises):
+        why_not = supervisor.tmppath(job.after or job.promises, opts.no_unveil, job.unveils,
+                                     bool(opts.chroot))
+        if why_not is not None:
+            _note(opts.quiet, why_not)
+        tmp = why_not is None
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
     # the child's word that PROG never ran: only limits' notes need it (start-up)
     failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
@@ -423,7 +430,7 @@ def _main(argv: list[str] | None) -> int:
             _, theirs = limits.split(job.limits)
             supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
                              job.shim, ready=(lambda: limits.set_limits(theirs, pid))
-                             if theirs else None)
+                             if theirs else None, tmp=tmp)
         _, status, usage = os.wait4(pid, 0)
         reaped = True
         cpu = usage.ru_utime + usage.ru_stime
