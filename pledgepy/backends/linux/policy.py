@@ -410,6 +410,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
                "gettimeofday", "time", "getitimer", "setitimer", "alarm", "pause", "times",
                "getrusage",
+               # POSIX timers: setitimer's per-process kin (GNU timeout(1) arms one); a
+               # timer signals only its own process (SIGEV_THREAD_ID: a thread of it)
+               "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun",
+               "timer_delete",
                # identity of self
                "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
