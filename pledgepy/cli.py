@@ -287,7 +287,30 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran limited to {given}: "
                           "an error it printed about memory, files, processes or descriptors "
                           "may be one of these")
+    uid = job.identity.uid if job.identity.uid is not None else os.getuid()
+    if code and set_up and uid == 0 and not opts.keep_caps and _needs_caps(job):
+        # root's own rights are its capabilities: without them it is any user to the
+        # kernel, and the program's own message (EACCES, EPERM) does not say why
+        _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran as root without "
+                          "capabilities (dropped by default; -D keeps them): a \"Permission "
+                          "denied\" or \"Operation not permitted\" on another user's file, a "
+                          "chown or a chroot may be why")
     return code
+
+
+def _needs_caps(job: run.Job) -> bool:
+    """Whether root's capabilities, dropped, may be why PROG failed: it holds a promise
+    to change owners or modes, or a ``-v`` path is another user's (root without
+    CAP_DAC_OVERRIDE is refused there as that user's "other")."""
+    if job.promises & {"chown", "fattr"}:
+        return True
+    for where, _ in job.unveils:
+        try:
+            if os.stat(where).st_uid != 0:
+                return True
+        except OSError:  # gone meanwhile: nothing to say about it
+            continue
+    return False
 
 
 def _sigsys_cause(job: run.Job, supervised: bool) -> str:

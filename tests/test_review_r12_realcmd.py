@@ -174,3 +174,25 @@ def test_a_foreign_chown_under_fattr_fails_as_on_openbsd(place: Path) -> None:
     r = pledge("-q", "-p", "stdio rpath", "-v", str(place), "-u", "nobody",
                SYSTEM_PYTHON, "-c", code)  # without fattr: the violation it was
     assert r.returncode == 134 and 'needs "fattr"' in r.stderr, r.stderr
+
+
+def test_root_without_capabilities_is_named_when_it_may_be_why(place: Path) -> None:
+    """Root's rights are its capabilities, which the command drops (``-D`` keeps them):
+    on main ``pledge -p "stdio rpath chown getpw" chown root FILE`` (another user's
+    file) printed only chown's "Operation not permitted", with nothing to say that the
+    command made root powerless. A note now names it (and -D) when the program failed
+    holding chown or fattr or given another user's path; not for any failure."""
+    target = place / "f.txt"
+    target.write_text("x\n")
+    os.chown(target, 65534, 65534)
+    r = pledge("-p", "stdio rpath chown getpw", "-v", f"rw:{target}", "chown", "root",
+               str(target))
+    assert r.returncode == 1, r.stderr
+    assert "it ran as root without capabilities (dropped by default; -D keeps them)" \
+        in r.stderr, r.stderr
+    assert target.stat().st_uid == 65534
+    r = pledge("-p", "stdio rpath chown getpw", "-D", "-v", f"rw:{target}", "chown", "root",
+               str(target))
+    assert r.returncode == 0 and target.stat().st_uid == 0, r.stderr
+    r = pledge("-p", "stdio rpath", "false")  # a plain failure: no such note
+    assert r.returncode == 1 and "capabilities" not in r.stderr, r.stderr
