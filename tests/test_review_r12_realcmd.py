@@ -196,3 +196,19 @@ def test_root_without_capabilities_is_named_when_it_may_be_why(place: Path) -> N
     assert r.returncode == 0 and target.stat().st_uid == 0, r.stderr
     r = pledge("-p", "stdio rpath", "false")  # a plain failure: no such note
     assert r.returncode == 1 and "capabilities" not in r.stderr, r.stderr
+
+
+@AS
+def test_a_shell_without_path_runs_programs_under_exec(flags: tuple[str, ...]) -> None:
+    """Under ``env -i`` PATH is unset and a shell searches its built-in path; the default
+    unveil added only PATH's directories for ``exec``, so on main ``env -i pledge -p
+    "stdio rpath proc exec" sh -c uname`` printed ``sh: 1: uname: Permission denied``."""
+    import subprocess
+
+    from tests.test_command_unveil import SCRIPT
+
+    assert SCRIPT is not None
+    r = subprocess.run(["env", "-i", SCRIPT, "-q", "-p", "stdio rpath proc exec", *flags,
+                        "/bin/sh", "-c", "uname"], capture_output=True, text=True,
+                       timeout=60, check=False, cwd="/")
+    assert r.returncode == 0 and r.stdout == "Linux\n", r.stderr
