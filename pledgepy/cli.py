@@ -287,6 +287,12 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran limited to {given}: "
                           "an error it printed about memory, files, processes or descriptors "
                           "may be one of these")
+    if code and set_up and not opts.no_unveil and not opts.chroot and not opts.quiet:
+        from .command import hidden
+
+        names = hidden.hidden(job.argv, job.promises, job.unveils)
+        if names:
+            _note(opts.quiet, hidden.note(opts.prog, code, names))
     uid = job.identity.uid if job.identity.uid is not None else os.getuid()
     if code and set_up and uid == 0 and not opts.keep_caps and _needs_caps(job):
         # root's own rights are its capabilities: without them it is any user to the

@@ -212,3 +212,21 @@ def test_a_shell_without_path_runs_programs_under_exec(flags: tuple[str, ...]) -
                         "/bin/sh", "-c", "uname"], capture_output=True, text=True,
                        timeout=60, check=False, cwd="/")
     assert r.returncode == 0 and r.stdout == "Linux\n", r.stderr
+
+
+def test_a_failure_on_a_hidden_argument_names_it(place: Path) -> None:
+    """The commonest failure: a path PROG was given but not unveiled. On main
+    ``pledge -p "stdio rpath" cat FILE`` printed only cat's "Permission denied" (exit 1),
+    nothing naming unveil or -v. Now a note names the argument; none when it ran, when it
+    was unveiled, or for an argument that names no path."""
+    target = place / "f.txt"
+    target.write_text("x\n")
+    target.chmod(0o644)
+    r = pledge("-p", "stdio rpath", "cat", str(target))
+    assert r.returncode == 1, r.stderr
+    assert f"arguments it was not given by unveil (it gets EACCES, \"Permission denied\", " \
+        f"there): {str(target)!r}; give them with -v PATH" in r.stderr, r.stderr
+    r = pledge("-p", "stdio rpath", "-v", str(target), "grep", "zzz", str(target))
+    assert r.returncode == 1 and "not given by unveil" not in r.stderr, r.stderr
+    r = pledge("-p", "stdio rpath", "grep", "no-such-path-anywhere", "/etc/localtime")
+    assert r.returncode == 1 and "not given by unveil" not in r.stderr, r.stderr
