@@ -230,3 +230,30 @@ def test_a_failure_on_a_hidden_argument_names_it(place: Path) -> None:
     assert r.returncode == 1 and "not given by unveil" not in r.stderr, r.stderr
     r = pledge("-p", "stdio rpath", "grep", "no-such-path-anywhere", "/etc/localtime")
     assert r.returncode == 1 and "not given by unveil" not in r.stderr, r.stderr
+
+
+@AS
+def test_tail_follows_a_file(place: Path, flags: tuple[str, ...]) -> None:
+    """GNU tail -f asks inotify first (a watch takes a path Landlock does not check;
+    OpenBSD's tail uses kqueue, stdio): on main ``inotify_init is not allowed by any
+    promise`` (134). Answered ENOSYS, as a kernel without inotify: tail polls."""
+    target = place / "log.txt"
+    target.write_text("first\n")
+    target.chmod(0o644)
+    r = pledge("-q", "-p", "stdio rpath proc exec", "-v", str(target), *flags,
+               "timeout", "1", "tail", "-f", str(target))
+    assert r.returncode == 124, r.stderr
+    assert r.stdout == "first\n"
+
+
+@AS
+def test_timeout_passes_on_its_childs_signal(flags: tuple[str, ...]) -> None:
+    """When its child dies of a signal, GNU timeout makes itself non-dumpable
+    (prctl(PR_SET_DUMPABLE, 0): less, never more) and re-raises it: on main
+    ``prctl(0x4) is not allowed by any promise`` (134) instead of 143."""
+    r = pledge("-q", "-p", "stdio rpath proc exec", *flags, "timeout", "5", "/bin/sh", "-c",
+               "kill -TERM $$")
+    assert r.returncode == 143, r.stderr
+    code = "import ctypes; print(ctypes.CDLL(None).prctl(4, 1, 0, 0, 0))"  # dumpable again
+    r = pledge("-q", "-p", "stdio rpath prot_exec", *flags, SYSTEM_PYTHON, "-c", code)
+    assert r.returncode == 134, r.stderr

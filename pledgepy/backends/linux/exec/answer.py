@@ -243,3 +243,17 @@ def foreign_chown_for(nr: int, promises: frozenset[str], arch: str) -> int | Non
         return None
     table = BY_ARCH.get(arch, {})
     return -errno.EPERM if any(table.get(n) == nr for n in CHOWNS) else None
+
+
+#: inotify's calls that make a descriptor: a watch takes a path Landlock does not check
+#: (its events would tell of hidden files), and OpenBSD's tail -f uses kqueue instead.
+INOTIFY_INITS = ("inotify_init", "inotify_init1")
+
+
+def inotify_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, inotify_init answered ENOSYS without running it (a kernel without
+    inotify: GNU tail -f then polls, with stat under its promises); None otherwise."""
+    if "stdio" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.ENOSYS if any(table.get(n) == nr for n in INOTIFY_INITS) else None

@@ -319,6 +319,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             from .answer import (
                 foreign_chown_for,
                 fstat_for,
+                inotify_for,
                 numa_for,
                 proc_stat_for,
                 reflink_for,
@@ -363,6 +364,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = reflink_for(nr[0], call, promises, arch)
             if answer is None:
                 answer = foreign_chown_for(nr[0], promises, arch)
+            if answer is None:
+                answer = inotify_for(nr[0], promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue
