@@ -19,7 +19,7 @@ import os
 import sys
 
 from . import api, outlet
-from .command import discover, elf, limits, loader, options, run
+from .command import discover, elf, hidden, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -288,8 +288,7 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
                           "an error it printed about memory, files, processes or descriptors "
                           "may be one of these")
     if code and set_up and not opts.no_unveil and not opts.chroot and not opts.quiet:
-        from .command import hidden
-
+        # (imported with the command: the supervisor imports nothing once PROG runs)
         names = hidden.hidden(job.argv, job.promises, job.unveils)
         if names:
             _note(opts.quiet, hidden.note(opts.prog, code, names))
