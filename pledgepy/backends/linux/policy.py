@@ -95,6 +95,7 @@ from .consts import (
     PR_GET_NO_NEW_PRIVS,
     PR_GET_PDEATHSIG,
     PR_GET_SECCOMP,
+    PR_SET_DUMPABLE,
     PR_SET_NAME,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
@@ -410,6 +411,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
                "gettimeofday", "time", "getitimer", "setitimer", "alarm", "pause", "times",
                "getrusage",
+               # POSIX timers: setitimer's per-process kin (GNU timeout(1) arms one); a
+               # timer signals only its own process (SIGEV_THREAD_ID: a thread of it)
+               "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun",
+               "timer_delete",
                # identity of self
                "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
@@ -436,6 +441,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "fcntl", one_of(1, F_SETFL), bits_clear(2, O_ASYNC)),
         when("stdio", "ioctl", one_of(1, *_STDIO_IOCTL)),
         when("stdio", "prctl", one_of(0, *_STDIO_PRCTL)),
+        # non-dumpable only (no core, no ptrace by its own user: less, never more);
+        # GNU timeout sets it before it re-raises its child's fatal signal
+        when("stdio", "prctl", one_of(0, PR_SET_DUMPABLE), one_of(1, 0)),
         when("stdio", "arch_prctl", one_of(0, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS)),
         when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read own limits only
         when("stdio", "sendto", null(4)),

@@ -235,3 +235,47 @@ def xattr_write_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
         return None
     table = BY_ARCH.get(arch, {})
     return -errno.EOPNOTSUPP if any(table.get(n) == nr for n in XATTR_WRITES) else None
+
+
+#: FICLONE, FICLONERANGE, FIDEDUPERANGE (the same numbers on x86_64 and aarch64): a
+#: copy that shares the source's blocks, which GNU cp (9.0 on: --reflink=auto) and mv
+#: try before copying the bytes; OpenBSD has no such call.
+REFLINKS = (0x40049409, 0x4020940D, 0xC0189436)
+
+
+def reflink_for(nr: int, call: list[int], promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, a reflink ioctl answered EOPNOTSUPP without running it (as a
+    filesystem without shared extents: cp then copies with read and write, which its
+    promises decide); None otherwise (a violation)."""
+    if "stdio" not in promises or nr != BY_ARCH.get(arch, {}).get("ioctl"):
+        return None
+    return -errno.EOPNOTSUPP if call[1] & 0xFFFFFFFF in REFLINKS else None
+
+
+#: The chown family: under ``fattr`` the filter lets a change to the caller's own uid and
+#: groups run; what reaches the supervisor names another uid or group.
+CHOWNS = ("chown", "fchown", "lchown", "fchownat")
+
+
+def foreign_chown_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``fattr`` without ``chown``, a chown to another uid or group answered EPERM
+    without running it, as OpenBSD's pledge_chown() does (GNU sed -i, xz and cp -p copy
+    a file's group and go on when that fails); None otherwise (a violation)."""
+    if "fattr" not in promises or "chown" in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.EPERM if any(table.get(n) == nr for n in CHOWNS) else None
+
+
+#: inotify's calls that make a descriptor: a watch takes a path Landlock does not check
+#: (its events would tell of hidden files), and OpenBSD's tail -f uses kqueue instead.
+INOTIFY_INITS = ("inotify_init", "inotify_init1")
+
+
+def inotify_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, inotify_init answered ENOSYS without running it (a kernel without
+    inotify: GNU tail -f then polls, with stat under its promises); None otherwise."""
+    if "stdio" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.ENOSYS if any(table.get(n) == nr for n in INOTIFY_INITS) else None

@@ -282,17 +282,19 @@ class _Opening:
 
 def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
           prog: str, shim: str | None, who: Identity | None,
-          penalties: dict[int, int] | None = None) -> _Opening:
+          penalties: dict[int, int] | None = None, *, tmp: bool = False) -> _Opening:
     """The supervisor: serve *listener* for the program's whole run: the command's own
     execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
     the loader's) let through until its READY; those of *after* always (the filter
     allows them); the rest are violations. *who*: the identity the child's rules were
     built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
-    into *penalties*, by pid (as :func:`supervise.serve`). Returns the phase's record."""
+    into *penalties*, by pid (as :func:`supervise.serve`, as is *tmp*). Returns the
+    phase's record."""
     state = _Opening(pid, prog, shim, loader, who, penalties)
     try:
         supervise.serve(listener, after, prog, pid, penalties,
-                        intercept=lambda *a: state.intercept(listener, *a), tick=state.tick)
+                        intercept=lambda *a: state.intercept(listener, *a), tick=state.tick,
+                        tmp=tmp)
     except BaseException:
         _kill(pid)  # nobody would punish its violations now (they would answer ENOSYS)
         raise
