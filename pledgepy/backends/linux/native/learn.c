@@ -272,6 +272,11 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
         return -1;
     raw[n] = 0;
     *empty = a[path_idx] && n == 0;
+    /* 2: spelled exactly "/dev/tty", the one spelling the command answers under tty
+     * (exec/ttyopen.py compares the bytes): "tty" from /dev or "//dev/tty" resolve to
+     * the same path but stay rpath's and wpath's */
+    if (n == 8 && !memcmp(raw, "/dev/tty", 8))
+        *empty = 2;
     if (raw[0] == '/') {
         if ((size_t)n >= size)
             return -1;
@@ -516,7 +521,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         }
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
-        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
+        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report); 28+i: "/dev/tty" */
         int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
         int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
         /* stat() of a path (newfstatat, flags 0 or AT_NO_AUTOMOUNT): the command answers
@@ -539,8 +544,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
                                   paths[i], sizeof paths[i], cache, &empty);
-            if (empty)
+            if (empty == 1)
                 empty_bits |= 1ULL << (16 + i);
+            else if (empty == 2)
+                empty_bits |= 1ULL << (28 + i);
             unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
             hash2(&mark, 1, &h1, &h2);
             if (len[i] < 0 || !(keyed || (plain_stat && allowance_like(paths[i]))))
@@ -574,8 +581,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
                 len[i] = resolve_path(pid, c[2 * i], c[2 * i + 1] - CFG_UNKEYED,
                                       (const uint64_t *)req.data.args, paths[i],
                                       sizeof paths[i], cache, &empty);
-                if (empty)
+                if (empty == 1)
                     empty_bits |= 1ULL << (16 + i);
+                else if (empty == 2)
+                    empty_bits |= 1ULL << (28 + i);
             }
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
