@@ -13,10 +13,11 @@ compares the bytes), so "tty" opened from /dev must still learn wpath.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-from tests.learning import command, learn, run, violated
+from tests.learning import PLEDGE, command, learn, run, violated
 
 
 def test_bash_learns_tty_not_wpath(tmp_path: Path) -> None:
@@ -44,3 +45,35 @@ def test_tty_spelled_otherwise_still_learns_wpath(tmp_path: Path) -> None:
     applied = run(command(report), str(tmp_path))
     assert applied.returncode == 0 and applied.stdout == r.stdout and not violated(applied), \
         applied.stderr
+
+
+TMP_SCRIPT = """\
+import os
+import pledgepy
+
+pledgepy.pledge("{promises}")
+with open(os.path.join("{dir}", "made.txt"), "w") as f:
+    f.write("hi")
+print(open(os.path.join("{dir}", "made.txt")).read())
+"""
+
+
+def test_checkpoint_keeps_the_held_half_of_a_missing_way(tmp_path: Path) -> None:
+    """pledge("stdio rpath wpath") then open(NEW, "w"), which needs "wpath cpath": the
+    advice is "needs cpath", and wpath is used. On main it said also "never used
+    afterwards (drop them): wpath" (a call the pledge lacked a promise for counted none
+    of its promises as used), and following both gives "stdio rpath cpath", under which
+    the same open is a violation. The advice, applied, must run."""
+    script = tmp_path / "app.py"
+    script.write_text(TMP_SCRIPT.format(promises="stdio rpath wpath", dir=tmp_path))
+    out = tmp_path / "report.json"
+    r = run([*PLEDGE, "learn", "--json", "-o", str(out), str(script)], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "hi\n", r.stderr
+    (cp,) = json.loads(out.read_text())["checkpoints"]
+    assert cp["unused"] == [], cp
+    assert {m["promise"] for m in cp["missing"]} == {"cpath"}, cp["missing"]
+    advised = (set(cp["asked"]) - set(cp["unused"])) | {m["promise"] for m in cp["missing"]}
+    (tmp_path / "made.txt").unlink()
+    script.write_text(TMP_SCRIPT.format(promises=" ".join(sorted(advised)), dir=tmp_path))
+    applied = run([sys.executable, str(script)], str(tmp_path))
+    assert applied.returncode == 0 and applied.stdout == "hi\n", applied.stderr
