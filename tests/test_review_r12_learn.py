@@ -77,3 +77,60 @@ def test_checkpoint_keeps_the_held_half_of_a_missing_way(tmp_path: Path) -> None
     script.write_text(TMP_SCRIPT.format(promises=" ".join(sorted(advised)), dir=tmp_path))
     applied = run([sys.executable, str(script)], str(tmp_path))
     assert applied.returncode == 0 and applied.stdout == "hi\n", applied.stderr
+
+
+def _imported_after(stderr: str, marker: str) -> list[str]:
+    """The modules ``-X importtime`` shows imported after *marker*, but built-in ones
+    (those read no file)."""
+    lines = stderr.splitlines()
+    after = lines[lines.index(marker) + 1:]
+    names = [line.rsplit("|", 1)[1].strip() for line in after if line.startswith("import time:")]
+    return [n for n in names if n not in sys.builtin_module_names and "[us]" not in n]
+
+
+def test_save_imports_nothing_after_the_program_ran(tmp_path: Path) -> None:
+    """``--save NAME`` imported pledgepy.learn.profile, platformdirs, re, typing, enum,
+    ... after the run on main: files the program, which ran unconfined as the same user,
+    could have rewritten, run then by the supervisor, which writes the profile (as root,
+    with the capabilities the program was run without). Now they are imported first."""
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
+    r = run([sys.executable, "-X", "importtime", "-m", "pledgepy", "--learn", "--save",
+             "r12", "-o", str(tmp_path / "report.txt"), "sh", "-c", "echo MARK >&2"],
+            str(tmp_path), env)
+    assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "config").rglob("r12.pledge")), r.stderr
+    assert _imported_after(r.stderr, "MARK") == [], r.stderr
+    script = tmp_path / "app.py"
+    script.write_text("import sys\nprint('MARK', file=sys.stderr, flush=True)\n")
+    r = run([sys.executable, "-X", "importtime", "-m", "pledgepy", "learn", "--save", "r12py",
+             "-o", str(tmp_path / "report2.txt"), str(script)], str(tmp_path), env)
+    assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "config").rglob("r12py.pledge")), r.stderr
+    assert _imported_after(r.stderr, "MARK") == [], r.stderr
+
+
+def test_bad_profile_name_is_refused_before_the_run(tmp_path: Path) -> None:
+    """On main ``--save ../x`` ran the program (its side effects done) and then failed
+    with 70; a bad name is a usage error (64), before anything runs."""
+    made = tmp_path / "made"
+    r = run([*PLEDGE, "--learn", "--save", "../x", "-o", str(tmp_path / "r.txt"),
+             "touch", str(made)], str(tmp_path), {"XDG_CONFIG_HOME": str(tmp_path)})
+    assert r.returncode == 64 and "profile name" in r.stderr, (r.returncode, r.stderr)
+    assert not made.exists()
+
+
+def test_an_interpreter_learned_imports_nothing_after_it_ran(tmp_path: Path) -> None:
+    """For a program whose #! chain holds an interpreter the command asks for its trees
+    (python3 here), the report's plan asked it after the run on main: json, re, enum
+    and the query's pledgepy.command.limits were imported then (see above). Now the
+    answer is asked for before the run and kept."""
+    script = tmp_path / "app.py"
+    script.write_text("import sys\nprint('MARK', file=sys.stderr, flush=True)\n")
+    report = tmp_path / "report.json"
+    r = run([sys.executable, "-X", "importtime", "-m", "pledgepy", "--learn", "--json", "-o",
+             str(report), sys.executable, "-S", str(script)], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert _imported_after(r.stderr, "MARK") == [], r.stderr
+    learned = json.loads(report.read_text())
+    applied = run(command(learned), str(tmp_path))
+    assert applied.returncode == 0 and not violated(applied), applied.stderr
