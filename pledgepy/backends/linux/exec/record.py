@@ -433,10 +433,10 @@ class Recording:
         return self._config[1]
 
     def _make_config(self, arch: str) -> bytearray:
-        import array
-
         numbers = BY_ARCH[arch]
-        cfg = array.array("h", [-1] * (CONFIG * (max(numbers.values()) + 1)))
+        # int16 values, -1 unless set (a memoryview, not array.array: see record_loop)
+        out = bytearray(b"\xff\xff" * (CONFIG * (max(numbers.values()) + 1)))
+        cfg = memoryview(out).cast("h")
         for name, nr in numbers.items():
             at = CONFIG * nr
             for i, (dirfd_index, path_index, use) in enumerate(PATHS.get(name, ())[:2]):
@@ -455,7 +455,8 @@ class Recording:
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
             cfg[at + 6] = EMPTY_PATH_FLAGS.get(name, -1)
-        return bytearray(cfg.tobytes())
+        cfg.release()
+        return out
 
     def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
         """The arguments *name*'s rules and key read: (index, only tested for NULL)."""
@@ -926,7 +927,6 @@ def record_loop(listener: int, recording: Recording, arch: str,
     """:func:`record` without making any call wait for Python: a C loop in a thread
     of its own answers every call; Python records the new ones as they come."""
     import _thread  # threading's import costs ~1.5 ms of start-up; a lock is the join
-    import array
 
     lib, ffi = native.lib(), native.ffi()
     cfg_bytes = recording.config(arch)
@@ -950,7 +950,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
     add, make_pre = recording.add, tuple.__new__  # (Pre's own __new__ is a Python frame)
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
-    view = ffi.buffer(out)
+    words = memoryview(ffi.buffer(out)).cast("Q")
     ids = 0
     try:
         if started is not None:
@@ -961,7 +961,10 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 break
             if n < 0:
                 raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
-            rows = array.array("Q", view[:ROW * 8 * n])
+            # the rows in place, as 64-bit words (not array.array: its import, with the
+            # collections.abc it registers with, is ~1.8 ms of every run's start-up); read
+            # before the next take, the only writer of *out*
+            rows = words[:ROW * n]
             for i in range(0, ROW * n, ROW):
                 bits = rows[i + 10]
                 slot = -1 if rows[i + 11] == NONE else int(rows[i + 11])
@@ -1010,10 +1013,7 @@ def _record(listener: int, recording: Recording, arch: str,
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
-    view = ffi.buffer(out)
-    import array
-
-    rows = array.array("Q")
+    words = memoryview(ffi.buffer(out)).cast("Q")  # (as in record_loop: no array module)
     while True:
         n = lib.pp_learn_batch(listener, hold, len(recording.hold), out, BATCH, held_id, held)
         if n == 0:
@@ -1022,7 +1022,7 @@ def _record(listener: int, recording: Recording, arch: str,
             if n == -errno.EINTR:
                 continue
             raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
-        rows = array.array("Q", view[:8 * 8 * n])
+        rows = words[:8 * n]
         answer = None
         for i in range(0, 8 * n, 8):
             answer = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))
