@@ -47,6 +47,41 @@ def test_tty_spelled_otherwise_still_learns_wpath(tmp_path: Path) -> None:
         applied.stderr
 
 
+OWN_TERMINAL = """\
+import fcntl, os, struct
+m = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+fcntl.ioctl(m, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+n = struct.unpack("I", fcntl.ioctl(m, 0x80045430, bytes(4)))[0]  # TIOCGPTN
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    s = os.open(f"/dev/pts/{n}", os.O_RDWR)
+    fcntl.ioctl(s, 0x540E, 0)  # TIOCSCTTY: a controlling terminal of its own
+    os.write(os.open("/dev/tty", os.O_RDWR), b"via-tty\\n")
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print(os.read(m, 100).decode().strip(), os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_tty_of_its_own_still_learns_wpath(tmp_path: Path) -> None:
+    """The command answers /dev/tty under tty only for a process without a controlling
+    terminal or with the supervisor's (exec/ttyopen.py); a child that made a pty its own
+    (setsid, TIOCSCTTY: script, expect) opens it through rpath wpath and its unveil
+    rule. A guard of the fix above (passes on main): its open must not be counted as
+    tty's."""
+    script = tmp_path / "own.py"
+    script.write_text(OWN_TERMINAL)
+    r, report = learn([sys.executable, "-S", str(script)], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "via-tty 0\n", r.stderr
+    opens = {e["promise"] for e in report["evidence"]
+             if e["syscall"] == "openat" and e["argument"].startswith("/dev/tty ")}
+    assert opens == {"rpath", "wpath"}, report["evidence"]
+    applied = run(command(report), str(tmp_path))
+    assert applied.returncode == 0 and applied.stdout == r.stdout and not violated(applied), \
+        applied.stderr
+
+
 TMP_SCRIPT = """\
 import os
 import pledgepy
