@@ -188,3 +188,15 @@ def test_learn_imports_no_array_module(tmp_path: Path) -> None:
                        "true"], tmp_path)
     assert "pledgepy.backends.linux.exec.record" in names, names
     assert "array" not in names and "collections.abc" not in names, names
+
+
+def test_a_broken_interpreter_line_is_refused_as_the_command_does(tmp_path: Path) -> None:
+    """``pledge --learn ./script`` whose #! names no interpreter ended in a traceback on
+    main (discover.ProgramError out of shim_env); the command says why and exits 126."""
+    script = tmp_path / "bad.py"
+    script.write_text("#!/nonexistent/python3\nprint(1)\n")
+    script.chmod(0o755)
+    r = run([*PLEDGE, "--learn", "-o", str(tmp_path / "r.txt"), str(script)], str(tmp_path))
+    assert r.returncode == 126, (r.returncode, r.stderr)
+    assert r.stderr.startswith("pledge: ") and "bad interpreter" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr

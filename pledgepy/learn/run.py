@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
 
-EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
+EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_CANNOT_RUN = 64, 127, 70, 126
 
 
 def given_rules(path: str, argv: list[str], shim: str | None = None,
@@ -274,6 +274,8 @@ def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | Non
 
 def main(opts: argparse.Namespace, path: str) -> int:
     """Learn (or audit) one run of *path*; the exit status is the program's."""
+    from ..command import discover  # (the command's, imported already)
+
     try:
         audited = audited_promises(opts)
         recorder = api.backend().exec_recorder()
@@ -284,6 +286,9 @@ def main(opts: argparse.Namespace, path: str) -> int:
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
+    except discover.ProgramError as exc:  # a broken #! line: as the command says it
+        print(f"pledge: {report.dump.printable(str(exc))}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     if recorder is None:
         print("pledge: --learn needs seccomp user notification and the native module "
               "(pip install -e . with a C compiler); not available here", file=sys.stderr)
