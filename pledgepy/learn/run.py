@@ -20,7 +20,7 @@ from .. import api
 from ..command import elf
 from ..errors import NativeBuildError
 from ..promises import parse
-from . import report
+from . import dump, report
 
 #: What the dynamic loader needs to map a program's libraries (until main).
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
@@ -287,7 +287,7 @@ def main(opts: argparse.Namespace, path: str) -> int:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
     except discover.ProgramError as exc:  # a broken #! line: as the command says it
-        print(f"pledge: {report.dump.printable(str(exc))}", file=sys.stderr)
+        print(f"pledge: {dump.printable(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     if recorder is None:
         print("pledge: --learn needs seccomp user notification and the native module "
