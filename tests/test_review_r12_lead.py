@@ -49,3 +49,44 @@ def test_a_process_gone_is_an_oserror() -> None:
     os.waitpid(pid, 0)
     with pytest.raises(OSError):
         status_ids(pid, REAL_IDS)
+
+
+OPENPTY = """
+m, s = os.openpty()
+os.write(m, b"hi\\n")
+print("READ", os.read(s, 10))
+"""
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_openpty_runs_under_tty_rpath_wpath(unprivileged: bool) -> None:
+    """OpenBSD's openpty(3) is PTMGET on /dev/ptm, allowed with tty, rpath and wpath;
+    glibc's opens /dev/ptmx and asks TIOCGPTPEER for the peer. On main that ioctl was
+    allowed by no promise: the program died (134) at openpty()."""
+    from tests.pledged import under
+
+    result = under("stdio rpath wpath tty", OPENPTY, unprivileged=unprivileged)
+    assert result.returncode == 0, result.explain()
+    assert "READ b'hi\\n'" in result.stdout
+
+
+def test_openpty_without_tty_is_a_violation_naming_tty() -> None:
+    """Without tty the pty ioctls stay violations, and the message says tty."""
+    from tests.pledged import killed, under
+
+    result = under("stdio rpath wpath", OPENPTY)
+    assert killed(result), result.explain()
+    assert 'needs "tty"' in result.stderr
+
+
+def test_the_command_gives_a_pty_to_a_program_that_unveils_one() -> None:
+    """Under the command a pty needs its device unveiled (-v rw:/dev/ptmx -v rw:/dev/pts:
+    the kernel opens the peer by its path, which Landlock checks); then it runs. On main
+    the TIOCGPTPEER ioctl killed it (134)."""
+    from tests.test_command_unveil import SYSTEM_PYTHON, pledge
+
+    code = "import os; m, s = os.openpty(); os.write(m, b'x\\n'); print('READ', os.read(s, 5))"
+    done = pledge("-q", "-v", "rw:/dev/ptmx", "-v", "rw:/dev/pts", "-p", "stdio rpath wpath tty",
+                  SYSTEM_PYTHON, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert "READ b'x\\n'" in done.stdout

@@ -163,6 +163,7 @@ from .consts import (
     TIOCCBRK,
     TIOCGPGRP,
     TIOCGPTN,
+    TIOCGPTPEER,
     TIOCGWINSZ,
     TIOCNOTTY,
     TIOCOUTQ,
@@ -562,6 +563,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "tty": (
         when("tty", "ioctl", one_of(1, *_TTY_IOCTL)),
         when("tty proc", "ioctl", one_of(1, TIOCSPGRP)),
+        # OpenBSD's PTMGET (a pty pair from /dev/ptm) needs tty, rpath and wpath; glibc's
+        # openpty() gets the pair as /dev/ptmx (an open: rpath wpath) and TIOCGPTPEER,
+        # which opens only the peer of a master the process holds, not a path
+        when("tty rpath wpath", "ioctl", one_of(1, TIOCGPTPEER)),
     ),
     "proc": (
         *allow("proc", "fork", "vfork", "kill", "tgkill", "tkill", "rt_sigqueueinfo",
