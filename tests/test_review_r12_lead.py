@@ -90,3 +90,42 @@ def test_the_command_gives_a_pty_to_a_program_that_unveils_one() -> None:
                   SYSTEM_PYTHON, "-c", code)
     assert done.returncode == 0, done.stderr
     assert "READ b'x\\n'" in done.stdout
+
+
+CHOWN = """
+import tempfile
+fd, name = tempfile.mkstemp(dir=os.environ.get("PLACE", "/tmp"))
+os.close(fd)
+{pledge}
+attempt(os.chown, name, -1, 54321)          # a group the process is not in
+attempt(os.chown, name, 54321, -1)          # another user
+attempt(os.chown, name, os.getuid(), os.getgid())  # its own: runs
+os.unlink(name)
+"""
+
+
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_a_foreign_chown_under_fattr_fails_with_eperm(unprivileged: bool) -> None:
+    """OpenBSD's pledge_chown(): under fattr without chown, a chown to another uid or a
+    group the process is not in fails with EPERM; its own ids run. On main the foreign
+    ones killed the process (134: "needs chown"), root or not."""
+    from tests.childproc import run
+    from tests.pledged import PRELUDE
+
+    code = PRELUDE + CHOWN.format(pledge='pledgepy.pledge("stdio rpath wpath cpath fattr")')
+    result = run(code, unprivileged=unprivileged)
+    assert result.returncode == 0, result.explain()
+    assert result.stdout.split() == ["ERR", "EPERM", "ERR", "EPERM", "OK"], result.explain()
+
+
+def test_chown_lets_root_give_a_file_away() -> None:
+    """With chown held as well, the refusal is not reached: root's chown runs."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file away needs root")
+    from tests.childproc import run
+    from tests.pledged import PRELUDE
+
+    code = PRELUDE + CHOWN.format(pledge='pledgepy.pledge("stdio rpath wpath cpath fattr chown")')
+    result = run(code)
+    assert result.returncode == 0, result.explain()
+    assert result.stdout.split() == ["OK", "OK", "OK"], result.explain()

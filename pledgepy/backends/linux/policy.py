@@ -24,6 +24,7 @@ from .consts import (
     CLONE_THREAD_FLAGS,
     CLONE_UNTRACED,
     EACCES,
+    EPERM,
     F_ADD_SEALS,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
@@ -526,6 +527,14 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         # chown to yourself and your own groups (-1 leaves one unchanged)
         *(when("fattr", name, one_of(u, OWN_UID, UINT32_NEG1), one_of(u + 1, OWN_GIDS, UINT32_NEG1))
           for name, u in (("chown", 1), ("fchown", 1), ("lchown", 1), ("fchownat", 2))),
+        # any other uid or group fails with EPERM, as OpenBSD's pledge_chown() answers it
+        # (GNU sed -i, xz and cp -p copy a file's group and go on when that fails); under
+        # chown its unconditional rules allow them first
+        *(fail("fattr", name, EPERM, none_of(i, OWN_UID, UINT32_NEG1) if i == u else
+               none_of(i, OWN_GIDS, UINT32_NEG1), why="OpenBSD's fattr: a chown to another "
+               "uid or group fails with EPERM (chown lets it run)")
+          for name, u in (("chown", 1), ("fchown", 1), ("lchown", 1), ("fchownat", 2))
+          for i in (u, u + 1)),
     ),
     "chown": (
         *allow("chown", "chown", "fchown", "lchown", "fchownat"),

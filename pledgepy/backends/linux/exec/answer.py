@@ -252,20 +252,6 @@ def reflink_for(nr: int, call: list[int], promises: frozenset[str], arch: str) -
     return -errno.EOPNOTSUPP if call[1] & 0xFFFFFFFF in REFLINKS else None
 
 
-#: The chown family: under ``fattr`` the filter lets a change to the caller's own uid and
-#: groups run; what reaches the supervisor names another uid or group.
-CHOWNS = ("chown", "fchown", "lchown", "fchownat")
-
-
-def foreign_chown_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
-    """Under ``fattr`` without ``chown``, a chown to another uid or group answered EPERM
-    without running it, as OpenBSD's pledge_chown() does (GNU sed -i, xz and cp -p copy
-    a file's group and go on when that fails); None otherwise (a violation)."""
-    if "fattr" not in promises or "chown" in promises:
-        return None
-    table = BY_ARCH.get(arch, {})
-    return -errno.EPERM if any(table.get(n) == nr for n in CHOWNS) else None
-
 
 #: inotify's calls that make a descriptor: a watch takes a path Landlock does not check
 #: (its events would tell of hidden files), and OpenBSD's tail -f uses kqueue instead.

@@ -317,7 +317,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             # program ran (never after: see there)
             from . import allowed, tmpcreate, ttyopen
             from .answer import (
-                foreign_chown_for,
                 fstat_for,
                 inotify_for,
                 numa_for,
@@ -362,8 +361,6 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = numa_for(nr[0], promises, arch)
             if answer is None:
                 answer = reflink_for(nr[0], call, promises, arch)
-            if answer is None:
-                answer = foreign_chown_for(nr[0], promises, arch)
             if answer is None:
                 answer = inotify_for(nr[0], promises, arch)
             if answer is not None:
