@@ -19,7 +19,7 @@ import os
 import sys
 
 from . import api, outlet
-from .command import discover, elf, limits, loader, options, run
+from .command import discover, elf, hidden, limits, loader, options, run
 from .command.options import (
     EXIT_CANNOT_RUN,
     EXIT_NOT_FOUND,
@@ -287,7 +287,35 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran limited to {given}: "
                           "an error it printed about memory, files, processes or descriptors "
                           "may be one of these")
+    if code and set_up and not opts.no_unveil and not opts.chroot and not opts.quiet:
+        # (imported with the command: the supervisor imports nothing once PROG runs)
+        names = hidden.hidden(job.argv, job.promises, job.unveils)
+        if names:
+            _note(opts.quiet, hidden.note(opts.prog, code, names))
+    uid = job.identity.uid if job.identity.uid is not None else os.getuid()
+    if code and set_up and uid == 0 and not opts.keep_caps and _needs_caps(job):
+        # root's own rights are its capabilities: without them it is any user to the
+        # kernel, and the program's own message (EACCES, EPERM) does not say why
+        _note(opts.quiet, f"{opts.prog} exited with status {code}; it ran as root without "
+                          "capabilities (dropped by default; -D keeps them): a \"Permission "
+                          "denied\" or \"Operation not permitted\" on another user's file, a "
+                          "chown or a chroot may be why")
     return code
+
+
+def _needs_caps(job: run.Job) -> bool:
+    """Whether root's capabilities, dropped, may be why PROG failed: it holds a promise
+    to change owners or modes, or a ``-v`` path is another user's (root without
+    CAP_DAC_OVERRIDE is refused there as that user's "other")."""
+    if job.promises & {"chown", "fattr"}:
+        return True
+    for where, _ in job.unveils:
+        try:
+            if os.stat(where).st_uid != 0:
+                return True
+        except OSError:  # gone meanwhile: nothing to say about it
+            continue
+    return False
 
 
 def _sigsys_cause(job: run.Job, supervised: bool) -> str:
@@ -398,6 +426,13 @@ def _main(argv: list[str] | None) -> int:
         _note(opts.quiet, text)
     for gap in supervisor.gaps(job.promises) if supervisor is not None else ():
         _note(opts.quiet, gap)
+    tmp = False  # OpenBSD's tmppath: the supervisor lets creates under /tmp/ run
+    if supervisor is not None and "tmppath" in (job.after or job.promises):
+        why_not = supervisor.tmppath(job.after or job.promises, opts.no_unveil, job.unveils,
+                                     bool(opts.chroot))
+        if why_not is not None:
+            _note(opts.quiet, why_not)
+        tmp = why_not is None
     go_r, go_w = os.pipe() if supervisor is not None else (-1, -1)
     # the child's word that PROG never ran: only limits' notes need it (start-up)
     failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
@@ -428,7 +463,7 @@ def _main(argv: list[str] | None) -> int:
             _, theirs = limits.split(job.limits)
             supervisor.watch(pid, job.promises, os.path.basename(job.path), go_w, job.after,
                              job.shim, ready=(lambda: limits.set_limits(theirs, pid))
-                             if theirs else None)
+                             if theirs else None, tmp=tmp)
         _, status, usage = os.wait4(pid, 0)
         reaped = True
         cpu = usage.ru_utime + usage.ru_stime

@@ -37,21 +37,25 @@ class UnveilRule(Record):
 
 class PledgeRequest(Record):
     """Promises in force before and after a pledge() call (``None``: unpledged),
-    the unveil rules recorded so far, and whether they are already in force."""
+    the unveil rules recorded so far, whether they are already in force, and whether
+    the call is strict (where a backend can enforce fully by being stricter than
+    OpenBSD or by a reported gap, strict takes the first)."""
 
     __slots__ = ()
-    _fields = ("old", "new", "old_exec", "new_exec", "unveils", "unveil_in_force")
+    _fields = ("old", "new", "old_exec", "new_exec", "unveils", "unveil_in_force", "strict")
     old: Promises | None
     new: Promises | None
     old_exec: Promises | None
     new_exec: Promises | None
     unveils: tuple[UnveilRule, ...]
     unveil_in_force: bool
+    strict: bool
 
     def __new__(cls, old: Promises | None, new: Promises | None, old_exec: Promises | None,
                 new_exec: Promises | None, unveils: tuple[UnveilRule, ...] = (),
-                unveil_in_force: bool = False) -> PledgeRequest:
-        return tuple.__new__(cls, (old, new, old_exec, new_exec, unveils, unveil_in_force))
+                unveil_in_force: bool = False, strict: bool = False) -> PledgeRequest:
+        return tuple.__new__(cls, (old, new, old_exec, new_exec, unveils, unveil_in_force,
+                                   strict))
 
 
 class Inherited(Record):
@@ -311,13 +315,21 @@ class ExecSupervisor(Protocol):
 
     def watch(self, pid: int, promises: Promises, prog: str, go: int,
               after: Promises | None = None, shim: str | None = None,
-              ready: Callable[[], None] | None = None) -> None:
+              ready: Callable[[], None] | None = None, tmp: bool = False) -> None:
         """In the parent: take child *pid*'s violations, write to *go* once ready (after
         calling *ready*, whose exception leaves the child without its go), and
         explain and punish each violation until the program and its children are gone
         (with *after*: the rest of *promises* ends at the program's own execve, or with
         the start-up *shim* once it reports its loader done, before its main; killing
-        the program if it does not report)."""
+        the program if it does not report). *tmp*: ``tmppath``'s creates and unlinks
+        under /tmp may run (nothing but /tmp is writable in the program's unveil)."""
+        ...
+
+    def tmppath(self, promises: Promises, no_unveil: bool,
+                unveils: tuple[tuple[str, str], ...], chroot: bool) -> str | None:
+        """Why ``tmppath``'s creates and unlinks under /tmp cannot be let through for a
+        program holding *promises* with these unveil options (None: they can, pass ``tmp=True`` to
+        :meth:`watch`)."""
         ...
 
     def start_up_shim(self) -> str:

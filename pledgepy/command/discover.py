@@ -45,6 +45,10 @@ PROGRAM_FILES = {"wget": (("/etc/wgetrc", "r"),),
                  # node: "OpenSSL configuration error" (exit 13) at every start
                  "node": (("/etc/ssl/openssl.cnf", "r"),),
                  "nodejs": (("/etc/ssl/openssl.cnf", "r"),)}
+#: The search path programs use when PATH is unset (``env -i``): dash's built-in one,
+#: which holds glibc's execvp() default (confstr _CS_PATH, /bin:/usr/bin) and bash's
+#: (but its ".": the working directory stays hidden).
+UNSET_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Directories a program that may exec another needs for that program's loader.
 EXEC_LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib")
 SHEBANG_MAX = 256
@@ -160,7 +164,8 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
                 roots.append(lib)
                 add(lib, "r")
     if "exec" in promises:
-        for d in environ.get("PATH", "").split(":"):
+        search = environ.get("PATH")
+        for d in (search if search is not None else UNSET_PATH).split(":"):
             if os.path.isabs(d):
                 add(d, "rx")
         for d in EXEC_LIB_DIRS:

@@ -203,6 +203,17 @@ class Host:
         """What *file* run with *argv* (as *who*) reads besides itself; its script only
         when in *given* (absolute paths; None: any). *sees*: what the query may read
         besides its own trees (itself, its loader and libraries; None: everything)."""
+        key = (self.pattern, file, tuple(argv), tuple(sorted(env.items())), given, sees)
+        if _kept is not None and who is None and key in _kept:
+            return _kept[key]
+        found = self._paths(file, argv, env, who, given, sees)
+        if _kept is not None and who is None:
+            _kept[key] = found
+        return found
+
+    def _paths(self, file: str, argv: list[str], env: dict[str, str], who: Identity | None,
+               given: frozenset[str] | None, sees: tuple[tuple[str, str], ...] | None,
+               ) -> Found:
         clean = {k: v for k, v in env.items() if k not in self.unset}
         own = prefixes(file)
         if "/usr" in own:
@@ -372,6 +383,25 @@ _MODULE_DIRS = {"python": r".*/lib-dynload", "lua": r".*/lib/.*lua/[0-9.]+", "no
 #: binary name (less a version of digits and dots) -> host; no re: this runs for every program
 _NAMES = {"python": "python", "lua": "lua", "luajit": "lua", "node": "node", "nodejs": "node",
           "perl": "perl"}
+
+
+#: What :meth:`Host.paths` answered, kept between :func:`remember` and :func:`forget`.
+_kept: dict[tuple[object, ...], Found] | None = None
+
+
+def remember() -> None:
+    """Keep each host's answer for the same question: learn mode asks before the
+    program runs, so that after it no query runs and nothing more is imported (the
+    program may have rewritten what the supervisor would import; learn/run.py)."""
+    global _kept
+    if _kept is None:
+        _kept = {}
+
+
+def forget() -> None:
+    """Stop keeping (and drop) what :func:`remember` kept."""
+    global _kept
+    _kept = None
 
 
 def find(file: str) -> Host | None:

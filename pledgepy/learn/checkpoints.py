@@ -29,10 +29,14 @@ def _ways(o: Observation) -> frozenset[frozenset[str]]:
     return frozenset(frozenset(w) for w in o.needs)
 
 
+def _best(o: Observation, held: frozenset[str]) -> frozenset[str]:
+    """The way of *o* needing the fewest promises beyond *held* (on a tie, the weaker)."""
+    return min(_ways(o), key=lambda w: (len(w - held), sorted(map(VOCABULARY.index, w - held))))
+
+
 def _extra(o: Observation, held: frozenset[str]) -> list[str]:
     """The fewest promises *o* needs beyond *held* (vocabulary order)."""
-    best = min((w - held for w in _ways(o)),
-               key=lambda w: (len(w), sorted(map(VOCABULARY.index, w))))
+    best = _best(o, held) - held
     return [p for p in VOCABULARY if p in best]
 
 
@@ -65,7 +69,11 @@ def advise(observations: list[Observation], checkpoints: list[Checkpoint]) -> li
         after = [o for o in observations if o.interval > i and o.access != MADE]
         used: set[str] = set()
         for o in after:
-            used |= cover.way(_ways(o), asked)
+            # a call the pledge lacks a promise for still uses the ones it holds of the
+            # way the advice adds to (O_WRONLY|O_CREAT: "wpath cpath", wpath held and
+            # cpath missing): wpath is not unused, dropping it as well would not do
+            held = cover.way(_ways(o), asked)
+            used |= held if held or not o.needs else _best(o, asked) & asked
         if any(c.kind == "unveil" for c in checkpoints[i + 1:]):
             used.add("unveil")
         missing = []

@@ -62,15 +62,24 @@ def main(argv: list[str] | None = None) -> int:
         print("pledge: learn needs seccomp user notification and the native module",
               file=sys.stderr)
         return run.EXIT_SANDBOX
+    bad = run.prepare_save(opts)
+    if bad is not None:
+        return bad
     library = None
     if preload is not None:
         env, library = preload
-    observations, checkpoints, pid, status = run.record(
-        recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
-        python=True, env=env, shim=preload is not None)
     shown = [interpreter, *target]
-    result = report.build(observations, shown, run.given_rules(interpreter, shown, library),
-                          phase=recorder.phase, home=env.get("HOME"))
+    try:
+        run.ask_hosts_first(interpreter, shown)
+        observations, checkpoints, pid, status = run.record(
+            recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
+            python=True, env=env, shim=preload is not None)
+        result = report.build(observations, shown, run.given_rules(interpreter, shown, library),
+                              phase=recorder.phase, home=env.get("HOME"))
+    finally:
+        from ..command import hosts
+
+        hosts.forget()
     result["notes"] = [*run.notes(interpreter, shown, frozenset(result["promises"]),
                                   recorder.phase), *result["notes"]]
     result["checkpoints"] = advice.advise(observations, checkpoints)

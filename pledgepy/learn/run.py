@@ -20,7 +20,7 @@ from .. import api
 from ..command import elf
 from ..errors import NativeBuildError
 from ..promises import parse
-from . import report
+from . import dump, report
 
 #: What the dynamic loader needs to map a program's libraries (until main).
 LOADER_PROMISES = frozenset({"rpath", "prot_exec"})
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of start-up)
     import _signal as signal
 
-EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX = 64, 127, 70
+EXIT_USAGE, EXIT_NOT_FOUND, EXIT_SANDBOX, EXIT_CANNOT_RUN = 64, 127, 70, 126
 
 
 def given_rules(path: str, argv: list[str], shim: str | None = None,
@@ -74,6 +74,20 @@ def given_rules(path: str, argv: list[str], shim: str | None = None,
         return out
 
     return rules
+
+
+def ask_hosts_first(path: str, argv: list[str]) -> None:
+    """Before the run: when an interpreter the command asks for its library trees is in
+    *path*'s ``#!`` chain (command/hosts.py), ask it now and keep the answer, for
+    :func:`given_rules`' plan after the run: asking then would import json, re and the
+    query's own modules after the program ran, and it may have rewritten any module
+    file its user can write (the supervisor runs what it imports unconfined). Kept
+    until :func:`..command.hosts.forget`."""
+    from ..command import discover, hosts
+
+    if any(hosts.find(file) for file, _ in discover.chain(path, argv)):
+        hosts.remember()
+        discover.plan(path, argv, frozenset())
 
 
 def audited_promises(opts: argparse.Namespace) -> frozenset[str] | None:
@@ -222,8 +236,28 @@ def emit(result: dict[str, Any], heading: str, as_json: bool, output: str | None
           output)
 
 
+def prepare_save(opts: argparse.Namespace) -> int | None:
+    """Before the run, for ``--save NAME``: the name checked (a bad one is a usage error
+    before PROG does anything) and :mod:`.profile` with platformdirs imported, and the
+    profile's directory found (platformdirs imports more on its first call), so that
+    nothing is imported after PROG ran: PROG may have rewritten any module file its user
+    can write, and the supervisor runs what it imports with its own capabilities,
+    unconfined, and writes the profile with it. An exit status when the name is bad."""
+    if not getattr(opts, "save", None):
+        return None
+    from . import profile
+
+    try:
+        profile.path_of(opts.save)
+    except ValueError as exc:
+        print(f"pledge: cannot save profile {opts.save!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
+
+
 def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | None:
-    """Save the policy as profile ``opts.save``; an exit status if that failed."""
+    """Save the policy as profile ``opts.save``; an exit status if that failed
+    (:func:`prepare_save` imported what it uses before the run)."""
     if not getattr(opts, "save", None):
         return None
     from . import profile
@@ -240,6 +274,8 @@ def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | Non
 
 def main(opts: argparse.Namespace, path: str) -> int:
     """Learn (or audit) one run of *path*; the exit status is the program's."""
+    from ..command import discover  # (the command's, imported already)
+
     try:
         audited = audited_promises(opts)
         recorder = api.backend().exec_recorder()
@@ -250,19 +286,31 @@ def main(opts: argparse.Namespace, path: str) -> int:
     except NativeBuildError as exc:
         print(f"pledge: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
+    except discover.ProgramError as exc:  # a broken #! line: as the command says it
+        print(f"pledge: {dump.printable(str(exc))}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     if recorder is None:
         print("pledge: --learn needs seccomp user notification and the native module "
               "(pip install -e . with a C compiler); not available here", file=sys.stderr)
         return EXIT_SANDBOX
+    bad = prepare_save(opts)
+    if bad is not None:
+        return bad
     argv = [opts.prog, *opts.args]
     granted = granted_promises(opts, path) if audited is None else frozenset()
     env, library = preload if preload is not None else (None, None)
-    observations, _, pid, status = record(recorder, path, argv, audited or frozenset(), granted,
-                                          env=env, shim=preload is not None,
-                                          as_command=(opts.keep_caps, opts.keep_fds))
-    result = report.build(observations, argv, given_rules(path, argv, library), audited,
-                          granted, recorder.phase, home=(env or os.environ).get("HOME"),
-                          answered=recorder.served)
+    try:
+        ask_hosts_first(path, argv)
+        observations, _, pid, status = record(recorder, path, argv, audited or frozenset(),
+                                              granted, env=env, shim=preload is not None,
+                                              as_command=(opts.keep_caps, opts.keep_fds))
+        result = report.build(observations, argv, given_rules(path, argv, library), audited,
+                              granted, recorder.phase, home=(env or os.environ).get("HOME"),
+                              answered=recorder.served)
+    finally:
+        from ..command import hosts
+
+        hosts.forget()
     result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
                        *result["notes"]]
     kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]

@@ -24,6 +24,7 @@ from .consts import (
     CLONE_THREAD_FLAGS,
     CLONE_UNTRACED,
     EACCES,
+    EPERM,
     F_ADD_SEALS,
     F_DUPFD,
     F_DUPFD_CLOEXEC,
@@ -95,6 +96,7 @@ from .consts import (
     PR_GET_NO_NEW_PRIVS,
     PR_GET_PDEATHSIG,
     PR_GET_SECCOMP,
+    PR_SET_DUMPABLE,
     PR_SET_NAME,
     PR_SET_NO_NEW_PRIVS,
     PR_SET_PDEATHSIG,
@@ -162,6 +164,7 @@ from .consts import (
     TIOCCBRK,
     TIOCGPGRP,
     TIOCGPTN,
+    TIOCGPTPEER,
     TIOCGWINSZ,
     TIOCNOTTY,
     TIOCOUTQ,
@@ -410,6 +413,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
                "gettimeofday", "time", "getitimer", "setitimer", "alarm", "pause", "times",
                "getrusage",
+               # POSIX timers: setitimer's per-process kin (GNU timeout(1) arms one); a
+               # timer signals only its own process (SIGEV_THREAD_ID: a thread of it)
+               "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun",
+               "timer_delete",
                # identity of self
                "getppid", "getuid", "geteuid", "getgid", "getegid", "getresuid",
                "getresgid", "getgroups", "getpgid", "getpgrp", "getsid", "getrlimit",
@@ -436,6 +443,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "fcntl", one_of(1, F_SETFL), bits_clear(2, O_ASYNC)),
         when("stdio", "ioctl", one_of(1, *_STDIO_IOCTL)),
         when("stdio", "prctl", one_of(0, *_STDIO_PRCTL)),
+        # non-dumpable only (no core, no ptrace by its own user: less, never more);
+        # GNU timeout sets it before it re-raises its child's fatal signal
+        when("stdio", "prctl", one_of(0, PR_SET_DUMPABLE), one_of(1, 0)),
         when("stdio", "arch_prctl", one_of(0, ARCH_SET_FS, ARCH_GET_FS, ARCH_GET_GS)),
         when("stdio", "prlimit64", one_of(0, 0, SELF), null(2)),  # read own limits only
         when("stdio", "sendto", null(4)),
@@ -517,6 +527,14 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         # chown to yourself and your own groups (-1 leaves one unchanged)
         *(when("fattr", name, one_of(u, OWN_UID, UINT32_NEG1), one_of(u + 1, OWN_GIDS, UINT32_NEG1))
           for name, u in (("chown", 1), ("fchown", 1), ("lchown", 1), ("fchownat", 2))),
+        # any other uid or group fails with EPERM, as OpenBSD's pledge_chown() answers it
+        # (GNU sed -i, xz and cp -p copy a file's group and go on when that fails); under
+        # chown its unconditional rules allow them first
+        *(fail("fattr", name, EPERM, none_of(i, OWN_UID, UINT32_NEG1) if i == u else
+               none_of(i, OWN_GIDS, UINT32_NEG1), why="OpenBSD's fattr: a chown to another "
+               "uid or group fails with EPERM (chown lets it run)")
+          for name, u in (("chown", 1), ("fchown", 1), ("lchown", 1), ("fchownat", 2))
+          for i in (u, u + 1)),
     ),
     "chown": (
         *allow("chown", "chown", "fchown", "lchown", "fchownat"),
@@ -554,6 +572,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "tty": (
         when("tty", "ioctl", one_of(1, *_TTY_IOCTL)),
         when("tty proc", "ioctl", one_of(1, TIOCSPGRP)),
+        # OpenBSD's PTMGET (a pty pair from /dev/ptm) needs tty, rpath and wpath; glibc's
+        # openpty() gets the pair as /dev/ptmx (an open: rpath wpath) and TIOCGPTPEER,
+        # which opens only the peer of a master the process holds, not a path
+        when("tty rpath wpath", "ioctl", one_of(1, TIOCGPTPEER)),
     ),
     "proc": (
         *allow("proc", "fork", "vfork", "kill", "tgkill", "tkill", "rt_sigqueueinfo",

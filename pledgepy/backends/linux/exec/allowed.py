@@ -37,7 +37,7 @@ import struct
 
 from .. import native, prepared
 from ..syscalls import BY_ARCH
-from .answer import still_pending
+from .answer import FS_IDS, status_ids, still_pending
 
 #: The promises whose read allowances are answered here (tmppath writes and creates:
 #: not answered; /dev/null and /dev/tty: ttyopen.py).
@@ -161,21 +161,6 @@ def _path_at(pid: int, address: int) -> bytes | None:
         os.close(fd)
 
 
-def _ids(pid: int) -> tuple[int, set[int]]:
-    """The filesystem uid and the groups of *pid* (what the kernel checks an open with)."""
-    uid, gids = -1, set()
-    with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            key, _, value = line.partition(b":")
-            if key == b"Uid":
-                uid = int(value.split()[3])
-            elif key == b"Gid":
-                gids.add(int(value.split()[3]))
-            elif key == b"Groups":
-                gids.update(int(g) for g in value.split())
-    return uid, gids
-
-
 def _readable(st: os.stat_result, uid: int, gids: set[int]) -> bool:
     """Whether the mode bits let *uid* (in *gids*) read the file (no capability counted:
     the command drops them; the supervisor's own rights must not lend PROG any)."""
@@ -222,7 +207,7 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     ``/`` itself is one too (a stat of it); *catalogs*: so are message catalogs."""
     try:  # an unreadable path (a bad pointer) or a caller gone: not ours to answer
         raw = _path_at(pid, address)
-        uid, gids = _ids(pid)
+        uid, gids = status_ids(pid, FS_IDS)  # what the kernel checks an open with
     except OSError:
         raise _Refused from None
     if root and raw == b"/":

@@ -76,6 +76,28 @@ def still_pending(listener: int, ident: int) -> bool:
     return True
 
 
+#: Columns of /proc/PID/status's Uid: and Gid: lines.
+REAL_IDS, FS_IDS = 0, 3
+
+
+def status_ids(pid: int, column: int) -> tuple[int, set[int]]:
+    """*pid*'s uid and groups from /proc/<pid>/status: its real ids (``REAL_IDS``) or
+    those the kernel checks file access with (``FS_IDS``), the supplementary groups
+    with either. uid -1 (no file's owner) when the line is missing; OSError when the
+    process is gone."""
+    uid, gids = -1, set()
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            key, _, value = line.partition(b":")
+            if key == b"Uid":
+                uid = int(value.split()[column])
+            elif key == b"Gid":
+                gids.add(int(value.split()[column]))
+            elif key == b"Groups":
+                gids.update(int(g) for g in value.split())
+    return uid, gids
+
+
 class _Shape:
     """Where fstat-as-a-path-call keeps its arguments, for one syscall."""
 
@@ -213,3 +235,33 @@ def xattr_write_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
         return None
     table = BY_ARCH.get(arch, {})
     return -errno.EOPNOTSUPP if any(table.get(n) == nr for n in XATTR_WRITES) else None
+
+
+#: FICLONE, FICLONERANGE, FIDEDUPERANGE (the same numbers on x86_64 and aarch64): a
+#: copy that shares the source's blocks, which GNU cp (9.0 on: --reflink=auto) and mv
+#: try before copying the bytes; OpenBSD has no such call.
+REFLINKS = (0x40049409, 0x4020940D, 0xC0189436)
+
+
+def reflink_for(nr: int, call: list[int], promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, a reflink ioctl answered EOPNOTSUPP without running it (as a
+    filesystem without shared extents: cp then copies with read and write, which its
+    promises decide); None otherwise (a violation)."""
+    if "stdio" not in promises or nr != BY_ARCH.get(arch, {}).get("ioctl"):
+        return None
+    return -errno.EOPNOTSUPP if call[1] & 0xFFFFFFFF in REFLINKS else None
+
+
+
+#: inotify's calls that make a descriptor: a watch takes a path Landlock does not check
+#: (its events would tell of hidden files), and OpenBSD's tail -f uses kqueue instead.
+INOTIFY_INITS = ("inotify_init", "inotify_init1")
+
+
+def inotify_for(nr: int, promises: frozenset[str], arch: str) -> int | None:
+    """Under ``stdio``, inotify_init answered ENOSYS without running it (a kernel without
+    inotify: GNU tail -f then polls, with stat under its promises); None otherwise."""
+    if "stdio" not in promises:
+        return None
+    table = BY_ARCH.get(arch, {})
+    return -errno.ENOSYS if any(table.get(n) == nr for n in INOTIFY_INITS) else None

@@ -50,7 +50,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
-from . import allowed, supervise
+from . import allowed, supervise, ttyopen
 from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
@@ -154,12 +154,14 @@ LOADER = frozenset({"rpath", "prot_exec"})
 _new = tuple.__new__
 
 
-class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(False, False))):
+class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl tty",
+                     defaults=(False, False, False))):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
     (existed, is a directory) for each, the id C counts its like under (-1:
     none), the caller's program name when C saw the pid first (else None),
     whether the first path argument was "" (fstat spelled as a path call), and
-    whether the call was posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL)."""
+    whether the call was posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL), and
+    whether the first path was spelled exactly "/dev/tty" (exec/ttyopen.py)."""
 
     __slots__ = ()
     paths: tuple[str | None, ...]
@@ -168,6 +170,7 @@ class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl", defaults=(F
     program: str | None
     empty: bool
     sigdfl: bool
+    tty: bool
 
 
 #: Calls whose path neither Landlock checks nor the working directory follows (stat,
@@ -217,6 +220,9 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
 #: where the files they answer are (one str.startswith turns the rest away).
 ANSWERED = frozenset({"open", "openat", "newfstatat"})
 DNS_OR_GETPW = frozenset({frozenset({"dns"}), frozenset({"getpw"})})
+#: Opens of the controlling terminal tty alone allows (exec/ttyopen.py; policy.PATHS).
+TTY_OPENS = frozenset({"open", "openat"})
+TTY = frozenset({frozenset({"tty"})})
 AT_NO_AUTOMOUNT = 0x800
 
 
@@ -427,10 +433,10 @@ class Recording:
         return self._config[1]
 
     def _make_config(self, arch: str) -> bytearray:
-        import array
-
         numbers = BY_ARCH[arch]
-        cfg = array.array("h", [-1] * (CONFIG * (max(numbers.values()) + 1)))
+        # int16 values, -1 unless set (a memoryview, not array.array: see record_loop)
+        out = bytearray(b"\xff\xff" * (CONFIG * (max(numbers.values()) + 1)))
+        cfg = memoryview(out).cast("h")
         for name, nr in numbers.items():
             at = CONFIG * nr
             for i, (dirfd_index, path_index, use) in enumerate(PATHS.get(name, ())[:2]):
@@ -449,7 +455,8 @@ class Recording:
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
             cfg[at + 6] = EMPTY_PATH_FLAGS.get(name, -1)
-        return bytearray(cfg.tobytes())
+        cfg.release()
+        return out
 
     def _shape(self, name: str) -> tuple[tuple[int, bool], ...]:
         """The arguments *name*'s rules and key read: (index, only tested for NULL)."""
@@ -649,6 +656,8 @@ class Recording:
             if name in ANSWERED and path is not None and (
                     path == "/" or path.startswith(ANSWERED_ROOTS)):
                 needs = self._answered(name, path, args, needs)
+            elif path == ttyopen.TTY_PATH and name in TTY_OPENS:
+                needs = self._tty(name, proc, args, pre, needs)
             memo = (name, use, path, argument, needs)
             keys = self.resolved.get(memo)
             if keys is None:
@@ -682,6 +691,22 @@ class Recording:
         if not extra:
             return needs
         alts = needs | extra
+        return frozenset(a for a in alts if not any(b < a for b in alts))
+
+    def _tty(self, name: str, proc: _Process, args: tuple[int, ...], pre: Pre | None,
+             needs: frozenset[frozenset[str]]) -> frozenset[frozenset[str]]:
+        """*needs* of an open of /dev/tty with tty's way added where tty alone allows it
+        (OpenBSD's allowance: read and write without rpath or wpath): plain access flags
+        only, as the command's answer (exec/ttyopen.py) and the in-process rules take;
+        under the command only for the path spelled exactly "/dev/tty" (the supervisor
+        compares the bytes: "//dev/tty" or "tty" from /dev stay rpath's and wpath's)."""
+        flags = args[2 if name == "openat" else 1] & 0xFFFFFFFF
+        if flags & ~ttyopen.PLAIN:
+            return needs
+        if not self.python and not (pre.tty if pre is not None else proc.read_bytes(
+                args[PATHS[name][0][1]], len(ttyopen.TTY)) == ttyopen.TTY):
+            return needs  # (without C's loop the call still waits: its memory is read)
+        alts = needs | TTY
         return frozenset(a for a in alts if not any(b < a for b in alts))
 
     def harvest(self, counts: list[int]) -> None:
@@ -902,7 +927,6 @@ def record_loop(listener: int, recording: Recording, arch: str,
     """:func:`record` without making any call wait for Python: a C loop in a thread
     of its own answers every call; Python records the new ones as they come."""
     import _thread  # threading's import costs ~1.5 ms of start-up; a lock is the join
-    import array
 
     lib, ffi = native.lib(), native.ffi()
     cfg_bytes = recording.config(arch)
@@ -926,7 +950,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
     add, make_pre = recording.add, tuple.__new__  # (Pre's own __new__ is a Python frame)
     out = ffi.new("uint64_t[]", ROW * BATCH)
     arena = ffi.new("char[]", ARENA)
-    view = ffi.buffer(out)
+    words = memoryview(ffi.buffer(out)).cast("Q")
     ids = 0
     try:
         if started is not None:
@@ -937,7 +961,10 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 break
             if n < 0:
                 raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
-            rows = array.array("Q", view[:ROW * 8 * n])
+            # the rows in place, as 64-bit words (not array.array: its import, with the
+            # collections.abc it registers with, is ~1.8 ms of every run's start-up); read
+            # before the next take, the only writer of *out*
+            rows = words[:ROW * n]
             for i in range(0, ROW * n, ROW):
                 bits = rows[i + 10]
                 slot = -1 if rows[i + 11] == NONE else int(rows[i + 11])
@@ -946,7 +973,7 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 pre = make_pre(Pre, (
                     (_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
                     _FACTS[bits & 15], slot, _text(arena, ffi, rows[i + 12], normal=False),
-                    bool(bits & 1 << 16), bool(bits & 1 << 24)))
+                    bool(bits & 1 << 16), bool(bits & 1 << 24), bool(bits & 1 << 28)))
                 add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
@@ -986,10 +1013,7 @@ def _record(listener: int, recording: Recording, arch: str,
     hold = ffi.from_buffer(recording.hold)
     out = ffi.new("uint64_t[]", 8 * BATCH)
     held_id, held = ffi.new("uint64_t *"), ffi.new("int *")
-    view = ffi.buffer(out)
-    import array
-
-    rows = array.array("Q")
+    words = memoryview(ffi.buffer(out)).cast("Q")  # (as in record_loop: no array module)
     while True:
         n = lib.pp_learn_batch(listener, hold, len(recording.hold), out, BATCH, held_id, held)
         if n == 0:
@@ -998,7 +1022,7 @@ def _record(listener: int, recording: Recording, arch: str,
             if n == -errno.EINTR:
                 continue
             raise OSError(-n, f"reading the program's calls: {os.strerror(-n)}")
-        rows = array.array("Q", view[:8 * 8 * n])
+        rows = words[:8 * n]
         answer = None
         for i in range(0, 8 * n, 8):
             answer = recording.add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]))

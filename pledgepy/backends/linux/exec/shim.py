@@ -31,6 +31,7 @@ from ..seccomp import kernel
 from ..seccomp.plan import Plan, build
 from ..syscalls import BY_ARCH
 from . import supervise
+from .answer import REAL_IDS, status_ids
 from .refuse import refuse
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -145,16 +146,7 @@ def _is_library(path: str) -> bool:
 def identity_of(pid: int) -> Identity:
     """The pid, uid and groups the child *pid* built its filter's rules with (read before
     it execs: its ids are final then, and nothing of PROG's can have changed them)."""
-    uid, gids = 0, set()
-    with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            key, _, value = line.partition(b":")
-            if key == b"Uid":
-                uid = int(value.split()[0])
-            elif key == b"Gid":
-                gids.add(int(value.split()[0]))
-            elif key == b"Groups":
-                gids.update(int(g) for g in value.split())
+    uid, gids = status_ids(pid, REAL_IDS)
     return Identity(pid, uid, tuple(sorted(gids)), 0)
 
 
@@ -305,18 +297,21 @@ def loader_plan(loader: frozenset[str], who: Identity) -> Plan:
 
 def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
           prog: str, shim: str | None, who: Identity | None,
-          penalties: dict[int, int] | None = None, plan: Plan | None = None) -> _Opening:
+          penalties: dict[int, int] | None = None, *, tmp: bool = False,
+          plan: Plan | None = None) -> _Opening:
     """The supervisor: serve *listener* for the program's whole run: the command's own
     execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
     the loader's) let through until its READY; those of *after* always (the filter
     allows them); the rest are violations. *who*: the identity the child's rules were
     built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
-    into *penalties*, by pid (as :func:`supervise.serve`). *plan*: :func:`loader_plan` of
-    *loader* for *who*, when made ahead. Returns the phase's record."""
+    into *penalties*, by pid (as :func:`supervise.serve`, as is *tmp*). *plan*:
+    :func:`loader_plan` of *loader* for *who*, when made ahead. Returns the phase's
+    record."""
     state = _Opening(pid, prog, shim, loader, who, penalties, plan)
     try:
         supervise.serve(listener, after, prog, pid, penalties,
-                        intercept=lambda *a: state.intercept(listener, *a), tick=state.tick)
+                        intercept=lambda *a: state.intercept(listener, *a), tick=state.tick,
+                        tmp=tmp)
     except BaseException:
         _kill(pid)  # nobody would punish its violations now (they would answer ENOSYS)
         raise

@@ -271,14 +271,15 @@ class _Ended:
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
           penalties: dict[int, int] | None = None, *,
           intercept: Callable[[int, tuple[int, ...], int, int], bool] | None = None,
-          tick: Callable[[], int | None] | None = None) -> None:
+          tick: Callable[[], int | None] | None = None, tmp: bool = False) -> None:
     """Answer violations until every process under the filter has gone.
 
     The penalty comes before the message, which may not get through. Each
     process's penalty (its last signal) goes into *penalties*, by pid. Hooks (the
     start-up shim's phase): *intercept* sees each notification first and returns
     True when it answered it (no violation); *tick* runs whenever the milliseconds
-    it returned pass without one.
+    it returned pass without one. *tmp*: ``tmppath``'s creates and unlinks under
+    /tmp may run (:func:`.tmpcreate.refusal` found nothing against it).
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -314,11 +315,13 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 continue  # the loader's call before main, or the shim's report
             # bound here; the command's ExecSupervisor.watch imported them before the
             # program ran (never after: see there)
-            from . import allowed, ttyopen
+            from . import allowed, tmpcreate, ttyopen
             from .answer import (
                 fstat_for,
+                inotify_for,
                 numa_for,
                 proc_stat_for,
+                reflink_for,
                 sigsys_default_for,
                 xattr_write_for,
             )
@@ -341,6 +344,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 if given != -1:  # -1: answered with a descriptor already
                     lib.pp_notif_send(listener, ident[0], given)
                 continue
+            if tmp and "tmppath" in promises and tmpcreate.answer(
+                    listener, ident[0], pid[0], nr[0], values, arch):
+                continue  # OpenBSD's tmppath: a create or unlink under /tmp/
             # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
             # as the in-process handler emulates it (a program without rpath needs it)
             call = list(values)
@@ -353,6 +359,10 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                 answer = xattr_write_for(nr[0], promises, arch)
             if answer is None:
                 answer = numa_for(nr[0], promises, arch)
+            if answer is None:
+                answer = reflink_for(nr[0], call, promises, arch)
+            if answer is None:
+                answer = inotify_for(nr[0], promises, arch)
             if answer is not None:
                 lib.pp_notif_send(listener, ident[0], answer)
                 continue
@@ -452,18 +462,24 @@ class Supervisor:
 
         return shim.library()
 
+    def tmppath(self, promises: frozenset[str], no_unveil: bool,
+                unveils: tuple[tuple[str, str], ...], chroot: bool) -> str | None:
+        from . import tmpcreate
+
+        return tmpcreate.refusal(promises, no_unveil, unveils, abi.version(), chroot)
+
     def gaps(self, promises: frozenset[str]) -> tuple[str, ...]:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
               after: frozenset[str] | None = None, shim: str | None = None,
-              ready: Callable[[], None] | None = None) -> None:
+              ready: Callable[[], None] | None = None, tmp: bool = False) -> None:
         who = None  # the child's ids, for the loader's rules (the shim's phase)
         # serve()'s answers (and ctypes), now, while the child sets itself up: never
         # once PROG runs, which may write a module into a directory of sys.path (its
         # first: the script's or the working directory) that this unconfined process
         # would then import and run
-        from . import allowed, answer, ttyopen  # noqa: F401
+        from . import allowed, answer, tmpcreate, ttyopen  # noqa: F401
 
         guess = plan = None
         try:
@@ -504,12 +520,12 @@ class Supervisor:
 
             try:
                 self.phase = start.watch(pid, listener, promises, after, prog, shim, who,
-                                         self.penalties, plan)
+                                         self.penalties, tmp=tmp, plan=plan)
             finally:
                 os.close(listener)
             return
         try:
-            serve(listener, promises, prog, pid, self.penalties)
+            serve(listener, promises, prog, pid, self.penalties, tmp=tmp)
         except BaseException:
             # nobody would punish its violations now (they would answer ENOSYS)
             try:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 TTY = b"/dev/tty\0"
+TTY_PATH = "/dev/tty"
 NULL = b"/dev/null\0"
 #: The highest offset pread takes (off_t): a pointer above it is no user address (and
 #: os.pread would raise OverflowError, not OSError, for it).

@@ -12,6 +12,7 @@
  * Keys are two independent 64-bit hashes; a collision would only leave a call
  * unrecorded (a narrower policy, never a wider one). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -263,6 +264,47 @@ static long cwd_of(int pid, char *out, size_t size, int cache)
 /* The absolute (not normalised) path argument *path_idx* of a call, resolved
  * against its dirfd (*dirfd_idx*, -1: the working directory). Length or -1;
  * *empty* set when the argument was a readable "" (fstat spelled as a path call). */
+/* The controlling terminal (tty_nr, field 7 of /proc/PID/stat) of *pid* (0: "self"),
+ * or -1 when it cannot be read. */
+static long tty_nr_of(int pid)
+{
+    struct buf b;
+    b.len = 0;
+    put(&b, "/proc/");
+    if (pid)
+        put_u(&b, (uint64_t)pid, 10);
+    else
+        put(&b, "self");
+    put(&b, "/stat");
+    b.data[b.len] = 0;
+    int fd = open(b.data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char st[1024];
+    ssize_t n = read(fd, st, sizeof st - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    st[n] = 0;
+    char *end = strrchr(st, ')');
+    int tty;
+    if (!end || sscanf(end + 1, " %*c %*d %*d %*d %d", &tty) != 1)
+        return -1;
+    return tty;
+}
+
+/* Whether the command would answer *pid*'s open of "/dev/tty" under tty (exec/ttyopen.py):
+ * it has no controlling terminal (ENXIO) or the supervisor's, which is ours. Read while
+ * the call waits, so the answer is the one for this call. */
+static int tty_answered(int pid)
+{
+    static long ours = -2;
+    if (ours == -2)
+        ours = tty_nr_of(0);
+    long theirs = tty_nr_of(pid);
+    return theirs == 0 || (theirs > 0 && theirs == ours);
+}
+
 static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[6],
                          char *out, size_t size, int cache_cwd, int *empty)
 {
@@ -272,6 +314,13 @@ static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[
         return -1;
     raw[n] = 0;
     *empty = a[path_idx] && n == 0;
+    /* 2: spelled exactly "/dev/tty", the one spelling the command answers under tty
+     * (exec/ttyopen.py compares the bytes), by a process it would answer (its
+     * controlling terminal none or ours): "tty" from /dev or "//dev/tty" resolve to
+     * the same path but stay rpath's and wpath's, as does a program on a terminal of
+     * its own (setsid, a pty: script, expect) */
+    if (n == 8 && !memcmp(raw, "/dev/tty", 8) && tty_answered(pid))
+        *empty = 2;
     if (raw[0] == '/') {
         if ((size_t)n >= size)
             return -1;
@@ -516,7 +565,7 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         }
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
-        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report) */
+        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report); 28+i: "/dev/tty" */
         int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
         int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
         /* stat() of a path (newfstatat, flags 0 or AT_NO_AUTOMOUNT): the command answers
@@ -539,8 +588,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             }
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
                                   paths[i], sizeof paths[i], cache, &empty);
-            if (empty)
+            if (empty == 1)
                 empty_bits |= 1ULL << (16 + i);
+            else if (empty == 2)
+                empty_bits |= 1ULL << (28 + i);
             unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
             hash2(&mark, 1, &h1, &h2);
             if (len[i] < 0 || !(keyed || (plain_stat && allowance_like(paths[i]))))
@@ -574,8 +625,10 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
                 len[i] = resolve_path(pid, c[2 * i], c[2 * i + 1] - CFG_UNKEYED,
                                       (const uint64_t *)req.data.args, paths[i],
                                       sizeof paths[i], cache, &empty);
-                if (empty)
+                if (empty == 1)
                     empty_bits |= 1ULL << (16 + i);
+                else if (empty == 2)
+                    empty_bits |= 1ULL << (28 + i);
             }
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
