@@ -4,6 +4,7 @@ failed on main before its fix (said in each docstring)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,119 @@ def test_pledgepy_s_api_imports_nothing_a_worker_planted(tmp_path: Path, what: s
     out = _parent(tmp_path, what)
     assert out.strip().endswith("RAN none"), out
     assert "pledged" in out or "rules True" in out or "status True" in out, out
+
+
+# ---- the command's served opens: PROG's user, not the supervisor's rights ---------------
+
+NOBODY = 65534
+
+
+def _acl(*entries: tuple[int, int, int]) -> bytes:
+    """A system.posix_acl_access value: (tag, perm, id) entries, as setfacl writes it."""
+    import struct
+
+    return struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+
+
+_ANY = 0xFFFFFFFF
+#: user::rw- user:nobody:--- group::r-- mask::r-- other::r--
+DENY_NOBODY = _acl((1, 6, _ANY), (2, 0, NOBODY), (4, 4, _ANY), (0x10, 4, _ANY), (0x20, 4, _ANY))
+#: user::rw- user:nobody:r-- group::--- mask::r-- other::---
+GRANT_NOBODY = _acl((1, 6, _ANY), (2, 4, NOBODY), (4, 0, _ANY), (0x10, 4, _ANY), (0x20, 0, _ANY))
+#: user::rw- user:nobody:rw- group::r-- mask::-w- other::r-- (the mask takes nobody's r)
+MASKED = _acl((1, 6, _ANY), (2, 6, NOBODY), (4, 4, _ANY), (0x10, 2, _ANY), (0x20, 4, _ANY))
+#: user::rw- user:nobody:--- group::r-- mask::--- other::r-- (a zero mask: the kernel reads
+#: no ACL then, and nobody gets other's r)
+ZERO_MASK = _acl((1, 6, _ANY), (2, 0, NOBODY), (4, 4, _ANY), (0x10, 0, _ANY), (0x20, 4, _ANY))
+
+
+def _tree(place: Path) -> tuple[Path, dict[str, Path]]:
+    """An allowance tree with files PROG's user (nobody) may or may not read."""
+    tree = place / "zones"
+    tree.mkdir()
+    os.chmod(place, 0o755)
+    os.chmod(tree, 0o755)
+    files: dict[str, Path] = {}
+    for name in ("plain", "deny", "grant", "masked", "zero mask"):
+        files[name] = tree / name
+        files[name].write_text("TZif\n")
+        files[name].chmod(0o644 if name != "grant" else 0o600)
+    (tree / "locked").mkdir(mode=0o700)
+    files["locked"] = tree / "locked" / "UTC"
+    files["locked"].write_text("TZif\n")
+    files["locked"].chmod(0o644)
+    (tree / "Link").symlink_to(tree / "locked")  # a link whose target nobody cannot search
+    files["via link"] = tree / "Link" / "UTC"
+    for name, acl in (("deny", DENY_NOBODY), ("grant", GRANT_NOBODY), ("masked", MASKED),
+                      ("zero mask", ZERO_MASK)):
+        try:
+            os.setxattr(files[name], "system.posix_acl_access", acl)
+        except OSError:
+            pytest.skip("no POSIX ACLs on this file system")
+    return tree, files
+
+
+def _as_nobody(paths: list[bytes]) -> tuple[int, list[bool], list[object]]:
+    """A child as nobody that tried to open each of *paths* (its buffers' addresses are
+    the same in it: a fork): its pid, what its own opens did, and the buffers."""
+    import ctypes
+
+    bufs: list[object] = [ctypes.create_string_buffer(p) for p in paths]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            got = b""
+            for p in paths:
+                try:
+                    os.close(os.open(p, os.O_RDONLY))
+                    got += b"1"
+                except OSError:
+                    got += b"0"
+            os.write(w, got)
+            signal.pause()
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = os.read(r, len(paths))
+    os.close(r)
+    return pid, [c == ord("1") for c in got], bufs
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the supervisor is root: its rights are the point")
+def test_a_served_open_is_judged_as_prog_s_own_would_be(place: Path) -> None:
+    """The supervisor (root) opens an allowance file for PROG itself, and must lend it
+    none of its rights. PROG runs as nobody (-u nobody). On main only the file's mode
+    bits were checked: a 0644 file in a 0700 directory (or reached through a link to
+    one), and a 0644 file whose ACL says user:nobody:--- (or whose mask takes nobody's
+    r), were handed over though nobody's own open fails with EACCES. Now each served
+    open agrees with the kernel's answer to nobody's own open, refusals and grants (an
+    ACL entry granting nobody a 0600 file; a zero mask, under which the kernel reads no
+    ACL) alike."""
+    import ctypes
+
+    from pledgepy.backends.linux.exec import allowed
+
+    tree, files = _tree(place)
+    names = list(files)
+    pid, kernel, bufs = _as_nobody([str(files[n]).encode() for n in names])
+    try:
+        assert kernel == [n in ("plain", "grant", "zero mask") for n in names], \
+            dict(zip(names, kernel, strict=True))
+        served = []
+        for buf in bufs:
+            try:
+                fd = allowed._open(pid, ctypes.addressof(buf), os.O_RDONLY,  # type: ignore[arg-type]
+                                   (str(tree),))
+            except PermissionError:
+                served.append(False)
+            else:
+                os.close(fd)
+                served.append(True)
+        assert dict(zip(names, served, strict=True)) == dict(zip(names, kernel, strict=True))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
