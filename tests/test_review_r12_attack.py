@@ -212,3 +212,50 @@ def test_a_served_open_is_judged_as_prog_s_own_would_be(place: Path) -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+# ---- the Worker's parent: stdio's files for a worker of another user --------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a root parent of a nobody worker is the point")
+def test_a_worker_s_parent_serves_only_what_the_worker_s_user_may_read(
+        place: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root parent serves a ``user="nobody"`` worker stdio's files (stdiofiles.py: "a
+    parent of another user never hands over what the worker's own user could not
+    open"). On main it checked the file's other-read bit alone: a 0644 file in a 0700
+    directory, or one whose ACL said user:nobody:---, was stat'ed for (and opened for)
+    the worker though nobody's own open fails with EACCES. Now the walk and the ACL
+    are judged with the worker's ids, as the kernel would: each answer agrees with
+    nobody's own open. (The file is put among the served ones; the kernel's side, a
+    pending notification, is simulated.)"""
+    import ctypes
+
+    from pledgepy.backends.linux import native
+    from pledgepy.backends.linux.exec import stdiofiles
+    from pledgepy.backends.linux.seccomp import kernel
+    from pledgepy.backends.linux.syscalls import BY_ARCH
+
+    if native.load() is None:
+        pytest.skip("the native module is not built")
+    stdiofiles.prime()  # as a parent before its first worker (else _cert_dirs caches none)
+    tree, files = _tree(place)
+    names = [n for n in files if n != "grant"]  # the parent asks other's r bit too
+    paths = [str(files[n]).encode() for n in names]
+    monkeypatch.setattr(stdiofiles, "readable", lambda promises: frozenset(paths))
+    monkeypatch.setattr(stdiofiles, "still_pending", lambda listener, ident: True)
+    arch = kernel.arch() or "x86_64"
+    out = ctypes.create_string_buffer(256)
+    pid, own, bufs = _as_nobody(paths)
+    try:
+        assert own == [n in ("plain", "zero mask") for n in names], dict(zip(names, own, strict=True))
+        answered = []
+        for buf in bufs:
+            args = [-100 & 0xFFFFFFFF, ctypes.addressof(buf), ctypes.addressof(out), 0, 0, 0]  # type: ignore[arg-type]
+            got = stdiofiles.answer_for(-1, 1, pid, BY_ARCH[arch]["newfstatat"], args,
+                                        frozenset({"stdio"}), arch)
+            assert got in ((0, False), (-13, False)), got
+            answered.append(got == (0, False))
+        assert dict(zip(names, answered, strict=True)) == dict(zip(names, own, strict=True))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

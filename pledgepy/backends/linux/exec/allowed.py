@@ -163,21 +163,6 @@ def _path_at(pid: int, address: int) -> bytes | None:
         os.close(fd)
 
 
-def _ids(pid: int) -> tuple[int, set[int]]:
-    """The filesystem uid and the groups of *pid* (what the kernel checks an open with)."""
-    uid, gids = -1, set()
-    with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            key, _, value = line.partition(b":")
-            if key == b"Uid":
-                uid = int(value.split()[3])
-            elif key == b"Gid":
-                gids.add(int(value.split()[3]))
-            elif key == b"Groups":
-                gids.update(int(g) for g in value.split())
-    return uid, gids
-
-
 class _Refused(Exception):
     """Not an allowance open: the call stays a violation."""
 
@@ -214,7 +199,7 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     ``/`` itself is one too (a stat of it); *catalogs*: so are message catalogs."""
     try:  # an unreadable path (a bad pointer) or a caller gone: not ours to answer
         raw = _path_at(pid, address)
-        uid, gids = _ids(pid)
+        uid, gids = reach.ids_of(pid)
     except OSError:
         raise _Refused from None
     if root and raw == b"/":
