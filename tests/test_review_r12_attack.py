@@ -54,6 +54,9 @@ print("planted", w.call("plant", d, names))
 what = sys.argv[1]
 if what == "unveil_imports":
     print("rules", len(pledgepy.unveil_imports()) > 0)
+elif what == "pool":  # pledgepy's lazily loaded names: pool.py's concurrent.futures
+    print("pool", pledgepy.WorkerPool(1, "planter", promises="stdio").map("plant", []) == [],
+          callable(pledgepy.isolated("stdio")))
 elif what == "unveil":
     pledgepy.unveil("/", "r")
     pledgepy.unveil_many([("/tmp", "rwc")])
@@ -83,19 +86,22 @@ def _parent(tmp_path: Path, what: str) -> str:
 
 
 @pytest.mark.parametrize("what", ["stdio rpath inet dns", "stdio rpath proc exec",
-                                  "unveil_imports", "unveil"])
+                                  "unveil_imports", "unveil", "pool"])
 def test_pledgepy_s_api_imports_nothing_a_worker_planted(tmp_path: Path, what: str) -> None:
     """A worker allowed to write the parent's script directory plants standard modules
     there; then the parent pledges (as README allows: a parent that pledges after
-    starting its worker), unveils or calls unveil_imports(). On main pledge() imported
-    the planted ctypes.py (and, under dns, stringprep.py: the idna codec) and
-    unveil_imports() sysconfig.py, unconfined, before anything was enforced: the
-    worker's code could have made pledge() a no-op. (fence.py guarded only the Worker's
-    own warnings and fork warm-up.) Now pledgepy's API imports from the standard
-    library's directories alone once a worker has run: RAN none."""
+    starting its worker), unveils, calls unveil_imports() or first names WorkerPool or
+    isolated. On main pledge() imported the planted ctypes.py (and, under dns,
+    stringprep.py: the idna codec), unveil_imports() sysconfig.py and ctypes.py, and the
+    pool's module concurrent/ and logging.py, unconfined (pledge() before anything was
+    enforced: the worker's code could have made it a no-op). fence.py guarded only the
+    Worker's own warnings and fork warm-up. Now pledgepy's API imports from the
+    standard library's directories alone once a worker has run: RAN none. ("unveil"
+    imported nothing on main either: the guard.)"""
     out = _parent(tmp_path, what)
     assert out.strip().endswith("RAN none"), out
-    assert "pledged" in out or "rules True" in out or "status True" in out, out
+    assert any(word in out for word in ("pledged", "rules True", "status True",
+                                        "pool True True")), out
 
 
 # ---- the command's served opens: PROG's user, not the supervisor's rights ---------------
