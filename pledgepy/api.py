@@ -177,7 +177,8 @@ def pledge(promises: str | None, execpromises: str | None = None, *,
             if old is not None and asked is not None and asked - old:
                 raise not_held(kind, sorted(asked - old))
         rules = _rules()
-        request = PledgeRequest(cur, new, cur_exec, new_exec, rules, _state.unveil_in_force)
+        request = PledgeRequest(cur, new, cur_exec, new_exec, rules, _state.unveil_in_force,
+                                is_strict)
         be = backend()
         gaps = be.pledge_gaps(request)
         helpers = mpguard.helper_gaps(cur is None and cur_exec is None, new)

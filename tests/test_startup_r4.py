@@ -68,7 +68,7 @@ RECORDS: list[tuple[type[Record], tuple[object, ...], tuple[object, ...]]] = [
     (Status, ("linux", "seccomp-bpf"),
      (None, None, "none", (), (), UnveilStatus(), False, False)),
     (UnveilRule, ("/tmp", "r"), ()),
-    (PledgeRequest, (None, frozenset({"stdio"}), None, None), ((), False)),
+    (PledgeRequest, (None, frozenset({"stdio"}), None, None), ((), False, False)),
     (Inherited, (frozenset({"stdio"}), True, ("n",)), ()),
     (Observation, ("openat", "x", (("rpath",),), "/a", "r", 1, 2, "p"), (None, 0)),
     (Checkpoint, ("pledge", "stdio", None, None, None, "f:1"), ()),

@@ -37,21 +37,25 @@ class UnveilRule(Record):
 
 class PledgeRequest(Record):
     """Promises in force before and after a pledge() call (``None``: unpledged),
-    the unveil rules recorded so far, and whether they are already in force."""
+    the unveil rules recorded so far, whether they are already in force, and whether
+    the call is strict (where a backend can enforce fully by being stricter than
+    OpenBSD or by a reported gap, strict takes the first)."""
 
     __slots__ = ()
-    _fields = ("old", "new", "old_exec", "new_exec", "unveils", "unveil_in_force")
+    _fields = ("old", "new", "old_exec", "new_exec", "unveils", "unveil_in_force", "strict")
     old: Promises | None
     new: Promises | None
     old_exec: Promises | None
     new_exec: Promises | None
     unveils: tuple[UnveilRule, ...]
     unveil_in_force: bool
+    strict: bool
 
     def __new__(cls, old: Promises | None, new: Promises | None, old_exec: Promises | None,
                 new_exec: Promises | None, unveils: tuple[UnveilRule, ...] = (),
-                unveil_in_force: bool = False) -> PledgeRequest:
-        return tuple.__new__(cls, (old, new, old_exec, new_exec, unveils, unveil_in_force))
+                unveil_in_force: bool = False, strict: bool = False) -> PledgeRequest:
+        return tuple.__new__(cls, (old, new, old_exec, new_exec, unveils, unveil_in_force,
+                                   strict))
 
 
 class Inherited(Record):

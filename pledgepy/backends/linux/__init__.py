@@ -77,6 +77,18 @@ ALLOWANCE_ORACLE = (
     "nothing beyond the allowances (OpenBSD: no such probe)")
 
 
+def _layer_covers(kept: tuple[int, tuple[tuple[str, int], ...]],
+                  wanted: tuple[int, tuple[tuple[str, int], ...]]) -> bool:
+    """Whether the allowance layer *kept* refuses at least what *wanted* would: it handles
+    every kind of access *wanted* handles (else the handler's call site would reach, say,
+    writing anywhere), and grants each of *wanted*'s paths its rights (else an allowance
+    the new promises hold would fail)."""
+    if wanted[0] & ~kept[0]:
+        return False
+    granted = dict(kept[1])
+    return all(granted.get(path, 0) & rights == rights for path, rights in wanted[1])
+
+
 class Domains(Record):
     """The Landlock domains one pledge enters: a new (nested) one for this process
     (*own*), one below it for exec'd programs (*children*), and what the 16-domain
@@ -186,6 +198,7 @@ class LinuxBackend(BackendBase):
         self._code_files: tuple[str, ...] | None = None  # files mapped executable, as last read
         self._shmem_code: tuple[str, ...] = ()  # of those, kernel shmem a capable one reopens
         self._paths: tuple[int, tuple[tuple[str, int], ...]] | None = None  # allowance layer in force
+        self._paths_off = ""  # why the pledge being applied gets no allowance layer
         self._late: list[str] = []  # live_notes()
         self._unveil_locked = False  # by lock_unveil(), with exec still possible
         self._proc_blocked = False  # a domain in force keeps procfs from being written
@@ -225,10 +238,9 @@ class LinuxBackend(BackendBase):
         weak.extend(domains.gaps)
         if new is not None and allowances.handled(new) and self._paths_layer(request) is None:
             notes.append("OpenBSD's path allowances (" + ", ".join(sorted(new & prepared.paths().keys()))
-                         + ") are not granted: no Landlock layer can be entered for them "
-                         "(no Landlock, the 16-domain limit, other threads running on "
-                         "ABI < 8, or exec without rpath: Landlock checks read access at "
-                         "execve); such opens are violations")
+                         + ") are not granted: " + self._paths_refused(request)
+                         + "; such opens are violations")
+        weak.extend(self._kept_layer_gaps(request))
         block = self._proc_block(request, domains)
         if isinstance(block, tuple) or (block is None and self._proc_blocked):
             notes.append(PROC_BLOCK_NOTE)
@@ -350,29 +362,87 @@ class LinuxBackend(BackendBase):
                 f"{'their' if len(dropped) > 1 else 'its'} files ({files}, ...); Landlock "
                 "cannot take rules back, so they stay reachable to rpath/wpath/cpath"]
 
+    def _kept_layer_gaps(self, request: PledgeRequest) -> list[str]:
+        """A narrowing that keeps the allowance layer in force (other threads run, ABI < 8:
+        see _paths_plan) leaves what it grants beyond the new allowances to code that
+        calls the handler's call site itself; the handler no longer opens them."""
+        new = request.new
+        kept = self._paths
+        if new is None or kept is None or self._paths_layer(request) != kept:
+            return []
+        wanted = dict(allowances.rules(new))
+        extra = sorted(path for path, rights in kept[1] if rights & ~wanted.get(path, 0))
+        if not extra:
+            return []
+        shown = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
+        return [f"path allowances this pledge drops ({shown}) stay granted to the SIGSYS "
+                "handler's call site: other threads are running and Landlock ABI < 8 cannot "
+                "enter the narrower layer for them, so code that calls that site directly "
+                "(ctypes) can still read them; the handler itself opens them no more"]
+
     def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
         """The allowance layer *request* needs (handled rights, rules), or None: the
         allowances' opens then stay violations (no Landlock, or no layer left)."""
+        key = self._paths_plan(request)
+        return None if isinstance(key, str) else key
+
+    def _paths_refused(self, request: PledgeRequest) -> str:
+        """Why *request* gets no allowance layer (see _paths_plan), as a message says it."""
+        why = self._paths_plan(request)
+        return why if isinstance(why, str) else ""
+
+    def _paths_plan(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | str:
+        """The allowance layer *request* needs (handled rights, rules), or why there is
+        none ("" when no allowance is held): one place for both, so the violation
+        message and status() name the reason the layer was really refused for."""
         new = request.new
-        if new is None or not allowances.available():
-            return None
+        if new is None:
+            return ""
+        if not allowances.available():
+            return ("this kernel has no Landlock to confine them to their files"
+                    if new & prepared.paths().keys() else "")
         mask = allowances.handled(new)
         if not mask:
-            return None
+            return ""
         if "exec" in new and mask & allowances.READ:
-            return None  # Landlock checks read access at execve: the layer would refuse every exec
+            # Landlock checks read access at execve: the layer would refuse every exec
+            return ("exec without rpath: a Landlock layer for them would refuse every exec "
+                    "(Landlock checks read access at execve); add rpath")
+        key = (mask, tuple(allowances.rules(new)))
+        if key == self._paths:
+            return key  # already in force
         # threads.count() assumes others when /proc cannot be read: threading's count
         # misses _thread and native threads, which would keep a wider layer
         readable = request.old is None or "rpath" in request.old  # /proc/self/task
         if not abi.current().tsync and threads.count(readable) > 1:
-            return None  # the layer would confine this thread only (ABI < 8): no allowances
-        key = (mask, tuple(allowances.rules(new)))
-        if key == self._paths:
-            return key  # already in force
+            # A new layer would confine this thread only (ABI < 8). The one in force was
+            # entered while this thread was alone, so every thread running now descends
+            # from it and is inside: where it refuses at least what the new one would
+            # (_layer_covers), the handler narrows to the new allowances under it (what it
+            # still grants beyond them is reported: code calling the handler's site
+            # directly). Strict refuses the allowances instead, which leaves no gap.
+            kept = self._paths
+            keeps = kept is not None and _layer_covers(kept, key)
+            if kept is not None and keeps and not request.strict:
+                return kept
+            named = threads.others_named()
+            if keeps:
+                fix = ("strict refuses keeping the layer in force, which would leave the "
+                       "allowances this pledge drops to the handler's call site")
+            elif request.old is None:
+                fix = "pledge() before starting threads"
+            else:
+                fix = ("drop rpath/wpath/cpath/dpath in a pledge() before starting threads: "
+                       "later narrowings keep its allowances")
+            return ("other threads were running at pledge()" + (f" ({named})" if named else "")
+                    + f" and Landlock ABI {abi.current().version} < 8 confines only the "
+                    "calling thread; " + fix)
         can_probe = request.old is None or "stdio" in request.old
         left = domain.layers_left() if can_probe else abi.MAX_LAYERS
         commit = "unveil" not in new and bool(request.unveils) and not request.unveil_in_force
-        return key if left >= 1 + int(commit) else None
+        if left >= 1 + int(commit):
+            return key
+        return "Landlock's limit of 16 nested domains is reached"
 
     def _domains(self, request: PledgeRequest) -> Domains:
         """Which new Landlock domains this pledge enters (see landlock.domain)."""
@@ -576,7 +646,10 @@ class LinuxBackend(BackendBase):
             unwind.prepare(request.old, new)  # daemon threads end through it at exit
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
-        paths = self._paths_layer(request)
+        planned_paths = self._paths_plan(request)
+        paths = None if isinstance(planned_paths, str) else planned_paths
+        # why the allowances are refused, for the handler's message (set with the layer)
+        self._paths_off = planned_paths if isinstance(planned_paths, str) else ""
         if paths is not None:  # the handler answers fstat() until the new filter is in
             allowances.forget_replaced()
         planned = new | {PATHS_HELD} if paths is not None else new
@@ -633,6 +706,7 @@ class LinuxBackend(BackendBase):
             self._proc_blocked = self._proc_blocked or writable is not None
         if paths is None:
             native.set_paths(False)  # the allowances' calls are violations again
+            native.set_paths_off(self._paths_off)
         kernel.apply(plan, self._plan)
         self._plan = plan
         if entering:
@@ -643,10 +717,11 @@ class LinuxBackend(BackendBase):
                 allowances.enter(new, all_threads=True, writable=writable)
             except OSError as e:
                 which = ", ".join(sorted(new & prepared.paths().keys()))
-                self._late.append(f"OpenBSD's path allowances ({which}) are not granted: their "
-                                  "Landlock layer could not be entered "
-                                  f"({os.strerror(e.errno or 0)}); such opens are violations")
+                why = f"their Landlock layer could not be entered ({os.strerror(e.errno or 0)})"
+                self._late.append(f"OpenBSD's path allowances ({which}) are not granted: {why}; "
+                                  "such opens are violations")
                 native.set_paths(False)
+                native.set_paths_off(why)
                 plan = narrow(plan, new)  # the allowances' calls trap again, for good
                 kernel.apply(plan, self._plan)
                 self._plan = plan
@@ -662,6 +737,7 @@ class LinuxBackend(BackendBase):
                 self._proc_blocked = self._proc_blocked or writable is not None
         if paths is not None:
             native.set_paths(True, allowances.root_fd(), allowances.entries(new))
+            native.set_paths_off("")
         self._plan = plan
         if execs:
             from .exec import wrap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 #: /proc/self/task, kept open from the first count: procfs gives the directory
 #: 2 + (number of threads) links, so fstat() (a stdio call) can count them after a
@@ -64,3 +65,17 @@ def blocking(signo: int) -> list[int]:
         except (OSError, ValueError, IndexError):
             continue
     return sorted(out)
+
+
+def others_named(most: int = 3) -> str:
+    """The other threads threading knows, as a message names them ("asyncio_0,
+    ThreadPoolExecutor-0_0"; "" if none): a program that never started one itself
+    (asyncio's default executor, a pool used before the pledge) learns which it was.
+    Never imports threading: without it no thread of its kind exists."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return ""
+    me = _thread.get_ident()
+    names = [t.name for t in threading.enumerate() if t.ident != me]
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")

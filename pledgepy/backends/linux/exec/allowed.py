@@ -39,7 +39,7 @@ import struct
 from .. import native, prepared
 from ..syscalls import BY_ARCH
 from . import reach
-from .answer import still_pending
+from .answer import FS_IDS, status_ids, still_pending
 
 #: The promises whose read allowances are answered here (tmppath writes and creates:
 #: not answered; /dev/null and /dev/tty: ttyopen.py).
@@ -199,7 +199,7 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     ``/`` itself is one too (a stat of it); *catalogs*: so are message catalogs."""
     try:  # an unreadable path (a bad pointer) or a caller gone: not ours to answer
         raw = _path_at(pid, address)
-        uid, gids = reach.ids_of(pid)
+        uid, gids = status_ids(pid, FS_IDS)  # what the kernel checks an open with
     except OSError:
         raise _Refused from None
     if root and raw == b"/":

@@ -76,6 +76,28 @@ def still_pending(listener: int, ident: int) -> bool:
     return True
 
 
+#: Columns of /proc/PID/status's Uid: and Gid: lines.
+REAL_IDS, FS_IDS = 0, 3
+
+
+def status_ids(pid: int, column: int) -> tuple[int, set[int]]:
+    """*pid*'s uid and groups from /proc/<pid>/status: its real ids (``REAL_IDS``) or
+    those the kernel checks file access with (``FS_IDS``), the supplementary groups
+    with either. uid -1 (no file's owner) when the line is missing; OSError when the
+    process is gone."""
+    uid, gids = -1, set()
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            key, _, value = line.partition(b":")
+            if key == b"Uid":
+                uid = int(value.split()[column])
+            elif key == b"Gid":
+                gids.add(int(value.split()[column]))
+            elif key == b"Groups":
+                gids.update(int(g) for g in value.split())
+    return uid, gids
+
+
 class _Shape:
     """Where fstat-as-a-path-call keeps its arguments, for one syscall."""
 

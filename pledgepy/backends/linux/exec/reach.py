@@ -72,32 +72,6 @@ def allows(st: os.stat_result, acl: list[tuple[int, int, int]] | None, uid: int 
     return False
 
 
-def ids_of(pid: int) -> tuple[int, set[int]]:
-    """The filesystem uid and the groups of *pid* (what the kernel checks its opens with).
-    One read of /proc/PID/status, its three lines found as bytes (a buffered text
-    file and a loop over every line cost ~35 us at each served call)."""
-    fd = os.open(f"/proc/{pid}/status", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        data = b""
-        while True:  # the whole file: Groups is past the first page for a long list
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(fd)
-    fields: dict[bytes, list[bytes]] = {}
-    for key in (b"\nUid:", b"\nGid:", b"\nGroups:"):
-        at = data.find(key)
-        if at < 0:
-            raise OSError(errno.EIO, f"no {key.strip().decode()} line for pid {pid}")
-        end = data.find(b"\n", at + 1)
-        fields[key] = data[at + len(key):end if end >= 0 else len(data)].split()
-    gids = {int(fields[b"\nGid:"][3])}
-    gids.update(int(g) for g in fields[b"\nGroups:"])
-    return int(fields[b"\nUid:"][3]), gids
-
-
 #: ACLs read, by (device, inode, ctime): any change of an inode's ACL or mode sets its
 #: ctime, so an entry is never stale for the inode it was read of (a bounded cache: the
 #: served opens walk the same few directories at each call)

@@ -31,6 +31,7 @@ from ..seccomp import kernel
 from ..seccomp.plan import Plan, build
 from ..syscalls import BY_ARCH
 from . import supervise
+from .answer import REAL_IDS, status_ids
 from .refuse import refuse
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -145,16 +146,7 @@ def _is_library(path: str) -> bool:
 def identity_of(pid: int) -> Identity:
     """The pid, uid and groups the child *pid* built its filter's rules with (read before
     it execs: its ids are final then, and nothing of PROG's can have changed them)."""
-    uid, gids = 0, set()
-    with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            key, _, value = line.partition(b":")
-            if key == b"Uid":
-                uid = int(value.split()[0])
-            elif key == b"Gid":
-                gids.add(int(value.split()[0]))
-            elif key == b"Groups":
-                gids.update(int(g) for g in value.split())
+    uid, gids = status_ids(pid, REAL_IDS)
     return Identity(pid, uid, tuple(sorted(gids)), 0)
 
 

@@ -48,7 +48,7 @@ from .. import prepared
 from ..consts import O__TMPFILE, O_ACCMODE, O_PATH
 from ..syscalls import BY_ARCH
 from . import reach
-from .answer import _STAT_SIZE, _calls, _int, _vm, still_pending
+from .answer import _STAT_SIZE, FS_IDS, _calls, _int, _vm, status_ids, still_pending
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -172,11 +172,11 @@ def _who(pid: int, path: bytes) -> tuple[int | None, set[int]] | None:
     """Whom to judge *path* for: every user when each directory on its way and the file
     grant every user what an open needs (most served files: no ids read, a read of
     /proc/PID/status costs ~30 us here), else the worker thread's fsuid and groups
-    (reach.ids_of); None when that thread has gone."""
+    (answer.status_ids); None when that thread has gone."""
     if reach.may_read(os.fsdecode(path), None, set()):
         return _EVERYONE
     try:
-        return reach.ids_of(pid)
+        return status_ids(pid, FS_IDS)
     except OSError:
         return None
 

@@ -299,6 +299,14 @@ def set_paths(on: bool, root_fd: int = -1, paths: tuple[tuple[str, bool], ...] =
         _sigsys.lib.pp_set_paths(1 if on else 0, root_fd, blob, len(blob))
 
 
+def set_paths_off(why: str) -> None:
+    """Tell the handler why the path allowances are not granted ("": they are, or none
+    is held): a violation on a file a held promise's allowance covers then says so."""
+    if _sigsys is not None:
+        text = why.encode(errors="replace")
+        _sigsys.lib.pp_set_paths_off(text, len(text))
+
+
 def handler_ip() -> int:
     """Where the handler's own syscall returns to (0 without the handler): the filter
     lets the path allowances' opens through from there only (policy.PATHS_RULES)."""

@@ -46,6 +46,7 @@ int pp_is_python(int pid);
 void pp_set_localtime_fd(int fd);
 void pp_set_devnull_fd(int fd);
 void pp_set_paths(int on, int root_fd, const char *dirs, size_t len);
+void pp_set_paths_off(const char *why, size_t len);
 void pp_set_import_dirs(const char *dirs, size_t len);
 void pp_set_cert_dirs(const char *dirs, size_t len);
 uint64_t pp_blessed_ip(void);

@@ -80,6 +80,10 @@ static int g_resolve;
 static volatile int g_paths; /* the Landlock layer of the path allowances is in force */
 static volatile int g_root_fd = -1; /* "/", opened O_PATH before the filter (glibc stats it) */
 static char g_path_dirs[1024]; /* allowance paths held: "dir/\0file\0...\0" */
+/* Why the allowances' layer is not in force ("" while it is, or nothing was pledged):
+ * a violation on a path a held promise's allowance covers says so, since OpenBSD
+ * would have allowed it and "needs rpath" alone sends the reader the wrong way. */
+static char g_paths_off[256];
 
 /* ---- a tiny async-signal-safe string builder ---- */
 struct buf { char data[1024]; size_t len; };
@@ -486,6 +490,13 @@ static uint64_t allowances_for(int nr, const uint64_t a[6], const struct str *pa
     else if (nr == SYS_open)
         flags = a[1];
 #endif
+#ifdef SYS_newfstatat
+    /* stat() of an allowance path is answered as reading it would be (path_call) */
+    else if (nr == SYS_newfstatat)
+        flags = (a[3] & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) ? O_PATH : O_RDONLY;
+#endif
+    else if (nr == SYS_statx)
+        flags = (a[2] & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) ? O_PATH : O_RDONLY;
     else
         return 0;
     if (path->n <= 0 || !path->term || path->s[0] != '/'
@@ -648,6 +659,26 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
             put(&b, T_STRINGS + hint);
             put(&b, ")");
         }
+    }
+    /* trapped although a held promise's allowance covers it: the allowances' layer is
+     * not in force in this process (g_paths_off says why; never for another program,
+     * which gets no allowances at all) */
+    uint64_t granted = !g_foreign && !g_paths && g_paths_off[0]
+        ? allowances_for(nr, a, &path) & held : 0;
+    if (granted) {
+        put(&b, " (OpenBSD's ");
+        int sep = 0;
+        for (int bit = 0; bit < 64; bit++) {
+            if (!(granted & (1ull << bit)))
+                continue;
+            put(&b, sep ? " and \"" : "\"");
+            put(&b, T_STRINGS + T_PROMISE_NAMES[bit]);
+            put(&b, "\"");
+            sep = 1;
+        }
+        put(&b, " allowance for this file is not granted here: ");
+        put(&b, g_paths_off);
+        put(&b, ")");
     }
     int resolved = s && s->path1 >= 0 && put_resolved(&b, pid, s->dirfd1, a, &path, " (");
     if (s && s->path2 >= 0)
@@ -1206,6 +1237,14 @@ void pp_set_devnull_fd(int fd) { g_devnull_fd = fd; }
 
 /* Turn path_call() on or off; *root_fd* is "/" (O_PATH) or -1; *dirs* the allowance
  * paths held, "dir/\0file\0" (*len* bytes; too long: none). */
+void pp_set_paths_off(const char *why, size_t len)
+{
+    if (len > sizeof g_paths_off - 1)
+        len = sizeof g_paths_off - 1;
+    memset(g_paths_off, 0, sizeof g_paths_off);
+    memcpy(g_paths_off, why, len);
+}
+
 void pp_set_paths(int on, int root_fd, const char *dirs, size_t len)
 {
     g_paths = 0;
