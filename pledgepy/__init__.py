@@ -12,6 +12,7 @@ from .bsdpaths import open, opener
 from .errors import PledgeWarning, UnsupportedError
 from .promises import VOCABULARY
 from .status import Status, UnveilStatus
+from .stdlibonly import after_workers
 
 __all__ = [
     "pledge", "unveil", "unveil_many", "status", "set_violation_messages", "Status", "UnveilStatus",
@@ -23,6 +24,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+@after_workers  # sysconfig, site, ctypes: see stdlibonly.after_workers
 def unveil_imports(*, strict: bool | None = None) -> list[tuple[str, str]]:
     """Unveil, read-only, what this interpreter imports from; return the rules.
 

@@ -17,6 +17,7 @@ from .backends import select
 from .backends.base import PledgeRequest, UnveilRule
 from .errors import not_held
 from .status import Gaps, Status, UnveilStatus
+from .stdlibonly import after_workers
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -138,6 +139,7 @@ def _checkpoint(kind: str, promises: str | None, execpromises: str | None,
     return hook.checkpoint(kind, promises, execpromises, path, permissions)
 
 
+@after_workers  # a worker may have planted what it would import
 def pledge(promises: str | None, execpromises: str | None = None, *,
            strict: bool | None = None) -> None:
     """Restrict this process to *promises*; exec'd programs to *execpromises*.
@@ -307,6 +309,7 @@ def _check_path(path: object) -> str:
     return os.path.abspath(text)
 
 
+@after_workers  # a worker may have planted what it would import
 def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None = None,
            *, strict: bool | None = None) -> None:
     """Make *path* visible with *permissions* (a subset of ``"rwxc"``).
@@ -342,6 +345,7 @@ def unveil(path: str | os.PathLike[str] | None = None, permissions: str | None =
     _add([(_check_path(path), letters)], is_strict)
 
 
+@after_workers  # a worker may have planted what it would import
 def unveil_many(rules: Iterable[tuple[str | os.PathLike[str], str]], *,
                 strict: bool | None = None) -> None:
     """``unveil(path, permissions)`` for each ``(path, permissions)`` of *rules*, in order.
@@ -429,6 +433,7 @@ def set_violation_messages(enabled: bool) -> None:
     backend().set_violation_messages(bool(enabled))
 
 
+@after_workers  # a worker may have planted what it would import
 def status() -> Status:
     """What is in force now (a snapshot; reads no files, so it works under any pledge)."""
     be = backend()

@@ -12,9 +12,12 @@ import sys
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from importlib.machinery import ModuleSpec
     from types import ModuleType
+    from typing import Any, TypeVar
+
+    F = TypeVar("F", bound=Callable[..., Any])
 
 
 def directories() -> list[str]:
@@ -24,6 +27,24 @@ def directories() -> list[str]:
     dynload += [p for p in sys.path if os.path.basename(p) == "lib-dynload" and p not in dynload]
     return [top, *dynload]
 
+
+def after_workers(func: F) -> F:
+    """*func*, whose imports come from the standard library's directories alone once a
+    Worker has run in this process (worker/fence.py: a worker allowed to write a
+    directory of sys.path may have planted a ``ctypes.py`` there; pledge() imported it,
+    unconfined, before enforcing anything). The fence's module is looked up by name:
+    not loaded, no worker ever ran, and the call costs one dict lookup. (Not
+    functools.wraps: the command's start-up loads neither functools nor collections.)"""
+    def fenced(*args: Any, **kwargs: Any) -> Any:
+        fence = sys.modules.get("pledgepy.worker.fence")
+        if fence is None or not fence.ran:
+            return func(*args, **kwargs)
+        with fence.Fence():
+            return func(*args, **kwargs)
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(fenced, name, getattr(func, name))
+    fenced.__wrapped__ = func  # type: ignore[attr-defined]  # inspect.signature's
+    return fenced  # type: ignore[return-value]  # func's signature, through __wrapped__
 
 
 class OnlyThere:

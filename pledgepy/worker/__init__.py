@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..stdlibonly import after_workers
+
 #: Public name -> the submodule defining it.
 _WHERE = {
     "Worker": "worker", "Limits": "limits", "WorkerStats": "status", "WorkerStatus": "status",
@@ -20,6 +22,7 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
+@after_workers  # pool.py imports concurrent.futures: see stdlibonly.after_workers
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,8 @@ opened read-only, opens it *itself* (O_NONBLOCK: never blocking on a FIFO put th
 checks that what it opened is a regular file whose real path is an allowance path too
 (no link out of the tree; an allowance file itself,
 such as systemd-resolved's ``/etc/resolv.conf``, may lead out from a directory only root
-may change) and that PROG's user may read it by its mode, and hands the
+may change) and that PROG's user may reach and read it (every directory searched and
+the file, by their ACLs or modes: reach.py), and hands the
 descriptor over as the call's result (SECCOMP_IOCTL_NOTIF_ADDFD). The program's call
 never runs, so changing the path after the read gains it nothing: at worst it gets an
 allowance file it could have asked for. ``newfstatat`` of such a path (glibc's
@@ -37,6 +38,7 @@ import struct
 
 from .. import native, prepared
 from ..syscalls import BY_ARCH
+from . import reach
 from .answer import FS_IDS, status_ids, still_pending
 
 #: The promises whose read allowances are answered here (tmppath writes and creates:
@@ -161,16 +163,6 @@ def _path_at(pid: int, address: int) -> bytes | None:
         os.close(fd)
 
 
-def _readable(st: os.stat_result, uid: int, gids: set[int]) -> bool:
-    """Whether the mode bits let *uid* (in *gids*) read the file (no capability counted:
-    the command drops them; the supervisor's own rights must not lend PROG any)."""
-    if st.st_uid == uid:
-        return bool(st.st_mode & stat.S_IRUSR)
-    if st.st_gid in gids:
-        return bool(st.st_mode & stat.S_IRGRP)
-    return bool(st.st_mode & stat.S_IROTH)
-
-
 class _Refused(Exception):
     """Not an allowance open: the call stays a violation."""
 
@@ -226,7 +218,14 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
         if not stat.S_ISREG(st.st_mode) or not (
                 _catalog(real) if catalog else _inside(real, allowed) or _linked(path, allowed)):
             raise _Refused
-        if not _readable(st, uid, gids):
+        # by the mode, and as PROG's own open would judge it: every directory searched
+        # and the file's ACL too (reach.py: a 0700 directory or a "user:nobody:---"
+        # entry was no refusal, and root's open lent PROG its rights)
+        # (the file opened, by its own ACL or mode; then the walk to it. No capability
+        # counted: the command drops them)
+        if not reach.allows(st, reach.acl(f"/proc/self/fd/{fd}", follow=True), uid, gids,
+                            reach.READ) or not reach.may_read(path, uid, gids,
+                                                              not flags & _NOFOLLOW):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
         if not flags & os.O_NONBLOCK:  # the description is the program's from now on
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)

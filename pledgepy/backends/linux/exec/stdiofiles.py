@@ -47,7 +47,8 @@ import sys
 from .. import prepared
 from ..consts import O__TMPFILE, O_ACCMODE, O_PATH
 from ..syscalls import BY_ARCH
-from .answer import _STAT_SIZE, _calls, _int, _vm, still_pending
+from . import reach
+from .answer import _STAT_SIZE, FS_IDS, _calls, _int, _vm, status_ids, still_pending
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -158,29 +159,61 @@ def _path(calls: tuple[Any, Any], pid: int, remote: int) -> bytes | None:
     return data[:end] if end >= 0 else None
 
 
-def _servable(fd: int, path: bytes) -> bool:
+#: the ids /dev/null is served with (not asked: the device every user may read and write)
+_NO_IDS: tuple[int | None, set[int]] = (-1, set())
+
+
+#: what :func:`_who` says of a path every user may reach and read (reach.may_read with
+#: no user): no ids to judge it with
+_EVERYONE: tuple[int | None, set[int]] = (None, set())
+
+
+def _who(pid: int, path: bytes) -> tuple[int | None, set[int]] | None:
+    """Whom to judge *path* for: every user when each directory on its way and the file
+    grant every user what an open needs (most served files: no ids read, a read of
+    /proc/PID/status costs ~30 us here), else the worker thread's fsuid and groups
+    (answer.status_ids); None when that thread has gone."""
+    if reach.may_read(os.fsdecode(path), None, set()):
+        return _EVERYONE
+    try:
+        return status_ids(pid, FS_IDS)
+    except OSError:
+        return None
+
+
+def _servable(fd: int, path: bytes, who: tuple[int | None, set[int]]) -> bool:
     """*fd* (opened here) is what may be handed to any worker: /dev/null the device
-    every user may read and write, anything else a regular file every user may read."""
+    every user may read and write, anything else a regular file every user may read
+    by its mode and that the worker's user (*who*: its fsuid and groups) may reach and
+    read as the kernel judges its own open (reach.py: every directory searched and the
+    file, by their ACLs: the other-read bit alone let a 0700 directory or a
+    "user:nobody:---" entry through, with this process's rights)."""
     st = os.fstat(fd)
     if path == _DEVNULL:
         return stat.S_ISCHR(st.st_mode) and st.st_mode & 0o006 == 0o006
-    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & stat.S_IROTH)
+    uid, gids = who
+    # the file opened by its own ACL or mode; the walk to it (_who walked it already
+    # when it found every user may: not twice)
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & stat.S_IROTH) \
+        and reach.allows(st, reach.acl(f"/proc/self/fd/{fd}", follow=True), uid, gids,
+                         reach.READ) \
+        and (who is _EVERYONE or reach.may_read(os.fsdecode(path), uid, gids))
 
 
-def _may_serve(path: bytes) -> bool:
+def _may_serve(path: bytes, who: tuple[int | None, set[int]]) -> bool:
     """*path* opens here as one :func:`_servable` (its stat is answered then)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError:
         return False
     try:
-        return _servable(fd, path)
+        return _servable(fd, path, who)
     finally:
         os.close(fd)
 
 
 def _install(listener: int, ident: int, path: bytes, flags: int,
-             cloexec: bool) -> Answer:
+             cloexec: bool, who: tuple[int | None, set[int]]) -> Answer:
     """Open *path* here and answer call *ident* with it, installed in the worker (the
     answer is sent then); -errno for the caller to send if it cannot be opened here
     (EACCES: not one every user may open); :data:`GONE` if the notification has gone
@@ -192,7 +225,7 @@ def _install(listener: int, ident: int, path: bytes, flags: int,
     except OSError as exc:
         return -(exc.errno or errno.EIO), False
     try:
-        if not _servable(fd, path):
+        if not _servable(fd, path, who):
             return -errno.EACCES, False
         os.set_blocking(fd, True)
         # a mutable buffer: ioctl() then returns the call's result (the worker's number)
@@ -248,8 +281,12 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
         if path not in served and path != _DEVNULL \
                 and not (path == b"/" and promises & _NSS):
             return None
-        if path != b"/" and not _may_serve(path):
-            return -errno.EACCES, False  # its metadata only where reading it works
+        if path != b"/":
+            who = _who(pid, path)
+            if who is None:
+                return GONE if not still_pending(listener, ident) else None
+            if not _may_serve(path, who):
+                return -errno.EACCES, False  # its metadata only where reading it works
         out = calls[1].new("unsigned char[]", _STAT_SIZE[arch])
         rc = int(calls[0].pp_stat_path(path, out, flags))
         if rc != 0:
@@ -267,10 +304,13 @@ def answer_for(listener: int, ident: int, pid: int, nr: int, args: list[int],
             and not flags & os.O_CREAT and _cert_lookup(path) == 2:
         return -errno.ENOENT, False
     if path in served and plain == os.O_RDONLY:
-        return _install(listener, ident, path, os.O_RDONLY, cloexec)
+        who = _who(pid, path)
+        if who is None:
+            return GONE if not still_pending(listener, ident) else None
+        return _install(listener, ident, path, os.O_RDONLY, cloexec, who)
     access = flags & O_ACCMODE
     if path == _DEVNULL and access != O_ACCMODE \
             and not flags & (O_PATH | _O_DIRECTORY | O__TMPFILE):
         # O_CREAT and O_TRUNC change nothing on the device: opened with its mode only
-        return _install(listener, ident, _DEVNULL, access, cloexec)
+        return _install(listener, ident, _DEVNULL, access, cloexec, _NO_IDS)
     return None
