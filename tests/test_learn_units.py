@@ -89,6 +89,29 @@ def test_the_report_quotes_words_as_shlex(words: list[str]) -> None:
     assert dump.join(words) == shlex.join(words)
 
 
+@given(st.lists(st.binary(min_size=1, max_size=12).filter(lambda b: b"\0" not in b),
+                min_size=1, max_size=4))
+@settings(max_examples=150, deadline=None)
+def test_the_text_reports_command_reads_back_as_its_bytes_in_bash(names: list[bytes]) -> None:
+    """A file name with bytes a terminal would act on or UTF-8 cannot decode: the text
+    report's command quotes it so that bash reads back the same bytes, and the line is
+    printable. On main it held shlex's quotes around the raw character, which the
+    terminal-safe text then spelled as four printable ones: a copied command named
+    another path (round 12's attack review)."""
+    import os
+    import subprocess
+
+    line = dump.shell_join(["printf", "%s\\0", *(os.fsdecode(n) for n in names)])
+    assert line.isprintable()
+    out = subprocess.run(["bash", "-c", line], capture_output=True, check=True).stdout
+    assert out.split(b"\0")[:-1] == names
+
+
+def test_printable_words_are_quoted_as_shlex_in_the_text_too() -> None:
+    words = ["pledge", "-p", "stdio rpath", "-v", "r:/a b/it's", "cat", "x"]
+    assert dump.shell_join(words) == dump.join(words)
+
+
 def test_a_learn_run_imports_neither_json_nor_re() -> None:
     import subprocess
     import sys

@@ -8,6 +8,8 @@ text is byte for byte what json.dumps (its default settings) and shlex.join writ
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from typing import Any
@@ -97,6 +99,33 @@ def quote(word: str) -> str:
 def join(words: list[str]) -> str:
     """*words* as ``shlex.join`` writes them."""
     return " ".join(quote(w) for w in words)
+
+
+def shell_join(words: list[str]) -> str:
+    """*words* for a person to copy into a shell: as :func:`join`, but a word with a
+    character that is not printable (a newline, an escape, a byte os.fsdecode could not
+    decode) as ``$'...'`` with ``\\xNN`` escapes, which bash, zsh, ksh and POSIX.1-2024
+    sh read back to the same bytes. (shlex's quotes hold the raw character, which the
+    terminal-safe text report spells as four printable ones: a copied command would
+    name another path. The JSON keeps shlex's form, which shlex.split reads.)"""
+    return " ".join(quote(w) if w.isprintable() else _ansi_c(w) for w in words)
+
+
+def _ansi_c(word: str) -> str:
+    try:
+        raw = os.fsencode(word)
+    except UnicodeEncodeError:  # a surrogate no file name decodes to: kept, not lost
+        raw = word.encode("utf-8", "surrogatepass")
+    out = []
+    for byte in raw:
+        c = chr(byte)
+        if c in "\\'":
+            out.append("\\" + c)
+        elif 0x20 <= byte < 0x7F:
+            out.append(c)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "$'" + "".join(out) + "'"
 
 
 def printable(line: str) -> str:

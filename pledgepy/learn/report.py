@@ -186,6 +186,7 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
         "evidence": evidence,
         "refused": refused,
         "command": dump.join([*words, *argv]),
+        "command_words": [*words, *argv],  # the same, unquoted
     }
     report["loader"] = _loader(phase, argv)
     report["notes"] = list(dict.fromkeys(made))
@@ -236,6 +237,7 @@ def text(report: dict[str, Any], heading: str) -> str:
     lines.append("unveil:")
     lines.extend(f"  {perms:<4} {path}" for path, perms in report["unveil"])
     lines.append("command:")
-    lines.append(f"  {report['command']}")
+    words = report.get("command_words")
+    lines.append(f"  {dump.shell_join(words) if words else report['command']}")
     return "\n".join(map(dump.printable, lines)) + "\n"
 

@@ -316,6 +316,7 @@ def main(opts: argparse.Namespace, path: str) -> int:
     kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]
     if kept:  # the run had them: so must the command that repeats it
         result["command"] = " ".join(["pledge", *kept]) + result["command"][len("pledge"):]
+        result["command_words"][1:1] = kept
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
     emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",
