@@ -7,6 +7,10 @@ import sys
 
 from .errors import PledgeWarning, UnsupportedError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from types import FrameType
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -31,8 +35,24 @@ def refuse_or_warn(strict: bool, what: str, gaps: list[str]) -> None:
         )
 
 
+#: This package's directory: a warning is told at the first frame outside it.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _outside() -> int:
+    """The warnings stacklevel of the program's own frame that called into pledgepy
+    (1: _warn's caller's caller...): counted, not fixed, since wrappers such as
+    stdlibonly.after_workers add frames (a fixed 4 told the wrapper's line)."""
+    level = 1  # _warn's frame
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _warn(message: str) -> None:
-    """Warn (PledgeWarning) at the program's pledge() or unveil() call, two frames up.
+    """Warn (PledgeWarning) at the program's pledge() or unveil() call.
 
     The warnings module is imported here, not at start-up (most pledges warn of
     nothing); a pledge without rpath imports it first (runtime.prepare). If unveil
@@ -43,11 +63,11 @@ def _warn(message: str) -> None:
         try:
             import warnings  # noqa: F401
         except (ImportError, OSError):
-            frame = sys._getframe(3)
+            frame = sys._getframe(_outside() - 1)
             sys.stderr.write(f"{frame.f_code.co_filename}:{frame.f_lineno}: "
                              f"{PledgeWarning.__name__}: {message}\n")
             return
-    sys.modules["warnings"].warn(message, PledgeWarning, stacklevel=4)
+    sys.modules["warnings"].warn(message, PledgeWarning, stacklevel=_outside())
 
 
 def warn(what: str, gaps: list[str]) -> None:

@@ -129,3 +129,31 @@ def test_chown_lets_root_give_a_file_away() -> None:
     result = run(code)
     assert result.returncode == 0, result.explain()
     assert result.stdout.split() == ["OK", "OK", "OK"], result.explain()
+
+
+WARNED_AT = """
+import warnings
+import pledgepy
+
+def narrow():
+    pledgepy.pledge("stdio rpath recvfd")  # recvfd always warns (directory descriptors)
+
+with warnings.catch_warnings(record=True) as got:
+    warnings.simplefilter("always")
+    narrow()
+print("AT", [(w.filename.rsplit("/", 1)[-1], w.lineno) for w in got])
+"""
+
+
+def test_a_pledge_warning_is_told_at_the_programs_own_line() -> None:
+    """A best-effort warning names the program's pledge() line. After round 12's
+    stdlibonly.after_workers wrapper it named the wrapper's line in pledgepy/stdlibonly.py
+    (a fixed stacklevel counted one frame short)."""
+    from tests.childproc import run
+
+    result = run(WARNED_AT)
+    assert result.returncode == 0, result.explain()
+    line = next(l for l in result.stdout.splitlines() if l.startswith("AT "))
+    at = eval(line[3:])  # a list of (file, line) tuples the child printed
+    assert at and all(line_no == 6 and not name.startswith(("stdlibonly", "api")) for
+                      name, line_no in at), line
