@@ -1,0 +1,82 @@
+"""Round-12 second review: what the merged round's new allowances handed out that OpenBSD
+refuses (each test failed on main before its fix), against the running kernel.
+
+tmppath's creates under the command run with ``CONTINUE`` after the supervisor read the
+path; the kernel then resolves whatever the program's memory (or a symlink in /tmp)
+names, and only Landlock stands between that and the rest of the unveil. A symlink
+placed in /tmp by the test stands in for the racing thread: the supervisor reads the
+same ``/tmp/...`` string, the kernel opens the same other file, deterministically."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pledgepy.backends.linux.exec import tmpcreate
+from tests.cprogs import compiled
+from tests.test_command_unveil import pledge
+
+SECRET = "not-for-a-program-without-rpath\n"
+
+
+@pytest.fixture
+def secret() -> Iterator[tuple[Path, str]]:
+    """A directory outside /tmp holding a file only a ``-v`` names, and a link to that
+    file in /tmp."""
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-review-", dir="/var/tmp"))
+    link = Path(tempfile.mkdtemp(prefix="pledgepy-review-", dir="/tmp")) / "link"
+    try:
+        (where / "secret").write_text(SECRET)
+        link.symlink_to(where / "secret")
+        yield where, str(link)
+    finally:
+        shutil.rmtree(where)
+        shutil.rmtree(link.parent)
+
+
+@pytest.fixture(scope="module")
+def prog() -> Iterator[Path]:
+    with compiled(("tmp_create_read", ())) as built:
+        yield built["tmp_create_read"]
+
+
+def test_a_read_only_create_reads_nothing_without_rpath(secret: tuple[Path, str], prog: Path) -> None:
+    """``open("/tmp/...", O_RDONLY|O_CREAT)`` under ``stdio tmppath``: redirected to an
+    existing file it creates nothing, and Landlock lets it read whatever the unveil gives
+    "r" (a ``-v r:``, the default unveil's libraries, /etc/ssl under inet), so on main it
+    printed a ``-v r:`` file the program, without rpath, may not open (its direct open
+    is a violation). Now such a create stays a violation without rpath; with rpath it
+    runs and reads only what rpath lets it read anyway."""
+    r = pledge("-q", "-p", "stdio tmppath", "-v", f"r:{secret[0]}", str(prog), "r",
+               secret[1])
+    assert SECRET not in r.stdout, r.stdout
+    assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
+    assert 'O_RDONLY|O_CREAT) needs "rpath' in r.stderr, r.stderr
+    r = pledge("-q", "-p", "stdio rpath tmppath", "-v", f"r:{secret[0]}", str(prog), "r",
+               secret[1])
+    assert r.returncode == 0 and r.stdout == SECRET, (r.stdout, r.stderr)
+
+
+def test_a_read_write_create_reads_nothing_with_wpath_alone(secret: tuple[Path, str], prog: Path) -> None:
+    """``stdio wpath tmppath`` with ``-v rw:DIR``: main let tmppath's creates run (the
+    note keyed on wpath alone), and ``O_RDWR|O_CREAT`` of a /tmp path that leads into
+    DIR read its file without rpath. Now the creates stay violations and a note says
+    why at start."""
+    r = pledge("-p", "stdio wpath tmppath", "-v", f"rw:{secret[0]}", str(prog), "rw",
+               secret[1])
+    assert SECRET not in r.stdout, r.stdout
+    assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
+    assert f"tmppath: -v rw:{secret[0]} lets a racing thread" in r.stderr, r.stderr
+
+
+def test_dev_tty_is_writable_anyway_only_under_tty() -> None:
+    """OpenBSD lets /dev/tty be opened read-write under tty only: ``-v w:/dev/tty``
+    without tty and wpath let a redirected create open the terminal for writing (main
+    found nothing against it)."""
+    held = frozenset({"stdio", "tmppath"})
+    assert tmpcreate.refusal(held, False, (("/dev/tty", "w"),), 7) is not None
+    assert tmpcreate.refusal(held | {"tty"}, False, (("/dev/tty", "w"),), 7) is None
