@@ -9,6 +9,8 @@ same ``/tmp/...`` string, the kernel opens the same other file, deterministicall
 
 from __future__ import annotations
 
+import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +20,9 @@ import pytest
 
 from pledgepy.backends.linux.exec import tmpcreate
 from tests.cprogs import compiled
+from tests.pledged import under
 from tests.test_command_unveil import pledge
+from tests.test_review_r12_reallib import no_tsync
 
 SECRET = "not-for-a-program-without-rpath\n"
 
@@ -80,3 +84,40 @@ def test_dev_tty_is_writable_anyway_only_under_tty() -> None:
     held = frozenset({"stdio", "tmppath"})
     assert tmpcreate.refusal(held, False, (("/dev/tty", "w"),), 7) is not None
     assert tmpcreate.refusal(held | {"tty"}, False, (("/dev/tty", "w"),), 7) is None
+
+
+#: the handler's call site, called directly (as tests/test_path_allowances.py does)
+SITE = """
+import ctypes
+from pledgepy.backends.linux import native
+SITE = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_char_p,
+                        ctypes.c_long, ctypes.c_long)(native.handler_ip() - 17)
+"""
+
+
+@no_tsync
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the call site's layout is x86_64's")
+def test_a_kept_layer_leaves_no_writing_to_the_call_site() -> None:
+    """pledge("stdio tmppath tty"), a thread, pledge("stdio tty") on ABI < 8: main kept the
+    first allowance layer (it covers tty's) and reported that code calling the handler's
+    call site "can still read" the dropped /tmp; but tty's rules let that site open for
+    writing and creating, and the kept layer grants /tmp both: it created and wrote
+    /tmp files after tmppath was dropped. Now such a layer is not kept (the allowances
+    are refused, as strict does) and the site's create fails."""
+    made = Path("/tmp", f"pledgepy-review-kept-{os.getpid()}")
+    body = f"""
+fd = SITE(257, -100, {str(made).encode()!r}, os.O_WRONLY | os.O_CREAT, 0o600)
+print("fd", fd >= 0)
+"""
+    setup = SITE + """
+import threading, time
+pledgepy.pledge("stdio tmppath tty")
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+"""
+    try:
+        r = under("stdio tty", body, setup=setup)
+        assert r.stdout.split() == ["fd", "False"], r.explain()
+        assert not made.exists()
+    finally:
+        if made.exists():
+            made.unlink()
