@@ -393,7 +393,8 @@ class LinuxBackend(BackendBase):
         return [f"path allowances this pledge drops ({shown}) stay granted to the SIGSYS "
                 "handler's call site: other threads are running and Landlock ABI < 8 cannot "
                 "enter the narrower layer for them, so code that calls that site directly "
-                "(ctypes) can still read them; the handler itself opens them no more"]
+                "(ctypes), or a thread that rewrites a path between the handler's check and "
+                "its call (the handler reads the program's memory twice), can still read them"]
 
     def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
         """The allowance layer *request* needs (handled rights, rules), or None: the
