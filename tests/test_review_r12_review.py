@@ -21,7 +21,7 @@ import pytest
 from pledgepy.backends.linux.exec import tmpcreate
 from tests.cprogs import compiled
 from tests.pledged import under
-from tests.test_command_unveil import pledge
+from tests.test_command_unveil import SYSTEM_PYTHON, pledge
 from tests.test_review_r12_reallib import no_tsync
 
 SECRET = "not-for-a-program-without-rpath\n"
@@ -121,3 +121,25 @@ threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
     finally:
         if made.exists():
             made.unlink()
+
+
+def test_a_chain_of_links_prog_made_leaves_its_status_its_own(place: Path) -> None:
+    """When PROG fails, the command names the arguments its unveil hides, resolving each
+    after PROG ran. A PROG with cpath made its argument a chain of 1,200 links (each
+    hop within the kernel's limit of 40 per walk, so nothing stops it): on main
+    posixpath.realpath's recursion raised RecursionError in the supervisor, which then
+    said "killed: the supervisor failed" and exited 70 instead of PROG's 3. Now the
+    argument is left out of the note."""
+    place.chmod(0o777)
+    code = ("import os, sys\n"
+            "d = sys.argv[1].rsplit('/', 1)[0]\n"
+            "open(d + '/l0', 'w').close()\n"
+            "os.rename(d + '/l0', d + '/t')\n"
+            "os.symlink('t', d + '/l0')\n"
+            "for i in range(1, 1201):\n"
+            "    os.symlink(f'l{i - 1}', f'{d}/l{i}')\n"
+            "sys.exit(3)\n")
+    r = pledge("-p", "stdio rpath wpath cpath", "-v", f"rwc:{place}", SYSTEM_PYTHON, "-c",
+               code, str(place / "l1200"))
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    assert "supervisor failed" not in r.stderr, r.stderr
