@@ -25,9 +25,9 @@ def hidden(argv: list[str], promises: frozenset[str],
            unveils: tuple[tuple[str, str], ...]) -> list[str]:
     """The arguments of *argv* (PROG's own, not argv[0]) that name a path no rule
     unveils, as given."""
-    tops = [os.path.realpath(where) for where, _ in unveils]
-    for promise in ("", *sorted(promises)):
-        tops += [os.path.realpath(where) for where, _ in discover.PROMISE_PATHS.get(promise, ())]
+    given = [*unveils, *(rule for promise in ("", *sorted(promises))
+                         for rule in discover.PROMISE_PATHS.get(promise, ()))]
+    tops = [real for where, _ in given if (real := _real(where)) is not None]
     out: list[str] = []
     for arg in argv[1:]:
         if not arg or arg.startswith("-") or "\0" in arg:
@@ -37,9 +37,20 @@ def hidden(argv: list[str], promises: frozenset[str],
                 continue
         except (OSError, ValueError):
             continue
-        if not _beneath(os.path.realpath(arg), tops):
+        real = _real(arg)
+        if real is not None and not _beneath(real, tops):
             out.append(arg)
     return out
+
+
+def _real(path: str) -> str | None:
+    """*path* resolved, or None: PROG, which ran, may have made it a chain of links
+    longer than posixpath.realpath's recursion takes (RecursionError: the supervisor's
+    failure, not PROG's status, would end the command)."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def note(prog: str, code: int, names: list[str]) -> str:

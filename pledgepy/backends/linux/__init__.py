@@ -89,6 +89,21 @@ def _layer_covers(kept: tuple[int, tuple[tuple[str, int], ...]],
     return all(granted.get(path, 0) & rights == rights for path, rights in wanted[1])
 
 
+def _kept_writes(kept: tuple[int, tuple[tuple[str, int], ...]],
+                 wanted: tuple[int, tuple[tuple[str, int], ...]], new: frozenset[str]) -> list[str]:
+    """The paths where the allowance layer *kept* grants writing or creating beyond
+    *wanted*'s, when *new* keeps an allowance whose filter rules let the handler's call
+    site open for writing or creating at all (tty's /dev/tty, tmppath's /tmp): code
+    calling that site directly could then write and create there, not only read."""
+    paths, duped = prepared.paths(), prepared.data()["duped"]
+    marks = {c for p in new & paths.keys() for path, m in paths[p] if path not in duped for c in m}
+    if not marks & {"w", "c"}:
+        return []  # the filter lets the call site only read: the layer's writes are idle
+    granted = dict(wanted[1])
+    reach = allowances.WRITE | allowances.CREATE
+    return sorted(path for path, rights in kept[1] if rights & reach & ~granted.get(path, 0))
+
+
 class Domains(Record):
     """The Landlock domains one pledge enters: a new (nested) one for this process
     (*own*), one below it for exec'd programs (*children*), and what the 16-domain
@@ -378,7 +393,8 @@ class LinuxBackend(BackendBase):
         return [f"path allowances this pledge drops ({shown}) stay granted to the SIGSYS "
                 "handler's call site: other threads are running and Landlock ABI < 8 cannot "
                 "enter the narrower layer for them, so code that calls that site directly "
-                "(ctypes) can still read them; the handler itself opens them no more"]
+                "(ctypes), or a thread that rewrites a path between the handler's check and "
+                "its call (the handler reads the program's memory twice), can still read them"]
 
     def _paths_layer(self, request: PledgeRequest) -> tuple[int, tuple[tuple[str, int], ...]] | None:
         """The allowance layer *request* needs (handled rights, rules), or None: the
@@ -423,10 +439,15 @@ class LinuxBackend(BackendBase):
             # directly). Strict refuses the allowances instead, which leaves no gap.
             kept = self._paths
             keeps = kept is not None and _layer_covers(kept, key)
-            if kept is not None and keeps and not request.strict:
+            # only a gap of reading is left to the call site (as reported), never writing
+            writes = _kept_writes(kept, key, new) if kept is not None and keeps else []
+            if kept is not None and keeps and not writes and not request.strict:
                 return kept
             named = threads.others_named()
-            if keeps:
+            if writes:
+                fix = ("the layer in force would leave writing and creating in what this "
+                       f"pledge drops ({', '.join(writes)}) to the handler's call site")
+            elif keeps:
                 fix = ("strict refuses keeping the layer in force, which would leave the "
                        "allowances this pledge drops to the handler's call site")
             elif request.old is None:

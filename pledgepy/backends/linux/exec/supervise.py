@@ -345,7 +345,7 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                     lib.pp_notif_send(listener, ident[0], given)
                 continue
             if tmp and "tmppath" in promises and tmpcreate.answer(
-                    listener, ident[0], pid[0], nr[0], values, arch):
+                    listener, ident[0], pid[0], nr[0], values, arch, promises):
                 continue  # OpenBSD's tmppath: a create or unlink under /tmp/
             # fstat(fd) spelled newfstatat(fd, "", AT_EMPTY_PATH) is a "stdio" call: answered
             # as the in-process handler emulates it (a program without rpath needs it)

@@ -10,11 +10,15 @@ CONTINUE runs the call with the path the program's memory holds when the kernel
 resumes it, so another thread may change it after the read. That is answered here only
 when it cannot matter: :func:`refusal` is None only when the program's Landlock domain
 grants creating and removing nowhere but beneath ``/tmp`` (the ``tmppath`` rule of the
-default unveil), nor writing, unless ``wpath`` is held (``/dev/null``, and ``/dev/tty``
-under ``tty``, which OpenBSD lets it open read-write anyway, aside), so whatever path
-the call really uses, the kernel lets it do only what its promises or OpenBSD's
-allowance grant. With ``-V``, a ``-v`` path outside ``/tmp`` with ``c`` (or ``w``
-without ``wpath``), or no Landlock, the calls
+default unveil), nor writing, unless ``rpath`` and ``wpath`` are held (``/dev/null``,
+and ``/dev/tty`` under ``tty``, which OpenBSD lets it open read-write anyway, aside:
+with ``wpath`` alone an ``O_RDWR`` create redirected to a writable file would read it
+too), so whatever path the call really uses, the kernel lets it do only what its
+promises or OpenBSD's allowance grant. Reading is granted far wider (the default
+unveil's libraries, ``/etc/ssl`` under ``inet``, any ``-v r:``): an ``O_RDONLY`` create
+runs only with ``rpath``, since redirected to an existing file it creates nothing and
+reads it. With ``-V``, a ``-v`` path outside ``/tmp`` with ``c`` (or ``w`` without
+``rpath wpath``), or no Landlock, the calls
 stay violations and the command says why at start. The flags and the mode are
 registers, which the kernel does not read again: they are decided here (no
 ``O_PATH``, no setid bits, no ``O_RDONLY|O_TRUNC``, which Landlock checks only from
@@ -60,10 +64,14 @@ def refusal(promises: frozenset[str], no_unveil: bool, unveils: Iterable[tuple[s
     if landlock_abi < 1:
         return "tmppath: without Landlock nothing confines the path such a call uses" + tail
     tmp = os.path.realpath(TMP)
+    # "w" without wpath writes; with wpath but not rpath, O_RDWR|O_CREAT redirected to a
+    # file any rule (the default unveil's or a -v's) lets it read as well would read it
+    risky = set("c" if {"rpath", "wpath"} <= promises else "wc")
+    # /dev/tty is OpenBSD's allowance under tty only
+    anyway = {p for p in _WRITABLE_ANYWAY if p != "/dev/tty" or "tty" in promises}
     for where, perms in unveils:
         real = os.path.realpath(where)
-        outside = chroot or not _beneath(real, tmp) and real not in _WRITABLE_ANYWAY
-        risky = set("c" if "wpath" in promises else "wc")
+        outside = chroot or not _beneath(real, tmp) and real not in anyway
         if set(perms) & risky and outside:
             return (f"tmppath: -v {perms}:{where} lets a racing thread redirect such a call "
                     "out of /tmp" + tail)
@@ -71,9 +79,10 @@ def refusal(promises: frozenset[str], no_unveil: bool, unveils: Iterable[tuple[s
 
 
 def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
-           arch: str) -> bool:
+           arch: str, promises: frozenset[str]) -> bool:
     """Let a creating open or an unlink of a path under ``/tmp/`` run, or answer an
-    ``O_TMPFILE`` open of ``/tmp`` EOPNOTSUPP (True); False: it stays a violation."""
+    ``O_TMPFILE`` open of ``/tmp`` EOPNOTSUPP (True); False: it stays a violation.
+    *promises*: what the program holds (an ``O_RDONLY`` create runs only with rpath)."""
     table = BY_ARCH.get(arch, {})
     if nr == table.get("openat"):
         address, flags, mode, opening = args[1], args[2], args[3], True
@@ -96,6 +105,11 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
         if not tmpfile and (not flags & os.O_CREAT or mode_bits == os.O_ACCMODE or (
                 mode_bits == os.O_RDONLY and flags & os.O_TRUNC)):
             return False  # access mode 3: Landlock checks neither reading nor writing
+        if not tmpfile and mode_bits == os.O_RDONLY and "rpath" not in promises:
+            # Landlock lets it read what the default unveil or a -v gives "r" (libraries,
+            # /etc/ssl under inet, ...): redirected (or through a link in /tmp) to an
+            # existing file, O_CREAT creates nothing and the call reads it without rpath
+            return False
     try:
         raw = _path_at(pid, address)
     except OSError:
