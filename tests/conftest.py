@@ -30,6 +30,20 @@ def _children_tmpdir() -> None:
     tempfile.tempdir = d
 
 
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    """A fresh directory not beneath /tmp (tmp_path is: a learned run creating files in
+    it is tmppath's, as the command answers it), removed afterwards."""
+    base = "/var/tmp"
+    if not os.access(base, os.W_OK):
+        pytest.skip(f"{base} is not writable")
+    where = Path(tempfile.mkdtemp(prefix="pledgepy-tests-", dir=base))
+    try:
+        yield where
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for d in _SESSION_TMP:
         shutil.rmtree(d, ignore_errors=True)

@@ -17,10 +17,11 @@ from pathlib import Path
 from tests.learning import command, learn, run, violated
 
 
-def test_a_file_made_read_back_and_removed_keeps_its_read(tmp_path: Path) -> None:
+def test_a_file_made_read_back_and_removed_keeps_its_read(outside_tmp: Path) -> None:
     """sh writes a file, cat reads it back, rm removes it. The read of a path missing
     at report time was dropped as "only looked for": main learned ``wc`` on the
     directory, and cat failed under it (Permission denied, no output)."""
+    tmp_path = outside_tmp  # not beneath /tmp: there its creates are tmppath's
     work = tmp_path / "work"
     work.mkdir()
     argv = ["sh", "-c", f"echo hi > {work}/t; cat {work}/t; rm {work}/t"]
@@ -31,13 +32,14 @@ def test_a_file_made_read_back_and_removed_keeps_its_read(tmp_path: Path) -> Non
     assert again.returncode == 0 and again.stdout == "hi\n" and not violated(again), again.stderr
 
 
-def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(tmp_path: Path) -> None:
+def test_a_directory_made_in_a_home_is_unveiled_where_it_is_made(outside_tmp: Path) -> None:
     """A program makes a directory in its home and fills it. main kept the made
     directory's own rule (``rwc HOME/new``, with ``c`` on the home): applied from the
     same starting state the directory is missing, the rule grants nothing, and the
     write failed (exit 1). Then the guard: a directory that existed before the run
     (``os.makedirs(..., exist_ok=True)`` finds it, EEXIST) was not made by it, and
     keeps its own rule rather than give its letters to the home."""
+    tmp_path = outside_tmp  # not beneath /tmp: there its creates are tmppath's
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
     env = {"HOME": str(home)}

@@ -271,6 +271,11 @@ class ExecRecorder(Protocol):
         *promises* with no unveil rule for it (an allowance it answers itself)."""
         ...
 
+    def tmppath(self, promises: Promises, unveils: tuple[tuple[str, str], ...]) -> str | None:
+        """Why the pledge command, run with *promises* and these ``-v`` rules, would not
+        let ``tmppath``'s creates and unlinks under /tmp run (None: it would)."""
+        ...
+
     @property
     def phase(self) -> Any:
         """The last :meth:`watch`'s loader phase (``shim``, ``ready_after``, ``failed``,

@@ -9,6 +9,13 @@ rpath's place also does (/etc/passwd read: getpw or rpath), that one wins. The
 allowance names exactly its files, with no unveil rule to add, and is what
 OpenBSD's own programs pledge (id: "stdio getpw"); rpath reads whatever else
 is unveiled. (Only against rpath: a socket inet or dns allows stays inet's.)
+Likewise tmppath against wpath and cpath: where a create or unlink under /tmp/
+(the command lets those run under tmppath, exec/tmpcreate.py) is covered as
+well by tmppath in the place of one or both, tmppath wins (``rm /tmp/x``:
+"stdio tmppath", not "stdio cpath" with ``-v c:/tmp``): it reaches /tmp alone
+and needs no rule beyond the default unveil's. OpenBSD's own mktemp pledges
+"stdio rpath wpath cpath"; fewer promises and the narrower one is this
+project's rule.
 """
 
 from __future__ import annotations
@@ -43,6 +50,20 @@ def _instead_of_rpath(held: frozenset[str], extra: tuple[str, ...],
     return held
 
 
+def _tmppath_instead(held: frozenset[str], extra: tuple[str, ...],
+                     left: list[Ways]) -> frozenset[str]:
+    """*held* with wpath, cpath or both (those of the *extra* chosen) swapped for tmppath
+    when that still allows every call *left*; else *held*."""
+    if "tmppath" in held:
+        return held
+    chosen = frozenset(extra) & {"wpath", "cpath"}
+    for drop in (chosen, *(frozenset({p}) for p in sorted(chosen))):
+        other = held - drop | {"tmppath"}
+        if drop and all(_allowed(ways, other) for ways in left):
+            return other
+    return held
+
+
 def _allowed(ways: Ways, held: frozenset[str]) -> bool:
     return any(w <= held for w in ways)
 
@@ -60,7 +81,8 @@ def minimal(calls: Iterable[Ways], base: frozenset[str] = frozenset()) -> frozen
         for extra in combinations(pool, size):
             held = forced | frozenset(extra)
             if all(_allowed(ways, held) for ways in left):
-                return _instead_of_rpath(held, extra, left)
+                held = _instead_of_rpath(held, extra, left)
+                return _tmppath_instead(held, tuple(p for p in extra if p in held), left)
     raise AssertionError("unreachable: the whole pool covers every call")
 
 

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from ..backends.base import Observation
 
     Answered = Callable[[str, frozenset[str]], bool]
+    #: Why the command would not let tmppath's creates run with these promises and -v
+    #: rules (the recorder's :meth:`tmppath`), None when it would.
+    TmpRefusal = Callable[[frozenset[str], tuple[tuple[str, str], ...]], str | None]
 
     #: The command's own rules, or what gives them for a set of promises.
     Given = dict[str, str] | Callable[[frozenset[str]], dict[str, str]]
@@ -71,7 +74,8 @@ def merge(observations: list[Observation]) -> list[Observation]:
 def build(observations: list[Observation], argv: list[str], given: Given,
           audited: frozenset[str] | None = None,
           granted: frozenset[str] = frozenset(), phase: Any = None,
-          home: str | None = None, answered: Answered | None = None) -> dict[str, Any]:
+          home: str | None = None, answered: Answered | None = None,
+          tmp_refusal: TmpRefusal | None = None) -> dict[str, Any]:
     """The report as a JSON-ready dict (see the README's "Finding the right promises").
 
     *given*: the unveil rules the pledge command adds itself (path -> letters, the
@@ -81,17 +85,46 @@ def build(observations: list[Observation], argv: list[str], given: Given,
     *phase*: the recorder's loader phase (its ``calls`` the loader's before main);
     *home*: the run's ``$HOME`` (never unveiled whole, :mod:`.paths`);
     *answered*: whether the command serves a read of a path under some promises with
-    no unveil rule (the recorder's :meth:`served`): such paths are not unveiled.
+    no unveil rule (the recorder's :meth:`served`): such paths are not unveiled;
+    *tmp_refusal*: why the command would not let tmppath's creates under /tmp run with
+    the learned promises and -v rules (the recorder's :meth:`tmppath`); when it would
+    not, the report is made again without tmppath's way for them. Without it, tmppath
+    is never the way of such a call.
     """
     import gc
 
     enabled = gc.isenabled()
     gc.disable()  # one row per path: no cycles, and collections cost a tenth of the time
     try:
-        return _build(observations, argv, given, audited, granted, phase, home, answered)
+        result = _build(observations, argv, given, audited, granted, phase, home, answered)
+        if "tmppath" not in result["promises"]:
+            return result
+        why = tmp_refusal(frozenset(result["promises"]), tuple(
+            (p, v) for p, v in result["unveil"])) if tmp_refusal is not None else "unknown"
+        if why is None:
+            return result
+        # the command would refuse what tmppath was learned for: learned without it
+        result = _build(_without_tmppath(observations), argv, given, audited, granted, phase,
+                        home, answered)
+        if tmp_refusal is not None:
+            result["notes"].append(f"not tmppath for the creates under /tmp: {why}")
+        return result
     finally:
         if enabled:
             gc.enable()
+
+
+def _without_tmppath(observations: list[Observation]) -> list[Observation]:
+    """*observations* with tmppath's own way (the recorder's, for a create under /tmp/)
+    taken out of each call's needs."""
+    stripped: dict[int, tuple[list[str], ...]] = {}
+    out = []
+    for o in observations:
+        needs = stripped.get(id(o.needs))
+        if needs is None:
+            needs = stripped[id(o.needs)] = tuple(w for w in o.needs if list(w) != ["tmppath"])
+        out.append(o._replace(needs=needs))
+    return out
 
 
 def _loader(phase: Any, argv: list[str]) -> dict[str, Any]:

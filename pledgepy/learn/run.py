@@ -306,7 +306,7 @@ def main(opts: argparse.Namespace, path: str) -> int:
                                               as_command=(opts.keep_caps, opts.keep_fds))
         result = report.build(observations, argv, given_rules(path, argv, library), audited,
                               granted, recorder.phase, home=(env or os.environ).get("HOME"),
-                              answered=recorder.served)
+                              answered=recorder.served, tmp_refusal=recorder.tmppath)
     finally:
         from ..command import hosts
 

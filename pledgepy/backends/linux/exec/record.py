@@ -50,7 +50,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
-from . import allowed, supervise, ttyopen
+from . import allowed, supervise, tmpcreate, ttyopen
 from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
@@ -154,14 +154,16 @@ LOADER = frozenset({"rpath", "prot_exec"})
 _new = tuple.__new__
 
 
-class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl tty",
-                     defaults=(False, False, False))):
+class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl tty plain",
+                     defaults=(False, False, False, (False, False)))):
     """A call's paths as C read them before it ran: absolute (None: unreadable),
     (existed, is a directory) for each, the id C counts its like under (-1:
     none), the caller's program name when C saw the pid first (else None),
     whether the first path argument was "" (fstat spelled as a path call), and
     whether the call was posix_spawn's rt_sigaction(SIGSYS, {SIG_DFL}, NULL), and
-    whether the first path was spelled exactly "/dev/tty" (exec/ttyopen.py)."""
+    whether the first path was spelled exactly "/dev/tty" (exec/ttyopen.py), and
+    whether each path was spelled plainly (absolute, no empty, "." or ".." component:
+    the only spelling the command's allowance answers take, exec/allowed.py: _plain)."""
 
     __slots__ = ()
     paths: tuple[str | None, ...]
@@ -171,6 +173,7 @@ class Pre(namedtuple("Pre", "paths facts slot program empty sigdfl tty",
     empty: bool
     sigdfl: bool
     tty: bool
+    plain: tuple[bool, bool]
 
 
 #: Calls whose path neither Landlock checks nor the working directory follows (stat,
@@ -220,6 +223,9 @@ def confine(promises: frozenset[str], granted: frozenset[str] = frozenset(),
 #: where the files they answer are (one str.startswith turns the rest away).
 ANSWERED = frozenset({"open", "openat", "newfstatat"})
 DNS_OR_GETPW = frozenset({frozenset({"dns"}), frozenset({"getpw"})})
+#: tmppath's way: a create or unlink under /tmp/ the command lets run (exec/tmpcreate.py).
+TMPPATH = frozenset({"tmppath"})
+TMP_CALLS = frozenset({"open", "openat", "unlink", "unlinkat"})
 #: Opens of the controlling terminal tty alone allows (exec/ttyopen.py; policy.PATHS).
 TTY_OPENS = frozenset({"open", "openat"})
 TTY = frozenset({frozenset({"tty"})})
@@ -275,6 +281,30 @@ def _access(flags: int, existed: bool) -> tuple[str, str]:
     if flags & O_CREAT and not existed:
         return "", letters + "c"  # the file may not exist when the policy is applied
     return letters, ""
+
+
+def _utf8(path: str) -> bool:
+    """Whether *path* (os.fsdecode'd) was UTF-8, as the command's answers decode it."""
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _tmppath(name: str, path_index: int, args: tuple[int, ...],
+             needs: frozenset[frozenset[str]]) -> frozenset[frozenset[str]]:
+    """*needs* of a call on a plainly spelled path under /tmp/ with tmppath's way added
+    when the command lets it run under tmppath (exec/tmpcreate.py: the same test of its
+    flags and mode). Not an O_TMPFILE open: the command answers that EOPNOTSUPP, and what
+    the program does then (a named file instead, or giving up) this run never did. The
+    report drops the way again when the learned -v rules would make the command refuse
+    it (tmpcreate.refusal: learn/report.py)."""
+    taken = tmpcreate.takes(name, args)
+    if taken is None or taken[1] or taken[0] != path_index:
+        return needs
+    alts = needs | {TMPPATH}
+    return frozenset(a for a in alts if not any(b < a for b in alts))
 
 
 def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
@@ -521,15 +551,21 @@ class Recording:
 
     def _path(self, proc: _Process, dirfd_index: int | None, path_index: int,
               args: tuple[int, ...]) -> str | None:
+        return self._spelled(proc, dirfd_index, path_index, args)[0]
+
+    def _spelled(self, proc: _Process, dirfd_index: int | None, path_index: int,
+                 args: tuple[int, ...]) -> tuple[str | None, bool]:
+        """The call's path, absolute (None: unreadable), and whether it was spelled
+        plainly (as C's plain_spelling: "/" alone, or allowed._plain's)."""
         raw = proc.read(args[path_index]) if args[path_index] else b""
         if raw is None:
-            return None
+            return None, False
         if raw.startswith(b"/"):
-            return walked(os.fsdecode(raw))
+            return walked(os.fsdecode(raw)), raw == b"/" or allowed._plain(raw) is not None
         base = self._base(proc, dirfd_index, args)
         if base is None:
-            return None
-        return walked(os.path.join(base, os.fsdecode(raw)) if raw else base)
+            return None, False
+        return walked(os.path.join(base, os.fsdecode(raw)) if raw else base), False
 
     @property
     def interval(self) -> int:
@@ -652,17 +688,28 @@ class Recording:
             counted.append(self._count(key, proc))
             return None
         for i, (dirfd_index, path_index, use) in enumerate(uses):
-            path = pre.paths[i] if pre else self._path(proc, dirfd_index, path_index, args)
-            if name in ANSWERED and path is not None and (
-                    path == "/" or path.startswith(ANSWERED_ROOTS)):
+            # the command's answers (and a pledged Python's handler) take only a plain
+            # spelling (C saw the raw bytes): a file reached as "passwd" from /etc or as
+            # "/etc//passwd" is rpath's there
+            if pre is not None:
+                path = pre.paths[i]
+                plain = path is not None and pre.plain[i] and _utf8(path)
+            else:  # python mode: the call waits, its memory is read here
+                path, plain = self._spelled(proc, dirfd_index, path_index, args)
+            if path is None or not plain:
+                pass
+            elif name in ANSWERED and (path == "/" or path.startswith(ANSWERED_ROOTS)):
                 needs = self._answered(name, path, args, needs)
             elif path == ttyopen.TTY_PATH and name in TTY_OPENS:
                 needs = self._tty(name, proc, args, pre, needs)
-            memo = (name, use, path, argument, needs)
+            elif pre is not None and name in TMP_CALLS and tmpcreate.under(path):
+                needs = _tmppath(name, path_index, args, needs)
+            memo = (name, use, path, argument, needs, plain)
             keys = self.resolved.get(memo)
             if keys is None:
                 facts = pre.facts[i] if pre else None
-                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts)
+                keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts,
+                                     plain)
                 if use not in ("open", "new", "dest") or use == "open" and not args[
                         dirfd_index + 2 if dirfd_index is not None else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
@@ -774,9 +821,10 @@ class Recording:
     def _resolve(self, name: str, use: str, path: str | None, argument: str,
                  needs: frozenset[frozenset[str]], args: tuple[int, ...],
                  dirfd_index: int | None, facts: tuple[bool, bool] | None = None,
-                 ) -> list[_Key]:
+                 plain: bool = True) -> list[_Key]:
         """What one path argument of a call records: (path, letters) keys; *facts*:
-        whether it existed and was a directory before the call (else: look now)."""
+        whether it existed and was a directory before the call (else: look now); *plain*:
+        whether it was spelled as the command's allowance answers take a path."""
         interval = self.interval
         if path is None:
             return [_Key(name, f"(unreadable) {argument}".rstrip(), needs, None, "", interval)]
@@ -786,7 +834,7 @@ class Recording:
                 flags = O_CREAT | O_WRONLY | O_TRUNC
             text = f"{path} {_flags_text(flags)}"
             existed, is_dir = facts or (os.path.lexists(path), os.path.isdir(path))
-            if not is_dir and _stdio_allowance(path, flags, existed):
+            if plain and not is_dir and _stdio_allowance(path, flags, existed):
                 return [_Key(name, text, STDIO, None, "", interval)]
             own, parent = _open_access(flags, existed)
             if own and flags & O_DIRECTORY == 0 and is_dir:
@@ -909,6 +957,8 @@ def walked(path: str) -> str:
     return here
 
 
+#: C's bits 20 and 21 (paths 0 and 1 spelled plainly) as Pre.plain.
+_PLAIN = ((False, False), (True, False), (False, True), (True, True))
 #: C's facts bits (1, 2: path 0 existed, was a directory; 4, 8: path 1) as Pre.facts.
 _FACTS = tuple(((bool(b & 1), bool(b & 2)), (bool(b & 4), bool(b & 8))) for b in range(16))
 
@@ -973,7 +1023,8 @@ def record_loop(listener: int, recording: Recording, arch: str,
                 pre = make_pre(Pre, (
                     (_text(arena, ffi, rows[i + 8]), _text(arena, ffi, rows[i + 9])),
                     _FACTS[bits & 15], slot, _text(arena, ffi, rows[i + 12], normal=False),
-                    bool(bits & 1 << 16), bool(bits & 1 << 24), bool(bits & 1 << 28)))
+                    bool(bits & 1 << 16), bool(bits & 1 << 24), bool(bits & 1 << 28),
+                    _PLAIN[bits >> 20 & 3]))
                 add(int(rows[i]), int(rows[i + 1]), tuple(rows[i + 2:i + 8]), pre)
     finally:
         while lib.pp_learn_take(out, BATCH, arena, ARENA) > 0:
@@ -1068,6 +1119,10 @@ class Recorder:
 
     def served(self, path: str, promises: frozenset[str]) -> bool:
         return allowed.served(path, promises)
+
+    def tmppath(self, promises: frozenset[str],
+                unveils: tuple[tuple[str, str], ...]) -> str | None:
+        return tmpcreate.refusal(promises, False, unveils, abi.version())
 
     def start_up_shim(self, env: dict[str, str],
                       load: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:

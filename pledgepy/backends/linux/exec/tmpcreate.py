@@ -78,52 +78,76 @@ def refusal(promises: frozenset[str], no_unveil: bool, unveils: Iterable[tuple[s
     return None
 
 
+def takes(name: str, args: tuple[int, ...], promises: frozenset[str] = frozenset()
+          ) -> tuple[int, bool] | None:
+    """(the path's argument index, whether it is an ``O_TMPFILE`` open) when call *name*
+    with *args* is one :func:`answer` may let run under *promises*, its path aside: a
+    creating open whose flags and mode are decided here, or an unlink (not rmdir); else
+    None. Learn mode (record.py) asks the same, with no promise held, so what it credits
+    to tmppath is what is answered whatever else the learned set holds."""
+    if name == "openat":
+        index, flags, mode, opening = 1, args[2], args[3], True
+    elif name == "open":
+        index, flags, mode, opening = 0, args[1], args[2], True
+    elif name == "unlinkat":
+        if args[2] & 0xFFFFFFFF & _AT_REMOVEDIR:  # rmdir: cpath's, as on OpenBSD
+            return None
+        return 1, False
+    elif name == "unlink":
+        return 0, False
+    else:
+        return None
+    flags &= 0xFFFFFFFF
+    if flags & os.O_PATH or mode & 0xFFFF & _SETID:
+        return None
+    tmpfile = bool(flags & O__TMPFILE)
+    mode_bits = flags & os.O_ACCMODE
+    if not tmpfile and (not flags & os.O_CREAT or mode_bits == os.O_ACCMODE or (
+            mode_bits == os.O_RDONLY and flags & os.O_TRUNC)):
+        return None  # access mode 3: Landlock checks neither reading nor writing
+    if not tmpfile and mode_bits == os.O_RDONLY and "rpath" not in promises:
+        # Landlock lets it read what the default unveil or a -v gives "r" (libraries,
+        # /etc/ssl under inet, ...): redirected (or through a link in /tmp) to an
+        # existing file, O_CREAT creates nothing and the call reads it without rpath
+        return None
+    return index, tmpfile and opening
+
+
+def under(path: str) -> bool:
+    """Whether *path*, spelled plainly (allowed._plain), is one whose create or unlink
+    :func:`answer` lets run: beneath ``/tmp/``, not /tmp itself."""
+    return path.startswith(TMP + "/")
+
+
 def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
            arch: str, promises: frozenset[str]) -> bool:
     """Let a creating open or an unlink of a path under ``/tmp/`` run, or answer an
     ``O_TMPFILE`` open of ``/tmp`` EOPNOTSUPP (True); False: it stays a violation.
     *promises*: what the program holds (an ``O_RDONLY`` create runs only with rpath)."""
-    table = BY_ARCH.get(arch, {})
-    if nr == table.get("openat"):
-        address, flags, mode, opening = args[1], args[2], args[3], True
-    elif nr == table.get("open"):
-        address, flags, mode, opening = args[0], args[1], args[2], True
-    elif nr == table.get("unlinkat"):
-        if args[2] & 0xFFFFFFFF & _AT_REMOVEDIR:  # rmdir: cpath's, as on OpenBSD
-            return False
-        address, flags, mode, opening = args[1], 0, 0, False
-    elif nr == table.get("unlink"):
-        address, flags, mode, opening = args[0], 0, 0, False
-    else:
+    name = _NAMES.get(arch, {}).get(nr)
+    taken = takes(name, args, promises) if name is not None else None
+    if taken is None:
         return False
-    flags &= 0xFFFFFFFF
-    if opening:
-        if flags & os.O_PATH or mode & 0xFFFF & _SETID:
-            return False
-        tmpfile = bool(flags & O__TMPFILE)
-        mode_bits = flags & os.O_ACCMODE
-        if not tmpfile and (not flags & os.O_CREAT or mode_bits == os.O_ACCMODE or (
-                mode_bits == os.O_RDONLY and flags & os.O_TRUNC)):
-            return False  # access mode 3: Landlock checks neither reading nor writing
-        if not tmpfile and mode_bits == os.O_RDONLY and "rpath" not in promises:
-            # Landlock lets it read what the default unveil or a -v gives "r" (libraries,
-            # /etc/ssl under inet, ...): redirected (or through a link in /tmp) to an
-            # existing file, O_CREAT creates nothing and the call reads it without rpath
-            return False
+    index, tmpfile = taken
     try:
-        raw = _path_at(pid, address)
+        raw = _path_at(pid, args[index])
     except OSError:
         return False
     path = _plain(raw) if raw is not None else None
     if path is None:
         return False
     lib = native.lib()
-    if opening and tmpfile:
+    if tmpfile:
         if not _beneath(path, TMP):
             return False
         lib.pp_notif_send(listener, ident, -errno.EOPNOTSUPP)
         return True
-    if not path.startswith(TMP + "/"):
+    if not under(path):
         return False
     lib.pp_notif_continue(listener, ident)  # -ENOENT: the caller went away meanwhile
     return True
+
+
+#: arch -> syscall number -> name, for the four calls :func:`takes` knows.
+_NAMES = {arch: {table[n]: n for n in ("open", "openat", "unlink", "unlinkat") if n in table}
+          for arch, table in BY_ARCH.items()}

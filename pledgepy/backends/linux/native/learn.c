@@ -305,15 +305,41 @@ static int tty_answered(int pid)
     return theirs == 0 || (theirs > 0 && theirs == ours);
 }
 
+/* Whether *raw* (*n* bytes) is spelled as the command's allowance answers take a path
+ * (exec/allowed.py: _plain): absolute, with no empty, "." or ".." component; "/" alone
+ * too (NSS's stat of it, compared as bytes there). resolve_path joins a relative path to
+ * its directory and the report normalises "//": the same file, but the command refuses
+ * such a spelling its allowance (getpw, dns, stdio's files, tmppath's creates). */
+static int plain_spelling(const char *raw, long n)
+{
+    if (n < 1 || raw[0] != '/')
+        return 0;
+    if (n == 1)
+        return 1;
+    long start = 1;
+    for (long i = 1; i <= n; i++) {
+        if (i < n && raw[i] != '/')
+            continue;
+        long len = i - start;
+        if (len == 0 || (len == 1 && raw[start] == '.')
+                || (len == 2 && raw[start] == '.' && raw[start + 1] == '.'))
+            return 0;
+        start = i + 1;
+    }
+    return 1;
+}
+
 static long resolve_path(int pid, int dirfd_idx, int path_idx, const uint64_t a[6],
-                         char *out, size_t size, int cache_cwd, int *empty)
+                         char *out, size_t size, int cache_cwd, int *empty, int *plain)
 {
     char raw[4096];
+    *plain = 0;
     long n = a[path_idx] ? read_path(pid, a[path_idx], raw, sizeof raw) : 0;
     if (n < 0)
         return -1;
     raw[n] = 0;
     *empty = a[path_idx] && n == 0;
+    *plain = plain_spelling(raw, n);
     /* 2: spelled exactly "/dev/tty", the one spelling the command answers under tty
      * (exec/ttyopen.py compares the bytes), by a process it would answer (its
      * controlling terminal none or ours): "tty" from /dev or "//dev/tty" resolve to
@@ -565,7 +591,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
         }
         int need_facts = (bits & CFG_FACTS)
             || (c && c[5] >= 0 && ((uint32_t)req.data.args[c[5]] & (0100 | 020000000)));
-        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report); 28+i: "/dev/tty" */
+        uint64_t empty_bits = 0;  /* bit 16+i: path i was "" (facts, for the report); 20+i: spelled
+                                   * plainly (plain_spelling); 28+i: "/dev/tty" */
         int lazy = 0;  /* bit i: unkeyed path i, read below only for a new call */
         int empty_keyed = c && c[6] >= 0 && ((uint32_t)req.data.args[c[6]] & AT_EMPTY_PATH);
         /* stat() of a path (newfstatat, flags 0 or AT_NO_AUTOMOUNT): the command answers
@@ -586,13 +613,18 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
                     continue;
                 }
             }
+            int plain = 0;
             len[i] = resolve_path(pid, dirfd_idx, path_idx, (const uint64_t *)req.data.args,
-                                  paths[i], sizeof paths[i], cache, &empty);
+                                  paths[i], sizeof paths[i], cache, &empty, &plain);
             if (empty == 1)
                 empty_bits |= 1ULL << (16 + i);
             else if (empty == 2)
                 empty_bits |= 1ULL << (28 + i);
-            unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty);
+            if (plain)
+                empty_bits |= 1ULL << (20 + i);
+            /* the spelling is part of the key: "/etc/passwd" is getpw's, "passwd" from
+             * /etc or "/etc//passwd" rpath's (the command answers only the first) */
+            unsigned char mark = len[i] < 0 ? 0xff : (unsigned char)(i + 2 * empty + 8 * plain);
             hash2(&mark, 1, &h1, &h2);
             if (len[i] < 0 || !(keyed || (plain_stat && allowance_like(paths[i]))))
                 continue;
@@ -620,15 +652,17 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
             continue;
         }
         for (int i = 0; i < 2; i++) {  /* the first of its kind: its path is the example */
-            int empty = 0;
+            int empty = 0, plain = 0;
             if (lazy & (1 << i)) {
                 len[i] = resolve_path(pid, c[2 * i], c[2 * i + 1] - CFG_UNKEYED,
                                       (const uint64_t *)req.data.args, paths[i],
-                                      sizeof paths[i], cache, &empty);
+                                      sizeof paths[i], cache, &empty, &plain);
                 if (empty == 1)
                     empty_bits |= 1ULL << (16 + i);
                 else if (empty == 2)
                     empty_bits |= 1ULL << (28 + i);
+                if (plain)  /* (an unkeyed path: shown, its spelling decides nothing) */
+                    empty_bits |= 1ULL << (20 + i);
             }
         }
         size_t plen = first_sight ? program_of(pid, program, sizeof program) : 0;
