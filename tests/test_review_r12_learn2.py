@@ -245,3 +245,18 @@ def test_python_mode_checkpoint_misses_rpath_for_a_path_not_spelled_plainly(
         (checkpoint,) = report["checkpoints"]
         assert checkpoint["asked"] == ["stdio", "getpw"], checkpoint
         assert [m["promise"] for m in checkpoint["missing"]] == missing, checkpoint
+
+
+def test_a_read_only_create_in_tmp_is_not_credited_to_tmppath(tmp_path: Path) -> None:
+    """The review's rule (tmpcreate.takes): the command lets an O_RDONLY|O_CREAT in /tmp
+    run only with rpath (redirected, it would read without it). Learn asks the same rule
+    with nothing held, so such a run does not learn "stdio tmppath", which the command
+    would refuse: the learned command runs clean."""
+    code = ("import os, tempfile\n"
+            "name = os.path.join('/tmp', 'pledgepy-ro-' + str(os.getpid()))\n"
+            "os.close(os.open(name, os.O_RDONLY | os.O_CREAT, 0o600))\n"
+            "os.unlink(name)\n")
+    r, report = learn([*PY, code], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert report["promises"] != ["stdio", "tmppath"], report["command"]
+    _clean(report, str(tmp_path))
