@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.planting import PLANTING
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux")
 
 
@@ -95,32 +97,7 @@ PLANTER = '''
 import os, sys, signal, time
 
 
-PLANT = """
-import os as _os, sys as _sys
-try:
-    open(_os.path.join(D, "RAN-%s-%d" % (__name__, _os.getpid())), "w").close()
-except OSError:  # a pledged worker's own import: not the parent's
-    pass
-# then the real module, so that a worker starting meanwhile still works
-_path = _sys.path[:]
-_sys.path[:] = [p for p in _path if _os.path.abspath(p or ".") != D]
-del _sys.modules[__name__]
-try:
-    _sys.modules[__name__] = __import__(__name__)
-finally:
-    _sys.path[:] = _path
-"""
-
-
-def plant(d, names):
-    """A module for each of *names* (every standard one the parent has not loaded) in
-    *d*, the first directory of the parent's sys.path: importing one leaves
-    RAN-name-pid, then loads the real one."""
-    for name in names:
-        with open(os.path.join(d, name + ".py"), "w") as f:
-            f.write(f"D = {d!r}\\n" + PLANT)
-    return len(names)
-
+''' + PLANTING + '''
 
 def ok():
     return 1

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.planting import PLANTING
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,25 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLANTER = '''
 import os
 
-PLANT = """
-import os as _os, sys as _sys
-open(_os.path.join(D, "RAN-%s-%d" % (__name__, _os.getpid())), "w").close()
-_path = _sys.path[:]
-_sys.path[:] = [p for p in _path if _os.path.abspath(p or ".") != D]
-del _sys.modules[__name__]
-try:
-    _sys.modules[__name__] = __import__(__name__)
-finally:
-    _sys.path[:] = _path
-"""
-
-
-def plant(d, names):
-    for name in names:
-        with open(os.path.join(d, name + ".py"), "w") as f:
-            f.write(f"D = {d!r}\\n" + PLANT)
-    return len(names)
-'''
+''' + PLANTING
 
 #: The parent: a "stdio wpath cpath" worker unveiled the script's directory (sys.path[0])
 #: plants every standard module not loaded yet; then the parent calls pledgepy's API.
