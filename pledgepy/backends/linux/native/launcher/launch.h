@@ -1,0 +1,76 @@
+/* The native pledge launcher: the command's common path without Python.
+ *
+ * `pledge -p PROMISES [-v PATH]... [-q] [--strict] PROG ARGS` for an ELF PROG is
+ * planned, confined, started and watched through its loader here; anything
+ * else, and anything the Python command would say a note about, is handed to
+ * the Python command before anything is done (PL_FALLBACK: one behaviour, one
+ * set of messages). Once PROG runs, the first notification that is not its
+ * loader's (a violation, a served open) or an unclean end hands the listener
+ * to the Python supervisor (takeover.py, PROTOCOL.md).
+ *
+ * The parts, each checked against the Python code it replaces:
+ *   plan.c      promises, the seccomp plan, the opening filter, the loader's verdicts
+ *   discover.c  the job: PROG, its loader and libraries, the default unveil list
+ *   confine.c   the child's set-up: signals, capabilities, fds, Landlock
+ *   main.c      options, fallback, fork, hand-over of the listener, the supervisor loop
+ */
+#ifndef PL_LAUNCH_H
+#define PL_LAUNCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_OK 0
+#define PL_FALLBACK 1 /* off the common path: the Python command does it all */
+#define PL_ERROR (-1) /* errno says why */
+
+/* Promises as a bitmask: bit i is pledgepy.promises.VOCABULARY[i] (promises.bits()). */
+typedef uint64_t pl_promises;
+
+/* Unveil rules in the order the Python child applies them; perms a subset of "rwxc". */
+struct pl_rule {
+    char *path;
+    char perms[5];
+};
+struct pl_rules {
+    size_t n, cap;
+    struct pl_rule *v;
+};
+int pl_rules_add(struct pl_rules *rules, const char *path, const char *perms);
+int pl_rules_has(const struct pl_rules *rules, const char *path);
+void pl_rules_free(struct pl_rules *rules);
+
+struct pl_strs {
+    size_t n, cap;
+    char **v;
+};
+int pl_strs_add(struct pl_strs *strs, const char *s);
+void pl_strs_free(struct pl_strs *strs);
+
+/* What a plan's placeholders are made concrete with (seccomp/plan.py: Identity). */
+#define PL_MAX_GIDS 256
+struct pl_ids {
+    int32_t pid;
+    uint32_t uid;
+    size_t ngids;
+    uint32_t gids[PL_MAX_GIDS]; /* sorted, unique */
+    uint64_t ip;                /* the in-process handler's address: 0 here */
+};
+
+/* Everything the child needs, decided before the fork (command/run.py: Job). */
+struct pl_job {
+    const char *prog;        /* PROG as given */
+    char path[4096];         /* PROG found (cli._find) */
+    char *const *argv;       /* [PROG, ARGS...] */
+    pl_promises asked;       /* -p, joined (default "stdio rpath") */
+    pl_promises promises;    /* the opening filter's: asked | exec | the loader's when dynamic */
+    pl_promises after;       /* once started: asked, after the shim's READY */
+    int dynamic;             /* PT_INTERP: the shim narrows after the loader */
+    char shim[4096];         /* the start-up shim's path (dynamic only) */
+    struct pl_strs load;     /* libraries the shim loads before READY (NSS modules) */
+    struct pl_rules rules;   /* the default unveil: discover.plan's rules, then the shim's */
+    struct pl_rules unveils; /* -v, each as cli._unveil_spec made it */
+    int quiet, strict;       /* -q, --strict */
+};
+
+#endif
