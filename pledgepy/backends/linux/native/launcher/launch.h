@@ -13,6 +13,8 @@
  *   discover.c  the job: PROG, its loader and libraries, the default unveil list
  *   confine.c   the child's set-up: signals, capabilities, fds, Landlock
  *   main.c      options, fallback, fork, hand-over of the listener, the supervisor loop
+ *   supervise.c the opening phase: the listener served until READY, then the takeover
+ *   lists.c     pl_rules/pl_strs (discover.c's owner); package.c pl_package_dir, pl_digest
  */
 #ifndef PL_LAUNCH_H
 #define PL_LAUNCH_H
@@ -72,5 +74,44 @@ struct pl_job {
     struct pl_rules unveils; /* -v, each as cli._unveil_spec made it */
     int quiet, strict;       /* -q, --strict */
 };
+
+/* ---- The parts' entry points (each part's own header may add more) ----
+ * Return PL_OK, PL_FALLBACK (hand everything to the Python command: nothing has been
+ * done yet) or PL_ERROR (errno set; a message, when one, in err[errlen]). */
+
+/* package.c: the installed package's directory (".../pledgepy"), or NULL: PL_PACKAGE_DIR
+ * when the build defined it (editable installs), else realpath(dirname(/proc/self/exe)
+ * "/" PL_PACKAGE_REL). */
+const char *pl_package_dir(void);
+/* package.c: BLAKE2b-256 (hex, 64 chars + NUL) of the files *names* (relative to the
+ * package's parent directory, NUL-separated, *len* bytes) in native/digest.py's framing. */
+int pl_digest(const char *names, size_t len, char hex[65]);
+
+/* plan.c: "-p" text (every -p joined by spaces) -> bits, as promises.parse would accept it;
+ * PL_FALLBACK for anything the Python command would refuse or say something about. */
+int pl_parse_promises(const char *text, pl_promises *out);
+/* plan.c: PL_OK when the launcher's generated tables match the installed policy (else
+ * PL_FALLBACK: a stale build must not enforce an older policy). */
+int pl_tables_check(const char *package_dir);
+/* plan.c: the opening filter for *job* (job->after allowed, violations to the listener,
+ * as exec/supervise.confine compiles it) for child *ids*; *out* malloc'd, *n* insns. */
+struct sock_filter;
+int pl_opening_filter(const struct pl_job *job, const struct pl_ids *ids,
+                      struct sock_filter **out, size_t *n);
+/* plan.c: what the loader's plan (exec/shim.loader_plan: *loader* less exec, for *ids*)
+ * answers: 0 it runs, > 0 that errno, -1 a violation (exec/shim.verdict). */
+int pl_loader_verdict(pl_promises loader, const struct pl_ids *ids, int nr,
+                      const uint64_t args[6]);
+
+/* discover.c: fill job->path, dynamic, promises, after, shim, load and rules for job->prog
+ * and job->asked as cli._job, cli._after_loader and run._unveil would (the default
+ * unveil, the shim and what it loads); PL_FALLBACK for any job the Python command would
+ * say a note about, or that is not an ELF program. */
+int pl_discover(struct pl_job *job, char *err, size_t errlen);
+
+/* confine.c: in the child after the fork, up to (not including) the filter: signals
+ * restored, capabilities dropped, inherited fds closed, no_new_privs, the Landlock
+ * domain of job->rules + job->unveils as run._prepare and api.lock_unveil_for make it. */
+int pl_confine(const struct pl_job *job, char *err, size_t errlen);
 
 #endif
