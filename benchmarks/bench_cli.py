@@ -40,6 +40,15 @@ COMMANDS = {
     'pledge -V -p "stdio rpath" true': [PLEDGE, "-q", "-V", "-p", "stdio rpath", TRUE],
     'pledge -p "stdio rpath" true': [PLEDGE, "-q", "-p", "stdio rpath", TRUE],
 }
+#: The Python command beside the native launcher (when the install has one): the same
+#: job, all of it in Python, in the same rounds.
+PLEDGE_PYTHON = shutil.which("pledge-python", path=BIN)
+if PLEDGE_PYTHON is not None:
+    COMMANDS.update({
+        'pledge-python -V -p "stdio rpath" true': [PLEDGE_PYTHON, "-q", "-V", "-p", "stdio rpath",
+                                                   TRUE],
+        'pledge-python -p "stdio rpath" true': [PLEDGE_PYTHON, "-q", "-p", "stdio rpath", TRUE],
+    })
 
 
 def once(argv: list[str]) -> tuple[float, float]:
