@@ -84,7 +84,8 @@ struct pl_job {
  * "/" PL_PACKAGE_REL). */
 const char *pl_package_dir(void);
 /* package.c: BLAKE2b-256 (hex, 64 chars + NUL) of the files *names* (relative to the
- * package's parent directory, NUL-separated, *len* bytes) in native/digest.py's framing. */
+ * package directory, as exec/shim.py's SOURCES name them; NUL-separated, *len* bytes) in
+ * native/digest.py's framing. */
 int pl_digest(const char *names, size_t len, char hex[65]);
 
 /* plan.c: "-p" text (every -p joined by spaces) -> bits, as promises.parse would accept it;
@@ -111,7 +112,9 @@ int pl_discover(struct pl_job *job, char *err, size_t errlen);
 
 /* confine.c: in the child after the fork, up to (not including) the filter: signals
  * restored, capabilities dropped, inherited fds closed, no_new_privs, the Landlock
- * domain of job->rules + job->unveils as run._prepare and api.lock_unveil_for make it. */
+ * domain of job->rules + job->unveils as run._prepare and api.lock_unveil_for make it,
+ * the shim's open check, then exec/supervise.confine's steps (the parent-death signal,
+ * the nested domain). PL_FALLBACK only before anything has changed (PROTOCOL.md: `F`). */
 int pl_confine(const struct pl_job *job, char *err, size_t errlen);
 
 #endif
