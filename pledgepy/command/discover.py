@@ -112,6 +112,15 @@ def chain(path: str, argv: list[str]) -> list[tuple[str, list[str]]]:
     raise ProgramError(f"{path}: too many levels of #! interpreters")
 
 
+
+def _absolute(arg: str) -> str:
+    """*arg* as an absolute path; a relative one as itself when the working directory is
+    gone (it names no file then, so it names no script either)."""
+    try:
+        return os.path.abspath(arg)
+    except FileNotFoundError:
+        return arg
+
 def plan(path: str, argv: list[str], promises: frozenset[str], *,
          env: dict[str, str] | None = None, who: Identity | None = None) -> Plan:
     """The default unveil for running *path* with *argv* under *promises* (as *who*:
@@ -132,7 +141,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
     # a script host's script is unveiled when the command line or the #! chain names
     # it as a program, not when only a #! line's argument does: that is the (maybe
     # hostile) script's word (#!/usr/bin/python3 /etc/shadow printed its first line)
-    given = frozenset(os.path.abspath(a) for a in (*(f for f, _ in links), *argv[1:]))
+    given = frozenset(_absolute(a) for a in (*(f for f, _ in links), *argv[1:]))
     for file, args in links:
         add(file, "rx")
         for where, perms in PROGRAM_FILES.get(os.path.basename(resolver.real(file)), ()):
@@ -170,7 +179,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
                 add(d, "rx")
         for d in EXEC_LIB_DIRS:
             add(d, "r")
-    for lib in resolver.closure(roots):
+    for lib in sorted(resolver.closure(roots)):  # sorted: one order, the launcher's too
         add(lib, "r")
     shim = _pyenv_shim(path)
     if shim is not None:

@@ -61,29 +61,57 @@ class SetupError(Exception):
         self.status = status
 
 
-def _unveil(job: Job, opts: argparse.Namespace) -> None:
-    if opts.no_unveil:
-        return
+def default_unveil(job: Job) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """The rules the child unveils before the -v ones (the plan's, then the shim's and
+    what it loads), and the plan's notes: what the native launcher must match."""
     # what PROG holds once started: exec's PATH directories only when it keeps exec
     held = job.promises if job.after is None or "exec" in job.after else \
         job.promises - {"exec"}
     plan = discover.plan(job.path, job.argv, held, who=job.identity)
-    if not opts.quiet:
-        for note in plan.notes:
-            _say(note)
     ruled = {where for where, _ in (*plan.rules, *job.unveils)}
     # the loader reads the shim and what it loads; a second unveil of a path replaces
     # its permissions, so not those ruled already
     shim = [(where, "r") for where in ((job.shim, *job.load) if job.shim is not None else ())
             if where not in ruled]
+    return [*plan.rules, *shim], plan.notes
+
+
+def _unveil(job: Job, opts: argparse.Namespace) -> None:
+    if opts.no_unveil:
+        return
+    rules, notes = default_unveil(job)
+    if not opts.quiet:
+        for note in notes:
+            _say(note)
     # judged once, not once a path (~1.5 ms of start-up); all or nothing, as the child
     # execs nothing if any fails
-    api.unveil_many([*plan.rules, *shim], strict=opts.strict)
+    api.unveil_many(rules, strict=opts.strict)
     for where, perms in job.unveils:  # each on its own: its error names it
         try:
             api.unveil(where, perms, strict=opts.strict)
         except OSError as exc:
             raise SetupError(EXIT_USAGE, f"-v {where}: {exc.strerror}") from None
+
+
+#: What CPython's locale coercion (PEP 538) sets LC_CTYPE to in its own environment.
+COERCED = ("C.UTF-8", "C.utf8", "UTF-8")
+
+
+def _uncoerce_locale() -> None:
+    """PROG's environment as the caller gave it: without the LC_CTYPE that CPython set
+    in its own when the caller's locale was C (PEP 538), which the caller's own
+    environment (/proc/self/environ: as execve passed it) does not hold. Read before a
+    chroot hides /proc."""
+    value = os.environ.get("LC_CTYPE")
+    if value not in COERCED:
+        return
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            given = f.read().split(b"\0")
+    except OSError:
+        return  # no telling: left as it is
+    if b"LC_CTYPE=" + os.fsencode(value) not in given:
+        del os.environ["LC_CTYPE"]
 
 
 #: What CPython ignores at start-up and a program must get back at their default
@@ -95,6 +123,7 @@ def _prepare(job: Job, opts: argparse.Namespace, supervisor: ExecSupervisor | No
     """Everything but the filter, in the order each step still has the rights it needs."""
     for sig in RESTORED:
         signal.signal(sig, signal.SIG_DFL)
+    _uncoerce_locale()
     # dropping capabilities and the parent-death signal: through the backend's native
     # code, else ctypes, loaded before a change of root or user can hide it
     sys_calls = limits.calls(api.backend().process_calls())
