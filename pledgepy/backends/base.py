@@ -330,6 +330,21 @@ class ExecSupervisor(Protocol):
         under /tmp may run (nothing but /tmp is writable in the program's unveil)."""
         ...
 
+    def adopt(self, pid: int, listener: int, promises: Promises, prog: str,
+              after: Promises, shim: str | None, *,
+              ids: tuple[int, tuple[int, ...]] | None = None,
+              phase: tuple[bool, bool, bool, float | None] | None = None,
+              first: tuple[int, tuple[int, ...], int, int] | None = None,
+              tmp: bool = False) -> None:
+        """In the process that holds child *pid*'s *listener* already (it took over from
+        another supervisor: the native launcher's, PROTOCOL.md): serve it as :meth:`watch`
+        would from the go on, until the program and its children are gone; *listener* is
+        closed then. *ids*: the uid and groups the child's rules were built with; *phase*:
+        the start-up phase as far as it went (execed, opening, seen, seconds left of its
+        deadline); *first*: a notification read and not answered (nr, its six arguments,
+        id, tid), answered first as :meth:`watch` would have."""
+        ...
+
     def tmppath(self, promises: Promises, no_unveil: bool,
                 unveils: tuple[tuple[str, str], ...], chroot: bool) -> str | None:
         """Why ``tmppath``'s creates and unlinks under /tmp cannot be let through for a

@@ -166,6 +166,19 @@ def verdict(plan: Plan, nr: int, args: tuple[int, ...]) -> int | None:
     return None
 
 
+class Start:
+    """Where the phase is when a supervisor takes it over (:class:`_Opening`). A plain
+    class: typing's NamedTuple is an import the command's start-up does without."""
+
+    __slots__ = ("execed", "opening", "seen", "left")
+
+    def __init__(self, execed: bool, opening: bool, seen: bool, left: float | None) -> None:
+        self.execed = execed  # the command's own execve of PROG went through
+        self.opening = opening  # the loader's promises still hold (no READY, no failure)
+        self.seen = seen  # the shim was seen mapped
+        self.left = left  # seconds left of DEADLINE (None: all of it)
+
+
 class _Opening:
     """The supervisor's start-up phase: the hook of serve() on the program's listener.
 
@@ -173,24 +186,33 @@ class _Opening:
     a failure, or :data:`DEADLINE`) the calls the loader's promises allow run too; then
     they are violations, in every process under the filter: one phase for all (a
     process forked before READY is narrowed with PROG; forging READY only narrows
-    sooner). Without one the phase ends at that execve."""
+    sooner). Without one the phase ends at that execve.
+
+    *start*: the phase as far as another supervisor took it (the native launcher's,
+    handed over: PROTOCOL.md), instead of its beginning."""
 
     def __init__(self, pid: int, prog: str, shim: str | None, loader: frozenset[str],
                  who: Identity | None, penalties: dict[int, int] | None = None,
-                 plan: Plan | None = None) -> None:
+                 plan: Plan | None = None, start: Start | None = None) -> None:
         self.pid, self.prog, self.shim, self.penalties = pid, prog, shim, penalties
         self.loader, self.who = loader - {"exec"}, who
-        self.deadline = time.monotonic() + DEADLINE if shim is not None else float("inf")
+        left = DEADLINE if start is None or start.left is None else start.left
+        self.deadline = time.monotonic() + left if shim is not None else float("inf")
         self.opening = True  # the loader's promises hold
         self.execed = False  # the command's own execve of PROG went through
         self.seen = False  # the shim is mapped: its constructor runs before main
+        if start is not None:
+            self.opening, self.execed, self.seen = start.opening, start.execed, start.seen
         # the loader's plan: made ahead for *who* (loader_plan), else at its first call
         self.plan: Plan | None = plan
         self.arch = kernel.arch() or "x86_64"
         self.magic = BY_ARCH[self.arch][MAGIC]
         self.execs = {BY_ARCH[self.arch][n] for n in ("execve", "execveat")
                       if n in BY_ARCH[self.arch]}
-        self.own_exe = os.stat("/proc/self/exe")
+        # what the child runs until its execve of PROG: this process's image, or (taken
+        # over before that execve went through) the image it still runs
+        self.own_exe = os.stat("/proc/self/exe" if start is None or start.execed
+                               else f"/proc/{pid}/exe")
         self.continued = 0  # loader calls let through (benchmarks count them)
 
     def _fail(self, text: str) -> None:
@@ -298,20 +320,22 @@ def loader_plan(loader: frozenset[str], who: Identity) -> Plan:
 def watch(pid: int, listener: int, loader: frozenset[str], after: frozenset[str],
           prog: str, shim: str | None, who: Identity | None,
           penalties: dict[int, int] | None = None, *, tmp: bool = False,
-          plan: Plan | None = None) -> _Opening:
+          plan: Plan | None = None, start: Start | None = None,
+          first: supervise.Notification | None = None) -> _Opening:
     """The supervisor: serve *listener* for the program's whole run: the command's own
     execve and, with the start-up *shim*, the calls of *loader* (the asked promises and
     the loader's) let through until its READY; those of *after* always (the filter
     allows them); the rest are violations. *who*: the identity the child's rules were
     built with (:func:`identity_of`; needed with a shim). Each process's penalty goes
     into *penalties*, by pid (as :func:`supervise.serve`, as is *tmp*). *plan*:
-    :func:`loader_plan` of *loader* for *who*, when made ahead. Returns the phase's
-    record."""
-    state = _Opening(pid, prog, shim, loader, who, penalties, plan)
+    :func:`loader_plan` of *loader* for *who*, when made ahead. *start* and *first*: the
+    phase and the unanswered notification of a supervisor taken over (the native
+    launcher's). Returns the phase's record."""
+    state = _Opening(pid, prog, shim, loader, who, penalties, plan, start)
     try:
         supervise.serve(listener, after, prog, pid, penalties,
                         intercept=lambda *a: state.intercept(listener, *a), tick=state.tick,
-                        tmp=tmp)
+                        tmp=tmp, first=first)
     except BaseException:
         _kill(pid)  # nobody would punish its violations now (they would answer ENOSYS)
         raise

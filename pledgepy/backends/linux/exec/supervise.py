@@ -32,6 +32,10 @@ else:  # the C module itself: signal wraps its numbers in enums (enum: ~4 ms of 
     import _signal as signal
 
 
+#: A notification as read (seccomp_notif): (nr, its six arguments, id, tid).
+Notification = tuple[int, tuple[int, ...], int, int]
+
+
 def confine(promises: frozenset[str], *, after: frozenset[str] | None = None,
             last: Callable[[], None] | None = None) -> int:
     """In the child, just before exec: install the filter; return the listener fd.
@@ -271,7 +275,8 @@ class _Ended:
 def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
           penalties: dict[int, int] | None = None, *,
           intercept: Callable[[int, tuple[int, ...], int, int], bool] | None = None,
-          tick: Callable[[], int | None] | None = None, tmp: bool = False) -> None:
+          tick: Callable[[], int | None] | None = None, tmp: bool = False,
+          first: Notification | None = None) -> None:
     """Answer violations until every process under the filter has gone.
 
     The penalty comes before the message, which may not get through. Each
@@ -279,7 +284,9 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     start-up shim's phase): *intercept* sees each notification first and returns
     True when it answered it (no violation); *tick* runs whenever the milliseconds
     it returned pass without one. *tmp*: ``tmppath``'s creates and unlinks under
-    /tmp may run (:func:`.tmpcreate.refusal` found nothing against it).
+    /tmp may run (:func:`.tmpcreate.refusal` found nothing against it). *first*: a
+    notification already read from *listener* and not answered (the native launcher's,
+    handed over: PROTOCOL.md), answered before any other as if read here.
     """
     lib, ffi = native.lib(), native.ffi()
     nr, args = ffi.new("int32_t *"), ffi.new("uint64_t[6]")
@@ -295,21 +302,30 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     ended = _Ended(child)
     try:
         while True:
-            events = poller.poll(timeout)
-            if not events and tick is not None:
-                timeout = tick()
-                continue
-            if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
-                    ev & select.POLLIN for _, ev in events):
-                return  # nobody is left under the filter
-            # read before the notification: a call read after PROG ended is not PROG's
-            # (its threads' waiting calls go with them), whatever its tid says once gone
-            prog_ended = bool(child) and ended.now()
-            rc = lib.pp_notif_recv(listener, nr, args, ident, pid)
-            if rc == -errno.ENOENT or rc == -errno.EINTR:
-                continue  # the caller went away before we read it
-            if rc < 0:
-                raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
+            if first is not None:
+                nr[0], ident[0], pid[0] = first[0], first[2], first[3]
+                for i in range(6):
+                    args[i] = first[1][i]
+                first = None
+                # read by the launcher while PROG ran, as far as anyone here can tell: a
+                # thread gone since is PROG's (the stricter reading: its penalty stands)
+                prog_ended = False
+            else:
+                events = poller.poll(timeout)
+                if not events and tick is not None:
+                    timeout = tick()
+                    continue
+                if any(ev & (select.POLLHUP | select.POLLERR) for _, ev in events) and not any(
+                        ev & select.POLLIN for _, ev in events):
+                    return  # nobody is left under the filter
+                # read before the notification: a call read after PROG ended is not PROG's
+                # (its threads' waiting calls go with them), whatever its tid says once gone
+                prog_ended = bool(child) and ended.now()
+                rc = lib.pp_notif_recv(listener, nr, args, ident, pid)
+                if rc == -errno.ENOENT or rc == -errno.EINTR:
+                    continue  # the caller went away before we read it
+                if rc < 0:
+                    raise OSError(-rc, f"reading a violation: {os.strerror(-rc)}")
             values = tuple(int(args[i]) for i in range(6))
             if intercept is not None and intercept(nr[0], values, ident[0], pid[0]):
                 continue  # the loader's call before main, or the shim's report
@@ -470,6 +486,29 @@ class Supervisor:
 
     def gaps(self, promises: frozenset[str]) -> tuple[str, ...]:
         return tuple(text for promise, text in OUTLIVING.items() if promise in promises)
+
+    def adopt(self, pid: int, listener: int, promises: frozenset[str], prog: str,
+              after: frozenset[str], shim: str | None, *,
+              ids: tuple[int, tuple[int, ...]] | None = None,
+              phase: tuple[bool, bool, bool, float | None] | None = None,
+              first: Notification | None = None, tmp: bool = False) -> None:
+        if self._told is not None:  # nobody tells: the listener is here already
+            for fd in self._told:
+                os.close(fd)
+            self._told = None
+        # every module serve() and the phase need, before the first answer lets PROG on
+        from ..rules import Identity
+        from . import allowed, answer, tmpcreate, ttyopen  # noqa: F401
+        from . import shim as start
+
+        try:
+            who = Identity(pid, ids[0], tuple(sorted(set(ids[1]))), 0) \
+                if ids is not None and shim is not None else None
+            begun = start.Start(*phase) if phase is not None else None
+            self.phase = start.watch(pid, listener, promises, after, prog, shim, who,
+                                     self.penalties, tmp=tmp, start=begun, first=first)
+        finally:
+            os.close(listener)
 
     def watch(self, pid: int, promises: frozenset[str], prog: str, go: int,
               after: frozenset[str] | None = None, shim: str | None = None,
