@@ -91,7 +91,12 @@ def _unveil_spec(spec: str) -> tuple[str, str]:
     perms, sep, where = spec.partition(":")
     if not sep or set(perms) - set("rwxc"):
         perms, where = "r", spec
-    full = os.path.abspath(where)
+    try:
+        full = os.path.abspath(where)
+    except OSError:  # relative, and the working directory was removed: it names nothing
+        full = ""
+    if not where or not full:  # an unset shell variable's, say: no name for the working directory
+        raise UsageError(f"-v {where}: No such file or directory")
     if not os.path.exists(full) and not ("c" in perms and os.path.isdir(os.path.dirname(full))):
         raise UsageError(f"-v {where}: No such file or directory")
     return full, perms
@@ -150,6 +155,9 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
     if path is None:
         raise LookupError(f"{opts.prog}: command not found")
     host = os.path.join(opts.chroot, path.lstrip("/")) if opts.chroot else path
+    if os.path.isdir(host) or not os.access(host, os.X_OK):
+        # what its execve would say, said before the notes on a program that never runs
+        raise discover.ProgramError(f"{opts.prog}: Permission denied")
     promises = asked | {"exec"}
     if discover.dynamic(host) and not LOADER_PROMISES <= asked:
         promises |= LOADER_PROMISES
@@ -221,15 +229,19 @@ def without_program_dirs(path: list[str], argv0: str) -> list[str]:
     checkout: the supervisor imports its own modules before the go). The supervisor
     imports nothing once the program runs; this is the backstop should an error path
     still import."""
-    here = os.getcwd()
+    try:
+        here: str | None = os.getcwd()
+    except OSError:  # removed: a relative entry (or argv0) names nothing now, dropped
+        here = None
     # as named and as resolved: Python puts a linked script's real directory first
     scripts = {os.path.dirname(os.path.abspath(argv0)),
                os.path.dirname(os.path.realpath(argv0))} if argv0 not in ("", "-c", "-m") \
-        else set()
+        and (here is not None or os.path.isabs(argv0)) else set()
     ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return [d for d in path if os.path.abspath(d or ".") == ours or
+    return [d for d in path if (here is not None or os.path.isabs(d)) and (
+            os.path.abspath(d or ".") == ours or
             (d not in ("", ".") and os.path.abspath(d) != here
-             and os.path.abspath(d) not in scripts)]
+             and os.path.abspath(d) not in scripts))]
 
 
 def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
@@ -437,11 +449,14 @@ def _main(argv: list[str] | None) -> int:
     # the child's word that PROG never ran: only limits' notes need it (start-up)
     failed_r, failed_w = os.pipe() if job.limits else (-1, -1)
     err = outlet.reopen(2)  # before the program can touch the description
+    # a caller's ignored SIGCHLD would have the kernel reap PROG: no status to wait for
+    chld = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     pid = os.fork()
     if pid == 0:
         for fd in (go_w, err, failed_r):
             if fd >= 0:
                 os.close(fd)
+        signal.signal(signal.SIGCHLD, chld)  # PROG inherits the caller's, as if called
         run.child(job, opts, supervisor, go_r, failed_w)
     # Let the child run first: the new task starts on this CPU, behind the parent, whose
     # next ~2 ms (the supervisor's imports) held it off (a child's first Python line came

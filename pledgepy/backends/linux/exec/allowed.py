@@ -167,12 +167,24 @@ class _Refused(Exception):
     """Not an allowance open: the call stays a violation."""
 
 
+class _Unread(_Refused):
+    """The path or the caller's ids could not be read: a violation while the caller
+    still waits (a bad pointer), nothing at all once it has gone (answer says why).
+    *gone*: its /proc entries had gone already (its process is ending)."""
+
+    def __init__(self, gone: bool = False) -> None:
+        super().__init__()
+        self.gone = gone
+
+
 def _same_root(pid: int) -> bool:
     """Whether *pid* sees the supervisor's ``/`` (not under ``-c DIR``, whose files are
     not the ones the supervisor would open)."""
     try:
         theirs, ours = os.stat(f"/proc/{pid}/root"), os.stat("/")
-    except OSError:
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ESRCH):  # its process is ending meanwhile
+            raise _Unread(gone=True) from None
         return False
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
@@ -200,8 +212,10 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     try:  # an unreadable path (a bad pointer) or a caller gone: not ours to answer
         raw = _path_at(pid, address)
         uid, gids = status_ids(pid, FS_IDS)  # what the kernel checks an open with
-    except OSError:
-        raise _Refused from None
+    except OSError as exc:
+        raise _Unread(exc.errno in (errno.ENOENT, errno.ESRCH)) from None
+    if raw is None:  # a gone process's memory reads as empty, as a bad pointer's
+        raise _Unread
     if root and raw == b"/":
         if not _same_root(pid):
             raise _Refused
@@ -266,6 +280,13 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
         fd = _open(pid, address, flags if opening else 0, allowed,
                    root=not opening and bool(promises & {"dns", "getpw"}),
                    catalogs=opening and "stdio" in promises)
+    except _Unread as exc:
+        # its caller went (its process ended) before its path could be read: the call
+        # never ran and nothing tells what it named, so it is judged no violation, as an
+        # allowance's call whose caller went is (the program's exit status stays its own)
+        if exc.gone:  # ending already (its memory is gone), perhaps not yet off the list
+            return -errno.ESRCH if still_pending(listener, ident) else -1
+        return None if still_pending(listener, ident) else -1
     except _Refused:
         return None
     except OSError as exc:
