@@ -117,7 +117,7 @@ def test_the_supervisor_explains_and_punishes_a_violation() -> None:
 
 def test_the_console_script_imports_nothing_it_does_not_need() -> None:
     # the installed script itself (pip's generated ones import re, and re enum)
-    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    script = shutil.which("pledge-python", path=os.path.dirname(sys.executable))
     assert script is not None
     paths = [str(ROOT), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     code = (f"import sys\nsys.path[:0] = {paths!r}\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', "
@@ -183,7 +183,7 @@ print(before == after == again, elf.read("/bin/true") is not elf.read("/bin/true
 def test_the_command_does_not_collect_garbage_before_the_fork() -> None:
     # start-up makes no garbage cycles; its collections cost milliseconds (and copied
     # pages in the child). The supervisor collects again after the fork.
-    script = shutil.which("pledge", path=os.path.dirname(sys.executable))
+    script = shutil.which("pledge-python", path=os.path.dirname(sys.executable))
     assert script is not None
     code = (f"import gc, os, sys\nsys.argv = [{script!r}, '-q', '-p', 'stdio rpath', '/bin/true']\n"
             f"body = compile(open({script!r}).read(), {script!r}, 'exec')\n"
