@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from pledgepy.backends.linux.rules import Identity
 from pledgepy.backends.linux.seccomp import plan as plan_mod
 
 from .childproc import run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: The exec wrappers' modules: a lock that defers them loads none.
 WRAPPERS = ("pledgepy.backends.linux.exec.wrap", "subprocess", "selectors", "socket")
@@ -145,6 +149,34 @@ def test_the_recorder_names_arguments_as_the_tables_do() -> None:
     assert rec._argument("openat", (0, 0, 0o1101, 0, 0, 0)) == "O_WRONLY|O_CREAT|O_TRUNC"
     assert rec._argument("ioctl", (0, 0x5401, 0, 0, 0, 0)) == "TCGETS"
     assert rec._argument("kill", (1234, 9, 0, 0, 0, 0)) == "1234"
+
+
+def test_sockopt_names_do_not_depend_on_the_python_that_builds() -> None:
+    """The tables name socket options without the socket module (whose names differ
+    between Python versions: a module built by one and run by another disagreed with the
+    policy), and name every option value this Python's socket module names."""
+    from pledgepy.backends.linux import consts
+    from pledgepy.backends.linux.native import tables
+
+    code = ("import sys; sys.modules['socket'] = None\n"
+            "from pledgepy.backends.linux.native import tables\n"
+            "print(len(tables.KEYS['setsockopt'][2]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60, check=False)
+    assert r.returncode == 0 and int(r.stdout) == len(tables.KEYS["setsockopt"][2]), r.stderr
+    import socket
+
+    named = {(level, v) for level, v, _ in tables.KEYS["setsockopt"][2]}
+    missing = []
+    for level, _, prefix in tables._LEVELS:
+        for n in dir(socket):
+            v = getattr(socket, n)
+            if (n.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool)
+                    and 0 <= v < 1 << 16 and n != prefix + "MASK"
+                    and n not in tables.NOT_SOCKET_OPTIONS and (level, v) not in named):
+                missing.append(f"{n} = {v}")
+    assert not missing, missing
+    assert not {n for _, n in sum(tables.SOCKET_OPTION_NAMES.values(), ())} & set(dir(consts))
 
 
 def test_the_embedded_tables_are_what_the_installed_policy_gives() -> None:

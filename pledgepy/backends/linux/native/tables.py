@@ -54,18 +54,67 @@ _LEVELS = ((c.SOL_SOCKET, "SOL_SOCKET", "SO_"), (0, "IPPROTO_IP", "IP_"),
            (282, "SOL_TLS", "TLS_"))
 
 
-def _sockopts() -> tuple[tuple[int, int, str], ...]:
-    import socket
+#: Option names beyond consts' (whose names are the policy's), by level prefix, from
+#: Linux's UAPI headers (socket.h, in.h, tcp.h, in6.h, if_alg.h, netlink.h). Written here
+#: rather than read from the socket module: its names differ between Python versions
+#: (3.10 has 113 of these entries, 3.13 140) and the tables must be the same whichever
+#: Python builds the abi3 module. test_startup_r5 checks the running socket module names
+#: no option value missing from here.
+SOCKET_OPTION_NAMES: dict[str, tuple[tuple[int, str], ...]] = {
+    "SO_": ((12, "SO_PRIORITY"), (16, "SO_PASSCRED"), (25, "SO_BINDTODEVICE"),
+            (31, "SO_PEERSEC"), (34, "SO_PASSSEC"), (36, "SO_MARK"), (49, "SO_INCOMING_CPU"),
+            (62, "SO_BINDTOIFINDEX")),
+    "IP_": ((3, "IP_HDRINCL"), (4, "IP_OPTIONS"), (6, "IP_RECVOPTS"), (7, "IP_RETOPTS"),
+            (8, "IP_PKTINFO"), (13, "IP_RECVTOS"), (19, "IP_TRANSPARENT"),
+            (20, "IP_RECVORIGDSTADDR"), (24, "IP_BIND_ADDRESS_NO_PORT"),
+            (37, "IP_UNBLOCK_SOURCE"), (38, "IP_BLOCK_SOURCE"),
+            (39, "IP_ADD_SOURCE_MEMBERSHIP"), (40, "IP_DROP_SOURCE_MEMBERSHIP")),
+    "TCP_": ((7, "TCP_SYNCNT"), (8, "TCP_LINGER2"), (9, "TCP_DEFER_ACCEPT"),
+             (10, "TCP_WINDOW_CLAMP"), (13, "TCP_CONGESTION"), (14, "TCP_MD5SIG"),
+             (16, "TCP_THIN_LINEAR_TIMEOUTS"), (17, "TCP_THIN_DUPACK"), (19, "TCP_REPAIR"),
+             (20, "TCP_REPAIR_QUEUE"), (21, "TCP_QUEUE_SEQ"), (22, "TCP_REPAIR_OPTIONS"),
+             (24, "TCP_TIMESTAMP"), (25, "TCP_NOTSENT_LOWAT"), (26, "TCP_CC_INFO"),
+             (27, "TCP_SAVE_SYN"), (28, "TCP_SAVED_SYN"), (29, "TCP_REPAIR_WINDOW"),
+             (31, "TCP_ULP"), (32, "TCP_MD5SIG_EXT"), (33, "TCP_FASTOPEN_KEY"),
+             (34, "TCP_FASTOPEN_NO_COOKIE"), (35, "TCP_ZEROCOPY_RECEIVE"), (36, "TCP_INQ"),
+             (37, "TCP_TX_DELAY")),
+    "IPV6_": ((7, "IPV6_CHECKSUM"), (9, "IPV6_NEXTHOP"), (49, "IPV6_RECVPKTINFO"),
+              (50, "IPV6_PKTINFO"), (51, "IPV6_RECVHOPLIMIT"), (52, "IPV6_HOPLIMIT"),
+              (53, "IPV6_RECVHOPOPTS"), (54, "IPV6_HOPOPTS"), (55, "IPV6_RTHDRDSTOPTS"),
+              (56, "IPV6_RECVRTHDR"), (57, "IPV6_RTHDR"), (58, "IPV6_RECVDSTOPTS"),
+              (59, "IPV6_DSTOPTS"), (60, "IPV6_RECVPATHMTU"), (61, "IPV6_PATHMTU"),
+              (62, "IPV6_DONTFRAG"), (66, "IPV6_RECVTCLASS")),
+    "ALG_": ((1, "ALG_SET_KEY"), (2, "ALG_SET_IV"), (3, "ALG_SET_OP"),
+             (4, "ALG_SET_AEAD_ASSOCLEN"), (5, "ALG_SET_AEAD_AUTHSIZE"),
+             (6, "ALG_SET_DRBG_ENTROPY"), (7, "ALG_SET_KEY_BY_KEY_SERIAL")),
+    "NETLINK_": ((1, "NETLINK_ADD_MEMBERSHIP"), (2, "NETLINK_DROP_MEMBERSHIP"),
+                 (3, "NETLINK_PKTINFO"), (4, "NETLINK_BROADCAST_ERROR"),
+                 (5, "NETLINK_NO_ENOBUFS"), (6, "NETLINK_RX_RING"), (7, "NETLINK_TX_RING"),
+                 (8, "NETLINK_LISTEN_ALL_NSID"), (9, "NETLINK_LIST_MEMBERSHIPS"),
+                 (10, "NETLINK_CAP_ACK"), (11, "NETLINK_EXT_ACK"),
+                 (12, "NETLINK_GET_STRICT_CHK")),
+}
+#: Names the socket module gives values under these prefixes that are no option of
+#: that level (a VSOCK option, a limit, a routing header type, ALG operations, netlink
+#: protocols): test_startup_r5 accepts them unnamed.
+NOT_SOCKET_OPTIONS = frozenset({
+    "SO_VM_SOCKETS_BUFFER_SIZE", "IP_MAX_MEMBERSHIPS", "IPV6_RTHDR_TYPE_0",
+    "ALG_OP_DECRYPT", "ALG_OP_ENCRYPT", "ALG_OP_SIGN", "ALG_OP_VERIFY", "ALG_SET_PUBKEY",
+    "NETLINK_USERSOCK", "NETLINK_FIREWALL", "NETLINK_NFLOG",
+    "NETLINK_XFRM", "NETLINK_IP6_FW", "NETLINK_DNRTMSG", "NETLINK_CRYPTO"})
 
+
+def _sockopts() -> tuple[tuple[int, int, str], ...]:
     out: list[tuple[int, int, str]] = [(0xFFFFFFFFFFFFFFFF, v, n) for v, n, _ in _LEVELS]
     for level, _, prefix in _LEVELS:
         seen: dict[int, str] = {}
-        for src in (c, socket):  # consts first: its names are the ones the policy uses
-            for n in sorted(dir(src)):
-                v = getattr(src, n)
-                if n.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool) \
-                        and 0 <= v < 1 << 16 and v not in seen and n != prefix + "MASK":
-                    seen[v] = n
+        for n in sorted(dir(c)):  # consts first: its names are the ones the policy uses
+            v = getattr(c, n)
+            if n.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool) \
+                    and 0 <= v < 1 << 16 and v not in seen and n != prefix + "MASK":
+                seen[v] = n
+        for v, n in SOCKET_OPTION_NAMES.get(prefix, ()):
+            seen.setdefault(v, n)
         out.extend((level, v, n) for v, n in sorted(seen.items()))
     return tuple(out)
 
