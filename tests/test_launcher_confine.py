@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from pledgepy.backends.linux.native import plan_tables
+
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "pledgepy" / "backends" / "linux" / "native" / "launcher"
 DRIVER = ROOT / "tests" / "data" / "lconf_driver.c"
@@ -116,8 +118,9 @@ def driver() -> Iterator[Path]:
         where.chmod(0o755)
         out = where / "lconf_driver"
         assert CC is not None
-        subprocess.run([CC, "-O2", "-Wall", "-Wextra", "-Werror", f"-I{LAUNCHER}", "-o",
-                        str(out), str(DRIVER), str(LAUNCHER / "confine.c")], check=True)
+        plan_tables.write(str(where / "policy_tables.h"))  # as the build generates it
+        subprocess.run([CC, "-O2", "-Wall", "-Wextra", "-Werror", f"-I{LAUNCHER}", f"-I{where}",
+                        "-o", str(out), str(DRIVER), str(LAUNCHER / "confine.c")], check=True)
         yield out
     finally:
         shutil.rmtree(where)

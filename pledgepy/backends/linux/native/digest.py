@@ -24,15 +24,21 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _LINUX = os.path.dirname(_HERE)
 _PACKAGE = os.path.dirname(os.path.dirname(_LINUX))
 
-#: Every file whose content reaches the compiled module (relative to the package).
-SOURCES: tuple[str, ...] = (
+#: The Python policy (relative to the package): every generated native table is made from
+#: these (the handler's module here; the launcher's in plan_tables.SOURCES).
+POLICY: tuple[str, ...] = (
     "promises.py",
     "backends/linux/policy.py",
     "backends/linux/rules.py",
     "backends/linux/consts.py",
     "backends/linux/syscalls.py",
-    "backends/linux/native/tables.py",
     "backends/linux/prepared.py",
+)
+
+#: Every file whose content reaches the compiled module (relative to the package).
+SOURCES: tuple[str, ...] = (
+    *POLICY,
+    "backends/linux/native/tables.py",
     "backends/linux/native/sigsys.c",
     "backends/linux/native/learn.c",
     "backends/linux/native/spawner.c",

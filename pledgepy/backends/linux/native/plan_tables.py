@@ -20,6 +20,7 @@ from ....promises import VOCABULARY
 from .. import prepared
 from ..consts import SECCOMP_RET_USER_NOTIF
 from ..exec.refuse import FREED, REFUSED, UNSUPPORTED
+from ..policy import PATHS
 from ..rules import HANDLER_IP, IP, OWN_GIDS, OWN_UID, PATHS_HELD, SELF, Arg
 from ..seccomp.bpf import MAX_INSNS
 from ..seccomp.filter import encode
@@ -31,12 +32,7 @@ ARCH = "x86_64"
 #: The files whose content decides the tables or what plan.c does with them, relative to
 #: the package (the digest names them relative to its parent: "pledgepy/...").
 SOURCES: tuple[str, ...] = (
-    "promises.py",
-    "backends/linux/policy.py",
-    "backends/linux/rules.py",
-    "backends/linux/consts.py",
-    "backends/linux/syscalls.py",
-    "backends/linux/prepared.py",
+    *digest.POLICY,
     "backends/linux/seccomp/plan.py",
     "backends/linux/seccomp/filter.py",
     "backends/linux/seccomp/bpf.py",
@@ -56,6 +52,14 @@ def names() -> tuple[str, ...]:
     """:data:`SOURCES` relative to the package's parent directory."""
     top = os.path.basename(PACKAGE_DIR)
     return tuple(f"{top}/{name}" for name in SOURCES)
+
+
+def _c_text(text: str) -> str:
+    """*text* inside a C string literal: printable ASCII without quotes or backslashes
+    only (policy paths are such), so nothing needs escaping and nothing is escaped wrong."""
+    if not text.isascii() or not text.isprintable() or set(text) & {'"', "\\", "?"}:
+        raise ValueError(f"not plain text for a C literal: {text!r}")
+    return text
 
 
 def _u64(v: int) -> str:
@@ -142,6 +146,9 @@ def source() -> str:
         f"#define PLT_IP_INDEX {IP}\n",
         f"#define PLT_SELF ({SELF}ll)\n#define PLT_OWN_UID ({OWN_UID}ll)\n",
         f"#define PLT_OWN_GIDS ({OWN_GIDS}ll)\n#define PLT_HANDLER_IP ({HANDLER_IP}ll)\n",
+        # the allowance the child's Landlock rules add (confine.c; unveil.allowance_rules)
+        "#define PLT_STDIO_PATHS {" + ", ".join(
+            f'{{"{_c_text(w)}", "{_c_text(m)}"}}' for w, m in PATHS["stdio"]) + "}\n",
         f"#define PLT_NVOCAB {len(VOCABULARY)}\n",
         "static const char *const PLT_VOCAB[PLT_NVOCAB] = {"
         + ", ".join(f'"{p}"' for p in VOCABULARY) + "};\n",

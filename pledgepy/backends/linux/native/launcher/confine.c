@@ -1,6 +1,7 @@
 /* The child's set-up, as the Python command's child makes it (confine.h). */
 #define _GNU_SOURCE
 #include "confine.h"
+#include "policy_tables.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -56,18 +57,8 @@
 #define NR_CLOSE_RANGE 436
 #define CLOSE_RANGE_CLOEXEC_FLAG 4U
 
-const struct pl_allowance pl_stdio_paths[] = {
-    {"/dev/null", "rw"},
-    {"/etc/localtime", "r"},
-    {"/usr/share/zoneinfo", "r"},
-    {"/usr/lib/zoneinfo", "r"},
-    {"/usr/share/lib/zoneinfo", "r"},
-    {"/etc/zoneinfo", "r"},
-    {"/sys/devices/system/cpu/online", "r"},
-    {"/sys/devices/system/cpu/possible", "r"},
-    {"/sys/devices/system/cpu/present", "r"},
-    {"/proc/sys/vm/overcommit_memory", "r"},
-};
+/* generated from policy.PATHS["stdio"] (plan_tables.py), so a build cannot disagree */
+const struct pl_allowance pl_stdio_paths[] = PLT_STDIO_PATHS;
 const size_t pl_stdio_npaths = sizeof pl_stdio_paths / sizeof pl_stdio_paths[0];
 
 /* abi.py ABIS: ABI 9 and 10 repeat 8's rights; a newer kernel gets the newest row */
