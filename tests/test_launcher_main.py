@@ -342,3 +342,30 @@ def test_launcher_killed_takes_prog_with_it(fake: Path, tmp_path: Path) -> None:
         os.kill(prog, signal.SIGKILL)
         pytest.fail("PROG outlived its launcher")
     assert not (tmp_path / "argv").exists()  # it was the launcher's child, not a takeover's
+
+
+LIBRARY_NAMES = ["/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/libcap.so.2.66", "/opt/x.so",
+                 "/etc/ld.so.cache", "/lib64/ld-linux-x86-64.so.2", "libc.so.6", "/a/.so",
+                 "/a/libx.so.", "/a/libx.so.1a", "/a/libx.so.1.so", "/a/libx.sox", "/a/x.so.so.3",
+                 "/usr/lib/locale/locale-archive", "/a/libpython3.11.so.1.0", "/a/.so.1"]
+
+
+def test_what_counts_as_a_library_in_the_maps(tmp_path: Path) -> None:
+    """supervise.c's is_library is shim._is_library: /etc/ld.so.cache, which the loader
+    maps before the shim under LD_AUDIT, is none (the phase was failed and PROG killed)."""
+    from pledgepy.backends.linux.exec import shim
+
+    driver = tmp_path / "islib.c"
+    driver.write_text('#include "supervise.c"\n#include <stdio.h>\n'
+                      "int main(int argc, char **argv)\n{\n"
+                      "    for (int i = 1; i < argc; i++)\n"
+                      '        printf("%d\\n", is_library(argv[i]));\n    return 0;\n}\n')
+    out = tmp_path / "islib"
+    subprocess.run([CC or "cc", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function",
+                    f"-I{LAUNCHER}", f'-DPL_PACKAGE_DIR="{ROOT / "pledgepy"}"', str(driver),
+                    str(STUBS), "-o", str(out)], check=True, capture_output=True, text=True)
+    got = subprocess.run([str(out), *LIBRARY_NAMES], capture_output=True, text=True,
+                         check=True).stdout.split()
+    want = [str(int(shim._is_library(n))) for n in LIBRARY_NAMES]
+    assert got == want
+    assert want[:4] == ["1", "1", "1", "0"] and want[4] == "0"

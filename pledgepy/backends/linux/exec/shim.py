@@ -138,9 +138,19 @@ def _mappings(pid: int) -> set[str]:
 
 
 def _is_library(path: str) -> bool:
+    """A shared library's mapping, not the loader's: a name ending in ``.so`` or in
+    ``.so.`` and a version (digits and dots). Not ``/etc/ld.so.cache``, which the loader
+    maps before the shim when LD_AUDIT makes it search first (the phase was failed for it)."""
     name = os.path.basename(path)
-    return path.startswith("/") and (name.endswith(".so") or ".so." in name) \
-        and not name.startswith("ld-")
+    if not path.startswith("/") or name.startswith("ld-"):
+        return False
+    at = name.rfind(".so")
+    while at > 0:
+        rest = name[at + 3:]
+        if not rest or (len(rest) > 1 and rest[0] == "." and not rest.strip("0123456789.")):
+            return True
+        at = name.rfind(".so", 0, at)
+    return False
 
 
 def identity_of(pid: int) -> Identity:

@@ -123,16 +123,24 @@ static int exec_done(pid_t pid)
     return prog.st_dev != self.st_dev || prog.st_ino != self.st_ino;
 }
 
+/* shim._is_library: a name ending in ".so" or in ".so." and a version (digits, dots);
+ * not the loader, not /etc/ld.so.cache (mapped before the shim under LD_AUDIT) */
 static int is_library(const char *path)
 {
     const char *name = strrchr(path, '/');
-    size_t n;
     if (path[0] != '/' || !name)
         return 0;
     name++;
-    n = strlen(name);
-    return (strstr(name, ".so.") || (n >= 3 && !strcmp(name + n - 3, ".so")))
-        && strncmp(name, "ld-", 3) != 0;
+    if (strncmp(name, "ld-", 3) == 0)
+        return 0;
+    for (const char *at = strstr(name, ".so"); at != NULL; at = strstr(at + 1, ".so")) {
+        if (at == name)
+            continue;
+        const char *rest = at + 3;
+        if (*rest == 0 || (rest[0] == '.' && rest[1] != 0 && rest[strspn(rest, "0123456789.")] == 0))
+            return 1;
+    }
+    return 0;
 }
 
 /* shim._mappings: 1 the shim is mapped, -1 a library is mapped without it, 0 neither */
