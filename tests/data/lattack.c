@@ -9,6 +9,10 @@
  *   exec         execve /bin/true from main (argv[2], when given)
  *   violate      socket(AF_INET) from main
  *   thread       socket(AF_INET) from a second thread
+ *   race-exit N  a second thread calls socket(AF_INET); main, every signal blocked, exits 0
+ *                N ms later (before a supervisor that took longer could punish it)
+ *   eintr        a second thread calls socket(AF_INET); main sends it SIGUSR1, caught
+ *                without SA_RESTART, 5 ms later (a call still waiting would return EINTR)
  *   grandchild   fork twice; the grandchild calls socket(AF_INET)
  *   ignabrt      ignore SIGABRT, then socket(AF_INET)
  *   signal N     raise signal N
@@ -77,6 +81,19 @@ static void *violator(void *arg)
     return NULL;
 }
 
+static volatile pid_t g_violator;
+
+static void caught(int sig) { (void)sig; }
+
+static void *violator_told(void *arg)
+{
+    (void)arg;
+    g_violator = (pid_t)syscall(SYS_gettid);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    dprintf(1, "thread socket %d (%s)\n", fd, fd < 0 ? strerror(errno) : "open");
+    return NULL;
+}
+
 static void *opener(void *arg)
 {
     (void)arg;
@@ -113,6 +130,28 @@ int main(int argc, char **argv)
         pthread_t t;
         pthread_create(&t, NULL, violator, NULL);
         pthread_join(t, NULL);
+    } else if (!strcmp(act, "race-exit")) {
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        pthread_t t;
+        pthread_create(&t, NULL, violator_told, NULL);
+        pause_ms(argc > 2 ? atoi(argv[2]) : 20);
+        syscall(SYS_exit_group, 0);
+    } else if (!strcmp(act, "eintr")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = caught; /* no SA_RESTART */
+        sigaction(SIGUSR1, &sa, NULL);
+        pthread_t t;
+        pthread_create(&t, NULL, violator_told, NULL);
+        while (!g_violator)
+            ;
+        pause_ms(5);
+        syscall(SYS_tgkill, getpid(), g_violator, SIGUSR1);
+        pthread_join(t, NULL);
+        dprintf(1, "main done\n");
+        return 0;
     } else if (!strcmp(act, "grandchild")) {
         pid_t kid = fork();
         if (kid == 0) {

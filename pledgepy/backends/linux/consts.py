@@ -14,6 +14,9 @@ SECCOMP_RET_ERRNO = 0x00050000
 SECCOMP_RET_USER_NOTIF = 0x7FC00000
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+#: Linux 5.19: once the listener has read a notification, its caller waits killably (only
+#: a fatal signal ends the wait), so a handler of its own cannot make the call return EINTR
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
 AUDIT_ARCH_X86_64 = 0xC000003E
 AUDIT_ARCH_AARCH64 = 0xC00000B7
 X32_SYSCALL_BIT = 0x40000000

@@ -177,6 +177,22 @@ class _Unread(_Refused):
         self.gone = gone
 
 
+#: The kernel's PF_EXITING (include/linux/sched.h): the task is on its way out.
+_PF_EXITING = 0x4
+
+
+def _exiting(pid: int) -> bool:
+    """Whether thread *pid* is exiting (its memory may be gone while its call is still
+    pending: an exit_group under way), or gone: /proc/PID/stat's flags."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        flags = int(stat[stat.rindex(b")") + 2:].split()[6])
+    except (OSError, ValueError, IndexError):
+        return True
+    return bool(flags & _PF_EXITING)
+
+
 def _same_root(pid: int) -> bool:
     """Whether *pid* sees the supervisor's ``/`` (not under ``-c DIR``, whose files are
     not the ones the supervisor would open)."""
@@ -215,7 +231,7 @@ def _open(pid: int, address: int, flags: int, allowed: tuple[str, ...],
     except OSError as exc:
         raise _Unread(exc.errno in (errno.ENOENT, errno.ESRCH)) from None
     if raw is None:  # a gone process's memory reads as empty, as a bad pointer's
-        raise _Unread
+        raise _Unread(gone=_exiting(pid))
     if root and raw == b"/":
         if not _same_root(pid):
             raise _Refused

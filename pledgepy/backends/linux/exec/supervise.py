@@ -53,7 +53,7 @@ def confine(promises: frozenset[str], *, after: frozenset[str] | None = None,
     code = compile_plan(plan, violation=SECCOMP_RET_USER_NOTIF)
     if last is not None:
         last()
-    return kernel.install(code, all_threads=False, listener=True)
+    return kernel.install(code, all_threads=False, listener=True, killable=True)
 
 
 def helper_filter(promises: frozenset[str]) -> Callable[[], None]:
@@ -123,14 +123,14 @@ _ABRT = 1 << (signal.SIGABRT - 1)
 
 
 def _status(tid: int) -> dict[bytes, int]:
-    """Tgid and the signal masks (SigIgn, SigCgt, ShdPnd) from /proc/<tid>/status."""
+    """Tgid and the signal masks (SigBlk, SigIgn, SigCgt, ShdPnd) from /proc/<tid>/status."""
     out: dict[bytes, int] = {}
     with open(f"/proc/{tid}/status", "rb") as f:
         for line in f:
             key, _, value = line.partition(b":")
             if key == b"Tgid":
                 out[key] = int(value)
-            elif key in (b"SigIgn", b"SigCgt", b"ShdPnd"):
+            elif key in (b"SigBlk", b"SigIgn", b"SigCgt", b"ShdPnd"):
                 out[key] = int(value, 16)
     return out
 
@@ -166,20 +166,34 @@ def _waiting(listener: int, ident: int) -> bool:
     return True
 
 
-def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
+def _resume(tid: int) -> int:
+    """SIGCONT to the process of *tid* (the native launcher stopped it at the hand-over);
+    0, as nothing is stopped any more."""
+    try:
+        os.kill(tid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+    return 0
+
+
+def punish(listener: int, ident: int, tid: int, *, resume: bool = False) -> tuple[int, int] | None:
     """OpenBSD's penalty for the process whose thread *tid* waits on violation *ident*.
 
     SIGABRT, which a process that blocks it in every thread, catches or ignores
     does not die of: so SIGKILL at once if it catches or ignores SIGABRT, and
     after :data:`GRACE` if the signal is still pending (or after :data:`DYING`
-    if it is alive all the same). Returns (process id, the last signal sent), or
-    None when nothing was sent.
+    if it is alive all the same). *resume*: the process is stopped (the native
+    launcher's hand-over): continued once the penalty is sent, so no other thread of
+    it runs before. Returns (process id, the last signal sent), or None when nothing
+    was sent.
     """
     try:
         masks = _status(tid)
         tgid = masks[b"Tgid"]
         pidfd = os.pidfd_open(tgid)
     except (OSError, KeyError):
+        if resume:
+            _resume(tid)
         if _waiting(listener, ident):  # still that thread: cannot tell, so make sure
             try:
                 os.kill(tid, signal.SIGKILL)
@@ -194,6 +208,14 @@ def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
         dodges = (masks.get(b"SigIgn", 0) | masks.get(b"SigCgt", 0)) & _ABRT
         sent = signal.SIGKILL if dodges else signal.SIGABRT
         signal.pidfd_send_signal(pidfd, sent)
+        if sent == signal.SIGABRT and not masks.get(b"SigBlk", 0) & _ABRT:
+            # its call waits killably (the listener's WAIT_KILLABLE_RECV), and SIGABRT, a
+            # core-dumping signal, is no fatal one to that wait: refused now, the thread
+            # takes the signal on its way back, before a user instruction runs
+            native.lib().pp_notif_send(listener, ident, -errno.ENOSYS)
+        if resume:
+            signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+            resume = False
         if dodges or _exits(pidfd, GRACE):
             return tgid, sent
         try:
@@ -206,6 +228,11 @@ def punish(listener: int, ident: int, tid: int) -> tuple[int, int] | None:
     except ProcessLookupError:
         pass
     finally:
+        if resume:  # nothing sent: on as it was
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         os.close(pidfd)
     return None if sent is None else (tgid, sent)
 
@@ -300,12 +327,19 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
     poller.register(listener, select.POLLIN)
     timeout = tick() if tick is not None else None
     ended = _Ended(child)
+    stopped = 0  # the process of the launcher's notification, stopped until it is answered
     try:
         while True:
+            if stopped:
+                stopped = _resume(stopped)
             if first is not None:
                 nr[0], ident[0], pid[0] = first[0], first[2], first[3]
                 for i in range(6):
                     args[i] = first[1][i]
+                # the launcher stopped the caller's process when it read this (so no other
+                # thread can end it first) and the caller waits killably: it goes on once
+                # the call is answered or its penalty sent (_resume, punish)
+                stopped = first[3]
                 first = None
                 # read by the launcher while PROG ran, as far as anyone here can tell: a
                 # thread gone since is PROG's (the stricter reading: its penalty stands)
@@ -408,7 +442,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                         text = text.replace(hints["extension"], LOADER_HINT).replace(
                             f" ({hints['import']})", "")
             if not error_mode:
-                got = punish(listener, ident[0], pid[0])
+                got = punish(listener, ident[0], pid[0], resume=bool(stopped))
+                stopped = 0
                 if got is not None and penalties is not None:
                     penalties[got[0]] = got[1]
                 elif owner is not None and penalties is not None:
@@ -419,6 +454,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
             if text is not None:
                 _say(text)
     finally:
+        if stopped:
+            _resume(stopped)
         ended.close()
 
 

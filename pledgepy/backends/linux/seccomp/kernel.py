@@ -15,6 +15,7 @@ from .. import native
 from ..consts import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_TSYNC,
+    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
     SECCOMP_RET_ERRNO,
     SECCOMP_RET_KILL_PROCESS,
     SECCOMP_SET_MODE_FILTER,
@@ -184,24 +185,36 @@ def prepare() -> None:
         _plain()
 
 
-def install(program: bytes, *, all_threads: bool = True, listener: bool = False) -> int:
+def install(program: bytes, *, all_threads: bool = True, listener: bool = False,
+            killable: bool = False) -> int:
     """Install *program* (sock_filter bytes), on every thread unless told otherwise.
 
     With *listener*, return the descriptor on which the filter's USER_NOTIF
     verdicts arrive (single-threaded callers only; needs the native module);
-    otherwise 0.
+    otherwise 0. *killable*: its callers wait killably once their call is read
+    (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), where this process is under no filter yet.
     """
+    global _installed
     flags = (SECCOMP_FILTER_FLAG_NEW_LISTENER if listener
              else (SECCOMP_FILTER_FLAG_TSYNC if all_threads else 0))
+    if listener and killable and not _installed and not _inherited:
+        # a violation's caller cannot return from it on a signal of its own before its
+        # penalty. Not under a filter already: that one's rules (a pledged parent's, an
+        # older pledgepy's) may refuse a flag they do not know with a kill, not EINVAL.
+        # Kernels before 5.19 answer EINVAL: without it there, as the native launcher.
+        flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
     if has_handler():
         lib: Any = native.lib()
-        rc = int(lib.pp_install_filter(native.ffi().from_buffer(program), len(program), flags))
+        code = native.ffi().from_buffer(program)
+        rc = int(lib.pp_install_filter(code, len(program), flags))
+        if flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV and rc == -errno.EINVAL:
+            flags &= ~SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            rc = int(lib.pp_install_filter(code, len(program), flags))
     elif listener:
         raise OSError(errno.ENOSYS, native.MISSING or "the native module is not built")
     else:
         rc = _plain().install(program, flags)
     if rc >= 0:
-        global _installed
         _installed = True  # also when TSYNC refused (rc > 0): unsure counts as filtered
     if listener and rc >= 0:
         return rc

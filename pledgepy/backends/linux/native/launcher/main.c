@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,6 +30,8 @@
 
 /* command/options.py */
 #define EXIT_USAGE 64
+#define PL_TAKEOVER_FDS 32 /* RLIMIT_NOFILE below which the Python command runs the job */
+#define PL_WAIT_KILLABLE_RECV (1UL << 5) /* consts.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV */
 #define EXIT_SANDBOX 70
 #define EXIT_CANNOT_RUN 126
 #define EXIT_NOT_FOUND 127
@@ -52,6 +55,39 @@ static int g_native; /* PLEDGEPY_LAUNCHER=native */
 static int g_errfd = 2; /* after the fork: our own description of stderr (outlet.reopen) */
 
 /* Hand everything to the Python command; nothing has been opened, forked or said yet. */
+/* Whether the child's filter makes its callers wait killably: this process is under no
+ * filter (one might kill for a flag it does not know) and the kernel knows the flag (5.19:
+ * with it, a NULL program is EFAULT; without, the flag is EINVAL). Asked before the fork. */
+static int g_killable;
+
+static int unfiltered(void);
+
+static int killable_supported(void)
+{
+    if (!unfiltered())
+        return 0;
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                     SECCOMP_FILTER_FLAG_NEW_LISTENER | PL_WAIT_KILLABLE_RECV, NULL);
+    return r < 0 && errno == EFAULT;
+}
+
+/* Whether this process runs under no seccomp filter (/proc/self/status "Seccomp: 0") */
+static int unfiltered(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    int mode = -1;
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "Seccomp:", 8) == 0) {
+            mode = atoi(line + 8);
+            break;
+        }
+    fclose(f);
+    return mode == 0;
+}
+
 static __attribute__((noreturn, format(printf, 1, 2))) void fallback(const char *fmt, ...)
 {
     char exe[PATH_MAX], path[PATH_MAX + 16];
@@ -451,8 +487,11 @@ static __attribute__((noreturn)) void child(const struct pl_job *job, int go, in
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         child_fail(EXIT_SANDBOX, "confining %s: seccomp filter not installed: %s", job->prog,
                    strerror(errno));
+    /* kernel.install(killable=True): callers wait killably once read (5.19; EINVAL
+     * before), where no filter is in force yet (one might kill for a flag it does not know) */
+    unsigned long killable = g_killable ? PL_WAIT_KILLABLE_RECV : 0;
     long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                            SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+                            SECCOMP_FILTER_FLAG_NEW_LISTENER | killable, &prog);
     if (listener < 0)
         child_fail(EXIT_SANDBOX, "confining %s: seccomp filter not installed: %s", job->prog,
                    strerror(errno));
@@ -576,6 +615,14 @@ int main(int argc, char **argv)
     if (job.dynamic && job.shim[0] != '/')
         fallback("no start-up shim");
     plan_takeover(&t);
+    /* the takeover is a Python interpreter, which needs more descriptors than this
+     * process: below this many it may fail once PROG ran (exit 70 after PROG's effects),
+     * where the Python command, started now, says so before anything runs */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur < PL_TAKEOVER_FDS)
+        fallback("a descriptor limit below %d (the takeover's needs)", PL_TAKEOVER_FDS);
+
+    g_killable = killable_supported();
 
     int go[2], told[2];
     if (pipe2(go, O_CLOEXEC) != 0 || pipe2(told, O_CLOEXEC) != 0)
@@ -622,6 +669,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.pid = pid;
     o.job = &job;
+    o.killable = g_killable;
     o.ids = &ids;
     o.listener = -1;
     int fd = told_listener(pid, told[0]);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "supervise.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -183,6 +184,39 @@ static int look_at_maps(pid_t pid, const char *shim)
     return shim_seen ? 1 : library ? -1 : 0;
 }
 
+/* Stop the process of thread *tid*, which waits killably on a notification read here.
+ * SIGSTOP to the process would reach one thread, maybe that one, which a stop signal does
+ * not wake: the others would run on (and could exit_group) until it woke. Sent to every
+ * thread, a running or interruptible one takes it and the whole group stops. */
+static void stop_process(pid_t tid)
+{
+    char path[64];
+    pid_t tgid = tid;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        char line[128];
+        while (fgets(line, sizeof line, f) != NULL)
+            if (strncmp(line, "Tgid:", 5) == 0) {
+                tgid = (pid_t)atoi(line + 5);
+                break;
+            }
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "/proc/%d/task", (int)tgid);
+    DIR *d = opendir(path);
+    int sent = 0;
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+                sent |= syscall(SYS_tgkill, tgid, atoi(e->d_name), SIGSTOP) == 0;
+        closedir(d);
+    }
+    if (!sent)
+        kill(tid, SIGSTOP);
+}
+
 /* _Opening.tick: the next timeout in ms, -1 for none, -2 when Python must go on */
 static int tick(struct pl_opening *o)
 {
@@ -308,6 +342,13 @@ enum pl_end pl_supervise(struct pl_opening *o)
                 timeout = -1;
             continue;
         }
+        /* The takeover answers it only once Python has started (~30 ms): until then the
+         * caller's process is stopped, so another of its threads cannot end it (exit_group)
+         * with its own status before the penalty. Its caller waits killably (the filter's
+         * WAIT_KILLABLE_RECV): no signal of its own makes the call return meanwhile. The
+         * takeover continues it (SIGCONT) as it takes the notification up. */
+        if (o->killable)
+            stop_process((pid_t)n.tid);
         o->has_notif = 1;
         o->notif = n;
         return PL_END_TAKEOVER;

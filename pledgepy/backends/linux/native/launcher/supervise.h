@@ -24,6 +24,8 @@ struct pl_opening {
     const struct pl_ids *ids; /* identity_of(pid): what the loader's calls are judged for */
     int execed, opening, seen;
     int64_t deadline_ns;      /* CLOCK_MONOTONIC; INT64_MAX without a shim */
+    int killable;             /* the filter's callers wait killably once read: stopped at
+                               * a hand-over (without, SIGSTOP would restart the call) */
     int has_notif;
     struct pl_notif notif;    /* read and not answered (PL_END_TAKEOVER) */
     int status;               /* wait status (PL_END_CLEAN, or TAKEOVER without notif) */
