@@ -321,6 +321,19 @@ def test_another_thread_exiting_does_not_void_a_violation(mode: str, bins: dict[
         assert "thread socket" not in r.stdout, r
 
 
+def test_no_instruction_after_a_violation_while_main_sits_in_vfork(
+        mode: str, bins: dict[str, str]) -> None:
+    """The penalty sent to the process marked its main thread, asleep in vfork's killable
+    wait, and the call refused at once let the violating thread run on ~50 ms (its "ran
+    after" lines printed) until SIGKILL. The penalty goes through the violating thread.
+    (Under proc the launcher hands the run to the Python command: both run its code.)"""
+    for _ in range(3):
+        r = pledge(mode, "-q", "-p", "stdio proc", bins["dyn"], "vfork-thread",
+                   ignore="killed with SIGKILL for breaking a promise")
+        assert r.returncode == VIOLATION and INET in r.stderr, r
+        assert "ran after" not in r.stdout and "main done" not in r.stdout, r
+
+
 def test_a_signal_does_not_end_a_violating_call(mode: str, bins: dict[str, str]) -> None:
     """A caught signal (no SA_RESTART) to the thread whose call waits for its verdict: on
     main the call returned EINTR natively and PROG ran on, exit 0, no message. The filter

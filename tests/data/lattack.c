@@ -11,6 +11,8 @@
  *   thread       socket(AF_INET) from a second thread
  *   race-exit N  a second thread calls socket(AF_INET); main, every signal blocked, exits 0
  *                N ms later (before a supervisor that took longer could punish it)
+ *   vfork-thread main waits in vfork (its child sleeps 300 ms) while a second thread calls
+ *                socket(AF_INET), then writes "ran after" 40 times, 1 ms apart
  *   eintr        a second thread calls socket(AF_INET); main sends it SIGUSR1, caught
  *                without SA_RESTART, 5 ms later (a call still waiting would return EINTR)
  *   grandchild   fork twice; the grandchild calls socket(AF_INET)
@@ -94,6 +96,18 @@ static void *violator_told(void *arg)
     return NULL;
 }
 
+static void *violator_on(void *arg)
+{
+    (void)arg;
+    pause_ms(20);
+    syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+    for (int i = 0; i < 40; i++) {
+        syscall(SYS_write, 1, "ran after\n", 10);
+        pause_ms(1);
+    }
+    return NULL;
+}
+
 static void *opener(void *arg)
 {
     (void)arg;
@@ -138,6 +152,17 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, violator_told, NULL);
         pause_ms(argc > 2 ? atoi(argv[2]) : 20);
         syscall(SYS_exit_group, 0);
+    } else if (!strcmp(act, "vfork-thread")) {
+        pthread_t t;
+        pthread_create(&t, NULL, violator_on, NULL);
+        pid_t kid = vfork();
+        if (kid == 0) {
+            pause_ms(300);
+            _exit(0);
+        }
+        pthread_join(t, NULL);
+        dprintf(1, "main done\n");
+        return 0;
     } else if (!strcmp(act, "eintr")) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

@@ -120,17 +120,19 @@ NOTIF_ID_VALID = 0x40082102
 #: looked at, then (the signal was taken: a core dump may be under way) in all.
 GRACE, DYING = 0.05, 2.0
 _ABRT = 1 << (signal.SIGABRT - 1)
+_STOP = 1 << (signal.SIGSTOP - 1)
 
 
 def _status(tid: int) -> dict[bytes, int]:
-    """Tgid and the signal masks (SigBlk, SigIgn, SigCgt, ShdPnd) from /proc/<tid>/status."""
+    """Tgid and the signal masks (SigPnd, SigBlk, SigIgn, SigCgt, ShdPnd) from
+    /proc/<tid>/status."""
     out: dict[bytes, int] = {}
     with open(f"/proc/{tid}/status", "rb") as f:
         for line in f:
             key, _, value = line.partition(b":")
             if key == b"Tgid":
                 out[key] = int(value)
-            elif key in (b"SigBlk", b"SigIgn", b"SigCgt", b"ShdPnd"):
+            elif key in (b"SigPnd", b"SigBlk", b"SigIgn", b"SigCgt", b"ShdPnd"):
                 out[key] = int(value, 16)
     return out
 
@@ -207,12 +209,22 @@ def punish(listener: int, ident: int, tid: int, *, resume: bool = False) -> tupl
             return None  # it died already, and its pid may name another process by now
         dodges = (masks.get(b"SigIgn", 0) | masks.get(b"SigCgt", 0)) & _ABRT
         sent = signal.SIGKILL if dodges else signal.SIGABRT
-        signal.pidfd_send_signal(pidfd, sent)
-        if sent == signal.SIGABRT and not masks.get(b"SigBlk", 0) & _ABRT:
-            # its call waits killably (the listener's WAIT_KILLABLE_RECV), and SIGABRT, a
-            # core-dumping signal, is no fatal one to that wait: refused now, the thread
-            # takes the signal on its way back, before a user instruction runs
+        # its call waits killably (the listener's WAIT_KILLABLE_RECV), and SIGABRT, a
+        # core-dumping signal, is no fatal one to that wait: it can only be taken once the
+        # call returns. Where the waiting thread would take it (not blocked, nothing else
+        # pending there), the signal is sent through it (kill() of a thread id marks that
+        # thread first; the process's pidfd would mark its main thread, which may sleep in
+        # vfork's killable wait while this one runs on) and the call refused at once: the
+        # thread takes it on its way back, before a user instruction runs.
+        # (the native launcher's SIGSTOP may be pending there: taken first or flushed by
+        # the SIGCONT below, and SIGABRT comes next all the same, before user code)
+        early = (sent == signal.SIGABRT and not masks.get(b"SigBlk", 0) & _ABRT
+                 and not masks.get(b"SigPnd", 0) & ~_STOP)
+        if early:
+            os.kill(tid, sent)  # still waiting (checked above): the id is still that thread's
             native.lib().pp_notif_send(listener, ident, -errno.ENOSYS)
+        else:
+            signal.pidfd_send_signal(pidfd, sent)
         if resume:
             signal.pidfd_send_signal(pidfd, signal.SIGCONT)
             resume = False
