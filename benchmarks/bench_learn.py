@@ -100,6 +100,7 @@ def main() -> None:
               "| CPU ratio |" + (" compared: --learn (median s, ratio) | compared: CPU (median s, "
                                    "ratio) |" if other else ""))
         print("|---|---|---|---|---|---|---|" + ("---|---|" if other else ""))
+        medians: dict[str, tuple[float, float]] = {}
         for name, argv in cases.items():
             _time([*learn, *argv], work, tree)  # warm: caches, bytecode
             if other:
@@ -114,6 +115,7 @@ def main() -> None:
                     statistics.median(w for w, _ in learned))
             pc, qc = (statistics.median(c for _, c in plain),
                       statistics.median(c for _, c in learned))
+            medians[name] = (p, q)
             tail = ""
             if other:
                 o = statistics.median(w for w, _ in compared)
@@ -130,6 +132,36 @@ def main() -> None:
         for name, by in counted.items():
             top = ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]))
             print(f"| {name} | {sum(by.values())} | {top} |")
+        _floor(work, medians, {k: sum(v.values()) for k, v in counted.items()})
+
+
+def _floor(work: Path, medians: dict[str, tuple[float, float]],
+           calls: dict[str, int]) -> None:
+    """The ratio no recorder on USER_NOTIF can beat: the plain run, plus each recorded
+    call's bare round trip (notify_roundtrip.c: a supervisor that only continues it),
+    plus the fixed cost of this command's --learn (the `true` row), over the plain run."""
+    exe = work / "notify_roundtrip"
+    try:
+        subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "benchmarks" /
+                        "notify_roundtrip.c")], check=True, capture_output=True)
+        out = [subprocess.run([str(exe), "20000"], check=True, capture_output=True,
+                              text=True).stdout for _ in range(3)]
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"\n(no floor: notify_roundtrip.c could not be built or run: {exc})")
+        return
+    trip = min(float(o.split()[0]) for o in out) * 1e-6  # best of 3: a floor
+    fixed = medians["start-up only: true"][1]
+    print(f"\nFloor (a bare USER_NOTIF round trip here: {trip * 1e6:.2f} µs, best of 3 runs "
+          "of notify_roundtrip.c; fixed cost: the `true` row's --learn median):\n")
+    print("| run | plain | + recorded calls × round trip | + fixed cost | floor ratio "
+          "| measured ratio |")
+    print("|---|---|---|---|---|---|")
+    for name, (p, q) in medians.items():
+        if name not in calls or name.startswith("start-up"):
+            continue
+        notif = calls[name] * trip
+        print(f"| {name} | {p:.3f} s | {notif:.3f} s | {fixed:.3f} s | "
+              f"{(p + notif + fixed) / p:.2f}× | {q / p:.2f}× |")
 
 
 def _recorded(argv: list[str], cwd: Path, tree: bool) -> dict[str, int]:
