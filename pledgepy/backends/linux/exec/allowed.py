@@ -110,7 +110,17 @@ def served(path: str, promises: frozenset[str]) -> bool:
     unveiled)."""
     if "rpath" in promises and path in SYSCONF:
         return False
-    return _inside(path, allowances(promises)) or "stdio" in promises and _catalog(path)
+    held = _SERVED.get(promises)
+    if held is None:  # learn's report asks this for every path a run used: once a set
+        allowed = allowances(promises)
+        held = _SERVED[promises] = (frozenset(allowed),
+                                    tuple(a.rstrip("/") + "/" for a in allowed))
+    return (path in held[0] or path.startswith(held[1])  # as _inside(path, allowances())
+            or "stdio" in promises and _catalog(path))
+
+
+#: promises -> (the allowance paths, their trees' prefixes), for :func:`served`.
+_SERVED: dict[frozenset[str], tuple[frozenset[str], tuple[str, ...]]] = {}
 
 
 def _catalog(path: str) -> bool:
