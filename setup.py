@@ -124,6 +124,9 @@ if sys.platform.startswith("linux"):
     # compiles it with the same compiler, beside the handler, into the package.
     ext_modules.append(Extension(
         "pledgepy.backends.linux.native._shim", [SHIM_SOURCES[0]],
+        # its digest macro covers shim.py too: rebuild when either is newer than a
+        # build/ left by an earlier install (pip builds in the tree), never keep it stale
+        depends=[SHIM_SOURCES[1]],
         libraries=["dl"],  # dlopen: in libc since glibc 2.34, libdl before
         define_macros=[("PP_SHIM_DIGEST", f'"{_shim_digest()}"')],
         extra_compile_args=["-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]))
