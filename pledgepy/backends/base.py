@@ -191,6 +191,11 @@ LEARN_ANSWER = 95  # EOPNOTSUPP
 #: the call that created it): no letters of its own (the call's row gives them to the
 #: directory), but it may not exist when the policy is applied (learn/paths.py).
 MADE = "+"
+#: An :class:`Observation`'s access for a path the run removed (unlink, rmdir, a rename's
+#: source) that existed before that call: like MADE, a twin row without letters of its
+#: own. A path missing when the report is made was then the run's input, not a failed
+#: lookup: the letters it was used with still need a rule (learn/paths.py).
+REMOVED = "-"
 
 
 class Observation(Record):

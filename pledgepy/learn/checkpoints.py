@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import MADE
+from ..backends.base import MADE, REMOVED
 from ..promises import VOCABULARY, parse
 from . import cover, dump
 
@@ -65,8 +65,9 @@ def advise(observations: list[Observation], checkpoints: list[Checkpoint]) -> li
         cp = checkpoints[i]
         asked = parse(cp.promises, "promises") or frozenset()
         until = pledges[n + 1] if n + 1 < len(pledges) else len(checkpoints)
-        # a made path's twin row (MADE) repeats its call: once is enough
-        after = [o for o in observations if o.interval > i and o.access != MADE]
+        # a made or removed path's twin row (MADE, REMOVED) repeats its call: once is enough
+        after = [o for o in observations
+                 if o.interval > i and o.access != MADE and o.access != REMOVED]
         used: set[str] = set()
         for o in after:
             # a call the pledge lacks a promise for still uses the ones it holds of the

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..backends.base import MADE
+from ..backends.base import MADE, REMOVED
 
 #: Siblings with the same read-only letters that become one directory rule.
 FOLD = 3
@@ -257,7 +257,8 @@ def _guarded(parent: str, where: _Where) -> bool:
 
 def _into_created(rules: dict[str, str], where: _Where,
                   made: frozenset[str] = frozenset(),
-                  notes: list[str] | None = None) -> dict[str, str]:
+                  notes: list[str] | None = None,
+                  removed: frozenset[str] = frozenset()) -> dict[str, str]:
     """Fold each path into its directory when the run creates or removes there:
     the path may not exist when the policy is applied, and a rule needs it to. Not
     an existing path into a directory :func:`_guarded` keeps (named or resolved): its
@@ -265,12 +266,14 @@ def _into_created(rules: dict[str, str], where: _Where,
     ``/tmp``; its own rule holds while it exists. But for one the run *made*
     (:data:`MADE`: it was not there before the run): it exists now only because the
     run made it, and a rule on a path that is missing when it is applied grants
-    nothing (``cp -r src /tmp/dst`` learned ``rwc /tmp/dst`` and failed to copy)."""
+    nothing (``cp -r src /tmp/dst`` learned ``rwc /tmp/dst`` and failed to copy). One
+    the run *removed* (an input it read and deleted: missing now, there again when the
+    run is repeated) keeps its own rule in such a directory, as an existing path does."""
     out = dict(rules)
     for path in sorted(rules, key=len, reverse=True):
         parent = _up(path)
         if path in out and "c" in out.get(parent, ""):
-            if _lexists(path) and _guarded(parent, where):
+            if (_lexists(path) or path in removed) and _guarded(parent, where):
                 if path not in made:
                     continue
                 if notes is not None:  # wider than the run needs once it exists: say so
@@ -320,11 +323,14 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
                    trees() if library is None else library, barred)
     rules: dict[str, str] = {}
     made = frozenset(p for p, v in used.items() if MADE in v)
+    removed = frozenset(p for p, v in used.items() if REMOVED in v) - made
     exists = _Existing(list(used))
     for path, perms in used.items():
         if not exists(path):
             if not set(perms) & set("wc") and path not in made:
-                continue  # a missing file that was only looked for
+                if path in removed and letters(perms):  # the run's input: it read, then
+                    rules[path] = letters(rules.get(path, "") + perms)  # removed it
+                continue  # else a missing file that was only looked for
             # written, or made, where the run later removed it: it will be again, so
             # its letters (a temporary file read back) go where it will be made
             gone = path
@@ -340,7 +346,8 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             if got:
                 rules[path] = got
     while True:
-        folded = _prune(_fold(_prune(_into_created(rules, where, made, notes)), where))
+        folded = _prune(_fold(_prune(_into_created(rules, where, made, notes, removed)),
+                              where))
         if folded == rules:
             break
         rules = folded

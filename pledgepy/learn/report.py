@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..backends.base import MADE
+from ..backends.base import MADE, REMOVED
 from ..promises import VOCABULARY
 from . import cover, dump, paths
 
@@ -180,8 +180,8 @@ def _build(observations: list[Observation], argv: list[str], given: Given,
 
     for o in sorted(observations, key=_order):
         syscall, argument, needs, path, access, count, pid, program, where, _ = o
-        if access == MADE and path is not None:  # its call's row is the evidence
-            used[path] = used.get(path, "") + MADE
+        if (access == MADE or access == REMOVED) and path is not None:
+            used[path] = used.get(path, "") + access  # its call's row is the evidence
             continue
         if not needs:
             refused.append({"syscall": syscall, "argument": argument, "count": count,

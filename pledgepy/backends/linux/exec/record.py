@@ -26,7 +26,7 @@ import os
 from collections import namedtuple
 
 from ....promises import VOCABULARY
-from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, Checkpoint
+from ...base import LEARN_ANSWER, LEARN_MARKER, MADE, REMOVED, Checkpoint
 from .. import native, prepared
 from ..consts import (
     AF_NETLINK,
@@ -123,6 +123,10 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
 CREATING = frozenset(n for n, uses in PATHS.items()
                      if any(u in ("new", "dest") for _, _, u in uses))
+#: Calls that remove a path: whether it existed before is part of their key too (a file
+#: read and then removed is the run's input, which the report still unveils).
+REMOVING = frozenset(n for n, uses in PATHS.items()
+                     if any(u.startswith("parent:") for _, _, u in uses))
 #: The open flags whose names make an argument readable.
 _OPEN_FLAGS = ((O_ACCMODE, O_RDONLY, "O_RDONLY"), (O_ACCMODE, O_WRONLY, "O_WRONLY"),
                (O_ACCMODE, O_RDWR, "O_RDWR"), (O_CREAT, O_CREAT, "O_CREAT"),
@@ -481,7 +485,7 @@ class Recording:
                 bits |= 1 << cfg[at + 5]
             bits |= CFG_PID if name in self.placeholders else 0
             bits |= CFG_ALWAYS if name in ("execve", "execveat") else 0
-            bits |= CFG_FACTS if name == "creat" or name in CREATING else 0
+            bits |= CFG_FACTS if name == "creat" or name in CREATING or name in REMOVING else 0
             bits |= CFG_FORGET if name in FORGET else 0
             cfg[at + 4] = bits - (1 << 16) if bits >= 1 << 15 else bits
             cfg[at + 6] = EMPTY_PATH_FLAGS.get(name, -1)
@@ -710,7 +714,7 @@ class Recording:
                 facts = pre.facts[i] if pre else None
                 keys = self._resolve(name, use, path, argument, needs, args, dirfd_index, facts,
                                      plain)
-                if use not in ("open", "new", "dest") or use == "open" and not args[
+                if use not in ("open", "new", "dest", "parent:c") or use == "open" and not args[
                         dirfd_index + 2 if dirfd_index is not None else 1] & (O_CREAT | O__TMPFILE):
                     self.resolved[memo] = keys  # creation depends on what exists now
             counted.extend([self._count(key, proc) for key in keys])
@@ -861,7 +865,10 @@ class Recording:
                 keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
         if use.startswith("parent:"):
-            return [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
+            keys = [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
+            if facts[0] if facts else os.path.lexists(path):  # (python mode: before the call)
+                keys.append(_Key(name, text, needs, path, REMOVED, self.interval))
+            return keys
         return [_Key(name, text, needs, path, use, self.interval)]
 
     def _count(self, key: _Key, proc: _Process) -> _Key:

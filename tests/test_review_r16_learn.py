@@ -1,0 +1,61 @@
+"""Round 16, issue 13 item 4 (sufficient): a file the run read and then removed.
+
+On main, ``pledge --learn sh -c 'cat f && rm f'`` suggested ``-v c:DIR``: at report time
+f is gone, and a missing path with no w or c was taken for "a missing file that was only
+looked for" and left out, so the suggested command's cat was refused (EACCES, exit 1
+against 0; ``xz -d FILE.xz`` the same). The recorder now marks a removed path that
+existed before its unlink, rmdir or rename (the C loop lstats it before the call goes
+on), and the report unveils what it was used with: folded into its directory as any
+path the run creates or removes beside, or, in a directory nothing folds into (a
+home, ``/srv``), its own rule.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from tests.learning import command, learn, run, violated
+
+
+def _again(report: dict[str, object], cwd: Path, make: Path) -> None:
+    make.write_text("x\n")  # the run's input, as it was before the learned run
+    applied = run(command(report), str(cwd))  # type: ignore[arg-type]
+    assert applied.returncode == 0 and applied.stdout == "x\n" and not violated(applied), \
+        (applied.returncode, applied.stderr)
+    assert not make.exists()
+
+
+def test_an_input_read_and_removed_is_unveiled(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "f").write_text("x\n")
+    r, report = learn(["sh", "-c", "cat f && rm f"], str(work))
+    assert r.returncode == 0 and r.stdout == "x\n", r.stderr
+    assert [str(work), "rc"] in report["unveil"], report["unveil"]
+    _again(report, work, work / "f")
+
+
+def test_an_input_removed_from_a_home_keeps_its_own_rule() -> None:
+    # not beneath /tmp, where tmppath's answers would need no rule at all
+    home = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        f = home / "in.txt"
+        f.write_text("x\n")
+        r, report = learn(["sh", "-c", f"cat {f} && rm {f}"], str(home),
+                          env={"HOME": str(home)})
+        assert r.returncode == 0 and r.stdout == "x\n", r.stderr
+        rules = {p: v for p, v in report["unveil"]}
+        assert rules.get(str(f)) == "r" and "r" not in rules.get(str(home), ""), rules
+        _again(report, home, f)
+    finally:
+        shutil.rmtree(home)
+
+
+def test_a_file_only_looked_for_still_gets_no_rule(tmp_path: Path) -> None:
+    r, report = learn(["sh", "-c", "cat nothere; rm -f nothere; echo done"], str(tmp_path))
+    assert r.stdout == "done\n", r.stderr
+    assert not [p for p, _ in report["unveil"] if "nothere" in p], report["unveil"]
+    applied = run(command(report), str(tmp_path))
+    assert applied.stdout == "done\n" and not violated(applied), applied.stderr
