@@ -151,12 +151,16 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
             roots.append(file)
             if info.interp:
                 dynamic = True
-                add(info.interp, "rx")
+                # only an ELF file, as the kernel's loader must be: a PT_INTERP naming
+                # "/" or a secret's directory would otherwise be unveiled rx
+                if resolver.elf(resolver.real(info.interp)) is not None:
+                    add(info.interp, "rx")
         host = hosts.find(file) if info is not None else None
         if host is not None:
             # the query sees what the program will of itself: no more (hosts._ask says why)
             sees = ((file, "rx"), (resolver.real(file), "rx"),
-                    *(((info.interp, "rx"),) if info is not None and info.interp else ()),
+                    *(((info.interp, "rx"),) if info is not None and info.interp
+                      and resolver.elf(resolver.real(info.interp)) is not None else ()),
                     *((lib, "r") for lib in resolver.closure([file])),
                     *PROMISE_PATHS[""],
                     *PROGRAM_FILES.get(os.path.basename(resolver.real(file)), ()))

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
+DT_NULL, DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 0, 1, 5, 15, 29
 #: Where glibc's loader looks last (and multiarch Debian's own directories).
 DEFAULT_DIRS = ("/lib64", "/usr/lib64", "/lib", "/usr/lib")
 CACHE = "/etc/ld.so.cache"
@@ -120,7 +120,7 @@ def _read(path: str) -> Elf | None:
             for i in range(phnum):
                 kind, _, off, vaddr, _, filesz = struct.unpack_from("<IIQQQQ", table,
                                                                     i * phentsize)
-                if kind == PT_INTERP:
+                if kind == PT_INTERP and interp is None:  # the kernel reads the first only
                     f.seek(off)
                     interp = f.read(filesz).rstrip(b"\0").decode()
                 elif kind == PT_DYNAMIC:
@@ -132,8 +132,14 @@ def _read(path: str) -> Elf | None:
             f.seek(dynamic[0])
             raw = f.read(dynamic[1])
             entries = [struct.unpack_from("<qQ", raw, i) for i in range(0, len(raw) - 15, 16)]
-            strtab = next((v for tag, v in entries if tag == DT_STRTAB), None)
-            base = next((off + strtab - vaddr for vaddr, off, size in loads
+            # as ld.so reads them: up to DT_NULL, and of a tag it keeps one of (DT_STRTAB,
+            # DT_RPATH, DT_RUNPATH) the last; what lies beyond, or an earlier twin, it
+            # never uses, and neither may the default unveil
+            ends = [i for i, (tag, _) in enumerate(entries) if tag == DT_NULL]
+            entries = entries[:ends[0]] if ends else entries
+            strtab = next((v for tag, v in reversed(entries) if tag == DT_STRTAB), None)
+            # (segments are mapped in order, a later one over an earlier: the last holds it)
+            base = next((off + strtab - vaddr for vaddr, off, size in reversed(loads)
                          if strtab is not None and vaddr <= strtab < vaddr + size), None)
             if base is None:
                 return Elf(machine, interp, (), (), ())
@@ -146,7 +152,7 @@ def _read(path: str) -> Elf | None:
                 return tuple(string(v) for t, v in entries if t == tag)
 
             def split(items: tuple[str, ...]) -> tuple[str, ...]:
-                return tuple(p for s in items for p in s.split(":") if p)
+                return tuple(p for s in items[-1:] for p in s.split(":") if p)
 
             return Elf(machine, interp, named(DT_NEEDED), split(named(DT_RPATH)),
                        split(named(DT_RUNPATH)))

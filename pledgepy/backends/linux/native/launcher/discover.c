@@ -321,6 +321,7 @@ static void read_elf(struct ctx *c, struct elf *e, const char *path)
     int have_dyn = 0;
     uint64_t dyn_off = 0, dyn_size = 0;
     char *interp = NULL;
+    int seen_interp = 0; /* the kernel reads the first PT_INTERP only (elf.py) */
     for (unsigned i = 0; i < phnum; i++) {
         size_t at = (size_t)i * phentsize;
         if (at + 40 > tlen) /* struct.error */
@@ -328,7 +329,8 @@ static void read_elf(struct ctx *c, struct elf *e, const char *path)
         const unsigned char *ph = table + at;
         uint32_t kind = u32(ph);
         uint64_t off = u64(ph + 8), vaddr = u64(ph + 16), filesz = u64(ph + 32);
-        if (kind == 3) {
+        if (kind == 3 && !seen_interp) {
+            seen_interp = 1;
             size_t n;
             unsigned char *s = read_at(c, fd, off, filesz, &n, st.st_size);
             if (s == NULL)
@@ -370,9 +372,16 @@ static void read_elf(struct ctx *c, struct elf *e, const char *path)
     if (raw == NULL)
         goto out;
     size_t nent = rlen >= 16 ? (rlen - 16) / 16 + 1 : 0;
+    /* as ld.so reads them (elf.py): up to DT_NULL, the last DT_STRTAB, DT_RPATH and
+     * DT_RUNPATH; the last PT_LOAD that holds the string table (mapped over earlier) */
+    for (size_t i = 0; i < nent; i++)
+        if ((int64_t)u64(raw + 16 * i) == 0) {
+            nent = i;
+            break;
+        }
     int have_strtab = 0;
     uint64_t strtab = 0;
-    for (size_t i = 0; i < nent && !have_strtab; i++)
+    for (size_t i = nent; i-- > 0 && !have_strtab;)
         if ((int64_t)u64(raw + 16 * i) == 5) {
             have_strtab = 1;
             strtab = u64(raw + 16 * i + 8);
@@ -381,7 +390,7 @@ static void read_elf(struct ctx *c, struct elf *e, const char *path)
         goto out;
     int have_base = 0;
     uint64_t base = 0;
-    for (size_t i = 0; i < nloads; i++)
+    for (size_t i = nloads; i-- > 0;)
         if (loads[i].vaddr <= strtab && strtab - loads[i].vaddr < loads[i].filesz) {
             have_base = 1;
             base = loads[i].off + strtab - loads[i].vaddr;
@@ -394,11 +403,16 @@ static void read_elf(struct ctx *c, struct elf *e, const char *path)
         {15, 1, offsetof(struct elf, rpath)},
         {29, 1, offsetof(struct elf, runpath)},
     };
-    for (size_t w = 0; w < 3; w++)
+    for (size_t w = 0; w < 3; w++) {
+        size_t last = nent; /* DT_RPATH, DT_RUNPATH: only the last counts */
         for (size_t i = 0; i < nent; i++)
             if ((int64_t)u64(raw + 16 * i) == wanted[w].tag)
+                last = i;
+        for (size_t i = 0; i < nent; i++)
+            if ((int64_t)u64(raw + 16 * i) == wanted[w].tag && (!wanted[w].split || i == last))
                 dyn_string(c, fd, st.st_size, base + u64(raw + 16 * i + 8),
                            (struct pl_strs *)((char *)e + wanted[w].field), wanted[w].split);
+    }
     goto out;
 bad:
     free(interp);
@@ -860,8 +874,15 @@ static void plan(struct ctx *c, const char *path, pl_promises promises, struct p
         return;
     }
     strs_add(c, &roots, path);
-    if (info->interp != NULL)
-        add(c, rules, info->interp, "rx");
+    if (info->interp != NULL) {
+        /* unveiled only when it is an ELF file, as the kernel's loader must be (a
+         * PT_INTERP naming "/" or a secret's directory grants nothing: discover.py) */
+        char *ri = real_of(c, info->interp);
+        int is_elf = ri != NULL && elf_of(c, ri) != NULL;
+        free(ri);
+        if (is_elf)
+            add(c, rules, info->interp, "rx");
+    }
     for (size_t p = 0; p < sizeof PROMISE / sizeof PROMISE[0]; p++) {
         if (PROMISE[p].bit >= 0 && !(promises & BIT(PROMISE[p].bit)))
             continue;
