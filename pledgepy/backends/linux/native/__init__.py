@@ -236,11 +236,20 @@ def set_cert_dirs() -> None:
     if _sigsys is None or ssl is None:
         return
     _, _, env, capath = ssl.get_default_verify_paths()
-    dirs = [capath, *os.environ.get(env, "").split(":")]
+    key = (capath, os.environ.get(env, ""))
+    if key == _cert_dirs[0]:
+        return  # the handler has them: realpath's lstat()s would be refused by now (a
+        # narrowing from "stdio inet" to "stdio" with ssl loaded was killed here)
+    dirs = [capath, *key[1].split(":")]
     dirs += [os.path.realpath(d) for d in dirs if d]  # as it may be reached too
     entries = dict.fromkeys(os.path.normpath(d) for d in dirs if d and os.path.isabs(d))
     blob = b"".join(os.fsencode(d) + b"\0" for d in entries)
     _sigsys.lib.pp_set_cert_dirs(blob, len(blob))
+    _cert_dirs[0] = key
+
+
+#: The (capath, $SSL_CERT_DIR) the handler was last told of (set_cert_dirs).
+_cert_dirs: list[tuple[str, str] | None] = [None]
 
 
 def set_importing(name: str | None) -> None:
