@@ -756,3 +756,18 @@ def test_a_long_promise_text(mode: str) -> None:
     assert r.returncode == 0 and r.stdout, r
     r = pledge(mode, "-q", "-p", "stdio " + "x" * 5000, "true")
     assert r.returncode == 64, r
+
+
+@pytest.mark.parametrize("megabytes", [20, 100])
+def test_a_low_memory_limit(mode: str, bins: dict[str, str], megabytes: int) -> None:
+    """RLIMIT_AS too low for the takeover (round 16's review): on main the launcher ran
+    PROG and then its takeover could not start Python (exit 1 with a MemoryError, or 70
+    with the violation unnamed), where the Python command refused before PROG ran. Below
+    256 MB (RLIMIT_AS or RLIMIT_DATA) the launcher hands the job over up front."""
+    def low() -> None:
+        limit = megabytes << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    r = pledge(mode, "-p", "stdio", bins["dyn"], "violate", preexec_fn=low)
+    assert "socket" not in r.stdout, r
+    assert r.returncode == 70 or (r.returncode == VIOLATION and INET in r.stderr), r

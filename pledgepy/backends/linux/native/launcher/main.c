@@ -31,6 +31,9 @@
 /* command/options.py */
 #define EXIT_USAGE 64
 #define PL_TAKEOVER_FDS 32 /* RLIMIT_NOFILE below which the Python command runs the job */
+/* RLIMIT_AS and RLIMIT_DATA below which it does too: the takeover (an interpreter, the
+ * backend, a thread's stack) failed at 30 MB and ran at 35 MB on 3.11; this leaves room */
+#define PL_TAKEOVER_MEMORY (256UL << 20)
 #define PL_WAIT_KILLABLE_RECV (1UL << 5) /* consts.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV */
 #define EXIT_SANDBOX 70
 #define EXIT_CANNOT_RUN 126
@@ -618,9 +621,14 @@ int main(int argc, char **argv)
     /* the takeover is a Python interpreter, which needs more descriptors than this
      * process: below this many it may fail once PROG ran (exit 70 after PROG's effects),
      * where the Python command, started now, says so before anything runs */
-    struct rlimit nofile;
+    struct rlimit nofile, as, data;
     if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur < PL_TAKEOVER_FDS)
         fallback("a descriptor limit below %d (the takeover's needs)", PL_TAKEOVER_FDS);
+    /* so with a memory limit that would leave the takeover no interpreter (exit 1, a
+     * MemoryError, or 70 with the violation unnamed, after PROG ran) */
+    if (getrlimit(RLIMIT_AS, &as) != 0 || getrlimit(RLIMIT_DATA, &data) != 0
+            || as.rlim_cur < PL_TAKEOVER_MEMORY || data.rlim_cur < PL_TAKEOVER_MEMORY)
+        fallback("a memory limit below %lu MB (the takeover's needs)", PL_TAKEOVER_MEMORY >> 20);
 
     g_killable = killable_supported();
 
