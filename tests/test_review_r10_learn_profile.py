@@ -75,13 +75,16 @@ def test_a_directory_above_owned_by_another_user_is_refused(tmp_path: Path) -> N
 
 
 def test_saving_where_loading_would_be_refused_writes_nothing(tmp_path: Path) -> None:
-    """--save into a tree another user could write: refused with the reason (exit 70),
-    no file left. main wrote the profile there (exit 0)."""
+    """--save into a tree another user could write: refused with the reason, no file
+    left. main wrote the profile there (exit 0); round 16: refused before the run (64:
+    PROG never ran, as for a bad name), not after it (70)."""
     (tmp_path / "config" / "pledgepy").mkdir(parents=True)
     os.chmod(tmp_path / "config", 0o777)
-    r = run([*PLEDGE, "--learn", "--save", "s", "true"], str(tmp_path), _config(tmp_path))
-    assert r.returncode == 70 and "is writable by group or others" in r.stderr, r.stderr
-    assert not list((tmp_path / "config").rglob("*.pledge"))
+    mark = tmp_path / "ran"
+    r = run([*PLEDGE, "--learn", "--save", "s", "touch", str(mark)], str(tmp_path),
+            _config(tmp_path))
+    assert r.returncode == 64 and "is writable by group or others" in r.stderr, r.stderr
+    assert not list((tmp_path / "config").rglob("*.pledge")) and not mark.exists()
 
 
 def test_saving_under_a_group_umask_makes_private_directories(tmp_path: Path) -> None:

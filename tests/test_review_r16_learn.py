@@ -13,10 +13,11 @@ home, ``/srv``), its own rule.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from tests.learning import command, learn, run, violated
+from tests.learning import PLEDGE, command, learn, run, violated
 
 
 def _again(report: dict[str, object], cwd: Path, make: Path) -> None:
@@ -59,3 +60,51 @@ def test_a_file_only_looked_for_still_gets_no_rule(tmp_path: Path) -> None:
     assert not [p for p, _ in report["unveil"] if "nothere" in p], report["unveil"]
     applied = run(command(report), str(tmp_path))
     assert applied.stdout == "done\n" and not violated(applied), applied.stderr
+
+
+# Bad input is refused before the run and changes nothing (round 16's learn review).
+
+def test_an_empty_save_name_is_a_usage_error(tmp_path: Path) -> None:
+    mark = tmp_path / "ran"
+    r = run([*PLEDGE, "--learn", "--save", "", "touch", str(mark)], str(tmp_path))
+    assert r.returncode == 64 and "cannot save profile ''" in r.stderr, r.stderr
+    assert not mark.exists()
+
+
+def test_an_unwritable_output_is_refused_before_the_run(tmp_path: Path) -> None:
+    mark = tmp_path / "ran"
+    r = run([*PLEDGE, "--learn", "-o", str(tmp_path / "no" / "such" / "r.json"),
+             "touch", str(mark)], str(tmp_path))
+    assert r.returncode == 64 and "No such file or directory" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not mark.exists()
+
+
+def test_the_report_goes_to_the_file_named_before_the_run(tmp_path: Path) -> None:
+    """PROG replaces -o's name with a link to a file it may not write: the report goes
+    to the file opened before the run, never through the link."""
+    out, victim = tmp_path / "r.json", tmp_path / "victim"
+    victim.write_text("untouched\n")
+    r = run([*PLEDGE, "--learn", "--json", "-o", str(out), "sh", "-c",
+             f"rm {out} && ln -s {victim} {out}"], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "untouched\n"
+
+
+def test_python_learn_runs_a_script_as_python_does(tmp_path: Path) -> None:
+    (tmp_path / "data.txt").write_text("42\n")
+    (tmp_path / "app.py").write_text(
+        "import os\nos.chdir('/')\nhere = os.path.dirname(os.path.abspath(__file__))\n"
+        "print(open(os.path.join(here, 'data.txt')).read().strip(), __file__ == "
+        "os.path.join(here, 'app.py'), type(__loader__).__name__)\n")
+    plain = run([sys.executable, "app.py"], str(tmp_path))
+    learned = run([*PLEDGE, "learn", "-o", str(tmp_path / "r.txt"), "app.py"], str(tmp_path))
+    assert plain.stdout == "42 True SourceFileLoader\n", plain.stderr
+    assert learned.returncode == 0 and learned.stdout == plain.stdout, learned.stderr
+
+
+def test_python_learn_of_a_missing_script_says_so_as_python_does(tmp_path: Path) -> None:
+    plain = run([sys.executable, "nosuch.py"], str(tmp_path))
+    learned = run([*PLEDGE, "learn", "-o", str(tmp_path / "r.txt"), "nosuch.py"],
+                  str(tmp_path))
+    assert learned.returncode == plain.returncode == 2, learned.stderr
+    assert learned.stderr == plain.stderr and not (tmp_path / "r.txt").read_text()

@@ -63,7 +63,7 @@ def _check(st: os.stat_result, what: str, *, ancestor: bool = False) -> None:
                                  f"(mode {stat.S_IMODE(st.st_mode):o}): chmod go-w it")
 
 
-def _open_checked(where: str) -> int:
+def _open_checked(where: str, *, final: bool = True) -> int:
     """An O_PATH descriptor of directory *where* once every directory from ``/`` down
     to it passed :func:`_check`: whoever can write an ancestor can rename the
     directory beneath it and put one of theirs in its place (``~/.config`` writable by
@@ -77,7 +77,7 @@ def _open_checked(where: str) -> int:
     fd = os.open("/", flags)
     try:
         parts = [p for p in real.split("/") if p]
-        _check(os.fstat(fd), "the directory /", ancestor=bool(parts))
+        _check(os.fstat(fd), "the directory /", ancestor=bool(parts) or not final)
         here = ""
         for i, part in enumerate(parts):
             here += "/" + part
@@ -87,11 +87,26 @@ def _open_checked(where: str) -> int:
                 raise type(exc)(exc.errno, exc.strerror, here) from None
             os.close(fd)
             fd = nfd
-            _check(os.fstat(fd), f"the directory {here}", ancestor=i + 1 < len(parts))
+            _check(os.fstat(fd), f"the directory {here}",
+                   ancestor=i + 1 < len(parts) or not final)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def check_directory(where: str) -> None:
+    """Refuse (UnsafeProfileError, or OSError) the profiles directory *where* before a
+    run that will save to it, as :func:`save` would: where it does not exist yet, the
+    part of the path that does, each directory checked as an ancestor of what save()
+    will make (a sticky one may be writable by others)."""
+    final = True
+    while not os.path.isdir(where):
+        parent = os.path.dirname(where)
+        if parent == where:
+            return
+        where, final = parent, False
+    os.close(_open_checked(where, final=final))
 
 
 def _makedirs(where: str) -> None:

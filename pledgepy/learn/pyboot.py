@@ -85,11 +85,13 @@ def _pledgepy_boot():
         return
     script = args[0]
     sys.argv = args
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    path = os.path.abspath(script)  # as python script.py gives it since 3.9
+    sys.path[0] = os.path.dirname(path)
     with open(script, "rb") as f:
-        code = compile(f.read(), script, "exec")
+        code = compile(f.read(), path, "exec")
     main.__dict__.pop("_pledgepy_boot", None)
-    main.__dict__.update(__file__=script, __cached__=None)
+    loader = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", path)
+    main.__dict__.update(__file__=path, __cached__=None, __loader__=loader)
     sys.setprofile(hook)
     try:
         exec(code, main.__dict__)

@@ -63,8 +63,15 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return run.EXIT_SANDBOX
     bad = run.prepare_save(opts)
+    if bad is None:
+        bad = run.prepare_output(opts)
     if bad is not None:
         return bad
+    if opts.module is None and not os.path.exists(target[0]):
+        # as python itself says it, before anything runs (no report of a run that never was)
+        print(f"{interpreter}: can't open file {os.path.abspath(target[0])!r}: "
+              "[Errno 2] No such file or directory", file=sys.stderr)
+        return 2
     library = None
     if preload is not None:
         env, library = preload
@@ -90,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     name = opts.module or target[0]
     heading = f"pledge: learned from one run of {name} (pid {pid}, {how})"
     if opts.json:
-        run.emit(result, heading, True, opts.output)
+        wrote = run.emit(result, heading, True, opts.output_fd, opts.output)
     else:
         body = (report.text(result, heading) + advice.text(result["checkpoints"])
                 + advice.unveil_text(result["unveil_checkpoints"]))
-        run.write(body, opts.output)
+        wrote = run.write(body, opts.output_fd, opts.output)
     failed = run.save_if_asked(opts, result)
+    if failed is None and not wrote:
+        failed = run.EXIT_SANDBOX
     return failed if failed is not None else run.exit_code(status)

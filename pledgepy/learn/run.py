@@ -220,20 +220,48 @@ def exit_code(status: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def write(body: str, output: str | None) -> None:
-    """Write *body* to *output*, or to stderr (the program's stdout stays its own)."""
-    if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(body)
-    else:
+def open_output(output: str | None) -> int | None:
+    """``-o FILE`` opened (made or emptied) before the run; OSError when it cannot be.
+    A bad FILE is then an error before PROG does anything, and the report goes to
+    the file named now: PROG may swap the name for a link to another user's file
+    meanwhile, which this process, holding what PROG was run without, could write."""
+    if not output:
+        return None
+    return os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+
+
+def write(body: str, output: int | None, name: str | None = None) -> bool:
+    """Write *body* to the descriptor *output* (``-o`` *name*), or to stderr (the
+    program's stdout stays its own); False, said on stderr, when it could not be."""
+    if output is None:
         sys.stderr.write(body)
         sys.stderr.flush()
+        return True
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(body)
+    except OSError as exc:
+        print(f"pledge: cannot write the report to {name}: {exc.strerror}", file=sys.stderr)
+        return False
+    return True
 
 
-def emit(result: dict[str, Any], heading: str, as_json: bool, output: str | None) -> None:
-    """Write the report where it was asked for (stderr by default)."""
-    write(report.dumps(result) if as_json else report.text(result, heading),
-          output)
+def emit(result: dict[str, Any], heading: str, as_json: bool, output: int | None,
+         name: str | None = None) -> bool:
+    """Write the report where it was asked for (stderr by default); False if it failed."""
+    return write(report.dumps(result) if as_json else report.text(result, heading),
+                 output, name)
+
+
+def prepare_output(opts: argparse.Namespace) -> int | None:
+    """:func:`open_output` for ``opts.output``, or an exit status (64) after saying why:
+    set as ``opts.output_fd``."""
+    try:
+        opts.output_fd = open_output(opts.output)
+    except OSError as exc:
+        print(f"pledge: -o {opts.output}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    return None
 
 
 def prepare_save(opts: argparse.Namespace) -> int | None:
@@ -243,13 +271,15 @@ def prepare_save(opts: argparse.Namespace) -> int | None:
     nothing is imported after PROG ran: PROG may have rewritten any module file its user
     can write, and the supervisor runs what it imports with its own capabilities,
     unconfined, and writes the profile with it. An exit status when the name is bad."""
-    if not getattr(opts, "save", None):
+    if getattr(opts, "save", None) is None:
         return None
     from . import profile
 
     try:
-        profile.path_of(opts.save)
-    except ValueError as exc:
+        # and the directory it would go to, as far as it exists: a tree another user
+        # could write is refused now, before the run, as save() would refuse it after
+        profile.check_directory(os.path.dirname(profile.path_of(opts.save)))
+    except (OSError, ValueError) as exc:
         print(f"pledge: cannot save profile {opts.save!r}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return None
@@ -258,7 +288,7 @@ def prepare_save(opts: argparse.Namespace) -> int | None:
 def save_if_asked(opts: argparse.Namespace, result: dict[str, Any]) -> int | None:
     """Save the policy as profile ``opts.save``; an exit status if that failed
     (:func:`prepare_save` imported what it uses before the run)."""
-    if not getattr(opts, "save", None):
+    if getattr(opts, "save", None) is None:
         return None
     from . import profile
 
@@ -294,6 +324,8 @@ def main(opts: argparse.Namespace, path: str) -> int:
               "(pip install -e . with a C compiler); not available here", file=sys.stderr)
         return EXIT_SANDBOX
     bad = prepare_save(opts)
+    if bad is None:
+        bad = prepare_output(opts)
     if bad is not None:
         return bad
     argv = [opts.prog, *opts.args]
@@ -319,7 +351,9 @@ def main(opts: argparse.Namespace, path: str) -> int:
         result["command_words"][1:1] = kept
     how = (f"exit {os.WEXITSTATUS(status)}" if os.WIFEXITED(status)
            else f"signal {os.WTERMSIG(status)}")
-    emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",
-         opts.json, opts.output)
+    wrote = emit(result, f"pledge: learned from one run of {opts.prog} (pid {pid}, {how})",
+                 opts.json, opts.output_fd, opts.output)
     failed = save_if_asked(opts, result)
+    if failed is None and not wrote:
+        failed = EXIT_SANDBOX
     return failed if failed is not None else exit_code(status)
