@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from tests.learning import PLEDGE, command, learn, run, violated
 
 
@@ -108,3 +110,30 @@ def test_python_learn_of_a_missing_script_says_so_as_python_does(tmp_path: Path)
                   str(tmp_path))
     assert learned.returncode == plain.returncode == 2, learned.stderr
     assert learned.stderr == plain.stderr and not (tmp_path / "r.txt").read_text()
+
+
+# stdio's own files (round 16's learn review): the command answers a read or a plain
+# stat() of them under stdio alone, a missing one with ENOENT; learn counted the stat of
+# /etc/localtime (date, touch -d) and a missing zoneinfo file (TZ=UTC0) as rpath's.
+
+@pytest.mark.parametrize("argv", [["date", "-u", "+%Y"], ["date", "-d", "2020-01-01"]])
+def test_stdio_files_learn_no_rpath(tmp_path: Path, argv: list[str]) -> None:
+    r, report = learn(argv, str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert report["promises"] == ["stdio"], report["evidence"]
+    applied = run(command(report), str(tmp_path))
+    assert applied.returncode == 0 and applied.stdout == r.stdout and not violated(applied), \
+        applied.stderr
+
+
+def test_a_directory_of_stdio_files_is_still_rpaths(tmp_path: Path) -> None:
+    """A stat() of the zoneinfo directory itself is no file the command answers."""
+    script = "test -f /usr/share/zoneinfo/UTC && test -d /usr/share/zoneinfo && echo ok"
+    r, report = learn(["sh", "-c", script], str(tmp_path))  # dash's test: a plain stat()
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+    assert "rpath" in report["promises"], report["promises"]
+    stats = [e for e in report["evidence"] if e["syscall"] == "newfstatat"]
+    assert any(e["promise"] == "stdio" and "zoneinfo/UTC" in e["argument"] for e in stats), stats
+    dropped = run(command(report, [p for p in report["promises"] if p != "rpath"]),
+                  str(tmp_path))
+    assert violated(dropped) and dropped.stdout == "", dropped.stderr

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections import namedtuple
 
 from ....promises import VOCABULARY
@@ -236,7 +237,11 @@ TTY = frozenset({frozenset({"tty"})})
 AT_NO_AUTOMOUNT = 0x800
 
 
-ANSWERED_ROOTS = ("/etc/", "/proc/sys/kernel/", *(t + "/" for t in allowed.CATALOGS))
+ANSWERED_ROOTS = ("/etc/", "/proc/sys/kernel/", *(t + "/" for t in allowed.CATALOGS),
+                  # stdio's files elsewhere (their stats are keyed by path in C too:
+                  # native/learn.c allowance_like)
+                  "/usr/share/zoneinfo/", "/usr/lib/zoneinfo/", "/usr/share/lib/zoneinfo/",
+                  "/sys/devices/system/cpu/", "/proc/sys/vm/")
 
 
 #: glibc's netlink probe for AI_ADDRCONFIG (policy.netlink_probe): a quiet refusal under
@@ -314,15 +319,40 @@ def _tmppath(name: str, path_index: int, args: tuple[int, ...],
 def _stdio_allowance(path: str, flags: int, existed: bool) -> bool:
     """Whether OpenBSD lets this open through under ``stdio`` alone, unveil or not
     (policy.PATHS: /dev/null, the time zone files, the CPU-count files): every learned
-    set holds stdio, so such an open needs neither a promise nor an unveil rule."""
-    if flags & (O__TMPFILE | O_DIRECTORY) or not existed or not path.startswith(_stdio_roots()):
+    set holds stdio, so such an open needs neither a promise nor an unveil rule. A read
+    of a missing one too: the command answers it ENOENT (``TZ=UTC0`` looks for
+    ``zoneinfo/UTC0``), as a pledged Python's Landlock layer refuses it."""
+    if flags & (O__TMPFILE | O_DIRECTORY) or not path.startswith(_stdio_roots()):
         return False
     writes = flags & O_ACCMODE != O_RDONLY or flags & (O_CREAT | O_TRUNC)
+    if writes and not existed:
+        return False
     for root, letters in prepared.paths()["stdio"]:
         inside = path == root or path.startswith(root.rstrip("/") + "/")
         if inside and (not writes or ("w" in letters and root in prepared.data()["duped"])):
             return True
     return False
+
+
+def _stdio_stat(path: str) -> bool:
+    """Whether the command answers a plain stat() of *path* under stdio alone
+    (exec/allowed.py answer(): a regular file of stdio's allowance, as it really is,
+    or a missing one, ENOENT; a directory there is a violation)."""
+    if not path.startswith(_stdio_roots()):
+        return False
+    roots = tuple(r for r, letters in prepared.paths()["stdio"] if "r" in letters
+                  and r not in prepared.data()["duped"])
+    if not any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+        return False
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    real = os.path.realpath(path)
+    return stat.S_ISREG(st.st_mode) and any(real == r or real.startswith(r.rstrip("/") + "/")
+                                            for r in roots)
 
 
 _STDIO_ROOTS: list[tuple[str, ...]] = []
@@ -731,6 +761,8 @@ class Recording:
         if name == "newfstatat":
             if self.python or args[3] & 0xFFFFFFFF & ~AT_NO_AUTOMOUNT:
                 return needs  # lstat, AT_EMPTY_PATH: not answered (nor in a pledged Python)
+            if path != "/" and _stdio_stat(path):
+                return STDIO
             extra = DNS_OR_GETPW if path == "/" else allowed.granting(path)
         else:
             flags = args[2 if name == "openat" else 1] & 0xFFFFFFFF
