@@ -469,11 +469,14 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                why="reads capability sets, as id(1) and node do; changing them (capset) is never allowed"),
         *allow("stdio", "pkey_alloc", "pkey_free",
                why="memory protection keys only take access away from this process's own pages"),
+        # OpenBSD's [SYS_fchdir] = PLEDGE_STDIO: into a directory the process holds open;
+        # what it then opens relative to it still needs rpath and the unveil rules
+        *allow("stdio", "fchdir", why="changes to a directory already open"),
     ),
     "rpath": (
         *_open_rules("open", 1, 2),
         *_open_rules("openat", 2, 3),
-        *allow("rpath", "chdir", "fchdir", "getdents", "getdents64", "statfs", "fstatfs",
+        *allow("rpath", "chdir", "getdents", "getdents64", "statfs", "fstatfs",
                hint=_STAT_HINT),
         *allow_any("rpath wpath cpath", "getcwd", hint=_STAT_HINT),
         *allow_any("rpath wpath cpath dpath", "stat", "lstat", "newfstatat", "statx",
