@@ -408,6 +408,9 @@ def _main(argv: list[str] | None) -> int:
     if opts.learn:
         path = opts.prog if os.sep in opts.prog else _which(opts.prog)
         if path and os.path.exists(path):
+            if os.path.isdir(path) or not os.access(path, os.X_OK):  # as the command says it
+                print(f"pledge: {_printable(opts.prog)}: Permission denied", file=sys.stderr)
+                return EXIT_CANNOT_RUN
             from .learn import run as learn_run
 
             return learn_run.main(opts, path)

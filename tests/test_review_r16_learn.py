@@ -137,3 +137,19 @@ def test_a_directory_of_stdio_files_is_still_rpaths(tmp_path: Path) -> None:
     dropped = run(command(report, [p for p in report["promises"] if p != "rpath"]),
                   str(tmp_path))
     assert violated(dropped) and dropped.stdout == "", dropped.stderr
+
+
+@pytest.mark.parametrize("kind", ["not executable", "a directory"])
+def test_learning_what_cannot_run_is_refused_as_the_command_refuses_it(
+        tmp_path: Path, kind: str) -> None:
+    prog = tmp_path / "prog"
+    if kind == "a directory":
+        prog.mkdir()
+    else:
+        prog.write_text("#!/bin/sh\necho ran\n")
+        prog.chmod(0o644)
+    learned = run([*PLEDGE, "--learn", "-o", str(tmp_path / "r.txt"), str(prog)], str(tmp_path))
+    enforced = run([*PLEDGE, str(prog)], str(tmp_path))
+    assert learned.returncode == enforced.returncode == 126, learned.stderr
+    assert learned.stderr == enforced.stderr and "Permission denied" in learned.stderr
+    assert not (tmp_path / "r.txt").exists()
