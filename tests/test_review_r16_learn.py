@@ -153,3 +153,21 @@ def test_learning_what_cannot_run_is_refused_as_the_command_refuses_it(
     assert learned.returncode == enforced.returncode == 126, learned.stderr
     assert learned.stderr == enforced.stderr and "Permission denied" in learned.stderr
     assert not (tmp_path / "r.txt").exists()
+
+
+@pytest.mark.parametrize("keep_caps", [False, True])
+def test_a_chown_the_kernel_refuses_anyway_is_fattrs(tmp_path: Path, keep_caps: bool) -> None:
+    """A chown to another owner by a program without CAP_CHOWN fails EPERM in the kernel,
+    and fattr's quiet refusal answers it EPERM too: the same run (sed -i as nobody on a
+    root file). Learned as "chown" on main; with -D (capabilities kept) it is chown's."""
+    (tmp_path / "data.txt").write_text("a\n")
+    code = ("import os\nfd = os.open('data.txt', os.O_RDONLY)\ntry:\n"
+            "    os.fchown(fd, 1234, 1234)\n    print('changed')\n"
+            "except PermissionError:\n    print('EPERM')\n")
+    extra = ("-D",) if keep_caps else ()
+    r, report = learn(["/usr/bin/python3", "-S", "-c", code], str(tmp_path), *extra)
+    assert r.stdout == ("changed\n" if keep_caps else "EPERM\n"), r.stderr
+    assert ("chown" in report["promises"]) is keep_caps, report["promises"]
+    assert ("fattr" in report["promises"]) is not keep_caps, report["promises"]
+    applied = run([*PLEDGE, "-q", *report["command_words"][1:]], str(tmp_path))
+    assert applied.stdout == r.stdout and not violated(applied), applied.stderr

@@ -255,14 +255,17 @@ class ExecRecorder(Protocol):
         ...
 
     def watch(self, pid: int, promises: Promises, go: int, *,
-              python: bool = False, shim: bool = False,
+              python: bool = False, shim: bool = False, capable: bool = True,
               ) -> tuple[list[Observation], list[Checkpoint]]:
         """In the parent: take child *pid*'s calls, write to *go* once ready, let every
         call run unchanged and record it, until the program and its children are gone.
         With *python*, also where each call was made and the program's checkpoints
         (it runs under pledgepy/learn/pyboot.py). With *shim* (the pledge command's
         start-up shim is preloaded), the calls before its report that the loader's
-        promises allow are the loader's, not the program's: :attr:`phase` says."""
+        promises allow are the loader's, not the program's: :attr:`phase` says.
+        *capable*: False when the program runs without capabilities (the command's
+        default), so a call the kernel refuses anyway is no need of a promise that
+        would let it run (a chown to another owner: fattr's EPERM, as the kernel's)."""
         ...
 
     def start_up_shim(self, env: dict[str, str],

@@ -191,8 +191,9 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     os.close(go_r)
     old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
-        observations, checkpoints = recorder.watch(pid, promises, go_w, python=python,
-                                                   shim=shim)
+        observations, checkpoints = recorder.watch(
+            pid, promises, go_w, python=python, shim=shim,
+            capable=as_command is None or as_command[0])
         _, status = os.waitpid(pid, 0)
     finally:
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):

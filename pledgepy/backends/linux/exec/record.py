@@ -55,6 +55,9 @@ from . import allowed, supervise, tmpcreate, ttyopen
 from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
+#: The calls fattr refuses with EPERM for another owner (policy.py: OpenBSD's pledge_chown).
+CHOWNS = frozenset({"chown", "fchown", "lchown", "fchownat"})
+FATTR_WORD = frozenset({"fattr"})
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
 
@@ -436,13 +439,18 @@ class Recording:
     """Calls received so far, aggregated, with counts and the first caller."""
 
     def __init__(self, arch: str, start_pid: int, audited: frozenset[str],
-                 python: bool = False, shim: bool = False) -> None:
+                 python: bool = False, shim: bool = False, capable: bool = True) -> None:
         self.names = {nr: name for name, nr in BY_ARCH[arch].items()}
         self.rules: dict[str, list[Rule]] = {}
         rules = rules_of(arch)
         for rule, _ in rules:
-            # promises only: quiet refusals and the handler's own retries allow nothing
-            if not rule.errno and rule.needs <= _WORDS:
+            # promises only: quiet refusals and the handler's own retries allow nothing,
+            # but fattr's EPERM for a chown to another owner or group where the program
+            # has no CAP_CHOWN: the kernel answers that call EPERM too, so the run under
+            # fattr is the same run (sed -i as nobody copies a root file's owner)
+            quiet_as_kernel = (not capable and rule.errno == errno.EPERM and rule.needs == FATTR_WORD
+                               and rule.syscall in CHOWNS)
+            if (not rule.errno or quiet_as_kernel) and rule.needs <= _WORDS:
                 self.rules.setdefault(rule.syscall, []).append(rule)
         self.hold = bytearray(max(self.names) + 1)
         if python:  # every call waits, so where it came from can be read
@@ -539,8 +547,8 @@ class Recording:
     def needs(self, name: str, args: tuple[int, ...], pid: int) -> frozenset[frozenset[str]]:
         """Every promise set one of whose rules allows this call (minimal sets only)."""
         who = Identity(pid, self.uid, self.gids)
-        alts = {r.needs for r in self.rules.get(name, ())  # quiet refusals allow nothing
-                if not r.errno and all(a.matches(args) for a in concrete(r, who).args)}
+        alts = {r.needs for r in self.rules.get(name, ())  # (Recording keeps no other
+                if all(a.matches(args) for a in concrete(r, who).args)}  # quiet refusal)
         return frozenset(a for a in alts if not any(b < a for b in alts))
 
     def _judge(self, name: str, args: tuple[int, ...],
@@ -1189,13 +1197,13 @@ class Recorder:
         return None if fd is None else supervise.take_listener(pid, fd)
 
     def watch(self, pid: int, promises: frozenset[str], go: int, *,
-              python: bool = False, shim: bool = False,
+              python: bool = False, shim: bool = False, capable: bool = True,
               ) -> tuple[list[Observation], list[Checkpoint]]:
         """As :meth:`..base.ExecRecorder.watch`; with *shim* (the start-up shim is
         preloaded), calls before its READY are the loader's (:attr:`phase`)."""
         arch = kernel.arch() or "x86_64"
         # made while the child sets itself up: after the go, PROG's calls wait for it
-        recording = Recording(arch, pid, promises, python, shim)
+        recording = Recording(arch, pid, promises, python, shim, capable)
         if not python:
             recording.config(arch)
         try:
