@@ -667,6 +667,13 @@ class LinuxBackend(BackendBase):
             unwind.prepare(request.old, new)  # daemon threads end through it at exit
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
+        if "unveil" in new:
+            # unveil() and its lock need only "unveil" (OpenBSD): what they run is loaded
+            # now, while it can be (a lazy import later needs rpath), and what they open
+            # is kept (the maps, for a later pledge's judgement)
+            _unveil()
+            if "rpath" not in new and (request.old is None or "rpath" in request.old):
+                maps.keep_open()
         planned_paths = self._paths_plan(request)
         paths = None if isinstance(planned_paths, str) else planned_paths
         # why the allowances are refused, for the handler's message (set with the layer)
@@ -730,6 +737,8 @@ class LinuxBackend(BackendBase):
             native.set_paths_off(self._paths_off)
         kernel.apply(plan, self._plan)
         self._plan = plan
+        if _unveil_module is not None:  # its lookups: only what the filter lets through
+            _unveil_module.set_promises(new)
         if entering:
             # After the filter, so a pledge that fails leaves the process unchanged; until
             # the layer is in force the filter in force and the previous layer decide,
@@ -930,7 +939,8 @@ class LinuxBackend(BackendBase):
             self._wrap().prepare(subprocess=False)
         if unveils and abi.current().available:
             self._reach_of(unveils, held, True)  # judged before the rules hide /proc
-            maps.keep_open()  # a later pledge still sees what is mapped
+            if held is None or "rpath" in held:  # else kept by the pledge (or unreadable)
+                maps.keep_open()  # a later pledge still sees what is mapped
         # never imported here: only a pledge holding exec starts (and loads) it, and
         # under a pledge without prot_exec it may no longer be loadable
         spawner = sys.modules.get(__name__ + ".exec.spawner")

@@ -71,6 +71,47 @@ def access_for(letters: str, abi: int | None = None) -> int:
     return access & A.features(A.version() if abi is None else abi).fs
 
 
+#: Whether the promises in force let this process stat() a path and readlink() one
+#: (set_promises()). OpenBSD's unveil(2) needs only "unveil", which here grants O_PATH
+#: opens: without rpath (or wpath, cpath, dpath) a path is looked up by opening it
+#: O_PATH and fstat()ing the descriptor, never by stat(), which the filter refuses.
+_may_stat = True
+_may_readlink = True
+
+
+def set_promises(promises: frozenset[str] | None) -> None:
+    """Say which promises are in force from now on (None: unpledged)."""
+    global _may_stat, _may_readlink
+    _may_stat = promises is None or bool(promises & {"rpath", "wpath", "cpath", "dpath"})
+    _may_readlink = promises is None or bool(promises & {"rpath", "wpath"})
+
+
+def _lookup(path: str, follow: bool = True) -> os.stat_result:
+    """``os.stat(path)`` (``os.lstat`` unless *follow*) as "unveil" allows it: an O_PATH
+    descriptor, fstat()ed and closed; the same errors (ENOENT, EACCES, ENOTDIR, ELOOP)."""
+    flags = os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _stat_path(path: str) -> os.stat_result:
+    """``os.stat(path)``, through an O_PATH descriptor when stat() is refused."""
+    return os.stat(path) if _may_stat else _lookup(path)
+
+
+def _exists(path: str) -> bool:
+    if _may_stat:
+        return os.path.exists(path)
+    try:
+        _lookup(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def check_rule(rule: UnveilRule) -> None:
     """Raise if *rule* cannot be taken, as OpenBSD's unveil(2) would; no side effects.
 
@@ -79,12 +120,12 @@ def check_rule(rule: UnveilRule) -> None:
     A path the caller may not search raises ``PermissionError``.
     """
     try:
-        os.stat(rule.path)
+        _stat_path(rule.path)
         return
     except FileNotFoundError:
         pass
     parent = os.path.dirname(rule.path) or "/"
-    st = os.stat(parent)  # raises FileNotFoundError, PermissionError, ...
+    st = _stat_path(parent)  # raises FileNotFoundError, PermissionError, ...
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(20, "not a directory", parent)
 
@@ -149,7 +190,7 @@ def _check_kept(rule: UnveilRule, keep_fds: bool) -> bool:
             return True
         os.close(fd)  # a symlink: looked up as os.stat() would, followed
     try:
-        _kept[path] = (os.stat(path), -1)
+        _kept[path] = (_stat_path(path), -1)
     except FileNotFoundError:
         check_rule(rule)
     return keep_fds
@@ -193,6 +234,7 @@ def _forget() -> None:
     _memo = _notes = None
     _resolved.clear()
     _resolved["/"] = "/"
+    _unresolved.clear()
     _stats.clear()
     for path, (st, _) in _kept.items():  # looked up by the check just before the lock
         _stats[path] = st
@@ -201,7 +243,7 @@ def _forget() -> None:
 def _stat(path: str) -> os.stat_result:
     if path not in _stats:
         try:
-            _stats[path] = os.stat(path)
+            _stats[path] = _stat_path(path)
         except OSError as exc:
             _stats[path] = exc
     found = _stats[path]
@@ -214,7 +256,7 @@ def lock_stat(path: str) -> os.stat_result:
     """``os.stat(path)``, sharing the lookups of the lock's :func:`gaps` (which looks
     everything up afresh) when that was the last gaps() call: the lock's other checks
     need not stat each rule again."""
-    return _stat(path) if _fresh else os.stat(path)
+    return _stat(path) if _fresh else _stat_path(path)
 
 
 def _normpath(path: str) -> str:
@@ -226,9 +268,23 @@ def _normpath(path: str) -> str:
     return os.path.normpath(path)
 
 
+#: The paths in _resolved reached through a symlink that could not be read (readlink()
+#: is refused without rpath or wpath): resolved to themselves, which may be wrong.
+_unresolved: set[str] = set()
+
+
+def _is_link(path: str) -> bool:
+    if _may_stat:
+        return os.path.islink(path)
+    try:
+        return stat.S_ISLNK(_lookup(path, follow=False).st_mode)
+    except (OSError, ValueError):
+        return False  # as islink(): a path that cannot be looked up is no link
+
+
 def _resolver() -> Callable[[str], str]:
     """``os.path.realpath`` for absolute paths, sharing parent lookups (see _resolved)."""
-    cache, no_link = _resolved, _no_link
+    cache, no_link, unresolved = _resolved, _no_link, _unresolved
 
     def resolve(path: str) -> str:
         if path in cache:
@@ -236,8 +292,15 @@ def _resolver() -> Callable[[str], str]:
         parent, _, name = path.rpartition("/")
         base = resolve(parent or "/")
         candidate = base + name if base == "/" else base + "/" + name
-        result = candidate if path in no_link or not os.path.islink(candidate) \
-            else os.path.realpath(candidate)
+        if parent and parent in unresolved:
+            unresolved.add(path)
+        if path in no_link or not _is_link(candidate):
+            result = candidate
+        elif _may_readlink:
+            result = os.path.realpath(candidate)
+        else:  # where it leads cannot be read now: said by _nested(), never guessed
+            result = candidate
+            unresolved.add(path)
         cache[path] = result
         return result
 
@@ -347,7 +410,7 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
         _memo = None
         return []
     resolve = _resolver()
-    memo = _memo
+    memo = _memo if _may_readlink else None  # its answers may rest on unread symlinks
     if memo is not None and len(rules) == len(memo.rules) + 1 and rules[:-1] == memo.rules:
         rule = rules[-1]
         here = resolve(_normpath(rule.path))
@@ -370,7 +433,14 @@ def _nested(rules: tuple[UnveilRule, ...]) -> list[str]:
     out = [line for rule, here in zip(rules, heres, strict=True)
            for line in _nested_of(rule, here, real, holders)]
     _memo = _Memo(rules, out, covered, real)
-    return list(out)
+    out = list(out)
+    blind = [rule.path for rule in rules if _normpath(rule.path) in _unresolved]
+    if blind and len({rule.permissions for rule in rules}) > 1:
+        out.append(f"{', '.join(map(repr, blind))} lead(s) through a symlink that cannot be "
+                   "read without rpath or wpath: whether a rule lies beneath another that "
+                   "grants more (Landlock grants the union; OpenBSD: the most specific rule "
+                   "wins) is not judged")
+    return out
 
 
 def gaps(rules: tuple[UnveilRule, ...], locking: bool, threads: int | None = None, *,
@@ -474,7 +544,7 @@ def allowance_rules(promises: frozenset[str] | None) -> tuple[UnveilRule, ...]:
     held = frozenset({"stdio"}) if promises is None else promises
     paths = prepared.paths()  # policy.PATHS, as the build prepared it
     found = {p: m for promise in paths if promise in held for p, m in paths[promise]}
-    return tuple(UnveilRule(p, m) for p, m in found.items() if os.path.exists(p))
+    return tuple(UnveilRule(p, m) for p, m in found.items() if _exists(p))
 
 
 def build(rules: tuple[UnveilRule, ...], *, promises: frozenset[str] | None) -> Ruleset | None:

@@ -446,8 +446,11 @@ static int starts_with(const struct str *p, const char *prefix)
 }
 
 /* True when *p* may be the import system's: a .py or .pyc file; or, under a sys.path
- * directory, an extension module (.so) or a directory (a name without a dot). */
-static int plausible_import(const struct str *p)
+ * directory, an extension module (.so) or, while a module is being found (*importing*:
+ * the finder's stat of each package and path directory), a directory (a name without a
+ * dot). A directory otherwise is the program's own stat: unveil()'s, os.path.isdir().
+ * Another process's describer (pp_describe: NULL importing) cannot tell: any directory. */
+static int plausible_import(const struct str *p, int importing)
 {
     if (p->n < 0) {  /* no path (getcwd): the import system asks it for sys.path's "" */
         for (const char *e = g_import_dirs; *e; e += strlen(e) + 1)
@@ -472,7 +475,7 @@ static int plausible_import(const struct str *p)
     long i = p->n;
     while (i > 0 && p->s[i - 1] != '/')
         i--;
-    return memchr(p->s + i, '.', (size_t)(p->n - i)) == 0;
+    return importing && memchr(p->s + i, '.', (size_t)(p->n - i)) == 0;
 }
 
 /* The message for syscall *nr* with arguments *a* under promises *held*, in *b*;
@@ -646,7 +649,7 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         int32_t hint = first->hint;
         if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
             hint = T_CPU_HINT;
-        else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(&path)))
+        else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(&path, !importing || importing[0])))
             hint = -1;
         else if (hint == T_EXTENSION_HINT && g_foreign)
             hint = T_LOADER_HINT;
