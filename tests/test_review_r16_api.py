@@ -1,6 +1,11 @@
 """Review round 16 (API): unveil() under a pledge without rpath; children started without
 exec.
 
+A child made under a pledge with proc but without exec by vfork (subprocess) or glibc's
+posix_spawn (os.posix_spawn*, os.system) died of SIGSYS without a word on main: it resets
+SIGSYS's handler while every signal is blocked. They are forked now, and the refused
+execve is explained, the child aborted.
+
 unveil(2) needs only the "unveil" promise on OpenBSD, and here it grants O_PATH opens. On
 main, unveil() after pledge("stdio inet unveil") died: its module was imported lazily
 (a newfstatat of pledgepy's own directory, "needs rpath"), and once imported its checks
@@ -131,6 +136,58 @@ def test_stat_of_a_directory_is_no_import(tmp_path: Path) -> None:
     """)
     assert r.returncode == -6, r.explain()
     assert IMPORT_HINT in r.stderr and "pkg_r16" in r.stderr, r.explain()
+
+
+SPAWNERS = {
+    "subprocess": 'r = subprocess.run(["/bin/echo", "child ran"]); print("rc", r.returncode)',
+    "system": 'print("rc", os.system("echo child ran"))',
+    "posix_spawn": 'pid = os.posix_spawn("/bin/echo", ["echo", "child ran"], os.environ)\n'
+                   'print("rc", os.waitpid(pid, 0)[1])',
+    "posix_spawnp": 'pid = os.posix_spawnp("echo", ["echo", "child ran"], os.environ)\n'
+                    'print("rc", os.waitpid(pid, 0)[1])',
+}
+
+
+@pytest.mark.parametrize("how", sorted(SPAWNERS))
+def test_child_without_exec_is_explained(how: str) -> None:
+    r = run('import os, subprocess, pledgepy\npledgepy.pledge("stdio proc rpath")\n'
+            + SPAWNERS[how])
+    assert r.returncode == 0, r.explain()
+    assert 'needs "exec"' in r.stderr and "execve(" in r.stderr, r.explain()
+    assert "child ran" not in r.stdout
+    # subprocess: killed by SIGABRT (-6); os.system and waitpid: the wait status (6)
+    assert ("rc -6" if how == "subprocess" else "rc 6") in r.stdout, r.explain()
+
+
+def test_subprocess_imported_after_the_pledge_forks() -> None:
+    r = run("""
+        import os, pledgepy
+        pledgepy.pledge("stdio proc rpath prot_exec")
+        import subprocess
+        r = subprocess.run(["/bin/echo", "child ran"])
+        print("rc", r.returncode, flush=True)
+    """)
+    assert r.returncode == 0, r.explain()
+    assert 'execve("/bin/echo") needs "exec"' in r.stderr and "rc -6" in r.stdout, r.explain()
+
+
+def test_child_without_exec_under_error_fails_as_an_exec() -> None:
+    r = run("""
+        import os, subprocess, pledgepy
+        pledgepy.pledge("stdio proc rpath error")
+        try:
+            subprocess.run(["/bin/echo", "child ran"])
+        except OSError as e:
+            print("subprocess", e.errno, flush=True)
+        try:
+            os.posix_spawn("/bin/echo", ["echo"], os.environ)
+        except OSError as e:
+            print("posix_spawn", e.errno, flush=True)
+        print("system", os.system("echo child ran"), flush=True)
+    """)
+    assert r.returncode == 0, r.explain()
+    assert "subprocess 38" in r.stdout and "posix_spawn 38" in r.stdout, r.explain()
+    assert "system 32512" in r.stdout, r.explain()
 
 
 if __name__ == "__main__":  # pragma: no cover

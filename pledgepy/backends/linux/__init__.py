@@ -19,7 +19,7 @@ from ..base import (
     UnveilRule,
     WorkerSupervisor,
 )
-from . import maps, native, nss, prepared, threads, unwind
+from . import maps, native, noexec, nss, prepared, threads, unwind
 from .consts import SIGSYS
 from .landlock import abi, allowances, domain, procfs, procwrite
 from .rules import PATHS_HELD
@@ -667,6 +667,10 @@ class LinuxBackend(BackendBase):
             unwind.prepare(request.old, new)  # daemon threads end through it at exit
         if request.old is None or request.old & {"rpath", "unveil"}:
             allowances.prepare()  # the allowance paths, while they can be opened
+        if "proc" in new and "exec" not in new:
+            # a vforked child (subprocess, posix_spawn, system) would die of SIGSYS
+            # without a word: children are forked from now on (noexec.py)
+            noexec.install()
         if "unveil" in new:
             # unveil() and its lock need only "unveil" (OpenBSD): what they run is loaded
             # now, while it can be (a lazy import later needs rpath), and what they open
