@@ -56,6 +56,21 @@ def test_unveil_needs_no_rpath(imported: bool) -> None:
 
 
 @landlock
+def test_unveil_lock_with_exec_needs_no_rpath() -> None:
+    """The lock's check that rules keep the exec wrappers loadable resolves paths: it
+    is skipped (prepare() ran at the pledge holding exec) when it cannot look."""
+    r = run("""
+        import pledgepy
+        pledgepy.pledge("stdio proc exec unveil")
+        pledgepy.unveil("/", "r")
+        pledgepy.unveil()
+        print("in force", pledgepy.status().unveil.in_force, flush=True)
+    """)
+    assert r.returncode == 0, r.explain()
+    assert "in force True" in r.stdout and "pledge:" not in r.stderr, r.explain()
+
+
+@landlock
 @pytest.mark.parametrize("how", ["lock", "narrowed", "pledge"])
 def test_unveil_rules_take_effect_without_rpath(tmp_path: Path, how: str) -> None:
     """wpath lets the child open files for writing (so Landlock's refusal shows) but

@@ -934,8 +934,12 @@ class LinuxBackend(BackendBase):
                     never_exec: bool = False, promises: frozenset[str] | None = None) -> None:
         held = self._promises()
         no_wrappers = then_exec or never_exec  # no exec of this process's own to prepare
+        # resolving the rules needs stat() and readlink(): without rpath or wpath (held
+        # under "unveil" alone) the answer is unsure, so False (prepare() ran at the
+        # pledge that holds exec, and returns at once)
+        looks = held is None or bool(held & {"rpath", "wpath"})
         if unveils and (held is None or "exec" in held) and kernel.unavailable() is None \
-                and not no_wrappers and not _keeps_wrappers_loadable(unveils):
+                and not no_wrappers and not (looks and _keeps_wrappers_loadable(unveils)):
             # A later pledge may set execpromises; its wrappers (and the explainer,
             # which reads /proc) cannot be loaded once the rules hide their files.
             # Rules that keep them readable leave that to the pledge that holds exec.
