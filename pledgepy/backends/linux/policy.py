@@ -266,11 +266,19 @@ def _sockopts(needs: str, level: int, names: tuple[int, ...]) -> tuple[Rule, ...
             when(needs, "getsockopt", one_of(1, level), one_of(2, *names)))
 
 
+#: The nscd probe traps under a pledge that holds none of its refusals' promises, and
+#: "needs unix" alone sends the reader the wrong way: with unix the lookup goes on to
+#: read its files and traps again, on what dns or getpw allow.
+NSCD_HINT = ('glibc\'s nscd probe before a lookup: a host or service lookup needs "dns", '
+             'a user or group lookup "getpw"')
+
+
 def _nscd_probe(needs: str) -> Rule:
     """glibc's nscd probe, exactly as it spells it: refused quietly, so glibc uses its files."""
     return fail(needs, "socket", EACCES, one_of(0, AF_UNIX),
                 one_of(1, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK), one_of(2, 0),
-                why="glibc probes nscd before every lookup; a failed socket() means no nscd")
+                why="glibc probes nscd before every lookup; a failed socket() means no nscd",
+                hint=NSCD_HINT)
 
 
 def netlink_probe(needs: str) -> Rule:

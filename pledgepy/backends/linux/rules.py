@@ -151,13 +151,15 @@ def when(needs: str, syscall: str, *args: Arg, hint: str = "", why: str = "") ->
     return Rule(syscall, frozenset(needs.split()), tuple(args), hint, 0, why)
 
 
-def fail(needs: str, syscall: str, errno: int, *args: Arg, why: str) -> Rule:
+def fail(needs: str, syscall: str, errno: int, *args: Arg, why: str, hint: str = "") -> Rule:
     """*syscall* fails with *errno* (no violation) under *needs* when every test holds.
 
     Refusals are tried after every allowing rule, so another promise that
     allows the call wins. *args* may not be empty: an unconditional refusal
-    is no promise's business.
+    is no promise's business. *hint*: what the violation message adds when a
+    process holding none of *needs* makes exactly this call (the refusal's shape
+    says what the program was doing better than the rule that would allow it).
     """
     if not args:
         raise ValueError("a refusal needs argument tests")
-    return Rule(syscall, frozenset(needs.split()), tuple(args), "", errno, why)
+    return Rule(syscall, frozenset(needs.split()), tuple(args), hint, errno, why)

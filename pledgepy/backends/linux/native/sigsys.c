@@ -616,6 +616,8 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
                  * (mknod: the file type and the setid bits are two) */
                 const struct pp_rule *r = &T_RULES[s->first_rule + i];
                 int here = 0, all = 1;
+                if (!r->needs)
+                    continue;  /* a refusal's hint (below), no allowance */
                 for (uint32_t j = 0; j < r->nconds && !dead[i]; j++) {
                     const struct pp_cond *c = &T_CONDS[r->first_cond + j];
                     if (c->arg != arg)
@@ -647,6 +649,19 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         }
     } else {
         int32_t hint = first->hint;
+        /* a row that needs nothing is a quiet refusal's hint (tables.py): the call has
+         * the refusal's exact shape, which says what the program was doing (glibc's nscd
+         * probe before a lookup) better than the rule that would allow it */
+        for (uint32_t i = 0; i < s->nrules; i++) {
+            const struct pp_rule *r = &T_RULES[s->first_rule + i];
+            int ok = !r->needs && r->hint >= 0;
+            for (uint32_t j = 0; j < r->nconds && ok; j++)
+                ok = cond_holds(&T_CONDS[r->first_cond + j], a);
+            if (ok) {
+                hint = r->hint;
+                break;
+            }
+        }
         if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
             hint = T_CPU_HINT;
         else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(&path, !importing || importing[0])))

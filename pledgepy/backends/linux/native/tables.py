@@ -246,6 +246,12 @@ def build(arch: str) -> Rows:
         # the kernel answers refusals and path allowances (no trap to explain)
         if rule.needs and not rule.errno and PATHS_HELD not in rule.needs:
             by_name.setdefault(rule.syscall, []).append(rule)
+        elif rule.errno and rule.hint:
+            # but a refusal's hint explains a trap of its shape where none of its
+            # promises is held: a row that needs nothing (never an alternative), once
+            hinted = rule._replace(needs=frozenset())
+            if hinted not in by_name.get(rule.syscall, ()):
+                by_name.setdefault(rule.syscall, []).append(hinted)
     names = {nr: name for name, nr in numbers.items()}
     for nr in range(max(numbers.values()) + 1):
         name = names.get(nr)
