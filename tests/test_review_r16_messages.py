@@ -6,6 +6,7 @@ SIGSYS handler's message (or the call's outcome) from it.
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -43,3 +44,41 @@ def test_other_unix_sockets_get_no_nscd_hint() -> None:
     # Python's own AF_UNIX socket (SOCK_STREAM|SOCK_CLOEXEC) is no lookup
     r = under("stdio", "socket.socket(socket.AF_UNIX)", setup="import socket")
     assert killed(r) and message(r) == 'socket(AF_UNIX, SOCK_STREAM) needs "unix"', r.explain()
+
+
+DEVNULL_STAT = """
+before = os.stat(os.devnull)
+want = (before.st_dev, before.st_ino, before.st_mode, before.st_rdev)
+"""
+
+
+@pytest.mark.parametrize("call", ["os.stat", "os.lstat"])
+def test_stat_of_dev_null_under_stdio(call: str) -> None:
+    # stdio may open /dev/null (OpenBSD's allowance); its stat was EACCES, lstat a 134
+    body = (f"got = {call}(os.devnull)\n"
+            "print((got.st_dev, got.st_ino, got.st_mode, got.st_rdev) == want,"
+            " os.path.exists(os.devnull))")
+    r = under("stdio", body, setup=DEVNULL_STAT)
+    assert r.returncode == 0 and r.stdout.split() == ["True", "True"], r.explain()
+    assert "pledge: " not in r.stderr, r.explain()
+
+
+def test_statx_of_dev_null_under_stdio() -> None:
+    if tuple(int(p) for p in re.findall(r"\d+", os.uname().release)[:2]) < (6, 11):
+        pytest.skip("statx(fd, NULL, AT_EMPTY_PATH) needs Linux 6.11")
+    setup = DEVNULL_STAT + """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(256)
+"""
+    # struct statx: stx_ino at offset 32, stx_mode (u16) at 28; STATX_BASIC_STATS 0x7ff
+    body = ("rc = libc.statx(-100, b'/dev/null', 0x100, 0x7ff, buf)\n"
+            "print(rc, int.from_bytes(buf.raw[32:40], 'little') == before.st_ino,"
+            " int.from_bytes(buf.raw[28:30], 'little') == before.st_mode)")
+    r = under("stdio", body, setup=setup)
+    assert r.returncode == 0 and r.stdout.split() == ["0", "True", "True"], r.explain()
+
+
+def test_other_paths_beside_dev_null_stay_refused() -> None:
+    r = under("stdio", "os.lstat('/dev/zero')")
+    assert killed(r) and message(r).startswith('newfstatat("/dev/zero")'), r.explain()
