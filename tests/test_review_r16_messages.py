@@ -82,3 +82,25 @@ buf = ctypes.create_string_buffer(256)
 def test_other_paths_beside_dev_null_stay_refused() -> None:
     r = under("stdio", "os.lstat('/dev/zero')")
     assert killed(r) and message(r).startswith('newfstatat("/dev/zero")'), r.explain()
+
+
+@pytest.mark.parametrize("promises,number,expected", [
+    # replacing pledge's own handler: refused under every promise
+    ("stdio", "signal.SIGSYS", "rt_sigaction(SIGSYS) is not allowed by any promise"),
+    ("rpath", "signal.SIGINT", 'rt_sigaction(SIGINT) needs "stdio"'),
+    # a real-time signal has no one name (glibc's and musl's SIGRTMIN differ): its number
+    ("rpath", "signal.SIGRTMIN + 6", 'rt_sigaction(40) needs "stdio"'),
+])
+def test_rt_sigaction_names_the_signal(promises: str, number: str, expected: str) -> None:
+    r = under(promises, f"signal.signal({number}, signal.SIG_IGN)", setup="import signal")
+    assert killed(r) and message(r) == expected, r.explain()
+
+
+def test_signal_names_are_this_platforms() -> None:
+    import signal
+
+    from pledgepy.backends.linux.native.tables import SIGNAL_NAMES
+    for number, name in SIGNAL_NAMES:
+        if hasattr(signal, name):
+            assert getattr(signal, name) == number, name
+    assert {n for n, _ in SIGNAL_NAMES} == set(range(1, 32))

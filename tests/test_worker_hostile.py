@@ -42,7 +42,7 @@ def test_plain_values_cross(stdio: pledgepy.Worker) -> None:
     (("read", "/etc/shadow"), '"rpath"'),
     (("exec_sh",), '"exec"'),
     (("fork_bomb",), '"proc"'),
-    (("silence_then_violate",), "rt_sigaction(31)"),  # replacing the handler is refused
+    (("silence_then_violate",), "rt_sigaction(SIGSYS)"),  # replacing the handler is refused
 ])
 def test_violations_are_reported_by_the_parent(stdio: pledgepy.Worker, call: tuple[str, ...],
                                                needs: str) -> None:

@@ -63,7 +63,8 @@ def flatten() -> dict[str, Any]:
         # how the learn recorder names a call's key argument: native/tables.py's KEYS,
         # whose socket-option and ioctl names cost socket, enum and termios to work out
         "keys": tables.KEYS,
-        "key_kinds": {"flags": tables.KEY_FLAGS, "enum": tables.KEY_ENUM, "int": tables.KEY_INT},
+        "key_kinds": {"flags": tables.KEY_FLAGS, "enum": tables.KEY_ENUM, "int": tables.KEY_INT,
+                      "signal": tables.KEY_SIGNAL},
         "hints": {"import": policy.IMPORT_HINT, "extension": policy.EXTENSION_HINT},
     }
 

@@ -574,6 +574,8 @@ class Recording:
             return "|".join(shown) or hex(value)
         if how == kinds["enum"]:
             return next((n for _, v, n in names if v == value), hex(value))
+        if how == kinds["signal"]:  # as the handler's message names it
+            return next((n for _, v, n in names if v == value), str(value))
         return str(value) if how == kinds["int"] else ""
 
     def _base(self, proc: _Process, dirfd_index: int | None, args: tuple[int, ...]) -> str | None:

@@ -50,7 +50,7 @@ struct pp_allow { uint32_t path; uint32_t promise; uint32_t letters; };
 struct pp_sys { int32_t name; int32_t keyarg; uint32_t keyfmt; uint32_t first_rule; uint32_t nrules; uint32_t first_flag; uint32_t nflags; int32_t dirfd1; int32_t path1; int32_t dirfd2; int32_t path2; };
 
 enum { KEY_NONE = 0, KEY_FLAGS = 1, KEY_ENUM = 2, KEY_INT = 3, KEY_OCTAL = 4, KEY_MKNOD = 5,
-       KEY_CLONE = 6, KEY_SOCKET = 7, KEY_SOCKOPT = 8 };
+       KEY_CLONE = 6, KEY_SOCKET = 7, KEY_SOCKOPT = 8, KEY_SIGNAL = 9 };
 enum { PLACEHOLDER_SELF = 1, PLACEHOLDER_ANY = 2 };
 
 /* The tables (T_SYS, T_RULES, ...) are generated from policy.py at build time. */
@@ -226,6 +226,9 @@ static void put_key(struct buf *b, const struct pp_sys *s, const uint64_t a[6])
     }
     case KEY_OCTAL:
         put_octal(b, v & 07777);
+        return;
+    case KEY_SIGNAL:  /* tables.py's SIGNAL_NAMES, else the number */
+        put_name(b, s, 0xffffffffull, (uint32_t)v);
         return;
     case KEY_MKNOD: {
         const char *type = name_of(s, 0170000, v & 0170000);

@@ -17,6 +17,9 @@ KEY_NONE, KEY_FLAGS, KEY_ENUM, KEY_INT = 0, 1, 2, 3
 #: octal mode; file type by name and octal mode; clone's kind (thread, fork,
 #: vfork) and flags; socket family and type; sockopt level and option.
 KEY_OCTAL, KEY_MKNOD, KEY_CLONE, KEY_SOCKET, KEY_SOCKOPT = 4, 5, 6, 7, 8
+#: a signal by name, else its number (the real-time ones: glibc and musl reserve
+#: different numbers below their SIGRTMIN, so "SIGRTMIN+n" would be a guess)
+KEY_SIGNAL = 9
 
 _OPEN = ((c.O_ACCMODE, c.O_RDONLY, "O_RDONLY"), (c.O_ACCMODE, c.O_WRONLY, "O_WRONLY"),
          (c.O_ACCMODE, c.O_RDWR, "O_RDWR"), (c.O_CREAT, c.O_CREAT, "O_CREAT"),
@@ -43,6 +46,18 @@ _SOCKET = _FAMILY + tuple((0xFFFFFFFF, v, n) for v, n in (
     (4, "AF_IPX"), (5, "AF_APPLETALK"), (9, "AF_X25"), (15, "AF_KEY"), (16, "AF_NETLINK"),
     (29, "AF_CAN"), (31, "AF_BLUETOOTH"), (38, "AF_ALG"), (40, "AF_VSOCK"), (44, "AF_XDP"))
     if v != c.AF_NETLINK) + _SOCK_TYPES
+#: The standard signals, numbered alike on x86_64 and aarch64 (the kernel's generic
+#: numbering, which x86 shares). Written here rather than read from the signal module,
+#: as the socket options are: the tables must not depend on the Python that builds them.
+SIGNAL_NAMES: tuple[tuple[int, str], ...] = (
+    (1, "SIGHUP"), (2, "SIGINT"), (3, "SIGQUIT"), (4, "SIGILL"), (5, "SIGTRAP"),
+    (6, "SIGABRT"), (7, "SIGBUS"), (8, "SIGFPE"), (9, "SIGKILL"), (10, "SIGUSR1"),
+    (11, "SIGSEGV"), (12, "SIGUSR2"), (13, "SIGPIPE"), (14, "SIGALRM"), (15, "SIGTERM"),
+    (16, "SIGSTKFLT"), (17, "SIGCHLD"), (18, "SIGCONT"), (19, "SIGSTOP"), (20, "SIGTSTP"),
+    (21, "SIGTTIN"), (22, "SIGTTOU"), (23, "SIGURG"), (24, "SIGXCPU"), (25, "SIGXFSZ"),
+    (26, "SIGVTALRM"), (27, "SIGPROF"), (28, "SIGWINCH"), (29, "SIGIO"), (30, "SIGPWR"),
+    (31, "SIGSYS"))
+_SIGNALS = tuple((0xFFFFFFFF, v, n) for v, n in SIGNAL_NAMES)
 _FILE_TYPES = tuple((c.S_IFMT, v, n) for v, n in (
     (0o100000, "S_IFREG"), (c.S_IFIFO, "S_IFIFO"), (c.S_IFCHR, "S_IFCHR"),
     (c.S_IFBLK, "S_IFBLK"), (0o140000, "S_IFSOCK"), (0, "S_IFREG")))
@@ -155,7 +170,7 @@ KEYS: dict[str, tuple[int, int, tuple[tuple[int, int, str], ...]]] = {
     "fcntl": (1, KEY_ENUM, _named(("F_",))),
     "prctl": (0, KEY_ENUM, _named(("PR_",))),
     "kill": (0, KEY_INT, ()), "tgkill": (0, KEY_INT, ()), "write": (0, KEY_INT, ()),
-    "rt_sigaction": (0, KEY_INT, ()), "setsockopt": (1, KEY_SOCKOPT, _sockopts()),
+    "rt_sigaction": (0, KEY_SIGNAL, _SIGNALS), "setsockopt": (1, KEY_SOCKOPT, _sockopts()),
     "getsockopt": (1, KEY_SOCKOPT, _sockopts()),
 }
 
