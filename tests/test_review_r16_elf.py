@@ -80,15 +80,17 @@ def test_a_second_pt_interp_unveils_nothing(tmp_path: Path, command: str) -> Non
         assert r.stderr.count("Permission denied") == 2, (target, r.returncode, r.stderr)
 
 
-def _synthetic(path: Path, secret: str) -> None:
+def _synthetic(path: Path, secret: str, named: str = "") -> None:
     """A minimal ELF: one PT_LOAD over the whole file (vaddr = offset), PT_INTERP the
     real loader, and a dynamic section [STRTAB (a decoy), STRTAB, NEEDED libc.so.6,
-    RUNPATH /nowhere1, RUNPATH /nowhere2, NULL, NEEDED SECRET, RUNPATH /nowhere3]."""
+    (NEEDED *named*,) RUNPATH /nowhere1, RUNPATH /nowhere2, NULL, NEEDED SECRET,
+    RUNPATH /nowhere3]."""
     interp = elf.read(sys.executable).interp or elf.read("/bin/true").interp  # type: ignore[union-attr]
     assert interp
-    strings = b"\0libc.so.6\0" + secret.encode() + b"\0/nowhere1\0/nowhere2\0/nowhere3\0"
+    strings = b"\0libc.so.6\0" + secret.encode() + b"\0/nowhere1\0/nowhere2\0/nowhere3\0" \
+        + named.encode() + b"\0"
     at = {s: strings.index(b"\0" + s.encode() + b"\0") + 1
-          for s in ("libc.so.6", secret, "/nowhere1", "/nowhere2", "/nowhere3")}
+          for s in ("libc.so.6", secret, "/nowhere1", "/nowhere2", "/nowhere3", named)}
     phnum = 3
     interp_off = 64 + 56 * phnum
     interp_b = interp.encode() + b"\0"
@@ -96,7 +98,8 @@ def _synthetic(path: Path, secret: str) -> None:
     decoy_off = str_off + len(strings)
     decoy = b"\0" * 64
     dyn_off = (decoy_off + len(decoy) + 7) // 8 * 8
-    dyn = [(5, decoy_off), (5, str_off), (1, at["libc.so.6"]), (29, at["/nowhere1"]),
+    dyn = [(5, decoy_off), (5, str_off), (1, at["libc.so.6"]),
+           *([(1, at[named])] if named else []), (29, at["/nowhere1"]),
            (29, at["/nowhere2"]), (0, 0), (1, at[secret]), (29, at["/nowhere3"])]
     dyn_b = b"".join(struct.pack("<qQ", t, v) for t, v in dyn)
     size = dyn_off + len(dyn_b)
@@ -125,3 +128,23 @@ def test_the_dynamic_section_ends_at_dt_null(tmp_path: Path, driver: Path) -> No
     assert not diffs, diffs
     got = native(driver, [(str(prog), "stdio rpath", ())])[0]
     assert str(secret) not in "\t".join(got), got
+
+
+@pytest.mark.parametrize("what", ["a directory", "a text file", "/"])
+def test_a_needed_name_with_a_slash_is_unveiled_only_as_an_elf(
+        tmp_path: Path, driver: Path, what: str) -> None:  # noqa: F811
+    """A DT_NEEDED naming a path (ld.so takes it as named) gave the Python command's
+    default unveil whatever it named, directory or not ("/" read everything under
+    "stdio rpath"); the launcher's discovery kept only an ELF file of the program's
+    machine, as the name search does: so does the Python one now."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("key\n")
+    named = {"a directory": str(secret), "a text file": str(secret / "key.txt"), "/": "/"}[what]
+    prog = tmp_path / "synthetic"
+    _synthetic(prog, str(tmp_path / "unused"), named=named)
+    info = elf.read(str(prog))
+    assert info is not None and named in info.needed
+    assert named not in elf.Resolver().closure([str(prog)])
+    n, fast, diffs = compare(driver, [(str(prog), "stdio rpath", ())])
+    assert not diffs, diffs

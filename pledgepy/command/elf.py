@@ -259,17 +259,18 @@ class Resolver:
 
     def find(self, name: str, needer: str, info: Elf, rpath: tuple[str, ...]) -> list[str]:
         """Files the loader may map for *name* needed by *needer* (first hit, plus the cache's)."""
-        if "/" in name:
-            return [name] if os.path.exists(name) else []
-        origin = os.path.dirname(needer)
-        dirs = [*(() if info.runpath else rpath), *self.library_path, *info.runpath]
-        found = [p for p in (os.path.join(_expand(d, origin), name) for d in dirs)
-                 if os.path.exists(p)][:1]
-        found += [p for p in self.cached.get(name, ()) if os.path.exists(p)]
-        if not found:
-            found = [p for p in (os.path.join(d, name) for d in
-                                 (*_triplet_dirs(info.machine), *DEFAULT_DIRS))
+        if "/" in name:  # as named; still only an ELF file of its machine (a directory
+            found = [name] if os.path.exists(name) else []  # named so would be unveiled)
+        else:
+            origin = os.path.dirname(needer)
+            dirs = [*(() if info.runpath else rpath), *self.library_path, *info.runpath]
+            found = [p for p in (os.path.join(_expand(d, origin), name) for d in dirs)
                      if os.path.exists(p)][:1]
+            found += [p for p in self.cached.get(name, ()) if os.path.exists(p)]
+            if not found:
+                found = [p for p in (os.path.join(d, name) for d in
+                                     (*_triplet_dirs(info.machine), *DEFAULT_DIRS))
+                         if os.path.exists(p)][:1]
         return [p for p in found if (e := self.elf(p)) is not None and e.machine == info.machine]
 
     def closure(self, roots: list[str]) -> set[str]:
