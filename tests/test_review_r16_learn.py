@@ -12,6 +12,7 @@ home, ``/srv``), its own rule.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -171,3 +172,18 @@ def test_a_chown_the_kernel_refuses_anyway_is_fattrs(tmp_path: Path, keep_caps: 
     assert ("fattr" in report["promises"]) is not keep_caps, report["promises"]
     applied = run([*PLEDGE, "-q", *report["command_words"][1:]], str(tmp_path))
     assert applied.stdout == r.stdout and not violated(applied), applied.stderr
+
+
+def test_a_no_op_chgrp_to_a_group_not_held_is_still_chowns(tmp_path: Path) -> None:
+    """The kernel lets a file's owner "change" it to its own group without being in it
+    (chgrp_ok: a no-op), which fattr refuses with EPERM, as OpenBSD's pledge_chown: so
+    only a chown to another *owner* counts as fattr's (the kernel refuses that whatever
+    the file); a group the caller lacks stays chown's (found by this round's review)."""
+    f = tmp_path / "f"
+    f.write_text("x\n")
+    os.chown(f, 0, 1234)  # (root's groups hold no 1234)
+    r, report = learn(["/bin/chgrp", "1234", str(f)], str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "chown" in report["promises"], report["promises"]
+    applied = run(command(report), str(tmp_path))
+    assert applied.returncode == 0 and not violated(applied), applied.stderr

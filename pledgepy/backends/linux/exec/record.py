@@ -55,8 +55,9 @@ from . import allowed, supervise, tmpcreate, ttyopen
 from .answer import NUMA, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
-#: The calls fattr refuses with EPERM for another owner (policy.py: OpenBSD's pledge_chown).
-CHOWNS = frozenset({"chown", "fchown", "lchown", "fchownat"})
+#: The calls fattr refuses with EPERM for another owner (policy.py: OpenBSD's
+#: pledge_chown): name -> the index of their uid argument.
+CHOWNS = {"chown": 1, "fchown": 1, "lchown": 1, "fchownat": 2}
 FATTR_WORD = frozenset({"fattr"})
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (start-up)
@@ -445,11 +446,14 @@ class Recording:
         rules = rules_of(arch)
         for rule, _ in rules:
             # promises only: quiet refusals and the handler's own retries allow nothing,
-            # but fattr's EPERM for a chown to another owner or group where the program
-            # has no CAP_CHOWN: the kernel answers that call EPERM too, so the run under
-            # fattr is the same run (sed -i as nobody copies a root file's owner)
-            quiet_as_kernel = (not capable and rule.errno == errno.EPERM and rule.needs == FATTR_WORD
-                               and rule.syscall in CHOWNS)
+            # but fattr's EPERM for a chown to another *owner* where the program has no
+            # CAP_CHOWN: the kernel answers that call EPERM too, whatever the file, so the
+            # run under fattr is the same run. Not its EPERM for another group: the kernel
+            # lets an owner "change" to the file's own group without being in it (a no-op
+            # chgrp), which fattr refuses (as OpenBSD's pledge_chown)
+            quiet_as_kernel = (not capable and rule.errno == errno.EPERM
+                               and rule.needs == FATTR_WORD and rule.syscall in CHOWNS
+                               and rule.args[0].index == CHOWNS[rule.syscall])
             if (not rule.errno or quiet_as_kernel) and rule.needs <= _WORDS:
                 self.rules.setdefault(rule.syscall, []).append(rule)
         self.hold = bytearray(max(self.names) + 1)
