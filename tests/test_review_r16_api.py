@@ -207,3 +207,40 @@ def test_child_without_exec_under_error_fails_as_an_exec() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([os.path.abspath(__file__), "-q"]))
+
+
+def test_a_spawn_does_not_wait_for_another_threads_fork() -> None:
+    """The spawn's error pipe is inherited by a fork another thread makes meanwhile: its
+    EOF waited for that child's exit (5 s in the review's run). The spawn now waits for
+    its own child's end (it cannot exec: no "exec"), not for the pipe to close."""
+    r = run("""
+        import os, threading, time
+        import pledgepy
+        pledgepy.pledge("stdio proc")  # each spawned child is killed at its execve
+        stop, held = threading.Event(), []
+        def forker():
+            while not stop.is_set():
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                held.append(pid)
+                time.sleep(0.0005)
+        threading.Thread(target=forker, daemon=True).start()
+        time.sleep(0.05)
+        worst = 0.0
+        for _ in range(200):
+            t0 = time.monotonic()
+            try:
+                os.posix_spawn("/bin/true", ["true"], {})
+            except OSError:
+                pass
+            worst = max(worst, time.monotonic() - t0)
+            if worst > 10:
+                break
+        stop.set()
+        for pid in held:
+            os.kill(pid, 9)
+        print("slow" if worst > 10 else "ok")
+    """)
+    assert r.stdout.strip().endswith("ok"), r.explain()

@@ -125,7 +125,16 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[Any, Any],
                 os._exit(127)
     os.close(wfd)
     try:
-        data = os.read(rfd, 32)  # EOF: it exec'd (close-on-exec) or died trying
+        # Not EOF on the pipe: another thread's fork meanwhile holds its write end too
+        # (as long as that child lives). The exec cannot succeed (no "exec"): the child
+        # ends, killed for it or after writing its errno (under "error"), so its end is
+        # waited for, without reaping it (the caller does, as after posix_spawn).
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        os.set_blocking(rfd, False)
+        try:
+            data = os.read(rfd, 32)
+        except BlockingIOError:
+            data = b""
     finally:
         os.close(rfd)
     if data:
