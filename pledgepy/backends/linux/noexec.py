@@ -129,7 +129,10 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[Any, Any],
         # (as long as that child lives). The exec cannot succeed (no "exec"): the child
         # ends, killed for it or after writing its errno (under "error"), so its end is
         # waited for, without reaping it (the caller does, as after posix_spawn).
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass  # SIGCHLD ignored: the kernel reaped it, once it ended
         os.set_blocking(rfd, False)
         try:
             data = os.read(rfd, 32)
@@ -138,7 +141,10 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[Any, Any],
     finally:
         os.close(rfd)
     if data:
-        os.waitpid(pid, 0)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # (reaped already, as above)
         code = int(data)
         raise OSError(code, os.strerror(code), os.fspath(path))
     return pid
