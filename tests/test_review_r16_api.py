@@ -244,3 +244,20 @@ def test_a_spawn_does_not_wait_for_another_threads_fork() -> None:
         print("slow" if worst > 10 else "ok")
     """)
     assert r.stdout.strip().endswith("ok"), r.explain()
+
+
+@pytest.mark.skipif(not hasattr(os, "POSIX_SPAWN_CLOSEFROM"), reason="Python 3.13+")
+def test_a_spawn_with_closefrom_is_explained() -> None:
+    """3.13's subprocess passed POSIX_SPAWN_CLOSEFROM, which the fork + exec spawn did not
+    know ("[Errno 0] Success" raised in the parent): it closes from there, the pipe aside."""
+    r = run("""
+        import os
+        import pledgepy
+        pledgepy.pledge("stdio proc")
+        pid = os.posix_spawn("/bin/true", ["true"], {},
+                             file_actions=[(os.POSIX_SPAWN_CLOSEFROM, 3)])
+        _, status = os.waitpid(pid, 0)
+        print("signal", os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)
+    """)
+    assert r.returncode == 0 and r.stdout.strip() == "signal 6", r.explain()
+    assert 'execve("/bin/true") needs "exec"' in r.stderr, r.explain()

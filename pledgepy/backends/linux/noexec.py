@@ -15,6 +15,7 @@ parent's own clone is the violation, explained in the parent.
 
 from __future__ import annotations
 
+import errno
 import os
 import posix
 import sys
@@ -49,6 +50,9 @@ def _no_vfork(subprocess: Any) -> None:
     # multiprocessing's spawnv_passfds
     if hasattr(subprocess, "_USE_VFORK"):
         subprocess._USE_VFORK = False
+    # and not posix_spawn (3.13 takes it for close_fds=True too): fork_exec, forked
+    if hasattr(subprocess, "_USE_POSIX_SPAWN"):
+        subprocess._USE_POSIX_SPAWN = False
 
 
 class _OnImport:
@@ -113,11 +117,16 @@ def _spawn(search: bool, path: Any, argv: Sequence[Any], env: Mapping[Any, Any],
                     os.close(action[1])
                 elif action[0] == os.POSIX_SPAWN_DUP2:
                     os.dup2(action[1], action[2])
+                elif action[0] == getattr(os, "POSIX_SPAWN_CLOSEFROM", None):  # 3.13
+                    os.closerange(action[1], wfd)  # all but the pipe, closed at exec
+                    os.closerange(max(action[1], wfd + 1), os.sysconf("SC_OPEN_MAX"))
+                else:
+                    raise OSError(errno.EINVAL, f"posix_spawn file action {action[0]}")
             _exec(search, path, list(argv), env)
         except OSError as exc:
             code = exc.errno or 0
-        except BaseException:  # noqa: S110 - reported as errno 0, as wrap._spawn does
-            pass
+        except BaseException:  # a bad action's TypeError, say: as posix_spawn's EINVAL
+            code = errno.EINVAL
         finally:
             try:
                 os.write(wfd, str(code).encode())
