@@ -678,6 +678,7 @@ class LinuxBackend(BackendBase):
             _unveil()
             if "rpath" not in new and (request.old is None or "rpath" in request.old):
                 maps.keep_open()
+                threads.count()  # keeps /proc/self/task open: the lock counts threads
         planned_paths = self._paths_plan(request)
         paths = None if isinstance(planned_paths, str) else planned_paths
         # why the allowances are refused, for the handler's message (set with the layer)
@@ -904,6 +905,8 @@ class LinuxBackend(BackendBase):
         held = self._promises()
         if held is None or "rpath" in held:
             return None  # unveil counts /proc/self/task
+        if threads.known():  # counted from the descriptor opened while it could be
+            return threads.count(readable=False)
         # cannot look: assume others exist (_thread counts threads threading does not
         # know of; the main thread is not among them)
         return max(2, _thread._count() + 1)

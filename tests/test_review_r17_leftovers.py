@@ -1,0 +1,61 @@
+"""Review round 17: what round 16 noticed and left.
+
+unveil()'s lock under a pledge without rpath warned that "1 other thread(s) already
+running are not confined" in a process with one thread: without /proc it assumed
+others. The pledge that drops rpath (and keeps "unveil") now keeps /proc/self/task open,
+whose link count fstat() reads under stdio.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.childproc import run
+
+if sys.platform.startswith("linux"):
+    from pledgepy.backends.linux.landlock import abi as A
+
+    ABI = A.version()
+    TSYNC = A.features(ABI).tsync
+else:  # pragma: no cover - other platforms
+    ABI, TSYNC = 0, True
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only"),
+    pytest.mark.skipif(ABI == 0, reason="no Landlock in this kernel"),
+]
+OTHERS = "other thread(s) already running are not confined"
+
+LOCK = """
+import threading, pledgepy
+ev = threading.Event()
+{before}
+pledgepy.pledge("stdio unveil")
+{after}
+pledgepy.unveil({tmp!r}, "r")
+pledgepy.unveil(None, None)
+print("|".join(pledgepy.status().unveil.not_enforced))
+ev.set()
+"""
+START = "t = threading.Thread(target=ev.wait, daemon=True); t.start()"
+
+
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_lock_without_rpath_counts_threads(tmp_path: object, unprivileged: bool) -> None:
+    r = run(LOCK.format(before="", after="", tmp="/tmp"), unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert OTHERS not in r.stdout, r.explain()
+    assert OTHERS not in r.stderr, r.explain()
+
+
+@pytest.mark.skipif(TSYNC, reason="Landlock confines every thread (ABI >= 8)")
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_lock_without_rpath_still_sees_a_thread(where: str) -> None:
+    # one started before the pledge, or after it and before the lock: both outside
+    code = LOCK.format(before=START if where == "before" else "",
+                       after=START if where == "after" else "", tmp="/tmp")
+    r = run(code)
+    assert r.returncode == 0, r.explain()
+    assert "1 " + OTHERS in r.stdout, r.explain()
