@@ -59,3 +59,19 @@ def test_lock_without_rpath_still_sees_a_thread(where: str) -> None:
     r = run(code)
     assert r.returncode == 0, r.explain()
     assert "1 " + OTHERS in r.stdout, r.explain()
+
+
+def test_system_under_ignored_sigchld_returns_minus_one() -> None:
+    # glibc's system() returns -1 (ECHILD) when the kernel reaped the shell itself; the
+    # fork + exec stand-in under proc without exec raised ChildProcessError instead
+    code = """
+import os, signal, pledgepy
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+unpledged = os.system("true")
+pledgepy.pledge("stdio proc")
+print("system", unpledged, os.system("true"), flush=True)
+"""
+    r = run(code)
+    assert r.returncode == 0, r.explain()
+    assert "system -1 -1" in r.stdout, r.explain()
+    assert 'execve("/bin/sh") needs "exec"' in r.stderr, r.explain()

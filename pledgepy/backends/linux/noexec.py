@@ -189,9 +189,13 @@ def _posix_spawnp(path: Any, argv: Any, env: Any, **kw: Any) -> int:
 
 
 def _system(command: Any) -> int:
-    """system(3): /bin/sh -c, the wait status (127 << 8 when the shell cannot run)."""
+    """system(3): /bin/sh -c, the wait status (127 << 8 when the shell cannot run; -1,
+    as glibc's, when SIGCHLD is ignored and the kernel reaped the shell)."""
     try:
         pid = _spawn(False, "/bin/sh", ["sh", "-c", command], os.environ)
     except OSError:
         return 127 << 8
-    return os.waitpid(pid, 0)[1]
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return -1
