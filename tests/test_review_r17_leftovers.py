@@ -8,6 +8,7 @@ whose link count fstat() reads under stdio.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -75,3 +76,25 @@ print("system", unpledged, os.system("true"), flush=True)
     assert r.returncode == 0, r.explain()
     assert "system -1 -1" in r.stdout, r.explain()
     assert 'execve("/bin/sh") needs "exec"' in r.stderr, r.explain()
+
+
+def test_handler_unmappable_under_ulimit_v_says_so() -> None:
+    # Under ulimit -v the handler's dlopen fails "to map segment": the warning sent the
+    # user to rebuild, which cannot help. Find a limit where the interpreter starts and
+    # the handler does not load (it depends on the Python build), then read the advice.
+    import subprocess
+
+    from tests.childproc import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    seen = []
+    for mib in range(16, 80, 4):
+        script = f"ulimit -v {mib << 10}; exec \"$0\" -m pledgepy -p stdio /bin/true"
+        r = subprocess.run(["sh", "-c", script, sys.executable], env=env, capture_output=True,
+                           text=True, timeout=60)
+        seen.append((mib, r.returncode, r.stderr[-300:]))
+        if "handler cannot be loaded" in r.stderr:
+            assert "a memory limit is set (ulimit -v" in r.stderr, r.stderr
+            assert "rebuild: pip install -e ." not in r.stderr, r.stderr
+            return
+    pytest.skip(f"no limit between 16 and 80 MiB starts Python without the handler: {seen}")

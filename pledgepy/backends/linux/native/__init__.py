@@ -22,6 +22,22 @@ if TYPE_CHECKING:
     from typing import Any
 
 MISSING: str | None = None
+
+
+def _memory_short() -> str:
+    """The fix when a memory limit kept the handler from being mapped ("" if none is
+    set): a rebuild would not help then (ulimit -v makes dlopen fail to map a segment)."""
+    import resource
+
+    for name, limit in (("ulimit -v", resource.RLIMIT_AS), ("ulimit -d", resource.RLIMIT_DATA)):
+        soft = resource.getrlimit(limit)[0]
+        if soft != resource.RLIM_INFINITY:
+            return (f"a memory limit is set ({name}: {soft >> 20} MiB), which may leave no "
+                    "room to map it: raise it, or rebuild if it is not the cause "
+                    "(pip install -e .)")
+    return ""
+
+
 try:
     __import__(__name__ + "._sigsys")  # importlib.import_module costs an import (start-up)
     _sigsys: Any = sys.modules[__name__ + "._sigsys"]
@@ -31,7 +47,8 @@ except ModuleNotFoundError:
                f"{os.path.dirname(__file__)}); build it: pip install -e . (needs a C compiler)")
 except ImportError as exc:  # built, but cannot be loaded (another machine, missing symbol)
     _sigsys = None
-    MISSING = f"the native SIGSYS handler cannot be loaded ({exc}); rebuild: pip install -e ."
+    MISSING = f"the native SIGSYS handler cannot be loaded ({exc}); " + (
+        _memory_short() or "rebuild: pip install -e .")
 
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
