@@ -273,6 +273,15 @@ NSCD_HINT = ('glibc\'s nscd probe before a lookup: a host or service lookup need
              'a user or group lookup "getpw"')
 
 
+#: OpenBSD's syslog(3) sends through sendsyslog(2), which every pledge allows; Linux's
+#: connects a datagram unix socket to /dev/log, which needs "unix" (and would reach any
+#: unix socket: BPF cannot see the address). Connected before the pledge, the log is
+#: written with send(), a stdio call.
+SYSLOG_HINT = ("syslog on Linux sends to /dev/log through a unix socket (OpenBSD's "
+               "sendsyslog(2) needs no promise): open it before pledge(), with openlog() and "
+               "LOG_NDELAY, or logging's SysLogHandler")
+
+
 def _nscd_probe(needs: str) -> Rule:
     """glibc's nscd probe, exactly as it spells it: refused quietly, so glibc uses its files."""
     return fail(needs, "socket", EACCES, one_of(0, AF_UNIX),
@@ -556,7 +565,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     ),
     "unix": (
         when("unix", "socket", one_of(0, AF_UNIX),
-             one_of(1, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, mask=SOCK_TYPE_MASK), one_of(2, 0)),
+             one_of(1, SOCK_STREAM, SOCK_SEQPACKET, mask=SOCK_TYPE_MASK), one_of(2, 0)),
+        # a datagram one is what syslog(3) and logging's SysLogHandler open on first use
+        when("unix", "socket", one_of(0, AF_UNIX), one_of(1, SOCK_DGRAM, mask=SOCK_TYPE_MASK),
+             one_of(2, 0), hint=SYSLOG_HINT),
         *allow("unix", "connect", "bind", "listen", "accept", "accept4"),
         when("unix", "sendto"),
         *_sockopts("unix", SOL_SOCKET, _SOCKOPT_SOCKET),
