@@ -79,3 +79,40 @@ def test_syslog_opened_after_the_pledge_says_why_and_how() -> None:
     assert 'socket(AF_UNIX, SOCK_DGRAM) needs "unix"' in line, line
     assert "sendsyslog(2) needs no promise" in line and "before pledge()" in line, line
     assert "disk almost full" not in r.stdout
+
+
+DIR_FD = """
+import os, sys, pledgepy, warnings
+warnings.simplefilter("ignore")
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)  # as a privsep child receives one
+pledgepy.pledge("stdio")
+{call}
+"""
+
+
+@pytest.mark.parametrize("call", ["os.listdir(fd)", "os.fstatvfs(fd)"])
+def test_a_descriptor_call_under_stdio_gets_no_import_hint(tmp_path: Path, call: str) -> None:
+    """A worker narrowed to "stdio" lists a directory descriptor it was handed: a
+    violation, as on OpenBSD. Under ``python -c`` (sys.path holds "") the message added
+    "(importing a module that was not imported before pledge() needs "rpath")", which
+    sends the reader looking for an import that never happened: the import system lists
+    directories it opens itself, and that open traps first."""
+    r = run(DIR_FD.format(call=call), args=[str(tmp_path)])
+    assert r.returncode == -signal.SIGABRT, r.explain()
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
+    assert 'needs "rpath"' in line, line
+    assert "importing a module" not in line, line
+
+
+def test_getcwd_under_c_keeps_the_import_hint() -> None:
+    """The case the no-path hint is for: under -c the import system asks getcwd() for
+    sys.path's "" when a module is imported after pledge("stdio")."""
+    r = run("""
+import os, pledgepy, warnings
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio")
+os.getcwd()
+""")
+    assert r.returncode == -signal.SIGABRT, r.explain()
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
+    assert "importing a module that was not imported before pledge()" in line, line
