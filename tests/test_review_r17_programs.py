@@ -116,3 +116,42 @@ os.getcwd()
     assert r.returncode == -signal.SIGABRT, r.explain()
     line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
     assert "importing a module that was not imported before pledge()" in line, line
+
+
+SQLITE = """
+import os, sqlite3, sys, warnings, pledgepy
+warnings.simplefilter("ignore")
+d = sys.argv[1]
+pledgepy.unveil(d, "rwc")
+# fattr: as root SQLite fchown()s its journal to the database's owner
+pledgepy.pledge("stdio rpath wpath cpath flock tmppath fattr")
+db = sqlite3.connect(os.path.join(d, "app.db"))
+db.execute("pragma journal_mode=wal")
+db.execute("create table t(x, y)")
+with db:
+    db.executemany("insert into t values (?, ?)", [(i, "x" * 200) for i in range(20000)])
+try:
+    db.execute("create index i on t(y, x)")  # a sort big enough for a temporary file
+    db.execute("vacuum")
+    print("indexed", db.execute("select count(*) from t").fetchone()[0], flush=True)
+except sqlite3.OperationalError as e:
+    print("OperationalError", e, flush=True)
+"""
+
+
+@pytest.mark.parametrize("tmpdir", [None, "/tmp"])
+def test_sqlite_temporary_files_under_unveil_and_tmppath(tmp_path: Path,
+                                                         tmpdir: str | None) -> None:
+    """SQLite in an unveiled directory with tmppath: its temporary files go to the first
+    temp directory stat() finds writable, and Linux's stat() sees the hidden /var/tmp
+    (README: unveil on Linux). With SQLITE_TMPDIR=/tmp, the documented way, they go to
+    tmppath's /tmp; without, the failure is SQLite's error, never a violation."""
+    env = {"TMPDIR": ""}  # conftest's TMPDIR would come first: the default list, here
+    if tmpdir:
+        env["SQLITE_TMPDIR"] = tmpdir
+    r = run(SQLITE, args=[str(tmp_path)], env=env)
+    assert r.returncode == 0 and "pledge:" not in r.stderr, r.explain()
+    if tmpdir or not os.path.isdir("/var/tmp"):
+        assert r.stdout == "indexed 20000\n", r.explain()
+    else:
+        assert r.stdout == "OperationalError unable to open database file\n", r.explain()
