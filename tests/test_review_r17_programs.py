@@ -155,3 +155,76 @@ def test_sqlite_temporary_files_under_unveil_and_tmppath(tmp_path: Path,
         assert r.stdout == "indexed 20000\n", r.explain()
     else:
         assert r.stdout == "OperationalError unable to open database file\n", r.explain()
+
+
+#: socket options OpenBSD's pledge_sockopt lets "inet" set (any SOL_SOCKET option but
+#: SO_RTABLE; IP_MINTTL; IP_RECVDSTADDR, Linux's IP_PKTINFO; the IPv6 receive options),
+#: as a UDP server that answers from the address it was asked on, or a BGP speaker with
+#: GTSM (OpenBGPD: IP_MINTTL, TCP_MD5SIG), sets them after its pledge
+INET_OPTIONS = [
+    ("AF_INET", "SOCK_STREAM", "SOL_SOCKET", "SO_DONTROUTE", "1"),
+    ("AF_INET", "SOCK_STREAM", "SOL_SOCKET", "SO_DEBUG", "0"),
+    ("AF_INET", "SOCK_STREAM", "IPPROTO_IP", "21", "255"),  # IP_MINTTL
+    ("AF_INET", "SOCK_DGRAM", "IPPROTO_IP", "8", "1"),  # IP_PKTINFO
+    ("AF_INET6", "SOCK_DGRAM", "IPPROTO_IPV6", "IPV6_RECVPKTINFO", "1"),
+    ("AF_INET6", "SOCK_DGRAM", "IPPROTO_IPV6", "IPV6_RECVHOPLIMIT", "1"),
+    ("AF_INET6", "SOCK_DGRAM", "IPPROTO_IPV6", "IPV6_RECVTCLASS", "1"),
+    ("AF_INET6", "SOCK_DGRAM", "IPPROTO_IPV6", "IPV6_DONTFRAG", "1"),
+    ("AF_INET6", "SOCK_STREAM", "IPPROTO_IPV6", "73", "255"),  # IPV6_MINHOPCOUNT
+]
+
+
+def _option(value: str) -> str:
+    return value if value.isdigit() else f"socket.{value}"
+
+
+@pytest.mark.parametrize(("family", "kind", "level", "name", "value"), INET_OPTIONS,
+                         ids=["SO_DONTROUTE", "SO_DEBUG", "IP_MINTTL", "IP_PKTINFO",
+                              "IPV6_RECVPKTINFO", "IPV6_RECVHOPLIMIT", "IPV6_RECVTCLASS",
+                              "IPV6_DONTFRAG", "IPV6_MINHOPCOUNT"])
+def test_inet_sets_the_socket_options_openbsd_allows(family: str, kind: str, level: str,
+                                                     name: str, value: str) -> None:
+    """On main each of these killed a program under "stdio inet" ('setsockopt(...) is
+    not allowed by any promise') that OpenBSD lets through."""
+    r = run(f"""
+import socket, warnings, pledgepy
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio inet")
+s = socket.socket(socket.{family}, socket.{kind})
+s.setsockopt(socket.{level}, {_option(name)}, {value})
+print(s.getsockopt(socket.{level}, {_option(name)}) == {value}, flush=True)
+""")
+    assert r.returncode == 0 and r.stdout == "True\n", r.explain()
+
+
+def test_inet_sets_a_tcp_md5_signature_key() -> None:
+    """OpenBGPD's TCP_MD5SIG (RFC 2385) under "stdio inet": OpenBSD allows it."""
+    r = run("""
+import socket, struct, warnings, pledgepy
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio inet")
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+peer = struct.pack("=H2s4s", socket.AF_INET, b"", socket.inet_aton("127.0.0.1")).ljust(128, b"\\0")
+key = struct.pack("=128sBBHi80s", peer, 0, 0, 6, 0, b"secret")
+s.setsockopt(socket.IPPROTO_TCP, 14, key)  # TCP_MD5SIG
+print("keyed", flush=True)
+""")
+    assert r.returncode == 0 and r.stdout == "keyed\n", r.explain()
+
+
+def test_dns_alone_gets_only_its_own_extra_option() -> None:
+    """OpenBSD's dns adds IPV6_RECVPKTINFO (its resolver's), not the SOL_SOCKET and IP
+    options inet has: SO_DONTROUTE under "stdio dns" stays a violation."""
+    r = run("""
+import socket, warnings, pledgepy
+warnings.simplefilter("ignore")
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+pledgepy.pledge("stdio dns")
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+print("pktinfo", flush=True)
+s4.setsockopt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1)
+print("NOT KILLED", flush=True)
+""")
+    assert r.returncode == -signal.SIGABRT and r.stdout == "pktinfo\n", r.explain()
+    assert "setsockopt(SOL_SOCKET, SO_DONTROUTE)" in r.stderr, r.explain()
