@@ -641,7 +641,8 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "ps": (),
     "vminfo": (),
     "id": (*allow("id", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "setpriority"),
+                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "getpriority",
+                  "setpriority"),
            # another process's limits need proc (OpenBSD has no call that sets them)
            when("id", "prlimit64", one_of(0, 0, SELF)),),
     "pf": (),
