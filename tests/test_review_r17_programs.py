@@ -104,9 +104,25 @@ def test_a_descriptor_call_under_stdio_gets_no_import_hint(tmp_path: Path, call:
     assert "importing a module" not in line, line
 
 
-def test_getcwd_under_c_keeps_the_import_hint() -> None:
+def test_a_late_import_under_c_keeps_the_getcwd_import_hint() -> None:
     """The case the no-path hint is for: under -c the import system asks getcwd() for
-    sys.path's "" when a module is imported after pledge("stdio")."""
+    sys.path's "" when a module is imported after pledge("stdio"), and says which."""
+    r = run("""
+import pledgepy, warnings
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio")
+import colorsys
+""")
+    assert r.returncode == -signal.SIGABRT, r.explain()
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
+    assert line.endswith('getcwd needs "rpath" or "wpath" or "cpath" (colorsys: importing a '
+                         'module that was not imported before pledge() needs "rpath")'), line
+
+
+def test_the_programs_own_getcwd_gets_no_import_hint() -> None:
+    """A program calling os.getcwd() (tempfile.gettempdir() does) under "stdio" with -c:
+    no module is being found, so no import is named; on main the message added the
+    import hint to any getcwd() while sys.path held a relative entry."""
     r = run("""
 import os, pledgepy, warnings
 warnings.simplefilter("ignore")
@@ -115,7 +131,21 @@ os.getcwd()
 """)
     assert r.returncode == -signal.SIGABRT, r.explain()
     line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
-    assert "importing a module that was not imported before pledge()" in line, line
+    assert line.endswith('getcwd needs "rpath" or "wpath" or "cpath"'), line
+
+
+def test_id_reads_a_priority_to_change_it() -> None:
+    """os.nice() reads the priority (getpriority) before it sets it: OpenBSD's id allows
+    both (kern_pledge.c: PLEDGE_PROC | PLEDGE_ID); on main "stdio id" killed it at
+    getpriority, 'needs "proc"'."""
+    r = run("""
+import os, pledgepy, warnings
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio id")
+before = os.getpriority(os.PRIO_PROCESS, 0)
+print(os.nice(1) == before + 1, flush=True)
+""")
+    assert r.returncode == 0 and r.stdout == "True\n", r.explain()
 
 
 SQLITE = """

@@ -457,8 +457,9 @@ static int plausible_import(long nr, const struct str *p, int importing)
 {
     if (p->n < 0) {  /* no path (getcwd): the import system asks it for sys.path's "" */
         /* a call on a descriptor (getdents64, fstatfs) is never the import system's:
-         * it lists a directory it has just opened, and that open traps first */
-        if (nr != SYS_getcwd)
+         * it lists a directory it has just opened, and that open traps first; its
+         * getcwd() comes while a module is being found (the program's own does not) */
+        if (nr != SYS_getcwd || !importing)
             return 0;
         for (const char *e = g_import_dirs; *e; e += strlen(e) + 1)
             if (e[0] == '.' && e[1] == '\0')
