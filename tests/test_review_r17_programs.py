@@ -258,3 +258,46 @@ print("NOT KILLED", flush=True)
 """)
     assert r.returncode == -signal.SIGABRT and r.stdout == "pktinfo\n", r.explain()
     assert "setsockopt(SOL_SOCKET, SO_DONTROUTE)" in r.stderr, r.explain()
+
+
+def test_a_multiprocessing_child_whose_exec_fails_ends_with_255() -> None:
+    """A spawn-method Process whose interpreter cannot be exec'd (a wrong executable, or
+    one unveil hides): multiprocessing reads no error pipe, so it learns of the failure
+    from waitpid(), 255 as _posixsubprocess's child exits. Under the spawner that child
+    has exit signal 0 and was reaped by pledgepy: on main exitcode stayed None and
+    is_alive() True forever (Pool workers never reported back)."""
+    r = run("""
+import multiprocessing, pledgepy, warnings
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio rpath wpath cpath proc exec prot_exec", "stdio rpath wpath prot_exec")
+ctx = multiprocessing.get_context("spawn")
+ctx.set_executable("/nonexistent/python")
+p = ctx.Process(target=abs, args=(1,))
+p.start()
+p.join(10)
+print(p.exitcode, p.is_alive(), flush=True)
+""")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout == "255 False\n", r.explain()
+
+
+def test_subprocess_exec_failures_leave_no_child() -> None:
+    """subprocess waits for the stand-in the failed spawn returns: no zombie, the same
+    FileNotFoundError."""
+    r = run("""
+import os, subprocess, pledgepy, warnings
+warnings.simplefilter("ignore")
+pledgepy.pledge("stdio rpath proc exec prot_exec", "stdio rpath prot_exec")
+for _ in range(5):
+    try:
+        subprocess.run(["/nonexistent/program"])
+    except FileNotFoundError as e:
+        print(e.filename, flush=True)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    print("a child is left", flush=True)
+except ChildProcessError:
+    print("none left", flush=True)
+""")
+    assert r.returncode == 0, r.explain()
+    assert r.stdout == "/nonexistent/program\n" * 5 + "none left\n", r.explain()
