@@ -301,3 +301,26 @@ except ChildProcessError:
 """)
     assert r.returncode == 0, r.explain()
     assert r.stdout == "/nonexistent/program\n" * 5 + "none left\n", r.explain()
+
+
+def test_a_lookup_nss_systemd_serves_says_why_getpw_is_not_enough() -> None:
+    """A privilege-separated program under "stdio getpw" looks up a uid that /etc/passwd
+    lacks (a file's owner, say): OpenBSD answers "no such user"; with nsswitch.conf's
+    "passwd: files systemd" glibc reads systemd's user records, which needs rpath here
+    (README: NSS). On main the message said only 'needs "rpath"'."""
+    r = run("""
+import os, pwd, pledgepy, warnings
+warnings.simplefilter("ignore")
+uid = next(u for u in range(47000, 48000) if u not in {p.pw_uid for p in pwd.getpwall()})
+pledgepy.pledge("stdio getpw")
+try:
+    pwd.getpwuid(uid)
+except KeyError:
+    print("not found", flush=True)
+""")
+    if r.returncode == 0 and r.stdout == "not found\n":
+        pytest.skip("no nss-systemd in this system's passwd lookups")
+    assert r.returncode == -signal.SIGABRT, r.explain()
+    line = next(ln for ln in r.stderr.splitlines() if ln.startswith("pledge: "))
+    assert '"/run/systemd/userdb' in line and 'needs "rpath"' in line, line
+    assert "nss-systemd reads systemd's user records" in line, line

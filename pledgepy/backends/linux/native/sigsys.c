@@ -672,6 +672,8 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         }
         if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
             hint = T_CPU_HINT;
+        else if (starts_with(&path, "/run/systemd/userdb") && path.term)
+            hint = T_USERDB_HINT;
         else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(nr, &path, !importing || importing[0])))
             hint = -1;
         else if (hint == T_EXTENSION_HINT && g_foreign)

@@ -205,6 +205,12 @@ ROLES = {("socket", 0): "family", ("socket", 1): "type", ("socket", 2): "protoco
 #: Shown for a refused path under /sys/devices/system/cpu (see policy.PATHS).
 CPU_HINT = ('the CPU count: under "stdio" only /sys/devices/system/cpu/online, possible and '
             "present are readable; call os.cpu_count() before pledge() or unveil the file")
+#: Shown for a refused path under /run/systemd/userdb: glibc's nss-systemd module
+#: (nsswitch.conf's "passwd: files systemd") reads systemd's user records there for a
+#: user or group the files lack, and for every enumeration.
+USERDB_HINT = ("glibc's nss-systemd reads systemd's user records for a user or group "
+               "/etc/passwd and /etc/group lack, and for a listing of them all; OpenBSD's "
+               '"getpw" answers "not found"')
 
 
 #: What replaces the hints that speak to Python programs (policy.IMPORT_HINT, dropped;
@@ -219,7 +225,8 @@ class Rows:
     """The handler's tables for one architecture, as rows of C struct fields."""
 
     __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names",
-                 "import_hint", "cpu_hint", "extension_hint", "loader_hint", "allow")
+                 "import_hint", "cpu_hint", "userdb_hint", "extension_hint", "loader_hint",
+                 "allow")
 
     def __init__(self) -> None:
         self.sys: list[tuple[int, ...]] = []
@@ -229,7 +236,8 @@ class Rows:
         self.flags: list[tuple[int, ...]] = []
         self.strings = bytearray()
         self.promise_names: list[int] = []
-        self.import_hint = self.cpu_hint = self.extension_hint = self.loader_hint = -1
+        self.import_hint = self.cpu_hint = self.userdb_hint = -1
+        self.extension_hint = self.loader_hint = -1
         self.allow: list[tuple[int, ...]] = []  # (path, promise bit, letters r=1 w=2 c=4)
 
 
@@ -298,6 +306,7 @@ def build(arch: str) -> Rows:
                         first_flag, len(flags), *PATH_ARGS.get(name or "", (-1, -1, -1, -1))))
     out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
     out.import_hint, out.cpu_hint = text(policy.IMPORT_HINT), text(CPU_HINT)
+    out.userdb_hint = text(USERDB_HINT)
     out.extension_hint, out.loader_hint = text(policy.EXTENSION_HINT), text(LOADER_HINT)
     # OpenBSD's path allowances, so a refused open of one names its promise too
     for promise, entries in policy.PATHS.items():
@@ -332,6 +341,7 @@ def c_source(arch: str) -> str:
         + f"#define T_NALLOW {len(rows.allow)}\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
         + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
+        + f"#define T_USERDB_HINT {rows.userdb_hint}\n"
         + f"#define T_EXTENSION_HINT {rows.extension_hint}\n"
         + f"#define T_LOADER_HINT {rows.loader_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
