@@ -281,7 +281,9 @@ class LinuxBackend(BackendBase):
                             "them): no spawner (" + (self._spawner_why() or self._children_block_why(request)
                                                        or "without proc only os.exec* "
                                                        "starts a program: narrowed in place") + ")")
-            if not (new_exec | {"exec"}) >= held:
+            # without exec nothing is exec'd (the filter refuses execve, the spawner is
+            # sealed): how exec'd programs would be narrowed is no gap of this pledge
+            if "exec" in held and not (new_exec | {"exec"}) >= held:
                 if spawned:
                     notes.append(SPAWNER_NOTE)
                     weak.append(spawner_gap(new_exec))

@@ -56,10 +56,12 @@ from .consts import (
     IOC_TYPE_VIDEO,
     IP_ADD_MEMBERSHIP,
     IP_DROP_MEMBERSHIP,
+    IP_MINTTL,
     IP_MTU_DISCOVER,
     IP_MULTICAST_IF,
     IP_MULTICAST_LOOP,
     IP_MULTICAST_TTL,
+    IP_PKTINFO,
     IP_RECVERR,
     IP_RECVTTL,
     IP_TOS,
@@ -68,12 +70,17 @@ from .consts import (
     IPPROTO_IPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV6_DONTFRAG,
     IPV6_JOIN_GROUP,
     IPV6_LEAVE_GROUP,
+    IPV6_MINHOPCOUNT,
     IPV6_MULTICAST_HOPS,
     IPV6_MULTICAST_IF,
     IPV6_MULTICAST_LOOP,
     IPV6_RECVERR,
+    IPV6_RECVHOPLIMIT,
+    IPV6_RECVPKTINFO,
+    IPV6_RECVTCLASS,
     IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
     IPV6_V6ONLY,
@@ -117,7 +124,9 @@ from .consts import (
     SIOCATMARK,
     SO_ACCEPTCONN,
     SO_BROADCAST,
+    SO_DEBUG,
     SO_DOMAIN,
+    SO_DONTROUTE,
     SO_ERROR,
     SO_KEEPALIVE,
     SO_LINGER,
@@ -152,6 +161,7 @@ from .consts import (
     TCP_KEEPIDLE,
     TCP_KEEPINTVL,
     TCP_MAXSEG,
+    TCP_MD5SIG,
     TCP_NODELAY,
     TCP_QUICKACK,
     TCP_USER_TIMEOUT,
@@ -253,6 +263,16 @@ _SOCKOPT_TCP = (TCP_NODELAY, TCP_MAXSEG, TCP_CORK, TCP_KEEPIDLE, TCP_KEEPINTVL, 
                 TCP_INFO, TCP_QUICKACK, TCP_FASTOPEN, TCP_USER_TIMEOUT, TCP_FASTOPEN_CONNECT)
 _SOCKOPT_IP = (IP_TOS, IP_TTL, IP_RECVERR, IP_MTU_DISCOVER, IP_RECVTTL)
 _SOCKOPT_IPV6 = (IPV6_V6ONLY, IPV6_UNICAST_HOPS, IPV6_RECVERR)
+#: What OpenBSD's pledge_sockopt adds for inet (and, at SOL_SOCKET, unix) beyond the
+#: lists above, where Linux has the option: any SOL_SOCKET option but SO_RTABLE;
+#: IP_MINTTL and IP_RECVDSTADDR (Linux's IP_PKTINFO); the IPv6 receive options. Under
+#: dns OpenBSD adds only IPV6_RECVPKTINFO (and IPV6_USE_MIN_MTU, not Linux's).
+_INET_SOCKET = (*_SOCKOPT_SOCKET, SO_DEBUG, SO_DONTROUTE)
+_INET_TCP = (*_SOCKOPT_TCP, TCP_MD5SIG)
+_INET_IP = (*_SOCKOPT_IP, IP_MINTTL, IP_PKTINFO)
+_INET_IPV6 = (*_SOCKOPT_IPV6, IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS,
+              IPV6_DONTFRAG, IPV6_MINHOPCOUNT)
+_DNS_IPV6 = (*_SOCKOPT_IPV6, IPV6_RECVPKTINFO)
 _MCAST_IP = (IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_ADD_MEMBERSHIP,
              IP_DROP_MEMBERSHIP)
 _MCAST_IPV6 = (IPV6_MULTICAST_IF, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP, IPV6_JOIN_GROUP,
@@ -271,6 +291,15 @@ def _sockopts(needs: str, level: int, names: tuple[int, ...]) -> tuple[Rule, ...
 #: read its files and traps again, on what dns or getpw allow.
 NSCD_HINT = ('glibc\'s nscd probe before a lookup: a host or service lookup needs "dns", '
              'a user or group lookup "getpw"')
+
+
+#: OpenBSD's syslog(3) sends through sendsyslog(2), which every pledge allows; Linux's
+#: connects a datagram unix socket to /dev/log, which needs "unix" (and would reach any
+#: unix socket: BPF cannot see the address). Connected before the pledge, the log is
+#: written with send(), a stdio call.
+SYSLOG_HINT = ("syslog on Linux sends to /dev/log through a unix socket (OpenBSD's "
+               "sendsyslog(2) needs no promise): open it before pledge(), with openlog() and "
+               "LOG_NDELAY, or logging's SysLogHandler")
 
 
 def _nscd_probe(needs: str) -> Rule:
@@ -520,10 +549,10 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *allow("inet", "connect", "bind", "listen", "accept", "accept4"),
         when("inet", "sendto"),
         when("inet", "ioctl", one_of(1, SIOCATMARK)),
-        *_sockopts("inet", SOL_SOCKET, _SOCKOPT_SOCKET),
-        *_sockopts("inet", IPPROTO_TCP, _SOCKOPT_TCP),
-        *_sockopts("inet", IPPROTO_IP, _SOCKOPT_IP),
-        *_sockopts("inet", IPPROTO_IPV6, _SOCKOPT_IPV6),
+        *_sockopts("inet", SOL_SOCKET, _INET_SOCKET),
+        *_sockopts("inet", IPPROTO_TCP, _INET_TCP),
+        *_sockopts("inet", IPPROTO_IP, _INET_IP),
+        *_sockopts("inet", IPPROTO_IPV6, _INET_IPV6),
     ),
     "mcast": (
         *_sockopts("inet mcast", IPPROTO_IP, _MCAST_IP),
@@ -556,10 +585,13 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     ),
     "unix": (
         when("unix", "socket", one_of(0, AF_UNIX),
-             one_of(1, SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET, mask=SOCK_TYPE_MASK), one_of(2, 0)),
+             one_of(1, SOCK_STREAM, SOCK_SEQPACKET, mask=SOCK_TYPE_MASK), one_of(2, 0)),
+        # a datagram one is what syslog(3) and logging's SysLogHandler open on first use
+        when("unix", "socket", one_of(0, AF_UNIX), one_of(1, SOCK_DGRAM, mask=SOCK_TYPE_MASK),
+             one_of(2, 0), hint=SYSLOG_HINT),
         *allow("unix", "connect", "bind", "listen", "accept", "accept4"),
         when("unix", "sendto"),
-        *_sockopts("unix", SOL_SOCKET, _SOCKOPT_SOCKET),
+        *_sockopts("unix", SOL_SOCKET, _INET_SOCKET),
     ),
     "dns": (
         # glibc's resolver: UDP/TCP sockets, sendmmsg for parallel A/AAAA queries.
@@ -568,7 +600,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         *allow("dns", "connect", "bind", "sendmmsg"),
         when("dns", "sendto"),
         *_sockopts("dns", SOL_SOCKET, _SOCKOPT_SOCKET),
-        *_sockopts("dns", IPPROTO_IPV6, _SOCKOPT_IPV6),
+        *_sockopts("dns", IPPROTO_IPV6, _DNS_IPV6),
         *_sockopts("dns", IPPROTO_IP, _SOCKOPT_IP),
         _nscd_probe("dns"),
         netlink_probe("dns"),
@@ -609,7 +641,8 @@ POLICY: dict[str, tuple[Rule, ...]] = {
     "ps": (),
     "vminfo": (),
     "id": (*allow("id", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "setpriority"),
+                  "setgroups", "setfsuid", "setfsgid", "setrlimit", "getpriority",
+                  "setpriority"),
            # another process's limits need proc (OpenBSD has no call that sets them)
            when("id", "prlimit64", one_of(0, 0, SELF)),),
     "pf": (),

@@ -313,6 +313,14 @@ def spawn(candidates: Sequence[Any], argv: Sequence[Any], env: Sequence[bytes],
     return _ask(_pack("<IIQQ", MAGIC, SPAWN, addr, len(blob)))
 
 
+def stand_in(status: int) -> int | None:
+    """A child of this process that ends at once with exit *status* (None: none could be
+    made): what a caller that waits with a plain waitpid() waits for in place of a child
+    that failed before exec (exit signal 0: see :func:`reap`)."""
+    got = int(native.lib().pp_stand_in(status))
+    return got if got > 0 else None
+
+
 def reap(child: int) -> None:
     """Reap a child that ended before exec (invisible to a plain waitpid)."""
     try:

@@ -400,6 +400,11 @@ def _fork_exec_by_spawner(args: tuple[Any, ...]) -> int | None:
         spawner.reap(pid)
         where = _ERRPIPE_STAGE.get(stage, b"")
         os.write(errpipe_write, b"OSError:%x:%s" % (err, where))
+        # the failed child is gone and no plain waitpid() saw it: a caller that reads no
+        # error pipe (multiprocessing's spawnv_passfds) would poll its pid forever
+        # (exitcode None, is_alive()); it waits for a child that ends as
+        # _posixsubprocess's failed one does, with 255
+        return spawner.stand_in(255) or pid
     return pid
 
 

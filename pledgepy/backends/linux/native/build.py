@@ -83,6 +83,7 @@ void pp_learn_counts(uint64_t *out, uint64_t n);
 long pp_learn_batch(int fd, const unsigned char *hold, int nhold, uint64_t *out, long max,
                     uint64_t *held_id, int *held);
 long pp_spawner_start(int sock, int err);
+long pp_stand_in(int status);
 long pp_bpf_compile(const unsigned char *in, size_t len, unsigned char *out, size_t cap);
 long pp_sources_digest(const char *root, const char *names, size_t len, char *hex);
 """)

@@ -453,9 +453,14 @@ static int starts_with(const struct str *p, const char *prefix)
  * the finder's stat of each package and path directory), a directory (a name without a
  * dot). A directory otherwise is the program's own stat: unveil()'s, os.path.isdir().
  * Another process's describer (pp_describe: NULL importing) cannot tell: any directory. */
-static int plausible_import(const struct str *p, int importing)
+static int plausible_import(long nr, const struct str *p, int importing)
 {
     if (p->n < 0) {  /* no path (getcwd): the import system asks it for sys.path's "" */
+        /* a call on a descriptor (getdents64, fstatfs) is never the import system's:
+         * it lists a directory it has just opened, and that open traps first; its
+         * getcwd() comes while a module is being found (the program's own does not) */
+        if (nr != SYS_getcwd || !importing)
+            return 0;
         for (const char *e = g_import_dirs; *e; e += strlen(e) + 1)
             if (e[0] == '.' && e[1] == '\0')
                 return 1;
@@ -667,7 +672,9 @@ static void describe(struct buf *bp, int nr, const uint64_t a[6], uint64_t held,
         }
         if (starts_with(&path, "/sys/devices/system/cpu/") && path.term)
             hint = T_CPU_HINT;
-        else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(&path, !importing || importing[0])))
+        else if (starts_with(&path, "/run/systemd/userdb") && path.term)
+            hint = T_USERDB_HINT;
+        else if (hint == T_IMPORT_HINT && (g_foreign || !plausible_import(nr, &path, !importing || importing[0])))
             hint = -1;
         else if (hint == T_EXTENSION_HINT && g_foreign)
             hint = T_LOADER_HINT;

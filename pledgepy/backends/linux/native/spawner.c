@@ -900,3 +900,17 @@ long pp_spawner_start(int sock, int err)
     int pid = clone(sp_entry, boot + sizeof boot, 0, fds);
     return pid < 0 ? -errno : pid;
 }
+
+/* A child of the caller that ends at once with *status* (exec/wrap.py): what the caller
+ * waits for in place of a spawned child that failed before its exec. That one had the
+ * spawner's exit signal 0, so a plain waitpid() never sees it (multiprocessing's
+ * spawnv_passfds reads no error pipe and polls it forever); _posixsubprocess's own
+ * failed child ends with 255. vfork: nothing is copied, and the child only exits.
+ * Its pid, or -errno. */
+long pp_stand_in(int status)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        _exit(status & 0xff);
+    return pid < 0 ? -errno : (long)pid;
+}

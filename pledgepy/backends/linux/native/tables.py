@@ -80,25 +80,24 @@ SOCKET_OPTION_NAMES: dict[str, tuple[tuple[int, str], ...]] = {
             (31, "SO_PEERSEC"), (34, "SO_PASSSEC"), (36, "SO_MARK"), (49, "SO_INCOMING_CPU"),
             (62, "SO_BINDTOIFINDEX")),
     "IP_": ((3, "IP_HDRINCL"), (4, "IP_OPTIONS"), (6, "IP_RECVOPTS"), (7, "IP_RETOPTS"),
-            (8, "IP_PKTINFO"), (13, "IP_RECVTOS"), (19, "IP_TRANSPARENT"),
+            (13, "IP_RECVTOS"), (19, "IP_TRANSPARENT"),
             (20, "IP_RECVORIGDSTADDR"), (24, "IP_BIND_ADDRESS_NO_PORT"),
             (37, "IP_UNBLOCK_SOURCE"), (38, "IP_BLOCK_SOURCE"),
             (39, "IP_ADD_SOURCE_MEMBERSHIP"), (40, "IP_DROP_SOURCE_MEMBERSHIP")),
     "TCP_": ((7, "TCP_SYNCNT"), (8, "TCP_LINGER2"), (9, "TCP_DEFER_ACCEPT"),
-             (10, "TCP_WINDOW_CLAMP"), (13, "TCP_CONGESTION"), (14, "TCP_MD5SIG"),
-             (16, "TCP_THIN_LINEAR_TIMEOUTS"), (17, "TCP_THIN_DUPACK"), (19, "TCP_REPAIR"),
+             (10, "TCP_WINDOW_CLAMP"), (13, "TCP_CONGESTION"), (16, "TCP_THIN_LINEAR_TIMEOUTS"),
+             (17, "TCP_THIN_DUPACK"), (19, "TCP_REPAIR"),
              (20, "TCP_REPAIR_QUEUE"), (21, "TCP_QUEUE_SEQ"), (22, "TCP_REPAIR_OPTIONS"),
              (24, "TCP_TIMESTAMP"), (25, "TCP_NOTSENT_LOWAT"), (26, "TCP_CC_INFO"),
              (27, "TCP_SAVE_SYN"), (28, "TCP_SAVED_SYN"), (29, "TCP_REPAIR_WINDOW"),
              (31, "TCP_ULP"), (32, "TCP_MD5SIG_EXT"), (33, "TCP_FASTOPEN_KEY"),
              (34, "TCP_FASTOPEN_NO_COOKIE"), (35, "TCP_ZEROCOPY_RECEIVE"), (36, "TCP_INQ"),
              (37, "TCP_TX_DELAY")),
-    "IPV6_": ((7, "IPV6_CHECKSUM"), (9, "IPV6_NEXTHOP"), (49, "IPV6_RECVPKTINFO"),
-              (50, "IPV6_PKTINFO"), (51, "IPV6_RECVHOPLIMIT"), (52, "IPV6_HOPLIMIT"),
+    "IPV6_": ((7, "IPV6_CHECKSUM"), (9, "IPV6_NEXTHOP"), (50, "IPV6_PKTINFO"),
+              (52, "IPV6_HOPLIMIT"),
               (53, "IPV6_RECVHOPOPTS"), (54, "IPV6_HOPOPTS"), (55, "IPV6_RTHDRDSTOPTS"),
               (56, "IPV6_RECVRTHDR"), (57, "IPV6_RTHDR"), (58, "IPV6_RECVDSTOPTS"),
-              (59, "IPV6_DSTOPTS"), (60, "IPV6_RECVPATHMTU"), (61, "IPV6_PATHMTU"),
-              (62, "IPV6_DONTFRAG"), (66, "IPV6_RECVTCLASS")),
+              (59, "IPV6_DSTOPTS"), (60, "IPV6_RECVPATHMTU"), (61, "IPV6_PATHMTU")),
     "ALG_": ((1, "ALG_SET_KEY"), (2, "ALG_SET_IV"), (3, "ALG_SET_OP"),
              (4, "ALG_SET_AEAD_ASSOCLEN"), (5, "ALG_SET_AEAD_AUTHSIZE"),
              (6, "ALG_SET_DRBG_ENTROPY"), (7, "ALG_SET_KEY_BY_KEY_SERIAL")),
@@ -206,6 +205,12 @@ ROLES = {("socket", 0): "family", ("socket", 1): "type", ("socket", 2): "protoco
 #: Shown for a refused path under /sys/devices/system/cpu (see policy.PATHS).
 CPU_HINT = ('the CPU count: under "stdio" only /sys/devices/system/cpu/online, possible and '
             "present are readable; call os.cpu_count() before pledge() or unveil the file")
+#: Shown for a refused path under /run/systemd/userdb: glibc's nss-systemd module
+#: (nsswitch.conf's "passwd: files systemd") reads systemd's user records there for a
+#: user or group the files lack, and for every enumeration.
+USERDB_HINT = ("glibc's nss-systemd reads systemd's user records for a user or group "
+               "/etc/passwd and /etc/group lack, and for a listing of them all; OpenBSD's "
+               '"getpw" answers "not found"')
 
 
 #: What replaces the hints that speak to Python programs (policy.IMPORT_HINT, dropped;
@@ -220,7 +225,8 @@ class Rows:
     """The handler's tables for one architecture, as rows of C struct fields."""
 
     __slots__ = ("sys", "rules", "conds", "vals", "flags", "strings", "promise_names",
-                 "import_hint", "cpu_hint", "extension_hint", "loader_hint", "allow")
+                 "import_hint", "cpu_hint", "userdb_hint", "extension_hint", "loader_hint",
+                 "allow")
 
     def __init__(self) -> None:
         self.sys: list[tuple[int, ...]] = []
@@ -230,7 +236,8 @@ class Rows:
         self.flags: list[tuple[int, ...]] = []
         self.strings = bytearray()
         self.promise_names: list[int] = []
-        self.import_hint = self.cpu_hint = self.extension_hint = self.loader_hint = -1
+        self.import_hint = self.cpu_hint = self.userdb_hint = -1
+        self.extension_hint = self.loader_hint = -1
         self.allow: list[tuple[int, ...]] = []  # (path, promise bit, letters r=1 w=2 c=4)
 
 
@@ -299,6 +306,7 @@ def build(arch: str) -> Rows:
                         first_flag, len(flags), *PATH_ARGS.get(name or "", (-1, -1, -1, -1))))
     out.promise_names = [text(p) for p in VOCABULARY] + [text("?")] * (64 - len(VOCABULARY))
     out.import_hint, out.cpu_hint = text(policy.IMPORT_HINT), text(CPU_HINT)
+    out.userdb_hint = text(USERDB_HINT)
     out.extension_hint, out.loader_hint = text(policy.EXTENSION_HINT), text(LOADER_HINT)
     # OpenBSD's path allowances, so a refused open of one names its promise too
     for promise, entries in policy.PATHS.items():
@@ -333,6 +341,7 @@ def c_source(arch: str) -> str:
         + f"#define T_NALLOW {len(rows.allow)}\n"
         + f"#define T_NSYS {len(rows.sys)}\n"
         + f"#define T_IMPORT_HINT {rows.import_hint}\n#define T_CPU_HINT {rows.cpu_hint}\n"
+        + f"#define T_USERDB_HINT {rows.userdb_hint}\n"
         + f"#define T_EXTENSION_HINT {rows.extension_hint}\n"
         + f"#define T_LOADER_HINT {rows.loader_hint}\n"
         + f"#define T_STDIO_BIT {1 << VOCABULARY.index('stdio')}ull\n"
