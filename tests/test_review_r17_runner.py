@@ -1,0 +1,104 @@
+"""Round 17 (c): the pledge command and pledge() on real programs.
+
+Renaming across directories under unveil and a pledge. Landlock denies REFER (a
+rename or link that changes a file's directory) in *every* layer of a domain that
+handles any file access, even a layer that does not handle REFER itself ("initially
+denied"). pledge()'s nested domain (domain.py: a scope-only layer, or EXECUTE beneath
+"/" below ABI 6; and the path allowances' layer) handled no REFER, so once an unveil
+layer was in force below it, every cross-directory rename failed with EXDEV, where
+both sides allow ``c``: ``pledge -p "stdio rpath cpath" -v rc:DIR mv DIR/a/f DIR/b/``
+fell back to copying (and was killed for ``wpath``), and a program renaming a
+finished file out of its work directory got EXDEV. The nested layers now grant REFER
+beneath "/": what may be renamed is the unveil layer's decision alone, as the README
+says (``c`` ... "across directories where both sides allow it").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.childproc import ROOT, run
+
+SCRIPT = shutil.which("pledge", path=os.path.dirname(sys.executable))
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV.pop("PLEDGEPY_LAUNCHER", None)
+MV = shutil.which("mv")
+
+
+def _tree(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    (work / "a").mkdir(parents=True)
+    (work / "b").mkdir()
+    (work / "a" / "f").write_text("x\n")
+    return work
+
+
+def _is_elf(path: str | None) -> bool:
+    if path is None:
+        return False
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+@pytest.fixture(params=["python", "native"])
+def mode(request: pytest.FixtureRequest) -> str:
+    if SCRIPT is None:
+        pytest.skip("no installed pledge console script")
+    if request.param == "native" and not _is_elf(SCRIPT):
+        pytest.skip("the installed pledge is not the native launcher")
+    return str(request.param)
+
+
+def _pledge(mode: str, *args: str) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT is not None
+    env = dict(ENV)
+    if mode == "python":
+        env["PLEDGEPY_LAUNCHER"] = "python"
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=env,
+                          timeout=60, stdin=subprocess.DEVNULL, check=False)
+
+
+@pytest.mark.skipif(MV is None, reason="no mv")
+def test_mv_across_directories_under_the_command(tmp_path: Path, mode: str) -> None:
+    work = _tree(tmp_path)
+    r = _pledge(mode, "-p", "stdio rpath cpath", "-v", f"rc:{work}",
+                str(MV), str(work / "a" / "f"), str(work / "b") + "/")
+    assert r.returncode == 0, r.stderr
+    assert (work / "b" / "f").read_text() == "x\n" and not (work / "a" / "f").exists()
+
+
+RENAME = """
+import errno, os, sys, pledgepy
+work = sys.argv[1]
+for path, letters in (("a", sys.argv[2]), ("b", sys.argv[3])):
+    pledgepy.unveil(os.path.join(work, path), letters)
+pledgepy.unveil()
+pledgepy.pledge("stdio rpath cpath")
+try:
+    os.rename(os.path.join(work, "a", "f"), os.path.join(work, "b", "f"))
+    print("renamed")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+"""
+
+
+def test_rename_across_unveiled_directories_after_pledge(tmp_path: Path) -> None:
+    work = _tree(tmp_path)
+    r = run(RENAME, args=[str(work), "rc", "rc"])
+    assert r.returncode == 0 and r.stdout.strip() == "renamed", r.explain()
+    assert (work / "b" / "f").exists()
+
+
+@pytest.mark.parametrize("letters", ["r", "rwc"])
+def test_rename_stays_the_unveil_layers_decision(tmp_path: Path, letters: str) -> None:
+    # b without c: no rename into it; b with w besides: the file would gain a right
+    work = _tree(tmp_path)
+    r = run(RENAME, args=[str(work), "rc", letters])
+    assert r.returncode == 0 and r.stdout.strip() in ("EACCES", "EXDEV"), r.explain()
+    assert (work / "a" / "f").exists() and not (work / "b" / "f").exists()
