@@ -162,6 +162,28 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
     return said
 
 
+def caps_note(prog: str, status: int, result: dict[str, Any], keep_caps: bool) -> str | None:
+    """What the command's own note says after such a run (cli._needs_caps): the run
+    failed as root without capabilities, holding a promise to change owners or modes or
+    given another user's path. The learned set is that failed run's (a chown to another
+    user refused, as without CAP_CHOWN): said, so it is not taken for the program's need."""
+    if keep_caps or os.getuid() != 0 or not os.WIFEXITED(status) or not os.WEXITSTATUS(status):
+        return None
+    needs = bool(set(result["promises"]) & {"chown", "fattr"})
+    for where, _ in result["unveil"]:
+        try:
+            needs = needs or os.stat(where).st_uid != 0
+        except OSError:
+            continue
+    if not needs:
+        return None
+    return (f"{prog} exited with status {os.WEXITSTATUS(status)}; it ran as root without "
+            "capabilities, as the pledge command runs it (-D keeps them): a \"Permission "
+            "denied\" or \"Operation not permitted\" on another user's file, a chown or a "
+            "chroot may be why; this report is of that run: learn again with -D if the "
+            "program needs root's rights")
+
+
 def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
            granted: frozenset[str] = frozenset(), *, python: bool = False,
            env: dict[str, str] | None = None, shim: bool = False,
@@ -346,6 +368,9 @@ def main(opts: argparse.Namespace, path: str) -> int:
         hosts.forget()
     result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
                        *result["notes"]]
+    dropped = caps_note(opts.prog, status, result, opts.keep_caps)
+    if dropped is not None:
+        result["notes"].append(dropped)
     kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]
     if kept:  # the run had them: so must the command that repeats it
         result["command"] = " ".join(["pledge", *kept]) + result["command"][len("pledge"):]

@@ -1,0 +1,46 @@
+"""Round 17 (c): learn mode on real programs.
+
+A run that failed for root's dropped capabilities. ``pledge --learn chown 65534:65534
+FILE`` as root runs chown as the command would, without capabilities: chown fails
+(EPERM, exit 1) and the report learned ``stdio rpath fattr`` from that failed run with
+no word of why, where the command's own run says "it ran as root without capabilities
+(dropped by default; -D keeps them)". The report now says so too, and that it is of
+that run (learn again with -D: ``stdio rpath chown``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.learning import learn
+
+CHOWN = shutil.which("chown")
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@ROOT_ONLY
+@pytest.mark.skipif(CHOWN is None, reason="no chown")
+def test_a_run_failed_without_capabilities_says_so(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x\n")
+    r, report = learn([str(CHOWN), "65534:65534", str(f)], str(tmp_path))
+    assert r.returncode != 0 and f.stat().st_uid == 0, r.stderr
+    said = [n for n in report["notes"] if "without capabilities" in n]
+    assert said and "-D" in said[0], report["notes"]
+    r, report = learn([str(CHOWN), "65534:65534", str(f)], str(tmp_path), "-D")
+    assert r.returncode == 0 and f.stat().st_uid == 65534, r.stderr
+    assert "chown" in report["promises"], report["promises"]
+    assert not [n for n in report["notes"] if "without capabilities" in n], report["notes"]
+
+
+@ROOT_ONLY
+def test_a_run_that_succeeded_has_no_such_note(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x\n")
+    r, report = learn(["chmod", "600", str(f)], str(tmp_path))
+    assert r.returncode == 0 and "fattr" in report["promises"], r.stderr
+    assert not [n for n in report["notes"] if "without capabilities" in n], report["notes"]
