@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,46 @@ def test_a_run_that_succeeded_has_no_such_note(tmp_path: Path) -> None:
     r, report = learn(["chmod", "600", str(f)], str(tmp_path))
     assert r.returncode == 0 and "fattr" in report["promises"], r.stderr
     assert not [n for n in report["notes"] if "without capabilities" in n], report["notes"]
+
+
+# Temporary files made, read back and removed. ``pledge --learn sort -S 1M -T /tmp BIG``
+# said "/tmp/sortXXXXXX was made and removed by the run, and read between: 'r' goes to
+# /tmp" once for each of sort's two dozen temporary files, of a rule the report did not
+# suggest (the command's default /tmp rule under tmppath covers it). One note a
+# directory now, and none where the command's own rules grant the letters.
+
+SORT = shutil.which("sort")
+MADE = "made and removed by the run"
+
+
+def _big(path: Path) -> None:
+    import random
+
+    rng = random.Random(17)
+    path.write_text("".join(f"{rng.random()}\n" for _ in range(120_000)))
+
+
+@pytest.mark.skipif(SORT is None, reason="no sort")
+def test_sorts_temporary_files_under_tmp_say_nothing(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    _big(big)
+    r, report = learn([str(SORT), "-S", "1M", "-T", "/tmp", str(big)], str(tmp_path))
+    assert r.returncode == 0 and "tmppath" in report["promises"], r.stderr
+    assert not [n for n in report["notes"] if MADE in n], report["notes"]
+
+
+@pytest.mark.skipif(SORT is None, reason="no sort")
+def test_sorts_temporary_files_in_a_home_are_one_note() -> None:
+    # a home: nothing folds into it, so the files' letters go there with a note
+    home = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        big = home / "big.txt"
+        _big(big)
+        r, report = learn([str(SORT), "-S", "1M", "-T", str(home), str(big)], str(home),
+                          env={"HOME": str(home)})
+        assert r.returncode == 0, r.stderr
+        said = [n for n in report["notes"] if MADE in n]
+        assert len(said) == 1 and str(home) in said[0], report["notes"]
+        assert [str(home), "rwc"] in report["unveil"], report["unveil"]
+    finally:
+        shutil.rmtree(home)
