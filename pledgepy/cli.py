@@ -89,16 +89,21 @@ def _note(quiet: bool, text: str) -> None:
 def _unveil_spec(spec: str) -> tuple[str, str]:
     """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for c)."""
     perms, sep, where = spec.partition(":")
+    missing = "No such file or directory"
     if not sep or set(perms) - set("rwxc"):
+        if sep and perms:  # a typo in PERMS reads as a path with a colon: say both
+            missing += (f" (read as one path: {perms!r} is not PERMS, which are letters "
+                        "of r w x c)")
         perms, where = "r", spec
     try:
         full = os.path.abspath(where)
     except OSError:  # relative, and the working directory was removed: it names nothing
         full = ""
     if not where or not full:  # an unset shell variable's, say: no name for the working directory
-        raise UsageError(f"-v {where}: No such file or directory")
+        raise UsageError(f"-v {spec}: no PATH given" if sep and not where
+                         else f"-v {where}: {missing}")
     if not os.path.exists(full) and not ("c" in perms and os.path.isdir(os.path.dirname(full))):
-        raise UsageError(f"-v {where}: No such file or directory")
+        raise UsageError(f"-v {where}: {missing}")
     return full, perms
 
 

@@ -102,3 +102,25 @@ def test_rename_stays_the_unveil_layers_decision(tmp_path: Path, letters: str) -
     r = run(RENAME, args=[str(work), "rc", letters])
     assert r.returncode == 0 and r.stdout.strip() in ("EACCES", "EXDEV"), r.explain()
     assert (work / "a" / "f").exists() and not (work / "b" / "f").exists()
+
+
+# A typo in -v's PERMS. ``-v rq:/etc`` is read as one path named "rq:/etc" (a path may
+# hold a colon), which does not exist: the message said only "-v rq:/etc: No such file
+# or directory", with no word that "rq" was not taken for permissions; ``-v rwx:`` said
+# "-v : No such file or directory". Both now say what was read.
+
+
+@pytest.mark.parametrize(("spec", "said"), [
+    ("rq:/etc", "'rq' is not PERMS, which are letters of r w x c"),
+    ("rwx:", "-v rwx:: no PATH given"),
+])
+def test_a_bad_v_spec_says_what_was_read(mode: str, spec: str, said: str) -> None:
+    r = _pledge(mode, "-v", spec, "cat", "/etc/hostname")
+    assert r.returncode == 64 and said in r.stderr and not r.stdout, r.stderr
+
+
+def test_a_path_with_a_colon_is_still_a_path(tmp_path: Path, mode: str) -> None:
+    odd = tmp_path / "rq:x"
+    odd.write_text("colon\n")
+    r = _pledge(mode, "-p", "stdio rpath", "-v", str(odd), "cat", str(odd))
+    assert r.returncode == 0 and r.stdout == "colon\n", r.stderr
