@@ -309,6 +309,10 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         names = hidden.hidden(job.argv, job.promises, job.unveils)
         if names:
             _note(opts.quiet, hidden.note(opts.prog, code, names))
+    if code == EXIT_CANNOT_RUN:  # its execve's EPERM, or the program's own 126
+        caps = discover.file_caps_note(opts.prog, job.path)
+        if caps is not None:
+            _note(opts.quiet, caps)
     uid = job.identity.uid if job.identity.uid is not None else os.getuid()
     if code and set_up and uid == 0 and not opts.keep_caps and _needs_caps(job):
         # root's own rights are its capabilities: without them it is any user to the

@@ -124,3 +124,53 @@ def test_a_path_with_a_colon_is_still_a_path(tmp_path: Path, mode: str) -> None:
     odd.write_text("colon\n")
     r = _pledge(mode, "-p", "stdio rpath", "-v", str(odd), "cat", str(odd))
     assert r.returncode == 0 and r.stdout == "colon\n", r.stderr
+
+
+# A program with file capabilities (ping's cap_net_raw=ep). Under no_new_privs with the
+# bounding set emptied the kernel refuses its execve (EPERM): the command said only
+# "pledge: ping: Operation not permitted"; and ``pledge --learn ping`` exited 127 (as
+# for a missing program) and printed a report with a suggested command, of a run that
+# never was. Both now say why, and learn reports nothing, with the command's 126.
+
+TRUE = shutil.which("true")
+
+
+def _with_caps(tmp_path: Path) -> Path:
+    import struct
+
+    assert TRUE is not None
+    prog = tmp_path / "captrue"
+    shutil.copy(TRUE, prog)
+    try:  # VFS_CAP_REVISION_2 | effective, cap_net_raw permitted: setcap cap_net_raw=ep
+        os.setxattr(prog, "security.capability",
+                    struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0))
+    except OSError as e:
+        pytest.skip(f"cannot set file capabilities here: {e}")
+    return prog
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or TRUE is None, reason="needs root and true")
+def test_a_program_with_file_capabilities_says_why(tmp_path: Path, mode: str) -> None:
+    prog = _with_caps(tmp_path)
+    r = _pledge(mode, "-p", "stdio", str(prog))
+    assert r.returncode == 126 and "has file capabilities" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or TRUE is None, reason="needs root and true")
+def test_learn_reports_no_run_that_never_was(tmp_path: Path) -> None:
+    prog = _with_caps(tmp_path)
+    out = tmp_path / "report.json"
+    r = _pledge("python", "--learn", "--json", "-o", str(out), str(prog))
+    assert r.returncode == 126 and "has file capabilities" in r.stderr, r.stderr
+    assert not out.read_text(), out.read_text()
+
+
+def test_learn_of_a_file_the_kernel_cannot_run_is_126(tmp_path: Path) -> None:
+    odd = tmp_path / "odd"
+    odd.write_text("neither ELF nor #!\n")  # execve: ENOEXEC, as the command says it
+    odd.chmod(0o755)
+    out = tmp_path / "report.json"
+    r = _pledge("python", "--learn", "--json", "-o", str(out), str(odd))
+    assert r.returncode == 126 and "Exec format error" in r.stderr, r.stderr
+    assert not out.read_text(), out.read_text()
+    assert _pledge("python", "-p", "stdio", str(odd)).returncode == 126

@@ -212,3 +212,18 @@ def dynamic(path: str) -> bool:
         if info is not None:
             return info.interp is not None
     return False
+
+
+def file_caps_note(prog: str, path: str) -> str | None:
+    """Why *path* could not be run (126), when it carries file capabilities (``setcap``:
+    ping's cap_net_raw): under no_new_privs, with the bounding set emptied, the kernel
+    refuses to exec a program whose capabilities it cannot grant (EPERM), which the
+    program's "Operation not permitted" does not say. None for any other file."""
+    try:
+        os.getxattr(path, "security.capability")
+    except OSError:
+        return None
+    return (f"{prog} has file capabilities (security.capability, as setcap sets): the "
+            "kernel refuses to run it (EPERM) without them, and a program under the pledge "
+            "command cannot gain capabilities (no_new_privs; the bounding set is emptied, "
+            "-D keeps root's own)")

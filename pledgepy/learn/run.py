@@ -13,6 +13,7 @@ what it does from main on.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -195,22 +196,30 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     keep, the run does not have either (else root's CAP_DAC_OVERRIDE or an inherited
     descriptor would be learned as enough, and the suggested command then fail)."""
     go_r, go_w = os.pipe()
+    failed_r, failed_w = os.pipe()  # a byte: the program never ran (both close at exec)
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child execs)
         os.close(go_w)
+        os.close(failed_r)
         if as_command is not None:
             _as_command(*as_command)
         try:
             recorder.confine(promises, granted)
+        except OSError as exc:
+            print(f"pledge: {argv[0]}: {exc.strerror}", file=sys.stderr)
+            os._exit(EXIT_SANDBOX)
+        try:
             if os.read(go_r, 1) == b"x":  # the parent holds the listener
                 if env is None:
                     os.execv(path, argv)
                 os.execve(path, argv, env)
-        except OSError as exc:
+        except OSError as exc:  # as the command says it, with its status
             print(f"pledge: {argv[0]}: {exc.strerror}", file=sys.stderr)
-            os._exit(EXIT_NOT_FOUND)
+            os.write(failed_w, b"x")
+            os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_CANNOT_RUN)
         os._exit(EXIT_SANDBOX)
     os.close(go_r)
+    os.close(failed_w)
     old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
         observations, checkpoints = recorder.watch(
@@ -220,7 +229,19 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     finally:
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
             signal.signal(s, handler)
+        never = os.read(failed_r, 1) == b"x"
+        os.close(failed_r)
+    if never:
+        raise NeverRan(exit_code(status))
     return observations, checkpoints, pid, status
+
+
+class NeverRan(Exception):
+    """The program's execve failed (the child said why): there is no run to report."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def _as_command(keep_caps: bool, keep_fds: bool) -> None:
@@ -356,9 +377,16 @@ def main(opts: argparse.Namespace, path: str) -> int:
     env, library = preload if preload is not None else (None, None)
     try:
         ask_hosts_first(path, argv)
-        observations, _, pid, status = record(recorder, path, argv, audited or frozenset(),
-                                              granted, env=env, shim=preload is not None,
-                                              as_command=(opts.keep_caps, opts.keep_fds))
+        try:
+            observations, _, pid, status = record(
+                recorder, path, argv, audited or frozenset(), granted, env=env,
+                shim=preload is not None, as_command=(opts.keep_caps, opts.keep_fds))
+        except NeverRan as exc:  # nothing ran: a report would suggest a command for nothing
+            caps = discover.file_caps_note(opts.prog, path) \
+                if exc.status == EXIT_CANNOT_RUN else None
+            if caps is not None and not opts.quiet:
+                print(f"pledge: {caps}", file=sys.stderr)
+            return exc.status
         result = report.build(observations, argv, given_rules(path, argv, library), audited,
                               granted, recorder.phase, home=(env or os.environ).get("HOME"),
                               answered=recorder.served, tmp_refusal=recorder.tmppath)
