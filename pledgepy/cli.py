@@ -412,7 +412,9 @@ def _main(argv: list[str] | None) -> int:
         try:
             profile.apply(opts)
         except (OSError, ValueError) as exc:
-            print(f"pledge: profile {opts.profile!r}: {exc}", file=sys.stderr)
+            why = f"{exc.strerror} ({exc.filename})" if isinstance(exc, OSError) and \
+                exc.strerror and exc.filename else str(exc)
+            print(f"pledge: profile {opts.profile!r}: {why}", file=sys.stderr)
             return EXIT_USAGE
     if opts.learn:
         path = opts.prog if os.sep in opts.prog else _which(opts.prog)

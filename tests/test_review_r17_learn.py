@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.learning import learn
+from tests.learning import PLEDGE, learn, run
 
 CHOWN = shutil.which("chown")
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -88,3 +88,21 @@ def test_sorts_temporary_files_in_a_home_are_one_note() -> None:
         assert [str(home), "rwc"] in report["unveil"], report["unveil"]
     finally:
         shutil.rmtree(home)
+
+
+# --profile NAME of a profile that does not exist said "[Errno 2] No such file or
+# directory: '~/.config/pledgepy'" (the directory the walk stopped at, as Python
+# prints an OSError); it now names the profile file that is missing.
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_a_missing_profile_is_named(tmp_path: Path, made: bool) -> None:
+    config = tmp_path / "config"
+    if made:  # the profiles directory exists, the profile does not
+        (config / "pledgepy" / "profiles").mkdir(parents=True, mode=0o700)
+        (config / "pledgepy").chmod(0o700)
+    r = run([*PLEDGE, "--profile", "nothere", "true"], str(tmp_path),
+            env={"XDG_CONFIG_HOME": str(config)})
+    assert r.returncode == 64, r.stderr
+    assert "no such profile" in r.stderr and "nothere.pledge" in r.stderr, r.stderr
+    assert "Errno" not in r.stderr, r.stderr
