@@ -412,9 +412,9 @@ def _main(argv: list[str] | None) -> int:
         try:
             profile.apply(opts)
         except (OSError, ValueError) as exc:
-            why = f"{exc.strerror} ({exc.filename})" if isinstance(exc, OSError) and \
+            said = f"{exc.strerror} ({exc.filename})" if isinstance(exc, OSError) and \
                 exc.strerror and exc.filename else str(exc)
-            print(f"pledge: profile {opts.profile!r}: {why}", file=sys.stderr)
+            print(f"pledge: profile {opts.profile!r}: {said}", file=sys.stderr)
             return EXIT_USAGE
     if opts.learn:
         path = opts.prog if os.sep in opts.prog else _which(opts.prog)
