@@ -941,6 +941,11 @@ static int devnull_open(int nr, const uint64_t a[6], ucontext_t *uc)
         path = (const char *)a[0];
         flags = a[1];
 #endif
+#ifdef SYS_creat
+    } else if (nr == SYS_creat) { /* open's O_CREAT|O_WRONLY|O_TRUNC (GNU tar -f /dev/null) */
+        path = (const char *)a[0];
+        flags = O_CREAT | O_WRONLY | O_TRUNC;
+#endif
     } else {
         return 0;
     }
