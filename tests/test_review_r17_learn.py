@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.learning import PLEDGE, learn, run
+from tests.learning import PLEDGE, command, learn, run
 
 CHOWN = shutil.which("chown")
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -106,3 +106,29 @@ def test_a_missing_profile_is_named(tmp_path: Path, made: bool) -> None:
     assert r.returncode == 64, r.stderr
     assert "no such profile" in r.stderr and "nothere.pledge" in r.stderr, r.stderr
     assert "Errno" not in r.stderr, r.stderr
+
+
+# creat() of a new file under /tmp/ is tmppath's, as the command now answers it
+# (exec/tmpcreate.py): learn said "wpath cpath" with -v rwc:/tmp, the whole of /tmp.
+
+CREAT = "import ctypes, sys; print(ctypes.CDLL(None).creat(sys.argv[1].encode(), 0o600) >= 0)"
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="creat() is x86_64's")
+def test_creat_under_tmp_learns_tmppath(tmp_path: Path) -> None:
+    fd, made = tempfile.mkstemp(dir="/tmp", prefix="pledgepy-r17-")
+    os.close(fd)
+    os.unlink(made)
+    try:
+        import sys
+
+        r, report = learn([sys.executable, "-c", CREAT, made], str(tmp_path))
+        assert r.returncode == 0 and r.stdout == "True\n", r.stderr
+        assert "tmppath" in report["promises"] and "cpath" not in report["promises"], report
+        assert not [u for u in report["unveil"] if u[0] == "/tmp"], report["unveil"]
+        os.unlink(made)
+        again = run(command(report), str(tmp_path))
+        assert again.returncode == 0 and again.stdout == "True\n", again.stderr
+    finally:
+        if os.path.exists(made):
+            os.unlink(made)

@@ -215,3 +215,61 @@ def test_creat_of_dev_null_in_a_pledged_process() -> None:
     assert r.stdout.splitlines() == ["True"], r.explain()
     assert r.signal == 6 and 'creat("/dev/zero", 0666) needs "wpath cpath"' in r.stderr, \
         r.explain()
+
+
+# creat() under tmppath. OpenBSD's tmppath lets a process create-open under /tmp/, and
+# creat() is such an open; the command and pledge() answered open/openat so, but a
+# creat("/tmp/x") was a violation ("needs wpath cpath"). It now runs where the same
+# openat would, with the same limits (no setid mode; nowhere but /tmp/).
+
+PY_CREAT = """
+import ctypes, errno, os, sys, pledgepy
+libc = ctypes.CDLL(None, use_errno=True)
+pledgepy.pledge("stdio tmppath")
+fd = libc.creat(sys.argv[1].encode(), 0o600)
+print(fd >= 0, os.stat(sys.argv[1]).st_mode & 0o777 == 0o600)
+libc.creat(sys.argv[2].encode(), 0o600)
+print("not reached")
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="creat() is x86_64's")
+def test_creat_under_tmppath_in_a_pledged_process(tmp_path: Path) -> None:
+    made = tempfile_name()
+    try:
+        r = run(PY_CREAT, args=[made, "/var/tmp/pledgepy-r17-not-here"])
+        assert r.stdout.splitlines() == ["True True"], r.explain()
+        assert r.signal == 6 and 'creat("/var/tmp/pledgepy-r17-not-here", 0600)' in r.stderr
+        assert not os.path.exists("/var/tmp/pledgepy-r17-not-here")
+    finally:
+        if os.path.exists(made):
+            os.unlink(made)
+
+
+def tempfile_name() -> str:
+    import tempfile
+
+    fd, name = tempfile.mkstemp(dir="/tmp", prefix="pledgepy-r17-")
+    os.close(fd)
+    os.unlink(name)
+    return name
+
+
+CMD_CREAT = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+print(libc.creat(sys.argv[1].encode(), 0o600) >= 0)
+"""
+
+
+@pytest.mark.skipif(not X86_64, reason="creat() is x86_64's")
+def test_creat_under_tmppath_under_the_command(mode: str) -> None:
+    made = tempfile_name()
+    try:
+        r = _pledge(mode, "-p", "stdio tmppath prot_exec", "-q", sys.executable, "-c",
+                    CMD_CREAT, made)
+        assert r.returncode == 0 and r.stdout == "True\n", r.stderr
+        assert os.path.exists(made)
+    finally:
+        if os.path.exists(made):
+            os.unlink(made)

@@ -234,7 +234,7 @@ ANSWERED = frozenset({"open", "openat", "newfstatat"})
 DNS_OR_GETPW = frozenset({frozenset({"dns"}), frozenset({"getpw"})})
 #: tmppath's way: a create or unlink under /tmp/ the command lets run (exec/tmpcreate.py).
 TMPPATH = frozenset({"tmppath"})
-TMP_CALLS = frozenset({"open", "openat", "unlink", "unlinkat"})
+TMP_CALLS = frozenset({"open", "openat", "creat", "unlink", "unlinkat"})
 #: Opens of the controlling terminal tty alone allows (exec/ttyopen.py; policy.PATHS).
 TTY_OPENS = frozenset({"open", "openat"})
 TTY = frozenset({frozenset({"tty"})})

@@ -496,6 +496,10 @@ static uint64_t allowances_for(int nr, const uint64_t a[6], const struct str *pa
     else if (nr == SYS_open)
         flags = a[1];
 #endif
+#ifdef SYS_creat
+    else if (nr == SYS_creat)
+        flags = O_CREAT | O_WRONLY | O_TRUNC;
+#endif
 #ifdef SYS_newfstatat
     /* stat() of an allowance path is answered as reading it would be (path_call) */
     else if (nr == SYS_newfstatat)
@@ -882,6 +886,14 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
         if (!allowance_path(path))
             return 0;
         return answer(uc, path, retry(nr, (long)a[0], 0, 0, 0));
+#endif
+#ifdef SYS_creat
+    case SYS_creat: /* open(O_CREAT|O_WRONLY|O_TRUNC): made again as that openat */
+        path = (const char *)a[0];
+        if (!allowance_path(path))
+            return 0;
+        return answer(uc, path, retry(SYS_openat, AT_FDCWD, (long)a[0],
+                                      O_CREAT | O_WRONLY | O_TRUNC, (long)a[1]));
 #endif
     default:
         break;
