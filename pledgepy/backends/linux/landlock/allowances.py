@@ -154,12 +154,11 @@ def enter(promises: frozenset[str], *, all_threads: bool = False,
     # REFER beneath "/", as domain.py's layers: a layer handling file access denies it
     # unless granted, and renames are the unveil layer's decision
     refer = domain.refer_root()
-    with Ruleset(mask | extra | (refer[1] if refer else 0),
+    with Ruleset(mask | extra | (A.ACCESS_FS_REFER if refer is not None else 0),
                  row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         if extra:
             procwrite.add(ruleset, writable or [])
-        if refer is not None:
-            ruleset.add_fd(*refer)
+        domain.grant_refer(ruleset, refer)
         for path, access in rules(promises, row.version):
             found = _fds.get(path)
             if found is None:

@@ -139,17 +139,28 @@ def prepare() -> None:
             _root = (fd, st.st_dev, st.st_ino)
 
 
-def refer_root() -> tuple[int, int] | None:
-    """(descriptor of "/", REFER) for a nested layer to grant beneath it, or None where
-    Landlock has no REFER (ABI 1) or :func:`prepare` did not run (the layer then
-    refuses renames across directories below an unveil layer, as it did before)."""
-    row = A.current()
-    if not row.refer:
+def refer_root() -> int | None:
+    """The descriptor of "/" a nested layer grants REFER beneath, or None where Landlock
+    has no REFER (ABI 1) or :func:`prepare` did not run (the layer then refuses renames
+    across directories below an unveil layer, as it did before). Not checked with an
+    fstat, which a filter already in force may refuse (without the native handler,
+    glibc's ``newfstatat(fd, "")`` is a violation): whatever the descriptor is now, a
+    grant beneath it can only narrow what the layers below allow (:func:`grant_refer`)."""
+    if _root is None or not A.current().refer:
         return None
+    return _root[0]
+
+
+def grant_refer(ruleset: Ruleset, fd: int | None) -> None:
+    """Grant REFER beneath *fd* in *ruleset* (which handles it); a descriptor closed or
+    replaced by a file since :func:`prepare` grants nothing (EBADF, EINVAL): renames
+    across directories are then refused (EXDEV), never more allowed."""
+    if fd is None:
+        return
     try:
-        return _root_fd(), A.ACCESS_FS_REFER
-    except LandlockError:
-        return None
+        ruleset.add_fd(fd, A.ACCESS_FS_REFER)
+    except OSError:
+        pass
 
 
 def ruleset(writable: list[int] | None = None) -> Ruleset:
@@ -157,16 +168,14 @@ def ruleset(writable: list[int] | None = None) -> Ruleset:
     *writable* (procwrite.open_grants()), one that also keeps procfs from being written."""
     extra = procwrite.ACCESS if writable is not None else 0
     scope_only = A.current().scope_only_domain
-    granted = 0 if scope_only else A.ACCESS_FS_EXECUTE
-    root = None if scope_only else _root_fd()
     refer = refer_root()
-    if refer is not None:
-        root, granted = refer[0], granted | refer[1]
-    out = (Ruleset(extra | granted, A.SCOPE_ABSTRACT_UNIX_SOCKET) if scope_only
-           else Ruleset(granted | extra))
+    extra |= A.ACCESS_FS_REFER if refer is not None else 0
+    out = (Ruleset(extra, A.SCOPE_ABSTRACT_UNIX_SOCKET) if scope_only
+           else Ruleset(A.ACCESS_FS_EXECUTE | extra))
     try:
-        if root is not None and granted:
-            out.add_fd(root, granted)
+        if not scope_only:
+            out.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+        grant_refer(out, refer)
         procwrite.add(out, writable or [])
     except BaseException:
         out.close()
