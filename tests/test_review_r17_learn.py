@@ -132,3 +132,28 @@ def test_creat_under_tmp_learns_tmppath(tmp_path: Path) -> None:
     finally:
         if os.path.exists(made):
             os.unlink(made)
+
+
+# A hard link into another directory. Landlock takes it for a reparenting: REFER (c) on
+# the source's directory as well as the target's, else EXDEV. ``pledge --learn ln a/f
+# b/g`` suggested -v r:a/f -v c:b, and the suggested command's ln failed "Invalid
+# cross-device link" (exit 1 against 0). The source's directory now gets c.
+
+LN = shutil.which("ln")
+
+
+@pytest.mark.skipif(LN is None, reason="no ln")
+def test_a_link_across_directories_is_sufficient(tmp_path: Path) -> None:
+    work = Path(tempfile.mkdtemp(dir="/var/tmp"))  # not /tmp: tmppath answers nothing here
+    try:
+        (work / "a").mkdir()
+        (work / "b").mkdir()
+        (work / "a" / "f").write_text("x\n")
+        argv = [str(LN), str(work / "a" / "f"), str(work / "b" / "g")]
+        r, report = learn(argv, str(work))
+        assert r.returncode == 0 and (work / "b" / "g").exists(), r.stderr
+        (work / "b" / "g").unlink()
+        again = run(command(report), str(work))
+        assert again.returncode == 0 and (work / "b" / "g").exists(), (again.stderr, report)
+    finally:
+        shutil.rmtree(work)

@@ -96,7 +96,8 @@ WHERE_TOKEN = b"pledgepy-where-"
 SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
-#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "new"
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "refer"
+#: r on the path and c on its directory (a link's source); "new"
 #: too, and marks the path MADE, when it did not exist before the call (when it did,
 #: the call fails with EEXIST before Landlock looks: no letters); "dest", a rename's
 #: target, puts c on the directory either way and marks it MADE when it was not there).
@@ -121,8 +122,10 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "rename": ((None, 0, "parent:c"), (None, 1, "dest")),
     "renameat": ((0, 1, "parent:c"), (2, 3, "dest")),
     "renameat2": ((0, 1, "parent:c"), (2, 3, "dest")),
-    "link": ((None, 0, "r"), (None, 1, "new")),
-    "linkat": ((0, 1, "r"), (2, 3, "new")),
+    # a link's source: "r" on it, and c on its directory: into another directory it is
+    # a reparenting, which Landlock refuses (EXDEV) without REFER on both directories
+    "link": ((None, 0, "refer"), (None, 1, "new")),
+    "linkat": ((0, 1, "refer"), (2, 3, "new")),
     "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
@@ -910,6 +913,9 @@ class Recording:
             if not existed:
                 keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
+        if use == "refer":  # (within one directory, the new name gives it c all the same)
+            return [_Key(name, text, needs, path, "r", self.interval),
+                    _Key(name, text, needs, os.path.dirname(path), "c", self.interval)]
         if use.startswith("parent:"):
             keys = [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
             if facts[0] if facts else os.path.lexists(path):  # (python mode: before the call)
