@@ -157,3 +157,32 @@ def test_a_link_across_directories_is_sufficient(tmp_path: Path) -> None:
         assert again.returncode == 0 and (work / "b" / "g").exists(), (again.stderr, report)
     finally:
         shutil.rmtree(work)
+
+
+# What the command answers without running it. Under the command inotify_init is
+# answered ENOSYS (tail -f polls) and cp's FICLONE EOPNOTSUPP (it copies), but learn let
+# them run and listed "no promise allows inotify_init, inotify_add_watch" for tail -f and
+# "no promise allows ioctl 0x40049409" for cp: "no policy will run that program", of
+# programs the suggested command runs. They are answered as the command answers them now.
+
+TAIL, TIMEOUT, CP = shutil.which("tail"), shutil.which("timeout"), shutil.which("cp")
+
+
+@pytest.mark.skipif(TAIL is None or TIMEOUT is None, reason="no tail or timeout")
+def test_tail_f_learns_what_polling_needs(tmp_path: Path) -> None:
+    f = tmp_path / "log"
+    f.write_text("line\n")
+    argv = [str(TIMEOUT), "1", str(TAIL), "-f", str(f)]
+    r, report = learn(argv, str(tmp_path))
+    assert r.returncode == 124 and r.stdout == "line\n", r.stderr
+    assert not report["refused"], report["refused"]
+    again = run(command(report), str(tmp_path))
+    assert again.returncode == 124 and again.stdout == "line\n", again.stderr
+
+
+@pytest.mark.skipif(CP is None, reason="no cp")
+def test_cp_refuses_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("x\n")
+    r, report = learn([str(CP), str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path))
+    assert r.returncode == 0 and (tmp_path / "b").read_text() == "x\n", r.stderr
+    assert not report["refused"], report["refused"]

@@ -52,7 +52,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import allowed, supervise, tmpcreate, ttyopen
-from .answer import NUMA, XATTR_WRITES
+from .answer import INOTIFY_INITS, NUMA, REFLINKS, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
 #: The calls fattr refuses with EPERM for another owner (policy.py: OpenBSD's
@@ -719,6 +719,11 @@ class Recording:
             needs = DNS_OR_INET  # refused quietly there, as here (native/learn.c)
         elif name in NUMA and not self.python:
             needs = STDIO  # the command answers it ENOSYS (exec/answer.py: numa_for)
+        elif not self.python and (name in INOTIFY_INITS or (
+                name == "ioctl" and args[1] & 0xFFFFFFFF in REFLINKS)):
+            # the command answers them ENOSYS, EOPNOTSUPP (inotify_for, reflink_for), and
+            # so did the loop here (native/learn.c): GNU tail -f polls, cp copies
+            needs = STDIO
         allowed = self.allowed.get(needs)
         if allowed is None:
             allowed = self.allowed[needs] = any(w <= self.audited for w in needs)
