@@ -186,3 +186,24 @@ def test_cp_refuses_nothing(tmp_path: Path) -> None:
     r, report = learn([str(CP), str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path))
     assert r.returncode == 0 and (tmp_path / "b").read_text() == "x\n", r.stderr
     assert not report["refused"], report["refused"]
+
+
+# A pyenv shim. ``pledge python3 ...`` through pyenv's shim gets a note naming the
+# interpreter to give instead; ``pledge --learn python3 ...`` said nothing, and learned
+# pyenv's own run (exec, proc, tty and a dozen of its scripts unveiled) as the program's.
+
+
+def test_learning_a_pyenv_shim_says_what_to_learn_instead(tmp_path: Path) -> None:
+    root = tmp_path / "pyenv"
+    (root / "shims").mkdir(parents=True)
+    (root / "libexec").mkdir()
+    pyenv = root / "libexec" / "pyenv"
+    pyenv.write_text("#!/bin/sh\necho ran-pyenv\n")
+    shim = root / "shims" / "python3"
+    shim.write_text(f"#!/bin/sh\nexec {pyenv} exec python3 \"$@\"\n")
+    for f in (pyenv, shim):
+        f.chmod(0o755)
+    r, report = learn([str(shim), "-c", "print(1)"], str(tmp_path))
+    assert r.returncode == 0 and r.stdout == "ran-pyenv\n", r.stderr
+    said = [n for n in report["notes"] if "is a pyenv shim" in n]
+    assert said and f"{root}/versions/VERSION/bin/python3" in said[0], report["notes"]

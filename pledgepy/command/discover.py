@@ -185,7 +185,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
             add(d, "r")
     for lib in sorted(resolver.closure(roots)):  # sorted: one order, the launcher's too
         add(lib, "r")
-    shim = _pyenv_shim(path)
+    shim = pyenv_shim(path)
     if shim is not None:
         name = os.path.basename(path)
         notes.append(f"{argv[0]} is a pyenv shim (a script that runs {shim}, which is not "
@@ -195,7 +195,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
     return Plan(tuple(rules.items()), dynamic, tuple(notes))
 
 
-def _pyenv_shim(path: str) -> str | None:
+def pyenv_shim(path: str) -> str | None:
     """The pyenv that *path* runs when it is one of pyenv's shims (ROOT/shims/NAME beside
     ROOT/libexec/pyenv): the shim picks the version at run time, through pyenv's own
     scripts, none of which the default unveil gives; None otherwise."""

@@ -150,6 +150,13 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
             said.append(f"the loader took {phase.ready_after:.1f} s: the pledge command "
                         "kills a program whose start-up shim has not reported in "
                         f"{phase.deadline:g} s")
+    shim = discover.pyenv_shim(path)
+    if shim is not None:  # the command says so too (discover.plan)
+        name = os.path.basename(path)
+        said.append(f"{argv[0]} is a pyenv shim: this run was pyenv's scripts picking a "
+                    "Python (hence exec, proc and their files), then the Python; learn the "
+                    f"interpreter itself for a narrower policy (`pyenv which {name}`: "
+                    f"{os.path.dirname(os.path.dirname(shim))}/versions/VERSION/bin/{name})")
     if not discover.dynamic(path):
         return said
     why = loader.keeps(path, argv, promises, None)
