@@ -86,8 +86,9 @@ def _note(quiet: bool, text: str) -> None:
         print(f"pledge: {text}", file=sys.stderr)
 
 
-def _unveil_spec(spec: str) -> tuple[str, str]:
-    """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for c)."""
+def _unveil_spec(spec: str, root: str | None = None) -> tuple[str, str]:
+    """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for
+    c); with -c *root*, inside it, as the child unveils it there (after its chdir to /)."""
     perms, sep, where = spec.partition(":")
     missing = "No such file or directory"
     if not sep or set(perms) - set("rwxc"):
@@ -96,14 +97,16 @@ def _unveil_spec(spec: str) -> tuple[str, str]:
                         "of r w x c)")
         perms, where = "r", spec
     try:
-        full = os.path.abspath(where)
+        full = os.path.normpath(os.path.join("/", where)) if root and where \
+            else os.path.abspath(where)
     except OSError:  # relative, and the working directory was removed: it names nothing
         full = ""
     if not where or not full:  # an unset shell variable's, say: no name for the working directory
         raise UsageError(f"-v {spec}: no PATH given" if sep and not where
                          else f"-v {where}: {missing}")
-    if not os.path.exists(full) and not ("c" in perms and os.path.isdir(os.path.dirname(full))):
-        raise UsageError(f"-v {where}: {missing}")
+    seen = os.path.join(root, full.lstrip("/")) if root else full
+    if not os.path.exists(seen) and not ("c" in perms and os.path.isdir(os.path.dirname(seen))):
+        raise UsageError(f"-v {where}: {missing}" + (f" (in -c {root})" if root else ""))
     return full, perms
 
 
@@ -146,7 +149,7 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
                          "only lets a program _exit")
     if opts.no_unveil and opts.unveil:
         raise UsageError("-V unveils nothing: give -V or -v, not both")
-    unveils = tuple(_unveil_spec(s) for s in opts.unveil)
+    unveils = tuple(_unveil_spec(s, opts.chroot) for s in opts.unveil)
     who = limits.identity(opts.user, opts.group)
     if os.geteuid() != 0:  # said here, not as the child's bare EPERM while setting up
         given = [f"{flag} {value}" for flag, value in (("-u", opts.user), ("-g", opts.group),

@@ -273,3 +273,65 @@ def test_creat_under_tmppath_under_the_command(mode: str) -> None:
     finally:
         if os.path.exists(made):
             os.unlink(made)
+
+
+# -c DIR with unveil. The child unveils the -v paths after its chroot, inside DIR, but
+# the command checked that they exist outside it: ``-c DIR -v /tmp/f`` (DIR/tmp/f) said
+# "No such file or directory", and a path that exists only outside was refused by the
+# child; so no file inside DIR could be named. And the lock's thread count reads
+# /proc/self/task, which the chroot hides: every -c run noted "1 other thread(s) already
+# running are not confined" (and --strict refused it, exit 70). -v paths are now those
+# inside DIR, and the count's descriptor is opened before the chroot.
+
+CAT = r"""
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    FILE *f = fopen(argv[1], "r");
+    char b[64];
+    size_t n;
+    if (!f) {
+        perror(argv[1]);
+        return 1;
+    }
+    n = fread(b, 1, sizeof b - 1, f);
+    b[n] = 0;
+    fputs(b, stdout);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def jail(tmp_path: Path) -> Path:
+    from tests.cprogs import CC
+
+    if os.geteuid() != 0 or CC is None:
+        pytest.skip("needs root and a C compiler")
+    root = tmp_path / "jail"
+    (root / "bin").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "data" / "f").write_text("inside\n")
+    source = tmp_path / "cat.c"
+    source.write_text(CAT)
+    built = subprocess.run([CC, "-static", "-O1", "-o", str(root / "bin" / "cat"), str(source)],
+                           capture_output=True, check=False)
+    if built.returncode != 0:
+        pytest.skip("no static C library to link a program for the chroot")
+    return root
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_v_paths_under_c_are_inside_dir(jail: Path, strict: bool) -> None:
+    flags = ["--strict"] if strict else []
+    r = _pledge("python", *flags, "-c", str(jail), "-p", "stdio rpath", "-v", "/data/f",
+                "/bin/cat", "/data/f")
+    assert r.returncode == 0 and r.stdout == "inside\n", r.stderr
+    assert "other thread" not in r.stderr, r.stderr
+
+
+def test_a_v_path_missing_inside_dir_is_named(jail: Path) -> None:
+    r = _pledge("python", "-c", str(jail), "-p", "stdio rpath", "-v", "/nothere",
+                "/bin/cat", "/data/f")
+    assert r.returncode == 64 and f"-v /nothere: No such file or directory (in -c {jail})" \
+        in r.stderr, r.stderr
