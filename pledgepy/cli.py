@@ -86,19 +86,27 @@ def _note(quiet: bool, text: str) -> None:
         print(f"pledge: {text}", file=sys.stderr)
 
 
-def _unveil_spec(spec: str) -> tuple[str, str]:
-    """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for c)."""
+def _unveil_spec(spec: str, root: str | None = None) -> tuple[str, str]:
+    """``[PERMS:]PATH`` -> (absolute path, perms); the path must exist (or its directory, for
+    c); with -c *root*, inside it, as the child unveils it there (after its chdir to /)."""
     perms, sep, where = spec.partition(":")
+    missing = "No such file or directory"
     if not sep or set(perms) - set("rwxc"):
+        if sep and perms:  # a typo in PERMS reads as a path with a colon: say both
+            missing += (f" (read as one path: {perms!r} is not PERMS, which are letters "
+                        "of r w x c)")
         perms, where = "r", spec
     try:
-        full = os.path.abspath(where)
+        full = os.path.normpath(os.path.join("/", where)) if root and where \
+            else os.path.abspath(where)
     except OSError:  # relative, and the working directory was removed: it names nothing
         full = ""
     if not where or not full:  # an unset shell variable's, say: no name for the working directory
-        raise UsageError(f"-v {where}: No such file or directory")
-    if not os.path.exists(full) and not ("c" in perms and os.path.isdir(os.path.dirname(full))):
-        raise UsageError(f"-v {where}: No such file or directory")
+        raise UsageError(f"-v {spec}: no PATH given" if sep and not where
+                         else f"-v {where}: {missing}")
+    seen = os.path.join(root, full.lstrip("/")) if root else full
+    if not os.path.exists(seen) and not ("c" in perms and os.path.isdir(os.path.dirname(seen))):
+        raise UsageError(f"-v {where}: {missing}" + (f" (in -c {root})" if root else ""))
     return full, perms
 
 
@@ -141,7 +149,7 @@ def _job(opts: argparse.Namespace) -> tuple[run.Job, frozenset[str]]:
                          "only lets a program _exit")
     if opts.no_unveil and opts.unveil:
         raise UsageError("-V unveils nothing: give -V or -v, not both")
-    unveils = tuple(_unveil_spec(s) for s in opts.unveil)
+    unveils = tuple(_unveil_spec(s, opts.chroot) for s in opts.unveil)
     who = limits.identity(opts.user, opts.group)
     if os.geteuid() != 0:  # said here, not as the child's bare EPERM while setting up
         given = [f"{flag} {value}" for flag, value in (("-u", opts.user), ("-g", opts.group),
@@ -304,6 +312,10 @@ def _explain_end(opts: argparse.Namespace, job: run.Job, pid: int, status: int,
         names = hidden.hidden(job.argv, job.promises, job.unveils)
         if names:
             _note(opts.quiet, hidden.note(opts.prog, code, names))
+    if code == EXIT_CANNOT_RUN:  # its execve's EPERM, or the program's own 126
+        caps = discover.file_caps_note(opts.prog, job.path)
+        if caps is not None:
+            _note(opts.quiet, caps)
     uid = job.identity.uid if job.identity.uid is not None else os.getuid()
     if code and set_up and uid == 0 and not opts.keep_caps and _needs_caps(job):
         # root's own rights are its capabilities: without them it is any user to the
@@ -403,7 +415,9 @@ def _main(argv: list[str] | None) -> int:
         try:
             profile.apply(opts)
         except (OSError, ValueError) as exc:
-            print(f"pledge: profile {opts.profile!r}: {exc}", file=sys.stderr)
+            said = f"{exc.strerror} ({exc.filename})" if isinstance(exc, OSError) and \
+                exc.strerror and exc.filename else str(exc)
+            print(f"pledge: profile {opts.profile!r}: {said}", file=sys.stderr)
             return EXIT_USAGE
     if opts.learn:
         path = opts.prog if os.sep in opts.prog else _which(opts.prog)

@@ -185,7 +185,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
             add(d, "r")
     for lib in sorted(resolver.closure(roots)):  # sorted: one order, the launcher's too
         add(lib, "r")
-    shim = _pyenv_shim(path)
+    shim = pyenv_shim(path)
     if shim is not None:
         name = os.path.basename(path)
         notes.append(f"{argv[0]} is a pyenv shim (a script that runs {shim}, which is not "
@@ -195,7 +195,7 @@ def plan(path: str, argv: list[str], promises: frozenset[str], *,
     return Plan(tuple(rules.items()), dynamic, tuple(notes))
 
 
-def _pyenv_shim(path: str) -> str | None:
+def pyenv_shim(path: str) -> str | None:
     """The pyenv that *path* runs when it is one of pyenv's shims (ROOT/shims/NAME beside
     ROOT/libexec/pyenv): the shim picks the version at run time, through pyenv's own
     scripts, none of which the default unveil gives; None otherwise."""
@@ -212,3 +212,18 @@ def dynamic(path: str) -> bool:
         if info is not None:
             return info.interp is not None
     return False
+
+
+def file_caps_note(prog: str, path: str) -> str | None:
+    """Why *path* could not be run (126), when it carries file capabilities (``setcap``:
+    ping's cap_net_raw): under no_new_privs, with the bounding set emptied, the kernel
+    refuses to exec a program whose capabilities it cannot grant (EPERM), which the
+    program's "Operation not permitted" does not say. None for any other file."""
+    try:
+        os.getxattr(path, "security.capability")
+    except OSError:
+        return None
+    return (f"{prog} has file capabilities (security.capability, as setcap sets): the "
+            "kernel refuses to run it (EPERM) without them, and a program under the pledge "
+            "command cannot gain capabilities (no_new_privs; the bounding set is emptied, "
+            "-D keeps root's own)")

@@ -325,6 +325,7 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
     made = frozenset(p for p, v in used.items() if MADE in v)
     removed = frozenset(p for p, v in used.items() if REMOVED in v) - made
     exists = _Existing(list(used))
+    transient: dict[str, list[tuple[str, str]]] = {}  # directory: (made and gone, letters)
     for path, perms in used.items():
         if not exists(path):
             if not set(perms) & set("wc") and path not in made:
@@ -338,8 +339,7 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
                 path = os.path.dirname(path)
             if notes is not None and path != "/" and set(perms) & set("rx") \
                     and _guarded(path, where):
-                notes.append(f"{gone} was made and removed by the run, and read between: "
-                             f"'{letters(perms)}' goes to {path}, where it will be made again")
+                transient.setdefault(path, []).append((gone, letters(perms)))
         if path != "/":
             have = rules.get(path)
             got = letters(perms if have is None else have + perms)
@@ -352,6 +352,8 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             break
         rules = folded
     given = given or {}
+    if notes is not None:
+        notes.extend(_transient_notes(transient, given))
     out: dict[str, str] = {}
     for p, v in sorted(rules.items()):
         if _given(p, v, given):
@@ -372,6 +374,26 @@ def collapse(used: dict[str, str], given: dict[str, str] | None = None,
             p = os.path.realpath(p)
         out[p] = letters(out.get(p, "") + v)
     return sorted(out.items())
+
+
+def _transient_notes(transient: dict[str, list[tuple[str, str]]],
+                     given: dict[str, str]) -> list[str]:
+    """One note a directory for the files the run made, read back and removed there
+    (sort's temporary files are dozens), and none where the command's own rules grant
+    those letters (the default unveil's /tmp under tmppath): no rule is suggested then."""
+    out = []
+    for directory, gone in transient.items():
+        perms = letters("".join(p for _, p in gone))
+        if _given(directory, perms, given):
+            continue
+        if len(gone) == 1:
+            out.append(f"{gone[0][0]} was made and removed by the run, and read between: "
+                       f"'{perms}' goes to {directory}, where it will be made again")
+        else:
+            out.append(f"{len(gone)} files were made and removed by the run in {directory}, "
+                       f"and read between (first {gone[0][0]}): '{perms}' goes to "
+                       f"{directory}, where they will be made again")
+    return out
 
 
 def _given(path: str, perms: str, given: dict[str, str]) -> bool:

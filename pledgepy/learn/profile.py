@@ -17,6 +17,7 @@ unless sticky, as /tmp), is refused.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -191,14 +192,18 @@ def load(name: str) -> tuple[str, list[tuple[str, str]]]:
     """Profile *name*, after checking who could have written it and every directory
     above it (:func:`_open_checked`)."""
     where = path_of(name)
-    dfd = _open_checked(os.path.dirname(where))
+    try:
+        dfd = _open_checked(os.path.dirname(where))
+    except FileNotFoundError:  # no profiles directory yet: the profile is what is missing
+        raise FileNotFoundError(errno.ENOENT, "no such profile", where) from None
     try:
         # not a link; O_NONBLOCK: a FIFO put there must not hang the command
         try:
             fd = os.open(os.path.basename(where),
                          os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
         except OSError as exc:
-            raise type(exc)(exc.errno, exc.strerror, where) from None
+            why = "no such profile" if exc.errno == errno.ENOENT else exc.strerror
+            raise type(exc)(exc.errno, why, where) from None
     finally:
         os.close(dfd)
     with os.fdopen(fd, encoding="utf-8") as f:

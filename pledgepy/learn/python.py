@@ -78,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     shown = [interpreter, *target]
     try:
         run.ask_hosts_first(interpreter, shown)
-        observations, checkpoints, pid, status = run.record(
-            recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
-            python=True, env=env, shim=preload is not None)
+        try:
+            observations, checkpoints, pid, status = run.record(
+                recorder, interpreter, [interpreter, "-c", pyboot.BOOT, *target], frozenset(),
+                python=True, env=env, shim=preload is not None)
+        except run.NeverRan as exc:  # the interpreter's execve failed: said, no report
+            return exc.status
         result = report.build(observations, shown, run.given_rules(interpreter, shown, library),
                               phase=recorder.phase, home=env.get("HOME"))
     finally:

@@ -13,6 +13,7 @@ what it does from main on.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -149,6 +150,13 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
             said.append(f"the loader took {phase.ready_after:.1f} s: the pledge command "
                         "kills a program whose start-up shim has not reported in "
                         f"{phase.deadline:g} s")
+    shim = discover.pyenv_shim(path)
+    if shim is not None:  # the command says so too (discover.plan)
+        name = os.path.basename(path)
+        said.append(f"{argv[0]} is a pyenv shim: this run was pyenv's scripts picking a "
+                    "Python (hence exec, proc and their files), then the Python; learn the "
+                    f"interpreter itself for a narrower policy (`pyenv which {name}`: "
+                    f"{os.path.dirname(os.path.dirname(shim))}/versions/VERSION/bin/{name})")
     if not discover.dynamic(path):
         return said
     why = loader.keeps(path, argv, promises, None)
@@ -162,6 +170,28 @@ def notes(path: str, argv: list[str], promises: frozenset[str],
     return said
 
 
+def caps_note(prog: str, status: int, result: dict[str, Any], keep_caps: bool) -> str | None:
+    """What the command's own note says after such a run (cli._needs_caps): the run
+    failed as root without capabilities, holding a promise to change owners or modes or
+    given another user's path. The learned set is that failed run's (a chown to another
+    user refused, as without CAP_CHOWN): said, so it is not taken for the program's need."""
+    if keep_caps or os.getuid() != 0 or not os.WIFEXITED(status) or not os.WEXITSTATUS(status):
+        return None
+    needs = bool(set(result["promises"]) & {"chown", "fattr"})
+    for where, _ in result["unveil"]:
+        try:
+            needs = needs or os.stat(where).st_uid != 0
+        except OSError:
+            continue
+    if not needs:
+        return None
+    return (f"{prog} exited with status {os.WEXITSTATUS(status)}; it ran as root without "
+            "capabilities, as the pledge command runs it (-D keeps them): a \"Permission "
+            "denied\" or \"Operation not permitted\" on another user's file, a chown or a "
+            "chroot may be why; this report is of that run: learn again with -D if the "
+            "program needs root's rights")
+
+
 def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozenset[str],
            granted: frozenset[str] = frozenset(), *, python: bool = False,
            env: dict[str, str] | None = None, shim: bool = False,
@@ -173,22 +203,30 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     keep, the run does not have either (else root's CAP_DAC_OVERRIDE or an inherited
     descriptor would be learned as enough, and the suggested command then fail)."""
     go_r, go_w = os.pipe()
+    failed_r, failed_w = os.pipe()  # a byte: the program never ran (both close at exec)
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child execs)
         os.close(go_w)
+        os.close(failed_r)
         if as_command is not None:
             _as_command(*as_command)
         try:
             recorder.confine(promises, granted)
+        except OSError as exc:
+            print(f"pledge: {argv[0]}: {exc.strerror}", file=sys.stderr)
+            os._exit(EXIT_SANDBOX)
+        try:
             if os.read(go_r, 1) == b"x":  # the parent holds the listener
                 if env is None:
                     os.execv(path, argv)
                 os.execve(path, argv, env)
-        except OSError as exc:
+        except OSError as exc:  # as the command says it, with its status
             print(f"pledge: {argv[0]}: {exc.strerror}", file=sys.stderr)
-            os._exit(EXIT_NOT_FOUND)
+            os.write(failed_w, b"x")
+            os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_CANNOT_RUN)
         os._exit(EXIT_SANDBOX)
     os.close(go_r)
+    os.close(failed_w)
     old = [signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGQUIT)]
     try:
         observations, checkpoints = recorder.watch(
@@ -198,7 +236,19 @@ def record(recorder: ExecRecorder, path: str, argv: list[str], promises: frozens
     finally:
         for s, handler in zip((signal.SIGINT, signal.SIGQUIT), old, strict=True):
             signal.signal(s, handler)
+        never = os.read(failed_r, 1) == b"x"
+        os.close(failed_r)
+    if never:
+        raise NeverRan(exit_code(status))
     return observations, checkpoints, pid, status
+
+
+class NeverRan(Exception):
+    """The program's execve failed (the child said why): there is no run to report."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def _as_command(keep_caps: bool, keep_fds: bool) -> None:
@@ -334,9 +384,16 @@ def main(opts: argparse.Namespace, path: str) -> int:
     env, library = preload if preload is not None else (None, None)
     try:
         ask_hosts_first(path, argv)
-        observations, _, pid, status = record(recorder, path, argv, audited or frozenset(),
-                                              granted, env=env, shim=preload is not None,
-                                              as_command=(opts.keep_caps, opts.keep_fds))
+        try:
+            observations, _, pid, status = record(
+                recorder, path, argv, audited or frozenset(), granted, env=env,
+                shim=preload is not None, as_command=(opts.keep_caps, opts.keep_fds))
+        except NeverRan as exc:  # nothing ran: a report would suggest a command for nothing
+            caps = discover.file_caps_note(opts.prog, path) \
+                if exc.status == EXIT_CANNOT_RUN else None
+            if caps is not None and not opts.quiet:
+                print(f"pledge: {caps}", file=sys.stderr)
+            return exc.status
         result = report.build(observations, argv, given_rules(path, argv, library), audited,
                               granted, recorder.phase, home=(env or os.environ).get("HOME"),
                               answered=recorder.served, tmp_refusal=recorder.tmppath)
@@ -346,6 +403,9 @@ def main(opts: argparse.Namespace, path: str) -> int:
         hosts.forget()
     result["notes"] = [*notes(path, argv, frozenset(result["promises"]), recorder.phase),
                        *result["notes"]]
+    dropped = caps_note(opts.prog, status, result, opts.keep_caps)
+    if dropped is not None:
+        result["notes"].append(dropped)
     kept = [flag for flag, on in (("-D", opts.keep_caps), ("-N", opts.keep_fds)) if on]
     if kept:  # the run had them: so must the command that repeats it
         result["command"] = " ".join(["pledge", *kept]) + result["command"][len("pledge"):]

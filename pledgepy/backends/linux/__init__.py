@@ -996,8 +996,12 @@ class LinuxBackend(BackendBase):
         self.lock_unveil(unveils, never_exec=True, promises=promises)
 
     def preload(self) -> None:
+        from . import threads
         from .exec import wrap  # noqa: F401
         _unveil()
+        # /proc/self/task, held open: the lock's judgement counts threads through it, and
+        # a chroot hides /proc (without it every -c run "has other threads running")
+        threads.count()
 
     def import_noter(self) -> Callable[[str | None], None] | None:
         return native.set_importing if native.load() is not None else None

@@ -52,7 +52,7 @@ from ..seccomp.filter import compile_plan
 from ..seccomp.plan import TRAP, Action, Plan, build, concrete, rules_of
 from ..syscalls import BY_ARCH
 from . import allowed, supervise, tmpcreate, ttyopen
-from .answer import NUMA, XATTR_WRITES
+from .answer import INOTIFY_INITS, NUMA, REFLINKS, XATTR_WRITES
 
 _WORDS = frozenset(VOCABULARY)
 #: The calls fattr refuses with EPERM for another owner (policy.py: OpenBSD's
@@ -96,7 +96,8 @@ WHERE_TOKEN = b"pledgepy-where-"
 SYNC_WAKEUP = [1]
 
 #: How a path argument is used: the unveil letters it needs ("" for none that
-#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "new"
+#: Landlock checks; "open" reads the flags; "parent:c" puts c on the directory; "refer"
+#: r on the path and c on its directory (a link's source); "new"
 #: too, and marks the path MADE, when it did not exist before the call (when it did,
 #: the call fails with EEXIST before Landlock looks: no letters); "dest", a rename's
 #: target, puts c on the directory either way and marks it MADE when it was not there).
@@ -121,8 +122,10 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "rename": ((None, 0, "parent:c"), (None, 1, "dest")),
     "renameat": ((0, 1, "parent:c"), (2, 3, "dest")),
     "renameat2": ((0, 1, "parent:c"), (2, 3, "dest")),
-    "link": ((None, 0, "r"), (None, 1, "new")),
-    "linkat": ((0, 1, "r"), (2, 3, "new")),
+    # a link's source: "r" on it, and c on its directory: into another directory it is
+    # a reparenting, which Landlock refuses (EXDEV) without REFER on both directories
+    "link": ((None, 0, "refer"), (None, 1, "new")),
+    "linkat": ((0, 1, "refer"), (2, 3, "new")),
     "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
@@ -234,7 +237,7 @@ ANSWERED = frozenset({"open", "openat", "newfstatat"})
 DNS_OR_GETPW = frozenset({frozenset({"dns"}), frozenset({"getpw"})})
 #: tmppath's way: a create or unlink under /tmp/ the command lets run (exec/tmpcreate.py).
 TMPPATH = frozenset({"tmppath"})
-TMP_CALLS = frozenset({"open", "openat", "unlink", "unlinkat"})
+TMP_CALLS = frozenset({"open", "openat", "creat", "unlink", "unlinkat"})
 #: Opens of the controlling terminal tty alone allows (exec/ttyopen.py; policy.PATHS).
 TTY_OPENS = frozenset({"open", "openat"})
 TTY = frozenset({frozenset({"tty"})})
@@ -716,6 +719,11 @@ class Recording:
             needs = DNS_OR_INET  # refused quietly there, as here (native/learn.c)
         elif name in NUMA and not self.python:
             needs = STDIO  # the command answers it ENOSYS (exec/answer.py: numa_for)
+        elif not self.python and (name in INOTIFY_INITS or (
+                name == "ioctl" and args[1] & 0xFFFFFFFF in REFLINKS)):
+            # the command answers them ENOSYS, EOPNOTSUPP (inotify_for, reflink_for), and
+            # so did the loop here (native/learn.c): GNU tail -f polls, cp copies
+            needs = STDIO
         allowed = self.allowed.get(needs)
         if allowed is None:
             allowed = self.allowed[needs] = any(w <= self.audited for w in needs)
@@ -910,6 +918,9 @@ class Recording:
             if not existed:
                 keys.append(_Key(name, text, needs, path, MADE, self.interval))
             return keys
+        if use == "refer":  # (within one directory, the new name gives it c all the same)
+            return [_Key(name, text, needs, path, "r", self.interval),
+                    _Key(name, text, needs, os.path.dirname(path), "c", self.interval)]
         if use.startswith("parent:"):
             keys = [_Key(name, text, needs, os.path.dirname(path), use[7:], self.interval)]
             if facts[0] if facts else os.path.lexists(path):  # (python mode: before the call)

@@ -89,6 +89,8 @@ def takes(name: str, args: tuple[int, ...], promises: frozenset[str] = frozenset
         index, flags, mode, opening = 1, args[2], args[3], True
     elif name == "open":
         index, flags, mode, opening = 0, args[1], args[2], True
+    elif name == "creat":  # x86_64's creat(path, mode): open(O_CREAT|O_WRONLY|O_TRUNC)
+        index, flags, mode, opening = 0, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, args[1], True
     elif name == "unlinkat":
         if args[2] & 0xFFFFFFFF & _AT_REMOVEDIR:  # rmdir: cpath's, as on OpenBSD
             return None
@@ -148,6 +150,7 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
     return True
 
 
-#: arch -> syscall number -> name, for the four calls :func:`takes` knows.
-_NAMES = {arch: {table[n]: n for n in ("open", "openat", "unlink", "unlinkat") if n in table}
+#: arch -> syscall number -> name, for the calls :func:`takes` knows.
+_NAMES = {arch: {table[n]: n for n in ("open", "openat", "creat", "unlink", "unlinkat")
+                 if n in table}
           for arch, table in BY_ARCH.items()}

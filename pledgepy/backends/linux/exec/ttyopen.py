@@ -16,7 +16,7 @@ program's only when both have the same one (``tty_nr`` in /proc/<pid>/stat); a
 program without one is answered ENXIO, as the kernel would; any other case stays
 a violation. For ``/dev/tty`` only plain access flags are taken: no creating,
 truncating, O_PATH; ``/dev/null`` takes O_CREAT and O_TRUNC (it exists: nothing is
-created), never O_PATH, O_DIRECTORY or O_TMPFILE.
+created), and so ``creat()`` (x86_64), never O_PATH, O_DIRECTORY or O_TMPFILE.
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def answer(listener: int, ident: int, pid: int, nr: int, args: tuple[int, ...],
         address, flags = args[1], args[2]
     elif nr == table.get("open"):
         address, flags = args[0], args[1]
+    elif nr == table.get("creat"):  # x86_64's creat(path, mode): open's O_CREAT|O_WRONLY|O_TRUNC
+        # (GNU tar's creat("/dev/null") for -f /dev/null); never /dev/tty's plain flags
+        address, flags = args[0], os.O_CREAT | os.O_WRONLY | os.O_TRUNC
     else:
         return False
     if flags & ~NULL_FLAGS:

@@ -21,7 +21,7 @@ import stat
 
 from .. import prepared
 from . import abi as A
-from . import procwrite
+from . import domain, procwrite
 from .ruleset import Ruleset
 
 READ = A.ACCESS_FS_READ_FILE | A.ACCESS_FS_READ_DIR
@@ -151,9 +151,14 @@ def enter(promises: frozenset[str], *, all_threads: bool = False,
     # it stands in for domain.enter()'s domain, so it carries the same scope (and the
     # procfs write block: wpath is held then, so WRITE is not among the allowances')
     extra = procwrite.ACCESS if writable is not None and not mask & procwrite.ACCESS else 0
-    with Ruleset(mask | extra, row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
+    # REFER beneath "/", as domain.py's layers: a layer handling file access denies it
+    # unless granted, and renames are the unveil layer's decision
+    refer = domain.refer_root()
+    with Ruleset(mask | extra | (A.ACCESS_FS_REFER if refer is not None else 0),
+                 row.scopes & A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
         if extra:
             procwrite.add(ruleset, writable or [])
+        domain.grant_refer(ruleset, refer)
         for path, access in rules(promises, row.version):
             found = _fds.get(path)
             if found is None:

@@ -14,6 +14,13 @@ grants it everywhere (through a descriptor of ``/`` opened at the first
 domain, because a later pledge may not allow opening it). Under ``wpath``
 without ``prot_exec`` it also keeps procfs from being written (procwrite.py).
 
+Landlock denies REFER (a rename or link into another directory) in every layer of a
+domain that handles any file access, even one that does not handle REFER (it is
+"initially denied"): once unveil's layer is in force below it, a nested layer without
+REFER would refuse every such rename (EXDEV) where both sides allow ``c``. So each
+domain (ABI >= 2) also handles REFER and grants it beneath ``/``: what may be renamed
+stays the unveil layer's decision. That needs the descriptor of ``/`` at every ABI.
+
 Landlock stacks at most 16 domains (then E2BIG). :func:`layers_left` says how
 many this thread may still enter: probed once, then counted.
 """
@@ -123,7 +130,7 @@ def prepare() -> None:
     """Open what later domains need (ABI < 6: ``/``), while files can be opened."""
     global _root
     row = A.current()
-    if row.available and not row.scope_only_domain:
+    if row.available and (not row.scope_only_domain or row.refer):
         try:
             _root_fd()
         except LandlockError:
@@ -132,16 +139,43 @@ def prepare() -> None:
             _root = (fd, st.st_dev, st.st_ino)
 
 
+def refer_root() -> int | None:
+    """The descriptor of "/" a nested layer grants REFER beneath, or None where Landlock
+    has no REFER (ABI 1) or :func:`prepare` did not run (the layer then refuses renames
+    across directories below an unveil layer, as it did before). Not checked with an
+    fstat, which a filter already in force may refuse (without the native handler,
+    glibc's ``newfstatat(fd, "")`` is a violation): whatever the descriptor is now, a
+    grant beneath it can only narrow what the layers below allow (:func:`grant_refer`)."""
+    if _root is None or not A.current().refer:
+        return None
+    return _root[0]
+
+
+def grant_refer(ruleset: Ruleset, fd: int | None) -> None:
+    """Grant REFER beneath *fd* in *ruleset* (which handles it); a descriptor closed or
+    replaced by a file since :func:`prepare` grants nothing (EBADF, EINVAL): renames
+    across directories are then refused (EXDEV), never more allowed."""
+    if fd is None:
+        return
+    try:
+        ruleset.add_fd(fd, A.ACCESS_FS_REFER)
+    except OSError:
+        pass
+
+
 def ruleset(writable: list[int] | None = None) -> Ruleset:
     """The ruleset of a domain that hides no file (the caller closes it); with
     *writable* (procwrite.open_grants()), one that also keeps procfs from being written."""
     extra = procwrite.ACCESS if writable is not None else 0
     scope_only = A.current().scope_only_domain
+    refer = refer_root()
+    extra |= A.ACCESS_FS_REFER if refer is not None else 0
     out = (Ruleset(extra, A.SCOPE_ABSTRACT_UNIX_SOCKET) if scope_only
            else Ruleset(A.ACCESS_FS_EXECUTE | extra))
     try:
         if not scope_only:
             out.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
+        grant_refer(out, refer)
         procwrite.add(out, writable or [])
     except BaseException:
         out.close()
@@ -158,16 +192,8 @@ def enter(*, all_threads: bool = False, writable: list[int] | None = None) -> No
     """
     row = A.current()
     flags = A.RESTRICT_SELF_TSYNC if all_threads and row.tsync else 0
-    extra = procwrite.ACCESS if writable is not None else 0
-    if row.scope_only_domain:
-        with Ruleset(extra, A.SCOPE_ABSTRACT_UNIX_SOCKET) as ruleset:
-            procwrite.add(ruleset, writable or [])
-            ruleset.restrict_self(flags)
-    else:
-        with Ruleset(A.ACCESS_FS_EXECUTE | extra) as ruleset:
-            ruleset.add_fd(_root_fd(), A.ACCESS_FS_EXECUTE)
-            procwrite.add(ruleset, writable or [])
-            ruleset.restrict_self(flags)
+    with ruleset(writable) as built:
+        built.restrict_self(flags)
     entered()
 
 

@@ -519,13 +519,33 @@ static size_t program_of(int pid, char *out, size_t size)
  * call that changes a working directory is seen; *magic_nr*: the start-up shim's
  * report (-1: none), answered here (0 for READY, which ends the loader's phase;
  * ENOSYS else: it must not run) and always a row. 0 or -errno. */
-/* The call runs (CONTINUE), or, for glibc's netlink probe (*refuse*), fails with EACCES. */
+/* The call runs (CONTINUE), or fails with *refuse* (an errno) as the command answers it. */
 static void go_on(int fd, uint64_t id, int refuse)
 {
     if (refuse)
-        pp_notif_send(fd, id, -EACCES);
+        pp_notif_send(fd, id, -refuse);
     else
         pp_notif_continue(fd, id);
+}
+
+/* What the pledge command answers a call with without running it, so the run learned is
+ * the run it will see (0: the call runs): glibc's netlink probe EACCES (below), inotify's
+ * ENOSYS (exec/answer.py: inotify_for; GNU tail -f then polls, and what polling needs is
+ * learned) and the reflink ioctls EOPNOTSUPP (reflink_for: cp then copies). */
+static int answered_as_command(int nr, const uint64_t *args)
+{
+#ifdef SYS_inotify_init
+    if (nr == SYS_inotify_init)
+        return ENOSYS;
+#endif
+    if (nr == SYS_inotify_init1)
+        return ENOSYS;
+    if (nr == SYS_ioctl) {
+        uint32_t request = (uint32_t)args[1]; /* FICLONE, FICLONERANGE, FIDEDUPERANGE */
+        if (request == 0x40049409U || request == 0x4020940DU || request == 0xC0189436U)
+            return EOPNOTSUPP;
+    }
+    return 0;
 }
 
 long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec_nr,
@@ -572,7 +592,8 @@ long pp_learn_loop(int fd, const int16_t *cfg, int ncfg, int start_pid, int exec
          * refuses it quietly (EACCES, policy.netlink_probe), so it fails here too rather
          * than run (its recvmsg would look like a need for recvfd); still recorded */
         int probe = nr == SYS_socket && (uint32_t)req.data.args[0] == 16
-            && (uint32_t)req.data.args[1] == (3 | 02000000) && (uint32_t)req.data.args[2] == 0;
+            && (uint32_t)req.data.args[1] == (3 | 02000000) && (uint32_t)req.data.args[2] == 0
+            ? EACCES : answered_as_command(nr, (const uint64_t *)req.data.args);
         const int16_t *c = nr >= 0 && nr < ncfg ? cfg + PP_CFG * nr : 0;
         int bits = c ? (uint16_t)c[4] : CFG_ALWAYS;
         int magic = nr == magic_nr && req.data.args[0] == PP_COOKIE;

@@ -501,6 +501,10 @@ static uint64_t allowances_for(int nr, const uint64_t a[6], const struct str *pa
     else if (nr == SYS_open)
         flags = a[1];
 #endif
+#ifdef SYS_creat
+    else if (nr == SYS_creat)
+        flags = O_CREAT | O_WRONLY | O_TRUNC;
+#endif
 #ifdef SYS_newfstatat
     /* stat() of an allowance path is answered as reading it would be (path_call) */
     else if (nr == SYS_newfstatat)
@@ -890,6 +894,14 @@ static int path_call(int nr, const uint64_t a[6], ucontext_t *uc)
             return 0;
         return answer(uc, path, retry(nr, (long)a[0], 0, 0, 0));
 #endif
+#ifdef SYS_creat
+    case SYS_creat: /* open(O_CREAT|O_WRONLY|O_TRUNC): made again as that openat */
+        path = (const char *)a[0];
+        if (!allowance_path(path))
+            return 0;
+        return answer(uc, path, retry(SYS_openat, AT_FDCWD, (long)a[0],
+                                      O_CREAT | O_WRONLY | O_TRUNC, (long)a[1]));
+#endif
     default:
         break;
     }
@@ -947,6 +959,11 @@ static int devnull_open(int nr, const uint64_t a[6], ucontext_t *uc)
     } else if (nr == SYS_open) {
         path = (const char *)a[0];
         flags = a[1];
+#endif
+#ifdef SYS_creat
+    } else if (nr == SYS_creat) { /* open's O_CREAT|O_WRONLY|O_TRUNC (GNU tar -f /dev/null) */
+        path = (const char *)a[0];
+        flags = O_CREAT | O_WRONLY | O_TRUNC;
 #endif
     } else {
         return 0;

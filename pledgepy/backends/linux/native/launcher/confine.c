@@ -432,13 +432,17 @@ static int commit(const struct merged *m, const struct pl_landlock_row *row, con
     return PL_OK;
 }
 
-/* landlock/domain.py prepare() and enter(): a nested domain that hides no file */
+/* landlock/domain.py prepare() and enter(): a nested domain that hides no file. It
+ * handles REFER (ABI >= 2) and grants it beneath "/": a layer that handles any file
+ * access denies REFER unless granted, which would refuse every rename across
+ * directories that the unveil layer below allows (EXDEV). */
 static int enter_domain(const struct pl_landlock_row *row, const char *prog, char *err,
                         size_t errlen)
 {
     int rs, root = -1;
     struct stat st, again;
-    if (row->scopes == 0) { /* ABI < 6: EXECUTE handled, granted beneath "/" */
+    uint64_t granted = (row->scopes == 0 ? LL_EXECUTE : 0) | (row->fs & LL_REFER);
+    if (granted) { /* ABI < 6: EXECUTE too */
         root = open("/", O_PATH | O_CLOEXEC);
         if (root < 0)
             return fail(err, errlen, errno, "confining %s: %s (/)", prog, strerror(errno));
@@ -448,13 +452,12 @@ static int enter_domain(const struct pl_landlock_row *row, const char *prog, cha
         if (fstat(root, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino)
             return fail(err, errlen, EBADF, "confining %s: no descriptor of / for a Landlock "
                         "domain (ABI < 6): not prepared, or closed since", prog);
-        rs = (int)ll_create(LL_EXECUTE & row->fs, 0);
-    } else {
-        rs = (int)ll_create(0, LL_SCOPE_ABSTRACT & row->scopes);
     }
+    granted &= row->fs;
+    rs = (int)ll_create(granted, LL_SCOPE_ABSTRACT & row->scopes);
     if (rs < 0)
         return fail(err, errlen, errno, "confining %s: %s", prog, strerror(errno));
-    if (root >= 0 && ll_add(rs, LL_EXECUTE, root) < 0) {
+    if (root >= 0 && granted && ll_add(rs, granted, root) < 0) {
         int e = errno;
         close(rs);
         return fail(err, errlen, e, "confining %s: %s", prog, strerror(e));

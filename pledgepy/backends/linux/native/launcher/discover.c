@@ -834,7 +834,7 @@ static int apart(const char *name)
     return 0;
 }
 
-/* discover._pyenv_shim(path) is not None: its note is the Python command's */
+/* discover.pyenv_shim(path) is not None: its note is the Python command's */
 static int pyenv_shim(struct ctx *c, const char *path)
 {
     char *real = real_of(c, path);
