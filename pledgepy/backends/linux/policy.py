@@ -187,6 +187,7 @@ from .rules import (
     bits_set,
     fail,
     from_handler,
+    is_descriptor,
     is_self,
     none_of,
     null,
@@ -463,9 +464,11 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "rt_tgsigqueueinfo", is_self(0)),
         # threads: the flags pthread_create passes, never a new namespace
         when("stdio", "clone", bits_set(0, CLONE_THREAD_FLAGS), _NO_NEW_NAMESPACES),
-        # fstat(fd) as glibc spells it; the handler turns a "" path into NULL
-        when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
-        when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
+        # fstat(fd) as glibc spells it; the handler turns a "" path into NULL. Only of
+        # a descriptor: since Linux 6.11 a NULL path names the dirfd, so AT_FDCWD
+        # (or any negative one) would stat the working directory, which needs rpath
+        when("stdio", "newfstatat", is_descriptor(0), null(1), bits_set(3, AT_EMPTY_PATH)),
+        when("stdio", "statx", is_descriptor(0), null(1), bits_set(2, AT_EMPTY_PATH)),
         *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
         # OpenBSD's pledge_sockopt lets stdio alone set these on any socket held (one
         # received or opened before the pledge): asyncio sets TCP_NODELAY on each TCP

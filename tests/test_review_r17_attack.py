@@ -1,0 +1,78 @@
+"""Review r17: a compromised program inside the sandbox, against last round's surfaces.
+
+Each test runs a real pledged child (in-process, or under the ``pledge`` command) on
+the running kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.childproc import ROOT
+from tests.cprogs import compiled
+from tests.pledged import killed, under
+
+pytest.importorskip("pledgepy.backends.linux.native._sigsys")
+
+#: newfstatat(AT_FDCWD, NULL, buf, AT_EMPTY_PATH) and statx(AT_FDCWD, NULL,
+#: AT_EMPTY_PATH, ...): since Linux 6.11 a NULL path with AT_EMPTY_PATH names the dirfd,
+#: so with AT_FDCWD the working directory. stdio's rule for fstat spelled so let it run.
+CWD_STAT = {
+    "newfstatat": "libc.syscall(262, -100, None, buf, 0x1000)",
+    "statx": "libc.syscall(332, -100, None, 0x1000, 0x100, buf)",
+}
+SETUP = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+buf = ctypes.create_string_buffer(512)
+"""
+
+
+@pytest.mark.parametrize("call", sorted(CWD_STAT))
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_stdio_cannot_stat_the_working_directory(call: str, unprivileged: bool) -> None:
+    # OpenBSD: stat(".") needs rpath (or wpath, cpath, dpath); under stdio alone the
+    # working directory's owner, mode, times and link count (its subdirectories) were
+    # the program's for the asking
+    r = under("stdio", f"print('ran', {CWD_STAT[call]}, ctypes.get_errno(), flush=True)",
+              setup=SETUP + "os.chdir('/')\n", unprivileged=unprivileged)
+    assert killed(r) and "ran" not in r.stdout, r.explain()
+
+
+@pytest.mark.parametrize("call", sorted(CWD_STAT))
+def test_stdio_still_stats_a_descriptor_through_a_null_path(call: str) -> None:
+    # the same call on a descriptor is fstat (a stdio call) and stays allowed
+    if tuple(int(p) for p in os.uname().release.split(".")[:2] if p.isdigit()) < (6, 11):
+        pytest.skip("a NULL path with AT_EMPTY_PATH needs Linux 6.11")
+    body = f"print({CWD_STAT[call].replace('-100', 'fd')})"
+    r = under("stdio", body, setup=SETUP + "fd = os.open('/', os.O_RDONLY)\n")
+    assert r.returncode == 0 and r.stdout.split() == ["0"], r.explain()
+
+
+SCRIPT = [sys.executable, "-m", "pledgepy"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.mark.parametrize("call", sorted(CWD_STAT))
+@pytest.mark.parametrize("launcher", ["python", "native"])
+def test_command_stdio_cannot_stat_the_working_directory(call: str, launcher: str,
+                                                         tmp_path: Path) -> None:
+    installed = Path(sys.executable).parent / "pledge"
+    if launcher == "native":
+        if not installed.is_file() or installed.read_bytes()[:4] != b"\x7fELF":
+            pytest.skip("the installed pledge is not the native launcher")
+        head = [str(installed)]
+    else:
+        head = SCRIPT
+    env = {**ENV, "PLEDGEPY_LAUNCHER": launcher} if launcher == "python" else dict(ENV)
+    with compiled(("r17_cwd_stat", ())) as progs:
+        r = subprocess.run([*head, "-q", "-p", "stdio", str(progs["r17_cwd_stat"]), call],
+                           capture_output=True, text=True, env=env, cwd=tmp_path,
+                           timeout=60, check=False)
+    assert r.returncode == 134 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
