@@ -76,3 +76,16 @@ def test_command_stdio_cannot_stat_the_working_directory(call: str, launcher: st
                            capture_output=True, text=True, env=env, cwd=tmp_path,
                            timeout=60, check=False)
     assert r.returncode == 134 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("call,want", [
+    # CPython's os.system returns system(3)'s -1 (ECHILD) when SIGCHLD is ignored; the
+    # fork + exec replacement raised ChildProcessError out of its own wait
+    ("os.system('true')", "-1"),
+    # posix_spawn returns the child's pid, which nobody can wait for then
+    ("os.posix_spawn('/bin/true', ['true'], os.environ) > 0", "True"),
+])
+def test_no_exec_spawns_under_an_ignored_sigchld(call: str, want: str) -> None:
+    r = under("stdio proc", f"print({call}, flush=True)",
+              setup="import signal\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n")
+    assert r.returncode == 0 and r.stdout.split() == [want], r.explain()

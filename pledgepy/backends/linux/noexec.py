@@ -194,4 +194,7 @@ def _system(command: Any) -> int:
         pid = _spawn(False, "/bin/sh", ["sh", "-c", command], os.environ)
     except OSError:
         return 127 << 8
-    return os.waitpid(pid, 0)[1]
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:  # SIGCHLD ignored: reaped by the kernel, as system(3) sees it
+        return -1
