@@ -89,3 +89,32 @@ def test_no_exec_spawns_under_an_ignored_sigchld(call: str, want: str) -> None:
     r = under("stdio proc", f"print({call}, flush=True)",
               setup="import signal\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n")
     assert r.returncode == 0 and r.stdout.split() == [want], r.explain()
+
+
+#: MADV_HWPOISON, MADV_SOFT_OFFLINE (include/uapi/asm-generic/mman-common.h): memory
+#: failure injection, CAP_SYS_ADMIN's. A poisoned page is taken from every process that
+#: maps it (a shared file page: each mapper of it dies of SIGBUS when it touches it), so
+#: a root process under stdio alone could kill others through a page of libc it maps.
+#: Only an anonymous page of the child's own is named here: where the kernel has
+#: CONFIG_MEMORY_FAILURE and the call ran, that page alone is lost.
+MADVISE = """
+import ctypes, mmap
+libc = ctypes.CDLL(None, use_errno=True)
+page = mmap.mmap(-1, mmap.PAGESIZE)
+page[0:1] = b"x"
+addr = ctypes.c_void_p(ctypes.addressof(ctypes.c_char.from_buffer(page)))
+"""
+
+
+@pytest.mark.parametrize("advice", [100, 101], ids=["MADV_HWPOISON", "MADV_SOFT_OFFLINE"])
+@pytest.mark.parametrize("unprivileged", [False, True], ids=["root", "nobody"])
+def test_stdio_cannot_inject_memory_failures(advice: int, unprivileged: bool) -> None:
+    r = under("stdio", f"print('ran', libc.madvise(addr, mmap.PAGESIZE, {advice}), flush=True)",
+              setup=MADVISE, unprivileged=unprivileged)
+    assert killed(r) and "ran" not in r.stdout, r.explain()
+
+
+def test_stdio_still_advises_its_memory() -> None:
+    # MADV_DONTNEED (4), as malloc's trim makes it
+    r = under("stdio", "print(libc.madvise(addr, mmap.PAGESIZE, 4))", setup=MADVISE)
+    assert r.returncode == 0 and r.stdout.split() == ["0"], r.explain()

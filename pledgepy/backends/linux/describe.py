@@ -26,7 +26,7 @@ _VOCAB = {
     ("ioctl", 1): ("TC", "TIOC", "FIO", "SIOC", "MTIOC"), ("fcntl", 1): ("F_",),
     ("prctl", 0): ("PR_",), ("arch_prctl", 0): ("ARCH_",), ("rt_sigaction", 0): ("SIG",),
     ("tgkill", 2): ("SIG",), ("socketpair", 0): ("AF_",), ("seccomp", 0): ("SECCOMP_SET",),
-    ("seccomp", 1): ("SECCOMP_FILTER",),
+    ("seccomp", 1): ("SECCOMP_FILTER",), ("madvise", 2): ("MADV_",),
 }
 
 
