@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.childproc import ROOT
+from tests.childproc import ROOT, run
 from tests.cprogs import compiled
 from tests.pledged import killed, under
 
@@ -118,3 +118,17 @@ def test_stdio_still_advises_its_memory() -> None:
     # MADV_DONTNEED (4), as malloc's trim makes it
     r = under("stdio", "print(libc.madvise(addr, mmap.PAGESIZE, 4))", setup=MADVISE)
     assert r.returncode == 0 and r.stdout.split() == ["0"], r.explain()
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the test program is x86_64's")
+def test_exec_without_stdio_cannot_inject_memory_failures() -> None:
+    # a program exec'd in place under execpromises without stdio keeps THREAD_END's
+    # calls (a failed exec returns through a helper thread): madvise was among them
+    # whatever the advice, so a root caller's execpromises "rpath" let it poison pages
+    with compiled(("r17_madvise", ("-static", "-nostdlib", "-fno-stack-protector"))) as progs:
+        r = run("import subprocess, warnings, pledgepy\n"
+                "warnings.simplefilter('ignore')\n"
+                "pledgepy.pledge(None, 'rpath')\n"
+                f"print(subprocess.run([{str(progs['r17_madvise'])!r}]).returncode)\n")
+    assert r.stdout.split() != ["3"] and r.returncode == 0, r.explain()
+    assert "madvise is not allowed by any promise" in r.stderr, r.explain()
