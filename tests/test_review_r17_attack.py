@@ -148,3 +148,31 @@ def test_command_says_why_a_non_dumpable_programs_path_is_unreadable() -> None:
     assert r.returncode == 134, (r.returncode, r.stdout, r.stderr)
     assert "<unreadable>" in r.stderr and "non-dumpable (PR_SET_DUMPABLE 0)" in r.stderr, \
         r.stderr
+
+
+@pytest.mark.parametrize("call", ["pledgepy.unveil('/tmp', 'r', strict=True)",
+                                  "pledgepy.unveil(None, None, strict=True)"])
+def test_unveil_without_rpath_counts_its_threads(call: str) -> None:
+    # unveil() needs only "unveil" (OpenBSD); without rpath the thread count was assumed
+    # ("1 other thread(s) already running are not confined"), so a single-threaded
+    # program's strict unveil was refused, and a best-effort one warned and was partial,
+    # though the descriptor of /proc/self/task kept from the pledge counts them (fstat)
+    body = f"{call}\nprint('gaps', pledgepy.status().unveil.not_enforced, flush=True)"
+    r = under("stdio unveil", body)
+    assert r.returncode == 0 and "gaps" in r.stdout, r.explain()
+    assert "other thread" not in r.stdout + r.stderr, r.explain()
+
+
+def test_unveil_without_rpath_still_sees_other_threads() -> None:
+    # ... and a thread that runs is still counted (Landlock ABI < 8 leaves it out)
+    from pledgepy.backends.linux.landlock import abi
+    if abi.current().tsync:
+        pytest.skip("Landlock ABI 8 confines every thread")
+    setup = ("import threading, time\n"
+             "t = threading.Thread(target=time.sleep, args=(3,), daemon=True); t.start()\n")
+    body = ("try:\n"
+            "    pledgepy.unveil('/tmp', 'r', strict=True)\n"
+            "except pledgepy.UnsupportedError as e:\n"
+            "    print('refused', 'other thread' in str(e), flush=True)\n")
+    r = under("stdio unveil", body, setup=setup)
+    assert r.returncode == 0 and r.stdout.split() == ["refused", "True"], r.explain()
