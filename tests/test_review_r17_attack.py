@@ -176,3 +176,22 @@ def test_unveil_without_rpath_still_sees_other_threads() -> None:
             "    print('refused', 'other thread' in str(e), flush=True)\n")
     r = under("stdio unveil", body, setup=setup)
     assert r.returncode == 0 and r.stdout.split() == ["refused", "True"], r.explain()
+
+
+@pytest.mark.parametrize("line,want", [
+    ("#!/bin/sh\t-e", "hi"),      # a tab between the interpreter and its argument
+    ("#! \t/bin/sh \t-e \t", "hi"),  # spaces and tabs around both
+])
+def test_command_reads_a_shebang_line_as_the_kernel_does(line: str, want: str,
+                                                          tmp_path: Path) -> None:
+    # fs/binfmt_script.c ends the interpreter at a space, a tab or a NUL: the command
+    # split at a space only, so "#!/bin/sh<TAB>-e" was "bad interpreter /bin/sh?-e"
+    # (126) though the kernel runs it
+    script = tmp_path / "tabbed"
+    script.write_text(f"{line}\necho hi\n")
+    script.chmod(0o755)
+    assert subprocess.run([str(script)], capture_output=True, text=True).stdout == "hi\n"
+    r = subprocess.run([*SCRIPT, "-q", "-p", "stdio rpath", str(script)], capture_output=True,
+                       text=True, env={**ENV, "PLEDGEPY_LAUNCHER": "python"}, timeout=60,
+                       check=False)
+    assert r.returncode == 0 and r.stdout == want + "\n", (r.returncode, r.stdout, r.stderr)
