@@ -78,11 +78,17 @@ def shebang(path: str) -> tuple[str, str | None] | None:
         return None
     if not head.startswith(b"#!"):
         return None
-    line = head[2:].split(b"\n", 1)[0].decode(errors="replace").strip()
-    interp, _, arg = line.partition(" ")
+    # as the kernel reads it (fs/binfmt_script.c): the line up to its newline, without
+    # the spaces and tabs around it; the interpreter ends at a space, a tab or a NUL, and
+    # its argument is the rest, without the spaces and tabs before it
+    line = head[2:].split(b"\n", 1)[0].strip(b" \t")
+    end = next((i for i, c in enumerate(line) if c in b" \t\0"), len(line))
+    rest = line[end:]
+    arg = b"" if rest[:1] == b"\0" else rest.lstrip(b" \t").split(b"\0", 1)[0]
+    interp = line[:end].decode(errors="replace")
     if not interp:
         raise ProgramError(f"{path}: empty #! line")
-    return interp, (arg.strip() or None)
+    return interp, (arg.decode(errors="replace") or None)
 
 
 def chain(path: str, argv: list[str]) -> list[tuple[str, list[str]]]:

@@ -907,11 +907,11 @@ class LinuxBackend(BackendBase):
         held = self._promises()
         if held is None or "rpath" in held:
             return None  # unveil counts /proc/self/task
-        if threads.known():  # counted from the descriptor opened while it could be
-            return threads.count(readable=False)
-        # cannot look: assume others exist (_thread counts threads threading does not
-        # know of; the main thread is not among them)
-        return max(2, _thread._count() + 1)
+        # /proc cannot be opened: counted from the /proc/self/task descriptor kept from
+        # the pledge that could (fstat, a stdio call; 2, others assumed, without one).
+        # Not _thread's count alone: it misses native threads
+        kept = threads.count(readable=False) if "stdio" in held else 2
+        return max(kept, _thread._count() + 1)
 
     def check_unveil(self, rule: UnveilRule) -> None:
         _unveil().check_rule(rule)

@@ -38,6 +38,8 @@ AT_EMPTY_PATH = 0x1000
 
 # mmap/mprotect
 PROT_EXEC = 0x4
+# madvise(2)'s memory failure injection (CONFIG_MEMORY_FAILURE, CAP_SYS_ADMIN)
+MADV_HWPOISON, MADV_SOFT_OFFLINE = 100, 101
 
 # sockets
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 
 from . import consts, policy
-from .rules import OWN_GIDS, OWN_UID, SELF, Arg, Rule
+from .rules import INT_SIGN, OWN_GIDS, OWN_UID, SELF, Arg, Rule
 
 _PLACEHOLDER = {SELF: "self", OWN_UID: "own uid", OWN_GIDS: "own groups", 0xFFFFFFFF: "-1"}
 #: Masks as the table uses them.
@@ -26,7 +26,7 @@ _VOCAB = {
     ("ioctl", 1): ("TC", "TIOC", "FIO", "SIOC", "MTIOC"), ("fcntl", 1): ("F_",),
     ("prctl", 0): ("PR_",), ("arch_prctl", 0): ("ARCH_",), ("rt_sigaction", 0): ("SIG",),
     ("tgkill", 2): ("SIG",), ("socketpair", 0): ("AF_",), ("seccomp", 0): ("SECCOMP_SET",),
-    ("seccomp", 1): ("SECCOMP_FILTER",),
+    ("seccomp", 1): ("SECCOMP_FILTER",), ("madvise", 2): ("MADV_",),
 }
 
 
@@ -67,6 +67,8 @@ def arg_text(syscall: str, arg: Arg) -> str:
     if arg.mask == consts.S_IFMT:
         names = {consts.S_IFIFO: "S_IFIFO", consts.S_IFCHR: "S_IFCHR", consts.S_IFBLK: "S_IFBLK"}
         return "/".join(names[v] for v in arg.values)
+    if arg.mask == INT_SIGN and arg.values == (0,) and not arg.negate:
+        return f"arg {arg.index} a descriptor (not AT_FDCWD)"
     if arg.values == (0,) and arg.mask != 0xFFFFFFFF:
         return f"{'with' if arg.negate else 'no'} {mask}"
     if len(arg.values) == 1 and arg.values[0] == arg.mask != 0xFFFFFFFF:

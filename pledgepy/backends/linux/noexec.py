@@ -189,13 +189,12 @@ def _posix_spawnp(path: Any, argv: Any, env: Any, **kw: Any) -> int:
 
 
 def _system(command: Any) -> int:
-    """system(3): /bin/sh -c, the wait status (127 << 8 when the shell cannot run; -1,
-    as glibc's, when SIGCHLD is ignored and the kernel reaped the shell)."""
+    """system(3): /bin/sh -c, the wait status (127 << 8 when the shell cannot run)."""
     try:
         pid = _spawn(False, "/bin/sh", ["sh", "-c", command], os.environ)
     except OSError:
         return 127 << 8
     try:
         return os.waitpid(pid, 0)[1]
-    except ChildProcessError:
+    except ChildProcessError:  # SIGCHLD ignored: reaped by the kernel, as system(3) sees it
         return -1

@@ -84,6 +84,8 @@ from .consts import (
     IPV6_TCLASS,
     IPV6_UNICAST_HOPS,
     IPV6_V6ONLY,
+    MADV_HWPOISON,
+    MADV_SOFT_OFFLINE,
     MTIOCGET,
     MTIOCTOP,
     NETLINK_ROUTE,
@@ -197,6 +199,7 @@ from .rules import (
     bits_set,
     fail,
     from_handler,
+    is_descriptor,
     is_self,
     none_of,
     null,
@@ -444,8 +447,7 @@ POLICY: dict[str, tuple[Rule, ...]] = {
                "signalfd4", "timerfd_create", "timerfd_settime", "timerfd_gettime",
                "recvfrom", "shutdown", "getsockname", "getpeername", "umask",
                # memory
-               "brk", "munmap", "mremap", "madvise", "mincore", "msync", "mlock", "mlock2",
-               "munlock",
+               "brk", "munmap", "mremap", "mincore", "msync", "mlock", "mlock2", "munlock",
                # time
                "clock_gettime", "clock_getres", "clock_nanosleep", "nanosleep",
                "gettimeofday", "time", "getitimer", "setitimer", "alarm", "pause", "times",
@@ -471,6 +473,9 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "rt_sigaction", none_of(0, SIGSYS)),
         when("stdio", "rt_sigaction", one_of(0, SIGSYS), null(1)),
         when("stdio", "socketpair", one_of(0, AF_UNIX)),
+        # advice on its own memory, never memory failure injection: a poisoned page is
+        # taken from every process mapping it (a page of libc: each dies of SIGBUS)
+        when("stdio", "madvise", none_of(2, MADV_HWPOISON, MADV_SOFT_OFFLINE)),
         when("stdio", "mmap", bits_clear(2, PROT_EXEC)),
         when("stdio", "mprotect", bits_clear(2, PROT_EXEC)),
         when("stdio", "pkey_mprotect", bits_clear(2, PROT_EXEC)),
@@ -492,9 +497,11 @@ POLICY: dict[str, tuple[Rule, ...]] = {
         when("stdio", "rt_tgsigqueueinfo", is_self(0)),
         # threads: the flags pthread_create passes, never a new namespace
         when("stdio", "clone", bits_set(0, CLONE_THREAD_FLAGS), _NO_NEW_NAMESPACES),
-        # fstat(fd) as glibc spells it; the handler turns a "" path into NULL
-        when("stdio", "newfstatat", null(1), bits_set(3, AT_EMPTY_PATH)),
-        when("stdio", "statx", null(1), bits_set(2, AT_EMPTY_PATH)),
+        # fstat(fd) as glibc spells it; the handler turns a "" path into NULL. Only of
+        # a descriptor: since Linux 6.11 a NULL path names the dirfd, so AT_FDCWD
+        # (or any negative one) would stat the working directory, which needs rpath
+        when("stdio", "newfstatat", is_descriptor(0), null(1), bits_set(3, AT_EMPTY_PATH)),
+        when("stdio", "statx", is_descriptor(0), null(1), bits_set(2, AT_EMPTY_PATH)),
         *_sockopts("stdio", SOL_SOCKET, _SOCKOPT_SOCKET_READ),
         # OpenBSD's pledge_sockopt lets stdio alone set these on any socket held (one
         # received or opened before the pledge): asyncio sets TCP_NODELAY on each TCP

@@ -130,6 +130,15 @@ def from_handler() -> Arg:
     return Arg(IP, (HANDLER_IP,), 0xFFFFFFFFFFFFFFFF, wide=True)
 
 
+#: The sign bit of an ``int`` argument (the low 32 bits are what the kernel reads).
+INT_SIGN = 0x80000000
+
+
+def is_descriptor(index: int) -> Arg:
+    """The ``int`` argument is a descriptor number: not negative (AT_FDCWD is)."""
+    return bits_clear(index, INT_SIGN)
+
+
 def is_self(index: int) -> Arg:
     """The pid argument is this process."""
     return Arg(index, (SELF,))

@@ -43,12 +43,6 @@ def count(readable: bool = True) -> int:
     return st.st_nlink - 2 if st.st_nlink > 2 else 2
 
 
-def known() -> bool:
-    """Whether count() can still count exactly without reading /proc (its descriptor
-    was opened in this process)."""
-    return _task is not None and _task[1] == os.getpid()
-
-
 def blocking(signo: int) -> list[int]:
     """Threads of this process other than the calling one that have *signo* blocked
     (from /proc/self/task/*/status; [] when it cannot be read)."""

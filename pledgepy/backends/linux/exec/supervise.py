@@ -272,6 +272,31 @@ def _name(tid: int, child: int, prog: str) -> str:
     return prog if tgid == child and comm == prog[:15] else comm or prog
 
 
+#: What a message about a call whose path could not be read adds when the caller's
+#: memory is closed to this process: a program that made itself non-dumpable (GNU timeout,
+#: ssh-agent: prctl(PR_SET_DUMPABLE, 0), a stdio call) under a supervisor without
+#: CAP_SYS_PTRACE over it. Its path was not "<unreadable>" to the program: nothing here
+#: can tell whether it named a file OpenBSD's promises let it read (/dev/null,
+#: /etc/localtime, dns's and getpw's files), so such an open stays a violation.
+UNREADABLE_NOTE = (" (its memory is closed to the pledge command: it made itself "
+                   "non-dumpable (PR_SET_DUMPABLE 0), so no path it names can be read, and "
+                   "the files OpenBSD's promises let it open without rpath (/dev/null, "
+                   "/etc/localtime, dns's and getpw's) cannot be served; run pledge as root, "
+                   "or unveil and promise what it reads)")
+
+
+def _memory_closed(tid: int) -> bool:
+    """Whether thread *tid*'s memory is closed to this process (its /proc mem refused)."""
+    try:
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:
+        return True
+    except OSError:  # gone, or anything else: nothing to add
+        return False
+    os.close(fd)
+    return False
+
+
 def _is_python(tid: int) -> bool:
     try:
         return os.path.basename(os.readlink(f"/proc/{tid}/exe")).startswith("python")
@@ -447,6 +472,8 @@ def serve(listener: int, promises: frozenset[str], prog: str, child: int = 0,
                     finally:
                         lib.pp_set_resolve(0)
                     text = ffi.string(out, n).decode(errors="replace")
+                    if "<unreadable>" in text and _memory_closed(pid[0]):
+                        text = text.rstrip("\n") + UNREADABLE_NOTE + "\n"
                     if xattr_write_for(nr[0], frozenset({"fattr"}), arch) is not None:
                         # what would answer it (EOPNOTSUPP), as a promise to hold
                         text = text.replace(" is not allowed by any promise", ' needs "fattr"')

@@ -28,9 +28,10 @@ import sys
 from .. import native
 from ..consts import SECCOMP_RET_ERRNO
 from ..landlock import domain
+from ..policy import POLICY
 from ..seccomp import kernel
 from ..seccomp.filter import ENOSYS_ERRNO, compile_plan, trap_data_bit
-from ..seccomp.plan import ALLOW, Plan, build
+from ..seccomp.plan import ALLOW, Action, Plan, build
 from ..syscalls import BY_ARCH
 from . import explain, hint, spawner, stdlib
 
@@ -140,12 +141,16 @@ THREAD_END = ("munmap", "madvise", "futex", "close", "close_range")
 
 
 def with_thread_end(plan: Plan) -> Plan:
-    """*plan*, allowing :data:`THREAD_END` (a failed exec must return to the caller)."""
+    """*plan*, allowing :data:`THREAD_END` as ``stdio`` allows them (a failed exec must
+    return to the caller): madvise without memory failure injection, which would reach
+    every process mapping the page."""
     numbers = BY_ARCH[plan.arch]
     actions = dict(plan.actions)
     for name in THREAD_END:
         if name in numbers:
-            actions[numbers[name]] = ALLOW
+            rules = tuple(r for r in POLICY["stdio"] if r.syscall == name)
+            actions[numbers[name]] = ALLOW if any(not r.args for r in rules) \
+                else Action("args", rules)
     return Plan(plan.arch, plan.promises, plan.error, actions, plan.sparse)
 
 
