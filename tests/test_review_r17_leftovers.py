@@ -98,3 +98,23 @@ def test_handler_unmappable_under_ulimit_v_says_so() -> None:
             assert "rebuild: pip install -e ." not in r.stderr, r.stderr
             return
     pytest.skip(f"no limit between 16 and 80 MiB starts Python without the handler: {seen}")
+
+
+@pytest.mark.skipif(not os.path.islink("/etc/localtime"), reason="/etc/localtime is no symlink")
+@pytest.mark.parametrize("unprivileged", [False, True])
+def test_lstat_of_localtime_under_stdio_reads_the_link(unprivileged: bool) -> None:
+    # stdio keeps /etc/localtime reachable (OpenBSD); its stat() is answered from a
+    # descriptor opened before the filter, and lstat() was answered from the same,
+    # followed one: a symlink read as the regular file it names
+    code = """
+import os, stat, pledgepy
+before = os.lstat("/etc/localtime"), os.stat("/etc/localtime")
+pledgepy.pledge("stdio")
+after = os.lstat("/etc/localtime"), os.stat("/etc/localtime")
+print("link", stat.S_ISLNK(after[0].st_mode), stat.S_ISREG(after[1].st_mode),
+      [(x.st_ino, x.st_mode, x.st_size) for x in before] ==
+      [(x.st_ino, x.st_mode, x.st_size) for x in after])
+"""
+    r = run(code, unprivileged=unprivileged)
+    assert r.returncode == 0, r.explain()
+    assert "link True True True" in r.stdout, r.explain()

@@ -458,7 +458,7 @@ def _own_fds() -> tuple[int, ...]:
     """Descriptors pledgepy itself still needs before the exec (all close-on-exec):
     "/" for the ABI < 6 Landlock domain, /etc/localtime for the handler, the channel
     to the explainer, the ruleset that keeps procfs from being written."""
-    own = [native.localtime_fd(), domain.root_fd_if_open(), explain.channel_fd(),
+    own = [*native.localtime_fds(), domain.root_fd_if_open(), explain.channel_fd(),
            _block.fd if _block is not None and not _block.closed else None]
     return tuple(fd for fd in own if fd is not None and fd >= 0)
 

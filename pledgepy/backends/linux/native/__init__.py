@@ -53,6 +53,7 @@ except ImportError as exc:  # built, but cannot be loaded (another machine, miss
 REBUILD = "rebuild: pip install -e . (or reinstall pledgepy)"
 _checked = False
 _localtime_fd: int | None = None
+_localtime_link = -1  # the same, O_NOFOLLOW (lstat)
 _devnull_fd: int | None = None
 _installed = False  # pledgepy's SIGSYS handler is in place
 
@@ -203,7 +204,7 @@ def prepare(held: frozenset[str] | None = None) -> None:
     c.pp_set_program(program_name().encode(errors="replace"))
     set_import_dirs()
     set_cert_dirs()
-    global _localtime_fd
+    global _localtime_fd, _localtime_link
     if held is not None and "rpath" not in held:
         pass  # opening /etc/localtime would be a violation itself
     elif _localtime_fd is None:  # see emulate() in sigsys.c; kept open for the process's life
@@ -211,7 +212,12 @@ def prepare(held: frozenset[str] | None = None) -> None:
             _localtime_fd = os.open("/etc/localtime", os.O_PATH | os.O_CLOEXEC)
         except OSError:
             _localtime_fd = -1
-        c.pp_set_localtime_fd(_localtime_fd)
+        try:  # the link itself, for lstat(): a symlink must read as one
+            _localtime_link = os.open("/etc/localtime",
+                                      os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            _localtime_link = -1
+        c.pp_set_localtime_fd(_localtime_fd, _localtime_link)
     global _devnull_fd
     if held is not None and not {"rpath", "wpath"} <= held:
         pass  # so would opening /dev/null read-write
@@ -277,9 +283,10 @@ def set_importing(name: str | None) -> None:
                                      name.encode("utf-8", "replace")[:127])
 
 
-def localtime_fd() -> int | None:
-    """The O_PATH descriptor of /etc/localtime the handler answers stat() from, if open."""
-    return _localtime_fd
+def localtime_fds() -> tuple[int, ...]:
+    """The O_PATH descriptors of /etc/localtime the handler answers stat() and lstat()
+    from, those open."""
+    return tuple(fd for fd in (_localtime_fd, _localtime_link) if fd is not None and fd >= 0)
 
 
 def handler_installed() -> bool:

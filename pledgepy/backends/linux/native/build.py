@@ -43,7 +43,7 @@ void pp_set_quiet(int quiet);
 void pp_set_foreign(int foreign);
 void pp_set_resolve(int on);
 int pp_is_python(int pid);
-void pp_set_localtime_fd(int fd);
+void pp_set_localtime_fd(int fd, int lfd);
 void pp_set_devnull_fd(int fd);
 void pp_set_paths(int on, int root_fd, const char *dirs, size_t len);
 void pp_set_paths_off(const char *why, size_t len);

@@ -67,6 +67,7 @@ static char g_prog[128];
 static char g_importing[128];
 static unsigned char g_reported[PP_MAX_REPORTED / 8];
 static volatile int g_localtime_fd = -1; /* /etc/localtime, opened O_PATH before the filter */
+static volatile int g_localtime_lfd = -1; /* the same O_NOFOLLOW: the link itself, for lstat */
 static volatile int g_devnull_fd = -1; /* /dev/null, opened O_RDWR before the filter */
 /* Describing another program (a spawned child, not Python): hints that speak to
  * Python programs are replaced (pp_set_foreign). Set only in helper processes. */
@@ -1066,7 +1067,10 @@ static int emulate(int nr, const uint64_t a[6], ucontext_t *uc)
     if ((g_held & T_STDIO_BIT) && sigsys_default(nr, a, uc))
         return 1;
     const char *path = (const char *)a[1];
-    int fd = g_localtime_fd;
+    /* lstat (AT_SYMLINK_NOFOLLOW) is answered from the descriptor of the link itself:
+     * from the followed one a symlinked /etc/localtime read as a regular file */
+    int fd = (nr == SYS_statx ? a[2] : a[3]) & AT_SYMLINK_NOFOLLOW ? g_localtime_lfd
+                                                                 : g_localtime_fd;
     /* stat("/etc/localtime") first: answered without a retry an older filter could trap */
 #ifdef SYS_newfstatat
     if ((g_held & T_STDIO_BIT) && nr == SYS_newfstatat && (int)a[0] == AT_FDCWD && fd >= 0
@@ -1304,7 +1308,11 @@ int pp_is_python(int pid)
     return strncmp(base, "python", 6) == 0;
 }
 uint64_t pp_blessed_ip(void) { return (uint64_t)(uintptr_t)pp_blessed_return; }
-void pp_set_localtime_fd(int fd) { g_localtime_fd = fd; }
+void pp_set_localtime_fd(int fd, int lfd)
+{
+    g_localtime_fd = fd;
+    g_localtime_lfd = lfd;
+}
 void pp_set_devnull_fd(int fd) { g_devnull_fd = fd; }
 
 /* Turn path_call() on or off; *root_fd* is "/" (O_PATH) or -1; *dirs* the allowance
