@@ -118,3 +118,27 @@ print("link", stat.S_ISLNK(after[0].st_mode), stat.S_ISREG(after[1].st_mode),
     r = run(code, unprivileged=unprivileged)
     assert r.returncode == 0, r.explain()
     assert "link True True True" in r.stdout, r.explain()
+
+
+def test_o_path_after_the_lock_is_the_documented_difference_until_unveil_is_dropped() -> None:
+    # the unveil promise grants O_PATH opens (unveil()'s own lookups need them without
+    # rpath); after the lock they still show a hidden path's metadata, as stat() does
+    # under rpath (README, "unveil on Linux"); a pledge that drops unveil ends it
+    code = """
+import os, pledgepy
+pledgepy.pledge("stdio unveil")
+pledgepy.unveil("/tmp", "r")
+pledgepy.unveil(None, None)
+fd = os.open("/etc/passwd", os.O_PATH)
+print("metadata", os.fstat(fd).st_size > 0, flush=True)
+os.close(fd)
+pledgepy.pledge("stdio")
+os.open("/etc/passwd", os.O_PATH)
+print("not reached")
+"""
+    r = run(code)
+    assert "metadata True" in r.stdout, r.explain()
+    assert "not reached" not in r.stdout, r.explain()
+    assert r.signal == 6, r.explain()
+    assert 'openat("/etc/passwd", O_RDONLY|O_PATH) needs "rpath" or "unveil"' in r.stderr, \
+        r.explain()
