@@ -743,7 +743,12 @@ class Recording:
             key = _Key(name, argument, needs, None, "", self.interval)
             counted.append(self._count(key, proc))
             return None
+        # a link whose new name exists fails with EEXIST before Landlock looks (as
+        # "new" says): its source then needs nothing, neither r nor c on its directory
+        over = uses[0][2] == "refer" and self._existed(proc, 1, uses[1], args, pre)
         for i, (dirfd_index, path_index, use) in enumerate(uses):
+            if over and use == "refer":
+                continue
             # the command's answers (and a pledged Python's handler) take only a plain
             # spelling (C saw the raw bytes): a file reached as "passwd" from /etc or as
             # "/etc//passwd" is rpath's there
@@ -773,6 +778,15 @@ class Recording:
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return None
+
+    def _existed(self, proc: _Process, i: int, use: tuple[int | None, int, str],
+                 args: tuple[int, ...], pre: Pre | None) -> bool:
+        """Whether path *i* (*use*: PATHS's entry) of a call named an existing path before
+        it ran (C's facts; python mode: the call still waits, so look now)."""
+        if pre is not None:
+            return pre.paths[i] is not None and pre.facts[i][0]
+        path = self._path(proc, use[0], use[1], args)
+        return path is not None and os.path.lexists(path)
 
     def _answered(self, name: str, path: str, args: tuple[int, ...],
                   needs: frozenset[frozenset[str]]) -> frozenset[frozenset[str]]:
