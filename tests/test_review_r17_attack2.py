@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.learning import PLEDGE, learn, run
+from tests.learning import PLEDGE, command, learn, run
 
 LN = shutil.which("ln")
 
@@ -75,3 +75,28 @@ def test_a_link_to_a_new_name_still_gives_its_source_c() -> None:
     finally:
         shutil.rmtree(work)
 
+
+
+# ``ln -L`` (linkat with AT_SYMLINK_FOLLOW) links the file a symlink source names: the
+# directory Landlock's REFER is checked on is that file's, not the symlink's. Learn gave
+# rc to the symlink's directory (which the run made nothing in) and nothing to the
+# file's, so the suggested command's ln failed "Invalid cross-device link".
+
+
+@pytest.mark.skipif(LN is None, reason="no ln")
+def test_ln_L_learns_the_directory_of_the_file_it_links() -> None:
+    work = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        for d in ("a", "b", "c"):
+            (work / d).mkdir()
+        (work / "c" / "f").write_text("x\n")
+        (work / "a" / "sym").symlink_to(work / "c" / "f")
+        argv = [str(LN), "-L", str(work / "a" / "sym"), str(work / "b" / "g")]
+        r, report = learn(argv, str(work))
+        assert r.returncode == 0 and (work / "b" / "g").exists(), r.stderr
+        assert not any("c" in perms for _, perms in _granted(report, work / "a")), report
+        (work / "b" / "g").unlink()
+        again = run(command(report), str(work))
+        assert again.returncode == 0 and (work / "b" / "g").exists(), (again.stderr, report)
+    finally:
+        shutil.rmtree(work)

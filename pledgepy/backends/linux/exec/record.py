@@ -128,6 +128,8 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "linkat": ((0, 1, "refer"), (2, 3, "new")),
     "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
+#: linkat(2)'s flag: link the file a symlink source names (ln -L).
+AT_SYMLINK_FOLLOW = 0x400
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
 CREATING = frozenset(n for n, uses in PATHS.items()
                      if any(u in ("new", "dest") for _, _, u in uses))
@@ -757,6 +759,13 @@ class Recording:
                 plain = path is not None and pre.plain[i] and _utf8(path)
             else:  # python mode: the call waits, its memory is read here
                 path, plain = self._spelled(proc, dirfd_index, path_index, args)
+            if use == "refer" and path is not None and name == "linkat" and (
+                    args[4] & 0xFFFFFFFF & AT_SYMLINK_FOLLOW):
+                # ln -L: the file linked (whose directory Landlock's REFER checks) is
+                # the one the symlink names, not the link's own directory; never through
+                # /proc, whose links would name the recorder's own (kept as given then)
+                from ....learn.paths import resolved
+                path = resolved(path) or path
             if path is None or not plain:
                 pass
             elif name in ANSWERED and (path == "/" or path.startswith(ANSWERED_ROOTS)):
