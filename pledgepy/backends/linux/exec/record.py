@@ -128,6 +128,8 @@ PATHS: dict[str, tuple[tuple[int | None, int, str], ...]] = {
     "linkat": ((0, 1, "refer"), (2, 3, "new")),
     "symlink": ((None, 1, "new"),), "symlinkat": ((1, 2, "new"),),
 }
+#: linkat(2)'s flag: link the file a symlink source names (ln -L).
+AT_SYMLINK_FOLLOW = 0x400
 #: Calls that create a path: whether it existed before is part of their key, as for creat.
 CREATING = frozenset(n for n, uses in PATHS.items()
                      if any(u in ("new", "dest") for _, _, u in uses))
@@ -743,7 +745,12 @@ class Recording:
             key = _Key(name, argument, needs, None, "", self.interval)
             counted.append(self._count(key, proc))
             return None
+        # a link whose new name exists fails with EEXIST before Landlock looks (as
+        # "new" says): its source then needs nothing, neither r nor c on its directory
+        over = uses[0][2] == "refer" and self._existed(proc, 1, uses[1], args, pre)
         for i, (dirfd_index, path_index, use) in enumerate(uses):
+            if over and use == "refer":
+                continue
             # the command's answers (and a pledged Python's handler) take only a plain
             # spelling (C saw the raw bytes): a file reached as "passwd" from /etc or as
             # "/etc//passwd" is rpath's there
@@ -752,6 +759,13 @@ class Recording:
                 plain = path is not None and pre.plain[i] and _utf8(path)
             else:  # python mode: the call waits, its memory is read here
                 path, plain = self._spelled(proc, dirfd_index, path_index, args)
+            if use == "refer" and path is not None and name == "linkat" and (
+                    args[4] & 0xFFFFFFFF & AT_SYMLINK_FOLLOW):
+                # ln -L: the file linked (whose directory Landlock's REFER checks) is
+                # the one the symlink names, not the link's own directory; never through
+                # /proc, whose links would name the recorder's own (kept as given then)
+                from ....learn.paths import resolved
+                path = resolved(path) or path
             if path is None or not plain:
                 pass
             elif name in ANSWERED and (path == "/" or path.startswith(ANSWERED_ROOTS)):
@@ -773,6 +787,15 @@ class Recording:
             if use == "rx" and path is not None:
                 proc.program = os.path.basename(path)
         return None
+
+    def _existed(self, proc: _Process, i: int, use: tuple[int | None, int, str],
+                 args: tuple[int, ...], pre: Pre | None) -> bool:
+        """Whether path *i* (*use*: PATHS's entry) of a call named an existing path before
+        it ran (C's facts; python mode: the call still waits, so look now)."""
+        if pre is not None:
+            return pre.paths[i] is not None and pre.facts[i][0]
+        path = self._path(proc, use[0], use[1], args)
+        return path is not None and os.path.lexists(path)
 
     def _answered(self, name: str, path: str, args: tuple[int, ...],
                   needs: frozenset[frozenset[str]]) -> frozenset[frozenset[str]]:
