@@ -67,6 +67,19 @@ def _vm(calls: tuple[Any, Any], pid: int, local: Any, remote: int, n: int,
     return bool(calls[0].pp_vm_copy(pid, local, remote, n, 1 if write else 0) == n)
 
 
+def memory_closed(tid: int) -> bool:
+    """Whether thread *tid*'s memory is closed to this process (its /proc mem refused:
+    not dumpable, and no CAP_SYS_PTRACE here over it), so no path it names is read."""
+    try:
+        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError:
+        return True
+    except OSError:  # gone, or anything else: nothing to add
+        return False
+    os.close(fd)
+    return False
+
+
 def still_pending(listener: int, ident: int) -> bool:
     """Whether notification *ident* still waits for an answer (its caller is there)."""
     try:

@@ -286,15 +286,9 @@ UNREADABLE_NOTE = (" (its memory is closed to the pledge command: it made itself
 
 
 def _memory_closed(tid: int) -> bool:
-    """Whether thread *tid*'s memory is closed to this process (its /proc mem refused)."""
-    try:
-        fd = os.open(f"/proc/{tid}/mem", os.O_RDONLY | os.O_CLOEXEC)
-    except PermissionError:
-        return True
-    except OSError:  # gone, or anything else: nothing to add
-        return False
-    os.close(fd)
-    return False
+    from .answer import memory_closed  # only for such a message: not at start-up
+
+    return memory_closed(tid)
 
 
 def _is_python(tid: int) -> bool:

@@ -24,7 +24,7 @@ from ..seccomp import kernel
 from ..seccomp.filter import compile_plan
 from ..seccomp.plan import ALLOW, TRAP, Action, Plan, build, identity, narrow
 from ..syscalls import BY_ARCH
-from .answer import fstat_for, proc_stat_for, sigsys_default_for
+from .answer import fstat_for, memory_closed, proc_stat_for, sigsys_default_for
 from .stdiofiles import answer_for as stdio_file_for
 from .stdiofiles import prime as stdio_files_prime
 
@@ -42,6 +42,17 @@ WITHHELD_MESSAGE = ("setsid(): refused to a worker's processes (promised \"proc\
 #: of the parent's user held for each, and a child the parent's own wait() may reap.
 CLONE_PARENT_MESSAGE = ("clone(CLONE_PARENT): refused to a worker's processes: the child "
                         "would be the parent's, not the worker's")
+#: What a violation whose path could not be read adds when the worker's memory is closed
+#: to its parent: a worker is not dumpable, so a parent without CAP_SYS_PTRACE over it
+#: (any parent but root) reads no path of its: "<unreadable>" is not a bad pointer there,
+#: and what the parent serves from a path (answer.py, stdiofiles.py) stays a violation.
+UNREADABLE_NOTE = (" (the worker's memory is closed to this process: a worker is not "
+                   "dumpable, and this process has no CAP_SYS_PTRACE over it (a root "
+                   "parent has), so no path the worker names can be read, and fstat() and the "
+                   "files OpenBSD's promises let it open without rpath (/dev/null, "
+                   "/etc/localtime, the CPU-count files, dns's and getpw's) cannot be "
+                   "served; start workers from a root parent, or unveil and promise "
+                   "(rpath) what the worker reads)")
 #: What a worker killed by SIGSYS did: only the seal filter kills.
 SEAL_MESSAGE = 'sendmsg/sendmmsg: needs "sendfd"'
 _prepared = False  # WorkerSupervisor.prepare() has loaded everything in this process
@@ -244,8 +255,11 @@ class WorkerSupervisor:
         out = ffi.new("char[1024]")
         n = lib.pp_describe(nr[0], args, bits(promises), int("error" in promises), pid[0],
                             prog.encode(errors="replace"), out, 1024)
+        text = str(ffi.string(out, n).decode(errors="replace").strip())
+        if "<unreadable>" in text and memory_closed(pid[0]):  # while the caller waits
+            text += UNREADABLE_NOTE
         lib.pp_notif_send(listener, ident[0], -errno.ENOSYS)  # the call never runs
-        return str(ffi.string(out, n).decode(errors="replace").strip())
+        return text
 
     def killed_by_seal(self) -> str:
         """What a worker killed by SIGSYS broke."""
