@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pledgepy.backends.linux.exec import allowed
+from tests.shims import pyenv_shim
 from tests.test_command_unveil import ENV, pledge
 
 AS = pytest.mark.parametrize("flags", [(), ("-u", "nobody")], ids=["root", "nobody"])
@@ -336,15 +337,7 @@ def test_a_pyenv_shim_is_named_as_one(place: Path) -> None:
     ROOT/libexec/pyenv to pick the version): pyenv's scripts are not unveiled, and on
     main the run ended in bash's bare "libexec/pyenv: Permission denied" (126). A note
     now says it is a shim and what to name instead."""
-    root = place / "pyenv"
-    (root / "shims").mkdir(parents=True)
-    (root / "libexec").mkdir()
-    pyenv = root / "libexec" / "pyenv"
-    pyenv.write_text("#!/bin/sh\necho ran-pyenv\n")
-    shim = root / "shims" / "python3"
-    shim.write_text(f"#!/bin/sh\nexec {pyenv} exec python3 \"$@\"\n")
-    for f in (pyenv, shim):
-        f.chmod(0o755)
+    root, pyenv, shim = pyenv_shim(place)
     r = pledge("-p", "stdio rpath proc exec", str(shim), "-c", "print(1)")
     assert r.returncode == 126 and "ran-pyenv" not in r.stdout, (r.stdout, r.stderr)
     assert (f"{shim} is a pyenv shim (a script that runs {pyenv}, which is not unveiled, "

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.learning import PLEDGE, command, learn, run
+from tests.shims import pyenv_shim
 
 CHOWN = shutil.which("chown")
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -194,15 +195,7 @@ def test_cp_refuses_nothing(tmp_path: Path) -> None:
 
 
 def test_learning_a_pyenv_shim_says_what_to_learn_instead(tmp_path: Path) -> None:
-    root = tmp_path / "pyenv"
-    (root / "shims").mkdir(parents=True)
-    (root / "libexec").mkdir()
-    pyenv = root / "libexec" / "pyenv"
-    pyenv.write_text("#!/bin/sh\necho ran-pyenv\n")
-    shim = root / "shims" / "python3"
-    shim.write_text(f"#!/bin/sh\nexec {pyenv} exec python3 \"$@\"\n")
-    for f in (pyenv, shim):
-        f.chmod(0o755)
+    root, pyenv, shim = pyenv_shim(tmp_path)
     r, report = learn([str(shim), "-c", "print(1)"], str(tmp_path))
     assert r.returncode == 0 and r.stdout == "ran-pyenv\n", r.stderr
     said = [n for n in report["notes"] if "is a pyenv shim" in n]

@@ -680,7 +680,6 @@ class LinuxBackend(BackendBase):
             _unveil()
             if "rpath" not in new and (request.old is None or "rpath" in request.old):
                 maps.keep_open()
-                threads.count()  # keeps /proc/self/task open: the lock counts threads
         planned_paths = self._paths_plan(request)
         paths = None if isinstance(planned_paths, str) else planned_paths
         # why the allowances are refused, for the handler's message (set with the layer)
